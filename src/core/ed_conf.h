@@ -1,0 +1,159 @@
+/* The YAML configuration: node tree with positions, key dispatch through the
+ * module table, typed setters, defaults and inheritance. */
+#ifndef ED_CONF_H
+#define ED_CONF_H
+
+#include "ed_core.h"
+
+enum { ED_NODE_SCALAR = 1, ED_NODE_SEQ, ED_NODE_MAP };
+
+/* One YAML node. Scalars are NUL-terminated with ${env:...} already
+ * substituted. A map keeps file order: items[2i] is the key (a scalar),
+ * items[2i+1] its value. The tree lives in the cycle's pool. */
+struct ed_node_s {
+    int          type;
+    const char  *file;
+    unsigned     line;   /* 1-based */
+    unsigned     col;    /* 1-based */
+    ed_str_t     value;  /* scalars */
+    unsigned     quoted; /* the scalar was written in quotes */
+    size_t       n;      /* sequence items, or map pairs */
+    ed_node_t  **items;
+};
+
+/* Levels of configuration; a module has one struct per level it uses. */
+enum { ED_CONF_MAIN = 0, ED_CONF_SRV, ED_CONF_LOC, ED_CONF_UPS, ED_CONFS };
+
+/* Where a key may appear. */
+#define ED_CTX_MAIN     0x01
+#define ED_CTX_SERVER   0x02
+#define ED_CTX_LOCATION 0x04
+#define ED_CTX_UPSTREAM 0x08
+#define ED_CTX_ANY_HTTP (ED_CTX_MAIN | ED_CTX_SERVER | ED_CTX_LOCATION)
+
+/* Key flags. The low bits give the field kind, used to mark a field unset,
+ * to apply defaults and to merge parent into child. */
+#define ED_KEY_KIND_MASK 0x0f
+#define ED_KEY_NONE      0x00 /* composite: the setter owns the field */
+#define ED_KEY_INT       0x01 /* int, unset = ED_CONF_UNSET */
+#define ED_KEY_SIZE      0x02 /* size_t, unset = ED_CONF_UNSET_SIZE */
+#define ED_KEY_MSEC      0x03 /* ed_msec_t, unset = ED_CONF_UNSET_MSEC */
+#define ED_KEY_PTR       0x04 /* any pointer, unset = NULL */
+#define ED_KEY_STR       0x05 /* ed_str_t, unset = data NULL */
+#define ED_KEY_INHERIT   0x10 /* main -> server -> location */
+
+#define ED_CONF_UNSET      (-1)
+#define ED_CONF_UNSET_SIZE ((size_t)-1)
+#define ED_CONF_UNSET_MSEC ((ed_msec_t)-1)
+
+/* Returns NULL when the node was accepted, or a message (without
+ * position; core adds it) such as "expected a size like 16k". */
+typedef const char *(*ed_key_set_pt)(ed_conf_t *cf, const ed_key_t *key,
+                                     ed_node_t *node, void *conf);
+
+struct ed_key_s {
+    const char    *name;   /* the YAML key as spelled in config.md */
+    unsigned       ctx;    /* ED_CTX_* where it may appear */
+    unsigned       flags;  /* ED_KEY_* */
+    ed_key_set_pt  set;
+    unsigned       conf;   /* ED_CONF_*: which struct of the module */
+    size_t         offset; /* offsetof(that struct, field) */
+    const void    *arg;    /* setter argument: bounds, enum names */
+    const char    *def;    /* default as a YAML scalar, or NULL */
+};
+
+typedef struct {
+    int64_t min;
+    int64_t max;
+} ed_conf_bounds_t;
+
+typedef struct {
+    const char *name;
+    int         value;
+} ed_conf_enum_t; /* arrays end with { NULL, 0 } */
+
+#define ED_CONF_MAX_ERRORS 10
+
+struct ed_conf_s {
+    ed_pool_t   *pool;      /* the cycle's pool: nodes and conf structs */
+    ed_cycle_t  *cycle;
+    const char  *prefix;    /* relative paths resolve against it */
+    unsigned     ctx;       /* ED_CTX_* of the map being applied */
+    const char  *ctx_name;  /* for messages: "location \"/\"" */
+    void       **confs[ED_CONFS]; /* current per-module structs per level */
+    /* Errors, each "file:line:col: message", at most ED_CONF_MAX_ERRORS
+     * kept; nerrors counts them all. */
+    char        *errors[ED_CONF_MAX_ERRORS];
+    unsigned     nerrors;
+    /* Set by the fuzzer (and tests): `include` is an error instead of
+     * reading files. */
+    unsigned     no_include;
+};
+
+/* Records an error at node's position (node may be NULL). Returns
+ * ED_ERROR so callers can `return ed_conf_error(...)`. */
+int ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parses a YAML file into a node tree: positions kept, duplicate keys
+ * rejected, ${env:NAME} and ${env:NAME:-default} substituted, and
+ * `include` expanded at main level, in `servers` and in `upstreams`.
+ * NULL after recording errors. */
+ed_node_t *ed_conf_load(ed_conf_t *cf, const char *path);
+/* The same from memory, for tests and fuzzing; name is used in messages. */
+ed_node_t *ed_conf_load_string(ed_conf_t *cf, const char *name,
+                               const char *yaml, size_t len);
+
+/* Applies each key of a map at level cf->ctx through the module table:
+ * unknown key (with "did you mean"), wrong level and setter errors are
+ * recorded. ED_OK or ED_ERROR. */
+int ed_conf_apply(ed_conf_t *cf, ed_node_t *map);
+/* Applies a map against one key table into one struct (for blocks such
+ * as `events:` or `static:`); what names the block in messages. */
+int ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
+                       void *conf, const char *what);
+/* Finds the value of key in a map, or NULL. */
+ed_node_t *ed_conf_get(ed_node_t *map, const char *key);
+
+/* Allocates a module's struct for one level with every keyed field unset.
+ * NULL on ENOMEM. */
+void *ed_conf_create(ed_conf_t *cf, const ed_module_t *m, unsigned level);
+/* Same for a key table used with ed_conf_apply_keys. */
+void ed_conf_init_keys(const ed_key_t *keys, void *conf);
+/* Fills unset fields that have a default. ED_OK or ED_ERROR. */
+int ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
+                     void *conf);
+/* Copies the parent's value into each unset inheritable field. */
+void ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
+                   void *child);
+
+/* Resolves a path against the prefix into pool memory. */
+char *ed_conf_path(ed_conf_t *cf, const char *path);
+/* Writes the tree as YAML (for -T). */
+void ed_conf_dump(FILE *out, const ed_node_t *node);
+
+/* Generic setters. The field kind is given by the key's flags. */
+const char *ed_conf_set_bool(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* int 0/1 */
+const char *ed_conf_set_int(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                            void *);    /* int; arg: bounds */
+const char *ed_conf_set_size(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* size_t; arg: bounds */
+const char *ed_conf_set_msec(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* ed_msec_t; arg: bounds */
+const char *ed_conf_set_enum(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* int; arg: ed_conf_enum_t[] */
+const char *ed_conf_set_str(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                            void *);    /* ed_str_t */
+const char *ed_conf_set_path(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* ed_str_t, prefix-resolved */
+const char *ed_conf_set_str_list(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                                 void *); /* ed_array_t * of ed_str_t;
+                                             a scalar is a list of one */
+
+/* Scalar parsers shared by setters and modules; -1 when invalid. */
+int64_t ed_conf_parse_size(const char *s, size_t len);
+ed_msec_t ed_conf_parse_msec(const char *s, size_t len);
+int ed_conf_parse_bool(const char *s, size_t len);
+
+#endif /* ED_CONF_H */

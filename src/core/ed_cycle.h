@@ -1,0 +1,73 @@
+/* A cycle: one loaded configuration with its listeners. Reload builds a
+ * new cycle and retires the old one whole. */
+#ifndef ED_CYCLE_H
+#define ED_CYCLE_H
+
+#include "ed_module.h"
+
+#include <sys/socket.h>
+
+enum { ED_ACCEPT_EXCLUSIVE = 0, ED_ACCEPT_REUSEPORT, ED_ACCEPT_SHARED };
+
+/* The core module's main-level settings. */
+typedef struct {
+    int         workers;        /* 0 = auto */
+    int         max_restarts;
+    ed_msec_t   shutdown_timeout;
+    ed_str_t    pid_file;
+    int         daemon;
+    ed_str_t    user;
+    ed_str_t    error_log;      /* path or "stderr" */
+    int         error_level;
+    int         max_connections;
+    int         accept;         /* ED_ACCEPT_* */
+    int         backlog;
+    ed_node_t  *events;         /* kept for the dump */
+} ed_core_conf_t;
+
+/* A listening address, shared by the servers that listen on it. */
+struct ed_listener_s {
+    struct sockaddr_storage addr;
+    socklen_t               addrlen;
+    char                   *name;      /* "127.0.0.1:8080", "unix:/p" */
+    int                     backlog;
+    int                     fd;        /* shared socket, or -1 */
+    int                    *fds;       /* reuseport: one per worker */
+    int                     nfds;
+    unsigned                tls:1;
+    unsigned                reuseport:1;
+    unsigned                inherited:1; /* taken over from a cycle */
+    void                   *servers;   /* http: ed_http_addr_t */
+};
+
+struct ed_cycle_s {
+    ed_pool_t      *pool;
+    const char     *conf_file;   /* absolute */
+    const char     *prefix;      /* absolute, ends without '/' */
+    ed_node_t      *root;
+    void          **main_conf;   /* per module, by index */
+    ed_array_t      listeners;   /* ed_listener_t * */
+    ed_log_t        log;         /* the error log */
+    int             workers;     /* resolved */
+    ed_conf_t      *conf;        /* errors of the load */
+};
+
+#define ed_core_conf(cycle)                                                  \
+    ((ed_core_conf_t *)(cycle)->main_conf[ed_core_module.index])
+
+extern ed_module_t ed_core_module;
+
+/* Loads and validates the config file. Returns the cycle, or NULL with
+ * the errors in *errors (a cycle-less ed_conf_t the caller frees with
+ * ed_cycle_errors_free). full: also run checks meant for -t (none differ
+ * yet). */
+ed_cycle_t *ed_cycle_load(const char *conf_file, const char *prefix,
+                          ed_conf_t **errors);
+void ed_cycle_errors_free(ed_conf_t *cf);
+void ed_cycle_free(ed_cycle_t *cycle);
+/* Adds a listener for addr (parsed from a config string) or returns the
+ * existing one with the same address. NULL with *err set on failure. */
+ed_listener_t *ed_cycle_listener(ed_cycle_t *cycle, const char *addr,
+                                 const char **err);
+
+#endif /* ED_CYCLE_H */

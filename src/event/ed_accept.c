@@ -1,0 +1,171 @@
+/* Accepting connections in a worker (exclusive, reuseport or shared
+ * listeners) and the worker's list of connections. */
+#include "ed_conn.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define ED_ACCEPT_BATCH 64
+
+ed_worker_t *ed_worker;
+
+void
+ed_conn_link(ed_conn_t *c)
+{
+    ed_worker_t *w = ed_worker;
+
+    c->next = w->conns.next;
+    c->prev = &w->conns;
+    w->conns.next->prev = c;
+    w->conns.next = c;
+    w->nconns++;
+    if (w->nconns >= w->max_conns && w->accepting) {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0,
+               "%zu worker connections are not enough", w->max_conns);
+        ed_accept_stop(w, false);
+    }
+}
+
+void
+ed_conn_unlink(ed_conn_t *c)
+{
+    ed_worker_t *w = ed_worker;
+
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    w->nconns--;
+    if (w->quitting) {
+        if (w->nconns == 0) {
+            ed_loop_stop(w->loop);
+        }
+        return;
+    }
+    if (!w->accepting && w->nconns < w->max_conns) {
+        ed_accept_start(w);
+    }
+}
+
+size_t
+ed_peer_text(const ed_peer_addr_t *peer, char *buf, size_t size)
+{
+    const void *a;
+
+    switch (peer->sa.sa_family) {
+    case AF_INET:
+        a = &peer->in.sin_addr;
+        break;
+    case AF_INET6:
+        a = &peer->in6.sin6_addr;
+        break;
+    default:
+        return (size_t)snprintf(buf, size, "unix:");
+    }
+    if (inet_ntop(peer->sa.sa_family, a, buf, (socklen_t)size) == NULL) {
+        return 0;
+    }
+    return strlen(buf);
+}
+
+static void
+ed_accept_handler(ed_event_t *ev, uint32_t events)
+{
+    ed_worker_t            *w = ed_worker;
+    ed_listener_t          *ls = ev->data;
+    struct sockaddr_storage ss;
+    ed_peer_addr_t          peer;
+    socklen_t               len;
+    int                     fd, n;
+
+    ed_unused(events);
+    for (n = 0; n < ED_ACCEPT_BATCH && w->accepting; n++) {
+        len = sizeof(ss);
+        fd = accept4(ev->fd, (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (n == 0) {
+                    /* Woken for a connection another worker took. */
+                    w->accept_empty++;
+                }
+                return;
+            }
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "accept4() on %s failed",
+                   ls->name);
+            return;
+        }
+        w->accepted++;
+        memset(&peer, 0, sizeof(peer));
+        if (ss.ss_family == AF_INET6) {
+            peer.in6 = *(struct sockaddr_in6 *)&ss;
+        } else if (ss.ss_family == AF_INET) {
+            peer.in = *(struct sockaddr_in *)&ss;
+        } else {
+            peer.sa.sa_family = AF_UNIX;
+        }
+        w->on_accept(ls, fd, &peer);
+    }
+}
+
+int
+ed_accept_start(ed_worker_t *w)
+{
+    ed_core_conf_t *ccf = ed_core_conf(w->cycle);
+    ed_listener_t **lsp = w->cycle->listeners.elts, *ls;
+    ed_event_t     *ev;
+    uint32_t        events = EPOLLIN;
+    size_t          i;
+
+    if (w->accepting || w->quitting) {
+        return ED_OK;
+    }
+    if (ccf->accept == ED_ACCEPT_EXCLUSIVE) {
+        events |= EPOLLEXCLUSIVE;
+    }
+    for (i = 0; i < w->naccept; i++) {
+        ev = &w->accept_evs[i];
+        ls = lsp[i];
+        ev->fd = ls->reuseport ? ls->fds[w->id] : ls->fd;
+        ev->handler = ed_accept_handler;
+        ev->data = ls;
+        if (ev->fd < 0) {
+            continue;
+        }
+        if (ed_loop_add(w->loop, ev, ls->reuseport ? EPOLLIN : events)
+            != ED_OK)
+        {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno,
+                   "epoll_ctl() on listener %s failed", ls->name);
+            return ED_ERROR;
+        }
+    }
+    w->accepting = 1;
+    return ED_OK;
+}
+
+void
+ed_accept_stop(ed_worker_t *w, bool close_fds)
+{
+    size_t i;
+
+    for (i = 0; i < w->naccept; i++) {
+        ed_event_t *ev = &w->accept_evs[i];
+
+        if (ev->fd < 0) {
+            continue;
+        }
+        if (w->accepting) {
+            ed_loop_del(w->loop, ev);
+        }
+        if (close_fds) {
+            /* Only this process's copy: the master keeps the socket. */
+            close(ev->fd);
+            ev->fd = -1;
+        }
+    }
+    w->accepting = 0;
+}

@@ -1,0 +1,67 @@
+/* Accepted connections and the worker that owns them. */
+#ifndef ED_CONN_H
+#define ED_CONN_H
+
+#include "ed_cycle.h"
+#include "ed_stream.h"
+
+#include <netinet/in.h>
+
+typedef union {
+    struct sockaddr     sa;
+    struct sockaddr_in  in;
+    struct sockaddr_in6 in6;
+} ed_peer_addr_t;
+
+/* The part of every connection the worker knows about: the stream, the
+ * peer, and a place in the worker's list for graceful shutdown. */
+struct ed_conn_s {
+    ed_stream_t     stream;
+    ed_conn_t      *prev;
+    ed_conn_t      *next;
+    ed_listener_t  *ls;
+    ed_peer_addr_t  peer;      /* family AF_UNIX: no address */
+    /* Asked to stop (graceful shutdown): close now if idle, else finish
+     * the request in flight and close. */
+    void          (*shutdown)(ed_conn_t *c);
+};
+
+/* A new connection on a listener: the protocol takes the fd over. */
+typedef void (*ed_accept_pt)(ed_listener_t *ls, int fd,
+                             const ed_peer_addr_t *peer);
+
+struct ed_worker_s {
+    int             id;
+    ed_cycle_t     *cycle;
+    ed_loop_t      *loop;
+    ed_buf_pool_t   bufs;        /* read buffers */
+    ed_conn_t       conns;       /* list head (sentinel) */
+    size_t          nconns;
+    size_t          max_conns;
+    ed_event_t     *accept_evs;  /* one per listener */
+    size_t          naccept;
+    unsigned        accepting:1;
+    unsigned        quitting:1;
+    unsigned        terminating:1;
+    uint64_t        accepted;
+    uint64_t        accept_empty; /* wake-ups that accepted nothing */
+    ed_timer_t      quit_timer;
+    ed_accept_pt    on_accept;
+};
+
+extern ed_worker_t *ed_worker;  /* this process's worker, or NULL */
+
+/* Links a connection into the worker's list. */
+void ed_conn_link(ed_conn_t *c);
+/* Unlinks it; in a quitting worker, the last one ends the loop. */
+void ed_conn_unlink(ed_conn_t *c);
+/* Starts accepting on every listener of the worker's cycle.
+ * ED_OK or ED_ERROR. */
+int ed_accept_start(ed_worker_t *w);
+/* Stops accepting (max_connections reached or shutdown). close_fds:
+ * also close this process's copies of the listening sockets. */
+void ed_accept_stop(ed_worker_t *w, bool close_fds);
+/* Text form of a peer ("127.0.0.1"); returns the length written. */
+size_t ed_peer_text(const ed_peer_addr_t *peer, char *buf, size_t size);
+
+#endif /* ED_CONN_H */

@@ -1,0 +1,1105 @@
+/* The IOStream: buffered reads by delimiter or count, a write queue. */
+#include "ed_stream.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#define ED_STREAM_IOV 64          /* iovecs per writev, within IOV_MAX */
+#define ED_STREAM_DELIVERIES 16   /* read callbacks per event, then post */
+#define ED_STREAM_WRITES 16       /* write calls per flush, then post */
+#define ED_STREAM_FREE_CHUNKS 256 /* chunk headers kept for reuse */
+#define ED_STREAM_SENDFILE_MAX ((size_t)1 << 30)
+#define ED_STREAM_LOW_WATER (16 * 1024)
+#define ED_STREAM_HIGH_WATER (64 * 1024)
+
+/* Values of rmode: the kind of the pending read request. */
+enum {
+    ED_RM_NONE = 0,
+    ED_RM_UNTIL,
+    ED_RM_SCAN,
+    ED_RM_BYTES,
+    ED_RM_SOME
+};
+
+/* Kinds of write chunks. Copy chunks carry their bytes after the header,
+ * in a buffer of the pool or in memory of their own. */
+enum {
+    ED_WC_POOL = 0,
+    ED_WC_HEAP,
+    ED_WC_REF,
+    ED_WC_FILE
+};
+
+struct ed_wchunk_s {
+    ed_wchunk_t *next;
+    char        *pos;   /* memory: the next byte to send */
+    size_t       len;   /* bytes left to send */
+    size_t       cap;   /* copy chunks: bytes of room after the header */
+    off_t        off;   /* file: the next offset to send */
+    int          fd;
+    int          type;
+};
+
+#define ed_wchunk_is_copy(c) ((c)->type == ED_WC_POOL || (c)->type == ED_WC_HEAP)
+#define ed_wchunk_data(c) ((char *)((c) + 1))
+
+/* Marks a caller on the stack that is about to run callbacks: close()
+ * clears alive, so the caller knows s may be freed and returns at once. */
+typedef struct ed_stream_guard_s ed_stream_guard_t;
+
+struct ed_stream_guard_s {
+    ed_stream_guard_t *prev;
+    bool               alive;
+};
+
+static void ed_stream_event(ed_event_t *ev, uint32_t events);
+static void ed_stream_deliver_handler(ed_defer_t *d);
+static void ed_stream_flush_handler(ed_defer_t *d);
+
+/* Buffer pool. */
+
+void
+ed_buf_pool_init(ed_buf_pool_t *bp, size_t size, size_t max_free)
+{
+    bp->size = ed_max(size, sizeof(void *));
+    bp->max_free = max_free;
+    bp->nfree = 0;
+    bp->free = NULL;
+    bp->chunks = NULL;
+    bp->nchunks = 0;
+}
+
+/* Returns a buffer of bp->size bytes, or NULL on ENOMEM. */
+void *
+ed_buf_get(ed_buf_pool_t *bp)
+{
+    void *buf = bp->free;
+
+    if (buf != NULL) {
+        bp->free = *(void **)buf;
+        bp->nfree--;
+        return buf;
+    }
+    return malloc(bp->size);
+}
+
+void
+ed_buf_put(ed_buf_pool_t *bp, void *buf)
+{
+    if (buf == NULL) {
+        return;
+    }
+    if (bp->nfree >= bp->max_free) {
+        free(buf);
+        return;
+    }
+    *(void **)buf = bp->free;
+    bp->free = buf;
+    bp->nfree++;
+}
+
+/* Frees the free lists; buffers still in use stay the users' to put. */
+void
+ed_buf_pool_free(ed_buf_pool_t *bp)
+{
+    void *p;
+
+    while ((p = bp->free) != NULL) {
+        bp->free = *(void **)p;
+        free(p);
+    }
+    while ((p = bp->chunks) != NULL) {
+        bp->chunks = *(void **)p;
+        free(p);
+    }
+    bp->nfree = 0;
+    bp->nchunks = 0;
+}
+
+/* Plain sockets. */
+
+static ssize_t
+ed_plain_recv(ed_stream_t *s, char *buf, size_t len)
+{
+    ssize_t n;
+
+    for (;;) {
+        n = recv(s->ev.fd, buf, len, 0);
+        if (n >= 0) {
+            return n;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return ED_AGAIN;
+        }
+        if (errno != EINTR) {
+            return ED_ERROR;
+        }
+    }
+}
+
+/* sendmsg rather than writev: MSG_NOSIGNAL, so a gone peer is EPIPE and
+ * not a SIGPIPE. */
+static ssize_t
+ed_plain_writev(ed_stream_t *s, const struct iovec *iov, int n)
+{
+    struct msghdr mh;
+    ssize_t       r;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = (struct iovec *)iov;
+    mh.msg_iovlen = (size_t)n;
+    for (;;) {
+        r = sendmsg(s->ev.fd, &mh, MSG_NOSIGNAL);
+        if (r >= 0) {
+            return r;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return ED_AGAIN;
+        }
+        if (errno != EINTR) {
+            return ED_ERROR;
+        }
+    }
+}
+
+static ssize_t
+ed_plain_sendfile(ed_stream_t *s, int fd, off_t *off, size_t len)
+{
+    ssize_t r;
+
+    for (;;) {
+        r = sendfile(s->ev.fd, fd, off, len);
+        if (r >= 0) {
+            return r;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return ED_AGAIN;
+        }
+        if (errno != EINTR) {
+            return ED_ERROR;
+        }
+    }
+}
+
+const ed_stream_io_t ed_stream_plain_io = {
+    ed_plain_recv,
+    ed_plain_writev,
+    ed_plain_sendfile
+};
+
+/* Guards. */
+
+static void
+ed_stream_enter(ed_stream_t *s, ed_stream_guard_t *g)
+{
+    g->alive = true;
+    g->prev = s->guard;
+    s->guard = g;
+}
+
+/* Only for a guard still alive: a closed stream may be freed memory. */
+static void
+ed_stream_leave(ed_stream_t *s, ed_stream_guard_t *g)
+{
+    s->guard = g->prev;
+}
+
+/* Setup and teardown. */
+
+/* ED_OK, or ED_ERROR (logged) when epoll refuses fd; fd stays the
+ * caller's then. */
+int
+ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
+               void *data)
+{
+    memset(s, 0, sizeof(ed_stream_t));
+    s->ev.fd = fd;
+    s->ev.handler = ed_stream_event;
+    s->ev.data = s;
+    s->loop = loop;
+    s->bufs = bufs;
+    s->io = &ed_stream_plain_io;
+    s->data = data;
+    s->low_water = ED_STREAM_LOW_WATER;
+    s->high_water = ED_STREAM_HIGH_WATER;
+    s->flush.handler = ed_stream_flush_handler;
+    s->flush.data = s;
+    s->deliver.handler = ed_stream_deliver_handler;
+    s->deliver.data = s;
+    /* A connected socket can take bytes: the first response need not wait
+     * for the first EPOLLOUT. Reading waits for EPOLLIN, which epoll
+     * reports at once if bytes are already there. */
+    s->writable = 1;
+    if (ed_loop_add(loop, &s->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+        != ED_OK)
+    {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl(%d) failed", fd);
+        s->ev.fd = -1;
+        s->closed = 1;
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+static void
+ed_stream_free_rbuf(ed_stream_t *s)
+{
+    if (s->rbuf != NULL) {
+        if (s->rsize == s->bufs->size) {
+            ed_buf_put(s->bufs, s->rbuf);
+        } else {
+            free(s->rbuf);
+        }
+    }
+    s->rbuf = NULL;
+    s->rsize = 0;
+    s->rpos = 0;
+    s->rend = 0;
+    s->rkeep = 0;
+    s->scanned = 0;
+    s->release = 0;
+}
+
+static void
+ed_wchunk_free(ed_stream_t *s, ed_wchunk_t *c)
+{
+    ed_buf_pool_t *bp = s->bufs;
+
+    if (c->type == ED_WC_POOL) {
+        ed_buf_put(bp, c);
+    } else if (c->type == ED_WC_HEAP || bp->nchunks >= ED_STREAM_FREE_CHUNKS) {
+        free(c);
+    } else {
+        *(void **)c = bp->chunks;
+        bp->chunks = c;
+        bp->nchunks++;
+    }
+}
+
+static void
+ed_stream_free_chunks(ed_stream_t *s)
+{
+    ed_wchunk_t *c;
+
+    while ((c = s->whead) != NULL) {
+        s->whead = c->next;
+        ed_wchunk_free(s, c);
+    }
+    s->wtail = NULL;
+    s->wqueued = 0;
+    s->over_high = 0;
+}
+
+void
+ed_stream_close(ed_stream_t *s)
+{
+    ed_stream_guard_t *g;
+
+    if (s->closed) {
+        return;
+    }
+    s->closed = 1;
+    for (g = s->guard; g != NULL; g = g->prev) {
+        g->alive = false;
+    }
+    s->guard = NULL;
+    ed_loop_unpost(s->loop, &s->flush);
+    ed_loop_unpost(s->loop, &s->deliver);
+    if (s->ev.fd != -1) {
+        /* close() takes the fd out of epoll: no epoll_ctl needed. */
+        ed_loop_forget(s->loop, &s->ev);
+        close(s->ev.fd);
+        s->ev.fd = -1;
+    }
+    s->read_cb = NULL;
+    s->rmode = ED_RM_NONE;
+    s->delivering = 0;
+    s->notify_flushed = 0;
+    s->notify_drain = 0;
+    s->notify_close = 0;
+    ed_stream_free_rbuf(s);
+    ed_stream_free_chunks(s);
+}
+
+/* Reading. */
+
+/* The longest piece the pending request may take: max, less when kept
+ * bytes pin a buffer too small for it. */
+static size_t
+ed_stream_rmax(ed_stream_t *s)
+{
+    if (s->rmode == ED_RM_BYTES) {
+        return s->rwant;
+    }
+    if (s->rbuf != NULL && s->rkeep > 0 && s->rsize - s->rkeep < s->rmax) {
+        return s->rsize > s->rkeep ? s->rsize - s->rkeep : 0;
+    }
+    return s->rmax;
+}
+
+/* Looks for the pending request in the buffered bytes. ED_OK with the
+ * piece's length, ED_DECLINED (max buffered, no end), ED_AGAIN, or
+ * ED_ERROR when kept bytes leave read_some no room. */
+static int
+ed_stream_check(ed_stream_t *s, size_t *len)
+{
+    char   *p = s->rbuf + s->rpos, *f;
+    size_t  avail = s->rend - s->rpos, max = ed_stream_rmax(s), win, from;
+
+    switch (s->rmode) {
+    case ED_RM_UNTIL:
+    case ED_RM_SCAN:
+        win = ed_min(avail, max);
+        if (win > s->scanned) {
+            if (s->rmode == ED_RM_SCAN) {
+                *len = s->scan(p, win);
+                if (*len > 0) {
+                    return ED_OK;
+                }
+            } else if (win >= s->dlen) {
+                /* Only the new bytes, plus dlen - 1 for a delimiter split
+                 * across reads. */
+                from = s->scanned >= s->dlen ? s->scanned - (s->dlen - 1) : 0;
+                f = memmem(p + from, win - from, s->delim, s->dlen);
+                if (f != NULL) {
+                    *len = (size_t)(f - p) + s->dlen;
+                    return ED_OK;
+                }
+            }
+            s->scanned = win;
+        }
+        if (win == max) {
+            *len = max;
+            return ED_DECLINED;
+        }
+        return ED_AGAIN;
+
+    case ED_RM_BYTES:
+        if (avail >= s->rwant) {
+            *len = s->rwant;
+            return ED_OK;
+        }
+        return ED_AGAIN;
+
+    default:
+        if (max == 0) {
+            errno = ENOBUFS;
+            return ED_ERROR;
+        }
+        if (avail > 0) {
+            *len = ed_min(avail, max);
+            return ED_OK;
+        }
+        return ED_AGAIN;
+    }
+}
+
+/* Makes room to recv into: takes a buffer (one of its own when the
+ * request needs more than the pool's size), grows it when nothing is
+ * kept, or moves the unread bytes down to rkeep. ED_OK, or ED_ERROR
+ * (ENOMEM logged, or ENOBUFS). */
+static int
+ed_stream_room(ed_stream_t *s)
+{
+    size_t  need = ed_stream_rmax(s), avail, want, size;
+    char   *buf;
+
+    if (s->rbuf == NULL || (s->rsize < need && s->rkeep == 0)) {
+        size = ed_max(need, s->bufs->size);
+        buf = size == s->bufs->size ? ed_buf_get(s->bufs) : malloc(size);
+        if (buf == NULL) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno,
+                   "stream buffer of %zu bytes failed", size);
+            return ED_ERROR;
+        }
+        avail = s->rend - s->rpos;
+        if (avail > 0) {
+            memcpy(buf, s->rbuf + s->rpos, avail);
+        }
+        if (s->rbuf != NULL) {
+            if (s->rsize == s->bufs->size) {
+                ed_buf_put(s->bufs, s->rbuf);
+            } else {
+                free(s->rbuf);
+            }
+        }
+        s->rbuf = buf;
+        s->rsize = size;
+        s->rpos = 0;
+        s->rend = avail;
+    }
+
+    avail = s->rend - s->rpos;
+    want = need > avail ? need - avail : 1;
+    if (s->rsize - s->rend < want && s->rpos > s->rkeep) {
+        memmove(s->rbuf + s->rkeep, s->rbuf + s->rpos, avail);
+        s->rpos = s->rkeep;
+        s->rend = s->rkeep + avail;
+    }
+    if (s->rend == s->rsize) {
+        errno = ENOBUFS;
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* Satisfies the pending request from the buffer, reading the socket while
+ * it is readable and the request wants more. Returns what to deliver
+ * (ED_OK, ED_DECLINED, ED_DONE with the leftover, ED_ERROR), or ED_AGAIN
+ * to wait for the next edge. */
+static int
+ed_stream_read_try(ed_stream_t *s, size_t *len)
+{
+    size_t  room;
+    ssize_t n;
+    int     rc;
+
+    for (;;) {
+        if (s->rbuf != NULL) {
+            rc = ed_stream_check(s, len);
+            if (rc != ED_AGAIN) {
+                return rc;
+            }
+        }
+        if (s->error) {
+            *len = 0;
+            return ED_ERROR;
+        }
+        if (s->eof) {
+            *len = s->rend - s->rpos;
+            return ED_DONE;
+        }
+        if (!s->readable) {
+            return ED_AGAIN;
+        }
+        if (ed_stream_room(s) != ED_OK) {
+            s->error = 1;
+            continue;
+        }
+        room = s->rsize - s->rend;
+        n = s->io->recv(s, s->rbuf + s->rend, room);
+        if (n > 0) {
+            s->rend += (size_t)n;
+            /* Short read: the socket is drained, as far as this edge
+             * goes; new bytes make a new edge (nginx's trick, one recv
+             * saved per request). After RDHUP keep reading to see EOF. */
+            if ((size_t)n < room && !s->rdhup) {
+                s->readable = 0;
+            }
+            continue;
+        }
+        s->readable = 0;
+        if (n == 0) {
+            s->eof = 1;
+            continue;
+        }
+        if (n == ED_AGAIN) {
+            return ED_AGAIN;
+        }
+        ed_log(ED_LOG_INFO, ed_log_cur, errno, "recv() failed");
+        s->error = 1;
+    }
+}
+
+/* After a delivery: rewinds an empty buffer, frees one of its own, and
+ * honours a release asked for during the callback. */
+static void
+ed_stream_settle(ed_stream_t *s)
+{
+    if (s->rbuf == NULL) {
+        return;
+    }
+    if (s->rpos == s->rend) {
+        if (s->rkeep == 0) {
+            s->rpos = 0;
+            s->rend = 0;
+            if (s->release || s->rsize != s->bufs->size) {
+                ed_stream_free_rbuf(s);
+            }
+        } else if (s->rpos > s->rkeep) {
+            s->rpos = s->rkeep;
+            s->rend = s->rkeep;
+        }
+    }
+    s->release = 0;
+}
+
+/* Calls the write notifications due: on_close, on_drain, on_flushed.
+ * ED_OK, or ED_DONE when a callback closed the stream (gone). */
+static int
+ed_stream_notify(ed_stream_t *s, ed_stream_guard_t *g)
+{
+    if (s->notify_close) {
+        s->notify_close = 0;
+        s->notify_drain = 0;
+        s->notify_flushed = 0;
+        if (s->on_close != NULL) {
+            s->on_close(s);
+            if (!g->alive) {
+                return ED_DONE;
+            }
+        }
+    }
+    if (s->notify_drain) {
+        s->notify_drain = 0;
+        if (s->on_drain != NULL) {
+            s->on_drain(s);
+            if (!g->alive) {
+                return ED_DONE;
+            }
+        }
+    }
+    if (s->notify_flushed) {
+        s->notify_flushed = 0;
+        if (s->on_flushed != NULL) {
+            s->on_flushed(s);
+            if (!g->alive) {
+                return ED_DONE;
+            }
+        }
+    }
+    return ED_OK;
+}
+
+/* Runs what the stream owes its owner: notifications, then satisfied read
+ * requests, up to ED_STREAM_DELIVERIES (pipelined requests are delivered
+ * in a loop, not by recursion); the rest is posted. */
+static void
+ed_stream_dispatch(ed_stream_t *s)
+{
+    ed_stream_guard_t  g;
+    ed_stream_read_pt  cb;
+    char              *data;
+    size_t             len = 0;
+    int                rc, i;
+
+    ed_stream_enter(s, &g);
+    if (ed_stream_notify(s, &g) != ED_OK) {
+        return;
+    }
+    for (i = 0; s->read_cb != NULL; i++) {
+        if (i == ED_STREAM_DELIVERIES) {
+            ed_loop_post(s->loop, &s->deliver);
+            break;
+        }
+        rc = ed_stream_read_try(s, &len);
+        if (rc == ED_AGAIN) {
+            break;
+        }
+        data = s->rbuf != NULL ? s->rbuf + s->rpos : NULL;
+        if (rc == ED_OK || rc == ED_DONE) {
+            s->rpos += len;
+        } else if (rc == ED_ERROR) {
+            data = NULL;
+            len = 0;
+        }
+        cb = s->read_cb;
+        s->read_cb = NULL;
+        s->rmode = ED_RM_NONE;
+        s->scanned = 0;
+        s->delivering = 1;
+        cb(s, rc, data, len);
+        if (!g.alive) {
+            return;
+        }
+        s->delivering = 0;
+        ed_stream_settle(s);
+    }
+    ed_stream_leave(s, &g);
+}
+
+static void
+ed_stream_deliver_handler(ed_defer_t *d)
+{
+    ed_stream_dispatch(d->data);
+}
+
+static void
+ed_stream_event(ed_event_t *ev, uint32_t events)
+{
+    ed_stream_t *s = ev->data;
+
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        s->readable = 1;
+    }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        s->rdhup = 1;
+    }
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        s->writable = 1;
+        /* Written with whatever else this turn queues, before sleeping. */
+        if (s->whead != NULL) {
+            ed_loop_post_flush(s->loop, &s->flush);
+        }
+    }
+    /* Without a pending request the bytes stay in the kernel
+     * (back-pressure); readable remembers the edge. */
+    if (s->read_cb != NULL && s->readable) {
+        ed_stream_dispatch(s);
+    }
+}
+
+/* Starts a request: delivered from a posted callback when the buffer or
+ * the socket may satisfy it, else on the next edge. Inside a read
+ * callback, the delivering loop picks it up instead. */
+static int
+ed_stream_request(ed_stream_t *s, int mode, ed_stream_read_pt cb)
+{
+    s->rmode = mode;
+    s->read_cb = cb;
+    s->scanned = 0;
+    if (!s->delivering
+        && (s->rend > s->rpos || s->readable || s->eof || s->error))
+    {
+        ed_loop_post(s->loop, &s->deliver);
+    }
+    return ED_OK;
+}
+
+/* ED_OK, or ED_ERROR (closed, or an empty delimiter or max). */
+int
+ed_stream_read_until(ed_stream_t *s, const char *delim, size_t dlen,
+                     size_t max, ed_stream_read_pt cb)
+{
+    if (s->closed || delim == NULL || dlen == 0 || max == 0 || cb == NULL) {
+        return ED_ERROR;
+    }
+    s->delim = delim;
+    s->dlen = dlen;
+    s->scan = NULL;
+    s->rmax = max;
+    return ed_stream_request(s, ED_RM_UNTIL, cb);
+}
+
+/* ED_OK, or ED_ERROR (closed, or no scanner, or max 0). */
+int
+ed_stream_read_until_scan(ed_stream_t *s, ed_stream_scan_pt scan, size_t max,
+                          ed_stream_read_pt cb)
+{
+    if (s->closed || scan == NULL || max == 0 || cb == NULL) {
+        return ED_ERROR;
+    }
+    s->scan = scan;
+    s->delim = NULL;
+    s->dlen = 0;
+    s->rmax = max;
+    return ed_stream_request(s, ED_RM_SCAN, cb);
+}
+
+/* ED_OK, or ED_ERROR (closed, n 0, or n cannot fit after kept bytes). */
+int
+ed_stream_read_bytes(ed_stream_t *s, size_t n, ed_stream_read_pt cb)
+{
+    if (s->closed || n == 0 || cb == NULL) {
+        return ED_ERROR;
+    }
+    if (s->rbuf != NULL && s->rkeep > 0 && s->rsize - s->rkeep < n) {
+        return ED_ERROR;
+    }
+    s->rwant = n;
+    return ed_stream_request(s, ED_RM_BYTES, cb);
+}
+
+/* ED_OK, or ED_ERROR (closed, or max 0). */
+int
+ed_stream_read_some(ed_stream_t *s, size_t max, ed_stream_read_pt cb)
+{
+    if (s->closed || max == 0 || cb == NULL) {
+        return ED_ERROR;
+    }
+    s->rmax = max;
+    return ed_stream_request(s, ED_RM_SOME, cb);
+}
+
+void
+ed_stream_read_stop(ed_stream_t *s)
+{
+    s->read_cb = NULL;
+    s->rmode = ED_RM_NONE;
+    s->scanned = 0;
+}
+
+void
+ed_stream_keep(ed_stream_t *s, size_t n)
+{
+    if (s->rbuf == NULL) {
+        n = 0;
+    }
+    s->rkeep = ed_min(n, s->rsize);
+    if (s->rkeep == 0 && s->rpos == s->rend && !s->delivering) {
+        s->rpos = 0;
+        s->rend = 0;
+    }
+}
+
+void
+ed_stream_release_buffer(ed_stream_t *s)
+{
+    if (s->rbuf == NULL || s->rpos != s->rend || s->rkeep > 0) {
+        return;
+    }
+    if (s->delivering) {
+        /* The callback's data is in there: release after it returns. */
+        s->release = 1;
+        return;
+    }
+    ed_stream_free_rbuf(s);
+}
+
+/* Writing. */
+
+static void
+ed_stream_append(ed_stream_t *s, ed_wchunk_t *c)
+{
+    c->next = NULL;
+    if (s->wtail != NULL) {
+        s->wtail->next = c;
+    } else {
+        s->whead = c;
+    }
+    s->wtail = c;
+}
+
+/* Accounts for len queued bytes; the flush runs before the loop sleeps
+ * unless the socket is full (EPOLLOUT will post it then). */
+static void
+ed_stream_queued(ed_stream_t *s, size_t len)
+{
+    s->wqueued += len;
+    if (s->wqueued >= s->high_water) {
+        s->over_high = 1;
+    }
+    if (s->writable) {
+        ed_loop_post_flush(s->loop, &s->flush);
+    }
+}
+
+/* A chunk header for a reference or a file range, or NULL on ENOMEM. */
+static ed_wchunk_t *
+ed_wchunk_small(ed_stream_t *s, int type)
+{
+    ed_buf_pool_t *bp = s->bufs;
+    ed_wchunk_t   *c = bp->chunks;
+
+    if (c != NULL) {
+        bp->chunks = *(void **)c;
+        bp->nchunks--;
+    } else {
+        c = malloc(sizeof(ed_wchunk_t));
+        if (c == NULL) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+            return NULL;
+        }
+    }
+    c->type = type;
+    c->cap = 0;
+    return c;
+}
+
+/* A copy chunk with room for len bytes: a pool buffer when it fits (no
+ * malloc per response), else memory of its own. NULL on ENOMEM. */
+static ed_wchunk_t *
+ed_wchunk_copy(ed_stream_t *s, size_t len)
+{
+    ed_wchunk_t *c;
+    size_t       size = s->bufs->size;
+
+    if (size >= sizeof(ed_wchunk_t) + len) {
+        c = ed_buf_get(s->bufs);
+        if (c != NULL) {
+            c->type = ED_WC_POOL;
+            c->cap = size - sizeof(ed_wchunk_t);
+        }
+    } else {
+        c = malloc(sizeof(ed_wchunk_t) + len);
+        if (c != NULL) {
+            c->type = ED_WC_HEAP;
+            c->cap = len;
+        }
+    }
+    if (c == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno,
+               "write buffer of %zu bytes failed", len);
+        return NULL;
+    }
+    c->pos = ed_wchunk_data(c);
+    c->len = 0;
+    return c;
+}
+
+/* Copies into the tail chunk's room, then into one new chunk. ED_OK, or
+ * ED_ERROR with nothing queued. */
+int
+ed_stream_write(ed_stream_t *s, const void *data, size_t len)
+{
+    ed_wchunk_t *c = s->wtail, *nc = NULL;
+    size_t       n = 0;
+
+    if (s->closed || s->error) {
+        return ED_ERROR;
+    }
+    if (len == 0) {
+        return ED_OK;
+    }
+    if (c != NULL && ed_wchunk_is_copy(c)) {
+        n = ed_min(len, (size_t)(ed_wchunk_data(c) + c->cap
+                                 - (c->pos + c->len)));
+    }
+    if (n < len) {
+        nc = ed_wchunk_copy(s, len - n);
+        if (nc == NULL) {
+            return ED_ERROR;
+        }
+    }
+    if (n > 0) {
+        memcpy(c->pos + c->len, data, n);
+        c->len += n;
+    }
+    if (nc != NULL) {
+        memcpy(nc->pos, (const char *)data + n, len - n);
+        nc->len = len - n;
+        ed_stream_append(s, nc);
+    }
+    ed_stream_queued(s, len);
+    return ED_OK;
+}
+
+/* ED_OK, or ED_ERROR (closed, failed, ENOMEM). */
+int
+ed_stream_write_ref(ed_stream_t *s, const void *data, size_t len)
+{
+    ed_wchunk_t *c;
+
+    if (s->closed || s->error) {
+        return ED_ERROR;
+    }
+    if (len == 0) {
+        return ED_OK;
+    }
+    c = ed_wchunk_small(s, ED_WC_REF);
+    if (c == NULL) {
+        return ED_ERROR;
+    }
+    c->pos = (char *)data;
+    c->len = len;
+    ed_stream_append(s, c);
+    ed_stream_queued(s, len);
+    return ED_OK;
+}
+
+/* ED_OK, or ED_ERROR (closed, failed, ENOMEM). */
+int
+ed_stream_write_file(ed_stream_t *s, int fd, off_t off, size_t len)
+{
+    ed_wchunk_t *c;
+
+    if (s->closed || s->error || off < 0) {
+        return ED_ERROR;
+    }
+    if (len == 0) {
+        return ED_OK;
+    }
+    c = ed_wchunk_small(s, ED_WC_FILE);
+    if (c == NULL) {
+        return ED_ERROR;
+    }
+    c->pos = NULL;
+    c->fd = fd;
+    c->off = off;
+    c->len = len;
+    ed_stream_append(s, c);
+    ed_stream_queued(s, len);
+    return ED_OK;
+}
+
+void
+ed_stream_set_water(ed_stream_t *s, size_t low, size_t high)
+{
+    s->high_water = high;
+    s->low_water = ed_min(low, high);
+}
+
+/* Drops n written bytes from the head of the queue. */
+static void
+ed_stream_consume(ed_stream_t *s, size_t n)
+{
+    ed_wchunk_t *c;
+
+    s->wqueued -= n;
+    while (n > 0) {
+        c = s->whead;
+        if (n < c->len) {
+            c->len -= n;
+            if (c->type == ED_WC_FILE) {
+                c->off += (off_t)n;
+            } else {
+                c->pos += n;
+            }
+            return;
+        }
+        n -= c->len;
+        s->whead = c->next;
+        if (s->whead == NULL) {
+            s->wtail = NULL;
+        }
+        ed_wchunk_free(s, c);
+    }
+}
+
+/* The peer is gone (or the file failed): drop the queue, refuse further
+ * writes, and call on_close later, once. */
+static void
+ed_stream_write_failed(ed_stream_t *s)
+{
+    s->error = 1;
+    ed_stream_free_chunks(s);
+    s->notify_close = 1;
+    ed_loop_post(s->loop, &s->deliver);
+}
+
+/* Sends the file chunk c at the head: sendfile, or pread + writev when
+ * the transport has no sendfile. *asked is how much was offered. Bytes
+ * sent, ED_AGAIN, ED_ERROR (socket, errno), or ED_DECLINED (the file
+ * failed or shrank; logged). */
+static ssize_t
+ed_stream_send_file(ed_stream_t *s, ed_wchunk_t *c, size_t *asked)
+{
+    struct iovec iov;
+    off_t        off = c->off;
+    ssize_t      n;
+    char        *buf;
+
+    if (s->io->sendfile != NULL) {
+        *asked = ed_min(c->len, ED_STREAM_SENDFILE_MAX);
+        n = s->io->sendfile(s, c->fd, &off, *asked);
+        if (n == 0) {
+            ed_log(ED_LOG_ERR, ed_log_cur, 0,
+                   "file %d shrank: %zu bytes missing at %lld", c->fd,
+                   c->len, (long long)c->off);
+            return ED_DECLINED;
+        }
+        return n;
+    }
+
+    buf = ed_buf_get(s->bufs);
+    if (buf == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+        return ED_DECLINED;
+    }
+    do {
+        n = pread(c->fd, buf, ed_min(c->len, s->bufs->size), off);
+    } while (n == -1 && errno == EINTR);
+    if (n <= 0) {
+        ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
+               "pread() of file %d at %lld failed%s", c->fd,
+               (long long)off, n == 0 ? ": file shrank" : "");
+        ed_buf_put(s->bufs, buf);
+        return ED_DECLINED;
+    }
+    *asked = (size_t)n;
+    iov.iov_base = buf;
+    iov.iov_len = (size_t)n;
+    n = s->io->writev(s, &iov, 1);
+    ed_buf_put(s->bufs, buf);
+    return n;
+}
+
+/* Writes the queue while the socket takes it: one writev for the memory
+ * chunks at the head (up to ED_STREAM_IOV), one sendfile per file chunk.
+ * A short write means the socket is full: wait for EPOLLOUT. Sets the
+ * notifications due. ED_OK (maybe partial) or ED_ERROR (failed). */
+static int
+ed_stream_write_queue(ed_stream_t *s)
+{
+    struct iovec  iov[ED_STREAM_IOV];
+    ed_wchunk_t  *c;
+    size_t        asked, before = s->wqueued;
+    ssize_t       n;
+    int           i, cnt;
+
+    for (i = 0; s->whead != NULL && s->writable; i++) {
+        if (i == ED_STREAM_WRITES) {
+            /* Bounded work: the socket is still writable, so no edge
+             * will come; carry on before the next sleep. */
+            ed_loop_post_flush(s->loop, &s->flush);
+            break;
+        }
+        c = s->whead;
+        if (c->type == ED_WC_FILE) {
+            n = ed_stream_send_file(s, c, &asked);
+        } else {
+            asked = 0;
+            for (cnt = 0; c != NULL && c->type != ED_WC_FILE
+                          && cnt < ED_STREAM_IOV;
+                 c = c->next, cnt++)
+            {
+                iov[cnt].iov_base = c->pos;
+                iov[cnt].iov_len = c->len;
+                asked += c->len;
+            }
+            n = s->io->writev(s, iov, cnt);
+        }
+        if (n == ED_AGAIN) {
+            s->writable = 0;
+            break;
+        }
+        if (n < 0) {
+            if (n == ED_ERROR) {
+                ed_log(ED_LOG_INFO, ed_log_cur, errno, "%s() failed",
+                       s->whead->type == ED_WC_FILE ? "sendfile"
+                                                    : "writev");
+            }
+            ed_stream_write_failed(s);
+            return ED_ERROR;
+        }
+        ed_stream_consume(s, (size_t)n);
+        if ((size_t)n < asked) {
+            s->writable = 0;
+            break;
+        }
+    }
+
+    if (s->wqueued < before) {
+        if (s->over_high && s->wqueued < s->low_water) {
+            s->over_high = 0;
+            s->notify_drain = 1;
+        }
+        if (s->whead == NULL) {
+            s->notify_flushed = 1;
+        }
+    }
+    return ED_OK;
+}
+
+static void
+ed_stream_flush_handler(ed_defer_t *d)
+{
+    ed_stream_t       *s = d->data;
+    ed_stream_guard_t  g;
+
+    ed_stream_write_queue(s);
+    ed_stream_enter(s, &g);
+    if (ed_stream_notify(s, &g) == ED_OK) {
+        ed_stream_leave(s, &g);
+    }
+}
+
+/* Writes now; callbacks it makes due run later, from a posted callback.
+ * ED_OK (maybe partial) or ED_ERROR (closed, or the write failed). */
+int
+ed_stream_flush(ed_stream_t *s)
+{
+    if (s->closed || s->error) {
+        return ED_ERROR;
+    }
+    if (ed_stream_write_queue(s) != ED_OK) {
+        return ED_ERROR;
+    }
+    if (s->whead == NULL) {
+        ed_loop_unpost(s->loop, &s->flush);
+    }
+    if (s->notify_flushed || s->notify_drain) {
+        ed_loop_post(s->loop, &s->deliver);
+    }
+    return ED_OK;
+}

@@ -1,0 +1,183 @@
+/* ed_stream: a buffered non-blocking stream on a socket (Tornado's
+ * IOStream): read-until-delimiter with a maximum, read-n-bytes, read-some,
+ * and a write queue of memory and file ranges flushed with writev/sendfile
+ * just before the loop sleeps, with high/low water marks. */
+#ifndef ED_STREAM_H
+#define ED_STREAM_H
+
+#include "ed_loop.h"
+
+#include <sys/uio.h>
+
+/* Callbacks and ownership:
+ * - Every callback (read callbacks, on_flushed, on_drain, on_close) runs
+ *   from the loop (an I/O event or a posted callback), never from inside
+ *   the ed_stream_* call that caused it.
+ * - A callback may call ed_stream_close(s) and then free the memory that
+ *   holds s (its owner): the stream notices the close through a flag on
+ *   its own stack and touches nothing afterwards. The owner must always
+ *   call ed_stream_close before freeing s, also outside callbacks.
+ * - A read callback's data is consumed before the callback runs (a new
+ *   request made inside it starts after the piece); data stays valid until
+ *   the callback returns, or longer if kept with ed_stream_keep. The
+ *   callback may give unread bytes back by lowering s->rpos (not below
+ *   data). After ed_stream_close, data is gone.
+ * - Write errors (the peer is gone) call on_close once, later; a stream
+ *   without on_close reports them to the pending read as ED_ERROR. Set
+ *   on_close: with a read stopped, nothing else will tell the owner.
+ * - on_flushed runs each time the write queue becomes empty by writing
+ *   (not once only; clear it when done with it).
+ * - write_file through sendfile(2) can raise SIGPIPE (there is no
+ *   MSG_NOSIGNAL for it): processes using it must ignore SIGPIPE.
+ * - ed_stream_close closes the fd without epoll_ctl(DEL): the fd must not
+ *   be shared (dup, fork without exec) while the stream is open. */
+
+/* A free list of fixed-size buffers, one per worker: idle streams give
+ * their read buffer back here. */
+struct ed_buf_pool_s {
+    size_t  size;      /* bytes per buffer */
+    size_t  max_free;  /* buffers kept on the free list at most */
+    size_t  nfree;
+    void   *free;      /* singly linked through the first word */
+    void   *chunks;    /* free write-queue chunk headers, likewise */
+    size_t  nchunks;
+};
+
+void ed_buf_pool_init(ed_buf_pool_t *bp, size_t size, size_t max_free);
+void *ed_buf_get(ed_buf_pool_t *bp);           /* NULL on ENOMEM */
+void ed_buf_put(ed_buf_pool_t *bp, void *buf);
+void ed_buf_pool_free(ed_buf_pool_t *bp);
+
+/* Transport below the stream: plain socket now, TLS later. Each returns
+ * bytes done, ED_AGAIN, or ED_ERROR (errno set); recv returns 0 at EOF. */
+typedef struct {
+    ssize_t (*recv)(ed_stream_t *s, char *buf, size_t len);
+    ssize_t (*writev)(ed_stream_t *s, const struct iovec *iov, int n);
+    /* NULL when the transport cannot sendfile: the stream then preads. */
+    ssize_t (*sendfile)(ed_stream_t *s, int fd, off_t *off, size_t len);
+} ed_stream_io_t;
+
+extern const ed_stream_io_t ed_stream_plain_io;
+
+/* Result of a read request, passed to its callback:
+ *   ED_OK       data/len is the requested piece (for read_until it ends
+ *               with the delimiter); it is consumed when the callback
+ *               returns;
+ *   ED_DECLINED read_until: max bytes buffered without the delimiter;
+ *   ED_DONE     the peer closed before the request was satisfied;
+ *               data/len is what was left unread;
+ *   ED_ERROR    a socket error (errno logged at info).
+ * Data stays valid until the stream compacts its buffer, which it never
+ * does below s->rkeep (see ed_stream_keep). */
+typedef void (*ed_stream_read_pt)(ed_stream_t *s, int status, char *data,
+                                  size_t len);
+typedef void (*ed_stream_pt)(ed_stream_t *s);
+/* Finds the end of a message in buf[0..len); returns its length (end
+ * included) or 0 when not there yet. For custom read_until scanners. */
+typedef size_t (*ed_stream_scan_pt)(const char *buf, size_t len);
+
+typedef struct ed_wchunk_s ed_wchunk_t;
+
+struct ed_stream_s {
+    ed_event_t            ev;        /* fd and loop registration */
+    ed_loop_t            *loop;
+    ed_buf_pool_t        *bufs;
+    const ed_stream_io_t *io;
+    void                 *io_data;   /* TLS state later */
+    void                 *data;      /* the owner */
+
+    /* Read side: unread bytes are rbuf[rpos..rend). */
+    char                 *rbuf;
+    size_t                rsize;
+    size_t                rpos;
+    size_t                rend;
+    size_t                rkeep;     /* bytes at the start never moved */
+    /* The pending read request. */
+    ed_stream_read_pt     read_cb;
+    ed_stream_scan_pt     scan;
+    const char           *delim;
+    size_t                dlen;
+    size_t                rmax;      /* read_until max / read_some max */
+    size_t                rwant;     /* read_bytes n */
+    size_t                scanned;   /* bytes already searched */
+    int                   rmode;
+
+    /* Write side. */
+    ed_wchunk_t          *whead;
+    ed_wchunk_t          *wtail;
+    size_t                wqueued;   /* bytes queued, not yet written */
+    size_t                high_water;
+    size_t                low_water;
+    ed_stream_pt          on_drain;  /* below low_water after above high */
+    ed_stream_pt          on_flushed; /* each time the queue empties */
+    ed_stream_pt          on_close;  /* write failure: the peer is gone */
+
+    ed_defer_t            flush;     /* posted with ed_loop_post_flush */
+    ed_defer_t            deliver;   /* posted to run a satisfied read */
+    void                 *guard;     /* callers on the stack (ed_stream.c) */
+
+    unsigned              readable:1;  /* edge seen, not yet drained */
+    unsigned              writable:1;
+    unsigned              eof:1;
+    unsigned              error:1;
+    unsigned              closed:1;
+    unsigned              over_high:1;
+    unsigned              rdhup:1;     /* peer shut down: read to EOF */
+    unsigned              delivering:1; /* inside a read callback */
+    unsigned              release:1;   /* release_buffer asked meanwhile */
+    unsigned              notify_flushed:1;
+    unsigned              notify_drain:1;
+    unsigned              notify_close:1;
+};
+
+/* Sets the stream up on a connected non-blocking fd and registers it
+ * (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, once); io is ed_stream_plain_io,
+ * water marks 16 KiB / 64 KiB. ED_OK, or ED_ERROR (logged): the caller
+ * still owns fd and need not call ed_stream_close. */
+int ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs,
+                   int fd, void *data);
+/* Closes the fd, cancels the pending read (no callback), frees queued
+ * writes and buffers. Safe to call twice. */
+void ed_stream_close(ed_stream_t *s);
+
+/* Read requests: one at a time; a new one replaces the pending one.
+ * When the buffer already satisfies it, the callback runs from a posted
+ * callback, never re-entrantly. The buffer is taken from bufs when the
+ * request needs to read; a larger max or n gets a buffer of its own.
+ * Kept bytes (rkeep) pin the buffer: max is then limited to what fits
+ * after them (ED_DECLINED when that is full). ED_OK, or ED_ERROR if the
+ * stream is closed, an argument is 0, or read_bytes cannot fit n after the
+ * kept bytes. ED_DECLINED leaves the max bytes unread (not consumed). */
+int ed_stream_read_until(ed_stream_t *s, const char *delim, size_t dlen,
+                         size_t max, ed_stream_read_pt cb);
+int ed_stream_read_until_scan(ed_stream_t *s, ed_stream_scan_pt scan,
+                              size_t max, ed_stream_read_pt cb);
+int ed_stream_read_bytes(ed_stream_t *s, size_t n, ed_stream_read_pt cb);
+/* Delivers what is available, 1..max bytes. */
+int ed_stream_read_some(ed_stream_t *s, size_t max, ed_stream_read_pt cb);
+/* Cancels the pending read request (reading pauses: back-pressure). */
+void ed_stream_read_stop(ed_stream_t *s);
+/* Keeps buf[0..n) in place while later reads proceed (the HTTP head the
+ * request points into); 0 releases it. */
+void ed_stream_keep(ed_stream_t *s, size_t n);
+/* Returns the read buffer to the pool when nothing is buffered (idle
+ * keep-alive connections). */
+void ed_stream_release_buffer(ed_stream_t *s);
+#define ed_stream_buffered(s) ((s)->rend - (s)->rpos)
+
+/* Write queue. Each returns ED_OK or ED_ERROR (ENOMEM, or closed, or a
+ * write already failed); nothing is queued on ED_ERROR. Bytes go out just
+ * before the loop sleeps, head and small body in one writev.
+ * write copies; write_ref queues the caller's memory, which must stay
+ * valid until on_flushed (or the stream is closed); write_file queues
+ * len bytes of fd from off, fd kept open by the caller likewise. */
+int ed_stream_write(ed_stream_t *s, const void *data, size_t len);
+int ed_stream_write_ref(ed_stream_t *s, const void *data, size_t len);
+int ed_stream_write_file(ed_stream_t *s, int fd, off_t off, size_t len);
+/* Flushes now instead of before sleeping. ED_OK (maybe partial),
+ * ED_ERROR. */
+int ed_stream_flush(ed_stream_t *s);
+#define ed_stream_write_blocked(s) ((s)->wqueued >= (s)->high_water)
+void ed_stream_set_water(ed_stream_t *s, size_t low, size_t high);
+
+#endif /* ED_STREAM_H */

@@ -1,0 +1,210 @@
+/* HTTP: servers, locations, requests, and the API handlers use. */
+#ifndef ED_HTTP_H
+#define ED_HTTP_H
+
+#include "ed_conn.h"
+#include "ed_http_parse.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+typedef struct ed_http_template_s ed_http_template_t;
+
+/* A content handler: returns ED_OK when the whole response is queued,
+ * ED_AGAIN when it goes on asynchronously (it calls ed_http_finalize
+ * later), ED_ERROR to drop the connection, or an HTTP status (>= 300)
+ * for core to answer with an error response. */
+typedef int (*ed_http_handler_pt)(ed_http_request_t *r);
+
+enum {
+    ED_HTTP_LOC_PREFIX = 0,
+    ED_HTTP_LOC_EXACT,
+    ED_HTTP_LOC_NOREGEX,    /* ^~ */
+    ED_HTTP_LOC_REGEX,      /* ~ */
+    ED_HTTP_LOC_REGEX_CASELESS  /* ~* */
+};
+
+struct ed_http_location_s {
+    ed_str_t              match;    /* the path or the pattern */
+    int                   kind;     /* ED_HTTP_LOC_* */
+    pcre2_code           *re;
+    uint32_t              ncaptures;
+    ed_str_t              name;     /* the key as written, for messages */
+    void                **conf;     /* per-module location structs */
+    ed_http_handler_pt    handler;
+    void                (*log)(ed_http_request_t *r); /* log phase */
+    ed_http_server_t     *server;
+    ed_node_t            *node;
+};
+
+/* A server name: exact, *.suffix, prefix.*, or a regex. */
+typedef struct {
+    ed_str_t    name;       /* lowercased; for wildcards without the star */
+    int         kind;       /* 0 exact, 1 leading *, 2 trailing *, 3 regex */
+    pcre2_code *re;
+} ed_http_name_t;
+
+struct ed_http_server_s {
+    unsigned              index;      /* 1-based, for messages */
+    void                **srv_conf;   /* per-module server structs */
+    void                **loc_conf;   /* server-level location structs */
+    ed_array_t            names;      /* ed_http_name_t */
+    ed_array_t            locations;  /* ed_http_location_t *, file order */
+    ed_http_location_t   *fallback;   /* no location matched */
+    ed_str_t              server_name; /* first name, for $server_name */
+    ed_node_t            *node;
+};
+
+/* The servers listening on one address. */
+typedef struct {
+    ed_array_t            servers;   /* ed_http_server_t * */
+    ed_http_server_t     *default_server;
+} ed_http_addr_t;
+
+/* The HTTP core settings of one level (main, server or location). */
+typedef struct {
+    ed_str_t    root;
+    ed_msec_t   keepalive_timeout;
+    int         keepalive_requests;
+    ed_msec_t   client_header_timeout;
+    ed_msec_t   client_body_timeout;
+    ed_msec_t   send_timeout;
+    size_t      client_max_body_size;
+    size_t      max_header_size;
+    int         max_headers;
+    int         server_tokens;
+    ed_array_t *error_pages;  /* ed_http_error_page_t */
+} ed_http_core_loc_conf_t;
+
+typedef struct {
+    int      status;
+    ed_str_t uri;
+} ed_http_error_page_t;
+
+/* The HTTP core settings of a server. */
+typedef struct {
+    ed_node_t *listen;
+    ed_node_t *names;
+    ed_node_t *locations;
+} ed_http_core_srv_conf_t;
+
+typedef struct {
+    ed_array_t  servers;      /* ed_http_server_t * */
+} ed_http_core_main_conf_t;
+
+typedef struct {
+    ed_str_t name;
+    ed_str_t value;
+} ed_http_out_header_t;
+
+/* The HTTP connection: one per accepted socket. */
+typedef struct {
+    ed_conn_t           c;
+    ed_http_addr_t     *addr;
+    ed_http_request_t  *r;          /* the request in progress */
+    ed_timer_t          timer;
+    unsigned            requests;
+    unsigned            keepalive:1;
+    unsigned            lingering:1;
+} ed_http_conn_t;
+
+struct ed_http_request_s {
+    ed_http_conn_t           *hc;
+    ed_pool_t                *pool;
+    ed_http_req_head_t        head;
+    ed_str_t                  uri;       /* normalised path */
+    ed_str_t                  host;      /* lowercased, port removed */
+    ed_http_server_t         *server;
+    ed_http_location_t       *loc;
+    void                    **loc_conf;
+    ed_http_core_loc_conf_t  *clcf;
+
+    /* Regex captures of the location (or server name) that matched. */
+    const char               *cap_subject;
+    PCRE2_SIZE               *caps;      /* 2 * ncaps offsets */
+    uint32_t                  ncaps;
+    pcre2_code               *cap_re;    /* for named captures */
+
+    /* The response. */
+    int                       status;
+    ed_str_t                  content_type;
+    int64_t                   content_length;  /* -1 unknown */
+    ed_array_t                headers_out;     /* ed_http_out_header_t */
+
+    ed_msec_t                 start_msec;
+    uint64_t                  bytes_sent;
+    uint64_t                  body_bytes_sent;
+    int64_t                   body_left;   /* unread Content-Length body */
+    ed_http_chunked_t        *chunked;     /* unread chunked body */
+    ed_str_t                  request_id;
+
+    unsigned                  header_sent:1;
+    unsigned                  keepalive:1;
+    unsigned                  head_only:1;    /* HEAD */
+    unsigned                  chunked_out:1;
+    unsigned                  finalized:1;
+    unsigned                  internal:1;     /* error_pages redirect */
+    unsigned                  error:1;        /* malformed input: close */
+};
+
+extern ed_module_t ed_http_core_module;
+
+#define ed_http_loc_conf(r, module) ((r)->loc_conf[(module).index])
+#define ed_http_conf_at(loc, module) ((loc)->conf[(module).index])
+
+/* Sends the response head built from r->status, content_type,
+ * content_length and headers_out. ED_OK or ED_ERROR. */
+int ed_http_send_header(ed_http_request_t *r);
+/* Queues body bytes (copied); ED_OK or ED_ERROR. */
+int ed_http_send_body(ed_http_request_t *r, const void *data, size_t len);
+/* Sends a complete response with a body in one write. ED_OK or
+ * ED_ERROR. */
+int ed_http_send_response(ed_http_request_t *r, int status,
+                          const ed_str_t *content_type, const void *body,
+                          size_t len);
+/* Adds a response header (value checked for CR/LF). ED_OK or ED_ERROR. */
+int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
+                       const char *value, size_t vlen);
+/* Ends the request: rc is ED_OK after a handler sent its response, or a
+ * status to answer with an error response. Then logs and moves the
+ * connection on (next request, keep-alive wait, or close). */
+void ed_http_finalize(ed_http_request_t *r, int rc);
+/* The reason phrase of a status, or "Unknown". */
+const char *ed_http_status_text(int status);
+/* Writes the small HTML page naming a status; returns its length. */
+size_t ed_http_status_page(int status, char *buf, size_t size);
+/* Looks a request header up (case-insensitive); NULL when absent. */
+const ed_str_t *ed_http_header(ed_http_request_t *r, const char *name);
+
+/* Chooses the server for a Host on an address, and the location for a
+ * normalised path (filling the captures). */
+ed_http_server_t *ed_http_find_server(ed_http_addr_t *addr,
+                                      ed_http_request_t *r,
+                                      const ed_str_t *host);
+ed_http_location_t *ed_http_find_location(ed_http_server_t *srv,
+                                          ed_http_request_t *r,
+                                          const ed_str_t *path);
+/* Compiles a PCRE2 pattern with JIT. NULL with *err in pool memory. */
+pcre2_code *ed_http_regex_compile(ed_pool_t *pool, const char *pattern,
+                                  size_t len, bool caseless,
+                                  const char **err);
+
+/* Templates: strings with $variables, compiled once at config time. */
+ed_http_template_t *ed_http_template_compile(ed_conf_t *cf,
+                                             const ed_node_t *node,
+                                             const char **err);
+/* Evaluates into pool memory. ED_OK or ED_ERROR. */
+int ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
+                         ed_str_t *out);
+/* Evaluates one variable by name (without '$'). ED_OK, ED_DECLINED when
+ * it has no value, ED_ERROR on ENOMEM. */
+int ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
+                     ed_str_t *out);
+/* Whether a variable name is known (for config-time checks). */
+bool ed_http_variable_known(const char *name, size_t len);
+
+/* Accepts connections for HTTP listeners (set as the worker's
+ * on_accept). */
+void ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer);
+
+#endif /* ED_HTTP_H */

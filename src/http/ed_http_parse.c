@@ -1,0 +1,698 @@
+/* Zero-copy HTTP/1.x request-head parser and head-end scanner. */
+#include "ed_core.h"
+#include "ed_http_parse.h"
+
+/*
+ * Character classes, one table lookup per byte on the hot path. Built from
+ * RFC 9110 (tchar, field-vchar), RFC 3986 (reg-name) and our target rule:
+ * every visible byte and obs-text, never a CTL, SP or DEL.
+ */
+const uint8_t ed_http_char[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 00 */
+    0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 08 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 10 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 18 */
+    0x02, 0x0f, 0x06, 0x07, 0x0f, 0x07, 0x0f, 0x0f,  /* 20 */
+    0x0e, 0x0e, 0x0f, 0x0f, 0x0e, 0x0f, 0x0f, 0x06,  /* 28 */
+    0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f,  /* 30 */
+    0x1f, 0x1f, 0x06, 0x0e, 0x06, 0x0e, 0x06, 0x06,  /* 38 */
+    0x06, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x0f,  /* 40 */
+    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 48 */
+    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 50 */
+    0x0f, 0x0f, 0x0f, 0x06, 0x06, 0x06, 0x07, 0x0f,  /* 58 */
+    0x07, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x0f,  /* 60 */
+    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 68 */
+    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 70 */
+    0x0f, 0x0f, 0x0f, 0x06, 0x07, 0x06, 0x0f, 0x00,  /* 78 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 80 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 88 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 90 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 98 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* a0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* a8 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* b0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* b8 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* c0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* c8 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* d0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* d8 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* e0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* e8 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* f0 */
+    0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* f8 */
+};
+
+#define ed_http_is(c, cls) (ed_http_char[(u_char)(c)] & (cls))
+
+/* Per-call bookkeeping for the fields that are checked across lines. */
+typedef struct {
+    const u_char *cl;          /* digits of the first Content-Length */
+    size_t        cl_len;
+    unsigned      hosts;       /* Host fields seen */
+    unsigned      te:1;        /* a Transfer-Encoding field was seen */
+    unsigned      te_codings:1; /* ... naming at least one coding */
+    unsigned      te_chunked:1;
+    unsigned      te_last_chunked:1;
+    unsigned      te_unknown:1;
+} ed_http_parse_state_t;
+
+/* Path of an absolute-form target that has none ("http://a?b"). */
+static char ed_http_slash[] = "/";
+
+/*
+ * Finds the end of the head: leading empty lines are skipped, then the
+ * first empty line (LF or CRLF) after the request line ends the head.
+ * Returns the length of the head including that empty line, or 0 when
+ * more bytes are needed.
+ */
+size_t
+ed_http_head_end(const char *buf, size_t len)
+{
+    const char *p = buf, *end = buf + len, *lf;
+
+    while (p < end) {
+        if (*p == '\n') {
+            p++;
+        } else if (*p == '\r') {
+            if (p + 1 == end) {
+                return 0;
+            }
+            if (p[1] != '\n') {
+                /* A bare CR: let the parser reject the head. */
+                break;
+            }
+            p += 2;
+        } else {
+            break;
+        }
+    }
+
+    while (p < end) {
+        lf = memchr(p, '\n', (size_t)(end - p));
+        if (lf == NULL) {
+            return 0;
+        }
+        p = lf + 1;
+        if (p == end) {
+            return 0;
+        }
+        if (*p == '\n') {
+            return (size_t)(p + 1 - buf);
+        }
+        if (*p == '\r') {
+            if (p + 1 == end) {
+                return 0;
+            }
+            if (p[1] == '\n') {
+                return (size_t)(p + 2 - buf);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
+static int
+ed_http_method_id(const u_char *m, size_t len)
+{
+    switch (len) {
+    case 3:
+        if (memcmp(m, "GET", 3) == 0) {
+            return ED_HTTP_GET;
+        }
+        if (memcmp(m, "PUT", 3) == 0) {
+            return ED_HTTP_PUT;
+        }
+        break;
+    case 4:
+        if (memcmp(m, "HEAD", 4) == 0) {
+            return ED_HTTP_HEAD;
+        }
+        if (memcmp(m, "POST", 4) == 0) {
+            return ED_HTTP_POST;
+        }
+        break;
+    case 5:
+        if (memcmp(m, "PATCH", 5) == 0) {
+            return ED_HTTP_PATCH;
+        }
+        if (memcmp(m, "TRACE", 5) == 0) {
+            return ED_HTTP_TRACE;
+        }
+        break;
+    case 6:
+        if (memcmp(m, "DELETE", 6) == 0) {
+            return ED_HTTP_DELETE;
+        }
+        break;
+    case 7:
+        if (memcmp(m, "OPTIONS", 7) == 0) {
+            return ED_HTTP_OPTIONS;
+        }
+        if (memcmp(m, "CONNECT", 7) == 0) {
+            return ED_HTTP_CONNECT;
+        }
+        break;
+    }
+    return ED_HTTP_UNKNOWN;
+}
+
+/*
+ * Checks uri-host [ ":" port ] (RFC 3986): a bracketed IP literal or a
+ * non-empty reg-name (pct-encoding allowed), then at most 5 port digits.
+ * need_port demands a non-empty port (the CONNECT authority-form).
+ * Userinfo ('@') fails, as RFC 9110 4.2.4 asks. Returns ED_OK or ED_ERROR.
+ */
+static int
+ed_http_check_host(const u_char *p, size_t len, bool need_port)
+{
+    const u_char *end = p + len, *start, *q;
+
+    if (len == 0) {
+        return ED_ERROR;
+    }
+    if (*p == '[') {
+        q = memchr(p, ']', len);
+        if (q == NULL || q == p + 1) {
+            return ED_ERROR;
+        }
+        for (p++; p < q; p++) {
+            if (*p != ':' && !ed_http_is(*p, ED_HTTP_C_HOST)) {
+                return ED_ERROR;
+            }
+        }
+        p = q + 1;
+    } else {
+        start = p;
+        while (p < end && *p != ':') {
+            if (*p == '%') {
+                if (end - p < 3 || !ed_http_is(p[1], ED_HTTP_C_HEX)
+                    || !ed_http_is(p[2], ED_HTTP_C_HEX))
+                {
+                    return ED_ERROR;
+                }
+                p += 3;
+                continue;
+            }
+            if (!ed_http_is(*p, ED_HTTP_C_HOST)) {
+                return ED_ERROR;
+            }
+            p++;
+        }
+        if (p == start) {
+            return ED_ERROR;
+        }
+    }
+
+    if (p == end) {
+        return need_port ? ED_ERROR : ED_OK;
+    }
+    if (*p != ':') {
+        return ED_ERROR;
+    }
+    p++;
+    if (end - p > 5 || (need_port && p == end)) {
+        return ED_ERROR;
+    }
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') {
+            return ED_ERROR;
+        }
+    }
+    return ED_OK;
+}
+
+/* Trims OWS (SP, HTAB) on both sides of [*s, *e). */
+static void
+ed_http_trim(const u_char **s, const u_char **e)
+{
+    while (*s < *e && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+    }
+    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) {
+        (*e)--;
+    }
+}
+
+/* Case-insensitive equality of [s, s + n) and the lowercase literal lit. */
+static bool
+ed_http_eq(const u_char *s, size_t n, const char *lit, size_t litlen)
+{
+    return n == litlen && ed_strncasecmp((const char *)s, lit, n) == 0;
+}
+
+#define ed_http_eq_lit(s, n, lit) ed_http_eq(s, n, lit, sizeof(lit) - 1)
+
+/*
+ * Content-Length: a list of decimal values, all spelled identically
+ * across every element and every field (RFC 9110 8.6; spec/http.md).
+ * Returns ED_OK or 400.
+ */
+static int
+ed_http_content_length(ed_http_req_head_t *h, ed_http_parse_state_t *st,
+                       const u_char *v, const u_char *end)
+{
+    const u_char *p, *c, *s, *e;
+    int64_t       n;
+
+    for (p = v;; p = c + 1) {
+        c = memchr(p, ',', (size_t)(end - p));
+        s = p;
+        e = c ? c : end;
+        ed_http_trim(&s, &e);
+        n = ed_atoi((const char *)s, (size_t)(e - s));
+        if (n < 0) {
+            /* Empty, non-digit or overflowing. */
+            return 400;
+        }
+        if (st->cl == NULL) {
+            st->cl = s;
+            st->cl_len = (size_t)(e - s);
+            h->content_length = n;
+        } else if (st->cl_len != (size_t)(e - s)
+                   || memcmp(st->cl, s, st->cl_len) != 0)
+        {
+            return 400;
+        }
+        if (c == NULL) {
+            return ED_OK;
+        }
+    }
+}
+
+/*
+ * Transfer-Encoding: a list of codings, possibly over several fields.
+ * Codings are bare tokens: parameters are refused (none of the codings we
+ * know takes one, and "chunked;x" is a classic smuggling vector). The
+ * final verdict is taken once all fields are seen. Returns ED_OK or 400.
+ */
+static int
+ed_http_transfer_encoding(ed_http_parse_state_t *st, const u_char *v,
+                          const u_char *end)
+{
+    const u_char *p, *c, *s, *e, *q;
+    size_t        n;
+
+    st->te = 1;
+    for (p = v;; p = c + 1) {
+        c = memchr(p, ',', (size_t)(end - p));
+        s = p;
+        e = c ? c : end;
+        ed_http_trim(&s, &e);
+        n = (size_t)(e - s);
+        if (n != 0) {
+            for (q = s; q < e; q++) {
+                if (!ed_http_is(*q, ED_HTTP_C_TOKEN)) {
+                    return 400;
+                }
+            }
+            st->te_codings = 1;
+            if (ed_http_eq_lit(s, n, "chunked")) {
+                if (st->te_chunked) {
+                    return 400;
+                }
+                st->te_chunked = 1;
+                st->te_last_chunked = 1;
+            } else {
+                st->te_last_chunked = 0;
+                if (!ed_http_eq_lit(s, n, "gzip")
+                    && !ed_http_eq_lit(s, n, "deflate")
+                    && !ed_http_eq_lit(s, n, "compress")
+                    && !ed_http_eq_lit(s, n, "identity"))
+                {
+                    st->te_unknown = 1;
+                }
+            }
+        }
+        if (c == NULL) {
+            return ED_OK;
+        }
+    }
+}
+
+/* Connection: sets the close, keep-alive and upgrade flags. */
+static void
+ed_http_connection(ed_http_req_head_t *h, const u_char *v, const u_char *end)
+{
+    const u_char *p, *c, *s, *e;
+    size_t        n;
+
+    for (p = v;; p = c + 1) {
+        c = memchr(p, ',', (size_t)(end - p));
+        s = p;
+        e = c ? c : end;
+        ed_http_trim(&s, &e);
+        n = (size_t)(e - s);
+        if (ed_http_eq_lit(s, n, "close")) {
+            h->conn_close = 1;
+        } else if (ed_http_eq_lit(s, n, "keep-alive")) {
+            h->conn_keepalive = 1;
+        } else if (ed_http_eq_lit(s, n, "upgrade")) {
+            h->conn_upgrade = 1;
+        }
+        if (c == NULL) {
+            return;
+        }
+    }
+}
+
+/* Expect: 100-continue sets expect_continue, anything else expect_other. */
+static void
+ed_http_expect(ed_http_req_head_t *h, const u_char *v, const u_char *end)
+{
+    const u_char *p, *c, *s, *e;
+    size_t        n;
+
+    for (p = v;; p = c + 1) {
+        c = memchr(p, ',', (size_t)(end - p));
+        s = p;
+        e = c ? c : end;
+        ed_http_trim(&s, &e);
+        n = (size_t)(e - s);
+        if (ed_http_eq_lit(s, n, "100-continue")) {
+            h->expect_continue = 1;
+        } else if (n != 0) {
+            h->expect_other = 1;
+        }
+        if (c == NULL) {
+            return;
+        }
+    }
+}
+
+/*
+ * Interprets one field whose name is [name, name + nlen) and value
+ * [v, vend). Dispatches on the length first so the common fields cost one
+ * switch. Returns ED_OK or an HTTP status.
+ */
+static int
+ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
+              const u_char *name, size_t nlen, const u_char *v,
+              const u_char *vend)
+{
+    switch (nlen) {
+    case 4:
+        if (ed_http_eq_lit(name, nlen, "host")) {
+            if (++st->hosts > 1
+                || ed_http_check_host(v, (size_t)(vend - v), false)
+                       != ED_OK)
+            {
+                return 400;
+            }
+            h->host.data = (char *)v;
+            h->host.len = (size_t)(vend - v);
+        }
+        break;
+    case 6:
+        if (ed_http_eq_lit(name, nlen, "expect")) {
+            ed_http_expect(h, v, vend);
+        }
+        break;
+    case 10:
+        if (ed_http_eq_lit(name, nlen, "connection")) {
+            ed_http_connection(h, v, vend);
+        }
+        break;
+    case 14:
+        if (ed_http_eq_lit(name, nlen, "content-length")) {
+            return ed_http_content_length(h, st, v, vend);
+        }
+        break;
+    case 17:
+        if (ed_http_eq_lit(name, nlen, "transfer-encoding")) {
+            return ed_http_transfer_encoding(st, v, vend);
+        }
+        break;
+    }
+    return ED_OK;
+}
+
+/*
+ * Splits the request-target into its form (RFC 9112 3.2): origin-form,
+ * absolute-form (http/https, host into authority), asterisk-form (OPTIONS
+ * only) or authority-form (CONNECT only, and CONNECT only with it).
+ * Returns ED_OK or 400.
+ */
+static int
+ed_http_target(ed_http_req_head_t *h)
+{
+    const u_char *t = (const u_char *)h->target.data;
+    const u_char *end = t + h->target.len, *a, *q;
+    size_t        skip;
+
+    if (h->method_id == ED_HTTP_CONNECT) {
+        if (ed_http_check_host(t, h->target.len, true) != ED_OK) {
+            return 400;
+        }
+        h->authority = h->target;
+        h->path.data = (char *)end;
+        h->path.len = 0;
+        return ED_OK;
+    }
+
+    if (*t == '/') {
+        a = t;
+    } else if (h->target.len == 1 && *t == '*') {
+        if (h->method_id != ED_HTTP_OPTIONS) {
+            return 400;
+        }
+        h->asterisk = 1;
+        h->path = h->target;
+        return ED_OK;
+    } else {
+        if (h->target.len > 7 && ed_strncasecmp((char *)t, "http://", 7) == 0) {
+            skip = 7;
+        } else if (h->target.len > 8
+                   && ed_strncasecmp((char *)t, "https://", 8) == 0)
+        {
+            skip = 8;
+        } else {
+            return 400;
+        }
+        for (a = t + skip; a < end; a++) {
+            if (*a == '/' || *a == '?' || *a == '#') {
+                break;
+            }
+        }
+        if (ed_http_check_host(t + skip, (size_t)(a - t - skip), false)
+            != ED_OK)
+        {
+            return 400;
+        }
+        h->absolute = 1;
+        h->authority.data = (char *)t + skip;
+        h->authority.len = (size_t)(a - t - skip);
+        if (a == end || *a != '/') {
+            h->path.data = ed_http_slash;
+            h->path.len = 1;
+            if (a < end && *a == '?') {
+                h->query.data = (char *)a + 1;
+                h->query.len = (size_t)(end - a - 1);
+            }
+            return ED_OK;
+        }
+    }
+
+    q = memchr(a, '?', (size_t)(end - a));
+    if (q == NULL) {
+        h->path.data = (char *)a;
+        h->path.len = (size_t)(end - a);
+    } else {
+        h->path.data = (char *)a;
+        h->path.len = (size_t)(q - a);
+        h->query.data = (char *)q + 1;
+        h->query.len = (size_t)(end - q - 1);
+    }
+    return ED_OK;
+}
+
+/*
+ * Parses the head in one pass. The last LF of buf bounds every scan: each
+ * inner loop stops at a byte outside its class, and LF is outside all of
+ * them, so the loops need no length checks of their own.
+ * Returns ED_OK, 400, 431, 501 or 505 (see the header).
+ */
+int
+ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
+                      ed_http_header_t *hdrs, size_t max_headers)
+{
+    const u_char          *p, *end, *start, *name, *v, *vend;
+    ed_http_parse_state_t  st;
+    ed_http_header_t      *hd;
+    size_t                 nlen;
+    int                    major, minor, rc;
+
+    memset(h, 0, sizeof(*h));
+    memset(&st, 0, sizeof(st));
+    h->content_length = -1;
+    h->headers = hdrs;
+
+    if (len == 0) {
+        return 400;
+    }
+    p = (const u_char *)buf;
+    end = memrchr(p, '\n', len);
+    if (end == NULL) {
+        return 400;
+    }
+    end++;
+
+    /* Leading empty lines (RFC 9112 2.2). */
+    for (;;) {
+        if (*p == '\n') {
+            p++;
+        } else if (*p == '\r' && p[1] == '\n') {
+            p += 2;
+        } else {
+            break;
+        }
+        if (p == end) {
+            return 400;
+        }
+    }
+
+    /* The request line: method SP target SP version, single spaces. */
+    start = p;
+    while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
+        p++;
+    }
+    if (p == start || *p != ' ') {
+        return 400;
+    }
+    h->method.data = (char *)start;
+    h->method.len = (size_t)(p - start);
+    h->method_id = ed_http_method_id(start, h->method.len);
+
+    h->target.data = (char *)++p;
+    while (ed_http_is(*p, ED_HTTP_C_TARGET)) {
+        p++;
+    }
+    if (*p != ' ' || p == (const u_char *)h->target.data) {
+        return 400;
+    }
+    h->target.len = (size_t)(p - (const u_char *)h->target.data);
+    p++;
+
+    /* "HTTP/" DIGIT "." DIGIT, then CRLF or LF. */
+    if (end - p < 9 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0'
+        || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9')
+    {
+        return 400;
+    }
+    major = p[5] - '0';
+    minor = p[7] - '0';
+    p += 8;
+    if (*p == '\r' && p[1] == '\n') {
+        p += 2;
+    } else if (*p == '\n') {
+        p++;
+    } else {
+        return 400;
+    }
+    h->line_len = (size_t)(p - start);
+    if (major != 1) {
+        return 505;
+    }
+    /* HTTP/1.2 and up: an HTTP/1.1 server answers them as 1.1. */
+    h->version = minor == 0 ? 10 : 11;
+
+    rc = ed_http_target(h);
+    if (rc != ED_OK) {
+        return rc;
+    }
+
+    /* Header fields, up to the empty line. */
+    for (;;) {
+        if (p == end) {
+            /* No empty line: not a complete head. */
+            return 400;
+        }
+        if (*p == '\n') {
+            p++;
+            break;
+        }
+        if (*p == '\r') {
+            if (p[1] != '\n') {
+                return 400;
+            }
+            p += 2;
+            break;
+        }
+
+        /* A name that is a token right up to the colon; this also refuses
+         * obs-fold and whitespace before the colon. */
+        name = p;
+        while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
+            p++;
+        }
+        if (p == name || *p != ':') {
+            return 400;
+        }
+        nlen = (size_t)(p - name);
+        p++;
+
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        v = p;
+        while (ed_http_is(*p, ED_HTTP_C_VALUE)) {
+            p++;
+        }
+        /* Anything but the line end here is a CTL, DEL or bare CR. */
+        vend = p;
+        if (*p == '\r' && p[1] == '\n') {
+            p += 2;
+        } else if (*p == '\n') {
+            p++;
+        } else {
+            return 400;
+        }
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
+            vend--;
+        }
+
+        if (h->nheaders == max_headers) {
+            return 431;
+        }
+        hd = &hdrs[h->nheaders++];
+        hd->name.data = (char *)name;
+        hd->name.len = nlen;
+        hd->value.data = (char *)v;
+        hd->value.len = (size_t)(vend - v);
+
+        rc = ed_http_field(h, &st, name, nlen, v, vend);
+        if (rc != ED_OK) {
+            return rc;
+        }
+    }
+    h->head_len = (size_t)(p - (const u_char *)buf);
+
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (duplicates were refused
+     * above, for every version). */
+    if (h->version == 11 && st.hosts == 0) {
+        return 400;
+    }
+    if (h->absolute || h->method_id == ED_HTTP_CONNECT) {
+        h->host = h->authority;
+    }
+
+    if (st.te) {
+        /* RFC 9112 6.1 and 6.3: no guessing between two framings, and
+         * HTTP/1.0 has no chunked coding to trust. */
+        if (st.cl != NULL || h->version == 10 || !st.te_codings) {
+            return 400;
+        }
+        if (st.te_chunked && !st.te_last_chunked) {
+            return 400;
+        }
+        if (st.te_unknown) {
+            return 501;
+        }
+        if (!st.te_last_chunked) {
+            return 400;
+        }
+        h->chunked = 1;
+    }
+
+    return ED_OK;
+}

@@ -1,0 +1,110 @@
+/* Zero-copy HTTP/1.x parsing: request heads, chunked bodies, paths.
+ * Everything here points into the caller's buffer and allocates nothing. */
+#ifndef ED_HTTP_PARSE_H
+#define ED_HTTP_PARSE_H
+
+#include "ed_core.h"
+
+enum {
+    ED_HTTP_UNKNOWN = 0,
+    ED_HTTP_GET,
+    ED_HTTP_HEAD,
+    ED_HTTP_POST,
+    ED_HTTP_PUT,
+    ED_HTTP_DELETE,
+    ED_HTTP_OPTIONS,
+    ED_HTTP_PATCH,
+    ED_HTTP_CONNECT,
+    ED_HTTP_TRACE
+};
+
+/* Character classes shared by the HTTP parsers: ed_http_char[c] & class. */
+#define ED_HTTP_C_TOKEN  0x01  /* tchar (RFC 9110 5.6.2) */
+#define ED_HTTP_C_VALUE  0x02  /* field-vchar, SP, HTAB (no CTL, no DEL) */
+#define ED_HTTP_C_TARGET 0x04  /* request-target byte: > 0x20, not DEL */
+#define ED_HTTP_C_HOST   0x08  /* reg-name: unreserved, sub-delims */
+#define ED_HTTP_C_HEX    0x10  /* HEXDIG */
+
+extern const uint8_t ed_http_char[256];
+
+typedef struct {
+    ed_str_t name;   /* as received */
+    ed_str_t value;  /* optional whitespace trimmed */
+} ed_http_header_t;
+
+/* A parsed request head. All strings point into the parsed buffer. */
+typedef struct {
+    ed_str_t          method;
+    int               method_id;    /* ED_HTTP_* */
+    ed_str_t          target;       /* request-target as received */
+    ed_str_t          path;         /* raw path of the target (no query);
+                                     * "*" for OPTIONS *, empty for the
+                                     * authority-form, a static "/" for an
+                                     * absolute-form target without one */
+    ed_str_t          query;        /* after '?', without it; len 0: none */
+    ed_str_t          authority;    /* absolute-form or authority-form host */
+    int               version;      /* 10 or 11 */
+    unsigned          asterisk:1;   /* OPTIONS * */
+    unsigned          absolute:1;   /* absolute-form target */
+
+    ed_http_header_t *headers;      /* caller's array */
+    size_t            nheaders;
+
+    /* Interpreted fields. */
+    ed_str_t          host;         /* Host header, or the authority */
+    int64_t           content_length; /* -1 when absent */
+    unsigned          chunked:1;      /* Transfer-Encoding: chunked */
+    unsigned          conn_close:1;   /* Connection: close */
+    unsigned          conn_keepalive:1; /* Connection: keep-alive */
+    unsigned          conn_upgrade:1;   /* Connection: upgrade */
+    unsigned          expect_continue:1;
+    unsigned          expect_other:1;   /* another Expect value: 417 */
+    size_t            line_len;     /* request line, CRLF included */
+    size_t            head_len;     /* the whole head, final CRLF included */
+} ed_http_req_head_t;
+
+/* Finds the end of a request head in buf (skipping leading empty lines,
+ * accepting CRLF or bare LF); returns its length, or 0 if incomplete.
+ * Usable as an ed_stream_scan_pt. */
+size_t ed_http_head_end(const char *buf, size_t len);
+
+/* Parses one complete request head buf[0..len) (as found by
+ * ed_http_head_end) into h, using hdrs[0..max_headers) for the fields.
+ * Returns ED_OK, or an HTTP status for the error response:
+ * 400 malformed, 431 too many fields, 501 unknown transfer coding,
+ * 505 unsupported version. Applies the rules of spec/http.md: Host,
+ * Content-Length and Transfer-Encoding. */
+int ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
+                          ed_http_header_t *hdrs, size_t max_headers);
+
+/* Incremental chunked-body decoder state; all zero (memset) before the
+ * first call of each body. */
+typedef struct {
+    int      state;
+    int64_t  size;       /* bytes left in the current chunk */
+    int64_t  total;      /* body bytes so far */
+    size_t   digits;     /* chunk-size digits seen */
+    size_t   ext;        /* extension or trailer bytes seen */
+    size_t   trailers;   /* trailer section bytes */
+} ed_http_chunked_t;
+
+/* Decodes from p[0..len). Returns:
+ *   ED_OK      a body slice p[*off .. *off + *n) is ready; *used bytes of
+ *              input were consumed (slice included); call again with the
+ *              rest;
+ *   ED_AGAIN   all input consumed (framing only); need more;
+ *   ED_DONE    the last chunk and trailers ended; *used bytes consumed,
+ *              what follows belongs to the next request;
+ *   ED_ERROR   malformed framing, oversized size line, extension or
+ *              trailers, or a size overflow (answer 400). */
+int ed_http_chunked_parse(ed_http_chunked_t *c, const char *p, size_t len,
+                          size_t *used, size_t *off, size_t *n);
+
+/* Normalises a raw path into out (at least len bytes): percent-decodes,
+ * merges "//", resolves "." and "..". Returns ED_OK with *out_len set,
+ * or ED_ERROR for a path that does not start with '/', climbs above '/',
+ * holds an invalid escape, or decodes to NUL. */
+int ed_http_normalize_path(const char *in, size_t len, char *out,
+                           size_t *out_len);
+
+#endif /* ED_HTTP_PARSE_H */

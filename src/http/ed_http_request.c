@@ -1,0 +1,566 @@
+/* The HTTP/1.x connection: reading heads, dispatching requests, keep-alive,
+ * pipelining, discarding unread bodies, timeouts and closing. */
+#include "ed_http.h"
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#define ED_HTTP_POOL_SIZE     4096
+#define ED_HTTP_POOL_CACHE    64
+#define ED_HTTP_LINGER_MSEC   2000
+
+static void ed_http_wait_head(ed_http_conn_t *hc);
+static void ed_http_on_head(ed_stream_t *s, int status, char *data,
+                            size_t len);
+static void ed_http_process(ed_http_request_t *r);
+static void ed_http_next(ed_http_conn_t *hc);
+static void ed_http_close(ed_http_conn_t *hc);
+static void ed_http_close_after_flush(ed_http_conn_t *hc);
+static void ed_http_on_timeout(ed_timer_t *t);
+static void ed_http_on_stream_close(ed_stream_t *s);
+static void ed_http_conn_shutdown(ed_conn_t *c);
+static void ed_http_discard_body(ed_http_request_t *r);
+
+/* Request pools are reused: a keep-alive request costs no malloc. */
+static ed_pool_t *ed_http_pools[ED_HTTP_POOL_CACHE];
+static size_t     ed_http_npools;
+
+static ed_pool_t *
+ed_http_pool_get(void)
+{
+    if (ed_http_npools) {
+        return ed_http_pools[--ed_http_npools];
+    }
+    return ed_pool_create(ED_HTTP_POOL_SIZE);
+}
+
+static void
+ed_http_pool_put(ed_pool_t *pool)
+{
+    ed_pool_reset(pool);
+    if (ed_http_npools < ED_HTTP_POOL_CACHE) {
+        ed_http_pools[ed_http_npools++] = pool;
+    } else {
+        ed_pool_destroy(pool);
+    }
+}
+
+static ed_http_core_loc_conf_t *
+ed_http_conn_clcf(ed_http_conn_t *hc)
+{
+    return hc->addr->default_server->loc_conf[ed_http_core_module.index];
+}
+
+void
+ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
+{
+    ed_http_conn_t *hc;
+    int             one = 1;
+
+    hc = calloc(1, sizeof(ed_http_conn_t));
+    if (hc == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "calloc() failed");
+        close(fd);
+        return;
+    }
+    if (ed_stream_init(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
+                       hc) != ED_OK)
+    {
+        close(fd);
+        free(hc);
+        return;
+    }
+    if (peer->sa.sa_family != AF_UNIX) {
+        /* Responses are written whole; never wait for Nagle. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    hc->c.ls = ls;
+    hc->c.peer = *peer;
+    hc->c.shutdown = ed_http_conn_shutdown;
+    hc->c.stream.on_close = ed_http_on_stream_close;
+    hc->addr = ls->servers;
+    hc->timer.handler = ed_http_on_timeout;
+    hc->timer.data = hc;
+    ed_conn_link(&hc->c);
+    ed_http_wait_head(hc);
+}
+
+/* Waits for the next request head: the header timeout when a request has
+ * started arriving (or on a new connection), the keep-alive timeout when
+ * the connection is idle. */
+static void
+ed_http_wait_head(ed_http_conn_t *hc)
+{
+    ed_http_core_loc_conf_t *clcf = ed_http_conn_clcf(hc);
+    ed_stream_t             *s = &hc->c.stream;
+    ed_msec_t                t;
+
+    if (ed_stream_read_until_scan(s, ed_http_head_end, clcf->max_header_size,
+                                  ed_http_on_head) != ED_OK)
+    {
+        ed_http_close(hc);
+        return;
+    }
+    if (hc->requests == 0 || ed_stream_buffered(s)) {
+        t = clcf->client_header_timeout;
+        hc->keepalive = 0;
+    } else {
+        t = clcf->keepalive_timeout;
+        hc->keepalive = 1;
+        ed_stream_release_buffer(s);
+    }
+    ed_timer_add(ed_worker->loop, &hc->timer, t);
+}
+
+static ed_http_request_t *
+ed_http_request_create(ed_http_conn_t *hc)
+{
+    ed_http_request_t *r;
+    ed_pool_t         *pool;
+
+    pool = ed_http_pool_get();
+    if (pool == NULL) {
+        return NULL;
+    }
+    r = ed_pcalloc(pool, sizeof(ed_http_request_t));
+    if (r == NULL
+        || ed_array_init(&r->headers_out, pool, 4,
+                         sizeof(ed_http_out_header_t)) != ED_OK)
+    {
+        ed_http_pool_put(pool);
+        return NULL;
+    }
+    r->pool = pool;
+    r->hc = hc;
+    r->server = hc->addr->default_server;
+    r->loc_conf = r->server->loc_conf;
+    r->clcf = r->loc_conf[ed_http_core_module.index];
+    r->content_length = -1;
+    r->start_msec = ed_current_msec;
+    r->head.content_length = -1;
+    hc->r = r;
+    return r;
+}
+
+static void
+ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_conn_t    *hc = s->data;
+    ed_http_request_t *r;
+    ed_http_header_t  *hdrs;
+    int                rc;
+
+    ed_timer_del(ed_worker->loop, &hc->timer);
+    if (status == ED_DONE || status == ED_ERROR) {
+        /* The peer went away (possibly mid-head): nobody to answer. */
+        ed_http_close(hc);
+        return;
+    }
+    r = ed_http_request_create(hc);
+    if (r == NULL) {
+        ed_http_close(hc);
+        return;
+    }
+    if (status == ED_DECLINED) {
+        /* The head did not fit in max_header_size: 414 when even the
+         * request line did not. */
+        r->error = 1;
+        ed_http_finalize(r, memchr(data, '\n', len) ? 431 : 414);
+        return;
+    }
+    ed_stream_keep(s, (size_t)(data + len - s->rbuf));
+    hdrs = ed_palloc(r->pool, (size_t)r->clcf->max_headers
+                                  * sizeof(ed_http_header_t));
+    if (hdrs == NULL) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    rc = ed_http_parse_request(data, len, &r->head, hdrs,
+                               (size_t)r->clcf->max_headers);
+    if (rc != ED_OK) {
+        r->error = 1;
+        ed_http_finalize(r, rc);
+        return;
+    }
+    ed_http_process(r);
+}
+
+/* Lowercases the host and strips the port. 400 for an invalid one. */
+static int
+ed_http_set_host(ed_http_request_t *r)
+{
+    ed_str_t *h = &r->head.host;
+    char     *p;
+    size_t    i, len = h->len;
+
+    if (len && h->data[0] == '[') {
+        p = memchr(h->data, ']', len);
+        if (p == NULL) {
+            return 400;
+        }
+        len = (size_t)(p - h->data) + 1;
+    } else {
+        p = memchr(h->data, ':', len);
+        if (p) {
+            len = (size_t)(p - h->data);
+        }
+    }
+    while (len && h->data[len - 1] == '.') {
+        len--;
+    }
+    r->host.data = ed_pnalloc(r->pool, len + 1);
+    if (r->host.data == NULL) {
+        return 500;
+    }
+    for (i = 0; i < len; i++) {
+        char c = ed_tolower(h->data[i]);
+
+        if (c == '/' || c == '\\' || c == '\0' || (unsigned char)c <= ' ') {
+            return 400;
+        }
+        r->host.data[i] = c;
+    }
+    r->host.data[len] = '\0';
+    r->host.len = len;
+    return ED_OK;
+}
+
+static void
+ed_http_process(ed_http_request_t *r)
+{
+    ed_http_conn_t *hc = r->hc;
+    ed_http_core_loc_conf_t *clcf;
+    ed_http_handler_pt handler;
+    char           *buf;
+    int             rc;
+
+    r->head_only = r->head.method_id == ED_HTTP_HEAD;
+    rc = ed_http_set_host(r);
+    if (rc != ED_OK) {
+        r->error = 1;
+        ed_http_finalize(r, rc);
+        return;
+    }
+    r->server = ed_http_find_server(hc->addr, r, &r->host);
+    r->loc_conf = r->server->loc_conf;
+    r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+
+    r->keepalive = (r->head.version == 11 ? !r->head.conn_close
+                                          : r->head.conn_keepalive)
+                   && clcf->keepalive_timeout > 0
+                   && hc->requests + 1 < (unsigned)clcf->keepalive_requests
+                   && !ed_worker->quitting;
+    if (r->head.chunked) {
+        r->chunked = ed_pcalloc(r->pool, sizeof(ed_http_chunked_t));
+        if (r->chunked == NULL) {
+            ed_http_finalize(r, 500);
+            return;
+        }
+    } else if (r->head.content_length > 0) {
+        r->body_left = r->head.content_length;
+    }
+
+    if (r->head.asterisk) {
+        ed_http_add_header(r, "Allow", 5,
+                           "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
+                           44);
+        ed_http_finalize(r, ed_http_send_response(r, 200, NULL, NULL, 0));
+        return;
+    }
+    if (r->head.method_id == ED_HTTP_CONNECT) {
+        ed_http_add_header(r, "Allow", 5,
+                           "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
+                           44);
+        ed_http_finalize(r, 405);
+        return;
+    }
+    buf = ed_pnalloc(r->pool, r->head.path.len + 1);
+    if (buf == NULL) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    if (ed_http_normalize_path(r->head.path.data, r->head.path.len, buf,
+                               &r->uri.len) != ED_OK)
+    {
+        r->error = 1;
+        ed_http_finalize(r, 400);
+        return;
+    }
+    buf[r->uri.len] = '\0';
+    r->uri.data = buf;
+
+    r->loc = ed_http_find_location(r->server, r, &r->uri);
+    r->loc_conf = r->loc->conf;
+    r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+
+    if (clcf->client_max_body_size
+        && r->head.content_length > (int64_t)clcf->client_max_body_size)
+    {
+        /* Refused before reading it: the body is not read, so the
+         * connection cannot be reused. */
+        r->error = 1;
+        ed_http_finalize(r, 413);
+        return;
+    }
+    if (r->head.expect_other) {
+        r->error = 1;
+        ed_http_finalize(r, 417);
+        return;
+    }
+    handler = r->loc->handler;
+    if (handler == NULL) {
+        ed_http_finalize(r, 404);
+        return;
+    }
+    rc = handler(r);
+    if (rc != ED_AGAIN) {
+        ed_http_finalize(r, rc);
+    }
+}
+
+static void
+ed_http_send_error(ed_http_request_t *r, int status)
+{
+    static const ed_str_t html = ed_string("text/html");
+    char   body[512];
+    size_t n;
+
+    if (status == 414 || status == 431 || status == 400 || status == 408
+        || status == 413 || status == 417 || status == 501 || status == 505)
+    {
+        r->keepalive = 0;
+    }
+    n = ed_http_status_page(status, body, sizeof(body));
+    r->content_length = -1;
+    r->headers_out.nelts = status == 405 || status == 200 ? r->headers_out.nelts
+                                                          : 0;
+    if (ed_http_send_response(r, status, &html, body, n) != ED_OK) {
+        r->keepalive = 0;
+    }
+}
+
+void
+ed_http_finalize(ed_http_request_t *r, int rc)
+{
+    ed_http_conn_t *hc = r->hc;
+
+    if (r->finalized) {
+        return;
+    }
+    if (rc == ED_ERROR) {
+        /* The response cannot be completed: closing is the only honest
+         * end (a short body must not look complete). */
+        r->finalized = 1;
+        ed_http_close(hc);
+        return;
+    }
+    if (rc >= 100 && !r->header_sent) {
+        ed_http_send_error(r, rc);
+    }
+    r->finalized = 1;
+    if (r->error || r->head.expect_continue) {
+        /* A client waiting for 100 Continue never got it: whether its
+         * body follows is unknown, so the connection cannot be reused. */
+        r->keepalive = 0;
+    }
+    if (r->keepalive && (r->body_left || r->chunked)) {
+        ed_http_discard_body(r);
+        return;
+    }
+    ed_http_next(hc);
+}
+
+/* The request is complete: start the next one or close. */
+static void
+ed_http_next(ed_http_conn_t *hc)
+{
+    ed_http_request_t  *r = hc->r;
+    ed_http_location_t *loc = r->loc ? r->loc : r->server->fallback;
+    bool                keepalive = r->keepalive, unread;
+
+    if (loc->log) {
+        loc->log(r);
+    }
+
+    unread = r->body_left > 0 || r->chunked != NULL || r->error;
+    hc->r = NULL;
+    hc->requests++;
+    ed_http_pool_put(r->pool);
+    ed_stream_keep(&hc->c.stream, 0);
+    if (!keepalive || ed_worker->quitting) {
+        hc->lingering = unread;
+        ed_http_close_after_flush(hc);
+        return;
+    }
+    ed_http_wait_head(hc);
+}
+
+/* Discards the unread body of a finished keep-alive request so the next
+ * request can be parsed, bounded by client_body_timeout. */
+static void
+ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_conn_t    *hc = s->data;
+    ed_http_request_t *r = hc->r;
+    size_t             used, off, n, pos = 0;
+    int                rc;
+
+    if (status != ED_OK) {
+        ed_http_close(hc);
+        return;
+    }
+    if (r->chunked) {
+        while (pos < len) {
+            rc = ed_http_chunked_parse(r->chunked, data + pos, len - pos,
+                                       &used, &off, &n);
+            pos += used;
+            if (rc == ED_ERROR) {
+                r->keepalive = 0;
+                r->error = 1;
+                ed_timer_del(ed_worker->loop, &hc->timer);
+                ed_http_next(hc);
+                return;
+            }
+            if (rc == ED_DONE) {
+                r->chunked = NULL;
+                break;
+            }
+            if (rc == ED_AGAIN) {
+                break;
+            }
+        }
+        /* Whatever follows the body stays buffered for the next head. */
+        s->rpos -= len - pos;
+    } else {
+        r->body_left -= (int64_t)len;
+    }
+    ed_http_discard_body(r);
+}
+
+static void
+ed_http_discard_body(ed_http_request_t *r)
+{
+    ed_http_conn_t *hc = r->hc;
+    ed_stream_t    *s = &hc->c.stream;
+    size_t          max;
+
+    if (r->body_left == 0 && r->chunked == NULL) {
+        ed_timer_del(ed_worker->loop, &hc->timer);
+        ed_http_next(hc);
+        return;
+    }
+    max = r->chunked ? 65536 : (size_t)ed_min(r->body_left, 65536);
+    if (ed_stream_read_some(s, max, ed_http_on_discard) != ED_OK) {
+        ed_http_close(hc);
+        return;
+    }
+    ed_timer_add(ed_worker->loop, &hc->timer, r->clcf->client_body_timeout);
+}
+
+static void
+ed_http_on_linger(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_conn_t *hc = s->data;
+
+    ed_unused(data);
+    ed_unused(len);
+    if (status != ED_OK) {
+        ed_http_close(hc);
+        return;
+    }
+    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
+        ed_http_close(hc);
+    }
+}
+
+static void
+ed_http_on_flushed_close(ed_stream_t *s)
+{
+    ed_http_conn_t *hc = s->data;
+
+    s->on_flushed = NULL;
+    if (!hc->lingering) {
+        ed_http_close(hc);
+        return;
+    }
+    /* Unread input may still arrive: closing now would reset the
+     * connection and could destroy the response in flight. Shut the
+     * write side and drain for a while instead. */
+    shutdown(s->ev.fd, SHUT_WR);
+    ed_timer_add(ed_worker->loop, &hc->timer, ED_HTTP_LINGER_MSEC);
+    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
+        ed_http_close(hc);
+    }
+}
+
+static void
+ed_http_close_after_flush(ed_http_conn_t *hc)
+{
+    ed_stream_t *s = &hc->c.stream;
+
+    ed_timer_del(ed_worker->loop, &hc->timer);
+    ed_stream_read_stop(s);
+    if (s->wqueued == 0 && !s->flush.posted) {
+        ed_http_on_flushed_close(s);
+        return;
+    }
+    s->on_flushed = ed_http_on_flushed_close;
+    ed_timer_add(ed_worker->loop, &hc->timer,
+                 ed_http_conn_clcf(hc)->send_timeout);
+}
+
+static void
+ed_http_close(ed_http_conn_t *hc)
+{
+    ed_timer_del(ed_worker->loop, &hc->timer);
+    if (hc->r) {
+        ed_http_pool_put(hc->r->pool);
+        hc->r = NULL;
+    }
+    ed_stream_close(&hc->c.stream);
+    ed_conn_unlink(&hc->c);
+    free(hc);
+}
+
+static void
+ed_http_on_timeout(ed_timer_t *t)
+{
+    ed_http_conn_t    *hc = t->data;
+    ed_http_request_t *r = hc->r;
+
+    if (r == NULL && !hc->keepalive && hc->c.stream.on_flushed == NULL
+        && !hc->lingering)
+    {
+        /* client_header_timeout: answer 408 and close. */
+        r = ed_http_request_create(hc);
+        if (r) {
+            ed_stream_read_stop(&hc->c.stream);
+            r->error = 1;
+            hc->lingering = 1;
+            ed_http_finalize(r, 408);
+            return;
+        }
+    }
+    ed_http_close(hc);
+}
+
+static void
+ed_http_on_stream_close(ed_stream_t *s)
+{
+    ed_http_close(s->data);
+}
+
+static void
+ed_http_conn_shutdown(ed_conn_t *c)
+{
+    ed_http_conn_t *hc = (ed_http_conn_t *)c;
+
+    /* Idle between requests: close now. Otherwise the request in flight
+     * finishes with Connection: close (keepalive is off while quitting). */
+    if (ed_worker->terminating
+        || (hc->r == NULL && hc->keepalive
+            && ed_stream_buffered(&c->stream) == 0 && c->stream.wqueued == 0))
+    {
+        ed_http_close(hc);
+    }
+}

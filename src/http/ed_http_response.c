@@ -1,0 +1,265 @@
+/* Response heads and bodies: the status line, Date/Server, framing
+ * headers, and one write per response. */
+#include "ed_http.h"
+
+typedef struct {
+    int         status;
+    const char *text;
+} ed_http_status_t;
+
+static const ed_http_status_t ed_http_statuses[] = {
+    { 100, "Continue" }, { 101, "Switching Protocols" },
+    { 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+    { 203, "Non-Authoritative Information" }, { 204, "No Content" },
+    { 205, "Reset Content" }, { 206, "Partial Content" },
+    { 300, "Multiple Choices" }, { 301, "Moved Permanently" },
+    { 302, "Found" }, { 303, "See Other" }, { 304, "Not Modified" },
+    { 307, "Temporary Redirect" }, { 308, "Permanent Redirect" },
+    { 400, "Bad Request" }, { 401, "Unauthorized" },
+    { 402, "Payment Required" }, { 403, "Forbidden" },
+    { 404, "Not Found" }, { 405, "Method Not Allowed" },
+    { 406, "Not Acceptable" }, { 408, "Request Timeout" },
+    { 409, "Conflict" }, { 410, "Gone" }, { 411, "Length Required" },
+    { 412, "Precondition Failed" }, { 413, "Content Too Large" },
+    { 414, "URI Too Long" }, { 415, "Unsupported Media Type" },
+    { 416, "Range Not Satisfiable" }, { 417, "Expectation Failed" },
+    { 421, "Misdirected Request" }, { 422, "Unprocessable Content" },
+    { 426, "Upgrade Required" }, { 428, "Precondition Required" },
+    { 429, "Too Many Requests" },
+    { 431, "Request Header Fields Too Large" },
+    { 500, "Internal Server Error" }, { 501, "Not Implemented" },
+    { 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+    { 504, "Gateway Timeout" }, { 505, "HTTP Version Not Supported" },
+};
+
+const char *
+ed_http_status_text(int status)
+{
+    size_t i;
+
+    for (i = 0; i < ed_nelems(ed_http_statuses); i++) {
+        if (ed_http_statuses[i].status == status) {
+            return ed_http_statuses[i].text;
+        }
+    }
+    return "Unknown";
+}
+
+size_t
+ed_http_status_page(int status, char *buf, size_t size)
+{
+    const char *text = ed_http_status_text(status);
+    int         n;
+
+    n = snprintf(buf, size,
+                 "<html>\n<head><title>%d %s</title></head>\n<body>\n"
+                 "<center><h1>%d %s</h1></center>\n<hr><center>eddy"
+                 "</center>\n</body>\n</html>\n",
+                 status, text, status, text);
+    return n < 0 ? 0 : ed_min((size_t)n, size - 1);
+}
+
+const ed_str_t *
+ed_http_header(ed_http_request_t *r, const char *name)
+{
+    size_t i, n = strlen(name);
+
+    for (i = 0; i < r->head.nheaders; i++) {
+        ed_http_header_t *h = &r->head.headers[i];
+
+        if (h->name.len == n && ed_strncasecmp(h->name.data, name, n) == 0) {
+            return &h->value;
+        }
+    }
+    return NULL;
+}
+
+/* A header value must never carry CR, LF or NUL into the response. */
+static bool
+ed_http_value_safe(const char *v, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
+                   const char *value, size_t vlen)
+{
+    ed_http_out_header_t *h;
+
+    if (!ed_http_value_safe(value, vlen) || !ed_http_value_safe(name, nlen)) {
+        return ED_ERROR;
+    }
+    h = ed_array_push(&r->headers_out);
+    if (h == NULL) {
+        return ED_ERROR;
+    }
+    h->name.data = (char *)name;
+    h->name.len = nlen;
+    h->value.data = (char *)value;
+    h->value.len = vlen;
+    return ED_OK;
+}
+
+static bool
+ed_http_status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+#define ed_cpy(p, s) (memcpy(p, s, sizeof(s) - 1), (p) + sizeof(s) - 1)
+#define ed_cpyn(p, s, n) (memcpy(p, s, n), (p) + (n))
+
+/* Builds the head into pool memory. NULL on ENOMEM. */
+static char *
+ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    const char           *text;
+    char                 *buf, *p;
+    size_t                size, i;
+    bool                  body = ed_http_status_has_body(r->status);
+
+    text = ed_http_status_text(r->status);
+    size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)
+           + sizeof("Server: eddy/" ED_VERSION "\r\n")
+           + sizeof("Date: \r\n") + ed_cached_http_time.len
+           + sizeof("Content-Type: \r\n") + r->content_type.len
+           + sizeof("Content-Length: \r\n") + 20
+           + sizeof("Transfer-Encoding: chunked\r\n")
+           + sizeof("Connection: keep-alive\r\n") + 2;
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        size += h[i].name.len + h[i].value.len + 4;
+    }
+    buf = ed_pnalloc(r->pool, size + extra);
+    if (buf == NULL) {
+        return NULL;
+    }
+    p = ed_cpy(buf, "HTTP/1.1 ");
+    *p++ = (char)('0' + r->status / 100);
+    *p++ = (char)('0' + r->status / 10 % 10);
+    *p++ = (char)('0' + r->status % 10);
+    *p++ = ' ';
+    p = ed_cpyn(p, text, strlen(text));
+    p = ed_cpy(p, "\r\n");
+    if (r->clcf->server_tokens) {
+        p = ed_cpy(p, "Server: eddy/" ED_VERSION "\r\n");
+    } else {
+        p = ed_cpy(p, "Server: eddy\r\n");
+    }
+    p = ed_cpy(p, "Date: ");
+    p = ed_cpyn(p, ed_cached_http_time.data, ed_cached_http_time.len);
+    p = ed_cpy(p, "\r\n");
+    if (r->content_type.len && body) {
+        p = ed_cpy(p, "Content-Type: ");
+        p = ed_cpyn(p, r->content_type.data, r->content_type.len);
+        p = ed_cpy(p, "\r\n");
+    }
+    if (!body) {
+        r->content_length = -1;
+    } else if (r->content_length >= 0) {
+        p = ed_cpy(p, "Content-Length: ");
+        p = ed_sprint_u64(p, (uint64_t)r->content_length);
+        p = ed_cpy(p, "\r\n");
+    } else if (r->head.version == 11) {
+        p = ed_cpy(p, "Transfer-Encoding: chunked\r\n");
+        r->chunked_out = !r->head_only;
+    } else {
+        /* HTTP/1.0 without a length: the body ends at close. */
+        r->keepalive = 0;
+    }
+    if (r->head.version == 10 && r->keepalive) {
+        p = ed_cpy(p, "Connection: keep-alive\r\n");
+    } else if (r->head.version == 11 && !r->keepalive) {
+        p = ed_cpy(p, "Connection: close\r\n");
+    }
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        p = ed_cpyn(p, h[i].name.data, h[i].name.len);
+        p = ed_cpy(p, ": ");
+        p = ed_cpyn(p, h[i].value.data, h[i].value.len);
+        p = ed_cpy(p, "\r\n");
+    }
+    p = ed_cpy(p, "\r\n");
+    *len = (size_t)(p - buf);
+    return buf;
+}
+
+int
+ed_http_send_header(ed_http_request_t *r)
+{
+    char   *head;
+    size_t  len;
+
+    if (r->header_sent) {
+        return ED_OK;
+    }
+    head = ed_http_build_head(r, 0, &len);
+    if (head == NULL) {
+        return ED_ERROR;
+    }
+    r->header_sent = 1;
+    r->bytes_sent += len;
+    return ed_stream_write(&r->hc->c.stream, head, len);
+}
+
+int
+ed_http_send_body(ed_http_request_t *r, const void *data, size_t len)
+{
+    char   size[24], *p;
+
+    if (r->head_only || len == 0 || !ed_http_status_has_body(r->status)) {
+        return ED_OK;
+    }
+    r->body_bytes_sent += len;
+    r->bytes_sent += len;
+    if (r->chunked_out) {
+        p = size + sprintf(size, "%zx\r\n", len);
+        if (ed_stream_write(&r->hc->c.stream, size, (size_t)(p - size))
+                != ED_OK
+            || ed_stream_write(&r->hc->c.stream, data, len) != ED_OK
+            || ed_stream_write(&r->hc->c.stream, "\r\n", 2) != ED_OK)
+        {
+            return ED_ERROR;
+        }
+        return ED_OK;
+    }
+    return ed_stream_write(&r->hc->c.stream, data, len);
+}
+
+int
+ed_http_send_response(ed_http_request_t *r, int status,
+                      const ed_str_t *content_type, const void *body,
+                      size_t len)
+{
+    char   *head;
+    size_t  hlen;
+    bool    with_body;
+
+    r->status = status;
+    if (content_type) {
+        r->content_type = *content_type;
+    }
+    r->content_length = (int64_t)len;
+    with_body = !r->head_only && ed_http_status_has_body(status);
+    /* Head and body in one buffer: one copy into the stream, one writev. */
+    head = ed_http_build_head(r, with_body ? len : 0, &hlen);
+    if (head == NULL) {
+        return ED_ERROR;
+    }
+    if (with_body && len) {
+        memcpy(head + hlen, body, len);
+        r->body_bytes_sent = len;
+    } else {
+        len = 0;
+    }
+    r->header_sent = 1;
+    r->bytes_sent = hlen + len;
+    return ed_stream_write(&r->hc->c.stream, head, hlen + len);
+}

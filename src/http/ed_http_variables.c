@@ -1,0 +1,670 @@
+/* Variables ($host, $uri, ...) evaluated lazily, and templates: strings
+ * with variables compiled once at config time. */
+#include "ed_http.h"
+
+#include <arpa/inet.h>
+#include <sys/un.h>
+
+typedef int (*ed_http_var_pt)(ed_http_request_t *r, ed_str_t *out);
+
+typedef struct {
+    const char     *name;
+    ed_http_var_pt  get;
+} ed_http_var_t;
+
+/* One piece of a template: literal text, or a variable by name. */
+typedef struct {
+    ed_str_t        text;     /* literal, or the variable name */
+    ed_http_var_pt  get;      /* NULL: literal or a dynamic name */
+    unsigned        is_var:1;
+} ed_http_tpart_t;
+
+struct ed_http_template_s {
+    ed_http_tpart_t *parts;
+    size_t           nparts;
+    ed_str_t         literal;  /* when the template has no variable */
+};
+
+static int
+ed_http_var_set(ed_http_request_t *r, ed_str_t *out, const char *s,
+                size_t len)
+{
+    out->data = ed_pnalloc(r->pool, len + 1);
+    if (out->data == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(out->data, s, len);
+    out->data[len] = '\0';
+    out->len = len;
+    return ED_OK;
+}
+
+static int
+ed_http_var_u64(ed_http_request_t *r, ed_str_t *out, uint64_t v)
+{
+    char buf[24];
+
+    return ed_http_var_set(r, out, buf, (size_t)(ed_sprint_u64(buf, v) - buf));
+}
+
+#define ED_VAR(fn) static int fn(ed_http_request_t *r, ed_str_t *out)
+
+ED_VAR(ed_http_var_remote_addr)
+{
+    char   buf[64];
+    size_t n = ed_peer_text(&r->hc->c.peer, buf, sizeof(buf));
+
+    return ed_http_var_set(r, out, buf, n);
+}
+
+ED_VAR(ed_http_var_remote_port)
+{
+    const ed_peer_addr_t *p = &r->hc->c.peer;
+
+    if (p->sa.sa_family == AF_INET) {
+        return ed_http_var_u64(r, out, ntohs(p->in.sin_port));
+    }
+    if (p->sa.sa_family == AF_INET6) {
+        return ed_http_var_u64(r, out, ntohs(p->in6.sin6_port));
+    }
+    return ED_DECLINED;
+}
+
+/* The local address of the connection's listener. For a wildcard
+ * listener the address the client reached is asked for. */
+static int
+ed_http_local_addr(ed_http_request_t *r, ed_peer_addr_t *a)
+{
+    socklen_t len = sizeof(*a);
+
+    if (getsockname(r->hc->c.stream.ev.fd, &a->sa, &len) != 0) {
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_server_addr)
+{
+    ed_peer_addr_t a;
+    char           buf[64];
+
+    if (ed_http_local_addr(r, &a) != ED_OK) {
+        return ED_DECLINED;
+    }
+    return ed_http_var_set(r, out, buf, ed_peer_text(&a, buf, sizeof(buf)));
+}
+
+ED_VAR(ed_http_var_server_port)
+{
+    ed_peer_addr_t a;
+
+    if (ed_http_local_addr(r, &a) != ED_OK) {
+        return ED_DECLINED;
+    }
+    if (a.sa.sa_family == AF_INET) {
+        return ed_http_var_u64(r, out, ntohs(a.in.sin_port));
+    }
+    if (a.sa.sa_family == AF_INET6) {
+        return ed_http_var_u64(r, out, ntohs(a.in6.sin6_port));
+    }
+    return ED_DECLINED;
+}
+
+ED_VAR(ed_http_var_scheme)
+{
+    ed_unused(r);
+    ed_str_set(out, "http");
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_host)
+{
+    if (r->host.len) {
+        *out = r->host;
+        return ED_OK;
+    }
+    *out = r->server->server_name;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_hostname)
+{
+    static char name[256];
+    static size_t len;
+
+    ed_unused(r);
+    if (len == 0) {
+        if (gethostname(name, sizeof(name) - 1) != 0) {
+            strcpy(name, "localhost");
+        }
+        len = strlen(name);
+    }
+    out->data = name;
+    out->len = len;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_request_method)
+{
+    *out = r->head.method;
+    return out->len ? ED_OK : ED_DECLINED;
+}
+
+ED_VAR(ed_http_var_request_uri)
+{
+    *out = r->head.target;
+    return out->len ? ED_OK : ED_DECLINED;
+}
+
+ED_VAR(ed_http_var_uri)
+{
+    *out = r->uri;
+    return out->len ? ED_OK : ED_DECLINED;
+}
+
+ED_VAR(ed_http_var_args)
+{
+    *out = r->head.query;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_request)
+{
+    const char *s = r->head.method.data;
+    size_t      n = r->head.line_len;
+
+    if (s == NULL || n == 0) {
+        return ED_DECLINED;
+    }
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        n--;
+    }
+    out->data = (char *)s;
+    out->len = n;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_content_length)
+{
+    const ed_str_t *v = ed_http_header(r, "Content-Length");
+
+    if (v == NULL) {
+        return ED_DECLINED;
+    }
+    *out = *v;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_content_type)
+{
+    const ed_str_t *v = ed_http_header(r, "Content-Type");
+
+    if (v == NULL) {
+        return ED_DECLINED;
+    }
+    *out = *v;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_server_name)
+{
+    *out = r->server->server_name;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_status)
+{
+    return ed_http_var_u64(r, out, (uint64_t)r->status);
+}
+
+ED_VAR(ed_http_var_body_bytes_sent)
+{
+    return ed_http_var_u64(r, out, r->body_bytes_sent);
+}
+
+ED_VAR(ed_http_var_bytes_sent)
+{
+    return ed_http_var_u64(r, out, r->bytes_sent);
+}
+
+ED_VAR(ed_http_var_request_length)
+{
+    return ed_http_var_u64(r, out, r->head.head_len);
+}
+
+ED_VAR(ed_http_var_request_time)
+{
+    char      buf[32];
+    ed_msec_t ms = ed_current_msec - r->start_msec;
+    int       n;
+
+    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long)(ms / 1000),
+                 (long long)(ms % 1000));
+    return ed_http_var_set(r, out, buf, (size_t)n);
+}
+
+ED_VAR(ed_http_var_request_id)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char     rnd[16];
+    char              buf[32];
+    size_t            i;
+
+    if (r->request_id.len) {
+        *out = r->request_id;
+        return ED_OK;
+    }
+    if (getentropy(rnd, sizeof(rnd)) != 0) {
+        return ED_ERROR;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        buf[2 * i] = hex[rnd[i] >> 4];
+        buf[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    if (ed_http_var_set(r, &r->request_id, buf, sizeof(buf)) != ED_OK) {
+        return ED_ERROR;
+    }
+    *out = r->request_id;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_time_iso8601)
+{
+    ed_unused(r);
+    *out = ed_cached_iso8601;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_time_local)
+{
+    ed_unused(r);
+    *out = ed_cached_http_log_time;
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_msec)
+{
+    char buf[32];
+    int  n = snprintf(buf, sizeof(buf), "%lld.%03u", (long long)ed_time_sec,
+                      ed_time_msec_part);
+
+    return ed_http_var_set(r, out, buf, (size_t)n);
+}
+
+ED_VAR(ed_http_var_pid)
+{
+    return ed_http_var_u64(r, out, (uint64_t)ed_pid);
+}
+
+ED_VAR(ed_http_var_worker_id)
+{
+    return ed_http_var_u64(r, out, (uint64_t)(ed_worker ? ed_worker->id : 0));
+}
+
+ED_VAR(ed_http_var_connection)
+{
+    /* A per-worker serial number would need state; the accepted count
+     * gives a unique, increasing number per worker. */
+    return ed_http_var_u64(r, out, (uint64_t)(uintptr_t)r->hc);
+}
+
+ED_VAR(ed_http_var_connection_requests)
+{
+    return ed_http_var_u64(r, out, r->hc->requests + 1);
+}
+
+ED_VAR(ed_http_var_upstream_none)
+{
+    ed_unused(r);
+    ed_unused(out);
+    return ED_DECLINED;
+}
+
+static const ed_http_var_t ed_http_vars[] = {
+    { "remote_addr", ed_http_var_remote_addr },
+    { "remote_port", ed_http_var_remote_port },
+    { "server_addr", ed_http_var_server_addr },
+    { "server_port", ed_http_var_server_port },
+    { "scheme", ed_http_var_scheme },
+    { "host", ed_http_var_host },
+    { "hostname", ed_http_var_hostname },
+    { "request_method", ed_http_var_request_method },
+    { "request_uri", ed_http_var_request_uri },
+    { "uri", ed_http_var_uri },
+    { "args", ed_http_var_args },
+    { "query_string", ed_http_var_args },
+    { "request", ed_http_var_request },
+    { "content_length", ed_http_var_content_length },
+    { "content_type", ed_http_var_content_type },
+    { "server_name", ed_http_var_server_name },
+    { "status", ed_http_var_status },
+    { "body_bytes_sent", ed_http_var_body_bytes_sent },
+    { "bytes_sent", ed_http_var_bytes_sent },
+    { "request_length", ed_http_var_request_length },
+    { "request_time", ed_http_var_request_time },
+    { "upstream_addr", ed_http_var_upstream_none },
+    { "upstream_status", ed_http_var_upstream_none },
+    { "upstream_response_time", ed_http_var_upstream_none },
+    { "request_id", ed_http_var_request_id },
+    { "time_iso8601", ed_http_var_time_iso8601 },
+    { "time_local", ed_http_var_time_local },
+    { "msec", ed_http_var_msec },
+    { "pid", ed_http_var_pid },
+    { "worker_id", ed_http_var_worker_id },
+    { "connection", ed_http_var_connection },
+    { "connection_requests", ed_http_var_connection_requests },
+    { NULL, NULL }
+};
+
+static ed_http_var_pt
+ed_http_var_find(const char *name, size_t len)
+{
+    const ed_http_var_t *v;
+
+    for (v = ed_http_vars; v->name; v++) {
+        if (strlen(v->name) == len && memcmp(v->name, name, len) == 0) {
+            return v->get;
+        }
+    }
+    return NULL;
+}
+
+static bool
+ed_http_prefixed(const char *name, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len > n && memcmp(name, prefix, n) == 0;
+}
+
+/* $http_NAME: the header, with '_' matching '-', case-insensitive. */
+static int
+ed_http_var_header(ed_http_request_t *r, const char *name, size_t len,
+                   ed_str_t *out)
+{
+    size_t i, j;
+
+    for (i = 0; i < r->head.nheaders; i++) {
+        ed_http_header_t *h = &r->head.headers[i];
+
+        if (h->name.len != len) {
+            continue;
+        }
+        for (j = 0; j < len; j++) {
+            char c = ed_tolower(h->name.data[j]);
+
+            if (c == '-') {
+                c = '_';
+            }
+            if (c != name[j]) {
+                break;
+            }
+        }
+        if (j == len) {
+            *out = h->value;
+            return ED_OK;
+        }
+    }
+    return ED_DECLINED;
+}
+
+/* $arg_NAME: the first query argument of that name, raw. */
+static int
+ed_http_var_arg(ed_http_request_t *r, const char *name, size_t len,
+                ed_str_t *out)
+{
+    const char *p = r->head.query.data, *end = p + r->head.query.len, *amp;
+
+    while (p && p < end) {
+        amp = memchr(p, '&', (size_t)(end - p));
+        if (amp == NULL) {
+            amp = end;
+        }
+        if ((size_t)(amp - p) > len && p[len] == '='
+            && memcmp(p, name, len) == 0)
+        {
+            out->data = (char *)p + len + 1;
+            out->len = (size_t)(amp - p) - len - 1;
+            return ED_OK;
+        }
+        if ((size_t)(amp - p) == len && memcmp(p, name, len) == 0) {
+            out->data = (char *)p + len;
+            out->len = 0;
+            return ED_OK;
+        }
+        p = amp + 1;
+    }
+    return ED_DECLINED;
+}
+
+/* $cookie_NAME from the Cookie headers. */
+static int
+ed_http_var_cookie(ed_http_request_t *r, const char *name, size_t len,
+                   ed_str_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < r->head.nheaders; i++) {
+        ed_http_header_t *h = &r->head.headers[i];
+        const char       *p, *end, *semi;
+
+        if (h->name.len != 6 || ed_strncasecmp(h->name.data, "cookie", 6)) {
+            continue;
+        }
+        p = h->value.data;
+        end = p + h->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';')) {
+                p++;
+            }
+            semi = memchr(p, ';', (size_t)(end - p));
+            if (semi == NULL) {
+                semi = end;
+            }
+            if ((size_t)(semi - p) > len && p[len] == '='
+                && memcmp(p, name, len) == 0)
+            {
+                out->data = (char *)p + len + 1;
+                out->len = (size_t)(semi - p) - len - 1;
+                return ED_OK;
+            }
+            p = semi;
+        }
+    }
+    return ED_DECLINED;
+}
+
+static int
+ed_http_var_capture(ed_http_request_t *r, const char *name, size_t len,
+                    ed_str_t *out)
+{
+    int64_t  n;
+    int      idx;
+    char     buf[64];
+
+    if (r->caps == NULL) {
+        return ED_DECLINED;
+    }
+    n = ed_atoi(name, len);
+    if (n < 0) {
+        if (len >= sizeof(buf) || r->cap_re == NULL) {
+            return ED_DECLINED;
+        }
+        memcpy(buf, name, len);
+        buf[len] = '\0';
+        idx = pcre2_substring_number_from_name(r->cap_re, (PCRE2_SPTR)buf);
+        if (idx < 0) {
+            return ED_DECLINED;
+        }
+        n = idx;
+    }
+    if ((uint64_t)n >= r->ncaps || r->caps[2 * n] == PCRE2_UNSET) {
+        return ED_DECLINED;
+    }
+    out->data = (char *)r->cap_subject + r->caps[2 * n];
+    out->len = r->caps[2 * n + 1] - r->caps[2 * n];
+    return ED_OK;
+}
+
+int
+ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
+                 ed_str_t *out)
+{
+    ed_http_var_pt get = ed_http_var_find(name, len);
+
+    if (get) {
+        return get(r, out);
+    }
+    if (ed_http_prefixed(name, len, "http_")) {
+        return ed_http_var_header(r, name + 5, len - 5, out);
+    }
+    if (ed_http_prefixed(name, len, "arg_")) {
+        return ed_http_var_arg(r, name + 4, len - 4, out);
+    }
+    if (ed_http_prefixed(name, len, "cookie_")) {
+        return ed_http_var_cookie(r, name + 7, len - 7, out);
+    }
+    return ed_http_var_capture(r, name, len, out);
+}
+
+bool
+ed_http_variable_known(const char *name, size_t len)
+{
+    return ed_http_var_find(name, len) != NULL
+           || ed_http_prefixed(name, len, "http_")
+           || ed_http_prefixed(name, len, "arg_")
+           || ed_http_prefixed(name, len, "cookie_");
+}
+
+static bool
+ed_http_var_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_';
+}
+
+ed_http_template_t *
+ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
+                         const char **err)
+{
+    ed_http_template_t *t;
+    ed_http_tpart_t    *part;
+    const char         *s = node->value.data, *end = s + node->value.len, *p;
+    const char         *name;
+    size_t              nlen, max;
+
+    t = ed_pcalloc(cf->pool, sizeof(ed_http_template_t));
+    max = 2 * node->value.len + 1;
+    if (t == NULL
+        || (t->parts = ed_palloc(cf->pool, max * sizeof(ed_http_tpart_t)))
+               == NULL)
+    {
+        *err = "out of memory";
+        return NULL;
+    }
+    p = s;
+    while (p < end) {
+        const char *lit = p;
+
+        while (p < end
+               && !(p[0] == '$' && p + 1 < end
+                    && (ed_http_var_char(p[1]) || p[1] == '{')))
+        {
+            p++;
+        }
+        if (p > lit) {
+            part = &t->parts[t->nparts++];
+            memset(part, 0, sizeof(*part));
+            part->text.data = (char *)lit;
+            part->text.len = (size_t)(p - lit);
+        }
+        if (p >= end) {
+            break;
+        }
+        p++; /* '$' */
+        if (*p == '{') {
+            name = ++p;
+            while (p < end && *p != '}') {
+                p++;
+            }
+            if (p >= end) {
+                *err = "unterminated \"${\" in a string with variables";
+                return NULL;
+            }
+            nlen = (size_t)(p - name);
+            p++;
+        } else {
+            name = p;
+            while (p < end && ed_http_var_char(*p)) {
+                p++;
+            }
+            nlen = (size_t)(p - name);
+        }
+        if (nlen == 0) {
+            *err = "empty variable name";
+            return NULL;
+        }
+        part = &t->parts[t->nparts++];
+        memset(part, 0, sizeof(*part));
+        part->is_var = 1;
+        part->text.data = (char *)name;
+        part->text.len = nlen;
+        part->get = ed_http_var_find(name, nlen);
+    }
+    if (t->nparts == 0 || (t->nparts == 1 && !t->parts[0].is_var)) {
+        t->literal = t->nparts ? t->parts[0].text : node->value;
+        t->nparts = 0;
+    }
+    return t;
+}
+
+int
+ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
+                     ed_str_t *out)
+{
+    ed_str_t  vals[64], *v;
+    size_t    i, len = 0;
+    char     *p;
+    int       rc;
+
+    if (t->nparts == 0) {
+        *out = t->literal;
+        return ED_OK;
+    }
+    v = t->nparts <= ed_nelems(vals)
+            ? vals
+            : ed_palloc(r->pool, t->nparts * sizeof(ed_str_t));
+    if (v == NULL) {
+        return ED_ERROR;
+    }
+    for (i = 0; i < t->nparts; i++) {
+        const ed_http_tpart_t *part = &t->parts[i];
+
+        if (!part->is_var) {
+            v[i] = part->text;
+        } else {
+            rc = part->get ? part->get(r, &v[i])
+                           : ed_http_variable(r, part->text.data,
+                                              part->text.len, &v[i]);
+            if (rc == ED_ERROR) {
+                return ED_ERROR;
+            }
+            if (rc != ED_OK) {
+                v[i].len = 0;
+            }
+        }
+        len += v[i].len;
+    }
+    p = ed_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    out->data = p;
+    out->len = len;
+    for (i = 0; i < t->nparts; i++) {
+        memcpy(p, v[i].data, v[i].len);
+        p += v[i].len;
+    }
+    *p = '\0';
+    return ED_OK;
+}

@@ -1,0 +1,621 @@
+/* The master process: forks the workers, turns signals into loop events,
+ * respawns crashed workers, reloads the configuration, upgrades the
+ * binary. It never serves a request. */
+#include "ed_process.h"
+#include "ed_loop.h"
+#include "ed_socket.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+enum { ED_MASTER_RUNNING = 0, ED_MASTER_QUITTING, ED_MASTER_TERMINATING };
+
+typedef struct {
+    pid_t     pid;         /* 0: waiting to be respawned */
+    int       id;
+    unsigned  generation;
+    unsigned  restarts;    /* respawns of this slot */
+    unsigned  fast_fails;  /* consecutive deaths soon after start */
+    ed_msec_t started;
+    ed_msec_t respawn_at;
+    unsigned  exiting:1;   /* told to stop: not respawned */
+} ed_proc_t;
+
+static struct {
+    ed_cycle_t  *cycle;
+    ed_loop_t   *loop;
+    ed_proc_t   *procs;
+    size_t       nprocs;
+    size_t       cap;
+    unsigned     generation;
+    int          state;
+    bool         no_workers;   /* after WINCH */
+    int          exit_status;
+    unsigned     reload_seq;
+    char *const *argv;
+    pid_t        upgrade_pid;  /* the new binary's master */
+    bool         oldbin;       /* our pid file is PIDFILE.oldbin */
+    ed_timer_t   kill_timer;
+    ed_timer_t   respawn_timer;
+} ed_m;
+
+void
+ed_reload_status_path(const char *pid_file, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.reload", pid_file);
+}
+
+static const char *
+ed_pid_path(void)
+{
+    return ed_core_conf(ed_m.cycle)->pid_file.data;
+}
+
+static int
+ed_write_file(const char *path, const char *text)
+{
+    char tmp[4096];
+    int  fd;
+    bool ok;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return ED_ERROR;
+    }
+    ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+static int
+ed_pid_file_write(void)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%d\n", (int)ed_pid);
+    if (ed_write_file(ed_pid_path(), buf) != ED_OK) {
+        ed_log(ED_LOG_EMERG, ed_log_cur, errno, "cannot write pid file %s",
+               ed_pid_path());
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* Tells `eddy -s reload` the outcome of a reload. */
+static void
+ed_reload_report(bool ok, ed_conf_t *errors)
+{
+    char     path[4096], text[8192];
+    size_t   n;
+    unsigned i;
+
+    ed_reload_status_path(ed_pid_path(), path, sizeof(path));
+    n = (size_t)snprintf(text, sizeof(text), "%d %u %s\n", (int)ed_pid,
+                         ed_m.reload_seq, ok ? "ok" : "failed");
+    for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS;
+         i++)
+    {
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n",
+                              errors->errors[i]);
+        if (n >= sizeof(text)) {
+            n = sizeof(text) - 1;
+            break;
+        }
+    }
+    if (ed_write_file(path, text) != ED_OK) {
+        ed_log(ED_LOG_WARN, ed_log_cur, errno, "cannot write %s", path);
+    }
+}
+
+static ed_proc_t *
+ed_proc_add(void)
+{
+    ed_proc_t *p;
+
+    if (ed_m.nprocs == ed_m.cap) {
+        size_t cap = ed_m.cap ? 2 * ed_m.cap : 16;
+
+        p = realloc(ed_m.procs, cap * sizeof(ed_proc_t));
+        if (p == NULL) {
+            return NULL;
+        }
+        ed_m.procs = p;
+        ed_m.cap = cap;
+    }
+    p = &ed_m.procs[ed_m.nprocs++];
+    memset(p, 0, sizeof(*p));
+    return p;
+}
+
+static void
+ed_proc_remove(ed_proc_t *p)
+{
+    *p = ed_m.procs[--ed_m.nprocs];
+}
+
+static size_t
+ed_procs_alive(void)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < ed_m.nprocs; i++) {
+        n += ed_m.procs[i].pid > 0;
+    }
+    return n;
+}
+
+/* Forks the worker of slot p. ED_OK or ED_ERROR. */
+static int
+ed_proc_spawn(ed_proc_t *p)
+{
+    pid_t pid, master = getpid();
+
+    pid = fork();
+    if (pid < 0) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "fork() failed");
+        return ED_ERROR;
+    }
+    if (pid == 0) {
+        ed_loop_destroy(ed_m.loop);
+        free(ed_m.procs);
+        ed_worker_main(ed_m.cycle, p->id, master);
+    }
+    p->pid = pid;
+    p->started = ed_current_msec;
+    p->generation = ed_m.generation;
+    return ED_OK;
+}
+
+static int
+ed_start_workers(void)
+{
+    ed_proc_t *p;
+    int        i;
+
+    ed_m.generation++;
+    for (i = 0; i < ed_m.cycle->workers; i++) {
+        p = ed_proc_add();
+        if (p == NULL) {
+            return ED_ERROR;
+        }
+        p->id = i;
+        if (ed_proc_spawn(p) != ED_OK) {
+            ed_proc_remove(p);
+            return ED_ERROR;
+        }
+    }
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d workers",
+           ed_m.generation, ed_m.cycle->workers);
+    return ED_OK;
+}
+
+/* Sends signo to every live worker; old: only those of older
+ * generations. Marks them exiting unless it is USR1. */
+static void
+ed_signal_workers(int signo, bool only_old)
+{
+    size_t i;
+
+    for (i = 0; i < ed_m.nprocs; i++) {
+        ed_proc_t *p = &ed_m.procs[i];
+
+        if (only_old && p->generation == ed_m.generation) {
+            continue;
+        }
+        if (signo != SIGUSR1) {
+            p->exiting = 1;
+        }
+        if (p->pid > 0 && kill(p->pid, signo) != 0 && errno != ESRCH) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "kill(%d, %d) failed",
+                   (int)p->pid, signo);
+        }
+    }
+}
+
+/* Forgets slots waiting for a respawn (shutting down). */
+static void
+ed_drop_pending(void)
+{
+    size_t i = 0;
+
+    while (i < ed_m.nprocs) {
+        if (ed_m.procs[i].pid == 0) {
+            ed_proc_remove(&ed_m.procs[i]);
+        } else {
+            i++;
+        }
+    }
+}
+
+static void
+ed_on_kill_timer(ed_timer_t *t)
+{
+    size_t i;
+
+    ed_unused(t);
+    for (i = 0; i < ed_m.nprocs; i++) {
+        if (ed_m.procs[i].pid > 0 && ed_m.procs[i].exiting) {
+            ed_log(ED_LOG_WARN, ed_log_cur, 0,
+                   "worker %d (pid %d) did not exit in time: killing it",
+                   ed_m.procs[i].id, (int)ed_m.procs[i].pid);
+            kill(ed_m.procs[i].pid, SIGKILL);
+        }
+    }
+}
+
+static void
+ed_shutdown(int state, int signo, ed_msec_t grace)
+{
+    ed_m.state = state;
+    ed_drop_pending();
+    ed_timer_del(ed_m.loop, &ed_m.respawn_timer);
+    ed_signal_workers(signo, false);
+    if (ed_procs_alive() == 0) {
+        ed_loop_stop(ed_m.loop);
+        return;
+    }
+    ed_timer_add(ed_m.loop, &ed_m.kill_timer, grace);
+}
+
+static void
+ed_on_respawn_timer(ed_timer_t *t)
+{
+    ed_msec_t next = 0;
+    size_t    i;
+
+    ed_unused(t);
+    for (i = 0; i < ed_m.nprocs; i++) {
+        ed_proc_t *p = &ed_m.procs[i];
+
+        if (p->pid != 0) {
+            continue;
+        }
+        if (p->respawn_at <= ed_current_msec) {
+            if (ed_proc_spawn(p) == ED_OK) {
+                ed_log(ED_LOG_NOTICE, ed_log_cur, 0,
+                       "worker %d respawned as pid %d (respawn %u)", p->id,
+                       (int)p->pid, p->restarts);
+                continue;
+            }
+            p->respawn_at = ed_current_msec + 1000;
+        }
+        if (next == 0 || p->respawn_at < next) {
+            next = p->respawn_at;
+        }
+    }
+    if (next) {
+        ed_timer_add(ed_m.loop, &ed_m.respawn_timer, next - ed_current_msec);
+    }
+}
+
+static void
+ed_on_child_exit(ed_proc_t *p, int status)
+{
+    ed_core_conf_t *ccf = ed_core_conf(ed_m.cycle);
+    bool            abnormal;
+    ed_msec_t       delay = 0;
+
+    abnormal = WIFSIGNALED(status)
+               || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    if (WIFSIGNALED(status)) {
+        ed_log(p->exiting ? ED_LOG_NOTICE : ED_LOG_ALERT, ed_log_cur, 0,
+               "worker %d (pid %d) killed by signal %d", p->id, (int)p->pid,
+               WTERMSIG(status));
+    } else {
+        ed_log(abnormal ? ED_LOG_ALERT : ED_LOG_NOTICE, ed_log_cur, 0,
+               "worker %d (pid %d) exited with code %d", p->id, (int)p->pid,
+               WEXITSTATUS(status));
+    }
+    if (!abnormal || p->exiting || ed_m.state != ED_MASTER_RUNNING
+        || p->generation != ed_m.generation)
+    {
+        ed_proc_remove(p);
+        return;
+    }
+    p->restarts++;
+    if (ccf->max_restarts && p->restarts > (unsigned)ccf->max_restarts) {
+        ed_log(ED_LOG_CRIT, ed_log_cur, 0,
+               "worker %d died %u times (max_restarts %d): stopping",
+               p->id, p->restarts, ccf->max_restarts);
+        ed_proc_remove(p);
+        ed_m.exit_status = 2;
+        ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
+        return;
+    }
+    /* A worker dying right after start is likely to die again: back off
+     * exponentially up to 5 s instead of spinning. */
+    if (ed_current_msec - p->started < 1000) {
+        p->fast_fails++;
+        delay = ed_min((ed_msec_t)100 << ed_min(p->fast_fails - 1, 6), 5000);
+    } else {
+        p->fast_fails = 0;
+    }
+    p->pid = 0;
+    p->respawn_at = ed_current_msec + delay;
+    ed_on_respawn_timer(NULL);
+}
+
+static void
+ed_reap(void)
+{
+    pid_t  pid;
+    int    status;
+    size_t i;
+    bool   old_left = false;
+    char   old[4096];
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == ed_m.upgrade_pid) {
+            ed_m.upgrade_pid = 0;
+            ed_log(ED_LOG_ALERT, ed_log_cur, 0,
+                   "the new binary (pid %d) exited: upgrade failed",
+                   (int)pid);
+            if (ed_m.oldbin) {
+                snprintf(old, sizeof(old), "%s.oldbin", ed_pid_path());
+                if (rename(old, ed_pid_path()) != 0) {
+                    ed_pid_file_write();
+                }
+                ed_m.oldbin = false;
+            }
+            continue;
+        }
+        for (i = 0; i < ed_m.nprocs; i++) {
+            if (ed_m.procs[i].pid == pid) {
+                old_left = ed_m.procs[i].generation != ed_m.generation;
+                ed_on_child_exit(&ed_m.procs[i], status);
+                break;
+            }
+        }
+    }
+    if (old_left) {
+        for (i = 0; i < ed_m.nprocs; i++) {
+            if (ed_m.procs[i].generation != ed_m.generation) {
+                old_left = false;
+                break;
+            }
+        }
+        if (old_left) {
+            ed_log(ED_LOG_NOTICE, ed_log_cur, 0,
+                   "previous generations stopped");
+        }
+    }
+    if (ed_m.state != ED_MASTER_RUNNING && ed_procs_alive() == 0) {
+        ed_loop_stop(ed_m.loop);
+    }
+}
+
+/* Opens the error log of a cycle. ED_OK or ED_ERROR (logged). */
+static int
+ed_open_log(ed_cycle_t *cycle)
+{
+    ed_core_conf_t *ccf = ed_core_conf(cycle);
+
+    if (ed_log_open(&cycle->log, ccf->error_log.data,
+                    (unsigned)ccf->error_level) != ED_OK)
+    {
+        ed_log(ED_LOG_EMERG, ed_log_cur, errno, "cannot open error log %s",
+               ccf->error_log.data);
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+static void
+ed_reload(void)
+{
+    ed_cycle_t *cycle, *old = ed_m.cycle;
+    ed_conf_t  *errors;
+    unsigned    i;
+
+    ed_m.reload_seq++;
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reloading configuration");
+    cycle = ed_cycle_load(old->conf_file, old->prefix, &errors);
+    if (cycle == NULL) {
+        for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS;
+             i++)
+        {
+            ed_log(ED_LOG_ERR, ed_log_cur, 0, "%s", errors->errors[i]);
+        }
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "reload failed: keeping the running configuration");
+        ed_reload_report(false, errors);
+        ed_cycle_errors_free(errors);
+        return;
+    }
+    if (ed_open_log(cycle) != ED_OK
+        || ed_listeners_open(cycle, old, ed_log_cur) != ED_OK)
+    {
+        /* Give the taken sockets back before dropping the new cycle. */
+        ed_listeners_open(old, cycle, ed_log_cur);
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "reload failed: keeping the running configuration");
+        ed_reload_report(false, NULL);
+        ed_cycle_free(cycle);
+        return;
+    }
+    ed_m.cycle = cycle;
+    ed_log_cur = &cycle->log;
+    ed_drop_pending();
+    if (ed_start_workers() != ED_OK) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, 0, "starting the new generation "
+               "failed");
+    }
+    ed_m.no_workers = false;
+    /* The old generation drains; sockets only it used close with it. */
+    ed_signal_workers(SIGQUIT, true);
+    ed_timer_add(ed_m.loop, &ed_m.kill_timer,
+                 ed_core_conf(cycle)->shutdown_timeout + 5000);
+    ed_listeners_close(old, false);
+    ed_cycle_free(old);
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
+           ed_m.generation);
+    ed_reload_report(true, NULL);
+}
+
+/* USR2: starts the new binary with our listening sockets. */
+static void
+ed_upgrade(void)
+{
+    char   env[4096], old[4096];
+    pid_t  pid;
+
+    if (ed_m.upgrade_pid) {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "an upgrade is already running");
+        return;
+    }
+    snprintf(old, sizeof(old), "%s.oldbin", ed_pid_path());
+    if (rename(ed_pid_path(), old) != 0) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "rename %s failed",
+               ed_pid_path());
+        return;
+    }
+    ed_m.oldbin = true;
+    if (ed_listeners_export(ed_m.cycle, env, sizeof(env)) != ED_OK) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, 0, "too many listening sockets");
+        rename(old, ed_pid_path());
+        ed_m.oldbin = false;
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        sigset_t all;
+
+        setenv("EDDY_INHERIT", env, 1);
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        execv(ed_m.argv[0], ed_m.argv);
+        _exit(2);
+    }
+    /* Our own sockets close on exec again. */
+    {
+        ed_listener_t **lsp = ed_m.cycle->listeners.elts;
+        size_t          i;
+        int             j;
+
+        for (i = 0; i < ed_m.cycle->listeners.nelts; i++) {
+            if (lsp[i]->fd >= 0) {
+                fcntl(lsp[i]->fd, F_SETFD, FD_CLOEXEC);
+            }
+            for (j = 0; j < lsp[i]->nfds; j++) {
+                fcntl(lsp[i]->fds[j], F_SETFD, FD_CLOEXEC);
+            }
+        }
+    }
+    if (pid < 0) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "fork() failed");
+        snprintf(old, sizeof(old), "%s.oldbin", ed_pid_path());
+        rename(old, ed_pid_path());
+        ed_m.oldbin = false;
+        return;
+    }
+    ed_m.upgrade_pid = pid;
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "upgrade: started %s as pid %d",
+           ed_m.argv[0], (int)pid);
+}
+
+static void
+ed_master_on_signal(void *data, int signo)
+{
+    ed_unused(data);
+    switch (signo) {
+    case SIGCHLD:
+        ed_reap();
+        return;
+    case SIGHUP:
+        if (ed_m.state == ED_MASTER_RUNNING) {
+            ed_reload();
+        }
+        return;
+    case SIGQUIT:
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
+        ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
+                    ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
+        return;
+    case SIGTERM:
+    case SIGINT:
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "fast shutdown");
+        ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
+        return;
+    case SIGUSR1:
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reopening logs");
+        if (ed_log_reopen(ed_log_cur) != ED_OK) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
+                   ed_log_cur->path);
+        }
+        ed_signal_workers(SIGUSR1, false);
+        return;
+    case SIGWINCH:
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "stopping workers (WINCH)");
+        ed_m.no_workers = true;
+        ed_drop_pending();
+        ed_signal_workers(SIGQUIT, false);
+        return;
+    case SIGUSR2:
+        ed_upgrade();
+        return;
+    default:
+        return;
+    }
+}
+
+int
+ed_master_run(ed_cycle_t *cycle, char *const *argv)
+{
+    sigset_t set;
+    char     path[4096];
+
+    ed_m.cycle = cycle;
+    ed_m.argv = argv;
+    ed_m.kill_timer.handler = ed_on_kill_timer;
+    ed_m.respawn_timer.handler = ed_on_respawn_timer;
+    ed_m.loop = ed_loop_create(ed_log_cur);
+    if (ed_m.loop == NULL) {
+        return 2;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGWINCH);
+    if (ed_loop_signals(ed_m.loop, &set, ed_master_on_signal, NULL) != ED_OK) {
+        ed_loop_destroy(ed_m.loop);
+        return 2;
+    }
+    if (ed_pid_file_write() != ED_OK) {
+        ed_loop_destroy(ed_m.loop);
+        return 2;
+    }
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "eddy/%s started", ED_VERSION);
+    if (ed_start_workers() != ED_OK) {
+        ed_m.exit_status = 2;
+        ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
+    }
+
+    ed_loop_run(ed_m.loop);
+
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "exiting");
+    if (ed_m.oldbin) {
+        snprintf(path, sizeof(path), "%s.oldbin", ed_pid_path());
+        unlink(path);
+    } else {
+        unlink(ed_pid_path());
+    }
+    ed_reload_status_path(ed_pid_path(), path, sizeof(path));
+    unlink(path);
+    ed_listeners_close(ed_m.cycle, !ed_m.oldbin);
+    ed_loop_destroy(ed_m.loop);
+    free(ed_m.procs);
+    ed_log_cur = &ed_log_stderr;
+    ed_cycle_free(ed_m.cycle);
+    return ed_m.exit_status;
+}

@@ -1,0 +1,22 @@
+/* The master process (workers, signals, respawn, reload) and the worker
+ * process main. */
+#ifndef ED_PROCESS_H
+#define ED_PROCESS_H
+
+#include "ed_cycle.h"
+
+/* Runs the master on a loaded cycle whose listeners are open, until it
+ * is told to stop; the cycle (and those reloads make) is freed on return.
+ * argv is kept for binary upgrades. Returns the exit status (0, or 2
+ * after a runtime failure). */
+int ed_master_run(ed_cycle_t *cycle, char *const *argv);
+
+/* The file next to the pid file where the master reports reload
+ * outcomes for `eddy -s reload`. */
+/* Runs a worker; never returns. */
+void ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
+    __attribute__((noreturn));
+
+void ed_reload_status_path(const char *pid_file, char *buf, size_t size);
+
+#endif /* ED_PROCESS_H */

@@ -1,0 +1,572 @@
+/* Unit tests of the request-head scanner and parser (ed_http_parse.c). */
+#include <check.h>
+
+#include "ed_core.h"
+#include "ed_http_parse.h"
+
+#define MAXH 16
+
+typedef struct {
+    const char *name;
+    const char *in;
+    size_t      len;
+    int         rc;
+    long        max;  /* max_headers; -1 means MAXH */
+} parse_case_t;
+
+#define C(name, s, rc) { name, s, sizeof(s) - 1, rc, -1 }
+#define CM(name, s, rc, max) { name, s, sizeof(s) - 1, rc, max }
+#define RL "GET / HTTP/1.1\r\n"
+#define H "Host: a\r\n"
+
+static const parse_case_t cases[] = {
+    /* Request line and line endings. */
+    C("plain", RL H "\r\n", ED_OK),
+    C("bare LF", "GET / HTTP/1.1\nHost: a\n\n", ED_OK),
+    C("mixed endings", "GET / HTTP/1.1\r\nHost: a\n\r\n", ED_OK),
+    C("leading CRLF", "\r\n\r\n" RL H "\r\n", ED_OK),
+    C("leading LF", "\n\n" RL H "\r\n", ED_OK),
+    C("leading bare CR", "\r" RL H "\r\n", 400),
+    C("leading SP", " " RL H "\r\n", 400),
+    C("only empty lines", "\r\n\r\n", 400),
+    C("empty", "", 400),
+    C("no empty line", RL H, 400),
+    C("request line only", RL, 400),
+    C("bare CR ends line", "GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
+    C("bare CR ends header", RL "Host: a\r\r\n\r\n", 400),
+    C("bare CR in value", RL H "X: a\rb\r\n\r\n", 400),
+    C("bare CR empty line", RL H "\r\r\n", 400),
+    C("double SP after method", "GET  / HTTP/1.1\r\n" H "\r\n", 400),
+    C("double SP before version", "GET /  HTTP/1.1\r\n" H "\r\n", 400),
+    C("SP after version", "GET / HTTP/1.1 \r\n" H "\r\n", 400),
+    C("HTAB separator", "GET\t/ HTTP/1.1\r\n" H "\r\n", 400),
+    C("HTTP/0.9 line", "GET /\r\n\r\n", 400),
+    C("no target", "GET HTTP/1.1\r\n" H "\r\n", 400),
+    C("no method", " / HTTP/1.1\r\n" H "\r\n", 400),
+    C("method not token", "GE(T / HTTP/1.1\r\n" H "\r\n", 400),
+    C("method non-ASCII", "G\xc3\xa9T / HTTP/1.1\r\n" H "\r\n", 400),
+    C("unknown method", "BREW / HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("lowercase method", "get / HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("token method", "M-SEARCH! / HTTP/1.1\r\n" H "\r\n", ED_OK),
+
+    /* Versions. */
+    C("HTTP/1.0 no Host", "GET / HTTP/1.0\r\n\r\n", ED_OK),
+    C("HTTP/1.2 as 1.1", "GET / HTTP/1.2\r\n" H "\r\n", ED_OK),
+    C("HTTP/1.9 no Host", "GET / HTTP/1.9\r\n\r\n", 400),
+    C("HTTP/2.0", "GET / HTTP/2.0\r\n" H "\r\n", 505),
+    C("HTTP/3.0", "GET / HTTP/3.0\r\n" H "\r\n", 505),
+    C("HTTP/9.9", "GET / HTTP/9.9\r\n" H "\r\n", 505),
+    C("HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", 505),
+    C("h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    C("lowercase http", "GET / http/1.1\r\n" H "\r\n", 400),
+    C("HTTP/1", "GET / HTTP/1\r\n" H "\r\n", 400),
+    C("HTTP/1.", "GET / HTTP/1.\r\n" H "\r\n", 400),
+    C("HTTP/11.1", "GET / HTTP/11.1\r\n" H "\r\n", 400),
+    C("HTTP/1.10", "GET / HTTP/1.10\r\n" H "\r\n", 400),
+    C("HTTP/1,1", "GET / HTTP/1,1\r\n" H "\r\n", 400),
+    C("HTTPS/1.1", "GET / HTTPS/1.1\r\n" H "\r\n", 400),
+    C("HTTP/a.1", "GET / HTTP/a.1\r\n" H "\r\n", 400),
+    C("version cut", "GET / HTTP/1.1", 400),
+
+    /* Targets. */
+    C("query", "GET /a?b=c HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("CTL in target", "GET /a\x01 HTTP/1.1\r\n" H "\r\n", 400),
+    C("NUL in target", "GET /a\0b HTTP/1.1\r\n" H "\r\n", 400),
+    C("DEL in target", "GET /a\x7f HTTP/1.1\r\n" H "\r\n", 400),
+    C("HTAB in target", "GET /a\tb HTTP/1.1\r\n" H "\r\n", 400),
+    C("relative target", "GET a/b HTTP/1.1\r\n" H "\r\n", 400),
+    C("empty-ish target", "GET ? HTTP/1.1\r\n" H "\r\n", 400),
+    C("OPTIONS *", "OPTIONS * HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("GET *", "GET * HTTP/1.1\r\n" H "\r\n", 400),
+    C("OPTIONS *a", "OPTIONS *a HTTP/1.1\r\n" H "\r\n", 400),
+    C("OPTIONS /", "OPTIONS / HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("CONNECT authority", "CONNECT a.example:443 HTTP/1.1\r\n" H "\r\n",
+      ED_OK),
+    C("CONNECT IPv6", "CONNECT [::1]:443 HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("CONNECT no port", "CONNECT a.example HTTP/1.1\r\n" H "\r\n", 400),
+    C("CONNECT empty port", "CONNECT a.example: HTTP/1.1\r\n" H "\r\n", 400),
+    C("CONNECT long port", "CONNECT a:123456 HTTP/1.1\r\n" H "\r\n", 400),
+    C("CONNECT origin-form", "CONNECT / HTTP/1.1\r\n" H "\r\n", 400),
+    C("CONNECT absolute", "CONNECT http://a/ HTTP/1.1\r\n" H "\r\n", 400),
+    C("GET authority-form", "GET a.example:443 HTTP/1.1\r\n" H "\r\n", 400),
+    C("absolute", "GET http://a.example/x?y HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("absolute https", "GET https://a.example:8443/ HTTP/1.1\r\n" H "\r\n",
+      ED_OK),
+    C("absolute uppercase", "GET HTTP://A/ HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("absolute no path", "GET http://a.example HTTP/1.1\r\n" H "\r\n",
+      ED_OK),
+    C("absolute query no path", "GET http://a?q HTTP/1.1\r\n" H "\r\n",
+      ED_OK),
+    C("absolute 1.0 no Host", "GET http://a/ HTTP/1.0\r\n\r\n", ED_OK),
+    C("absolute 1.1 no Host", "GET http://a/ HTTP/1.1\r\n\r\n", 400),
+    C("absolute empty host", "GET http:///x HTTP/1.1\r\n" H "\r\n", 400),
+    C("absolute userinfo", "GET http://u@a/ HTTP/1.1\r\n" H "\r\n", 400),
+    C("absolute bad port", "GET http://a:8x/ HTTP/1.1\r\n" H "\r\n", 400),
+    C("ftp scheme", "GET ftp://a/ HTTP/1.1\r\n" H "\r\n", 400),
+    C("scheme only", "GET http:// HTTP/1.1\r\n" H "\r\n", 400),
+    C("half scheme", "GET http:/a HTTP/1.1\r\n" H "\r\n", 400),
+
+    /* Header lines. */
+    C("obs-fold SP", RL H "X: a\r\n b\r\n\r\n", 400),
+    C("obs-fold HTAB", RL H "X: a\r\n\tb\r\n\r\n", 400),
+    C("SP before first field", RL " Host: a\r\n\r\n", 400),
+    C("SP before colon", RL "Host : a\r\n\r\n", 400),
+    C("HTAB before colon", RL "Host\t: a\r\n\r\n", 400),
+    C("SP in name", RL H "X Y: a\r\n\r\n", 400),
+    C("empty name", RL H ": a\r\n\r\n", 400),
+    C("no colon", RL H "Xa\r\n\r\n", 400),
+    C("name not token", RL H "X(: a\r\n\r\n", 400),
+    C("name non-ASCII", RL H "X\xc3\xa9: a\r\n\r\n", 400),
+    C("NUL in value", RL H "X: a\0b\r\n\r\n", 400),
+    C("CTL in value", RL H "X: a\x01" "b\r\n\r\n", 400),
+    C("DEL in value", RL H "X: a\x7f\r\n\r\n", 400),
+    C("obs-text value", RL H "X: caf\xc3\xa9\r\n\r\n", ED_OK),
+    C("HTAB in value", RL H "X: a\tb\r\n\r\n", ED_OK),
+    C("empty value", RL H "X:\r\n\r\n", ED_OK),
+    C("only OWS value", RL H "X: \t \r\n\r\n", ED_OK),
+    C("no space after colon", RL "Host:a\r\n\r\n", ED_OK),
+    CM("max fields", RL H "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", ED_OK, 4),
+    CM("too many fields", RL H "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+       431, 4),
+    CM("no room at all", RL H "\r\n", 431, 0),
+
+    /* Host. */
+    C("no Host 1.1", RL "X: a\r\n\r\n", 400),
+    C("two Hosts", RL H H "\r\n", 400),
+    C("two Hosts 1.0", "GET / HTTP/1.0\r\n" H H "\r\n", 400),
+    C("two Hosts case", RL H "HOST: a\r\n\r\n", 400),
+    C("empty Host", RL "Host:\r\n\r\n", 400),
+    C("empty Host OWS", RL "Host:  \r\n\r\n", 400),
+    C("Host SP inside", RL "Host: a b\r\n\r\n", 400),
+    C("Host slash", RL "Host: a/b\r\n\r\n", 400),
+    C("Host backslash", RL "Host: a\\b\r\n\r\n", 400),
+    C("Host userinfo", RL "Host: u@a\r\n\r\n", 400),
+    C("Host port", RL "Host: a.example:8080\r\n\r\n", ED_OK),
+    C("Host empty port", RL "Host: a.example:\r\n\r\n", ED_OK),
+    C("Host bad port", RL "Host: a:80a\r\n\r\n", 400),
+    C("Host long port", RL "Host: a:123456\r\n\r\n", 400),
+    C("Host only port", RL "Host: :80\r\n\r\n", 400),
+    C("Host IPv6", RL "Host: [::1]:80\r\n\r\n", ED_OK),
+    C("Host IPv6 open", RL "Host: [::1\r\n\r\n", 400),
+    C("Host IPv6 empty", RL "Host: []\r\n\r\n", 400),
+    C("Host IPv6 junk", RL "Host: [::1]x\r\n\r\n", 400),
+    C("Host pct", RL "Host: a%41\r\n\r\n", ED_OK),
+    C("Host bad pct", RL "Host: a%4\r\n\r\n", 400),
+    C("Host trailing dot", RL "Host: a.example.\r\n\r\n", ED_OK),
+    C("Host obs-text", RL "Host: caf\xc3\xa9\r\n\r\n", 400),
+
+    /* Content-Length. */
+    C("CL", RL H "Content-Length: 5\r\n\r\n", ED_OK),
+    C("CL zero", RL H "Content-Length: 0\r\n\r\n", ED_OK),
+    C("CL list same", RL H "Content-Length: 5, 5\r\n\r\n", ED_OK),
+    C("CL fields same", RL H "Content-Length: 5\r\ncontent-length: 5\r\n"
+      "\r\n", ED_OK),
+    C("CL list differs", RL H "Content-Length: 5, 6\r\n\r\n", 400),
+    C("CL fields differ", RL H "Content-Length: 5\r\nContent-Length: 6\r\n"
+      "\r\n", 400),
+    C("CL spelled differently", RL H "Content-Length: 5\r\n"
+      "Content-Length: 05\r\n\r\n", 400),
+    C("CL empty", RL H "Content-Length:\r\n\r\n", 400),
+    C("CL empty element", RL H "Content-Length: 5,\r\n\r\n", 400),
+    C("CL sign", RL H "Content-Length: +5\r\n\r\n", 400),
+    C("CL negative", RL H "Content-Length: -1\r\n\r\n", 400),
+    C("CL hex", RL H "Content-Length: 0x5\r\n\r\n", 400),
+    C("CL inner space", RL H "Content-Length: 5 5\r\n\r\n", 400),
+    C("CL overflow", RL H "Content-Length: 99999999999999999999\r\n\r\n",
+      400),
+    C("CL max", RL H "Content-Length: 9223372036854775807\r\n\r\n", ED_OK),
+    C("CL max+1", RL H "Content-Length: 9223372036854775808\r\n\r\n", 400),
+
+    /* Transfer-Encoding. */
+    C("TE chunked", RL H "Transfer-Encoding: chunked\r\n\r\n", ED_OK),
+    C("TE Chunked", RL H "transfer-encoding: CHUNKED\r\n\r\n", ED_OK),
+    C("TE gzip, chunked", RL H "Transfer-Encoding: gzip, chunked\r\n\r\n",
+      ED_OK),
+    C("TE two fields", RL H "Transfer-Encoding: gzip\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n", ED_OK),
+    C("TE identity", RL H "Transfer-Encoding: identity,chunked\r\n\r\n",
+      ED_OK),
+    C("TE empty elements", RL H "Transfer-Encoding: , chunked ,\r\n\r\n",
+      ED_OK),
+    C("TE and CL", RL H "Transfer-Encoding: chunked\r\n"
+      "Content-Length: 5\r\n\r\n", 400),
+    C("CL and TE", RL H "Content-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n", 400),
+    C("TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+      400),
+    C("TE gzip only", RL H "Transfer-Encoding: gzip\r\n\r\n", 400),
+    C("TE chunked, gzip", RL H "Transfer-Encoding: chunked, gzip\r\n\r\n",
+      400),
+    C("TE chunked twice", RL H "Transfer-Encoding: chunked, chunked\r\n"
+      "\r\n", 400),
+    C("TE chunked twice fields", RL H "Transfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n", 400),
+    C("TE empty", RL H "Transfer-Encoding:\r\n\r\n", 400),
+    C("TE commas only", RL H "Transfer-Encoding: , ,\r\n\r\n", 400),
+    C("TE params", RL H "Transfer-Encoding: chunked;q=1\r\n\r\n", 400),
+    C("TE not token", RL H "Transfer-Encoding: chun ked\r\n\r\n", 400),
+    C("TE quoted", RL H "Transfer-Encoding: \"chunked\"\r\n\r\n", 400),
+    C("TE unknown", RL H "Transfer-Encoding: foo\r\n\r\n", 501),
+    C("TE unknown, chunked", RL H "Transfer-Encoding: br, chunked\r\n\r\n",
+      501),
+    C("TE chunked, unknown", RL H "Transfer-Encoding: chunked, foo\r\n\r\n",
+      400),
+    C("TE xchunked", RL H "Transfer-Encoding: xchunked\r\n\r\n", 501),
+
+    /* Connection and Expect never fail. */
+    C("Connection list", RL H "Connection: Upgrade, close\r\n\r\n", ED_OK),
+    C("Connection junk", RL H "Connection: ,;x\r\n\r\n", ED_OK),
+    C("Expect", RL H "Expect: 100-continue\r\n\r\n", ED_OK),
+    C("Expect other", RL H "Expect: 200-ok\r\n\r\n", ED_OK),
+};
+
+START_TEST(test_parse_table)
+{
+    const parse_case_t *c = &cases[_i];
+    ed_http_header_t    hdrs[MAXH];
+    ed_http_req_head_t  h;
+    char               *buf;
+    int                 rc;
+
+    /* An exact-size copy, so ASan sees any read past the end. */
+    buf = malloc(c->len ? c->len : 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, c->in, c->len);
+    rc = ed_http_parse_request(buf, c->len, &h, hdrs,
+                               c->max < 0 ? MAXH : (size_t)c->max);
+    ck_assert_msg(rc == c->rc, "%s: got %d, want %d", c->name, rc, c->rc);
+    if (rc == ED_OK) {
+        /* Every good case is also found whole by the scanner. */
+        ck_assert_msg(ed_http_head_end(buf, c->len) == c->len, "%s",
+                      c->name);
+        ck_assert_uint_eq(h.head_len, c->len);
+    }
+    free(buf);
+}
+END_TEST
+
+/* Parses s (NUL-terminated) and asserts ED_OK. */
+static void
+parse_ok(const char *s, ed_http_req_head_t *h, ed_http_header_t *hdrs)
+{
+    int rc = ed_http_parse_request(s, strlen(s), h, hdrs, MAXH);
+
+    ck_assert_msg(rc == ED_OK, "rc %d for %s", rc, s);
+}
+
+#define ck_str(str, lit)                                                     \
+    do {                                                                     \
+        ck_assert_uint_eq((str).len, sizeof(lit) - 1);                       \
+        ck_assert(memcmp((str).data, lit, sizeof(lit) - 1) == 0);            \
+    } while (0)
+
+START_TEST(test_parse_methods)
+{
+    static const struct {
+        const char *m;
+        int         id;
+    } m[] = {
+        { "GET", ED_HTTP_GET },         { "HEAD", ED_HTTP_HEAD },
+        { "POST", ED_HTTP_POST },       { "PUT", ED_HTTP_PUT },
+        { "DELETE", ED_HTTP_DELETE },   { "OPTIONS", ED_HTTP_OPTIONS },
+        { "PATCH", ED_HTTP_PATCH },     { "TRACE", ED_HTTP_TRACE },
+        { "get", ED_HTTP_UNKNOWN },     { "GETS", ED_HTTP_UNKNOWN },
+        { "PROPFIND", ED_HTTP_UNKNOWN }, { "X", ED_HTTP_UNKNOWN },
+    };
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+    char               buf[128];
+    size_t             i;
+
+    for (i = 0; i < ed_nelems(m); i++) {
+        snprintf(buf, sizeof(buf), "%s / HTTP/1.1\r\nHost: a\r\n\r\n",
+                 m[i].m);
+        parse_ok(buf, &h, hdrs);
+        ck_assert_int_eq(h.method_id, m[i].id);
+        ck_assert_uint_eq(h.method.len, strlen(m[i].m));
+        ck_assert(memcmp(h.method.data, m[i].m, h.method.len) == 0);
+    }
+    parse_ok("CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n", &h, hdrs);
+    ck_assert_int_eq(h.method_id, ED_HTTP_CONNECT);
+}
+END_TEST
+
+START_TEST(test_parse_fields)
+{
+    static const char  s[] = "\r\nPOST /a/b?x=1&y HTTP/1.1\r\n"
+                             "Host:  example.com:8080 \t\r\n"
+                             "X-Empty:\r\n"
+                             "X-Inner: a  b\t c \r\n"
+                             "Content-Length: 12\r\n"
+                             "Connection: keep-alive, Upgrade\r\n"
+                             "Expect: 100-Continue\r\n"
+                             "\r\n";
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    parse_ok(s, &h, hdrs);
+    ck_str(h.method, "POST");
+    ck_assert_int_eq(h.method_id, ED_HTTP_POST);
+    ck_str(h.target, "/a/b?x=1&y");
+    ck_str(h.path, "/a/b");
+    ck_str(h.query, "x=1&y");
+    ck_assert_uint_eq(h.authority.len, 0);
+    ck_assert_int_eq(h.version, 11);
+    ck_assert(!h.asterisk && !h.absolute);
+    ck_assert_ptr_eq(h.headers, hdrs);
+    ck_assert_uint_eq(h.nheaders, 6);
+    ck_str(hdrs[0].name, "Host");
+    ck_str(hdrs[0].value, "example.com:8080");
+    ck_str(hdrs[1].name, "X-Empty");
+    ck_assert_uint_eq(hdrs[1].value.len, 0);
+    ck_str(hdrs[2].value, "a  b\t c");
+    ck_str(h.host, "example.com:8080");
+    ck_assert_int_eq(h.content_length, 12);
+    ck_assert(!h.chunked);
+    ck_assert(h.conn_keepalive && h.conn_upgrade && !h.conn_close);
+    ck_assert(h.expect_continue && !h.expect_other);
+    ck_assert_uint_eq(h.line_len, sizeof("POST /a/b?x=1&y HTTP/1.1\r\n") - 1);
+    ck_assert_uint_eq(h.head_len, sizeof(s) - 1);
+    /* Zero-copy: strings point into the buffer. */
+    ck_assert_ptr_eq(h.method.data, s + 2);
+}
+END_TEST
+
+START_TEST(test_parse_defaults)
+{
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    parse_ok("GET /x HTTP/1.0\n\n", &h, hdrs);
+    ck_assert_int_eq(h.version, 10);
+    ck_assert_int_eq(h.content_length, -1);
+    ck_assert_uint_eq(h.host.len, 0);
+    ck_assert_uint_eq(h.query.len, 0);
+    ck_assert_uint_eq(h.nheaders, 0);
+    ck_assert(!h.chunked && !h.conn_close && !h.conn_keepalive);
+    ck_assert(!h.conn_upgrade && !h.expect_continue && !h.expect_other);
+    ck_assert_uint_eq(h.line_len, 16);
+    ck_assert_uint_eq(h.head_len, 17);
+
+    parse_ok("GET / HTTP/1.7\r\nHost: a\r\n\r\n", &h, hdrs);
+    ck_assert_int_eq(h.version, 11);
+}
+END_TEST
+
+START_TEST(test_parse_flags)
+{
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    parse_ok("POST / HTTP/1.1\r\nHost: a\r\n"
+             "Transfer-Encoding: gzip, Chunked\r\n"
+             "connection: CLOSE\r\nexpect: x\r\n\r\n", &h, hdrs);
+    ck_assert(h.chunked);
+    ck_assert_int_eq(h.content_length, -1);
+    ck_assert(h.conn_close && !h.conn_keepalive);
+    ck_assert(h.expect_other && !h.expect_continue);
+
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 7 , 7\r\n"
+             "Content-Length: 7\r\nExpect: 100-continue, foo\r\n"
+             "Connection: x\r\nConnection: keep-alive\r\n\r\n", &h, hdrs);
+    ck_assert_int_eq(h.content_length, 7);
+    ck_assert(!h.chunked && h.conn_keepalive && !h.conn_close);
+    ck_assert(h.expect_continue && h.expect_other);
+
+    /* Lookalike names are plain fields. */
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nHosts: b\r\n"
+             "Content-Lengths: x\r\nTransfer-Encodings: x\r\n\r\n", &h,
+             hdrs);
+    ck_assert_int_eq(h.content_length, -1);
+    ck_assert(!h.chunked);
+    ck_str(h.host, "a");
+}
+END_TEST
+
+START_TEST(test_parse_targets)
+{
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    /* Absolute-form: the authority overrides Host. */
+    parse_ok("GET http://www.example:81/p/q?r=s HTTP/1.1\r\n"
+             "Host: other\r\n\r\n", &h, hdrs);
+    ck_assert(h.absolute);
+    ck_str(h.authority, "www.example:81");
+    ck_str(h.host, "www.example:81");
+    ck_str(h.path, "/p/q");
+    ck_str(h.query, "r=s");
+    ck_str(h.target, "http://www.example:81/p/q?r=s");
+
+    parse_ok("GET https://a.example HTTP/1.1\r\nHost: b\r\n\r\n", &h, hdrs);
+    ck_str(h.authority, "a.example");
+    ck_str(h.path, "/");
+    ck_assert_uint_eq(h.query.len, 0);
+
+    parse_ok("GET http://a?x HTTP/1.0\r\n\r\n", &h, hdrs);
+    ck_str(h.host, "a");
+    ck_str(h.path, "/");
+    ck_str(h.query, "x");
+
+    parse_ok("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", &h, hdrs);
+    ck_assert(h.asterisk && !h.absolute);
+    ck_str(h.path, "*");
+    ck_str(h.host, "a");
+
+    parse_ok("CONNECT db.example:5432 HTTP/1.1\r\nHost: x\r\n\r\n", &h,
+             hdrs);
+    ck_str(h.authority, "db.example:5432");
+    ck_str(h.host, "db.example:5432");
+    ck_assert_uint_eq(h.path.len, 0);
+
+    parse_ok("GET /? HTTP/1.1\r\nHost: a\r\n\r\n", &h, hdrs);
+    ck_str(h.path, "/");
+    ck_assert_uint_eq(h.query.len, 0);
+
+    parse_ok("GET /a?b?c HTTP/1.1\r\nHost: a\r\n\r\n", &h, hdrs);
+    ck_str(h.path, "/a");
+    ck_str(h.query, "b?c");
+}
+END_TEST
+
+START_TEST(test_parse_trailing_bytes)
+{
+    /* Bytes after the head (a body, a pipelined request) are not part of
+     * it: head_len says where it ends. */
+    static const char  s[] = "POST / HTTP/1.1\r\nHost: a\r\n"
+                             "Content-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n";
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+    size_t             end = ed_http_head_end(s, sizeof(s) - 1);
+
+    ck_assert_uint_eq(end, sizeof(s) - 1 - 3 - 16);
+    ck_assert_int_eq(ed_http_parse_request(s, sizeof(s) - 1, &h, hdrs, MAXH),
+                     ED_OK);
+    ck_assert_uint_eq(h.head_len, end);
+    ck_assert_int_eq(ed_http_parse_request(s, end, &h, hdrs, MAXH), ED_OK);
+    ck_assert_uint_eq(h.head_len, end);
+}
+END_TEST
+
+/* Asserts that every proper prefix of s is incomplete and s is whole. */
+static void
+check_head_end_prefixes(const char *s, size_t len, size_t want)
+{
+    size_t i;
+    char  *buf;
+
+    for (i = 0; i <= len; i++) {
+        buf = malloc(i ? i : 1);
+        ck_assert_ptr_nonnull(buf);
+        memcpy(buf, s, i);
+        ck_assert_msg(ed_http_head_end(buf, i) == (i >= want ? want : 0),
+                      "prefix %zu of %zu", i, len);
+        free(buf);
+    }
+}
+
+START_TEST(test_head_end)
+{
+    static const char *heads[] = {
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nHost: a\n\r\n",
+        "GET / HTTP/1.1\nHost: a\r\n\n",
+        "\r\n\r\n\n\nGET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.0\n\n",
+    };
+    size_t      i;
+    const char *s;
+
+    for (i = 0; i < ed_nelems(heads); i++) {
+        check_head_end_prefixes(heads[i], strlen(heads[i]),
+                                strlen(heads[i]));
+    }
+
+    /* A body after the head. */
+    s = "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody\r\n\r\n";
+    check_head_end_prefixes(s, strlen(s), strlen(s) - 8);
+
+    /* Only empty lines, or nothing, is never a head. */
+    ck_assert_uint_eq(ed_http_head_end("\r\n\r\n\n", 5), 0);
+    ck_assert_uint_eq(ed_http_head_end("", 0), 0);
+    ck_assert_uint_eq(ed_http_head_end("\r", 1), 0);
+    /* A CR alone on a line does not end a head. */
+    ck_assert_uint_eq(ed_http_head_end("GET / HTTP/1.1\r\n\rX\r\n", 20), 0);
+    /* Garbage still ends at an empty line; the parser judges it. */
+    ck_assert_uint_eq(ed_http_head_end("\rx\n\n", 4), 4);
+}
+END_TEST
+
+START_TEST(test_head_end_split)
+{
+    /* Pieces arriving in every split give the same answer as whole. */
+    static const char s[] = "\r\nGET /x HTTP/1.1\r\nHost: a\r\nA: b\r\n\r\nZ";
+    size_t            len = sizeof(s) - 1, want = len - 1, i, j, got;
+    char              buf[sizeof(s)];
+
+    for (i = 0; i <= len; i++) {
+        for (j = i; j <= len; j++) {
+            memcpy(buf, s, j);
+            got = ed_http_head_end(buf, i);
+            ck_assert_uint_eq(got, i >= want ? want : 0);
+            got = ed_http_head_end(buf, j);
+            ck_assert_uint_eq(got, j >= want ? want : 0);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_parse_many_fields)
+{
+    /* 100 fields fit in 100 slots; one more is 431. */
+    static ed_http_header_t hdrs[101];
+    ed_http_req_head_t      h;
+    char                    buf[4096], *p = buf;
+    int                     i;
+
+    p += sprintf(p, "GET / HTTP/1.1\r\n");
+    for (i = 0; i < 100; i++) {
+        p += sprintf(p, "%s: v%d\r\n", i == 0 ? "Host" : "X-F", i);
+    }
+    p += sprintf(p, "\r\n");
+    ck_assert_int_eq(ed_http_parse_request(buf, (size_t)(p - buf), &h, hdrs,
+                                           100), ED_OK);
+    ck_assert_uint_eq(h.nheaders, 100);
+    ck_str(hdrs[99].value, "v99");
+    ck_assert_int_eq(ed_http_parse_request(buf, (size_t)(p - buf), &h, hdrs,
+                                           99), 431);
+}
+END_TEST
+
+Suite *
+ed_test_http_parse_suite(void)
+{
+    Suite *s = suite_create("http_parse");
+    TCase *tc;
+
+    tc = tcase_create("table");
+    tcase_set_timeout(tc, 10);
+    tcase_add_loop_test(tc, test_parse_table, 0, (int)ed_nelems(cases));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fields");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_parse_methods);
+    tcase_add_test(tc, test_parse_fields);
+    tcase_add_test(tc, test_parse_defaults);
+    tcase_add_test(tc, test_parse_flags);
+    tcase_add_test(tc, test_parse_targets);
+    tcase_add_test(tc, test_parse_trailing_bytes);
+    tcase_add_test(tc, test_parse_many_fields);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("head_end");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_head_end);
+    tcase_add_test(tc, test_head_end_split);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
