@@ -177,6 +177,95 @@ ed_send_signal(ed_cycle_t *cycle, const char *word)
     return 1;
 }
 
+static ed_node_t *
+ed_dump_scalar(ed_pool_t *pool, const char *text)
+{
+    ed_node_t *n = ed_pcalloc(pool, sizeof(ed_node_t));
+
+    if (n) {
+        n->type = ED_NODE_SCALAR;
+        n->file = "(default)";
+        n->value.data = (char *)text;
+        n->value.len = strlen(text);
+    }
+    return n;
+}
+
+/* Adds to map every key of keys allowed in ctx that has a default and is
+ * not set, so that -T shows the effective configuration. */
+static int
+ed_dump_defaults(ed_pool_t *pool, ed_node_t *map, const ed_key_t *keys,
+                 unsigned ctx)
+{
+    const ed_key_t *k;
+    ed_node_t     **items;
+    size_t          extra = 0;
+
+    for (k = keys; k->name; k++) {
+        if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {
+            extra++;
+        }
+    }
+    if (extra == 0) {
+        return ED_OK;
+    }
+    items = ed_palloc(pool, 2 * (map->n + extra) * sizeof(ed_node_t *));
+    if (items == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(items, map->items, 2 * map->n * sizeof(ed_node_t *));
+    map->items = items;
+    for (k = keys; k->name; k++) {
+        if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {
+            items[2 * map->n] = ed_dump_scalar(pool, k->name);
+            items[2 * map->n + 1] = ed_dump_scalar(pool, k->def);
+            if (items[2 * map->n] == NULL || items[2 * map->n + 1] == NULL) {
+                return ED_ERROR;
+            }
+            map->n++;
+        }
+    }
+    return ED_OK;
+}
+
+static void
+ed_dump(ed_cycle_t *cycle)
+{
+    ed_module_t *m;
+    ed_node_t   *events;
+    size_t       i;
+
+    events = ed_conf_get(cycle->root, "events");
+    if (events == NULL) {
+        static const ed_key_t key[] = {
+            { "events", ED_CTX_MAIN, 0, NULL, 0, 0, NULL, "" },
+            { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+        };
+
+        if (ed_dump_defaults(cycle->pool, cycle->root, key, ED_CTX_MAIN)
+            != ED_OK)
+        {
+            return;
+        }
+        events = ed_conf_get(cycle->root, "events");
+        events->type = ED_NODE_MAP;
+    }
+    if (events->type == ED_NODE_MAP
+        && ed_dump_defaults(cycle->pool, events, ed_core_events_keys,
+                            ED_CTX_MAIN) != ED_OK)
+    {
+        return;
+    }
+    for (i = 0; (m = ed_modules[i]) != NULL; i++) {
+        if (ed_dump_defaults(cycle->pool, cycle->root, m->keys, ED_CTX_MAIN)
+            != ED_OK)
+        {
+            return;
+        }
+    }
+    ed_conf_dump(stdout, cycle->root);
+}
+
 static int
 ed_daemonize(void)
 {
@@ -314,7 +403,7 @@ main(int argc, char **argv)
         fprintf(stderr, "eddy: configuration file %s test is successful\n",
                 conf);
         if (dump) {
-            ed_conf_dump(stdout, cycle->root);
+            ed_dump(cycle);
         }
         ed_cycle_free(cycle);
         return 0;

@@ -34,9 +34,9 @@ ed_conf_pos(char *buf, size_t size, const ed_node_t *node)
 int
 ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
 {
-    va_list  ap;
-    char    *msg;
-    int      plen, mlen;
+    va_list ap;
+    char *msg;
+    int plen, mlen;
 
     if (cf->nerrors++ >= ED_CONF_MAX_ERRORS) {
         return ED_ERROR;
@@ -46,7 +46,8 @@ ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
     mlen = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     msg = plen >= 0 && mlen >= 0
-          ? ed_pnalloc(cf->pool, (size_t)plen + (size_t)mlen + 1) : NULL;
+              ? ed_pnalloc(cf->pool, (size_t)plen + (size_t)mlen + 1)
+              : NULL;
     if (msg == NULL) {
         cf->errors[cf->nerrors - 1] = (char *)"out of memory";
         return ED_ERROR;
@@ -61,16 +62,15 @@ ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
 
 /* Formats a setter's message in the pool. Returns it, or a static
  * fallback on ENOMEM. */
-static const char *
-ed_conf_msg(ed_conf_t *cf, const char *fmt, ...)
+static const char *ed_conf_msg(ed_conf_t *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static const char *
 ed_conf_msg(ed_conf_t *cf, const char *fmt, ...)
 {
-    va_list  ap;
-    char    *msg;
-    int      n;
+    va_list ap;
+    char *msg;
+    int n;
 
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
@@ -91,8 +91,9 @@ ed_conf_modules(void)
     return ed_conf_modules_override ? ed_conf_modules_override : ed_modules;
 }
 
-/* The closest of the candidate names, when close enough to be a likely
- * misspelling: distance <= max(2, len/3). Returns it or NULL. */
+/* Keeps the closest candidate that is close enough to be a likely
+ * misspelling: distance <= max(2, len/3). Returns cand when it is closer
+ * than best, else best (which may be NULL). */
 static const char *
 ed_conf_closer(const char *name, const char *cand, const char *best,
                size_t *bestd)
@@ -112,9 +113,9 @@ ed_conf_closer(const char *name, const char *cand, const char *best,
 static char *
 ed_conf_ctx_list(unsigned ctx, char *buf, size_t size)
 {
-    static const char *names[] = { "main level", "server", "location",
-                                   "upstream" };
-    size_t             i, n;
+    static const char *names[] = {"main level", "server", "location",
+                                  "upstream"};
+    size_t i, n;
 
     buf[0] = '\0';
     n = 0;
@@ -143,14 +144,14 @@ ed_conf_set_failed(ed_conf_t *cf, const ed_key_t *key, ed_node_t *v,
 int
 ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
 {
-    ed_module_t    **mods, *m;
-    const ed_key_t  *key, *k;
-    const char      *where, *best, *msg;
-    ed_node_t       *kn, *v;
-    void           **confs;
-    size_t           i, j, bestd;
-    unsigned         nerrors;
-    char             ctxs[64];
+    ed_module_t **mods, *m;
+    const ed_key_t *key, *k;
+    const char *where, *best, *msg;
+    ed_node_t *kn, *v;
+    void **confs;
+    size_t i, j, bestd;
+    unsigned nerrors;
+    char ctxs[64];
 
     where = cf->ctx_name ? cf->ctx_name : "main level";
     if (map == NULL || map->type != ED_NODE_MAP) {
@@ -175,8 +176,10 @@ ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
                 }
             }
             if (best) {
-                ed_conf_error(cf, kn, "unknown key \"%s\" in %s; did you "
-                              "mean \"%s\"?", kn->value.data, where, best);
+                ed_conf_error(cf, kn,
+                              "unknown key \"%s\" in %s; did you "
+                              "mean \"%s\"?",
+                              kn->value.data, where, best);
             } else {
                 ed_conf_error(cf, kn, "unknown key \"%s\" in %s",
                               kn->value.data, where);
@@ -184,16 +187,20 @@ ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
             continue;
         }
         if (!(key->ctx & cf->ctx)) {
-            ed_conf_error(cf, kn, "key \"%s\" is not allowed in %s "
-                          "(allowed in: %s)", key->name, where,
+            ed_conf_error(cf, kn,
+                          "key \"%s\" is not allowed in %s "
+                          "(allowed in: %s)",
+                          key->name, where,
                           ed_conf_ctx_list(key->ctx, ctxs, sizeof(ctxs)));
             continue;
         }
         confs = key->conf < ED_CONFS ? cf->confs[key->conf] : NULL;
-        if (confs == NULL || confs[m->index] == NULL) {
+        if (confs == NULL || confs[m->index] == NULL || key->set == NULL) {
             /* A module wired without the struct its key needs. */
-            ed_conf_error(cf, kn, "key \"%s\" has no configuration to set "
-                          "in %s (module %s)", key->name, where, m->name);
+            ed_conf_error(cf, kn,
+                          "key \"%s\" has no configuration to set "
+                          "in %s (module %s)",
+                          key->name, where, m->name);
             continue;
         }
         msg = key->set(cf, key, v, confs[m->index]);
@@ -210,10 +217,10 @@ ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
                    void *conf, const char *what)
 {
     const ed_key_t *key, *k;
-    const char     *best, *msg;
-    ed_node_t      *kn;
-    size_t          i, bestd;
-    unsigned        nerrors;
+    const char *best, *msg;
+    ed_node_t *kn;
+    size_t i, bestd;
+    unsigned nerrors;
 
     if (map == NULL || map->type != ED_NODE_MAP) {
         return ed_conf_error(cf, map, "expected a mapping for %s", what);
@@ -233,8 +240,10 @@ ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
                 best = ed_conf_closer(kn->value.data, k->name, best, &bestd);
             }
             if (best) {
-                ed_conf_error(cf, kn, "unknown key \"%s\" in %s; did you "
-                              "mean \"%s\"?", kn->value.data, what, best);
+                ed_conf_error(cf, kn,
+                              "unknown key \"%s\" in %s; did you "
+                              "mean \"%s\"?",
+                              kn->value.data, what, best);
             } else {
                 ed_conf_error(cf, kn, "unknown key \"%s\" in %s",
                               kn->value.data, what);
@@ -293,10 +302,13 @@ ed_conf_is_unset(const ed_key_t *key, const void *conf)
 static void
 ed_conf_copy(const ed_key_t *key, void *dst, const void *src)
 {
-    static const size_t sizes[] = { 0, sizeof(int), sizeof(size_t),
-                                    sizeof(ed_msec_t), sizeof(void *),
-                                    sizeof(ed_str_t) };
-    unsigned            kind = key->flags & ED_KEY_KIND_MASK;
+    static const size_t sizes[] = {0,
+                                   sizeof(int),
+                                   sizeof(size_t),
+                                   sizeof(ed_msec_t),
+                                   sizeof(void *),
+                                   sizeof(ed_str_t)};
+    unsigned kind = key->flags & ED_KEY_KIND_MASK;
 
     if (kind > 0 && kind < ed_nelems(sizes)) {
         memcpy((char *)dst + key->offset, (const char *)src + key->offset,
@@ -309,7 +321,7 @@ static void
 ed_conf_unset(const ed_key_t *keys, int level, void *conf)
 {
     const ed_key_t *k;
-    char           *f;
+    char *f;
 
     for (k = keys; k && k->name; k++) {
         if (level >= 0 && k->conf != (unsigned)level) {
@@ -372,14 +384,13 @@ ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
                  void *conf)
 {
     const ed_key_t *k;
-    ed_node_t      *node;
-    const char     *msg;
-    int             rc;
+    ed_node_t *node;
+    const char *msg;
+    int rc;
 
     rc = ED_OK;
     for (k = keys; k && k->name; k++) {
-        if (k->conf != level || k->def == NULL || !ed_conf_is_unset(k, conf))
-        {
+        if (k->conf != level || k->def == NULL || !ed_conf_is_unset(k, conf)) {
             continue;
         }
         /* Setters may keep pointers into the node, so it lives in the
@@ -395,8 +406,10 @@ ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
         node->file = "(default)";
         msg = k->set(cf, k, node, conf);
         if (msg) {
-            rc = ed_conf_error(cf, node, "invalid default \"%s\" for \"%s\": "
-                               "%s", k->def, k->name, msg);
+            rc = ed_conf_error(cf, node,
+                               "invalid default \"%s\" for \"%s\": "
+                               "%s",
+                               k->def, k->name, msg);
         }
     }
     return rc;
@@ -427,8 +440,8 @@ ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
 char *
 ed_conf_path(ed_conf_t *cf, const char *path)
 {
-    size_t  plen, len;
-    char   *p;
+    size_t plen, len;
+    char *p;
 
     len = strlen(path);
     if (path[0] == '/' || cf->prefix == NULL || cf->prefix[0] == '\0') {
@@ -454,7 +467,7 @@ ed_conf_path(ed_conf_t *cf, const char *path)
 int64_t
 ed_conf_parse_size(const char *s, size_t len)
 {
-    int64_t  v, mult;
+    int64_t v, mult;
 
     mult = 1;
     if (len > 1) {
@@ -489,7 +502,7 @@ ed_msec_t
 ed_conf_parse_msec(const char *s, size_t len)
 {
     const char *p, *end, *d;
-    int64_t     total, v, unit;
+    int64_t total, v, unit;
 
     v = ed_atoi(s, len);
     if (v >= 0) {
@@ -542,13 +555,11 @@ ed_conf_parse_msec(const char *s, size_t len)
 int
 ed_conf_parse_bool(const char *s, size_t len)
 {
-    static const char *names[] = { "false", "true", "off", "on", "no",
-                                   "yes" };
-    size_t             i;
+    static const char *names[] = {"false", "true", "off", "on", "no", "yes"};
+    size_t i;
 
     for (i = 0; i < ed_nelems(names); i++) {
-        if (strlen(names[i]) == len && ed_strncasecmp(s, names[i], len) == 0)
-        {
+        if (strlen(names[i]) == len && ed_strncasecmp(s, names[i], len) == 0) {
             return (int)(i & 1);
         }
     }
@@ -562,8 +573,8 @@ ed_conf_parse_bool(const char *s, size_t len)
 static const char *
 ed_conf_store(const ed_key_t *key, void *conf, int64_t v, unsigned natural)
 {
-    char     *f = ed_conf_field(conf, key);
-    unsigned  kind = key->flags & ED_KEY_KIND_MASK;
+    char *f = ed_conf_field(conf, key);
+    unsigned kind = key->flags & ED_KEY_KIND_MASK;
 
     switch (kind ? kind : natural) {
     case ED_KEY_INT:
@@ -592,11 +603,14 @@ ed_conf_unit(char *buf, size_t size, int64_t v, int msec)
 {
     static const struct {
         const char *name;
-        int64_t     n;
-    } sizes[] = { { "g", 1 << 30 }, { "m", 1 << 20 }, { "k", 1 << 10 } },
-      times[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-                  { "s", 1000 }, { "ms", 1 } };
-    size_t      i, n;
+        int64_t n;
+    } sizes[] = {{"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}},
+      times[] = {{"d", 86400000},
+                 {"h", 3600000},
+                 {"m", 60000},
+                 {"s", 1000},
+                 {"ms", 1}};
+    size_t i, n;
 
     n = msec ? ed_nelems(times) : ed_nelems(sizes);
     for (i = 0; i < n; i++) {
@@ -615,13 +629,13 @@ ed_conf_unit(char *buf, size_t size, int64_t v, int msec)
 /* Checks v against key->arg (ed_conf_bounds_t *) or [0, max]. Returns
  * NULL or a message naming the range; unit: 0 int, 1 size, 2 msec. */
 static const char *
-ed_conf_bounds(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-               int64_t v, int64_t max, int unit)
+ed_conf_bounds(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, int64_t v,
+               int64_t max, int unit)
 {
     const ed_conf_bounds_t *b = key->arg;
-    int64_t                 lo, hi;
-    char                    l[32], h[32];
-    static const char      *what[] = { "an integer", "a size", "a duration" };
+    int64_t lo, hi;
+    char l[32], h[32];
+    static const char *what[] = {"an integer", "a size", "a duration"};
 
     lo = b ? b->min : 0;
     hi = b ? b->max : max;
@@ -635,8 +649,10 @@ ed_conf_bounds(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         ed_conf_unit(l, sizeof(l), lo, unit == 2);
         ed_conf_unit(h, sizeof(h), hi, unit == 2);
     }
-    return ed_conf_msg(cf, "\"%s\" is out of range: expected %s from %s "
-                       "to %s", node->value.data, what[unit], l, h);
+    return ed_conf_msg(cf,
+                       "\"%s\" is out of range: expected %s from %s "
+                       "to %s",
+                       node->value.data, what[unit], l, h);
 }
 
 /* Returns NULL or a message. */
@@ -659,13 +675,12 @@ ed_conf_set_bool(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
 
 /* Returns NULL or a message. */
 const char *
-ed_conf_set_int(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                void *conf)
+ed_conf_set_int(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, void *conf)
 {
     const ed_conf_bounds_t *b = key->arg;
-    const char             *s, *msg;
-    int64_t                 v;
-    int                     neg;
+    const char *s, *msg;
+    int64_t v;
+    int neg;
 
     if (node->type != ED_NODE_SCALAR) {
         return "expected a scalar";
@@ -694,7 +709,7 @@ ed_conf_set_size(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                  void *conf)
 {
     const char *msg;
-    int64_t     v;
+    int64_t v;
 
     if (node->type != ED_NODE_SCALAR) {
         return "expected a scalar";
@@ -716,7 +731,7 @@ ed_conf_set_msec(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                  void *conf)
 {
     const char *msg;
-    ed_msec_t   v;
+    ed_msec_t v;
 
     if (node->type != ED_NODE_SCALAR) {
         return "expected a scalar";
@@ -738,8 +753,8 @@ ed_conf_set_enum(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                  void *conf)
 {
     const ed_conf_enum_t *e = key->arg;
-    char                  list[512];
-    size_t                n;
+    char list[512];
+    size_t n;
 
     if (node->type != ED_NODE_SCALAR) {
         return "expected a scalar";
@@ -752,8 +767,8 @@ ed_conf_set_enum(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     list[0] = '\0';
     n = 0;
     for (e = key->arg; e && e->name && n < sizeof(list); e++) {
-        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
-                              n ? ", " : "", e->name);
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
+                              e->name);
     }
     return ed_conf_msg(cf, "expected one of: %s", list);
 }
@@ -782,8 +797,7 @@ ed_conf_store_str(const ed_key_t *key, void *conf, char *s, size_t len)
 /* A quoted empty string is a value; a bare `key:` (null) is not.
  * Returns NULL or a message. */
 const char *
-ed_conf_set_str(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                void *conf)
+ed_conf_set_str(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, void *conf)
 {
     ed_unused(cf);
     if (node->type != ED_NODE_SCALAR) {
@@ -822,9 +836,9 @@ ed_conf_set_str_list(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                      void *conf)
 {
     ed_array_t *a;
-    ed_node_t  *item;
-    ed_str_t   *s;
-    size_t      i, n;
+    ed_node_t *item;
+    ed_str_t *s;
+    size_t i, n;
 
     if (node->type == ED_NODE_MAP
         || (node->type == ED_NODE_SCALAR && node->value.len == 0
@@ -836,8 +850,7 @@ ed_conf_set_str_list(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     for (i = 0; i < n; i++) {
         item = node->type == ED_NODE_SEQ ? node->items[i] : node;
         if (item->type != ED_NODE_SCALAR
-            || (item->value.len == 0 && !item->quoted))
-        {
+            || (item->value.len == 0 && !item->quoted)) {
             return "expected a list of strings";
         }
     }

@@ -9,14 +9,16 @@ enum { ED_NODE_SCALAR = 1, ED_NODE_SEQ, ED_NODE_MAP };
 
 /* One YAML node. Scalars are NUL-terminated with ${env:...} already
  * substituted. A map keeps file order: items[2i] is the key (a scalar),
- * items[2i+1] its value. The tree lives in the cycle's pool. */
+ * items[2i+1] its value. The tree lives in the cycle's pool. A null
+ * (`key:`, `~`, `null`) is an empty unquoted scalar: value "" and
+ * quoted 0. */
 struct ed_node_s {
     int          type;
     const char  *file;
     unsigned     line;   /* 1-based */
     unsigned     col;    /* 1-based */
     ed_str_t     value;  /* scalars */
-    unsigned     quoted; /* the scalar was written in quotes */
+    unsigned     quoted; /* written in quotes, or as a | or > block */
     size_t       n;      /* sequence items, or map pairs */
     ed_node_t  **items;
 };

@@ -9,31 +9,30 @@
 
 /* Nesting beyond this is surely not a configuration; the limit also
  * keeps the recursive builder's stack bounded on hostile input. */
-#define ED_YAML_MAX_DEPTH   64
+#define ED_YAML_MAX_DEPTH 64
 #define ED_YAML_MAX_INCLUDE 8
 
 typedef struct {
-    ed_conf_t     *cf;
-    yaml_parser_t  parser;
-    const char    *file;
+    ed_conf_t *cf;
+    yaml_parser_t parser;
+    const char *file;
 } ed_yaml_t;
 
 /* A list of nodes growing in the pool; doubling wastes at most half. */
 typedef struct {
     ed_node_t **items;
-    size_t      n;
-    size_t      cap;
+    size_t n;
+    size_t cap;
 } ed_yaml_buf_t;
 
-static ed_node_t *ed_yaml_node(ed_yaml_t *y, yaml_event_t *ev,
-                               unsigned depth);
+static ed_node_t *ed_yaml_node(ed_yaml_t *y, yaml_event_t *ev, unsigned depth);
 
 /* Returns ED_OK or ED_ERROR on ENOMEM. */
 static int
 ed_yaml_push(ed_pool_t *pool, ed_yaml_buf_t *b, ed_node_t *node)
 {
     ed_node_t **p;
-    size_t      cap;
+    size_t cap;
 
     if (b->n == b->cap) {
         cap = b->cap ? b->cap * 2 : 8;
@@ -79,8 +78,8 @@ static void
 ed_yaml_syntax_error(ed_yaml_t *y)
 {
     yaml_parser_t *p = &y->parser;
-    ed_node_t      at;
-    const char    *problem;
+    ed_node_t at;
+    const char *problem;
 
     memset(&at, 0, sizeof(at));
     at.file = y->file;
@@ -95,8 +94,8 @@ ed_yaml_syntax_error(ed_yaml_t *y)
                           problem, (unsigned)p->problem_value,
                           p->problem_offset);
         } else {
-            ed_conf_error(y->cf, &at, "YAML error: %s at byte %zu",
-                          problem, p->problem_offset);
+            ed_conf_error(y->cf, &at, "YAML error: %s at byte %zu", problem,
+                          p->problem_offset);
         }
         return;
     default:
@@ -126,63 +125,57 @@ ed_yaml_next(ed_yaml_t *y, yaml_event_t *ev)
     return ED_OK;
 }
 
-/* Appends len bytes to a malloc'ed buffer. ED_OK or ED_ERROR (ENOMEM). */
-static int
-ed_yaml_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    char   *p;
-    size_t  c;
+/* A malloc'ed string being built; after ENOMEM appends do nothing. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    int nomem;
+} ed_yaml_text_t;
 
-    if (*len + n + 1 > *cap) {
-        c = *cap ? *cap : 64;
-        while (c < *len + n + 1) {
-            c *= 2;
-        }
-        p = realloc(*buf, c);
-        if (p == NULL) {
-            return ED_ERROR;
-        }
-        *buf = p;
-        *cap = c;
+static void
+ed_yaml_append(ed_yaml_text_t *t, const char *s, size_t n)
+{
+    char *p;
+    size_t c;
+
+    if (t->nomem) {
+        return;
     }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return ED_OK;
+    if (t->data == NULL || t->len + n + 1 > t->cap) {
+        for (c = t->cap ? t->cap : 64; c < t->len + n + 1; c *= 2) {
+            /* grow */
+        }
+        p = realloc(t->data, c);
+        if (p == NULL) {
+            t->nomem = 1;
+            return;
+        }
+        t->data = p;
+        t->cap = c;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
 }
 
 /* Replaces ${env:NAME} and ${env:NAME:-default} in raw and stores the
  * result as node's value. `${name}` and `$name` are eddy variables and
  * are left alone. ED_OK, or ED_ERROR after recording the problem (the
- * node then holds the raw text). */
+ * node then holds the raw text, so later checks still see a string). */
 static int
 ed_yaml_subst(ed_conf_t *cf, ed_node_t *node, const char *raw, size_t len)
 {
-    const char *p, *end, *ref, *name, *def, *val, *close;
-    size_t      nlen, dlen, blen, bcap;
-    char       *buf, var[256];
-    int         rc;
+    ed_yaml_text_t t = {NULL, 0, 0, 0};
+    const char *p, *end, *ref, *name, *val, *close;
+    size_t nlen;
+    char var[256];
+    int def;
 
     end = raw + len;
-    ref = len >= 6 ? memmem(raw, len, "${env:", 6) : NULL;
-    if (ref == NULL) {
-        node->value.data = ed_pstrdup(cf->pool, raw, len);
-        node->value.len = len;
-        if (node->value.data == NULL) {
-            ed_yaml_nomem(cf, node);
-            return ED_ERROR;
-        }
-        return ED_OK;
-    }
-
-    buf = NULL;
-    blen = 0;
-    bcap = 0;
-    rc = ED_OK;
-    for (p = raw; ref; ref = memmem(p, (size_t)(end - p), "${env:", 6)) {
-        if (ed_yaml_append(&buf, &blen, &bcap, p, (size_t)(ref - p))) {
-            goto nomem;
-        }
+    for (p = raw; (ref = memmem(p, (size_t)(end - p), "${env:", 6)) != NULL;
+         p = close + 1)
+    {
+        ed_yaml_append(&t, p, (size_t)(ref - p));
         name = ref + 6;
         for (nlen = 0; name + nlen < end; nlen++) {
             char c = name[nlen];
@@ -194,68 +187,58 @@ ed_yaml_subst(ed_conf_t *cf, ed_node_t *node, const char *raw, size_t len)
             }
         }
         close = memchr(name, '}', (size_t)(end - name));
-        def = NULL;
-        dlen = 0;
-        if (nlen > 0 && nlen < sizeof(var) && close
-            && (close == name + nlen
-                || (end - (name + nlen) >= 2 && name[nlen] == ':'
-                    && name[nlen + 1] == '-')))
+        def = close && close - name >= (ptrdiff_t)nlen + 2 && name[nlen] == ':'
+              && name[nlen + 1] == '-';
+        if (nlen == 0 || nlen >= sizeof(var) || close == NULL
+            || (close != name + nlen && !def))
         {
-            if (close != name + nlen) {
-                def = name + nlen + 2;
-                dlen = (size_t)(close - def);
-            }
-        } else {
-            ed_conf_error(cf, node, "invalid environment reference in "
-                          "\"%.*s\": expected ${env:NAME} or "
-                          "${env:NAME:-default}", (int)ed_min(len, 200),
-                          raw);
-            rc = ED_ERROR;
-            goto done;
+            ed_conf_error(cf, node,
+                          "invalid environment reference in \"%.*s\": "
+                          "expected ${env:NAME} or ${env:NAME:-default}",
+                          (int)ed_min(len, 200), raw);
+            goto failed;
         }
         memcpy(var, name, nlen);
         var[nlen] = '\0';
         val = getenv(var);
         if (def && (val == NULL || val[0] == '\0')) {
             /* As in the shell, ":-" also covers a set but empty value. */
-            val = NULL;
-            if (ed_yaml_append(&buf, &blen, &bcap, def, dlen)) {
-                goto nomem;
-            }
+            ed_yaml_append(&t, name + nlen + 2,
+                           (size_t)(close - (name + nlen + 2)));
         } else if (val == NULL) {
-            ed_conf_error(cf, node, "environment variable \"%s\" is not set "
-                          "(use ${env:%s:-default} for a default)", var,
-                          var);
-            rc = ED_ERROR;
-            goto done;
+            ed_conf_error(cf, node,
+                          "environment variable \"%s\" is not set "
+                          "(use ${env:%s:-default} for a default)",
+                          var, var);
+            goto failed;
+        } else {
+            ed_yaml_append(&t, val, strlen(val));
         }
-        if (val && ed_yaml_append(&buf, &blen, &bcap, val, strlen(val))) {
-            goto nomem;
-        }
-        p = close + 1;
     }
-    if (ed_yaml_append(&buf, &blen, &bcap, p, (size_t)(end - p))) {
-        goto nomem;
+    if (p == raw) {
+        /* Nothing to substitute: copy straight into the pool. */
+        node->value.data = ed_pstrdup(cf->pool, raw, len);
+        node->value.len = len;
+    } else {
+        ed_yaml_append(&t, p, (size_t)(end - p));
+        node->value.data = t.nomem ? NULL : ed_pstrdup(cf->pool, t.data, t.len);
+        node->value.len = t.len;
     }
-    node->value.data = ed_pstrdup(cf->pool, buf, blen);
-    node->value.len = blen;
     if (node->value.data == NULL) {
-        goto nomem;
+        ed_yaml_nomem(cf, node);
+        goto failed;
     }
-    free(buf);
+    free(t.data);
     return ED_OK;
 
-nomem:
-    ed_yaml_nomem(cf, node);
-    rc = ED_ERROR;
-done:
-    free(buf);
+failed:
+    free(t.data);
     node->value.data = ed_pstrdup(cf->pool, raw, len);
     node->value.len = node->value.data ? len : 0;
     if (node->value.data == NULL) {
         node->value.data = (char *)"";
     }
-    return rc;
+    return ED_ERROR;
 }
 
 /* A plain null (empty, ~, null) becomes an empty unquoted scalar, which
@@ -263,9 +246,9 @@ done:
 static ed_node_t *
 ed_yaml_scalar(ed_yaml_t *y, yaml_event_t *ev)
 {
-    ed_node_t  *n;
+    ed_node_t *n;
     const char *v = (const char *)ev->data.scalar.value;
-    size_t      len = ev->data.scalar.length;
+    size_t len = ev->data.scalar.length;
 
     n = ed_yaml_new(y, ED_NODE_SCALAR, ev->start_mark);
     if (n == NULL) {
@@ -336,11 +319,11 @@ ed_yaml_add_pair(ed_conf_t *cf, ed_yaml_buf_t *b, ed_node_t *k, ed_node_t *v)
 static ed_node_t *
 ed_yaml_collection(ed_yaml_t *y, yaml_event_t *ev, unsigned depth)
 {
-    ed_yaml_buf_t  b = { NULL, 0, 0 };
-    yaml_event_t   e;
-    ed_node_t     *n, *k, *v;
+    ed_yaml_buf_t b = {NULL, 0, 0};
+    yaml_event_t e;
+    ed_node_t *n, *k, *v;
     yaml_event_type_t end;
-    int            map;
+    int map;
 
     map = ev->type == YAML_MAPPING_START_EVENT;
     end = map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
@@ -433,9 +416,9 @@ ed_yaml_node(ed_yaml_t *y, yaml_event_t *ev, unsigned depth)
 static ed_node_t *
 ed_yaml_stream(ed_yaml_t *y, int *empty)
 {
-    yaml_event_t  ev;
-    ed_node_t    *root;
-    yaml_mark_t   zero;
+    yaml_event_t ev;
+    ed_node_t *root;
+    yaml_mark_t zero;
 
     *empty = 0;
     root = NULL;
@@ -495,10 +478,10 @@ static ed_node_t *
 ed_yaml_parse(ed_conf_t *cf, const char *file, const char *buf, size_t len,
               const ed_node_t *at, int *empty)
 {
-    ed_yaml_t   y;
-    ed_node_t  *root;
-    FILE       *fp;
-    unsigned    nerrors;
+    ed_yaml_t y;
+    ed_node_t *root;
+    FILE *fp;
+    unsigned nerrors;
 
     *empty = 0;
     fp = NULL;
@@ -543,11 +526,11 @@ ed_yaml_parse(ed_conf_t *cf, const char *file, const char *buf, size_t len,
  * are escaped: only the pattern the user wrote is a pattern. Returns
  * pool memory or NULL. */
 static char *
-ed_yaml_join(ed_pool_t *pool, const char *dir, size_t dlen,
-             const ed_str_t *pat, int globbed)
+ed_yaml_join(ed_pool_t *pool, const char *dir, size_t dlen, const ed_str_t *pat,
+             int globbed)
 {
-    char   *full, *p;
-    size_t  i;
+    char *full, *p;
+    size_t i;
 
     full = ed_pnalloc(pool, 2 * dlen + pat->len + 1);
     if (full == NULL) {
@@ -571,16 +554,17 @@ static int
 ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
                 ed_yaml_buf_t *out)
 {
-    ed_node_t    *pat, *root;
-    glob_t        g;
-    struct stat   st;
-    const char   *slash, *path;
-    char         *full;
-    size_t        i, j, n, dlen;
-    int           rc, empty, globbed;
+    ed_node_t *pat, *root;
+    glob_t g;
+    struct stat st;
+    const char *slash, *path;
+    char *full;
+    size_t i, j, n, dlen;
+    int rc, empty, globbed;
 
     if (depth >= ED_YAML_MAX_INCLUDE) {
-        return ed_conf_error(cf, val, "includes nested deeper than %d "
+        return ed_conf_error(cf, val,
+                             "includes nested deeper than %d "
                              "levels (does a file include itself?)",
                              ED_YAML_MAX_INCLUDE);
     }
@@ -588,7 +572,8 @@ ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
         return ed_conf_error(cf, val, "include is disabled here");
     }
     if (val->type != ED_NODE_SCALAR && val->type != ED_NODE_SEQ) {
-        return ed_conf_error(cf, val, "expected a file pattern or a list "
+        return ed_conf_error(cf, val,
+                             "expected a file pattern or a list "
                              "of them");
     }
     n = val->type == ED_NODE_SCALAR ? 1 : val->n;
@@ -601,7 +586,8 @@ ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
         }
         slash = pat->file ? strrchr(pat->file, '/') : NULL;
         dlen = (pat->value.data[0] != '/' && slash)
-               ? (size_t)(slash - pat->file) + 1 : 0;
+                   ? (size_t)(slash - pat->file) + 1
+                   : 0;
         globbed = strpbrk(pat->value.data, "*?[") != NULL;
         full = ed_yaml_join(cf->pool, pat->file, dlen, &pat->value, globbed);
         if (full == NULL) {
@@ -624,8 +610,10 @@ ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
                 return ED_ERROR;
             default:
                 globfree(&g);
-                rc = ed_conf_error(cf, pat, "cannot read the directories "
-                                   "of \"%s\"", full);
+                rc = ed_conf_error(cf, pat,
+                                   "cannot read the directories "
+                                   "of \"%s\"",
+                                   full);
                 continue;
             }
         }
@@ -640,8 +628,10 @@ ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
                 /* A glob may match a subdirectory; skip it quietly. Only
                  * regular files are read, never /dev/zero or a FIFO. */
                 if (!globbed) {
-                    rc = ed_conf_error(cf, pat, "include \"%s\" is not a "
-                                       "regular file", path);
+                    rc = ed_conf_error(cf, pat,
+                                       "include \"%s\" is not a "
+                                       "regular file",
+                                       path);
                 }
                 continue;
             }
@@ -676,10 +666,10 @@ static int
 ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
                    ed_yaml_buf_t *out)
 {
-    ed_yaml_buf_t  roots = { NULL, 0, 0 };
-    ed_node_t     *k, *v;
-    size_t         i, j;
-    int            rc;
+    ed_yaml_buf_t roots = {NULL, 0, 0};
+    ed_node_t *k, *v;
+    size_t i, j;
+    int rc;
 
     rc = ED_OK;
     for (i = 0; i < map->n; i++) {
@@ -701,12 +691,12 @@ ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
         }
         for (j = 0; j < roots.n; j++) {
             if (roots.items[j]->type != ED_NODE_MAP) {
-                rc = ed_conf_error(cf, roots.items[j], "an included file "
+                rc = ed_conf_error(cf, roots.items[j],
+                                   "an included file "
                                    "here must hold a mapping");
                 continue;
             }
-            if (ed_yaml_expand_map(cf, roots.items[j], depth + 1, out)
-                != ED_OK)
+            if (ed_yaml_expand_map(cf, roots.items[j], depth + 1, out) != ED_OK)
             {
                 rc = ED_ERROR;
             }
@@ -719,8 +709,8 @@ ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
 static int
 ed_yaml_expand_map_in_place(ed_conf_t *cf, ed_node_t *map)
 {
-    ed_yaml_buf_t out = { NULL, 0, 0 };
-    int           rc;
+    ed_yaml_buf_t out = {NULL, 0, 0};
+    int rc;
 
     rc = ed_yaml_expand_map(cf, map, 0, &out);
     map->items = out.items;
@@ -735,10 +725,10 @@ static int
 ed_yaml_expand_item(ed_conf_t *cf, ed_node_t *item, unsigned depth,
                     ed_yaml_buf_t *out)
 {
-    ed_yaml_buf_t  roots = { NULL, 0, 0 };
-    ed_node_t     *r;
-    size_t         j, k;
-    int            rc;
+    ed_yaml_buf_t roots = {NULL, 0, 0};
+    ed_node_t *r;
+    size_t j, k;
+    int rc;
 
     if (item->type != ED_NODE_MAP || item->n != 1
         || !ed_yaml_is_include(item->items[0]))
@@ -759,13 +749,13 @@ ed_yaml_expand_item(ed_conf_t *cf, ed_node_t *item, unsigned depth,
         } else if (r->type == ED_NODE_SEQ) {
             for (k = 0; k < r->n; k++) {
                 if (ed_yaml_expand_item(cf, r->items[k], depth + 1, out)
-                    != ED_OK)
-                {
+                    != ED_OK) {
                     rc = ED_ERROR;
                 }
             }
         } else {
-            rc = ed_conf_error(cf, r, "an included file here must hold a "
+            rc = ed_conf_error(cf, r,
+                               "an included file here must hold a "
                                "server (a mapping) or a list of servers");
         }
     }
@@ -777,10 +767,10 @@ ed_yaml_expand_item(ed_conf_t *cf, ed_node_t *item, unsigned depth,
 static int
 ed_yaml_expand(ed_conf_t *cf, ed_node_t *root)
 {
-    ed_yaml_buf_t  out = { NULL, 0, 0 };
-    ed_node_t     *v;
-    size_t         i;
-    int            rc;
+    ed_yaml_buf_t out = {NULL, 0, 0};
+    ed_node_t *v;
+    size_t i;
+    int rc;
 
     if (root->type != ED_NODE_MAP) {
         return ED_OK;
@@ -810,8 +800,8 @@ static ed_node_t *
 ed_yaml_load(ed_conf_t *cf, const char *name, const char *buf, size_t len)
 {
     ed_node_t *root;
-    unsigned   nerrors;
-    int        empty;
+    unsigned nerrors;
+    int empty;
 
     nerrors = cf->nerrors;
     root = ed_yaml_parse(cf, name, buf, len, NULL, &empty);
@@ -844,7 +834,7 @@ static int
 ed_yaml_needs_quotes(const ed_str_t *s)
 {
     const unsigned char *p = (const unsigned char *)s->data;
-    size_t               i, n = s->len;
+    size_t i, n = s->len;
 
     if (n == 0 || strchr(",[]{}#&*!|>'\"%@`", p[0])) {
         return 1;
@@ -858,8 +848,9 @@ ed_yaml_needs_quotes(const ed_str_t *s)
         return 1;
     }
     if ((n == 1 && p[0] == '~')
-        || (n == 4 && (memcmp(p, "null", 4) == 0 || memcmp(p, "Null", 4) == 0
-                       || memcmp(p, "NULL", 4) == 0)))
+        || (n == 4
+            && (memcmp(p, "null", 4) == 0 || memcmp(p, "Null", 4) == 0
+                || memcmp(p, "NULL", 4) == 0)))
     {
         return 1;
     }
@@ -870,8 +861,9 @@ ed_yaml_needs_quotes(const ed_str_t *s)
         if (p[i] < 0x20 || p[i] == 0x7f) {
             return 1;
         }
-        if (i + 1 < n && ((p[i] == ':' && (p[i + 1] == ' '))
-                          || (p[i] == ' ' && p[i + 1] == '#')))
+        if (i + 1 < n
+            && ((p[i] == ':' && (p[i + 1] == ' '))
+                || (p[i] == ' ' && p[i + 1] == '#')))
         {
             return 1;
         }
@@ -889,7 +881,7 @@ ed_yaml_needs_quotes(const ed_str_t *s)
 static size_t
 ed_yaml_utf8(const unsigned char *p, size_t n, uint32_t *cp)
 {
-    size_t   len, i;
+    size_t len, i;
     uint32_t c;
 
     if (p[0] < 0xc2 || p[0] > 0xf4) {
@@ -919,8 +911,8 @@ static void
 ed_yaml_dump_scalar(FILE *out, const ed_node_t *node)
 {
     const unsigned char *p = (const unsigned char *)node->value.data;
-    size_t               i, len;
-    uint32_t             cp;
+    size_t i, len;
+    uint32_t cp;
 
     if (!node->quoted && node->value.len == 0) {
         fputc('~', out);
@@ -978,8 +970,8 @@ ed_yaml_dump_scalar(FILE *out, const ed_node_t *node)
     fputc('"', out);
 }
 
-static void ed_yaml_dump_node(FILE *out, const ed_node_t *node,
-                              unsigned indent, int inline_first);
+static void ed_yaml_dump_node(FILE *out, const ed_node_t *node, unsigned indent,
+                              int inline_first);
 
 /* Writes a value after "key:" or "- ": scalars and empty collections on
  * the same line, others below (maps) or inline-first (after "- "). */

@@ -44,7 +44,7 @@ static const ed_key_t ed_core_keys[] = {
 };
 
 /* The keys of the `events:` block. */
-static const ed_key_t ed_core_events_keys[] = {
+const ed_key_t ed_core_events_keys[] = {
     ED_CORE_KEY("max_connections", ED_KEY_INT, ed_conf_set_int,
                 max_connections, &ed_core_conns_bounds, "10000"),
     ED_CORE_KEY("accept", ED_KEY_INT, ed_conf_set_enum, accept,

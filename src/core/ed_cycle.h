@@ -55,7 +55,8 @@ struct ed_cycle_s {
 #define ed_core_conf(cycle)                                                  \
     ((ed_core_conf_t *)(cycle)->main_conf[ed_core_module.index])
 
-extern ed_module_t ed_core_module;
+extern ed_module_t    ed_core_module;
+extern const ed_key_t ed_core_events_keys[];
 
 /* Loads and validates the config file. Returns the cycle, or NULL with
  * the errors in *errors (a cycle-less ed_conf_t the caller frees with

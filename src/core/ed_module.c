@@ -2,7 +2,7 @@
 #include "ed_core.h"
 #include "ed_module.h"
 
-size_t        ed_modules_n;
+size_t ed_modules_n;
 ed_module_t **ed_conf_modules_override;
 
 /* The table in use: the generated one unless a test replaced it. */
@@ -18,7 +18,7 @@ void
 ed_modules_init(void)
 {
     ed_module_t **mods = ed_modules_table();
-    size_t        i;
+    size_t i;
 
     for (i = 0; mods[i] != NULL; i++) {
         mods[i]->index = (unsigned)i;
@@ -32,10 +32,10 @@ ed_modules_init(void)
 const ed_key_t *
 ed_module_find_key(const char *name, unsigned ctx, ed_module_t **module)
 {
-    ed_module_t    **mods = ed_modules_table();
-    ed_module_t     *other_m;
-    const ed_key_t  *k, *other;
-    size_t           i;
+    ed_module_t **mods = ed_modules_table();
+    ed_module_t *other_m;
+    const ed_key_t *k, *other;
+    size_t i;
 
     other = NULL;
     other_m = NULL;

@@ -40,7 +40,8 @@ struct ed_wchunk_s {
     int          type;
 };
 
-#define ed_wchunk_is_copy(c) ((c)->type == ED_WC_POOL || (c)->type == ED_WC_HEAP)
+#define ed_wchunk_is_copy(c)                                                 \
+    ((c)->type == ED_WC_POOL || (c)->type == ED_WC_HEAP)
 #define ed_wchunk_data(c) ((char *)((c) + 1))
 
 /* Marks a caller on the stack that is about to run callbacks: close()
@@ -118,23 +119,26 @@ ed_buf_pool_free(ed_buf_pool_t *bp)
 
 /* Plain sockets. */
 
+/* A socket call's result as the transport returns it: bytes, ED_AGAIN,
+ * or ED_ERROR with errno. */
+static ssize_t
+ed_plain_result(ssize_t r)
+{
+    if (r >= 0) {
+        return r;
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK ? ED_AGAIN : ED_ERROR;
+}
+
 static ssize_t
 ed_plain_recv(ed_stream_t *s, char *buf, size_t len)
 {
-    ssize_t n;
+    ssize_t r;
 
-    for (;;) {
-        n = recv(s->ev.fd, buf, len, 0);
-        if (n >= 0) {
-            return n;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return ED_AGAIN;
-        }
-        if (errno != EINTR) {
-            return ED_ERROR;
-        }
-    }
+    do {
+        r = recv(s->ev.fd, buf, len, 0);
+    } while (r == -1 && errno == EINTR);
+    return ed_plain_result(r);
 }
 
 /* sendmsg rather than writev: MSG_NOSIGNAL, so a gone peer is EPIPE and
@@ -148,18 +152,10 @@ ed_plain_writev(ed_stream_t *s, const struct iovec *iov, int n)
     memset(&mh, 0, sizeof(mh));
     mh.msg_iov = (struct iovec *)iov;
     mh.msg_iovlen = (size_t)n;
-    for (;;) {
+    do {
         r = sendmsg(s->ev.fd, &mh, MSG_NOSIGNAL);
-        if (r >= 0) {
-            return r;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return ED_AGAIN;
-        }
-        if (errno != EINTR) {
-            return ED_ERROR;
-        }
-    }
+    } while (r == -1 && errno == EINTR);
+    return ed_plain_result(r);
 }
 
 static ssize_t
@@ -167,18 +163,10 @@ ed_plain_sendfile(ed_stream_t *s, int fd, off_t *off, size_t len)
 {
     ssize_t r;
 
-    for (;;) {
+    do {
         r = sendfile(s->ev.fd, fd, off, len);
-        if (r >= 0) {
-            return r;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return ED_AGAIN;
-        }
-        if (errno != EINTR) {
-            return ED_ERROR;
-        }
-    }
+    } while (r == -1 && errno == EINTR);
+    return ed_plain_result(r);
 }
 
 const ed_stream_io_t ed_stream_plain_io = {
@@ -524,6 +512,19 @@ ed_stream_settle(ed_stream_t *s)
     s->release = 0;
 }
 
+/* Calls cb if set. ED_OK, or ED_DONE when it closed the stream. */
+static int
+ed_stream_call(ed_stream_t *s, ed_stream_guard_t *g, ed_stream_pt cb)
+{
+    if (cb != NULL) {
+        cb(s);
+        if (!g->alive) {
+            return ED_DONE;
+        }
+    }
+    return ED_OK;
+}
+
 /* Calls the write notifications due: on_close, on_drain, on_flushed.
  * ED_OK, or ED_DONE when a callback closed the stream (gone). */
 static int
@@ -533,30 +534,19 @@ ed_stream_notify(ed_stream_t *s, ed_stream_guard_t *g)
         s->notify_close = 0;
         s->notify_drain = 0;
         s->notify_flushed = 0;
-        if (s->on_close != NULL) {
-            s->on_close(s);
-            if (!g->alive) {
-                return ED_DONE;
-            }
+        if (ed_stream_call(s, g, s->on_close) != ED_OK) {
+            return ED_DONE;
         }
     }
     if (s->notify_drain) {
         s->notify_drain = 0;
-        if (s->on_drain != NULL) {
-            s->on_drain(s);
-            if (!g->alive) {
-                return ED_DONE;
-            }
+        if (ed_stream_call(s, g, s->on_drain) != ED_OK) {
+            return ED_DONE;
         }
     }
     if (s->notify_flushed) {
         s->notify_flushed = 0;
-        if (s->on_flushed != NULL) {
-            s->on_flushed(s);
-            if (!g->alive) {
-                return ED_DONE;
-            }
-        }
+        return ed_stream_call(s, g, s->on_flushed);
     }
     return ED_OK;
 }
@@ -774,13 +764,22 @@ ed_stream_queued(ed_stream_t *s, size_t len)
     }
 }
 
-/* A chunk header for a reference or a file range, or NULL on ENOMEM. */
-static ed_wchunk_t *
-ed_wchunk_small(ed_stream_t *s, int type)
+/* Queues a reference or a file range of len bytes. ED_OK, or ED_ERROR
+ * (closed, failed, ENOMEM). */
+static int
+ed_stream_queue_small(ed_stream_t *s, int type, const void *data, int fd,
+                      off_t off, size_t len)
 {
     ed_buf_pool_t *bp = s->bufs;
-    ed_wchunk_t   *c = bp->chunks;
+    ed_wchunk_t   *c;
 
+    if (s->closed || s->error || off < 0) {
+        return ED_ERROR;
+    }
+    if (len == 0) {
+        return ED_OK;
+    }
+    c = bp->chunks;
     if (c != NULL) {
         bp->chunks = *(void **)c;
         bp->nchunks--;
@@ -788,12 +787,18 @@ ed_wchunk_small(ed_stream_t *s, int type)
         c = malloc(sizeof(ed_wchunk_t));
         if (c == NULL) {
             ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
-            return NULL;
+            return ED_ERROR;
         }
     }
     c->type = type;
     c->cap = 0;
-    return c;
+    c->pos = (char *)data;
+    c->fd = fd;
+    c->off = off;
+    c->len = len;
+    ed_stream_append(s, c);
+    ed_stream_queued(s, len);
+    return ED_OK;
 }
 
 /* A copy chunk with room for len bytes: a pool buffer when it fits (no
@@ -868,48 +873,14 @@ ed_stream_write(ed_stream_t *s, const void *data, size_t len)
 int
 ed_stream_write_ref(ed_stream_t *s, const void *data, size_t len)
 {
-    ed_wchunk_t *c;
-
-    if (s->closed || s->error) {
-        return ED_ERROR;
-    }
-    if (len == 0) {
-        return ED_OK;
-    }
-    c = ed_wchunk_small(s, ED_WC_REF);
-    if (c == NULL) {
-        return ED_ERROR;
-    }
-    c->pos = (char *)data;
-    c->len = len;
-    ed_stream_append(s, c);
-    ed_stream_queued(s, len);
-    return ED_OK;
+    return ed_stream_queue_small(s, ED_WC_REF, data, -1, 0, len);
 }
 
-/* ED_OK, or ED_ERROR (closed, failed, ENOMEM). */
+/* ED_OK, or ED_ERROR (closed, failed, ENOMEM, off < 0). */
 int
 ed_stream_write_file(ed_stream_t *s, int fd, off_t off, size_t len)
 {
-    ed_wchunk_t *c;
-
-    if (s->closed || s->error || off < 0) {
-        return ED_ERROR;
-    }
-    if (len == 0) {
-        return ED_OK;
-    }
-    c = ed_wchunk_small(s, ED_WC_FILE);
-    if (c == NULL) {
-        return ED_ERROR;
-    }
-    c->pos = NULL;
-    c->fd = fd;
-    c->off = off;
-    c->len = len;
-    ed_stream_append(s, c);
-    ed_stream_queued(s, len);
-    return ED_OK;
+    return ed_stream_queue_small(s, ED_WC_FILE, NULL, fd, off, len);
 }
 
 void

@@ -127,6 +127,7 @@ struct ed_http_request_s {
 
     /* The response. */
     int                       status;
+    int                       error_status;  /* error_pages redirect */
     ed_str_t                  content_type;
     int64_t                   content_length;  /* -1 unknown */
     ed_array_t                headers_out;     /* ed_http_out_header_t */

@@ -2,6 +2,8 @@
  * inheritable connection and limit keys. Builds the lookup structures. */
 #include "ed_http.h"
 
+#include <sys/stat.h>
+
 static const char *ed_http_set_servers(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
 static const char *ed_http_set_node(ed_conf_t *cf, const ed_key_t *key,
@@ -11,6 +13,8 @@ static const char *ed_http_set_locations(ed_conf_t *cf, const ed_key_t *key,
 static const char *ed_http_set_error_pages(ed_conf_t *cf,
                                            const ed_key_t *key,
                                            ed_node_t *node, void *conf);
+static const char *ed_http_set_root(ed_conf_t *cf, const ed_key_t *key,
+                                    ed_node_t *node, void *conf);
 static int ed_http_core_postconf(ed_conf_t *cf);
 
 static const ed_conf_bounds_t ed_http_requests_bounds = { 1, 100000000 };
@@ -31,7 +35,7 @@ static const ed_key_t ed_http_core_keys[] = {
     { "locations", ED_CTX_SERVER, ED_KEY_PTR, ed_http_set_locations,
       ED_CONF_SRV, offsetof(ed_http_core_srv_conf_t, locations), NULL,
       NULL },
-    ED_HTTP_LKEY("root", ED_KEY_STR, ed_conf_set_path, root, NULL, NULL),
+    ED_HTTP_LKEY("root", ED_KEY_STR, ed_http_set_root, root, NULL, NULL),
     ED_HTTP_LKEY("keepalive_timeout", ED_KEY_MSEC, ed_conf_set_msec,
                  keepalive_timeout, NULL, "75s"),
     ED_HTTP_LKEY("keepalive_requests", ED_KEY_INT, ed_conf_set_int,
@@ -72,6 +76,30 @@ ed_http_set_node(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
 {
     ed_unused(cf);
     *(ed_node_t **)((char *)conf + key->offset) = node;
+    return NULL;
+}
+
+/* root: a path that must name an existing directory. */
+static const char *
+ed_http_set_root(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                 void *conf)
+{
+    const char  *err = ed_conf_set_path(cf, key, node, conf);
+    ed_str_t    *root = (ed_str_t *)((char *)conf + key->offset);
+    struct stat  st;
+
+    if (err) {
+        return err;
+    }
+    if (stat(root->data, &st) != 0) {
+        ed_conf_error(cf, node, "root \"%s\" cannot be used: %s",
+                      root->data, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        ed_conf_error(cf, node, "root \"%s\" is not a directory",
+                      root->data);
+    }
     return NULL;
 }
 

@@ -44,6 +44,16 @@ const uint8_t ed_http_char[256] = {
 
 #define ed_http_is(c, cls) (ed_http_char[(u_char)(c)] & (cls))
 
+/*
+ * SWAR tests on 8 bytes at a time (Bit Twiddling Hacks): whether a word
+ * holds a byte below n (n <= 128; bytes >= 0x80 never count), or a given
+ * byte. Both answers are exact for the word as a whole.
+ */
+#define ED_SWAR_ONES  0x0101010101010101ULL
+#define ED_SWAR_HIGHS 0x8080808080808080ULL
+#define ed_swar_less(w, n) (((w) - ED_SWAR_ONES * (n)) & ~(w) & ED_SWAR_HIGHS)
+#define ed_swar_has(w, b) ed_swar_less((w) ^ (ED_SWAR_ONES * (b)), 1)
+
 /* Per-call bookkeeping for the fields that are checked across lines. */
 typedef struct {
     const u_char *cl;          /* digits of the first Content-Length */
@@ -109,6 +119,38 @@ ed_http_head_end(const char *buf, size_t len)
         }
     }
     return 0;
+}
+
+/*
+ * Skips the bytes of class cls from p. Words whose bytes are all >= below
+ * and not DEL are skipped whole; that is exact for the two classes used
+ * here (VALUE with below 0x20, whose only other member is HTAB; TARGET
+ * with below 0x21). A word holding anything else goes byte by byte. The
+ * LF at end[-1] is outside both classes and stops the scan.
+ * Returns the first byte outside cls.
+ */
+static inline const u_char *
+ed_http_skip(const u_char *p, const u_char *end, unsigned cls,
+             uint64_t below)
+{
+    const u_char *stop;
+    uint64_t      w;
+
+    for (;;) {
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+            if (ed_swar_less(w, below) | ed_swar_has(w, 0x7f)) {
+                break;
+            }
+            p += 8;
+        }
+        stop = end - p > 8 ? p + 8 : end;
+        for (; p < stop; p++) {
+            if (!ed_http_is(*p, cls)) {
+                return p;
+            }
+        }
+    }
 }
 
 /* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
@@ -234,11 +276,22 @@ ed_http_trim(const u_char **s, const u_char **e)
     }
 }
 
-/* Case-insensitive equality of [s, s + n) and the lowercase literal lit. */
-static bool
+/* Case-insensitive equality of [s, s + n) and the lowercase literal lit;
+ * inline, as it runs on every field name of a known length. */
+static inline bool
 ed_http_eq(const u_char *s, size_t n, const char *lit, size_t litlen)
 {
-    return n == litlen && ed_strncasecmp((const char *)s, lit, n) == 0;
+    size_t i;
+
+    if (n != litlen) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if ((u_char)ed_tolower((char)s[i]) != (u_char)lit[i]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 #define ed_http_eq_lit(s, n, lit) ed_http_eq(s, n, lit, sizeof(lit) - 1)
@@ -564,9 +617,7 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     h->method_id = ed_http_method_id(start, h->method.len);
 
     h->target.data = (char *)++p;
-    while (ed_http_is(*p, ED_HTTP_C_TARGET)) {
-        p++;
-    }
+    p = ed_http_skip(p, end, ED_HTTP_C_TARGET, 0x21);
     if (*p != ' ' || p == (const u_char *)h->target.data) {
         return 400;
     }
@@ -635,9 +686,7 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             p++;
         }
         v = p;
-        while (ed_http_is(*p, ED_HTTP_C_VALUE)) {
-            p++;
-        }
+        p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
         /* Anything but the line end here is a CTL, DEL or bare CR. */
         vend = p;
         if (*p == '\r' && p[1] == '\n') {

@@ -339,6 +339,56 @@ ed_http_send_error(ed_http_request_t *r, int status)
     }
 }
 
+/* error_pages: answers status with the configured URI of this server,
+ * run through its location's handler. ED_OK when that handler answered,
+ * ED_DECLINED to send the built-in page. */
+static int
+ed_http_error_page(ed_http_request_t *r, int status)
+{
+    ed_http_error_page_t *p;
+    ed_http_location_t   *loc;
+    const char           *q;
+    size_t                i;
+    int                   rc;
+
+    if (r->internal || r->clcf->error_pages == NULL) {
+        return ED_DECLINED;
+    }
+    p = r->clcf->error_pages->elts;
+    for (i = 0; i < r->clcf->error_pages->nelts; i++) {
+        if (p[i].status == status) {
+            break;
+        }
+    }
+    if (i == r->clcf->error_pages->nelts) {
+        return ED_DECLINED;
+    }
+    r->internal = 1;
+    r->error_status = status;
+    r->uri = p[i].uri;
+    q = memchr(r->uri.data, '?', r->uri.len);
+    if (q) {
+        r->uri.len = (size_t)(q - r->uri.data);
+    }
+    r->headers_out.nelts = 0;
+    loc = ed_http_find_location(r->server, r, &r->uri);
+    if (loc->handler == NULL) {
+        return ED_DECLINED;
+    }
+    r->loc = loc;
+    r->loc_conf = loc->conf;
+    r->clcf = loc->conf[ed_http_core_module.index];
+    rc = loc->handler(r);
+    if (rc == ED_AGAIN) {
+        return ED_OK;
+    }
+    if (rc == ED_OK || rc == ED_ERROR) {
+        ed_http_finalize(r, rc);
+        return ED_OK;
+    }
+    return ED_DECLINED;
+}
+
 void
 ed_http_finalize(ed_http_request_t *r, int rc)
 {
@@ -355,7 +405,14 @@ ed_http_finalize(ed_http_request_t *r, int rc)
         return;
     }
     if (rc >= 100 && !r->header_sent) {
+        if (ed_http_error_page(r, rc) == ED_OK) {
+            return;
+        }
         ed_http_send_error(r, rc);
+    } else if (rc == ED_OK && r->chunked_out) {
+        if (ed_stream_write(&hc->c.stream, "0\r\n\r\n", 5) != ED_OK) {
+            r->keepalive = 0;
+        }
     }
     r->finalized = 1;
     if (r->error || r->head.expect_continue) {

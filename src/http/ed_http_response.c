@@ -125,8 +125,13 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
     const char           *text;
     char                 *buf, *p;
     size_t                size, i;
-    bool                  body = ed_http_status_has_body(r->status);
+    bool                  body;
 
+    if (r->error_status && r->status == 200) {
+        /* An error page keeps the status of the error it stands for. */
+        r->status = r->error_status;
+    }
+    body = ed_http_status_has_body(r->status);
     text = ed_http_status_text(r->status);
     size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)
            + sizeof("Server: eddy/" ED_VERSION "\r\n")

@@ -155,6 +155,7 @@ static int
 ed_proc_spawn(ed_proc_t *p)
 {
     pid_t pid, master = getpid();
+    int   id = p->id;
 
     pid = fork();
     if (pid < 0) {
@@ -162,9 +163,10 @@ ed_proc_spawn(ed_proc_t *p)
         return ED_ERROR;
     }
     if (pid == 0) {
+        /* p points into procs: its id was copied before the free. */
         ed_loop_destroy(ed_m.loop);
         free(ed_m.procs);
-        ed_worker_main(ed_m.cycle, p->id, master);
+        ed_worker_main(ed_m.cycle, id, master);
     }
     p->pid = pid;
     p->started = ed_current_msec;

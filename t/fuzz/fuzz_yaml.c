@@ -40,9 +40,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ed_pool_t *pool;
     ed_conf_t *cf, *cf2;
     ed_node_t *root, *again;
-    char      *buf;
-    size_t     len;
-    FILE      *out;
+    char *buf;
+    size_t len;
+    FILE *out;
 
     pool = ed_pool_create(4096);
     if (pool == NULL) {
@@ -58,8 +58,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Fuzz input must not make the loader read the file system. */
     cf->no_include = 1;
     *cf2 = *cf;
-    root = ed_conf_load_string(cf, "/nonexistent/fuzz.yaml",
-                               (const char *)data, size);
+    root = ed_conf_load_string(cf, "/nonexistent/fuzz.yaml", (const char *)data,
+                               size);
     if (root == NULL) {
         goto done;
     }
@@ -76,8 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memmem(buf, len, "${env:", 6) == NULL) {
         again = ed_conf_load_string(cf2, "dump.yaml", buf, len);
         if (again == NULL || !ed_fuzz_same(root, again)) {
-            fprintf(stderr, "dump does not load back:\n%.*s\n%s\n",
-                    (int)len, buf, cf2->nerrors ? cf2->errors[0] : "");
+            fprintf(stderr, "dump does not load back:\n%.*s\n%s\n", (int)len,
+                    buf, cf2->nerrors ? cf2->errors[0] : "");
             abort();
         }
     }

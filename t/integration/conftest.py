@@ -22,6 +22,10 @@ Usage:
 Placeholders replaced in the config text: {port} (= {port0}), {port0} ..
 {portN} (pass ports=N+1), {prefix}.  Nothing else is touched, so YAML flow
 maps like {status: 200} need no escaping.
+
+Environment: EDDY_BINARY runs another binary than <repo>/objs/eddy (e.g. a
+sanitizer build); EDDY_TEST_TIMEOUT bounds each test (default 60 s).
+Run: python3 -m pytest -q t/integration  (or make check-integration).
 """
 
 import http.client
@@ -517,15 +521,15 @@ class Eddy:
         def check():
             pids = self.worker_pids()
             if len(pids) == n and not ex.intersection(pids):
-                return pids
+                return (pids,)
             return None
 
-        pids = wait_for(check, timeout)
-        if not pids:
+        found = wait_for(check, timeout)
+        if not found:
             pytest.fail("expected %d workers (excluding %s), have %s; "
                         "stderr:\n%s" % (n, sorted(ex), self.worker_pids(),
                                          self.stderr_text()))
-        return pids
+        return found[0]
 
     def stderr_text(self):
         try:

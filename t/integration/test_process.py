@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (pid_alive, position, read_response, read_until_close,
-                      split_response, wait_for)
+from conftest import (pid_alive, position, proc_children, read_response,
+                      read_until_close, split_response, wait_for)
 
 
 def config(workers=2, body="gen1 $pid $worker_id\\n", accept="exclusive",
@@ -189,8 +189,8 @@ def test_reload_keeps_serving(eddy):
     failures = []
     start = time.monotonic()
     reloads = 0
-    while time.monotonic() - start < 4:
-        if time.monotonic() - start >= reloads * 0.5:
+    while time.monotonic() - start < 2.5:
+        if time.monotonic() - start >= reloads * 0.4:
             reloads += 1
             e.write_config(config(workers=2, body="g%d $pid $worker_id\\n"
                                   % reloads))
@@ -342,6 +342,86 @@ def test_master_exit_takes_workers_along(eddy):
     assert wait_gone(workers, 5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", e.port), timeout=1).close()
+
+
+def test_max_restarts_gives_up(eddy):
+    """A slot that keeps dying makes the master stop everything and exit 2
+    after max_restarts respawns."""
+    e = eddy(config(workers=2, extra="max_restarts: 2"))
+    workers = e.wait_workers(2)
+    victim = workers[0]
+    seen = set(workers)
+    deadline = time.monotonic() + 20
+    kills = 0
+    while e.running() and time.monotonic() < deadline:
+        if pid_alive(victim):
+            os.kill(victim, signal.SIGKILL)
+            kills += 1
+        # Wait for the replacement of the same slot (a new child).
+        fresh = wait_for(lambda: [p for p in e.worker_pids()
+                                  if p not in seen] or not e.running(), 5)
+        if fresh is True or not fresh:
+            continue
+        victim = fresh[0]
+        seen.update(fresh)
+    assert not e.running(), "master still running after %d kills" % kills
+    assert e.wait_exit(5) == 2, e.all_logs()
+    assert kills >= 3
+    assert "[crit]" in e.all_logs() or "[alert]" in e.all_logs() \
+        or "[emerg]" in e.all_logs(), e.all_logs()
+    assert wait_gone(seen, 5)
+
+
+def test_winch_stops_workers_keeps_master(eddy):
+    e = eddy(config(workers=2))
+    workers = e.wait_workers(2)
+    e.signal(signal.SIGWINCH)
+    e.wait_workers(0, timeout=2 + 5)
+    assert wait_gone(workers, 5)
+    assert e.running()
+    time.sleep(0.3)
+    assert e.worker_pids() == [], "workers were respawned after WINCH"
+
+
+def test_usr2_binary_upgrade(eddy):
+    e = eddy(config(workers=2))
+    e.wait_workers(2)
+    assert wait_for(lambda: pid_file(e).exists(), 5)
+    oldbin = e.prefix / "logs" / "eddy.pid.oldbin"
+
+    e.signal(signal.SIGUSR2)
+
+    def new_master():
+        if not oldbin.exists() or not pid_file(e).exists():
+            return None
+        pid = read_pid(e)
+        return pid if pid != e.pid else None
+
+    new_pid = wait_for(new_master, 10)
+    assert new_pid, "no new master; logs:\n" + e.all_logs()
+    e._seen_workers.add(new_pid)            # cleaned up at teardown
+    try:
+        assert int(oldbin.read_text().strip()) == e.pid
+        assert pid_alive(new_pid)
+        # The new master's workers come up on the inherited sockets.
+        assert wait_for(lambda: len(proc_children(new_pid)) == 2, 10), \
+            e.all_logs()
+        for _ in range(10):
+            assert answer(e)[0] == "gen1"
+
+        # Retire the old master: the new one keeps serving alone.
+        e.signal(signal.SIGQUIT)
+        assert e.wait_exit(2 + 5) == 0, e.all_logs()
+        assert not oldbin.exists()
+        assert read_pid(e) == new_pid, "the new master's pid file was removed"
+        new_workers = proc_children(new_pid)
+        for _ in range(10):
+            tag, pid, _ = answer(e)
+            assert pid in new_workers
+    finally:
+        if pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(new_pid), 5)
 
 
 # --------------------------------------------------------------------------

@@ -99,7 +99,7 @@ END_TEST
 START_TEST(test_timers_heap_model)
 {
     unsigned   seed = 777;
-    int        i, op, n, armed;
+    int        i, op, n, armed, bad;
     ed_msec_t  min, root;
     char       seen[NTIMERS + 1];
 
@@ -113,7 +113,9 @@ START_TEST(test_timers_heap_model)
         } else {
             ed_timer_add(loop, &timers[i], (ed_msec_t)((seed >> 4) % 100000));
         }
+        /* Plain checks, one assertion per step: ck_assert is slow. */
         armed = 0;
+        bad = 0;
         min = INT64_MAX;
         root = -1;
         memset(seen, 0, sizeof(seen));
@@ -122,21 +124,22 @@ START_TEST(test_timers_heap_model)
                 continue;
             }
             armed++;
-            ck_assert_uint_le(timers[i].index, NTIMERS);
-            ck_assert_int_eq(seen[timers[i].index], 0);
+            if (timers[i].index > NTIMERS || seen[timers[i].index]) {
+                bad++;
+                continue;
+            }
             seen[timers[i].index] = 1;
             min = ed_min(min, timers[i].when);
             if (timers[i].index == 1) {
                 root = timers[i].when;
             }
         }
-        ck_assert_uint_eq(ed_loop_timers(loop), (size_t)armed);
         for (i = 1; i <= armed; i++) {
-            ck_assert_int_eq(seen[i], 1);
+            bad += !seen[i];
         }
-        if (armed > 0) {
-            ck_assert_int_eq(root, min);
-        }
+        bad += ed_loop_timers(loop) != (size_t)armed;
+        bad += armed > 0 && root != min;
+        ck_assert_int_eq(bad, 0);
     }
     for (i = 0; i < NTIMERS; i++) {
         ed_timer_del(loop, &timers[i]);
