@@ -213,7 +213,9 @@ ed_dump_defaults(ed_pool_t *pool, ed_node_t *map, const ed_key_t *keys,
     if (items == NULL) {
         return ED_ERROR;
     }
-    memcpy(items, map->items, 2 * map->n * sizeof(ed_node_t *));
+    if (map->n) {
+        memcpy(items, map->items, 2 * map->n * sizeof(ed_node_t *));
+    }
     map->items = items;
     for (k = keys; k->name; k++) {
         if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {

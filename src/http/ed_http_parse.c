@@ -724,6 +724,10 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     if (h->absolute || h->method_id == ED_HTTP_CONNECT) {
         h->host = h->authority;
     }
+    if (h->version == 10) {
+        /* RFC 9110 10.1.1: a 100-continue from HTTP/1.0 is ignored. */
+        h->expect_continue = 0;
+    }
 
     if (st.te) {
         /* RFC 9112 6.1 and 6.3: no guessing between two framings, and

@@ -193,7 +193,12 @@ ed_http_set_host(ed_http_request_t *r)
     char     *p;
     size_t    i, len = h->len;
 
-    if (len && h->data[0] == '[') {
+    if (len == 0) {
+        /* HTTP/1.0 without Host: the default server answers. */
+        ed_str_set(&r->host, "");
+        return ED_OK;
+    }
+    if (h->data[0] == '[') {
         p = memchr(h->data, ']', len);
         if (p == NULL) {
             return 400;

@@ -593,6 +593,10 @@ class Eddy:
 # fixtures
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:")
+
+
 @pytest.fixture
 def eddy(tmp_path):
     """Factory: eddy(config, ports=1, env=None, args=(), start=True) -> Eddy.
@@ -611,11 +615,23 @@ def eddy(tmp_path):
         return e
 
     yield make
+    reports = []
     for e in made:
         try:
             e.stop(timeout=3)
         except Exception:  # noqa: BLE001 - teardown must go on
             pass
+        try:
+            text = e.all_logs()
+        except Exception:  # noqa: BLE001
+            continue
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                reports.append(text[max(0, text.index(marker) - 200):][:3000])
+                break
+    # A sanitizer build reports memory errors, undefined behaviour and
+    # leaks on stderr: any of them fails the test that caused it.
+    assert not reports, "sanitizer report:\n" + "\n".join(reports)
 
 
 @pytest.fixture

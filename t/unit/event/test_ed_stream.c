@@ -394,7 +394,7 @@ END_TEST
 
 START_TEST(test_pipelined)
 {
-    char all[40 * 8 + 1], line[16];
+    char all[40 * 8 + 1], line[32];
     int  i;
 
     open_stream(4096);

@@ -374,6 +374,11 @@ START_TEST(test_parse_flags)
     ck_assert(!h.chunked && h.conn_keepalive && !h.conn_close);
     ck_assert(h.expect_continue && h.expect_other);
 
+    /* HTTP/1.0 clients get no 100 Continue (RFC 9110 10.1.1). */
+    parse_ok("POST / HTTP/1.0\r\nExpect: 100-continue\r\n"
+             "Content-Length: 1\r\n\r\n", &h, hdrs);
+    ck_assert(!h.expect_continue && !h.expect_other);
+
     /* Lookalike names are plain fields. */
     parse_ok("GET / HTTP/1.1\r\nHost: a\r\nHosts: b\r\n"
              "Content-Lengths: x\r\nTransfer-Encodings: x\r\n\r\n", &h,
