@@ -170,9 +170,9 @@ ed_plain_sendfile(ed_stream_t *s, int fd, off_t *off, size_t len)
 }
 
 const ed_stream_io_t ed_stream_plain_io = {
-    ed_plain_recv,
-    ed_plain_writev,
-    ed_plain_sendfile
+    .recv = ed_plain_recv,
+    .writev = ed_plain_writev,
+    .sendfile = ed_plain_sendfile,
 };
 
 /* Guards. */
@@ -293,6 +293,9 @@ ed_stream_close(ed_stream_t *s)
     s->guard = NULL;
     ed_loop_unpost(s->loop, &s->flush);
     ed_loop_unpost(s->loop, &s->deliver);
+    if (s->io->close != NULL) {
+        s->io->close(s);
+    }
     if (s->ev.fd != -1) {
         /* close() takes the fd out of epoll: no epoll_ctl needed. */
         ed_loop_forget(s->loop, &s->ev);
@@ -609,6 +612,10 @@ ed_stream_event(ed_event_t *ev, uint32_t events)
 {
     ed_stream_t *s = ev->data;
 
+    if (s->io->cross && (events & (EPOLLIN | EPOLLOUT))) {
+        /* A TLS record may be waiting on the other direction. */
+        events |= EPOLLIN | EPOLLOUT;
+    }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         s->readable = 1;
     }

@@ -55,6 +55,12 @@ typedef struct {
     ssize_t (*writev)(ed_stream_t *s, const struct iovec *iov, int n);
     /* NULL when the transport cannot sendfile: the stream then preads. */
     ssize_t (*sendfile)(ed_stream_t *s, int fd, off_t *off, size_t len);
+    /* Called by ed_stream_close before the fd closes (TLS close_notify
+     * and freeing); may be NULL. */
+    void    (*close)(ed_stream_t *s);
+    /* Reads may need the socket writable and writes readable (TLS):
+     * every readiness event then retries both directions. */
+    unsigned  cross;
 } ed_stream_io_t;
 
 extern const ed_stream_io_t ed_stream_plain_io;

@@ -53,6 +53,7 @@ struct ed_http_server_s {
     ed_http_location_t   *fallback;   /* no location matched */
     ed_str_t              server_name; /* first name, for $server_name */
     ed_node_t            *node;
+    void                 *tls_ctx;    /* SSL_CTX when the server has tls */
 };
 
 /* The servers listening on one address. */

@@ -358,8 +358,12 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
     ed_http_server_t **slot;
     const char     *err;
     int64_t         backlog = -1;
-    int             def = 0, b;
+    int             def = 0, b, tls;
     size_t          i;
+
+    /* A server with a tls block makes its addresses TLS unless an item
+     * says tls: false. */
+    tls = ed_conf_get(srv->node, "tls") != NULL;
 
     if (item->type == ED_NODE_MAP) {
         addr = NULL;
@@ -384,7 +388,10 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
                                          "1-65535");
                 }
             } else if (strcmp(k, "tls") == 0) {
-                return ed_conf_error(cf, v, "tls is not supported yet");
+                tls = ed_conf_parse_bool(v->value.data, v->value.len);
+                if (v->type != ED_NODE_SCALAR || tls < 0) {
+                    return ed_conf_error(cf, v, "expected a boolean");
+                }
             } else {
                 return ed_conf_error(cf, item->items[2 * i],
                                      "unknown key \"%s\" in listen; expected "
@@ -409,6 +416,11 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
         ls->backlog = backlog > 0 ? (int)backlog : ccf->backlog;
     }
     ha = ls->servers;
+    if (ha && (int)ls->tls != tls) {
+        return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
+                             "with and without TLS", ls->name);
+    }
+    ls->tls = tls ? 1 : 0;
     if (ha == NULL) {
         ha = ed_pcalloc(cf->pool, sizeof(ed_http_addr_t));
         if (ha == NULL || ed_array_init(&ha->servers, cf->pool, 2,

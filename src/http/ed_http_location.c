@@ -54,6 +54,10 @@ ed_http_regex_match(ed_http_request_t *r, pcre2_code *re, const char *s,
     if (rc < 0) {
         return false;
     }
+    if (r == NULL) {
+        /* Choosing a server during the TLS handshake: no request yet. */
+        return true;
+    }
     n = rc == 0 ? 32 : (uint32_t)rc;
     ov = pcre2_get_ovector_pointer(ed_http_match_data);
     r->caps = ed_palloc(r->pool, 2 * n * sizeof(PCRE2_SIZE));

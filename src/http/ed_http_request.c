@@ -1,6 +1,7 @@
 /* The HTTP/1.x connection: reading heads, dispatching requests, keep-alive,
  * pipelining, discarding unread bodies, timeouts and closing. */
 #include "ed_http.h"
+#include "ed_tls.h"
 
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -73,6 +74,16 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     if (peer->sa.sa_family != AF_UNIX) {
         /* Responses are written whole; never wait for Nagle. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (ls->tls
+        && ed_tls_accept(&hc->c.stream,
+                         ((ed_http_addr_t *)ls->servers)->default_server
+                             ->tls_ctx,
+                         hc) != ED_OK)
+    {
+        ed_stream_close(&hc->c.stream);
+        free(hc);
+        return;
     }
     hc->c.ls = ls;
     hc->c.peer = *peer;

@@ -112,8 +112,11 @@ ED_VAR(ed_http_var_server_port)
 
 ED_VAR(ed_http_var_scheme)
 {
-    ed_unused(r);
-    ed_str_set(out, "http");
+    if (r->hc->c.ls->tls) {
+        ed_str_set(out, "https");
+    } else {
+        ed_str_set(out, "http");
+    }
     return ED_OK;
 }
 

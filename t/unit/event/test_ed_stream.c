@@ -35,9 +35,11 @@ cnt_sendfile(ed_stream_t *s, int fd, off_t *off, size_t len)
     return ed_stream_plain_io.sendfile(s, fd, off, len);
 }
 
-static const ed_stream_io_t counting_io = { cnt_recv, cnt_writev,
-                                            cnt_sendfile };
-static const ed_stream_io_t nosendfile_io = { cnt_recv, cnt_writev, NULL };
+static const ed_stream_io_t counting_io = { .recv = cnt_recv,
+                                            .writev = cnt_writev,
+                                            .sendfile = cnt_sendfile };
+static const ed_stream_io_t nosendfile_io = { .recv = cnt_recv,
+                                              .writev = cnt_writev };
 
 /* Deliveries, copied. */
 typedef struct {

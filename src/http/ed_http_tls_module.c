@@ -1,0 +1,228 @@
+/* The tls module: server certificates, protocols and ciphers, SNI choosing
+ * the server's certificate, ALPN, and TLS on accepted connections. */
+#include "ed_http.h"
+#include "ed_tls.h"
+
+typedef struct {
+    ed_node_t *node;           /* the tls block, for messages */
+    ed_str_t   certificate;
+    ed_str_t   key;
+    unsigned   protocols;
+    ed_str_t   ciphers;
+    int        session_tickets;
+} ed_http_tls_conf_t;
+
+static const char *ed_http_tls_set(ed_conf_t *cf, const ed_key_t *key,
+                                   ed_node_t *node, void *conf);
+static const char *ed_http_tls_set_protocols(ed_conf_t *cf,
+                                             const ed_key_t *key,
+                                             ed_node_t *node, void *conf);
+static int ed_http_tls_postconf(ed_conf_t *cf);
+
+static const ed_key_t ed_http_tls_keys[] = {
+    { "tls", ED_CTX_SERVER, ED_KEY_PTR, ed_http_tls_set, ED_CONF_SRV,
+      offsetof(ed_http_tls_conf_t, node), NULL, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+#define ED_TLS_KEY(name, flags, set, field, def)                             \
+    { name, ED_CTX_SERVER, flags, set, ED_CONF_SRV,                          \
+      offsetof(ed_http_tls_conf_t, field), NULL, def }
+
+/* The keys inside a server's `tls:` block. */
+static const ed_key_t ed_http_tls_block_keys[] = {
+    ED_TLS_KEY("certificate", ED_KEY_STR, ed_conf_set_path, certificate,
+               NULL),
+    ED_TLS_KEY("key", ED_KEY_STR, ed_conf_set_path, key, NULL),
+    ED_TLS_KEY("protocols", ED_KEY_NONE, ed_http_tls_set_protocols,
+               protocols, NULL),
+    ED_TLS_KEY("ciphers", ED_KEY_STR, ed_conf_set_str, ciphers, NULL),
+    ED_TLS_KEY("session_tickets", ED_KEY_INT, ed_conf_set_bool,
+               session_tickets, "true"),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+ed_module_t ed_http_tls_module = {
+    .name = "tls",
+    .keys = ed_http_tls_keys,
+    .conf_size = { 0, sizeof(ed_http_tls_conf_t), 0, 0 },
+    .postconf = ed_http_tls_postconf,
+};
+
+static const char *
+ed_http_tls_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                void *conf)
+{
+    ed_http_tls_conf_t *tcf = conf;
+
+    ed_unused(key);
+    if (node->type != ED_NODE_MAP) {
+        return "expected a mapping with certificate and key";
+    }
+    tcf->node = node;
+    ed_conf_init_keys(ed_http_tls_block_keys, tcf);
+    tcf->node = node;
+    ed_conf_apply_keys(cf, node, ed_http_tls_block_keys, tcf, "tls");
+    ed_conf_defaults(cf, ed_http_tls_block_keys, ED_CONF_SRV, tcf);
+    if (ed_conf_get(node, "certificate") == NULL) {
+        ed_conf_error(cf, node, "tls: \"certificate\" is required");
+    }
+    if (ed_conf_get(node, "key") == NULL) {
+        ed_conf_error(cf, node, "tls: \"key\" is required");
+    }
+    return NULL;
+}
+
+/* protocols: [TLSv1.2, TLSv1.3]; older versions are refused. */
+static const char *
+ed_http_tls_set_protocols(ed_conf_t *cf, const ed_key_t *key,
+                          ed_node_t *node, void *conf)
+{
+    ed_http_tls_conf_t *tcf = conf;
+    ed_node_t         **items = &node;
+    size_t              n = 1, i;
+
+    ed_unused(key);
+    if (node->type == ED_NODE_SEQ) {
+        items = node->items;
+        n = node->n;
+    }
+    tcf->protocols = 0;
+    for (i = 0; i < n; i++) {
+        const char *v = items[i]->value.data;
+
+        if (items[i]->type != ED_NODE_SCALAR) {
+            return "expected a list of protocol names";
+        }
+        if (strcmp(v, "TLSv1.2") == 0) {
+            tcf->protocols |= ED_TLS_V12;
+        } else if (strcmp(v, "TLSv1.3") == 0) {
+            tcf->protocols |= ED_TLS_V13;
+        } else {
+            ed_conf_error(cf, items[i], "unsupported TLS protocol \"%s\": "
+                          "expected TLSv1.2 or TLSv1.3", v);
+        }
+    }
+    if (tcf->protocols == 0) {
+        return "expected at least one of TLSv1.2, TLSv1.3";
+    }
+    return NULL;
+}
+
+/* SNI: switch to the certificate of the server the name chooses. */
+static int
+ed_http_tls_on_servername(SSL *ssl, int *alert, void *arg)
+{
+    ed_http_conn_t   *hc = ed_tls_conn_data(ssl);
+    ed_http_server_t *srv;
+    const char       *name;
+    ed_str_t          host;
+    char              low[256];
+    size_t            len, i;
+
+    ed_unused(alert);
+    ed_unused(arg);
+    name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (hc == NULL || name == NULL) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    len = strlen(name);
+    if (len == 0 || len >= sizeof(low)) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    for (i = 0; i < len; i++) {
+        low[i] = ed_tolower(name[i]);
+    }
+    low[len] = '\0';
+    host.data = low;
+    host.len = len;
+    srv = ed_http_find_server(hc->addr, NULL, &host);
+    if (srv && srv->tls_ctx && srv->tls_ctx != SSL_get_SSL_CTX(ssl)) {
+        SSL_set_SSL_CTX(ssl, srv->tls_ctx);
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: HTTP/1.1 only for now; a client offering only others gets no
+ * ALPN answer rather than a failed handshake. */
+static int
+ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
+                    unsigned char *outlen, const unsigned char *in,
+                    unsigned inlen, void *arg)
+{
+    static const unsigned char h11[] = "\x08http/1.1";
+    unsigned char             *sel;
+
+    ed_unused(ssl);
+    ed_unused(arg);
+    if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen)
+        != OPENSSL_NPN_NEGOTIATED)
+    {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
+{
+    ed_http_tls_conf_t *tcf = srv->srv_conf[ed_http_tls_module.index];
+    SSL_CTX            *ctx;
+    char                err[512];
+
+    if (tcf->node == NULL) {
+        return ED_OK;
+    }
+    if (tcf->certificate.data == NULL || tcf->key.data == NULL) {
+        return ED_ERROR; /* already reported */
+    }
+    ctx = ed_tls_server_ctx(tcf->certificate.data, tcf->key.data,
+                            tcf->protocols ? tcf->protocols
+                                           : ED_TLS_V12 | ED_TLS_V13,
+                            tcf->ciphers.data, tcf->session_tickets != 0,
+                            err, sizeof(err));
+    if (ctx == NULL) {
+        ed_conf_error(cf, ed_conf_get(tcf->node, "certificate"), "%s", err);
+        return ED_ERROR;
+    }
+    if (ed_pool_cleanup_add(cf->pool, (ed_pool_cleanup_pt)SSL_CTX_free, ctx)
+        != ED_OK)
+    {
+        SSL_CTX_free(ctx);
+        return ED_ERROR;
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, ed_http_tls_on_servername);
+    SSL_CTX_set_alpn_select_cb(ctx, ed_http_tls_on_alpn, NULL);
+    srv->tls_ctx = ctx;
+    return ED_OK;
+}
+
+static int
+ed_http_tls_postconf(ed_conf_t *cf)
+{
+    ed_http_core_main_conf_t *cmcf;
+    ed_http_server_t        **srvs;
+    ed_listener_t           **ls;
+    ed_http_addr_t           *ha;
+    size_t                    i;
+
+    cmcf = cf->cycle->main_conf[ed_http_core_module.index];
+    srvs = cmcf->servers.elts;
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        ed_http_tls_server(cf, srvs[i]);
+    }
+    ls = cf->cycle->listeners.elts;
+    for (i = 0; i < cf->cycle->listeners.nelts; i++) {
+        ha = ls[i]->servers;
+        if (ls[i]->tls && ha && ha->default_server->tls_ctx == NULL
+            && cf->nerrors == 0)
+        {
+            ed_conf_error(cf, ha->default_server->node,
+                          "TLS listener %s: its default server (#%u) has no "
+                          "tls certificate", ls[i]->name,
+                          ha->default_server->index);
+        }
+    }
+    return cf->nerrors ? ED_ERROR : ED_OK;
+}
