@@ -35,7 +35,6 @@ ed_cycle_load(const char *conf_file, const char *prefix, ed_conf_t **errors)
     ed_conf_t   *cf;
     ed_module_t *m;
     size_t       i;
-    char         buf[PATH_MAX];
 
     *errors = NULL;
     pool = ed_pool_create(16384);
@@ -53,12 +52,8 @@ ed_cycle_load(const char *conf_file, const char *prefix, ed_conf_t **errors)
     cf->cycle = cycle;
     cf->prefix = ed_pstrdup(pool, prefix, strlen(prefix));
     cycle->prefix = cf->prefix;
-    if (conf_file[0] != '/' && getcwd(buf, sizeof(buf))) {
-        size_t n = strlen(buf);
-
-        snprintf(buf + n, sizeof(buf) - n, "/%s", conf_file);
-        conf_file = buf;
-    }
+    /* Kept as the user wrote it: messages name the file that way, and the
+     * master never changes directory, so reloads find it again. */
     cycle->conf_file = ed_pstrdup(pool, conf_file, strlen(conf_file));
     if (ed_array_init(&cycle->listeners, pool, 4, sizeof(ed_listener_t *))
         != ED_OK)

@@ -3,7 +3,14 @@
  * non-blockingly. */
 #include "ed_tls.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 /* TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 has its own
  * modern defaults). */
@@ -12,40 +19,202 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"             \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* Bytes coalesced into one SSL_write: one record for a whole response. */
+/* Bytes coalesced into one SSL_write: one record for a whole response,
+ * the largest plaintext a record holds. */
 #define ED_TLS_WBUF 16384
 
-static int ed_tls_index = -1;
+/* Sessions live as long as a ticket key is sure to decrypt them: one
+ * rotation period (a key encrypts for one period, decrypts for two). */
+#define ED_TLS_SESSION_TIMEOUT (ED_TLS_KEY_ROTATE_MSEC / 1000)
 
-/* Copies OpenSSL's last error into err. */
+/* Sessions kept per context and process for clients without tickets. */
+#define ED_TLS_SESSION_CACHE 4096
+
+static int ed_tls_index = -1;      /* SSL ex data: the connection */
+static int ed_tls_ctx_index = -1;  /* SSL_CTX ex data: the cipher string */
+
+/* Puts the most telling reason from OpenSSL's error queue into buf and
+ * clears the queue: a system error (the file is missing) first; "no PEM
+ * <kind> in it" when a PEM file held nothing to decode (kind not NULL);
+ * else the earliest entry (the cause; later ones only say who called);
+ * errno when the queue is empty. *mismatch (if not NULL) tells whether a
+ * key was refused for not matching its certificate. */
 static void
-ed_tls_error(char *err, size_t size, const char *what, const char *file)
+ed_tls_reason(char *buf, size_t size, const char *kind, bool *mismatch)
 {
-    unsigned long e = ERR_peek_last_error();
-    char          msg[256];
+    unsigned long e, sys = 0, first = 0;
+    bool          empty = false, differs = false;
+    int           lib, why;
 
-    if (e) {
-        ERR_error_string_n(e, msg, sizeof(msg));
-    } else {
-        snprintf(msg, sizeof(msg), "%s", strerror(errno));
+    while ((e = ERR_get_error()) != 0) {
+        lib = ERR_GET_LIB(e);
+        why = ERR_GET_REASON(e);
+        if (lib == ERR_LIB_SYS && sys == 0) {
+            sys = e;
+        }
+        if ((lib == ERR_LIB_PEM && why == PEM_R_NO_START_LINE)
+            || (lib == ERR_LIB_OSSL_DECODER && why == ERR_R_UNSUPPORTED))
+        {
+            empty = true;
+        }
+        if (lib == ERR_LIB_X509
+            && (why == X509_R_KEY_VALUES_MISMATCH
+                || why == X509_R_KEY_TYPE_MISMATCH))
+        {
+            differs = true;
+        }
+        if (first == 0) {
+            first = e;
+        }
     }
-    ERR_clear_error();
-    snprintf(err, size, "%s %s: %s", what, file, msg);
+    if (mismatch != NULL) {
+        *mismatch = differs;
+    }
+    if (sys != 0 && ERR_GET_REASON(sys) != 0) {
+        snprintf(buf, size, "%s", strerror(ERR_GET_REASON(sys)));
+    } else if (empty && kind != NULL) {
+        snprintf(buf, size, "no PEM %s in it", kind);
+    } else if (first != 0 && ERR_reason_error_string(first) != NULL) {
+        snprintf(buf, size, "%s", ERR_reason_error_string(first));
+    } else if (first != 0) {
+        ERR_error_string_n(first, buf, size);
+    } else {
+        snprintf(buf, size, "%s", strerror(errno ? errno : EINVAL));
+    }
 }
 
-SSL_CTX *
-ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
-                  const char *ciphers, bool tickets, char *err, size_t size)
+/* Checks that path is a readable regular file before OpenSSL parses it,
+ * for a plain reason when it is not. Returns ED_OK, or ED_ERROR with the
+ * reason in buf. */
+static int
+ed_tls_file_check(const char *path, char *buf, size_t size)
 {
-    SSL_CTX *ctx;
+    struct stat st;
+    int         fd;
 
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(buf, size, "%s", strerror(errno));
+        return ED_ERROR;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(buf, size, "not a regular file");
+        close(fd);
+        return ED_ERROR;
+    }
+    close(fd);
+    return ED_OK;
+}
+
+/* Loads the certificate chain and the key into ctx. Returns ED_OK, or
+ * ED_ERROR with err and *what set. */
+static int
+ed_tls_load(SSL_CTX *ctx, const char *cert, const char *key, char *err,
+            size_t size, int *what)
+{
+    const char *path = cert;
+    char        reason[256];
+    bool        mismatch = false;
+
+    *what = ED_TLS_ERR_CERT;
+    if (ed_tls_file_check(cert, reason, sizeof(reason)) != ED_OK) {
+        goto failed;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        ed_tls_reason(reason, sizeof(reason), "certificate", NULL);
+        goto failed;
+    }
+    *what = ED_TLS_ERR_KEY;
+    path = key;
+    if (ed_tls_file_check(key, reason, sizeof(reason)) != ED_OK) {
+        goto failed;
+    }
+    /* OpenSSL checks the key against the certificate of its type while
+     * loading it; the check after catches a key of another type. */
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        ed_tls_reason(reason, sizeof(reason), "private key", &mismatch);
+        goto failed;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        mismatch = true;
+        goto failed;
+    }
+    return ED_OK;
+
+failed:
+    if (mismatch) {
+        snprintf(err, size, "key \"%s\" does not match certificate \"%s\"",
+                 key, cert);
+    } else {
+        snprintf(err, size, "cannot load %s \"%s\": %s",
+                 *what == ED_TLS_ERR_CERT ? "certificate" : "key", path,
+                 reason);
+    }
+    return ED_ERROR;
+}
+
+/* Allocates the ex data slots once. Returns ED_OK or ED_ERROR. */
+static int
+ed_tls_indexes(void)
+{
     if (ed_tls_index < 0) {
         ed_tls_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     }
+    if (ed_tls_ctx_index < 0) {
+        ed_tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+                                                    NULL);
+    }
+    return ed_tls_index < 0 || ed_tls_ctx_index < 0 ? ED_ERROR : ED_OK;
+}
+
+/* Sets the session id context from the leaf certificate's digest:
+ * sessions resume only with the certificate they were made with (not on
+ * another server of the address), and still do after a reload that
+ * keeps the certificate. Returns ED_OK or ED_ERROR. */
+static int
+ed_tls_sid_ctx(SSL_CTX *ctx)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int  len = 0;
+    X509         *x = SSL_CTX_get0_certificate(ctx);
+
+    if (x == NULL || X509_digest(x, EVP_sha256(), md, &len) != 1) {
+        return ED_ERROR;
+    }
+    if (SSL_CTX_set_session_id_context(ctx, md,
+                                       ed_min(len, SSL_MAX_SID_CTX_LENGTH))
+        != 1)
+    {
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* Returns the context, or NULL with err and *what set. */
+SSL_CTX *
+ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
+                  const char *ciphers, bool tickets, char *err, size_t size,
+                  int *what)
+{
+    SSL_CTX *ctx;
+    char     reason[256];
+
+    *what = ED_TLS_ERR_OTHER;
+    if (ciphers == NULL) {
+        ciphers = ED_TLS_CIPHERS;
+    }
     ERR_clear_error();
+    errno = 0;
+    if (ed_tls_indexes() != ED_OK || ed_tls_keys_init() != ED_OK) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot set TLS up: %s", reason);
+        return NULL;
+    }
     ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
-        ed_tls_error(err, size, "cannot create a TLS context for", cert);
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot create a TLS context: %s", reason);
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, (protocols & ED_TLS_V12)
@@ -54,52 +223,141 @@ ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
     SSL_CTX_set_max_proto_version(ctx, (protocols & ED_TLS_V13)
                                            ? TLS1_3_VERSION
                                            : TLS1_2_VERSION);
+    /* A peer that closes without close_notify has ended its requests:
+     * HTTP frames its own messages, so treat it as a plain EOF. */
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE
                                  | SSL_OP_NO_RENEGOTIATION
-                                 | SSL_OP_NO_COMPRESSION);
+                                 | SSL_OP_NO_COMPRESSION
+                                 | SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (!tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
     /* Partial writes with a moving buffer: the stream re-offers what is
-     * left from its own queue. */
+     * left from its own queue, or a new coalescing buffer that starts
+     * with the same bytes. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                               | SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : ED_TLS_CIPHERS)
-        != 1)
-    {
-        ed_tls_error(err, size, "invalid ciphers", ciphers ? ciphers : "");
+    SSL_CTX_set_dh_auto(ctx, 1);
+    /* One read(2) for all the records that arrived rather than two per
+     * record (header, then body). Safe with edge-triggered readiness:
+     * the stream hears "drained" only from a short read, which comes when
+     * SSL_read wants more and the socket said EAGAIN, so bytes OpenSSL
+     * holds are never forgotten. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "invalid ciphers \"%s\": %s", ciphers, reason);
+        *what = ED_TLS_ERR_CIPHERS;
         goto failed;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        ed_tls_error(err, size, "cannot load certificate", cert);
+    SSL_CTX_set_ex_data(ctx, ed_tls_ctx_index, (void *)ciphers);
+    if (ed_tls_load(ctx, cert, key, err, size, what) != ED_OK) {
         goto failed;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        ed_tls_error(err, size, "cannot load key", key);
+    if (ed_tls_sid_ctx(ctx) != ED_OK) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "certificate \"%s\": %s", cert, reason);
+        *what = ED_TLS_ERR_CERT;
         goto failed;
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        ed_tls_error(err, size, "key does not match the certificate", cert);
+    /* Also without tickets: OpenSSL takes the ticket keys from the
+     * context a connection started on (the address's default server),
+     * and SNI may move it to a server that issues tickets. */
+    if (ed_tls_keys_use(ctx) != ED_OK) {
+        snprintf(err, size, "cannot use session ticket keys");
         goto failed;
     }
-    /* The session cache is per process: resumption across workers goes
-     * through tickets, whose keys every worker inherits from the master
-     * that made this context before forking. */
+    /* Resumption across workers goes through tickets. The cache is per
+     * process: it serves clients without tickets (and TLS 1.3 without
+     * tickets) on the worker that made their session. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"eddy", 4);
+    SSL_CTX_sess_set_cache_size(ctx, ED_TLS_SESSION_CACHE);
+    SSL_CTX_set_timeout(ctx, ED_TLS_SESSION_TIMEOUT);
     return ctx;
 
 failed:
+    ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
 }
 
+/* Returns ED_OK or ED_ERROR. */
+int
+ed_tls_switch_ctx(SSL *ssl, SSL_CTX *ctx)
+{
+    const char *ciphers;
+    uint64_t    opts;
+
+    if (SSL_get_SSL_CTX(ssl) == ctx) {
+        return ED_OK;
+    }
+    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
+        ERR_clear_error();
+        return ED_ERROR;
+    }
+    /* SSL_set_SSL_CTX moves the certificate and the session id context
+     * only: the rest was copied from the first context by SSL_new. */
+    opts = SSL_CTX_get_options(ctx);
+    SSL_clear_options(ssl, SSL_get_options(ssl) & ~opts);
+    SSL_set_options(ssl, opts);
+    SSL_set_min_proto_version(ssl, SSL_CTX_get_min_proto_version(ctx));
+    SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(ctx));
+    ciphers = SSL_CTX_get_ex_data(ctx, ed_tls_ctx_index);
+    if (ciphers != NULL && SSL_set_cipher_list(ssl, ciphers) != 1) {
+        ERR_clear_error();
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* RFC 6066: the list's length, then entries of type, length, name; one
+ * host_name entry at most. Returns the name's length, or 0. */
+size_t
+ed_tls_sni(const unsigned char *ext, size_t len, char *low, size_t size)
+{
+    const unsigned char *p = ext;
+    size_t               list, n, i;
+
+    if (len < 2) {
+        return 0;
+    }
+    list = (size_t)p[0] << 8 | p[1];
+    if (list + 2 != len || list < 3) {
+        return 0;
+    }
+    p += 2;
+    n = (size_t)p[1] << 8 | p[2];
+    if (p[0] != TLSEXT_NAMETYPE_host_name || n == 0 || n + 3 > list
+        || n >= size)
+    {
+        return 0;
+    }
+    p += 3;
+    /* "example.com." names example.com. */
+    if (p[n - 1] == '.') {
+        n--;
+    }
+    if (n == 0 || memchr(p, '\0', n) != NULL) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        low[i] = ed_tolower((char)p[i]);
+    }
+    low[n] = '\0';
+    return n;
+}
+
+/* Returns ED_OK or ED_ERROR. */
 int
 ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data)
 {
-    SSL *ssl = SSL_new(ctx);
+    SSL *ssl;
 
+    if (ed_tls_indexes() != ED_OK) {
+        return ED_ERROR;
+    }
+    ssl = SSL_new(ctx);
     if (ssl == NULL) {
         ERR_clear_error();
         return ED_ERROR;
@@ -116,17 +374,21 @@ ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data)
     return ED_OK;
 }
 
+/* Returns the data given to ed_tls_accept (NULL if none). */
 void *
 ed_tls_conn_data(SSL *ssl)
 {
-    return SSL_get_ex_data(ssl, ed_tls_index);
+    return ed_tls_index < 0 ? NULL : SSL_get_ex_data(ssl, ed_tls_index);
 }
 
-/* Maps an SSL call's failure to the stream's results. */
+/* Maps an SSL call's failure to the stream's results: ED_AGAIN, 0 (the
+ * peer closed), or ED_ERROR with errno set (logged at info with
+ * OpenSSL's reason). */
 static ssize_t
-ed_tls_result(SSL *ssl, int n)
+ed_tls_result(SSL *ssl, int n, const char *call)
 {
-    int e = SSL_get_error(ssl, n);
+    char reason[256];
+    int  e = SSL_get_error(ssl, n);
 
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -141,14 +403,18 @@ ed_tls_result(SSL *ssl, int n)
         }
         return ED_ERROR;
     default:
-        ERR_clear_error();
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        ed_log(ED_LOG_INFO, ed_log_cur, 0, "%s failed%s: %s", call,
+               SSL_is_init_finished(ssl) ? "" : " in the TLS handshake",
+               reason);
         errno = EPROTO;
         return ED_ERROR;
     }
 }
 
 /* Reads records until len is filled or the socket is drained, so that a
- * short result means what it means for a plain socket. */
+ * short result means what it means for a plain socket: wait for the next
+ * edge. */
 static ssize_t
 ed_tls_recv(ed_stream_t *s, char *buf, size_t len)
 {
@@ -159,13 +425,19 @@ ed_tls_recv(ed_stream_t *s, char *buf, size_t len)
 
     while (got < len) {
         errno = 0;
-        n = SSL_read(ssl, buf + got, (int)ed_min(len - got, INT32_MAX));
+        n = SSL_read(ssl, buf + got, (int)ed_min(len - got, INT_MAX));
         if (n > 0) {
             got += (size_t)n;
             continue;
         }
-        rc = ed_tls_result(ssl, n);
+        rc = ed_tls_result(ssl, n, "SSL_read()");
         if (got) {
+            /* An end or an error shows again on the next call; the short
+             * read must not make the stream wait for an edge that will
+             * not come, so mark the peer done as RDHUP would. */
+            if (rc != ED_AGAIN) {
+                s->rdhup = 1;
+            }
             return (ssize_t)got;
         }
         return rc;
@@ -173,42 +445,100 @@ ed_tls_recv(ed_stream_t *s, char *buf, size_t len)
     return (ssize_t)got;
 }
 
-/* Writes the vector as few records as possible: small pieces are
- * coalesced into one buffer first. */
+/* Skips n bytes of the vector from (*i, *off). */
+static void
+ed_tls_iov_advance(const struct iovec *iov, int cnt, int *i, size_t *off,
+                   size_t n)
+{
+    while (*i < cnt && n >= iov[*i].iov_len - *off) {
+        n -= iov[*i].iov_len - *off;
+        (*i)++;
+        *off = 0;
+    }
+    *off += n;
+}
+
+/* Writes the vector in as few records as possible, until it is all
+ * written or the socket is full, so that a short result means what it
+ * means for a plain socket (EPOLLOUT will come).
+ *
+ * A piece of ED_TLS_WBUF bytes or more goes to SSL_write as it is;
+ * smaller pieces are first coalesced into one buffer of up to
+ * ED_TLS_WBUF. After SSL_write asks to be retried, the stream offers the
+ * queue again from the first unwritten byte: the segment made from it
+ * then starts with the same bytes and is at least as long as the record
+ * OpenSSL holds (a record is at most ED_TLS_WBUF bytes), which is what a
+ * retry needs. Returns the bytes written, ED_AGAIN or ED_ERROR. */
 static ssize_t
 ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
 {
     SSL        *ssl = s->io_data;
     char        buf[ED_TLS_WBUF];
     const char *p;
-    size_t      len = 0, done = 0;
-    int         i, n;
+    size_t      len, take, done = 0, w, off = 0, o;
+    ssize_t     rc;
+    int         i = 0, j, n;
 
-    if (cnt == 1 || iov[0].iov_len >= ED_TLS_WBUF) {
-        p = iov[0].iov_base;
-        len = iov[0].iov_len;
-    } else {
-        for (i = 0; i < cnt && len < ED_TLS_WBUF; i++) {
-            size_t take = ed_min(iov[i].iov_len, ED_TLS_WBUF - len);
-
-            memcpy(buf + len, iov[i].iov_base, take);
-            len += take;
+    while (i < cnt) {
+        if (iov[i].iov_len - off >= ED_TLS_WBUF) {
+            p = (const char *)iov[i].iov_base + off;
+            len = iov[i].iov_len - off;
+        } else {
+            len = 0;
+            for (j = i, o = off; j < cnt && len < ED_TLS_WBUF; j++, o = 0) {
+                take = ed_min(iov[j].iov_len - o, ED_TLS_WBUF - len);
+                memcpy(buf + len, (const char *)iov[j].iov_base + o, take);
+                len += take;
+            }
+            p = buf;
         }
-        p = buf;
-    }
-    while (done < len) {
-        errno = 0;
-        n = SSL_write(ssl, p + done, (int)ed_min(len - done, INT32_MAX));
-        if (n > 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (done) {
+        if (len == 0) {
             break;
         }
-        return ed_tls_result(ssl, n);
+        for (w = 0; w < len; w += (size_t)n) {
+            errno = 0;
+            n = SSL_write(ssl, p + w, (int)ed_min(len - w, INT_MAX));
+            if (n <= 0) {
+                rc = ed_tls_result(ssl, n, "SSL_write()");
+                if (done + w > 0) {
+                    /* An error shows again on the next call. */
+                    return (ssize_t)(done + w);
+                }
+                if (rc == 0) {
+                    /* The peer's close_notify came in: no more writes. */
+                    errno = EPIPE;
+                    return ED_ERROR;
+                }
+                return rc;
+            }
+        }
+        done += len;
+        ed_tls_iov_advance(iov, cnt, &i, &off, len);
     }
     return (ssize_t)done;
+}
+
+/* Sends close_notify once, without waiting for the peer's. */
+static void
+ed_tls_notify(SSL *ssl)
+{
+    if (SSL_is_init_finished(ssl)
+        && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+    {
+        SSL_shutdown(ssl);
+    }
+    ERR_clear_error();
+}
+
+void
+ed_tls_shutdown_write(ed_stream_t *s)
+{
+    SSL *ssl = ed_tls_ssl(s);
+
+    if (ssl != NULL && !s->error) {
+        ed_tls_notify(ssl);
+    }
+    shutdown(s->ev.fd, SHUT_WR);
 }
 
 static void
@@ -219,11 +549,9 @@ ed_tls_close(ed_stream_t *s)
     if (ssl == NULL) {
         return;
     }
-    /* One non-blocking close_notify: a clean end for the peer, without
-     * waiting for its answer. */
-    if (SSL_is_init_finished(ssl) && !s->error) {
-        SSL_set_quiet_shutdown(ssl, 0);
-        SSL_shutdown(ssl);
+    /* After a fatal error OpenSSL must not send anything more. */
+    if (!s->error) {
+        ed_tls_notify(ssl);
     }
     ERR_clear_error();
     SSL_free(ssl);

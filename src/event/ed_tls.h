@@ -1,6 +1,6 @@
 /* TLS through OpenSSL under ed_stream: server contexts from certificate
- * files, and a stream transport that drives the handshake and records
- * non-blockingly. */
+ * files, a stream transport that drives the handshake and records
+ * non-blockingly, and session ticket keys shared by every process. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
 
@@ -11,22 +11,70 @@
 #define ED_TLS_V12 0x01
 #define ED_TLS_V13 0x02
 
+/* What a failed ed_tls_server_ctx was about, so that the configuration
+ * error points at the right key. */
+enum {
+    ED_TLS_ERR_OTHER = 0,
+    ED_TLS_ERR_CERT,      /* the certificate file */
+    ED_TLS_ERR_KEY,       /* the key file, or a key that does not match */
+    ED_TLS_ERR_CIPHERS    /* the cipher string */
+};
+
+/* How long a ticket key encrypts new tickets; it then decrypts for one
+ * more period. */
+#define ED_TLS_KEY_ROTATE_MSEC (3600 * 1000)
+
 /* Creates a server context for a certificate chain (leaf first) and its
  * key, for the protocols (ED_TLS_* bits) and cipher list (NULL: a modern
- * default). NULL with a message in err (size bytes) on failure: a file
- * that cannot be read, a key that does not match, bad ciphers. */
+ * default; the string must outlive the context). Session tickets (if
+ * tickets) use the shared keys of ed_tls_keys_init. Returns the context,
+ * or NULL with a message in err (size bytes) and *what set to an
+ * ED_TLS_ERR_* value: a file that cannot be read, a key that does not
+ * match, bad ciphers. */
 SSL_CTX *ed_tls_server_ctx(const char *cert, const char *key,
                            unsigned protocols, const char *ciphers,
-                           bool tickets, char *err, size_t size);
+                           bool tickets, char *err, size_t size, int *what);
+/* Moves a connection in its handshake to another server context (SNI):
+ * certificate, session id context, protocols, options and ciphers.
+ * Returns ED_OK or ED_ERROR. */
+int ed_tls_switch_ctx(SSL *ssl, SSL_CTX *ctx);
+/* Finds the host name in the raw server_name extension of a ClientHello
+ * (ext, len bytes; untrusted: OpenSSL has not parsed it yet) and writes
+ * it lowercased and NUL-terminated into low (size bytes), a trailing dot
+ * dropped. Returns its length, or 0 when there is none, it is malformed,
+ * holds a NUL or does not fit (OpenSSL rejects malformed ones later). */
+size_t ed_tls_sni(const unsigned char *ext, size_t len, char *low,
+                  size_t size);
 /* Puts a TLS server session on an initialised stream: the handshake runs
  * inside the first reads and writes. data is kept for callbacks
- * (ed_tls_conn_data). ED_OK or ED_ERROR. */
+ * (ed_tls_conn_data). Returns ED_OK or ED_ERROR. */
 int ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data);
 /* The data given to ed_tls_accept, from inside an OpenSSL callback. */
 void *ed_tls_conn_data(SSL *ssl);
+/* Shuts the write side of a stream down (lingering close): a TLS stream
+ * sends its close_notify first, so the peer sees a clean end. */
+void ed_tls_shutdown_write(ed_stream_t *s);
 /* The SSL object of a TLS stream, NULL for a plain one. */
-#define ed_tls_ssl(s) ((SSL *)((s)->io_data))
+#define ed_tls_ssl(s) ((s)->io == &ed_tls_io ? (SSL *)(s)->io_data : NULL)
 
 extern const ed_stream_io_t ed_tls_io;
+
+/* Session ticket keys (ed_tls_keys.c). The master makes them in shared
+ * memory before it forks, so a ticket made by one worker is accepted by
+ * every other one, and by the workers of later reloads. */
+
+/* Creates the shared keys once per process; later calls do nothing.
+ * Returns ED_OK, or ED_ERROR (errno) when memory cannot be mapped or no
+ * random bytes are available. */
+int ed_tls_keys_init(void);
+/* Makes a new encrypting key; the current one is kept for decrypting
+ * tickets until the next rotation. Returns ED_OK, or ED_ERROR without
+ * keys or random bytes. */
+int ed_tls_keys_rotate(void);
+/* Makes ctx encrypt and decrypt tickets with the shared keys. Returns
+ * ED_OK or ED_ERROR (no keys: ed_tls_keys_init failed or was not run). */
+int ed_tls_keys_use(SSL_CTX *ctx);
+/* Rotates the keys every ED_TLS_KEY_ROTATE_MSEC from the master's loop. */
+void ed_tls_keys_timer(ed_loop_t *loop);
 
 #endif /* ED_TLS_H */

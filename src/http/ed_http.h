@@ -9,6 +9,8 @@
 #include <pcre2.h>
 
 typedef struct ed_http_template_s ed_http_template_t;
+typedef struct ed_http_body_s ed_http_body_t;
+typedef struct ed_http_upstream_state_s ed_http_upstream_state_t;
 
 /* A content handler: returns ED_OK when the whole response is queued,
  * ED_AGAIN when it goes on asynchronously (it calls ed_http_finalize
@@ -138,6 +140,8 @@ struct ed_http_request_s {
     uint64_t                  body_bytes_sent;
     int64_t                   body_left;   /* unread Content-Length body */
     ed_http_chunked_t        *chunked;     /* unread chunked body */
+    ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
+    ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
 
     unsigned                  header_sent:1;
@@ -204,6 +208,32 @@ int ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
                      ed_str_t *out);
 /* Whether a variable name is known (for config-time checks). */
 bool ed_http_variable_known(const char *name, size_t len);
+
+/* Request bodies (ed_http_body.c): streamed to the handler with bounded
+ * memory, dechunked. */
+
+/* Receives the body: rc ED_OK with a piece p[0..len) (valid during the
+ * call only), ED_DONE with the last piece (len may be 0), or an error:
+ * 400 (malformed chunked framing), 408 (client_body_timeout), 413
+ * (client_max_body_size), ED_ERROR (the client went away). Nothing is
+ * called after ED_DONE or an error. The callback may finalize r. */
+typedef void (*ed_http_body_pt)(ed_http_request_t *r, void *data, int rc,
+                                const char *p, size_t len);
+
+/* Whether the request has a body still to be read. */
+#define ed_http_has_body(r) ((r)->body_left > 0 || (r)->chunked != NULL)
+
+/* Starts reading the body into cb (with data), first answering a client
+ * that waits with `Expect: 100-continue`. ED_OK, ED_DONE when there is no
+ * body to read (cb is never called), or ED_ERROR (ENOMEM). */
+int ed_http_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data);
+/* Back-pressure: stops reading the client until resumed (no timeout
+ * runs meanwhile). */
+void ed_http_body_pause(ed_http_request_t *r);
+void ed_http_body_resume(ed_http_request_t *r);
+/* Stops for good: cb is not called again; what is left unread is
+ * discarded by ed_http_finalize (or the connection closed). */
+void ed_http_body_stop(ed_http_request_t *r);
 
 /* Accepts connections for HTTP listeners (set as the worker's
  * on_accept). */

@@ -413,6 +413,11 @@ ed_http_finalize(ed_http_request_t *r, int rc)
     if (r->finalized) {
         return;
     }
+    if (r->body) {
+        /* A handler's body reader calls it no more; what is unread is
+         * discarded below (or the connection closed). */
+        ed_http_body_stop(r);
+    }
     if (rc == ED_ERROR) {
         /* The response cannot be completed: closing is the only honest
          * end (a short body must not look complete). */
@@ -558,8 +563,9 @@ ed_http_on_flushed_close(ed_stream_t *s)
     }
     /* Unread input may still arrive: closing now would reset the
      * connection and could destroy the response in flight. Shut the
-     * write side and drain for a while instead. */
-    shutdown(s->ev.fd, SHUT_WR);
+     * write side (after close_notify on TLS) and drain for a while
+     * instead. */
+    ed_tls_shutdown_write(s);
     ed_timer_add(ed_worker->loop, &hc->timer, ED_HTTP_LINGER_MSEC);
     if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
         ed_http_close(hc);

@@ -59,7 +59,6 @@ ed_http_tls_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     if (node->type != ED_NODE_MAP) {
         return "expected a mapping with certificate and key";
     }
-    tcf->node = node;
     ed_conf_init_keys(ed_http_tls_block_keys, tcf);
     tcf->node = node;
     ed_conf_apply_keys(cf, node, ed_http_tls_block_keys, tcf, "tls");
@@ -98,47 +97,71 @@ ed_http_tls_set_protocols(ed_conf_t *cf, const ed_key_t *key,
             tcf->protocols |= ED_TLS_V12;
         } else if (strcmp(v, "TLSv1.3") == 0) {
             tcf->protocols |= ED_TLS_V13;
+        } else if (strcmp(v, "TLSv1") == 0 || strcmp(v, "TLSv1.0") == 0
+                   || strcmp(v, "TLSv1.1") == 0 || strcmp(v, "SSLv3") == 0
+                   || strcmp(v, "SSLv2") == 0)
+        {
+            ed_conf_error(cf, items[i], "TLS protocol \"%s\" is not "
+                          "supported (insecure): expected TLSv1.2 or "
+                          "TLSv1.3", v);
         } else {
-            ed_conf_error(cf, items[i], "unsupported TLS protocol \"%s\": "
+            ed_conf_error(cf, items[i], "unknown TLS protocol \"%s\": "
                           "expected TLSv1.2 or TLSv1.3", v);
         }
     }
-    if (tcf->protocols == 0) {
+    if (tcf->protocols == 0 && cf->nerrors == 0) {
         return "expected at least one of TLSv1.2, TLSv1.3";
     }
     return NULL;
 }
 
-/* SNI: switch to the certificate of the server the name chooses. */
+/* SNI, from the ClientHello before anything is negotiated: the server
+ * the name chooses gives the certificate and also its protocols,
+ * ciphers and ticket setting (the servername callback comes too late for
+ * those). Without SNI, or for an unknown name, the address's default
+ * server's context stays. Returns SSL_CLIENT_HELLO_SUCCESS, or
+ * SSL_CLIENT_HELLO_ERROR with *alert set. */
+static int
+ed_http_tls_on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    ed_http_conn_t      *hc = ed_tls_conn_data(ssl);
+    ed_http_server_t    *srv;
+    const unsigned char *ext;
+    size_t               len;
+    ed_str_t             host;
+    char                 low[256];
+
+    ed_unused(arg);
+    if (hc == NULL
+        || !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext,
+                                      &len))
+    {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    host.len = ed_tls_sni(ext, len, low, sizeof(low));
+    host.data = low;
+    if (host.len == 0) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    srv = ed_http_find_server(hc->addr, NULL, &host);
+    if (srv && srv->tls_ctx
+        && ed_tls_switch_ctx(ssl, srv->tls_ctx) != ED_OK)
+    {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Acknowledges SNI (the choice was made from the ClientHello). Returns
+ * SSL_TLSEXT_ERR_OK, or SSL_TLSEXT_ERR_NOACK without a name. */
 static int
 ed_http_tls_on_servername(SSL *ssl, int *alert, void *arg)
 {
-    ed_http_conn_t   *hc = ed_tls_conn_data(ssl);
-    ed_http_server_t *srv;
-    const char       *name;
-    ed_str_t          host;
-    char              low[256];
-    size_t            len, i;
-
     ed_unused(alert);
     ed_unused(arg);
-    name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (hc == NULL || name == NULL) {
+    if (SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) == NULL) {
         return SSL_TLSEXT_ERR_NOACK;
-    }
-    len = strlen(name);
-    if (len == 0 || len >= sizeof(low)) {
-        return SSL_TLSEXT_ERR_NOACK;
-    }
-    for (i = 0; i < len; i++) {
-        low[i] = ed_tolower(name[i]);
-    }
-    low[len] = '\0';
-    host.data = low;
-    host.len = len;
-    srv = ed_http_find_server(hc->addr, NULL, &host);
-    if (srv && srv->tls_ctx && srv->tls_ctx != SSL_get_SSL_CTX(ssl)) {
-        SSL_set_SSL_CTX(ssl, srv->tls_ctx);
     }
     return SSL_TLSEXT_ERR_OK;
 }
@@ -164,12 +187,16 @@ ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Makes the context of one server with a tls block. Returns ED_OK, or
+ * ED_ERROR after recording the error at the key it is about. */
 static int
 ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
 {
     ed_http_tls_conf_t *tcf = srv->srv_conf[ed_http_tls_module.index];
+    ed_node_t          *node;
     SSL_CTX            *ctx;
-    char                err[512];
+    char                err[1024];
+    int                 what;
 
     if (tcf->node == NULL) {
         return ED_OK;
@@ -181,9 +208,22 @@ ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
                             tcf->protocols ? tcf->protocols
                                            : ED_TLS_V12 | ED_TLS_V13,
                             tcf->ciphers.data, tcf->session_tickets != 0,
-                            err, sizeof(err));
+                            err, sizeof(err), &what);
     if (ctx == NULL) {
-        ed_conf_error(cf, ed_conf_get(tcf->node, "certificate"), "%s", err);
+        switch (what) {
+        case ED_TLS_ERR_CERT:
+            node = ed_conf_get(tcf->node, "certificate");
+            break;
+        case ED_TLS_ERR_KEY:
+            node = ed_conf_get(tcf->node, "key");
+            break;
+        case ED_TLS_ERR_CIPHERS:
+            node = ed_conf_get(tcf->node, "ciphers");
+            break;
+        default:
+            node = NULL;
+        }
+        ed_conf_error(cf, node ? node : tcf->node, "%s", err);
         return ED_ERROR;
     }
     if (ed_pool_cleanup_add(cf->pool, (ed_pool_cleanup_pt)SSL_CTX_free, ctx)
@@ -192,6 +232,7 @@ ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
         SSL_CTX_free(ctx);
         return ED_ERROR;
     }
+    SSL_CTX_set_client_hello_cb(ctx, ed_http_tls_on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, ed_http_tls_on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, ed_http_tls_on_alpn, NULL);
     srv->tls_ctx = ctx;

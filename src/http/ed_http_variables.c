@@ -1,6 +1,7 @@
 /* Variables ($host, $uri, ...) evaluated lazily, and templates: strings
  * with variables compiled once at config time. */
 #include "ed_http.h"
+#include "ed_http_upstream.h"
 
 #include <arpa/inet.h>
 #include <sys/un.h>
@@ -316,11 +317,19 @@ ED_VAR(ed_http_var_connection_requests)
     return ed_http_var_u64(r, out, r->hc->requests + 1);
 }
 
-ED_VAR(ed_http_var_upstream_none)
+ED_VAR(ed_http_var_upstream_addr)
 {
-    ed_unused(r);
-    ed_unused(out);
-    return ED_DECLINED;
+    return ed_http_upstream_variable(r, 0, out);
+}
+
+ED_VAR(ed_http_var_upstream_status)
+{
+    return ed_http_upstream_variable(r, 1, out);
+}
+
+ED_VAR(ed_http_var_upstream_response_time)
+{
+    return ed_http_upstream_variable(r, 2, out);
 }
 
 static const ed_http_var_t ed_http_vars[] = {
@@ -345,9 +354,9 @@ static const ed_http_var_t ed_http_vars[] = {
     { "bytes_sent", ed_http_var_bytes_sent },
     { "request_length", ed_http_var_request_length },
     { "request_time", ed_http_var_request_time },
-    { "upstream_addr", ed_http_var_upstream_none },
-    { "upstream_status", ed_http_var_upstream_none },
-    { "upstream_response_time", ed_http_var_upstream_none },
+    { "upstream_addr", ed_http_var_upstream_addr },
+    { "upstream_status", ed_http_var_upstream_status },
+    { "upstream_response_time", ed_http_var_upstream_response_time },
     { "request_id", ed_http_var_request_id },
     { "time_iso8601", ed_http_var_time_iso8601 },
     { "time_local", ed_http_var_time_local },
@@ -653,6 +662,8 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
                 return ED_ERROR;
             }
             if (rc != ED_OK) {
+                /* No value: empty, and never a NULL for memcpy. */
+                v[i].data = (char *)"";
                 v[i].len = 0;
             }
         }

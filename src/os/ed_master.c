@@ -4,6 +4,7 @@
 #include "ed_process.h"
 #include "ed_loop.h"
 #include "ed_socket.h"
+#include "ed_tls.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -593,6 +594,9 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
         ed_loop_destroy(ed_m.loop);
         return 2;
     }
+    /* Session ticket keys live in shared memory; the master rotates them
+     * for every worker. */
+    ed_tls_keys_timer(ed_m.loop);
     if (ed_pid_file_write() != ED_OK) {
         ed_loop_destroy(ed_m.loop);
         return 2;

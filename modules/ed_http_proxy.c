@@ -1,0 +1,1385 @@
+/* The proxy module: forwards requests to upstream groups or URLs and
+ * streams bodies both ways with bounded memory; retries, upgrades. */
+#include "ed_http_upstream.h"
+
+#include <sys/socket.h>
+
+/* next_upstream classes. */
+#define ED_PROXY_NEXT_ERROR   0x01
+#define ED_PROXY_NEXT_TIMEOUT 0x02
+#define ED_PROXY_NEXT_502     0x04
+#define ED_PROXY_NEXT_503     0x08
+#define ED_PROXY_NEXT_504     0x10
+
+/* Failure kinds of an attempt. */
+enum {
+    ED_PROXY_FT_ERROR = 1,   /* connect/reset/closed before a response */
+    ED_PROXY_FT_TIMEOUT,     /* connect, send or read timeout */
+    ED_PROXY_FT_INVALID,     /* an invalid response head */
+    ED_PROXY_FT_STATUS       /* a 502/503/504 listed in next_upstream */
+};
+
+/* How the response body ends. */
+enum {
+    ED_PROXY_BODY_NONE = 0,
+    ED_PROXY_BODY_LENGTH,
+    ED_PROXY_BODY_CHUNKED,
+    ED_PROXY_BODY_CLOSE
+};
+
+/* What the upstream timer stands for. */
+enum {
+    ED_PROXY_T_CONNECT = 1,
+    ED_PROXY_T_SEND,
+    ED_PROXY_T_READ
+};
+
+#define ED_PROXY_MAX_HEADERS 100
+#define ED_PROXY_SLACK       128   /* pieces fit one pooled buffer */
+
+typedef struct {
+    ed_str_t            name;
+    ed_http_template_t *value;
+} ed_http_proxy_header_t;
+
+typedef struct {
+    ed_node_t          *node;        /* the `proxy` block, NULL: unused */
+    ed_str_t            pass;
+    ed_msec_t           connect_timeout;
+    ed_msec_t           send_timeout;
+    ed_msec_t           read_timeout;
+    int                 next_upstream;   /* ED_PROXY_NEXT_* mask */
+    int                 next_upstream_tries;
+    int                 pass_host;
+    ed_array_t         *set_headers;     /* ed_http_proxy_header_t */
+    ed_array_t         *remove_headers;  /* ed_str_t */
+    int                 forwarded;
+    size_t              buffer_size;
+    int                 websocket;
+    ed_str_t            tls;             /* never set: tls_* refused */
+
+    ed_http_upstream_t *ups;
+    ed_str_t            uri;             /* path of a URL pass */
+    unsigned            has_uri:1;
+} ed_http_proxy_conf_t;
+
+typedef struct {
+    ed_http_request_t         *r;
+    ed_http_proxy_conf_t      *pcf;
+    ed_http_upstream_t        *ups;
+    ed_http_upstream_conn_t   *uc;
+    ed_http_upstream_server_t *server;
+    ed_http_upstream_try_t    *try;
+    uint8_t                   *tried;
+    uint32_t                   hash;
+    unsigned                   tries;
+    int                        fail_status;  /* 502 or 504 at the end */
+    ed_msec_t                  start;        /* of the attempt */
+    ed_timer_t                 utimer;       /* upstream side */
+    int                        ukind;        /* ED_PROXY_T_* */
+    ed_timer_t                 ctimer;       /* client send_timeout */
+    int                        framing;      /* ED_PROXY_BODY_* */
+    int64_t                    resp_left;
+    ed_http_chunked_t          rchunked;
+    size_t                     piece;
+    size_t                     low, high;    /* client water marks kept */
+    /* The request body as sent, kept for a retry while it is small. */
+    char                      *replay;
+    size_t                     replay_len;
+    size_t                     replay_cap;
+
+    unsigned                   has_body:1;     /* the request has one */
+    unsigned                   body_started:1;
+    unsigned                   body_done:1;
+    unsigned                   body_chunked:1; /* sent chunked upstream */
+    unsigned                   replay_lost:1;  /* cannot resend the body */
+    unsigned                   sent:1;         /* bytes may have left */
+    unsigned                   reused:1;       /* uc came from the pool */
+    unsigned                   stale_retried:1;
+    unsigned                   head_received:1;
+    unsigned                   reusable:1;     /* uc may go back idle */
+    unsigned                   upgrade:1;      /* the client asks one */
+    unsigned                   done:1;         /* torn down */
+} ed_http_proxy_ctx_t;
+
+static const char *ed_proxy_set(ed_conf_t *cf, const ed_key_t *key,
+                                ed_node_t *node, void *conf);
+static const char *ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key,
+                                     ed_node_t *node, void *conf);
+static const char *ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key,
+                                        ed_node_t *node, void *conf);
+static const char *ed_proxy_set_tls(ed_conf_t *cf, const ed_key_t *key,
+                                    ed_node_t *node, void *conf);
+static int ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc);
+
+static const ed_conf_bounds_t ed_proxy_tries_bounds = { 0, 1000 };
+static const ed_conf_bounds_t ed_proxy_buffer_bounds = { 1024, 67108864 };
+
+static const ed_key_t ed_proxy_keys[] = {
+    { "proxy", ED_CTX_LOCATION, ED_KEY_NONE, ed_proxy_set, ED_CONF_LOC, 0,
+      NULL, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+#define ED_PROXY_KEY(name, flags, set, field, arg, def)                      \
+    { name, ED_CTX_LOCATION, flags, set, ED_CONF_LOC,                        \
+      offsetof(ed_http_proxy_conf_t, field), arg, def }
+
+/* The keys of the `proxy` block (config.md, proxy). */
+static const ed_key_t ed_proxy_block_keys[] = {
+    ED_PROXY_KEY("pass", ED_KEY_STR, ed_conf_set_str, pass, NULL, NULL),
+    ED_PROXY_KEY("connect_timeout", ED_KEY_MSEC, ed_conf_set_msec,
+                 connect_timeout, NULL, "5s"),
+    ED_PROXY_KEY("send_timeout", ED_KEY_MSEC, ed_conf_set_msec,
+                 send_timeout, NULL, "60s"),
+    ED_PROXY_KEY("read_timeout", ED_KEY_MSEC, ed_conf_set_msec,
+                 read_timeout, NULL, "60s"),
+    ED_PROXY_KEY("next_upstream", ED_KEY_INT, ed_proxy_set_next,
+                 next_upstream, NULL, "error, timeout"),
+    ED_PROXY_KEY("next_upstream_tries", ED_KEY_INT, ed_conf_set_int,
+                 next_upstream_tries, &ed_proxy_tries_bounds, "3"),
+    ED_PROXY_KEY("pass_host", ED_KEY_INT, ed_conf_set_bool, pass_host, NULL,
+                 "true"),
+    ED_PROXY_KEY("set_headers", ED_KEY_PTR, ed_proxy_set_headers,
+                 set_headers, NULL, NULL),
+    ED_PROXY_KEY("remove_headers", ED_KEY_PTR, ed_conf_set_str_list,
+                 remove_headers, NULL, NULL),
+    ED_PROXY_KEY("forwarded", ED_KEY_INT, ed_conf_set_bool, forwarded, NULL,
+                 "true"),
+    ED_PROXY_KEY("buffer_size", ED_KEY_SIZE, ed_conf_set_size, buffer_size,
+                 &ed_proxy_buffer_bounds, "64k"),
+    ED_PROXY_KEY("websocket", ED_KEY_INT, ed_conf_set_bool, websocket, NULL,
+                 "true"),
+    ED_PROXY_KEY("tls_verify", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL,
+                 NULL),
+    ED_PROXY_KEY("tls_ca", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL, NULL),
+    ED_PROXY_KEY("tls_server_name", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL,
+                 NULL),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+ed_module_t ed_http_proxy_module = {
+    .name = "proxy",
+    .keys = ed_proxy_keys,
+    .conf_size = { 0, 0, sizeof(ed_http_proxy_conf_t), 0 },
+    .attach = ed_proxy_attach,
+};
+
+static int ed_proxy_next(ed_http_proxy_ctx_t *ctx);
+static void ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status);
+static void ed_proxy_finish(ed_http_proxy_ctx_t *ctx, int rc);
+static void ed_proxy_on_head(ed_stream_t *s, int status, char *data,
+                             size_t len);
+static void ed_proxy_on_body(ed_stream_t *s, int status, char *data,
+                             size_t len);
+static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
+                                 const ed_http_resp_head_t *h);
+static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
+
+/* Configuration. */
+
+static const char *
+ed_proxy_set_tls(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                 void *conf)
+{
+    ed_unused(cf);
+    ed_unused(key);
+    ed_unused(node);
+    ed_unused(conf);
+    return "https upstreams are not supported yet";
+}
+
+/* next_upstream: a list (or a comma-separated scalar) of error, timeout,
+ * 502, 503, 504 (or http_502...), or off. */
+static const char *
+ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                  void *conf)
+{
+    static const struct {
+        const char *name;
+        int         bit;
+    } names[] = {
+        { "error", ED_PROXY_NEXT_ERROR }, { "timeout", ED_PROXY_NEXT_TIMEOUT },
+        { "502", ED_PROXY_NEXT_502 }, { "503", ED_PROXY_NEXT_503 },
+        { "504", ED_PROXY_NEXT_504 }, { "http_502", ED_PROXY_NEXT_502 },
+        { "http_503", ED_PROXY_NEXT_503 }, { "http_504", ED_PROXY_NEXT_504 },
+        { "off", 0 },
+    };
+    ed_node_t  *item;
+    const char *p, *e;
+    size_t      i, j, n, len;
+    int         mask = 0;
+
+    ed_unused(cf);
+    if (node->type == ED_NODE_MAP) {
+        return "expected a list of error, timeout, 502, 503, 504 or off";
+    }
+    n = node->type == ED_NODE_SEQ ? node->n : 1;
+    for (i = 0; i < n; i++) {
+        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
+        if (item->type != ED_NODE_SCALAR) {
+            return "expected a list of error, timeout, 502, 503, 504 or off";
+        }
+        for (p = item->value.data; *p; p = *e ? e + 1 : e) {
+            while (*p == ' ' || *p == ',') {
+                p++;
+            }
+            for (e = p; *e && *e != ',' && *e != ' '; e++) {
+                /* the word */
+            }
+            len = (size_t)(e - p);
+            if (len == 0) {
+                break;
+            }
+            for (j = 0; j < ed_nelems(names); j++) {
+                if (strlen(names[j].name) == len
+                    && memcmp(names[j].name, p, len) == 0)
+                {
+                    break;
+                }
+            }
+            if (j == ed_nelems(names)) {
+                return "expected error, timeout, 502, 503, 504 or off";
+            }
+            mask |= names[j].bit;
+        }
+    }
+    *(int *)((char *)conf + key->offset) = mask;
+    return NULL;
+}
+
+/* set_headers: {Name: value with $vars}. */
+static const char *
+ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                     void *conf)
+{
+    ed_http_proxy_header_t *h;
+    ed_array_t             *a;
+    const char             *err;
+    size_t                  i, j;
+
+    if (node->type != ED_NODE_MAP) {
+        return "expected a mapping of header name -> value";
+    }
+    a = ed_array_create(cf->pool, node->n ? node->n : 1,
+                        sizeof(ed_http_proxy_header_t));
+    if (a == NULL) {
+        return "out of memory";
+    }
+    for (i = 0; i < node->n; i++) {
+        ed_node_t *k = node->items[2 * i], *v = node->items[2 * i + 1];
+
+        for (j = 0; j < k->value.len; j++) {
+            if (!(ed_http_char[(u_char)k->value.data[j]] & ED_HTTP_C_TOKEN)) {
+                break;
+            }
+        }
+        if (k->value.len == 0 || j < k->value.len) {
+            ed_conf_error(cf, k, "invalid header name \"%s\" in set_headers",
+                          k->value.data);
+            continue;
+        }
+        if (v->type != ED_NODE_SCALAR) {
+            ed_conf_error(cf, v, "expected a string for header \"%s\"",
+                          k->value.data);
+            continue;
+        }
+        if (strpbrk(v->value.data, "\r\n")) {
+            ed_conf_error(cf, v, "a header value cannot hold CR or LF");
+            continue;
+        }
+        h = ed_array_push(a);
+        if (h == NULL) {
+            return "out of memory";
+        }
+        h->name = k->value;
+        h->value = ed_http_template_compile(cf, v, &err);
+        if (h->value == NULL) {
+            ed_conf_error(cf, v, "invalid value for header \"%s\": %s",
+                          k->value.data, err);
+        }
+    }
+    *(ed_array_t **)((char *)conf + key->offset) = a;
+    return NULL;
+}
+
+/* proxy: {...}: applies the block's keys and their defaults. Returns
+ * NULL or a message. */
+static const char *
+ed_proxy_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, void *conf)
+{
+    ed_http_proxy_conf_t *pcf = conf;
+
+    ed_unused(key);
+    if (node->type != ED_NODE_MAP) {
+        return "expected a mapping like {pass: app}";
+    }
+    ed_conf_init_keys(ed_proxy_block_keys, pcf);
+    pcf->node = node;
+    ed_conf_apply_keys(cf, node, ed_proxy_block_keys, pcf, "proxy");
+    if (ed_conf_defaults(cf, ed_proxy_block_keys, ED_CONF_LOC, pcf)
+        != ED_OK)
+    {
+        return NULL;
+    }
+    if (pcf->pass.data == NULL) {
+        ed_conf_error(cf, node, "proxy needs \"pass\": an upstream name or "
+                      "a URL like http://127.0.0.1:9000");
+    }
+    return NULL;
+}
+
+/* Resolves `pass` to a group: a name, http://host[:port][/path] or
+ * unix:/path. ED_OK or ED_ERROR (recorded). */
+static int
+ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
+                      ed_http_location_t *loc)
+{
+    ed_node_t  *node = ed_conf_get(pcf->node, "pass");
+    const char *s = pcf->pass.data, *auth, *slash;
+    char        addr[320], host[300];
+    size_t      alen;
+
+    if (strncmp(s, "https://", 8) == 0) {
+        return ed_conf_error(cf, node, "https upstreams are not supported "
+                             "yet");
+    }
+    if (strncmp(s, "unix:", 5) == 0) {
+        pcf->ups = ed_http_upstream_add_url(cf, node, s, "localhost");
+        return pcf->ups ? ED_OK : ED_ERROR;
+    }
+    if (strncmp(s, "http://", 7) != 0) {
+        if (strchr(s, ':') || strchr(s, '/')) {
+            return ed_conf_error(cf, node, "invalid pass \"%s\": expected "
+                                 "an upstream name or a URL like "
+                                 "http://127.0.0.1:9000", s);
+        }
+        pcf->ups = ed_http_upstream_find(cf, &pcf->pass);
+        if (pcf->ups == NULL) {
+            return ed_conf_error(cf, node, "unknown upstream \"%s\"", s);
+        }
+        return ED_OK;
+    }
+    auth = s + 7;
+    slash = strchr(auth, '/');
+    alen = slash ? (size_t)(slash - auth) : strlen(auth);
+    if (alen == 0 || alen >= sizeof(host) - 8 || memchr(auth, '?', alen)
+        || memchr(auth, '@', alen))
+    {
+        return ed_conf_error(cf, node, "invalid pass \"%s\": expected "
+                             "http://host[:port][/path]", s);
+    }
+    memcpy(host, auth, alen);
+    host[alen] = '\0';
+    /* A port is given unless the authority ends in a name or "]". */
+    if (strrchr(host, ':') == NULL || host[alen - 1] == ']') {
+        snprintf(addr, sizeof(addr), "%s:80", host);
+    } else {
+        snprintf(addr, sizeof(addr), "%s", host);
+    }
+    if (slash) {
+        if (strpbrk(slash, "?# \t")) {
+            return ed_conf_error(cf, node, "invalid pass \"%s\": the path "
+                                 "cannot hold a query, '#' or spaces", s);
+        }
+        if (loc->kind == ED_HTTP_LOC_REGEX
+            || loc->kind == ED_HTTP_LOC_REGEX_CASELESS)
+        {
+            return ed_conf_error(cf, node, "pass with a path is not "
+                                 "allowed in a regex location (the part to "
+                                 "replace is unknown)");
+        }
+        pcf->uri.data = (char *)slash;
+        pcf->uri.len = strlen(slash);
+        pcf->has_uri = 1;
+    }
+    pcf->ups = ed_http_upstream_add_url(cf, node, addr, host);
+    return pcf->ups ? ED_OK : ED_ERROR;
+}
+
+static int
+ed_http_proxy_handler(ed_http_request_t *r);
+
+/* Installs the handler in a location with a `proxy` block, resolving
+ * `pass`. ED_OK or ED_ERROR (recorded). */
+static int
+ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
+{
+    ed_http_proxy_conf_t *pcf = ed_http_conf_at(loc, ed_http_proxy_module);
+
+    if (pcf->node == NULL || pcf->pass.data == NULL) {
+        return ED_OK;
+    }
+    if (loc->handler) {
+        ed_conf_error(cf, loc->node, "a location has one content handler; "
+                      "\"proxy\" conflicts with another one");
+        return ED_ERROR;
+    }
+    if (ed_proxy_resolve_pass(cf, pcf, loc) != ED_OK) {
+        return ED_ERROR;
+    }
+    loc->handler = ed_http_proxy_handler;
+    return ED_OK;
+}
+
+/* The upstream request. */
+
+/* Queues the request head on the upstream connection. ED_OK or
+ * ED_ERROR. */
+static int
+ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t      *r = ctx->r;
+    ed_http_proxy_conf_t   *pcf = ctx->pcf;
+    ed_http_proxy_header_t *sh;
+    ed_http_upstream_req_t  q;
+    ed_str_t               *names, *vals;
+    char                   *head;
+    size_t                  i, len;
+
+    memset(&q, 0, sizeof(q));
+    q.host = pcf->pass_host && r->head.host.len ? &r->head.host
+                                                : &ctx->server->host;
+    q.uri = pcf->has_uri ? &pcf->uri : NULL;
+    q.forwarded = pcf->forwarded ? 1 : 0;
+    q.keepalive = ctx->ups->keepalive > 0;
+    if (pcf->remove_headers) {
+        q.remove = pcf->remove_headers->elts;
+        q.nremove = pcf->remove_headers->nelts;
+    }
+    if (pcf->set_headers && pcf->set_headers->nelts) {
+        sh = pcf->set_headers->elts;
+        q.nset = pcf->set_headers->nelts;
+        names = ed_palloc(r->pool, 2 * q.nset * sizeof(ed_str_t));
+        if (names == NULL) {
+            return ED_ERROR;
+        }
+        vals = names + q.nset;
+        for (i = 0; i < q.nset; i++) {
+            names[i] = sh[i].name;
+            if (ed_http_template_run(r, sh[i].value, &vals[i]) != ED_OK) {
+                return ED_ERROR;
+            }
+        }
+        q.set_names = names;
+        q.set_values = vals;
+    }
+    if (ctx->upgrade) {
+        q.upgrade = ed_http_header(r, "Upgrade");
+    }
+    /* An error page run through the proxy sends no body. */
+    if (!ctx->has_body && ed_http_has_body(r)) {
+        q.body = ED_HTTP_UPS_BODY_NONE;
+    } else if (r->chunked) {
+        ctx->body_chunked = 1;
+        q.body = ED_HTTP_UPS_BODY_CHUNKED;
+    } else if (r->head.content_length >= 0 && !r->internal
+               && (r->head.content_length > 0
+                   || ed_http_header(r, "Content-Length")))
+    {
+        q.body = ED_HTTP_UPS_BODY_LENGTH;
+    }
+    head = ed_http_upstream_request_head(r, &q, &len);
+    if (head == NULL) {
+        return ED_ERROR;
+    }
+    return ed_stream_write(&ctx->uc->c.stream, head, len);
+}
+
+/* Attempts. */
+
+/* Tears the proxying down: timers, body reader, the client stream's
+ * settings; the connection is closed unless kept (then released). */
+static void
+ed_proxy_teardown(ed_http_proxy_ctx_t *ctx, bool keep)
+{
+    ed_http_request_t *r = ctx->r;
+    ed_stream_t       *cs = &r->hc->c.stream;
+
+    if (ctx->done) {
+        return;
+    }
+    ctx->done = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->ctimer);
+    ed_http_body_stop(r);
+    if (ctx->uc) {
+        ctx->server->conns--;
+        if (keep) {
+            ed_http_upstream_release(ctx->uc);
+        } else {
+            ctx->uc->owner = NULL;
+            ed_http_upstream_close(ctx->uc);
+        }
+        ctx->uc = NULL;
+    }
+    cs->on_drain = NULL;
+    ed_stream_set_water(cs, ctx->low, ctx->high);
+}
+
+static void
+ed_proxy_cleanup(void *data)
+{
+    ed_http_proxy_ctx_t *ctx = data;
+
+    if (ctx->done) {
+        return;
+    }
+    ed_proxy_teardown(ctx, false);
+}
+
+/* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
+static void
+ed_proxy_finish(ed_http_proxy_ctx_t *ctx, int rc)
+{
+    ed_http_request_t *r = ctx->r;
+
+    ed_proxy_teardown(ctx, false);
+    if (rc >= 300 && r->header_sent) {
+        rc = ED_ERROR;
+    }
+    ed_http_finalize(r, rc);
+}
+
+static void
+ed_proxy_try_end(ed_http_proxy_ctx_t *ctx, int status)
+{
+    if (ctx->try) {
+        ctx->try->status = status;
+        ctx->try->msec = ed_current_msec - ctx->start;
+    }
+}
+
+/* The response is complete: the connection goes back to the pool when
+ * the exchange left it clean. Last call. */
+static void
+ed_proxy_done(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+
+    if (ctx->try) {
+        ctx->try->msec = ed_current_msec - ctx->start;
+    }
+    ed_http_upstream_succeeded(ctx->server);
+    ed_proxy_teardown(ctx, ctx->reusable && ctx->body_done);
+    ed_http_finalize(r, ED_OK);
+}
+
+static void
+ed_proxy_utimer(ed_http_proxy_ctx_t *ctx, int kind, ed_msec_t t)
+{
+    ctx->ukind = kind;
+    ed_timer_add(ed_worker->loop, &ctx->utimer, t);
+}
+
+static void
+ed_proxy_on_utimer(ed_timer_t *t)
+{
+    ed_http_proxy_ctx_t *ctx = t->data;
+    static const char   *what[] = { "", "connecting to", "sending to",
+                                    "reading from" };
+
+    ed_log(ED_LOG_ERR, ed_log_cur, 0,
+           "upstream timed out while %s %s (upstream \"%s\")",
+           what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
+    if (ctx->head_received) {
+        /* Mid-body: the client connection ends. */
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    ed_proxy_fail(ctx, ED_PROXY_FT_TIMEOUT, 504);
+}
+
+static void
+ed_proxy_on_ctimer(ed_timer_t *t)
+{
+    ed_http_proxy_ctx_t *ctx = t->data;
+
+    ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out while proxying");
+    ed_proxy_finish(ctx, ED_ERROR);
+}
+
+/* Keeps the encoded body bytes for a resend while they fit. */
+static void
+ed_proxy_keep(ed_http_proxy_ctx_t *ctx, const char *p, size_t len)
+{
+    if (ctx->replay_lost) {
+        return;
+    }
+    if (ctx->head_received || ctx->replay_len + len > ctx->replay_cap) {
+        ctx->replay_lost = 1;
+        return;
+    }
+    memcpy(ctx->replay + ctx->replay_len, p, len);
+    ctx->replay_len += len;
+}
+
+/* Sends body bytes upstream (and keeps them). */
+static void
+ed_proxy_body_out(ed_http_proxy_ctx_t *ctx, const char *p, size_t len)
+{
+    ed_proxy_keep(ctx, p, len);
+    ed_stream_write(&ctx->uc->c.stream, p, len);
+}
+
+static void
+ed_proxy_on_upstream_drain(ed_stream_t *s)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_http_proxy_ctx_t     *ctx = uc->owner;
+
+    s->on_drain = NULL;
+    if (ctx->ukind == ED_PROXY_T_SEND) {
+        ed_timer_del(ed_worker->loop, &ctx->utimer);
+    }
+    ed_http_body_resume(ctx->r);
+}
+
+/* The request body, piece by piece, to the upstream (re-chunked when
+ * its length is unknown). A failed write is reported by the upstream
+ * stream's on_close, so results are not checked here. */
+static void
+ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
+                         const char *p, size_t len)
+{
+    ed_http_proxy_ctx_t *ctx = data;
+    ed_stream_t         *us;
+    char                 size[24];
+    int                  n;
+
+    if (rc != ED_OK && rc != ED_DONE) {
+        ed_log(ED_LOG_INFO, ed_log_cur, 0,
+               "reading the client request body failed (%d)", rc);
+        ed_proxy_finish(ctx, rc);
+        return;
+    }
+    if (ctx->uc == NULL) {
+        return;
+    }
+    us = &ctx->uc->c.stream;
+    if (len && ctx->body_chunked) {
+        n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        ed_proxy_body_out(ctx, size, (size_t)n);
+        ed_proxy_body_out(ctx, p, len);
+        ed_proxy_body_out(ctx, "\r\n", 2);
+    } else if (len) {
+        ed_proxy_body_out(ctx, p, len);
+    }
+    if (rc == ED_DONE) {
+        if (ctx->body_chunked) {
+            ed_proxy_body_out(ctx, "0\r\n\r\n", 5);
+        }
+        ctx->body_done = 1;
+        if (!ctx->head_received) {
+            ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+        }
+    } else if (ed_stream_write_blocked(us)) {
+        ed_http_body_pause(r);
+        us->on_drain = ed_proxy_on_upstream_drain;
+        if (!ctx->head_received) {
+            ed_proxy_utimer(ctx, ED_PROXY_T_SEND, ctx->pcf->send_timeout);
+        }
+    }
+}
+
+/* The connection is up (or reused): the body starts, the response is
+ * awaited. ED_OK or ED_ERROR (ENOMEM). */
+static int
+ed_proxy_connected(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+    int                rc;
+
+    ctx->sent = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (ed_stream_read_until_scan(&ctx->uc->c.stream, ed_http_head_end,
+                                  ctx->piece, ed_proxy_on_head) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    if (ctx->has_body && !ctx->body_started) {
+        ctx->body_started = 1;
+        rc = ed_http_read_body(r, ed_proxy_on_request_body, ctx);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+        if (rc == ED_DONE) {
+            ctx->body_done = 1;
+        }
+    } else if (ctx->body_started && !ctx->body_done) {
+        ed_http_body_resume(r);
+    }
+    if (ctx->body_done || !ctx->has_body) {
+        ctx->body_done = 1;
+        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+    }
+    return ED_OK;
+}
+
+/* The result of a new connection. Returns ED_OK, or ED_DONE when uc
+ * was closed here. */
+static int
+ed_proxy_on_connect(ed_http_upstream_conn_t *uc, int rc)
+{
+    ed_http_proxy_ctx_t *ctx = uc->owner;
+
+    if (rc != ED_OK) {
+        ed_log(ED_LOG_ERR, ed_log_cur, errno,
+               "connect() to %s failed (upstream \"%s\")",
+               ctx->server->name.data, ctx->ups->name.data);
+        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+        return ED_DONE;
+    }
+    if (ed_proxy_connected(ctx) != ED_OK) {
+        ed_proxy_finish(ctx, 500);
+        return ED_DONE;
+    }
+    return ED_OK;
+}
+
+/* A write to the upstream failed: it is gone. */
+static void
+ed_proxy_on_upstream_close(ed_stream_t *s)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_http_proxy_ctx_t     *ctx = uc->owner;
+
+    if (ctx->head_received) {
+        /* The response is on its way; its reading tells how it ends. */
+        return;
+    }
+    if (ctx->reused && !ctx->stale_retried
+        && !(ctx->body_started && ctx->replay_lost))
+    {
+        ed_proxy_retry_stale(ctx);
+        return;
+    }
+    ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+}
+
+/* Starts one exchange on server ctx->server: a pooled connection when
+ * allowed and available, else a new one. ED_AGAIN, or ED_ERROR (connect
+ * failed at once, errno set), or 500 (ENOMEM). */
+static int
+ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
+{
+    ed_http_upstream_conn_t *uc = NULL;
+    int                      rc = ED_AGAIN;
+
+    ctx->reused = 0;
+    ctx->start = ed_current_msec;
+    if (pooled) {
+        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server);
+    }
+    if (uc) {
+        uc->owner = ctx;
+        ctx->reused = 1;
+        rc = ED_OK;
+    } else {
+        rc = ed_http_upstream_connect(ctx->ups, ctx->server, ctx,
+                                      ed_proxy_on_connect, &uc);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+    }
+    ctx->uc = uc;
+    ctx->server->conns++;
+    uc->requests++;
+    uc->c.stream.on_close = ed_proxy_on_upstream_close;
+    ed_stream_set_water(&uc->c.stream, ctx->pcf->buffer_size / 4,
+                        ctx->pcf->buffer_size);
+    if (ed_proxy_send_head(ctx) != ED_OK) {
+        return 500;
+    }
+    if (ctx->body_started && ctx->replay_len) {
+        if (ed_stream_write(&uc->c.stream, ctx->replay, ctx->replay_len)
+            != ED_OK)
+        {
+            return 500;
+        }
+    }
+    if (rc == ED_AGAIN) {
+        ed_proxy_utimer(ctx, ED_PROXY_T_CONNECT, ctx->pcf->connect_timeout);
+        return ED_AGAIN;
+    }
+    return ed_proxy_connected(ctx) == ED_OK ? ED_AGAIN : 500;
+}
+
+/* Picks servers until an attempt is under way. ED_AGAIN, or the status
+ * to answer with. */
+static int
+ed_proxy_next(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_upstream_state_t *st = ctx->r->upstream;
+    int                       i, rc;
+
+    for (;;) {
+        if (ctx->pcf->next_upstream_tries
+            && ctx->tries >= (unsigned)ctx->pcf->next_upstream_tries)
+        {
+            return ctx->fail_status;
+        }
+        i = ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
+                                  ed_current_msec);
+        if (i < 0) {
+            if (ctx->tries == 0) {
+                ed_log(ED_LOG_ERR, ed_log_cur, 0,
+                       "no live upstreams in \"%s\"", ctx->ups->name.data);
+            }
+            return ctx->fail_status;
+        }
+        ctx->tried[i / 8] |= (uint8_t)(1u << (i % 8));
+        ctx->tries++;
+        ctx->server = &ctx->ups->servers[i];
+        if (ctx->server->shm) {
+            atomic_fetch_add_explicit(&ctx->server->shm->requests, 1,
+                                      memory_order_relaxed);
+        }
+        ctx->try = NULL;
+        if (st->ntries < ed_nelems(st->tries)) {
+            ctx->try = &st->tries[st->ntries++];
+            ctx->try->addr = ctx->server->name;
+            ctx->try->status = 0;
+            ctx->try->msec = 0;
+        }
+        rc = ed_proxy_attempt(ctx, true);
+        if (rc != ED_ERROR) {
+            return rc;
+        }
+        ed_log(ED_LOG_ERR, ed_log_cur, errno,
+               "connect() to %s failed (upstream \"%s\")",
+               ctx->server->name.data, ctx->ups->name.data);
+        ed_proxy_try_end(ctx, 502);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ctx->fail_status = 502;
+        if (!(ctx->pcf->next_upstream & ED_PROXY_NEXT_ERROR)) {
+            return 502;
+        }
+    }
+}
+
+/* Whether the method may be sent twice (RFC 9110 9.2.2). */
+static bool
+ed_proxy_idempotent(ed_http_request_t *r)
+{
+    switch (r->head.method_id) {
+    case ED_HTTP_GET:
+    case ED_HTTP_HEAD:
+    case ED_HTTP_PUT:
+    case ED_HTTP_DELETE:
+    case ED_HTTP_OPTIONS:
+    case ED_HTTP_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Whether another server may be tried after a failure of kind ft. */
+static bool
+ed_proxy_may_retry(ed_http_proxy_ctx_t *ctx, int ft, int status)
+{
+    int bit;
+
+    switch (ft) {
+    case ED_PROXY_FT_ERROR:
+        bit = ED_PROXY_NEXT_ERROR;
+        break;
+    case ED_PROXY_FT_TIMEOUT:
+        bit = ED_PROXY_NEXT_TIMEOUT;
+        break;
+    case ED_PROXY_FT_STATUS:
+        bit = status == 502 ? ED_PROXY_NEXT_502
+              : status == 503 ? ED_PROXY_NEXT_503 : ED_PROXY_NEXT_504;
+        break;
+    default:
+        return false;
+    }
+    if (!(ctx->pcf->next_upstream & bit) || ctx->r->header_sent
+        || (ctx->body_started && ctx->replay_lost))
+    {
+        return false;
+    }
+    return !ctx->sent || ed_proxy_idempotent(ctx->r);
+}
+
+/* An attempt failed before the response head went to the client: the
+ * next server, or the final status. Last call. */
+static void
+ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
+{
+    int rc;
+
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_proxy_try_end(ctx, status);
+    if (ft != ED_PROXY_FT_STATUS) {
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+    }
+    if (ctx->uc) {
+        ctx->server->conns--;
+        ctx->uc->owner = NULL;
+        ed_http_upstream_close(ctx->uc);
+        ctx->uc = NULL;
+    }
+    ctx->fail_status = ft == ED_PROXY_FT_TIMEOUT ? 504 : 502;
+    if (ctx->r->header_sent) {
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    if (!ed_proxy_may_retry(ctx, ft, status)) {
+        ed_proxy_finish(ctx, ctx->fail_status);
+        return;
+    }
+    ctx->head_received = 0;
+    ctx->sent = 0;
+    rc = ed_proxy_next(ctx);
+    if (rc != ED_AGAIN) {
+        ed_proxy_finish(ctx, rc);
+    }
+}
+
+/* A pooled connection the upstream had closed: the same server again on
+ * a fresh connection, once, not counted as a try. Last call. */
+static void
+ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx)
+{
+    int rc;
+
+    ctx->stale_retried = 1;
+    ctx->server->conns--;
+    ctx->uc->owner = NULL;
+    ed_http_upstream_close(ctx->uc);
+    ctx->uc = NULL;
+    ctx->sent = 0;
+    rc = ed_proxy_attempt(ctx, false);
+    if (rc == ED_AGAIN) {
+        return;
+    }
+    if (rc == ED_ERROR) {
+        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+        return;
+    }
+    ed_proxy_finish(ctx, rc);
+}
+
+/* The response. */
+
+/* Asks for the next piece of the response body. */
+static void
+ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
+{
+    ed_stream_t *us = &ctx->uc->c.stream;
+    size_t       max = ctx->piece;
+
+    if (ctx->framing == ED_PROXY_BODY_LENGTH && ctx->resp_left < (int64_t)max) {
+        max = (size_t)ctx->resp_left;
+    }
+    ed_stream_read_some(us, max, ed_proxy_on_body);
+    ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+}
+
+/* The client's write queue went below its low water mark. */
+static void
+ed_proxy_on_client_drain(ed_stream_t *s)
+{
+    ed_http_conn_t      *hc = s->data;
+    ed_http_proxy_ctx_t *ctx = hc->r->upstream->owner;
+
+    s->on_drain = NULL;
+    ed_timer_del(ed_worker->loop, &ctx->ctimer);
+    if (ctx->uc) {
+        ed_proxy_read_more(ctx);
+    }
+}
+
+/* After bytes went to the client: read on, or wait for it to drain. */
+static void
+ed_proxy_flow(ed_http_proxy_ctx_t *ctx)
+{
+    ed_stream_t *cs = &ctx->r->hc->c.stream;
+
+    if (ed_stream_write_blocked(cs)) {
+        ed_timer_del(ed_worker->loop, &ctx->utimer);
+        cs->on_drain = ed_proxy_on_client_drain;
+        ed_timer_add(ed_worker->loop, &ctx->ctimer,
+                     ctx->r->clcf->send_timeout);
+        return;
+    }
+    ed_proxy_read_more(ctx);
+}
+
+static void
+ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_http_proxy_ctx_t     *ctx = uc->owner;
+    ed_http_request_t       *r = ctx->r;
+    size_t                   pos, used, off, n;
+    int                      rc;
+
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (status != ED_OK) {
+        if (ctx->framing == ED_PROXY_BODY_CLOSE && status == ED_DONE) {
+            if (len && ed_http_send_body(r, data, len) != ED_OK) {
+                ed_proxy_finish(ctx, ED_ERROR);
+                return;
+            }
+            ctx->reusable = 0;
+            ed_proxy_done(ctx);
+            return;
+        }
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "upstream %s closed the connection while sending the "
+               "response body (upstream \"%s\")",
+               ctx->server->name.data, ctx->ups->name.data);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    switch (ctx->framing) {
+    case ED_PROXY_BODY_LENGTH:
+        if (ed_http_send_body(r, data, len) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
+        }
+        ctx->resp_left -= (int64_t)len;
+        if (ctx->resp_left == 0) {
+            ed_proxy_done(ctx);
+            return;
+        }
+        break;
+    case ED_PROXY_BODY_CHUNKED:
+        for (pos = 0; pos < len; pos += used) {
+            rc = ed_http_chunked_parse(&ctx->rchunked, data + pos, len - pos,
+                                       &used, &off, &n);
+            if (rc == ED_ERROR) {
+                ed_log(ED_LOG_ERR, ed_log_cur, 0,
+                       "upstream %s sent an invalid chunked body "
+                       "(upstream \"%s\")",
+                       ctx->server->name.data, ctx->ups->name.data);
+                ed_http_upstream_failed(ctx->ups, ctx->server,
+                                        ed_current_msec);
+                ed_proxy_finish(ctx, ED_ERROR);
+                return;
+            }
+            if (rc == ED_OK
+                && ed_http_send_body(r, data + pos + off, n) != ED_OK)
+            {
+                ed_proxy_finish(ctx, ED_ERROR);
+                return;
+            }
+            if (rc == ED_DONE) {
+                if (pos + used != len) {
+                    /* Bytes after the body: not a connection to keep. */
+                    ctx->reusable = 0;
+                }
+                ed_proxy_done(ctx);
+                return;
+            }
+            if (rc == ED_AGAIN) {
+                break;
+            }
+        }
+        break;
+    default:
+        if (ed_http_send_body(r, data, len) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
+        }
+        break;
+    }
+    ed_proxy_flow(ctx);
+}
+
+/* The tunnel after a 101 ended. */
+static void
+ed_proxy_tunnel_done(void *data)
+{
+    ed_http_proxy_ctx_t *ctx = data;
+
+    ctx->r->keepalive = 0;
+    ed_proxy_finish(ctx, ED_OK);
+}
+
+/* Answers 101 and starts the tunnel. Last call. */
+static void
+ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
+{
+    ed_http_request_t *r = ctx->r;
+
+    ed_proxy_try_end(ctx, 101);
+    if (ed_proxy_copy_headers(ctx, h) != ED_OK
+        || ed_http_add_header(r, "Upgrade", 7, h->upgrade.data, h->upgrade.len)
+               != ED_OK
+        || ed_http_add_header(r, "Connection", 10, "upgrade", 7) != ED_OK)
+    {
+        ed_proxy_finish(ctx, 502);
+        return;
+    }
+    /* No "Connection: close" on a 101; the connection ends with the
+     * tunnel. */
+    r->keepalive = 1;
+    r->status = 101;
+    if (ed_http_send_header(r) != ED_OK) {
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    r->keepalive = 0;
+    ctx->reusable = 0;
+    ed_http_body_stop(r);
+    if (ed_http_upstream_tunnel(r, ctx->uc, ctx->piece,
+                                ctx->pcf->read_timeout, ed_proxy_tunnel_done,
+                                ctx) != ED_OK)
+    {
+        ed_proxy_finish(ctx, ED_ERROR);
+    }
+}
+
+/* Passes the upstream's end-to-end headers and content type on (they
+ * point into the request pool's copy of the head). ED_OK or ED_ERROR. */
+static int
+ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
+{
+    ed_http_request_t *r = ctx->r;
+    ed_http_header_t  *f;
+    size_t             i;
+
+    r->content_type = h->content_type;
+    for (i = 0; i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if (ed_http_upstream_skip_response_header(h, &f->name)) {
+            continue;
+        }
+        if (ed_http_add_header(r, f->name.data, f->name.len, f->value.data,
+                               f->value.len) != ED_OK)
+        {
+            return ED_ERROR;
+        }
+    }
+    return ED_OK;
+}
+
+/* Sends the client the response head built from the upstream's.
+ * ED_OK or ED_ERROR. */
+static int
+ed_proxy_response_head(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
+{
+    ed_http_request_t *r = ctx->r;
+
+    r->status = h->status;
+    r->content_length = -1;
+    if (ed_worker->quitting) {
+        /* Shutting down meanwhile: this response is the last. */
+        r->keepalive = 0;
+    }
+    if (ed_proxy_copy_headers(ctx, h) != ED_OK) {
+        return ED_ERROR;
+    }
+    if (r->head_only || h->status == 204 || h->status == 304
+        || h->status < 200)
+    {
+        ctx->framing = ED_PROXY_BODY_NONE;
+        r->content_length = h->content_length;
+    } else if (h->chunked) {
+        ctx->framing = ED_PROXY_BODY_CHUNKED;
+        memset(&ctx->rchunked, 0, sizeof(ctx->rchunked));
+    } else if (h->content_length >= 0) {
+        ctx->framing = h->content_length ? ED_PROXY_BODY_LENGTH
+                                         : ED_PROXY_BODY_NONE;
+        ctx->resp_left = h->content_length;
+        r->content_length = h->content_length;
+    } else {
+        ctx->framing = ED_PROXY_BODY_CLOSE;
+    }
+    ctx->reusable = ctx->framing != ED_PROXY_BODY_CLOSE && !h->conn_close
+                    && (h->version == 11 || h->conn_keepalive)
+                    && !ctx->upgrade;
+    return ed_http_send_header(r);
+}
+
+static void
+ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_http_proxy_ctx_t     *ctx = uc->owner;
+    ed_http_header_t         hdrs[ED_PROXY_MAX_HEADERS];
+    ed_http_resp_head_t      h;
+    char                    *copy;
+
+    if (status == ED_DECLINED) {
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "upstream %s sent a response head larger than %zu bytes "
+               "(upstream \"%s\")",
+               ctx->server->name.data, ctx->piece, ctx->ups->name.data);
+        ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+        return;
+    }
+    if (status != ED_OK) {
+        if (len == 0 && ctx->reused && !ctx->stale_retried
+            && !(ctx->body_started && ctx->replay_lost))
+        {
+            ed_proxy_retry_stale(ctx);
+            return;
+        }
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "upstream %s closed the connection %s (upstream \"%s\")",
+               ctx->server->name.data,
+               len ? "in the middle of the response head"
+                   : "without a response",
+               ctx->ups->name.data);
+        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+        return;
+    }
+    /* The head is copied so that response headers outlive the
+     * upstream's buffer (filters may look at them later). */
+    copy = ed_pnalloc(ctx->r->pool, len);
+    if (copy == NULL) {
+        ed_proxy_finish(ctx, 500);
+        return;
+    }
+    memcpy(copy, data, len);
+    if (ed_http_parse_response(copy, len, &h, hdrs, ED_PROXY_MAX_HEADERS)
+        != ED_OK)
+    {
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "upstream %s sent an invalid response head "
+               "(upstream \"%s\")",
+               ctx->server->name.data, ctx->ups->name.data);
+        ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+        return;
+    }
+    if (h.status < 200 && h.status != 101) {
+        /* 100, 102, 103: interim answers the client does not need. */
+        ed_stream_read_until_scan(s, ed_http_head_end, ctx->piece,
+                                  ed_proxy_on_head);
+        return;
+    }
+    ctx->head_received = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (h.status == 101) {
+        if (!ctx->upgrade || !h.upgrade.len) {
+            ed_log(ED_LOG_ERR, ed_log_cur, 0,
+                   "upstream %s switched protocols unasked "
+                   "(upstream \"%s\")",
+                   ctx->server->name.data, ctx->ups->name.data);
+            ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+            return;
+        }
+        ed_proxy_upgrade(ctx, &h);
+        return;
+    }
+    if ((h.status == 502 || h.status == 503 || h.status == 504)
+        && ed_proxy_may_retry(ctx, ED_PROXY_FT_STATUS, h.status)
+        && (ctx->pcf->next_upstream_tries == 0
+            || ctx->tries < (unsigned)ctx->pcf->next_upstream_tries)
+        && ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
+                                 ed_current_msec) >= 0)
+    {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0,
+               "upstream %s answered %d, trying the next server "
+               "(upstream \"%s\")",
+               ctx->server->name.data, h.status, ctx->ups->name.data);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_proxy_fail(ctx, ED_PROXY_FT_STATUS, h.status);
+        return;
+    }
+    ed_proxy_try_end(ctx, h.status);
+    if (ed_proxy_response_head(ctx, &h) != ED_OK) {
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    if (ctx->framing == ED_PROXY_BODY_NONE) {
+        ed_proxy_done(ctx);
+        return;
+    }
+    ed_proxy_flow(ctx);
+}
+
+/* The handler. */
+
+/* The content handler: ED_AGAIN while proxying, or a status (500 on
+ * ENOMEM, 502 when no server can be tried). */
+static int
+ed_http_proxy_handler(ed_http_request_t *r)
+{
+    ed_http_proxy_conf_t *pcf = ed_http_loc_conf(r, ed_http_proxy_module);
+    ed_http_proxy_ctx_t  *ctx;
+    ed_stream_t          *cs = &r->hc->c.stream;
+    ed_str_t              key;
+    const ed_peer_addr_t *peer;
+    size_t                bits;
+    int                   rc;
+
+    ctx = ed_pcalloc(r->pool, sizeof(ed_http_proxy_ctx_t));
+    bits = (pcf->ups->nservers + 7) / 8;
+    if (ctx == NULL
+        || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
+        || ed_pool_cleanup_add(r->pool, ed_proxy_cleanup, ctx) != ED_OK)
+    {
+        return 500;
+    }
+    if (r->upstream == NULL) {
+        r->upstream = ed_pcalloc(r->pool, sizeof(ed_http_upstream_state_t));
+        if (r->upstream == NULL) {
+            return 500;
+        }
+    }
+    r->upstream->owner = ctx;
+    ctx->r = r;
+    ctx->pcf = pcf;
+    ctx->ups = pcf->ups;
+    ctx->fail_status = 502;
+    ctx->utimer.handler = ed_proxy_on_utimer;
+    ctx->utimer.data = ctx;
+    ctx->ctimer.handler = ed_proxy_on_ctimer;
+    ctx->ctimer.data = ctx;
+    ctx->piece = ed_worker->bufs.size > 2 * ED_PROXY_SLACK
+                     ? ed_worker->bufs.size - ED_PROXY_SLACK
+                     : ed_worker->bufs.size;
+    ctx->piece = ed_min(ctx->piece, pcf->buffer_size);
+    ctx->low = cs->low_water;
+    ctx->high = cs->high_water;
+    ed_stream_set_water(cs, pcf->buffer_size / 4, pcf->buffer_size);
+    /* An error page run through the proxy sends no body: what is left of
+     * the client's is discarded. */
+    ctx->has_body = !r->internal && ed_http_has_body(r);
+    ctx->upgrade = pcf->websocket && r->head.conn_upgrade
+                   && ed_http_header(r, "Upgrade") != NULL;
+    if (ctx->has_body) {
+        ctx->replay_cap = r->chunked ? pcf->buffer_size
+                                     : (size_t)ed_min(
+                                           (uint64_t)r->body_left,
+                                           (uint64_t)pcf->buffer_size);
+        ctx->replay = ed_pnalloc(r->pool, ctx->replay_cap + 1);
+        if (ctx->replay == NULL) {
+            return 500;
+        }
+    }
+
+    switch (ctx->ups->balance) {
+    case ED_HTTP_BALANCE_IP_HASH:
+        peer = &r->hc->c.peer;
+        if (peer->sa.sa_family == AF_INET) {
+            ctx->hash = ed_http_upstream_hash(&peer->in.sin_addr, 4);
+        } else if (peer->sa.sa_family == AF_INET6) {
+            ctx->hash = ed_http_upstream_hash(&peer->in6.sin6_addr, 16);
+        }
+        break;
+    case ED_HTTP_BALANCE_HASH:
+        if (ed_http_template_run(r, ctx->ups->hash_key, &key) != ED_OK) {
+            return 500;
+        }
+        ctx->hash = ed_http_upstream_hash(key.data, key.len);
+        break;
+    default:
+        break;
+    }
+
+    rc = ed_proxy_next(ctx);
+    if (rc != ED_AGAIN) {
+        ed_proxy_teardown(ctx, false);
+        return rc;
+    }
+    return ED_AGAIN;
+}

@@ -1,0 +1,266 @@
+/* Upstream groups: servers, balancing, keep-alive pools, passive and
+ * active health, and the parser of upstream response heads. */
+#ifndef ED_HTTP_UPSTREAM_H
+#define ED_HTTP_UPSTREAM_H
+
+#include "ed_http.h"
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+enum {
+    ED_HTTP_BALANCE_ROUND_ROBIN = 0,
+    ED_HTTP_BALANCE_LEAST_CONN,
+    ED_HTTP_BALANCE_IP_HASH,
+    ED_HTTP_BALANCE_HASH,
+    ED_HTTP_BALANCE_RANDOM_TWO
+};
+
+/* The state of one server that every worker sees (shared memory). */
+typedef struct {
+    _Atomic int64_t   next_check;  /* monotonic msec of the next check */
+    _Atomic uint32_t  down;        /* active health check says down */
+    _Atomic uint32_t  fails;       /* consecutive failed checks */
+    _Atomic uint32_t  passes;      /* consecutive passed checks */
+    _Atomic uint32_t  checked;     /* at least one check ran */
+    _Atomic uint64_t  requests;    /* attempts sent to the server */
+    _Atomic uint64_t  failures;    /* attempts that failed */
+} ed_http_upstream_shm_t;
+
+typedef struct ed_http_upstream_s ed_http_upstream_t;
+typedef struct ed_http_upstream_conn_s ed_http_upstream_conn_t;
+
+/* One server (one address) of a group. The mutable fields are each
+ * worker's own (copies of the cycle's memory after fork). */
+typedef struct {
+    ed_str_t                 name;      /* address text, for logs/$vars */
+    ed_str_t                 host;      /* Host for pass_host: false */
+    struct sockaddr_storage  addr;
+    socklen_t                addrlen;
+    int                      weight;
+    int                      max_fails; /* 0: passive checks off */
+    ed_msec_t                fail_timeout;
+    unsigned                 backup:1;
+    ed_http_upstream_shm_t  *shm;
+
+    /* Per worker. */
+    int                      current_weight;  /* smooth round robin */
+    unsigned                 conns;           /* requests in flight */
+    unsigned                 fails;           /* within fail_timeout */
+    ed_msec_t                fail_start;
+    ed_msec_t                down_until;      /* passive: out until */
+} ed_http_upstream_server_t;
+
+/* A point of the consistent-hash ring. */
+typedef struct {
+    uint32_t hash;
+    uint32_t server;   /* index into servers */
+} ed_http_upstream_point_t;
+
+typedef struct {
+    ed_str_t   path;
+    ed_msec_t  interval;
+    ed_msec_t  timeout;
+    int        fails;
+    int        passes;
+    int        status_min;
+    int        status_max;
+    ed_node_t *node;
+} ed_http_upstream_check_t;
+
+struct ed_http_upstream_s {
+    ed_str_t                   name;
+    ed_node_t                 *node;
+    int                        balance;    /* ED_HTTP_BALANCE_* */
+    ed_http_template_t        *hash_key;
+    int                        keepalive;  /* idle connections kept */
+    ed_msec_t                  keepalive_timeout;
+    ed_node_t                 *servers_node;
+    ed_node_t                 *check_node;
+    ed_http_upstream_check_t  *check;      /* NULL: no active checks */
+    ed_http_upstream_server_t *servers;    /* primary first, then backup */
+    size_t                     nservers;
+    size_t                     nprimary;
+    ed_http_upstream_point_t  *points;     /* hash: sorted ring */
+    size_t                     npoints;
+    unsigned                   implicit:1; /* made for a URL in `pass` */
+
+    /* Per worker: idle keep-alive connections, most recent first. */
+    ed_http_upstream_conn_t   *idle;
+    size_t                     nidle;
+};
+
+/* A connection to an upstream server. Lives on the heap: it outlives
+ * requests while idle in its group's pool. */
+struct ed_http_upstream_conn_s {
+    ed_conn_t                  c;         /* stream; counted by the worker */
+    ed_http_upstream_t        *ups;
+    ed_http_upstream_server_t *server;
+    ed_http_upstream_conn_t   *next;      /* idle list */
+    ed_http_upstream_conn_t   *prev;
+    ed_timer_t                 timer;     /* idle: keepalive_timeout */
+    void                      *owner;
+    /* The result of connect(): ED_OK or ED_ERROR (errno set). Returns
+     * ED_OK, or ED_DONE when it closed uc (always so on ED_ERROR). */
+    int                      (*on_connect)(ed_http_upstream_conn_t *uc,
+                                           int rc);
+    ed_event_pt                stream_handler; /* while connecting */
+    unsigned                   requests;  /* requests sent on it */
+    unsigned                   connecting:1;
+    unsigned                   idle:1;
+};
+
+/* A parsed upstream response head; strings point into the buffer. */
+typedef struct {
+    int               version;        /* 10 or 11 */
+    int               status;
+    ed_str_t          reason;
+    ed_http_header_t *headers;
+    size_t            nheaders;
+    int64_t           content_length; /* -1 when absent */
+    ed_str_t          content_type;
+    ed_str_t          upgrade;
+    unsigned          chunked:1;
+    unsigned          conn_close:1;
+    unsigned          conn_keepalive:1;
+    unsigned          conn_upgrade:1;
+    size_t            head_len;
+} ed_http_resp_head_t;
+
+/* What $upstream_* report: one entry per attempt. */
+typedef struct {
+    ed_str_t   addr;
+    int        status;     /* 0: no response (shown as 502 or 504) */
+    ed_msec_t  msec;
+} ed_http_upstream_try_t;
+
+struct ed_http_upstream_state_s {
+    ed_http_upstream_try_t tries[8];
+    size_t                 ntries;
+    void                  *owner;    /* the proxy's context */
+    void                  *tunnel;   /* after a 101 */
+};
+
+extern ed_module_t ed_http_upstream_module;
+
+/* The group of that name, or NULL. */
+ed_http_upstream_t *ed_http_upstream_find(ed_conf_t *cf, const ed_str_t *name);
+/* Makes a group for the URL of a `pass`: every address addr ("host:port"
+ * or "unix:/path") resolves to, with host as their Host header. NULL
+ * after recording an error at node. */
+ed_http_upstream_t *ed_http_upstream_add_url(ed_conf_t *cf, ed_node_t *node,
+                                             const char *addr,
+                                             const char *host);
+/* Resolves "host:port", "[v6]:port" or "unix:/path" (text as written is
+ * each server's Host) into server slots appended to a (several for a
+ * name with several addresses). ED_OK, or ED_ERROR with a message in
+ * *err. */
+int ed_http_upstream_resolve(ed_pool_t *pool, const char *text,
+                             ed_array_t *a, const char **err);
+
+/* Builds a group's derived state (backup order, ring) once its servers
+ * are set. ED_OK or ED_ERROR (ENOMEM). */
+int ed_http_upstream_init(ed_pool_t *pool, ed_http_upstream_t *ups);
+
+/* Balancing: picks an available server not marked in tried (a bitmap of
+ * nservers bits, may be NULL); hash is the request's key hash for
+ * ip_hash and hash. Backup servers are chosen only when no primary one
+ * is available. Returns the server's index, or -1 when none is left. */
+int ed_http_upstream_pick(ed_http_upstream_t *ups, uint32_t hash,
+                          const uint8_t *tried, ed_msec_t now);
+/* Whether a server may be chosen now (health, passive and active). */
+bool ed_http_upstream_available(const ed_http_upstream_server_t *s,
+                                ed_msec_t now);
+/* Passive health: an attempt on s failed or succeeded. */
+void ed_http_upstream_failed(ed_http_upstream_t *ups,
+                             ed_http_upstream_server_t *s, ed_msec_t now);
+void ed_http_upstream_succeeded(ed_http_upstream_server_t *s);
+/* The 32-bit hash used for keys and the ring (MurmurHash3). */
+uint32_t ed_http_upstream_hash(const void *data, size_t len);
+/* The per-worker random number generator (xorshift), for random_two. */
+uint64_t ed_http_upstream_random(void);
+
+/* Connections. Takes an idle connection to server s from the pool, or
+ * NULL. The caller owns it (and sets its callbacks). */
+ed_http_upstream_conn_t *ed_http_upstream_get_idle(
+    ed_http_upstream_t *ups, ed_http_upstream_server_t *s);
+/* Opens a new connection to s: ED_OK (connected), ED_AGAIN (on_connect
+ * is called later with ED_OK or ED_ERROR, errno set), or ED_ERROR (errno
+ * set; *ucp is NULL). */
+int ed_http_upstream_connect(ed_http_upstream_t *ups,
+                             ed_http_upstream_server_t *s, void *owner,
+                             int (*on_connect)(ed_http_upstream_conn_t *uc,
+                                               int rc),
+                             ed_http_upstream_conn_t **ucp);
+/* Gives a connection back after a complete exchange: kept idle when the
+ * group keeps connections and the worker is not quitting, else closed. */
+void ed_http_upstream_release(ed_http_upstream_conn_t *uc);
+/* Closes and frees a connection. */
+void ed_http_upstream_close(ed_http_upstream_conn_t *uc);
+
+/* Active health checks (ed_http_upstream_check.c): starts the checks of
+ * every group of groups (ed_http_upstream_t *) in this worker; ED_OK or
+ * ED_ERROR. Stop frees them at exit. */
+int ed_http_upstream_check_start(ed_worker_t *w, ed_array_t *groups);
+void ed_http_upstream_check_stop(ed_worker_t *w);
+
+/* Relays bytes both ways between the client of r and uc after a 101,
+ * reading at most piece bytes at a time, each direction paused while the
+ * other side is above its high water mark; a client's half-close is
+ * passed on. Ends when either side closes or fails, or after idle ms
+ * without a byte (0: never): then done(data) is called, last, and the
+ * caller closes uc and finalizes r. ED_OK or ED_ERROR (ENOMEM). */
+int ed_http_upstream_tunnel(ed_http_request_t *r, ed_http_upstream_conn_t *uc,
+                            size_t piece, ed_msec_t idle,
+                            void (*done)(void *data), void *data);
+
+/* Request heads (ed_http_upstream_request.c). */
+enum {
+    ED_HTTP_UPS_BODY_NONE = 0,
+    ED_HTTP_UPS_BODY_LENGTH,   /* the client's Content-Length */
+    ED_HTTP_UPS_BODY_CHUNKED
+};
+
+/* What makes the request head sent upstream besides the request. */
+typedef struct {
+    const ed_str_t *host;        /* the Host value */
+    const ed_str_t *uri;         /* replaces the location's prefix in the
+                                  * normalised path; NULL: the target as
+                                  * received */
+    const ed_str_t *set_names;   /* set_headers, values evaluated */
+    const ed_str_t *set_values;
+    size_t          nset;
+    const ed_str_t *remove;      /* names never forwarded */
+    size_t          nremove;
+    const ed_str_t *upgrade;     /* the Upgrade to tunnel, or NULL */
+    int             body;        /* ED_HTTP_UPS_BODY_* */
+    unsigned        forwarded:1; /* X-Forwarded-*, X-Real-IP */
+    unsigned        keepalive:1; /* else Connection: close */
+} ed_http_upstream_req_t;
+
+/* Builds the head for r: HTTP/1.1, the client's end-to-end headers (not
+ * the hop-by-hop ones, nor those its Connection names), then q's. In
+ * r's pool; NULL on ENOMEM, else the length in *len. */
+char *ed_http_upstream_request_head(ed_http_request_t *r,
+                                    const ed_http_upstream_req_t *q,
+                                    size_t *len);
+/* Whether an upstream response header stops at the proxy: hop-by-hop
+ * ones, those Connection names, framing, Content-Type (passed apart),
+ * Date and Server (the proxy's own). */
+bool ed_http_upstream_skip_response_header(const ed_http_resp_head_t *h,
+                                           const ed_str_t *name);
+
+/* Parses one complete response head buf[0..len) (as found by
+ * ed_http_head_end) into h, using hdrs[0..max_headers) for the fields.
+ * Returns ED_OK, or ED_ERROR for anything invalid (status line, field
+ * syntax, framing conflicts, too many fields). */
+int ed_http_parse_response(const char *buf, size_t len,
+                           ed_http_resp_head_t *h, ed_http_header_t *hdrs,
+                           size_t max_headers);
+
+/* $upstream_addr (0), $upstream_status (1), $upstream_response_time (2):
+ * ED_OK, ED_DECLINED without upstream, ED_ERROR on ENOMEM. */
+int ed_http_upstream_variable(ed_http_request_t *r, int which,
+                              ed_str_t *out);
+
+#endif /* ED_HTTP_UPSTREAM_H */
