@@ -127,6 +127,11 @@ struct ed_http_request_s {
     PCRE2_SIZE               *caps;      /* 2 * ncaps offsets */
     uint32_t                  ncaps;
     pcre2_code               *cap_re;    /* for named captures */
+    /* The server name's captures, kept when a regex location matches. */
+    const char               *srv_cap_subject;
+    PCRE2_SIZE               *srv_caps;
+    uint32_t                  srv_ncaps;
+    pcre2_code               *srv_cap_re;
 
     /* The response. */
     int                       status;

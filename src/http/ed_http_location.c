@@ -126,6 +126,12 @@ ed_http_find_server(ed_http_addr_t *addr, ed_http_request_t *r,
                 && ed_http_regex_match(r, names[j].re, host->data,
                                        host->len))
             {
+                if (r) {
+                    r->srv_cap_subject = r->cap_subject;
+                    r->srv_caps = r->caps;
+                    r->srv_ncaps = r->ncaps;
+                    r->srv_cap_re = r->cap_re;
+                }
                 return srvs[i];
             }
         }

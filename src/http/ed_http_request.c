@@ -162,9 +162,14 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     int                rc;
 
     ed_timer_del(ed_worker->loop, &hc->timer);
-    if (status == ED_DONE || status == ED_ERROR) {
-        /* The peer went away (possibly mid-head): nobody to answer. */
+    if (status == ED_ERROR) {
         ed_http_close(hc);
+        return;
+    }
+    if (status == ED_DONE) {
+        /* The peer shut its side: answers already queued for it (a
+         * half-closed client) still go out before the close. */
+        ed_http_close_after_flush(hc);
         return;
     }
     r = ed_http_request_create(hc);

@@ -180,9 +180,11 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
         /* HTTP/1.0 without a length: the body ends at close. */
         r->keepalive = 0;
     }
+    /* Said explicitly whenever the connection ends, also when the
+     * request was too malformed to know its version. */
     if (r->head.version == 10 && r->keepalive) {
         p = ed_cpy(p, "Connection: keep-alive\r\n");
-    } else if (r->head.version == 11 && !r->keepalive) {
+    } else if (!r->keepalive) {
         p = ed_cpy(p, "Connection: close\r\n");
     }
     for (i = 0; i < r->headers_out.nelts; i++) {

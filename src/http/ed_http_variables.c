@@ -156,7 +156,20 @@ ED_VAR(ed_http_var_request_method)
 
 ED_VAR(ed_http_var_request_uri)
 {
+    const char *end = r->head.target.data + r->head.target.len;
+
     *out = r->head.target;
+    if (r->head.absolute) {
+        /* Path and query only, as for an origin-form target. */
+        if (r->head.path.data >= r->head.target.data
+            && r->head.path.data <= end)
+        {
+            out->data = r->head.path.data;
+            out->len = (size_t)(end - r->head.path.data);
+        } else {
+            ed_str_set(out, "/");
+        }
+    }
     return out->len ? ED_OK : ED_DECLINED;
 }
 
@@ -486,36 +499,56 @@ ed_http_var_cookie(ed_http_request_t *r, const char *name, size_t len,
     return ED_DECLINED;
 }
 
+/* One set of captures: numbered, or named through the pattern. */
 static int
-ed_http_var_capture(ed_http_request_t *r, const char *name, size_t len,
-                    ed_str_t *out)
+ed_http_capture_in(const char *subject, const PCRE2_SIZE *caps,
+                   uint32_t ncaps, pcre2_code *re, const char *name,
+                   size_t len, ed_str_t *out)
 {
     int64_t  n;
     int      idx;
     char     buf[64];
 
-    if (r->caps == NULL) {
+    if (caps == NULL) {
         return ED_DECLINED;
     }
     n = ed_atoi(name, len);
     if (n < 0) {
-        if (len >= sizeof(buf) || r->cap_re == NULL) {
+        if (len >= sizeof(buf) || re == NULL) {
             return ED_DECLINED;
         }
         memcpy(buf, name, len);
         buf[len] = '\0';
-        idx = pcre2_substring_number_from_name(r->cap_re, (PCRE2_SPTR)buf);
+        idx = pcre2_substring_number_from_name(re, (PCRE2_SPTR)buf);
         if (idx < 0) {
             return ED_DECLINED;
         }
         n = idx;
     }
-    if ((uint64_t)n >= r->ncaps || r->caps[2 * n] == PCRE2_UNSET) {
+    if ((uint64_t)n >= ncaps || caps[2 * n] == PCRE2_UNSET) {
         return ED_DECLINED;
     }
-    out->data = (char *)r->cap_subject + r->caps[2 * n];
-    out->len = r->caps[2 * n + 1] - r->caps[2 * n];
+    out->data = (char *)subject + caps[2 * n];
+    out->len = caps[2 * n + 1] - caps[2 * n];
     return ED_OK;
+}
+
+/* The location's captures first, then the server name's (named ones
+ * survive a regex location, as in nginx). */
+static int
+ed_http_var_capture(ed_http_request_t *r, const char *name, size_t len,
+                    ed_str_t *out)
+{
+    if (ed_http_capture_in(r->cap_subject, r->caps, r->ncaps, r->cap_re,
+                           name, len, out) == ED_OK)
+    {
+        return ED_OK;
+    }
+    if (r->srv_caps == r->caps || (name[0] >= '0' && name[0] <= '9')) {
+        return ED_DECLINED;
+    }
+    return ed_http_capture_in(r->srv_cap_subject, r->srv_caps, r->srv_ncaps,
+                              r->srv_cap_re, name, len, out);
 }
 
 int
