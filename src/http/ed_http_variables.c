@@ -709,8 +709,11 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
     out->data = p;
     out->len = len;
     for (i = 0; i < t->nparts; i++) {
-        memcpy(p, v[i].data, v[i].len);
-        p += v[i].len;
+        /* An empty value may carry a NULL pointer ($args without '?'). */
+        if (v[i].len) {
+            memcpy(p, v[i].data, v[i].len);
+            p += v[i].len;
+        }
     }
     *p = '\0';
     return ED_OK;
