@@ -4,11 +4,7 @@
  * and the server's fallback when nothing matches. Configurations go
  * through the real loader (ed_cycle_load), so locations are built
  * exactly as in production; requests are parsed by the real parser. */
-#include "ed_core.h"
-#include "ed_conf.h"
-#include "ed_cycle.h"
-#include "ed_module.h"
-#include "ed_http.h"
+#include "http_fixture.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,149 +13,6 @@
 
 #define T_LISTEN "127.0.0.1:18180"
 
-static ed_cycle_t *cycle;
-static ed_pool_t  *rpool;
-
-static void
-setup(void)
-{
-    ed_modules_init();
-    cycle = NULL;
-    rpool = ed_pool_create(4096);
-    ck_assert_ptr_nonnull(rpool);
-}
-
-static void
-teardown(void)
-{
-    if (cycle) {
-        ed_cycle_free(cycle);
-        cycle = NULL;
-    }
-    if (rpool) {
-        ed_pool_destroy(rpool);
-        rpool = NULL;
-    }
-}
-
-/* Loads yaml through a temporary file; the test fails with the loader's
- * messages when the configuration is rejected. */
-static void
-load(const char *yaml)
-{
-    char       path[] = "/tmp/ed_test_location.XXXXXX", msg[2048];
-    ed_conf_t *errors = NULL;
-    size_t     off = 0, len = strlen(yaml), m = 0;
-    ssize_t    n;
-    unsigned   i;
-    int        fd;
-
-    fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    while (off < len) {
-        n = write(fd, yaml + off, len - off);
-        ck_assert_int_gt(n, 0);
-        off += (size_t)n;
-    }
-    close(fd);
-    cycle = ed_cycle_load(path, "/tmp", &errors);
-    unlink(path);
-    if (cycle == NULL) {
-        msg[0] = '\0';
-        for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS
-                    && m < sizeof(msg);
-             i++)
-        {
-            m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s; ",
-                                  errors->errors[i]);
-        }
-        ed_cycle_errors_free(errors);
-        ck_abort_msg("configuration rejected: %s", msg);
-    }
-}
-
-static ed_listener_t *
-listener(const char *name)
-{
-    ed_listener_t **ls = cycle->listeners.elts;
-    size_t          i;
-
-    for (i = 0; i < cycle->listeners.nelts; i++) {
-        if (strcmp(ls[i]->name, name) == 0) {
-            ck_assert_ptr_nonnull(ls[i]->servers);
-            return ls[i];
-        }
-    }
-    ck_abort_msg("no listener \"%s\"", name);
-    return NULL;
-}
-
-/* The Host as ed_http_request.c keeps it: lowercased, port and trailing
- * dots removed. */
-static void
-set_host(ed_http_request_t *r)
-{
-    const char *h = r->head.host.data, *colon;
-    size_t      len = r->head.host.len;
-
-    if (len && h[0] != '[' && (colon = memchr(h, ':', len)) != NULL) {
-        len = (size_t)(colon - h);
-    }
-    while (len && h[len - 1] == '.') {
-        len--;
-    }
-    r->host.data = ed_pnalloc(rpool, len + 1);
-    ck_assert_ptr_nonnull(r->host.data);
-    ed_strlow(r->host.data, h, len);
-    r->host.data[len] = '\0';
-    r->host.len = len;
-}
-
-/* Parses a request head arriving on listener ls and routes it as
- * ed_http_process does: server by Host, location by normalised path. */
-static ed_http_request_t *
-route_raw(ed_listener_t *ls, const char *raw)
-{
-    ed_http_conn_t    *hc = ed_pcalloc(rpool, sizeof(ed_http_conn_t));
-    ed_http_request_t *r = ed_pcalloc(rpool, sizeof(ed_http_request_t));
-    ed_http_header_t  *hdrs = ed_pcalloc(rpool, 32 * sizeof(*hdrs));
-    char              *buf = ed_pstrdup(rpool, raw, strlen(raw)), *path;
-    int                rc;
-
-    ck_assert(hc && r && hdrs && buf);
-    hc->c.ls = ls;
-    hc->c.stream.ev.fd = -1;
-    hc->c.peer.in.sin_family = AF_INET;
-    hc->c.peer.in.sin_port = htons(40000);
-    hc->c.peer.in.sin_addr.s_addr = htonl(0xc000020a);
-    hc->addr = ls->servers;
-    hc->r = r;
-    r->hc = hc;
-    r->pool = rpool;
-    r->content_length = -1;
-    r->start_msec = ed_current_msec;
-
-    rc = ed_http_parse_request(buf, strlen(buf), &r->head, hdrs, 32);
-    ck_assert_msg(rc == ED_OK, "parse of \"%s\": %d", raw, rc);
-    set_host(r);
-    r->server = ed_http_find_server(hc->addr, r, &r->host);
-    ck_assert_ptr_nonnull(r->server);
-    r->loc_conf = r->server->loc_conf;
-
-    path = ed_pnalloc(rpool, r->head.path.len + 1);
-    ck_assert_ptr_nonnull(path);
-    ck_assert_int_eq(ed_http_normalize_path(r->head.path.data,
-                                            r->head.path.len, path,
-                                            &r->uri.len),
-                     ED_OK);
-    path[r->uri.len] = '\0';
-    r->uri.data = path;
-    r->loc = ed_http_find_location(r->server, r, &r->uri);
-    ck_assert_ptr_nonnull(r->loc);
-    ck_assert_ptr_nonnull(r->loc->conf);
-    r->loc_conf = r->loc->conf;
-    return r;
-}
 
 static ed_http_request_t *
 route(const char *target)
@@ -168,7 +21,7 @@ route(const char *target)
 
     snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: loc.test\r\n\r\n",
              target);
-    return route_raw(listener(T_LISTEN), raw);
+    return ed_test_http_route(ed_test_http_listener(T_LISTEN), raw);
 }
 
 /* The location's key as written in the file. */
@@ -198,7 +51,7 @@ var(ed_http_request_t *r, const char *name)
         return NULL;
     }
     ck_assert_int_eq(rc, ED_OK);
-    return ed_pstrdup(rpool, v.data, v.len);
+    return ed_pstrdup(ed_test_rpool, v.data, v.len);
 }
 
 #define ck_var(r, name, want)                                                \
@@ -229,13 +82,13 @@ START_TEST(test_location_kinds)
     ed_http_server_t    *srv;
     ed_http_location_t **locs;
 
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /a/:\n"
          "      = /b:\n"
          "      ^~ /c/:\n"
          "      '~ ^/d':\n"
          "      '~* ^/e':\n");
-    srv = ((ed_http_server_t **)((ed_http_addr_t *)listener(T_LISTEN)
+    srv = ((ed_http_server_t **)((ed_http_addr_t *)ed_test_http_listener(T_LISTEN)
                                      ->servers)->servers.elts)[0];
     ck_assert_uint_eq(srv->locations.nelts, 5);
     locs = srv->locations.elts;
@@ -260,7 +113,7 @@ END_TEST
  * file, and only for exactly that path. */
 START_TEST(test_exact_beats_everything)
 {
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      ^~ /health:\n"
          "      '~ ^/healthz$':\n"
@@ -281,7 +134,7 @@ END_TEST
  * compare bytes (no path-segment rule), and case-sensitively. */
 START_TEST(test_longest_prefix)
 {
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /a/b/:\n"
          "      /:\n"
          "      /a/:\n"
@@ -303,7 +156,7 @@ END_TEST
  * prefix matches, the regexes are tried again. */
 START_TEST(test_noregex_prefix)
 {
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      '~ \\.png$':\n"
          "      ^~ /static/:\n"
@@ -323,7 +176,7 @@ END_TEST
  * regex beats any plain prefix. */
 START_TEST(test_regex_file_order)
 {
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /api/v1/users:\n"
          "      '~ ^/api/':\n"
          "      '~ ^/api/v1/':\n"
@@ -339,7 +192,7 @@ END_TEST
 /* "~" is case-sensitive, "~*" is not. */
 START_TEST(test_regex_caseless)
 {
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      '~* \\.(png|jpg)$':\n"
          "      '~ \\.GIF$':\n");
@@ -358,7 +211,7 @@ START_TEST(test_captures)
 {
     ed_http_request_t *r1, *r2, *r3, *r4;
 
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      '~ ^/api/(v\\d+)/(\\w+)/(?<id>\\d+)$':\n"
          "      '~ ^/(a)(b)(c)(d)(e)(f)(g)(h)(i)$':\n"
@@ -404,7 +257,7 @@ START_TEST(test_no_captures_without_regex)
 {
     ed_http_request_t *r;
 
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      '~ ^/re/(.*)$':\n");
     r = route("/plain/x");
@@ -422,7 +275,7 @@ START_TEST(test_fallback)
 {
     ed_http_request_t *r;
 
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /a/:\n"
          "      = /b:\n"
          "      '~ ^/c':\n");
@@ -447,7 +300,7 @@ START_TEST(test_no_locations)
 {
     ed_http_request_t *r;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          "  - listen: \"" T_LISTEN "\"\n"
          "    names: [loc.test]\n");
@@ -461,7 +314,7 @@ START_TEST(test_normalised_path)
 {
     ed_http_request_t *r;
 
-    load(T_HEAD
+    ed_test_http_load(T_HEAD
          "      /:\n"
          "      ^~ /static/:\n"
          "      = /exact:\n"
@@ -483,7 +336,7 @@ START_TEST(test_locations_per_server)
     const char        *one = "GET /x/y HTTP/1.1\r\nHost: one.test\r\n\r\n";
     const char        *two = "GET /x/y HTTP/1.1\r\nHost: two.test\r\n\r\n";
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          "  - listen: \"" T_LISTEN "\"\n"
          "    names: [one.test]\n"
@@ -494,11 +347,11 @@ START_TEST(test_locations_per_server)
          "    locations:\n"
          "      /:\n"
          "      '~ ^/x/(y)':\n");
-    r = route_raw(listener(T_LISTEN), one);
+    r = ed_test_http_route(ed_test_http_listener(T_LISTEN), one);
     ck_assert_uint_eq(r->server->index, 1);
     ck_assert_str_eq(r->loc->name.data, "/x/");
     ck_assert_ptr_eq(r->loc->server, r->server);
-    r = route_raw(listener(T_LISTEN), two);
+    r = ed_test_http_route(ed_test_http_listener(T_LISTEN), two);
     ck_assert_uint_eq(r->server->index, 2);
     ck_assert_str_eq(r->loc->name.data, "~ ^/x/(y)");
     ck_assert_ptr_eq(r->loc->server, r->server);
@@ -512,9 +365,9 @@ START_TEST(test_regex_compile)
     const char *err = NULL;
     pcre2_code *re;
 
-    re = ed_http_regex_compile(rpool, "^/a(b)$", 7, false, &err);
+    re = ed_http_regex_compile(ed_test_rpool, "^/a(b)$", 7, false, &err);
     ck_assert_ptr_nonnull(re);
-    re = ed_http_regex_compile(rpool, "^/a(b$", 6, true, &err);
+    re = ed_http_regex_compile(ed_test_rpool, "^/a(b$", 6, true, &err);
     ck_assert_ptr_null(re);
     ck_assert_ptr_nonnull(err);
     ck_assert(strstr(err, "offset") != NULL);
@@ -553,7 +406,7 @@ ed_test_http_location_suite(void)
 
     tc = tcase_create("choice");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, ed_test_http_setup, ed_test_http_teardown);
     tcase_add_test(tc, test_location_kinds);
     tcase_add_test(tc, test_exact_beats_everything);
     tcase_add_test(tc, test_longest_prefix);
@@ -568,14 +421,14 @@ ed_test_http_location_suite(void)
 
     tc = tcase_create("captures");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, ed_test_http_setup, ed_test_http_teardown);
     tcase_add_test(tc, test_captures);
     tcase_add_test(tc, test_no_captures_without_regex);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("regex");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, ed_test_http_setup, ed_test_http_teardown);
     tcase_add_test(tc, test_regex_compile);
     tcase_add_test(tc, test_bad_regex_rejected);
     suite_add_tcase(s, tc);

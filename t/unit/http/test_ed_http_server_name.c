@@ -4,11 +4,7 @@
  * captures), then the address's default server, else the first server
  * listed for that address. Configurations go through the real loader
  * (ed_cycle_load), so names and addresses are built as in production. */
-#include "ed_core.h"
-#include "ed_conf.h"
-#include "ed_cycle.h"
-#include "ed_module.h"
-#include "ed_http.h"
+#include "http_fixture.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -19,149 +15,6 @@
 #define T_LISTEN2 "127.0.0.1:18281"
 #define T_LISTEN3 "127.0.0.1:18282"
 
-static ed_cycle_t *cycle;
-static ed_pool_t  *rpool;
-
-static void
-setup(void)
-{
-    ed_modules_init();
-    cycle = NULL;
-    rpool = ed_pool_create(4096);
-    ck_assert_ptr_nonnull(rpool);
-}
-
-static void
-teardown(void)
-{
-    if (cycle) {
-        ed_cycle_free(cycle);
-        cycle = NULL;
-    }
-    if (rpool) {
-        ed_pool_destroy(rpool);
-        rpool = NULL;
-    }
-}
-
-/* Loads yaml through a temporary file; the test fails with the loader's
- * messages when the configuration is rejected. */
-static void
-load(const char *yaml)
-{
-    char       path[] = "/tmp/ed_test_server_name.XXXXXX", msg[2048];
-    ed_conf_t *errors = NULL;
-    size_t     off = 0, len = strlen(yaml), m = 0;
-    ssize_t    n;
-    unsigned   i;
-    int        fd;
-
-    fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    while (off < len) {
-        n = write(fd, yaml + off, len - off);
-        ck_assert_int_gt(n, 0);
-        off += (size_t)n;
-    }
-    close(fd);
-    cycle = ed_cycle_load(path, "/tmp", &errors);
-    unlink(path);
-    if (cycle == NULL) {
-        msg[0] = '\0';
-        for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS
-                    && m < sizeof(msg);
-             i++)
-        {
-            m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s; ",
-                                  errors->errors[i]);
-        }
-        ed_cycle_errors_free(errors);
-        ck_abort_msg("configuration rejected: %s", msg);
-    }
-}
-
-static ed_listener_t *
-listener(const char *name)
-{
-    ed_listener_t **ls = cycle->listeners.elts;
-    size_t          i;
-
-    for (i = 0; i < cycle->listeners.nelts; i++) {
-        if (strcmp(ls[i]->name, name) == 0) {
-            ck_assert_ptr_nonnull(ls[i]->servers);
-            return ls[i];
-        }
-    }
-    ck_abort_msg("no listener \"%s\"", name);
-    return NULL;
-}
-
-/* The Host as ed_http_request.c keeps it: lowercased, port and trailing
- * dots removed. */
-static void
-set_host(ed_http_request_t *r)
-{
-    const char *h = r->head.host.data, *colon;
-    size_t      len = r->head.host.len;
-
-    if (len && h[0] != '[' && (colon = memchr(h, ':', len)) != NULL) {
-        len = (size_t)(colon - h);
-    }
-    while (len && h[len - 1] == '.') {
-        len--;
-    }
-    r->host.data = ed_pnalloc(rpool, len + 1);
-    ck_assert_ptr_nonnull(r->host.data);
-    ed_strlow(r->host.data, h, len);
-    r->host.data[len] = '\0';
-    r->host.len = len;
-}
-
-/* Parses a request head arriving on listener ls and routes it as
- * ed_http_process does: server by Host, location by normalised path. */
-static ed_http_request_t *
-route_raw(ed_listener_t *ls, const char *raw)
-{
-    ed_http_conn_t    *hc = ed_pcalloc(rpool, sizeof(ed_http_conn_t));
-    ed_http_request_t *r = ed_pcalloc(rpool, sizeof(ed_http_request_t));
-    ed_http_header_t  *hdrs = ed_pcalloc(rpool, 32 * sizeof(*hdrs));
-    char              *buf = ed_pstrdup(rpool, raw, strlen(raw)), *path;
-    int                rc;
-
-    ck_assert(hc && r && hdrs && buf);
-    hc->c.ls = ls;
-    hc->c.stream.ev.fd = -1;
-    hc->c.peer.in.sin_family = AF_INET;
-    hc->c.peer.in.sin_port = htons(40000);
-    hc->c.peer.in.sin_addr.s_addr = htonl(0xc000020a);
-    hc->addr = ls->servers;
-    hc->r = r;
-    r->hc = hc;
-    r->pool = rpool;
-    r->content_length = -1;
-    r->start_msec = ed_current_msec;
-
-    rc = ed_http_parse_request(buf, strlen(buf), &r->head, hdrs, 32);
-    ck_assert_msg(rc == ED_OK, "parse of \"%s\": %d", raw, rc);
-    set_host(r);
-    r->server = ed_http_find_server(hc->addr, r, &r->host);
-    ck_assert_ptr_nonnull(r->server);
-    r->loc_conf = r->server->loc_conf;
-
-    path = ed_pnalloc(rpool, r->head.path.len + 1);
-    ck_assert_ptr_nonnull(path);
-    ck_assert_int_eq(ed_http_normalize_path(r->head.path.data,
-                                            r->head.path.len, path,
-                                            &r->uri.len),
-                     ED_OK);
-    path[r->uri.len] = '\0';
-    r->uri.data = path;
-    r->loc = ed_http_find_location(r->server, r, &r->uri);
-    ck_assert_ptr_nonnull(r->loc);
-    ck_assert_ptr_nonnull(r->loc->conf);
-    r->loc_conf = r->loc->conf;
-    return r;
-}
 
 /* A variable of the request as a NUL-terminated string, or NULL when it
  * has no value. */
@@ -175,7 +28,7 @@ var(ed_http_request_t *r, const char *name)
         return NULL;
     }
     ck_assert_int_eq(rc, ED_OK);
-    return ed_pstrdup(rpool, v.data, v.len);
+    return ed_pstrdup(ed_test_rpool, v.data, v.len);
 }
 
 #define ck_var(r, name, want)                                                \
@@ -198,15 +51,15 @@ var(ed_http_request_t *r, const char *name)
 static unsigned
 server_for(const char *lsname, const char *host)
 {
-    ed_http_request_t *r = ed_pcalloc(rpool, sizeof(ed_http_request_t));
+    ed_http_request_t *r = ed_pcalloc(ed_test_rpool, sizeof(ed_http_request_t));
     ed_http_server_t  *srv;
     ed_str_t           h;
 
     ck_assert_ptr_nonnull(r);
-    r->pool = rpool;
+    r->pool = ed_test_rpool;
     h.len = strlen(host);
-    h.data = ed_pstrdup(rpool, host, h.len);
-    srv = ed_http_find_server(listener(lsname)->servers, r, &h);
+    h.data = ed_pstrdup(ed_test_rpool, host, h.len);
+    srv = ed_http_find_server(ed_test_http_listener(lsname)->servers, r, &h);
     ck_assert_ptr_nonnull(srv);
     return srv->index;
 }
@@ -226,7 +79,7 @@ request_host(const char *lsname, const char *host)
     char raw[512];
 
     snprintf(raw, sizeof(raw), "GET /x HTTP/1.1\r\nHost: %s\r\n\r\n", host);
-    return route_raw(listener(lsname), raw);
+    return ed_test_http_route(ed_test_http_listener(lsname), raw);
 }
 
 #define T_SERVER(names)                                                      \
@@ -239,11 +92,11 @@ START_TEST(test_names_built)
     ed_http_server_t **srvs;
     ed_http_name_t    *n;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[Example.COM, '*.Example.com', 'www.example.*', "
                   "'~^(?<sub>[a-z]+)\\.example\\.org$']"));
-    srvs = ((ed_http_addr_t *)listener(T_LISTEN)->servers)->servers.elts;
+    srvs = ((ed_http_addr_t *)ed_test_http_listener(T_LISTEN)->servers)->servers.elts;
     ck_assert_uint_eq(srvs[0]->names.nelts, 4);
     n = srvs[0]->names.elts;
     ck_assert_int_eq(n[0].kind, 0);
@@ -268,7 +121,7 @@ START_TEST(test_exact)
 {
     ed_http_request_t *r;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[a.test]")
          T_SERVER("['*.b.test', 'www.b.*', '~^x\\.']")
@@ -296,7 +149,7 @@ END_TEST
  * the order. */
 START_TEST(test_leading_wildcard)
 {
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[first.test]")
          T_SERVER("['*.example.com']")
@@ -325,7 +178,7 @@ END_TEST
  * wins; any leading wildcard match comes first. */
 START_TEST(test_trailing_wildcard)
 {
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[first.test]")
          T_SERVER("['www.*']")
@@ -350,7 +203,7 @@ START_TEST(test_regex_names)
 {
     ed_http_request_t *r;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[first.test]")
          T_SERVER("['~^(?<sub>[a-z]+)\\.example\\.org$', '~\\.w\\.test$']")
@@ -389,11 +242,11 @@ START_TEST(test_regex_without_request)
     ed_http_server_t *srv;
     ed_str_t          h = ed_string("shop.example.org");
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[first.test]")
          T_SERVER("['~^(?<sub>[a-z]+)\\.example\\.org$']"));
-    srv = ed_http_find_server(listener(T_LISTEN)->servers, NULL, &h);
+    srv = ed_http_find_server(ed_test_http_listener(T_LISTEN)->servers, NULL, &h);
     ck_assert_ptr_nonnull(srv);
     ck_assert_uint_eq(srv->index, 2);
 }
@@ -405,7 +258,7 @@ START_TEST(test_default_server)
 {
     ed_http_addr_t *ha;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          "  - listen: \"" T_LISTEN "\"\n"
          "    names: [one.test]\n"
@@ -416,7 +269,7 @@ START_TEST(test_default_server)
          "    names: [three.test]\n"
          "  - listen: \"" T_LISTEN3 "\"\n"
          "    names: [four.test]\n");
-    ha = listener(T_LISTEN)->servers;
+    ha = ed_test_http_listener(T_LISTEN)->servers;
     ck_assert_uint_eq(ha->servers.nelts, 2);
     ck_assert_uint_eq(ha->default_server->index, 2);
 
@@ -442,7 +295,7 @@ START_TEST(test_first_server)
 {
     ed_http_request_t *r;
 
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("[one.test]")
          T_SERVER("[two.test]")
@@ -450,7 +303,7 @@ START_TEST(test_first_server)
     ck_srv(T_LISTEN, "unknown.test", 1);
     ck_srv(T_LISTEN, "", 1);
     ck_srv(T_LISTEN, "two.test", 2);
-    r = route_raw(listener(T_LISTEN), "GET / HTTP/1.0\r\n\r\n");
+    r = ed_test_http_route(ed_test_http_listener(T_LISTEN), "GET / HTTP/1.0\r\n\r\n");
     ck_assert_uint_eq(r->server->index, 1);
     ck_assert_uint_eq(r->host.len, 0);
 }
@@ -460,7 +313,7 @@ END_TEST
  * them: default is only the last resort. */
 START_TEST(test_default_is_last_resort)
 {
-    load("access_log: off\n"
+    ed_test_http_load("access_log: off\n"
          "servers:\n"
          T_SERVER("['*.example.com']")
          "  - listen: {address: \"" T_LISTEN "\", default: true}\n"
@@ -507,7 +360,7 @@ ed_test_http_server_name_suite(void)
 
     tc = tcase_create("names");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, ed_test_http_setup, ed_test_http_teardown);
     tcase_add_test(tc, test_names_built);
     tcase_add_test(tc, test_exact);
     tcase_add_test(tc, test_leading_wildcard);
@@ -518,7 +371,7 @@ ed_test_http_server_name_suite(void)
 
     tc = tcase_create("default");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, ed_test_http_setup, ed_test_http_teardown);
     tcase_add_test(tc, test_default_server);
     tcase_add_test(tc, test_first_server);
     tcase_add_test(tc, test_default_is_last_resort);

@@ -4,11 +4,7 @@
  * $cookie_NAME, regex captures, unknown names. The configuration goes
  * through the real loader (ed_cycle_load) and requests through the real
  * parser, then are routed as ed_http_process does. */
-#include "ed_core.h"
-#include "ed_conf.h"
-#include "ed_cycle.h"
-#include "ed_module.h"
-#include "ed_http.h"
+#include "http_fixture.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -17,149 +13,6 @@
 
 #define T_LISTEN "127.0.0.1:18380"
 
-static ed_cycle_t *cycle;
-static ed_pool_t  *rpool;
-
-static void
-setup(void)
-{
-    ed_modules_init();
-    cycle = NULL;
-    rpool = ed_pool_create(4096);
-    ck_assert_ptr_nonnull(rpool);
-}
-
-static void
-teardown(void)
-{
-    if (cycle) {
-        ed_cycle_free(cycle);
-        cycle = NULL;
-    }
-    if (rpool) {
-        ed_pool_destroy(rpool);
-        rpool = NULL;
-    }
-}
-
-/* Loads yaml through a temporary file; the test fails with the loader's
- * messages when the configuration is rejected. */
-static void
-load(const char *yaml)
-{
-    char       path[] = "/tmp/ed_test_template.XXXXXX", msg[2048];
-    ed_conf_t *errors = NULL;
-    size_t     off = 0, len = strlen(yaml), m = 0;
-    ssize_t    n;
-    unsigned   i;
-    int        fd;
-
-    fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    while (off < len) {
-        n = write(fd, yaml + off, len - off);
-        ck_assert_int_gt(n, 0);
-        off += (size_t)n;
-    }
-    close(fd);
-    cycle = ed_cycle_load(path, "/tmp", &errors);
-    unlink(path);
-    if (cycle == NULL) {
-        msg[0] = '\0';
-        for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS
-                    && m < sizeof(msg);
-             i++)
-        {
-            m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s; ",
-                                  errors->errors[i]);
-        }
-        ed_cycle_errors_free(errors);
-        ck_abort_msg("configuration rejected: %s", msg);
-    }
-}
-
-static ed_listener_t *
-listener(const char *name)
-{
-    ed_listener_t **ls = cycle->listeners.elts;
-    size_t          i;
-
-    for (i = 0; i < cycle->listeners.nelts; i++) {
-        if (strcmp(ls[i]->name, name) == 0) {
-            ck_assert_ptr_nonnull(ls[i]->servers);
-            return ls[i];
-        }
-    }
-    ck_abort_msg("no listener \"%s\"", name);
-    return NULL;
-}
-
-/* The Host as ed_http_request.c keeps it: lowercased, port and trailing
- * dots removed. */
-static void
-set_host(ed_http_request_t *r)
-{
-    const char *h = r->head.host.data, *colon;
-    size_t      len = r->head.host.len;
-
-    if (len && h[0] != '[' && (colon = memchr(h, ':', len)) != NULL) {
-        len = (size_t)(colon - h);
-    }
-    while (len && h[len - 1] == '.') {
-        len--;
-    }
-    r->host.data = ed_pnalloc(rpool, len + 1);
-    ck_assert_ptr_nonnull(r->host.data);
-    ed_strlow(r->host.data, h, len);
-    r->host.data[len] = '\0';
-    r->host.len = len;
-}
-
-/* Parses a request head arriving on listener ls and routes it as
- * ed_http_process does: server by Host, location by normalised path. */
-static ed_http_request_t *
-route_raw(ed_listener_t *ls, const char *raw)
-{
-    ed_http_conn_t    *hc = ed_pcalloc(rpool, sizeof(ed_http_conn_t));
-    ed_http_request_t *r = ed_pcalloc(rpool, sizeof(ed_http_request_t));
-    ed_http_header_t  *hdrs = ed_pcalloc(rpool, 32 * sizeof(*hdrs));
-    char              *buf = ed_pstrdup(rpool, raw, strlen(raw)), *path;
-    int                rc;
-
-    ck_assert(hc && r && hdrs && buf);
-    hc->c.ls = ls;
-    hc->c.stream.ev.fd = -1;
-    hc->c.peer.in.sin_family = AF_INET;
-    hc->c.peer.in.sin_port = htons(40000);
-    hc->c.peer.in.sin_addr.s_addr = htonl(0xc000020a);
-    hc->addr = ls->servers;
-    hc->r = r;
-    r->hc = hc;
-    r->pool = rpool;
-    r->content_length = -1;
-    r->start_msec = ed_current_msec;
-
-    rc = ed_http_parse_request(buf, strlen(buf), &r->head, hdrs, 32);
-    ck_assert_msg(rc == ED_OK, "parse of \"%s\": %d", raw, rc);
-    set_host(r);
-    r->server = ed_http_find_server(hc->addr, r, &r->host);
-    ck_assert_ptr_nonnull(r->server);
-    r->loc_conf = r->server->loc_conf;
-
-    path = ed_pnalloc(rpool, r->head.path.len + 1);
-    ck_assert_ptr_nonnull(path);
-    ck_assert_int_eq(ed_http_normalize_path(r->head.path.data,
-                                            r->head.path.len, path,
-                                            &r->uri.len),
-                     ED_OK);
-    path[r->uri.len] = '\0';
-    r->uri.data = path;
-    r->loc = ed_http_find_location(r->server, r, &r->uri);
-    ck_assert_ptr_nonnull(r->loc);
-    ck_assert_ptr_nonnull(r->loc->conf);
-    r->loc_conf = r->loc->conf;
-    return r;
-}
 
 #define T_CONF                                                               \
     "access_log: off\n"                                                      \
@@ -170,12 +23,12 @@ route_raw(ed_listener_t *ls, const char *raw)
     "      /:\n"                                                             \
     "      '~ ^/api/(v\\d+)/(?<rest>.*)$':\n"
 
-/* The per-test setup also loads the configuration. */
+/* The per-test ed_test_http_setup also loads the configuration. */
 static void
 setup_conf(void)
 {
-    setup();
-    load(T_CONF);
+    ed_test_http_setup();
+    ed_test_http_load(T_CONF);
 }
 
 /* Compiles a template as a module does at configuration time (only the
@@ -183,12 +36,12 @@ setup_conf(void)
 static ed_http_template_t *
 compile(const char *s, const char **err)
 {
-    ed_conf_t *cf = ed_pcalloc(rpool, sizeof(ed_conf_t));
-    ed_node_t *n = ed_pcalloc(rpool, sizeof(ed_node_t));
+    ed_conf_t *cf = ed_pcalloc(ed_test_rpool, sizeof(ed_conf_t));
+    ed_node_t *n = ed_pcalloc(ed_test_rpool, sizeof(ed_node_t));
 
     ck_assert(cf && n);
-    cf->pool = rpool;
-    cf->cycle = cycle;
+    cf->pool = ed_test_rpool;
+    cf->cycle = ed_test_cycle;
     cf->ctx = ED_CTX_LOCATION;
     cf->ctx_name = "location \"/\"";
     n->type = ED_NODE_SCALAR;
@@ -196,7 +49,7 @@ compile(const char *s, const char **err)
     n->line = 1;
     n->col = 1;
     n->value.len = strlen(s);
-    n->value.data = ed_pstrdup(rpool, s, n->value.len);
+    n->value.data = ed_pstrdup(ed_test_rpool, s, n->value.len);
     ck_assert_ptr_nonnull(n->value.data);
     *err = NULL;
     return ed_http_template_compile(cf, n, err);
@@ -214,7 +67,7 @@ run(ed_http_request_t *r, const char *s)
                   err ? err : "?");
     ck_assert_int_eq(ed_http_template_run(r, t, &out), ED_OK);
     ck_assert(out.len == 0 || out.data != NULL);
-    return ed_pstrdup(rpool, out.data ? out.data : "", out.len);
+    return ed_pstrdup(ed_test_rpool, out.data ? out.data : "", out.len);
 }
 
 #define ck_tpl(r, tpl, want)                                                 \
@@ -247,13 +100,13 @@ var(ed_http_request_t *r, const char *name)
         return NULL;
     }
     ck_assert_int_eq(rc, ED_OK);
-    return ed_pstrdup(rpool, v.data ? v.data : "", v.len);
+    return ed_pstrdup(ed_test_rpool, v.data ? v.data : "", v.len);
 }
 
 static ed_http_request_t *
 req(const char *raw)
 {
-    return route_raw(listener(T_LISTEN), raw);
+    return ed_test_http_route(ed_test_http_listener(T_LISTEN), raw);
 }
 
 #define T_GET                                                                \
@@ -533,7 +386,7 @@ ed_test_http_template_suite(void)
 
     tc = tcase_create("compile");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup_conf, teardown);
+    tcase_add_checked_fixture(tc, setup_conf, ed_test_http_teardown);
     tcase_add_test(tc, test_literals);
     tcase_add_test(tc, test_simple_variables);
     tcase_add_test(tc, test_braces);
@@ -545,7 +398,7 @@ ed_test_http_template_suite(void)
 
     tc = tcase_create("variables");
     tcase_set_timeout(tc, 10);
-    tcase_add_checked_fixture(tc, setup_conf, teardown);
+    tcase_add_checked_fixture(tc, setup_conf, ed_test_http_teardown);
     tcase_add_test(tc, test_http_headers);
     tcase_add_test(tc, test_args);
     tcase_add_test(tc, test_cookies);
