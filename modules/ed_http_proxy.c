@@ -2,6 +2,7 @@
  * streams bodies both ways with bounded memory; retries, upgrades. */
 #include "ed_http_upstream.h"
 
+#include <ctype.h>
 #include <sys/socket.h>
 
 /* next_upstream classes. */
@@ -56,9 +57,12 @@ typedef struct {
     int                 forwarded;
     size_t              buffer_size;
     int                 websocket;
-    ed_str_t            tls;             /* never set: tls_* refused */
+    int                 tls_verify;
+    ed_str_t            tls_ca;
+    ed_str_t            tls_server_name;
 
     ed_http_upstream_t *ups;
+    ed_http_upstream_tls_t *tls;         /* an https pass */
     ed_str_t            uri;             /* path of a URL pass */
     unsigned            has_uri:1;
 } ed_http_proxy_conf_t;
@@ -108,8 +112,9 @@ static const char *ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key,
                                      ed_node_t *node, void *conf);
 static const char *ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key,
                                         ed_node_t *node, void *conf);
-static const char *ed_proxy_set_tls(ed_conf_t *cf, const ed_key_t *key,
-                                    ed_node_t *node, void *conf);
+static const char *ed_proxy_set_server_name(ed_conf_t *cf,
+                                            const ed_key_t *key,
+                                            ed_node_t *node, void *conf);
 static int ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc);
 
 static const ed_conf_bounds_t ed_proxy_tries_bounds = { 0, 1000 };
@@ -150,11 +155,11 @@ static const ed_key_t ed_proxy_block_keys[] = {
                  &ed_proxy_buffer_bounds, "64k"),
     ED_PROXY_KEY("websocket", ED_KEY_INT, ed_conf_set_bool, websocket, NULL,
                  "true"),
-    ED_PROXY_KEY("tls_verify", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL,
-                 NULL),
-    ED_PROXY_KEY("tls_ca", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL, NULL),
-    ED_PROXY_KEY("tls_server_name", ED_KEY_NONE, ed_proxy_set_tls, tls, NULL,
-                 NULL),
+    ED_PROXY_KEY("tls_verify", ED_KEY_INT, ed_conf_set_bool, tls_verify,
+                 NULL, "true"),
+    ED_PROXY_KEY("tls_ca", ED_KEY_STR, ed_conf_set_path, tls_ca, NULL, NULL),
+    ED_PROXY_KEY("tls_server_name", ED_KEY_STR, ed_proxy_set_server_name,
+                 tls_server_name, NULL, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -178,15 +183,29 @@ static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
 
 /* Configuration. */
 
+/* tls_server_name: a host name or an address, as sent in SNI and
+ * checked against the certificate. */
 static const char *
-ed_proxy_set_tls(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                 void *conf)
+ed_proxy_set_server_name(ed_conf_t *cf, const ed_key_t *key,
+                         ed_node_t *node, void *conf)
 {
+    const char *p;
+
     ed_unused(cf);
-    ed_unused(key);
-    ed_unused(node);
-    ed_unused(conf);
-    return "https upstreams are not supported yet";
+    if (node->type != ED_NODE_SCALAR || node->value.len == 0
+        || node->value.len > 253)
+    {
+        return "expected a host name like api.internal";
+    }
+    for (p = node->value.data; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-'
+            && *p != '_' && *p != ':')
+        {
+            return "expected a host name like api.internal";
+        }
+    }
+    *(ed_str_t *)((char *)conf + key->offset) = node->value;
+    return NULL;
 }
 
 /* next_upstream: a list (or a comma-separated scalar) of error, timeout,
@@ -329,8 +348,63 @@ ed_proxy_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, void *conf)
     return NULL;
 }
 
-/* Resolves `pass` to a group: a name, http://host[:port][/path] or
- * unix:/path. ED_OK or ED_ERROR (recorded). */
+/* Frees the sessions a worker kept for an https pass. */
+static void
+ed_proxy_tls_cleanup(void *data)
+{
+    ed_http_proxy_conf_t *pcf = data;
+    size_t                i;
+
+    for (i = 0; i < pcf->ups->nservers; i++) {
+        if (pcf->tls->sessions[i] != NULL) {
+            SSL_SESSION_free(pcf->tls->sessions[i]);
+            pcf->tls->sessions[i] = NULL;
+        }
+    }
+}
+
+/* Makes the TLS settings of an https pass: the client context (CA
+ * certificates loaded now, so -t finds a bad tls_ca), the server name and
+ * a session slot per server. ED_OK or ED_ERROR (recorded). */
+static int
+ed_proxy_tls(ed_conf_t *cf, ed_http_proxy_conf_t *pcf)
+{
+    ed_http_upstream_tls_t *tls;
+    ed_node_t              *node;
+    char                    err[1024];
+
+    tls = ed_pcalloc(cf->pool, sizeof(ed_http_upstream_tls_t));
+    if (tls == NULL) {
+        return ed_conf_error(cf, pcf->node, "out of memory");
+    }
+    tls->sessions = ed_pcalloc(cf->pool,
+                               pcf->ups->nservers * sizeof(SSL_SESSION *));
+    tls->ctx = ed_tls_client_ctx(pcf->tls_verify != 0, pcf->tls_ca.data,
+                                 err, sizeof(err));
+    if (tls->ctx == NULL) {
+        node = ed_conf_get(pcf->node, "tls_ca");
+        return ed_conf_error(cf, node ? node : pcf->node, "%s", err);
+    }
+    if (ed_pool_cleanup_add(cf->pool, (ed_pool_cleanup_pt)SSL_CTX_free,
+                            tls->ctx) != ED_OK
+        || tls->sessions == NULL)
+    {
+        return ed_conf_error(cf, pcf->node, "out of memory");
+    }
+    tls->verify = pcf->tls_verify != 0;
+    tls->name = pcf->tls_server_name;
+    pcf->tls = tls;
+    if (ed_pool_cleanup_add(cf->pool, ed_proxy_tls_cleanup, pcf) != ED_OK) {
+        return ed_conf_error(cf, pcf->node, "out of memory");
+    }
+    if (pcf->ups->tls == NULL) {
+        pcf->ups->tls = tls;
+    }
+    return ED_OK;
+}
+
+/* Resolves `pass` to a group: a name, http[s]://host[:port][/path] (host
+ * may name a group) or unix:/path. ED_OK or ED_ERROR (recorded). */
 static int
 ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
                       ed_http_location_t *loc)
@@ -339,16 +413,14 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
     const char *s = pcf->pass.data, *auth, *slash;
     char        addr[320], host[300];
     size_t      alen;
+    ed_str_t    name;
+    bool        tls = strncmp(s, "https://", 8) == 0;
 
-    if (strncmp(s, "https://", 8) == 0) {
-        return ed_conf_error(cf, node, "https upstreams are not supported "
-                             "yet");
-    }
     if (strncmp(s, "unix:", 5) == 0) {
         pcf->ups = ed_http_upstream_add_url(cf, node, s, "localhost");
         return pcf->ups ? ED_OK : ED_ERROR;
     }
-    if (strncmp(s, "http://", 7) != 0) {
+    if (strncmp(s, "http://", 7) != 0 && !tls) {
         if (strchr(s, ':') || strchr(s, '/')) {
             return ed_conf_error(cf, node, "invalid pass \"%s\": expected "
                                  "an upstream name or a URL like "
@@ -360,20 +432,21 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
         }
         return ED_OK;
     }
-    auth = s + 7;
+    auth = s + (tls ? 8 : 7);
     slash = strchr(auth, '/');
     alen = slash ? (size_t)(slash - auth) : strlen(auth);
     if (alen == 0 || alen >= sizeof(host) - 8 || memchr(auth, '?', alen)
         || memchr(auth, '@', alen))
     {
         return ed_conf_error(cf, node, "invalid pass \"%s\": expected "
-                             "http://host[:port][/path]", s);
+                             "%s://host[:port][/path]", s,
+                             tls ? "https" : "http");
     }
     memcpy(host, auth, alen);
     host[alen] = '\0';
     /* A port is given unless the authority ends in a name or "]". */
     if (strrchr(host, ':') == NULL || host[alen - 1] == ']') {
-        snprintf(addr, sizeof(addr), "%s:80", host);
+        snprintf(addr, sizeof(addr), "%s:%s", host, tls ? "443" : "80");
     } else {
         snprintf(addr, sizeof(addr), "%s", host);
     }
@@ -393,8 +466,17 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
         pcf->uri.len = strlen(slash);
         pcf->has_uri = 1;
     }
-    pcf->ups = ed_http_upstream_add_url(cf, node, addr, host);
-    return pcf->ups ? ED_OK : ED_ERROR;
+    /* http://app names the group app when there is one (as nginx). */
+    name.data = host;
+    name.len = alen;
+    pcf->ups = ed_http_upstream_find(cf, &name);
+    if (pcf->ups == NULL) {
+        pcf->ups = ed_http_upstream_add_url(cf, node, addr, host);
+    }
+    if (pcf->ups == NULL) {
+        return ED_ERROR;
+    }
+    return tls ? ed_proxy_tls(cf, pcf) : ED_OK;
 }
 
 static int
@@ -417,6 +499,20 @@ ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
     }
     if (ed_proxy_resolve_pass(cf, pcf, loc) != ED_OK) {
         return ED_ERROR;
+    }
+    if (pcf->tls == NULL) {
+        static const char *keys[] = { "tls_verify", "tls_ca",
+                                      "tls_server_name" };
+        ed_node_t         *k;
+        size_t             i;
+
+        for (i = 0; i < ed_nelems(keys); i++) {
+            k = ed_conf_get(pcf->node, keys[i]);
+            if (k != NULL) {
+                return ed_conf_error(cf, k, "%s applies to https upstreams "
+                                     "only (pass: https://...)", keys[i]);
+            }
+        }
     }
     loc->handler = ed_http_proxy_handler;
     return ED_OK;
@@ -683,6 +779,24 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
     }
 }
 
+/* The TLS handshake with the upstream is over: the request goes on
+ * under its own timeouts. */
+static void
+ed_proxy_on_handshake(ed_stream_t *s)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_http_proxy_ctx_t     *ctx = uc->owner;
+
+    s->on_flushed = NULL;
+    if (ctx == NULL || ctx->ukind != ED_PROXY_T_CONNECT) {
+        return;
+    }
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (ctx->body_done) {
+        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+    }
+}
+
 /* The connection is up (or reused): the body starts, the response is
  * awaited. ED_OK or ED_ERROR (ENOMEM). */
 static int
@@ -713,6 +827,12 @@ ed_proxy_connected(ed_http_proxy_ctx_t *ctx)
     if (ctx->body_done || !ctx->has_body) {
         ctx->body_done = 1;
         ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+    }
+    if (ed_tls_handshaking(&ctx->uc->c.stream)) {
+        /* The handshake is part of connecting. The head stays queued
+         * until it is over: the queue empties after it. */
+        ctx->uc->c.stream.on_flushed = ed_proxy_on_handshake;
+        ed_proxy_utimer(ctx, ED_PROXY_T_CONNECT, ctx->pcf->connect_timeout);
     }
     return ED_OK;
 }
@@ -770,15 +890,16 @@ ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
     ctx->reused = 0;
     ctx->start = ed_current_msec;
     if (pooled) {
-        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server);
+        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server,
+                                       ctx->pcf->tls);
     }
     if (uc) {
         uc->owner = ctx;
         ctx->reused = 1;
         rc = ED_OK;
     } else {
-        rc = ed_http_upstream_connect(ctx->ups, ctx->server, ctx,
-                                      ed_proxy_on_connect, &uc);
+        rc = ed_http_upstream_connect(ctx->ups, ctx->server, ctx->pcf->tls,
+                                      ctx, ed_proxy_on_connect, &uc);
         if (rc == ED_ERROR) {
             return ED_ERROR;
         }

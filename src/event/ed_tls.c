@@ -3,6 +3,7 @@
  * non-blockingly. */
 #include "ed_tls.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /* TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3 has its own
  * modern defaults). */
@@ -381,6 +383,147 @@ ed_tls_conn_data(SSL *ssl)
     return ed_tls_index < 0 ? NULL : SSL_get_ex_data(ssl, ed_tls_index);
 }
 
+/* The client side (https upstreams). */
+
+/* Keeps the session a server just gave (a TLS 1.3 ticket may come
+ * after the handshake, inside a later read) in the connection's slot,
+ * replacing the older one. Returns 1: the slot owns the session. */
+static int
+ed_tls_on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    SSL_SESSION **slot = SSL_get_ex_data(ssl, ed_tls_index);
+
+    if (slot == NULL) {
+        return 0;
+    }
+    if (*slot != NULL) {
+        SSL_SESSION_free(*slot);
+    }
+    *slot = sess;
+    return 1;
+}
+
+/* Returns the context, or NULL with a message in err. */
+SSL_CTX *
+ed_tls_client_ctx(bool verify, const char *ca, char *err, size_t size)
+{
+    static const unsigned char h11[] = "\x08http/1.1";
+    SSL_CTX                   *ctx;
+    char                       reason[256];
+
+    ERR_clear_error();
+    errno = 0;
+    if (ed_tls_indexes() != ED_OK) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot set TLS up: %s", reason);
+        return NULL;
+    }
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot create a TLS context: %s", reason);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* Many servers end a response framed by close without close_notify:
+     * the framing, not TLS, says whether it was complete. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION
+                                 | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                              | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    if (SSL_CTX_set_cipher_list(ctx, ED_TLS_CIPHERS) != 1
+        || SSL_CTX_set_alpn_protos(ctx, h11, sizeof(h11) - 1) != 0)
+    {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot set the TLS client up: %s", reason);
+        goto failed;
+    }
+    /* Sessions are kept by the caller, one per server (the slots of
+     * ed_tls_connect), not in OpenSSL's cache. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT
+                                            | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, ed_tls_on_new_session);
+    if (!verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        return ctx;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (ca == NULL) {
+        if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+            snprintf(err, size, "cannot load the system's CA "
+                     "certificates: %s", reason);
+            goto failed;
+        }
+        return ctx;
+    }
+    if (ed_tls_file_check(ca, reason, sizeof(reason)) != ED_OK) {
+        snprintf(err, size, "cannot load CA certificates \"%s\": %s", ca,
+                 reason);
+        goto failed;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+        ed_tls_reason(reason, sizeof(reason), "certificate", NULL);
+        snprintf(err, size, "cannot load CA certificates \"%s\": %s", ca,
+                 reason);
+        goto failed;
+    }
+    return ctx;
+
+failed:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Returns ED_OK or ED_ERROR. */
+int
+ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name, bool verify,
+               SSL_SESSION **slot)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    bool          ip;
+    SSL          *ssl;
+
+    ssl = SSL_new(ctx);
+    if (ssl == NULL) {
+        ERR_clear_error();
+        return ED_ERROR;
+    }
+    ip = inet_pton(AF_INET, name, addr) == 1
+         || inet_pton(AF_INET6, name, addr) == 1;
+    if (SSL_set_fd(ssl, s->ev.fd) != 1
+        || (*name && !ip && SSL_set_tlsext_host_name(ssl, name) != 1))
+    {
+        goto failed;
+    }
+    if (verify && *name) {
+        /* An address is checked against the certificate's IP names. */
+        if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+                     != 1
+               : SSL_set1_host(ssl, name) != 1)
+        {
+            goto failed;
+        }
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+    if (slot != NULL && *slot != NULL && SSL_set_session(ssl, *slot) != 1) {
+        goto failed;
+    }
+    SSL_set_ex_data(ssl, ed_tls_index, slot);
+    SSL_set_connect_state(ssl);
+    s->io = &ed_tls_io;
+    s->io_data = ssl;
+    return ED_OK;
+
+failed:
+    ERR_clear_error();
+    SSL_free(ssl);
+    return ED_ERROR;
+}
+
 /* Maps an SSL call's failure to the stream's results: ED_AGAIN, 0 (the
  * peer closed), or ED_ERROR with errno set (logged at info with
  * OpenSSL's reason). */
@@ -404,9 +547,22 @@ ed_tls_result(SSL *ssl, int n, const char *call)
         return ED_ERROR;
     default:
         ed_tls_reason(reason, sizeof(reason), NULL, NULL);
-        ed_log(ED_LOG_INFO, ed_log_cur, 0, "%s failed%s: %s", call,
-               SSL_is_init_finished(ssl) ? "" : " in the TLS handshake",
-               reason);
+        if (SSL_is_server(ssl)) {
+            /* A client's trouble: worth a look only when debugging. */
+            ed_log(ED_LOG_INFO, ed_log_cur, 0, "%s failed%s: %s", call,
+                   SSL_is_init_finished(ssl) ? "" : " in the TLS handshake",
+                   reason);
+        } else if (SSL_get_verify_result(ssl) != X509_V_OK) {
+            ed_log(ED_LOG_ERR, ed_log_cur, 0,
+                   "upstream TLS certificate verify error: (%ld:%s)",
+                   SSL_get_verify_result(ssl),
+                   X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+        } else {
+            ed_log(ED_LOG_ERR, ed_log_cur, 0, "%s to upstream failed%s: %s",
+                   call,
+                   SSL_is_init_finished(ssl) ? "" : " in the TLS handshake",
+                   reason);
+        }
         errno = EPROTO;
         return ED_ERROR;
     }

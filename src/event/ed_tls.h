@@ -1,5 +1,5 @@
 /* TLS through OpenSSL under ed_stream: server contexts from certificate
- * files, a stream transport that drives the handshake and records
+ * files, client contexts for upstreams, a stream transport that drives the handshake and records
  * non-blockingly, and session ticket keys shared by every process. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
@@ -49,6 +49,21 @@ size_t ed_tls_sni(const unsigned char *ext, size_t len, char *low,
  * inside the first reads and writes. data is kept for callbacks
  * (ed_tls_conn_data). Returns ED_OK or ED_ERROR. */
 int ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data);
+/* Creates a client context (https upstreams): TLS 1.2 and 1.3, ALPN
+ * http/1.1, sessions kept in the slots given to ed_tls_connect. With
+ * verify, servers must show a certificate chaining to the CA file ca (NULL:
+ * the system's store). Returns the context, or NULL with a message in
+ * err (size bytes). */
+SSL_CTX *ed_tls_client_ctx(bool verify, const char *ca, char *err,
+                           size_t size);
+/* Puts a TLS client session on an initialised stream (its socket may
+ * still be connecting): the handshake runs inside the first writes and
+ * reads. name (may be "") is sent as SNI unless it is an IP address, and
+ * with verify the certificate must match it. slot (may be NULL) holds
+ * the session to resume and receives the server's new ones; it must
+ * outlive the stream. Returns ED_OK or ED_ERROR. */
+int ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name,
+                   bool verify, SSL_SESSION **slot);
 /* The data given to ed_tls_accept, from inside an OpenSSL callback. */
 void *ed_tls_conn_data(SSL *ssl);
 /* Shuts the write side of a stream down (lingering close): a TLS stream
@@ -56,6 +71,9 @@ void *ed_tls_conn_data(SSL *ssl);
 void ed_tls_shutdown_write(ed_stream_t *s);
 /* The SSL object of a TLS stream, NULL for a plain one. */
 #define ed_tls_ssl(s) ((s)->io == &ed_tls_io ? (SSL *)(s)->io_data : NULL)
+/* Whether a TLS stream's handshake is still to finish. */
+#define ed_tls_handshaking(s)                                                \
+    (ed_tls_ssl(s) != NULL && !SSL_is_init_finished(ed_tls_ssl(s)))
 
 extern const ed_stream_io_t ed_tls_io;
 

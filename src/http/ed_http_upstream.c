@@ -395,9 +395,11 @@ ed_ups_server_item(ed_conf_t *cf, ed_http_upstream_t *ups, ed_node_t *item,
     if (addr->type != ED_NODE_SCALAR) {
         return ed_conf_error(cf, addr, "expected an address");
     }
-    if (strncmp(addr->value.data, "https://", 8) == 0) {
-        return ed_conf_error(cf, addr, "https upstreams are not supported "
-                             "yet");
+    if (strstr(addr->value.data, "://") != NULL) {
+        return ed_conf_error(cf, addr, "invalid upstream server \"%s\": "
+                             "servers are addresses like 127.0.0.1:9001; "
+                             "for TLS to them, use pass: https://%s",
+                             addr->value.data, ups->name.data);
     }
     if (ed_http_upstream_resolve(cf->pool, addr->value.data, a, &err)
         != ED_OK)
@@ -1197,14 +1199,15 @@ ed_ups_conn_shutdown(ed_conn_t *c)
 /* Returns an idle connection to s, taken out of the pool, or NULL. */
 ed_http_upstream_conn_t *
 ed_http_upstream_get_idle(ed_http_upstream_t *ups,
-                          ed_http_upstream_server_t *s)
+                          ed_http_upstream_server_t *s,
+                          const ed_http_upstream_tls_t *tls)
 {
     ed_http_upstream_conn_t *uc, *next;
     ed_stream_t             *st;
 
     for (uc = ups->idle; uc != NULL; uc = next) {
         next = uc->next;
-        if (uc->server != s) {
+        if (uc->server != s || uc->tls != tls) {
             continue;
         }
         /* Staleness: a close or bytes seen on an idle connection whose
@@ -1305,10 +1308,47 @@ ed_ups_connect_event(ed_event_t *ev, uint32_t events)
     }
 }
 
+/* Puts a TLS client on a new connection to s: the name sent and
+ * checked is tls_server_name, else the server's host without its port.
+ * ED_OK or ED_ERROR. */
+static int
+ed_ups_tls_connect(ed_http_upstream_conn_t *uc, ed_http_upstream_t *ups,
+                   ed_http_upstream_server_t *s,
+                   const ed_http_upstream_tls_t *tls)
+{
+    const ed_str_t *h = tls->name.len ? &tls->name : &s->host;
+    const char     *p = h->data, *colon;
+    char            name[256];
+    size_t          len = h->len;
+
+    if (tls->name.len == 0 && len) {
+        if (*p == '[') {
+            /* [v6]:port */
+            colon = memchr(p, ']', len);
+            p++;
+            len = colon ? (size_t)(colon - p) : len - 1;
+        } else if ((colon = memchr(p, ':', len)) != NULL
+                   && memchr(colon + 1, ':', len - (size_t)(colon + 1 - p))
+                          == NULL)
+        {
+            len = (size_t)(colon - p);
+        }
+    }
+    if (len >= sizeof(name)) {
+        len = 0;
+    }
+    memcpy(name, p, len);
+    name[len] = '\0';
+    return ed_tls_connect(&uc->c.stream, tls->ctx, name, tls->verify,
+                          tls->sessions ? &tls->sessions[s - ups->servers]
+                                        : NULL);
+}
+
 /* ED_OK, ED_AGAIN or ED_ERROR (errno set). */
 int
 ed_http_upstream_connect(ed_http_upstream_t *ups,
-                         ed_http_upstream_server_t *s, void *owner,
+                         ed_http_upstream_server_t *s,
+                         const ed_http_upstream_tls_t *tls, void *owner,
                          int (*on_connect)(ed_http_upstream_conn_t *uc,
                                            int rc),
                          ed_http_upstream_conn_t **ucp)
@@ -1349,8 +1389,15 @@ ed_http_upstream_connect(ed_http_upstream_t *ups,
         errno = err;
         return ED_ERROR;
     }
+    if (tls != NULL && ed_ups_tls_connect(uc, ups, s, tls) != ED_OK) {
+        ed_stream_close(&uc->c.stream);
+        free(uc);
+        errno = ENOMEM;
+        return ED_ERROR;
+    }
     uc->ups = ups;
     uc->server = s;
+    uc->tls = tls;
     uc->owner = owner;
     uc->on_connect = on_connect;
     uc->c.peer.sa.sa_family = AF_UNIX;

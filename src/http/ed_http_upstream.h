@@ -4,6 +4,7 @@
 #define ED_HTTP_UPSTREAM_H
 
 #include "ed_http.h"
+#include "ed_tls.h"
 
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -29,6 +30,15 @@ typedef struct {
 
 typedef struct ed_http_upstream_s ed_http_upstream_t;
 typedef struct ed_http_upstream_conn_s ed_http_upstream_conn_t;
+
+/* TLS to the servers of a group (an https pass). */
+typedef struct {
+    SSL_CTX       *ctx;
+    ed_str_t       name;      /* tls_server_name; empty: each server's
+                               * host without its port */
+    unsigned       verify:1;
+    SSL_SESSION  **sessions;  /* per server, per worker: to resume */
+} ed_http_upstream_tls_t;
 
 /* One server (one address) of a group. The mutable fields are each
  * worker's own (copies of the cycle's memory after fork). */
@@ -83,6 +93,8 @@ struct ed_http_upstream_s {
     size_t                     nprimary;
     ed_http_upstream_point_t  *points;     /* hash: sorted ring */
     size_t                     npoints;
+    ed_http_upstream_tls_t    *tls;        /* health checks: as the
+                                            * first https pass */
     unsigned                   implicit:1; /* made for a URL in `pass` */
 
     /* Per worker: idle keep-alive connections, most recent first. */
@@ -96,6 +108,7 @@ struct ed_http_upstream_conn_s {
     ed_conn_t                  c;         /* stream; counted by the worker */
     ed_http_upstream_t        *ups;
     ed_http_upstream_server_t *server;
+    const ed_http_upstream_tls_t *tls;    /* NULL: plain */
     ed_http_upstream_conn_t   *next;      /* idle list */
     ed_http_upstream_conn_t   *prev;
     ed_timer_t                 timer;     /* idle: keepalive_timeout */
@@ -180,15 +193,19 @@ uint32_t ed_http_upstream_hash(const void *data, size_t len);
 /* The per-worker random number generator (xorshift), for random_two. */
 uint64_t ed_http_upstream_random(void);
 
-/* Connections. Takes an idle connection to server s from the pool, or
- * NULL. The caller owns it (and sets its callbacks). */
+/* Connections. Takes an idle connection to server s with the TLS
+ * settings tls (NULL: plain) from the pool, or NULL. The caller owns it
+ * (and sets its callbacks). */
 ed_http_upstream_conn_t *ed_http_upstream_get_idle(
-    ed_http_upstream_t *ups, ed_http_upstream_server_t *s);
-/* Opens a new connection to s: ED_OK (connected), ED_AGAIN (on_connect
- * is called later with ED_OK or ED_ERROR, errno set), or ED_ERROR (errno
- * set; *ucp is NULL). */
+    ed_http_upstream_t *ups, ed_http_upstream_server_t *s,
+    const ed_http_upstream_tls_t *tls);
+/* Opens a new connection to s, over TLS when tls is not NULL (the
+ * handshake runs with the first write): ED_OK (connected), ED_AGAIN
+ * (on_connect is called later with ED_OK or ED_ERROR, errno set), or
+ * ED_ERROR (errno set; *ucp is NULL). */
 int ed_http_upstream_connect(ed_http_upstream_t *ups,
-                             ed_http_upstream_server_t *s, void *owner,
+                             ed_http_upstream_server_t *s,
+                             const ed_http_upstream_tls_t *tls, void *owner,
                              int (*on_connect)(ed_http_upstream_conn_t *uc,
                                                int rc),
                              ed_http_upstream_conn_t **ucp);

@@ -154,7 +154,7 @@ ed_ups_check_run(ed_ups_checker_t *ck)
     char                      req[2048], why[96];
     int                       rc, n;
 
-    rc = ed_http_upstream_connect(ck->ups, ck->server, ck,
+    rc = ed_http_upstream_connect(ck->ups, ck->server, ck->ups->tls, ck,
                                   ed_ups_check_on_connect, &uc);
     if (rc == ED_ERROR) {
         snprintf(why, sizeof(why), "connect failed: %s", strerror(errno));

@@ -113,10 +113,18 @@ class _Reader:
 
 class Backend:
     def __init__(self, handler=echo_handler, host="127.0.0.1", port=0,
-                 family=socket.AF_INET, path=None, backlog=128):
+                 family=socket.AF_INET, path=None, backlog=128, tls=None):
         self.handler = handler
         self.requests = []
         self.connections = 0
+        # With tls (a server ssl.SSLContext), connections are TLS; each
+        # handshake's outcome goes to tls_info, in connection order:
+        # {"sni", "reused", "version", "alpn"} or {"error"}.
+        self.tls = tls
+        self.tls_info = {}
+        self.snis = []          # every server name received, in order
+        if tls is not None:
+            tls.sni_callback = self._on_sni
         self.lock = threading.Lock()
         self.socks = []
         self.closed = False
@@ -208,7 +216,35 @@ class Backend:
         req.body = body
         return req
 
+    def _on_sni(self, sock, name, ctx):
+        sock.sni_seen = name
+        with self.lock:
+            self.snis.append(name)
+
+    def _handshake(self, s, index):
+        """The TLS socket over s, or None when the handshake failed."""
+        s.settimeout(10)
+        try:
+            t = self.tls.wrap_socket(s, server_side=True)
+        except (OSError, ValueError) as e:
+            self.tls_info[index] = {"error": str(e)}
+            s.close()
+            return None
+        self.tls_info[index] = {
+            "sni": getattr(t, "sni_seen", None),
+            "reused": t.session_reused,
+            "version": t.version(),
+            "alpn": t.selected_alpn_protocol(),
+        }
+        with self.lock:
+            self.socks.append(t)
+        return t
+
     def _serve(self, s, index):
+        if self.tls is not None:
+            s = self._handshake(s, index)
+            if s is None:
+                return
         rd = _Reader(s)
         try:
             while True:
