@@ -1,11 +1,16 @@
 /* Session ticket keys in shared memory: made by the master before it
  * forks, rotated by the master, used by every worker to encrypt and
- * decrypt tickets, so a session resumes on any worker and across
- * reloads. */
+ * decrypt tickets, so a session resumes on any worker, across reloads
+ * and across a binary upgrade (the memory is a memfd whose descriptor a
+ * new binary inherits through EDDY_TLS_KEYS). */
 #include "ed_tls.h"
 #include "ed_shm.h"
 
+#include <limits.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -24,7 +29,12 @@ typedef struct {
     unsigned char hmac[32];   /* HMAC-SHA256 */
 } ed_tls_key_t;
 
+/* Tells an inherited mapping is keys of this layout. */
+#define ED_TLS_KEYS_MAGIC 0x65644b31u   /* "edK1" */
+#define ED_TLS_KEYS_ENV   "EDDY_TLS_KEYS"
+
 typedef struct {
+    uint32_t         magic;
     /* Rotations so far; slot current % ED_TLS_KEY_SLOTS encrypts. */
     _Atomic unsigned current;
     ed_tls_key_t     keys[ED_TLS_KEY_SLOTS];
@@ -52,27 +62,100 @@ ed_tls_key_make(ed_tls_key_t *k)
     return ED_OK;
 }
 
-/* Returns ED_OK or ED_ERROR (errno). */
-int
-ed_tls_keys_init(void)
+/* The keys of the binary this one upgrades, when EDDY_TLS_KEYS names a
+ * descriptor holding them (USR2 passes it through exec); both masters
+ * then share them. Returns the mapping, or NULL (the variable is then
+ * dropped). */
+static ed_tls_keys_t *
+ed_tls_keys_inherit(void)
+{
+    const char    *env = getenv(ED_TLS_KEYS_ENV);
+    ed_tls_keys_t *keys;
+    struct stat    st;
+    char          *end;
+    long           fd;
+
+    if (env == NULL) {
+        return NULL;
+    }
+    errno = 0;
+    fd = strtol(env, &end, 10);
+    if (errno || end == env || *end || fd < 0 || fd > INT_MAX
+        || fstat((int)fd, &st) != 0
+        || st.st_size != (off_t)sizeof(ed_tls_keys_t))
+    {
+        goto ignored;
+    }
+    keys = mmap(NULL, sizeof(ed_tls_keys_t), PROT_READ | PROT_WRITE,
+                MAP_SHARED, (int)fd, 0);
+    if (keys == MAP_FAILED) {
+        goto ignored;
+    }
+    if (keys->magic != ED_TLS_KEYS_MAGIC) {
+        munmap(keys, sizeof(ed_tls_keys_t));
+        goto ignored;
+    }
+    return keys;
+
+ignored:
+    unsetenv(ED_TLS_KEYS_ENV);
+    return NULL;
+}
+
+/* Maps fresh memory for the keys: a memfd left open across exec and
+ * named in the environment, so that a binary this one starts on USR2
+ * inherits it; anonymous memory where memfds are missing. The mapping
+ * lives as long as the process, since tickets outlive reloads. Returns
+ * it, or NULL (errno). */
+static ed_tls_keys_t *
+ed_tls_keys_map(void)
 {
     static ed_pool_t *pool;
     ed_tls_keys_t    *keys;
-    size_t            i;
+    char              num[16];
+    int               fd;
 
-    if (ed_tls_keys != NULL) {
-        return ED_OK;
+    fd = memfd_create("eddy-tls-keys", 0);
+    if (fd >= 0) {
+        if (ftruncate(fd, sizeof(ed_tls_keys_t)) != 0) {
+            close(fd);
+            return NULL;
+        }
+        keys = mmap(NULL, sizeof(ed_tls_keys_t), PROT_READ | PROT_WRITE,
+                    MAP_SHARED, fd, 0);
+        if (keys == MAP_FAILED) {
+            close(fd);
+            return NULL;
+        }
+        snprintf(num, sizeof(num), "%d", fd);
+        setenv(ED_TLS_KEYS_ENV, num, 1);
+        return keys;
     }
-    /* A pool of the process's lifetime: the mapping must outlive every
-     * cycle, since tickets outlive reloads. */
     if (pool == NULL) {
         pool = ed_pool_create(512);
         if (pool == NULL) {
             errno = ENOMEM;
-            return ED_ERROR;
+            return NULL;
         }
     }
-    keys = ed_shm_alloc(pool, sizeof(ed_tls_keys_t));
+    return ed_shm_alloc(pool, sizeof(ed_tls_keys_t));
+}
+
+/* Returns ED_OK or ED_ERROR (errno). */
+int
+ed_tls_keys_init(void)
+{
+    ed_tls_keys_t *keys;
+    size_t         i;
+
+    if (ed_tls_keys != NULL) {
+        return ED_OK;
+    }
+    ed_tls_keys = ed_tls_keys_inherit();
+    if (ed_tls_keys != NULL) {
+        return ED_OK;
+    }
+    keys = ed_tls_keys_map();
     if (keys == NULL) {
         return ED_ERROR;
     }
@@ -84,6 +167,7 @@ ed_tls_keys_init(void)
         }
     }
     atomic_init(&keys->current, 0);
+    keys->magic = ED_TLS_KEYS_MAGIC;
     ed_tls_keys = keys;
     return ED_OK;
 }

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from conftest import (position, read_response, read_until_close, run_eddy,
-                      split_response, wait_for)
+from conftest import (pid_alive, position, proc_children, read_response,
+                      read_until_close, run_eddy, split_response, wait_for)
 from tlsutil import OPENSSL, pki  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(OPENSSL is None,
@@ -441,6 +441,41 @@ def test_resumption_across_workers(eddy, pki):
     assert sorted(seen) == [0, 1], "one worker answered everything: %s" % seen
     for wid, reused in seen.items():
         assert all(reused), "worker %d did not resume: %s" % (wid, seen)
+
+
+def test_resumption_across_binary_upgrade(eddy, pki):
+    # The ticket keys are shared with the binary started on USR2: a
+    # session made by the old master's workers resumes on the new one's.
+    e = start(eddy, pki, config(workers=1))
+    old_workers = e.wait_workers(1)
+    ctx = client_ctx(pki)
+    _, _, first = https(e.port, ctx, sni="a.test")
+    pid_file = e.prefix / "logs" / "eddy.pid"
+    e.signal(signal.SIGUSR2)
+
+    def new_master():
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid != e.pid else None
+
+    new_pid = wait_for(new_master, 10)
+    assert new_pid, e.all_logs()
+    e._seen_workers.add(new_pid)
+    try:
+        e.signal(signal.SIGWINCH)         # the old workers stop
+        # (the new master is a child of the old one)
+        assert wait_for(lambda: set(proc_children(e.pid)) <= {new_pid}, 10)
+        assert wait_for(lambda: proc_children(new_pid), 10)
+        for _ in range(3):
+            _, _, info = https(e.port, ctx, sni="a.test",
+                               session=first["session"])
+            assert info["reused"], e.all_logs()
+            assert not set(old_workers) & set(proc_children(e.pid))
+    finally:
+        os.kill(new_pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(new_pid), 5)
 
 
 def test_resumption_across_reload(eddy, pki):
