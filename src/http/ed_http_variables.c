@@ -4,6 +4,7 @@
 #include "ed_http_upstream.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <sys/un.h>
 
 typedef int (*ed_http_var_pt)(ed_http_request_t *r, ed_str_t *out);
@@ -433,7 +434,8 @@ ed_http_var_header(ed_http_request_t *r, const char *name, size_t len,
     return ED_DECLINED;
 }
 
-/* $arg_NAME: the first query argument of that name, raw. */
+/* $arg_NAME: the first query argument of that name (case-insensitive,
+ * as nginx), raw. */
 static int
 ed_http_var_arg(ed_http_request_t *r, const char *name, size_t len,
                 ed_str_t *out)
@@ -446,13 +448,13 @@ ed_http_var_arg(ed_http_request_t *r, const char *name, size_t len,
             amp = end;
         }
         if ((size_t)(amp - p) > len && p[len] == '='
-            && memcmp(p, name, len) == 0)
+            && strncasecmp(p, name, len) == 0)
         {
             out->data = (char *)p + len + 1;
             out->len = (size_t)(amp - p) - len - 1;
             return ED_OK;
         }
-        if ((size_t)(amp - p) == len && memcmp(p, name, len) == 0) {
+        if ((size_t)(amp - p) == len && strncasecmp(p, name, len) == 0) {
             out->data = (char *)p + len;
             out->len = 0;
             return ED_OK;
@@ -638,6 +640,10 @@ ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
             }
             nlen = (size_t)(p - name);
             p++;
+        } else if (*p >= '0' && *p <= '9') {
+            /* $1..$9: one digit, as nginx ("$1abc" is $1 then "abc"). */
+            name = p++;
+            nlen = 1;
         } else {
             name = p;
             while (p < end && ed_http_var_char(*p)) {

@@ -247,6 +247,8 @@ START_TEST(test_args)
     ck_assert_str_eq(var(r, "arg_empty"), "");
     ck_assert_ptr_null(var(r, "arg_zz"));
     ck_assert_ptr_null(var(r, "arg_e"));
+    /* Names match without regard to case, as nginx's. */
+    ck_tpl(r, "$arg_A-$arg_BB-$arg_Flag.", "1-2-.");
 
     r = req("GET /p HTTP/1.1\r\nHost: main.test\r\n\r\n");
     ck_assert_ptr_null(var(r, "arg_a"));
@@ -294,10 +296,10 @@ START_TEST(test_captures)
     ck_tpl(r, "$1.html", "v3.html");
     ck_tpl(r, "${1}abc", "v3abc");
     ck_tpl(r, "[$3][$9]", "[][]");
-    /* Note: "$1abc" reads the name "1abc" (digits are name characters),
-     * which is no capture, so it gives "" here; nginx reads one digit
-     * after '$' and gives "v3abc". config.md only names $1..$9, so this
-     * is not asserted; "${1}abc" is the unambiguous form. */
+    /* As nginx: a capture is one digit, the rest is text. */
+    ck_tpl(r, "$1abc", "v3abc");
+    ck_tpl(r, "$12", "v32");
+    ck_tpl(r, "$1_$2", "v3_users/7");
 }
 END_TEST
 
