@@ -201,8 +201,10 @@ ed_http_gzip_set_types(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         if (item->type != ED_NODE_SCALAR
             || !ed_http_gzip_media_type(&item->value))
         {
-            ed_conf_error(cf, item, "invalid media type in gzip.types: "
-                          "expected type/subtype or \"*\"");
+            ed_conf_error(cf, item, "invalid media type \"%s\" in "
+                          "gzip.types: expected type/subtype or \"*\"",
+                          item->type == ED_NODE_SCALAR ? item->value.data
+                                                       : "(not a scalar)");
             ok = false;
             continue;
         }
