@@ -12,7 +12,8 @@
  *
  * A response is compressed when gzip is enabled for its location, the
  * status is 200, the media type (without parameters, any case) is in
- * types ("*": all), it carries no Content-Encoding (a precompressed
+ * types ("*" for all; a type whose subtype is "*" for all its
+ * subtypes), it carries no Content-Encoding (a precompressed
  * file, an upstream's encoded body) and no Cache-Control: no-transform,
  * its length is unknown or at least min_length, and Accept-Encoding
  * accepts gzip. It then goes out with Content-Encoding: gzip, without
@@ -276,7 +277,9 @@ ed_http_gzip_resolve(ed_conf_t *cf, ed_http_location_t *loc)
     }
     t = gcf->types->elts;
     for (i = 0; i < gcf->types->nelts; i++) {
-        if (t[i].len == 1 && t[i].data[0] == '*') {
+        if ((t[i].len == 1 && t[i].data[0] == '*')
+            || (t[i].len == 3 && memcmp(t[i].data, "*/*", 3) == 0))
+        {
             gcf->any_type = 1;
         }
     }
@@ -414,6 +417,13 @@ ed_http_gzip_type_ok(const ed_http_gzip_conf_t *gcf, const ed_str_t *ct)
     }
     for (i = 0; i < gcf->types->nelts; i++) {
         if (t[i].len == len && ed_strncasecmp(ct->data, t[i].data, len) == 0)
+        {
+            return true;
+        }
+        /* A subtype "*" stands for every subtype of that type. */
+        if (t[i].len >= 3 && t[i].data[t[i].len - 1] == '*'
+            && t[i].data[t[i].len - 2] == '/' && len >= t[i].len
+            && ed_strncasecmp(ct->data, t[i].data, t[i].len - 1) == 0)
         {
             return true;
         }

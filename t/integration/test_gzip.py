@@ -44,6 +44,7 @@ servers:
 """
 
 LONG = "eddy " * 100
+MID = TEXT[:8000]                                # under 16 KiB: cached
 
 
 def start(eddy, extra_files=True):
@@ -54,6 +55,7 @@ def start(eddy, extra_files=True):
         e.write_file("html/small.html", b"<p>tiny</p>\n")
         e.write_file("html/t.bin", TEXT)
         e.write_file("html/off/t.html", TEXT)
+        e.write_file("html/mid.css", MID)
     return e
 
 
@@ -96,10 +98,13 @@ def test_static_file_compressed(eddy):
     assert len(r.body) < len(TEXT) // 5
     assert r.headers_all("Vary") == ["Accept-Encoding"]
     assert not r.has("Accept-Ranges")
-    # A small file held in memory by the open-file cache, the same way.
     r = get(e, "/t.txt", ae="deflate, gzip;q=0.5")
     assert_gzip(r, TEXT)
     assert r.header("Content-Type").startswith("text/plain")
+    # A small file, held in memory by the open-file cache after the
+    # first request: the same bytes either way.
+    for _ in range(3):
+        assert_gzip(get(e, "/mid.css"), MID)
 
 
 def test_etag_weakened_and_revalidates(eddy):
@@ -215,7 +220,9 @@ def test_precompressed_served_as_is(eddy):
     assert r.headers_all("Vary") == ["Accept-Encoding"]
     # Without the .gz variant, compressed on the fly.
     e.write_file("html/pre/u.html", TEXT)
-    assert_gzip(get(e, "/pre/u.html"), TEXT)
+    r = get(e, "/pre/u.html")
+    assert_gzip(r, TEXT)
+    assert r.headers_all("Vary") == ["Accept-Encoding"]
 
 
 def test_return_body(eddy):
@@ -313,6 +320,9 @@ def test_inheritance_nearest_level_wins(eddy):
             locations:
               /:
                 static: {}
+              /sub/:
+                static: {}
+                gzip: {types: ["text/*"]}
               /big/:
                 static: {}
                 gzip: {min_length: 1m}
@@ -326,6 +336,10 @@ def test_inheritance_nearest_level_wins(eddy):
     assert_gzip(get(e, "/a.bin"), TEXT)          # types "*" from server
     assert_plain(get(e, "/big/a.bin"), TEXT)     # min_length 1m here
     assert_plain(get(e, "/bare/a.bin"), TEXT)    # gzip: false
+    e.write_file("html/sub/a.bin", TEXT)
+    e.write_file("html/sub/a.css", TEXT)
+    assert_plain(get(e, "/sub/a.bin"), TEXT)     # not text/*
+    assert_gzip(get(e, "/sub/a.css"), TEXT)
 
 
 def worker_rss_kib(e):
@@ -428,7 +442,7 @@ servers:
 
 
 def test_t_level_out_of_range(prefix):
-    assert_t_error(prefix, BAD % "{enabled: true, level: 10}", "10",
+    assert_t_error(prefix, BAD % "{enabled: true, level: 10}", "10}",
                    r"level", r"1 to 9")
     assert_t_error(prefix, BAD % "{level: 0}", "0}", r"level", r"1 to 9")
 
@@ -453,7 +467,7 @@ def test_t_unknown_key_and_wrong_type(prefix):
                    r'unknown key "enable"', r'did you mean "enabled"')
     assert_t_error(prefix, BAD % "maybe", "maybe", r"gzip",
                    r"true, false or a mapping")
-    assert_t_error(prefix, BAD % "{enabled: 3}", "3", r"enabled")
+    assert_t_error(prefix, BAD % "{enabled: 3}", "3}", r"enabled")
 
 
 def test_t_good(prefix):
