@@ -1333,6 +1333,165 @@ ed_static_send_ranges(ed_http_request_t *r, ed_http_file_t *f,
     return file ? ed_static_wait(r) : ED_OK;
 }
 
+/* Whether a body filter (gzip) will take the whole file f of this type
+ * (enc: a precompressed variant, never filtered). A Range is then
+ * ignored and the whole file sent, as nginx does with gzip: ranges of a
+ * compressed stream made on the fly would not be stable. */
+static bool
+ed_static_filtered(ed_http_request_t *r, const ed_str_t *type,
+                   ed_http_file_t *f, int enc)
+{
+    if (enc || r->loc == NULL || r->loc->header_filter == NULL) {
+        return false;
+    }
+    r->status = 200;
+    r->content_type = *type;
+    r->content_length = f->size;
+    return ed_http_body_filtered(r);
+}
+
+/* Reading a file into a body filter: pieces of ED_STATIC_PIECE bytes
+ * with pread, at most ED_STATIC_BUDGET bytes per loop turn (other
+ * connections get theirs), pausing while the client's write queue is
+ * above its high water mark. Memory stays one piece plus the stream's
+ * queue, whatever the file's size. */
+#define ED_STATIC_PIECE   (32 * 1024)
+#define ED_STATIC_BUDGET  (256 * 1024)
+
+typedef struct {
+    ed_http_request_t *r;
+    int                fd;
+    int64_t            off;
+    int64_t            end;
+    char              *buf;
+    ed_timer_t         timer;    /* next turn, or send_timeout paused */
+    unsigned           paused:1; /* waiting for the client to drain */
+} ed_static_pipe_t;
+
+static void ed_static_pipe_on_drain(ed_stream_t *s);
+
+/* Request pool cleanup: nothing of the reader outlives the request. */
+static void
+ed_static_pipe_cleanup(void *data)
+{
+    ed_static_pipe_t *p = data;
+    ed_stream_t      *s = &p->r->hc->c.stream;
+
+    ed_timer_del(ed_worker->loop, &p->timer);
+    if (s->on_drain == ed_static_pipe_on_drain) {
+        s->on_drain = NULL;
+    }
+}
+
+/* Feeds the filter until the end, a pause or the turn's budget. Returns
+ * ED_OK (all read), ED_AGAIN (goes on later) or ED_ERROR. */
+static int
+ed_static_pipe_run(ed_static_pipe_t *p)
+{
+    ed_http_request_t *r = p->r;
+    ed_stream_t       *s = &r->hc->c.stream;
+    size_t             budget = ED_STATIC_BUDGET;
+    ssize_t            n;
+
+    while (p->off < p->end) {
+        if (ed_stream_write_blocked(s)) {
+            p->paused = 1;
+            s->on_drain = ed_static_pipe_on_drain;
+            if (r->clcf->send_timeout > 0) {
+                ed_timer_add(ed_worker->loop, &p->timer,
+                             r->clcf->send_timeout);
+            }
+            return ED_AGAIN;
+        }
+        if (budget == 0) {
+            p->paused = 0;
+            ed_timer_add(ed_worker->loop, &p->timer, 0);
+            return ED_AGAIN;
+        }
+        n = pread(p->fd, p->buf,
+                  (size_t)ed_min(p->end - p->off, ED_STATIC_PIECE),
+                  (off_t)p->off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            /* Shortened meanwhile: the body cannot be completed. */
+            ed_log(ED_LOG_ERR, ed_log_cur, n < 0 ? errno : 0,
+                   "reading \"%.*s\" failed", (int)ed_min(r->uri.len, 200),
+                   r->uri.data);
+            return ED_ERROR;
+        }
+        if (ed_http_send_body(r, p->buf, (size_t)n) != ED_OK) {
+            return ED_ERROR;
+        }
+        p->off += n;
+        budget -= ed_min(budget, (size_t)n);
+    }
+    return ED_OK;
+}
+
+/* Goes on from an event; the request ends here when the file is read. */
+static void
+ed_static_pipe_resume(ed_static_pipe_t *p)
+{
+    int rc = ed_static_pipe_run(p);
+
+    if (rc != ED_AGAIN) {
+        ed_http_finalize(p->r, rc);
+    }
+}
+
+static void
+ed_static_pipe_on_drain(ed_stream_t *s)
+{
+    ed_http_conn_t   *hc = s->data;
+    ed_static_pipe_t *p = hc->r->handler_ctx;
+
+    s->on_drain = NULL;
+    ed_timer_del(ed_worker->loop, &p->timer);
+    p->paused = 0;
+    ed_static_pipe_resume(p);
+}
+
+static void
+ed_static_pipe_on_timer(ed_timer_t *t)
+{
+    ed_static_pipe_t *p = t->data;
+    ed_http_request_t *r = p->r;
+
+    if (p->paused) {
+        ed_log(ED_LOG_INFO, ed_log_cur, 0,
+               "client timed out sending \"%.*s\"",
+               (int)ed_min(r->uri.len, 200), r->uri.data);
+        ed_http_finalize(r, ED_ERROR);
+        return;
+    }
+    ed_static_pipe_resume(p);
+}
+
+/* Sends the whole of f through the body filter. Returns ED_OK (all
+ * given to the filter: the caller finalizes), ED_AGAIN or ED_ERROR. */
+static int
+ed_static_pipe(ed_http_request_t *r, ed_http_file_t *f)
+{
+    ed_static_pipe_t *p;
+
+    p = ed_pcalloc(r->pool, sizeof(ed_static_pipe_t));
+    if (p == NULL
+        || (p->buf = ed_pnalloc(r->pool, ED_STATIC_PIECE)) == NULL
+        || ed_pool_cleanup_add(r->pool, ed_static_pipe_cleanup, p) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    p->r = r;
+    p->fd = f->fd;
+    p->end = f->size;
+    p->timer.handler = ed_static_pipe_on_timer;
+    p->timer.data = p;
+    r->handler_ctx = p;
+    return ed_static_pipe_run(p);
+}
+
 /* Picks a precompressed variant of path the client accepts. Returns
  * ED_OK with *f and *enc set (or left alone when there is none), or a
  * status. */
@@ -1439,7 +1598,8 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
         if (scf->ranges && in.range && rc == 0
             && r->head.method_id == ED_HTTP_GET
             && (in.if_range == NULL
-                || ed_http_cond_if_range(in.if_range, etag, mtime)))
+                || ed_http_cond_if_range(in.if_range, etag, mtime))
+            && !ed_static_filtered(r, type, f, enc))
         {
             ranges = ed_http_range_parse(in.range->data, in.range->len,
                                          f->size, rg, ED_HTTP_RANGES_MAX,
@@ -1490,6 +1650,10 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
     }
     if (r->head_only) {
         return ED_OK;
+    }
+    if (r->body_filter && f->content == NULL) {
+        /* A filter (gzip) must see the bytes: no sendfile. */
+        return ed_static_pipe(r, f);
     }
     if (ed_static_queue(r, f, 0, f->size, &file) != ED_OK) {
         return ED_ERROR;

@@ -18,6 +18,24 @@ typedef struct ed_http_upstream_state_s ed_http_upstream_state_t;
  * for core to answer with an error response. */
 typedef int (*ed_http_handler_pt)(ed_http_request_t *r);
 
+/* Filters (gzip), kept to two explicit hooks so that a location without
+ * them pays one pointer test per response:
+ * - a location's header filter runs in ed_http_build_head, after the
+ *   status is final and before the head is written. It may rewrite
+ *   r->headers_out and r->content_length and install a body filter.
+ *   With probe set it only tells whether it would transform the body
+ *   (a handler choosing between ranges and the whole body asks so) and
+ *   changes nothing. Returns ED_OK (applies), ED_DECLINED, or ED_ERROR
+ *   (ENOMEM).
+ * - a request's body filter sees every body byte ed_http_send_body is
+ *   given, and writes what it makes with ed_http_write_body. It is called
+ *   once more from ed_http_finalize with last set (data NULL, len 0)
+ *   before the chunked terminator. Returns ED_OK or ED_ERROR. Its state
+ *   lives in the request pool. */
+typedef int (*ed_http_header_filter_pt)(ed_http_request_t *r, bool probe);
+typedef int (*ed_http_body_filter_pt)(ed_http_request_t *r, const void *data,
+                                      size_t len, bool last);
+
 enum {
     ED_HTTP_LOC_PREFIX = 0,
     ED_HTTP_LOC_EXACT,
@@ -35,6 +53,7 @@ struct ed_http_location_s {
     void                **conf;     /* per-module location structs */
     ed_http_handler_pt    handler;
     void                (*log)(ed_http_request_t *r); /* log phase */
+    ed_http_header_filter_pt header_filter;  /* NULL: none (gzip off) */
     ed_http_server_t     *server;
     ed_node_t            *node;
 };
@@ -148,6 +167,12 @@ struct ed_http_request_s {
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
+    /* Set by a header filter when it transforms the body (see above). */
+    ed_http_body_filter_pt    body_filter;
+    void                     *body_filter_ctx;
+    /* The content handler's own state across events (static's file
+     * reader while a body filter compresses a file). */
+    void                     *handler_ctx;
 
     unsigned                  header_sent:1;
     unsigned                  keepalive:1;
@@ -166,8 +191,18 @@ extern ed_module_t ed_http_core_module;
 /* Sends the response head built from r->status, content_type,
  * content_length and headers_out. ED_OK or ED_ERROR. */
 int ed_http_send_header(ed_http_request_t *r);
-/* Queues body bytes (copied); ED_OK or ED_ERROR. */
+/* Queues body bytes (copied), through the body filter when there is
+ * one; ED_OK or ED_ERROR. */
 int ed_http_send_body(ed_http_request_t *r, const void *data, size_t len);
+/* Queues body bytes (copied) with the response's framing, bypassing the
+ * body filter: what a body filter writes. ED_OK or ED_ERROR. */
+int ed_http_write_body(ed_http_request_t *r, const void *data, size_t len);
+/* Whether the location's header filter would transform the body of the
+ * response r describes now (status, content_type, content_length,
+ * headers_out): then ranges are not served. */
+#define ed_http_body_filtered(r)                                             \
+    ((r)->loc != NULL && (r)->loc->header_filter != NULL                     \
+     && (r)->loc->header_filter((r), true) == ED_OK)
 /* Sends a complete response with a body in one write. ED_OK or
  * ED_ERROR. */
 int ed_http_send_response(ed_http_request_t *r, int status,

@@ -232,55 +232,150 @@ ed_http_cond_if_range(const ed_str_t *value, const ed_str_t *etag,
     return t >= 0 && t == mtime;
 }
 
+/* Whether c may appear in a token (RFC 9110 5.6.2). */
+static bool
+ed_ae_tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A qvalue (RFC 9110 12.4.2): "0" ["." 0*3DIGIT] or "1" ["." 0*3"0"].
+ * Returns it in thousandths, or -1 when invalid. */
+static int
+ed_ae_qvalue(const char *p, size_t len)
+{
+    size_t i;
+    int    q, scale = 100;
+
+    if (len == 0 || len > 5 || (p[0] != '0' && p[0] != '1')
+        || (len > 1 && p[1] != '.'))
+    {
+        return -1;
+    }
+    q = (p[0] - '0') * 1000;
+    for (i = 2; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9' || (q == 1000 && p[i] != '0')) {
+            return -1;
+        }
+        q += (p[i] - '0') * scale;
+        scale /= 10;
+    }
+    return q;
+}
+
+/* Reads one element of an Accept-Encoding list at *p: a coding and its
+ * parameters, up to the ',' that ends it (not consumed). Returns the
+ * weight (0..1000; an invalid q counts as 0, not acceptable, as nginx
+ * does), or -1 for a malformed element, which is skipped. *name and
+ * *nlen give the coding. */
+static int
+ed_ae_element(const char **pp, const char *end, const char **name,
+              size_t *nlen)
+{
+    const char *p = *pp, *pn, *v;
+    size_t      len, vlen;
+    int         q = 1000, bad = 0;
+
+    *name = p;
+    while (p < end && ed_ae_tchar(*p)) {
+        p++;
+    }
+    *nlen = (size_t)(p - *name);
+    bad = *nlen == 0;
+    for (;;) {
+        while (p < end && ed_ows(*p)) {
+            p++;
+        }
+        if (bad || p == end || *p != ';') {
+            break;
+        }
+        p++;
+        while (p < end && ed_ows(*p)) {
+            p++;
+        }
+        pn = p;
+        while (p < end && ed_ae_tchar(*p)) {
+            p++;
+        }
+        len = (size_t)(p - pn);
+        if (len == 0 || p == end || *p != '=') {
+            bad = 1;
+            break;
+        }
+        v = ++p;
+        if (p < end && *p == '"') {
+            /* quoted-string: a ',' inside does not end the element. */
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\' && p + 1 < end) {
+                    p++;
+                }
+            }
+            if (p == end) {
+                bad = 1;
+                break;
+            }
+            p++;
+        } else {
+            while (p < end && ed_ae_tchar(*p)) {
+                p++;
+            }
+        }
+        vlen = (size_t)(p - v);
+        if (len == 1 && (pn[0] == 'q' || pn[0] == 'Q')) {
+            q = ed_ae_qvalue(v, vlen);
+            if (q < 0) {
+                q = 0;
+            }
+        }
+    }
+    if (p < end && *p != ',') {
+        bad = 1;
+    }
+    while (p < end && *p != ',') {
+        p++;
+    }
+    *pp = p;
+    return bad ? -1 : q;
+}
+
 bool
 ed_http_accepts_coding(const ed_str_t *ae, const char *coding, size_t clen)
 {
-    const char *p = ae->data, *end = p + ae->len, *t, *q;
+    const char *p, *end, *t;
     size_t      tlen;
-    int         star = -1, zero;
+    int         q, star = -1, found = -1;
+    bool        gzip;
 
+    if (ae == NULL) {
+        return false;
+    }
+    p = ae->data;
+    end = p + ae->len;
+    /* RFC 9110 8.4.1.3: x-gzip is gzip. */
+    gzip = clen == 4 && ed_strncasecmp(coding, "gzip", 4) == 0;
     while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+        if (*p == ',' || ed_ows(*p)) {
             p++;
+            continue;
         }
-        t = p;
-        while (p < end && *p != ',' && *p != ';' && *p != ' '
-               && *p != '\t')
+        q = ed_ae_element(&p, end, &t, &tlen);
+        if (q < 0) {
+            continue;
+        }
+        if (found < 0
+            && ((tlen == clen && ed_strncasecmp(t, coding, clen) == 0)
+                || (gzip && tlen == 6 && ed_strncasecmp(t, "x-gzip", 6) == 0)))
         {
-            p++;
-        }
-        tlen = (size_t)(p - t);
-        zero = 0;
-        while (p < end && *p != ',') {
-            /* Parameters: only q matters; "q=0", "q=0.000" refuse. */
-            if (*p == ';') {
-                q = p + 1;
-                while (q < end && (*q == ' ' || *q == '\t')) {
-                    q++;
-                }
-                if (end - q >= 3 && (q[0] == 'q' || q[0] == 'Q')
-                    && q[1] == '=')
-                {
-                    q += 2;
-                    zero = q < end && *q == '0';
-                    for (q++; zero && q < end && *q != ',' && *q != ';'
-                              && *q != ' ';
-                         q++)
-                    {
-                        if (*q != '.' && *q != '0') {
-                            zero = 0;
-                        }
-                    }
-                }
-            }
-            p++;
-        }
-        if (tlen == clen && ed_strncasecmp(t, coding, clen) == 0) {
-            return !zero;
-        }
-        if (tlen == 1 && t[0] == '*') {
-            star = !zero;
+            /* The first explicit mention wins over "*". */
+            found = q;
+        } else if (star < 0 && tlen == 1 && t[0] == '*') {
+            star = q;
         }
     }
-    return star == 1;
+    if (found >= 0) {
+        return found > 0;
+    }
+    return star > 0;
 }

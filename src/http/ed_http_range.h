@@ -63,9 +63,11 @@ int ed_http_cond_eval(const ed_http_cond_t *c, const ed_str_t *etag,
 bool ed_http_cond_if_range(const ed_str_t *value, const ed_str_t *etag,
                            time_t mtime);
 
-/* Whether an Accept-Encoding value accepts coding (case-insensitive):
- * listed with q > 0, or "*" with q > 0 and coding not listed. Returns
- * true or false. */
+/* Whether an Accept-Encoding value (NULL: no header) accepts coding
+ * (case-insensitive; x-gzip counts as gzip): its first mention has
+ * q > 0, or it is not mentioned and "*" has q > 0. An invalid qvalue
+ * counts as q=0; a malformed element is skipped. Returns true or
+ * false. */
 bool ed_http_accepts_coding(const ed_str_t *ae, const char *coding,
                             size_t len);
 

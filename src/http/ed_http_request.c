@@ -423,6 +423,14 @@ ed_http_finalize(ed_http_request_t *r, int rc)
          * discarded below (or the connection closed). */
         ed_http_body_stop(r);
     }
+    if (rc == ED_OK && r->body_filter) {
+        /* The body filter's last bytes (the gzip trailer) go before the
+         * chunked terminator; a body it cannot end is an error. */
+        if (r->body_filter(r, NULL, 0, true) != ED_OK) {
+            rc = ED_ERROR;
+        }
+        r->body_filter = NULL;
+    }
     if (rc == ED_ERROR) {
         /* The response cannot be completed: closing is the only honest
          * end (a short body must not look complete). */

@@ -131,6 +131,14 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
         /* An error page keeps the status of the error it stands for. */
         r->status = r->error_status;
     }
+    if (r->loc && r->loc->header_filter) {
+        /* The location's filter (gzip) may change headers and framing:
+         * it runs once the status is final, before anything is sized. */
+        if (r->loc->header_filter(r, false) == ED_ERROR) {
+            return NULL;
+        }
+        h = r->headers_out.elts;
+    }
     body = ed_http_status_has_body(r->status);
     text = ed_http_status_text(r->status);
     size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)
@@ -219,9 +227,22 @@ ed_http_send_header(ed_http_request_t *r)
 int
 ed_http_send_body(ed_http_request_t *r, const void *data, size_t len)
 {
+    if (r->head_only || len == 0 || !ed_http_status_has_body(r->status)) {
+        return ED_OK;
+    }
+    if (r->body_filter) {
+        return r->body_filter(r, data, len, false);
+    }
+    return ed_http_write_body(r, data, len);
+}
+
+int
+ed_http_write_body(ed_http_request_t *r, const void *data, size_t len)
+{
     char   size[24], *p;
 
-    if (r->head_only || len == 0 || !ed_http_status_has_body(r->status)) {
+    if (len == 0) {
+        /* An empty chunk would end the body. */
         return ED_OK;
     }
     r->body_bytes_sent += len;
@@ -259,6 +280,17 @@ ed_http_send_response(ed_http_request_t *r, int status,
     head = ed_http_build_head(r, with_body ? len : 0, &hlen);
     if (head == NULL) {
         return ED_ERROR;
+    }
+    if (r->body_filter) {
+        /* The header filter took the body over (gzip): the head goes
+         * alone, the body through the filter, its end from
+         * ed_http_finalize. */
+        r->header_sent = 1;
+        r->bytes_sent = hlen;
+        if (ed_stream_write(&r->hc->c.stream, head, hlen) != ED_OK) {
+            return ED_ERROR;
+        }
+        return ed_http_send_body(r, body, len);
     }
     if (with_body && len) {
         memcpy(head + hlen, body, len);

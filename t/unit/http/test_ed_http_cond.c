@@ -211,7 +211,7 @@ static const ae_case_t ae_cases[] = {
     { "br;q=0, *", false, true },
     { "identity", false, false },
     { "", false, false },
-    { "x-gzip", false, false },
+    { "x-gzip", false, true },
     { "gzipx, brotli", false, false },
     { " ,gzip ,, br ", true, true },
     { "gzip;level=1;q=0", false, false },

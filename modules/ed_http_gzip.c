@@ -1,0 +1,611 @@
+/* The gzip module: on-the-fly compression of response bodies with zlib
+ * (`gzip`), through the header and body filter hooks of core. */
+
+/*
+ * Keys and defaults (config.md has the reference):
+ *
+ *   gzip: {enabled: false, level: 5, min_length: 256,
+ *          types: [text/html, text/css, application/javascript,
+ *                  application/json, image/svg+xml]}
+ *     or `gzip: true | false` for {enabled: ...}. Inherited field by
+ *     field: a location's block over its server's over main's.
+ *
+ * A response is compressed when gzip is enabled for its location, the
+ * status is 200, the media type (without parameters, any case) is in
+ * types ("*" for all; a type whose subtype is "*" for all its
+ * subtypes), it carries no Content-Encoding (a precompressed
+ * file, an upstream's encoded body) and no Cache-Control: no-transform,
+ * its length is unknown or at least min_length, and Accept-Encoding
+ * accepts gzip. It then goes out with Content-Encoding: gzip, without
+ * Content-Length (chunked to HTTP/1.1, close-delimited to HTTP/1.0),
+ * without Accept-Ranges (a Range is ignored: the whole representation
+ * is sent compressed, as nginx does), with a strong ETag made weak, and
+ * with Vary: Accept-Encoding, which is also added when only the client
+ * made the difference. HEAD gets the same head and no body.
+ *
+ * The deflate state is made at the first body byte, in the request
+ * pool (zlib's allocator hooks), so it goes with the request whatever
+ * ends it; windowBits and memLevel shrink for small known lengths as
+ * nginx does. Output is written as it is made; the producers (proxy,
+ * static's file reader) pause on the client's high-water mark.
+ */
+#include "ed_http.h"
+#include "ed_http_range.h"
+
+#include <zlib.h>
+
+/* Bytes of deflate output per write: one chunk each. */
+#define ED_GZIP_OUT       8192
+#define ED_GZIP_WBITS     15
+#define ED_GZIP_MEMLEVEL  8
+
+typedef struct {
+    int          enabled;
+    int          level;
+    size_t       min_length;
+    ed_array_t  *types;     /* ed_str_t, lowercased; "*" for all */
+    unsigned     any_type:1;
+} ed_http_gzip_conf_t;
+
+/* Per level (main, server, location). */
+typedef struct {
+    ed_http_gzip_conf_t *block;   /* `gzip` written here, or NULL */
+    ed_http_gzip_conf_t *active;  /* merged, what the filter uses */
+} ed_http_gzip_loc_conf_t;
+
+/* One response being compressed. */
+typedef struct {
+    z_stream   zs;
+    char      *out;
+    int64_t    length;   /* the original length, -1 unknown */
+    int        level;
+    unsigned   started:1;
+    unsigned   done:1;
+} ed_http_gzip_ctx_t;
+
+static const char *ed_http_gzip_set(ed_conf_t *cf, const ed_key_t *key,
+                                    ed_node_t *node, void *conf);
+static const char *ed_http_gzip_set_types(ed_conf_t *cf,
+                                          const ed_key_t *key,
+                                          ed_node_t *node, void *conf);
+static int ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_gzip_header_filter(ed_http_request_t *r, bool probe);
+static int ed_http_gzip_body_filter(ed_http_request_t *r, const void *data,
+                                    size_t len, bool last);
+
+static const ed_conf_bounds_t ed_http_gzip_level_bounds = { 1, 9 };
+
+#define ED_GKEY(name, flags, set, field, arg, def)                           \
+    { name, ED_CTX_ANY_HTTP, (flags) | ED_KEY_INHERIT, set, ED_CONF_LOC,     \
+      offsetof(ed_http_gzip_conf_t, field), arg, def }
+
+/* The keys of a `gzip` block; types has its default set in attach (a
+ * list). */
+static const ed_key_t ed_http_gzip_block_keys[] = {
+    ED_GKEY("enabled", ED_KEY_INT, ed_conf_set_bool, enabled, NULL,
+            "false"),
+    ED_GKEY("level", ED_KEY_INT, ed_conf_set_int, level,
+            &ed_http_gzip_level_bounds, "5"),
+    ED_GKEY("min_length", ED_KEY_SIZE, ed_conf_set_size, min_length, NULL,
+            "256"),
+    ED_GKEY("types", ED_KEY_PTR, ed_http_gzip_set_types, types, NULL, NULL),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_key_t ed_http_gzip_keys[] = {
+    { "gzip", ED_CTX_ANY_HTTP, ED_KEY_PTR, ed_http_gzip_set, ED_CONF_LOC,
+      offsetof(ed_http_gzip_loc_conf_t, block), NULL, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+ed_module_t ed_http_gzip_module = {
+    .name = "gzip",
+    .keys = ed_http_gzip_keys,
+    .conf_size = { 0, 0, sizeof(ed_http_gzip_loc_conf_t), 0 },
+    .attach = ed_http_gzip_attach,
+};
+
+static const char *ed_http_gzip_default_types[] = {
+    "text/html", "text/css", "application/javascript", "application/json",
+    "image/svg+xml"
+};
+
+/* Configuration. */
+
+/* gzip: true | false | {enabled, level, min_length, types}. Returns NULL
+ * or a message. */
+static const char *
+ed_http_gzip_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                 void *conf)
+{
+    ed_http_gzip_loc_conf_t *lcf = conf;
+    ed_http_gzip_conf_t     *gcf;
+    int                      b = -1;
+
+    ed_unused(key);
+    if (node->type == ED_NODE_SCALAR) {
+        b = ed_conf_parse_bool(node->value.data, node->value.len);
+        if (b < 0) {
+            return "expected true, false or a mapping of gzip keys "
+                   "(enabled, level, min_length, types)";
+        }
+    } else if (node->type != ED_NODE_MAP) {
+        return "expected true, false or a mapping of gzip keys "
+               "(enabled, level, min_length, types)";
+    }
+    gcf = ed_pcalloc(cf->pool, sizeof(ed_http_gzip_conf_t));
+    if (gcf == NULL) {
+        return "out of memory";
+    }
+    ed_conf_init_keys(ed_http_gzip_block_keys, gcf);
+    lcf->block = gcf;
+    if (b >= 0) {
+        gcf->enabled = b;
+        return NULL;
+    }
+    ed_conf_apply_keys(cf, node, ed_http_gzip_block_keys, gcf, "gzip");
+    return NULL;
+}
+
+/* Whether s is "*" or a media type "type/subtype" (two tokens). */
+static bool
+ed_http_gzip_media_type(const ed_str_t *s)
+{
+    static const char tchars[] = "!#$%&'*+-.^_`|~";
+    size_t            i, slash = 0;
+    char              c;
+
+    if (s->len == 1 && s->data[0] == '*') {
+        return true;
+    }
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+        if (c == '/') {
+            if (slash || i == 0) {
+                return false;
+            }
+            slash = i;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                     || (c >= '0' && c <= '9') || strchr(tchars, c)))
+        {
+            return false;
+        }
+    }
+    return slash && slash + 1 < s->len;
+}
+
+/* types: a list of media types or "*". Returns NULL or a message (an
+ * invalid item is reported at its own position). */
+static const char *
+ed_http_gzip_set_types(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                       void *conf)
+{
+    ed_http_gzip_conf_t *gcf = conf;
+    ed_array_t          *a;
+    ed_node_t           *item;
+    ed_str_t            *t;
+    size_t               i, n;
+    bool                 ok = true;
+
+    ed_unused(key);
+    if (node->type != ED_NODE_SEQ) {
+        return "expected a list of media types like [text/html, "
+               "application/json] (or [\"*\"])";
+    }
+    n = node->n;
+    a = ed_array_create(cf->pool, n ? n : 1, sizeof(ed_str_t));
+    if (a == NULL) {
+        return "out of memory";
+    }
+    for (i = 0; i < n; i++) {
+        item = node->items[i];
+        if (item->type != ED_NODE_SCALAR
+            || !ed_http_gzip_media_type(&item->value))
+        {
+            ed_conf_error(cf, item, "invalid media type \"%s\" in "
+                          "gzip.types: expected type/subtype or \"*\"",
+                          item->type == ED_NODE_SCALAR ? item->value.data
+                                                       : "(not a scalar)");
+            ok = false;
+            continue;
+        }
+        t = ed_array_push(a);
+        if (t == NULL || ed_str_dup(cf->pool, t, item->value.data,
+                                    item->value.len) != ED_OK)
+        {
+            return "out of memory";
+        }
+        ed_strlow(t->data, t->data, t->len);
+    }
+    if (ok) {
+        gcf->types = a;
+    }
+    return NULL;
+}
+
+/* The block a location uses: its own over the server's over main's,
+ * then the defaults. NULL on ENOMEM (recorded). */
+static ed_http_gzip_conf_t *
+ed_http_gzip_resolve(ed_conf_t *cf, ed_http_location_t *loc)
+{
+    ed_http_gzip_loc_conf_t *lcf, *slcf, *mlcf;
+    ed_http_gzip_conf_t     *gcf;
+    ed_str_t                *t;
+    unsigned                 idx = ed_http_gzip_module.index;
+    size_t                   i;
+
+    lcf = loc->conf[idx];
+    slcf = loc->server->loc_conf[idx];
+    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
+    gcf = ed_palloc(cf->pool, sizeof(ed_http_gzip_conf_t));
+    if (gcf == NULL) {
+        ed_conf_error(cf, NULL, "out of memory");
+        return NULL;
+    }
+    if (lcf->block) {
+        *gcf = *lcf->block;
+    } else {
+        memset(gcf, 0, sizeof(ed_http_gzip_conf_t));
+        ed_conf_init_keys(ed_http_gzip_block_keys, gcf);
+    }
+    if (slcf != lcf && slcf->block) {
+        ed_conf_merge(ed_http_gzip_block_keys, ED_CONF_LOC, slcf->block,
+                      gcf);
+    }
+    if (mlcf && mlcf != slcf && mlcf->block) {
+        ed_conf_merge(ed_http_gzip_block_keys, ED_CONF_LOC, mlcf->block,
+                      gcf);
+    }
+    if (ed_conf_defaults(cf, ed_http_gzip_block_keys, ED_CONF_LOC, gcf)
+        != ED_OK)
+    {
+        return NULL;
+    }
+    if (gcf->types == NULL) {
+        gcf->types = ed_array_create(cf->pool,
+                                     ed_nelems(ed_http_gzip_default_types),
+                                     sizeof(ed_str_t));
+        if (gcf->types == NULL) {
+            ed_conf_error(cf, NULL, "out of memory");
+            return NULL;
+        }
+        for (i = 0; i < ed_nelems(ed_http_gzip_default_types); i++) {
+            t = ed_array_push(gcf->types);
+            t->data = (char *)ed_http_gzip_default_types[i];
+            t->len = strlen(t->data);
+        }
+    }
+    t = gcf->types->elts;
+    for (i = 0; i < gcf->types->nelts; i++) {
+        if ((t[i].len == 1 && t[i].data[0] == '*')
+            || (t[i].len == 3 && memcmp(t[i].data, "*/*", 3) == 0))
+        {
+            gcf->any_type = 1;
+        }
+    }
+    return gcf;
+}
+
+/* Installs the header filter where gzip is enabled; elsewhere nothing
+ * is installed and responses pay nothing. ED_OK or ED_ERROR. */
+static int
+ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc)
+{
+    ed_http_gzip_loc_conf_t *lcf, *slcf, *mlcf;
+    ed_http_gzip_conf_t     *gcf;
+    unsigned                 idx = ed_http_gzip_module.index;
+
+    lcf = loc->conf[idx];
+    slcf = loc->server->loc_conf[idx];
+    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
+    if (lcf->block == NULL && slcf->block == NULL
+        && (mlcf == NULL || mlcf->block == NULL))
+    {
+        return ED_OK;
+    }
+    gcf = ed_http_gzip_resolve(cf, loc);
+    if (gcf == NULL) {
+        return ED_ERROR;
+    }
+    lcf->active = gcf;
+    if (gcf->enabled) {
+        loc->header_filter = ed_http_gzip_header_filter;
+    }
+    return ED_OK;
+}
+
+/* Requests. */
+
+/* Whether a comma-separated header value lists tok (case-insensitive,
+ * parameters after '=' or ';' ignored). */
+static bool
+ed_http_gzip_list_has(const ed_str_t *v, const char *tok, size_t len)
+{
+    const char *p = v->data, *end = p + v->len, *t;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        t = p;
+        while (p < end && *p != ',' && *p != ';' && *p != '='
+               && *p != ' ' && *p != '\t')
+        {
+            p++;
+        }
+        if ((size_t)(p - t) == len && ed_strncasecmp(t, tok, len) == 0) {
+            return true;
+        }
+        while (p < end && *p != ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+/* The first response header called name (nlen bytes), or NULL. */
+static ed_http_out_header_t *
+ed_http_gzip_out(ed_http_request_t *r, const char *name, size_t nlen)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i;
+
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        if (h[i].name.len == nlen
+            && ed_strncasecmp(h[i].name.data, name, nlen) == 0)
+        {
+            return &h[i];
+        }
+    }
+    return NULL;
+}
+
+/* Whether any response header called name lists tok. */
+static bool
+ed_http_gzip_out_has(ed_http_request_t *r, const char *name, size_t nlen,
+                     const char *tok, size_t tlen)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i;
+
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        if (h[i].name.len == nlen
+            && ed_strncasecmp(h[i].name.data, name, nlen) == 0
+            && ed_http_gzip_list_has(&h[i].value, tok, tlen))
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Removes every response header called name. */
+static void
+ed_http_gzip_out_del(ed_http_request_t *r, const char *name, size_t nlen)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i, j = 0;
+
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        if (h[i].name.len == nlen
+            && ed_strncasecmp(h[i].name.data, name, nlen) == 0)
+        {
+            continue;
+        }
+        h[j++] = h[i];
+    }
+    r->headers_out.nelts = j;
+}
+
+/* Whether the media type (parameters dropped) is one to compress. */
+static bool
+ed_http_gzip_type_ok(const ed_http_gzip_conf_t *gcf, const ed_str_t *ct)
+{
+    const ed_str_t *t = gcf->types->elts;
+    size_t          i, len = 0;
+
+    if (ct->len == 0) {
+        return false;
+    }
+    if (gcf->any_type) {
+        return true;
+    }
+    while (len < ct->len && ct->data[len] != ';' && ct->data[len] != ' '
+           && ct->data[len] != '\t')
+    {
+        len++;
+    }
+    for (i = 0; i < gcf->types->nelts; i++) {
+        if (t[i].len == len && ed_strncasecmp(ct->data, t[i].data, len) == 0)
+        {
+            return true;
+        }
+        /* A subtype "*" stands for every subtype of that type. */
+        if (t[i].len >= 3 && t[i].data[t[i].len - 1] == '*'
+            && t[i].data[t[i].len - 2] == '/' && len >= t[i].len
+            && ed_strncasecmp(ct->data, t[i].data, t[i].len - 1) == 0)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The header filter (see ed_http.h and the top of this file). Returns
+ * ED_OK when the body is compressed (with probe: would be), ED_DECLINED,
+ * or ED_ERROR on ENOMEM. */
+static int
+ed_http_gzip_header_filter(ed_http_request_t *r, bool probe)
+{
+    ed_http_gzip_loc_conf_t *lcf;
+    ed_http_gzip_conf_t     *gcf;
+    ed_http_gzip_ctx_t      *ctx;
+    ed_http_out_header_t    *etag;
+    char                    *weak;
+    bool                     accepted;
+
+    lcf = ed_http_loc_conf(r, ed_http_gzip_module);
+    gcf = lcf->active;
+    if (r->status != 200 || r->body_filter || gcf == NULL || !gcf->enabled
+        || !ed_http_gzip_type_ok(gcf, &r->content_type)
+        || (r->content_length >= 0
+            && r->content_length < (int64_t)gcf->min_length)
+        || ed_http_gzip_out(r, "Content-Encoding", 16) != NULL
+        || ed_http_gzip_out_has(r, "Cache-Control", 13, "no-transform", 12))
+    {
+        return ED_DECLINED;
+    }
+    accepted = ed_http_accepts_coding(ed_http_header(r, "Accept-Encoding"),
+                                      "gzip", 4);
+    if (probe) {
+        return accepted ? ED_OK : ED_DECLINED;
+    }
+    /* The answer depends on Accept-Encoding from here on, whatever it
+     * was: caches must know. */
+    if (!ed_http_gzip_out_has(r, "Vary", 4, "Accept-Encoding", 15)
+        && !ed_http_gzip_out_has(r, "Vary", 4, "*", 1)
+        && ed_http_add_header(r, "Vary", 4, "Accept-Encoding", 15) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    if (!accepted) {
+        return ED_DECLINED;
+    }
+    if (ed_http_add_header(r, "Content-Encoding", 16, "gzip", 4) != ED_OK) {
+        return ED_ERROR;
+    }
+    /* Ranges of the compressed body are not offered. */
+    ed_http_gzip_out_del(r, "Accept-Ranges", 13);
+    /* The bytes differ from the identity representation's, and a
+     * compressor may make other bytes next time: a weak validator. */
+    etag = ed_http_gzip_out(r, "ETag", 4);
+    if (etag && etag->value.len && etag->value.data[0] == '"') {
+        weak = ed_pnalloc(r->pool, etag->value.len + 2);
+        if (weak == NULL) {
+            return ED_ERROR;
+        }
+        weak[0] = 'W';
+        weak[1] = '/';
+        memcpy(weak + 2, etag->value.data, etag->value.len);
+        etag->value.data = weak;
+        etag->value.len += 2;
+    }
+    if (!r->head_only) {
+        ctx = ed_pcalloc(r->pool, sizeof(ed_http_gzip_ctx_t));
+        if (ctx == NULL) {
+            return ED_ERROR;
+        }
+        ctx->length = r->content_length;
+        ctx->level = gcf->level;
+        r->body_filter = ed_http_gzip_body_filter;
+        r->body_filter_ctx = ctx;
+    }
+    r->content_length = -1;
+    return ED_OK;
+}
+
+/* zlib's allocator: the request pool, freed with the request however it
+ * ends (no deflateEnd needed, nothing to leak). */
+static voidpf
+ed_http_gzip_alloc(voidpf opaque, uInt items, uInt size)
+{
+    return ed_palloc(opaque, (size_t)items * size);
+}
+
+static void
+ed_http_gzip_free(voidpf opaque, voidpf address)
+{
+    ed_unused(opaque);
+    ed_unused(address);
+}
+
+/* Starts the deflate stream: a smaller window and less hash memory for
+ * small known lengths (as nginx), which need no more. ED_OK or
+ * ED_ERROR. */
+static int
+ed_http_gzip_start(ed_http_request_t *r, ed_http_gzip_ctx_t *ctx)
+{
+    int wbits = ED_GZIP_WBITS, memlevel = ED_GZIP_MEMLEVEL;
+
+    if (ctx->length >= 0) {
+        while (ctx->length < ((int64_t)1 << (wbits - 1)) && wbits > 9) {
+            wbits--;
+            if (memlevel > 1) {
+                memlevel--;
+            }
+        }
+    }
+    ctx->out = ed_pnalloc(r->pool, ED_GZIP_OUT);
+    if (ctx->out == NULL) {
+        return ED_ERROR;
+    }
+    ctx->zs.zalloc = ed_http_gzip_alloc;
+    ctx->zs.zfree = ed_http_gzip_free;
+    ctx->zs.opaque = r->pool;
+    /* windowBits + 16: a gzip header and trailer around the deflate
+     * data. */
+    if (deflateInit2(&ctx->zs, ctx->level, Z_DEFLATED, wbits + 16, memlevel,
+                     Z_DEFAULT_STRATEGY)
+        != Z_OK)
+    {
+        ed_log(ED_LOG_ERR, ed_log_cur, 0, "deflateInit2() failed");
+        return ED_ERROR;
+    }
+    ctx->started = 1;
+    return ED_OK;
+}
+
+/* The body filter: deflates data and writes the output as it comes;
+ * with last, finishes the stream (an empty body still becomes a valid
+ * gzip member). ED_OK or ED_ERROR. */
+static int
+ed_http_gzip_body_filter(ed_http_request_t *r, const void *data, size_t len,
+                         bool last)
+{
+    ed_http_gzip_ctx_t *ctx = r->body_filter_ctx;
+    z_stream           *zs = &ctx->zs;
+    const char         *in = data;
+    size_t              n, piece;
+    int                 rc;
+
+    if (ctx->done) {
+        return ED_OK;
+    }
+    if (!ctx->started && ed_http_gzip_start(r, ctx) != ED_OK) {
+        return ED_ERROR;
+    }
+    do {
+        /* avail_in is a uInt: feed very large buffers in slices. */
+        piece = ed_min(len, (size_t)1 << 30);
+        zs->next_in = (Bytef *)in;
+        zs->avail_in = (uInt)piece;
+        in += piece;
+        len -= piece;
+        for (;;) {
+            zs->next_out = (Bytef *)ctx->out;
+            zs->avail_out = ED_GZIP_OUT;
+            rc = deflate(zs, last && len == 0 ? Z_FINISH : Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+                ed_log(ED_LOG_ERR, ed_log_cur, 0, "deflate() failed: %d",
+                       rc);
+                return ED_ERROR;
+            }
+            n = ED_GZIP_OUT - zs->avail_out;
+            if (n && ed_http_write_body(r, ctx->out, n) != ED_OK) {
+                return ED_ERROR;
+            }
+            if (rc == Z_STREAM_END) {
+                ctx->done = 1;
+                return ED_OK;
+            }
+            if (zs->avail_out != 0) {
+                /* All input taken and all output out (with Z_FINISH,
+                 * zlib ends with room left, so this is not reached). */
+                break;
+            }
+        }
+    } while (len > 0);
+    /* A stream that did not end would be a truncated body that looks
+     * complete. */
+    return last ? ED_ERROR : ED_OK;
+}
