@@ -634,16 +634,31 @@ ed_http_on_stream_close(ed_stream_t *s)
     ed_http_close(s->data);
 }
 
+/* Whether the peer sent bytes the stream has not read yet: they may be
+ * the next request, arrived in the same loop turn as the signal. */
+static bool
+ed_http_unread_input(ed_conn_t *c)
+{
+    char b;
+
+    if (ed_stream_buffered(&c->stream)) {
+        return true;
+    }
+    return recv(c->stream.ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void
 ed_http_conn_shutdown(ed_conn_t *c)
 {
     ed_http_conn_t *hc = (ed_http_conn_t *)c;
 
-    /* Idle between requests: close now. Otherwise the request in flight
-     * finishes with Connection: close (keepalive is off while quitting). */
+    /* Idle between requests: close now. Otherwise the request in flight,
+     * or one that has started arriving, finishes with Connection: close
+     * (keepalive is off while quitting); closing with its bytes unread
+     * would reset the connection under the client. */
     if (ed_worker->terminating
-        || (hc->r == NULL && hc->keepalive
-            && ed_stream_buffered(&c->stream) == 0 && c->stream.wqueued == 0))
+        || (hc->r == NULL && hc->keepalive && c->stream.wqueued == 0
+            && !ed_http_unread_input(c)))
     {
         ed_http_close(hc);
     }
