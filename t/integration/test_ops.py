@@ -372,6 +372,35 @@ def test_regress_quit_serves_request_waiting_in_socket(eddy):
         c.close()
 
 
+def test_regress_quit_answers_keepalive_client_in_a_loop(eddy):
+    """A client sending requests in a loop on one connection sends its
+    next one shortly after the last answer: a quitting worker answers it
+    (with Connection: close) instead of closing under it. A connection
+    idle for longer is closed at once."""
+    e = eddy(config(workers=1).replace("BACKEND", "1"))
+    (worker,) = e.wait_workers(1)
+    busy = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+    idle = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+    try:
+        assert one_request(idle, "/", False).status == 200
+        time.sleep(1.2)
+        assert one_request(busy, "/", False).status == 200
+        t0 = time.monotonic()
+        os.kill(worker, signal.SIGQUIT)
+        idle.settimeout(2)
+        assert idle.recv(10) == b""
+        assert time.monotonic() - t0 < 0.5
+        time.sleep(0.2)
+        r = one_request(busy, "/", False)
+        assert r.status == 200 and r.closes, r
+        busy.settimeout(2)
+        assert busy.recv(10) == b""
+    finally:
+        busy.close()
+        idle.close()
+    assert wait_for(lambda: not pid_alive(worker), 5)
+
+
 # --------------------------------------------------------------------------
 # -s reload
 
