@@ -463,6 +463,7 @@ ed_reload(void)
      * The old workers keep their own copies of removed listeners until
      * they stop accepting; the kernel closes them with the last copy. */
     ed_listeners_close(old, false);
+    ed_listeners_trim(cycle);
     ed_cycle_free(old);
     ed_drop_pending();
     if (ed_start_workers() != ED_OK) {

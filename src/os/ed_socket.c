@@ -228,6 +228,26 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
 }
 
 void
+ed_listeners_trim(ed_cycle_t *cycle)
+{
+    ed_listener_t **lsp = cycle->listeners.elts;
+    size_t          i;
+    int             j;
+
+    for (i = 0; i < cycle->listeners.nelts; i++) {
+        for (j = cycle->workers; j < lsp[i]->nfds; j++) {
+            if (lsp[i]->fds[j] >= 0) {
+                close(lsp[i]->fds[j]);
+                lsp[i]->fds[j] = -1;
+            }
+        }
+        if (lsp[i]->nfds > cycle->workers) {
+            lsp[i]->nfds = cycle->workers;
+        }
+    }
+}
+
+void
 ed_listeners_close(ed_cycle_t *cycle, bool unlink_files)
 {
     ed_listener_t **lsp = cycle->listeners.elts;

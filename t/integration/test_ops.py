@@ -488,6 +488,49 @@ def test_reload_adds_and_removes_listeners(server):
     e.wait_workers(2, exclude=old)
 
 
+def test_regress_reuseport_fewer_workers_after_reload(server):
+    """accept: reuseport with fewer workers after a reload: the sockets of
+    the ids that are gone are closed, not left to take connections that
+    nobody accepts."""
+    s = server(workers=3, extra="events: {accept: reuseport}")
+    e = s.e
+    old = e.wait_workers(3)
+    s.reload_with(tag="g2", workers=2, extra="events: {accept: reuseport}")
+    e.wait_workers(2, exclude=old, timeout=10)
+    for i in range(60):
+        r = e.get("/", timeout=2)
+        assert r.status == 200 and r.text.startswith("g2 "), (i, r)
+
+
+def test_regress_reuseport_queue_of_removed_id_is_served(server):
+    """Connections waiting in the queue of a reuseport socket whose worker
+    id goes away are accepted by the old worker before it closes it."""
+    s = server(workers=3, extra="events: {accept: reuseport}")
+    e = s.e
+    old = e.wait_workers(3)
+    for p in old:
+        os.kill(p, signal.SIGSTOP)
+    socks = []
+    try:
+        for _ in range(20):
+            c = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            socks.append(c)
+        s.reload_with(tag="g2", workers=2,
+                      extra="events: {accept: reuseport}")
+        e.wait_workers(5, timeout=10)
+    finally:
+        for p in old:
+            os.kill(p, signal.SIGCONT)
+    try:
+        for c in socks:
+            r = one_request_read(c)
+            assert r.status == 200, r
+    finally:
+        for c in socks:
+            c.close()
+
+
 # --------------------------------------------------------------------------
 # binary upgrade
 
