@@ -425,6 +425,7 @@ ed_reload(void)
     ed_cycle_t *cycle, *old = ed_m.cycle;
     ed_conf_t  *errors;
     const char *msg = NULL;
+    char        err[512];
     unsigned    i;
 
     ed_m.reload_seq++;
@@ -445,7 +446,9 @@ ed_reload(void)
     if (ed_open_log(cycle) != ED_OK) {
         msg = "cannot open the new error log";
     } else if (ed_listeners_open(cycle, old, ed_log_cur) != ED_OK) {
-        msg = ed_listeners_error();
+        /* Copied: giving the sockets back below may set another. */
+        snprintf(err, sizeof(err), "%s", ed_listeners_error());
+        msg = err;
     }
     if (msg) {
         /* Give the taken sockets back before dropping the new cycle. */

@@ -183,6 +183,8 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
     int              j, *fds;
     bool             reuseport = ccf->accept == ED_ACCEPT_REUSEPORT;
 
+    snprintf(ed_socket_err, sizeof(ed_socket_err),
+             "cannot open the listening sockets");
     for (i = 0; i < cycle->listeners.nelts; i++) {
         ls = lsp[i];
         ls->reuseport = reuseport && ls->addr.ss_family != AF_UNIX;
