@@ -40,6 +40,7 @@ static int ed_alog_attach(ed_conf_t *cf, ed_http_location_t *loc);
 static int ed_alog_init_worker(ed_worker_t *w);
 static void ed_alog_exit_worker(ed_worker_t *w);
 static void ed_alog_reopen(ed_worker_t *w);
+static void ed_alog_reopen_master(ed_cycle_t *cycle);
 static int ed_alog_postconf(ed_conf_t *cf);
 
 static const ed_key_t ed_alog_keys[] = {
@@ -57,6 +58,7 @@ ed_module_t ed_http_access_log_module = {
     .init_worker = ed_alog_init_worker,
     .exit_worker = ed_alog_exit_worker,
     .reopen = ed_alog_reopen,
+    .reopen_master = ed_alog_reopen_master,
 };
 
 static ed_alog_t  ed_alog_off;
@@ -421,5 +423,29 @@ ed_alog_reopen(ed_worker_t *w)
         }
         dup3(fd, f->fd, O_CLOEXEC);
         close(fd);
+    }
+}
+
+/* The master creates the new files (it may be root where the workers
+ * are not) and keeps them for the workers it forks later. */
+static void
+ed_alog_reopen_master(ed_cycle_t *cycle)
+{
+    ed_alog_file_t *f;
+    int             fd;
+
+    for (f = ed_alog_main(cycle)->files; f; f = f->next) {
+        if (f->fd < 0) {
+            continue;
+        }
+        fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
+                   f->path);
+            continue;
+        }
+        dup3(fd, f->fd, O_CLOEXEC);
+        close(fd);
+        ed_cycle_give_file(cycle, f->fd, f->path);
     }
 }

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 static ed_conf_t *
@@ -304,4 +306,31 @@ ed_cycle_listener(ed_cycle_t *cycle, const char *addr, const char **err)
         return NULL;
     }
     return ls;
+}
+
+int
+ed_cycle_give_file(ed_cycle_t *cycle, int fd, const char *path)
+{
+    ed_core_conf_t *ccf = ed_core_conf(cycle);
+    struct passwd  *pw;
+    struct stat     st;
+
+    if (ccf->user.data == NULL || geteuid() != 0 || fd < 0) {
+        return ED_OK;
+    }
+    pw = getpwnam(ccf->user.data);
+    if (pw == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, 0, "unknown user \"%s\"",
+               ccf->user.data);
+        return ED_ERROR;
+    }
+    if (fstat(fd, &st) == 0 && st.st_uid == pw->pw_uid) {
+        return ED_OK;
+    }
+    if (fchown(fd, pw->pw_uid, (gid_t)-1) != 0) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "chown(%s, %s) failed",
+               path, ccf->user.data);
+        return ED_ERROR;
+    }
+    return ED_OK;
 }

@@ -66,6 +66,10 @@ ed_cycle_t *ed_cycle_load(const char *conf_file, const char *prefix,
                           ed_conf_t **errors);
 void ed_cycle_errors_free(ed_conf_t *cf);
 void ed_cycle_free(ed_cycle_t *cycle);
+/* Makes the file open on fd belong to `user:` when the master runs as
+ * root, so that workers (running as that user) can reopen it on USR1.
+ * ED_OK, or ED_ERROR (logged). */
+int ed_cycle_give_file(ed_cycle_t *cycle, int fd, const char *path);
 /* Adds a listener for addr (parsed from a config string) or returns the
  * existing one with the same address. NULL with *err set on failure. */
 ed_listener_t *ed_cycle_listener(ed_cycle_t *cycle, const char *addr,

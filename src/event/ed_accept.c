@@ -148,6 +148,22 @@ ed_accept_start(ed_worker_t *w)
 }
 
 void
+ed_accept_drain(ed_worker_t *w)
+{
+    ed_listener_t **lsp = w->cycle->listeners.elts;
+    size_t          i;
+
+    if (!w->accepting) {
+        return;
+    }
+    for (i = 0; i < w->naccept; i++) {
+        if (lsp[i]->reuseport && w->accept_evs[i].fd >= 0) {
+            ed_accept_handler(&w->accept_evs[i], EPOLLIN);
+        }
+    }
+}
+
+void
 ed_accept_stop(ed_worker_t *w, bool close_fds)
 {
     size_t i;

@@ -58,6 +58,10 @@ void ed_conn_unlink(ed_conn_t *c);
 /* Starts accepting on every listener of the worker's cycle.
  * ED_OK or ED_ERROR. */
 int ed_accept_start(ed_worker_t *w);
+/* Graceful shutdown: accepts what waits in the queues of this worker's
+ * own reuseport sockets, which may close with this copy (fewer workers
+ * after a reload); what is queued there would be reset. */
+void ed_accept_drain(ed_worker_t *w);
 /* Stops accepting (max_connections reached or shutdown). close_fds:
  * also close this process's copies of the listening sockets. */
 void ed_accept_stop(ed_worker_t *w, bool close_fds);

@@ -125,6 +125,7 @@ typedef struct {
     ed_http_addr_t     *addr;
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
+    ed_msec_t           idle_since; /* keep-alive: when the last ended */
     unsigned            requests;
     unsigned            keepalive:1;
     unsigned            lingering:1;

@@ -9,6 +9,11 @@
 #define ED_HTTP_POOL_SIZE     4096
 #define ED_HTTP_POOL_CACHE    64
 #define ED_HTTP_LINGER_MSEC   2000
+/* A worker told to quit closes an idle keep-alive connection only once it
+ * has been idle that long: a client sending requests in a loop sends the
+ * next one within it and gets it answered (with Connection: close), where
+ * closing at once would race with that request (a reset under it). */
+#define ED_HTTP_QUIT_IDLE_MSEC 1000
 
 static void ed_http_wait_head(ed_http_conn_t *hc);
 static void ed_http_on_head(ed_stream_t *s, int status, char *data,
@@ -118,6 +123,7 @@ ed_http_wait_head(ed_http_conn_t *hc)
     } else {
         t = clcf->keepalive_timeout;
         hc->keepalive = 1;
+        hc->idle_since = ed_current_msec;
         ed_stream_release_buffer(s);
     }
     ed_timer_add(ed_worker->loop, &hc->timer, t);
@@ -642,17 +648,48 @@ ed_http_on_stream_close(ed_stream_t *s)
     ed_http_close(s->data);
 }
 
+/* Whether the peer sent bytes the stream has not read yet: they may be
+ * the next request, arrived in the same loop turn as the signal. */
+static bool
+ed_http_unread_input(ed_conn_t *c)
+{
+    char b;
+
+    if (ed_stream_buffered(&c->stream)) {
+        return true;
+    }
+    return recv(c->stream.ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void
 ed_http_conn_shutdown(ed_conn_t *c)
 {
     ed_http_conn_t *hc = (ed_http_conn_t *)c;
+    ed_msec_t       idle;
 
-    /* Idle between requests: close now. Otherwise the request in flight
-     * finishes with Connection: close (keepalive is off while quitting). */
-    if (ed_worker->terminating
-        || (hc->r == NULL && hc->keepalive
-            && ed_stream_buffered(&c->stream) == 0 && c->stream.wqueued == 0))
-    {
+    if (ed_worker->terminating) {
         ed_http_close(hc);
+        return;
+    }
+    /* The request in flight, or one that has started arriving, finishes
+     * with Connection: close (keepalive is off while quitting); closing
+     * with its bytes unread would reset the connection under the client.
+     * Idle between requests: close, now or when the keep-alive timer
+     * fires ED_HTTP_QUIT_IDLE_MSEC after the last request. */
+    if (hc->r != NULL || !hc->keepalive || c->stream.wqueued
+        || ed_http_unread_input(c))
+    {
+        return;
+    }
+    idle = ed_current_msec - hc->idle_since;
+    if (idle >= ED_HTTP_QUIT_IDLE_MSEC) {
+        ed_http_close(hc);
+        return;
+    }
+    if (!ed_timer_active(&hc->timer)
+        || hc->timer.when > hc->idle_since + ED_HTTP_QUIT_IDLE_MSEC)
+    {
+        ed_timer_add(ed_worker->loop, &hc->timer,
+                     ED_HTTP_QUIT_IDLE_MSEC - idle);
     }
 }

@@ -88,9 +88,10 @@ ed_pid_file_write(void)
     return ED_OK;
 }
 
-/* Tells `eddy -s reload` the outcome of a reload. */
+/* Tells `eddy -s reload` the outcome of a reload: the config errors, or
+ * msg for a failure after the config was read. */
 static void
-ed_reload_report(bool ok, ed_conf_t *errors)
+ed_reload_report(bool ok, ed_conf_t *errors, const char *msg)
 {
     char     path[4096], text[8192];
     size_t   n;
@@ -108,6 +109,9 @@ ed_reload_report(bool ok, ed_conf_t *errors)
             n = sizeof(text) - 1;
             break;
         }
+    }
+    if (msg && n < sizeof(text) - 1) {
+        snprintf(text + n, sizeof(text) - n, "eddy: %s\n", msg);
     }
     if (ed_write_file(path, text) != ED_OK) {
         ed_log(ED_LOG_WARN, ed_log_cur, errno, "cannot write %s", path);
@@ -344,14 +348,28 @@ ed_on_child_exit(ed_proc_t *p, int status)
     ed_on_respawn_timer(NULL);
 }
 
+/* Whether a slot of generation gen is left (alive or to respawn). */
+static bool
+ed_generation_left(unsigned gen)
+{
+    size_t i;
+
+    for (i = 0; i < ed_m.nprocs; i++) {
+        if (ed_m.procs[i].generation == gen) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 ed_reap(void)
 {
-    pid_t  pid;
-    int    status;
-    size_t i;
-    bool   old_left = false;
-    char   old[4096];
+    pid_t    pid;
+    int      status;
+    size_t   i;
+    unsigned gen;
+    char     old[4096];
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid == ed_m.upgrade_pid) {
@@ -370,22 +388,14 @@ ed_reap(void)
         }
         for (i = 0; i < ed_m.nprocs; i++) {
             if (ed_m.procs[i].pid == pid) {
-                old_left = ed_m.procs[i].generation != ed_m.generation;
+                gen = ed_m.procs[i].generation;
                 ed_on_child_exit(&ed_m.procs[i], status);
+                if (!ed_generation_left(gen)) {
+                    ed_log(ED_LOG_NOTICE, ed_log_cur, 0,
+                           "generation %u stopped", gen);
+                }
                 break;
             }
-        }
-    }
-    if (old_left) {
-        for (i = 0; i < ed_m.nprocs; i++) {
-            if (ed_m.procs[i].generation != ed_m.generation) {
-                old_left = false;
-                break;
-            }
-        }
-        if (old_left) {
-            ed_log(ED_LOG_NOTICE, ed_log_cur, 0,
-                   "previous generations stopped");
         }
     }
     if (ed_m.state != ED_MASTER_RUNNING && ed_procs_alive() == 0) {
@@ -414,6 +424,8 @@ ed_reload(void)
 {
     ed_cycle_t *cycle, *old = ed_m.cycle;
     ed_conf_t  *errors;
+    const char *msg = NULL;
+    char        err[512];
     unsigned    i;
 
     ed_m.reload_seq++;
@@ -427,38 +439,47 @@ ed_reload(void)
         }
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
-        ed_reload_report(false, errors);
+        ed_reload_report(false, errors, NULL);
         ed_cycle_errors_free(errors);
         return;
     }
-    if (ed_open_log(cycle) != ED_OK
-        || ed_listeners_open(cycle, old, ed_log_cur) != ED_OK)
-    {
+    if (ed_open_log(cycle) != ED_OK) {
+        msg = "cannot open the new error log";
+    } else if (ed_listeners_open(cycle, old, ed_log_cur) != ED_OK) {
+        /* Copied: giving the sockets back below may set another. */
+        snprintf(err, sizeof(err), "%s", ed_listeners_error());
+        msg = err;
+    }
+    if (msg) {
         /* Give the taken sockets back before dropping the new cycle. */
         ed_listeners_open(old, cycle, ed_log_cur);
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
-        ed_reload_report(false, NULL);
+        ed_reload_report(false, NULL, msg);
         ed_cycle_free(cycle);
         return;
     }
     ed_m.cycle = cycle;
     ed_log_cur = &cycle->log;
+    /* What the new cycle did not take (removed listeners, old log files)
+     * is released before forking: the new workers must not inherit it.
+     * The old workers keep their own copies of removed listeners until
+     * they stop accepting; the kernel closes them with the last copy. */
+    ed_listeners_close(old, false);
+    ed_listeners_trim(cycle);
+    ed_cycle_free(old);
     ed_drop_pending();
     if (ed_start_workers() != ED_OK) {
         ed_log(ED_LOG_ALERT, ed_log_cur, 0, "starting the new generation "
                "failed");
     }
     ed_m.no_workers = false;
-    /* The old generation drains; sockets only it used close with it. */
     ed_signal_workers(SIGQUIT, true);
     ed_timer_add(ed_m.loop, &ed_m.kill_timer,
                  ed_core_conf(cycle)->shutdown_timeout + 5000);
-    ed_listeners_close(old, false);
-    ed_cycle_free(old);
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
            ed_m.generation);
-    ed_reload_report(true, NULL);
+    ed_reload_report(true, NULL, NULL);
 }
 
 /* USR2: starts the new binary with our listening sockets. */
@@ -522,6 +543,29 @@ ed_upgrade(void)
            ed_m.argv[0], (int)pid);
 }
 
+/* USR1: reopens the logs here first, so that the files exist and belong
+ * to `user:` when the workers reopen them. */
+static void
+ed_reopen(void)
+{
+    ed_module_t *m;
+    size_t       i;
+
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reopening logs");
+    if (ed_log_reopen(ed_log_cur) != ED_OK) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
+               ed_log_cur->path);
+    } else if (ed_log_cur->path) {
+        ed_cycle_give_file(ed_m.cycle, ed_log_cur->fd, ed_log_cur->path);
+    }
+    for (i = 0; (m = ed_modules[i]) != NULL; i++) {
+        if (m->reopen_master) {
+            m->reopen_master(ed_m.cycle);
+        }
+    }
+    ed_signal_workers(SIGUSR1, false);
+}
+
 static void
 ed_master_on_signal(void *data, int signo)
 {
@@ -546,12 +590,7 @@ ed_master_on_signal(void *data, int signo)
         ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
         return;
     case SIGUSR1:
-        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reopening logs");
-        if (ed_log_reopen(ed_log_cur) != ED_OK) {
-            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
-                   ed_log_cur->path);
-        }
-        ed_signal_workers(SIGUSR1, false);
+        ed_reopen();
         return;
     case SIGWINCH:
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "stopping workers (WINCH)");

@@ -74,6 +74,26 @@ ed_inherit_take(const ed_listener_t *ls)
     return -1;
 }
 
+/* The last failure of ed_listeners_open, for `eddy -s reload`. */
+static char ed_socket_err[512];
+
+const char *
+ed_listeners_error(void)
+{
+    return ed_socket_err;
+}
+
+/* Logs what failed on ls (with errno) and keeps it as the last error. */
+static void
+ed_socket_error(ed_log_t *log, const char *what, const ed_listener_t *ls)
+{
+    int err = errno;
+
+    snprintf(ed_socket_err, sizeof(ed_socket_err), "%s %s failed (%d: %s)",
+             what, ls->name, err, strerror(err));
+    ed_log(ED_LOG_EMERG, log, err, "%s %s failed", what, ls->name);
+}
+
 static int
 ed_socket_open(ed_listener_t *ls, bool reuseport, ed_log_t *log)
 {
@@ -84,7 +104,7 @@ ed_socket_open(ed_listener_t *ls, bool reuseport, ed_log_t *log)
     fd = socket(ls->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                 0);
     if (fd < 0) {
-        ed_log(ED_LOG_EMERG, log, errno, "socket() for %s failed", ls->name);
+        ed_socket_error(log, "socket() for", ls);
         return -1;
     }
     if (ls->addr.ss_family == AF_UNIX) {
@@ -102,14 +122,13 @@ ed_socket_open(ed_listener_t *ls, bool reuseport, ed_log_t *log)
         if (reuseport
             && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
         {
-            ed_log(ED_LOG_EMERG, log, errno, "SO_REUSEPORT on %s failed",
-                   ls->name);
+            ed_socket_error(log, "SO_REUSEPORT on", ls);
             close(fd);
             return -1;
         }
     }
     if (bind(fd, (struct sockaddr *)&ls->addr, ls->addrlen) != 0) {
-        ed_log(ED_LOG_EMERG, log, errno, "bind() to %s failed", ls->name);
+        ed_socket_error(log, "bind() to", ls);
         close(fd);
         return -1;
     }
@@ -117,7 +136,7 @@ ed_socket_open(ed_listener_t *ls, bool reuseport, ed_log_t *log)
         chmod(((struct sockaddr_un *)&ls->addr)->sun_path, 0666);
     }
     if (listen(fd, ls->backlog ? ls->backlog : 511) != 0) {
-        ed_log(ED_LOG_EMERG, log, errno, "listen() on %s failed", ls->name);
+        ed_socket_error(log, "listen() on", ls);
         close(fd);
         return -1;
     }
@@ -164,6 +183,8 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
     int              j, *fds;
     bool             reuseport = ccf->accept == ED_ACCEPT_REUSEPORT;
 
+    snprintf(ed_socket_err, sizeof(ed_socket_err),
+             "cannot open the listening sockets");
     for (i = 0; i < cycle->listeners.nelts; i++) {
         ls = lsp[i];
         ls->reuseport = reuseport && ls->addr.ss_family != AF_UNIX;
@@ -206,6 +227,26 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
         }
     }
     return ED_OK;
+}
+
+void
+ed_listeners_trim(ed_cycle_t *cycle)
+{
+    ed_listener_t **lsp = cycle->listeners.elts;
+    size_t          i;
+    int             j;
+
+    for (i = 0; i < cycle->listeners.nelts; i++) {
+        for (j = cycle->workers; j < lsp[i]->nfds; j++) {
+            if (lsp[i]->fds[j] >= 0) {
+                close(lsp[i]->fds[j]);
+                lsp[i]->fds[j] = -1;
+            }
+        }
+        if (lsp[i]->nfds > cycle->workers) {
+            lsp[i]->nfds = cycle->workers;
+        }
+    }
 }
 
 void

@@ -10,6 +10,13 @@
  * (may be NULL) whose address and mode match, and those listed in
  * EDDY_INHERIT. ED_OK, or ED_ERROR after logging the failing address. */
 int ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log);
+/* The last error of ed_listeners_open as text ("bind() to ADDR failed
+ * (98: Address already in use)"). */
+const char *ed_listeners_error(void);
+/* Closes the reuseport sockets of worker ids beyond cycle->workers
+ * (taken from a cycle with more workers): the kernel would keep routing
+ * connections to them, and no worker accepts there. */
+void ed_listeners_trim(ed_cycle_t *cycle);
 /* Closes the listeners' sockets (unix socket files are removed only when
  * unlink_files). */
 void ed_listeners_close(ed_cycle_t *cycle, bool unlink_files);

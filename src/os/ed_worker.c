@@ -45,6 +45,7 @@ ed_worker_on_signal(void *data, int signo)
             return;
         }
         ed_log(ED_LOG_INFO, ed_log_cur, 0, "gracefully shutting down");
+        ed_accept_drain(w);
         ed_accept_stop(w, true);
         w->quitting = 1;
         ed_worker_close_all(w);
