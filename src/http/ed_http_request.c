@@ -253,6 +253,7 @@ ed_http_process(ed_http_request_t *r)
     ed_http_core_loc_conf_t *clcf;
     ed_http_handler_pt handler;
     char           *buf;
+    unsigned        i;
     int             rc;
 
     r->head_only = r->head.method_id == ED_HTTP_HEAD;
@@ -327,6 +328,15 @@ ed_http_process(ed_http_request_t *r)
         r->error = 1;
         ed_http_finalize(r, 417);
         return;
+    }
+    /* The access phase: the first check that does not decline answers
+     * (a client denied never reaches the content handler). */
+    for (i = 0; i < r->loc->naccess; i++) {
+        rc = r->loc->access[i](r);
+        if (rc != ED_DECLINED) {
+            ed_http_finalize(r, rc);
+            return;
+        }
     }
     handler = r->loc->handler;
     if (handler == NULL) {

@@ -121,7 +121,8 @@ ed_http_status_has_body(int status)
 static char *
 ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
 {
-    ed_http_out_header_t *h = r->headers_out.elts;
+    ed_http_out_header_t *h;
+    ed_http_location_t   *loc;
     const char           *text;
     char                 *buf, *p;
     size_t                size, i;
@@ -131,6 +132,14 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
         /* An error page keeps the status of the error it stands for. */
         r->status = r->error_status;
     }
+    /* Header filters see every response of their location, error pages
+     * and responses to requests that never reached a location included
+     * (those use the server's own settings). */
+    loc = r->loc ? r->loc : r->server->fallback;
+    if (loc->header_filter && loc->header_filter(r) != ED_OK) {
+        return NULL;
+    }
+    h = r->headers_out.elts;
     body = ed_http_status_has_body(r->status);
     text = ed_http_status_text(r->status);
     size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)
