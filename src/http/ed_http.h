@@ -124,6 +124,7 @@ typedef struct {
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
     unsigned            requests;
+    unsigned            state;      /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
 } ed_http_conn_t;
