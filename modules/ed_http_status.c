@@ -469,7 +469,7 @@ ed_http_status_handler(ed_http_request_t *r)
     ed_http_upstream_t   **g;
     ed_http_status_buf_t   b;
     ed_http_status_t       st;
-    size_t                 i, n = 0;
+    size_t                 i, j, n = 0;
 
     if (r->head.method_id != ED_HTTP_GET && r->head.method_id != ED_HTTP_HEAD)
     {
@@ -480,11 +480,15 @@ ed_http_status_handler(ed_http_request_t *r)
     }
     groups = &ed_http_status_main(ed_worker->cycle)->groups;
     g = groups->elts;
+    /* Room for everything: the fixed part, then per server its 17
+     * Prometheus lines with both names escaped (JSON escapes grow a byte
+     * to six at most). */
     for (i = 0; i < groups->nelts; i++) {
-        n += g[i]->nservers;
+        for (j = 0; j < g[i]->nservers; j++) {
+            n += 2048 + 17 * 6 * (g[i]->name.len + g[i]->servers[j].name.len);
+        }
     }
-    /* Room for everything: the fixed part and about 2 KiB a server. */
-    b.size = 8192 + n * 2048;
+    b.size = 8192 + n;
     b.len = 0;
     b.data = ed_pnalloc(r->pool, b.size);
     if (b.data == NULL) {
