@@ -643,6 +643,7 @@ ed_proxy_try_end(ed_http_proxy_ctx_t *ctx, int status)
     if (ctx->try) {
         ctx->try->status = status;
         ctx->try->msec = ed_current_msec - ctx->start;
+        ed_http_upstream_time(ctx->server->shm, ctx->try->msec);
     }
 }
 

@@ -1,6 +1,7 @@
 /* Accepting connections in a worker (exclusive, reuseport or shared
  * listeners) and the worker's list of connections. */
 #include "ed_conn.h"
+#include "ed_stats.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -88,6 +89,7 @@ ed_accept_handler(ed_event_t *ev, uint32_t events)
                 if (n == 0) {
                     /* Woken for a connection another worker took. */
                     w->accept_empty++;
+                    ed_stats_add(accept_empty, 1);
                 }
                 return;
             }
@@ -99,6 +101,7 @@ ed_accept_handler(ed_event_t *ev, uint32_t events)
             return;
         }
         w->accepted++;
+        ed_stats_add(accepted, 1);
         memset(&peer, 0, sizeof(peer));
         if (ss.ss_family == AF_INET6) {
             peer.in6 = *(struct sockaddr_in6 *)&ss;

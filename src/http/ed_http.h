@@ -36,6 +36,19 @@ typedef int (*ed_http_header_filter_pt)(ed_http_request_t *r, bool probe);
 typedef int (*ed_http_body_filter_pt)(ed_http_request_t *r, const void *data,
                                       size_t len, bool last);
 
+/* An access-phase check, run after the location is chosen and before its
+ * content handler: ED_DECLINED lets the request go on, an HTTP status
+ * (>= 300) answers it with that error response. */
+typedef int (*ed_http_access_pt)(ed_http_request_t *r);
+
+/* The headers module's filter, run when the response head is built,
+ * after the location's header filter (gzip): edits headers_out. ED_OK,
+ * or ED_ERROR to fail the response (ENOMEM). */
+typedef int (*ed_http_headers_filter_pt)(ed_http_request_t *r);
+
+/* Checks per location: access, then limit_req (modules.list order). */
+#define ED_HTTP_ACCESS_MAX 4
+
 enum {
     ED_HTTP_LOC_PREFIX = 0,
     ED_HTTP_LOC_EXACT,
@@ -52,6 +65,11 @@ struct ed_http_location_s {
     ed_str_t              name;     /* the key as written, for messages */
     void                **conf;     /* per-module location structs */
     ed_http_handler_pt    handler;
+    /* The access phase, filled by the modules' attach in modules.list
+     * order; empty for most locations (the loop costs one compare). */
+    ed_http_access_pt     access[ED_HTTP_ACCESS_MAX];
+    unsigned              naccess;
+    ed_http_headers_filter_pt headers_filter; /* NULL: no headers block */
     void                (*log)(ed_http_request_t *r); /* log phase */
     ed_http_header_filter_pt header_filter;  /* NULL: none (gzip off) */
     ed_http_server_t     *server;
@@ -127,6 +145,7 @@ typedef struct {
     ed_timer_t          timer;
     ed_msec_t           idle_since; /* keep-alive: when the last ended */
     unsigned            requests;
+    unsigned            state;      /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
 } ed_http_conn_t;
@@ -209,6 +228,10 @@ int ed_http_write_body(ed_http_request_t *r, const void *data, size_t len);
 int ed_http_send_response(ed_http_request_t *r, int status,
                           const ed_str_t *content_type, const void *body,
                           size_t len);
+/* Adds a check to a location's access phase (from a module's attach).
+ * ED_OK, or ED_ERROR after recording an error when the phase is full. */
+int ed_http_access_add(ed_conf_t *cf, ed_http_location_t *loc,
+                       ed_http_access_pt check);
 /* Adds a response header (value checked for CR/LF). ED_OK or ED_ERROR. */
 int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
                        const char *value, size_t vlen);

@@ -519,6 +519,18 @@ ed_http_server_names(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *node)
     return ED_OK;
 }
 
+int
+ed_http_access_add(ed_conf_t *cf, ed_http_location_t *loc,
+                   ed_http_access_pt check)
+{
+    if (loc->naccess == ED_HTTP_ACCESS_MAX) {
+        return ed_conf_error(cf, loc->node, "too many access checks in %s",
+                             cf->ctx_name);
+    }
+    loc->access[loc->naccess++] = check;
+    return ED_OK;
+}
+
 /* Merges levels and attaches handlers to one location. */
 static int
 ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,

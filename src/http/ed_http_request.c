@@ -1,6 +1,7 @@
 /* The HTTP/1.x connection: reading heads, dispatching requests, keep-alive,
  * pipelining, discarding unread bodies, timeouts and closing. */
 #include "ed_http.h"
+#include "ed_stats.h"
 #include "ed_tls.h"
 
 #include <netinet/tcp.h>
@@ -98,6 +99,7 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     hc->timer.handler = ed_http_on_timeout;
     hc->timer.data = hc;
     ed_conn_link(&hc->c);
+    ed_stats_add(active, 1);
     ed_http_wait_head(hc);
 }
 
@@ -126,6 +128,8 @@ ed_http_wait_head(ed_http_conn_t *hc)
         hc->idle_since = ed_current_msec;
         ed_stream_release_buffer(s);
     }
+    ed_stats_state(&hc->state,
+                   hc->keepalive ? ED_STATS_IDLE : ED_STATS_READING);
     ed_timer_add(ed_worker->loop, &hc->timer, t);
 }
 
@@ -156,6 +160,8 @@ ed_http_request_create(ed_http_conn_t *hc)
     r->start_msec = ed_current_msec;
     r->head.content_length = -1;
     hc->r = r;
+    ed_stats_state(&hc->state, ED_STATS_WRITING);
+    ed_stats_add(requests, 1);
     return r;
 }
 
@@ -259,6 +265,7 @@ ed_http_process(ed_http_request_t *r)
     ed_http_core_loc_conf_t *clcf;
     ed_http_handler_pt handler;
     char           *buf;
+    unsigned        i;
     int             rc;
 
     r->head_only = r->head.method_id == ED_HTTP_HEAD;
@@ -333,6 +340,15 @@ ed_http_process(ed_http_request_t *r)
         r->error = 1;
         ed_http_finalize(r, 417);
         return;
+    }
+    /* The access phase: the first check that does not decline answers
+     * (a client denied never reaches the content handler). */
+    for (i = 0; i < r->loc->naccess; i++) {
+        rc = r->loc->access[i](r);
+        if (rc != ED_DECLINED) {
+            ed_http_finalize(r, rc);
+            return;
+        }
     }
     handler = r->loc->handler;
     if (handler == NULL) {
@@ -478,6 +494,16 @@ ed_http_next(ed_http_conn_t *hc)
     if (loc->log) {
         loc->log(r);
     }
+    if (r->status >= 100 && r->status < 600) {
+        ed_stats_add(responses[r->status / 100 - 1], 1);
+    }
+    /* Bytes in: the head and what was read of a Content-Length body. */
+    ed_stats_add(bytes_in, r->head.head_len
+                               + (r->head.content_length > 0
+                                      ? (uint64_t)(r->head.content_length
+                                                   - r->body_left)
+                                      : 0));
+    ed_stats_add(bytes_out, r->bytes_sent);
 
     unread = r->body_left > 0 || r->chunked != NULL || r->error;
     hc->r = NULL;
@@ -612,9 +638,12 @@ ed_http_close(ed_http_conn_t *hc)
 {
     ed_timer_del(ed_worker->loop, &hc->timer);
     if (hc->r) {
+        ed_stats_add(bytes_out, hc->r->bytes_sent);
         ed_http_pool_put(hc->r->pool);
         hc->r = NULL;
     }
+    ed_stats_state(&hc->state, ED_STATS_NONE);
+    ed_stats_add(active, -1);
     ed_stream_close(&hc->c.stream);
     ed_conn_unlink(&hc->c);
     free(hc);

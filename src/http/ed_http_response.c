@@ -121,7 +121,8 @@ ed_http_status_has_body(int status)
 static char *
 ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
 {
-    ed_http_out_header_t *h = r->headers_out.elts;
+    ed_http_out_header_t *h;
+    ed_http_location_t   *loc;
     const char           *text;
     char                 *buf, *p;
     size_t                size, i;
@@ -137,8 +138,16 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
         if (r->loc->header_filter(r, false) == ED_ERROR) {
             return NULL;
         }
-        h = r->headers_out.elts;
     }
+    /* The headers module sees every response of its location, error
+     * pages and responses to requests that never reached a location
+     * included (those use the server's own settings), after gzip so
+     * that its set and remove have the last word. */
+    loc = r->loc ? r->loc : r->server->fallback;
+    if (loc->headers_filter && loc->headers_filter(r) != ED_OK) {
+        return NULL;
+    }
+    h = r->headers_out.elts;
     body = ed_http_status_has_body(r->status);
     text = ed_http_status_text(r->status);
     size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)

@@ -26,7 +26,34 @@ typedef struct {
     _Atomic uint32_t  checked;     /* at least one check ran */
     _Atomic uint64_t  requests;    /* attempts sent to the server */
     _Atomic uint64_t  failures;    /* attempts that failed */
+    /* Attempts by time to the response head (or to the failure), for
+     * status: counts per bucket of ed_http_upstream_time_bounds, the
+     * last one open-ended, and the sum of the times in msec. */
+    _Atomic uint64_t  time_hist[12];
+    _Atomic uint64_t  time_sum;
 } ed_http_upstream_shm_t;
+
+/* Upper bounds (msec) of the response-time buckets but the last. */
+#define ED_HTTP_UPSTREAM_TIME_BOUNDS                                         \
+    { 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
+
+/* Counts one attempt of ms in the server's histogram. */
+static inline void
+ed_http_upstream_time(ed_http_upstream_shm_t *shm, ed_msec_t ms)
+{
+    static const ed_msec_t bounds[] = ED_HTTP_UPSTREAM_TIME_BOUNDS;
+    size_t                 i = 0;
+
+    if (shm == NULL) {
+        return;
+    }
+    while (i < sizeof(bounds) / sizeof(bounds[0]) && ms > bounds[i]) {
+        i++;
+    }
+    atomic_fetch_add_explicit(&shm->time_hist[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&shm->time_sum, (uint64_t)ms,
+                              memory_order_relaxed);
+}
 
 typedef struct ed_http_upstream_s ed_http_upstream_t;
 typedef struct ed_http_upstream_conn_s ed_http_upstream_conn_t;

@@ -4,6 +4,7 @@
 #include "ed_process.h"
 #include "ed_loop.h"
 #include "ed_socket.h"
+#include "ed_stats.h"
 #include "ed_tls.h"
 
 #include <fcntl.h>
@@ -159,20 +160,25 @@ ed_procs_alive(void)
 static int
 ed_proc_spawn(ed_proc_t *p)
 {
-    pid_t pid, master = getpid();
-    int   id = p->id;
+    ed_stats_worker_t *slot;
+    pid_t              pid, master = getpid();
+    int                id = p->id;
 
+    slot = ed_stats_claim();
     pid = fork();
     if (pid < 0) {
         ed_log(ED_LOG_ALERT, ed_log_cur, errno, "fork() failed");
+        ed_stats_bind(slot, 0);
         return ED_ERROR;
     }
     if (pid == 0) {
+        ed_stats_attach(slot);
         /* p points into procs: its id was copied before the free. */
         ed_loop_destroy(ed_m.loop);
         free(ed_m.procs);
         ed_worker_main(ed_m.cycle, id, master);
     }
+    ed_stats_bind(slot, pid);
     p->pid = pid;
     p->started = ed_current_msec;
     p->generation = ed_m.generation;
@@ -326,6 +332,9 @@ ed_on_child_exit(ed_proc_t *p, int status)
         return;
     }
     p->restarts++;
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->restarts, 1);
+    }
     if (ccf->max_restarts && p->restarts > (unsigned)ccf->max_restarts) {
         ed_log(ED_LOG_CRIT, ed_log_cur, 0,
                "worker %d died %u times (max_restarts %d): stopping",
@@ -386,6 +395,7 @@ ed_reap(void)
             }
             continue;
         }
+        ed_stats_exited(pid);
         for (i = 0; i < ed_m.nprocs; i++) {
             if (ed_m.procs[i].pid == pid) {
                 gen = ed_m.procs[i].generation;
@@ -477,6 +487,9 @@ ed_reload(void)
     ed_signal_workers(SIGQUIT, true);
     ed_timer_add(ed_m.loop, &ed_m.kill_timer,
                  ed_core_conf(cycle)->shutdown_timeout + 5000);
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->reloads, 1);
+    }
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
            ed_m.generation);
     ed_reload_report(true, NULL, NULL);
@@ -636,6 +649,12 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     /* Session ticket keys live in shared memory; the master rotates them
      * for every worker. */
     ed_tls_keys_timer(ed_m.loop);
+    /* The status counters: made once, so reloads keep them. Without
+     * them eddy serves on, and status shows zeros. */
+    if (ed_stats_init() != ED_OK) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno,
+               "shared memory for the status counters failed");
+    }
     if (ed_pid_file_write() != ED_OK) {
         ed_loop_destroy(ed_m.loop);
         return 2;

@@ -1,0 +1,175 @@
+/* The limit_req module: `limit_req: {key, rate, burst, status}` limits
+ * the request rate per key value with a leaky bucket shared by every
+ * worker; requests beyond rate plus burst are refused at once (no
+ * delaying). Runs in the access phase, after access. */
+#include "ed_http.h"
+#include "ed_rate.h"
+
+typedef struct {
+    ed_http_template_t *key;
+    int64_t             rate;     /* milli-requests per second */
+    int64_t             burst;
+    int                 status;
+    ed_rate_table_t    *table;    /* one per limit_req block */
+} ed_http_limit_req_t;
+
+typedef struct {
+    ed_http_limit_req_t *limit;
+} ed_http_limit_req_conf_t;
+
+static const char *ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key,
+                                         ed_node_t *node, void *conf);
+static int ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc);
+
+static const ed_key_t ed_http_limit_req_keys[] = {
+    { "limit_req", ED_CTX_ANY_HTTP, ED_KEY_PTR | ED_KEY_INHERIT,
+      ed_http_limit_req_set, ED_CONF_LOC,
+      offsetof(ed_http_limit_req_conf_t, limit), NULL, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+ed_module_t ed_http_limit_req_module = {
+    .name = "limit_req",
+    .keys = ed_http_limit_req_keys,
+    .conf_size = { 0, 0, sizeof(ed_http_limit_req_conf_t), 0 },
+    .attach = ed_http_limit_req_attach,
+};
+
+static const char *
+ed_http_limit_req_field(ed_conf_t *cf, ed_http_limit_req_t *lr,
+                        const char *name, ed_node_t *v)
+{
+    const char *err;
+    int64_t     n;
+
+    if (v->type != ED_NODE_SCALAR) {
+        return "expected a scalar";
+    }
+    if (strcmp(name, "key") == 0) {
+        if (v->value.len == 0) {
+            return "expected a string with variables such as $remote_addr";
+        }
+        lr->key = ed_http_template_compile(cf, v, &err);
+        return lr->key ? NULL : err;
+    }
+    if (strcmp(name, "rate") == 0) {
+        lr->rate = ed_rate_parse(v->value.data, v->value.len);
+        return lr->rate < 0 ? "expected a rate like 10r/s or 30r/m "
+                              "(at most 1000000r/s)"
+                            : NULL;
+    }
+    if (strcmp(name, "burst") == 0) {
+        n = ed_atoi(v->value.data, v->value.len);
+        if (n < 0 || n > ED_BURST_MAX) {
+            return "expected a number of requests from 0 to 100000";
+        }
+        lr->burst = n;
+        return NULL;
+    }
+    n = ed_atoi(v->value.data, v->value.len);
+    if (n < 400 || n > 599) {
+        return "expected a status from 400 to 599";
+    }
+    lr->status = (int)n;
+    return NULL;
+}
+
+/* limit_req: {key: $remote_addr, rate: 10r/s, burst: 20, status: 429} */
+static const char *
+ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                      void *conf)
+{
+    static const ed_node_t def_key = {
+        .type = ED_NODE_SCALAR, .value = ed_string("$remote_addr")
+    };
+    ed_http_limit_req_t *lr;
+    const char          *err;
+    size_t               i;
+
+    if (node->type != ED_NODE_MAP) {
+        return "expected a mapping {key, rate, burst, status}";
+    }
+    lr = ed_pcalloc(cf->pool, sizeof(ed_http_limit_req_t));
+    if (lr == NULL) {
+        return "out of memory";
+    }
+    lr->rate = -1;
+    lr->status = 429;
+    for (i = 0; i < node->n; i++) {
+        ed_node_t  *k = node->items[2 * i], *v = node->items[2 * i + 1];
+        const char *name = k->value.data;
+
+        if (strcmp(name, "key") != 0 && strcmp(name, "rate") != 0
+            && strcmp(name, "burst") != 0 && strcmp(name, "status") != 0)
+        {
+            ed_conf_error(cf, k, "unknown key \"%s\" in limit_req; expected "
+                          "key, rate, burst or status", name);
+            continue;
+        }
+        err = ed_http_limit_req_field(cf, lr, name, v);
+        if (err) {
+            ed_conf_error(cf, v, "invalid value for \"limit_req.%s\": %s",
+                          name, err);
+        }
+    }
+    if (ed_conf_get(node, "rate") == NULL) {
+        return "expected \"rate\" in limit_req, such as rate: 10r/s";
+    }
+    if (lr->key == NULL && ed_conf_get(node, "key") == NULL) {
+        lr->key = ed_http_template_compile(cf, &def_key, &err);
+        if (lr->key == NULL) {
+            return err;
+        }
+    }
+    /* The buckets live in memory every worker forked later shares. */
+    lr->table = ed_rate_table_create(cf->pool, ed_current_msec);
+    if (lr->table == NULL) {
+        ed_conf_error(cf, node, "shared memory for limit_req failed: %s",
+                      strerror(errno));
+        return NULL;
+    }
+    *(ed_http_limit_req_t **)((char *)conf + key->offset) = lr;
+    return NULL;
+}
+
+static int
+ed_http_limit_req_check(ed_http_request_t *r)
+{
+    ed_http_limit_req_conf_t *lcf;
+    ed_http_limit_req_t      *lr;
+    ed_str_t                  key;
+
+    lcf = ed_http_loc_conf(r, ed_http_limit_req_module);
+    lr = lcf->limit;
+    if (ed_http_template_run(r, lr->key, &key) != ED_OK) {
+        return 500;
+    }
+    if (key.len == 0) {
+        /* An empty key is not limited (nginx's rule). */
+        return ED_DECLINED;
+    }
+    if (ed_rate_table_take(lr->table, ed_rate_hash(key.data, key.len),
+                           ed_current_msec, lr->rate, lr->burst)
+        == ED_OK)
+    {
+        return ED_DECLINED;
+    }
+    ed_log(ED_LOG_WARN, ed_log_cur, 0, "limiting requests, excess over "
+           "rate %lld.%03lldr/s plus burst %lld by key \"%.*s\", "
+           "location: \"%s\"", (long long)(lr->rate / 1000),
+           (long long)(lr->rate % 1000), (long long)lr->burst,
+           (int)ed_min(key.len, 256), key.data, r->loc->name.data);
+    return lr->status;
+}
+
+static int
+ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc)
+{
+    ed_http_limit_req_conf_t *lcf;
+
+    lcf = ed_http_conf_at(loc, ed_http_limit_req_module);
+    if (lcf->limit == NULL) {
+        return ED_OK;
+    }
+    return ed_http_access_add(cf, loc, ed_http_limit_req_check);
+}

@@ -1,0 +1,115 @@
+/* Server counters in shared memory (see ed_stats.h). */
+#include "ed_stats.h"
+#include "ed_shm.h"
+#include "ed_time.h"
+
+ed_stats_t               *ed_stats;
+static ed_stats_worker_t  ed_stats_private;
+ed_stats_worker_t        *ed_stats_me = &ed_stats_private;
+
+int
+ed_stats_init(void)
+{
+    static ed_pool_t *pool;
+
+    if (ed_stats) {
+        return ED_OK;
+    }
+    /* A pool of the process's lifetime: counters outlive cycles. */
+    pool = ed_pool_create(512);
+    if (pool == NULL) {
+        errno = ENOMEM;
+        return ED_ERROR;
+    }
+    ed_stats = ed_shm_alloc(pool, sizeof(ed_stats_t));
+    if (ed_stats == NULL) {
+        return ED_ERROR;
+    }
+    ed_stats->start_msec = ed_current_msec;
+    return ED_OK;
+}
+
+ed_stats_worker_t *
+ed_stats_claim(void)
+{
+    ed_stats_worker_t *w;
+    size_t             i;
+
+    if (ed_stats == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < ED_STATS_SLOTS; i++) {
+        w = &ed_stats->workers[i];
+        if (atomic_load(&w->pid) == 0) {
+            memset((char *)w, 0, sizeof(*w));
+            atomic_store(&w->pid, -1);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+void
+ed_stats_bind(ed_stats_worker_t *slot, pid_t pid)
+{
+    if (slot) {
+        atomic_store(&slot->pid, (int32_t)pid);
+    }
+}
+
+void
+ed_stats_attach(ed_stats_worker_t *slot)
+{
+    ed_stats_me = slot ? slot : &ed_stats_private;
+}
+
+static void
+ed_stats_fold(_Atomic uint64_t *to, _Atomic uint64_t *from)
+{
+    atomic_store_explicit(to, atomic_load(to) + atomic_load(from),
+                          memory_order_relaxed);
+}
+
+void
+ed_stats_exited(pid_t pid)
+{
+    ed_stats_worker_t *w, *r;
+    size_t             i, j;
+
+    if (ed_stats == NULL || pid <= 0) {
+        return;
+    }
+    r = &ed_stats->retired;
+    for (i = 0; i < ED_STATS_SLOTS; i++) {
+        w = &ed_stats->workers[i];
+        if (atomic_load(&w->pid) != (int32_t)pid) {
+            continue;
+        }
+        /* The worker is dead: nobody writes its slot any more. */
+        ed_stats_fold(&r->accepted, &w->accepted);
+        ed_stats_fold(&r->accept_empty, &w->accept_empty);
+        ed_stats_fold(&r->requests, &w->requests);
+        for (j = 0; j < 5; j++) {
+            ed_stats_fold(&r->responses[j], &w->responses[j]);
+        }
+        ed_stats_fold(&r->bytes_in, &w->bytes_in);
+        ed_stats_fold(&r->bytes_out, &w->bytes_out);
+        atomic_store(&w->pid, 0);
+        return;
+    }
+}
+
+void
+ed_stats_state(unsigned *cur, unsigned next)
+{
+    if (*cur == next) {
+        return;
+    }
+    if (*cur != ED_STATS_NONE) {
+        ed_stats_add(states[*cur], -1);
+    }
+    if (next != ED_STATS_NONE) {
+        ed_stats_add(states[next], 1);
+    }
+    *cur = next;
+}

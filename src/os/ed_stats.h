@@ -1,0 +1,77 @@
+/* Server counters in shared memory, for the status module: one slot per
+ * live worker (written only by that worker, read by any), the totals of
+ * workers that exited, and the master's own counters. Made once by the
+ * master, so they survive reloads. */
+#ifndef ED_STATS_H
+#define ED_STATS_H
+
+#include "ed_core.h"
+
+#include <stdatomic.h>
+
+/* Worker processes alive at once, old generations draining included;
+ * a worker beyond it counts nothing. */
+#define ED_STATS_SLOTS 256
+
+/* The state of a client connection, for the gauges. */
+enum {
+    ED_STATS_NONE = 0,
+    ED_STATS_READING,   /* waiting for or reading a request head */
+    ED_STATS_WRITING,   /* a request in progress */
+    ED_STATS_IDLE,      /* keep-alive, between requests */
+    ED_STATS_STATES
+};
+
+typedef struct {
+    _Alignas(64) _Atomic int32_t pid;  /* 0: free, -1: being spawned */
+    _Atomic uint64_t accepted;
+    _Atomic uint64_t accept_empty;     /* wake-ups that accepted nothing */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t responses[5];     /* 1xx .. 5xx */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    /* Gauges: only meaningful while the worker lives. */
+    _Atomic int64_t  active;
+    _Atomic int64_t  states[ED_STATS_STATES];
+} ed_stats_worker_t;
+
+typedef struct {
+    ed_msec_t          start_msec;     /* the master's start, monotonic */
+    _Atomic uint64_t   reloads;
+    _Atomic uint64_t   restarts;
+    ed_stats_worker_t  retired;        /* sums of exited workers */
+    ed_stats_worker_t  workers[ED_STATS_SLOTS];
+} ed_stats_t;
+
+/* NULL until ed_stats_init. */
+extern ed_stats_t        *ed_stats;
+/* This process's slot: a private one in the master (and when every
+ * slot is taken), so updates never check for NULL. */
+extern ed_stats_worker_t *ed_stats_me;
+
+/* Only the owning process writes its slot: a relaxed load and store (no
+ * locked instruction) is enough and keeps readers tear-free. */
+#define ed_stats_add(field, n)                                               \
+    atomic_store_explicit(&ed_stats_me->field,                               \
+                          atomic_load_explicit(&ed_stats_me->field,          \
+                                               memory_order_relaxed)         \
+                              + (n),                                         \
+                          memory_order_relaxed)
+
+/* Master: maps the counters once (kept for the process's life). ED_OK or
+ * ED_ERROR (errno). */
+int ed_stats_init(void);
+/* Master, before forking a worker: a zeroed slot, or NULL when full. */
+ed_stats_worker_t *ed_stats_claim(void);
+/* Master, after the fork: the slot belongs to pid (0: the fork failed,
+ * the slot is free again). */
+void ed_stats_bind(ed_stats_worker_t *slot, pid_t pid);
+/* Worker, first thing after the fork: count into slot (may be NULL). */
+void ed_stats_attach(ed_stats_worker_t *slot);
+/* Master, when a worker was reaped: its counters go to the retired
+ * totals, its gauges are dropped, the slot is free. */
+void ed_stats_exited(pid_t pid);
+/* Moves a connection's gauge from state *cur to state next. */
+void ed_stats_state(unsigned *cur, unsigned next);
+
+#endif /* ED_STATS_H */
