@@ -205,6 +205,26 @@ def position(text, needle, nth=1):
     return line, col
 
 
+def check_config_error(prefix, text, needle, *patterns, nth=1):
+    """Writes text (a config with {port}/{prefix} placeholders) under
+    prefix, runs `eddy -t` and asserts it fails with an error at the
+    position of the nth needle whose line matches every regex pattern."""
+    text = format_config(text, [free_port()], prefix)
+    for d in ("conf", "logs"):
+        (prefix / d).mkdir(exist_ok=True)
+    conf = prefix / "conf" / "eddy.yaml"
+    conf.write_text(text)
+    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
+    assert rc == 1, err
+    line, col = position(text, needle, nth)
+    want = "eddy.yaml:%d:%d: " % (line, col)
+    for ln in err.splitlines():
+        if want in ln and all(re.search(p, ln) for p in patterns):
+            return
+    raise AssertionError("no error at %s matching %s in:\n%s"
+                         % (want, patterns, err))
+
+
 class Response:
     """A fully read HTTP response."""
 

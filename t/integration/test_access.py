@@ -2,13 +2,11 @@
 rule wins, default allow, 403 for a denied client, IPv4 and IPv6 peers,
 unix-socket peers, inheritance, and config errors with positions."""
 
-import re
 import socket
 
 import pytest
 
-from conftest import format_config, free_port, position, run_eddy, \
-    split_response
+from conftest import check_config_error, split_response
 
 
 def have_ipv6():
@@ -160,22 +158,6 @@ def test_unix_peer_matches_only_all(eddy, tmp_path):
     assert get(e.port, "/b")[0] == 403
 
 
-def check_error(prefix, text, needle, *patterns):
-    text = format_config(text, [free_port()], prefix)
-    for d in ("conf", "logs"):
-        (prefix / d).mkdir(exist_ok=True)
-    conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(text)
-    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
-    assert rc == 1, err
-    line, col = position(text, needle)
-    want = "eddy.yaml:%d:%d: " % (line, col)
-    for ln in err.splitlines():
-        if want in ln and all(re.search(p, ln) for p in patterns):
-            return
-    raise AssertionError("no error at %s matching %s in:\n%s"
-                         % (want, patterns, err))
-
 
 @pytest.mark.parametrize("rules,needle,pattern", [
     ("[{allow: 10.0.0.0/33}]", "10.0.0.0/33", r"prefix length.*/32"),
@@ -187,7 +169,7 @@ def check_error(prefix, text, needle, *patterns):
     ("{allow: all}", "{allow", r"expected a list"),
 ])
 def test_config_errors(tmp_path, rules, needle, pattern):
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             locations:

@@ -2,10 +2,8 @@
 remove on every response of a scope (errors, 304, HEAD and proxied
 responses included), nearest-level inheritance, and config errors."""
 
-import re
 
-from conftest import format_config, free_port, position, run_eddy, \
-    split_response
+from conftest import check_config_error, split_response
 from proxy_backend import Backend, response
 
 CONFIG = r"""
@@ -134,22 +132,6 @@ def test_proxied_response(eddy):
     assert h["x-keep"] == ["yes", "also"]
 
 
-def check_error(prefix, body, needle, *patterns, nth=1):
-    text = format_config(body, [free_port()], prefix)
-    for d in ("conf", "logs"):
-        (prefix / d).mkdir(exist_ok=True)
-    conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(text)
-    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
-    assert rc == 1, err
-    line, col = position(text, needle, nth)
-    want = "eddy.yaml:%d:%d: " % (line, col)
-    for ln in err.splitlines():
-        if want in ln and all(re.search(p, ln) for p in patterns):
-            return
-    raise AssertionError("no error at %s matching %s in:\n%s"
-                         % (want, patterns, err))
-
 
 def test_config_errors(tmp_path):
     base = """
@@ -161,17 +143,17 @@ def test_config_errors(tmp_path):
                   %s
                 return: 204
         """
-    check_error(tmp_path, base % "set: {Server: mine}", "Server",
+    check_config_error(tmp_path, base % "set: {Server: mine}", "Server",
                 r'header "Server"', r"written by eddy")
-    check_error(tmp_path, base % "remove: [Content-Type]", "Content-Type",
+    check_config_error(tmp_path, base % "remove: [Content-Type]", "Content-Type",
                 r"cannot be set, added or removed")
-    check_error(tmp_path, base % 'add: {"Bad Name": x}', '"Bad Name"',
+    check_config_error(tmp_path, base % 'add: {"Bad Name": x}', '"Bad Name"',
                 r"invalid header name")
-    check_error(tmp_path, base % 'add: {X-A: "a\\r\\nb"}', '"a',
+    check_config_error(tmp_path, base % 'add: {X-A: "a\\r\\nb"}', '"a',
                 r"expected one line")
-    check_error(tmp_path, base % "replace: {X-A: b}", "replace",
+    check_config_error(tmp_path, base % "replace: {X-A: b}", "replace",
                 r'unknown key "replace" in headers')
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             headers: [X-A]

@@ -2,13 +2,11 @@
 bucket per key shared by every worker, refusals with the configured
 status, empty keys not limited, order after access, config errors."""
 
-import re
 import time
 
 import pytest
 
-from conftest import format_config, free_port, position, run_eddy, \
-    split_response
+from conftest import check_config_error, split_response
 
 
 def get(e, path, extra=b""):
@@ -90,22 +88,6 @@ def test_access_runs_first(eddy):
     assert [get(e, "/x")[0] for _ in range(3)] == [204, 204, 429]
 
 
-def check_error(prefix, text, needle, *patterns):
-    text = format_config(text, [free_port()], prefix)
-    for d in ("conf", "logs"):
-        (prefix / d).mkdir(exist_ok=True)
-    conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(text)
-    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
-    assert rc == 1, err
-    line, col = position(text, needle)
-    want = "eddy.yaml:%d:%d: " % (line, col)
-    for ln in err.splitlines():
-        if want in ln and all(re.search(p, ln) for p in patterns):
-            return
-    raise AssertionError("no error at %s matching %s in:\n%s"
-                         % (want, patterns, err))
-
 
 @pytest.mark.parametrize("block,needle,pattern", [
     ("{rate: 10r/h}", "10r/h", r"limit_req.rate.*10r/s or 30r/m"),
@@ -117,7 +99,7 @@ def check_error(prefix, text, needle, *patterns):
     ("10r/s", "10r/s", r"expected a mapping"),
 ])
 def test_config_errors(tmp_path, block, needle, pattern):
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             locations:

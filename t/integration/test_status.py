@@ -10,8 +10,7 @@ import signal
 
 import pytest
 
-from conftest import format_config, free_port, position, run_eddy, \
-    split_response, wait_for
+from conftest import check_config_error, free_port, split_response, wait_for
 from proxy_backend import Backend, response
 
 CONFIG = """
@@ -175,37 +174,21 @@ def test_counters_survive_reload_and_restart(eddy):
     assert doc["connections"]["writing"] == 1
 
 
-def check_error(prefix, text, needle, *patterns):
-    text = format_config(text, [free_port()], prefix)
-    for d in ("conf", "logs"):
-        (prefix / d).mkdir(exist_ok=True)
-    conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(text)
-    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
-    assert rc == 1, err
-    line, col = position(text, needle)
-    want = "eddy.yaml:%d:%d: " % (line, col)
-    for ln in err.splitlines():
-        if want in ln and all(re.search(p, ln) for p in patterns):
-            return
-    raise AssertionError("no error at %s matching %s in:\n%s"
-                         % (want, patterns, err))
-
 
 def test_config_errors(tmp_path):
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             locations:
               /:
                 status: xml
         """, "xml", r"status")
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             status: json
         """, "status", r"not allowed|location")
-    check_error(tmp_path, """
+    check_config_error(tmp_path, """
         servers:
           - listen: 127.0.0.1:{port}
             locations:
