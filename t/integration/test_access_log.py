@@ -328,6 +328,6 @@ def test_reopen_with_ctl_reopen(eddy):
     os.rename(logs / "b.log", logs / "b.log.old")
     rc, out, err = e.ctl("-s", "reopen")
     assert rc == 0, err
-    assert wait_for(lambda: (logs / "b.log").exists(), 3)
+    assert wait_for(lambda: (logs / "b.log").exists(), 10)
     request(e.port, get("/two", close=True))
     assert lines(e, "b.log", 1) == ["/two"]

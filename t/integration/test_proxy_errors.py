@@ -183,8 +183,11 @@ def two(a, b, fails=1, extra="websocket: true"):
 
 
 def test_failover_dead_server(eddy):
-    dead = free_port()
     with Backend() as b:
+        # Chosen after the backend took its port, so never the same one.
+        dead = free_port()
+        while dead == b.port:
+            dead = free_port()
         e = eddy(two(dead, b.port))
         for i in range(20):
             r = e.get("/r%d" % i)
