@@ -1243,6 +1243,7 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
      * tunnel. */
     r->keepalive = 1;
     r->status = 101;
+    ed_http_nodelay(r->hc);
     if (ed_http_send_header(r) != ED_OK) {
         ed_proxy_finish(ctx, ED_ERROR);
         return;
@@ -1317,6 +1318,8 @@ ed_proxy_response_head(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     ctx->reusable = ctx->framing != ED_PROXY_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
+    /* The body streams in pieces as the upstream sends them. */
+    ed_http_nodelay(r->hc);
     return ed_http_send_header(r);
 }
 

@@ -148,6 +148,7 @@ typedef struct {
     unsigned            state;      /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
+    unsigned            nodelay:1;   /* TCP_NODELAY set */
 } ed_http_conn_t;
 
 struct ed_http_request_s {
@@ -239,6 +240,9 @@ int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
  * status to answer with an error response. Then logs and moves the
  * connection on (next request, keep-alive wait, or close). */
 void ed_http_finalize(ed_http_request_t *r, int rc);
+/* Sets TCP_NODELAY on the connection once (see ed_http_request.c): for
+ * responses written in several pieces over time (streaming). */
+void ed_http_nodelay(ed_http_conn_t *hc);
 /* The reason phrase of a status, or "Unknown". */
 const char *ed_http_status_text(int status);
 /* Writes the small HTML page naming a status; returns its length. */

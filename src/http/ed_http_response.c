@@ -228,6 +228,10 @@ ed_http_send_header(ed_http_request_t *r)
     if (head == NULL) {
         return ED_ERROR;
     }
+    if (r->content_length < 0) {
+        /* A body of unknown length goes out in pieces over time. */
+        ed_http_nodelay(r->hc);
+    }
     r->header_sent = 1;
     r->bytes_sent += len;
     return ed_stream_write(&r->hc->c.stream, head, len);
