@@ -38,7 +38,7 @@ struct ed_worker_s {
     ed_conn_t       conns;       /* list head (sentinel) */
     size_t          nconns;
     size_t          max_conns;
-    ed_event_t     *accept_evs;  /* one per listener */
+    ed_event_t     *accept_evs;  /* one per listener, in cycle order */
     size_t          naccept;
     unsigned        accepting:1;
     unsigned        quitting:1;

@@ -645,7 +645,7 @@ ed_http_close_after_flush(ed_http_conn_t *hc)
 
     ed_timer_del(ed_worker->loop, &hc->timer);
     ed_stream_read_stop(s);
-    if (s->wqueued == 0 && !s->flush.posted) {
+    if (s->wqueued == 0 && !ed_stream_flush_posted(s)) {
         ed_http_on_flushed_close(s);
         return;
     }
