@@ -144,9 +144,7 @@ typedef struct {
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
     unsigned            requests;
-    /* Keep-alive: when the last request ended, the low 32 bits of
-     * ed_current_msec (differences are right for 49 days). */
-    uint32_t            idle_since;
+    /* Keep-alive: c.idle_since is when the last request ended. */
     unsigned            state:2;    /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;

@@ -212,7 +212,7 @@ ed_http_wait_head(ed_http_conn_t *hc)
     } else {
         t = clcf->keepalive_timeout;
         hc->keepalive = 1;
-        hc->idle_since = (uint32_t)ed_current_msec;
+        hc->c.idle_since = (uint32_t)ed_current_msec;
         ed_stream_release_buffer(s);
     }
     hc->state = ed_stats_state(hc->state, hc->keepalive ? ED_STATS_IDLE
@@ -797,7 +797,7 @@ ed_http_conn_shutdown(ed_conn_t *c)
     {
         return;
     }
-    idle = (uint32_t)ed_current_msec - hc->idle_since;
+    idle = (uint32_t)ed_current_msec - hc->c.idle_since;
     if (idle >= ED_HTTP_QUIT_IDLE_MSEC) {
         ed_http_close(hc);
         return;
