@@ -73,7 +73,9 @@ static void
 ed_accept_handler(ed_event_t *ev, uint32_t events)
 {
     ed_worker_t            *w = ed_worker;
-    ed_listener_t          *ls = ev->data;
+    /* accept_evs[i] is the event of listener i. */
+    ed_listener_t          *ls = ((ed_listener_t **)w->cycle->listeners.elts)
+                                  [ev - w->accept_evs];
     struct sockaddr_storage ss;
     ed_peer_addr_t          peer;
     socklen_t               len;
@@ -134,7 +136,6 @@ ed_accept_start(ed_worker_t *w)
         ls = lsp[i];
         ev->fd = ls->reuseport ? ls->fds[w->id] : ls->fd;
         ev->handler = ed_accept_handler;
-        ev->data = ls;
         if (ev->fd < 0) {
             continue;
         }

@@ -21,6 +21,10 @@ struct ed_conn_s {
     ed_conn_t      *next;
     ed_listener_t  *ls;
     ed_peer_addr_t  peer;      /* family AF_UNIX: no address */
+    /* For the owner (in what would be padding): when the connection
+     * last went idle, the low 32 bits of ed_current_msec (differences
+     * are right for 49 days). */
+    uint32_t        idle_since;
     /* Asked to stop (graceful shutdown): close now if idle, else finish
      * the request in flight and close. */
     void          (*shutdown)(ed_conn_t *c);
@@ -38,7 +42,7 @@ struct ed_worker_s {
     ed_conn_t       conns;       /* list head (sentinel) */
     size_t          nconns;
     size_t          max_conns;
-    ed_event_t     *accept_evs;  /* one per listener */
+    ed_event_t     *accept_evs;  /* one per listener, in cycle order */
     size_t          naccept;
     unsigned        accepting:1;
     unsigned        quitting:1;

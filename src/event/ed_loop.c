@@ -13,10 +13,6 @@
 #define ED_LOOP_FLUSH_ROUNDS 4
 #define ED_LOOP_HEAP_INIT 64
 
-/* Values of ed_defer_t.posted: which queue holds the callback. */
-#define ED_DEFER_POSTED 1
-#define ED_DEFER_FLUSH 2
-
 struct ed_loop_s {
     int                 epfd;
     ed_log_t           *log;
@@ -107,7 +103,6 @@ ed_loop_run_list(ed_loop_t *loop, ed_defer_t *q)
     while (!ed_defer_list_empty(&loop->running)) {
         d = loop->running.next;
         ed_defer_list_unlink(d);
-        d->posted = 0;
         d->handler(d);
     }
 }
@@ -157,7 +152,6 @@ ed_loop_create(ed_log_t *log)
         goto failed;
     }
     loop->wake_ev.handler = ed_loop_wake_handler;
-    loop->wake_ev.data = loop;
     if (ed_loop_add(loop, &loop->wake_ev, EPOLLIN | EPOLLET) != ED_OK) {
         ed_log(ED_LOG_ALERT, log, errno, "epoll_ctl() failed");
         goto failed;
@@ -382,20 +376,18 @@ ed_loop_expire_timers(ed_loop_t *loop)
 void
 ed_loop_post(ed_loop_t *loop, ed_defer_t *d)
 {
-    if (d->posted) {
+    if (ed_defer_posted(d)) {
         return;
     }
-    d->posted = ED_DEFER_POSTED;
     ed_defer_list_push(&loop->posted, d);
 }
 
 void
 ed_loop_post_flush(ed_loop_t *loop, ed_defer_t *d)
 {
-    if (d->posted) {
+    if (ed_defer_posted(d)) {
         return;
     }
-    d->posted = ED_DEFER_FLUSH;
     ed_defer_list_push(&loop->flushq, d);
 }
 
@@ -403,11 +395,10 @@ void
 ed_loop_unpost(ed_loop_t *loop, ed_defer_t *d)
 {
     ed_unused(loop);
-    if (!d->posted) {
+    if (!ed_defer_posted(d)) {
         return;
     }
     ed_defer_list_unlink(d);
-    d->posted = 0;
 }
 
 /* Posted callbacks, in rounds: what they post runs in the next round. */
@@ -449,7 +440,7 @@ ed_loop_drain(ed_loop_t *loop)
 static void
 ed_loop_signal_handler(ed_event_t *ev, uint32_t events)
 {
-    ed_loop_t              *loop = ev->data;
+    ed_loop_t              *loop = ed_container_of(ev, ed_loop_t, sig_ev);
     struct signalfd_siginfo si;
     ssize_t                 n;
 
@@ -501,7 +492,6 @@ ed_loop_signals(ed_loop_t *loop, const sigset_t *set, ed_signal_pt handler,
     if (loop->sig_ev.fd == -1) {
         loop->sig_ev.fd = fd;
         loop->sig_ev.handler = ed_loop_signal_handler;
-        loop->sig_ev.data = loop;
         if (ed_loop_add(loop, &loop->sig_ev, EPOLLIN | EPOLLET) != ED_OK) {
             ed_log(ED_LOG_ALERT, loop->log, errno, "epoll_ctl() failed");
             close(fd);

@@ -11,11 +11,12 @@
 /* events: the EPOLL* bits that fired. */
 typedef void (*ed_event_pt)(ed_event_t *ev, uint32_t events);
 
+/* Embedded in its owner, which the handler finds with ed_container_of
+ * (events are many: one per connection). */
 struct ed_event_s {
     int          fd;
     uint32_t     mask;    /* registered EPOLL* bits, 0 when not registered */
     ed_event_pt  handler;
-    void        *data;
 };
 
 typedef void (*ed_timer_pt)(ed_timer_t *t);
@@ -29,16 +30,17 @@ struct ed_timer_s {
 
 typedef void (*ed_defer_pt)(ed_defer_t *d);
 
-/* A deferred callback, embedded in its owner; posting twice (to either
- * queue) is a no-op. next/prev link it into the loop's queue (O(1)
- * unpost); posted is nonzero while queued (1: posted, 2: flush). */
+/* A deferred callback, embedded in its owner (the handler finds it with
+ * ed_container_of); posting twice (to either queue) is a no-op. next/prev
+ * link it into the loop's queue (O(1) unpost); next is NULL while not
+ * queued. Zeroed memory is an unposted callback. */
 struct ed_defer_s {
     ed_defer_t  *next;
     ed_defer_t  *prev;
     ed_defer_pt  handler;
-    void        *data;
-    unsigned     posted;
 };
+
+#define ed_defer_posted(d) ((d)->next != NULL)
 
 typedef void (*ed_signal_pt)(void *data, int signo);
 

@@ -45,17 +45,24 @@ struct ed_wchunk_s {
 #define ed_wchunk_data(c) ((char *)((c) + 1))
 
 /* Marks a caller on the stack that is about to run callbacks: close()
- * clears alive, so the caller knows s may be freed and returns at once. */
+ * clears alive, so the caller knows s may be freed and returns at once.
+ * The guards of all streams form one stack (callbacks run one at a time,
+ * nested only when a callback of one stream drives another): streams
+ * carry no pointer for them. */
 typedef struct ed_stream_guard_s ed_stream_guard_t;
 
 struct ed_stream_guard_s {
     ed_stream_guard_t *prev;
+    ed_stream_t       *s;
     bool               alive;
 };
 
+static ed_stream_guard_t *ed_stream_guards;
+
 static void ed_stream_event(ed_event_t *ev, uint32_t events);
-static void ed_stream_deliver_handler(ed_defer_t *d);
-static void ed_stream_flush_handler(ed_defer_t *d);
+static void ed_stream_post_handler(ed_defer_t *d);
+static void ed_stream_write_notify(ed_stream_t *s);
+static int ed_stream_write_queue(ed_stream_t *s);
 
 /* Buffer pool. */
 
@@ -68,6 +75,7 @@ ed_buf_pool_init(ed_buf_pool_t *bp, size_t size, size_t max_free)
     bp->free = NULL;
     bp->chunks = NULL;
     bp->nchunks = 0;
+    bp->loop = NULL;
 }
 
 /* Returns a buffer of bp->size bytes, or NULL on ENOMEM. */
@@ -181,15 +189,55 @@ static void
 ed_stream_enter(ed_stream_t *s, ed_stream_guard_t *g)
 {
     g->alive = true;
-    g->prev = s->guard;
-    s->guard = g;
+    g->s = s;
+    g->prev = ed_stream_guards;
+    ed_stream_guards = g;
 }
 
-/* Only for a guard still alive: a closed stream may be freed memory. */
+/* For every guard, alive or not (it is on its caller's stack); never
+ * touches the stream, which may be freed memory. */
 static void
-ed_stream_leave(ed_stream_t *s, ed_stream_guard_t *g)
+ed_stream_leave(ed_stream_guard_t *g)
 {
-    s->guard = g->prev;
+    ed_stream_guards = g->prev;
+}
+
+/* The deferred callback: a delivery in the posted queue (moving it there
+ * from the flush queue; the flush then follows the delivery), or a flush
+ * in the flush queue. */
+static void
+ed_stream_post_deliver(ed_stream_t *s)
+{
+    s->deliver_due = 1;
+    if (ed_defer_posted(&s->post)) {
+        if (!s->in_flushq) {
+            return;
+        }
+        ed_loop_unpost(ed_stream_loop(s), &s->post);
+    }
+    s->in_flushq = 0;
+    ed_loop_post(ed_stream_loop(s), &s->post);
+}
+
+static void
+ed_stream_post_flush(ed_stream_t *s)
+{
+    s->flush_due = 1;
+    if (ed_defer_posted(&s->post)) {
+        return;
+    }
+    s->in_flushq = 1;
+    ed_loop_post_flush(ed_stream_loop(s), &s->post);
+}
+
+/* A flush no longer needed (the queue is empty). */
+static void
+ed_stream_unpost_flush(ed_stream_t *s)
+{
+    s->flush_due = 0;
+    if (s->in_flushq) {
+        ed_loop_unpost(ed_stream_loop(s), &s->post);
+    }
 }
 
 /* Setup and teardown. */
@@ -203,17 +251,13 @@ ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
     memset(s, 0, sizeof(ed_stream_t));
     s->ev.fd = fd;
     s->ev.handler = ed_stream_event;
-    s->ev.data = s;
-    s->loop = loop;
+    bufs->loop = loop;
     s->bufs = bufs;
     s->io = &ed_stream_plain_io;
     s->data = data;
     s->low_water = ED_STREAM_LOW_WATER;
     s->high_water = ED_STREAM_HIGH_WATER;
-    s->flush.handler = ed_stream_flush_handler;
-    s->flush.data = s;
-    s->deliver.handler = ed_stream_deliver_handler;
-    s->deliver.data = s;
+    s->post.handler = ed_stream_post_handler;
     /* A connected socket can take bytes: the first response need not wait
      * for the first EPOLLOUT. Reading waits for EPOLLIN, which epoll
      * reports at once if bytes are already there. */
@@ -267,11 +311,15 @@ ed_wchunk_free(ed_stream_t *s, ed_wchunk_t *c)
 static void
 ed_stream_free_chunks(ed_stream_t *s)
 {
-    ed_wchunk_t *c;
+    ed_wchunk_t *c, *next;
 
-    while ((c = s->whead) != NULL) {
-        s->whead = c->next;
-        ed_wchunk_free(s, c);
+    if (s->wtail != NULL) {
+        c = s->wtail->next;
+        s->wtail->next = NULL;
+        for (; c != NULL; c = next) {
+            next = c->next;
+            ed_wchunk_free(s, c);
+        }
     }
     s->wtail = NULL;
     s->wqueued = 0;
@@ -287,18 +335,20 @@ ed_stream_close(ed_stream_t *s)
         return;
     }
     s->closed = 1;
-    for (g = s->guard; g != NULL; g = g->prev) {
-        g->alive = false;
+    for (g = ed_stream_guards; g != NULL; g = g->prev) {
+        if (g->s == s) {
+            g->alive = false;
+        }
     }
-    s->guard = NULL;
-    ed_loop_unpost(s->loop, &s->flush);
-    ed_loop_unpost(s->loop, &s->deliver);
+    ed_loop_unpost(ed_stream_loop(s), &s->post);
+    s->deliver_due = 0;
+    s->flush_due = 0;
     if (s->io->close != NULL) {
         s->io->close(s);
     }
     if (s->ev.fd != -1) {
         /* close() takes the fd out of epoll: no epoll_ctl needed. */
-        ed_loop_forget(s->loop, &s->ev);
+        ed_loop_forget(ed_stream_loop(s), &s->ev);
         close(s->ev.fd);
         s->ev.fd = -1;
     }
@@ -320,7 +370,7 @@ static size_t
 ed_stream_rmax(ed_stream_t *s)
 {
     if (s->rmode == ED_RM_BYTES) {
-        return s->rwant;
+        return s->rmax;
     }
     if (s->rbuf != NULL && s->rkeep > 0 && s->rsize - s->rkeep < s->rmax) {
         return s->rsize > s->rkeep ? s->rsize - s->rkeep : 0;
@@ -343,7 +393,7 @@ ed_stream_check(ed_stream_t *s, size_t *len)
         win = ed_min(avail, max);
         if (win > s->scanned) {
             if (s->rmode == ED_RM_SCAN) {
-                *len = s->scan(p, win);
+                *len = s->u.scan(p, win);
                 if (*len > 0) {
                     return ED_OK;
                 }
@@ -351,13 +401,13 @@ ed_stream_check(ed_stream_t *s, size_t *len)
                 /* Only the new bytes, plus dlen - 1 for a delimiter split
                  * across reads. */
                 from = s->scanned >= s->dlen ? s->scanned - (s->dlen - 1) : 0;
-                f = memmem(p + from, win - from, s->delim, s->dlen);
+                f = memmem(p + from, win - from, s->u.delim, s->dlen);
                 if (f != NULL) {
                     *len = (size_t)(f - p) + s->dlen;
                     return ED_OK;
                 }
             }
-            s->scanned = win;
+            s->scanned = (uint32_t)win;
         }
         if (win == max) {
             *len = max;
@@ -366,8 +416,8 @@ ed_stream_check(ed_stream_t *s, size_t *len)
         return ED_AGAIN;
 
     case ED_RM_BYTES:
-        if (avail >= s->rwant) {
-            *len = s->rwant;
+        if (avail >= s->rmax) {
+            *len = s->rmax;
             return ED_OK;
         }
         return ED_AGAIN;
@@ -415,9 +465,9 @@ ed_stream_room(ed_stream_t *s)
             }
         }
         s->rbuf = buf;
-        s->rsize = size;
+        s->rsize = (uint32_t)size;
         s->rpos = 0;
-        s->rend = avail;
+        s->rend = (uint32_t)avail;
     }
 
     avail = s->rend - s->rpos;
@@ -425,7 +475,7 @@ ed_stream_room(ed_stream_t *s)
     if (s->rsize - s->rend < want && s->rpos > s->rkeep) {
         memmove(s->rbuf + s->rkeep, s->rbuf + s->rpos, avail);
         s->rpos = s->rkeep;
-        s->rend = s->rkeep + avail;
+        s->rend = s->rkeep + (uint32_t)avail;
     }
     if (s->rend == s->rsize) {
         errno = ENOBUFS;
@@ -470,7 +520,7 @@ ed_stream_read_try(ed_stream_t *s, size_t *len)
         room = s->rsize - s->rend;
         n = s->io->recv(s, s->rbuf + s->rend, room);
         if (n > 0) {
-            s->rend += (size_t)n;
+            s->rend += (uint32_t)n;
             /* Short read: the socket is drained, as far as this edge
              * goes; new bytes make a new edge (nginx's trick, one recv
              * saved per request). After RDHUP keep reading to see EOF. */
@@ -556,8 +606,9 @@ ed_stream_notify(ed_stream_t *s, ed_stream_guard_t *g)
 
 /* Runs what the stream owes its owner: notifications, then satisfied read
  * requests, up to ED_STREAM_DELIVERIES (pipelined requests are delivered
- * in a loop, not by recursion); the rest is posted. */
-static void
+ * in a loop, not by recursion); the rest is posted. ED_OK, or ED_DONE
+ * when a callback closed the stream (gone). */
+static int
 ed_stream_dispatch(ed_stream_t *s)
 {
     ed_stream_guard_t  g;
@@ -568,11 +619,12 @@ ed_stream_dispatch(ed_stream_t *s)
 
     ed_stream_enter(s, &g);
     if (ed_stream_notify(s, &g) != ED_OK) {
-        return;
+        ed_stream_leave(&g);
+        return ED_DONE;
     }
     for (i = 0; s->read_cb != NULL; i++) {
         if (i == ED_STREAM_DELIVERIES) {
-            ed_loop_post(s->loop, &s->deliver);
+            ed_stream_post_deliver(s);
             break;
         }
         rc = ed_stream_read_try(s, &len);
@@ -593,24 +645,47 @@ ed_stream_dispatch(ed_stream_t *s)
         s->delivering = 1;
         cb(s, rc, data, len);
         if (!g.alive) {
-            return;
+            ed_stream_leave(&g);
+            return ED_DONE;
         }
         s->delivering = 0;
         ed_stream_settle(s);
     }
-    ed_stream_leave(s, &g);
+    ed_stream_leave(&g);
+    return ED_OK;
 }
 
 static void
-ed_stream_deliver_handler(ed_defer_t *d)
+ed_stream_post_handler(ed_defer_t *d)
 {
-    ed_stream_dispatch(d->data);
+    ed_stream_t *s = ed_container_of(d, ed_stream_t, post);
+
+    if (s->deliver_due) {
+        s->deliver_due = 0;
+        if (ed_stream_dispatch(s) != ED_OK) {
+            return;
+        }
+        if (s->flush_due) {
+            /* Flushed in the flush queue after this delivery (unless the
+             * delivery posted more: the flush then follows that one). */
+            s->flush_due = 0;
+            if (s->wtail != NULL) {
+                ed_stream_post_flush(s);
+            }
+        }
+        return;
+    }
+    if (s->flush_due) {
+        s->flush_due = 0;
+        ed_stream_write_queue(s);
+        ed_stream_write_notify(s);
+    }
 }
 
 static void
 ed_stream_event(ed_event_t *ev, uint32_t events)
 {
-    ed_stream_t *s = ev->data;
+    ed_stream_t *s = ed_container_of(ev, ed_stream_t, ev);
 
     if (s->io->cross && (events & (EPOLLIN | EPOLLOUT))) {
         /* A TLS record may be waiting on the other direction. */
@@ -625,8 +700,8 @@ ed_stream_event(ed_event_t *ev, uint32_t events)
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
         s->writable = 1;
         /* Written with whatever else this turn queues, before sleeping. */
-        if (s->whead != NULL) {
-            ed_loop_post_flush(s->loop, &s->flush);
+        if (s->wtail != NULL) {
+            ed_stream_post_flush(s);
         }
     }
     /* Without a pending request the bytes stay in the kernel
@@ -648,7 +723,7 @@ ed_stream_request(ed_stream_t *s, int mode, ed_stream_read_pt cb)
     if (!s->delivering
         && (s->rend > s->rpos || s->readable || s->eof || s->error))
     {
-        ed_loop_post(s->loop, &s->deliver);
+        ed_stream_post_deliver(s);
     }
     return ED_OK;
 }
@@ -658,13 +733,14 @@ int
 ed_stream_read_until(ed_stream_t *s, const char *delim, size_t dlen,
                      size_t max, ed_stream_read_pt cb)
 {
-    if (s->closed || delim == NULL || dlen == 0 || max == 0 || cb == NULL) {
+    if (s->closed || delim == NULL || dlen == 0 || max == 0 || cb == NULL
+        || max > ED_STREAM_READ_MAX || dlen > ED_STREAM_READ_MAX)
+    {
         return ED_ERROR;
     }
-    s->delim = delim;
-    s->dlen = dlen;
-    s->scan = NULL;
-    s->rmax = max;
+    s->u.delim = delim;
+    s->dlen = (uint32_t)dlen;
+    s->rmax = (uint32_t)max;
     return ed_stream_request(s, ED_RM_UNTIL, cb);
 }
 
@@ -673,13 +749,14 @@ int
 ed_stream_read_until_scan(ed_stream_t *s, ed_stream_scan_pt scan, size_t max,
                           ed_stream_read_pt cb)
 {
-    if (s->closed || scan == NULL || max == 0 || cb == NULL) {
+    if (s->closed || scan == NULL || max == 0 || cb == NULL
+        || max > ED_STREAM_READ_MAX)
+    {
         return ED_ERROR;
     }
-    s->scan = scan;
-    s->delim = NULL;
+    s->u.scan = scan;
     s->dlen = 0;
-    s->rmax = max;
+    s->rmax = (uint32_t)max;
     return ed_stream_request(s, ED_RM_SCAN, cb);
 }
 
@@ -687,13 +764,13 @@ ed_stream_read_until_scan(ed_stream_t *s, ed_stream_scan_pt scan, size_t max,
 int
 ed_stream_read_bytes(ed_stream_t *s, size_t n, ed_stream_read_pt cb)
 {
-    if (s->closed || n == 0 || cb == NULL) {
+    if (s->closed || n == 0 || cb == NULL || n > ED_STREAM_READ_MAX) {
         return ED_ERROR;
     }
     if (s->rbuf != NULL && s->rkeep > 0 && s->rsize - s->rkeep < n) {
         return ED_ERROR;
     }
-    s->rwant = n;
+    s->rmax = (uint32_t)n;
     return ed_stream_request(s, ED_RM_BYTES, cb);
 }
 
@@ -704,7 +781,7 @@ ed_stream_read_some(ed_stream_t *s, size_t max, ed_stream_read_pt cb)
     if (s->closed || max == 0 || cb == NULL) {
         return ED_ERROR;
     }
-    s->rmax = max;
+    s->rmax = (uint32_t)ed_min(max, ED_STREAM_READ_MAX);
     return ed_stream_request(s, ED_RM_SOME, cb);
 }
 
@@ -722,7 +799,7 @@ ed_stream_keep(ed_stream_t *s, size_t n)
     if (s->rbuf == NULL) {
         n = 0;
     }
-    s->rkeep = ed_min(n, s->rsize);
+    s->rkeep = (uint32_t)ed_min(n, (size_t)s->rsize);
     if (s->rkeep == 0 && s->rpos == s->rend && !s->delivering) {
         s->rpos = 0;
         s->rend = 0;
@@ -748,11 +825,11 @@ ed_stream_release_buffer(ed_stream_t *s)
 static void
 ed_stream_append(ed_stream_t *s, ed_wchunk_t *c)
 {
-    c->next = NULL;
     if (s->wtail != NULL) {
+        c->next = s->wtail->next;
         s->wtail->next = c;
     } else {
-        s->whead = c;
+        c->next = c;
     }
     s->wtail = c;
 }
@@ -767,7 +844,7 @@ ed_stream_queued(ed_stream_t *s, size_t len)
         s->over_high = 1;
     }
     if (s->writable) {
-        ed_loop_post_flush(s->loop, &s->flush);
+        ed_stream_post_flush(s);
     }
 }
 
@@ -893,8 +970,9 @@ ed_stream_write_file(ed_stream_t *s, int fd, off_t off, size_t len)
 void
 ed_stream_set_water(ed_stream_t *s, size_t low, size_t high)
 {
-    s->high_water = high;
-    s->low_water = ed_min(low, high);
+    high = ed_min(high, (size_t)UINT32_MAX);
+    s->high_water = (uint32_t)high;
+    s->low_water = (uint32_t)ed_min(low, high);
 }
 
 /* Drops n written bytes from the head of the queue. */
@@ -905,7 +983,7 @@ ed_stream_consume(ed_stream_t *s, size_t n)
 
     s->wqueued -= n;
     while (n > 0) {
-        c = s->whead;
+        c = s->wtail->next;
         if (n < c->len) {
             c->len -= n;
             if (c->type == ED_WC_FILE) {
@@ -916,9 +994,10 @@ ed_stream_consume(ed_stream_t *s, size_t n)
             return;
         }
         n -= c->len;
-        s->whead = c->next;
-        if (s->whead == NULL) {
+        if (c == s->wtail) {
             s->wtail = NULL;
+        } else {
+            s->wtail->next = c->next;
         }
         ed_wchunk_free(s, c);
     }
@@ -932,7 +1011,7 @@ ed_stream_write_failed(ed_stream_t *s)
     s->error = 1;
     ed_stream_free_chunks(s);
     s->notify_close = 1;
-    ed_loop_post(s->loop, &s->deliver);
+    ed_stream_post_deliver(s);
 }
 
 /* Sends the file chunk c at the head: sendfile, or pread + writev when
@@ -990,31 +1069,33 @@ static int
 ed_stream_write_queue(ed_stream_t *s)
 {
     struct iovec  iov[ED_STREAM_IOV];
-    ed_wchunk_t  *c;
+    ed_wchunk_t  *c, *head;
     size_t        asked, before = s->wqueued;
     ssize_t       n;
     int           i, cnt;
 
-    for (i = 0; s->whead != NULL && s->writable; i++) {
+    for (i = 0; s->wtail != NULL && s->writable; i++) {
         if (i == ED_STREAM_WRITES) {
             /* Bounded work: the socket is still writable, so no edge
              * will come; carry on before the next sleep. */
-            ed_loop_post_flush(s->loop, &s->flush);
+            ed_stream_post_flush(s);
             break;
         }
-        c = s->whead;
-        if (c->type == ED_WC_FILE) {
-            n = ed_stream_send_file(s, c, &asked);
+        head = s->wtail->next;
+        if (head->type == ED_WC_FILE) {
+            n = ed_stream_send_file(s, head, &asked);
         } else {
             asked = 0;
-            for (cnt = 0; c != NULL && c->type != ED_WC_FILE
-                          && cnt < ED_STREAM_IOV;
-                 c = c->next, cnt++)
-            {
+            c = head;
+            cnt = 0;
+            do {
                 iov[cnt].iov_base = c->pos;
                 iov[cnt].iov_len = c->len;
                 asked += c->len;
-            }
+                cnt++;
+                c = c->next;
+            } while (c != head && c->type != ED_WC_FILE
+                     && cnt < ED_STREAM_IOV);
             n = s->io->writev(s, iov, cnt);
         }
         if (n == ED_AGAIN) {
@@ -1024,8 +1105,7 @@ ed_stream_write_queue(ed_stream_t *s)
         if (n < 0) {
             if (n == ED_ERROR) {
                 ed_log(ED_LOG_INFO, ed_log_cur, errno, "%s() failed",
-                       s->whead->type == ED_WC_FILE ? "sendfile"
-                                                    : "writev");
+                       head->type == ED_WC_FILE ? "sendfile" : "writev");
             }
             ed_stream_write_failed(s);
             return ED_ERROR;
@@ -1042,24 +1122,22 @@ ed_stream_write_queue(ed_stream_t *s)
             s->over_high = 0;
             s->notify_drain = 1;
         }
-        if (s->whead == NULL) {
+        if (s->wtail == NULL) {
             s->notify_flushed = 1;
         }
     }
     return ED_OK;
 }
 
+/* Runs the notifications a flush made due. */
 static void
-ed_stream_flush_handler(ed_defer_t *d)
+ed_stream_write_notify(ed_stream_t *s)
 {
-    ed_stream_t       *s = d->data;
-    ed_stream_guard_t  g;
+    ed_stream_guard_t g;
 
-    ed_stream_write_queue(s);
     ed_stream_enter(s, &g);
-    if (ed_stream_notify(s, &g) == ED_OK) {
-        ed_stream_leave(s, &g);
-    }
+    ed_stream_notify(s, &g);
+    ed_stream_leave(&g);
 }
 
 /* Writes now; callbacks it makes due run later, from a posted callback.
@@ -1073,11 +1151,11 @@ ed_stream_flush(ed_stream_t *s)
     if (ed_stream_write_queue(s) != ED_OK) {
         return ED_ERROR;
     }
-    if (s->whead == NULL) {
-        ed_loop_unpost(s->loop, &s->flush);
+    if (s->wtail == NULL) {
+        ed_stream_unpost_flush(s);
     }
     if (s->notify_flushed || s->notify_drain) {
-        ed_loop_post(s->loop, &s->deliver);
+        ed_stream_post_deliver(s);
     }
     return ED_OK;
 }

@@ -33,14 +33,16 @@
  *   be shared (dup, fork without exec) while the stream is open. */
 
 /* A free list of fixed-size buffers, one per worker: idle streams give
- * their read buffer back here. */
+ * their read buffer back here. The streams of a pool run on one loop,
+ * which the pool names for them (a pointer less per stream). */
 struct ed_buf_pool_s {
-    size_t  size;      /* bytes per buffer */
-    size_t  max_free;  /* buffers kept on the free list at most */
-    size_t  nfree;
-    void   *free;      /* singly linked through the first word */
-    void   *chunks;    /* free write-queue chunk headers, likewise */
-    size_t  nchunks;
+    size_t      size;      /* bytes per buffer */
+    size_t      max_free;  /* buffers kept on the free list at most */
+    size_t      nfree;
+    void       *free;      /* singly linked through the first word */
+    void       *chunks;    /* free write-queue chunk headers, likewise */
+    size_t      nchunks;
+    ed_loop_t  *loop;      /* set by ed_stream_init */
 };
 
 void ed_buf_pool_init(ed_buf_pool_t *bp, size_t size, size_t max_free);
@@ -84,44 +86,50 @@ typedef size_t (*ed_stream_scan_pt)(const char *buf, size_t len);
 
 typedef struct ed_wchunk_s ed_wchunk_t;
 
+/* Sizes and offsets of the read buffer are 32-bit: a read request asks
+ * for at most ED_STREAM_READ_MAX bytes. The write queue counts in size_t
+ * (file ranges). Idle streams are many: keep this small. */
+#define ED_STREAM_READ_MAX UINT32_MAX
+
 struct ed_stream_s {
     ed_event_t            ev;        /* fd and loop registration */
-    ed_loop_t            *loop;
-    ed_buf_pool_t        *bufs;
+    ed_buf_pool_t        *bufs;      /* and bufs->loop, the loop */
+    /* The transport; TLS points it at a per-connection block holding
+     * its own state after the table (ed_tls.c). */
     const ed_stream_io_t *io;
-    void                 *io_data;   /* TLS state later */
     void                 *data;      /* the owner */
 
     /* Read side: unread bytes are rbuf[rpos..rend). */
     char                 *rbuf;
-    size_t                rsize;
-    size_t                rpos;
-    size_t                rend;
-    size_t                rkeep;     /* bytes at the start never moved */
-    /* The pending read request. */
+    uint32_t              rsize;
+    uint32_t              rpos;
+    uint32_t              rend;
+    uint32_t              rkeep;     /* bytes at the start never moved */
+    /* The pending read request (rmode says which fields are live). */
     ed_stream_read_pt     read_cb;
-    ed_stream_scan_pt     scan;
-    const char           *delim;
-    size_t                dlen;
-    size_t                rmax;      /* read_until max / read_some max */
-    size_t                rwant;     /* read_bytes n */
-    size_t                scanned;   /* bytes already searched */
-    int                   rmode;
+    union {
+        ed_stream_scan_pt scan;      /* read_until_scan */
+        const char       *delim;     /* read_until */
+    } u;
+    uint32_t              rmax;      /* until/some: max; bytes: n */
+    uint32_t              scanned;   /* bytes already searched */
 
-    /* Write side. */
-    ed_wchunk_t          *whead;
+    /* Write side: a circular list, wtail->next is the head. */
     ed_wchunk_t          *wtail;
     size_t                wqueued;   /* bytes queued, not yet written */
-    size_t                high_water;
-    size_t                low_water;
+    uint32_t              high_water;
+    uint32_t              low_water;
     ed_stream_pt          on_drain;  /* below low_water after above high */
     ed_stream_pt          on_flushed; /* each time the queue empties */
     ed_stream_pt          on_close;  /* write failure: the peer is gone */
 
-    ed_defer_t            flush;     /* posted with ed_loop_post_flush */
-    ed_defer_t            deliver;   /* posted to run a satisfied read */
-    void                 *guard;     /* callers on the stack (ed_stream.c) */
+    /* One deferred callback for both jobs: delivering a satisfied read
+     * (in the posted queue) and flushing (in the flush queue, unless a
+     * delivery is due too: it then flushes after delivering). */
+    ed_defer_t            post;
 
+    uint32_t              dlen;        /* read_until's delimiter */
+    unsigned              rmode:3;
     unsigned              readable:1;  /* edge seen, not yet drained */
     unsigned              writable:1;
     unsigned              eof:1;
@@ -134,12 +142,21 @@ struct ed_stream_s {
     unsigned              notify_flushed:1;
     unsigned              notify_drain:1;
     unsigned              notify_close:1;
+    unsigned              deliver_due:1; /* post runs a delivery */
+    unsigned              flush_due:1;   /* post flushes */
+    unsigned              in_flushq:1;   /* post sits in the flush queue */
 };
+
+/* Whether a flush is pending (posted for before the loop sleeps). */
+#define ed_stream_flush_posted(s) ((s)->flush_due)
+
+#define ed_stream_loop(s) ((s)->bufs->loop)
 
 /* Sets the stream up on a connected non-blocking fd and registers it
  * (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET, once); io is ed_stream_plain_io,
  * water marks 16 KiB / 64 KiB. ED_OK, or ED_ERROR (logged): the caller
  * still owns fd and need not call ed_stream_close. */
+/* Every stream of bufs must run on the same loop. */
 int ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs,
                    int fd, void *data);
 /* Closes the fd, cancels the pending read (no callback), frees queued
@@ -153,7 +170,9 @@ void ed_stream_close(ed_stream_t *s);
  * Kept bytes (rkeep) pin the buffer: max is then limited to what fits
  * after them (ED_DECLINED when that is full). ED_OK, or ED_ERROR if the
  * stream is closed, an argument is 0, or read_bytes cannot fit n after the
- * kept bytes. ED_DECLINED leaves the max bytes unread (not consumed). */
+ * kept bytes, or max or n is above ED_STREAM_READ_MAX (read_some takes
+ * any max: it delivers at most that much). ED_DECLINED leaves the max
+ * bytes unread (not consumed). */
 int ed_stream_read_until(ed_stream_t *s, const char *delim, size_t dlen,
                          size_t max, ed_stream_read_pt cb);
 int ed_stream_read_until_scan(ed_stream_t *s, ed_stream_scan_pt scan,

@@ -350,6 +350,24 @@ ed_tls_sni(const unsigned char *ext, size_t len, char *low, size_t size)
     return n;
 }
 
+/* Puts the stream on ssl (ed_tls_stream_t). ED_OK, or ED_ERROR (ENOMEM,
+ * logged): the caller still owns ssl. */
+static int
+ed_tls_attach(ed_stream_t *s, SSL *ssl)
+{
+    ed_tls_stream_t *t;
+
+    t = malloc(sizeof(ed_tls_stream_t));
+    if (t == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+        return ED_ERROR;
+    }
+    t->io = ed_tls_io;
+    t->ssl = ssl;
+    s->io = &t->io;
+    return ED_OK;
+}
+
 /* Returns ED_OK or ED_ERROR. */
 int
 ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data)
@@ -371,8 +389,10 @@ ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data)
     }
     SSL_set_ex_data(ssl, ed_tls_index, data);
     SSL_set_accept_state(ssl);
-    s->io = &ed_tls_io;
-    s->io_data = ssl;
+    if (ed_tls_attach(s, ssl) != ED_OK) {
+        SSL_free(ssl);
+        return ED_ERROR;
+    }
     return ED_OK;
 }
 
@@ -514,8 +534,9 @@ ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name, bool verify,
     }
     SSL_set_ex_data(ssl, ed_tls_index, slot);
     SSL_set_connect_state(ssl);
-    s->io = &ed_tls_io;
-    s->io_data = ssl;
+    if (ed_tls_attach(s, ssl) != ED_OK) {
+        goto failed;
+    }
     return ED_OK;
 
 failed:
@@ -574,7 +595,7 @@ ed_tls_result(SSL *ssl, int n, const char *call)
 static ssize_t
 ed_tls_recv(ed_stream_t *s, char *buf, size_t len)
 {
-    SSL    *ssl = s->io_data;
+    SSL    *ssl = ed_tls_ssl(s);
     size_t  got = 0;
     int     n;
     ssize_t rc;
@@ -628,7 +649,7 @@ ed_tls_iov_advance(const struct iovec *iov, int cnt, int *i, size_t *off,
 static ssize_t
 ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
 {
-    SSL        *ssl = s->io_data;
+    SSL        *ssl = ed_tls_ssl(s);
     char        buf[ED_TLS_WBUF];
     const char *p;
     size_t      len, take, done = 0, w, off = 0, o;
@@ -700,7 +721,7 @@ ed_tls_shutdown_write(ed_stream_t *s)
 static void
 ed_tls_close(ed_stream_t *s)
 {
-    SSL *ssl = s->io_data;
+    SSL *ssl = ed_tls_ssl(s);
 
     if (ssl == NULL) {
         return;
@@ -711,7 +732,8 @@ ed_tls_close(ed_stream_t *s)
     }
     ERR_clear_error();
     SSL_free(ssl);
-    s->io_data = NULL;
+    free(ed_container_of(s->io, ed_tls_stream_t, io));
+    s->io = &ed_stream_plain_io;
 }
 
 const ed_stream_io_t ed_tls_io = {

@@ -69,8 +69,18 @@ void *ed_tls_conn_data(SSL *ssl);
 /* Shuts the write side of a stream down (lingering close): a TLS stream
  * sends its close_notify first, so the peer sees a clean end. */
 void ed_tls_shutdown_write(ed_stream_t *s);
+/* A TLS stream's transport, a block of its own per connection that
+ * s->io points to (plain streams carry no pointer for TLS state): a copy
+ * of ed_tls_io, then the SSL object. */
+typedef struct {
+    ed_stream_io_t  io;
+    SSL            *ssl;
+} ed_tls_stream_t;
+
 /* The SSL object of a TLS stream, NULL for a plain one. */
-#define ed_tls_ssl(s) ((s)->io == &ed_tls_io ? (SSL *)(s)->io_data : NULL)
+#define ed_tls_ssl(s)                                                        \
+    ((s)->io->recv == ed_tls_io.recv ? ((const ed_tls_stream_t *)(s)->io)->ssl \
+                                     : NULL)
 /* Whether a TLS stream's handshake is still to finish. */
 #define ed_tls_handshaking(s)                                                \
     (ed_tls_ssl(s) != NULL && !SSL_is_init_finished(ed_tls_ssl(s)))

@@ -137,19 +137,22 @@ typedef struct {
     ed_str_t value;
 } ed_http_out_header_t;
 
-/* The HTTP connection: one per accepted socket. */
+/* The HTTP connection: one per accepted socket, idle ones by the
+ * thousand: keep it small (the listener gives the address's servers). */
 typedef struct {
     ed_conn_t           c;
-    ed_http_addr_t     *addr;
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
-    ed_msec_t           idle_since; /* keep-alive: when the last ended */
     unsigned            requests;
-    unsigned            state;      /* ED_STATS_*, for the gauges */
+    /* Keep-alive: c.idle_since is when the last request ended. */
+    unsigned            state:2;    /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
 } ed_http_conn_t;
+
+/* The servers of the connection's address. */
+#define ed_http_conn_addr(hc) ((ed_http_addr_t *)(hc)->c.ls->servers)
 
 struct ed_http_request_s {
     ed_http_conn_t           *hc;

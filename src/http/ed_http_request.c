@@ -7,6 +7,15 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define ED_HTTP_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ED_HTTP_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ED_HTTP_POISON(p, n)
+#define ED_HTTP_UNPOISON(p, n)
+#endif
+
 #define ED_HTTP_POOL_SIZE     4096
 #define ED_HTTP_POOL_CACHE    64
 #define ED_HTTP_LINGER_MSEC   2000
@@ -15,6 +24,8 @@
  * next one within it and gets it answered (with Connection: close), where
  * closing at once would race with that request (a reset under it). */
 #define ED_HTTP_QUIT_IDLE_MSEC 1000
+/* Connections are carved from blocks of this size. */
+#define ED_HTTP_CONN_BLOCK    65536
 
 static void ed_http_wait_head(ed_http_conn_t *hc);
 static void ed_http_on_head(ed_stream_t *s, int status, char *data,
@@ -52,10 +63,67 @@ ed_http_pool_put(ed_pool_t *pool)
     }
 }
 
+/* Connections come from blocks of ED_HTTP_CONN_BLOCK bytes and go back
+ * to a free list, never to malloc: no malloc header per connection (idle
+ * ones are many and small) and no malloc call per accept once the worker
+ * has seen its peak. The blocks, linked through their first word, stay
+ * for the worker's life. Free slots are poisoned for AddressSanitizer. */
+typedef union ed_http_conn_slot_u ed_http_conn_slot_t;
+
+union ed_http_conn_slot_u {
+    ed_http_conn_t       hc;
+    ed_http_conn_slot_t *next;
+};
+
+static ed_http_conn_slot_t *ed_http_conn_free;
+static void                *ed_http_conn_blocks;
+
+/* A zeroed connection, or NULL on ENOMEM (logged). */
+static ed_http_conn_t *
+ed_http_conn_alloc(void)
+{
+    ed_http_conn_slot_t *sl;
+    char                *b;
+    size_t               i, n;
+
+    if (ed_http_conn_free == NULL) {
+        b = malloc(ED_HTTP_CONN_BLOCK);
+        if (b == NULL) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+            return NULL;
+        }
+        *(void **)b = ed_http_conn_blocks;
+        ed_http_conn_blocks = b;
+        sl = (ed_http_conn_slot_t *)(b + sizeof(ed_http_conn_slot_t));
+        n = ED_HTTP_CONN_BLOCK / sizeof(ed_http_conn_slot_t) - 1;
+        for (i = 0; i < n; i++) {
+            sl[i].next = i + 1 < n ? &sl[i + 1] : NULL;
+            ED_HTTP_POISON(&sl[i], sizeof(ed_http_conn_slot_t));
+        }
+        ed_http_conn_free = sl;
+    }
+    sl = ed_http_conn_free;
+    ED_HTTP_UNPOISON(sl, sizeof(ed_http_conn_slot_t));
+    ed_http_conn_free = sl->next;
+    memset(sl, 0, sizeof(ed_http_conn_slot_t));
+    return &sl->hc;
+}
+
+static void
+ed_http_conn_release(ed_http_conn_t *hc)
+{
+    ed_http_conn_slot_t *sl = (ed_http_conn_slot_t *)hc;
+
+    sl->next = ed_http_conn_free;
+    ed_http_conn_free = sl;
+    ED_HTTP_POISON(sl, sizeof(ed_http_conn_slot_t));
+}
+
 static ed_http_core_loc_conf_t *
 ed_http_conn_clcf(ed_http_conn_t *hc)
 {
-    return hc->addr->default_server->loc_conf[ed_http_core_module.index];
+    return ed_http_conn_addr(hc)->default_server
+        ->loc_conf[ed_http_core_module.index];
 }
 
 /* A response written whole in one writev is never held by Nagle's
@@ -80,9 +148,8 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
 {
     ed_http_conn_t *hc;
 
-    hc = calloc(1, sizeof(ed_http_conn_t));
+    hc = ed_http_conn_alloc();
     if (hc == NULL) {
-        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "calloc() failed");
         close(fd);
         return;
     }
@@ -90,7 +157,7 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
                        hc) != ED_OK)
     {
         close(fd);
-        free(hc);
+        ed_http_conn_release(hc);
         return;
     }
     if (ls->tls
@@ -100,7 +167,7 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
                          hc) != ED_OK)
     {
         ed_stream_close(&hc->c.stream);
-        free(hc);
+        ed_http_conn_release(hc);
         return;
     }
     hc->c.ls = ls;
@@ -111,7 +178,6 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     }
     hc->c.shutdown = ed_http_conn_shutdown;
     hc->c.stream.on_close = ed_http_on_stream_close;
-    hc->addr = ls->servers;
     hc->timer.handler = ed_http_on_timeout;
     hc->timer.data = hc;
     ed_conn_link(&hc->c);
@@ -146,11 +212,11 @@ ed_http_wait_head(ed_http_conn_t *hc)
     } else {
         t = clcf->keepalive_timeout;
         hc->keepalive = 1;
-        hc->idle_since = ed_current_msec;
+        hc->c.idle_since = (uint32_t)ed_current_msec;
         ed_stream_release_buffer(s);
     }
-    ed_stats_state(&hc->state,
-                   hc->keepalive ? ED_STATS_IDLE : ED_STATS_READING);
+    hc->state = ed_stats_state(hc->state, hc->keepalive ? ED_STATS_IDLE
+                                                        : ED_STATS_READING);
     ed_timer_add(ed_worker->loop, &hc->timer, t);
 }
 
@@ -174,14 +240,14 @@ ed_http_request_create(ed_http_conn_t *hc)
     }
     r->pool = pool;
     r->hc = hc;
-    r->server = hc->addr->default_server;
+    r->server = ed_http_conn_addr(hc)->default_server;
     r->loc_conf = r->server->loc_conf;
     r->clcf = r->loc_conf[ed_http_core_module.index];
     r->content_length = -1;
     r->start_msec = ed_current_msec;
     r->head.content_length = -1;
     hc->r = r;
-    ed_stats_state(&hc->state, ED_STATS_WRITING);
+    hc->state = ed_stats_state(hc->state, ED_STATS_WRITING);
     ed_stats_add(requests, 1);
     return r;
 }
@@ -296,7 +362,7 @@ ed_http_process(ed_http_request_t *r)
         ed_http_finalize(r, rc);
         return;
     }
-    r->server = ed_http_find_server(hc->addr, r, &r->host);
+    r->server = ed_http_find_server(ed_http_conn_addr(hc), r, &r->host);
     r->loc_conf = r->server->loc_conf;
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
 
@@ -645,7 +711,7 @@ ed_http_close_after_flush(ed_http_conn_t *hc)
 
     ed_timer_del(ed_worker->loop, &hc->timer);
     ed_stream_read_stop(s);
-    if (s->wqueued == 0 && !s->flush.posted) {
+    if (s->wqueued == 0 && !ed_stream_flush_posted(s)) {
         ed_http_on_flushed_close(s);
         return;
     }
@@ -663,11 +729,11 @@ ed_http_close(ed_http_conn_t *hc)
         ed_http_pool_put(hc->r->pool);
         hc->r = NULL;
     }
-    ed_stats_state(&hc->state, ED_STATS_NONE);
+    hc->state = ed_stats_state(hc->state, ED_STATS_NONE);
     ed_stats_add(active, -1);
     ed_stream_close(&hc->c.stream);
     ed_conn_unlink(&hc->c);
-    free(hc);
+    ed_http_conn_release(hc);
 }
 
 static void
@@ -731,13 +797,13 @@ ed_http_conn_shutdown(ed_conn_t *c)
     {
         return;
     }
-    idle = ed_current_msec - hc->idle_since;
+    idle = (uint32_t)ed_current_msec - hc->c.idle_since;
     if (idle >= ED_HTTP_QUIT_IDLE_MSEC) {
         ed_http_close(hc);
         return;
     }
     if (!ed_timer_active(&hc->timer)
-        || hc->timer.when > hc->idle_since + ED_HTTP_QUIT_IDLE_MSEC)
+        || hc->timer.when > ed_current_msec - idle + ED_HTTP_QUIT_IDLE_MSEC)
     {
         ed_timer_add(ed_worker->loop, &hc->timer,
                      ED_HTTP_QUIT_IDLE_MSEC - idle);

@@ -143,7 +143,7 @@ ed_http_tls_on_client_hello(SSL *ssl, int *alert, void *arg)
     if (host.len == 0) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
-    srv = ed_http_find_server(hc->addr, NULL, &host);
+    srv = ed_http_find_server(ed_http_conn_addr(hc), NULL, &host);
     if (srv && srv->tls_ctx
         && ed_tls_switch_ctx(ssl, srv->tls_ctx) != ED_OK)
     {

@@ -1284,7 +1284,7 @@ ed_http_upstream_release(ed_http_upstream_conn_t *uc)
 static void
 ed_ups_connect_event(ed_event_t *ev, uint32_t events)
 {
-    ed_stream_t             *s = ev->data;
+    ed_stream_t             *s = ed_container_of(ev, ed_stream_t, ev);
     ed_http_upstream_conn_t *uc = s->data;
     socklen_t                len = sizeof(int);
     int                      err = 0;

@@ -102,17 +102,17 @@ ed_stats_exited(pid_t pid)
     }
 }
 
-void
-ed_stats_state(unsigned *cur, unsigned next)
+unsigned
+ed_stats_state(unsigned cur, unsigned next)
 {
-    if (*cur == next) {
-        return;
+    if (cur == next) {
+        return next;
     }
-    if (*cur != ED_STATS_NONE) {
-        ed_stats_add(states[*cur], -1);
+    if (cur != ED_STATS_NONE) {
+        ed_stats_add(states[cur], -1);
     }
     if (next != ED_STATS_NONE) {
         ed_stats_add(states[next], 1);
     }
-    *cur = next;
+    return next;
 }

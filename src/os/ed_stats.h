@@ -71,7 +71,8 @@ void ed_stats_attach(ed_stats_worker_t *slot);
 /* Master, when a worker was reaped: its counters go to the retired
  * totals, its gauges are dropped, the slot is free. */
 void ed_stats_exited(pid_t pid);
-/* Moves a connection's gauge from state *cur to state next. */
-void ed_stats_state(unsigned *cur, unsigned next);
+/* Moves a connection's gauge from state cur to state next; returns
+ * next, the connection's new state. */
+unsigned ed_stats_state(unsigned cur, unsigned next);
 
 #endif /* ED_STATS_H */

@@ -813,9 +813,111 @@ START_TEST(test_explicit_flush)
     ck_assert_int_eq(read(peer, out, sizeof(out)), 3);
     ck_assert_int_eq(memcmp(out, "now", 3), 0);
     ck_assert_int_eq(n_flushed, 0);
-    ck_assert_uint_eq(st->flush.posted, 0);
+    ck_assert(!ed_stream_flush_posted(st));
     turn();
     ck_assert_int_eq(n_flushed, 1);
+}
+END_TEST
+
+/* One deferred callback does both jobs. */
+
+static void
+reply_in_callback(ed_stream_t *s, char *data, size_t len)
+{
+    ed_unused(data);
+    ed_unused(len);
+    ck_assert_int_eq(ed_stream_write(s, "two", 3), ED_OK);
+    after_read = NULL;
+}
+
+START_TEST(test_deliver_while_flush_posted)
+{
+    char out[8];
+
+    open_stream(4096);
+    st->io = &counting_io;
+    /* A flush is posted; then a delivery is due too (bytes buffered). */
+    peer_write("req\n");
+    ck_assert_int_eq(ed_stream_read_until(st, "\n", 1, 100, on_read), ED_OK);
+    turn();
+    ck_assert_int_eq(nrecs, 1);
+    ck_assert_int_eq(ed_stream_write(st, "one", 3), ED_OK);
+    ck_assert(ed_stream_flush_posted(st));
+    peer_write("req\n");
+    after_read = reply_in_callback;
+    ck_assert_int_eq(ed_stream_read_until(st, "\n", 1, 100, on_read), ED_OK);
+    /* In one turn: the delivery, then one writev with both replies. */
+    turn();
+    ck_assert_int_eq(nrecs, 2);
+    assert_rec(1, ED_OK, "req\n");
+    ck_assert_int_eq(n_writev, 1);
+    ck_assert(!ed_stream_flush_posted(st));
+    ck_assert_int_eq(read(peer, out, sizeof(out)), 6);
+    ck_assert_int_eq(memcmp(out, "onetwo", 6), 0);
+    ck_assert_int_eq(n_flushed, 1);
+}
+END_TEST
+
+/* A callback closing and freeing another stream: the first goes on. */
+static ed_stream_t *other;
+
+static void
+close_other(ed_stream_t *s, char *data, size_t len)
+{
+    ed_unused(data);
+    ed_unused(len);
+    if (other != NULL) {
+        ed_stream_close(other);
+        free(other);
+        other = NULL;
+    }
+    ck_assert_int_eq(ed_stream_read_until(s, "\n", 1, 100, on_read),
+                     ED_OK);
+}
+
+START_TEST(test_close_other_in_callback)
+{
+    int sv[2];
+
+    open_stream(4096);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+                     0);
+    other = calloc(1, sizeof(ed_stream_t));
+    ck_assert_ptr_nonnull(other);
+    ck_assert_int_eq(ed_stream_init(other, loop, &bufs, sv[0], NULL), ED_OK);
+    ck_assert_int_eq(ed_stream_write(other, "x", 1), ED_OK);
+    after_read = close_other;
+    ck_assert_int_eq(ed_stream_read_until(st, "\n", 1, 100, on_read), ED_OK);
+    peer_write("a\nb\nc\n");
+    run_until(&nrecs, 3);
+    assert_rec(2, ED_OK, "c\n");
+    ck_assert_ptr_null(other);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(test_read_limits)
+{
+    open_stream(64);
+    if (sizeof(size_t) > 4) {
+        ck_assert_int_eq(ed_stream_read_until(st, "\n", 1,
+                                              (size_t)UINT32_MAX + 1,
+                                              on_read),
+                         ED_ERROR);
+        ck_assert_int_eq(ed_stream_read_bytes(st, (size_t)UINT32_MAX + 1,
+                                              on_read),
+                         ED_ERROR);
+    }
+    /* read_some takes any max. */
+    ck_assert_int_eq(ed_stream_read_some(st, SIZE_MAX, on_read), ED_OK);
+    peer_write("abc");
+    run_until(&nrecs, 1);
+    assert_rec(0, ED_OK, "abc");
+    ed_stream_set_water(st, SIZE_MAX, SIZE_MAX);
+    ck_assert_uint_eq(st->high_water, UINT32_MAX);
+    ck_assert_uint_eq(st->low_water, UINT32_MAX);
+    /* Idle streams are many: keep an eye on the size. */
+    ck_assert_uint_le(sizeof(ed_stream_t), 192);
 }
 END_TEST
 
@@ -850,6 +952,9 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_on_close_peer_gone);
     tcase_add_test(tc, test_on_close_frees_stream);
     tcase_add_test(tc, test_explicit_flush);
+    tcase_add_test(tc, test_deliver_while_flush_posted);
+    tcase_add_test(tc, test_close_other_in_callback);
+    tcase_add_test(tc, test_read_limits);
     suite_add_tcase(s, tc);
     return s;
 }

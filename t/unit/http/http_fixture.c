@@ -122,7 +122,6 @@ ed_test_http_route(ed_listener_t *ls, const char *raw)
     hc->c.peer.in.sin_family = AF_INET;
     hc->c.peer.in.sin_port = htons(40000);
     hc->c.peer.in.sin_addr.s_addr = htonl(0xc000020a);
-    hc->addr = ls->servers;
     hc->r = r;
     r->hc = hc;
     r->pool = ed_test_rpool;
@@ -132,7 +131,7 @@ ed_test_http_route(ed_listener_t *ls, const char *raw)
     rc = ed_http_parse_request(buf, strlen(buf), &r->head, hdrs, 32);
     ck_assert_msg(rc == ED_OK, "parse of \"%s\": %d", raw, rc);
     set_host(r);
-    r->server = ed_http_find_server(hc->addr, r, &r->host);
+    r->server = ed_http_find_server(ed_http_conn_addr(hc), r, &r->host);
     ck_assert_ptr_nonnull(r->server);
     r->loc_conf = r->server->loc_conf;
 
