@@ -83,8 +83,10 @@ def test_prometheus_counters_move(eddy):
     with Backend(ok_backend) as b:
         e = eddy(CONFIG.replace("@B@", str(b.port)))
         e.wait_workers(2)
+        # A worker is listed once the master has recorded its slot, just
+        # after the fork that /proc already shows.
+        assert wait_for(lambda: prometheus(e)["eddy_workers"] == 2, 5)
         before = prometheus(e)
-        assert before["eddy_workers"] == 2
         for _ in range(5):
             assert get(e, "/")[0] == 200
         assert get(e, "/app/x")[2] == b"from app\n"
