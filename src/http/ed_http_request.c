@@ -742,6 +742,16 @@ ed_http_on_timeout(ed_timer_t *t)
     ed_http_conn_t    *hc = t->data;
     ed_http_request_t *r = hc->r;
 
+    if (r == NULL && hc->keepalive && ed_stream_buffered(&hc->c.stream)) {
+        /* A request head started arriving on the idle connection: it
+         * gets client_header_timeout from here, as on a new connection,
+         * rather than being cut off by keepalive_timeout. */
+        hc->keepalive = 0;
+        hc->state = ed_stats_state(hc->state, ED_STATS_READING);
+        ed_timer_add(ed_worker->loop, &hc->timer,
+                     ed_http_conn_clcf(hc)->client_header_timeout);
+        return;
+    }
     if (r == NULL && !hc->keepalive && hc->c.stream.on_flushed == NULL
         && !hc->lingering)
     {

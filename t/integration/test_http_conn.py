@@ -306,6 +306,49 @@ def test_keepalive_timeout_not_hit_when_busy(slow):
             time.sleep(0.4)
 
 
+SLOW_HEAD = """
+workers: 1
+servers:
+  - listen: 127.0.0.1:{port}
+    client_header_timeout: 3s
+    keepalive_timeout: 1s
+    locations:
+      /:
+        return: {status: 200, body: "$request_uri\\n"}
+"""
+
+
+def test_head_started_on_idle_connection_gets_header_timeout(eddy):
+    """A request head that starts arriving on an idle keep-alive
+    connection is bounded by client_header_timeout from then on, not cut
+    off when keepalive_timeout ends."""
+    e = eddy(SLOW_HEAD)
+    with Client(e.port) as c:
+        c.send(get("/first"))
+        assert c.response().body == b"/first\n"
+        time.sleep(0.5)
+        c.send(b"GET /second HTTP/1.1\r\nHost: a\r\n")
+        time.sleep(1.5)                 # past keepalive_timeout
+        c.send(b"X-Late: yes\r\n\r\n")
+        assert c.response().body == b"/second\n"
+
+
+def test_head_started_on_idle_connection_ends_in_408(eddy):
+    e = eddy(SLOW_HEAD)
+    with Client(e.port) as c:
+        c.send(get("/first"))
+        assert c.response().body == b"/first\n"
+        time.sleep(0.3)
+        c.send(b"GET /never-ends HTTP/1.1\r\nHost: a\r\n")
+        t0 = time.monotonic()
+        data, closed = c.read_until_close(6)
+        elapsed = time.monotonic() - t0
+    assert closed
+    # keepalive_timeout first (0.7 s left), then client_header_timeout.
+    assert 2.5 < elapsed < 5, elapsed
+    assert parse_one(data).status == 408
+
+
 def test_client_body_timeout_body_never_arrives(slow):
     with Client(slow.port) as c:
         c.send(b"POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n"
