@@ -1,19 +1,9 @@
 /* libFuzzer target: Accept-Encoding values (request headers, untrusted)
  * as the static and gzip modules read them, with invariants checked. */
 #include "ed_http_range.h"
+#include "fuzz.h"
 
 #include <strings.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ed_fuzz_assert(c)                                                    \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,       \
-                    __LINE__, #c);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* Whether the value holds s anywhere, in any case. */
 static bool

@@ -1,17 +1,7 @@
 /* libFuzzer target: the path normaliser, with its output checked. */
 #include "ed_core.h"
 #include "ed_http_parse.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ed_fuzz_assert(c)                                                    \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,       \
-                    __LINE__, #c);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 /* A normal path: starts with '/', no NUL, no empty, "." or ".." segment. */
 static void

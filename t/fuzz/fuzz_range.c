@@ -2,17 +2,7 @@
  * bytes through the precondition, If-Range and Accept-Encoding code. */
 #include "ed_core.h"
 #include "ed_http_range.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ed_fuzz_assert(c)                                                    \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,       \
-                    __LINE__, #c);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
+#include "fuzz.h"
 
 /* Checks one parse against a representation of size bytes: ranges lie
  * inside it, are not empty, do not overlap, and there are at most max. */

@@ -1,19 +1,9 @@
 /* libFuzzer target: upstream response heads (scanner and parser), then
  * the body framing the proxy derives from them. */
 #include "ed_http_upstream.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define ED_FUZZ_MAX_HEADERS 100
-
-#define ed_fuzz_assert(c)                                                    \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,       \
-                    __LINE__, #c);                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* s lies inside buf[0..len) (an empty string may point anywhere). */
 static void

@@ -1,10 +1,9 @@
 /* libFuzzer target for the YAML loader: load, dump, reload, compare. */
 #include "ed_core.h"
 #include "ed_conf.h"
+#include "fuzz.h"
 
 #include <stdint.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Whether two trees hold the same structure and strings (quoting and
  * positions may differ after a dump). */
