@@ -475,7 +475,10 @@ ed_reload(void)
      * is released before forking: the new workers must not inherit it.
      * The old workers keep their own copies of removed listeners until
      * they stop accepting; the kernel closes them with the last copy. */
-    ed_listeners_close(old, false);
+    /* The listeners left in the old cycle are the removed ones: their
+     * unix socket files go too (not while an upgraded binary may still
+     * use them). */
+    ed_listeners_close(old, !ed_m.oldbin);
     ed_listeners_trim(cycle);
     ed_cycle_free(old);
     ed_drop_pending();

@@ -255,19 +255,24 @@ ed_listeners_close(ed_cycle_t *cycle, bool unlink_files)
     ed_listener_t **lsp = cycle->listeners.elts;
     size_t          i;
     int             j;
+    bool            open;
 
     for (i = 0; i < cycle->listeners.nelts; i++) {
+        /* A listener handed over to a new cycle has no descriptors left
+         * here: its file belongs to that cycle now. */
+        open = lsp[i]->fd >= 0;
         if (lsp[i]->fd >= 0) {
             close(lsp[i]->fd);
             lsp[i]->fd = -1;
         }
         for (j = 0; j < lsp[i]->nfds; j++) {
             if (lsp[i]->fds[j] >= 0) {
+                open = true;
                 close(lsp[i]->fds[j]);
                 lsp[i]->fds[j] = -1;
             }
         }
-        if (unlink_files && lsp[i]->addr.ss_family == AF_UNIX) {
+        if (unlink_files && open && lsp[i]->addr.ss_family == AF_UNIX) {
             unlink(((struct sockaddr_un *)&lsp[i]->addr)->sun_path);
         }
     }

@@ -17,8 +17,9 @@ const char *ed_listeners_error(void);
  * (taken from a cycle with more workers): the kernel would keep routing
  * connections to them, and no worker accepts there. */
 void ed_listeners_trim(ed_cycle_t *cycle);
-/* Closes the listeners' sockets (unix socket files are removed only when
- * unlink_files). */
+/* Closes the listeners' sockets; with unlink_files, the unix socket
+ * files of the listeners that had sockets open here (not those handed
+ * over to a new cycle) are removed. */
 void ed_listeners_close(ed_cycle_t *cycle, bool unlink_files);
 /* Clears FD_CLOEXEC on every listening socket and writes their numbers
  * as "6:7:8" into buf. ED_OK or ED_ERROR (buf too small). */

@@ -715,3 +715,36 @@ servers:
     finally:
         e.stop()
         shutil.rmtree(prefix, ignore_errors=True)
+
+
+def test_reload_removes_unix_socket_file(eddy):
+    """A unix listener dropped by a reload is closed and its socket file
+    removed; one that stays keeps its file and keeps serving."""
+    conf = """
+workers: 1
+servers:
+  - listen: [127.0.0.1:{port}, "unix:{prefix}/keep.sock"%s]
+    locations:
+      /: {return: {status: 200, body: "%s\\n"}}
+"""
+    e = eddy(conf % (', "unix:{prefix}/gone.sock"', "g1"))
+    keep, gone = e.prefix / "keep.sock", e.prefix / "gone.sock"
+    assert keep.exists() and gone.exists()
+    old = e.wait_workers(1)
+    e.write_config(conf % ("", "g2"))
+    e.signal(signal.SIGHUP)
+    e.wait_workers(1, exclude=old)
+    assert wait_for(lambda: not gone.exists(), 10), e.all_logs()
+    assert keep.exists()
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(str(keep))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.endswith(b"g2\n"), data
