@@ -407,22 +407,31 @@ ed_alog_exit_worker(ed_worker_t *w)
     }
 }
 
+/* Opens f's path anew onto f's descriptor. ED_OK or ED_ERROR (logged). */
+static int
+ed_alog_reopen_file(ed_alog_file_t *f)
+{
+    int fd;
+
+    fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
+               f->path);
+        return ED_ERROR;
+    }
+    dup3(fd, f->fd, O_CLOEXEC);
+    close(fd);
+    return ED_OK;
+}
+
 static void
 ed_alog_reopen(ed_worker_t *w)
 {
     ed_alog_file_t *f;
-    int             fd;
 
     for (f = ed_alog_main(w->cycle)->files; f; f = f->next) {
         ed_alog_flush(f);
-        fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
-                   f->path);
-            continue;
-        }
-        dup3(fd, f->fd, O_CLOEXEC);
-        close(fd);
+        ed_alog_reopen_file(f);
     }
 }
 
@@ -432,20 +441,10 @@ static void
 ed_alog_reopen_master(ed_cycle_t *cycle)
 {
     ed_alog_file_t *f;
-    int             fd;
 
     for (f = ed_alog_main(cycle)->files; f; f = f->next) {
-        if (f->fd < 0) {
-            continue;
+        if (f->fd >= 0 && ed_alog_reopen_file(f) == ED_OK) {
+            ed_cycle_give_file(cycle, f->fd, f->path);
         }
-        fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
-                   f->path);
-            continue;
-        }
-        dup3(fd, f->fd, O_CLOEXEC);
-        close(fd);
-        ed_cycle_give_file(cycle, f->fd, f->path);
     }
 }

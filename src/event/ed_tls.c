@@ -193,6 +193,38 @@ ed_tls_sid_ctx(SSL_CTX *ctx)
     return ED_OK;
 }
 
+/* A context with what both sides share; NULL with a message in err.
+ * - A peer that closes without close_notify has ended: HTTP frames its
+ *   own messages (and many servers end a close-framed response so).
+ * - Partial writes with a moving buffer: the stream re-offers what is
+ *   left from its own queue, or a new coalescing buffer that starts with
+ *   the same bytes.
+ * - Read-ahead: one read(2) for all the records that arrived rather than
+ *   two per record (header, then body). Safe with edge-triggered
+ *   readiness: the stream hears "drained" only from a short read, which
+ *   comes when SSL_read wants more and the socket said EAGAIN, so bytes
+ *   OpenSSL holds are never forgotten. */
+static SSL_CTX *
+ed_tls_ctx_new(const SSL_METHOD *method, char *err, size_t size)
+{
+    SSL_CTX *ctx;
+    char     reason[256];
+
+    ctx = SSL_CTX_new(method);
+    if (ctx == NULL) {
+        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
+        snprintf(err, size, "cannot create a TLS context: %s", reason);
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION
+                                 | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                              | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    return ctx;
+}
+
 /* Returns the context, or NULL with err and *what set. */
 SSL_CTX *
 ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
@@ -213,10 +245,8 @@ ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
         snprintf(err, size, "cannot set TLS up: %s", reason);
         return NULL;
     }
-    ctx = SSL_CTX_new(TLS_server_method());
+    ctx = ed_tls_ctx_new(TLS_server_method(), err, size);
     if (ctx == NULL) {
-        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
-        snprintf(err, size, "cannot create a TLS context: %s", reason);
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, (protocols & ED_TLS_V12)
@@ -225,28 +255,11 @@ ed_tls_server_ctx(const char *cert, const char *key, unsigned protocols,
     SSL_CTX_set_max_proto_version(ctx, (protocols & ED_TLS_V13)
                                            ? TLS1_3_VERSION
                                            : TLS1_2_VERSION);
-    /* A peer that closes without close_notify has ended its requests:
-     * HTTP frames its own messages, so treat it as a plain EOF. */
-    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE
-                                 | SSL_OP_NO_RENEGOTIATION
-                                 | SSL_OP_NO_COMPRESSION
-                                 | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (!tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
-    /* Partial writes with a moving buffer: the stream re-offers what is
-     * left from its own queue, or a new coalescing buffer that starts
-     * with the same bytes. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                              | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_dh_auto(ctx, 1);
-    /* One read(2) for all the records that arrived rather than two per
-     * record (header, then body). Safe with edge-triggered readiness:
-     * the stream hears "drained" only from a short read, which comes when
-     * SSL_read wants more and the socket said EAGAIN, so bytes OpenSSL
-     * holds are never forgotten. */
-    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
         ed_tls_reason(reason, sizeof(reason), NULL, NULL);
         snprintf(err, size, "invalid ciphers \"%s\": %s", ciphers, reason);
@@ -438,21 +451,11 @@ ed_tls_client_ctx(bool verify, const char *ca, char *err, size_t size)
         snprintf(err, size, "cannot set TLS up: %s", reason);
         return NULL;
     }
-    ctx = SSL_CTX_new(TLS_client_method());
+    ctx = ed_tls_ctx_new(TLS_client_method(), err, size);
     if (ctx == NULL) {
-        ed_tls_reason(reason, sizeof(reason), NULL, NULL);
-        snprintf(err, size, "cannot create a TLS context: %s", reason);
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* Many servers end a response framed by close without close_notify:
-     * the framing, not TLS, says whether it was complete. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION
-                                 | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
-                              | SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_set_cipher_list(ctx, ED_TLS_CIPHERS) != 1
         || SSL_CTX_set_alpn_protos(ctx, h11, sizeof(h11) - 1) != 0)
     {
