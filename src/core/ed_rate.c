@@ -151,7 +151,7 @@ ed_rate_table_take(ed_rate_table_t *t, uint64_t hash, ed_msec_t now,
 {
     ed_rate_slot_t *slot;
     uint64_t        st, tnow, last;
-    int64_t         excess;
+    int64_t         excess, d;
     bool            fresh;
     int             i;
 
@@ -170,16 +170,20 @@ ed_rate_table_take(ed_rate_table_t *t, uint64_t hash, ed_msec_t now,
         st = atomic_load_explicit(&slot->state, memory_order_acquire);
         last = st >> ED_RATE_EXCESS_BITS;
         excess = (int64_t)(st & ED_RATE_EXCESS_MASK);
-        if (ed_rate_step(&excess,
-                         st ? (ed_msec_t)((tnow - last) & ED_RATE_TIME_MASK)
-                            : INT64_MAX,
-                         rate, burst)
+        /* Workers' cached clocks differ by a few ms: a time before the
+         * stored one is no time at all (as nginx), and the stored time
+         * never moves back. The difference is signed in 37 bits. */
+        d = (int64_t)(((tnow - last) & ED_RATE_TIME_MASK)
+                      << (64 - ED_RATE_TIME_BITS))
+            >> (64 - ED_RATE_TIME_BITS);
+        if (ed_rate_step(&excess, st ? d : INT64_MAX, rate, burst)
             != ED_OK)
         {
             return ED_DECLINED;
         }
         if (atomic_compare_exchange_strong(&slot->state, &st,
-                                           ed_rate_pack(tnow, excess)))
+                                           ed_rate_pack(d < 0 ? last : tnow,
+                                                        excess)))
         {
             return ED_OK;
         }

@@ -87,6 +87,32 @@ START_TEST(test_rate_table)
 }
 END_TEST
 
+/* Workers' clocks differ by a few ms: a request stamped just before the
+ * stored time counts as no time passed, not as an idle century. */
+START_TEST(test_rate_table_clock_skew)
+{
+    ed_pool_t       *pool = ed_pool_create(1024);
+    ed_rate_table_t *t;
+    uint64_t         a = ed_rate_hash("10.0.0.1", 8);
+    ed_msec_t        now = 1000000;
+    int              i;
+
+    ck_assert_ptr_nonnull(pool);
+    t = ed_rate_table_create(pool, now - 5000);
+    ck_assert_ptr_nonnull(t);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(ed_rate_table_take(t, a, now + 1, 1000, 2), ED_OK);
+    }
+    ck_assert_int_eq(ed_rate_table_take(t, a, now + 1, 1000, 2),
+                     ED_DECLINED);
+    for (i = 0; i < 20; i++) {
+        ck_assert_int_eq(ed_rate_table_take(t, a, now + (i & 1), 1000, 2),
+                         ED_DECLINED);
+    }
+    ed_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(test_rate_table_evicts_oldest)
 {
     ed_pool_t       *pool = ed_pool_create(1024);
@@ -129,6 +155,7 @@ ed_test_rate_suite(void)
     tcase_add_test(tc, test_rate_step);
     tcase_add_test(tc, test_rate_table);
     tcase_add_test(tc, test_rate_table_evicts_oldest);
+    tcase_add_test(tc, test_rate_table_clock_skew);
     suite_add_tcase(s, tc);
     return s;
 }
