@@ -58,8 +58,8 @@ SSL_CTX *ed_tls_client_ctx(bool verify, const char *ca, char *err,
                            size_t size);
 /* Puts a TLS client session on an initialised stream (its socket may
  * still be connecting): the handshake runs inside the first writes and
- * reads. name (may be "") is sent as SNI unless it is an IP address, and
- * with verify the certificate must match it. slot (may be NULL) holds
+ * reads. name is sent as SNI unless it is "" or an IP address; with
+ * verify the certificate must match it (and "" is refused). slot (may be NULL) holds
  * the session to resume and receives the server's new ones; it must
  * outlive the stream. Returns ED_OK or ED_ERROR. */
 int ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name,
@@ -102,6 +102,9 @@ int ed_tls_keys_rotate(void);
 /* Makes ctx encrypt and decrypt tickets with the shared keys. Returns
  * ED_OK or ED_ERROR (no keys: ed_tls_keys_init failed or was not run). */
 int ed_tls_keys_use(SSL_CTX *ctx);
+/* In the child forked for a binary upgrade, just before exec: passes
+ * the keys on (EDDY_TLS_KEYS), so sessions resume on the new binary. */
+void ed_tls_keys_pass_on(void);
 /* Rotates the keys every ED_TLS_KEY_ROTATE_MSEC from the master's loop. */
 void ed_tls_keys_timer(ed_loop_t *loop);
 

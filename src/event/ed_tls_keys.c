@@ -6,6 +6,7 @@
 #include "ed_tls.h"
 #include "ed_shm.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,19 +31,24 @@ typedef struct {
 } ed_tls_key_t;
 
 /* Tells an inherited mapping is keys of this layout. */
-#define ED_TLS_KEYS_MAGIC 0x65644b31u   /* "edK1" */
+#define ED_TLS_KEYS_MAGIC 0x65644b32u   /* "edK2" */
 #define ED_TLS_KEYS_ENV   "EDDY_TLS_KEYS"
 
 typedef struct {
     uint32_t         magic;
     /* Rotations so far; slot current % ED_TLS_KEY_SLOTS encrypts. */
     _Atomic unsigned current;
+    /* Monotonic msec of the last rotation: during a binary upgrade two
+     * masters share the keys, and only the first to claim a period
+     * rotates. */
+    _Atomic int64_t  rotated;
     ed_tls_key_t     keys[ED_TLS_KEY_SLOTS];
 } ed_tls_keys_t;
 
 /* The mapping, inherited by every process forked after it was made;
  * never unmapped, so reloads keep it. */
 static ed_tls_keys_t *ed_tls_keys;
+static int            ed_tls_keys_fd = -1;  /* the memfd, close-on-exec */
 static ed_timer_t     ed_tls_keys_rotate_timer;
 
 /* Fills a slot with fresh random key material. Returns ED_OK, or
@@ -78,6 +84,7 @@ ed_tls_keys_inherit(void)
     if (env == NULL) {
         return NULL;
     }
+    unsetenv(ED_TLS_KEYS_ENV);
     errno = 0;
     fd = strtol(env, &end, 10);
     if (errno || end == env || *end || fd < 0 || fd > INT_MAX
@@ -95,27 +102,46 @@ ed_tls_keys_inherit(void)
         munmap(keys, sizeof(ed_tls_keys_t));
         goto ignored;
     }
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    ed_tls_keys_fd = (int)fd;
     return keys;
 
 ignored:
-    unsetenv(ED_TLS_KEYS_ENV);
+    /* Sessions made before the upgrade will not resume: say why. */
+    ed_log(ED_LOG_WARN, ed_log_cur, 0,
+           ED_TLS_KEYS_ENV " does not name inherited ticket keys; "
+           "new keys are made");
     return NULL;
 }
 
-/* Maps fresh memory for the keys: a memfd left open across exec and
- * named in the environment, so that a binary this one starts on USR2
- * inherits it; anonymous memory where memfds are missing. The mapping
- * lives as long as the process, since tickets outlive reloads. Returns
- * it, or NULL (errno). */
+/* Passes the keys to a binary about to be executed (USR2): the memfd
+ * stays open across exec and EDDY_TLS_KEYS names it. For the child of
+ * a fork, just before exec. */
+void
+ed_tls_keys_pass_on(void)
+{
+    char num[16];
+
+    if (ed_tls_keys_fd < 0) {
+        return;
+    }
+    fcntl(ed_tls_keys_fd, F_SETFD, 0);
+    snprintf(num, sizeof(num), "%d", ed_tls_keys_fd);
+    setenv(ED_TLS_KEYS_ENV, num, 1);
+}
+
+/* Maps fresh memory for the keys: a memfd that ed_tls_keys_pass_on can
+ * hand to the binary started on USR2; anonymous memory where memfds are
+ * missing. The mapping lives as long as the process, since tickets
+ * outlive reloads. Returns it, or NULL (errno). */
 static ed_tls_keys_t *
 ed_tls_keys_map(void)
 {
     static ed_pool_t *pool;
     ed_tls_keys_t    *keys;
-    char              num[16];
     int               fd;
 
-    fd = memfd_create("eddy-tls-keys", 0);
+    fd = memfd_create("eddy-tls-keys", MFD_CLOEXEC);
     if (fd >= 0) {
         if (ftruncate(fd, sizeof(ed_tls_keys_t)) != 0) {
             close(fd);
@@ -127,8 +153,7 @@ ed_tls_keys_map(void)
             close(fd);
             return NULL;
         }
-        snprintf(num, sizeof(num), "%d", fd);
-        setenv(ED_TLS_KEYS_ENV, num, 1);
+        ed_tls_keys_fd = fd;
         return keys;
     }
     if (pool == NULL) {
@@ -167,6 +192,7 @@ ed_tls_keys_init(void)
         }
     }
     atomic_init(&keys->current, 0);
+    atomic_init(&keys->rotated, (int64_t)ed_current_msec);
     keys->magic = ED_TLS_KEYS_MAGIC;
     ed_tls_keys = keys;
     return ED_OK;
@@ -271,8 +297,19 @@ ed_tls_keys_on_timer(ed_timer_t *t)
 {
     ed_loop_t *loop = t->data;
 
-    /* Nothing to rotate until a configuration with tickets made keys. */
-    if (ed_tls_keys != NULL && ed_tls_keys_rotate() != ED_OK) {
+    ed_msec_t last;
+
+    /* Nothing to rotate until a configuration with tickets made keys;
+     * nothing either when the other master of an upgrade just did. */
+    last = ed_tls_keys
+               ? atomic_load(&ed_tls_keys->rotated)
+               : 0;
+    if (ed_tls_keys != NULL
+        && ed_current_msec - last >= ED_TLS_KEY_ROTATE_MSEC / 2
+        && atomic_compare_exchange_strong(&ed_tls_keys->rotated, &last,
+                                          (int64_t)ed_current_msec)
+        && ed_tls_keys_rotate() != ED_OK)
+    {
         ed_log(ED_LOG_ALERT, ed_log_cur, errno,
                "rotating the TLS session ticket keys failed");
     }

@@ -527,6 +527,7 @@ ed_upgrade(void)
         sigset_t all;
 
         setenv("EDDY_INHERIT", env, 1);
+        ed_tls_keys_pass_on();
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         execv(ed_m.argv[0], ed_m.argv);

@@ -478,6 +478,18 @@ def test_resumption_across_binary_upgrade(eddy, pki):
         wait_for(lambda: not pid_alive(new_pid), 5)
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "99999"])
+def test_bad_inherited_ticket_keys_are_ignored_with_a_warning(eddy, pki,
+                                                              value):
+    e = eddy(config(workers=1), env={"EDDY_TLS_KEYS": value}, start=False)
+    install_certs(e, pki)
+    e.start()
+    _, body, _ = https(e.port, client_ctx(pki), sni="a.test")
+    assert body
+    assert "EDDY_TLS_KEYS does not name inherited ticket keys" \
+        in e.all_logs()
+
+
 def test_resumption_across_reload(eddy, pki):
     e = start(eddy, pki, config(workers=2))
     old = e.wait_workers(2)
