@@ -2,6 +2,7 @@
  * streams bodies both ways with bounded memory; retries, upgrades. */
 #include "ed_http_upstream.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <sys/socket.h>
 
@@ -189,7 +190,8 @@ static const char *
 ed_proxy_set_server_name(ed_conf_t *cf, const ed_key_t *key,
                          ed_node_t *node, void *conf)
 {
-    const char *p;
+    unsigned char addr[sizeof(struct in6_addr)];
+    const char   *p, *label;
 
     ed_unused(cf);
     if (node->type != ED_NODE_SCALAR || node->value.len == 0
@@ -197,11 +199,27 @@ ed_proxy_set_server_name(ed_conf_t *cf, const ed_key_t *key,
     {
         return "expected a host name like api.internal";
     }
-    for (p = node->value.data; *p; p++) {
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-'
-            && *p != '_' && *p != ':')
-        {
-            return "expected a host name like api.internal";
+    if (inet_pton(AF_INET6, node->value.data, addr) == 1) {
+        *(ed_str_t *)((char *)conf + key->offset) = node->value;
+        return NULL;
+    }
+    /* Labels of 1 to 63 letters, digits, '-' or '_', not starting or
+     * ending with '-' (an IPv4 address is such a name too). */
+    for (label = p = node->value.data;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (p == label || p - label > 63 || *label == '-'
+                || p[-1] == '-')
+            {
+                return "expected a host name like api.internal or an IP "
+                       "address";
+            }
+            if (*p == '\0') {
+                break;
+            }
+            label = p + 1;
+        } else if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+            return "expected a host name like api.internal or an IP "
+                   "address";
         }
     }
     *(ed_str_t *)((char *)conf + key->offset) = node->value;

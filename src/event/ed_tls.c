@@ -522,7 +522,12 @@ ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name, bool verify,
     {
         goto failed;
     }
-    if (verify && *name) {
+    if (verify && *name == '\0') {
+        /* Verification without a name would take any trusted
+         * certificate. */
+        goto failed;
+    }
+    if (verify) {
         /* An address is checked against the certificate's IP names. */
         if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
                      != 1

@@ -1335,7 +1335,7 @@ ed_ups_tls_connect(ed_http_upstream_conn_t *uc, ed_http_upstream_t *ups,
         }
     }
     if (len >= sizeof(name)) {
-        len = 0;
+        return ED_ERROR;    /* never an unchecked name */
     }
     memcpy(name, p, len);
     name[len] = '\0';

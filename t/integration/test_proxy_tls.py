@@ -267,9 +267,27 @@ def test_t_tls_keys_need_an_https_pass(prefix):
             "false}", "applies to https upstreams only")
 
 
-def test_t_bad_server_name(prefix):
+@pytest.mark.parametrize("name", ["a b", "api:443", "-x.test", "x-.test",
+                                  "a..b", ".a", "a" * 64 + ".test"])
+def test_t_bad_server_name(prefix, name):
     check_t(prefix, "{pass: \"https://127.0.0.1:1\", "
-            "tls_server_name: \"a b\"}", "\"a b\"", "expected a host name")
+            "tls_server_name: \"%s\"}" % name, "\"%s\"" % name,
+            "expected a host name")
+
+
+@pytest.mark.parametrize("name", ["api.internal", "10.0.0.1", "::1",
+                                  "under_score.test"])
+def test_t_good_server_name(prefix, pki, name):
+    port = free_port()
+    conf = prefix / "conf" / "eddy.yaml"
+    conf.write_text("servers:\n"
+                    "  - listen: 127.0.0.1:%d\n"
+                    "    locations:\n"
+                    "      /: {proxy: {pass: \"https://127.0.0.1:1\", "
+                    "tls_server_name: \"%s\", tls_ca: %s}}\n"
+                    % (port, name, pki.ca))
+    rc, _, err = run_eddy(["-t", "-p", prefix, "-c", conf])
+    assert rc == 0, err
 
 
 def test_t_https_url_in_upstream_servers(prefix):
