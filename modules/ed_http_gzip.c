@@ -151,9 +151,8 @@ ed_http_gzip_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
 static bool
 ed_http_gzip_media_type(const ed_str_t *s)
 {
-    static const char tchars[] = "!#$%&'*+-.^_`|~";
-    size_t            i, slash = 0;
-    char              c;
+    size_t i, slash = 0;
+    char   c;
 
     if (s->len == 1 && s->data[0] == '*') {
         return true;
@@ -165,9 +164,7 @@ ed_http_gzip_media_type(const ed_str_t *s)
                 return false;
             }
             slash = i;
-        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-                     || (c >= '0' && c <= '9') || strchr(tchars, c)))
-        {
+        } else if (!(ed_http_char[(u_char)c] & ED_HTTP_C_TOKEN)) {
             return false;
         }
     }

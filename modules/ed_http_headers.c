@@ -39,11 +39,11 @@ ed_module_t ed_http_headers_module = {
     .attach = ed_http_headers_attach,
 };
 
-/* Written by core from the response itself: a second copy would
- * contradict the framing or the status line's own metadata. */
+/* Written by core (or gzip) from the response itself: a second copy, or
+ * none, would contradict the framing or the body's encoding. */
 static const char *ed_http_headers_core[] = {
     "Server", "Date", "Content-Length", "Content-Type", "Transfer-Encoding",
-    "Connection", NULL
+    "Connection", "Content-Encoding", NULL
 };
 
 static bool

@@ -2,6 +2,7 @@
  * evaluation order of RFC 9110 13.2.2; Accept-Encoding for precompressed
  * files. */
 #include "ed_http_range.h"
+#include "ed_http_parse.h"
 
 #define ed_ows(c) ((c) == ' ' || (c) == '\t')
 
@@ -233,13 +234,7 @@ ed_http_cond_if_range(const ed_str_t *value, const ed_str_t *etag,
 }
 
 /* Whether c may appear in a token (RFC 9110 5.6.2). */
-static bool
-ed_ae_tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9')
-           || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+#define ed_ae_tchar(c) (ed_http_char[(u_char)(c)] & ED_HTTP_C_TOKEN)
 
 /* A qvalue (RFC 9110 12.4.2): "0" ["." 0*3DIGIT] or "1" ["." 0*3"0"].
  * Returns it in thousandths, or -1 when invalid. */

@@ -228,8 +228,11 @@ ed_http_send_header(ed_http_request_t *r)
     if (head == NULL) {
         return ED_ERROR;
     }
-    if (r->content_length < 0) {
-        /* A body of unknown length goes out in pieces over time. */
+    if (r->chunked_out || (r->content_length < 0 && !r->keepalive
+                             && !r->head_only))
+    {
+        /* A body of unknown length (chunked or up to the close) goes out
+         * in pieces over time. */
         ed_http_nodelay(r->hc);
     }
     r->header_sent = 1;

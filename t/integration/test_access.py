@@ -167,6 +167,7 @@ def test_unix_peer_matches_only_all(eddy, tmp_path):
     ("[{permit: all}]", "permit", r'unknown key "permit" in access'),
     ("[{allow: all, deny: all}]", "{allow", r"expected \{allow"),
     ("{allow: all}", "{allow", r"expected a list"),
+    ("[{allow: [1.2.3.4]}]", "[1.2.3.4]", r"CIDR block or \"all\""),
 ])
 def test_config_errors(tmp_path, rules, needle, pattern):
     check_config_error(tmp_path, """

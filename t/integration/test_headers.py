@@ -147,6 +147,11 @@ def test_config_errors(tmp_path):
                 r'header "Server"', r"written by eddy")
     check_config_error(tmp_path, base % "remove: [Content-Type]", "Content-Type",
                 r"cannot be set, added or removed")
+    check_config_error(tmp_path, base % "remove: [Content-Encoding]",
+                       "Content-Encoding",
+                       r"cannot be set, added or removed")
+    check_config_error(tmp_path, base % "set: [X-A]", "[X-A]",
+                       r"mapping")
     check_config_error(tmp_path, base % 'add: {"Bad Name": x}', '"Bad Name"',
                 r"invalid header name")
     check_config_error(tmp_path, base % 'add: {X-A: "a\\r\\nb"}', '"a',

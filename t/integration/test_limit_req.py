@@ -96,6 +96,7 @@ def test_access_runs_first(eddy):
     ("{rate: 1r/s, status: 200}", "200", r"limit_req.status.*400 to 599"),
     ("{rate: 1r/s, zone: x}", "zone", r'unknown key "zone" in limit_req'),
     ("{burst: 5}", "{burst", r'expected "rate"'),
+    ('{rate: 1r/s, key: ""}', '""', r"limit_req.key"),
     ("10r/s", "10r/s", r"expected a mapping"),
 ])
 def test_config_errors(tmp_path, block, needle, pattern):
