@@ -69,8 +69,11 @@ ed_peer_text(const ed_peer_addr_t *peer, char *buf, size_t size)
     return strlen(buf);
 }
 
-static void
-ed_accept_handler(ed_event_t *ev, uint32_t events)
+/* Accepts up to ED_ACCEPT_BATCH connections from ev's listener (woken:
+ * by epoll, so that finding none is an empty wake-up). Returns true when
+ * the batch ran out with connections perhaps still queued. */
+static bool
+ed_accept_batch(ed_event_t *ev, bool woken)
 {
     ed_worker_t            *w = ed_worker;
     /* accept_evs[i] is the event of listener i. */
@@ -81,26 +84,25 @@ ed_accept_handler(ed_event_t *ev, uint32_t events)
     socklen_t               len;
     int                     fd, n;
 
-    ed_unused(events);
     for (n = 0; n < ED_ACCEPT_BATCH && w->accepting; n++) {
         len = sizeof(ss);
         fd = accept4(ev->fd, (struct sockaddr *)&ss, &len,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (n == 0) {
+                if (n == 0 && woken) {
                     /* Woken for a connection another worker took. */
                     w->accept_empty++;
                     ed_stats_add(accept_empty, 1);
                 }
-                return;
+                return false;
             }
             if (errno == EINTR || errno == ECONNABORTED) {
                 continue;
             }
             ed_log(ED_LOG_ALERT, ed_log_cur, errno, "accept4() on %s failed",
                    ls->name);
-            return;
+            return false;
         }
         w->accepted++;
         ed_stats_add(accepted, 1);
@@ -114,6 +116,16 @@ ed_accept_handler(ed_event_t *ev, uint32_t events)
         }
         w->on_accept(ls, fd, &peer);
     }
+    return n == ED_ACCEPT_BATCH;
+}
+
+/* A level-triggered listener wakes the loop again while connections
+ * wait: one batch a turn leaves room for the connections already open. */
+static void
+ed_accept_handler(ed_event_t *ev, uint32_t events)
+{
+    ed_unused(events);
+    ed_accept_batch(ev, true);
 }
 
 int
@@ -161,8 +173,12 @@ ed_accept_drain(ed_worker_t *w)
         return;
     }
     for (i = 0; i < w->naccept; i++) {
-        if (lsp[i]->reuseport && w->accept_evs[i].fd >= 0) {
-            ed_accept_handler(&w->accept_evs[i], EPOLLIN);
+        /* The socket closes next: take its whole queue (bounded by the
+         * backlog), or the connections still in it would be reset. */
+        while (lsp[i]->reuseport && w->accept_evs[i].fd >= 0
+               && ed_accept_batch(&w->accept_evs[i], false))
+        {
+            /* more waiting */
         }
     }
 }
