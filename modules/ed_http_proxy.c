@@ -98,7 +98,10 @@ typedef struct {
     unsigned                   body_done:1;
     unsigned                   body_chunked:1; /* sent chunked upstream */
     unsigned                   replay_lost:1;  /* cannot resend the body */
-    unsigned                   sent:1;         /* bytes may have left */
+    unsigned                   connected:1;    /* the attempt's uc is up */
+    /* Bytes of the request may have reached an upstream (sticky over
+     * the attempts): a non-idempotent request is then never resent. */
+    unsigned                   sent:1;
     unsigned                   reused:1;       /* uc came from the pool */
     unsigned                   stale_retried:1;
     unsigned                   head_received:1;
@@ -181,6 +184,7 @@ static void ed_proxy_on_body(ed_stream_t *s, int status, char *data,
 static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
                                  const ed_http_resp_head_t *h);
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
+static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
 
 /* Configuration. */
 
@@ -824,7 +828,7 @@ ed_proxy_connected(ed_http_proxy_ctx_t *ctx)
     ed_http_request_t *r = ctx->r;
     int                rc;
 
-    ctx->sent = 1;
+    ctx->connected = 1;
     ed_timer_del(ed_worker->loop, &ctx->utimer);
     if (ed_stream_read_until_scan(&ctx->uc->c.stream, ed_http_head_end,
                                   ctx->piece, ed_proxy_on_head) != ED_OK)
@@ -888,9 +892,7 @@ ed_proxy_on_upstream_close(ed_stream_t *s)
         /* The response is on its way; its reading tells how it ends. */
         return;
     }
-    if (ctx->reused && !ctx->stale_retried
-        && !(ctx->body_started && ctx->replay_lost))
-    {
+    if (ctx->reused && !ctx->stale_retried && ed_proxy_may_resend(ctx)) {
         ed_proxy_retry_stale(ctx);
         return;
     }
@@ -907,6 +909,7 @@ ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
     int                      rc = ED_AGAIN;
 
     ctx->reused = 0;
+    ctx->connected = 0;
     ctx->start = ed_current_msec;
     if (pooled) {
         uc = ed_http_upstream_get_idle(ctx->ups, ctx->server,
@@ -1016,6 +1019,34 @@ ed_proxy_idempotent(ed_http_request_t *r)
     }
 }
 
+/* Notes that bytes of the request may have reached the attempt's
+ * upstream: from the moment its connection is up, over TLS once the
+ * handshake is over (no early data is sent). A refused or timed-out
+ * connect or a failed handshake sent none. Called while uc is open. */
+static void
+ed_proxy_note_sent(ed_http_proxy_ctx_t *ctx)
+{
+    if (ctx->uc != NULL && ctx->connected
+        && !ed_tls_handshaking(&ctx->uc->c.stream))
+    {
+        ctx->sent = 1;
+    }
+}
+
+/* Whether the request may go to an upstream again, on any retry path
+ * (a stale pooled connection, next_upstream): its body is still at
+ * hand, and its method is idempotent (RFC 9110 9.2.2) or no byte of it
+ * reached an upstream, since the backend may have acted on it. */
+static bool
+ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx)
+{
+    ed_proxy_note_sent(ctx);
+    if (ctx->body_started && ctx->replay_lost) {
+        return false;
+    }
+    return !ctx->sent || ed_proxy_idempotent(ctx->r);
+}
+
 /* Whether another server may be tried after a failure of kind ft. */
 static bool
 ed_proxy_may_retry(ed_http_proxy_ctx_t *ctx, int ft, int status)
@@ -1036,12 +1067,10 @@ ed_proxy_may_retry(ed_http_proxy_ctx_t *ctx, int ft, int status)
     default:
         return false;
     }
-    if (!(ctx->pcf->next_upstream & bit) || ctx->r->header_sent
-        || (ctx->body_started && ctx->replay_lost))
-    {
+    if (!(ctx->pcf->next_upstream & bit) || ctx->r->header_sent) {
         return false;
     }
-    return !ctx->sent || ed_proxy_idempotent(ctx->r);
+    return ed_proxy_may_resend(ctx);
 }
 
 /* An attempt failed before the response head went to the client: the
@@ -1052,6 +1081,7 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
     int rc;
 
     ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_proxy_note_sent(ctx);
     ed_proxy_try_end(ctx, status);
     if (ft != ED_PROXY_FT_STATUS) {
         ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
@@ -1072,7 +1102,6 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
         return;
     }
     ctx->head_received = 0;
-    ctx->sent = 0;
     rc = ed_proxy_next(ctx);
     if (rc != ED_AGAIN) {
         ed_proxy_finish(ctx, rc);
@@ -1091,7 +1120,6 @@ ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx)
     ctx->uc->owner = NULL;
     ed_http_upstream_close(ctx->uc);
     ctx->uc = NULL;
-    ctx->sent = 0;
     rc = ed_proxy_attempt(ctx, false);
     if (rc == ED_AGAIN) {
         return;
@@ -1360,7 +1388,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (status != ED_OK) {
         if (len == 0 && ctx->reused && !ctx->stale_retried
-            && !(ctx->body_started && ctx->replay_lost))
+            && ed_proxy_may_resend(ctx))
         {
             ed_proxy_retry_stale(ctx);
             return;
