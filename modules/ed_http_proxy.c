@@ -181,6 +181,8 @@ static void ed_proxy_on_head(ed_stream_t *s, int status, char *data,
                              size_t len);
 static void ed_proxy_on_body(ed_stream_t *s, int status, char *data,
                              size_t len);
+static void ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status);
+static int ed_proxy_commit(ed_http_proxy_ctx_t *ctx);
 static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
                                  const ed_http_resp_head_t *h);
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
@@ -702,9 +704,7 @@ ed_proxy_on_utimer(ed_timer_t *t)
            "upstream timed out while %s %s (upstream \"%s\")",
            what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
     if (ctx->head_received) {
-        /* Mid-body: the client connection ends. */
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
-        ed_proxy_finish(ctx, ED_ERROR);
+        ed_proxy_body_failed(ctx, 504);
         return;
     }
     ed_proxy_fail(ctx, ED_PROXY_FT_TIMEOUT, 504);
@@ -1177,6 +1177,62 @@ ed_proxy_flow(ed_http_proxy_ctx_t *ctx)
     ed_proxy_read_more(ctx);
 }
 
+/* Checks buf[0..len), a chunked body from its start, without passing
+ * it on: ED_AGAIN (good so far), ED_DONE (its end) or ED_ERROR, with
+ * *end just after the end or the first invalid byte. */
+static int
+ed_proxy_chunked_check(const char *buf, size_t len, size_t *end)
+{
+    ed_http_chunked_t c;
+    size_t            used, off, n;
+    int               rc = ED_OK;
+
+    memset(&c, 0, sizeof(c));
+    for (*end = 0; *end < len && rc == ED_OK; *end += used) {
+        rc = ed_http_chunked_parse(&c, buf + *end, len - *end, &used, &off,
+                                   &n);
+    }
+    return rc == ED_OK ? ED_AGAIN : rc;
+}
+
+/* A read_until_scan scanner: the chunked body up to its end or its
+ * first invalid byte, 0 while neither is in buf. */
+static size_t
+ed_proxy_scan_chunked(const char *buf, size_t len)
+{
+    size_t end;
+
+    return ed_proxy_chunked_check(buf, len, &end) == ED_AGAIN ? 0 : end;
+}
+
+/* The upstream failed after its response head. Before anything was
+ * sent to the client, the answer is status after all (error_pages
+ * apply). After, the bytes already given to the client go out, then
+ * the connection closes: no last chunk nor a body filter's end, so the
+ * body cannot look complete (ED_ERROR would close at once and drop
+ * them). Last call. */
+static void
+ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
+{
+    ed_http_request_t *r = ctx->r;
+
+    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+    if (!r->header_sent) {
+        /* The upstream's head was only prepared. */
+        r->headers_out.nelts = 0;
+        r->content_type.data = NULL;
+        r->content_type.len = 0;
+        r->content_length = -1;
+        ed_proxy_finish(ctx, status);
+        return;
+    }
+    ed_proxy_teardown(ctx, false);
+    r->keepalive = 0;
+    r->chunked_out = 0;
+    r->body_filter = NULL;
+    ed_http_finalize(r, ED_OK);
+}
+
 static void
 ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
 {
@@ -1187,6 +1243,16 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
     int                      rc;
 
     ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (status == ED_DECLINED) {
+        /* Held head: a piece of chunked body with neither its end nor
+         * an error; it streams from here. */
+        if (ed_proxy_commit(ctx) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
+        }
+        ed_proxy_flow(ctx);
+        return;
+    }
     if (status != ED_OK) {
         if (ctx->framing == ED_PROXY_BODY_CLOSE && status == ED_DONE) {
             if (len && ed_http_send_body(r, data, len) != ED_OK) {
@@ -1201,9 +1267,20 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
                "upstream %s closed the connection while sending the "
                "response body (upstream \"%s\")",
                ctx->server->name.data, ctx->ups->name.data);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
-        ed_proxy_finish(ctx, ED_ERROR);
+        ed_proxy_body_failed(ctx, 502);
         return;
+    }
+    if (!r->header_sent) {
+        /* Held head: the first bytes of the body decide. */
+        if (ctx->framing == ED_PROXY_BODY_CHUNKED
+            && ed_proxy_chunked_check(data, len, &pos) == ED_ERROR)
+        {
+            goto invalid;
+        }
+        if (ed_proxy_commit(ctx) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
+        }
     }
     switch (ctx->framing) {
     case ED_PROXY_BODY_LENGTH:
@@ -1222,14 +1299,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
             rc = ed_http_chunked_parse(&ctx->rchunked, data + pos, len - pos,
                                        &used, &off, &n);
             if (rc == ED_ERROR) {
-                ed_log(ED_LOG_ERR, ed_log_cur, 0,
-                       "upstream %s sent an invalid chunked body "
-                       "(upstream \"%s\")",
-                       ctx->server->name.data, ctx->ups->name.data);
-                ed_http_upstream_failed(ctx->ups, ctx->server,
-                                        ed_current_msec);
-                ed_proxy_finish(ctx, ED_ERROR);
-                return;
+                goto invalid;
             }
             if (rc == ED_OK
                 && ed_http_send_body(r, data + pos + off, n) != ED_OK)
@@ -1258,6 +1328,13 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         break;
     }
     ed_proxy_flow(ctx);
+    return;
+
+invalid:
+    ed_log(ED_LOG_ERR, ed_log_cur, 0,
+           "upstream %s sent an invalid chunked body (upstream \"%s\")",
+           ctx->server->name.data, ctx->ups->name.data);
+    ed_proxy_body_failed(ctx, 502);
 }
 
 /* The tunnel after a 101 ended. */
@@ -1329,10 +1406,10 @@ ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
     return ED_OK;
 }
 
-/* Sends the client the response head built from the upstream's.
- * ED_OK or ED_ERROR. */
+/* Makes the client's response head from the upstream's (sent by
+ * ed_proxy_commit) and the framing of the body. ED_OK or ED_ERROR. */
 static int
-ed_proxy_response_head(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
+ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
 {
     ed_http_request_t *r = ctx->r;
 
@@ -1364,9 +1441,68 @@ ed_proxy_response_head(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     ctx->reusable = ctx->framing != ED_PROXY_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
+    return ED_OK;
+}
+
+/* Sends the prepared response head. ED_OK or ED_ERROR. */
+static int
+ed_proxy_commit(ed_http_proxy_ctx_t *ctx)
+{
     /* The body streams in pieces as the upstream sends them. */
-    ed_http_nodelay(r->hc);
-    return ed_http_send_header(r);
+    ed_http_nodelay(ctx->r->hc);
+    return ed_http_send_header(ctx->r);
+}
+
+/* The response head is in. It goes to the client now, unless body bytes
+ * came with it or the upstream has closed already: these tell at once
+ * whether the body fails, and a failure known before anything was sent
+ * is a 502 (http.md), whatever the timing of the reads. Last call. */
+static void
+ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
+{
+    ed_stream_t *us = &ctx->uc->c.stream;
+    int          rc;
+
+    if (ctx->framing == ED_PROXY_BODY_NONE) {
+        if (ed_proxy_commit(ctx) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
+        }
+        ed_proxy_done(ctx);
+        return;
+    }
+    if (ctx->framing != ED_PROXY_BODY_CLOSE
+        && (us->rdhup || us->eof || us->error))
+    {
+        /* All the upstream sent is here or in the socket: up to a piece
+         * is read before the head goes, so that a body ending early is
+         * seen. The scanner stops at the body's end or first bad byte
+         * (a piece without either is ED_DECLINED). */
+        if (ctx->framing == ED_PROXY_BODY_LENGTH) {
+            rc = ed_stream_read_bytes(us, (size_t)ed_min(ctx->resp_left,
+                                                         (int64_t)ctx->piece),
+                                      ed_proxy_on_body);
+        } else {
+            rc = ed_stream_read_until_scan(us, ed_proxy_scan_chunked,
+                                           ctx->piece, ed_proxy_on_body);
+        }
+        if (rc != ED_OK) {
+            ed_proxy_finish(ctx, 500);
+            return;
+        }
+        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+        return;
+    }
+    if (ctx->framing == ED_PROXY_BODY_CHUNKED && ed_stream_buffered(us)) {
+        /* Checked by ed_proxy_on_body before the head goes. */
+        ed_proxy_read_more(ctx);
+        return;
+    }
+    if (ed_proxy_commit(ctx) != ED_OK) {
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    ed_proxy_flow(ctx);
 }
 
 static void
@@ -1456,15 +1592,11 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_try_end(ctx, h.status);
-    if (ed_proxy_response_head(ctx, &h) != ED_OK) {
-        ed_proxy_finish(ctx, ED_ERROR);
+    if (ed_proxy_prepare(ctx, &h) != ED_OK) {
+        ed_proxy_finish(ctx, 500);
         return;
     }
-    if (ctx->framing == ED_PROXY_BODY_NONE) {
-        ed_proxy_done(ctx);
-        return;
-    }
-    ed_proxy_flow(ctx);
+    ed_proxy_start_body(ctx);
 }
 
 /* The handler. */
