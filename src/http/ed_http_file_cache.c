@@ -24,6 +24,36 @@ static ed_http_file_cache_t ed_file_cache;
 
 /* Mapping. */
 
+/* Whether rest, joined below a directory, stays below it: empty, or a
+ * '/' followed by names none of which is "." or "..", and no NUL (which
+ * would cut the path short). Whatever the caller made of the URI (the
+ * request's, normalised, or a try_files result), this is what keeps the
+ * joined path under the root or alias. */
+static bool
+ed_path_confined(const char *rest, size_t len)
+{
+    size_t i, s, n;
+
+    if (len == 0) {
+        return true;
+    }
+    if (rest[0] != '/' || memchr(rest, '\0', len) != NULL) {
+        return false;
+    }
+    for (s = 1; s <= len; s = i + 1) {
+        for (i = s; i < len && rest[i] != '/'; i++) {
+            /* to the end of the name */
+        }
+        n = i - s;
+        if ((n == 1 && rest[s] == '.')
+            || (n == 2 && rest[s] == '.' && rest[s + 1] == '.'))
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
 int
 ed_http_map_path(ed_pool_t *pool, const ed_str_t *root,
                  const ed_str_t *alias, const ed_str_t *prefix,
@@ -32,7 +62,6 @@ ed_http_map_path(ed_pool_t *pool, const ed_str_t *root,
 {
     const char *base, *rest;
     size_t      blen, rlen;
-    bool        slash = false;
     char       *p;
 
     if (alias != NULL && alias->len) {
@@ -43,37 +72,32 @@ ed_http_map_path(ed_pool_t *pool, const ed_str_t *root,
         {
             return 404;
         }
-        rest = uri->data + prefix->len;
+        /* The rest starts at the prefix's own trailing slash, if any: it
+         * is then empty or starts with '/', or the URI goes on in the
+         * middle of the prefix's last name ("/static" + "../x",
+         * "/static" + "-private/x"), which names no file under the
+         * alias. */
         rlen = uri->len - prefix->len;
-        if (base[blen - 1] == '/') {
-            /* "/srv/a/" + "/x" or "x": one slash between them. */
-            while (rlen && rest[0] == '/') {
-                rest++;
-                rlen--;
-            }
-        } else if (rlen && rest[0] != '/') {
-            if (prefix->len == 0 || prefix->data[prefix->len - 1] != '/') {
-                /* "/img" + "x" would name a sibling of the alias. */
-                return 404;
-            }
-            slash = true;
+        if (prefix->len && prefix->data[prefix->len - 1] == '/') {
+            rlen++;
         }
-        *root_len = blen;
-        while (*root_len > 1 && base[*root_len - 1] == '/') {
-            (*root_len)--;
-        }
+        rest = uri->data + uri->len - rlen;
     } else {
         base = root->data;
         blen = root->len;
-        while (blen && base[blen - 1] == '/') {
-            blen--;
-        }
         rest = uri->data;
         rlen = uri->len;
-        /* The root "/" becomes "": the URI brings the slash. */
-        *root_len = blen;
     }
-    p = ed_pnalloc(pool, blen + slash + rlen + extra + 1);
+    if (!ed_path_confined(rest, rlen)) {
+        return 404;
+    }
+    /* The directory's trailing slashes are dropped: the rest brings its
+     * own ("/" becomes "", the root of the file system). */
+    while (blen && base[blen - 1] == '/') {
+        blen--;
+    }
+    *root_len = blen;
+    p = ed_pnalloc(pool, blen + rlen + extra + 2);
     if (p == NULL) {
         return 500;
     }
@@ -82,12 +106,12 @@ ed_http_map_path(ed_pool_t *pool, const ed_str_t *root,
         memcpy(p, base, blen);
         p += blen;
     }
-    if (slash) {
-        *p++ = '/';
-    }
     if (rlen) {
         memcpy(p, rest, rlen);
         p += rlen;
+    }
+    if (p == out->data) {
+        *p++ = '/';  /* alias "/" and nothing after the prefix */
     }
     *p = '\0';
     out->len = (size_t)(p - out->data);

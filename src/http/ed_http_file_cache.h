@@ -16,16 +16,18 @@ enum {
     ED_HTTP_SYMLINKS_DENY
 };
 
-/* Maps a normalised URI to a file system path: root + uri, or, with an
- * alias, alias + (uri minus the location prefix). Trailing slashes of
- * root are dropped; an alias without one is joined with '/' when the
- * prefix ends with one, and a rest that would extend the alias's last
- * name ("/img" + "x" = "/imgx", a sibling of the alias) is refused.
- * extra bytes of room are left after the path (index names, ".gz").
- * Returns ED_OK with out (NUL-terminated, pool memory) and *root_len, the
- * length of its trusted leading part (the root or alias directory; the
- * symlink policy applies below it); 404 when the URI does not lie under
- * the alias; 500 on ENOMEM. */
+/* Maps a URI to a file system path: root + uri, or, with an alias, alias
+ * + (uri minus the location prefix). The part joined to the directory is
+ * re-rooted at a '/': under an alias it starts at the prefix's trailing
+ * slash, or right after a prefix without one, where it must be empty or
+ * start with '/' ("/img" + "x" or "/img" + ".." would name a sibling of
+ * the alias or its parent: 404). It may hold no "." or ".." name and no
+ * NUL, normalised or not (404). Trailing slashes of the directory are
+ * dropped. extra bytes of room are left after the path (index names,
+ * ".gz"). Returns ED_OK with out (NUL-terminated, pool memory) and
+ * *root_len, the length of its trusted leading part (the root or alias
+ * directory; the symlink policy applies below it); 404 when the URI does
+ * not lie under the alias or would leave the directory; 500 on ENOMEM. */
 int ed_http_map_path(ed_pool_t *pool, const ed_str_t *root,
                      const ed_str_t *alias, const ed_str_t *prefix,
                      const ed_str_t *uri, size_t extra, ed_str_t *out,

@@ -1,7 +1,8 @@
 """The open-file cache of the static module (`open_file_cache`): files
 replaced, rewritten, removed or created on disk are noticed within
-`valid`; eviction; no descriptor leaks when clients go away mid-file;
-send_timeout for clients that stop reading."""
+`valid`; eviction of the least recently used entries past `max`; no
+descriptor leaks when clients go away mid-file; send_timeout for clients
+that stop reading."""
 
 import os
 import socket
@@ -122,13 +123,74 @@ def test_in_flight_download_keeps_old_bytes(srv):
     assert body_becomes(srv, "/big.bin", b"C" * (2 << 20))
 
 
-def test_eviction(srv):
-    """More files than max: all served correctly, again and again."""
+EVICT_CONFIG = r"""
+workers: 1
+error_log: logs/error.log
+open_file_cache: {max: 5, valid: 1h}
+servers:
+  - listen: 127.0.0.1:{port}
+    root: html
+    locations:
+      /:
+        static: {}
+"""
+
+
+def html_fds(pid, html):
+    """Descriptors of pid open on files under html."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue        # closed meanwhile
+        if target.startswith(html + "/"):
+            n += 1
+    return n
+
+
+def test_eviction(eddy):
+    """More files than max: the cache keeps the max most recently used
+    entries and closes the others. Files over the inline size hold a
+    descriptor each, so the worker has exactly max of them open; with
+    valid: 1h an entry is never re-checked, so a file replaced on disk is
+    seen at once only when its entry was evicted, and the old bytes are
+    served while it is kept."""
+    e = eddy(EVICT_CONFIG, start=False)
+    size = 64 << 10         # over the 16 KiB held in memory: an fd each
+
+    def content(i, gen):
+        return (b"%s%d-" % (gen, i)) * (size // 8)
+
     for i in range(12):
-        srv.write_file("html/f%d.txt" % i, "file %d\n" % i)
-    for _ in range(3):
-        for i in range(12):
-            assert get(srv, "/f%d.txt" % i)[2] == b"file %d\n" % i
+        e.write_file("html/f%d.bin" % i, content(i, b"old"))
+    e.start()
+    (worker,) = e.wait_workers(1)
+    html = os.path.realpath(str(e.prefix / "html"))
+
+    def body(i):
+        return get(e, "/f%d.bin" % i)[2]
+
+    for i in range(12):
+        assert body(i) == content(i, b"old")
+    # Every response is over: only the cache holds descriptors, five.
+    assert wait_for(lambda: html_fds(worker, html) == 5, timeout=5), \
+        html_fds(worker, html)
+    # LRU order now (oldest first): f7 f8 f9 f10 f11.
+    for i in (0, 7, 8):
+        replace(e.prefix / ("html/f%d.bin" % i), content(i, b"new"))
+    # f7 is cached: its old bytes; now the most recently used.
+    assert body(7) == content(7, b"old")
+    # f0 was evicted long ago: opened afresh; f8 goes out for it.
+    assert body(0) == content(0, b"new")
+    # f8 was the least recently used (f7, older in the cache, was used
+    # since): evicted, opened afresh; f9 goes out for it.
+    assert body(8) == content(8, b"new")
+    # f7 stayed, f10 and f11 too.
+    assert body(7) == content(7, b"old")
+    assert body(11) == content(11, b"old")
+    assert wait_for(lambda: html_fds(worker, html) == 5, timeout=5), \
+        html_fds(worker, html)
 
 
 def fd_count(pid):

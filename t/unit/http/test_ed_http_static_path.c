@@ -39,6 +39,8 @@ typedef struct {
     { NULL, alias, prefix, uri, ED_OK, path, rl }
 #define ALIAS_NO(alias, prefix, uri) { NULL, alias, prefix, uri, 404, NULL, 0 }
 
+#define ROOT_NO(root, uri) { root, NULL, "", uri, 404, NULL, 0 }
+
 static const map_case_t map_cases[] = {
     ROOT("/srv/www", "/", "/srv/www/", 8),
     ROOT("/srv/www", "/a.html", "/srv/www/a.html", 8),
@@ -46,30 +48,86 @@ static const map_case_t map_cases[] = {
     ROOT("/srv/www//", "/d/e/", "/srv/www/d/e/", 8),
     ROOT("/", "/a.html", "/a.html", 0),
     ROOT("html", "/x", "html/x", 4),
+    ROOT("/srv/www", "/a..b/c.", "/srv/www/a..b/c.", 8),
+    ROOT("/srv/www", "/...", "/srv/www/...", 8),
     /* Aliases ending with '/'. */
     ALIAS("/srv/img/", "/i/", "/i/a.png", "/srv/img/a.png", 8),
     ALIAS("/srv/img/", "/i/", "/i/", "/srv/img/", 8),
     ALIAS("/srv/img/", "/i", "/i/a.png", "/srv/img/a.png", 8),
-    ALIAS("/srv/img/", "/i", "/i", "/srv/img/", 8),
-    ALIAS("/srv/img/", "/i", "/ix", "/srv/img/x", 8),
+    ALIAS("/srv/img/", "/i", "/i", "/srv/img", 8),
+    ALIAS("/srv/img/", "/i", "/i//a.png", "/srv/img//a.png", 8),
     /* Aliases without a slash. */
     ALIAS("/srv/img", "/i/", "/i/a.png", "/srv/img/a.png", 8),
-    ALIAS("/srv/img", "/i/", "/i/", "/srv/img", 8),
+    ALIAS("/srv/img", "/i/", "/i/", "/srv/img/", 8),
     ALIAS("/srv/img", "/i", "/i/a.png", "/srv/img/a.png", 8),
     ALIAS("/srv/img", "/i", "/i", "/srv/img", 8),
-    /* nginx's off-by-slash: "/i" + "x" must not become "/srv/imgx", nor
-     * "/i" + "../" a way out (the URI is normalised, but "/i.." is a
-     * name that continues the alias's last one). */
+    ALIAS("/", "/i/", "/i/a.png", "/a.png", 0),
+    ALIAS("/", "/i", "/i", "/", 0),
+    ALIAS("/srv/img/", "/i/", "/i/a..b", "/srv/img/a..b", 8),
+    ALIAS("/srv/img/", "/i", "/i/...", "/srv/img/...", 8),
+    /* nginx's off-by-slash: a prefix without a trailing slash maps only
+     * the URIs that go on at a '/' after it. "/i" + "x" must not become
+     * "/srv/imgx" nor "/srv/img/x", nor "/i" + ".." a way out: "/i.."
+     * is a normalised URI (the name "i.." is no dot segment), but joined
+     * in the middle of a name it would be one. Whatever the alias's
+     * spelling. */
     ALIAS_NO("/srv/img", "/i", "/ix"),
+    ALIAS_NO("/srv/img/", "/i", "/ix"),
     ALIAS_NO("/srv/img", "/i", "/i.."),
+    ALIAS_NO("/srv/img/", "/i", "/i.."),
+    ALIAS_NO("/srv/img/", "/i", "/i../"),
+    ALIAS_NO("/srv/img/", "/i", "/i../etc/passwd"),
     ALIAS_NO("/srv/img", "/i", "/i../etc/passwd"),
+    ALIAS_NO("/srv/img/", "/i", "/i."),
+    ALIAS_NO("/srv/img/", "/i", "/i./x"),
+    ALIAS_NO("/srv/img/", "/i", "/i..."),
+    ALIAS_NO("/srv/img/", "/i", "/i-private/key"),
+    ALIAS_NO("/srv/img//", "/i", "/i../x"),
+    ALIAS_NO("/", "/i", "/ietc/passwd"),
+    /* A rest that was not normalised (a try_files result): no dot
+     * segment and no NUL reach the file system, under an alias or a
+     * root. */
+    ALIAS_NO("/srv/img/", "/i/", "/i/../x"),
+    ALIAS_NO("/srv/img/", "/i/", "/i/.."),
+    ALIAS_NO("/srv/img/", "/i/", "/i/./x"),
+    ALIAS_NO("/srv/img/", "/i/", "/i/a/../../x"),
+    ALIAS_NO("/srv/img/", "/i", "/i/.."),
+    ALIAS_NO("/srv/img", "/i", "/i//../x"),
+    ROOT_NO("/srv/www", "/../x"),
+    ROOT_NO("/srv/www", "/a/.."),
+    ROOT_NO("/srv/www", "/a/./b"),
+    ROOT_NO("/srv/www", "//.."),
+    ROOT_NO("/srv/www", "x"),
+    ROOT_NO("/srv/www", "-private/x"),
+    ROOT_NO("/srv/www", ".."),
     /* Exact locations: the alias is the file. */
     ALIAS("/srv/favicon.ico", "/favicon.ico", "/favicon.ico",
           "/srv/favicon.ico", 16),
+    ALIAS_NO("/srv/favicon.ico", "/favicon.ico", "/favicon.ico.."),
     /* A URI outside the prefix (a try_files fallback). */
     ALIAS_NO("/srv/img/", "/i/", "/other"),
     ALIAS_NO("/srv/img/", "/i/", "/"),
+    ALIAS_NO("/srv/img/", "/i/", "/i"),
 };
+
+/* A NUL inside the rest would cut the path at the C level. */
+START_TEST(test_map_nul)
+{
+    ed_str_t root = ed_string("/srv/www"), alias = ed_string("/srv/img/");
+    ed_str_t prefix = ed_string("/i/"), none = ed_null_string, out;
+    ed_str_t uri = { 4, (char *)"/a\0b" };
+    size_t   rl;
+
+    ck_assert_int_eq(ed_http_map_path(pool, &root, NULL, &none, &uri, 0,
+                                      &out, &rl),
+                     404);
+    uri.data = (char *)"/i/x\0y";
+    uri.len = 6;
+    ck_assert_int_eq(ed_http_map_path(pool, &root, &alias, &prefix, &uri, 0,
+                                      &out, &rl),
+                     404);
+}
+END_TEST
 
 START_TEST(test_map)
 {
@@ -507,6 +565,7 @@ ed_test_http_static_path_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 10);
     tcase_add_loop_test(tc, test_map, 0, (int)ed_nelems(map_cases));
+    tcase_add_test(tc, test_map_nul);
     tcase_add_test(tc, test_dotfiles);
     tcase_add_test(tc, test_escape);
     suite_add_tcase(s, tc);
