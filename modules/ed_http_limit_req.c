@@ -154,11 +154,12 @@ ed_http_limit_req_check(ed_http_request_t *r)
     {
         return ED_DECLINED;
     }
-    ed_log(ED_LOG_WARN, ed_log_cur, 0, "limiting requests, excess over "
-           "rate %lld.%03lldr/s plus burst %lld by key \"%.*s\", "
-           "location: \"%s\"", (long long)(lr->rate / 1000),
-           (long long)(lr->rate % 1000), (long long)lr->burst,
-           (int)ed_min(key.len, 256), key.data, r->loc->name.data);
+    ed_http_log(ED_LOG_WARN, r, 0, "limiting requests, excess over "
+                "rate %lld.%03lldr/s plus burst %lld by key \"%s\", "
+                "location: \"%s\"", (long long)(lr->rate / 1000),
+                (long long)(lr->rate % 1000), (long long)lr->burst,
+                ed_http_log_str(r, key.data, key.len, 256),
+                r->loc->name.data);
     return lr->status;
 }
 

@@ -1058,11 +1058,16 @@ static int
 ed_static_open(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                const ed_str_t *path, size_t root_len, ed_http_file_t **f)
 {
-    int rc;
+    int rc, err;
 
     rc = ed_http_file_open(path->data, path->len, root_len, scf->symlinks,
                            f);
     if (rc != ED_OK) {
+        if (rc == 500) {
+            err = errno;
+            ed_http_log(ED_LOG_ERR, r, err, "open() \"%s\" failed",
+                        ed_http_log_str(r, path->data, path->len, 512));
+        }
         return rc;
     }
     if (ed_pool_cleanup_add(r->pool, (ed_pool_cleanup_pt)ed_http_file_release,
@@ -1146,8 +1151,8 @@ ed_static_on_send_timeout(ed_timer_t *t)
         ed_timer_add(ed_worker->loop, t, r->clcf->send_timeout);
         return;
     }
-    ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out sending \"%.*s\"",
-           (int)ed_min(r->uri.len, 200), r->uri.data);
+    ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
+                ed_http_log_str(r, r->uri.data, r->uri.len, 200));
     ed_http_finalize(r, ED_ERROR);
 }
 
@@ -1392,6 +1397,7 @@ ed_static_pipe_run(ed_static_pipe_t *p)
     ed_stream_t       *s = &r->hc->c.stream;
     size_t             budget = ED_STATIC_BUDGET;
     ssize_t            n;
+    int                err;
 
     while (p->off < p->end) {
         if (ed_stream_write_blocked(s)) {
@@ -1416,9 +1422,9 @@ ed_static_pipe_run(ed_static_pipe_t *p)
         }
         if (n <= 0) {
             /* Shortened meanwhile: the body cannot be completed. */
-            ed_log(ED_LOG_ERR, ed_log_cur, n < 0 ? errno : 0,
-                   "reading \"%.*s\" failed", (int)ed_min(r->uri.len, 200),
-                   r->uri.data);
+            err = n < 0 ? errno : 0;
+            ed_http_log(ED_LOG_ERR, r, err, "reading \"%s\" failed",
+                        ed_http_log_str(r, r->uri.data, r->uri.len, 200));
             return ED_ERROR;
         }
         if (ed_http_send_body(r, p->buf, (size_t)n) != ED_OK) {
@@ -1460,9 +1466,8 @@ ed_static_pipe_on_timer(ed_timer_t *t)
     ed_http_request_t *r = p->r;
 
     if (p->paused) {
-        ed_log(ED_LOG_INFO, ed_log_cur, 0,
-               "client timed out sending \"%.*s\"",
-               (int)ed_min(r->uri.len, 200), r->uri.data);
+        ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
+                    ed_http_log_str(r, r->uri.data, r->uri.len, 200));
         ed_http_finalize(r, ED_ERROR);
         return;
     }
@@ -1671,7 +1676,7 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
     static const ed_str_t json = ed_string("application/json");
     ed_str_t              body;
     bool                  is_json;
-    int                   rc;
+    int                   rc, err;
 
     is_json = scf->autoindex == ED_STATIC_AUTOINDEX_JSON;
     rc = ed_http_dir_list(r->pool, path->data, path->len, root_len,
@@ -1680,6 +1685,11 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                           is_json ? ED_HTTP_LIST_JSON : ED_HTTP_LIST_HTML,
                           &r->uri, &body);
     if (rc != ED_OK) {
+        if (rc == 500) {
+            err = errno;
+            ed_http_log(ED_LOG_ERR, r, err, "listing \"%s\" failed",
+                        ed_http_log_str(r, path->data, path->len, 512));
+        }
         return rc;
     }
     return ed_http_send_response(r, 200, is_json ? &json : &html, body.data,
@@ -1857,8 +1867,8 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         return 404;
     }
     if (ed_http_static_depth >= ED_STATIC_DEPTH_MAX) {
-        ed_log(ED_LOG_ERR, ed_log_cur, 0, "try_files fallbacks loop at "
-               "\"%.*s\"", (int)ed_min(u.len, 200), u.data);
+        ed_http_log(ED_LOG_ERR, r, 0, "try_files fallbacks loop at \"%s\"",
+                    ed_http_log_str(r, u.data, u.len, 256));
         return 500;
     }
     /* The fallback is a new internal request for that URI. */

@@ -253,6 +253,22 @@ size_t ed_http_status_page(int status, char *buf, size_t size);
 /* Looks a request header up (case-insensitive); NULL when absent. */
 const ed_str_t *ed_http_header(ed_http_request_t *r, const char *name);
 
+/* The error log's context for a request (ed_http_log.c): ", client:
+ * ADDR, server: NAME, request: "LINE"" then ", upstream: "URL"" and
+ * ", host: "HOST"" when known, with what the client sent escaped
+ * (ed_log_escape) and each field bounded. An ed_log_ctx_pt; data is the
+ * request (NULL: no context). */
+size_t ed_http_log_ctx(void *data, char *buf, size_t size);
+/* Logs a line about request r, ending with its context. Every log line
+ * written while serving a request goes through it. */
+#define ed_http_log(lvl, r, err, ...)                                        \
+    ed_log_ctx(lvl, ed_log_cur, err, ed_http_log_ctx, (r), __VA_ARGS__)
+/* s[0..len) escaped for a quoted part of a log message (ed_log_escape),
+ * NUL-terminated in r's pool, at most max bytes of output ("" on
+ * ENOMEM): for paths, keys and URIs a client chose. */
+const char *ed_http_log_str(ed_http_request_t *r, const char *s, size_t len,
+                            size_t max);
+
 /* Chooses the server for a Host on an address, and the location for a
  * normalised path (filling the captures). */
 ed_http_server_t *ed_http_find_server(ed_http_addr_t *addr,
