@@ -42,8 +42,6 @@
 #define ED_STATIC_MEMORY       (64 * 1024 * 1024)
 #define ED_STATIC_CACHE_MAX    10000
 #define ED_STATIC_CACHE_VALID  30000
-/* try_files fallbacks that lead to try_files again: a loop. */
-#define ED_STATIC_DEPTH_MAX    8
 
 #define ED_STATIC_EXPIRES_OFF  ((ed_msec_t)-2)
 
@@ -241,9 +239,6 @@ static ed_http_static_conf_t ed_http_static_off;
 /* Multipart boundaries: a per-worker random prefix and a counter. */
 static uint64_t ed_http_static_boundary_seed;
 static uint64_t ed_http_static_boundary_count;
-
-/* try_files fallbacks in progress on the stack. */
-static unsigned ed_http_static_depth;
 
 /* Configuration. */
 
@@ -1699,6 +1694,24 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                : ED_ERROR;
 }
 
+/* Serves the index file name of the directory r->uri (ending with '/')
+ * as nginx does: an internal redirect to its URI, so that the location
+ * that URI selects serves it, after its access phase. */
+static int
+ed_static_index(ed_http_request_t *r, const ed_str_t *name)
+{
+    ed_str_t uri;
+
+    uri.len = r->uri.len + name->len;
+    uri.data = ed_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return 500;
+    }
+    memcpy(uri.data, r->uri.data, r->uri.len);
+    memcpy(uri.data + r->uri.len, name->data, name->len);
+    return ed_http_internal_redirect(r, &uri, NULL);
+}
+
 /* A URI ending with '/': the first index file that exists, else the
  * listing, else 403 (or 404 when the directory does not exist). */
 static int
@@ -1723,7 +1736,7 @@ ed_static_serve_dir(ed_http_request_t *r, ed_http_static_conf_t *scf,
         ip.data[ip.len] = '\0';
         rc = ed_static_open(r, scf, &ip, root_len, &f);
         if (rc == ED_OK && !f->is_dir) {
-            return ed_static_send_file(r, scf, f, &ip, root_len);
+            return ed_static_index(r, &idx[i]);
         }
         path->data[base] = '\0';
         if (rc != ED_OK && rc != 404) {
@@ -1808,9 +1821,8 @@ static int
 ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
 {
     ed_http_static_try_t *t = scf->try_files->elts;
-    ed_http_location_t   *loc;
     ed_http_file_t       *f;
-    ed_str_t              u, path;
+    ed_str_t              u, path, args;
     size_t                i, n = scf->try_files->nelts, root_len;
     const char           *q;
     int                   rc;
@@ -1861,29 +1873,16 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
     }
     q = memchr(u.data, '?', u.len);
     if (q != NULL) {
-        u.len = (size_t)(q - u.data);  /* arguments mean nothing here */
+        args.data = (char *)q + 1;
+        args.len = u.len - (size_t)(q + 1 - u.data);
+        u.len = (size_t)(q - u.data);
     }
     if (!ed_static_uri_ok(&u)) {
         return 404;
     }
-    if (ed_http_static_depth >= ED_STATIC_DEPTH_MAX) {
-        ed_http_log(ED_LOG_ERR, r, 0, "try_files fallbacks loop at \"%s\"",
-                    ed_http_log_str(r, u.data, u.len, 256));
-        return 500;
-    }
-    /* The fallback is a new internal request for that URI. */
-    r->uri = u;
-    loc = ed_http_find_location(r->server, r, &r->uri);
-    r->loc = loc;
-    r->loc_conf = loc->conf;
-    r->clcf = loc->conf[ed_http_core_module.index];
-    if (loc->handler == NULL) {
-        return 404;
-    }
-    ed_http_static_depth++;
-    rc = loc->handler(r);
-    ed_http_static_depth--;
-    return rc;
+    /* The fallback is served as a new request for that URI: its
+     * location's access phase runs first. */
+    return ed_http_internal_redirect(r, &u, q ? &args : NULL);
 }
 
 /* The content handler: methods, then try_files or the URI itself.

@@ -185,12 +185,12 @@ def test_regress_client_bytes_escaped_in_log(eddy):
     with Silent() as s:
         e = start(eddy, s.port)
     # Decoded from %XX: a quote, LF, CR and a byte >= 0x80 reach $uri, and
-    # the try_files loop's message quotes it.
+    # the redirect cycle's message quotes it.
     r = send(e, get("/cyc/%22%0A%0D%FF", host="logs.test", close=True))
     assert r.status == 500
     find(e, HEAD % "error" + re.escape(
-        'try_files fallbacks loop at "'
-        + "/cyc" * 10 + '/\\x22\\x0A\\x0D\\xFF", client: 127.0.0.1, '
+        'internal redirection cycle while redirecting to "'
+        + "/cyc" * 12 + '/\\x22\\x0A\\x0D\\xFF", client: 127.0.0.1, '
         'server: logs.test, request: "GET /cyc/%22%0A%0D%FF HTTP/1.1", '
         'host: "logs.test"') + "$")
     # Raw in the request line: a quote, a backslash, DEL is refused by
