@@ -100,17 +100,16 @@ ed_http_access_check(ed_http_request_t *r)
     ed_http_access_conf_t *acf = ed_http_loc_conf(r, ed_http_access_module);
     ed_http_access_rule_t *rule = acf->access->rules;
     size_t                 i;
-    char                   addr[64];
 
     for (i = 0; i < acf->access->nrules; i++) {
         if (ed_cidr_match(&rule[i].cidr, &r->hc->c.peer.sa)) {
             if (!rule[i].deny) {
                 return ED_DECLINED;
             }
-            addr[ed_peer_text(&r->hc->c.peer, addr, sizeof(addr))] = '\0';
-            ed_log(ED_LOG_ERR, ed_log_cur, 0, "access forbidden by rule %zu, "
-                   "client: %s, location: \"%s\"", i + 1, addr,
-                   r->loc->name.data);
+            /* The location is named: after an internal redirect it is not
+             * the one the request line selects. */
+            ed_http_log(ED_LOG_ERR, r, 0, "access forbidden by rule %zu of "
+                        "location \"%s\"", i + 1, r->loc->name.data);
             return 403;
         }
     }

@@ -545,7 +545,7 @@ ed_http_gzip_start(ed_http_request_t *r, ed_http_gzip_ctx_t *ctx)
                      Z_DEFAULT_STRATEGY)
         != Z_OK)
     {
-        ed_log(ED_LOG_ERR, ed_log_cur, 0, "deflateInit2() failed");
+        ed_http_log(ED_LOG_ERR, r, 0, "deflateInit2() failed");
         return ED_ERROR;
     }
     ctx->started = 1;
@@ -583,8 +583,7 @@ ed_http_gzip_body_filter(ed_http_request_t *r, const void *data, size_t len,
             zs->avail_out = ED_GZIP_OUT;
             rc = deflate(zs, last && len == 0 ? Z_FINISH : Z_NO_FLUSH);
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-                ed_log(ED_LOG_ERR, ed_log_cur, 0, "deflate() failed: %d",
-                       rc);
+                ed_http_log(ED_LOG_ERR, r, 0, "deflate() failed: %d", rc);
                 return ED_ERROR;
             }
             n = ED_GZIP_OUT - zs->avail_out;

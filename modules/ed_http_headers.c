@@ -238,8 +238,8 @@ ed_http_headers_append(ed_http_request_t *r,
         if (memchr(v.data, '\r', v.len) || memchr(v.data, '\n', v.len)
             || memchr(v.data, '\0', v.len))
         {
-            ed_log(ED_LOG_WARN, ed_log_cur, 0, "header \"%s\" dropped: its "
-                   "value has CR, LF or NUL", it[i].name.data);
+            ed_http_log(ED_LOG_WARN, r, 0, "header \"%s\" dropped: its "
+                        "value has CR, LF or NUL", it[i].name.data);
             continue;
         }
         if (ed_http_add_header(r, it[i].name.data, it[i].name.len, v.data,

@@ -17,6 +17,16 @@ typedef struct {
     ed_http_limit_req_t *limit;
 } ed_http_limit_req_conf_t;
 
+/* A zone a request was counted in (r->limit_req is the list): internal
+ * redirects run the access phase again, and a request counts once per
+ * zone, as nginx counts it once. */
+typedef struct ed_http_limit_req_seen_s ed_http_limit_req_seen_t;
+
+struct ed_http_limit_req_seen_s {
+    const ed_http_limit_req_t *limit;
+    ed_http_limit_req_seen_t  *next;
+};
+
 static const char *ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key,
                                          ed_node_t *node, void *conf);
 static int ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc);
@@ -137,10 +147,17 @@ ed_http_limit_req_check(ed_http_request_t *r)
 {
     ed_http_limit_req_conf_t *lcf;
     ed_http_limit_req_t      *lr;
+    ed_http_limit_req_seen_t *seen;
     ed_str_t                  key;
 
     lcf = ed_http_loc_conf(r, ed_http_limit_req_module);
     lr = lcf->limit;
+    for (seen = r->limit_req; seen; seen = seen->next) {
+        if (seen->limit == lr) {
+            /* Counted (or refused) before an internal redirect. */
+            return ED_DECLINED;
+        }
+    }
     if (ed_http_template_run(r, lr->key, &key) != ED_OK) {
         return 500;
     }
@@ -148,17 +165,25 @@ ed_http_limit_req_check(ed_http_request_t *r)
         /* An empty key is not limited (nginx's rule). */
         return ED_DECLINED;
     }
+    seen = ed_palloc(r->pool, sizeof(ed_http_limit_req_seen_t));
+    if (seen == NULL) {
+        return 500;
+    }
+    seen->limit = lr;
+    seen->next = r->limit_req;
+    r->limit_req = seen;
     if (ed_rate_table_take(lr->table, ed_rate_hash(key.data, key.len),
                            ed_current_msec, lr->rate, lr->burst)
         == ED_OK)
     {
         return ED_DECLINED;
     }
-    ed_log(ED_LOG_WARN, ed_log_cur, 0, "limiting requests, excess over "
-           "rate %lld.%03lldr/s plus burst %lld by key \"%.*s\", "
-           "location: \"%s\"", (long long)(lr->rate / 1000),
-           (long long)(lr->rate % 1000), (long long)lr->burst,
-           (int)ed_min(key.len, 256), key.data, r->loc->name.data);
+    ed_http_log(ED_LOG_WARN, r, 0, "limiting requests, excess over "
+                "rate %lld.%03lldr/s plus burst %lld by key \"%s\", "
+                "location: \"%s\"", (long long)(lr->rate / 1000),
+                (long long)(lr->rate % 1000), (long long)lr->burst,
+                ed_http_log_str(r, key.data, key.len, 256),
+                r->loc->name.data);
     return lr->status;
 }
 

@@ -603,6 +603,8 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     if (head == NULL) {
         return ED_ERROR;
     }
+    r->upstream->head.data = head;
+    r->upstream->head.len = len;
     return ed_stream_write(&ctx->uc->c.stream, head, len);
 }
 
@@ -700,9 +702,9 @@ ed_proxy_on_utimer(ed_timer_t *t)
     static const char   *what[] = { "", "connecting to", "sending to",
                                     "reading from" };
 
-    ed_log(ED_LOG_ERR, ed_log_cur, 0,
-           "upstream timed out while %s %s (upstream \"%s\")",
-           what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
+    ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                "upstream timed out while %s %s (upstream \"%s\")",
+                what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
     if (ctx->head_received) {
         ed_proxy_body_failed(ctx, 504);
         return;
@@ -715,7 +717,7 @@ ed_proxy_on_ctimer(ed_timer_t *t)
 {
     ed_http_proxy_ctx_t *ctx = t->data;
 
-    ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out while proxying");
+    ed_http_log(ED_LOG_INFO, ctx->r, 0, "client timed out while proxying");
     ed_proxy_finish(ctx, ED_ERROR);
 }
 
@@ -768,8 +770,8 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
     int                  n;
 
     if (rc != ED_OK && rc != ED_DONE) {
-        ed_log(ED_LOG_INFO, ed_log_cur, 0,
-               "reading the client request body failed (%d)", rc);
+        ed_http_log(ED_LOG_INFO, ctx->r, 0,
+                    "reading the client request body failed (%d)", rc);
         ed_proxy_finish(ctx, rc);
         return;
     }
@@ -868,9 +870,9 @@ ed_proxy_on_connect(ed_http_upstream_conn_t *uc, int rc)
     ed_http_proxy_ctx_t *ctx = uc->owner;
 
     if (rc != ED_OK) {
-        ed_log(ED_LOG_ERR, ed_log_cur, errno,
-               "connect() to %s failed (upstream \"%s\")",
-               ctx->server->name.data, ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, errno,
+                    "connect() to %s failed (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
         ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
         return ED_DONE;
     }
@@ -967,14 +969,16 @@ ed_proxy_next(ed_http_proxy_ctx_t *ctx)
                                   ed_current_msec);
         if (i < 0) {
             if (ctx->tries == 0) {
-                ed_log(ED_LOG_ERR, ed_log_cur, 0,
-                       "no live upstreams in \"%s\"", ctx->ups->name.data);
+                ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                            "no live upstreams in \"%s\"",
+                            ctx->ups->name.data);
             }
             return ctx->fail_status;
         }
         ctx->tried[i / 8] |= (uint8_t)(1u << (i % 8));
         ctx->tries++;
         ctx->server = &ctx->ups->servers[i];
+        st->peer = ctx->server->name;
         if (ctx->server->shm) {
             atomic_fetch_add_explicit(&ctx->server->shm->requests, 1,
                                       memory_order_relaxed);
@@ -990,11 +994,12 @@ ed_proxy_next(ed_http_proxy_ctx_t *ctx)
         if (rc != ED_ERROR) {
             return rc;
         }
-        ed_log(ED_LOG_ERR, ed_log_cur, errno,
-               "connect() to %s failed (upstream \"%s\")",
-               ctx->server->name.data, ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, errno,
+                    "connect() to %s failed (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
         ed_proxy_try_end(ctx, 502);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                            ctx->r);
         ctx->fail_status = 502;
         if (!(ctx->pcf->next_upstream & ED_PROXY_NEXT_ERROR)) {
             return 502;
@@ -1084,7 +1089,8 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
     ed_proxy_note_sent(ctx);
     ed_proxy_try_end(ctx, status);
     if (ft != ED_PROXY_FT_STATUS) {
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                            ctx->r);
     }
     if (ctx->uc) {
         ctx->server->conns--;
@@ -1216,7 +1222,7 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
 {
     ed_http_request_t *r = ctx->r;
 
-    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
     if (!r->header_sent) {
         /* The upstream's head was only prepared. */
         r->headers_out.nelts = 0;
@@ -1263,10 +1269,10 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
             ed_proxy_done(ctx);
             return;
         }
-        ed_log(ED_LOG_ERR, ed_log_cur, 0,
-               "upstream %s closed the connection while sending the "
-               "response body (upstream \"%s\")",
-               ctx->server->name.data, ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                    "upstream %s closed the connection while sending the "
+                    "response body (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
         ed_proxy_body_failed(ctx, 502);
         return;
     }
@@ -1331,9 +1337,9 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
     return;
 
 invalid:
-    ed_log(ED_LOG_ERR, ed_log_cur, 0,
-           "upstream %s sent an invalid chunked body (upstream \"%s\")",
-           ctx->server->name.data, ctx->ups->name.data);
+    ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                "upstream %s sent an invalid chunked body (upstream \"%s\")",
+                ctx->server->name.data, ctx->ups->name.data);
     ed_proxy_body_failed(ctx, 502);
 }
 
@@ -1515,10 +1521,10 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     char                    *copy;
 
     if (status == ED_DECLINED) {
-        ed_log(ED_LOG_ERR, ed_log_cur, 0,
-               "upstream %s sent a response head larger than %zu bytes "
-               "(upstream \"%s\")",
-               ctx->server->name.data, ctx->piece, ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                    "upstream %s sent a response head larger than %zu bytes "
+                    "(upstream \"%s\")",
+                    ctx->server->name.data, ctx->piece, ctx->ups->name.data);
         ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
         return;
     }
@@ -1529,12 +1535,12 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
             ed_proxy_retry_stale(ctx);
             return;
         }
-        ed_log(ED_LOG_ERR, ed_log_cur, 0,
-               "upstream %s closed the connection %s (upstream \"%s\")",
-               ctx->server->name.data,
-               len ? "in the middle of the response head"
-                   : "without a response",
-               ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                    "upstream %s closed the connection %s (upstream \"%s\")",
+                    ctx->server->name.data,
+                    len ? "in the middle of the response head"
+                        : "without a response",
+                    ctx->ups->name.data);
         ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
         return;
     }
@@ -1549,10 +1555,10 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     if (ed_http_parse_response(copy, len, &h, hdrs, ED_PROXY_MAX_HEADERS)
         != ED_OK)
     {
-        ed_log(ED_LOG_ERR, ed_log_cur, 0,
-               "upstream %s sent an invalid response head "
-               "(upstream \"%s\")",
-               ctx->server->name.data, ctx->ups->name.data);
+        ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                    "upstream %s sent an invalid response head "
+                    "(upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
         ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
         return;
     }
@@ -1566,10 +1572,10 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ed_timer_del(ed_worker->loop, &ctx->utimer);
     if (h.status == 101) {
         if (!ctx->upgrade || !h.upgrade.len) {
-            ed_log(ED_LOG_ERR, ed_log_cur, 0,
-                   "upstream %s switched protocols unasked "
-                   "(upstream \"%s\")",
-                   ctx->server->name.data, ctx->ups->name.data);
+            ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                        "upstream %s switched protocols unasked "
+                        "(upstream \"%s\")",
+                        ctx->server->name.data, ctx->ups->name.data);
             ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
             return;
         }
@@ -1583,11 +1589,12 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         && ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
                                  ed_current_msec) >= 0)
     {
-        ed_log(ED_LOG_WARN, ed_log_cur, 0,
-               "upstream %s answered %d, trying the next server "
-               "(upstream \"%s\")",
-               ctx->server->name.data, h.status, ctx->ups->name.data);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec);
+        ed_http_log(ED_LOG_WARN, ctx->r, 0,
+                    "upstream %s answered %d, trying the next server "
+                    "(upstream \"%s\")",
+                    ctx->server->name.data, h.status, ctx->ups->name.data);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                            ctx->r);
         ed_proxy_fail(ctx, ED_PROXY_FT_STATUS, h.status);
         return;
     }
@@ -1629,6 +1636,9 @@ ed_http_proxy_handler(ed_http_request_t *r)
         }
     }
     r->upstream->owner = ctx;
+    r->upstream->scheme = pcf->tls ? "https://" : "http://";
+    r->upstream->peer = pcf->ups->name;
+    r->upstream->head.len = 0;
     ctx->r = r;
     ctx->pcf = pcf;
     ctx->ups = pcf->ups;

@@ -42,8 +42,6 @@
 #define ED_STATIC_MEMORY       (64 * 1024 * 1024)
 #define ED_STATIC_CACHE_MAX    10000
 #define ED_STATIC_CACHE_VALID  30000
-/* try_files fallbacks that lead to try_files again: a loop. */
-#define ED_STATIC_DEPTH_MAX    8
 
 #define ED_STATIC_EXPIRES_OFF  ((ed_msec_t)-2)
 
@@ -241,9 +239,6 @@ static ed_http_static_conf_t ed_http_static_off;
 /* Multipart boundaries: a per-worker random prefix and a counter. */
 static uint64_t ed_http_static_boundary_seed;
 static uint64_t ed_http_static_boundary_count;
-
-/* try_files fallbacks in progress on the stack. */
-static unsigned ed_http_static_depth;
 
 /* Configuration. */
 
@@ -1058,11 +1053,16 @@ static int
 ed_static_open(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                const ed_str_t *path, size_t root_len, ed_http_file_t **f)
 {
-    int rc;
+    int rc, err;
 
     rc = ed_http_file_open(path->data, path->len, root_len, scf->symlinks,
                            f);
     if (rc != ED_OK) {
+        if (rc == 500) {
+            err = errno;
+            ed_http_log(ED_LOG_ERR, r, err, "open() \"%s\" failed",
+                        ed_http_log_str(r, path->data, path->len, 512));
+        }
         return rc;
     }
     if (ed_pool_cleanup_add(r->pool, (ed_pool_cleanup_pt)ed_http_file_release,
@@ -1146,8 +1146,8 @@ ed_static_on_send_timeout(ed_timer_t *t)
         ed_timer_add(ed_worker->loop, t, r->clcf->send_timeout);
         return;
     }
-    ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out sending \"%.*s\"",
-           (int)ed_min(r->uri.len, 200), r->uri.data);
+    ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
+                ed_http_log_str(r, r->uri.data, r->uri.len, 200));
     ed_http_finalize(r, ED_ERROR);
 }
 
@@ -1392,6 +1392,7 @@ ed_static_pipe_run(ed_static_pipe_t *p)
     ed_stream_t       *s = &r->hc->c.stream;
     size_t             budget = ED_STATIC_BUDGET;
     ssize_t            n;
+    int                err;
 
     while (p->off < p->end) {
         if (ed_stream_write_blocked(s)) {
@@ -1416,9 +1417,9 @@ ed_static_pipe_run(ed_static_pipe_t *p)
         }
         if (n <= 0) {
             /* Shortened meanwhile: the body cannot be completed. */
-            ed_log(ED_LOG_ERR, ed_log_cur, n < 0 ? errno : 0,
-                   "reading \"%.*s\" failed", (int)ed_min(r->uri.len, 200),
-                   r->uri.data);
+            err = n < 0 ? errno : 0;
+            ed_http_log(ED_LOG_ERR, r, err, "reading \"%s\" failed",
+                        ed_http_log_str(r, r->uri.data, r->uri.len, 200));
             return ED_ERROR;
         }
         if (ed_http_send_body(r, p->buf, (size_t)n) != ED_OK) {
@@ -1460,9 +1461,8 @@ ed_static_pipe_on_timer(ed_timer_t *t)
     ed_http_request_t *r = p->r;
 
     if (p->paused) {
-        ed_log(ED_LOG_INFO, ed_log_cur, 0,
-               "client timed out sending \"%.*s\"",
-               (int)ed_min(r->uri.len, 200), r->uri.data);
+        ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
+                    ed_http_log_str(r, r->uri.data, r->uri.len, 200));
         ed_http_finalize(r, ED_ERROR);
         return;
     }
@@ -1671,7 +1671,7 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
     static const ed_str_t json = ed_string("application/json");
     ed_str_t              body;
     bool                  is_json;
-    int                   rc;
+    int                   rc, err;
 
     is_json = scf->autoindex == ED_STATIC_AUTOINDEX_JSON;
     rc = ed_http_dir_list(r->pool, path->data, path->len, root_len,
@@ -1680,6 +1680,11 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                           is_json ? ED_HTTP_LIST_JSON : ED_HTTP_LIST_HTML,
                           &r->uri, &body);
     if (rc != ED_OK) {
+        if (rc == 500) {
+            err = errno;
+            ed_http_log(ED_LOG_ERR, r, err, "listing \"%s\" failed",
+                        ed_http_log_str(r, path->data, path->len, 512));
+        }
         return rc;
     }
     return ed_http_send_response(r, 200, is_json ? &json : &html, body.data,
@@ -1687,6 +1692,24 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                    == ED_OK
                ? ED_OK
                : ED_ERROR;
+}
+
+/* Serves the index file name of the directory r->uri (ending with '/')
+ * as nginx does: an internal redirect to its URI, so that the location
+ * that URI selects serves it, after its access phase. */
+static int
+ed_static_index(ed_http_request_t *r, const ed_str_t *name)
+{
+    ed_str_t uri;
+
+    uri.len = r->uri.len + name->len;
+    uri.data = ed_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return 500;
+    }
+    memcpy(uri.data, r->uri.data, r->uri.len);
+    memcpy(uri.data + r->uri.len, name->data, name->len);
+    return ed_http_internal_redirect(r, &uri, NULL);
 }
 
 /* A URI ending with '/': the first index file that exists, else the
@@ -1713,7 +1736,7 @@ ed_static_serve_dir(ed_http_request_t *r, ed_http_static_conf_t *scf,
         ip.data[ip.len] = '\0';
         rc = ed_static_open(r, scf, &ip, root_len, &f);
         if (rc == ED_OK && !f->is_dir) {
-            return ed_static_send_file(r, scf, f, &ip, root_len);
+            return ed_static_index(r, &idx[i]);
         }
         path->data[base] = '\0';
         if (rc != ED_OK && rc != 404) {
@@ -1798,9 +1821,8 @@ static int
 ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
 {
     ed_http_static_try_t *t = scf->try_files->elts;
-    ed_http_location_t   *loc;
     ed_http_file_t       *f;
-    ed_str_t              u, path;
+    ed_str_t              u, path, args;
     size_t                i, n = scf->try_files->nelts, root_len;
     const char           *q;
     int                   rc;
@@ -1851,29 +1873,16 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
     }
     q = memchr(u.data, '?', u.len);
     if (q != NULL) {
-        u.len = (size_t)(q - u.data);  /* arguments mean nothing here */
+        args.data = (char *)q + 1;
+        args.len = u.len - (size_t)(q + 1 - u.data);
+        u.len = (size_t)(q - u.data);
     }
     if (!ed_static_uri_ok(&u)) {
         return 404;
     }
-    if (ed_http_static_depth >= ED_STATIC_DEPTH_MAX) {
-        ed_log(ED_LOG_ERR, ed_log_cur, 0, "try_files fallbacks loop at "
-               "\"%.*s\"", (int)ed_min(u.len, 200), u.data);
-        return 500;
-    }
-    /* The fallback is a new internal request for that URI. */
-    r->uri = u;
-    loc = ed_http_find_location(r->server, r, &r->uri);
-    r->loc = loc;
-    r->loc_conf = loc->conf;
-    r->clcf = loc->conf[ed_http_core_module.index];
-    if (loc->handler == NULL) {
-        return 404;
-    }
-    ed_http_static_depth++;
-    rc = loc->handler(r);
-    ed_http_static_depth--;
-    return rc;
+    /* The fallback is served as a new request for that URI: its
+     * location's access phase runs first. */
+    return ed_http_internal_redirect(r, &u, q ? &args : NULL);
 }
 
 /* The content handler: methods, then try_files or the URI itself.

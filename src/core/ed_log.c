@@ -11,40 +11,107 @@ ed_log_t *ed_log_cur = &ed_log_stderr;
 const char *ed_log_levels[] = { "",     "emerg",  "alert", "crit", "error",
                                 "warn", "notice", "info",  "debug" };
 
-#define ED_LOG_LINE 2048
+/* Copies src into dst escaping as \xHH the bytes esc says; when it does
+ * not all fit, as much as fits before "...". Returns the bytes written. */
+static size_t
+ed_log_copy(char *dst, size_t size, const char *src, size_t len,
+            bool (*esc)(unsigned char c))
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t            i, n = 0, w, room = size;
+    unsigned char     c;
 
+    for (i = 0; i < len; i++) {
+        n += esc((unsigned char)src[i]) ? 4 : 1;
+    }
+    if (n > size) {
+        room = size - 3;  /* the cut shows */
+    }
+    for (i = 0, n = 0; i < len; i++) {
+        c = (unsigned char)src[i];
+        w = esc(c) ? 4 : 1;
+        if (n + w > room) {
+            break;
+        }
+        if (w == 1) {
+            dst[n++] = (char)c;
+            continue;
+        }
+        dst[n++] = '\\';
+        dst[n++] = 'x';
+        dst[n++] = hex[c >> 4];
+        dst[n++] = hex[c & 15];
+    }
+    if (i < len) {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+    return n;
+}
+
+/* In a message: control characters and DEL, which could end the line or
+ * drive a terminal. */
+static bool
+ed_log_esc_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+/* In a quoted field: also what could end the field, and any byte that is
+ * not ASCII (a log line stays ASCII whatever the client sent). */
+static bool
+ed_log_esc_field(unsigned char c)
+{
+    return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+}
+
+size_t
+ed_log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+    return ed_log_copy(dst, size, src, len, ed_log_esc_field);
+}
+
+/* A line: "TIME [LEVEL] PID#WORKER: " then the message (cut to what the
+ * line has left), " (errno: text)", the context, a newline. The context
+ * is written first so that a long message cannot push it out. */
 void
 ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
             void *data, const char *fmt, ...)
 {
-    char    line[ED_LOG_LINE];
-    size_t  n, room;
+    char    line[ED_LOG_LINE_MAX], msg[ED_LOG_LINE_MAX];
+    char    cbuf[ED_LOG_CTX_MAX], ebuf[128];
+    size_t  n, m, clen = 0, elen = 0;
     int     r;
     va_list ap;
 
     if (ed_cached_err_log_time.len == 0) {
         ed_time_update();
     }
-    room = sizeof(line) - 1;
-    r = snprintf(line, room, "%.*s [%s] %d#%d: ",
+    r = snprintf(line, sizeof(line), "%.*s [%s] %d#%d: ",
                  (int)ed_cached_err_log_time.len, ed_cached_err_log_time.data,
                  ed_log_levels[level], (int)(ed_pid ? ed_pid : getpid()),
                  ed_worker_id < 0 ? 0 : ed_worker_id);
-    n = (size_t)r;
+    n = ed_min(sizeof(line) / 4, (size_t)(r < 0 ? 0 : r));
 
     va_start(ap, fmt);
-    r = vsnprintf(line + n, room - n, fmt, ap);
+    r = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    n = ed_min(room - 1, n + (size_t)(r < 0 ? 0 : r));
+    m = ed_min(sizeof(msg) - 1, (size_t)(r < 0 ? 0 : r));
 
-    if (err && n < room) {
-        r = snprintf(line + n, room - n, " (%d: %s)", err, strerror(err));
-        n = ed_min(room - 1, n + (size_t)(r < 0 ? 0 : r));
+    if (err) {
+        r = snprintf(ebuf, sizeof(ebuf), " (%d: %s)", err, strerror(err));
+        elen = ed_min(sizeof(ebuf) - 1, (size_t)(r < 0 ? 0 : r));
     }
-    if (ctx && n < room) {
-        n += ctx(data, line + n, room - n);
-        n = ed_min(room - 1, n);
+    if (ctx) {
+        clen = ed_min(sizeof(cbuf), ctx(data, cbuf, sizeof(cbuf)));
     }
+    /* line: n + message + elen + clen + '\n' <= ED_LOG_LINE_MAX. */
+    n += ed_log_copy(line + n, sizeof(line) - 1 - n - elen - clen, msg, m,
+                     ed_log_esc_ctl);
+    memcpy(line + n, ebuf, elen);
+    n += elen;
+    memcpy(line + n, cbuf, clen);
+    n += clen;
     line[n++] = '\n';
     /* One write per line keeps lines whole between processes (O_APPEND). */
     if (write(log->fd, line, n) < 0) {

@@ -13,8 +13,15 @@ enum {
     ED_LOG_DEBUG
 };
 
-/* Appends context (", client: ...") to a log line; returns bytes written. */
+/* Writes the context that ends a line (", client: ...") into buf[0..size)
+ * and returns the bytes written (at most size; no NUL). */
 typedef size_t (*ed_log_ctx_pt)(void *data, char *buf, size_t size);
+
+/* The longest line, newline included: at most PIPE_BUF, so that one
+ * write(2) keeps a line whole even on a pipe. A context gets up to
+ * ED_LOG_CTX_MAX of it; the message is cut to fit the rest. */
+#define ED_LOG_LINE_MAX 4096
+#define ED_LOG_CTX_MAX  2048
 
 struct ed_log_s {
     int      fd;     /* 2 for stderr */
@@ -54,6 +61,13 @@ void ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
     do {                                                                     \
     } while (0)
 #endif
+
+/* Copies src[0..len) into dst[0..size) for a quoted field of a log line:
+ * control characters, DEL, '"', backslash and bytes >= 0x80 become \xHH, so
+ * that nothing a client sent can end the field or the line. When it does
+ * not all fit, the output ends with "..." (size >= 3). Returns the bytes
+ * written (no NUL). */
+size_t ed_log_escape(char *dst, size_t size, const char *src, size_t len);
 
 /* Parses a level name; -1 when unknown. */
 int ed_log_level(const char *name);

@@ -197,13 +197,20 @@ struct ed_http_request_s {
     /* The content handler's own state across events (static's file
      * reader while a body filter compresses a file). */
     void                     *handler_ctx;
+    /* limit_req's record of the zones this request was counted in: an
+     * internal redirect runs limit_req again, a zone counts it once. */
+    void                     *limit_req;
+    /* Internal redirects so far (ED_HTTP_REDIRECTS_MAX). */
+    unsigned                  redirects;
 
     unsigned                  header_sent:1;
     unsigned                  keepalive:1;
     unsigned                  head_only:1;    /* HEAD */
     unsigned                  chunked_out:1;
     unsigned                  finalized:1;
-    unsigned                  internal:1;     /* error_pages redirect */
+    /* An error_pages redirect was made: no second one, and the proxy
+     * sends the upstream no body. */
+    unsigned                  internal:1;
     unsigned                  error:1;        /* malformed input: close */
 };
 
@@ -252,6 +259,52 @@ const char *ed_http_status_text(int status);
 size_t ed_http_status_page(int status, char *buf, size_t size);
 /* Looks a request header up (case-insensitive); NULL when absent. */
 const ed_str_t *ed_http_header(ed_http_request_t *r, const char *name);
+
+/* The phases after the request head (ed_http_phase.c). */
+
+/* Internal redirects a request may make; one more is a 500 (nginx's
+ * bound on URI changes). */
+#define ED_HTTP_REDIRECTS_MAX 10
+
+/* Chooses the location of r->uri and sets r->loc, r->loc_conf and
+ * r->clcf. Returns ED_OK, or 413 when the body that is still to be read
+ * is over that location's client_max_body_size. */
+int ed_http_find_config(ed_http_request_t *r);
+/* Runs the access phase of r's location (access, limit_req), then its
+ * content handler. Returns the status of a check that refused, or what
+ * the handler returned: ED_OK, ED_AGAIN, ED_ERROR or a status. */
+int ed_http_run_location(ed_http_request_t *r);
+/* An internal redirect: r is served again as a request for uri (a path
+ * starting with '/') with args as $args (NULL: $args stay; bytes a query
+ * cannot hold are %-encoded): the location is chosen again, the state
+ * the previous one set is reset, its access phase and content handler
+ * run. Every internal redirect goes through it (try_files fallbacks,
+ * index files, error_pages). Returns as ed_http_run_location (a content
+ * handler returns that as its own result). Past ED_HTTP_REDIRECTS_MAX
+ * redirects, logs the cycle and returns 500. */
+int ed_http_internal_redirect(ed_http_request_t *r, const ed_str_t *uri,
+                              const ed_str_t *args);
+/* error_pages: answers status with the page configured for it in r's
+ * location through an internal redirect. ED_OK when that took the
+ * request over (it is finalized or going on), ED_DECLINED to send the
+ * built-in page of status. For ed_http_finalize. */
+int ed_http_error_page(ed_http_request_t *r, int status);
+
+/* The error log's context for a request (ed_http_log.c): ", client:
+ * ADDR, server: NAME, request: "LINE"" then ", upstream: "URL"" and
+ * ", host: "HOST"" when known, with what the client sent escaped
+ * (ed_log_escape) and each field bounded. An ed_log_ctx_pt; data is the
+ * request (NULL: no context). */
+size_t ed_http_log_ctx(void *data, char *buf, size_t size);
+/* Logs a line about request r, ending with its context. Every log line
+ * written while serving a request goes through it. */
+#define ed_http_log(lvl, r, err, ...)                                        \
+    ed_log_ctx(lvl, ed_log_cur, err, ed_http_log_ctx, (r), __VA_ARGS__)
+/* s[0..len) escaped for a quoted part of a log message (ed_log_escape),
+ * NUL-terminated in r's pool, at most max bytes of output ("" on
+ * ENOMEM): for paths, keys and URIs a client chose. */
+const char *ed_http_log_str(ed_http_request_t *r, const char *s, size_t len,
+                            size_t max);
 
 /* Chooses the server for a Host on an address, and the location for a
  * normalised path (filling the captures). */

@@ -133,9 +133,10 @@ ed_http_path_has_dotfile(const char *path, size_t len)
 
 /* Opening. */
 
-/* Maps an errno from opening to a status. 500s are logged. */
+/* Maps an errno from opening to a status. For a 500, errno is left set
+ * to err: the caller logs it with its request's context. */
 static int
-ed_file_status(int err, const char *path)
+ed_file_status(int err)
 {
     switch (err) {
     case ENOENT:
@@ -147,7 +148,7 @@ ed_file_status(int err, const char *path)
     case ELOOP:
         return 403;
     default:
-        ed_log(ED_LOG_ERR, ed_log_cur, err, "open() \"%s\" failed", path);
+        errno = err;
         return 500;
     }
 }
@@ -275,7 +276,7 @@ ed_http_dir_open(const char *path, size_t len, size_t root_len,
     int err;
 
     err = ed_file_open_fd(path, len, root_len, symlinks, true, fd);
-    return err ? ed_file_status(err, path) : ED_OK;
+    return err ? ed_file_status(err) : ED_OK;
 }
 
 /* The cache. */
@@ -472,12 +473,12 @@ ed_file_create(const char *path, size_t len, size_t root_len, int symlinks,
         }
     }
     if (err) {
-        return ed_file_status(err, path);
+        return ed_file_status(err);
     }
     if (fstat(fd, &st) != 0) {
         err = errno;
         close(fd);
-        return ed_file_status(err, path);
+        return ed_file_status(err);
     }
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
         close(fd);
@@ -486,7 +487,7 @@ ed_file_create(const char *path, size_t len, size_t root_len, int symlinks,
     f = malloc(sizeof(ed_http_file_t) + len + 1);
     if (f == NULL) {
         close(fd);
-        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+        errno = ENOMEM;
         return 500;
     }
     memset(f, 0, sizeof(ed_http_file_t));

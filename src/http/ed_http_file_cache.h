@@ -93,7 +93,7 @@ size_t ed_http_file_cache_count(void);
  * only. Returns ED_OK with *out referenced (give it back with
  * ed_http_file_release), or an HTTP status: 404 (missing, or not a file
  * nor a directory), 403 (refused by the symlink policy, or EACCES), 500
- * (other errors, logged). */
+ * (other errors, errno set: the caller logs them). */
 int ed_http_file_open(const char *path, size_t len, size_t root_len,
                       int symlinks, ed_http_file_t **out);
 /* Drops a reference; an entry no longer cached is closed at the last. */
@@ -119,7 +119,7 @@ enum { ED_HTTP_LIST_HTML = 0, ED_HTTP_LIST_JSON };
  * directory are left out; directories come first, then names in byte
  * order. HTML (names escaped, sizes, dates) or a JSON array of {name,
  * type, mtime, size}. Returns ED_OK with out in pool memory, or a status
- * (404, 403, 500). */
+ * (404, 403, 500 with errno set: the caller logs it). */
 int ed_http_dir_list(ed_pool_t *pool, const char *path, size_t len,
                      size_t root_len, int symlinks, bool hide_dot,
                      int format, const ed_str_t *uri, ed_str_t *out);

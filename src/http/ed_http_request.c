@@ -350,9 +350,7 @@ ed_http_process(ed_http_request_t *r)
 {
     ed_http_conn_t *hc = r->hc;
     ed_http_core_loc_conf_t *clcf;
-    ed_http_handler_pt handler;
     char           *buf;
-    unsigned        i;
     int             rc;
 
     r->head_only = r->head.method_id == ED_HTTP_HEAD;
@@ -410,39 +408,14 @@ ed_http_process(ed_http_request_t *r)
     buf[r->uri.len] = '\0';
     r->uri.data = buf;
 
-    r->loc = ed_http_find_location(r->server, r, &r->uri);
-    r->loc_conf = r->loc->conf;
-    r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
-
-    if (clcf->client_max_body_size
-        && r->head.content_length > (int64_t)clcf->client_max_body_size)
-    {
-        /* Refused before reading it: the body is not read, so the
-         * connection cannot be reused. */
+    rc = ed_http_find_config(r);
+    if (rc == ED_OK && r->head.expect_other) {
         r->error = 1;
-        ed_http_finalize(r, 413);
-        return;
+        rc = 417;
     }
-    if (r->head.expect_other) {
-        r->error = 1;
-        ed_http_finalize(r, 417);
-        return;
+    if (rc == ED_OK) {
+        rc = ed_http_run_location(r);
     }
-    /* The access phase: the first check that does not decline answers
-     * (a client denied never reaches the content handler). */
-    for (i = 0; i < r->loc->naccess; i++) {
-        rc = r->loc->access[i](r);
-        if (rc != ED_DECLINED) {
-            ed_http_finalize(r, rc);
-            return;
-        }
-    }
-    handler = r->loc->handler;
-    if (handler == NULL) {
-        ed_http_finalize(r, 404);
-        return;
-    }
-    rc = handler(r);
     if (rc != ED_AGAIN) {
         ed_http_finalize(r, rc);
     }
@@ -467,56 +440,6 @@ ed_http_send_error(ed_http_request_t *r, int status)
     if (ed_http_send_response(r, status, &html, body, n) != ED_OK) {
         r->keepalive = 0;
     }
-}
-
-/* error_pages: answers status with the configured URI of this server,
- * run through its location's handler. ED_OK when that handler answered,
- * ED_DECLINED to send the built-in page. */
-static int
-ed_http_error_page(ed_http_request_t *r, int status)
-{
-    ed_http_error_page_t *p;
-    ed_http_location_t   *loc;
-    const char           *q;
-    size_t                i;
-    int                   rc;
-
-    if (r->internal || r->clcf->error_pages == NULL) {
-        return ED_DECLINED;
-    }
-    p = r->clcf->error_pages->elts;
-    for (i = 0; i < r->clcf->error_pages->nelts; i++) {
-        if (p[i].status == status) {
-            break;
-        }
-    }
-    if (i == r->clcf->error_pages->nelts) {
-        return ED_DECLINED;
-    }
-    r->internal = 1;
-    r->error_status = status;
-    r->uri = p[i].uri;
-    q = memchr(r->uri.data, '?', r->uri.len);
-    if (q) {
-        r->uri.len = (size_t)(q - r->uri.data);
-    }
-    r->headers_out.nelts = 0;
-    loc = ed_http_find_location(r->server, r, &r->uri);
-    if (loc->handler == NULL) {
-        return ED_DECLINED;
-    }
-    r->loc = loc;
-    r->loc_conf = loc->conf;
-    r->clcf = loc->conf[ed_http_core_module.index];
-    rc = loc->handler(r);
-    if (rc == ED_AGAIN) {
-        return ED_OK;
-    }
-    if (rc == ED_OK || rc == ED_ERROR) {
-        ed_http_finalize(r, rc);
-        return ED_OK;
-    }
-    return ED_DECLINED;
 }
 
 void

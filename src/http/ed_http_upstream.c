@@ -842,7 +842,7 @@ ed_http_upstream_available(const ed_http_upstream_server_t *s, ed_msec_t now)
 
 void
 ed_http_upstream_failed(ed_http_upstream_t *ups, ed_http_upstream_server_t *s,
-                        ed_msec_t now)
+                        ed_msec_t now, ed_http_request_t *r)
 {
     if (s->shm) {
         atomic_fetch_add_explicit(&s->shm->failures, 1,
@@ -860,11 +860,11 @@ ed_http_upstream_failed(ed_http_upstream_t *ups, ed_http_upstream_server_t *s,
     if (++s->fails >= (unsigned)s->max_fails) {
         s->fails = 0;
         s->down_until = now + s->fail_timeout;
-        ed_log(ED_LOG_WARN, ed_log_cur, 0,
-               "upstream \"%s\" server %s temporarily disabled for %lldms "
-               "after %d failure(s)",
-               ups->name.data, s->name.data, (long long)s->fail_timeout,
-               s->max_fails);
+        ed_http_log(ED_LOG_WARN, r, 0,
+                    "upstream \"%s\" server %s temporarily disabled for "
+                    "%lldms after %d failure(s)",
+                    ups->name.data, s->name.data, (long long)s->fail_timeout,
+                    s->max_fails);
     }
 }
 

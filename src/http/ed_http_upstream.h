@@ -179,6 +179,13 @@ struct ed_http_upstream_state_s {
     size_t                 ntries;
     void                  *owner;    /* the proxy's context */
     void                  *tunnel;   /* after a 101 */
+    /* For the error log's "upstream: SCHEME://PEER/TARGET"
+     * (ed_http_log_ctx): "http://" or "https://" (NULL: not proxied),
+     * the server of the current attempt (the group's name before one is
+     * chosen), and the head last sent upstream (empty before). */
+    const char            *scheme;
+    ed_str_t               peer;
+    ed_str_t               head;
 };
 
 extern ed_module_t ed_http_upstream_module;
@@ -211,9 +218,11 @@ int ed_http_upstream_pick(ed_http_upstream_t *ups, uint32_t hash,
 /* Whether a server may be chosen now (health, passive and active). */
 bool ed_http_upstream_available(const ed_http_upstream_server_t *s,
                                 ed_msec_t now);
-/* Passive health: an attempt on s failed or succeeded. */
+/* Passive health: an attempt on s failed or succeeded. r is the request
+ * whose attempt failed, for the log's context (NULL: none). */
 void ed_http_upstream_failed(ed_http_upstream_t *ups,
-                             ed_http_upstream_server_t *s, ed_msec_t now);
+                             ed_http_upstream_server_t *s, ed_msec_t now,
+                             ed_http_request_t *r);
 void ed_http_upstream_succeeded(ed_http_upstream_server_t *s);
 /* The 32-bit hash used for keys and the ring (MurmurHash3). */
 uint32_t ed_http_upstream_hash(const void *data, size_t len);

@@ -71,8 +71,10 @@ ed_ups_tunnel_cleanup(void *data)
 static void
 ed_ups_tunnel_on_idle(ed_timer_t *tm)
 {
-    ed_log(ED_LOG_INFO, ed_log_cur, 0, "tunnel idle: closing");
-    ed_ups_tunnel_end(tm->data);
+    ed_ups_tunnel_t *t = tm->data;
+
+    ed_http_log(ED_LOG_INFO, t->r, 0, "tunnel idle: closing");
+    ed_ups_tunnel_end(t);
 }
 
 static void

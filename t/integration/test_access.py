@@ -2,6 +2,7 @@
 rule wins, default allow, 403 for a denied client, IPv4 and IPv6 peers,
 unix-socket peers, inheritance, and config errors with positions."""
 
+import re
 import socket
 
 import pytest
@@ -76,7 +77,8 @@ def test_allow_deny_by_family(eddy):
     assert status == 403
     status, _, body = get(e.port, "/only-v6", socket.AF_INET6, "::1")
     assert status == 200 and body == b"v6\n"
-    assert "access forbidden by rule 1, client: 127.0.0.1" in e.error_log
+    assert re.search(r'access forbidden by rule 1 of location "= /v4-denied", '
+                     r"client: 127\.0\.0\.1, server: ", e.error_log)
 
 
 def test_first_match_default_allow_inherit(eddy):

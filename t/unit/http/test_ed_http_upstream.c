@@ -289,22 +289,22 @@ START_TEST(test_passive_health)
     s = &ups.servers[0];
     s->max_fails = 2;
     s->fail_timeout = 1000;
-    ed_http_upstream_failed(&ups, s, 10000);
+    ed_http_upstream_failed(&ups, s, 10000, NULL);
     ck_assert(ed_http_upstream_available(s, 10001));
-    ed_http_upstream_failed(&ups, s, 10500);
+    ed_http_upstream_failed(&ups, s, 10500, NULL);
     ck_assert(!ed_http_upstream_available(s, 10600));
     ck_assert(ed_http_upstream_available(s, 11500));
     /* Failures further apart than fail_timeout do not add up. */
-    ed_http_upstream_failed(&ups, s, 20000);
-    ed_http_upstream_failed(&ups, s, 21500);
+    ed_http_upstream_failed(&ups, s, 20000, NULL);
+    ed_http_upstream_failed(&ups, s, 21500, NULL);
     ck_assert(ed_http_upstream_available(s, 21600));
     ed_http_upstream_succeeded(s);
-    ed_http_upstream_failed(&ups, s, 21700);
+    ed_http_upstream_failed(&ups, s, 21700, NULL);
     ck_assert(ed_http_upstream_available(s, 21800));
     /* max_fails 0 turns the accounting off. */
     s->max_fails = 0;
-    ed_http_upstream_failed(&ups, s, 30000);
-    ed_http_upstream_failed(&ups, s, 30000);
+    ed_http_upstream_failed(&ups, s, 30000, NULL);
+    ed_http_upstream_failed(&ups, s, 30000, NULL);
     ck_assert(ed_http_upstream_available(s, 30000));
 }
 END_TEST
@@ -312,8 +312,8 @@ END_TEST
 START_TEST(test_single_server_never_out)
 {
     group(ED_HTTP_BALANCE_ROUND_ROBIN, NULL, NULL, 1);
-    ed_http_upstream_failed(&ups, &ups.servers[0], 100);
-    ed_http_upstream_failed(&ups, &ups.servers[0], 100);
+    ed_http_upstream_failed(&ups, &ups.servers[0], 100, NULL);
+    ed_http_upstream_failed(&ups, &ups.servers[0], 100, NULL);
     ck_assert_int_eq(ed_http_upstream_pick(&ups, 0, NULL, 200), 0);
 }
 END_TEST

@@ -1,0 +1,210 @@
+/* The phases after the request head: choosing the location, its access
+ * phase, its content handler; and internal redirects (try_files, index,
+ * error_pages), which run them all again for the new URI. */
+#include "ed_http.h"
+
+int
+ed_http_find_config(ed_http_request_t *r)
+{
+    ed_http_core_loc_conf_t *clcf;
+
+    r->loc = ed_http_find_location(r->server, r, &r->uri);
+    r->loc_conf = r->loc->conf;
+    r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+
+    /* Checked for a body not yet read, against the location that would
+     * read it; an error page runs while the body is being discarded. */
+    if (clcf->client_max_body_size && r->body == NULL && !r->internal
+        && r->body_left > (int64_t)clcf->client_max_body_size)
+    {
+        /* Refused before reading it: the body is not read, so the
+         * connection cannot be reused. */
+        r->error = 1;
+        return 413;
+    }
+    return ED_OK;
+}
+
+/* The access phase: the first check that does not decline answers (a
+ * client denied never reaches the content handler). Returns ED_DECLINED
+ * or that status. */
+static int
+ed_http_access_phase(ed_http_request_t *r)
+{
+    ed_http_location_t *loc = r->loc;
+    unsigned            i;
+    int                 rc;
+
+    for (i = 0; i < loc->naccess; i++) {
+        rc = loc->access[i](r);
+        if (rc != ED_DECLINED) {
+            return rc;
+        }
+    }
+    return ED_DECLINED;
+}
+
+int
+ed_http_run_location(ed_http_request_t *r)
+{
+    int rc;
+
+    rc = ed_http_access_phase(r);
+    if (rc != ED_DECLINED) {
+        return rc;
+    }
+    if (r->loc->handler == NULL) {
+        return 404;
+    }
+    return r->loc->handler(r);
+}
+
+/* Bytes that go into a query as they are (RFC 3986: pchar, '/', '?' and
+ * '%' for what is already encoded); the others are %-encoded, so that
+ * args from a template cannot break the request line sent upstream. */
+static bool
+ed_http_query_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/?%", c);
+}
+
+/* Sets r->uri (a NUL-terminated copy) and, when args is given,
+ * r->head.query. ED_OK or ED_ERROR (ENOMEM). */
+static int
+ed_http_set_uri(ed_http_request_t *r, const ed_str_t *uri,
+                const ed_str_t *args)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char             *p;
+    size_t            i, n = 0;
+    unsigned char     c;
+
+    for (i = 0; args && i < args->len; i++) {
+        n += ed_http_query_char((unsigned char)args->data[i]) ? 1 : 3;
+    }
+    p = ed_pnalloc(r->pool, uri->len + 1 + n);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(p, uri->data, uri->len);
+    p[uri->len] = '\0';
+    r->uri.data = p;
+    r->uri.len = uri->len;
+    if (args == NULL) {
+        return ED_OK;
+    }
+    p += uri->len + 1;
+    r->head.query.data = p;
+    r->head.query.len = n;
+    for (i = 0; i < args->len; i++) {
+        c = (unsigned char)args->data[i];
+        if (ed_http_query_char(c)) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    return ED_OK;
+}
+
+/* The internal redirect; *refused tells whether a status it returns came
+ * from the redirect itself or the new location's access phase (the
+ * request was refused there) rather than from its content handler. */
+static int
+ed_http_redirect(ed_http_request_t *r, const ed_str_t *uri,
+                 const ed_str_t *args, bool *refused)
+{
+    int rc;
+
+    *refused = true;
+    if (r->redirects >= ED_HTTP_REDIRECTS_MAX) {
+        ed_http_log(ED_LOG_ERR, r, 0, "internal redirection cycle while "
+                    "redirecting to \"%s\"",
+                    ed_http_log_str(r, uri->data, uri->len, 256));
+        return 500;
+    }
+    r->redirects++;
+    if (ed_http_set_uri(r, uri, args) != ED_OK) {
+        return 500;
+    }
+    /* What the previous location chose is not the new one's. */
+    r->handler_ctx = NULL;
+    r->body_filter = NULL;
+    r->body_filter_ctx = NULL;
+    r->content_type.data = NULL;
+    r->content_type.len = 0;
+    r->content_length = -1;
+
+    rc = ed_http_find_config(r);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    rc = ed_http_access_phase(r);
+    if (rc != ED_DECLINED) {
+        return rc;
+    }
+    *refused = false;
+    if (r->loc->handler == NULL) {
+        return 404;
+    }
+    return r->loc->handler(r);
+}
+
+int
+ed_http_internal_redirect(ed_http_request_t *r, const ed_str_t *uri,
+                          const ed_str_t *args)
+{
+    bool refused;
+
+    return ed_http_redirect(r, uri, args, &refused);
+}
+
+int
+ed_http_error_page(ed_http_request_t *r, int status)
+{
+    ed_http_error_page_t *p;
+    ed_str_t              uri, args;
+    const char           *q;
+    size_t                i;
+    bool                  refused;
+    int                   rc;
+
+    if (r->internal || r->clcf->error_pages == NULL) {
+        return ED_DECLINED;
+    }
+    p = r->clcf->error_pages->elts;
+    for (i = 0; i < r->clcf->error_pages->nelts; i++) {
+        if (p[i].status == status) {
+            break;
+        }
+    }
+    if (i == r->clcf->error_pages->nelts) {
+        return ED_DECLINED;
+    }
+    r->internal = 1;
+    r->error_status = status;
+    r->headers_out.nelts = 0;
+    uri = p[i].uri;
+    q = memchr(uri.data, '?', uri.len);
+    if (q) {
+        args.data = (char *)q + 1;
+        args.len = uri.len - (size_t)(q + 1 - uri.data);
+        uri.len = (size_t)(q - uri.data);
+    }
+    rc = ed_http_redirect(r, &uri, q ? &args : NULL, &refused);
+    if (rc == ED_AGAIN) {
+        return ED_OK;
+    }
+    if (rc == ED_OK || rc == ED_ERROR || refused) {
+        /* A refusal stands (403 from access, 429 from limit_req, 500 for
+         * a cycle): the page is not shown to a client denied it. */
+        ed_http_finalize(r, rc);
+        return ED_OK;
+    }
+    /* The page's handler failed (a page missing): the built-in page of
+     * the original status. */
+    return ED_DECLINED;
+}
