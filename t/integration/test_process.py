@@ -88,6 +88,82 @@ def test_pid_file_holds_master_pid(eddy):
     assert read_pid(e) == e.pid
 
 
+def plant(kind, at, victim):
+    """Puts something at path `at` before eddy writes there."""
+    if kind == "symlink":
+        os.symlink(victim, at)
+    elif kind == "dangling":
+        os.symlink(victim.parent / "created-through-link", at)
+    elif kind == "hardlink":
+        os.link(victim, at)
+    else:                       # a stale file left by a crash
+        at.write_text("12345\n")
+
+
+def assert_untouched(victim, st):
+    assert victim.read_text() == "precious\n"
+    now = os.stat(victim)
+    assert (now.st_ino, now.st_size, now.st_mtime_ns) == \
+        (st.st_ino, st.st_size, st.st_mtime_ns)
+    assert not (victim.parent / "created-through-link").exists()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling", "hardlink",
+                                  "stale"])
+def test_regress_pid_file_tmp_planted(eddy, tmp_path, kind):
+    """The master (root here) writes the pid file through PATH.tmp: what
+    is planted there is replaced, never written through; the victim a
+    link points to stays as it was."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    st = os.stat(victim)
+    e = eddy(config(workers=1), start=False)
+    plant(kind, pid_file(e).with_name("eddy.pid.tmp"), victim)
+    e.start()
+    assert wait_for(lambda: pid_file(e).exists(), 5), e.stderr_text()
+    assert not pid_file(e).is_symlink()
+    assert pid_file(e).read_text() == "%d\n" % e.pid
+    assert not os.path.lexists(pid_file(e).with_name("eddy.pid.tmp"))
+    assert_untouched(victim, st)
+    # The reload status file next to it is written the same way.
+    plant(kind, pid_file(e).with_name("eddy.pid.reload.tmp"), victim)
+    rc, out, err = e.ctl("-s", "reload")
+    assert rc == 0, out + err
+    status = pid_file(e).with_name("eddy.pid.reload")
+    assert not status.is_symlink()
+    assert re.match(r"^%d \d+ ok\n$" % e.pid, status.read_text())
+    assert_untouched(victim, st)
+
+
+def test_pid_file_symlink_replaced_not_followed(eddy, tmp_path):
+    """A symlink at the pid file's own path is replaced by the rename (a
+    rename never writes through the link it replaces)."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    st = os.stat(victim)
+    e = eddy(config(workers=1), start=False)
+    os.symlink(victim, pid_file(e))
+    e.start()
+    assert wait_for(lambda: not pid_file(e).is_symlink(), 5)
+    assert pid_file(e).read_text() == "%d\n" % e.pid
+    assert_untouched(victim, st)
+
+
+def test_regress_pid_file_tmp_not_removable(eddy):
+    """A PATH.tmp that cannot be removed (a non-empty directory): eddy
+    does not start, and says why."""
+    e = eddy(config(workers=1), start=False)
+    d = pid_file(e).with_name("eddy.pid.tmp")
+    d.mkdir()
+    (d / "x").write_text("x")
+    e.start(wait=False)
+    assert e.wait_exit(10) not in (None, 0), e.stderr_text()
+    assert re.search(r"\[emerg\] .*cannot write pid file \S*/logs/eddy\.pid "
+                     r"\(through a new file \S*/logs/eddy\.pid\.tmp\) "
+                     r"\(\d+: Is a directory\)", e.all_logs()), e.all_logs()
+    assert not pid_file(e).exists()
+
+
 def test_worker_ids_and_pids(eddy):
     e = eddy(config(workers=3, accept="reuseport"))
     workers = e.wait_workers(3)
