@@ -3,9 +3,11 @@ reload (HUP and -s reload), graceful and fast shutdown, log reopening,
 the pid file, and the three accept modes."""
 
 import os
+import pwd
 import re
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -162,6 +164,45 @@ def test_regress_pid_file_tmp_not_removable(eddy):
                      r"\(through a new file \S*/logs/eddy\.pid\.tmp\) "
                      r"\(\d+: Is a directory\)", e.all_logs()), e.all_logs()
     assert not pid_file(e).exists()
+
+
+def mem_readable_by(uid, pid):
+    """Whether a process of uid (not root) may open /proc/PID/mem, as
+    any program of the `user:` account could."""
+    p = subprocess.run(
+        ["/usr/bin/python3", "-c",
+         "open('/proc/%d/mem', 'rb').close()" % pid],
+        user=uid, group=uid, extra_groups=[], cwd="/",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    assert p.returncode == 0 or b"PermissionError" in p.stderr, p.stderr
+    return p.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+@pytest.mark.parametrize("value,dumpable", [
+    (None, False), ("false", False), ("true", True)])
+def test_regress_workers_not_dumpable(eddy, value, dumpable):
+    """Workers that dropped to `user:` stay non-dumpable (the files in
+    their /proc directory belong to root, and the user's processes
+    cannot read their memory) unless worker_core_dumps: true."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    extra = "user: nobody\n"
+    if value is not None:
+        extra += "worker_core_dumps: %s\n" % value
+    e = eddy(config(workers=2, extra=extra))
+    workers = e.wait_workers(2)
+    for w in workers:
+        assert pid_status_uid(w) == nobody, "worker %d is not nobody" % w
+        for name in ("status", "mem", "environ"):
+            assert os.stat("/proc/%d/%s" % (w, name)).st_uid == \
+                (nobody if dumpable else 0), name
+        assert mem_readable_by(nobody, w) == dumpable
+    assert answer(e)[0] == "gen1"
+
+
+def pid_status_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1))
 
 
 def test_worker_ids_and_pids(eddy):
