@@ -191,6 +191,11 @@ def test_regress_workers_not_dumpable(eddy, value, dumpable):
         extra += "worker_core_dumps: %s\n" % value
     e = eddy(config(workers=2, extra=extra))
     workers = e.wait_workers(2)
+    # Once a worker says it started, it has dropped privileges and set
+    # its dumpable flag.
+    assert wait_for(lambda: all(
+        re.search(r"\] %d#\d+: worker \d+ started" % w, e.error_log)
+        for w in workers), 10), e.error_log
     for w in workers:
         assert pid_status_uid(w) == nobody, "worker %d is not nobody" % w
         for name in ("status", "mem", "environ"):
