@@ -132,13 +132,39 @@ ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
+/* The key for the error log, at most 256 bytes of it: '"', '\' and
+ * bytes outside printable ASCII as \xHH, so that a key made of request
+ * bytes ($uri is decoded) cannot forge a line. */
+static const char *
+ed_http_limit_req_key_text(const ed_str_t *key, char *buf)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t            i;
+    uint8_t           c;
+    char             *p = buf;
+
+    for (i = 0; i < key->len && i < 256; i++) {
+        c = (uint8_t)key->data[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p = '\0';
+    return buf;
+}
+
 static int
 ed_http_limit_req_check(ed_http_request_t *r)
 {
     ed_http_limit_req_conf_t *lcf;
     ed_http_limit_req_t      *lr;
     ed_str_t                  key;
-    char                      addr[64];
+    char                      addr[64], text[4 * 256 + 1];
     int                       rc;
 
     lcf = ed_http_loc_conf(r, ed_http_limit_req_module);
@@ -158,10 +184,10 @@ ed_http_limit_req_check(ed_http_request_t *r)
     }
     if (rc == ED_DECLINED) {
         ed_log(ED_LOG_WARN, ed_log_cur, 0, "limiting requests, excess over "
-               "rate %lld.%03lldr/s plus burst %lld by key \"%.*s\", "
+               "rate %lld.%03lldr/s plus burst %lld by key \"%s\", "
                "location: \"%s\"", (long long)(lr->rate / 1000),
                (long long)(lr->rate % 1000), (long long)lr->burst,
-               (int)ed_min(key.len, 256), key.data, r->loc->name.data);
+               ed_http_limit_req_key_text(&key, text), r->loc->name.data);
         return lr->status;
     }
     /* A full table refuses new keys rather than forget the buckets of
@@ -170,8 +196,8 @@ ed_http_limit_req_check(ed_http_request_t *r)
         addr[ed_peer_text(&r->hc->c.peer, addr, sizeof(addr))] = '\0';
         ed_log(ED_LOG_ERR, ed_log_cur, 0, "limit_req table is full: "
                "requests of new keys are refused until buckets refill "
-               "(%d buckets), key \"%.*s\", client: %s, location: \"%s\"",
-               ED_RATE_SLOTS, (int)ed_min(key.len, 256), key.data, addr,
+               "(%d buckets), key \"%s\", client: %s, location: \"%s\"",
+               ED_RATE_SLOTS, ed_http_limit_req_key_text(&key, text), addr,
                r->loc->name.data);
     }
     return lr->status;

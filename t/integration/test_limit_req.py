@@ -219,3 +219,25 @@ def test_regress_full_table_fails_closed(eddy):
                      r'keys are refused until buckets refill \(16384 '
                      r'buckets\), key "k\d+", client: 127\.0\.0\.1, '
                      r'location: "/"$', full[0]), full[0]
+
+
+def test_regress_key_cannot_forge_log_lines(eddy):
+    """A key made of request bytes ($uri is decoded) is logged escaped:
+    a %0a in it does not start a line of its own."""
+    e = eddy("""
+        workers: 1
+        error_log: logs/error.log
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /:
+                limit_req: {key: $uri, rate: 1r/m}
+                return: 204
+        """)
+    path = ("/a%0a2020/01/01%2000:00:00%20%5bemerg%5d%201%230:%20forged"
+            "%22%5c%e9")
+    assert [get(e, path)[0] for _ in range(2)] == [204, 429]
+    log = e.error_log
+    assert not [ln for ln in log.splitlines() if ln.startswith("2020/")], log
+    assert ('by key "/a\\x0A2020/01/01 00:00:00 [emerg] 1#0: forged\\x22'
+            '\\x5C\\xE9", location: "/"') in log, log
