@@ -207,11 +207,15 @@ ed_alog_postconf(ed_conf_t *cf)
 }
 
 /* Appends s, escaped for a quoted log field: '"', '\' and bytes outside
- * printable ASCII become \xHH (nothing can forge a line or a field). */
+ * printable ASCII become \xHH (nothing can forge a line or a field). In
+ * JSON they become \" \\ and \u00HH: the line is JSON whatever the
+ * client sent (invalid UTF-8 included), and each byte reads back as the
+ * code point of the same value (Latin-1). */
 static char *
 ed_alog_escape(char *p, const char *s, size_t len, bool json)
 {
     static const char hex[] = "0123456789ABCDEF";
+    static const char lhex[] = "0123456789abcdef";
     size_t            i;
     unsigned char     c;
 
@@ -221,8 +225,11 @@ ed_alog_escape(char *p, const char *s, size_t len, bool json)
             if (c == '"' || c == '\\') {
                 *p++ = '\\';
                 *p++ = (char)c;
-            } else if (c < 0x20 || c == 0x7f) {
-                p += sprintf(p, "\\u%04x", c);
+            } else if (c < 0x20 || c >= 0x7f) {
+                memcpy(p, "\\u00", 4);
+                p += 4;
+                *p++ = lhex[c >> 4];
+                *p++ = lhex[c & 15];
             } else {
                 *p++ = (char)c;
             }

@@ -67,6 +67,22 @@ ed_http_headers_token(const ed_str_t *s)
     return true;
 }
 
+/* A value as written in the config: what a field value may hold (RFC
+ * 9110 5.5), variables aside; what they bring is checked when the head
+ * is written. */
+static bool
+ed_http_headers_text(const ed_str_t *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!(ed_http_char[(uint8_t)s->data[i]] & ED_HTTP_C_VALUE)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Checks a header name node. NULL, or a message. */
 static const char *
 ed_http_headers_name(const ed_node_t *node)
@@ -113,12 +129,10 @@ ed_http_headers_items(ed_conf_t *cf, ed_node_t *map, const char *what,
                           k->value.data, what, err);
             continue;
         }
-        if (v->type != ED_NODE_SCALAR || strpbrk(v->value.data, "\r\n")
-            || memchr(v->value.data, '\0', v->value.len))
-        {
+        if (v->type != ED_NODE_SCALAR || !ed_http_headers_text(&v->value)) {
             ed_conf_error(cf, v, "invalid value for header \"%s\" in "
-                          "headers.%s: expected one line of text",
-                          k->value.data, what);
+                          "headers.%s: expected one line of text without "
+                          "control characters", k->value.data, what);
             continue;
         }
         it = &(*items)[(*n)++];
@@ -219,8 +233,9 @@ ed_http_headers_listed(const ed_str_t *name, const ed_http_headers_t *h)
 }
 
 /* Appends the evaluated items. A value that comes out empty adds nothing
- * (so `set` with an empty variable just removes), and one a variable
- * filled with CR, LF or NUL is dropped rather than sent. */
+ * (so `set` with an empty variable just removes); one that a variable
+ * filled with control characters is dropped by the head writer, which
+ * checks every header. */
 static int
 ed_http_headers_append(ed_http_request_t *r,
                        const ed_http_headers_item_t *it, size_t n)
@@ -233,13 +248,6 @@ ed_http_headers_append(ed_http_request_t *r,
             return ED_ERROR;
         }
         if (v.len == 0) {
-            continue;
-        }
-        if (memchr(v.data, '\r', v.len) || memchr(v.data, '\n', v.len)
-            || memchr(v.data, '\0', v.len))
-        {
-            ed_http_log(ED_LOG_WARN, r, 0, "header \"%s\" dropped: its "
-                        "value has CR, LF or NUL", it[i].name.data);
             continue;
         }
         if (ed_http_add_header(r, it[i].name.data, it[i].name.len, v.data,

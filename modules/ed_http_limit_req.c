@@ -132,10 +132,10 @@ ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         }
     }
     /* The buckets live in memory every worker forked later shares. */
-    lr->table = ed_rate_table_create(cf->pool, ed_current_msec);
+    lr->table = ed_rate_table_create(cf->pool);
     if (lr->table == NULL) {
-        ed_conf_error(cf, node, "shared memory for limit_req failed: %s",
-                      strerror(errno));
+        ed_conf_error(cf, node, "making the shared table of limit_req "
+                      "failed: %s", strerror(errno));
         return NULL;
     }
     *(ed_http_limit_req_t **)((char *)conf + key->offset) = lr;
@@ -149,6 +149,7 @@ ed_http_limit_req_check(ed_http_request_t *r)
     ed_http_limit_req_t      *lr;
     ed_http_limit_req_seen_t *seen;
     ed_str_t                  key;
+    int                       rc;
 
     lcf = ed_http_loc_conf(r, ed_http_limit_req_module);
     lr = lcf->limit;
@@ -172,18 +173,30 @@ ed_http_limit_req_check(ed_http_request_t *r)
     seen->limit = lr;
     seen->next = r->limit_req;
     r->limit_req = seen;
-    if (ed_rate_table_take(lr->table, ed_rate_hash(key.data, key.len),
-                           ed_current_msec, lr->rate, lr->burst)
-        == ED_OK)
-    {
+    rc = ed_rate_table_take(lr->table,
+                            ed_rate_hash(lr->table, key.data, key.len),
+                            ed_current_msec, lr->rate, lr->burst);
+    if (rc == ED_OK) {
         return ED_DECLINED;
     }
-    ed_http_log(ED_LOG_WARN, r, 0, "limiting requests, excess over "
-                "rate %lld.%03lldr/s plus burst %lld by key \"%s\", "
-                "location: \"%s\"", (long long)(lr->rate / 1000),
-                (long long)(lr->rate % 1000), (long long)lr->burst,
-                ed_http_log_str(r, key.data, key.len, 256),
-                r->loc->name.data);
+    if (rc == ED_DECLINED) {
+        ed_http_log(ED_LOG_WARN, r, 0, "limiting requests, excess over "
+                    "rate %lld.%03lldr/s plus burst %lld by key \"%s\", "
+                    "location: \"%s\"", (long long)(lr->rate / 1000),
+                    (long long)(lr->rate % 1000), (long long)lr->burst,
+                    ed_http_log_str(r, key.data, key.len, 256),
+                    r->loc->name.data);
+        return lr->status;
+    }
+    /* A full table refuses new keys rather than forget the buckets of
+     * keys still over their rate; said once a minute, not per request. */
+    if (ed_rate_table_full_report(lr->table, ed_current_msec)) {
+        ed_http_log(ED_LOG_ERR, r, 0, "limit_req table is full: "
+                    "requests of new keys are refused until buckets refill "
+                    "(%d buckets), key \"%s\", location: \"%s\"",
+                    ED_RATE_SLOTS, ed_http_log_str(r, key.data, key.len, 256),
+                    r->loc->name.data);
+    }
     return lr->status;
 }
 

@@ -100,7 +100,9 @@ ed_http_redirect_handler(ed_http_request_t *r)
     if (ed_http_template_run(r, rcf->to, &to) != ED_OK) {
         return 500;
     }
-    /* A value with CR or LF (from a variable) is refused, never sent. */
+    /* A variable may bring control characters ($uri is decoded): the
+     * head writer %-encodes them in Location, as every byte a URI
+     * cannot hold. */
     if (ed_http_add_header(r, "Location", 8, to.data, to.len) != ED_OK) {
         return 500;
     }

@@ -36,6 +36,8 @@ static const ed_key_t ed_core_keys[] = {
     ED_CORE_KEY("daemon", ED_KEY_INT, ed_conf_set_bool, daemon, NULL,
                 "false"),
     ED_CORE_KEY("user", ED_KEY_STR, ed_conf_set_str, user, NULL, NULL),
+    ED_CORE_KEY("worker_core_dumps", ED_KEY_INT, ed_conf_set_bool,
+                worker_core_dumps, NULL, "false"),
     ED_CORE_KEY("error_log", ED_KEY_STR, ed_core_set_error_log, error_log,
                 NULL, NULL),
     ED_CORE_KEY("events", ED_KEY_PTR, ed_core_set_events, events, NULL,

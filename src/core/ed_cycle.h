@@ -17,6 +17,7 @@ typedef struct {
     ed_str_t    pid_file;
     int         daemon;
     ed_str_t    user;
+    int         worker_core_dumps;  /* workers stay dumpable */
     ed_str_t    error_log;      /* path or "stderr" */
     int         error_level;
     int         max_connections;

@@ -3,24 +3,22 @@
 #include "ed_shm.h"
 
 #include <stdatomic.h>
-
-/* A bucket's state packs the time of its last passed request (msec since
- * the table's epoch, modulo 2^37: four years) over its excess (27 bits:
- * enough for ED_BURST_MAX * 1000), so one CAS updates both. */
-#define ED_RATE_EXCESS_BITS 27
-#define ED_RATE_TIME_BITS   37
-#define ED_RATE_EXCESS_MASK ((UINT64_C(1) << ED_RATE_EXCESS_BITS) - 1)
-#define ED_RATE_TIME_MASK   ((UINT64_C(1) << ED_RATE_TIME_BITS) - 1)
-#define ED_RATE_TRIES       8
+#include <sys/random.h>
 
 typedef struct {
-    _Atomic uint64_t key;     /* ed_rate_hash of the key; 0: free */
-    _Atomic uint64_t state;   /* 0: not written yet */
+    uint64_t  key;      /* ed_rate_hash of the key; 0: free */
+    ed_msec_t last;     /* when the key's last request passed */
+    int64_t   excess;   /* milli-requests ahead of the rate since */
 } ed_rate_slot_t;
 
+/* Every access holds the lock: a lookup, its update and the choice of a
+ * bucket for a new key are one step for all the workers, so a key is
+ * never in two buckets and no update lands in a bucket given away. */
 struct ed_rate_table_s {
-    ed_msec_t       epoch;
-    ed_rate_slot_t  slots[ED_RATE_SLOTS];
+    ed_shm_mutex_t    lock;
+    uint64_t          hash_key[2];
+    _Atomic ed_msec_t full_reported;
+    ed_rate_slot_t    slots[ED_RATE_SLOTS];
 };
 
 int64_t
@@ -74,121 +72,183 @@ ed_rate_step(int64_t *excess, ed_msec_t elapsed, int64_t rate,
     return ED_OK;
 }
 
-uint64_t
-ed_rate_hash(const char *s, size_t len)
+static inline uint64_t
+ed_rotl(uint64_t x, int b)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    size_t   i;
+    return (x << b) | (x >> (64 - b));
+}
 
-    /* FNV-1a, then a 64-bit finaliser so that the set index (the low
-     * bits) depends on every byte. */
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(0x100000001b3);
+static inline void
+ed_sipround(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = ed_rotl(v[1], 13) ^ v[0];
+    v[0] = ed_rotl(v[0], 32);
+    v[2] += v[3];
+    v[3] = ed_rotl(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = ed_rotl(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = ed_rotl(v[1], 17) ^ v[2];
+    v[2] = ed_rotl(v[2], 32);
+}
+
+static inline void
+ed_sipblock(uint64_t v[4], uint64_t m)
+{
+    v[3] ^= m;
+    ed_sipround(v);
+    ed_sipround(v);
+    v[0] ^= m;
+}
+
+uint64_t
+ed_siphash(const uint64_t k[2], const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t             v[4], m;
+    size_t               i, j;
+
+    v[0] = k[0] ^ UINT64_C(0x736f6d6570736575);
+    v[1] = k[1] ^ UINT64_C(0x646f72616e646f6d);
+    v[2] = k[0] ^ UINT64_C(0x6c7967656e657261);
+    v[3] = k[1] ^ UINT64_C(0x7465646279746573);
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = 0;
+        for (j = 0; j < 8; j++) {
+            m |= (uint64_t)p[i + j] << (8 * j);
+        }
+        ed_sipblock(v, m);
     }
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    return h ? h : 1;
+    m = (uint64_t)len << 56;
+    for (j = 0; i + j < len; j++) {
+        m |= (uint64_t)p[i + j] << (8 * j);
+    }
+    ed_sipblock(v, m);
+    v[2] ^= 0xff;
+    for (j = 0; j < 4; j++) {
+        ed_sipround(v);
+    }
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 ed_rate_table_t *
-ed_rate_table_create(ed_pool_t *pool, ed_msec_t now)
+ed_rate_table_create(ed_pool_t *pool)
 {
     ed_rate_table_t *t;
 
     t = ed_shm_alloc(pool, sizeof(ed_rate_table_t));
-    if (t) {
-        /* A state of 0 means "not written yet": times start at 1. */
-        t->epoch = now - 1;
+    if (t == NULL) {
+        return NULL;
     }
+    /* A key unknown to clients: they cannot pick keys of one set. */
+    if (getrandom(t->hash_key, sizeof(t->hash_key), 0)
+            != (ssize_t)sizeof(t->hash_key)
+        || ed_shm_mutex_init(&t->lock) != ED_OK)
+    {
+        return NULL;
+    }
+    atomic_init(&t->full_reported, INT64_MIN / 2);
     return t;
 }
 
-static uint64_t
-ed_rate_pack(uint64_t time, int64_t excess)
+uint64_t
+ed_rate_hash(const ed_rate_table_t *t, const char *s, size_t len)
 {
-    return (time & ED_RATE_TIME_MASK) << ED_RATE_EXCESS_BITS
-           | ((uint64_t)excess & ED_RATE_EXCESS_MASK);
+    uint64_t h = ed_siphash(t->hash_key, s, len);
+
+    return h ? h : 1;
 }
 
-/* The slot of hash in its set, claiming the oldest one when the key is
- * not there; NULL when another process won the race for it. *fresh is
- * set when the slot was claimed here. */
-static ed_rate_slot_t *
-ed_rate_slot(ed_rate_table_t *t, uint64_t hash, uint64_t now, bool *fresh)
+/* Whether a request now would find s's bucket empty, as a new key's is:
+ * then giving the bucket to another key changes nothing for its own. */
+static bool
+ed_rate_refilled(const ed_rate_slot_t *s, ed_msec_t now, int64_t rate)
 {
-    ed_rate_slot_t *set, *victim = NULL;
-    uint64_t        k, st, age, oldest = 0, victim_key = 0;
-    size_t          i;
+    int64_t excess = s->excess;
 
-    set = &t->slots[(hash % (ED_RATE_SLOTS / ED_RATE_WAYS)) * ED_RATE_WAYS];
-    for (i = 0; i < ED_RATE_WAYS; i++) {
-        k = atomic_load_explicit(&set[i].key, memory_order_acquire);
-        if (k == hash) {
-            *fresh = false;
-            return &set[i];
+    return ed_rate_step(&excess, now - s->last, rate, 0) == ED_OK;
+}
+
+/* The bucket of hash; else the one it may take: a free or refilled one
+ * in whichever of its two sets holds fewer live keys (two choices keep
+ * the sets even). NULL when both sets are full of live keys. */
+static ed_rate_slot_t *
+ed_rate_find(ed_rate_table_t *t, uint64_t hash, ed_msec_t now, int64_t rate)
+{
+    ed_rate_slot_t *set[2], *take = NULL, *spare;
+    size_t          i, j, live, fewest = SIZE_MAX;
+
+    set[0] = &t->slots[ED_RATE_SET1(hash) * ED_RATE_WAYS];
+    set[1] = &t->slots[ED_RATE_SET2(hash) * ED_RATE_WAYS];
+    for (j = 0; j < 2; j++) {
+        spare = NULL;
+        live = 0;
+        for (i = 0; i < ED_RATE_WAYS; i++) {
+            if (set[j][i].key == hash) {
+                return &set[j][i];
+            }
+            if (set[j][i].key == 0 || ed_rate_refilled(&set[j][i], now, rate))
+            {
+                spare = spare ? spare : &set[j][i];
+            } else {
+                live++;
+            }
         }
-        st = atomic_load_explicit(&set[i].state, memory_order_relaxed);
-        age = k == 0 ? UINT64_MAX
-                     : (now - (st >> ED_RATE_EXCESS_BITS)) & ED_RATE_TIME_MASK;
-        if (victim == NULL || age > oldest) {
-            victim = &set[i];
-            victim_key = k;
-            oldest = age;
+        if (spare && live < fewest) {
+            take = spare;
+            fewest = live;
         }
     }
-    if (!atomic_compare_exchange_strong(&victim->key, &victim_key, hash)) {
-        return NULL;
-    }
-    *fresh = true;
-    return victim;
+    return take;
 }
 
 int
 ed_rate_table_take(ed_rate_table_t *t, uint64_t hash, ed_msec_t now,
                    int64_t rate, int64_t burst)
 {
-    ed_rate_slot_t *slot;
-    uint64_t        st, tnow, last;
-    int64_t         excess, d;
-    bool            fresh;
-    int             i;
+    ed_rate_slot_t *s;
+    int64_t         excess;
+    int             rc;
 
-    tnow = (uint64_t)(now - t->epoch) & ED_RATE_TIME_MASK;
-    for (i = 0; i < ED_RATE_TRIES; i++) {
-        slot = ed_rate_slot(t, hash, tnow, &fresh);
-        if (slot == NULL) {
-            continue;
-        }
-        if (fresh) {
-            /* A new key starts with an empty bucket (this request). */
-            atomic_store_explicit(&slot->state, ed_rate_pack(tnow, 0),
-                                  memory_order_release);
-            return ED_OK;
-        }
-        st = atomic_load_explicit(&slot->state, memory_order_acquire);
-        last = st >> ED_RATE_EXCESS_BITS;
-        excess = (int64_t)(st & ED_RATE_EXCESS_MASK);
+    if (ed_shm_lock(&t->lock) != ED_OK) {
+        /* Never happens with a robust mutex made consistent; if it
+         * did, refusing is the side that keeps every key to its rate. */
+        return ED_DECLINED;
+    }
+    s = ed_rate_find(t, hash, now, rate);
+    if (s == NULL) {
+        rc = ED_AGAIN;
+    } else if (s->key != hash) {
+        /* A new key: this request fills an empty bucket. The key goes
+         * in last, so a worker dying between the stores leaves the old
+         * key (refilled anyway) with a bucket as full as this one. */
+        s->last = now;
+        s->excess = 0;
+        s->key = hash;
+        rc = ED_OK;
+    } else {
         /* Workers' cached clocks differ by a few ms: a time before the
          * stored one is no time at all (as nginx), and the stored time
-         * never moves back. The difference is signed in 37 bits. */
-        d = (int64_t)(((tnow - last) & ED_RATE_TIME_MASK)
-                      << (64 - ED_RATE_TIME_BITS))
-            >> (64 - ED_RATE_TIME_BITS);
-        if (ed_rate_step(&excess, st ? d : INT64_MAX, rate, burst)
-            != ED_OK)
-        {
-            return ED_DECLINED;
-        }
-        if (atomic_compare_exchange_strong(&slot->state, &st,
-                                           ed_rate_pack(d < 0 ? last : tnow,
-                                                        excess)))
-        {
-            return ED_OK;
+         * never moves back. */
+        excess = s->excess;
+        rc = ed_rate_step(&excess, now - s->last, rate, burst);
+        if (rc == ED_OK) {
+            s->excess = excess;
+            s->last = ed_max(s->last, now);
         }
     }
-    /* Endless contention on one set: let the request through rather than
-     * spin in the event loop. */
-    return ED_OK;
+    ed_shm_unlock(&t->lock);
+    return rc;
+}
+
+bool
+ed_rate_table_full_report(ed_rate_table_t *t, ed_msec_t now)
+{
+    ed_msec_t last = atomic_load(&t->full_reported);
+
+    if (now - last < ED_RATE_FULL_REPORT) {
+        return false;
+    }
+    return atomic_compare_exchange_strong(&t->full_reported, &last, now);
 }

@@ -243,7 +243,8 @@ int ed_http_send_response(ed_http_request_t *r, int status,
  * ED_OK, or ED_ERROR after recording an error when the phase is full. */
 int ed_http_access_add(ed_conf_t *cf, ed_http_location_t *loc,
                        ed_http_access_pt check);
-/* Adds a response header (value checked for CR/LF). ED_OK or ED_ERROR. */
+/* Adds a response header. Names and values are checked when the head is
+ * written (ed_http_response.c). ED_OK or ED_ERROR. */
 int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
                        const char *value, size_t vlen);
 /* Ends the request: rc is ED_OK after a handler sent its response, or a

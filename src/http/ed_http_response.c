@@ -74,29 +74,12 @@ ed_http_header(ed_http_request_t *r, const char *name)
     return NULL;
 }
 
-/* A header value must never carry CR, LF or NUL into the response. */
-static bool
-ed_http_value_safe(const char *v, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') {
-            return false;
-        }
-    }
-    return true;
-}
-
 int
 ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
                    const char *value, size_t vlen)
 {
     ed_http_out_header_t *h;
 
-    if (!ed_http_value_safe(value, vlen) || !ed_http_value_safe(name, nlen)) {
-        return ED_ERROR;
-    }
     h = ed_array_push(&r->headers_out);
     if (h == NULL) {
         return ED_ERROR;
@@ -105,6 +88,102 @@ ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
     h->name.len = nlen;
     h->value.data = (char *)value;
     h->value.len = vlen;
+    return ED_OK;
+}
+
+/* Whether every byte of s has class c (RFC 9110 5.5 for values: VCHAR,
+ * obs-text, SP and HTAB; 5.1 for names: tchar). */
+static bool
+ed_http_field_ok(const ed_str_t *s, uint8_t c)
+{
+    size_t i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!(ed_http_char[(uint8_t)s->data[i]] & c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A URI has no CTL, SP or DEL at all: Location gets those bytes
+ * %-encoded, whatever else it holds. */
+static bool
+ed_http_location_byte(uint8_t c)
+{
+    return c > 0x20 && c != 0x7f;
+}
+
+static int
+ed_http_location_encode(ed_http_request_t *r, ed_str_t *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t            i, n = 0;
+    char             *out, *p;
+    uint8_t           c;
+
+    for (i = 0; i < v->len; i++) {
+        n += ed_http_location_byte((uint8_t)v->data[i]) ? 1 : 3;
+    }
+    if (n == v->len) {
+        return ED_OK;
+    }
+    out = ed_pnalloc(r->pool, n);
+    if (out == NULL) {
+        return ED_ERROR;
+    }
+    p = out;
+    for (i = 0; i < v->len; i++) {
+        c = (uint8_t)v->data[i];
+        if (ed_http_location_byte(c)) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    v->data = out;
+    v->len = n;
+    return ED_OK;
+}
+
+/* Every response header passes here, whatever wrote it (a handler, the
+ * headers module, an upstream's head relayed by proxy), just before the
+ * head is written: values come from variables ($uri is decoded, request
+ * headers hold obs-text) and upstreams, and no byte the grammar forbids
+ * reaches the wire. Location is %-encoded; another header with a bad
+ * name or value is dropped, with a warn line. */
+static int
+ed_http_check_headers(ed_http_request_t *r)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i, n = 0;
+
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        if (h[i].name.len && ed_http_field_ok(&h[i].name, ED_HTTP_C_TOKEN)) {
+            if (ed_str_caseeq(&h[i].name, "Location")) {
+                if (ed_http_location_encode(r, &h[i].value) != ED_OK) {
+                    return ED_ERROR;
+                }
+                h[n++] = h[i];
+                continue;
+            }
+            if (ed_http_field_ok(&h[i].value, ED_HTTP_C_VALUE)) {
+                h[n++] = h[i];
+                continue;
+            }
+        }
+        ed_http_log(ED_LOG_WARN, r, 0, "response header \"%s\" dropped: "
+                    "a control character in its name or value",
+                    ed_http_log_str(r, h[i].name.data, h[i].name.len, 64));
+    }
+    r->headers_out.nelts = n;
+    if (!ed_http_field_ok(&r->content_type, ED_HTTP_C_VALUE)) {
+        ed_http_log(ED_LOG_WARN, r, 0, "response header \"Content-Type\" "
+                    "dropped: a control character in its value");
+        r->content_type.len = 0;
+    }
     return ED_OK;
 }
 
@@ -145,6 +224,9 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
      * that its set and remove have the last word. */
     loc = r->loc ? r->loc : r->server->fallback;
     if (loc->headers_filter && loc->headers_filter(r) != ED_OK) {
+        return NULL;
+    }
+    if (ed_http_check_headers(r) != ED_OK) {
         return NULL;
     }
     h = r->headers_out.elts;

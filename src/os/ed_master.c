@@ -54,20 +54,40 @@ ed_pid_path(void)
     return ed_core_conf(ed_m.cycle)->pid_file.data;
 }
 
+/* Writes text to path through PATH.tmp and a rename, so that readers
+ * see the old file or the new one. The master may be root and the
+ * directory writable by others: the tmp file is created new (O_EXCL,
+ * O_NOFOLLOW), never opened through a symlink or a hard link planted
+ * there. A tmp file already there (left by a crash, or planted) is
+ * unlinked, which removes the name and never what a link points to,
+ * then created once more; when that fails too, the error (errno) is the
+ * caller's to report. path itself may be a symlink: rename replaces the
+ * link with the new file and writes nothing through it. */
 static int
 ed_write_file(const char *path, const char *text)
 {
     char tmp[4096];
-    int  fd;
+    int  fd, flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     bool ok;
 
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+    {
+        errno = ENAMETOOLONG;
+        return ED_ERROR;
+    }
+    fd = open(tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST
+        && (unlink(tmp) == 0 || errno == ENOENT))
+    {
+        fd = open(tmp, flags, 0644);
+    }
     if (fd < 0) {
         return ED_ERROR;
     }
     ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
+    if (close(fd) != 0) {
+        ok = false;
+    }
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);
         return ED_ERROR;
@@ -82,8 +102,8 @@ ed_pid_file_write(void)
 
     snprintf(buf, sizeof(buf), "%d\n", (int)ed_pid);
     if (ed_write_file(ed_pid_path(), buf) != ED_OK) {
-        ed_log(ED_LOG_EMERG, ed_log_cur, errno, "cannot write pid file %s",
-               ed_pid_path());
+        ed_log(ED_LOG_EMERG, ed_log_cur, errno, "cannot write pid file %s "
+               "(through a new file %s.tmp)", ed_pid_path(), ed_pid_path());
         return ED_ERROR;
     }
     return ED_OK;

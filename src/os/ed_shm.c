@@ -1,5 +1,5 @@
 /* Shared memory zones: one anonymous shared mapping per request, tied to
- * the lifetime of a pool. */
+ * the lifetime of a pool, and robust process-shared mutexes. */
 #include "ed_shm.h"
 
 #include <sys/mman.h>
@@ -53,4 +53,48 @@ ed_shm_alloc(ed_pool_t *pool, size_t size)
         return NULL;
     }
     return addr;
+}
+
+int
+ed_shm_mutex_init(ed_shm_mutex_t *m)
+{
+    pthread_mutexattr_t attr;
+    int                 rc;
+
+    rc = pthread_mutexattr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        if (rc == 0) {
+            rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        }
+        if (rc == 0) {
+            rc = pthread_mutex_init(m, &attr);
+        }
+        pthread_mutexattr_destroy(&attr);
+    }
+    if (rc != 0) {
+        errno = rc;
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+int
+ed_shm_lock(ed_shm_mutex_t *m)
+{
+    int rc;
+
+    rc = pthread_mutex_lock(m);
+    if (rc == EOWNERDEAD) {
+        /* The holder died: its last update may be partial, which the
+         * data's writers allow for (see ed_shm.h). */
+        rc = pthread_mutex_consistent(m);
+    }
+    return rc == 0 ? ED_OK : ED_ERROR;
+}
+
+void
+ed_shm_unlock(ed_shm_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
 }

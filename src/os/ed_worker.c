@@ -105,8 +105,24 @@ ed_worker_setuid(ed_cycle_t *cycle)
                "\"%s\" failed", ccf->user.data);
         return ED_ERROR;
     }
-    /* setuid clears the dumpable flag; keep core dumps possible. */
-    prctl(PR_SET_DUMPABLE, 1);
+    return ED_OK;
+}
+
+/* A worker holds TLS keys and every client's data: it is not dumpable
+ * (no core file; no ptrace, /proc/PID/mem or /proc/PID/environ for
+ * other processes of its user, which may be the `user:` account's
+ * scripts) unless worker_core_dumps says so. Set after setuid, which
+ * clears the flag, and also when eddy runs as an ordinary user. */
+static int
+ed_worker_dumpable(ed_cycle_t *cycle)
+{
+    ed_core_conf_t *ccf = ed_core_conf(cycle);
+
+    if (prctl(PR_SET_DUMPABLE, ccf->worker_core_dumps ? 1 : 0) != 0) {
+        ed_log(ED_LOG_EMERG, ed_log_cur, errno, "prctl(PR_SET_DUMPABLE) "
+               "failed");
+        return ED_ERROR;
+    }
     return ED_OK;
 }
 
@@ -127,7 +143,8 @@ ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     if (getppid() != master) {
         exit(0);
     }
-    if (ed_worker_setuid(cycle) != ED_OK) {
+    if (ed_worker_setuid(cycle) != ED_OK || ed_worker_dumpable(cycle) != ED_OK)
+    {
         exit(2);
     }
 

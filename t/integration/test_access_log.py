@@ -176,7 +176,8 @@ def test_json_format(srv):
     assert int(d["status"]) == 201
     assert int(d["body_bytes_sent"]) == 6
     assert d["http_referer"] == "http://r.test/"
-    assert d["http_user_agent"] == ua
+    # Each byte of the value is one code point (\u00XX past 0x7f).
+    assert d["http_user_agent"].encode("latin-1") == ua.encode("utf-8")
     assert re.match(r"^\d+\.\d{3}$", str(d["request_time"])), d
     assert d["upstream_addr"] in (None, "", "-")
     assert re.fullmatch(r"[0-9a-f]{32}", d["request_id"]), d
@@ -331,3 +332,70 @@ def test_reopen_with_ctl_reopen(eddy):
     assert wait_for(lambda: (logs / "b.log").exists(), 10)
     request(e.port, get("/two", close=True))
     assert lines(e, "b.log", 1) == ["/two"]
+
+
+JSON_ALL = """
+workers: 1
+servers:
+  - listen: 127.0.0.1:{port}
+    access_log: {path: logs/all.json, format: json}
+    locations:
+      /:
+        return: {status: 200, body: "ok\\n"}
+"""
+
+# Values a header may carry (VCHAR, obs-text, SP, HTAB inside): every
+# byte from 0x80 to 0xff, invalid UTF-8 of several kinds, valid UTF-8.
+HIGH = bytes(range(0x80, 0x100))
+BAD_UTF8 = (b"\xc3\x28 \xa0\xa1 \xe2\x28\xa1 \xf0\x90\x28\xbc \xfe\xff "
+            b"\xed\xa0\x80 \xc0\xaf \xf8\x88\x80\x80\x80")
+UTF8 = "caf\u00e9 \u20ac \U0001f600".encode("utf-8")
+
+
+def test_regress_json_log_escapes_every_byte(eddy):
+    """Whatever bytes the client sends, each JSON line is ASCII, parses
+    with json.loads, and gives the bytes back (one code point per byte:
+    \\u00XX past 0x7f, and for every control character)."""
+    e = eddy(JSON_ALL)
+    cases = [
+        (b"/ua", HIGH + b'\t"\\x', UTF8),
+        (b"/ref", b"a\tb", BAD_UTF8),
+        (b"/q?%ff%00%22", b"\x7e\x80", b"\"\\\xff"),
+    ]
+    for target, ua, ref in cases:
+        out, closed = exchange(e.port, b"GET " + target + b" HTTP/1.1\r\n"
+                               b"Host: a\r\nUser-Agent: " + ua + b"\r\n"
+                               b"Referer: " + ref + b"\r\n"
+                               b"Connection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 "), out
+    # Raw bytes past 0x7f in the target (if the parser lets them through,
+    # they are logged like header bytes), and requests refused for a
+    # control character: each still logs a line that parses.
+    raw = [b"GET /x\x80\xff\xc3\xa9 HTTP/1.1\r\nHost: a\r\n",
+           b"GET /x\x01y HTTP/1.1\r\nHost: a\r\n",
+           b"GET /y HTTP/1.1\r\nHost: a\r\nUser-Agent: a\x01b\x1b\r\n",
+           b"GET /z HTTP/1.1\r\nHost: a\r\nReferer: a\x7fb\r\n",
+           b"G\x80T /w HTTP/1.1\r\nHost: a\r\n"]
+    for head in raw:
+        exchange(e.port, head + b"Connection: close\r\n\r\n")
+    ls = lines(e, "all.json", len(cases) + len(raw))
+    data = (e.prefix / "logs" / "all.json").read_bytes()
+    assert max(data) < 0x80, "a byte past ASCII in the JSON log"
+    objs = [json.loads(x) for x in ls]
+    assert len(objs) == len(cases) + len(raw)
+    for (target, ua, ref), d in zip(cases, objs):
+        assert d["request"].encode("latin-1") == \
+            b"GET " + target + b" HTTP/1.1"
+        assert d["http_user_agent"].encode("latin-1") == ua.strip(), d
+        assert d["http_referer"].encode("latin-1") == ref.strip(), d
+        assert d["status"] == "200"
+    first = objs[len(cases)]
+    assert first["request"] is None or first["request"].encode(
+        "latin-1") == b"GET /x\x80\xff\xc3\xa9 HTTP/1.1", first
+    assert [d["status"] for d in objs[len(cases) + 1:]] == ["400"] * 4
+    for x in ls:
+        # Every control character and every byte past 0x7f is escaped
+        # as \\u00xx; nothing else is.
+        for m in re.finditer(r"\\u([0-9a-fA-F]{4})", x):
+            c = int(m.group(1), 16)
+            assert c < 0x20 or 0x7f <= c <= 0xff, x

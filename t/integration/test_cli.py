@@ -587,12 +587,24 @@ def test_env_value_wins_over_default(prefix):
 
 def test_signal_without_master(prefix):
     conf, _ = write_conf(prefix, GOOD)
-    assert not (prefix / "logs" / "eddy.pid").exists()
-    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", "reload"])
-    assert rc == 1, (rc, out, err)
-    text = (out + err).lower()
-    assert "eddy.pid" in text or "not running" in text or "no " in text, \
-        out + err
+    pid = prefix / "logs" / "eddy.pid"
+    assert not pid.exists()
+    for word in ("reload", "quit", "stop", "reopen", "upgrade"):
+        rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", word])
+        assert (rc, out) == (1, ""), (rc, out, err)
+        assert err == ("eddy: no running master: cannot open pid file %s "
+                       "(No such file or directory)\n" % pid), err
+
+
+def test_signal_with_unreadable_pid(prefix):
+    conf, _ = write_conf(prefix, GOOD)
+    pid = prefix / "logs" / "eddy.pid"
+    for text in ("", "\n", "abc\n", "0\n", "-5\n"):
+        pid.write_text(text)
+        rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", "quit"])
+        assert (rc, out) == (1, ""), (text, rc, out, err)
+        assert err == "eddy: no running master: pid file %s names no " \
+                      "process\n" % pid, (text, err)
 
 
 def test_signal_with_stale_pid_file(prefix):
@@ -600,5 +612,6 @@ def test_signal_with_stale_pid_file(prefix):
     # A pid that cannot be a live process (above the kernel's pid_max).
     (prefix / "logs" / "eddy.pid").write_text("4194305\n")
     rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", "quit"])
-    assert rc == 1, (rc, out, err)
-    assert (out + err).strip()
+    assert (rc, out) == (1, ""), (rc, out, err)
+    assert err == ("eddy: no running master: pid file %s names a process "
+                   "that is gone\n" % (prefix / "logs" / "eddy.pid")), err

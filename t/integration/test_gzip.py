@@ -342,10 +342,11 @@ def test_inheritance_nearest_level_wins(eddy):
     assert_gzip(get(e, "/sub/a.css"), TEXT)
 
 
-def worker_rss_kib(e):
-    pids = e.worker_pids()
-    assert len(pids) == 1
-    with open("/proc/%d/status" % pids[0]) as f:
+def worker_rss_kib(e, pid):
+    """The RSS of the one worker, which must still be pid (a crash and a
+    respawn would give a small RSS of a new process)."""
+    assert e.worker_pids() == [pid], "the worker crashed"
+    with open("/proc/%d/status" % pid) as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
@@ -361,13 +362,14 @@ def test_large_file_bounded_memory(eddy):
     big = b"".join(blocks)[:24 * 1024 * 1024]
     e.write_file("html/big.txt", big)
     get(e, "/small.html")                        # warm up (404 is fine)
-    before = worker_rss_kib(e)
+    (worker,) = e.wait_workers(1)
+    before = worker_rss_kib(e, worker)
     s = socket.create_connection(("127.0.0.1", e.port), timeout=10)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         s.sendall(req("/big.txt"))
         time.sleep(1.0)                          # a client that stalls
-        stalled = worker_rss_kib(e)
+        stalled = worker_rss_kib(e, worker)
         assert stalled - before < 8 * 1024, (before, stalled)
         data = b""
         s.settimeout(20)
@@ -389,11 +391,13 @@ def test_large_file_bounded_memory(eddy):
         body += rest[eol + 2:eol + 2 + n]
         pos = eol + 4 + n
     assert zlib.decompress(body, 31) == big
+    assert e.worker_pids() == [worker], "the worker crashed"
 
 
 def test_client_gone_mid_response(eddy):
     e = start(eddy, extra_files=False)
     e.write_file("html/big.txt", os.urandom(3 * 1024 * 1024).hex().encode())
+    workers = e.wait_workers(1)
     for _ in range(3):
         s = socket.create_connection(("127.0.0.1", e.port), timeout=5)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
@@ -405,7 +409,10 @@ def test_client_gone_mid_response(eddy):
     r = get(e, "/big.txt")
     assert r.header("Content-Encoding") == "gzip"
     assert len(gzip.decompress(r.body)) == 6 * 1024 * 1024
-    assert e.running() and len(e.worker_pids()) == 1
+    # The same worker: a crash would have been hidden by its respawn.
+    assert e.running() and e.worker_pids() == workers
+    assert "exited with code" not in e.all_logs()
+    assert "killed by signal" not in e.all_logs()
 
 
 # -t: configuration errors with file:line:col

@@ -1,7 +1,11 @@
 """The headers module (config.md, inheritable `headers`): set, add and
 remove on every response of a scope (errors, 304, HEAD and proxied
-responses included), nearest-level inheritance, and config errors."""
+responses included), nearest-level inheritance, config errors, and values
+from variables checked where the head is written (http.md)."""
 
+import re
+
+import pytest
 
 from conftest import check_config_error, split_response
 from proxy_backend import Backend, response
@@ -156,6 +160,11 @@ def test_config_errors(tmp_path):
                 r"invalid header name")
     check_config_error(tmp_path, base % 'add: {X-A: "a\\r\\nb"}', '"a',
                 r"expected one line")
+    # Every control character but HTAB, as YAML escapes in the config.
+    for esc in ("\\x01", "\\x0b", "\\x7f", "\\0", "\\e"):
+        check_config_error(tmp_path, base % ('set: {X-A: "a%sb"}' % esc),
+                           '"a', r'header "X-A" in headers.set: expected '
+                           r"one line of text without control characters")
     check_config_error(tmp_path, base % "replace: {X-A: b}", "replace",
                 r'unknown key "replace" in headers')
     check_config_error(tmp_path, """
@@ -163,6 +172,15 @@ def test_config_errors(tmp_path):
           - listen: 127.0.0.1:{port}
             headers: [X-A]
         """, "[X-A]", r"expected a mapping")
+    # The Content-Type header that `return` writes is checked alike.
+    for esc in ("\\x01", "\\x7f", "\\r"):
+        check_config_error(tmp_path, """
+            servers:
+              - listen: 127.0.0.1:{port}
+                locations:
+                  /:
+                    return: {body: x, content_type: "text/%splain"}
+            """ % esc, '"text', r"return.content_type.*media type")
 
 
 def test_headers_and_gzip_in_one_location(eddy):
@@ -195,3 +213,58 @@ servers:
             break
         out, rest = out + rest[:n], rest[n + 2:]
     assert gz.decompress(out) == b"abc" * 200
+
+
+CTL_CONFIG = r"""
+workers: 1
+error_log: logs/error.log
+servers:
+  - listen: 127.0.0.1:{port}
+    headers:
+      add: {X-Uri: "u=$uri", X-Agent: "$http_user_agent", X-Ok: fine}
+      set: {X-Set: "s=$uri"}
+    locations:
+      /:
+        return: {status: 200, body: "ok\n"}
+"""
+
+
+@pytest.mark.parametrize("path,raw", [
+    ("/a%01b", b"/a\x01b"), ("/a%0bb", b"/a\x0bb"),
+    ("/a%7fb", b"/a\x7fb"), ("/a%0D%0Ab", b"/a\r\nb"),
+    ("/a%1b%5b2Jb", b"/a\x1b[2Jb"), ("/%0a", b"/\n"),
+])
+def test_regress_header_from_variable_with_control_dropped(eddy, path, raw):
+    """A value a variable filled with a control character (here the
+    decoded $uri) is dropped with a warn line; the others go out, and
+    the head holds no control character at all."""
+    e = eddy(CTL_CONFIG)
+    data = e.raw(b"GET %s HTTP/1.1\r\nHost: t\r\nUser-Agent: ua\r\n"
+                 b"Connection: close\r\n\r\n" % path.encode())
+    head = data.partition(b"\r\n\r\n")[0]
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 200 OK", head
+    names = [ln.split(b":", 1)[0] for ln in lines[1:]]
+    assert b"X-Uri" not in names and b"X-Set" not in names, head
+    assert b"X-Agent: ua" in lines and b"X-Ok: fine" in lines
+    for ln in lines:
+        assert not any(c < 0x20 or c == 0x7f for c in ln), ln
+    assert raw not in data
+    log = e.error_log
+    for name in ("X-Uri", "X-Set"):
+        assert re.search(r'\[warn\] .*response header "%s" dropped: a '
+                         r"control character in its name or value" % name,
+                         log), log
+
+
+def test_regress_header_obs_text_and_htab_kept(eddy):
+    """obs-text and HTAB are field-value bytes: sent as they are."""
+    e = eddy(CTL_CONFIG)
+    data = e.raw(b"GET /x%e9%09y HTTP/1.1\r\nHost: t\r\n"
+                 b"User-Agent: \xc3\xa9\tz\x80\r\nConnection: close\r\n\r\n")
+    head = data.partition(b"\r\n\r\n")[0]
+    lines = head.split(b"\r\n")
+    assert b"X-Uri: u=/x\xe9\ty" in lines, head
+    assert b"X-Set: s=/x\xe9\ty" in lines, head
+    assert b"X-Agent: \xc3\xa9\tz\x80" in lines, head
+    assert "dropped" not in e.error_log

@@ -2,11 +2,13 @@
 bucket per key shared by every worker, refusals with the configured
 status, empty keys not limited, order after access, config errors."""
 
+import re
+import socket
 import time
 
 import pytest
 
-from conftest import check_config_error, split_response
+from conftest import check_config_error, read_until_close, split_response
 
 
 def get(e, path, extra=b""):
@@ -108,3 +110,134 @@ def test_config_errors(tmp_path, block, needle, pattern):
                 limit_req: %s
                 return: 204
         """ % block, needle, pattern)
+
+
+def get_from(e, addr, path="/"):
+    """One request from the loopback source address addr."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(5)
+        s.bind((addr, 0))
+        s.connect(("127.0.0.1", e.port))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                  % path.encode())
+        data, _ = read_until_close(s)
+    finally:
+        s.close()
+    return split_response(data)[0]
+
+
+# Eight addresses that all fell in one 4-way set of the former table, so
+# that each new one took the bucket of the oldest: every request passed.
+COLLIDING = ["127.0.6.174", "127.0.8.182", "127.0.16.97", "127.0.28.130",
+             "127.0.41.87", "127.0.46.70", "127.0.57.180", "127.0.58.50"]
+
+
+def test_regress_colliding_addresses_keep_their_rate(eddy):
+    e = eddy("""
+        workers: 2
+        error_log: logs/error.log
+        events: {accept: reuseport}
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /:
+                limit_req: {rate: 1r/m}
+                return: {status: 200, body: "ok\\n"}
+        """)
+    e.wait_workers(2)
+    rounds = [[get_from(e, a) for a in COLLIDING] for _ in range(5)]
+    # 1r/m, burst 0: one request per address in a minute, whatever the
+    # other addresses do.
+    assert rounds[0] == [200] * len(COLLIDING)
+    assert rounds[1:] == [[429] * len(COLLIDING)] * 4
+    for a in COLLIDING:
+        assert 'by key "%s"' % a in e.error_log
+    assert "table is full" not in e.error_log
+
+
+def pipelined(e, keys, batch=500):
+    """GET / once per key (X-Key: key), pipelined in batches of one
+    connection each; returns the statuses in order."""
+    statuses = []
+    for i in range(0, len(keys), batch):
+        with e.connect(timeout=30) as s:
+            s.sendall(b"".join(b"GET / HTTP/1.1\r\nHost: t\r\nX-Key: %s\r\n\r\n"
+                               % k.encode() for k in keys[i:i + batch]))
+            buf = b""
+            want = len(keys[i:i + batch])
+            got = 0
+            while got < want:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    b = s.recv(1 << 16)
+                    assert b, "closed after %d responses" % len(statuses)
+                    buf += b
+                    continue
+                head = buf[:end]
+                n = int(re.search(rb"\r\nContent-Length: (\d+)", head)
+                        .group(1))
+                while len(buf) < end + 4 + n:
+                    b = s.recv(1 << 16)
+                    assert b, "closed in a body"
+                    buf += b
+                statuses.append(int(head[9:12]))
+                buf = buf[end + 4 + n:]
+                got += 1
+    return statuses
+
+
+def test_regress_full_table_fails_closed(eddy):
+    """More keys than the table holds, at 1r/m: the table fills, new keys
+    are refused with limit_req's status (never a bucket taken from a key
+    still over its rate), the error log says so once, and no key passes
+    twice."""
+    e = eddy("""
+        workers: 2
+        error_log: {path: logs/error.log, level: error}
+        access_log: off
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /:
+                limit_req: {key: $http_x_key, rate: 1r/m, status: 503}
+                return: {status: 200, body: "ok\\n"}
+        """)
+    e.wait_workers(2)
+    keys = ["k%d" % i for i in range(20000)]
+    first = pipelined(e, keys[:10000]) + pipelined(e, keys[10000:])
+    assert set(first) == {200, 503}
+    # 16384 buckets: two choices of a set fill them nearly all.
+    assert 15000 <= first.count(200) <= 16384
+    # Every key again, in another order, on connections that both
+    # workers take: all refused, stored or not.
+    again = pipelined(e, keys[::2]) + pipelined(e, keys[1::2])
+    assert again.count(200) == 0, again.count(200)
+    full = [ln for ln in e.error_log.splitlines() if "table is full" in ln]
+    assert len(full) == 1, full
+    assert re.search(r'\[error\] .*limit_req table is full: requests of new '
+                     r'keys are refused until buckets refill \(16384 '
+                     r'buckets\), key "k\d+", client: 127\.0\.0\.1, '
+                     r'location: "/"$', full[0]), full[0]
+
+
+def test_regress_key_cannot_forge_log_lines(eddy):
+    """A key made of request bytes ($uri is decoded) is logged escaped:
+    a %0a in it does not start a line of its own."""
+    e = eddy("""
+        workers: 1
+        error_log: logs/error.log
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /:
+                limit_req: {key: $uri, rate: 1r/m}
+                return: 204
+        """)
+    path = ("/a%0a2020/01/01%2000:00:00%20%5bemerg%5d%201%230:%20forged"
+            "%22%5c%e9")
+    assert [get(e, path)[0] for _ in range(2)] == [204, 429]
+    log = e.error_log
+    assert not [ln for ln in log.splitlines() if ln.startswith("2020/")], log
+    assert ('by key "/a\\x0A2020/01/01 00:00:00 [emerg] 1#0: forged\\x22'
+            '\\x5C\\xE9", location: "/"') in log, log

@@ -3,9 +3,11 @@ reload (HUP and -s reload), graceful and fast shutdown, log reopening,
 the pid file, and the three accept modes."""
 
 import os
+import pwd
 import re
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -86,6 +88,126 @@ def test_pid_file_holds_master_pid(eddy):
     e = eddy(config(workers=1))
     assert wait_for(lambda: pid_file(e).exists(), 5), e.stderr_text()
     assert read_pid(e) == e.pid
+
+
+def plant(kind, at, victim):
+    """Puts something at path `at` before eddy writes there."""
+    if kind == "symlink":
+        os.symlink(victim, at)
+    elif kind == "dangling":
+        os.symlink(victim.parent / "created-through-link", at)
+    elif kind == "hardlink":
+        os.link(victim, at)
+    else:                       # a stale file left by a crash
+        at.write_text("12345\n")
+
+
+def assert_untouched(victim, st):
+    assert victim.read_text() == "precious\n"
+    now = os.stat(victim)
+    assert (now.st_ino, now.st_size, now.st_mtime_ns) == \
+        (st.st_ino, st.st_size, st.st_mtime_ns)
+    assert not (victim.parent / "created-through-link").exists()
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling", "hardlink",
+                                  "stale"])
+def test_regress_pid_file_tmp_planted(eddy, tmp_path, kind):
+    """The master (root here) writes the pid file through PATH.tmp: what
+    is planted there is replaced, never written through; the victim a
+    link points to stays as it was."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    st = os.stat(victim)
+    e = eddy(config(workers=1), start=False)
+    plant(kind, pid_file(e).with_name("eddy.pid.tmp"), victim)
+    e.start()
+    assert wait_for(lambda: pid_file(e).exists(), 5), e.stderr_text()
+    assert not pid_file(e).is_symlink()
+    assert pid_file(e).read_text() == "%d\n" % e.pid
+    assert not os.path.lexists(pid_file(e).with_name("eddy.pid.tmp"))
+    assert_untouched(victim, st)
+    # The reload status file next to it is written the same way.
+    plant(kind, pid_file(e).with_name("eddy.pid.reload.tmp"), victim)
+    rc, out, err = e.ctl("-s", "reload")
+    assert rc == 0, out + err
+    status = pid_file(e).with_name("eddy.pid.reload")
+    assert not status.is_symlink()
+    assert re.match(r"^%d \d+ ok\n$" % e.pid, status.read_text())
+    assert_untouched(victim, st)
+
+
+def test_pid_file_symlink_replaced_not_followed(eddy, tmp_path):
+    """A symlink at the pid file's own path is replaced by the rename (a
+    rename never writes through the link it replaces)."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    st = os.stat(victim)
+    e = eddy(config(workers=1), start=False)
+    os.symlink(victim, pid_file(e))
+    e.start()
+    assert wait_for(lambda: not pid_file(e).is_symlink(), 5)
+    assert pid_file(e).read_text() == "%d\n" % e.pid
+    assert_untouched(victim, st)
+
+
+def test_regress_pid_file_tmp_not_removable(eddy):
+    """A PATH.tmp that cannot be removed (a non-empty directory): eddy
+    does not start, and says why."""
+    e = eddy(config(workers=1), start=False)
+    d = pid_file(e).with_name("eddy.pid.tmp")
+    d.mkdir()
+    (d / "x").write_text("x")
+    e.start(wait=False)
+    assert e.wait_exit(10) not in (None, 0), e.stderr_text()
+    assert re.search(r"\[emerg\] .*cannot write pid file \S*/logs/eddy\.pid "
+                     r"\(through a new file \S*/logs/eddy\.pid\.tmp\) "
+                     r"\(\d+: Is a directory\)", e.all_logs()), e.all_logs()
+    assert not pid_file(e).exists()
+
+
+def mem_readable_by(uid, pid):
+    """Whether a process of uid (not root) may open /proc/PID/mem, as
+    any program of the `user:` account could."""
+    p = subprocess.run(
+        ["/usr/bin/python3", "-c",
+         "open('/proc/%d/mem', 'rb').close()" % pid],
+        user=uid, group=uid, extra_groups=[], cwd="/",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    assert p.returncode == 0 or b"PermissionError" in p.stderr, p.stderr
+    return p.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+@pytest.mark.parametrize("value,dumpable", [
+    (None, False), ("false", False), ("true", True)])
+def test_regress_workers_not_dumpable(eddy, value, dumpable):
+    """Workers that dropped to `user:` stay non-dumpable (the files in
+    their /proc directory belong to root, and the user's processes
+    cannot read their memory) unless worker_core_dumps: true."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    extra = "user: nobody\n"
+    if value is not None:
+        extra += "worker_core_dumps: %s\n" % value
+    e = eddy(config(workers=2, extra=extra))
+    workers = e.wait_workers(2)
+    # Once a worker says it started, it has dropped privileges and set
+    # its dumpable flag.
+    assert wait_for(lambda: all(
+        re.search(r"\] %d#\d+: worker \d+ started" % w, e.error_log)
+        for w in workers), 10), e.error_log
+    for w in workers:
+        assert pid_status_uid(w) == nobody, "worker %d is not nobody" % w
+        for name in ("status", "mem", "environ"):
+            assert os.stat("/proc/%d/%s" % (w, name)).st_uid == \
+                (nobody if dumpable else 0), name
+        assert mem_readable_by(nobody, w) == dumpable
+    assert answer(e)[0] == "gen1"
+
+
+def pid_status_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1))
 
 
 def test_worker_ids_and_pids(eddy):
