@@ -217,8 +217,9 @@ def test_regress_full_table_fails_closed(eddy):
     assert len(full) == 1, full
     assert re.search(r'\[error\] .*limit_req table is full: requests of new '
                      r'keys are refused until buckets refill \(16384 '
-                     r'buckets\), key "k\d+", client: 127\.0\.0\.1, '
-                     r'location: "/"$', full[0]), full[0]
+                     r'buckets\), key "k\d+", location: "/", '
+                     r'client: 127\.0\.0\.1, server: , '
+                     r'request: "GET / HTTP/1\.1", host: "t"$', full[0]), full[0]
 
 
 def test_regress_key_cannot_forge_log_lines(eddy):
