@@ -396,7 +396,9 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
 }
 
 /* Returns the head in r's pool with its length in *len, or NULL on
- * ENOMEM. */
+ * ENOMEM. The two runs see the same input; should they ever differ,
+ * the bounded writes leave the buffer short and the head is refused
+ * rather than sent. */
 char *
 ed_http_upstream_request_head(ed_http_request_t *r,
                               const ed_http_upstream_req_t *q, size_t *len)
