@@ -106,7 +106,7 @@ typedef struct {
     unsigned                   stale_retried:1;
     unsigned                   head_received:1;
     unsigned                   reusable:1;     /* uc may go back idle */
-    unsigned                   upgrade:1;      /* the client asks one */
+    unsigned                   upgrade:1;      /* WebSocket asked */
     unsigned                   done:1;         /* torn down */
 } ed_http_proxy_ctx_t;
 
@@ -322,6 +322,12 @@ ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                           k->value.data);
             continue;
         }
+        if (ed_http_upstream_own_header(&k->value)) {
+            ed_conf_error(cf, k, "header \"%s\" cannot be set: the proxy "
+                          "writes it itself (Host: see pass_host; "
+                          "hop-by-hop and framing headers)", k->value.data);
+            continue;
+        }
         if (v->type != ED_NODE_SCALAR) {
             ed_conf_error(cf, v, "expected a string for header \"%s\"",
                           k->value.data);
@@ -436,7 +442,7 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
     ed_node_t  *node = ed_conf_get(pcf->node, "pass");
     const char *s = pcf->pass.data, *auth, *slash;
     char        addr[320], host[300];
-    size_t      alen;
+    size_t      alen, i;
     ed_str_t    name;
     bool        tls = strncmp(s, "https://", 8) == 0;
 
@@ -475,9 +481,16 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
         snprintf(addr, sizeof(addr), "%s", host);
     }
     if (slash) {
-        if (strpbrk(slash, "?# \t")) {
-            return ed_conf_error(cf, node, "invalid pass \"%s\": the path "
-                                 "cannot hold a query, '#' or spaces", s);
+        /* It goes into the request line as it is. */
+        for (i = 0; slash[i] != '\0'; i++) {
+            if (!(ed_http_char[(u_char)slash[i]] & ED_HTTP_C_TARGET)
+                || slash[i] == '?' || slash[i] == '#')
+            {
+                /* Not quoted: the bytes could split the message. */
+                return ed_conf_error(cf, node, "invalid pass: the path "
+                                     "cannot hold a query, '#', spaces or "
+                                     "control characters");
+            }
         }
         if (loc->kind == ED_HTTP_LOC_REGEX
             || loc->kind == ED_HTTP_LOC_REGEX_CASELESS)
@@ -584,9 +597,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
         q.set_names = names;
         q.set_values = vals;
     }
-    if (ctx->upgrade) {
-        q.upgrade = ed_http_header(r, "Upgrade");
-    }
+    q.websocket = ctx->upgrade;
     /* An error page run through the proxy sends no body. */
     if (!ctx->has_body && ed_http_has_body(r)) {
         q.body = ED_HTTP_UPS_BODY_NONE;
@@ -1361,8 +1372,7 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
 
     ed_proxy_try_end(ctx, 101);
     if (ed_proxy_copy_headers(ctx, h) != ED_OK
-        || ed_http_add_header(r, "Upgrade", 7, h->upgrade.data, h->upgrade.len)
-               != ED_OK
+        || ed_http_add_header(r, "Upgrade", 7, "websocket", 9) != ED_OK
         || ed_http_add_header(r, "Connection", 10, "upgrade", 7) != ED_OK)
     {
         ed_proxy_finish(ctx, 502);
@@ -1571,11 +1581,16 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ctx->head_received = 1;
     ed_timer_del(ed_worker->loop, &ctx->utimer);
     if (h.status == 101) {
-        if (!ctx->upgrade || !h.upgrade.len) {
+        /* Only to the protocol asked for: anything else would carry
+         * requests past every check of this server. */
+        if (!ctx->upgrade || !ed_http_upstream_websocket_accepted(&h)) {
             ed_http_log(ED_LOG_ERR, ctx->r, 0,
-                        "upstream %s switched protocols unasked "
+                        "upstream %s switched protocols %s "
                         "(upstream \"%s\")",
-                        ctx->server->name.data, ctx->ups->name.data);
+                        ctx->server->name.data,
+                        ctx->upgrade ? "to something other than websocket"
+                                     : "unasked",
+                        ctx->ups->name.data);
             ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
             return;
         }
@@ -1657,8 +1672,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
     /* An error page run through the proxy sends no body: what is left of
      * the client's is discarded. */
     ctx->has_body = !r->internal && ed_http_has_body(r);
-    ctx->upgrade = pcf->websocket && r->head.conn_upgrade
-                   && ed_http_header(r, "Upgrade") != NULL;
+    ctx->upgrade = pcf->websocket && !r->internal
+                   && ed_http_upstream_websocket_asked(r);
     if (ctx->has_body) {
         ctx->replay_cap = r->chunked ? pcf->buffer_size
                                      : (size_t)ed_min(

@@ -280,23 +280,37 @@ typedef struct {
     const ed_str_t *uri;         /* replaces the location's prefix in the
                                   * normalised path; NULL: the target as
                                   * received */
-    const ed_str_t *set_names;   /* set_headers, values evaluated */
+    const ed_str_t *set_names;   /* set_headers, values evaluated; they
+                                  * replace the forwarding headers too */
     const ed_str_t *set_values;
     size_t          nset;
     const ed_str_t *remove;      /* names never forwarded */
     size_t          nremove;
-    const ed_str_t *upgrade;     /* the Upgrade to tunnel, or NULL */
     int             body;        /* ED_HTTP_UPS_BODY_* */
     unsigned        forwarded:1; /* X-Forwarded-*, X-Real-IP */
     unsigned        keepalive:1; /* else Connection: close */
+    unsigned        websocket:1; /* Upgrade: websocket, to tunnel */
 } ed_http_upstream_req_t;
 
 /* Builds the head for r: HTTP/1.1, the client's end-to-end headers (not
- * the hop-by-hop ones, nor those its Connection names), then q's. In
- * r's pool; NULL on ENOMEM, else the length in *len. */
+ * the hop-by-hop ones, nor those its Connection names: never its
+ * Upgrade nor HTTP2-Settings), then q's. Its size is counted by the
+ * code that writes it. In r's pool; NULL on ENOMEM, else the length in
+ * *len. */
 char *ed_http_upstream_request_head(ed_http_request_t *r,
                                     const ed_http_upstream_req_t *q,
                                     size_t *len);
+/* Whether a request header name is one the proxy writes itself or never
+ * passes on (Host, framing, hop-by-hop, Expect): set_headers cannot set
+ * it. */
+bool ed_http_upstream_own_header(const ed_str_t *name);
+/* Whether r asks for WebSocket, the only upgrade relayed: HTTP/1.1 GET
+ * without a body, Connection naming upgrade, and the token websocket
+ * (any case) in its Upgrade list. */
+bool ed_http_upstream_websocket_asked(ed_http_request_t *r);
+/* Whether a 101 switches to WebSocket: its Upgrade fields together list
+ * websocket and nothing else. */
+bool ed_http_upstream_websocket_accepted(const ed_http_resp_head_t *h);
 /* Whether an upstream response header stops at the proxy: hop-by-hop
  * ones, those Connection names, framing, Content-Type (passed apart),
  * Date and Server (the proxy's own). */

@@ -1,10 +1,7 @@
 /* The wire form of a proxied exchange: the request head sent upstream
- * (target, end-to-end headers, forwarding headers, framing) and which
- * response headers stop at the proxy. */
+ * (target, end-to-end headers, forwarding headers, framing), which
+ * response headers stop at the proxy, and the one upgrade relayed. */
 #include "ed_http_upstream.h"
-
-#define ed_cpy(p, s) (memcpy(p, s, sizeof(s) - 1), (p) + sizeof(s) - 1)
-#define ed_cpyn(p, s, n) (memcpy(p, s, n), (p) + (n))
 
 /* Case-insensitive equality of a name and a literal. */
 static bool
@@ -15,38 +12,98 @@ ed_ups_is(const ed_str_t *name, const char *lit, size_t len)
 
 #define ed_ups_is_lit(name, lit) ed_ups_is(name, lit, sizeof(lit) - 1)
 
+/* Goes through the comma-separated lists of every field of hdrs[0..n)
+ * named field (RFC 9110 5.6.1: OWS around elements, empty elements
+ * skipped). Returns how many elements they hold; *found tells whether
+ * name (any case) is one of them. */
+static size_t
+ed_ups_list(const ed_http_header_t *hdrs, size_t n, const ed_str_t *field,
+            const ed_str_t *name, bool *found)
+{
+    const char *p, *e, *c, *s, *t;
+    size_t      i, count = 0;
+
+    *found = false;
+    for (i = 0; i < n; i++) {
+        if (hdrs[i].value.len == 0
+            || !ed_ups_is(&hdrs[i].name, field->data, field->len))
+        {
+            continue;
+        }
+        p = hdrs[i].value.data;
+        e = p + hdrs[i].value.len;
+        for (;;) {
+            c = memchr(p, ',', (size_t)(e - p));
+            t = c ? c : e;
+            for (s = p; s < t && (*s == ' ' || *s == '\t'); s++) {
+                /* leading OWS */
+            }
+            while (t > s && (t[-1] == ' ' || t[-1] == '\t')) {
+                t--;
+            }
+            if (t > s) {
+                count++;
+                if ((size_t)(t - s) == name->len
+                    && ed_strncasecmp(s, name->data, name->len) == 0)
+                {
+                    *found = true;
+                }
+            }
+            if (c == NULL) {
+                break;
+            }
+            p = c + 1;
+        }
+    }
+    return count;
+}
+
 /* Whether a name is listed in a Connection field of hdrs[0..n). */
 static bool
 ed_ups_conn_listed(const ed_http_header_t *hdrs, size_t n,
                    const ed_str_t *name)
 {
-    const char *p, *e, *c, *s;
-    size_t      i;
+    static const ed_str_t conn = ed_string("connection");
+    bool                  found;
 
-    for (i = 0; i < n; i++) {
-        if (!ed_ups_is_lit(&hdrs[i].name, "connection")) {
-            continue;
-        }
-        e = hdrs[i].value.data + hdrs[i].value.len;
-        for (p = hdrs[i].value.data; p < e; p = c + 1) {
-            c = memchr(p, ',', (size_t)(e - p));
-            c = c ? c : e;
-            for (s = p; s < c && (*s == ' ' || *s == '\t'); s++) {
-                /* leading OWS */
-            }
-            p = c;
-            while (c > s && (c[-1] == ' ' || c[-1] == '\t')) {
-                c--;
-            }
-            if ((size_t)(c - s) == name->len
-                && ed_strncasecmp(s, name->data, name->len) == 0)
-            {
-                return true;
-            }
-            c = p;
-        }
+    ed_ups_list(hdrs, n, &conn, name, &found);
+    return found;
+}
+
+static const ed_str_t ed_ups_upgrade = ed_string("upgrade");
+static const ed_str_t ed_ups_websocket = ed_string("websocket");
+
+/* The client asks for WebSocket (RFC 6455 4.1): an HTTP/1.1 GET without
+ * a body whose Connection names upgrade and whose Upgrade lists the
+ * token websocket, among others or not (RFC 9110 7.8: the next hop is
+ * offered only it). Any other protocol is never offered upstream: the
+ * request goes as an ordinary one. */
+bool
+ed_http_upstream_websocket_asked(ed_http_request_t *r)
+{
+    bool found;
+
+    if (r->head.version != 11 || r->head.method_id != ED_HTTP_GET
+        || !r->head.conn_upgrade || r->head.chunked
+        || r->head.content_length > 0)
+    {
+        return false;
     }
-    return false;
+    ed_ups_list(r->head.headers, r->head.nheaders, &ed_ups_upgrade,
+                &ed_ups_websocket, &found);
+    return found;
+}
+
+/* A 101 switches to WebSocket: its Upgrade fields together name that
+ * one protocol and nothing else. */
+bool
+ed_http_upstream_websocket_accepted(const ed_http_resp_head_t *h)
+{
+    bool found;
+
+    return ed_ups_list(h->headers, h->nheaders, &ed_ups_upgrade,
+                       &ed_ups_websocket, &found) == 1
+           && found;
 }
 
 /* Whether a name is in names[0..n), case-insensitively. */
@@ -63,6 +120,53 @@ ed_ups_in(const ed_str_t *names, size_t n, const ed_str_t *name)
     return false;
 }
 
+/* Names the proxy never passes on as they are: hop-by-hop ones
+ * (HTTP2-Settings belongs to an h2c upgrade, RFC 7540 3.2.1, never
+ * relayed), Host and the framing it writes itself, and Expect (answered
+ * by it). */
+bool
+ed_http_upstream_own_header(const ed_str_t *name)
+{
+    switch (name->len) {
+    case 2:
+        return ed_ups_is_lit(name, "te");
+    case 4:
+        return ed_ups_is_lit(name, "host");
+    case 6:
+        return ed_ups_is_lit(name, "expect");
+    case 7:
+        return ed_ups_is_lit(name, "upgrade") || ed_ups_is_lit(name, "trailer");
+    case 10:
+        return ed_ups_is_lit(name, "connection")
+               || ed_ups_is_lit(name, "keep-alive");
+    case 14:
+        return ed_ups_is_lit(name, "content-length")
+               || ed_ups_is_lit(name, "http2-settings");
+    case 16:
+        return ed_ups_is_lit(name, "proxy-connection");
+    case 17:
+        return ed_ups_is_lit(name, "transfer-encoding");
+    }
+    return false;
+}
+
+/* Whether name is one of the forwarding headers eddy writes. */
+static bool
+ed_ups_forwarding_header(const ed_str_t *name)
+{
+    switch (name->len) {
+    case 9:
+        return ed_ups_is_lit(name, "x-real-ip");
+    case 15:
+        return ed_ups_is_lit(name, "x-forwarded-for");
+    case 16:
+        return ed_ups_is_lit(name, "x-forwarded-host");
+    case 17:
+        return ed_ups_is_lit(name, "x-forwarded-proto");
+    }
+    return false;
+}
+
 /* Whether a client header is not forwarded as it is: hop-by-hop, Host
  * and framing (written by us), forwarding headers (replaced), removed or
  * set ones. */
@@ -71,83 +175,83 @@ ed_ups_skip_request_header(ed_http_request_t *r,
                            const ed_http_upstream_req_t *q,
                            const ed_str_t *name, bool conn)
 {
-    switch (name->len) {
-    case 2:
-        return ed_ups_is_lit(name, "te");
-    case 4:
-        return ed_ups_is_lit(name, "host");
-    case 6:
-        if (ed_ups_is_lit(name, "expect")) {
-            return true;
-        }
-        break;
-    case 7:
-        if (ed_ups_is_lit(name, "upgrade") || ed_ups_is_lit(name, "trailer")) {
-            return true;
-        }
-        break;
-    case 9:
-        if (q->forwarded && ed_ups_is_lit(name, "x-real-ip")) {
-            return true;
-        }
-        break;
-    case 10:
-        if (ed_ups_is_lit(name, "connection")
-            || ed_ups_is_lit(name, "keep-alive"))
-        {
-            return true;
-        }
-        break;
-    case 14:
-        if (ed_ups_is_lit(name, "content-length")) {
-            return true;
-        }
-        break;
-    case 15:
-        if (q->forwarded && ed_ups_is_lit(name, "x-forwarded-for")) {
-            return true;
-        }
-        break;
-    case 16:
-        if (ed_ups_is_lit(name, "proxy-connection")
-            || (q->forwarded && ed_ups_is_lit(name, "x-forwarded-host")))
-        {
-            return true;
-        }
-        break;
-    case 17:
-        if (ed_ups_is_lit(name, "transfer-encoding")
-            || (q->forwarded && ed_ups_is_lit(name, "x-forwarded-proto")))
-        {
-            return true;
-        }
-        break;
-    }
-    return ed_ups_in(q->remove, q->nremove, name)
+    return ed_http_upstream_own_header(name)
+           || (q->forwarded && ed_ups_forwarding_header(name))
+           || ed_ups_in(q->remove, q->nremove, name)
            || ed_ups_in(q->set_names, q->nset, name)
            || (conn
                && ed_ups_conn_listed(r->head.headers, r->head.nheaders,
                                      name));
 }
 
-/* Bytes of a normalised path that go out as they are. */
-static bool
-ed_ups_path_char(u_char c)
+/* Bytes of a path that go out as they are (RFC 3986 pchar without '%',
+ * and '/'), one bit each. */
+static const uint32_t ed_ups_path_chars[8] = {
+    0x00000000, 0x2fffffd2, 0x87ffffff, 0x47fffffe, 0, 0, 0, 0
+};
+
+#define ed_ups_path_char(c) (ed_ups_path_chars[(c) >> 5] & (1u << ((c) & 31)))
+
+/* Where the head goes. It is made twice by the same code: once with buf
+ * NULL only to count its bytes, then written into a buffer of exactly
+ * that many, so that no size is ever computed apart from what is
+ * written. Each write is bounded by cap all the same. */
+typedef struct {
+    char   *buf;
+    size_t  cap;
+    size_t  len;    /* bytes so far, written or not */
+} ed_ups_out_t;
+
+static void
+ed_ups_put(ed_ups_out_t *o, const char *s, size_t n)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c);
+    if (o->buf != NULL && n > 0 && o->len <= o->cap
+        && n <= o->cap - o->len)
+    {
+        memcpy(o->buf + o->len, s, n);
+    }
+    o->len += n;
 }
 
-/* Writes the target at p: as received (origin-form of an absolute-form
- * one), or the normalised path with the location's prefix replaced by
- * q->uri, re-encoded, plus the query. Returns the end. */
-static char *
-ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q, char *p)
+#define ed_ups_put_lit(o, s) ed_ups_put(o, s, sizeof(s) - 1)
+#define ed_ups_put_str(o, s) ed_ups_put(o, (s)->data, (s)->len)
+
+/* Puts p[0..n) %-encoding every byte that is not a path byte: runs of
+ * path bytes go in one piece. */
+static void
+ed_ups_put_path(ed_ups_out_t *o, const char *p, size_t n)
 {
-    static const char   hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789ABCDEF";
+    char              esc[3];
+    size_t            i, run;
+    u_char            c;
+
+    for (i = 0; i < n; i = run + 1) {
+        for (run = i; run < n && ed_ups_path_char((u_char)p[run]); run++) {
+            /* as they are */
+        }
+        ed_ups_put(o, p + i, run - i);
+        if (run == n) {
+            break;
+        }
+        c = (u_char)p[run];
+        esc[0] = '%';
+        esc[1] = hex[c >> 4];
+        esc[2] = hex[c & 15];
+        ed_ups_put(o, esc, 3);
+    }
+}
+
+/* Puts the target: as received (origin-form of an absolute-form one),
+ * or the normalised path with the location's prefix replaced by q->uri,
+ * re-encoded, plus the query. */
+static void
+ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
+              ed_ups_out_t *o)
+{
     ed_http_location_t *loc = r->loc;
     const char         *t = r->head.target.data, *end, *a, *rest;
-    size_t              i, rlen;
+    size_t              rlen;
 
     if (q->uri == NULL) {
         end = t + r->head.target.len;
@@ -157,11 +261,12 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q, char *p)
                 a++;
             }
             if (a == end || *a != '/') {
-                *p++ = '/';
+                ed_ups_put_lit(o, "/");
             }
             t = a;
         }
-        return ed_cpyn(p, t, (size_t)(end - t));
+        ed_ups_put(o, t, (size_t)(end - t));
+        return;
     }
     rest = r->uri.data;
     rlen = r->uri.len;
@@ -178,145 +283,158 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q, char *p)
         rest++;
         rlen--;
     }
-    p = ed_cpyn(p, q->uri->data, q->uri->len);
-    for (i = 0; i < rlen; i++) {
-        u_char c = (u_char)rest[i];
-
-        if (ed_ups_path_char(c)) {
-            *p++ = (char)c;
-        } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
-        }
-    }
+    ed_ups_put_str(o, q->uri);
+    ed_ups_put_path(o, rest, rlen);
     if (r->head.query.data) {
-        *p++ = '?';
-        p = ed_cpyn(p, r->head.query.data, r->head.query.len);
+        ed_ups_put_lit(o, "?");
+        ed_ups_put_str(o, &r->head.query);
     }
-    return p;
 }
 
-/* Whether a value may go into a header line. */
+/* Whether a set value goes out: not empty (an empty value removes the
+ * header, nginx's rule), and only field-vchar, SP and HTAB (RFC 9110
+ * 5.5), so that a value from variables never splits a line. */
 static bool
 ed_ups_value_ok(const ed_str_t *v)
 {
     size_t i;
 
     for (i = 0; i < v->len; i++) {
-        if (v->data[i] == '\r' || v->data[i] == '\n' || v->data[i] == '\0') {
+        if (!(ed_http_char[(u_char)v->data[i]] & ED_HTTP_C_VALUE)) {
             return false;
         }
     }
-    return true;
+    return v->len > 0;
+}
+
+#define ed_ups_is_set(q, lit) ed_ups_in((q)->set_names, (q)->nset, &(lit))
+
+/* Puts "name: value\r\n". */
+static void
+ed_ups_put_field(ed_ups_out_t *o, const ed_str_t *name, const ed_str_t *value)
+{
+    ed_ups_put_str(o, name);
+    ed_ups_put_lit(o, ": ");
+    ed_ups_put_str(o, value);
+    ed_ups_put_lit(o, "\r\n");
+}
+
+/* Puts the whole head; conn: the client sent a Connection field; ip:
+ * the client's address as text (forwarded only). set_headers replaces
+ * (an empty value removes) the forwarding headers as well: each goes
+ * out once. */
+static void
+ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
+            const ed_str_t *ip, ed_ups_out_t *o)
+{
+    static const ed_str_t xff = ed_string("X-Forwarded-For"),
+                          xfp = ed_string("X-Forwarded-Proto"),
+                          xfh = ed_string("X-Forwarded-Host"),
+                          xri = ed_string("X-Real-IP");
+    ed_http_header_t     *h;
+    char                  num[24];
+    size_t                i;
+
+    ed_ups_put_str(o, &r->head.method);
+    ed_ups_put_lit(o, " ");
+    ed_ups_target(r, q, o);
+    ed_ups_put_lit(o, " HTTP/1.1\r\nHost: ");
+    ed_ups_put_str(o, q->host);
+    ed_ups_put_lit(o, "\r\n");
+    for (i = 0; i < r->head.nheaders; i++) {
+        h = &r->head.headers[i];
+        if (!ed_ups_skip_request_header(r, q, &h->name, conn)) {
+            ed_ups_put_field(o, &h->name, &h->value);
+        }
+    }
+    for (i = 0; i < q->nset; i++) {
+        if (ed_ups_value_ok(&q->set_values[i])) {
+            ed_ups_put_field(o, &q->set_names[i], &q->set_values[i]);
+        }
+    }
+    if (q->forwarded && !ed_ups_is_set(q, xff)) {
+        ed_ups_put_lit(o, "X-Forwarded-For: ");
+        for (i = 0; i < r->head.nheaders; i++) {
+            h = &r->head.headers[i];
+            if (ed_ups_is_lit(&h->name, "x-forwarded-for") && h->value.len) {
+                ed_ups_put_str(o, &h->value);
+                ed_ups_put_lit(o, ", ");
+            }
+        }
+        ed_ups_put_str(o, ip);
+        ed_ups_put_lit(o, "\r\n");
+    }
+    if (q->forwarded && !ed_ups_is_set(q, xfp)) {
+        if (r->hc->c.ls && r->hc->c.ls->tls) {
+            ed_ups_put_lit(o, "X-Forwarded-Proto: https\r\n");
+        } else {
+            ed_ups_put_lit(o, "X-Forwarded-Proto: http\r\n");
+        }
+    }
+    if (q->forwarded && r->head.host.len && !ed_ups_is_set(q, xfh)) {
+        ed_ups_put_field(o, &xfh, &r->head.host);
+    }
+    if (q->forwarded && !ed_ups_is_set(q, xri)) {
+        ed_ups_put_field(o, &xri, ip);
+    }
+    if (q->body == ED_HTTP_UPS_BODY_CHUNKED) {
+        ed_ups_put_lit(o, "Transfer-Encoding: chunked\r\n");
+    } else if (q->body == ED_HTTP_UPS_BODY_LENGTH) {
+        ed_ups_put_lit(o, "Content-Length: ");
+        ed_ups_put(o, num,
+                   (size_t)(ed_sprint_u64(num,
+                                          (uint64_t)r->head.content_length)
+                            - num));
+        ed_ups_put_lit(o, "\r\n");
+    }
+    if (q->websocket) {
+        ed_ups_put_lit(o, "Upgrade: websocket\r\nConnection: upgrade\r\n");
+    } else if (!q->keepalive) {
+        ed_ups_put_lit(o, "Connection: close\r\n");
+    }
+    ed_ups_put_lit(o, "\r\n");
 }
 
 /* Returns the head in r's pool with its length in *len, or NULL on
- * ENOMEM. */
+ * ENOMEM. The two runs see the same input; should they ever differ,
+ * the bounded writes leave the buffer short and the head is refused
+ * rather than sent. */
 char *
 ed_http_upstream_request_head(ed_http_request_t *r,
                               const ed_http_upstream_req_t *q, size_t *len)
 {
-    ed_http_header_t *h;
-    char             *buf, *p, ip[64];
-    size_t            i, size, iplen = 0;
-    bool              conn = false;
+    ed_ups_out_t o;
+    ed_str_t     ip = ed_null_string;
+    char         text[64];
+    size_t       i;
+    bool         conn = false;
 
-    size = r->head.method.len
-           + 3 * (r->head.target.len + (q->uri ? q->uri->len : 0))
-           + q->host->len + sizeof(" HTTP/1.1\r\nHost: \r\n") + 256;
-    for (i = 0; i < q->nset; i++) {
-        size += q->set_names[i].len + q->set_values[i].len + 4;
-    }
     for (i = 0; i < r->head.nheaders; i++) {
-        h = &r->head.headers[i];
-        size += h->name.len + h->value.len + 6;
         /* Only then may a header be named hop-by-hop by Connection. */
-        conn = conn || ed_ups_is_lit(&h->name, "connection");
+        if (ed_ups_is_lit(&r->head.headers[i].name, "connection")) {
+            conn = true;
+            break;
+        }
     }
     if (q->forwarded) {
-        iplen = ed_peer_text(&r->hc->c.peer, ip, sizeof(ip));
-        size += 2 * iplen + r->head.host.len + 128;
+        ip.data = text;
+        ip.len = ed_min(ed_peer_text(&r->hc->c.peer, text, sizeof(text)),
+                        sizeof(text) - 1);
     }
-    if (q->upgrade) {
-        size += q->upgrade->len + 64;
-    }
-    buf = ed_pnalloc(r->pool, size);
-    if (buf == NULL) {
+    memset(&o, 0, sizeof(o));
+    ed_ups_head(r, q, conn, &ip, &o);
+    o.cap = o.len;
+    o.len = 0;
+    o.buf = ed_pnalloc(r->pool, o.cap);
+    if (o.buf == NULL) {
         return NULL;
     }
-
-    p = ed_cpyn(buf, r->head.method.data, r->head.method.len);
-    *p++ = ' ';
-    p = ed_ups_target(r, q, p);
-    p = ed_cpy(p, " HTTP/1.1\r\nHost: ");
-    p = ed_cpyn(p, q->host->data, q->host->len);
-    p = ed_cpy(p, "\r\n");
-    for (i = 0; i < r->head.nheaders; i++) {
-        h = &r->head.headers[i];
-        if (ed_ups_skip_request_header(r, q, &h->name, conn)) {
-            continue;
-        }
-        p = ed_cpyn(p, h->name.data, h->name.len);
-        p = ed_cpy(p, ": ");
-        p = ed_cpyn(p, h->value.data, h->value.len);
-        p = ed_cpy(p, "\r\n");
+    ed_ups_head(r, q, conn, &ip, &o);
+    if (o.len != o.cap) {
+        return NULL;
     }
-    for (i = 0; i < q->nset; i++) {
-        /* An empty value removes the header (nginx's rule); a value
-         * from variables never splits a line. */
-        if (q->set_values[i].len == 0 || !ed_ups_value_ok(&q->set_values[i]))
-        {
-            continue;
-        }
-        p = ed_cpyn(p, q->set_names[i].data, q->set_names[i].len);
-        p = ed_cpy(p, ": ");
-        p = ed_cpyn(p, q->set_values[i].data, q->set_values[i].len);
-        p = ed_cpy(p, "\r\n");
-    }
-    if (q->forwarded) {
-        p = ed_cpy(p, "X-Forwarded-For: ");
-        for (i = 0; i < r->head.nheaders; i++) {
-            h = &r->head.headers[i];
-            if (ed_ups_is_lit(&h->name, "x-forwarded-for") && h->value.len) {
-                p = ed_cpyn(p, h->value.data, h->value.len);
-                p = ed_cpy(p, ", ");
-            }
-        }
-        p = ed_cpyn(p, ip, iplen);
-        p = ed_cpy(p, "\r\nX-Forwarded-Proto: ");
-        if (r->hc->c.ls && r->hc->c.ls->tls) {
-            p = ed_cpy(p, "https");
-        } else {
-            p = ed_cpy(p, "http");
-        }
-        p = ed_cpy(p, "\r\n");
-        if (r->head.host.len) {
-            p = ed_cpy(p, "X-Forwarded-Host: ");
-            p = ed_cpyn(p, r->head.host.data, r->head.host.len);
-            p = ed_cpy(p, "\r\n");
-        }
-        p = ed_cpy(p, "X-Real-IP: ");
-        p = ed_cpyn(p, ip, iplen);
-        p = ed_cpy(p, "\r\n");
-    }
-    if (q->body == ED_HTTP_UPS_BODY_CHUNKED) {
-        p = ed_cpy(p, "Transfer-Encoding: chunked\r\n");
-    } else if (q->body == ED_HTTP_UPS_BODY_LENGTH) {
-        p = ed_cpy(p, "Content-Length: ");
-        p = ed_sprint_u64(p, (uint64_t)r->head.content_length);
-        p = ed_cpy(p, "\r\n");
-    }
-    if (q->upgrade) {
-        p = ed_cpy(p, "Upgrade: ");
-        p = ed_cpyn(p, q->upgrade->data, q->upgrade->len);
-        p = ed_cpy(p, "\r\nConnection: upgrade\r\n");
-    } else if (!q->keepalive) {
-        p = ed_cpy(p, "Connection: close\r\n");
-    }
-    p = ed_cpy(p, "\r\n");
-    *len = (size_t)(p - buf);
-    return buf;
+    *len = o.len;
+    return o.buf;
 }
 
 /* Returns true for a header the client must not get as it is. */

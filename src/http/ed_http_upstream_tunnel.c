@@ -1,6 +1,7 @@
-/* The tunnel after a 101 (WebSocket and other upgrades): bytes relayed
- * both ways between a client and an upstream connection, each direction
- * paused while the other side's write queue is above its high water. */
+/* The tunnel after a 101 (WebSocket, the only upgrade relayed): bytes
+ * relayed both ways between a client and an upstream connection, each
+ * direction paused while the other side's write queue is above its high
+ * water. */
 #include "ed_http_upstream.h"
 
 #include <sys/socket.h>
