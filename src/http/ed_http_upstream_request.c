@@ -242,9 +242,32 @@ ed_ups_put_path(ed_ups_out_t *o, const char *p, size_t n)
     }
 }
 
-/* Puts the target: as received (origin-form of an absolute-form one),
- * or the normalised path with the location's prefix replaced by q->uri,
- * re-encoded, plus the query. */
+/* The part of the normalised URI that follows pass's path: the URI minus
+ * the location's prefix (nothing for an exact location). */
+static void
+ed_ups_target_rest(const ed_http_location_t *loc, const ed_str_t *pass,
+                   const char **rest, size_t *rlen)
+{
+    if (loc && loc->kind == ED_HTTP_LOC_EXACT) {
+        *rlen = 0;
+    } else if (loc && *rlen >= loc->match.len
+               && memcmp(*rest, loc->match.data, loc->match.len) == 0)
+    {
+        *rest += loc->match.len;
+        *rlen -= loc->match.len;
+    } else if (*rlen && (*rest)[0] == '/' && pass->len
+               && pass->data[pass->len - 1] == '/')
+    {
+        (*rest)++;
+        (*rlen)--;
+    }
+}
+
+/* Puts the target: as received (origin-form of an absolute-form one)
+ * when pass has no path and the URI is the client's; the normalised URI
+ * re-encoded when pass has no path and an internal redirect changed it
+ * (nginx's rule); else the normalised path with the location's prefix
+ * replaced by q->uri, re-encoded. Both re-encoded forms add the query. */
 static void
 ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
               ed_ups_out_t *o)
@@ -253,7 +276,7 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
     const char         *t = r->head.target.data, *end, *a, *rest;
     size_t              rlen;
 
-    if (q->uri == NULL) {
+    if (q->uri == NULL && r->redirects == 0) {
         end = t + r->head.target.len;
         if (r->head.absolute) {
             a = (const char *)memchr(t, ':', r->head.target.len) + 3;
@@ -270,21 +293,18 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
     }
     rest = r->uri.data;
     rlen = r->uri.len;
-    if (loc && loc->kind == ED_HTTP_LOC_EXACT) {
-        rlen = 0;
-    } else if (loc && rlen >= loc->match.len
-               && memcmp(rest, loc->match.data, loc->match.len) == 0)
-    {
-        rest += loc->match.len;
-        rlen -= loc->match.len;
-    } else if (rlen && rest[0] == '/' && q->uri->len
-               && q->uri->data[q->uri->len - 1] == '/')
-    {
-        rest++;
-        rlen--;
+    if (q->uri == NULL) {
+        /* A target is a path even when a template made the URI
+         * something else. */
+        if (rlen == 0 || rest[0] != '/') {
+            ed_ups_put_lit(o, "/");
+        }
+        ed_ups_put_path(o, rest, rlen);
+    } else {
+        ed_ups_target_rest(loc, q->uri, &rest, &rlen);
+        ed_ups_put_str(o, q->uri);
+        ed_ups_put_path(o, rest, rlen);
     }
-    ed_ups_put_str(o, q->uri);
-    ed_ups_put_path(o, rest, rlen);
     if (r->head.query.data) {
         ed_ups_put_lit(o, "?");
         ed_ups_put_str(o, &r->head.query);

@@ -174,7 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ed_str_t                pass, rewritten, names[4], values[4];
     const char             *in = (const char *)data, *rest, *t;
     char                   *head, *uri, *out;
-    size_t                  plen, ulen, llen, end, len, i, rlen, tlen;
+    size_t                  plen, ulen, llen, end, len, i, rlen, tlen, k;
     uint8_t                 flags, kind;
     int                     rc, body;
 
@@ -251,7 +251,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     r.uri.data = uri;
     if (flags & 16) {
+        /* As an internal redirect leaves it. */
         r.uri = rewritten;
+        r.redirects = 1;
     }
     r.pool = pool;
     r.loc = &loc;
@@ -330,7 +332,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ed_fuzz_assert(ed_fuzz_eq(&h2.method, r.head.method.data,
                               r.head.method.len));
     ed_fuzz_assert(!h2.absolute && !h2.asterisk);
-    if (q.uri == NULL) {
+    if (q.uri == NULL && r.redirects) {
+        /* The rewritten URI encoded, after a '/' when it lacks one. */
+        k = (r.uri.len == 0 || r.uri.data[0] != '/');
+        ed_fuzz_assert(h2.path.len >= k && h2.path.data[0] == '/');
+        ed_fuzz_assert(ed_fuzz_encodes(h2.path.data + k, h2.path.len - k,
+                                       r.uri.data, r.uri.len));
+        ed_fuzz_assert(ed_fuzz_eq(&h2.query, r.head.query.data,
+                                  r.head.query.len));
+    } else if (q.uri == NULL) {
         t = r.head.target.data;
         tlen = r.head.target.len;
         if (r.head.absolute) {

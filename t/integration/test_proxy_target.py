@@ -188,3 +188,38 @@ servers:
         proxy: {pass: "http://127.0.0.1:9%s"}
 """ % path, '"http', "the path cannot hold a query, '#', spaces or "
                      "control characters")
+
+
+def test_regress_rewritten_uri_sent_when_pass_has_no_path(eddy):
+    """pass without a path sends the client's target as received, but
+    after an internal redirect the URI eddy serves is another one: that
+    URI goes upstream, encoded (nginx's rule), never the client's."""
+    with Backend() as b:
+        e = eddy(conf("""
+            workers: 1
+            error_log: logs/error.log
+            servers:
+              - listen: 127.0.0.1:{port}
+                root: html
+                locations:
+                  /t/:
+                    static: {try_files: [$uri, "/fb/$http_x_name"]}
+                  /s/:
+                    error_pages: {404: '/fb/page?from=s'}
+                    static: {}
+                  /fb/:
+                    proxy: {pass: "http://127.0.0.1:@B@"}
+            """, B=b.port))
+        status, _, _ = exchange(
+            e, b"GET /t/missing?q=1 HTTP/1.1\r\nHost: a\r\n"
+               b"X-Name: a b\"c\r\n\r\n")
+        assert status == 200
+        assert b.requests[-1].target == "/fb/a%20b%22c?q=1"
+        status, _, _ = exchange(
+            e, b"GET /s/missing HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert b.requests[-1].target == "/fb/page?from=s"
+        # Not redirected: the target exactly as the client sent it.
+        status, _, _ = exchange(
+            e, b"GET /fb/%2F%7e?x=%20 HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert status == 200
+        assert b.requests[-1].target == "/fb/%2F%7e?x=%20"
