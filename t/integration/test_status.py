@@ -119,6 +119,8 @@ def test_prometheus_counters_move(eddy):
 def test_json_and_html(eddy):
     e = eddy(CONFIG.replace("@B@", str(free_port())))
     e.wait_workers(2)
+    # Listed once the master has recorded the slot, after the fork.
+    assert wait_for(lambda: json_status(e)["workers"] == 2, 5)
     get(e, "/nothing-here")   # 200 from return
     assert get(e, "/app/")[0] == 502
     status, h, body = get(e, "/status.json")
@@ -168,9 +170,9 @@ def test_counters_survive_reload_and_restart(eddy):
     os.kill(now[0], signal.SIGKILL)
     e.wait_workers(2, exclude=[now[0]])
     assert wait_for(lambda: json_status(e)["worker_restarts"] == 1, 10)
+    assert wait_for(lambda: json_status(e)["workers"] == 2, 5)
     doc = json_status(e)
     # The dead worker's counters stay in the totals, its gauges do not.
-    assert doc["workers"] == 2
     assert doc["requests"]["total"] > first["requests"]["total"]
     assert doc["connections"]["active"] == 1
     assert doc["connections"]["writing"] == 1
