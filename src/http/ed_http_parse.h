@@ -21,9 +21,11 @@ enum {
 /* Character classes shared by the HTTP parsers: ed_http_char[c] & class. */
 #define ED_HTTP_C_TOKEN  0x01  /* tchar (RFC 9110 5.6.2) */
 #define ED_HTTP_C_VALUE  0x02  /* field-vchar, SP, HTAB (no CTL, no DEL) */
-#define ED_HTTP_C_TARGET 0x04  /* request-target byte: > 0x20, not DEL */
+#define ED_HTTP_C_TARGET 0x04  /* where a request-target ends: > 0x20,
+                                * not DEL */
 #define ED_HTTP_C_HOST   0x08  /* reg-name: unreserved, sub-delims */
 #define ED_HTTP_C_HEX    0x10  /* HEXDIG */
+#define ED_HTTP_C_PATH   0x20  /* path byte: pchar but '%', and '/' */
 
 extern const uint8_t ed_http_char[256];
 
