@@ -75,50 +75,73 @@ static char ed_http_slash[] = "/";
  * Finds the end of the head: leading empty lines are skipped, then the
  * first empty line (LF or CRLF) after the request line ends the head.
  * Returns the length of the head including that empty line, or 0 when
- * more bytes are needed.
+ * more bytes are needed, with *resume (when not NULL) set to where to go
+ * on once more bytes are there.
+ *
+ * Where a call stops tells the next one which loop it was in. The first
+ * (leading empty lines) stops at the start or right after an LF. The
+ * second stops at an LF that may still begin the end (the last byte, or
+ * followed by a CR that is), or at len with no LF at len - 1: in both
+ * cases the byte before is no LF, or the two would have ended the head.
  */
 size_t
-ed_http_head_end(const char *buf, size_t len)
+ed_http_head_end(const char *buf, size_t len, size_t *resume)
 {
     const char *p = buf, *end = buf + len, *lf;
+    size_t      n;
 
-    while (p < end) {
-        if (*p == '\n') {
-            p++;
-        } else if (*p == '\r') {
-            if (p + 1 == end) {
-                return 0;
+    if (resume != NULL && *resume > 0) {
+        p += ed_min(*resume, len);
+    }
+
+    if (p == buf || p[-1] == '\n') {
+        while (p < end) {
+            if (*p == '\n') {
+                p++;
+            } else if (*p == '\r') {
+                if (p + 1 == end) {
+                    break;
+                }
+                if (p[1] != '\n') {
+                    /* A bare CR: let the parser reject the head. */
+                    goto line;
+                }
+                p += 2;
+            } else {
+                goto line;
             }
-            if (p[1] != '\n') {
-                /* A bare CR: let the parser reject the head. */
-                break;
+        }
+        n = (size_t)(p - buf);
+        goto more;
+    }
+
+line:
+    for (;;) {
+        lf = memchr(p, '\n', (size_t)(end - p));
+        if (lf == NULL) {
+            n = len;
+            break;
+        }
+        p = lf + 1;
+        if (p < end && *p == '\n') {
+            return (size_t)(p + 1 - buf);
+        }
+        if (p < end && *p == '\r' && p + 1 < end) {
+            if (p[1] == '\n') {
+                return (size_t)(p + 2 - buf);
             }
-            p += 2;
-        } else {
+            continue;
+        }
+        if (p == end || *p == '\r') {
+            /* The end may begin at this LF: look at it again. */
+            n = (size_t)(lf - buf);
             break;
         }
     }
 
-    while (p < end) {
-        lf = memchr(p, '\n', (size_t)(end - p));
-        if (lf == NULL) {
-            return 0;
-        }
-        p = lf + 1;
-        if (p == end) {
-            return 0;
-        }
-        if (*p == '\n') {
-            return (size_t)(p + 1 - buf);
-        }
-        if (*p == '\r') {
-            if (p + 1 == end) {
-                return 0;
-            }
-            if (p[1] == '\n') {
-                return (size_t)(p + 2 - buf);
-            }
-        }
+more:
+    if (resume != NULL) {
+        *resume = n;
     }
     return 0;
 }

@@ -67,8 +67,9 @@ typedef struct {
 
 /* Finds the end of a request head in buf (skipping leading empty lines,
  * accepting CRLF or bare LF); returns its length, or 0 if incomplete.
- * Usable as an ed_stream_scan_pt. */
-size_t ed_http_head_end(const char *buf, size_t len);
+ * An ed_stream_scan_pt: with resume, a call goes on where the previous
+ * one on the same bytes stopped; NULL scans from the start. */
+size_t ed_http_head_end(const char *buf, size_t len, size_t *resume);
 
 /* Parses one complete request head buf[0..len) (as found by
  * ed_http_head_end) into h, using hdrs[0..max_headers) for the fields.

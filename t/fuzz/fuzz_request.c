@@ -176,12 +176,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ed_http_header_t hdrs[ED_FUZZ_MAX_HEADERS];
     ed_http_req_head_t      h, h2;
     const char             *in = (const char *)data;
-    size_t                  end;
+    size_t                  end, resume, found, i;
     char                   *head;
     int                     rc, rc2;
 
-    end = ed_http_head_end(in, size);
+    end = ed_http_head_end(in, size, NULL);
     ed_fuzz_assert(end <= size);
+
+    /* Bytes arriving one at a time, each scan going on where the last
+     * stopped (as the stream does): the same end, first seen with its
+     * last byte. */
+    resume = 0;
+    for (i = 0, found = 0; i <= size && found == 0; i++) {
+        found = ed_http_head_end(in, i, &resume);
+        ed_fuzz_assert(found != 0 || (resume <= i && i - resume <= 2));
+    }
+    ed_fuzz_assert(found == end && (end == 0 || i == end + 1));
 
     /* The parser given everything must agree with the scanner. */
     rc = ed_http_parse_request(in, size, &h, hdrs, ED_FUZZ_MAX_HEADERS);

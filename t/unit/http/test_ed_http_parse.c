@@ -239,7 +239,7 @@ START_TEST(test_parse_table)
     ck_assert_msg(rc == c->rc, "%s: got %d, want %d", c->name, rc, c->rc);
     if (rc == ED_OK) {
         /* Every good case is also found whole by the scanner. */
-        ck_assert_msg(ed_http_head_end(buf, c->len) == c->len, "%s",
+        ck_assert_msg(ed_http_head_end(buf, c->len, NULL) == c->len, "%s",
                       c->name);
         ck_assert_uint_eq(h.head_len, c->len);
     }
@@ -552,7 +552,7 @@ START_TEST(test_parse_trailing_bytes)
                              "Content-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n";
     ed_http_header_t   hdrs[MAXH];
     ed_http_req_head_t h;
-    size_t             end = ed_http_head_end(s, sizeof(s) - 1);
+    size_t             end = ed_http_head_end(s, sizeof(s) - 1, NULL);
 
     ck_assert_uint_eq(end, sizeof(s) - 1 - 3 - 16);
     ck_assert_int_eq(ed_http_parse_request(s, sizeof(s) - 1, &h, hdrs, MAXH),
@@ -574,7 +574,7 @@ check_head_end_prefixes(const char *s, size_t len, size_t want)
         buf = malloc(i ? i : 1);
         ck_assert_ptr_nonnull(buf);
         memcpy(buf, s, i);
-        ck_assert_msg(ed_http_head_end(buf, i) == (i >= want ? want : 0),
+        ck_assert_msg(ed_http_head_end(buf, i, NULL) == (i >= want ? want : 0),
                       "prefix %zu of %zu", i, len);
         free(buf);
     }
@@ -603,32 +603,106 @@ START_TEST(test_head_end)
     check_head_end_prefixes(s, strlen(s), strlen(s) - 8);
 
     /* Only empty lines, or nothing, is never a head. */
-    ck_assert_uint_eq(ed_http_head_end("\r\n\r\n\n", 5), 0);
-    ck_assert_uint_eq(ed_http_head_end("", 0), 0);
-    ck_assert_uint_eq(ed_http_head_end("\r", 1), 0);
+    ck_assert_uint_eq(ed_http_head_end("\r\n\r\n\n", 5, NULL), 0);
+    ck_assert_uint_eq(ed_http_head_end("", 0, NULL), 0);
+    ck_assert_uint_eq(ed_http_head_end("\r", 1, NULL), 0);
     /* A CR alone on a line does not end a head. */
-    ck_assert_uint_eq(ed_http_head_end("GET / HTTP/1.1\r\n\rX\r\n", 20), 0);
+    ck_assert_uint_eq(ed_http_head_end("GET / HTTP/1.1\r\n\rX\r\n", 20, NULL),
+                      0);
     /* Garbage still ends at an empty line; the parser judges it. */
-    ck_assert_uint_eq(ed_http_head_end("\rx\n\n", 4), 4);
+    ck_assert_uint_eq(ed_http_head_end("\rx\n\n", 4, NULL), 4);
 }
 END_TEST
 
 START_TEST(test_head_end_split)
 {
-    /* Pieces arriving in every split give the same answer as whole. */
+    /* Pieces arriving in every split give the same answer as whole, the
+     * second call going on where the first stopped. */
     static const char s[] = "\r\nGET /x HTTP/1.1\r\nHost: a\r\nA: b\r\n\r\nZ";
-    size_t            len = sizeof(s) - 1, want = len - 1, i, j, got;
+    size_t            len = sizeof(s) - 1, want = len - 1, i, j, got, r;
     char              buf[sizeof(s)];
 
     for (i = 0; i <= len; i++) {
         for (j = i; j <= len; j++) {
             memcpy(buf, s, j);
-            got = ed_http_head_end(buf, i);
+            r = 0;
+            got = ed_http_head_end(buf, i, &r);
             ck_assert_uint_eq(got, i >= want ? want : 0);
-            got = ed_http_head_end(buf, j);
+            if (got == 0) {
+                ck_assert_uint_le(r, i);
+                got = ed_http_head_end(buf, j, &r);
+            }
             ck_assert_uint_eq(got, j >= want ? want : 0);
         }
     }
+}
+END_TEST
+
+/* Scans s[0..len) as it would arrive one byte at a time, going on where
+ * each call stopped; every answer must be the one-shot answer for that
+ * prefix, and no call may look again at more than the two bytes an end
+ * can start with ("\n" and "\n\r"). */
+static void
+check_head_end_trickled(const char *s, size_t len)
+{
+    size_t i, r = 0, got, want;
+
+    for (i = 0; i <= len; i++) {
+        want = ed_http_head_end(s, i, NULL);
+        got = ed_http_head_end(s, i, &r);
+        ck_assert_msg(got == want, "prefix %zu: got %zu, want %zu", i, got,
+                      want);
+        if (got != 0) {
+            return;
+        }
+        ck_assert_msg(r <= i && i - r <= 2, "prefix %zu: resume at %zu", i,
+                      r);
+    }
+}
+
+START_TEST(test_regress_head_end_resumes)
+{
+    static const char *const heads[] = {
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n\n",
+        "GET / HTTP/1.1\nHost: a\n\r\n",
+        "\r\n\r\n\n\nGET / HTTP/1.1\r\n\r\n",
+        "\r\n\r\r\n\r\n",
+        "\r\rx\n\r\r\n\n",
+        "GET / HTTP/1.1\r\nA: \r\r\nB: b\r\n\r\n",
+    };
+    char   buf[12], big[8192];
+    size_t i, n, len, k;
+
+    for (i = 0; i < ed_nelems(heads); i++) {
+        check_head_end_trickled(heads[i], strlen(heads[i]));
+    }
+
+    /* Every string of up to 9 bytes from CR, LF and 'a': whatever the
+     * bytes, going on gives what starting over gives. */
+    for (len = 0; len <= 9; len++) {
+        for (n = 0, k = 1; k <= len; k++) {
+            n = n * 3 + 2;
+        }
+        for (k = 0; k <= n; k++) {
+            size_t v = k, j;
+
+            for (j = 0; j < len; j++, v /= 3) {
+                buf[j] = "\r\na"[v % 3];
+            }
+            check_head_end_trickled(buf, len);
+        }
+    }
+
+    /* A long head: the answer comes at the very end. */
+    n = (size_t)sprintf(big, "GET / HTTP/1.1\r\n");
+    while (n < sizeof(big) - 32) {
+        n += (size_t)sprintf(big + n, "X-%zu: \r\r\n", n);
+    }
+    n += (size_t)sprintf(big + n, "\r\n");
+    check_head_end_trickled(big, n);
+    ck_assert_uint_eq(ed_http_head_end(big, n, NULL), n);
 }
 END_TEST
 
@@ -682,6 +756,7 @@ ed_test_http_parse_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_head_end);
     tcase_add_test(tc, test_head_end_split);
+    tcase_add_test(tc, test_regress_head_end_resumes);
     suite_add_tcase(s, tc);
 
     return s;
