@@ -113,6 +113,7 @@ typedef struct {
     size_t      max_header_size;
     int         max_headers;
     int         server_tokens;
+    int         underscores_in_headers;
     ed_array_t *error_pages;  /* ed_http_error_page_t */
 } ed_http_core_loc_conf_t;
 

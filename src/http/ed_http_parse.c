@@ -636,6 +636,7 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     memset(&st, 0, sizeof(st));
     h->content_length = -1;
     h->headers = hdrs;
+    h->fields = hdrs;
 
     if (len == 0) {
         return 400;
@@ -761,10 +762,14 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             return 431;
         }
         hd = &hdrs[h->nheaders++];
+        h->nfields = h->nheaders;
         hd->name.data = (char *)name;
         hd->name.len = nlen;
         hd->value.data = (char *)v;
         hd->value.len = (size_t)(vend - v);
+        if (memchr(name, '_', nlen) != NULL) {
+            h->underscores++;
+        }
 
         rc = ed_http_field(h, &st, name, nlen, v, vend);
         if (rc != ED_OK) {

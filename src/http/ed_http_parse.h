@@ -49,8 +49,13 @@ typedef struct {
     unsigned          asterisk:1;   /* OPTIONS * */
     unsigned          absolute:1;   /* absolute-form target */
 
-    ed_http_header_t *headers;      /* caller's array */
+    ed_http_header_t *headers;      /* the fields the request shows */
     size_t            nheaders;
+    ed_http_header_t *fields;       /* every field as received (the
+                                     * caller's array); headers is the
+                                     * same until the caller hides some */
+    size_t            nfields;
+    size_t            underscores;  /* fields whose name holds '_' */
 
     /* Interpreted fields. */
     ed_str_t          host;         /* Host header, or the authority */

@@ -252,6 +252,54 @@ ed_http_request_create(ed_http_conn_t *hc)
     return r;
 }
 
+/*
+ * underscores_in_headers: unless the request's settings allow them, the
+ * fields whose name holds '_' are hidden from everything after the parser
+ * (the proxy, $http_*, every module): a CGI-style backend would otherwise
+ * take X_Real_IP for X-Real-IP (both are HTTP_X_REAL_IP to it), next to the
+ * one eddy sets. They still counted against max_headers and
+ * max_header_size. Called again as the request's settings become more
+ * specific (default server, server, location): the visible fields are a
+ * copy, so that a location allowing them can show them again.
+ */
+static void
+ed_http_underscores(ed_http_request_t *r)
+{
+    ed_http_req_head_t *h = &r->head;
+    ed_http_header_t   *to;
+    size_t              i, n;
+
+    if (h->underscores == 0) {
+        return;
+    }
+    if (r->clcf->underscores_in_headers) {
+        h->headers = h->fields;
+        h->nheaders = h->nfields;
+        return;
+    }
+    if (h->headers != h->fields) {
+        return;
+    }
+    to = ed_pnalloc(r->pool, h->nfields * sizeof(ed_http_header_t));
+    if (to == NULL) {
+        /* Without a copy they go for good (never shown, whatever). */
+        to = h->fields;
+        h->underscores = 0;
+    }
+    for (i = 0, n = 0; i < h->nfields; i++) {
+        if (memchr(h->fields[i].name.data, '_', h->fields[i].name.len)
+            == NULL)
+        {
+            to[n++] = h->fields[i];
+        }
+    }
+    h->headers = to;
+    h->nheaders = n;
+    if (to == h->fields) {
+        h->nfields = n;
+    }
+}
+
 static void
 ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
 {
@@ -292,6 +340,9 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     }
     rc = ed_http_parse_request(data, len, &r->head, hdrs,
                                (size_t)r->clcf->max_headers);
+    /* The fields are parsed with the address's default server settings
+     * (the server is chosen from them), an error response included. */
+    ed_http_underscores(r);
     if (rc != ED_OK) {
         r->error = 1;
         ed_http_finalize(r, rc);
@@ -365,6 +416,7 @@ ed_http_process(ed_http_request_t *r)
     r->server = ed_http_find_server(ed_http_conn_addr(hc), r, &r->host);
     r->loc_conf = r->server->loc_conf;
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+    ed_http_underscores(r);
 
     r->keepalive = (r->head.version == 11 ? !r->head.conn_close
                                           : r->head.conn_keepalive)
@@ -413,6 +465,7 @@ ed_http_process(ed_http_request_t *r)
     r->loc = ed_http_find_location(r->server, r, &r->uri);
     r->loc_conf = r->loc->conf;
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+    ed_http_underscores(r);
 
     if (clcf->client_max_body_size
         && r->head.content_length > (int64_t)clcf->client_max_body_size)

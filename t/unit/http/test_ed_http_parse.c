@@ -544,6 +544,32 @@ START_TEST(test_regress_target_fragment_and_escapes)
 }
 END_TEST
 
+START_TEST(test_parse_underscore_fields)
+{
+    /* Names with '_' are parsed and counted like any other; the parser
+     * only counts them for the caller, which decides whether to hide. */
+    static const char  many[] = "GET / HTTP/1.1\r\nHost: a\r\nA_1: x\r\n"
+                                "A_2: x\r\n\r\n";
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nX_Real_IP: 1\r\n_: 2\r\n"
+             "X-Ok: 3\r\nA_B_C: 4\r\n\r\n", &h, hdrs);
+    ck_assert_uint_eq(h.nheaders, 5);
+    ck_assert_uint_eq(h.nfields, 5);
+    ck_assert_uint_eq(h.underscores, 3);
+    ck_assert_ptr_eq(h.headers, hdrs);
+    ck_assert_ptr_eq(h.fields, hdrs);
+    ck_str(hdrs[1].name, "X_Real_IP");
+
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nX-A: _\r\n\r\n", &h, hdrs);
+    ck_assert_uint_eq(h.underscores, 0);
+    ck_assert_int_eq(ed_http_parse_request(many, sizeof(many) - 1, &h, hdrs,
+                                           2),
+                     431);
+}
+END_TEST
+
 START_TEST(test_parse_trailing_bytes)
 {
     /* Bytes after the head (a body, a pipelined request) are not part of
@@ -749,6 +775,7 @@ ed_test_http_parse_suite(void)
     tcase_add_test(tc, test_regress_target_bytes);
     tcase_add_test(tc, test_regress_target_fragment_and_escapes);
     tcase_add_test(tc, test_parse_trailing_bytes);
+    tcase_add_test(tc, test_parse_underscore_fields);
     tcase_add_test(tc, test_parse_many_fields);
     suite_add_tcase(s, tc);
 
