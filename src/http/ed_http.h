@@ -150,6 +150,8 @@ typedef struct {
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
+    unsigned            linger_left:24; /* bytes a lingering close may
+                                         * still drain */
 } ed_http_conn_t;
 
 /* The servers of the connection's address. */
@@ -189,6 +191,7 @@ struct ed_http_request_s {
     uint64_t                  body_bytes_sent;
     int64_t                   body_left;   /* unread Content-Length body */
     ed_http_chunked_t        *chunked;     /* unread chunked body */
+    int64_t                   discarded;   /* bytes of it dropped unread */
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
@@ -206,6 +209,9 @@ struct ed_http_request_s {
     unsigned                  finalized:1;
     unsigned                  internal:1;     /* error_pages redirect */
     unsigned                  error:1;        /* malformed input: close */
+    unsigned                  discard_over:1; /* the unread body passed
+                                               * client_max_body_size:
+                                               * close, reading no more */
 };
 
 extern ed_module_t ed_http_core_module;

@@ -19,6 +19,10 @@
 #define ED_HTTP_POOL_SIZE     4096
 #define ED_HTTP_POOL_CACHE    64
 #define ED_HTTP_LINGER_MSEC   2000
+/* A lingering close drains at most this much: enough for what was in
+ * flight when the response went out, not a way to make eddy read a
+ * refused body whole. Fits hc->linger_left. */
+#define ED_HTTP_LINGER_MAX    (1024 * 1024)
 /* A worker told to quit closes an idle keep-alive connection only once it
  * has been idle that long: a client sending requests in a loop sends the
  * next one within it and gets it answered (with Connection: close), where
@@ -38,6 +42,8 @@ static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
 static void ed_http_conn_shutdown(ed_conn_t *c);
 static void ed_http_discard_body(ed_http_request_t *r);
+static void ed_http_on_linger(ed_stream_t *s, int status, char *data,
+                              size_t len);
 
 /* Request pools are reused: a keep-alive request costs no malloc. */
 static ed_pool_t *ed_http_pools[ED_HTTP_POOL_CACHE];
@@ -645,7 +651,8 @@ ed_http_next(ed_http_conn_t *hc)
                                       : 0));
     ed_stats_add(bytes_out, r->bytes_sent);
 
-    unread = r->body_left > 0 || r->chunked != NULL || r->error;
+    unread = (r->body_left > 0 || r->chunked != NULL || r->error)
+             && !r->discard_over;
     hc->r = NULL;
     hc->requests++;
     ed_http_pool_put(r->pool);
@@ -694,8 +701,10 @@ ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
         }
         /* Whatever follows the body stays buffered for the next head. */
         s->rpos -= len - pos;
+        r->discarded += (int64_t)pos;
     } else {
         r->body_left -= (int64_t)len;
+        r->discarded += (int64_t)len;
     }
     ed_http_discard_body(r);
 }
@@ -706,6 +715,7 @@ ed_http_discard_body(ed_http_request_t *r)
     ed_http_conn_t *hc = r->hc;
     ed_stream_t    *s = &hc->c.stream;
     size_t          max;
+    int64_t         limit;
 
     if (r->body_left == 0 && r->chunked == NULL) {
         ed_timer_del(ed_worker->loop, &hc->timer);
@@ -713,11 +723,39 @@ ed_http_discard_body(ed_http_request_t *r)
         return;
     }
     max = r->chunked ? 65536 : (size_t)ed_min(r->body_left, 65536);
+    limit = (int64_t)r->clcf->client_max_body_size;
+    if (limit > 0) {
+        if (r->discarded >= limit) {
+            /* A body nobody reads, past client_max_body_size (framing
+             * included: chunk extensions and trailers are bytes too):
+             * the response is out, the connection ends here, draining
+             * nothing more. */
+            r->keepalive = 0;
+            r->discard_over = 1;
+            ed_timer_del(ed_worker->loop, &hc->timer);
+            ed_http_next(hc);
+            return;
+        }
+        max = (size_t)ed_min((int64_t)max, limit - r->discarded);
+    }
     if (ed_stream_read_some(s, max, ed_http_on_discard) != ED_OK) {
         ed_http_close(hc);
         return;
     }
     ed_timer_add(ed_worker->loop, &hc->timer, r->clcf->client_body_timeout);
+}
+
+/* Drains the input of a closing connection, ED_HTTP_LINGER_MAX bytes at
+ * most (the timer bounds the time). */
+static void
+ed_http_linger(ed_http_conn_t *hc)
+{
+    if (ed_stream_read_some(&hc->c.stream, ed_min(hc->linger_left, 65536),
+                            ed_http_on_linger)
+        != ED_OK)
+    {
+        ed_http_close(hc);
+    }
 }
 
 static void
@@ -726,14 +764,12 @@ ed_http_on_linger(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_conn_t *hc = s->data;
 
     ed_unused(data);
-    ed_unused(len);
-    if (status != ED_OK) {
+    if (status != ED_OK || len >= hc->linger_left) {
         ed_http_close(hc);
         return;
     }
-    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
-        ed_http_close(hc);
-    }
+    hc->linger_left -= len;
+    ed_http_linger(hc);
 }
 
 static void
@@ -752,9 +788,8 @@ ed_http_on_flushed_close(ed_stream_t *s)
      * instead. */
     ed_tls_shutdown_write(s);
     ed_timer_add(ed_worker->loop, &hc->timer, ED_HTTP_LINGER_MSEC);
-    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
-        ed_http_close(hc);
-    }
+    hc->linger_left = ED_HTTP_LINGER_MAX;
+    ed_http_linger(hc);
 }
 
 static void
