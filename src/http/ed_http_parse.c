@@ -71,6 +71,17 @@ typedef struct {
 /* Path of an absolute-form target that has none ("http://a?b"). */
 static char ed_http_slash[] = "/";
 
+/* Leaves in *resume (when asked for) where the next scan goes on;
+ * returns 0, the answer for an incomplete head. */
+static size_t
+ed_http_head_more(size_t *resume, size_t at)
+{
+    if (resume != NULL) {
+        *resume = at;
+    }
+    return 0;
+}
+
 /*
  * Finds the end of the head: leading empty lines are skipped, then the
  * first empty line (LF or CRLF) after the request line ends the head.
@@ -88,39 +99,28 @@ size_t
 ed_http_head_end(const char *buf, size_t len, size_t *resume)
 {
     const char *p = buf, *end = buf + len, *lf;
-    size_t      n;
 
-    if (resume != NULL && *resume > 0) {
+    if (resume != NULL) {
         p += ed_min(*resume, len);
     }
 
     if (p == buf || p[-1] == '\n') {
-        while (p < end) {
-            if (*p == '\n') {
-                p++;
-            } else if (*p == '\r') {
-                if (p + 1 == end) {
-                    break;
-                }
-                if (p[1] != '\n') {
-                    /* A bare CR: let the parser reject the head. */
-                    goto line;
-                }
-                p += 2;
-            } else {
-                goto line;
-            }
+        while (p < end
+               && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
+        {
+            p += *p == '\n' ? 1 : 2;
         }
-        n = (size_t)(p - buf);
-        goto more;
+        if (p == end || (*p == '\r' && p + 1 == end)) {
+            /* Nothing but empty lines yet (a CR may begin one more). */
+            return ed_http_head_more(resume, (size_t)(p - buf));
+        }
+        /* A bare CR goes on as a line: the parser rejects the head. */
     }
 
-line:
     for (;;) {
         lf = memchr(p, '\n', (size_t)(end - p));
         if (lf == NULL) {
-            n = len;
-            break;
+            return ed_http_head_more(resume, len);
         }
         p = lf + 1;
         if (p < end && *p == '\n') {
@@ -130,20 +130,11 @@ line:
             if (p[1] == '\n') {
                 return (size_t)(p + 2 - buf);
             }
-            continue;
-        }
-        if (p == end || *p == '\r') {
+        } else if (p == end || *p == '\r') {
             /* The end may begin at this LF: look at it again. */
-            n = (size_t)(lf - buf);
-            break;
+            return ed_http_head_more(resume, (size_t)(lf - buf));
         }
     }
-
-more:
-    if (resume != NULL) {
-        *resume = n;
-    }
-    return 0;
 }
 
 /*
