@@ -286,7 +286,7 @@ ed_http_underscores(ed_http_request_t *r)
     if (h->headers != h->fields) {
         return;
     }
-    to = ed_pnalloc(r->pool, h->nfields * sizeof(ed_http_header_t));
+    to = ed_palloc(r->pool, h->nfields * sizeof(ed_http_header_t));
     if (to == NULL) {
         /* Without a copy they go for good (never shown, whatever). */
         to = h->fields;
