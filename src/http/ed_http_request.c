@@ -263,7 +263,7 @@ ed_http_request_create(ed_http_conn_t *hc)
  * fields whose name holds '_' are hidden from everything after the parser
  * (the proxy, $http_*, every module): a CGI-style backend would otherwise
  * take X_Real_IP for X-Real-IP (both are HTTP_X_REAL_IP to it), next to the
- * one eddy sets. They still counted against max_headers and
+ * one eddy sets. They still count against max_headers and
  * max_header_size. Called again as the request's settings become more
  * specific (default server, server, location): the visible fields are a
  * copy, so that a location allowing them can show them again.
