@@ -1213,11 +1213,15 @@ ed_proxy_chunked_check(const char *buf, size_t len, size_t *end)
 }
 
 /* A read_until_scan scanner: the chunked body up to its end or its
- * first invalid byte, 0 while neither is in buf. */
+ * first invalid byte, 0 while neither is in buf. It starts over each
+ * time (*resume stays 0): it runs only once the upstream has closed,
+ * over at most one buffer. */
 static size_t
-ed_proxy_scan_chunked(const char *buf, size_t len)
+ed_proxy_scan_chunked(const char *buf, size_t len, size_t *resume)
 {
     size_t end;
+
+    (void)resume;
 
     return ed_proxy_chunked_check(buf, len, &end) == ED_AGAIN ? 0 : end;
 }

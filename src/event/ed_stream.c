@@ -388,16 +388,28 @@ ed_stream_check(ed_stream_t *s, size_t *len)
     size_t  avail = s->rend - s->rpos, max = ed_stream_rmax(s), win, from;
 
     switch (s->rmode) {
-    case ED_RM_UNTIL:
     case ED_RM_SCAN:
+        /* The scanner goes on where it stopped: only the new bytes (and
+         * the few it kept back) are looked at again. */
+        win = ed_min(avail, max);
+        if (win > 0) {
+            from = s->scanned;
+            *len = s->u.scan(p, win, &from);
+            if (*len > 0) {
+                return ED_OK;
+            }
+            s->scanned = (uint32_t)ed_min(from, win);
+        }
+        if (win == max) {
+            *len = max;
+            return ED_DECLINED;
+        }
+        return ED_AGAIN;
+
+    case ED_RM_UNTIL:
         win = ed_min(avail, max);
         if (win > s->scanned) {
-            if (s->rmode == ED_RM_SCAN) {
-                *len = s->u.scan(p, win);
-                if (*len > 0) {
-                    return ED_OK;
-                }
-            } else if (win >= s->dlen) {
+            if (win >= s->dlen) {
                 /* Only the new bytes, plus dlen - 1 for a delimiter split
                  * across reads. */
                 from = s->scanned >= s->dlen ? s->scanned - (s->dlen - 1) : 0;

@@ -81,8 +81,13 @@ typedef void (*ed_stream_read_pt)(ed_stream_t *s, int status, char *data,
                                   size_t len);
 typedef void (*ed_stream_pt)(ed_stream_t *s);
 /* Finds the end of a message in buf[0..len); returns its length (end
- * included) or 0 when not there yet. For custom read_until scanners. */
-typedef size_t (*ed_stream_scan_pt)(const char *buf, size_t len);
+ * included) or 0 when not there yet. For custom read_until scanners.
+ * *resume is 0 on the first call for a message; a scanner returning 0
+ * sets it (at most len) to where the next call, given the same bytes and
+ * more after them, goes on, so that a message trickling in is scanned
+ * once, not once per read. */
+typedef size_t (*ed_stream_scan_pt)(const char *buf, size_t len,
+                                    size_t *resume);
 
 typedef struct ed_wchunk_s ed_wchunk_t;
 
@@ -112,7 +117,8 @@ struct ed_stream_s {
         const char       *delim;     /* read_until */
     } u;
     uint32_t              rmax;      /* until/some: max; bytes: n */
-    uint32_t              scanned;   /* bytes already searched */
+    uint32_t              scanned;   /* bytes already searched; for a
+                                      * scanner, its resume offset */
 
     /* Write side: a circular list, wtail->next is the head. */
     ed_wchunk_t          *wtail;

@@ -113,6 +113,7 @@ typedef struct {
     size_t      max_header_size;
     int         max_headers;
     int         server_tokens;
+    int         underscores_in_headers;
     ed_array_t *error_pages;  /* ed_http_error_page_t */
 } ed_http_core_loc_conf_t;
 
@@ -149,6 +150,8 @@ typedef struct {
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
+    unsigned            linger_left:24; /* bytes a lingering close may
+                                         * still drain */
 } ed_http_conn_t;
 
 /* The servers of the connection's address. */
@@ -188,6 +191,7 @@ struct ed_http_request_s {
     uint64_t                  body_bytes_sent;
     int64_t                   body_left;   /* unread Content-Length body */
     ed_http_chunked_t        *chunked;     /* unread chunked body */
+    int64_t                   discarded;   /* bytes of it dropped unread */
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
@@ -212,6 +216,9 @@ struct ed_http_request_s {
      * sends the upstream no body. */
     unsigned                  internal:1;
     unsigned                  error:1;        /* malformed input: close */
+    unsigned                  discard_over:1; /* the unread body passed
+                                               * client_max_body_size:
+                                               * close, reading no more */
 };
 
 extern ed_module_t ed_http_core_module;
@@ -267,8 +274,11 @@ const ed_str_t *ed_http_header(ed_http_request_t *r, const char *name);
  * bound on URI changes). */
 #define ED_HTTP_REDIRECTS_MAX 10
 
+/* Shows or hides the request fields named with '_' as r->clcf's
+ * underscores_in_headers says (ed_http_request.c). */
+void ed_http_underscores(ed_http_request_t *r);
 /* Chooses the location of r->uri and sets r->loc, r->loc_conf and
- * r->clcf. Returns ED_OK, or 413 when the body that is still to be read
+ * r->clcf, and the fields it shows. Returns ED_OK, or 413 when the body that is still to be read
  * is over that location's client_max_body_size. */
 int ed_http_find_config(ed_http_request_t *r);
 /* Runs the access phase of r's location (access, limit_req), then its

@@ -54,6 +54,8 @@ static const ed_key_t ed_http_core_keys[] = {
                  &ed_http_headers_bounds, "100"),
     ED_HTTP_LKEY("server_tokens", ED_KEY_INT, ed_conf_set_bool,
                  server_tokens, NULL, "true"),
+    ED_HTTP_LKEY("underscores_in_headers", ED_KEY_INT, ed_conf_set_bool,
+                 underscores_in_headers, NULL, "false"),
     ED_HTTP_LKEY("error_pages", ED_KEY_PTR, ed_http_set_error_pages,
                  error_pages, NULL, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }

@@ -4,26 +4,28 @@
 
 /*
  * Character classes, one table lookup per byte on the hot path. Built from
- * RFC 9110 (tchar, field-vchar), RFC 3986 (reg-name) and our target rule:
- * every visible byte and obs-text, never a CTL, SP or DEL.
+ * RFC 9110 (tchar, field-vchar) and RFC 3986 (reg-name, pchar). TARGET
+ * only finds where the request-target ends (every visible byte and
+ * obs-text, never a CTL, SP or DEL); its path and query are then held to
+ * PATH, RFC 3986's grammar.
  */
 const uint8_t ed_http_char[256] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 00 */
     0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 08 */
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 10 */
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  /* 18 */
-    0x02, 0x0f, 0x06, 0x07, 0x0f, 0x07, 0x0f, 0x0f,  /* 20 */
-    0x0e, 0x0e, 0x0f, 0x0f, 0x0e, 0x0f, 0x0f, 0x06,  /* 28 */
-    0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f,  /* 30 */
-    0x1f, 0x1f, 0x06, 0x0e, 0x06, 0x0e, 0x06, 0x06,  /* 38 */
-    0x06, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x0f,  /* 40 */
-    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 48 */
-    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 50 */
-    0x0f, 0x0f, 0x0f, 0x06, 0x06, 0x06, 0x07, 0x0f,  /* 58 */
-    0x07, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x1f, 0x0f,  /* 60 */
-    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 68 */
-    0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f,  /* 70 */
-    0x0f, 0x0f, 0x0f, 0x06, 0x07, 0x06, 0x0f, 0x00,  /* 78 */
+    0x02, 0x2f, 0x06, 0x07, 0x2f, 0x07, 0x2f, 0x2f,  /* 20 */
+    0x2e, 0x2e, 0x2f, 0x2f, 0x2e, 0x2f, 0x2f, 0x26,  /* 28 */
+    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,  /* 30 */
+    0x3f, 0x3f, 0x26, 0x2e, 0x06, 0x2e, 0x06, 0x06,  /* 38 */
+    0x26, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x2f,  /* 40 */
+    0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f,  /* 48 */
+    0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f,  /* 50 */
+    0x2f, 0x2f, 0x2f, 0x06, 0x06, 0x06, 0x07, 0x2f,  /* 58 */
+    0x07, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x2f,  /* 60 */
+    0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f,  /* 68 */
+    0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f, 0x2f,  /* 70 */
+    0x2f, 0x2f, 0x2f, 0x06, 0x07, 0x06, 0x2f, 0x00,  /* 78 */
     0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 80 */
     0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 88 */
     0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,  /* 90 */
@@ -69,56 +71,70 @@ typedef struct {
 /* Path of an absolute-form target that has none ("http://a?b"). */
 static char ed_http_slash[] = "/";
 
+/* Leaves in *resume (when asked for) where the next scan goes on;
+ * returns 0, the answer for an incomplete head. */
+static size_t
+ed_http_head_more(size_t *resume, size_t at)
+{
+    if (resume != NULL) {
+        *resume = at;
+    }
+    return 0;
+}
+
 /*
  * Finds the end of the head: leading empty lines are skipped, then the
  * first empty line (LF or CRLF) after the request line ends the head.
  * Returns the length of the head including that empty line, or 0 when
- * more bytes are needed.
+ * more bytes are needed, with *resume (when not NULL) set to where to go
+ * on once more bytes are there.
+ *
+ * Where a call stops tells the next one which loop it was in. The first
+ * (leading empty lines) stops at the start or right after an LF. The
+ * second stops at an LF that may still begin the end (the last byte, or
+ * followed by a CR that is), or at len with no LF at len - 1: in both
+ * cases the byte before is no LF, or the two would have ended the head.
  */
 size_t
-ed_http_head_end(const char *buf, size_t len)
+ed_http_head_end(const char *buf, size_t len, size_t *resume)
 {
     const char *p = buf, *end = buf + len, *lf;
 
-    while (p < end) {
-        if (*p == '\n') {
-            p++;
-        } else if (*p == '\r') {
-            if (p + 1 == end) {
-                return 0;
-            }
-            if (p[1] != '\n') {
-                /* A bare CR: let the parser reject the head. */
-                break;
-            }
-            p += 2;
-        } else {
-            break;
-        }
+    if (resume != NULL) {
+        p += ed_min(*resume, len);
     }
 
-    while (p < end) {
+    if (p == buf || p[-1] == '\n') {
+        while (p < end
+               && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
+        {
+            p += *p == '\n' ? 1 : 2;
+        }
+        if (p == end || (*p == '\r' && p + 1 == end)) {
+            /* Nothing but empty lines yet (a CR may begin one more). */
+            return ed_http_head_more(resume, (size_t)(p - buf));
+        }
+        /* A bare CR goes on as a line: the parser rejects the head. */
+    }
+
+    for (;;) {
         lf = memchr(p, '\n', (size_t)(end - p));
         if (lf == NULL) {
-            return 0;
+            return ed_http_head_more(resume, len);
         }
         p = lf + 1;
-        if (p == end) {
-            return 0;
-        }
-        if (*p == '\n') {
+        if (p < end && *p == '\n') {
             return (size_t)(p + 1 - buf);
         }
-        if (*p == '\r') {
-            if (p + 1 == end) {
-                return 0;
-            }
+        if (p < end && *p == '\r' && p + 1 < end) {
             if (p[1] == '\n') {
                 return (size_t)(p + 2 - buf);
             }
+        } else if (p == end || *p == '\r') {
+            /* The end may begin at this LF: look at it again. */
+            return ed_http_head_more(resume, (size_t)(lf - buf));
         }
     }
-    return 0;
 }
 
 /*
@@ -481,6 +497,43 @@ ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
 }
 
 /*
+ * Checks the path and query of an origin-form or absolute-form target
+ * (RFC 9112 3.2, RFC 3986 3.3 and 3.4): pchar and '/' up to an optional
+ * '?', then pchar, '/' and '?'; '%' only with two hex digits after it.
+ * Everything else fails: '#' (a client never sends a fragment, and a
+ * backend would cut the path there while locations matched all of it),
+ * SP, CTLs, DEL, bytes >= 0x80 and the bytes RFC 3986 leaves out
+ * ("<>[\]^`{|}). Sets *q to the first '?', or to end when there is none.
+ * Returns ED_OK or ED_ERROR.
+ */
+static int
+ed_http_check_path(const u_char *p, const u_char *end, const u_char **q)
+{
+    *q = end;
+    for (; p < end; p++) {
+        if (ed_http_is(*p, ED_HTTP_C_PATH)) {
+            continue;
+        }
+        if (*p == '%') {
+            if (end - p < 3 || !ed_http_is(p[1], ED_HTTP_C_HEX)
+                || !ed_http_is(p[2], ED_HTTP_C_HEX))
+            {
+                return ED_ERROR;
+            }
+            p += 2;
+            continue;
+        }
+        if (*p != '?') {
+            return ED_ERROR;
+        }
+        if (*q == end) {
+            *q = p;
+        }
+    }
+    return ED_OK;
+}
+
+/*
  * Splits the request-target into its form (RFC 9112 3.2): origin-form,
  * absolute-form (http/https, host into authority), asterisk-form (OPTIONS
  * only) or authority-form (CONNECT only, and CONNECT only with it).
@@ -522,10 +575,9 @@ ed_http_target(ed_http_req_head_t *h)
         } else {
             return 400;
         }
-        for (a = t + skip; a < end; a++) {
-            if (*a == '/' || *a == '?' || *a == '#') {
-                break;
-            }
+        a = t + skip;
+        while (a < end && *a != '/' && *a != '?') {
+            a++;
         }
         if (ed_http_check_host(t + skip, (size_t)(a - t - skip), false)
             != ED_OK)
@@ -535,24 +587,20 @@ ed_http_target(ed_http_req_head_t *h)
         h->absolute = 1;
         h->authority.data = (char *)t + skip;
         h->authority.len = (size_t)(a - t - skip);
-        if (a == end || *a != '/') {
-            h->path.data = ed_http_slash;
-            h->path.len = 1;
-            if (a < end && *a == '?') {
-                h->query.data = (char *)a + 1;
-                h->query.len = (size_t)(end - a - 1);
-            }
-            return ED_OK;
-        }
     }
 
-    q = memchr(a, '?', (size_t)(end - a));
-    if (q == NULL) {
-        h->path.data = (char *)a;
-        h->path.len = (size_t)(end - a);
+    if (ed_http_check_path(a, end, &q) != ED_OK) {
+        return 400;
+    }
+    if (q == a) {
+        /* An absolute-form target without a path ("http://a?b"). */
+        h->path.data = ed_http_slash;
+        h->path.len = 1;
     } else {
         h->path.data = (char *)a;
         h->path.len = (size_t)(q - a);
+    }
+    if (q < end) {
         h->query.data = (char *)q + 1;
         h->query.len = (size_t)(end - q - 1);
     }
@@ -579,6 +627,7 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     memset(&st, 0, sizeof(st));
     h->content_length = -1;
     h->headers = hdrs;
+    h->fields = hdrs;
 
     if (len == 0) {
         return 400;
@@ -704,10 +753,14 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             return 431;
         }
         hd = &hdrs[h->nheaders++];
+        h->nfields = h->nheaders;
         hd->name.data = (char *)name;
         hd->name.len = nlen;
         hd->value.data = (char *)v;
         hd->value.len = (size_t)(vend - v);
+        if (memchr(name, '_', nlen) != NULL) {
+            h->underscores++;
+        }
 
         rc = ed_http_field(h, &st, name, nlen, v, vend);
         if (rc != ED_OK) {

@@ -21,9 +21,11 @@ enum {
 /* Character classes shared by the HTTP parsers: ed_http_char[c] & class. */
 #define ED_HTTP_C_TOKEN  0x01  /* tchar (RFC 9110 5.6.2) */
 #define ED_HTTP_C_VALUE  0x02  /* field-vchar, SP, HTAB (no CTL, no DEL) */
-#define ED_HTTP_C_TARGET 0x04  /* request-target byte: > 0x20, not DEL */
+#define ED_HTTP_C_TARGET 0x04  /* where a request-target ends: > 0x20,
+                                * not DEL */
 #define ED_HTTP_C_HOST   0x08  /* reg-name: unreserved, sub-delims */
 #define ED_HTTP_C_HEX    0x10  /* HEXDIG */
+#define ED_HTTP_C_PATH   0x20  /* path byte: pchar but '%', and '/' */
 
 extern const uint8_t ed_http_char[256];
 
@@ -47,8 +49,13 @@ typedef struct {
     unsigned          asterisk:1;   /* OPTIONS * */
     unsigned          absolute:1;   /* absolute-form target */
 
-    ed_http_header_t *headers;      /* caller's array */
+    ed_http_header_t *headers;      /* the fields the request shows */
     size_t            nheaders;
+    ed_http_header_t *fields;       /* every field as received (the
+                                     * caller's array); headers is the
+                                     * same until the caller hides some */
+    size_t            nfields;
+    size_t            underscores;  /* fields whose name holds '_' */
 
     /* Interpreted fields. */
     ed_str_t          host;         /* Host header, or the authority */
@@ -65,8 +72,9 @@ typedef struct {
 
 /* Finds the end of a request head in buf (skipping leading empty lines,
  * accepting CRLF or bare LF); returns its length, or 0 if incomplete.
- * Usable as an ed_stream_scan_pt. */
-size_t ed_http_head_end(const char *buf, size_t len);
+ * An ed_stream_scan_pt: with resume, a call goes on where the previous
+ * one on the same bytes stopped; NULL scans from the start. */
+size_t ed_http_head_end(const char *buf, size_t len, size_t *resume);
 
 /* Parses one complete request head buf[0..len) (as found by
  * ed_http_head_end) into h, using hdrs[0..max_headers) for the fields.

@@ -11,6 +11,7 @@ ed_http_find_config(ed_http_request_t *r)
     r->loc = ed_http_find_location(r->server, r, &r->uri);
     r->loc_conf = r->loc->conf;
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+    ed_http_underscores(r);
 
     /* Checked for a body not yet read, against the location that would
      * read it; an error page runs while the body is being discarded. */

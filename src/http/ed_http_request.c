@@ -19,6 +19,10 @@
 #define ED_HTTP_POOL_SIZE     4096
 #define ED_HTTP_POOL_CACHE    64
 #define ED_HTTP_LINGER_MSEC   2000
+/* A lingering close drains at most this much: enough for what was in
+ * flight when the response went out, not a way to make eddy read a
+ * refused body whole. Fits hc->linger_left. */
+#define ED_HTTP_LINGER_MAX    (1024 * 1024)
 /* A worker told to quit closes an idle keep-alive connection only once it
  * has been idle that long: a client sending requests in a loop sends the
  * next one within it and gets it answered (with Connection: close), where
@@ -38,6 +42,8 @@ static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
 static void ed_http_conn_shutdown(ed_conn_t *c);
 static void ed_http_discard_body(ed_http_request_t *r);
+static void ed_http_on_linger(ed_stream_t *s, int status, char *data,
+                              size_t len);
 
 /* Request pools are reused: a keep-alive request costs no malloc. */
 static ed_pool_t *ed_http_pools[ED_HTTP_POOL_CACHE];
@@ -252,6 +258,54 @@ ed_http_request_create(ed_http_conn_t *hc)
     return r;
 }
 
+/*
+ * underscores_in_headers: unless the request's settings allow them, the
+ * fields whose name holds '_' are hidden from everything after the parser
+ * (the proxy, $http_*, every module): a CGI-style backend would otherwise
+ * take X_Real_IP for X-Real-IP (both are HTTP_X_REAL_IP to it), next to the
+ * one eddy sets. They still count against max_headers and
+ * max_header_size. Called again as the request's settings become more
+ * specific (default server, server, location): the visible fields are a
+ * copy, so that a location allowing them can show them again.
+ */
+void
+ed_http_underscores(ed_http_request_t *r)
+{
+    ed_http_req_head_t *h = &r->head;
+    ed_http_header_t   *to;
+    size_t              i, n;
+
+    if (h->underscores == 0) {
+        return;
+    }
+    if (r->clcf->underscores_in_headers) {
+        h->headers = h->fields;
+        h->nheaders = h->nfields;
+        return;
+    }
+    if (h->headers != h->fields) {
+        return;
+    }
+    to = ed_palloc(r->pool, h->nfields * sizeof(ed_http_header_t));
+    if (to == NULL) {
+        /* Without a copy they go for good (never shown, whatever). */
+        to = h->fields;
+        h->underscores = 0;
+    }
+    for (i = 0, n = 0; i < h->nfields; i++) {
+        if (memchr(h->fields[i].name.data, '_', h->fields[i].name.len)
+            == NULL)
+        {
+            to[n++] = h->fields[i];
+        }
+    }
+    h->headers = to;
+    h->nheaders = n;
+    if (to == h->fields) {
+        h->nfields = n;
+    }
+}
+
 static void
 ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
 {
@@ -292,6 +346,9 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     }
     rc = ed_http_parse_request(data, len, &r->head, hdrs,
                                (size_t)r->clcf->max_headers);
+    /* The fields are parsed with the address's default server settings
+     * (the server is chosen from them), an error response included. */
+    ed_http_underscores(r);
     if (rc != ED_OK) {
         r->error = 1;
         ed_http_finalize(r, rc);
@@ -363,6 +420,7 @@ ed_http_process(ed_http_request_t *r)
     r->server = ed_http_find_server(ed_http_conn_addr(hc), r, &r->host);
     r->loc_conf = r->server->loc_conf;
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
+    ed_http_underscores(r);
 
     r->keepalive = (r->head.version == 11 ? !r->head.conn_close
                                           : r->head.conn_keepalive)
@@ -515,7 +573,8 @@ ed_http_next(ed_http_conn_t *hc)
                                       : 0));
     ed_stats_add(bytes_out, r->bytes_sent);
 
-    unread = r->body_left > 0 || r->chunked != NULL || r->error;
+    unread = (r->body_left > 0 || r->chunked != NULL || r->error)
+             && !r->discard_over;
     hc->r = NULL;
     hc->requests++;
     ed_http_pool_put(r->pool);
@@ -564,8 +623,10 @@ ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
         }
         /* Whatever follows the body stays buffered for the next head. */
         s->rpos -= len - pos;
+        r->discarded += (int64_t)pos;
     } else {
         r->body_left -= (int64_t)len;
+        r->discarded += (int64_t)len;
     }
     ed_http_discard_body(r);
 }
@@ -576,6 +637,7 @@ ed_http_discard_body(ed_http_request_t *r)
     ed_http_conn_t *hc = r->hc;
     ed_stream_t    *s = &hc->c.stream;
     size_t          max;
+    int64_t         limit;
 
     if (r->body_left == 0 && r->chunked == NULL) {
         ed_timer_del(ed_worker->loop, &hc->timer);
@@ -583,11 +645,39 @@ ed_http_discard_body(ed_http_request_t *r)
         return;
     }
     max = r->chunked ? 65536 : (size_t)ed_min(r->body_left, 65536);
+    limit = (int64_t)r->clcf->client_max_body_size;
+    if (limit > 0) {
+        if (r->discarded >= limit) {
+            /* A body nobody reads, past client_max_body_size (framing
+             * included: chunk extensions and trailers are bytes too):
+             * the response is out, the connection ends here, draining
+             * nothing more. */
+            r->keepalive = 0;
+            r->discard_over = 1;
+            ed_timer_del(ed_worker->loop, &hc->timer);
+            ed_http_next(hc);
+            return;
+        }
+        max = (size_t)ed_min((int64_t)max, limit - r->discarded);
+    }
     if (ed_stream_read_some(s, max, ed_http_on_discard) != ED_OK) {
         ed_http_close(hc);
         return;
     }
     ed_timer_add(ed_worker->loop, &hc->timer, r->clcf->client_body_timeout);
+}
+
+/* Drains the input of a closing connection, ED_HTTP_LINGER_MAX bytes at
+ * most (the timer bounds the time). */
+static void
+ed_http_linger(ed_http_conn_t *hc)
+{
+    if (ed_stream_read_some(&hc->c.stream, ed_min(hc->linger_left, 65536),
+                            ed_http_on_linger)
+        != ED_OK)
+    {
+        ed_http_close(hc);
+    }
 }
 
 static void
@@ -596,14 +686,12 @@ ed_http_on_linger(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_conn_t *hc = s->data;
 
     ed_unused(data);
-    ed_unused(len);
-    if (status != ED_OK) {
+    if (status != ED_OK || len >= hc->linger_left) {
         ed_http_close(hc);
         return;
     }
-    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
-        ed_http_close(hc);
-    }
+    hc->linger_left -= len;
+    ed_http_linger(hc);
 }
 
 static void
@@ -622,9 +710,8 @@ ed_http_on_flushed_close(ed_stream_t *s)
      * instead. */
     ed_tls_shutdown_write(s);
     ed_timer_add(ed_worker->loop, &hc->timer, ED_HTTP_LINGER_MSEC);
-    if (ed_stream_read_some(s, 65536, ed_http_on_linger) != ED_OK) {
-        ed_http_close(hc);
-    }
+    hc->linger_left = ED_HTTP_LINGER_MAX;
+    ed_http_linger(hc);
 }
 
 static void

@@ -1,4 +1,6 @@
 /* libFuzzer target: request heads (scanner and parser), then their body. */
+#include <ctype.h>
+
 #include "ed_core.h"
 #include "ed_http_parse.h"
 #include "fuzz.h"
@@ -23,6 +25,31 @@ ed_fuzz_clean(const char *p, size_t n)
 {
     return memchr(p, '\r', n) == NULL && memchr(p, '\n', n) == NULL
            && memchr(p, '\0', n) == NULL;
+}
+
+/* s holds only RFC 3986 path and query bytes: pchar, '/', '?', and '%'
+ * with two hex digits (written out here, not taken from the parser). */
+static bool
+ed_fuzz_uri_chars(const ed_str_t *s)
+{
+    static const char extra[] = "-._~!$&'()*+,;=:@/?";
+    size_t            i;
+    u_char            c;
+
+    for (i = 0; i < s->len; i++) {
+        c = (u_char)s->data[i];
+        if (c == '%') {
+            if (s->len - i < 3 || !isxdigit((u_char)s->data[i + 1])
+                || !isxdigit((u_char)s->data[i + 2]))
+            {
+                return false;
+            }
+            i += 2;
+        } else if (!isalnum(c) && (c == '\0' || !strchr(extra, c))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Checks a head that parsed: everything points into buf[0..len). */
@@ -57,6 +84,11 @@ ed_fuzz_check_head(const ed_http_req_head_t *h, const char *buf, size_t len)
                    || h->path.data[0] == '/');
     ed_fuzz_assert(ed_fuzz_clean(h->target.data, h->target.len));
     ed_fuzz_assert(memchr(h->target.data, ' ', h->target.len) == NULL);
+    if (!h->asterisk && h->method_id != ED_HTTP_CONNECT) {
+        ed_fuzz_assert(ed_fuzz_uri_chars(&h->path));
+        ed_fuzz_assert(ed_fuzz_uri_chars(&h->query));
+        ed_fuzz_assert(memchr(h->target.data, '#', h->target.len) == NULL);
+    }
 
     for (i = 0; i < h->nheaders; i++) {
         hd = &h->headers[i];
@@ -144,12 +176,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ed_http_header_t hdrs[ED_FUZZ_MAX_HEADERS];
     ed_http_req_head_t      h, h2;
     const char             *in = (const char *)data;
-    size_t                  end;
+    size_t                  end, resume, found, i;
     char                   *head;
     int                     rc, rc2;
 
-    end = ed_http_head_end(in, size);
+    end = ed_http_head_end(in, size, NULL);
     ed_fuzz_assert(end <= size);
+
+    /* Bytes arriving one at a time, each scan going on where the last
+     * stopped (as the stream does): the same end, first seen with its
+     * last byte. */
+    resume = 0;
+    for (i = 0, found = 0; i <= size && found == 0; i++) {
+        found = ed_http_head_end(in, i, &resume);
+        ed_fuzz_assert(found != 0 || (resume <= i && i - resume <= 2));
+    }
+    ed_fuzz_assert(found == end && (end == 0 || i == end + 1));
 
     /* The parser given everything must agree with the scanner. */
     rc = ed_http_parse_request(in, size, &h, hdrs, ED_FUZZ_MAX_HEADERS);

@@ -77,7 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* As the proxy does: the scanner finds the end, the parser reads
      * exactly that. */
-    end = ed_http_head_end(buf, size);
+    end = ed_http_head_end(buf, size, NULL);
     ed_fuzz_assert(end <= size);
     if (end > 0) {
         rc = ed_http_parse_response(buf, end, &h, hdrs, ED_FUZZ_MAX_HEADERS);

@@ -567,3 +567,141 @@ def test_half_closed_client_pipelined(srv):
         assert [r.body for r in rs] == [b"/h1\n", b"/h2\n", b"/h3\n"], \
             "attempt %d: %r" % (i, out)
         assert closed
+
+
+# --------------------------------------------------------------------------
+# unread bodies: discarded to keep the connection, but never more than
+# client_max_body_size; a refused body is not drained whole either
+
+BODIES = """
+workers: 1
+servers:
+  - listen: 127.0.0.1:{port}
+    client_max_body_size: 1m
+    client_body_timeout: 5s
+    locations:
+      /:
+        return: {status: 200, body: "$request_uri\\n"}
+"""
+
+FLOOD = 64 * 1024 * 1024
+
+
+@pytest.fixture
+def bodies(eddy):
+    return eddy(BODIES)
+
+
+def flood(port, head, pieces, total, after=b""):
+    """Sends head, then pieces() until total bytes went out, then after,
+    from a thread, while this one reads what comes back. Returns (data,
+    closed, sent, send_error): what arrived until the peer closed (or 20 s
+    passed), how much of the body the kernel took before sending failed.
+    Nothing the peer does not read can be sent: past the socket buffers
+    (a few MiB) a send blocks until eddy reads on or closes."""
+    import threading
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    result = {"sent": 0, "error": None}
+
+    def sender():
+        try:
+            s.sendall(head)
+            while result["sent"] < total:
+                p = pieces()
+                s.sendall(p)
+                result["sent"] += len(p)
+            s.sendall(after)
+        except OSError as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    data = b""
+    closed = False
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+            if not b:
+                closed = True
+                break
+            data += b
+        t.join(20)
+        assert not t.is_alive(), "the sender is still blocked"
+    finally:
+        s.close()
+    return data, closed, result["sent"], result["error"]
+
+
+def test_regress_unread_chunked_body_bounded(bodies):
+    """A GET whose chunked body nobody reads: eddy answers, drops up to
+    client_max_body_size (1m) of it, then closes without reading on. It
+    used to read all 64 MiB and answer the request behind it."""
+    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+    data, closed, sent, err = flood(
+        bodies.port,
+        b"GET /first HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        lambda: chunk, FLOOD, b"0\r\n\r\n" + get("/second"))
+    rs, rest = parse_all(data)
+    assert rs and rs[0].status == 200 and rs[0].body == b"/first\n", data
+    assert b"/second" not in data
+    assert closed
+    assert err is not None and sent < FLOOD, (sent, err)
+
+
+@pytest.mark.parametrize("chunk", [
+    b"1;" + b"e" * 4000 + b"\r\nx\r\n",
+    b"1;" + b"e" * 4000 + b"=\"" + b"v" * 90 + b"\"\r\nx\r\n",
+], ids=["long-extension", "long-quoted-extension"])
+def test_regress_unread_chunk_extensions_bounded(bodies, chunk):
+    """Framing counts: 1-byte chunks with 4000-byte extensions (each
+    within the parser's per-line limit) carry 16 KiB of body in 64 MiB;
+    eddy stops at 1 MiB of them."""
+    data, closed, sent, err = flood(
+        bodies.port,
+        b"GET /first HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        lambda: chunk * 16, FLOOD, b"0\r\n\r\n" + get("/second"))
+    rs, rest = parse_all(data)
+    assert rs and rs[0].status == 200, data
+    assert b"/second" not in data
+    assert closed
+    assert err is not None and sent < FLOOD, (sent, err)
+
+
+def test_regress_refused_content_length_body_not_drained(bodies):
+    """Content-Length over the limit: 413 before reading, Connection:
+    close, and the lingering close that lets the answer arrive drains a
+    bounded amount (it used to take everything for 2 s)."""
+    block = b"y" * 65536
+    data, closed, sent, err = flood(
+        bodies.port,
+        b"POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+        % FLOOD, lambda: block, FLOOD)
+    rs, rest = parse_all(data)
+    assert rs and rs[0].status == 413, data
+    assert rs[0].closes
+    assert closed
+    assert err is not None and sent < FLOOD, (sent, err)
+
+
+@pytest.mark.parametrize("body", [
+    b"Content-Length: 1000\r\n\r\n" + b"z" * 1000,
+    b"Transfer-Encoding: chunked\r\n\r\n" + b"3e8\r\n" + b"z" * 1000
+    + b"\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\n"
+    + b"".join(b"1;ext=v\r\nz\r\n" for _ in range(500)) + b"0\r\nT: t\r\n\r\n",
+], ids=["content-length", "chunked", "many-chunks"])
+def test_small_unread_bodies_keep_the_connection(bodies, body):
+    with Client(bodies.port) as c:
+        c.send(b"GET /first HTTP/1.1\r\nHost: a\r\n" + body + get("/second"))
+        r1, r2 = c.responses(2)
+        assert r1.body == b"/first\n" and not r1.closes
+        assert r2.body == b"/second\n" and not r2.closes
+        c.send(get("/third", close=True))
+        assert c.response().body == b"/third\n"

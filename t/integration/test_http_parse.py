@@ -698,3 +698,219 @@ def test_body_timeout_when_read_408(prx):
         assert elapsed < 3, elapsed
         rs, _ = parse_all(data)
         assert rs and rs[0].status == 408, data
+
+
+# --------------------------------------------------------------------------
+# the request-target grammar (RFC 9112 3.2, RFC 3986): a target that is not
+# one never reaches a location, an access rule or an upstream
+
+GUARDED = """
+workers: 1
+servers:
+  - listen: 127.0.0.1:{port}
+    locations:
+      = /echo/admin:
+        access: [{deny: all}]
+        proxy: {pass: "http://127.0.0.1:BACKEND"}
+      /echo/:
+        proxy: {pass: "http://127.0.0.1:BACKEND"}
+      /moved/:
+        proxy: {pass: "http://127.0.0.1:BACKEND/echo/"}
+"""
+
+
+@pytest.fixture
+def guarded(eddy):
+    from proxy_backend import Backend as EchoBackend
+    with EchoBackend() as b:
+        e = eddy(GUARDED.replace("BACKEND", str(b.port)))
+        e.backend = b
+        yield e
+
+
+@pytest.mark.parametrize("target", [
+    b"/echo/admin#",
+    b"/echo/admin#x",
+    b"/echo/admin#/../public",
+    b"/echo/admin?#",
+    b"/echo/admin?a=b#c",
+    b"/echo/ad#min",
+    b"http://a/echo/admin#",
+    b"http://a/echo/admin?#x",
+    b"/echo/admin\"",
+    b"/echo/admin<",
+    b"/echo/admin\\",
+    b"/echo/admin{}",
+    b"/echo/admin|",
+    b"/echo/admin^",
+    b"/echo/admin`",
+    b"/echo/admin[0]",
+    b"/echo/admin\xc3\xa9",
+    b"/echo/admin\x80",
+    b"/echo/admin%zz",
+    b"/echo/admin%4",
+    b"/echo/admin?q=%",
+    b"/echo/admin?q=%g0",
+])
+def test_regress_target_outside_grammar_400(guarded, target):
+    """Nothing outside the grammar gets past the parser: not to the exact
+    location's deny (which "#..." used to slip by) and not to the
+    upstream, which used to receive the raw bytes."""
+    bad(guarded, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert guarded.backend.requests == []
+
+
+def test_regress_target_exact_deny_holds(guarded):
+    """The deny answers its own path; an escaped '#' is a different path
+    (the location match is on the decoded path, as nginx does) and
+    reaches the upstream still escaped, never as a raw '#'."""
+    r, closed, _ = request(guarded.port, get("/echo/admin", close=True))
+    assert r.status == 403, r
+    r, closed, _ = request(guarded.port, get("/echo/%61dmin", close=True))
+    assert r.status == 403, r
+    r, closed, _ = request(guarded.port, get("/echo/admin%23", close=True))
+    assert r.status == 200, r
+    assert r.body == b"GET /echo/admin%23\n", r.body
+    r, closed, _ = request(guarded.port, get("/moved/admin%23?q=%23",
+                                             close=True))
+    assert r.status == 200, r
+    assert r.body == b"GET /echo/admin%23?q=%23\n", r.body
+    assert [q.target for q in guarded.backend.requests] == [
+        "/echo/admin%23", "/echo/admin%23?q=%23"]
+
+
+# --------------------------------------------------------------------------
+# underscores_in_headers (config.md): field names with "_" are dropped
+# unless allowed; they still count against the limits
+
+UNDERSCORES = """
+workers: 1
+MAIN
+servers:
+  - listen: 127.0.0.1:{port}
+    max_headers: 8
+    SERVER
+    locations:
+      /echo/:
+        proxy: {pass: "http://127.0.0.1:BACKEND"}
+KEYED
+      /vars:
+        return: {status: 200, body: "[$http_a_b][$http_x_real_ip][$http_x_ok]"}
+"""
+
+KEYED = """
+      /allowed/:
+        underscores_in_headers: true
+        proxy: {pass: "http://127.0.0.1:BACKEND"}
+      /denied/:
+        underscores_in_headers: false
+        proxy: {pass: "http://127.0.0.1:BACKEND"}"""
+
+SNEAKY = [("X_Real_IP", "6.6.6.6"), ("x_forwarded_for", "6.6.6.7"),
+          ("_", "u"), ("A_B", "y"), ("X-Ok", "1")]
+UNDERSCORE_NAMES = [n for n, _ in SNEAKY if "_" in n]
+
+
+def underscores_srv(eddy, main="", server="", keyed=True):
+    from proxy_backend import Backend as EchoBackend
+    b = EchoBackend()
+    try:
+        text = UNDERSCORES.replace("KEYED", KEYED.strip("\n") if keyed
+                                   else "")
+        e = eddy(text.replace("BACKEND", str(b.port))
+                 .replace("MAIN", main).replace("SERVER", server))
+    except BaseException:
+        b.close()
+        raise
+    e.backend = b
+    return e
+
+
+def sent_names(req):
+    return [n for n, _ in req.headers]
+
+
+def ask(e, target):
+    r, closed, _ = request(e.port, get(target, headers=SNEAKY, close=True))
+    assert r.status == 200, r
+    return r
+
+
+def test_regress_underscore_headers_dropped_by_default(eddy):
+    e = underscores_srv(eddy, keyed=False)
+    with e.backend:
+        ask(e, "/echo/x")
+        for req in e.backend.requests:
+            names = sent_names(req)
+            for n in UNDERSCORE_NAMES:
+                assert n not in names, req.head
+            assert b"6.6.6." not in req.head, req.head
+            assert req.header_all("X-Real-IP") == ["127.0.0.1"], req.head
+            assert req.header_all("X-Forwarded-For") == ["127.0.0.1"]
+            assert req.header("X-Ok") == "1"
+        # Not seen by $http_* either ($http_a_b would match A_B or A-B).
+        assert ask(e, "/vars").body == b"[][][1]"
+        r, closed, _ = request(e.port, get("/vars", headers=[
+            ("A-B", "dash"), ("X_Real_IP", "6.6.6.6")], close=True))
+        assert r.body == b"[dash][][]"
+
+
+@pytest.mark.parametrize("main,server", [
+    ("underscores_in_headers: true", ""),
+    ("", "underscores_in_headers: on"),
+    ("underscores_in_headers: false", "underscores_in_headers: true"),
+], ids=["main", "server", "server-over-main"])
+def test_underscore_headers_allowed(eddy, main, server):
+    e = underscores_srv(eddy, main, server)
+    with e.backend:
+        ask(e, "/echo/x")
+        req = e.backend.requests[0]
+        names = sent_names(req)
+        for n in UNDERSCORE_NAMES:
+            assert n in names, req.head
+        assert req.header("x_forwarded_for") == "6.6.6.7"
+        assert ask(e, "/vars").body == b"[y][6.6.6.6][1]"
+        # A location saying false drops them again.
+        ask(e, "/denied/x")
+        names = sent_names(e.backend.requests[1])
+        assert not [n for n in names if "_" in n], names
+
+
+def test_underscore_headers_allowed_in_one_location(eddy):
+    e = underscores_srv(eddy)
+    with e.backend:
+        ask(e, "/allowed/x")
+        ask(e, "/echo/x")
+        ask(e, "/denied/x")
+        first, second, third = e.backend.requests
+        assert [n for n in sent_names(first) if "_" in n] == UNDERSCORE_NAMES
+        assert [n for n in sent_names(second) if "_" in n] == []
+        assert [n for n in sent_names(third) if "_" in n] == []
+
+
+def test_underscores_in_headers_must_be_boolean(tmp_path):
+    from conftest import check_config_error
+    check_config_error(tmp_path, """
+        workers: 1
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /:
+                underscores_in_headers: maybe
+                return: 204
+        """, "maybe", "underscores_in_headers|boolean")
+
+
+def test_regress_dropped_headers_still_count(eddy):
+    """Dropped fields are parsed and counted all the same: max_headers
+    (8 here) is not a way round them, nor they a way round it."""
+    e = underscores_srv(eddy, keyed=False)
+    with e.backend:
+        # Host, Connection and 6 more: 8.
+        hs = [("X_%d" % i, "v") for i in range(6)]
+        r, closed, _ = request(e.port, get("/vars", headers=hs, close=True))
+        assert r.status == 200, r
+        # Host and 8 more: 9.
+        hs = [("X_%d" % i, "v") for i in range(8)]
+        bad(e, get("/vars", headers=hs), status=431)
+        assert e.backend.requests == []

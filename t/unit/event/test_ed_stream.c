@@ -1,6 +1,7 @@
 /* Unit tests of ed_stream over AF_UNIX socket pairs. */
 #include <check.h>
 
+#include "ed_http_parse.h"
 #include "ed_stream.h"
 
 #include <fcntl.h>
@@ -284,10 +285,11 @@ START_TEST(test_until_max_over_buffer_size)
 END_TEST
 
 static size_t
-scan_blank_line(const char *buf, size_t len)
+scan_blank_line(const char *buf, size_t len, size_t *resume)
 {
     const char *p = memmem(buf, len, "\n\n", 2);
 
+    ed_unused(resume);
     return p ? (size_t)(p - buf) + 2 : 0;
 }
 
@@ -302,6 +304,96 @@ START_TEST(test_until_scan)
     peer_write("\nrest");
     run_until(&nrecs, 1);
     assert_rec(0, ED_OK, "a: b\n\n");
+}
+END_TEST
+
+/* The HTTP head scanner, counting the calls and the bytes each had to
+ * look at (from where it went on to the end of the window). */
+static size_t scan_calls, scan_examined;
+
+static size_t
+scan_head_counted(const char *buf, size_t len, size_t *resume)
+{
+    ck_assert_uint_le(*resume, len);
+    scan_calls++;
+    scan_examined += len - *resume;
+    return ed_http_head_end(buf, len, resume);
+}
+
+START_TEST(test_regress_scan_trickled_is_linear)
+{
+    static char head[16384];
+    size_t      n, i;
+
+    n = (size_t)sprintf(head, "GET / HTTP/1.1\r\n");
+    while (n < sizeof(head) - 64) {
+        n += (size_t)sprintf(head + n, "X-Header-%05zu: some value\r\n", n);
+    }
+    n += (size_t)sprintf(head + n, "\r\n");
+
+    open_stream(4096);
+    ck_assert_int_eq(ed_stream_read_until_scan(st, scan_head_counted,
+                                               sizeof(head), on_read),
+                     ED_OK);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(write(peer, head + i, 1), 1);
+        turn();
+    }
+    run_until(&nrecs, 1);
+    ck_assert_int_eq(recs[0].status, ED_OK);
+    ck_assert_uint_eq(recs[0].len, n);
+    /* One scan per byte that arrived, each looking at the new byte and
+     * at most the two before it: linear in the head, where scanning the
+     * whole window every time costs n * n / 2 (128 MiB here). */
+    ck_assert_uint_ge(scan_calls, n / 2);
+    ck_assert_uint_le(scan_examined, 3 * n);
+}
+END_TEST
+
+static void
+again_scan(ed_stream_t *s, char *data, size_t len)
+{
+    ed_unused(data);
+    ed_unused(len);
+    ck_assert_int_eq(ed_stream_read_until_scan(s, scan_head_counted, 4096,
+                                               on_read),
+                     ED_OK);
+}
+
+START_TEST(test_regress_scan_split_anywhere)
+{
+    /* Every head end (CRLF CRLF, LF LF, CRLF LF, LF CRLF, after leading
+     * empty lines) is found whatever two writes carry it, across
+     * buffer compaction as well. */
+    static const char *const heads[] = {
+        "GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /b HTTP/1.1\nHost: a\n\n",
+        "GET /c HTTP/1.1\r\nHost: a\r\n\n",
+        "GET /d HTTP/1.1\nHost: a\n\r\n",
+        "\r\n\n\r\nGET /e HTTP/1.1\r\n\r\n",
+    };
+    char   piece[64];
+    size_t i, k, len;
+
+    open_stream(64);
+    after_read = again_scan;
+    ck_assert_int_eq(ed_stream_read_until_scan(st, scan_head_counted, 4096,
+                                               on_read),
+                     ED_OK);
+    for (i = 0; i < ed_nelems(heads); i++) {
+        len = strlen(heads[i]);
+        for (k = 1; k < len; k++) {
+            nrecs = 0;
+            memcpy(piece, heads[i], k);
+            piece[k] = '\0';
+            peer_write(piece);
+            turn();
+            ck_assert_int_eq(nrecs, 0);
+            peer_write(heads[i] + k);
+            run_until(&nrecs, 1);
+            assert_rec(0, ED_OK, heads[i]);
+        }
+    }
 }
 END_TEST
 
@@ -934,6 +1026,8 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_until_max_exceeded);
     tcase_add_test(tc, test_until_max_over_buffer_size);
     tcase_add_test(tc, test_until_scan);
+    tcase_add_test(tc, test_regress_scan_trickled_is_linear);
+    tcase_add_test(tc, test_regress_scan_split_anywhere);
     tcase_add_test(tc, test_eof);
     tcase_add_test(tc, test_read_bytes);
     tcase_add_test(tc, test_read_bytes_large);

@@ -70,7 +70,8 @@ static const parse_case_t cases[] = {
 
     /* Targets. */
     C("query", "GET /a?b=c HTTP/1.1\r\n" H "\r\n", ED_OK),
-    C("non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n", ED_OK),
+    C("non-ASCII target", "GET /caf\xc3\xa9 HTTP/1.1\r\n" H "\r\n", 400),
+    C("encoded non-ASCII", "GET /caf%C3%A9 HTTP/1.1\r\n" H "\r\n", ED_OK),
     C("CTL in target", "GET /a\x01 HTTP/1.1\r\n" H "\r\n", 400),
     C("NUL in target", "GET /a\0b HTTP/1.1\r\n" H "\r\n", 400),
     C("DEL in target", "GET /a\x7f HTTP/1.1\r\n" H "\r\n", 400),
@@ -238,7 +239,7 @@ START_TEST(test_parse_table)
     ck_assert_msg(rc == c->rc, "%s: got %d, want %d", c->name, rc, c->rc);
     if (rc == ED_OK) {
         /* Every good case is also found whole by the scanner. */
-        ck_assert_msg(ed_http_head_end(buf, c->len) == c->len, "%s",
+        ck_assert_msg(ed_http_head_end(buf, c->len, NULL) == c->len, "%s",
                       c->name);
         ck_assert_uint_eq(h.head_len, c->len);
     }
@@ -435,6 +436,140 @@ START_TEST(test_parse_targets)
 }
 END_TEST
 
+/* Parses "<pre><c><post>" as a request line and returns the status. */
+static int
+parse_target_byte(const char *pre, int c, const char *post)
+{
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+    char               buf[256];
+    int                n;
+
+    n = snprintf(buf, sizeof(buf), "GET %s%c%s HTTP/1.1\r\nHost: a\r\n\r\n",
+                 pre, c, post);
+    ck_assert(n > 0 && (size_t)n < sizeof(buf));
+    return ed_http_parse_request(buf, (size_t)n, &h, hdrs, MAXH);
+}
+
+START_TEST(test_regress_target_bytes)
+{
+    /* RFC 3986 written out here, not taken from the parser's table:
+     * pchar without '%' (unreserved, sub-delims, ':', '@') and '/'; '?'
+     * starts (or continues) the query. Every other byte value, in the
+     * path or the query of either form, is a 400: '#', SP, the CTLs,
+     * DEL, bytes >= 0x80, and "<>[\]^`{|}. */
+    static const char *const places[][2] = {
+        { "/a", "b" },
+        { "/", "" },
+        { "/a?x", "y" },
+        { "/a?", "" },
+        { "http://h/a", "b" },
+        { "http://h/?x", "" },
+    };
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                             "-._~!$&'()*+,;=:@/?";
+    size_t i;
+    int    c, rc, want;
+
+    for (i = 0; i < ed_nelems(places); i++) {
+        for (c = 1; c < 256; c++) {
+            want = strchr(ok, c) != NULL ? ED_OK : 400;
+            rc = parse_target_byte(places[i][0], c, places[i][1]);
+            ck_assert_msg(rc == want, "byte 0x%02x after \"%s\": got %d, "
+                          "want %d", c, places[i][0], rc, want);
+        }
+    }
+    /* NUL cannot go through snprintf: the table case covers it. */
+}
+END_TEST
+
+START_TEST(test_regress_target_fragment_and_escapes)
+{
+    static const struct {
+        const char *target;
+        int         rc;
+    } t[] = {
+        { "/echo/admin#", 400 },
+        { "/echo/admin#x", 400 },
+        { "/#/../echo/admin", 400 },
+        { "/echo/admin?#", 400 },
+        { "/echo/admin?a=b#c", 400 },
+        { "#", 400 },
+        { "http://h/echo/admin#", 400 },
+        { "http://h#/echo/admin", 400 },
+        { "http://h?#", 400 },
+        { "/echo/admin%23", ED_OK },
+        { "/a%zz", 400 },
+        { "/a%4", 400 },
+        { "/a%", 400 },
+        { "/a%4g", 400 },
+        { "/a%g4", 400 },
+        { "/a%%41", 400 },
+        { "/a?q=%zz", 400 },
+        { "/a?q=%4", 400 },
+        { "/a?q=100%", 400 },
+        { "http://h/%zz", 400 },
+        { "http://h?%", 400 },
+        { "/a%41%2f%2F%7e%00", ED_OK },
+        { "/a?q=%41&r=%2f?s=/t", ED_OK },
+        { "/a/b/c;p=1,2:@!$&'()*+=~-._", ED_OK },
+        { "/a\\b", 400 },
+        { "/a|b", 400 },
+        { "/a[1]", 400 },
+        { "/{x}", 400 },
+        { "/\"x\"", 400 },
+        { "/<x>", 400 },
+        { "/a^b", 400 },
+        { "/a`b", 400 },
+    };
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+    char               buf[256];
+    size_t             i;
+    int                n, rc;
+
+    for (i = 0; i < ed_nelems(t); i++) {
+        n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n",
+                     t[i].target);
+        rc = ed_http_parse_request(buf, (size_t)n, &h, hdrs, MAXH);
+        ck_assert_msg(rc == t[i].rc, "%s: got %d, want %d", t[i].target, rc,
+                      t[i].rc);
+    }
+    /* The escape stays escaped: %23 is a '#' inside a name, not the end
+     * of the path. */
+    parse_ok("GET /echo/admin%23?q HTTP/1.1\r\nHost: a\r\n\r\n", &h, hdrs);
+    ck_str(h.path, "/echo/admin%23");
+    ck_str(h.query, "q");
+}
+END_TEST
+
+START_TEST(test_parse_underscore_fields)
+{
+    /* Names with '_' are parsed and counted like any other; the parser
+     * only counts them for the caller, which decides whether to hide. */
+    static const char  many[] = "GET / HTTP/1.1\r\nHost: a\r\nA_1: x\r\n"
+                                "A_2: x\r\n\r\n";
+    ed_http_header_t   hdrs[MAXH];
+    ed_http_req_head_t h;
+
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nX_Real_IP: 1\r\n_: 2\r\n"
+             "X-Ok: 3\r\nA_B_C: 4\r\n\r\n", &h, hdrs);
+    ck_assert_uint_eq(h.nheaders, 5);
+    ck_assert_uint_eq(h.nfields, 5);
+    ck_assert_uint_eq(h.underscores, 3);
+    ck_assert_ptr_eq(h.headers, hdrs);
+    ck_assert_ptr_eq(h.fields, hdrs);
+    ck_str(hdrs[1].name, "X_Real_IP");
+
+    parse_ok("GET / HTTP/1.1\r\nHost: a\r\nX-A: _\r\n\r\n", &h, hdrs);
+    ck_assert_uint_eq(h.underscores, 0);
+    ck_assert_int_eq(ed_http_parse_request(many, sizeof(many) - 1, &h, hdrs,
+                                           2),
+                     431);
+}
+END_TEST
+
 START_TEST(test_parse_trailing_bytes)
 {
     /* Bytes after the head (a body, a pipelined request) are not part of
@@ -443,7 +578,7 @@ START_TEST(test_parse_trailing_bytes)
                              "Content-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n";
     ed_http_header_t   hdrs[MAXH];
     ed_http_req_head_t h;
-    size_t             end = ed_http_head_end(s, sizeof(s) - 1);
+    size_t             end = ed_http_head_end(s, sizeof(s) - 1, NULL);
 
     ck_assert_uint_eq(end, sizeof(s) - 1 - 3 - 16);
     ck_assert_int_eq(ed_http_parse_request(s, sizeof(s) - 1, &h, hdrs, MAXH),
@@ -465,7 +600,7 @@ check_head_end_prefixes(const char *s, size_t len, size_t want)
         buf = malloc(i ? i : 1);
         ck_assert_ptr_nonnull(buf);
         memcpy(buf, s, i);
-        ck_assert_msg(ed_http_head_end(buf, i) == (i >= want ? want : 0),
+        ck_assert_msg(ed_http_head_end(buf, i, NULL) == (i >= want ? want : 0),
                       "prefix %zu of %zu", i, len);
         free(buf);
     }
@@ -494,32 +629,106 @@ START_TEST(test_head_end)
     check_head_end_prefixes(s, strlen(s), strlen(s) - 8);
 
     /* Only empty lines, or nothing, is never a head. */
-    ck_assert_uint_eq(ed_http_head_end("\r\n\r\n\n", 5), 0);
-    ck_assert_uint_eq(ed_http_head_end("", 0), 0);
-    ck_assert_uint_eq(ed_http_head_end("\r", 1), 0);
+    ck_assert_uint_eq(ed_http_head_end("\r\n\r\n\n", 5, NULL), 0);
+    ck_assert_uint_eq(ed_http_head_end("", 0, NULL), 0);
+    ck_assert_uint_eq(ed_http_head_end("\r", 1, NULL), 0);
     /* A CR alone on a line does not end a head. */
-    ck_assert_uint_eq(ed_http_head_end("GET / HTTP/1.1\r\n\rX\r\n", 20), 0);
+    ck_assert_uint_eq(ed_http_head_end("GET / HTTP/1.1\r\n\rX\r\n", 20, NULL),
+                      0);
     /* Garbage still ends at an empty line; the parser judges it. */
-    ck_assert_uint_eq(ed_http_head_end("\rx\n\n", 4), 4);
+    ck_assert_uint_eq(ed_http_head_end("\rx\n\n", 4, NULL), 4);
 }
 END_TEST
 
 START_TEST(test_head_end_split)
 {
-    /* Pieces arriving in every split give the same answer as whole. */
+    /* Pieces arriving in every split give the same answer as whole, the
+     * second call going on where the first stopped. */
     static const char s[] = "\r\nGET /x HTTP/1.1\r\nHost: a\r\nA: b\r\n\r\nZ";
-    size_t            len = sizeof(s) - 1, want = len - 1, i, j, got;
+    size_t            len = sizeof(s) - 1, want = len - 1, i, j, got, r;
     char              buf[sizeof(s)];
 
     for (i = 0; i <= len; i++) {
         for (j = i; j <= len; j++) {
             memcpy(buf, s, j);
-            got = ed_http_head_end(buf, i);
+            r = 0;
+            got = ed_http_head_end(buf, i, &r);
             ck_assert_uint_eq(got, i >= want ? want : 0);
-            got = ed_http_head_end(buf, j);
+            if (got == 0) {
+                ck_assert_uint_le(r, i);
+                got = ed_http_head_end(buf, j, &r);
+            }
             ck_assert_uint_eq(got, j >= want ? want : 0);
         }
     }
+}
+END_TEST
+
+/* Scans s[0..len) as it would arrive one byte at a time, going on where
+ * each call stopped; every answer must be the one-shot answer for that
+ * prefix, and no call may look again at more than the two bytes an end
+ * can start with ("\n" and "\n\r"). */
+static void
+check_head_end_trickled(const char *s, size_t len)
+{
+    size_t i, r = 0, got, want;
+
+    for (i = 0; i <= len; i++) {
+        want = ed_http_head_end(s, i, NULL);
+        got = ed_http_head_end(s, i, &r);
+        ck_assert_msg(got == want, "prefix %zu: got %zu, want %zu", i, got,
+                      want);
+        if (got != 0) {
+            return;
+        }
+        ck_assert_msg(r <= i && i - r <= 2, "prefix %zu: resume at %zu", i,
+                      r);
+    }
+}
+
+START_TEST(test_regress_head_end_resumes)
+{
+    static const char *const heads[] = {
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n\n",
+        "GET / HTTP/1.1\nHost: a\n\r\n",
+        "\r\n\r\n\n\nGET / HTTP/1.1\r\n\r\n",
+        "\r\n\r\r\n\r\n",
+        "\r\rx\n\r\r\n\n",
+        "GET / HTTP/1.1\r\nA: \r\r\nB: b\r\n\r\n",
+    };
+    char   buf[12], big[8192];
+    size_t i, n, len, k;
+
+    for (i = 0; i < ed_nelems(heads); i++) {
+        check_head_end_trickled(heads[i], strlen(heads[i]));
+    }
+
+    /* Every string of up to 9 bytes from CR, LF and 'a': whatever the
+     * bytes, going on gives what starting over gives. */
+    for (len = 0; len <= 9; len++) {
+        for (n = 0, k = 1; k <= len; k++) {
+            n = n * 3 + 2;
+        }
+        for (k = 0; k <= n; k++) {
+            size_t v = k, j;
+
+            for (j = 0; j < len; j++, v /= 3) {
+                buf[j] = "\r\na"[v % 3];
+            }
+            check_head_end_trickled(buf, len);
+        }
+    }
+
+    /* A long head: the answer comes at the very end. */
+    n = (size_t)sprintf(big, "GET / HTTP/1.1\r\n");
+    while (n < sizeof(big) - 32) {
+        n += (size_t)sprintf(big + n, "X-%zu: \r\r\n", n);
+    }
+    n += (size_t)sprintf(big + n, "\r\n");
+    check_head_end_trickled(big, n);
+    ck_assert_uint_eq(ed_http_head_end(big, n, NULL), n);
 }
 END_TEST
 
@@ -563,7 +772,10 @@ ed_test_http_parse_suite(void)
     tcase_add_test(tc, test_parse_defaults);
     tcase_add_test(tc, test_parse_flags);
     tcase_add_test(tc, test_parse_targets);
+    tcase_add_test(tc, test_regress_target_bytes);
+    tcase_add_test(tc, test_regress_target_fragment_and_escapes);
     tcase_add_test(tc, test_parse_trailing_bytes);
+    tcase_add_test(tc, test_parse_underscore_fields);
     tcase_add_test(tc, test_parse_many_fields);
     suite_add_tcase(s, tc);
 
@@ -571,6 +783,7 @@ ed_test_http_parse_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_head_end);
     tcase_add_test(tc, test_head_end_split);
+    tcase_add_test(tc, test_regress_head_end_resumes);
     suite_add_tcase(s, tc);
 
     return s;
