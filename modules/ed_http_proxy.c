@@ -442,7 +442,7 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
     ed_node_t  *node = ed_conf_get(pcf->node, "pass");
     const char *s = pcf->pass.data, *auth, *slash;
     char        addr[320], host[300];
-    size_t      alen, i;
+    size_t      alen;
     ed_str_t    name;
     bool        tls = strncmp(s, "https://", 8) == 0;
 
@@ -481,16 +481,14 @@ ed_proxy_resolve_pass(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
         snprintf(addr, sizeof(addr), "%s", host);
     }
     if (slash) {
-        /* It goes into the request line as it is. */
-        for (i = 0; slash[i] != '\0'; i++) {
-            if (!(ed_http_char[(u_char)slash[i]] & ED_HTTP_C_TARGET)
-                || slash[i] == '?' || slash[i] == '#')
-            {
-                /* Not quoted: the bytes could split the message. */
-                return ed_conf_error(cf, node, "invalid pass: the path "
-                                     "cannot hold a query, '#', spaces or "
-                                     "control characters");
-            }
+        /* It goes into the request line as it is, which eddy's own
+         * parser (and a strict upstream) must accept. Not quoted: the
+         * bytes could split the message. */
+        if (!ed_http_path_ok(slash, strlen(slash))) {
+            return ed_conf_error(cf, node, "invalid pass: the path may "
+                                 "hold only RFC 3986 path characters "
+                                 "(letters, digits, \"-._~!$&'()*+,;=:@/\" "
+                                 "and %%XX), no query");
         }
         if (loc->kind == ED_HTTP_LOC_REGEX
             || loc->kind == ED_HTTP_LOC_REGEX_CASELESS)

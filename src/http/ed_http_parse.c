@@ -533,6 +533,14 @@ ed_http_check_path(const u_char *p, const u_char *end, const u_char **q)
     return ED_OK;
 }
 
+int
+ed_http_path_ok(const char *p, size_t len)
+{
+    const u_char *b = (const u_char *)p, *q;
+
+    return ed_http_check_path(b, b + len, &q) == ED_OK && q == b + len;
+}
+
 /*
  * Splits the request-target into its form (RFC 9112 3.2): origin-form,
  * absolute-form (http/https, host into authority), asterisk-form (OPTIONS

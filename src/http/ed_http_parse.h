@@ -76,6 +76,10 @@ typedef struct {
  * one on the same bytes stopped; NULL scans from the start. */
 size_t ed_http_head_end(const char *buf, size_t len, size_t *resume);
 
+/* Whether p[0..len) is a path a request target may hold (RFC 3986:
+ * pchar and '/', '%' only before two hex digits; no query, no '#'). */
+int ed_http_path_ok(const char *p, size_t len);
+
 /* Parses one complete request head buf[0..len) (as found by
  * ed_http_head_end) into h, using hdrs[0..max_headers) for the fields.
  * Returns ED_OK, or an HTTP status for the error response:
