@@ -67,22 +67,6 @@ ed_http_headers_token(const ed_str_t *s)
     return true;
 }
 
-/* A value as written in the config: what a field value may hold (RFC
- * 9110 5.5), variables aside; what they bring is checked when the head
- * is written. */
-static bool
-ed_http_headers_text(const ed_str_t *s)
-{
-    size_t i;
-
-    for (i = 0; i < s->len; i++) {
-        if (!(ed_http_char[(uint8_t)s->data[i]] & ED_HTTP_C_VALUE)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Checks a header name node. NULL, or a message. */
 static const char *
 ed_http_headers_name(const ed_node_t *node)
@@ -129,7 +113,9 @@ ed_http_headers_items(ed_conf_t *cf, ed_node_t *map, const char *what,
                           k->value.data, what, err);
             continue;
         }
-        if (v->type != ED_NODE_SCALAR || !ed_http_headers_text(&v->value)) {
+        if (v->type != ED_NODE_SCALAR
+            || !ed_http_field_ok(&v->value, ED_HTTP_C_VALUE))
+        {
             ed_conf_error(cf, v, "invalid value for header \"%s\" in "
                           "headers.%s: expected one line of text without "
                           "control characters", k->value.data, what);

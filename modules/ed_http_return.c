@@ -41,21 +41,6 @@ ed_http_return_status(ed_node_t *node, int *status)
     return NULL;
 }
 
-/* A header value as written in the config: no control character (RFC
- * 9110 5.5). */
-static bool
-ed_http_return_text(const ed_str_t *s)
-{
-    size_t i;
-
-    for (i = 0; i < s->len; i++) {
-        if (!(ed_http_char[(uint8_t)s->data[i]] & ED_HTTP_C_VALUE)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static const char *
 ed_http_return_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                    void *conf)
@@ -89,7 +74,7 @@ ed_http_return_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         } else if (strcmp(name, "content_type") == 0) {
             err = NULL;
             if (v->type != ED_NODE_SCALAR || v->value.len == 0
-                || !ed_http_return_text(&v->value))
+                || !ed_http_field_ok(&v->value, ED_HTTP_C_VALUE))
             {
                 err = "expected a media type";
             } else {

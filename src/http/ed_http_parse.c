@@ -534,6 +534,19 @@ ed_http_check_path(const u_char *p, const u_char *end, const u_char **q)
 }
 
 int
+ed_http_field_ok(const ed_str_t *s, uint8_t c)
+{
+    size_t i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!(ed_http_char[(uint8_t)s->data[i]] & c)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
 ed_http_path_ok(const char *p, size_t len)
 {
     const u_char *b = (const u_char *)p, *q;

@@ -76,6 +76,11 @@ typedef struct {
  * one on the same bytes stopped; NULL scans from the start. */
 size_t ed_http_head_end(const char *buf, size_t len, size_t *resume);
 
+/* Whether every byte of s has class c: ED_HTTP_C_VALUE for a field
+ * value (RFC 9110 5.5: VCHAR, obs-text, SP and HTAB), ED_HTTP_C_TOKEN
+ * for a name (5.1: tchar). */
+int ed_http_field_ok(const ed_str_t *s, uint8_t c);
+
 /* Whether p[0..len) is a path a request target may hold (RFC 3986:
  * pchar and '/', '%' only before two hex digits; no query, no '#'). */
 int ed_http_path_ok(const char *p, size_t len);

@@ -91,21 +91,6 @@ ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
     return ED_OK;
 }
 
-/* Whether every byte of s has class c (RFC 9110 5.5 for values: VCHAR,
- * obs-text, SP and HTAB; 5.1 for names: tchar). */
-static bool
-ed_http_field_ok(const ed_str_t *s, uint8_t c)
-{
-    size_t i;
-
-    for (i = 0; i < s->len; i++) {
-        if (!(ed_http_char[(uint8_t)s->data[i]] & c)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* A URI has no CTL, SP or DEL at all: Location gets those bytes
  * %-encoded, whatever else it holds. */
 static bool

@@ -311,22 +311,6 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
     }
 }
 
-/* Whether a set value goes out: not empty (an empty value removes the
- * header, nginx's rule), and only field-vchar, SP and HTAB (RFC 9110
- * 5.5), so that a value from variables never splits a line. */
-static bool
-ed_ups_value_ok(const ed_str_t *v)
-{
-    size_t i;
-
-    for (i = 0; i < v->len; i++) {
-        if (!(ed_http_char[(u_char)v->data[i]] & ED_HTTP_C_VALUE)) {
-            return false;
-        }
-    }
-    return v->len > 0;
-}
-
 #define ed_ups_is_set(q, lit) ed_ups_in((q)->set_names, (q)->nset, &(lit))
 
 /* Puts "name: value\r\n". */
@@ -368,7 +352,11 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
         }
     }
     for (i = 0; i < q->nset; i++) {
-        if (ed_ups_value_ok(&q->set_values[i])) {
+        /* Not empty (an empty value removes the header, nginx's rule),
+         * and nothing a variable brought may split a line. */
+        if (q->set_values[i].len
+            && ed_http_field_ok(&q->set_values[i], ED_HTTP_C_VALUE))
+        {
             ed_ups_put_field(o, &q->set_names[i], &q->set_values[i]);
         }
     }
