@@ -45,19 +45,31 @@ ed_http_access_phase(ed_http_request_t *r)
     return ED_DECLINED;
 }
 
-int
-ed_http_run_location(ed_http_request_t *r)
+/* The access phase, then the content handler; *refused tells whether a
+ * status returned came from the access phase. */
+static int
+ed_http_run(ed_http_request_t *r, bool *refused)
 {
     int rc;
 
     rc = ed_http_access_phase(r);
     if (rc != ED_DECLINED) {
+        *refused = true;
         return rc;
     }
+    *refused = false;
     if (r->loc->handler == NULL) {
         return 404;
     }
     return r->loc->handler(r);
+}
+
+int
+ed_http_run_location(ed_http_request_t *r)
+{
+    bool refused;
+
+    return ed_http_run(r, &refused);
 }
 
 /* Bytes that go into a query as they are (RFC 3986: pchar, '/', '?' and
@@ -143,15 +155,7 @@ ed_http_redirect(ed_http_request_t *r, const ed_str_t *uri,
     if (rc != ED_OK) {
         return rc;
     }
-    rc = ed_http_access_phase(r);
-    if (rc != ED_DECLINED) {
-        return rc;
-    }
-    *refused = false;
-    if (r->loc->handler == NULL) {
-        return 404;
-    }
-    return r->loc->handler(r);
+    return ed_http_run(r, refused);
 }
 
 int
