@@ -72,14 +72,27 @@ ed_http_run_location(ed_http_request_t *r)
     return ed_http_run(r, &refused);
 }
 
-/* Bytes that go into a query as they are (RFC 3986: pchar, '/', '?' and
- * '%' for what is already encoded); the others are %-encoded, so that
- * args from a template cannot break the request line sent upstream. */
+/* Whether args->data[i] goes into a query as it is (RFC 3986: pchar,
+ * '/' and '?'; '%' only when it starts an escape, %XX, already made).
+ * Any other byte is %-encoded, a '%' without two hex digits after it
+ * included ($uri is decoded: "%zz" or a lone '%'), so that args from a
+ * template cannot break the request line sent upstream nor make a
+ * target eddy's own parser would refuse. */
 static bool
-ed_http_query_char(unsigned char c)
+ed_http_query_keep(const ed_str_t *args, size_t i)
 {
+    unsigned char c = (unsigned char)args->data[i];
+
+    if (c == '%') {
+        return i + 2 < args->len
+               && (ed_http_char[(unsigned char)args->data[i + 1]]
+                   & ED_HTTP_C_HEX)
+               && (ed_http_char[(unsigned char)args->data[i + 2]]
+                   & ED_HTTP_C_HEX);
+    }
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/?%", c);
+           || (c >= '0' && c <= '9')
+           || (c != '\0' && strchr("-._~!$&'()*+,;=:@/?", c));
 }
 
 /* Sets r->uri (a NUL-terminated copy) and, when args is given,
@@ -94,7 +107,7 @@ ed_http_set_uri(ed_http_request_t *r, const ed_str_t *uri,
     unsigned char     c;
 
     for (i = 0; args && i < args->len; i++) {
-        n += ed_http_query_char((unsigned char)args->data[i]) ? 1 : 3;
+        n += ed_http_query_keep(args, i) ? 1 : 3;
     }
     p = ed_pnalloc(r->pool, uri->len + 1 + n);
     if (p == NULL) {
@@ -112,7 +125,7 @@ ed_http_set_uri(ed_http_request_t *r, const ed_str_t *uri,
     r->head.query.len = n;
     for (i = 0; i < args->len; i++) {
         c = (unsigned char)args->data[i];
-        if (ed_http_query_char(c)) {
+        if (ed_http_query_keep(args, i)) {
             *p++ = (char)c;
         } else {
             *p++ = '%';

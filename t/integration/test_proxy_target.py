@@ -223,3 +223,47 @@ def test_regress_rewritten_uri_sent_when_pass_has_no_path(eddy):
             e, b"GET /fb/%2F%7e?x=%20 HTTP/1.1\r\nHost: a\r\n\r\n")
         assert status == 200
         assert b.requests[-1].target == "/fb/%2F%7e?x=%20"
+
+
+def test_regress_redirect_args_bad_escape(eddy):
+    """Args an internal redirect takes from a template ($uri is decoded,
+    a header holds any '%') reach the upstream as a valid query: a '%'
+    without two hex digits after it is encoded as %25, never sent as it
+    is (eddy's own parser refuses such a target: 400), while an escape
+    already made (%41) stays as it is."""
+    with Backend() as b:
+        e = eddy(conf("""
+            workers: 1
+            error_log: logs/error.log
+            servers:
+              - listen: 127.0.0.1:{port}
+                root: html
+                locations:
+                  /t/:
+                    static: {try_files: [$uri, "/fb/x?q=$uri"]}
+                  /h/:
+                    static: {try_files: [$uri, "/fb/y?q=$http_x"]}
+                  /fb/:
+                    proxy: {pass: "http://127.0.0.1:@B@"}
+            """, B=b.port))
+        pids = e.wait_workers(1)
+        cases = [
+            (b"/t/a%25zz", b"", "/fb/x?q=/t/a%25zz"),
+            (b"/t/a%25", b"", "/fb/x?q=/t/a%25"),
+            (b"/t/a%25z", b"", "/fb/x?q=/t/a%25z"),
+            (b"/t/100%25%2541", b"", "/fb/x?q=/t/100%25%41"),
+            (b"/h/a", b"X: %zz%\r\n", "/fb/y?q=%25zz%25"),
+            (b"/h/a", b"X: %4%41%g1\r\n", "/fb/y?q=%254%41%25g1"),
+        ]
+        for target, extra, want in cases:
+            status, _, body = exchange(
+                e, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n" + extra
+                   + b"\r\n")
+            assert status == 200
+            assert b.requests[-1].target == want
+            assert body == ("GET %s\n" % want).encode()
+            # What went upstream is a target eddy itself accepts.
+            status, _, _ = exchange(
+                e, b"GET " + want.encode() + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert status == 200
+        assert_no_crash(e, pids)
