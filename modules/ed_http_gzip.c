@@ -40,6 +40,7 @@
 #define ED_GZIP_MEMLEVEL  8
 
 typedef struct {
+    ed_node_t   *node;      /* the block (ed_conf_block_t) */
     int          enabled;
     int          level;
     size_t       min_length;
@@ -49,8 +50,8 @@ typedef struct {
 
 /* Per level (main, server, location). */
 typedef struct {
-    ed_http_gzip_conf_t *block;   /* `gzip` written here, or NULL */
-    ed_http_gzip_conf_t *active;  /* merged, what the filter uses */
+    ed_http_gzip_conf_t *block;   /* merged with the levels above */
+    ed_http_gzip_conf_t *active;  /* what the filter uses */
 } ed_http_gzip_loc_conf_t;
 
 /* One response being compressed. */
@@ -63,8 +64,8 @@ typedef struct {
     unsigned   done:1;
 } ed_http_gzip_ctx_t;
 
-static const char *ed_http_gzip_set(ed_conf_t *cf, const ed_key_t *key,
-                                    ed_node_t *node, void *conf);
+static const char *ed_http_gzip_set_bool(ed_conf_t *cf, ed_node_t *node,
+                                         void *block);
 static const char *ed_http_gzip_set_types(ed_conf_t *cf,
                                           const ed_key_t *key,
                                           ed_node_t *node, void *conf);
@@ -92,9 +93,22 @@ static const ed_key_t ed_http_gzip_block_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static const ed_conf_block_t ed_http_gzip_block = {
+    .name = "gzip",
+    .keys = ed_http_gzip_block_keys,
+    .size = sizeof(ed_http_gzip_conf_t),
+    .scalar = ed_http_gzip_set_bool,
+    .expect = "expected true, false or a mapping of gzip keys "
+              "(enabled, level, min_length, types)",
+};
+
+/* Main level's default block (`gzip: false`) gives every block below
+ * the defaults of its keys. */
 static const ed_key_t ed_http_gzip_keys[] = {
-    { "gzip", ED_CTX_ANY_HTTP, ED_KEY_PTR, ed_http_gzip_set, ED_CONF_LOC,
-      offsetof(ed_http_gzip_loc_conf_t, block), NULL, NULL },
+    { "gzip", ED_CTX_ANY_HTTP, ED_KEY_BLOCK | ED_KEY_INHERIT,
+      ed_conf_set_block, ED_CONF_LOC,
+      offsetof(ed_http_gzip_loc_conf_t, block), &ed_http_gzip_block,
+      "false" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -112,39 +126,16 @@ static const char *ed_http_gzip_default_types[] = {
 
 /* Configuration. */
 
-/* gzip: true | false | {enabled, level, min_length, types}. Returns NULL
- * or a message. */
+/* gzip: true | false, short for {enabled: ...}. Returns NULL or a
+ * message. */
 static const char *
-ed_http_gzip_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                 void *conf)
+ed_http_gzip_set_bool(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    ed_http_gzip_loc_conf_t *lcf = conf;
-    ed_http_gzip_conf_t     *gcf;
-    int                      b = -1;
+    ed_http_gzip_conf_t *gcf = block;
 
-    ed_unused(key);
-    if (node->type == ED_NODE_SCALAR) {
-        b = ed_conf_parse_bool(node->value.data, node->value.len);
-        if (b < 0) {
-            return "expected true, false or a mapping of gzip keys "
-                   "(enabled, level, min_length, types)";
-        }
-    } else if (node->type != ED_NODE_MAP) {
-        return "expected true, false or a mapping of gzip keys "
-               "(enabled, level, min_length, types)";
-    }
-    gcf = ed_pcalloc(cf->pool, sizeof(ed_http_gzip_conf_t));
-    if (gcf == NULL) {
-        return "out of memory";
-    }
-    ed_conf_init_keys(ed_http_gzip_block_keys, gcf);
-    lcf->block = gcf;
-    if (b >= 0) {
-        gcf->enabled = b;
-        return NULL;
-    }
-    ed_conf_apply_keys(cf, node, ed_http_gzip_block_keys, gcf, "gzip");
-    return NULL;
+    ed_unused(cf);
+    gcf->enabled = ed_conf_parse_bool(node->value.data, node->value.len);
+    return gcf->enabled < 0 ? ed_http_gzip_block.expect : NULL;
 }
 
 /* Whether s is "*" or a media type "type/subtype" (two tokens). */
@@ -220,51 +211,22 @@ ed_http_gzip_set_types(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-/* The block a location uses: its own over the server's over main's,
- * then the defaults. NULL on ENOMEM (recorded). */
-static ed_http_gzip_conf_t *
-ed_http_gzip_resolve(ed_conf_t *cf, ed_http_location_t *loc)
+/* Completes a location's merged block: the default types and whether
+ * they take any type. The block may be shared with the levels above;
+ * both steps give the same result each time. ED_OK or ED_ERROR
+ * (recorded). */
+static int
+ed_http_gzip_types(ed_conf_t *cf, ed_http_gzip_conf_t *gcf)
 {
-    ed_http_gzip_loc_conf_t *lcf, *slcf, *mlcf;
-    ed_http_gzip_conf_t     *gcf;
-    ed_str_t                *t;
-    unsigned                 idx = ed_http_gzip_module.index;
-    size_t                   i;
+    ed_str_t *t;
+    size_t    i;
 
-    lcf = loc->conf[idx];
-    slcf = loc->server->loc_conf[idx];
-    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
-    gcf = ed_palloc(cf->pool, sizeof(ed_http_gzip_conf_t));
-    if (gcf == NULL) {
-        ed_conf_error(cf, NULL, "out of memory");
-        return NULL;
-    }
-    if (lcf->block) {
-        *gcf = *lcf->block;
-    } else {
-        memset(gcf, 0, sizeof(ed_http_gzip_conf_t));
-        ed_conf_init_keys(ed_http_gzip_block_keys, gcf);
-    }
-    if (slcf != lcf && slcf->block) {
-        ed_conf_merge(ed_http_gzip_block_keys, ED_CONF_LOC, slcf->block,
-                      gcf);
-    }
-    if (mlcf && mlcf != slcf && mlcf->block) {
-        ed_conf_merge(ed_http_gzip_block_keys, ED_CONF_LOC, mlcf->block,
-                      gcf);
-    }
-    if (ed_conf_defaults(cf, ed_http_gzip_block_keys, ED_CONF_LOC, gcf)
-        != ED_OK)
-    {
-        return NULL;
-    }
     if (gcf->types == NULL) {
         gcf->types = ed_array_create(cf->pool,
                                      ed_nelems(ed_http_gzip_default_types),
                                      sizeof(ed_str_t));
         if (gcf->types == NULL) {
-            ed_conf_error(cf, NULL, "out of memory");
-            return NULL;
+            return ed_conf_error(cf, NULL, "out of memory");
         }
         for (i = 0; i < ed_nelems(ed_http_gzip_default_types); i++) {
             t = ed_array_push(gcf->types);
@@ -280,7 +242,7 @@ ed_http_gzip_resolve(ed_conf_t *cf, ed_http_location_t *loc)
             gcf->any_type = 1;
         }
     }
-    return gcf;
+    return ED_OK;
 }
 
 /* Installs the header filter where gzip is enabled; elsewhere nothing
@@ -288,24 +250,13 @@ ed_http_gzip_resolve(ed_conf_t *cf, ed_http_location_t *loc)
 static int
 ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc)
 {
-    ed_http_gzip_loc_conf_t *lcf, *slcf, *mlcf;
-    ed_http_gzip_conf_t     *gcf;
-    unsigned                 idx = ed_http_gzip_module.index;
+    ed_http_gzip_loc_conf_t *lcf = ed_http_conf_at(loc, ed_http_gzip_module);
 
-    lcf = loc->conf[idx];
-    slcf = loc->server->loc_conf[idx];
-    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
-    if (lcf->block == NULL && slcf->block == NULL
-        && (mlcf == NULL || mlcf->block == NULL))
-    {
-        return ED_OK;
-    }
-    gcf = ed_http_gzip_resolve(cf, loc);
-    if (gcf == NULL) {
+    if (ed_http_gzip_types(cf, lcf->block) != ED_OK) {
         return ED_ERROR;
     }
-    lcf->active = gcf;
-    if (gcf->enabled) {
+    lcf->active = lcf->block;
+    if (lcf->block->enabled) {
         loc->header_filter = ed_http_gzip_header_filter;
     }
     return ED_OK;

@@ -6,9 +6,10 @@
 #include "ed_rate.h"
 
 typedef struct {
+    ed_node_t          *node;     /* the block (ed_conf_block_t) */
     ed_http_template_t *key;
     int64_t             rate;     /* milli-requests per second */
-    int64_t             burst;
+    int                 burst;
     int                 status;
     ed_rate_table_t    *table;    /* one per limit_req block */
 } ed_http_limit_req_t;
@@ -27,14 +28,51 @@ struct ed_http_limit_req_seen_s {
     ed_http_limit_req_seen_t  *next;
 };
 
-static const char *ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key,
-                                         ed_node_t *node, void *conf);
+static const char *ed_http_limit_req_set_key(ed_conf_t *cf,
+                                             const ed_key_t *key,
+                                             ed_node_t *node, void *conf);
+static const char *ed_http_limit_req_set_rate(ed_conf_t *cf,
+                                              const ed_key_t *key,
+                                              ed_node_t *node, void *conf);
+static const char *ed_http_limit_req_check_block(ed_conf_t *cf,
+                                                 ed_node_t *node,
+                                                 void *block);
 static int ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc);
 
+static const ed_conf_bounds_t ed_http_limit_req_burst = { 0, ED_BURST_MAX };
+static const ed_conf_bounds_t ed_http_limit_req_status = { 400, 599 };
+
+#define ED_LRKEY(name, flags, set, field, arg, def)                          \
+    { name, ED_CTX_ANY_HTTP, flags, set, ED_CONF_LOC,                        \
+      offsetof(ed_http_limit_req_t, field), arg, def }
+
+/* The keys of a `limit_req` block: a block is inherited whole, so they
+ * are not inherited one by one. */
+static const ed_key_t ed_http_limit_req_block_keys[] = {
+    ED_LRKEY("key", ED_KEY_PTR, ed_http_limit_req_set_key, key, NULL,
+             "$remote_addr"),
+    ED_LRKEY("rate", ED_KEY_NONE, ed_http_limit_req_set_rate, rate, NULL,
+             NULL),
+    ED_LRKEY("burst", ED_KEY_INT, ed_conf_set_int, burst,
+             &ed_http_limit_req_burst, "0"),
+    ED_LRKEY("status", ED_KEY_INT, ed_conf_set_int, status,
+             &ed_http_limit_req_status, "429"),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_http_limit_req_block = {
+    .name = "limit_req",
+    .keys = ed_http_limit_req_block_keys,
+    .size = sizeof(ed_http_limit_req_t),
+    .check = ed_http_limit_req_check_block,
+    .expect = "expected a mapping {key, rate, burst, status}",
+};
+
 static const ed_key_t ed_http_limit_req_keys[] = {
-    { "limit_req", ED_CTX_ANY_HTTP, ED_KEY_PTR | ED_KEY_INHERIT,
-      ed_http_limit_req_set, ED_CONF_LOC,
-      offsetof(ed_http_limit_req_conf_t, limit), NULL, NULL },
+    { "limit_req", ED_CTX_ANY_HTTP, ED_KEY_BLOCK | ED_KEY_INHERIT,
+      ed_conf_set_block, ED_CONF_LOC,
+      offsetof(ed_http_limit_req_conf_t, limit), &ed_http_limit_req_block,
+      NULL },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -45,100 +83,61 @@ ed_module_t ed_http_limit_req_module = {
     .attach = ed_http_limit_req_attach,
 };
 
+/* key: a string with variables. Returns NULL or a message. */
 static const char *
-ed_http_limit_req_field(ed_conf_t *cf, ed_http_limit_req_t *lr,
-                        const char *name, ed_node_t *v)
+ed_http_limit_req_set_key(ed_conf_t *cf, const ed_key_t *key,
+                          ed_node_t *node, void *conf)
 {
-    const char *err;
-    int64_t     n;
+    ed_http_limit_req_t *lr = conf;
+    const char          *err;
 
-    if (v->type != ED_NODE_SCALAR) {
+    ed_unused(key);
+    if (node->type != ED_NODE_SCALAR) {
         return "expected a scalar";
     }
-    if (strcmp(name, "key") == 0) {
-        if (v->value.len == 0) {
-            return "expected a string with variables such as $remote_addr";
-        }
-        lr->key = ed_http_template_compile(cf, v, &err);
-        return lr->key ? NULL : err;
+    if (node->value.len == 0) {
+        return "expected a string with variables such as $remote_addr";
     }
-    if (strcmp(name, "rate") == 0) {
-        lr->rate = ed_rate_parse(v->value.data, v->value.len);
-        return lr->rate < 0 ? "expected a rate like 10r/s or 30r/m "
-                              "(at most 1000000r/s)"
-                            : NULL;
+    lr->key = ed_http_template_compile(cf, node, &err);
+    return lr->key ? NULL : err;
+}
+
+/* rate: 10r/s or 30r/m. Returns NULL or a message. */
+static const char *
+ed_http_limit_req_set_rate(ed_conf_t *cf, const ed_key_t *key,
+                           ed_node_t *node, void *conf)
+{
+    ed_http_limit_req_t *lr = conf;
+    int64_t              rate;
+
+    ed_unused(cf);
+    ed_unused(key);
+    if (node->type != ED_NODE_SCALAR) {
+        return "expected a scalar";
     }
-    if (strcmp(name, "burst") == 0) {
-        n = ed_atoi(v->value.data, v->value.len);
-        if (n < 0 || n > ED_BURST_MAX) {
-            return "expected a number of requests from 0 to 100000";
-        }
-        lr->burst = n;
-        return NULL;
+    rate = ed_rate_parse(node->value.data, node->value.len);
+    if (rate < 0) {
+        return "expected a rate like 10r/s or 30r/m (at most 1000000r/s)";
     }
-    n = ed_atoi(v->value.data, v->value.len);
-    if (n < 400 || n > 599) {
-        return "expected a status from 400 to 599";
-    }
-    lr->status = (int)n;
+    lr->rate = rate;
     return NULL;
 }
 
-/* limit_req: {key: $remote_addr, rate: 10r/s, burst: 20, status: 429} */
+/* A block needs a rate; its buckets live in memory every worker forked
+ * later shares. Returns NULL or a message. */
 static const char *
-ed_http_limit_req_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                      void *conf)
+ed_http_limit_req_check_block(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    static const ed_node_t def_key = {
-        .type = ED_NODE_SCALAR, .value = ed_string("$remote_addr")
-    };
-    ed_http_limit_req_t *lr;
-    const char          *err;
-    size_t               i;
+    ed_http_limit_req_t *lr = block;
 
-    if (node->type != ED_NODE_MAP) {
-        return "expected a mapping {key, rate, burst, status}";
-    }
-    lr = ed_pcalloc(cf->pool, sizeof(ed_http_limit_req_t));
-    if (lr == NULL) {
-        return "out of memory";
-    }
-    lr->rate = -1;
-    lr->status = 429;
-    for (i = 0; i < node->n; i++) {
-        ed_node_t  *k = node->items[2 * i], *v = node->items[2 * i + 1];
-        const char *name = k->value.data;
-
-        if (strcmp(name, "key") != 0 && strcmp(name, "rate") != 0
-            && strcmp(name, "burst") != 0 && strcmp(name, "status") != 0)
-        {
-            ed_conf_error(cf, k, "unknown key \"%s\" in limit_req; expected "
-                          "key, rate, burst or status", name);
-            continue;
-        }
-        err = ed_http_limit_req_field(cf, lr, name, v);
-        if (err) {
-            ed_conf_error(cf, v, "invalid value for \"limit_req.%s\": %s",
-                          name, err);
-        }
-    }
     if (ed_conf_get(node, "rate") == NULL) {
         return "expected \"rate\" in limit_req, such as rate: 10r/s";
     }
-    if (lr->key == NULL && ed_conf_get(node, "key") == NULL) {
-        lr->key = ed_http_template_compile(cf, &def_key, &err);
-        if (lr->key == NULL) {
-            return err;
-        }
-    }
-    /* The buckets live in memory every worker forked later shares. */
     lr->table = ed_rate_table_create(cf->pool);
     if (lr->table == NULL) {
         ed_conf_error(cf, node, "making the shared table of limit_req "
                       "failed: %s", strerror(errno));
-        return NULL;
     }
-    *(ed_http_limit_req_t **)((char *)conf + key->offset) = lr;
     return NULL;
 }
 

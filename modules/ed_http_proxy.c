@@ -45,7 +45,7 @@ typedef struct {
 } ed_http_proxy_header_t;
 
 typedef struct {
-    ed_node_t          *node;        /* the `proxy` block, NULL: unused */
+    ed_node_t          *node;        /* the block (ed_conf_block_t) */
     ed_str_t            pass;
     ed_msec_t           connect_timeout;
     ed_msec_t           send_timeout;
@@ -67,6 +67,10 @@ typedef struct {
     ed_str_t            uri;             /* path of a URL pass */
     unsigned            has_uri:1;
 } ed_http_proxy_conf_t;
+
+typedef struct {
+    ed_http_proxy_conf_t *block;  /* `proxy` in this location, or NULL */
+} ed_http_proxy_loc_conf_t;
 
 typedef struct {
     ed_http_request_t         *r;
@@ -110,8 +114,8 @@ typedef struct {
     unsigned                   done:1;         /* torn down */
 } ed_http_proxy_ctx_t;
 
-static const char *ed_proxy_set(ed_conf_t *cf, const ed_key_t *key,
-                                ed_node_t *node, void *conf);
+static const char *ed_proxy_check(ed_conf_t *cf, ed_node_t *node,
+                                  void *block);
 static const char *ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key,
                                      ed_node_t *node, void *conf);
 static const char *ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key,
@@ -123,12 +127,6 @@ static int ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc);
 
 static const ed_conf_bounds_t ed_proxy_tries_bounds = { 0, 1000 };
 static const ed_conf_bounds_t ed_proxy_buffer_bounds = { 1024, 67108864 };
-
-static const ed_key_t ed_proxy_keys[] = {
-    { "proxy", ED_CTX_LOCATION, ED_KEY_NONE, ed_proxy_set, ED_CONF_LOC, 0,
-      NULL, NULL },
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
-};
 
 #define ED_PROXY_KEY(name, flags, set, field, arg, def)                      \
     { name, ED_CTX_LOCATION, flags, set, ED_CONF_LOC,                        \
@@ -167,10 +165,24 @@ static const ed_key_t ed_proxy_block_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static const ed_conf_block_t ed_proxy_block = {
+    .name = "proxy",
+    .keys = ed_proxy_block_keys,
+    .size = sizeof(ed_http_proxy_conf_t),
+    .check = ed_proxy_check,
+    .expect = "expected a mapping like {pass: app}",
+};
+
+static const ed_key_t ed_proxy_keys[] = {
+    { "proxy", ED_CTX_LOCATION, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_LOC,
+      offsetof(ed_http_proxy_loc_conf_t, block), &ed_proxy_block, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
 ed_module_t ed_http_proxy_module = {
     .name = "proxy",
     .keys = ed_proxy_keys,
-    .conf_size = { 0, 0, sizeof(ed_http_proxy_conf_t), 0 },
+    .conf_size = { 0, 0, sizeof(ed_http_proxy_loc_conf_t), 0 },
     .attach = ed_proxy_attach,
 };
 
@@ -352,25 +364,13 @@ ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-/* proxy: {...}: applies the block's keys and their defaults. Returns
- * NULL or a message. */
+/* A proxy block needs pass. Returns NULL (the error is recorded at the
+ * block). */
 static const char *
-ed_proxy_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node, void *conf)
+ed_proxy_check(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    ed_http_proxy_conf_t *pcf = conf;
+    ed_http_proxy_conf_t *pcf = block;
 
-    ed_unused(key);
-    if (node->type != ED_NODE_MAP) {
-        return "expected a mapping like {pass: app}";
-    }
-    ed_conf_init_keys(ed_proxy_block_keys, pcf);
-    pcf->node = node;
-    ed_conf_apply_keys(cf, node, ed_proxy_block_keys, pcf, "proxy");
-    if (ed_conf_defaults(cf, ed_proxy_block_keys, ED_CONF_LOC, pcf)
-        != ED_OK)
-    {
-        return NULL;
-    }
     if (pcf->pass.data == NULL) {
         ed_conf_error(cf, node, "proxy needs \"pass\": an upstream name or "
                       "a URL like http://127.0.0.1:9000");
@@ -522,9 +522,11 @@ ed_http_proxy_handler(ed_http_request_t *r);
 static int
 ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
 {
-    ed_http_proxy_conf_t *pcf = ed_http_conf_at(loc, ed_http_proxy_module);
+    ed_http_proxy_loc_conf_t *lcf = ed_http_conf_at(loc,
+                                                    ed_http_proxy_module);
+    ed_http_proxy_conf_t     *pcf = lcf->block;
 
-    if (pcf->node == NULL || pcf->pass.data == NULL) {
+    if (pcf == NULL || pcf->pass.data == NULL) {
         return ED_OK;
     }
     if (loc->handler) {
@@ -1630,7 +1632,9 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
 static int
 ed_http_proxy_handler(ed_http_request_t *r)
 {
-    ed_http_proxy_conf_t *pcf = ed_http_loc_conf(r, ed_http_proxy_module);
+    ed_http_proxy_loc_conf_t *lcf = ed_http_loc_conf(r,
+                                                     ed_http_proxy_module);
+    ed_http_proxy_conf_t *pcf = lcf->block;
     ed_http_proxy_ctx_t  *ctx;
     ed_stream_t          *cs = &r->hc->c.stream;
     ed_str_t              key;

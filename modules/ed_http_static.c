@@ -61,6 +61,7 @@ typedef struct ed_http_static_main_conf_s ed_http_static_main_conf_t;
 /* A `static` block as written at one level; merged (location <- server
  * <- main <- defaults) into the copy a location's handler uses. */
 typedef struct {
+    ed_node_t        *node;           /* the block (ed_conf_block_t) */
     ed_str_t          root;
     ed_str_t          alias;
     ed_array_t       *index;          /* ed_str_t */
@@ -76,26 +77,33 @@ typedef struct {
     ed_array_t       *methods;        /* ed_str_t */
 
     /* Derived once merged. */
-    ed_node_t                  *node;  /* the block, for messages */
     ed_str_t                    allow;
     ed_str_t                    cache_control;
     size_t                      extra;  /* path room: index names, .br */
     unsigned                    get_allowed:1;
+    unsigned                    off:1;      /* `static: false` */
+    unsigned                    derived:1;
     ed_http_static_main_conf_t *mcf;
 } ed_http_static_conf_t;
 
 /* Per level (main, server, location). */
 typedef struct {
-    ed_http_static_conf_t *block;   /* `static` written here, or NULL */
+    ed_http_static_conf_t *block;   /* merged with the levels above */
     ed_http_static_conf_t *active;  /* what this location serves with */
 } ed_http_static_loc_conf_t;
 
+/* open_file_cache: {max, valid}. */
+typedef struct {
+    ed_node_t       *node;           /* the block (ed_conf_block_t) */
+    int              max;            /* 0: off */
+    ed_msec_t        valid;
+} ed_http_static_cache_conf_t;
+
 struct ed_http_static_main_conf_s {
-    ed_str_t         mime_types;
-    ed_str_t         default_type;
-    int              cache_max;      /* -1 unset; 0 off */
-    ed_msec_t        cache_valid;
-    ed_http_mime_t  *mime;
+    ed_str_t                     mime_types;
+    ed_str_t                     default_type;
+    ed_http_static_cache_conf_t *cache;
+    ed_http_mime_t              *mime;
     ed_str_t        *default_value;  /* default_type with charset */
 };
 
@@ -114,8 +122,11 @@ typedef struct {
     size_t             queued;  /* at the last check of send_timeout */
 } ed_http_static_wait_t;
 
-static const char *ed_http_static_set(ed_conf_t *cf, const ed_key_t *key,
-                                      ed_node_t *node, void *conf);
+static const char *ed_http_static_set_bool(ed_conf_t *cf, ed_node_t *node,
+                                           void *block);
+static const char *ed_http_static_set_cache_bool(ed_conf_t *cf,
+                                                 ed_node_t *node,
+                                                 void *block);
 static const char *ed_http_static_set_mime_types(ed_conf_t *cf,
                                                  const ed_key_t *key,
                                                  ed_node_t *node,
@@ -123,9 +134,6 @@ static const char *ed_http_static_set_mime_types(ed_conf_t *cf,
 static const char *ed_http_static_set_type(ed_conf_t *cf,
                                            const ed_key_t *key,
                                            ed_node_t *node, void *conf);
-static const char *ed_http_static_set_cache(ed_conf_t *cf,
-                                            const ed_key_t *key,
-                                            ed_node_t *node, void *conf);
 static const char *ed_http_static_set_dir(ed_conf_t *cf, const ed_key_t *key,
                                           ed_node_t *node, void *conf);
 static const char *ed_http_static_set_index(ed_conf_t *cf,
@@ -207,18 +215,52 @@ static const ed_key_t ed_http_static_block_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static const ed_conf_block_t ed_http_static_block = {
+    .name = "static",
+    .keys = ed_http_static_block_keys,
+    .size = sizeof(ed_http_static_conf_t),
+    .scalar = ed_http_static_set_bool,
+    .expect = "expected true, false or a mapping of static keys",
+};
+
+static const ed_conf_bounds_t ed_http_static_cache_bounds = {
+    0, 10000000
+};
+
+/* The keys of an open_file_cache block. */
+static const ed_key_t ed_http_static_cache_keys[] = {
+    { "max", ED_CTX_MAIN, ED_KEY_INT, ed_conf_set_int, ED_CONF_MAIN,
+      offsetof(ed_http_static_cache_conf_t, max),
+      &ed_http_static_cache_bounds, "10000" },
+    { "valid", ED_CTX_MAIN, ED_KEY_MSEC, ed_conf_set_msec, ED_CONF_MAIN,
+      offsetof(ed_http_static_cache_conf_t, valid), NULL, "30s" },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_http_static_cache_block = {
+    .name = "open_file_cache",
+    .keys = ed_http_static_cache_keys,
+    .size = sizeof(ed_http_static_cache_conf_t),
+    .scalar = ed_http_static_set_cache_bool,
+    .expect = "expected off, on or {max: N, valid: DURATION}",
+};
+
+/* Main level's default block (`static: true`) gives every block below
+ * the defaults of its keys. */
 static const ed_key_t ed_http_static_keys[] = {
-    { "static", ED_CTX_ANY_HTTP, ED_KEY_PTR, ed_http_static_set,
-      ED_CONF_LOC, offsetof(ed_http_static_loc_conf_t, block), NULL, NULL },
+    { "static", ED_CTX_ANY_HTTP, ED_KEY_BLOCK | ED_KEY_INHERIT,
+      ed_conf_set_block, ED_CONF_LOC,
+      offsetof(ed_http_static_loc_conf_t, block), &ed_http_static_block,
+      "true" },
     { "mime_types", ED_CTX_MAIN, ED_KEY_STR, ed_http_static_set_mime_types,
       ED_CONF_MAIN, offsetof(ed_http_static_main_conf_t, mime_types), NULL,
       NULL },
     { "default_type", ED_CTX_MAIN, ED_KEY_STR, ed_http_static_set_type,
       ED_CONF_MAIN, offsetof(ed_http_static_main_conf_t, default_type),
       NULL, "application/octet-stream" },
-    { "open_file_cache", ED_CTX_MAIN, ED_KEY_INT, ed_http_static_set_cache,
-      ED_CONF_MAIN, offsetof(ed_http_static_main_conf_t, cache_max), NULL,
-      "on" },
+    { "open_file_cache", ED_CTX_MAIN, ED_KEY_BLOCK, ed_conf_set_block,
+      ED_CONF_MAIN, offsetof(ed_http_static_main_conf_t, cache),
+      &ed_http_static_cache_block, "on" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -232,9 +274,6 @@ ed_module_t ed_http_static_module = {
     .init_worker = ed_http_static_init_worker,
     .exit_worker = ed_http_static_exit_worker,
 };
-
-/* `static: false`: no static handling here, not even the implicit one. */
-static ed_http_static_conf_t ed_http_static_off;
 
 /* Multipart boundaries: a per-worker random prefix and a counter. */
 static uint64_t ed_http_static_boundary_seed;
@@ -251,42 +290,23 @@ ed_static_is_default(const ed_node_t *node)
     return node->file != NULL && strcmp(node->file, "(default)") == 0;
 }
 
-/* static: true | false | {keys}. Returns NULL or a message. */
+/* static: true | false. A bare `static:` means the defaults, like
+ * `static: {}`; `static: false` means no static handling here, not even
+ * the implicit one. Returns NULL or a message. */
 static const char *
-ed_http_static_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                   void *conf)
+ed_http_static_set_bool(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    ed_http_static_loc_conf_t *lcf = conf;
-    ed_http_static_conf_t     *scf;
-    int                        b = 1;
+    ed_http_static_conf_t *scf = block;
+    int                    b = 1;
 
-    ed_unused(key);
-    if (node->type == ED_NODE_SCALAR) {
-        /* A bare `static:` means the defaults, like `static: {}`. */
-        if (node->value.len || node->quoted) {
-            b = ed_conf_parse_bool(node->value.data, node->value.len);
-        }
-        if (b < 0) {
-            return "expected true, false or a mapping of static keys";
-        }
-        if (b == 0) {
-            lcf->block = &ed_http_static_off;
-            return NULL;
-        }
-    } else if (node->type != ED_NODE_MAP) {
-        return "expected true, false or a mapping of static keys";
+    ed_unused(cf);
+    if (node->value.len || node->quoted) {
+        b = ed_conf_parse_bool(node->value.data, node->value.len);
     }
-    scf = ed_pcalloc(cf->pool, sizeof(ed_http_static_conf_t));
-    if (scf == NULL) {
-        return "out of memory";
+    if (b < 0) {
+        return ed_http_static_block.expect;
     }
-    ed_conf_init_keys(ed_http_static_block_keys, scf);
-    scf->node = node;
-    lcf->block = scf;
-    if (node->type == ED_NODE_MAP) {
-        ed_conf_apply_keys(cf, node, ed_http_static_block_keys, scf,
-                           "static");
-    }
+    scf->off = b == 0;
     return NULL;
 }
 
@@ -595,64 +615,21 @@ ed_http_static_set_type(ed_conf_t *cf, const ed_key_t *key,
     return mcf->default_value ? NULL : "out of memory";
 }
 
-/* open_file_cache: off | on | {max: N, valid: DURATION}. Returns NULL or
- * a message. */
+/* open_file_cache: off | on (the defaults). Returns NULL or a
+ * message. */
 static const char *
-ed_http_static_set_cache(ed_conf_t *cf, const ed_key_t *key,
-                         ed_node_t *node, void *conf)
+ed_http_static_set_cache_bool(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    ed_http_static_main_conf_t *mcf = conf;
-    ed_node_t                  *k, *v, *map = node;
-    const char                 *s;
-    int64_t                     n;
-    size_t                      i;
-    int                         b;
+    ed_http_static_cache_conf_t *c = block;
+    int                          b;
 
-    ed_unused(key);
-    mcf->cache_max = ED_STATIC_CACHE_MAX;
-    mcf->cache_valid = ED_STATIC_CACHE_VALID;
-    if (node->type == ED_NODE_SCALAR) {
-        b = ed_conf_parse_bool(node->value.data, node->value.len);
-        if (b < 0) {
-            return "expected off, on or {max: N, valid: DURATION}";
-        }
-        if (b == 0) {
-            mcf->cache_max = 0;
-        }
-        return NULL;
+    ed_unused(cf);
+    b = ed_conf_parse_bool(node->value.data, node->value.len);
+    if (b < 0) {
+        return ed_http_static_cache_block.expect;
     }
-    if (map->type != ED_NODE_MAP) {
-        return "expected off, on or {max: N, valid: DURATION}";
-    }
-    for (i = 0; i < map->n; i++) {
-        k = map->items[2 * i];
-        v = map->items[2 * i + 1];
-        s = k->value.data;
-        if (strcmp(s, "max") == 0) {
-            n = v->type == ED_NODE_SCALAR
-                    ? ed_atoi(v->value.data, v->value.len)
-                    : -1;
-            if (n < 0 || n > 10000000) {
-                ed_conf_error(cf, v, "invalid open_file_cache max: "
-                              "expected a number of files from 0 to "
-                              "10000000");
-                continue;
-            }
-            mcf->cache_max = (int)n;
-        } else if (strcmp(s, "valid") == 0) {
-            mcf->cache_valid = v->type == ED_NODE_SCALAR
-                                   ? ed_conf_parse_msec(v->value.data,
-                                                        v->value.len)
-                                   : -1;
-            if (mcf->cache_valid < 0) {
-                ed_conf_error(cf, v, "invalid open_file_cache valid: "
-                              "expected a duration like 30s");
-                mcf->cache_valid = ED_STATIC_CACHE_VALID;
-            }
-        } else {
-            ed_conf_error(cf, k, "unknown key \"%s\" in open_file_cache; "
-                          "expected max or valid", s);
-        }
+    if (b == 0) {
+        c->max = 0;
     }
     return NULL;
 }
@@ -674,7 +651,7 @@ ed_static_append(ed_pool_t *pool, ed_str_t *dst, const char *s, size_t len)
     return ED_OK;
 }
 
-/* Computes what the handler needs from a merged block. ED_OK or
+/* Computes what the handler needs from a merged block, once. ED_OK or
  * ED_ERROR (ENOMEM). */
 static int
 ed_static_derive(ed_conf_t *cf, ed_http_static_conf_t *scf)
@@ -683,6 +660,10 @@ ed_static_derive(ed_conf_t *cf, ed_http_static_conf_t *scf)
     size_t    i;
     char      buf[64];
 
+    if (scf->derived) {
+        return ED_OK;  /* a block shared by the locations below it */
+    }
+    scf->derived = 1;
     scf->mcf = cf->cycle->main_conf[ed_http_static_module.index];
     scf->allow.len = 0;
     scf->allow.data = (char *)"";
@@ -734,73 +715,22 @@ ed_static_derive(ed_conf_t *cf, ed_http_static_conf_t *scf)
     return ED_OK;
 }
 
-/* The handler's conf for a location (loc NULL: a server's implicit
- * static): its block merged over the server's and main's, then the
- * defaults. Returns it, or NULL after recording an error. */
-static ed_http_static_conf_t *
-ed_static_resolve(ed_conf_t *cf, ed_http_location_t *loc,
-                  ed_http_server_t *srv, ed_http_static_conf_t *block)
-{
-    ed_http_static_loc_conf_t *slcf, *mlcf;
-    ed_http_static_conf_t     *scf;
-    unsigned                   idx = ed_http_static_module.index;
-
-    scf = ed_palloc(cf->pool, sizeof(ed_http_static_conf_t));
-    if (scf == NULL) {
-        ed_conf_error(cf, NULL, "out of memory");
-        return NULL;
-    }
-    if (block != NULL) {
-        *scf = *block;
-    } else {
-        memset(scf, 0, sizeof(ed_http_static_conf_t));
-        ed_conf_init_keys(ed_http_static_block_keys, scf);
-    }
-    slcf = srv->loc_conf[idx];
-    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
-    if (slcf->block && slcf->block != &ed_http_static_off
-        && slcf->block != block)
-    {
-        ed_conf_merge(ed_http_static_block_keys, ED_CONF_LOC, slcf->block,
-                      scf);
-    }
-    if (mlcf && mlcf->block && mlcf->block != &ed_http_static_off
-        && mlcf->block != block)
-    {
-        ed_conf_merge(ed_http_static_block_keys, ED_CONF_LOC, mlcf->block,
-                      scf);
-    }
-    if (ed_conf_defaults(cf, ed_http_static_block_keys, ED_CONF_LOC, scf)
-            != ED_OK
-        || ed_static_derive(cf, scf) != ED_OK)
-    {
-        return NULL;
-    }
-    if (loc && scf->alias.len
-        && (loc->kind == ED_HTTP_LOC_REGEX
-            || loc->kind == ED_HTTP_LOC_REGEX_CASELESS))
-    {
-        ed_conf_error(cf, scf->node ? scf->node : loc->node,
-                      "\"alias\" needs a prefix or exact location: a "
-                      "regex location has no prefix to replace");
-        return NULL;
-    }
-    return scf;
-}
-
-/* Installs the handler where `static` is written in a location. The
+/* Installs the handler where `static` is written in a location: its
+ * block is then its own, not the one it shares with its server. The
  * implicit static of locations without a handler is installed by the
  * postconf hook, once every module had its chance. ED_OK or ED_ERROR. */
 static int
 ed_http_static_attach(ed_conf_t *cf, ed_http_location_t *loc)
 {
-    ed_http_static_loc_conf_t *lcf;
+    ed_http_static_loc_conf_t *lcf, *slcf;
     ed_http_core_loc_conf_t   *clcf;
     ed_http_static_conf_t     *scf;
 
     lcf = ed_http_conf_at(loc, ed_http_static_module);
-    if (loc->conf == loc->server->loc_conf || lcf->block == NULL
-        || lcf->block == &ed_http_static_off)
+    slcf = loc->server->loc_conf[ed_http_static_module.index];
+    scf = lcf->block;
+    if (loc->conf == loc->server->loc_conf || scf == slcf->block
+        || scf->off)
     {
         /* The server's own level (no location matched) and locations
          * without `static` are handled in postconf. */
@@ -811,20 +741,28 @@ ed_http_static_attach(ed_conf_t *cf, ed_http_location_t *loc)
                       "\"static\" conflicts with another one");
         return ED_ERROR;
     }
-    scf = ed_static_resolve(cf, loc, loc->server, lcf->block);
-    if (scf == NULL) {
-        return ED_ERROR;
+    if (ed_static_derive(cf, scf) != ED_OK) {
+        return ed_conf_error(cf, NULL, "out of memory");
     }
     clcf = ed_http_conf_at(loc, ed_http_core_module);
     if (scf->root.len && scf->alias.len) {
-        ed_conf_error(cf, scf->node ? scf->node : loc->node,
+        ed_conf_error(cf, scf->node,
                       "static has both \"root\" and \"alias\": choose one");
         return ED_ERROR;
     }
     if (scf->root.len == 0 && scf->alias.len == 0 && clcf->root.len == 0) {
-        ed_conf_error(cf, scf->node ? scf->node : loc->node,
+        ed_conf_error(cf, scf->node,
                       "static needs a root: set \"root\" (here or at the "
                       "server or main level) or static's \"alias\"");
+        return ED_ERROR;
+    }
+    if (scf->alias.len
+        && (loc->kind == ED_HTTP_LOC_REGEX
+            || loc->kind == ED_HTTP_LOC_REGEX_CASELESS))
+    {
+        ed_conf_error(cf, scf->node,
+                      "\"alias\" needs a prefix or exact location: a "
+                      "regex location has no prefix to replace");
         return ED_ERROR;
     }
     lcf->active = scf;
@@ -833,37 +771,26 @@ ed_http_static_attach(ed_conf_t *cf, ed_http_location_t *loc)
 }
 
 /* Installs the implicit static handler on one location without a
- * handler. ED_OK or ED_ERROR. */
+ * handler, with the block it shares with its server (unless that says
+ * `static: false`). ED_OK or ED_ERROR. */
 static int
-ed_static_implicit(ed_conf_t *cf, ed_http_server_t *srv,
-                   ed_http_location_t *loc)
+ed_static_implicit(ed_conf_t *cf, ed_http_location_t *loc)
 {
-    ed_http_static_loc_conf_t *lcf, *slcf, *mlcf;
+    ed_http_static_loc_conf_t *lcf;
     ed_http_core_loc_conf_t   *clcf;
-    unsigned                   idx = ed_http_static_module.index;
 
     if (loc->handler || loc->conf == NULL) {
         return ED_OK;
     }
-    lcf = loc->conf[idx];
-    slcf = srv->loc_conf[idx];
-    mlcf = cf->confs[ED_CONF_LOC] ? cf->confs[ED_CONF_LOC][idx] : NULL;
+    lcf = loc->conf[ed_http_static_module.index];
     clcf = loc->conf[ed_http_core_module.index];
-    if (lcf->block == &ed_http_static_off
-        || slcf->block == &ed_http_static_off
-        || (slcf->block == NULL && mlcf
-            && mlcf->block == &ed_http_static_off)
-        || clcf->root.len == 0)
-    {
+    if (lcf->block->off || clcf->root.len == 0) {
         return ED_OK;
     }
-    if (slcf->active == NULL) {
-        slcf->active = ed_static_resolve(cf, NULL, srv, NULL);
-        if (slcf->active == NULL) {
-            return ED_ERROR;
-        }
+    if (ed_static_derive(cf, lcf->block) != ED_OK) {
+        return ed_conf_error(cf, NULL, "out of memory");
     }
-    lcf->active = slcf->active;
+    lcf->active = lcf->block;
     loc->handler = ed_http_static_handler;
     return ED_OK;
 }
@@ -899,12 +826,12 @@ ed_http_static_postconf(ed_conf_t *cf)
     for (i = 0; i < cmcf->servers.nelts; i++) {
         locs = srvs[i]->locations.elts;
         for (j = 0; j < srvs[i]->locations.nelts; j++) {
-            if (ed_static_implicit(cf, srvs[i], locs[j]) != ED_OK) {
+            if (ed_static_implicit(cf, locs[j]) != ED_OK) {
                 return ED_ERROR;
             }
         }
         if (srvs[i]->fallback
-            && ed_static_implicit(cf, srvs[i], srvs[i]->fallback) != ED_OK)
+            && ed_static_implicit(cf, srvs[i]->fallback) != ED_OK)
         {
             return ED_ERROR;
         }
@@ -921,8 +848,8 @@ ed_http_static_init_worker(ed_worker_t *w)
     ed_http_file_cache_conf_t   fc;
 
     mcf = w->cycle->main_conf[ed_http_static_module.index];
-    fc.max = mcf->cache_max > 0 ? (size_t)mcf->cache_max : 0;
-    fc.valid = mcf->cache_valid;
+    fc.max = (size_t)mcf->cache->max;
+    fc.valid = mcf->cache->valid;
     fc.inline_max = ED_STATIC_INLINE_MAX;
     fc.memory_max = ED_STATIC_MEMORY;
     if (getrandom(&ed_http_static_boundary_seed,

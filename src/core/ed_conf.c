@@ -211,16 +211,38 @@ ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
     return cf->nerrors == nerrors ? ED_OK : ED_ERROR;
 }
 
-/* ED_OK, or ED_ERROR when any error was recorded meanwhile. */
-int
-ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
-                   void *conf, const char *what)
+/* Lists the names of keys as "a, b or c" for an unknown key in a block.
+ * Returns buf. */
+static char *
+ed_conf_key_list(const ed_key_t *keys, char *buf, size_t size)
+{
+    const ed_key_t *k;
+    size_t          n;
+
+    buf[0] = '\0';
+    n = 0;
+    for (k = keys; k->name && n < size; k++) {
+        n += (size_t)snprintf(buf + n, size - n, "%s%s",
+                              k == keys ? "" : k[1].name ? ", " : " or ",
+                              k->name);
+    }
+    return buf;
+}
+
+/* Applies map against one key table into conf. A block (block != 0)
+ * names its keys "what.key" in value messages and lists its keys when an
+ * unknown one is not close to any. ED_OK, or ED_ERROR when any error was
+ * recorded meanwhile. */
+static int
+ed_conf_apply_table(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
+                    void *conf, const char *what, int block)
 {
     const ed_key_t *key, *k;
-    const char *best, *msg;
-    ed_node_t *kn;
-    size_t i, bestd;
-    unsigned nerrors;
+    const char     *best, *msg;
+    ed_node_t      *kn, *v;
+    size_t          i, bestd;
+    unsigned        nerrors;
+    char            list[512];
 
     if (map == NULL || map->type != ED_NODE_MAP) {
         return ed_conf_error(cf, map, "expected a mapping for %s", what);
@@ -228,6 +250,7 @@ ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
     nerrors = cf->nerrors;
     for (i = 0; i < map->n; i++) {
         kn = map->items[2 * i];
+        v = map->items[2 * i + 1];
         for (key = keys; key->name; key++) {
             if (strcmp(key->name, kn->value.data) == 0) {
                 break;
@@ -244,18 +267,33 @@ ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
                               "unknown key \"%s\" in %s; did you "
                               "mean \"%s\"?",
                               kn->value.data, what, best);
+            } else if (block) {
+                ed_conf_error(cf, kn, "unknown key \"%s\" in %s; expected "
+                              "%s", kn->value.data, what,
+                              ed_conf_key_list(keys, list, sizeof(list)));
             } else {
                 ed_conf_error(cf, kn, "unknown key \"%s\" in %s",
                               kn->value.data, what);
             }
             continue;
         }
-        msg = key->set(cf, key, map->items[2 * i + 1], conf);
-        if (msg) {
-            ed_conf_set_failed(cf, key, map->items[2 * i + 1], msg);
+        msg = key->set(cf, key, v, conf);
+        if (msg && block) {
+            ed_conf_error(cf, v, "invalid value for \"%s.%s\": %s", what,
+                          key->name, msg);
+        } else if (msg) {
+            ed_conf_set_failed(cf, key, v, msg);
         }
     }
     return cf->nerrors == nerrors ? ED_OK : ED_ERROR;
+}
+
+/* ED_OK, or ED_ERROR when any error was recorded meanwhile. */
+int
+ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
+                   void *conf, const char *what)
+{
+    return ed_conf_apply_table(cf, map, keys, conf, what, 0);
 }
 
 /* Returns the value of key in map, or NULL (also for a non-map). */
@@ -290,6 +328,7 @@ ed_conf_is_unset(const ed_key_t *key, const void *conf)
     case ED_KEY_MSEC:
         return *(const ed_msec_t *)f == ED_CONF_UNSET_MSEC;
     case ED_KEY_PTR:
+    case ED_KEY_BLOCK:
         return *(void *const *)f == NULL;
     case ED_KEY_STR:
         return ((const ed_str_t *)f)->data == NULL;
@@ -307,7 +346,8 @@ ed_conf_copy(const ed_key_t *key, void *dst, const void *src)
                                    sizeof(size_t),
                                    sizeof(ed_msec_t),
                                    sizeof(void *),
-                                   sizeof(ed_str_t)};
+                                   sizeof(ed_str_t),
+                                   sizeof(void *)};
     unsigned kind = key->flags & ED_KEY_KIND_MASK;
 
     if (kind > 0 && kind < ed_nelems(sizes)) {
@@ -339,6 +379,7 @@ ed_conf_unset(const ed_key_t *keys, int level, void *conf)
             *(ed_msec_t *)f = ED_CONF_UNSET_MSEC;
             break;
         case ED_KEY_PTR:
+        case ED_KEY_BLOCK:
             *(void **)f = NULL;
             break;
         case ED_KEY_STR:
@@ -376,62 +417,116 @@ ed_conf_init_keys(const ed_key_t *keys, void *conf)
     ed_conf_unset(keys, -1, conf);
 }
 
-/* Runs each default through its key's setter, as if written in the file
- * at the position "(default)". ED_OK, or ED_ERROR when a default is
- * invalid (a bug in the module table) or on ENOMEM. */
-int
-ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
-                 void *conf)
+/* Whether key belongs to level; a block's keys (level < 0) all do. */
+static int
+ed_conf_at(const ed_key_t *key, int level)
 {
-    const ed_key_t *k;
-    ed_node_t *node;
-    const char *msg;
-    int rc;
+    return level < 0 || key->conf == (unsigned)level;
+}
+
+/* Runs each default of keys at level (all when level < 0; keys with a
+ * flag of skip left out) through its key's setter, as if written in the
+ * file at the position "(default)". The blocks set meanwhile then take
+ * their own keys' defaults. ED_OK, or ED_ERROR when a default is
+ * invalid (a bug in the module table) or on ENOMEM. */
+static int
+ed_conf_fill(ed_conf_t *cf, const ed_key_t *keys, int level, unsigned skip,
+             void *conf)
+{
+    const ed_conf_block_t *b;
+    const ed_key_t        *k;
+    ed_node_t             *node;
+    const char            *msg;
+    void                  *blk;
+    int                    rc;
 
     rc = ED_OK;
     for (k = keys; k && k->name; k++) {
-        if (k->conf != level || k->def == NULL || !ed_conf_is_unset(k, conf)) {
+        if (!ed_conf_at(k, level) || (k->flags & skip)) {
             continue;
         }
-        /* Setters may keep pointers into the node, so it lives in the
-         * pool like any other. */
-        node = ed_pcalloc(cf->pool, sizeof(ed_node_t));
-        if (node == NULL
-            || ed_str_dup(cf->pool, &node->value, k->def, strlen(k->def))
-                   != ED_OK)
-        {
-            return ed_conf_error(cf, NULL, "out of memory");
+        if (k->def != NULL && ed_conf_is_unset(k, conf)) {
+            /* Setters may keep pointers into the node, so it lives in
+             * the pool like any other. */
+            node = ed_pcalloc(cf->pool, sizeof(ed_node_t));
+            if (node == NULL
+                || ed_str_dup(cf->pool, &node->value, k->def,
+                              strlen(k->def)) != ED_OK)
+            {
+                return ed_conf_error(cf, NULL, "out of memory");
+            }
+            node->type = ED_NODE_SCALAR;
+            node->file = "(default)";
+            msg = k->set(cf, k, node, conf);
+            if (msg) {
+                rc = ed_conf_error(cf, node,
+                                   "invalid default \"%s\" for \"%s\": "
+                                   "%s",
+                                   k->def, k->name, msg);
+            }
         }
-        node->type = ED_NODE_SCALAR;
-        node->file = "(default)";
-        msg = k->set(cf, k, node, conf);
-        if (msg) {
-            rc = ed_conf_error(cf, node,
-                               "invalid default \"%s\" for \"%s\": "
-                               "%s",
-                               k->def, k->name, msg);
+        if ((k->flags & ED_KEY_KIND_MASK) != ED_KEY_BLOCK) {
+            continue;
+        }
+        b = k->arg;
+        blk = *(void **)ed_conf_field(conf, k);
+        if (!b->list && blk != NULL
+            && ed_conf_fill(cf, b->keys, -1, 0, blk) != ED_OK)
+        {
+            rc = ED_ERROR;
         }
     }
     return rc;
 }
 
-/* Copies the parent's value into each unset inheritable field of level.
- * No return value. */
+/* ED_OK, or ED_ERROR when a default is invalid or on ENOMEM. */
+int
+ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
+                 void *conf)
+{
+    return ed_conf_fill(cf, keys, (int)level, 0, conf);
+}
+
+/* Copies the parent's value into each unset inheritable field of level
+ * (every level when level < 0); a block set on both sides takes its
+ * parent block's values the same way. */
+static void
+ed_conf_merge_at(const ed_key_t *keys, int level, const void *parent,
+                 void *child)
+{
+    const ed_conf_block_t *b;
+    const ed_key_t        *k;
+    void                  *cb, *pb;
+
+    for (k = keys; k && k->name; k++) {
+        if (!(k->flags & ED_KEY_INHERIT) || !ed_conf_at(k, level)
+            || ed_conf_is_unset(k, parent))
+        {
+            continue;
+        }
+        if (ed_conf_is_unset(k, child)) {
+            ed_conf_copy(k, child, parent);
+            continue;
+        }
+        b = k->arg;
+        if ((k->flags & ED_KEY_KIND_MASK) != ED_KEY_BLOCK || b->list) {
+            continue;
+        }
+        cb = *(void **)ed_conf_field(child, k);
+        pb = *(void *const *)((const char *)parent + k->offset);
+        if (cb != pb) {
+            ed_conf_merge_at(b->keys, -1, pb, cb);
+        }
+    }
+}
+
+/* No return value. */
 void
 ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
               void *child)
 {
-    const ed_key_t *k;
-
-    if (parent == NULL || child == NULL) {
-        return;
-    }
-    for (k = keys; k && k->name; k++) {
-        if ((k->flags & ED_KEY_INHERIT) && k->conf == level
-            && ed_conf_is_unset(k, child) && !ed_conf_is_unset(k, parent))
-        {
-            ed_conf_copy(k, child, parent);
-        }
+    if (parent != NULL && child != NULL) {
+        ed_conf_merge_at(keys, (int)level, parent, child);
     }
 }
 
@@ -867,5 +962,98 @@ ed_conf_set_str_list(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         *s = item->value;
     }
     *(ed_array_t **)ed_conf_field(conf, key) = a;
+    return NULL;
+}
+
+/* Makes one block of b from node into *out (NULL when none was made).
+ * Returns NULL (errors in the block are recorded at their own
+ * positions) or a message about node itself. */
+static const char *
+ed_conf_make_block(ed_conf_t *cf, const ed_conf_block_t *b, ed_node_t *node,
+                   void **out)
+{
+    const char *msg;
+    void       *blk;
+
+    *out = NULL;
+    if (node->type != ED_NODE_MAP
+        && (node->type != ED_NODE_SCALAR || b->scalar == NULL))
+    {
+        return b->expect;
+    }
+    blk = ed_pcalloc(cf->pool, b->size);
+    if (blk == NULL) {
+        return "out of memory";
+    }
+    ed_conf_unset(b->keys, -1, blk);
+    *(ed_node_t **)blk = node;
+    if (node->type == ED_NODE_MAP) {
+        ed_conf_apply_table(cf, node, b->keys, blk, b->name, 1);
+    } else {
+        msg = b->scalar(cf, node, blk);
+        if (msg) {
+            return msg;
+        }
+    }
+    /* Inherited keys get theirs from the parent's block. */
+    if (ed_conf_fill(cf, b->keys, -1, ED_KEY_INHERIT, blk) != ED_OK) {
+        return NULL;
+    }
+    msg = b->check ? b->check(cf, node, blk) : NULL;
+    *out = blk;
+    return msg;
+}
+
+/* A block, or a list of blocks. Returns NULL or a message. */
+const char *
+ed_conf_set_block(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                  void *conf)
+{
+    const ed_conf_block_t *b = key->arg;
+    const char            *msg;
+    ed_node_t             *item;
+    ed_array_t            *a;
+    void                  *blk, **slot;
+    size_t                 i, n;
+
+    if (!b->list) {
+        msg = ed_conf_make_block(cf, b, node, &blk);
+        if (blk != NULL) {
+            *(void **)ed_conf_field(conf, key) = blk;
+        }
+        return msg;
+    }
+    n = node->type == ED_NODE_SEQ ? node->n : 1;
+    a = ed_array_create(cf->pool, n ? n : 1, sizeof(void *));
+    if (a == NULL) {
+        return "out of memory";
+    }
+    for (i = 0; i < n; i++) {
+        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
+        msg = ed_conf_make_block(cf, b, item, &blk);
+        if (msg) {
+            ed_conf_error(cf, item, "invalid value for \"%s\": %s",
+                          key->name, msg);
+        }
+        if (blk == NULL) {
+            continue;
+        }
+        slot = ed_array_push(a);
+        if (slot == NULL) {
+            return "out of memory";
+        }
+        *slot = blk;
+    }
+    *(ed_array_t **)ed_conf_field(conf, key) = a;
+    return NULL;
+}
+
+/* Keeps the node for the module to read later. Returns NULL. */
+const char *
+ed_conf_set_node(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                 void *conf)
+{
+    ed_unused(cf);
+    *(ed_node_t **)ed_conf_field(conf, key) = node;
     return NULL;
 }

@@ -42,6 +42,8 @@ enum { ED_CONF_MAIN = 0, ED_CONF_SRV, ED_CONF_LOC, ED_CONF_UPS, ED_CONFS };
 #define ED_KEY_MSEC      0x03 /* ed_msec_t, unset = ED_CONF_UNSET_MSEC */
 #define ED_KEY_PTR       0x04 /* any pointer, unset = NULL */
 #define ED_KEY_STR       0x05 /* ed_str_t, unset = data NULL */
+#define ED_KEY_BLOCK     0x06 /* a block: pointer, unset = NULL; arg is
+                                 its ed_conf_block_t */
 #define ED_KEY_INHERIT   0x10 /* main -> server -> location */
 
 #define ED_CONF_UNSET      (-1)
@@ -68,6 +70,37 @@ typedef struct {
     int64_t min;
     int64_t max;
 } ed_conf_bounds_t;
+
+/* A block-valued key (`static: {...}`, `limit_req: {...}`, a `listen`
+ * item): a mapping applied against its own key table into its own
+ * struct, with "did you mean" for a misspelt key like any other. The
+ * struct starts with an `ed_node_t *node` the core sets to the block's
+ * node (for messages and look-ups); the key's field points to it.
+ *
+ * Inheritance (the outer key has ED_KEY_INHERIT): a level without the
+ * key shares its parent's block; a block written at both levels takes
+ * the parent's value for each of its own ED_KEY_INHERIT keys it leaves
+ * unset (block-to-block merge, in place, once per level). Defaults: a
+ * block's keys without ED_KEY_INHERIT take theirs when the block is
+ * made; inherited keys take them from the main level's block, which the
+ * outer key's own default (a scalar such as "false") makes when main
+ * has none. */
+typedef struct {
+    const char     *name;  /* names the block in messages: "static" */
+    const ed_key_t *keys;  /* ends with { NULL }; ctx, conf unused */
+    size_t          size;  /* of the struct the keys fill */
+    /* A scalar instead of a mapping (`gzip: true`): fills the block;
+     * NULL or a message. NULL here: only a mapping is accepted. */
+    const char   *(*scalar)(ed_conf_t *cf, ed_node_t *node, void *block);
+    /* After the keys and defaults (required keys, checks across keys):
+     * NULL or a message (or NULL after recording errors). May be NULL. */
+    const char   *(*check)(ed_conf_t *cf, ed_node_t *node, void *block);
+    /* Message for a value of the wrong type. */
+    const char     *expect;
+    /* The value is a list of such blocks (one item alone is a list of
+     * one); the field is an ed_array_t * of block pointers. */
+    unsigned        list;
+} ed_conf_block_t;
 
 typedef struct {
     const char *name;
@@ -125,7 +158,8 @@ void ed_conf_init_keys(const ed_key_t *keys, void *conf);
 /* Fills unset fields that have a default. ED_OK or ED_ERROR. */
 int ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
                      void *conf);
-/* Copies the parent's value into each unset inheritable field. */
+/* Copies the parent's value into each unset inheritable field; a block
+ * set at both levels is merged block to block. */
 void ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
                    void *child);
 
@@ -152,6 +186,11 @@ const char *ed_conf_set_path(ed_conf_t *, const ed_key_t *, ed_node_t *,
 const char *ed_conf_set_str_list(ed_conf_t *, const ed_key_t *, ed_node_t *,
                                  void *); /* ed_array_t * of ed_str_t;
                                              a scalar is a list of one */
+const char *ed_conf_set_block(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                              void *);  /* ED_KEY_BLOCK; arg: the
+                                           ed_conf_block_t */
+const char *ed_conf_set_node(ed_conf_t *, const ed_key_t *, ed_node_t *,
+                             void *);   /* ed_node_t *, the value as is */
 
 /* Scalar parsers shared by setters and modules; -1 when invalid. */
 int64_t ed_conf_parse_size(const char *s, size_t len);

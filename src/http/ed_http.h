@@ -122,9 +122,18 @@ typedef struct {
     ed_str_t uri;
 } ed_http_error_page_t;
 
+/* One `listen` item: an address, or {address, default, backlog, tls}. */
+typedef struct {
+    ed_node_t *node;      /* the item (ed_conf_block_t) */
+    ed_node_t *address;
+    int        is_default;
+    int        backlog;   /* unset: events' backlog */
+    int        tls;       /* unset: whether the server has a tls block */
+} ed_http_listen_t;
+
 /* The HTTP core settings of a server. */
 typedef struct {
-    ed_node_t *listen;
+    ed_array_t *listen;   /* ed_http_listen_t * */
     ed_node_t *names;
     ed_node_t *locations;
 } ed_http_core_srv_conf_t;

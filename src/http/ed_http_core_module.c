@@ -6,8 +6,6 @@
 
 static const char *ed_http_set_servers(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
-static const char *ed_http_set_node(ed_conf_t *cf, const ed_key_t *key,
-                                    ed_node_t *node, void *conf);
 static const char *ed_http_set_locations(ed_conf_t *cf, const ed_key_t *key,
                                          ed_node_t *node, void *conf);
 static const char *ed_http_set_error_pages(ed_conf_t *cf,
@@ -15,11 +13,46 @@ static const char *ed_http_set_error_pages(ed_conf_t *cf,
                                            ed_node_t *node, void *conf);
 static const char *ed_http_set_root(ed_conf_t *cf, const ed_key_t *key,
                                     ed_node_t *node, void *conf);
+static const char *ed_http_set_address(ed_conf_t *cf, const ed_key_t *key,
+                                       ed_node_t *node, void *conf);
+static const char *ed_http_listen_address(ed_conf_t *cf, ed_node_t *node,
+                                          void *block);
+static const char *ed_http_listen_check(ed_conf_t *cf, ed_node_t *node,
+                                        void *block);
 static int ed_http_core_postconf(ed_conf_t *cf);
 
 static const ed_conf_bounds_t ed_http_requests_bounds = { 1, 100000000 };
 static const ed_conf_bounds_t ed_http_header_size_bounds = { 256, 1048576 };
 static const ed_conf_bounds_t ed_http_headers_bounds = { 1, 10000 };
+
+static const ed_conf_bounds_t ed_http_backlog_bounds = { 1, 65535 };
+
+#define ED_HTTP_LISTEN_KEY(name, flags, set, field, arg)                     \
+    { name, ED_CTX_SERVER, flags, set, ED_CONF_SRV,                          \
+      offsetof(ed_http_listen_t, field), arg, NULL }
+
+/* The keys of a `listen` item. */
+static const ed_key_t ed_http_listen_keys[] = {
+    ED_HTTP_LISTEN_KEY("address", ED_KEY_PTR, ed_http_set_address, address,
+                       NULL),
+    ED_HTTP_LISTEN_KEY("default", ED_KEY_INT, ed_conf_set_bool, is_default,
+                       NULL),
+    ED_HTTP_LISTEN_KEY("backlog", ED_KEY_INT, ed_conf_set_int, backlog,
+                       &ed_http_backlog_bounds),
+    ED_HTTP_LISTEN_KEY("tls", ED_KEY_INT, ed_conf_set_bool, tls, NULL),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_http_listen_block = {
+    .name = "listen",
+    .keys = ed_http_listen_keys,
+    .size = sizeof(ed_http_listen_t),
+    .scalar = ed_http_listen_address,
+    .check = ed_http_listen_check,
+    .expect = "expected an address, or a mapping {address, default, "
+              "backlog, tls}",
+    .list = 1,
+};
 
 #define ED_HTTP_LKEY(name, flags, set, field, arg, def)                      \
     { name, ED_CTX_ANY_HTTP, (flags) | ED_KEY_INHERIT, set, ED_CONF_LOC,     \
@@ -28,9 +61,10 @@ static const ed_conf_bounds_t ed_http_headers_bounds = { 1, 10000 };
 static const ed_key_t ed_http_core_keys[] = {
     { "servers", ED_CTX_MAIN, ED_KEY_NONE, ed_http_set_servers, ED_CONF_MAIN,
       0, NULL, NULL },
-    { "listen", ED_CTX_SERVER, ED_KEY_PTR, ed_http_set_node, ED_CONF_SRV,
-      offsetof(ed_http_core_srv_conf_t, listen), NULL, NULL },
-    { "names", ED_CTX_SERVER, ED_KEY_PTR, ed_http_set_node, ED_CONF_SRV,
+    { "listen", ED_CTX_SERVER, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_SRV,
+      offsetof(ed_http_core_srv_conf_t, listen), &ed_http_listen_block,
+      NULL },
+    { "names", ED_CTX_SERVER, ED_KEY_PTR, ed_conf_set_node, ED_CONF_SRV,
       offsetof(ed_http_core_srv_conf_t, names), NULL, NULL },
     { "locations", ED_CTX_SERVER, ED_KEY_PTR, ed_http_set_locations,
       ED_CONF_SRV, offsetof(ed_http_core_srv_conf_t, locations), NULL,
@@ -72,12 +106,36 @@ ed_module_t ed_http_core_module = {
 /* The server whose map is being applied (the loader is single-threaded). */
 static ed_http_server_t *ed_http_cur_server;
 
+/* listen.address: 8080, "127.0.0.1:8080", "[::1]:8080" or unix:/path,
+ * checked when the listener is made. Returns NULL or a message. */
 static const char *
-ed_http_set_node(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                 void *conf)
+ed_http_set_address(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                    void *conf)
 {
-    ed_unused(cf);
-    *(ed_node_t **)((char *)conf + key->offset) = node;
+    if (node->type != ED_NODE_SCALAR || node->value.len == 0) {
+        return "expected an address like 8080, \"127.0.0.1:8080\", "
+               "\"[::1]:8080\" or unix:/path";
+    }
+    return ed_conf_set_node(cf, key, node, conf);
+}
+
+/* A listen item that is an address alone. Returns NULL or a message. */
+static const char *
+ed_http_listen_address(ed_conf_t *cf, ed_node_t *node, void *block)
+{
+    return ed_http_set_address(cf, &ed_http_listen_keys[0], node, block);
+}
+
+/* A listen item needs an address. Returns NULL (the error is recorded
+ * at the item). */
+static const char *
+ed_http_listen_check(ed_conf_t *cf, ed_node_t *node, void *block)
+{
+    ed_http_listen_t *l = block;
+
+    if (l->address == NULL && ed_conf_get(node, "address") == NULL) {
+        ed_conf_error(cf, node, "listen item without \"address\"");
+    }
     return NULL;
 }
 
@@ -351,63 +409,22 @@ ed_http_set_error_pages(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
 
 /* Adds one `listen` item of a server to its listener. */
 static int
-ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
+ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
+                    const ed_http_listen_t *item)
 {
     ed_core_conf_t *ccf = ed_core_conf(cf->cycle);
-    ed_node_t      *addr = item, *v;
+    ed_node_t      *addr = item->address;
     ed_listener_t  *ls;
     ed_http_addr_t *ha;
     ed_http_server_t **slot;
     const char     *err;
-    int64_t         backlog = -1;
-    int             def = 0, b, tls;
+    int             backlog = item->backlog, tls = item->tls;
     size_t          i;
 
     /* A server with a tls block makes its addresses TLS unless an item
      * says tls: false. */
-    tls = ed_conf_get(srv->node, "tls") != NULL;
-
-    if (item->type == ED_NODE_MAP) {
-        addr = NULL;
-        for (i = 0; i < item->n; i++) {
-            const char *k = item->items[2 * i]->value.data;
-
-            v = item->items[2 * i + 1];
-            if (strcmp(k, "address") == 0) {
-                addr = v;
-            } else if (strcmp(k, "default") == 0) {
-                b = ed_conf_parse_bool(v->value.data, v->value.len);
-                if (v->type != ED_NODE_SCALAR || b < 0) {
-                    return ed_conf_error(cf, v, "expected a boolean");
-                }
-                def = b;
-            } else if (strcmp(k, "backlog") == 0) {
-                backlog = ed_atoi(v->value.data, v->value.len);
-                if (v->type != ED_NODE_SCALAR || backlog < 1
-                    || backlog > 65535)
-                {
-                    return ed_conf_error(cf, v, "invalid backlog: expected "
-                                         "1-65535");
-                }
-            } else if (strcmp(k, "tls") == 0) {
-                tls = ed_conf_parse_bool(v->value.data, v->value.len);
-                if (v->type != ED_NODE_SCALAR || tls < 0) {
-                    return ed_conf_error(cf, v, "expected a boolean");
-                }
-            } else {
-                return ed_conf_error(cf, item->items[2 * i],
-                                     "unknown key \"%s\" in listen; expected "
-                                     "address, default, backlog or tls", k);
-            }
-        }
-        if (addr == NULL) {
-            return ed_conf_error(cf, item, "listen item without \"address\"");
-        }
-    }
-    if (addr->type != ED_NODE_SCALAR || addr->value.len == 0) {
-        return ed_conf_error(cf, addr, "expected an address like 8080, "
-                             "\"127.0.0.1:8080\", \"[::1]:8080\" or "
-                             "unix:/path");
+    if (tls == ED_CONF_UNSET) {
+        tls = ed_conf_get(srv->node, "tls") != NULL;
     }
     ls = ed_cycle_listener(cf->cycle, addr->value.data, &err);
     if (ls == NULL) {
@@ -415,7 +432,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
                              addr->value.data, err);
     }
     if (ls->backlog == 0 || backlog > 0) {
-        ls->backlog = backlog > 0 ? (int)backlog : ccf->backlog;
+        ls->backlog = backlog > 0 ? backlog : ccf->backlog;
     }
     ha = ls->servers;
     if (ha && (int)ls->tls != tls) {
@@ -444,7 +461,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv, ed_node_t *item)
         return ED_ERROR;
     }
     *slot = srv;
-    if (def) {
+    if (item->is_default == 1) {
         if (ha->default_server) {
             return ed_conf_error(cf, addr, "a default server for \"%s\" is "
                                  "already defined (server #%u)", ls->name,
@@ -572,6 +589,7 @@ ed_http_core_postconf(ed_conf_t *cf)
     ed_module_t              *m;
     ed_listener_t           **ls;
     ed_http_addr_t           *ha;
+    ed_http_listen_t        **items;
     size_t                    i, j;
     static ed_str_t           fallback_name = ed_string("(none)");
 
@@ -589,12 +607,11 @@ ed_http_core_postconf(ed_conf_t *cf)
         if (cscf->listen == NULL) {
             ed_conf_error(cf, srv->node, "server #%u has no \"listen\"",
                           srv->index);
-        } else if (cscf->listen->type == ED_NODE_SEQ) {
-            for (j = 0; j < cscf->listen->n; j++) {
-                ed_http_listen_item(cf, srv, cscf->listen->items[j]);
-            }
         } else {
-            ed_http_listen_item(cf, srv, cscf->listen);
+            items = cscf->listen->elts;
+            for (j = 0; j < cscf->listen->nelts; j++) {
+                ed_http_listen_item(cf, srv, items[j]);
+            }
         }
         if (ed_http_server_names(cf, srv, cscf->names) != ED_OK) {
             return ED_ERROR;

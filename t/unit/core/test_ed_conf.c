@@ -1010,6 +1010,153 @@ START_TEST(test_bad_default)
 }
 END_TEST
 
+/* Block keys: a sub-table of their own, a scalar shorthand, the block
+ * merged into the block below it, defaults from main's block. */
+
+typedef struct {
+    ed_node_t *node;
+    int        on;
+    int        level;  /* inherited */
+    ed_msec_t  wait;   /* not inherited: a default when made */
+} t_blk_t;
+
+typedef struct {
+    t_blk_t    *blk;
+    ed_array_t *items; /* t_blk_t * */
+} t_blk_conf_t;
+
+static const ed_conf_bounds_t t_level_bounds = {1, 9};
+
+static const ed_key_t t_blk_keys[] = {
+    {"on", 0, ED_KEY_INT | ED_KEY_INHERIT, ed_conf_set_bool, 0,
+     offsetof(t_blk_t, on), NULL, "false"},
+    {"level", 0, ED_KEY_INT | ED_KEY_INHERIT, ed_conf_set_int, 0,
+     offsetof(t_blk_t, level), &t_level_bounds, "5"},
+    {"wait", 0, ED_KEY_MSEC, ed_conf_set_msec, 0, offsetof(t_blk_t, wait),
+     NULL, "2s"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static const char *
+t_blk_scalar(ed_conf_t *c, ed_node_t *node, void *block)
+{
+    t_blk_t *b = block;
+
+    ed_unused(c);
+    b->on = ed_conf_parse_bool(node->value.data, node->value.len);
+    return b->on < 0 ? "expected true, false or a mapping" : NULL;
+}
+
+static const ed_conf_block_t t_blk = {
+    .name = "blk",
+    .keys = t_blk_keys,
+    .size = sizeof(t_blk_t),
+    .scalar = t_blk_scalar,
+    .expect = "expected true, false or a mapping",
+};
+
+static const ed_conf_block_t t_blk_list = {
+    .name = "item",
+    .keys = t_blk_keys,
+    .size = sizeof(t_blk_t),
+    .expect = "expected a mapping",
+    .list = 1,
+};
+
+static const ed_key_t t_blk_outer[] = {
+    {"blk", ED_CTX_MAIN, ED_KEY_BLOCK | ED_KEY_INHERIT, ed_conf_set_block,
+     ED_CONF_LOC, offsetof(t_blk_conf_t, blk), &t_blk, "false"},
+    {"items", ED_CTX_MAIN, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_LOC,
+     offsetof(t_blk_conf_t, items), &t_blk_list, NULL},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static t_blk_conf_t *
+t_blk_apply(const char *yaml)
+{
+    t_blk_conf_t *c = ed_pcalloc(cf->pool, sizeof(t_blk_conf_t));
+
+    ck_assert_ptr_nonnull(c);
+    ed_conf_init_keys(t_blk_outer, c);
+    ed_conf_apply_keys(cf, load(yaml), t_blk_outer, c, "level");
+    return c;
+}
+
+START_TEST(test_block_keys)
+{
+    t_blk_conf_t *m, *s, *l, *none;
+    t_blk_t      **items;
+
+    m = t_blk_apply("blk: {level: 9}\n");
+    s = t_blk_apply("blk: true\n");
+    l = t_blk_apply("blk: {wait: 1s}\n");
+    none = t_blk_apply("items: [{on: yes}, {level: 2}]\n");
+    ck_assert_uint_eq(cf->nerrors, 0);
+    /* Made: its node kept, non-inherited keys defaulted at once. */
+    ck_assert_ptr_nonnull(m->blk->node);
+    ck_assert_int_eq(m->blk->wait, 2000);
+    ck_assert_int_eq(s->blk->on, 1);
+    ck_assert_int_eq(s->blk->level, ED_CONF_UNSET);
+    /* Main takes its defaults; below, each block takes what it leaves
+     * unset from the block above. */
+    ck_assert_int_eq(ed_conf_defaults(cf, t_blk_outer, ED_CONF_LOC, m),
+                     ED_OK);
+    ck_assert_int_eq(m->blk->on, 0);
+    ed_conf_merge(t_blk_outer, ED_CONF_LOC, m, s);
+    ed_conf_merge(t_blk_outer, ED_CONF_LOC, s, l);
+    ck_assert_int_eq(s->blk->level, 9);
+    ck_assert_int_eq(l->blk->level, 9);
+    ck_assert_int_eq(l->blk->on, 1);
+    ck_assert_int_eq(l->blk->wait, 1000);
+    ck_assert_int_eq(m->blk->on, 0);  /* the parent is left alone */
+    /* A level without the key shares its parent's block. */
+    ed_conf_merge(t_blk_outer, ED_CONF_LOC, l, none);
+    ck_assert_ptr_eq(none->blk, l->blk);
+    /* Main without the key gets one from the key's default. */
+    ck_assert_int_eq(ed_conf_defaults(cf, t_blk_outer, ED_CONF_LOC, none),
+                     ED_OK);
+    ck_assert_ptr_eq(none->blk, l->blk);
+    m = t_blk_apply("{}\n");
+    ck_assert_int_eq(ed_conf_defaults(cf, t_blk_outer, ED_CONF_LOC, m),
+                     ED_OK);
+    ck_assert_int_eq(m->blk->on, 0);
+    ck_assert_int_eq(m->blk->level, 5);
+    /* A list of blocks. */
+    ck_assert_uint_eq(none->items->nelts, 2);
+    items = none->items->elts;
+    ck_assert_int_eq(items[0]->on, 1);
+    ck_assert_int_eq(items[1]->level, 2);
+    ck_assert_int_eq(items[1]->wait, 2000);
+}
+END_TEST
+
+START_TEST(test_block_errors)
+{
+    t_blk_apply("blk: {levl: 2, level: 10, on: maybe, colour: red}\n"
+                "items: [{wait: 1s}, 3]\n"
+                "blk2: 1\n");
+    ck_assert_uint_eq(cf->nerrors, 6);
+    ck_assert_str_eq(cf->errors[0], "t.yaml:1:7: unknown key \"levl\" in "
+                                    "blk; did you mean \"level\"?");
+    ck_assert_str_eq(cf->errors[1], "t.yaml:1:23: invalid value for "
+                                    "\"blk.level\": \"10\" is out of "
+                                    "range: expected an integer from 1 "
+                                    "to 9");
+    ck_assert_str_eq(cf->errors[2], "t.yaml:1:31: invalid value for "
+                                    "\"blk.on\": expected true or false "
+                                    "(or on/off, yes/no)");
+    ck_assert_str_eq(cf->errors[3], "t.yaml:1:38: unknown key \"colour\" "
+                                    "in blk; expected on, level or wait");
+    ck_assert_str_eq(cf->errors[4], "t.yaml:2:21: invalid value for "
+                                    "\"items\": expected a mapping");
+    ck_assert_str_eq(cf->errors[5], "t.yaml:3:1: unknown key \"blk2\" in "
+                                    "level; did you mean \"blk\"?");
+    cf->nerrors = 0;
+    t_blk_apply("blk: [a]\n");
+    ck_assert_str_eq(cf->errors[0], "t.yaml:1:6: invalid value for "
+                                    "\"blk\": expected true, false or a "
+                                    "mapping");
+}
+END_TEST
+
 START_TEST(test_conf_path)
 {
     ck_assert_str_eq(ed_conf_path(cf, "html"), "/srv/eddy/html");
@@ -1138,6 +1285,8 @@ ed_test_conf_suite(void)
     tcase_add_test(tc, test_error_format);
     tcase_add_test(tc, test_defaults_merge);
     tcase_add_test(tc, test_bad_default);
+    tcase_add_test(tc, test_block_keys);
+    tcase_add_test(tc, test_block_errors);
     tcase_add_test(tc, test_conf_path);
     tcase_add_test(tc, test_dump);
     suite_add_tcase(s, tc);
