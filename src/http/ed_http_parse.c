@@ -164,6 +164,56 @@ ed_http_skip(const u_char *p, const u_char *end, unsigned cls,
     }
 }
 
+/*
+ * One field line at p (RFC 9112 5): a name that is a token right up to
+ * the colon (which also refuses obs-fold and whitespace before the
+ * colon), OWS, a value of field-vchar, SP and HTAB, trimmed, then CRLF
+ * or LF. The last LF of the head, at end[-1], bounds the scans. Returns
+ * the byte after the line, or NULL.
+ */
+static inline const u_char *
+ed_http_line(const u_char *p, const u_char *end, ed_http_header_t *hd)
+{
+    const u_char *name = p, *v, *vend;
+
+    while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
+        p++;
+    }
+    if (p == name || *p != ':') {
+        return NULL;
+    }
+    hd->name.data = (char *)name;
+    hd->name.len = (size_t)(p - name);
+    p++;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    v = p;
+    p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
+    /* Anything but the line end here is a CTL, DEL or bare CR. */
+    vend = p;
+    if (*p == '\r' && p[1] == '\n') {
+        p += 2;
+    } else if (*p == '\n') {
+        p++;
+    } else {
+        return NULL;
+    }
+    while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
+        vend--;
+    }
+    hd->value.data = (char *)v;
+    hd->value.len = (size_t)(vend - v);
+    return p;
+}
+
+const char *
+ed_http_parse_field(const char *p, const char *end, ed_http_header_t *hd)
+{
+    return (const char *)ed_http_line((const u_char *)p, (const u_char *)end,
+                                      hd);
+}
+
 /* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
 static int
 ed_http_method_id(const u_char *m, size_t len)
@@ -486,10 +536,9 @@ int
 ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
                       ed_http_header_t *hdrs, size_t max_headers)
 {
-    const u_char          *p, *end, *start, *name, *v, *vend;
+    const u_char          *p, *end, *start, *name, *v;
     ed_http_parse_state_t  st;
-    ed_http_header_t      *hd;
-    size_t                 nlen;
+    ed_http_header_t       field;
     int                    major, minor, rc;
 
     memset(h, 0, sizeof(*h));
@@ -588,50 +637,23 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             break;
         }
 
-        /* A name that is a token right up to the colon; this also refuses
-         * obs-fold and whitespace before the colon. */
-        name = p;
-        while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
-            p++;
-        }
-        if (p == name || *p != ':') {
+        p = ed_http_line(p, end, &field);
+        if (p == NULL) {
             return 400;
         }
-        nlen = (size_t)(p - name);
-        p++;
-
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        v = p;
-        p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
-        /* Anything but the line end here is a CTL, DEL or bare CR. */
-        vend = p;
-        if (*p == '\r' && p[1] == '\n') {
-            p += 2;
-        } else if (*p == '\n') {
-            p++;
-        } else {
-            return 400;
-        }
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
-            vend--;
-        }
-
         if (h->nheaders == max_headers) {
             return 431;
         }
-        hd = &hdrs[h->nheaders++];
+        hdrs[h->nheaders++] = field;
         h->nfields = h->nheaders;
-        hd->name.data = (char *)name;
-        hd->name.len = nlen;
-        hd->value.data = (char *)v;
-        hd->value.len = (size_t)(vend - v);
-        if (memchr(name, '_', nlen) != NULL) {
+        name = (const u_char *)field.name.data;
+        v = (const u_char *)field.value.data;
+        if (memchr(name, '_', field.name.len) != NULL) {
             h->underscores++;
         }
 
-        rc = ed_http_field(h, &st, name, nlen, v, vend);
+        rc = ed_http_field(h, &st, name, field.name.len, v,
+                           v + field.value.len);
         if (rc != ED_OK) {
             return rc;
         }

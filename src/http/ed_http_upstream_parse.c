@@ -68,10 +68,9 @@ int
 ed_http_parse_response(const char *buf, size_t len, ed_http_resp_head_t *h,
                        ed_http_header_t *hdrs, size_t max_headers)
 {
-    const u_char         *p, *end, *name, *v, *vend, *q;
+    const u_char         *p, *end, *q;
     ed_http_framing_t     st;
     ed_http_header_t     *hd;
-    size_t                nlen;
 
     memset(h, 0, sizeof(*h));
     memset(&st, 0, sizeof(st));
@@ -137,39 +136,21 @@ ed_http_parse_response(const char *buf, size_t len, ed_http_resp_head_t *h,
             p = q;
             break;
         }
-        name = p;
-        while (ed_ups_is(*p, ED_HTTP_C_TOKEN)) {
-            p++;
-        }
-        if (p == name || *p != ':') {
-            return ED_ERROR;
-        }
-        nlen = (size_t)(p - name);
-        p++;
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        v = p;
-        while (ed_ups_is(*p, ED_HTTP_C_VALUE)) {
-            p++;
-        }
-        vend = p;
-        p = ed_ups_eol(p);
-        if (p == NULL) {
-            return ED_ERROR;
-        }
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
-            vend--;
-        }
         if (h->nheaders == max_headers) {
             return ED_ERROR;
         }
-        hd = &hdrs[h->nheaders++];
-        hd->name.data = (char *)name;
-        hd->name.len = nlen;
-        hd->value.data = (char *)v;
-        hd->value.len = (size_t)(vend - v);
-        if (ed_ups_field(h, &st, name, nlen, v, vend) != ED_OK) {
+        hd = &hdrs[h->nheaders];
+        p = (const u_char *)ed_http_parse_field((const char *)p,
+                                                (const char *)end, hd);
+        if (p == NULL) {
+            return ED_ERROR;
+        }
+        h->nheaders++;
+        if (ed_ups_field(h, &st, (const u_char *)hd->name.data,
+                         hd->name.len, (const u_char *)hd->value.data,
+                         (const u_char *)hd->value.data + hd->value.len)
+            != ED_OK)
+        {
             return ED_ERROR;
         }
     }
