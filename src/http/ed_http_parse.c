@@ -172,26 +172,27 @@ ed_http_skip(const u_char *p, const u_char *end, unsigned cls,
  * the byte after the line, or NULL.
  */
 static inline const u_char *
-ed_http_line(const u_char *p, const u_char *end, ed_http_header_t *hd)
+ed_http_line(const u_char *p, const u_char *end, const u_char **name,
+             size_t *nlen, const u_char **v, const u_char **vend)
 {
-    const u_char *name = p, *v, *vend;
+    const u_char *e;
 
+    *name = p;
     while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
         p++;
     }
-    if (p == name || *p != ':') {
+    if (p == *name || *p != ':') {
         return NULL;
     }
-    hd->name.data = (char *)name;
-    hd->name.len = (size_t)(p - name);
+    *nlen = (size_t)(p - *name);
     p++;
     while (*p == ' ' || *p == '\t') {
         p++;
     }
-    v = p;
+    *v = p;
     p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
     /* Anything but the line end here is a CTL, DEL or bare CR. */
-    vend = p;
+    e = p;
     if (*p == '\r' && p[1] == '\n') {
         p += 2;
     } else if (*p == '\n') {
@@ -199,19 +200,28 @@ ed_http_line(const u_char *p, const u_char *end, ed_http_header_t *hd)
     } else {
         return NULL;
     }
-    while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
-        vend--;
+    while (e > *v && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
     }
-    hd->value.data = (char *)v;
-    hd->value.len = (size_t)(vend - v);
+    *vend = e;
     return p;
 }
 
 const char *
 ed_http_parse_field(const char *p, const char *end, ed_http_header_t *hd)
 {
-    return (const char *)ed_http_line((const u_char *)p, (const u_char *)end,
-                                      hd);
+    const u_char *name, *v, *vend, *q;
+    size_t        nlen;
+
+    q = ed_http_line((const u_char *)p, (const u_char *)end, &name, &nlen,
+                     &v, &vend);
+    if (q != NULL) {
+        hd->name.data = (char *)name;
+        hd->name.len = nlen;
+        hd->value.data = (char *)v;
+        hd->value.len = (size_t)(vend - v);
+    }
+    return (const char *)q;
 }
 
 /* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
@@ -536,9 +546,10 @@ int
 ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
                       ed_http_header_t *hdrs, size_t max_headers)
 {
-    const u_char          *p, *end, *start, *name, *v;
+    const u_char          *p, *end, *start, *name, *v, *vend;
     ed_http_parse_state_t  st;
-    ed_http_header_t       field;
+    ed_http_header_t      *hd;
+    size_t                 nlen;
     int                    major, minor, rc;
 
     memset(h, 0, sizeof(*h));
@@ -637,23 +648,24 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             break;
         }
 
-        p = ed_http_line(p, end, &field);
+        p = ed_http_line(p, end, &name, &nlen, &v, &vend);
         if (p == NULL) {
             return 400;
         }
         if (h->nheaders == max_headers) {
             return 431;
         }
-        hdrs[h->nheaders++] = field;
+        hd = &hdrs[h->nheaders++];
         h->nfields = h->nheaders;
-        name = (const u_char *)field.name.data;
-        v = (const u_char *)field.value.data;
-        if (memchr(name, '_', field.name.len) != NULL) {
+        hd->name.data = (char *)name;
+        hd->name.len = nlen;
+        hd->value.data = (char *)v;
+        hd->value.len = (size_t)(vend - v);
+        if (memchr(name, '_', nlen) != NULL) {
             h->underscores++;
         }
 
-        rc = ed_http_field(h, &st, name, field.name.len, v,
-                           v + field.value.len);
+        rc = ed_http_field(h, &st, name, nlen, v, vend);
         if (rc != ED_OK) {
             return rc;
         }

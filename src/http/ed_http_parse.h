@@ -29,6 +29,20 @@ enum {
 
 extern const uint8_t ed_http_char[256];
 
+/* Value of a hex digit, or -1. */
+static inline int
+ed_http_hex(u_char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch |= 0x20;
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
 typedef struct {
     ed_str_t name;   /* as received */
     ed_str_t value;  /* optional whitespace trimmed */
