@@ -1145,7 +1145,9 @@ ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
     ed_stream_t *us = &ctx->uc->c.stream;
     size_t       max = ctx->piece;
 
-    if (ctx->rbody.kind == ED_HTTP_BODY_LENGTH && ctx->rbody.left < (int64_t)max) {
+    if (ctx->rbody.kind == ED_HTTP_BODY_LENGTH
+        && ctx->rbody.left < (int64_t)max)
+    {
         max = (size_t)ctx->rbody.left;
     }
     ed_stream_read_some(us, max, ed_proxy_on_body);

@@ -290,6 +290,16 @@ int ed_http_framing_verdict(const ed_http_framing_t *f, int version);
 /* The ED_HTTP_CONN_* a Connection value lists. */
 unsigned ed_http_connection(const char *v, size_t len);
 
+/* Adds what a Connection value v[0..len) lists to the conn_close,
+ * conn_keepalive and conn_upgrade flags of a request or response head. */
+#define ed_http_head_connection(h, v, len)                                   \
+    do {                                                                     \
+        unsigned o_ = ed_http_connection((const char *) (v), len);          \
+        (h)->conn_close |= (o_ & ED_HTTP_CONN_CLOSE) != 0;                   \
+        (h)->conn_keepalive |= (o_ & ED_HTTP_CONN_KEEPALIVE) != 0;           \
+        (h)->conn_upgrade |= (o_ & ED_HTTP_CONN_UPGRADE) != 0;               \
+    } while (0)
+
 /*
  * One decoder of message bodies (RFC 9112 6.3), whatever frames them:
  * a length, chunked coding or the end of the connection. Zero-copy: it

@@ -362,8 +362,6 @@ ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
               const u_char *name, size_t nlen, const u_char *v,
               const u_char *vend)
 {
-    unsigned conn;
-
     switch (ed_http_field_id((const char *)name, nlen)) {
     case ED_HTTP_F_HOST:
         if (++st->hosts > 1
@@ -378,10 +376,7 @@ ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
         ed_http_expect(h, v, vend);
         break;
     case ED_HTTP_F_CONNECTION:
-        conn = ed_http_connection((const char *)v, (size_t)(vend - v));
-        h->conn_close |= (conn & ED_HTTP_CONN_CLOSE) != 0;
-        h->conn_keepalive |= (conn & ED_HTTP_CONN_KEEPALIVE) != 0;
-        h->conn_upgrade |= (conn & ED_HTTP_CONN_UPGRADE) != 0;
+        ed_http_head_connection(h, v, (size_t)(vend - v));
         break;
     case ED_HTTP_F_CONTENT_LENGTH:
         if (ed_http_content_length(&st->framing, (const char *)v,

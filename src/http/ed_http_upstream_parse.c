@@ -11,18 +11,13 @@ ed_ups_field(ed_http_resp_head_t *h, ed_http_framing_t *f,
              const u_char *name, size_t nlen, const u_char *v,
              const u_char *vend)
 {
-    unsigned conn;
-
     switch (ed_http_field_id((const char *)name, nlen)) {
     case ED_HTTP_F_UPGRADE:
         h->upgrade.data = (char *)v;
         h->upgrade.len = (size_t)(vend - v);
         break;
     case ED_HTTP_F_CONNECTION:
-        conn = ed_http_connection((const char *)v, (size_t)(vend - v));
-        h->conn_close |= (conn & ED_HTTP_CONN_CLOSE) != 0;
-        h->conn_keepalive |= (conn & ED_HTTP_CONN_KEEPALIVE) != 0;
-        h->conn_upgrade |= (conn & ED_HTTP_CONN_UPGRADE) != 0;
+        ed_http_head_connection(h, v, (size_t)(vend - v));
         break;
     case ED_HTTP_F_CONTENT_TYPE:
         if (h->content_type.data == NULL) {
