@@ -31,6 +31,7 @@
  */
 #include "ed_http.h"
 #include "ed_http_range.h"
+#include "ed_http_fields.h"
 
 #include <zlib.h>
 
@@ -264,33 +265,6 @@ ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc)
 
 /* Requests. */
 
-/* Whether a comma-separated header value lists tok (case-insensitive,
- * parameters after '=' or ';' ignored). */
-static bool
-ed_http_gzip_list_has(const ed_str_t *v, const char *tok, size_t len)
-{
-    const char *p = v->data, *end = p + v->len, *t;
-
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
-        t = p;
-        while (p < end && *p != ',' && *p != ';' && *p != '='
-               && *p != ' ' && *p != '\t')
-        {
-            p++;
-        }
-        if ((size_t)(p - t) == len && ed_strncasecmp(t, tok, len) == 0) {
-            return true;
-        }
-        while (p < end && *p != ',') {
-            p++;
-        }
-    }
-    return false;
-}
-
 /* The first response header called name (nlen bytes), or NULL. */
 static ed_http_out_header_t *
 ed_http_gzip_out(ed_http_request_t *r, const char *name, size_t nlen)
@@ -319,7 +293,7 @@ ed_http_gzip_out_has(ed_http_request_t *r, const char *name, size_t nlen,
     for (i = 0; i < r->headers_out.nelts; i++) {
         if (h[i].name.len == nlen
             && ed_strncasecmp(h[i].name.data, name, nlen) == 0
-            && ed_http_gzip_list_has(&h[i].value, tok, tlen))
+            && ed_http_list_has(h[i].value.data, h[i].value.len, tok, tlen))
         {
             return true;
         }

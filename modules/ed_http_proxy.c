@@ -21,14 +21,6 @@ enum {
     ED_PROXY_FT_STATUS       /* a 502/503/504 listed in next_upstream */
 };
 
-/* How the response body ends. */
-enum {
-    ED_PROXY_BODY_NONE = 0,
-    ED_PROXY_BODY_LENGTH,
-    ED_PROXY_BODY_CHUNKED,
-    ED_PROXY_BODY_CLOSE
-};
-
 /* What the upstream timer stands for. */
 enum {
     ED_PROXY_T_CONNECT = 1,
@@ -87,9 +79,7 @@ typedef struct {
     ed_timer_t                 utimer;       /* upstream side */
     int                        ukind;        /* ED_PROXY_T_* */
     ed_timer_t                 ctimer;       /* client send_timeout */
-    int                        framing;      /* ED_PROXY_BODY_* */
-    int64_t                    resp_left;
-    ed_http_chunked_t          rchunked;
+    ed_http_decoder_t          rbody;        /* the response body */
     size_t                     piece;
     size_t                     low, high;    /* client water marks kept */
     /* The request body as sent, kept for a retry while it is small. */
@@ -1157,8 +1147,10 @@ ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
     ed_stream_t *us = &ctx->uc->c.stream;
     size_t       max = ctx->piece;
 
-    if (ctx->framing == ED_PROXY_BODY_LENGTH && ctx->resp_left < (int64_t)max) {
-        max = (size_t)ctx->resp_left;
+    if (ctx->rbody.kind == ED_HTTP_BODY_LENGTH
+        && ctx->rbody.left < (int64_t)max)
+    {
+        max = (size_t)ctx->rbody.left;
     }
     ed_stream_read_some(us, max, ed_proxy_on_body);
     ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
@@ -1200,16 +1192,11 @@ ed_proxy_flow(ed_http_proxy_ctx_t *ctx)
 static int
 ed_proxy_chunked_check(const char *buf, size_t len, size_t *end)
 {
-    ed_http_chunked_t c;
-    size_t            used, off, n;
-    int               rc = ED_OK;
+    ed_http_decoder_t d;
 
-    memset(&c, 0, sizeof(c));
-    for (*end = 0; *end < len && rc == ED_OK; *end += used) {
-        rc = ed_http_chunked_parse(&c, buf + *end, len - *end, &used, &off,
-                                   &n);
-    }
-    return rc == ED_OK ? ED_AGAIN : rc;
+    ed_http_decoder_init(&d, ED_HTTP_BODY_CHUNKED, -1);
+    *end = 0;
+    return ed_http_decode_run(&d, buf, len, end, NULL, NULL);
 }
 
 /* A read_until_scan scanner: the chunked body up to its end or its
@@ -1254,13 +1241,22 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
     ed_http_finalize(r, ED_OK);
 }
 
+/* Passes a slice of the response body on: ED_OK, or ED_DECLINED when
+ * the client's side failed. */
+static int
+ed_proxy_slice(void *data, const char *p, size_t n)
+{
+    return ed_http_send_body(data, (char *)p, n) == ED_OK ? ED_OK
+                                                          : ED_DECLINED;
+}
+
 static void
 ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
 {
     ed_http_upstream_conn_t *uc = s->data;
     ed_http_proxy_ctx_t     *ctx = uc->owner;
     ed_http_request_t       *r = ctx->r;
-    size_t                   pos, used, off, n;
+    size_t                   pos;
     int                      rc;
 
     ed_timer_del(ed_worker->loop, &ctx->utimer);
@@ -1275,7 +1271,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     if (status != ED_OK) {
-        if (ctx->framing == ED_PROXY_BODY_CLOSE && status == ED_DONE) {
+        if (ctx->rbody.kind == ED_HTTP_BODY_CLOSE && status == ED_DONE) {
             if (len && ed_http_send_body(r, data, len) != ED_OK) {
                 ed_proxy_finish(ctx, ED_ERROR);
                 return;
@@ -1293,7 +1289,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (!r->header_sent) {
         /* Held head: the first bytes of the body decide. */
-        if (ctx->framing == ED_PROXY_BODY_CHUNKED
+        if (ctx->rbody.kind == ED_HTTP_BODY_CHUNKED
             && ed_proxy_chunked_check(data, len, &pos) == ED_ERROR)
         {
             goto invalid;
@@ -1303,50 +1299,22 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
             return;
         }
     }
-    switch (ctx->framing) {
-    case ED_PROXY_BODY_LENGTH:
-        if (ed_http_send_body(r, data, len) != ED_OK) {
-            ed_proxy_finish(ctx, ED_ERROR);
-            return;
+    pos = 0;
+    rc = ed_http_decode_run(&ctx->rbody, data, len, &pos, ed_proxy_slice, r);
+    if (rc == ED_ERROR) {
+        goto invalid;
+    }
+    if (rc != ED_AGAIN && rc != ED_DONE) {
+        ed_proxy_finish(ctx, ED_ERROR);
+        return;
+    }
+    if (rc == ED_DONE) {
+        if (pos != len) {
+            /* Bytes after the body: not a connection to keep. */
+            ctx->reusable = 0;
         }
-        ctx->resp_left -= (int64_t)len;
-        if (ctx->resp_left == 0) {
-            ed_proxy_done(ctx);
-            return;
-        }
-        break;
-    case ED_PROXY_BODY_CHUNKED:
-        for (pos = 0; pos < len; pos += used) {
-            rc = ed_http_chunked_parse(&ctx->rchunked, data + pos, len - pos,
-                                       &used, &off, &n);
-            if (rc == ED_ERROR) {
-                goto invalid;
-            }
-            if (rc == ED_OK
-                && ed_http_send_body(r, data + pos + off, n) != ED_OK)
-            {
-                ed_proxy_finish(ctx, ED_ERROR);
-                return;
-            }
-            if (rc == ED_DONE) {
-                if (pos + used != len) {
-                    /* Bytes after the body: not a connection to keep. */
-                    ctx->reusable = 0;
-                }
-                ed_proxy_done(ctx);
-                return;
-            }
-            if (rc == ED_AGAIN) {
-                break;
-            }
-        }
-        break;
-    default:
-        if (ed_http_send_body(r, data, len) != ED_OK) {
-            ed_proxy_finish(ctx, ED_ERROR);
-            return;
-        }
-        break;
+        ed_proxy_done(ctx);
+        return;
     }
     ed_proxy_flow(ctx);
     return;
@@ -1445,20 +1413,20 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     if (r->head_only || h->status == 204 || h->status == 304
         || h->status < 200)
     {
-        ctx->framing = ED_PROXY_BODY_NONE;
+        ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_NONE, -1);
         r->content_length = h->content_length;
     } else if (h->chunked) {
-        ctx->framing = ED_PROXY_BODY_CHUNKED;
-        memset(&ctx->rchunked, 0, sizeof(ctx->rchunked));
+        ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_CHUNKED, -1);
     } else if (h->content_length >= 0) {
-        ctx->framing = h->content_length ? ED_PROXY_BODY_LENGTH
-                                         : ED_PROXY_BODY_NONE;
-        ctx->resp_left = h->content_length;
+        ed_http_decoder_init(&ctx->rbody,
+                             h->content_length ? ED_HTTP_BODY_LENGTH
+                                               : ED_HTTP_BODY_NONE,
+                             h->content_length);
         r->content_length = h->content_length;
     } else {
-        ctx->framing = ED_PROXY_BODY_CLOSE;
+        ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_CLOSE, -1);
     }
-    ctx->reusable = ctx->framing != ED_PROXY_BODY_CLOSE && !h->conn_close
+    ctx->reusable = ctx->rbody.kind != ED_HTTP_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
     return ED_OK;
@@ -1483,7 +1451,7 @@ ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
     ed_stream_t *us = &ctx->uc->c.stream;
     int          rc;
 
-    if (ctx->framing == ED_PROXY_BODY_NONE) {
+    if (ctx->rbody.kind == ED_HTTP_BODY_NONE) {
         if (ed_proxy_commit(ctx) != ED_OK) {
             ed_proxy_finish(ctx, ED_ERROR);
             return;
@@ -1491,15 +1459,15 @@ ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
         ed_proxy_done(ctx);
         return;
     }
-    if (ctx->framing != ED_PROXY_BODY_CLOSE
+    if (ctx->rbody.kind != ED_HTTP_BODY_CLOSE
         && (us->rdhup || us->eof || us->error))
     {
         /* All the upstream sent is here or in the socket: up to a piece
          * is read before the head goes, so that a body ending early is
          * seen. The scanner stops at the body's end or first bad byte
          * (a piece without either is ED_DECLINED). */
-        if (ctx->framing == ED_PROXY_BODY_LENGTH) {
-            rc = ed_stream_read_bytes(us, (size_t)ed_min(ctx->resp_left,
+        if (ctx->rbody.kind == ED_HTTP_BODY_LENGTH) {
+            rc = ed_stream_read_bytes(us, (size_t)ed_min(ctx->rbody.left,
                                                          (int64_t)ctx->piece),
                                       ed_proxy_on_body);
         } else {
@@ -1513,7 +1481,7 @@ ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
         ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
         return;
     }
-    if (ctx->framing == ED_PROXY_BODY_CHUNKED && ed_stream_buffered(us)) {
+    if (ctx->rbody.kind == ED_HTTP_BODY_CHUNKED && ed_stream_buffered(us)) {
         /* Checked by ed_proxy_on_body before the head goes. */
         ed_proxy_read_more(ctx);
         return;

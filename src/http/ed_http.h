@@ -4,6 +4,7 @@
 
 #include "ed_conn.h"
 #include "ed_http_parse.h"
+#include "ed_http_fields.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -199,7 +200,7 @@ struct ed_http_request_s {
     uint64_t                  bytes_sent;
     uint64_t                  body_bytes_sent;
     int64_t                   body_left;   /* unread Content-Length body */
-    ed_http_chunked_t        *chunked;     /* unread chunked body */
+    ed_http_decoder_t        *chunked;     /* unread chunked body */
     int64_t                   discarded;   /* bytes of it dropped unread */
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */

@@ -100,58 +100,68 @@ ed_http_body_on_timeout(ed_timer_t *t)
     ed_http_body_fail(b, 408);
 }
 
+/* A run of the decoder over one piece: the body, and whether the pool
+ * is still there (the handler may end the request from its callback). */
+typedef struct {
+    ed_http_body_t *b;
+    bool            alive;
+} ed_http_body_run_t;
+
+/* Gives one decoded slice to the handler: ED_OK to go on, 413 over
+ * client_max_body_size, ED_AGAIN once the handler paused, stopped or
+ * ended the request (ED_DECLINED if it freed it). */
+static int
+ed_http_body_slice(void *data, const char *p, size_t n)
+{
+    ed_http_body_run_t *run = data;
+    ed_http_body_t     *b = run->b;
+    ed_http_request_t  *r = b->r;
+    size_t              max = r->clcf->client_max_body_size;
+
+    if (max && r->chunked->total > (int64_t)max) {
+        return 413;
+    }
+    b->cb(r, b->data, ED_OK, (char *)p, n);
+    if (!run->alive) {
+        return ED_DECLINED;
+    }
+    return b->stopped || b->paused || r->finalized ? ED_AGAIN : ED_OK;
+}
+
 /* A chunked piece: delivers each decoded slice; bytes after the body's
  * end, or after the handler paused or stopped, go back to the stream. */
 static void
 ed_http_body_chunked(ed_http_body_t *b, ed_stream_t *s, char *data,
                      size_t len)
 {
-    ed_http_request_t *r = b->r;
-    size_t             pos = 0, used, off, n, max;
-    bool               alive = true;
-    int                rc;
+    ed_http_request_t  *r = b->r;
+    ed_http_body_run_t  run = { b, true };
+    size_t              pos = 0;
+    int                 rc;
 
-    max = r->clcf->client_max_body_size;
-    b->alive = &alive;
-    while (pos < len) {
-        rc = ed_http_chunked_parse(r->chunked, data + pos, len - pos, &used,
-                                   &off, &n);
-        if (rc == ED_ERROR) {
-            b->alive = NULL;
-            r->error = 1;
-            ed_http_body_fail(b, 400);
-            return;
-        }
-        if (rc == ED_AGAIN) {
-            pos = len;
-            break;
-        }
-        if (rc == ED_DONE) {
-            pos += used;
-            s->rpos -= len - pos;
-            r->chunked = NULL;
-            b->stopped = 1;
-            b->alive = NULL;
-            b->cb(r, b->data, ED_DONE, NULL, 0);
-            return;
-        }
-        if (max && r->chunked->total > (int64_t)max) {
-            b->alive = NULL;
-            ed_http_body_fail(b, 413);
-            return;
-        }
-        b->cb(r, b->data, ED_OK, data + pos + off, n);
-        if (!alive) {
-            return;
-        }
-        pos += used;
-        if (b->stopped || b->paused || r->finalized) {
-            break;
-        }
+    b->alive = &run.alive;
+    rc = ed_http_decode_run(r->chunked, data, len, &pos, ed_http_body_slice,
+                            &run);
+    if (!run.alive) {
+        return;
     }
     b->alive = NULL;
-    /* Not decoded yet: left for the next read (ours or the discard's). */
+    if (rc == ED_ERROR || rc == 413) {
+        if (rc == ED_ERROR) {
+            r->error = 1;
+        }
+        ed_http_body_fail(b, rc == ED_ERROR ? 400 : 413);
+        return;
+    }
+    /* Not decoded yet, or after the body: left for the next read (ours,
+     * the discard's or the next request's). */
     s->rpos -= len - pos;
+    if (rc == ED_DONE) {
+        r->chunked = NULL;
+        b->stopped = 1;
+        b->cb(r, b->data, ED_DONE, NULL, 0);
+        return;
+    }
     if (!b->stopped && !b->paused && !r->finalized) {
         ed_http_body_arm(b);
     }

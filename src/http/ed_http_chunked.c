@@ -40,20 +40,6 @@ enum {
     ED_CHUNK_ERROR
 };
 
-/* Value of a hex digit, or -1. */
-static int
-ed_chunk_hex(u_char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    ch |= 0x20;
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    return -1;
-}
-
 /*
  * Runs the state machine over p[0..len). Body data is never copied: the
  * data state returns a slice of p. Errors are sticky, and so is the end.
@@ -100,7 +86,7 @@ ed_http_chunked_parse(ed_http_chunked_t *c, const char *p, size_t len,
 
         switch (c->state) {
         case ED_CHUNK_SIZE_START:
-            d = ed_chunk_hex(ch);
+            d = ed_http_hex(ch);
             if (d < 0) {
                 goto failed;
             }
@@ -111,7 +97,7 @@ ed_http_chunked_parse(ed_http_chunked_t *c, const char *p, size_t len,
             break;
 
         case ED_CHUNK_SIZE:
-            d = ed_chunk_hex(ch);
+            d = ed_http_hex(ch);
             if (d >= 0) {
                 if (++c->digits > ED_CHUNK_MAX_DIGITS
                     || c->size > (INT64_MAX >> 4))

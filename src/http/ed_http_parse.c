@@ -1,6 +1,7 @@
 /* Zero-copy HTTP/1.x request-head parser and head-end scanner. */
 #include "ed_core.h"
 #include "ed_http_parse.h"
+#include "ed_http_fields.h"
 
 /*
  * Character classes, one table lookup per byte on the hot path. Built from
@@ -58,14 +59,8 @@ const uint8_t ed_http_char[256] = {
 
 /* Per-call bookkeeping for the fields that are checked across lines. */
 typedef struct {
-    const u_char *cl;          /* digits of the first Content-Length */
-    size_t        cl_len;
-    unsigned      hosts;       /* Host fields seen */
-    unsigned      te:1;        /* a Transfer-Encoding field was seen */
-    unsigned      te_codings:1; /* ... naming at least one coding */
-    unsigned      te_chunked:1;
-    unsigned      te_last_chunked:1;
-    unsigned      te_unknown:1;
+    ed_http_framing_t framing;  /* Content-Length, Transfer-Encoding */
+    unsigned          hosts;    /* Host fields seen */
 } ed_http_parse_state_t;
 
 /* Path of an absolute-form target that has none ("http://a?b"). */
@@ -167,6 +162,66 @@ ed_http_skip(const u_char *p, const u_char *end, unsigned cls,
             }
         }
     }
+}
+
+/*
+ * One field line at p (RFC 9112 5): a name that is a token right up to
+ * the colon (which also refuses obs-fold and whitespace before the
+ * colon), OWS, a value of field-vchar, SP and HTAB, trimmed, then CRLF
+ * or LF. The last LF of the head, at end[-1], bounds the scans. Returns
+ * the byte after the line, or NULL.
+ */
+static inline const u_char *
+ed_http_line(const u_char *p, const u_char *end, const u_char **name,
+             size_t *nlen, const u_char **v, const u_char **vend)
+{
+    const u_char *e;
+
+    *name = p;
+    while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
+        p++;
+    }
+    if (p == *name || *p != ':') {
+        return NULL;
+    }
+    *nlen = (size_t)(p - *name);
+    p++;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    *v = p;
+    p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
+    /* Anything but the line end here is a CTL, DEL or bare CR. */
+    e = p;
+    if (*p == '\r' && p[1] == '\n') {
+        p += 2;
+    } else if (*p == '\n') {
+        p++;
+    } else {
+        return NULL;
+    }
+    while (e > *v && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+    *vend = e;
+    return p;
+}
+
+const char *
+ed_http_parse_field(const char *p, const char *end, ed_http_header_t *hd)
+{
+    const u_char *name, *v, *vend, *q;
+    size_t        nlen;
+
+    q = ed_http_line((const u_char *)p, (const u_char *)end, &name, &nlen,
+                     &v, &vend);
+    if (q != NULL) {
+        hd->name.data = (char *)name;
+        hd->name.len = nlen;
+        hd->value.data = (char *)v;
+        hd->value.len = (size_t)(vend - v);
+    }
+    return (const char *)q;
 }
 
 /* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
@@ -280,216 +335,64 @@ ed_http_check_host(const u_char *p, size_t len, bool need_port)
     return ED_OK;
 }
 
-/* Trims OWS (SP, HTAB) on both sides of [*s, *e). */
-static void
-ed_http_trim(const u_char **s, const u_char **e)
-{
-    while (*s < *e && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-    }
-    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) {
-        (*e)--;
-    }
-}
-
-/* Case-insensitive equality of [s, s + n) and the lowercase literal lit;
- * inline, as it runs on every field name of a known length. */
-static inline bool
-ed_http_eq(const u_char *s, size_t n, const char *lit, size_t litlen)
-{
-    size_t i;
-
-    if (n != litlen) {
-        return false;
-    }
-    for (i = 0; i < n; i++) {
-        if ((u_char)ed_tolower((char)s[i]) != (u_char)lit[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-#define ed_http_eq_lit(s, n, lit) ed_http_eq(s, n, lit, sizeof(lit) - 1)
-
-/*
- * Content-Length: a list of decimal values, all spelled identically
- * across every element and every field (RFC 9110 8.6; spec/http.md).
- * Returns ED_OK or 400.
- */
-static int
-ed_http_content_length(ed_http_req_head_t *h, ed_http_parse_state_t *st,
-                       const u_char *v, const u_char *end)
-{
-    const u_char *p, *c, *s, *e;
-    int64_t       n;
-
-    for (p = v;; p = c + 1) {
-        c = memchr(p, ',', (size_t)(end - p));
-        s = p;
-        e = c ? c : end;
-        ed_http_trim(&s, &e);
-        n = ed_atoi((const char *)s, (size_t)(e - s));
-        if (n < 0) {
-            /* Empty, non-digit or overflowing. */
-            return 400;
-        }
-        if (st->cl == NULL) {
-            st->cl = s;
-            st->cl_len = (size_t)(e - s);
-            h->content_length = n;
-        } else if (st->cl_len != (size_t)(e - s)
-                   || memcmp(st->cl, s, st->cl_len) != 0)
-        {
-            return 400;
-        }
-        if (c == NULL) {
-            return ED_OK;
-        }
-    }
-}
-
-/*
- * Transfer-Encoding: a list of codings, possibly over several fields.
- * Codings are bare tokens: parameters are refused (none of the codings we
- * know takes one, and "chunked;x" is a classic smuggling vector). The
- * final verdict is taken once all fields are seen. Returns ED_OK or 400.
- */
-static int
-ed_http_transfer_encoding(ed_http_parse_state_t *st, const u_char *v,
-                          const u_char *end)
-{
-    const u_char *p, *c, *s, *e, *q;
-    size_t        n;
-
-    st->te = 1;
-    for (p = v;; p = c + 1) {
-        c = memchr(p, ',', (size_t)(end - p));
-        s = p;
-        e = c ? c : end;
-        ed_http_trim(&s, &e);
-        n = (size_t)(e - s);
-        if (n != 0) {
-            for (q = s; q < e; q++) {
-                if (!ed_http_is(*q, ED_HTTP_C_TOKEN)) {
-                    return 400;
-                }
-            }
-            st->te_codings = 1;
-            if (ed_http_eq_lit(s, n, "chunked")) {
-                if (st->te_chunked) {
-                    return 400;
-                }
-                st->te_chunked = 1;
-                st->te_last_chunked = 1;
-            } else {
-                st->te_last_chunked = 0;
-                if (!ed_http_eq_lit(s, n, "gzip")
-                    && !ed_http_eq_lit(s, n, "deflate")
-                    && !ed_http_eq_lit(s, n, "compress")
-                    && !ed_http_eq_lit(s, n, "identity"))
-                {
-                    st->te_unknown = 1;
-                }
-            }
-        }
-        if (c == NULL) {
-            return ED_OK;
-        }
-    }
-}
-
-/* Connection: sets the close, keep-alive and upgrade flags. */
-static void
-ed_http_connection(ed_http_req_head_t *h, const u_char *v, const u_char *end)
-{
-    const u_char *p, *c, *s, *e;
-    size_t        n;
-
-    for (p = v;; p = c + 1) {
-        c = memchr(p, ',', (size_t)(end - p));
-        s = p;
-        e = c ? c : end;
-        ed_http_trim(&s, &e);
-        n = (size_t)(e - s);
-        if (ed_http_eq_lit(s, n, "close")) {
-            h->conn_close = 1;
-        } else if (ed_http_eq_lit(s, n, "keep-alive")) {
-            h->conn_keepalive = 1;
-        } else if (ed_http_eq_lit(s, n, "upgrade")) {
-            h->conn_upgrade = 1;
-        }
-        if (c == NULL) {
-            return;
-        }
-    }
-}
-
 /* Expect: 100-continue sets expect_continue, anything else expect_other. */
 static void
 ed_http_expect(ed_http_req_head_t *h, const u_char *v, const u_char *end)
 {
-    const u_char *p, *c, *s, *e;
-    size_t        n;
+    ed_http_list_t l;
+    ed_str_t       e;
 
-    for (p = v;; p = c + 1) {
-        c = memchr(p, ',', (size_t)(end - p));
-        s = p;
-        e = c ? c : end;
-        ed_http_trim(&s, &e);
-        n = (size_t)(e - s);
-        if (ed_http_eq_lit(s, n, "100-continue")) {
+    ed_http_list_init(&l, (const char *)v, (size_t)(end - v));
+    while (ed_http_list_next(&l, &e)) {
+        if (ed_http_str_eq_lit(&e, "100-continue")) {
             h->expect_continue = 1;
-        } else if (n != 0) {
+        } else if (e.len != 0) {
             h->expect_other = 1;
-        }
-        if (c == NULL) {
-            return;
         }
     }
 }
 
 /*
  * Interprets one field whose name is [name, name + nlen) and value
- * [v, vend). Dispatches on the length first so the common fields cost one
- * switch. Returns ED_OK or an HTTP status.
+ * [v, vend). ed_http_field_id dispatches on the length first, so the
+ * common fields cost one switch. Returns ED_OK or an HTTP status.
  */
 static int
 ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
               const u_char *name, size_t nlen, const u_char *v,
               const u_char *vend)
 {
-    switch (nlen) {
-    case 4:
-        if (ed_http_eq_lit(name, nlen, "host")) {
-            if (++st->hosts > 1
-                || ed_http_check_host(v, (size_t)(vend - v), false)
-                       != ED_OK)
-            {
-                return 400;
-            }
-            h->host.data = (char *)v;
-            h->host.len = (size_t)(vend - v);
+    switch (ed_http_field_id((const char *)name, nlen)) {
+    case ED_HTTP_F_HOST:
+        if (++st->hosts > 1
+            || ed_http_check_host(v, (size_t)(vend - v), false) != ED_OK)
+        {
+            return 400;
         }
+        h->host.data = (char *)v;
+        h->host.len = (size_t)(vend - v);
         break;
-    case 6:
-        if (ed_http_eq_lit(name, nlen, "expect")) {
-            ed_http_expect(h, v, vend);
+    case ED_HTTP_F_EXPECT:
+        ed_http_expect(h, v, vend);
+        break;
+    case ED_HTTP_F_CONNECTION:
+        ed_http_head_connection(h, v, (size_t)(vend - v));
+        break;
+    case ED_HTTP_F_CONTENT_LENGTH:
+        if (ed_http_content_length(&st->framing, (const char *)v,
+                                   (size_t)(vend - v))
+            != ED_OK)
+        {
+            return 400;
         }
+        h->content_length = st->framing.content_length;
         break;
-    case 10:
-        if (ed_http_eq_lit(name, nlen, "connection")) {
-            ed_http_connection(h, v, vend);
-        }
-        break;
-    case 14:
-        if (ed_http_eq_lit(name, nlen, "content-length")) {
-            return ed_http_content_length(h, st, v, vend);
-        }
-        break;
-    case 17:
-        if (ed_http_eq_lit(name, nlen, "transfer-encoding")) {
-            return ed_http_transfer_encoding(st, v, vend);
+    case ED_HTTP_F_TRANSFER_ENCODING:
+        if (ed_http_transfer_encoding(&st->framing, (const char *)v,
+                                      (size_t)(vend - v))
+            != ED_OK)
+        {
+            return 400;
         }
         break;
     }
@@ -740,36 +643,10 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
             break;
         }
 
-        /* A name that is a token right up to the colon; this also refuses
-         * obs-fold and whitespace before the colon. */
-        name = p;
-        while (ed_http_is(*p, ED_HTTP_C_TOKEN)) {
-            p++;
-        }
-        if (p == name || *p != ':') {
+        p = ed_http_line(p, end, &name, &nlen, &v, &vend);
+        if (p == NULL) {
             return 400;
         }
-        nlen = (size_t)(p - name);
-        p++;
-
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        v = p;
-        p = ed_http_skip(p, end, ED_HTTP_C_VALUE, 0x20);
-        /* Anything but the line end here is a CTL, DEL or bare CR. */
-        vend = p;
-        if (*p == '\r' && p[1] == '\n') {
-            p += 2;
-        } else if (*p == '\n') {
-            p++;
-        } else {
-            return 400;
-        }
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
-            vend--;
-        }
-
         if (h->nheaders == max_headers) {
             return 431;
         }
@@ -803,23 +680,13 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
         h->expect_continue = 0;
     }
 
-    if (st.te) {
-        /* RFC 9112 6.1 and 6.3: no guessing between two framings, and
-         * HTTP/1.0 has no chunked coding to trust. */
-        if (st.cl != NULL || h->version == 10 || !st.te_codings) {
-            return 400;
-        }
-        if (st.te_chunked && !st.te_last_chunked) {
-            return 400;
-        }
-        if (st.te_unknown) {
-            return 501;
-        }
-        if (!st.te_last_chunked) {
-            return 400;
-        }
-        h->chunked = 1;
+    /* RFC 9112 6.1 and 6.3: no guessing between two framings, and
+     * HTTP/1.0 has no chunked coding to trust. */
+    rc = ed_http_framing_verdict(&st.framing, h->version);
+    if (rc != ED_OK) {
+        return rc;
     }
+    h->chunked = st.framing.te;
 
     return ED_OK;
 }

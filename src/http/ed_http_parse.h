@@ -29,6 +29,20 @@ enum {
 
 extern const uint8_t ed_http_char[256];
 
+/* Value of a hex digit, or -1. */
+static inline int
+ed_http_hex(u_char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch |= 0x20;
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
 typedef struct {
     ed_str_t name;   /* as received */
     ed_str_t value;  /* optional whitespace trimmed */
@@ -75,6 +89,13 @@ typedef struct {
  * An ed_stream_scan_pt: with resume, a call goes on where the previous
  * one on the same bytes stopped; NULL scans from the start. */
 size_t ed_http_head_end(const char *buf, size_t len, size_t *resume);
+
+/* Parses the field line at p into hd (name; value, OWS trimmed) for a
+ * head parser whose buffer ends, at end[-1], in the head's last LF.
+ * Returns the byte after the line (CRLF or LF), or NULL when the line is
+ * not a valid field. */
+const char *ed_http_parse_field(const char *p, const char *end,
+                                ed_http_header_t *hd);
 
 /* Whether every byte of s has class c: ED_HTTP_C_VALUE for a field
  * value (RFC 9110 5.5: VCHAR, obs-text, SP and HTAB), ED_HTTP_C_TOKEN

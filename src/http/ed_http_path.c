@@ -2,20 +2,6 @@
 #include "ed_core.h"
 #include "ed_http_parse.h"
 
-/* Value of a hex digit, or -1. */
-static int
-ed_path_hex(u_char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    ch |= 0x20;
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    return -1;
-}
-
 /*
  * One pass over the input: each byte is decoded first, then a '/' (sent
  * as is or as %2F) closes the segment written so far, which is dropped
@@ -58,8 +44,8 @@ ed_http_normalize_path(const char *in, size_t len, char *out,
                 if (len - i < 3) {
                     return ED_ERROR;
                 }
-                hi = ed_path_hex((u_char)in[i + 1]);
-                lo = ed_path_hex((u_char)in[i + 2]);
+                hi = ed_http_hex((u_char)in[i + 1]);
+                lo = ed_http_hex((u_char)in[i + 2]);
                 if (hi < 0 || lo < 0) {
                     return ED_ERROR;
                 }

@@ -3,8 +3,7 @@
  * files. */
 #include "ed_http_range.h"
 #include "ed_http_parse.h"
-
-#define ed_ows(c) ((c) == ' ' || (c) == '\t')
+#include "ed_http_fields.h"
 
 /* Reads 1*DIGIT at *p (< end), saturating at INT64_MAX: a position too
  * large to represent is still a valid one, beyond any file. Returns the
@@ -45,9 +44,7 @@ ed_http_range_parse(const char *s, size_t len, int64_t size,
     p += 6;
     for (;;) {
         /* 1#range-spec: empty list elements are allowed around commas. */
-        while (p < end && (ed_ows(*p) || *p == ',')) {
-            p++;
-        }
+        p = ed_http_list_skip(p, end);
         if (p == end) {
             break;
         }
@@ -89,10 +86,7 @@ ed_http_range_parse(const char *s, size_t len, int64_t size,
                 first = -1;
             }
         }
-        while (p < end && ed_ows(*p)) {
-            p++;
-        }
-        if (p != end && *p != ',') {
+        if (!ed_http_list_elt_end(&p, end)) {
             goto ignore;
         }
         if (first < 0) {
@@ -133,9 +127,7 @@ ed_http_etag_match(const char *list, size_t len, const ed_str_t *etag,
     bool        is_weak;
 
     for (;;) {
-        while (p < end && (ed_ows(*p) || *p == ',')) {
-            p++;
-        }
+        p = ed_http_list_skip(p, end);
         if (p == end) {
             return false;
         }
@@ -164,10 +156,7 @@ ed_http_etag_match(const char *list, size_t len, const ed_str_t *etag,
             return true;
         }
         p = q;
-        while (p < end && ed_ows(*p)) {
-            p++;
-        }
-        if (p != end && *p != ',') {
+        if (!ed_http_list_elt_end(&p, end)) {
             return false;
         }
     }
@@ -280,14 +269,14 @@ ed_ae_element(const char **pp, const char *end, const char **name,
     *nlen = (size_t)(p - *name);
     bad = *nlen == 0;
     for (;;) {
-        while (p < end && ed_ows(*p)) {
+        while (p < end && ed_http_ows(*p)) {
             p++;
         }
         if (bad || p == end || *p != ';') {
             break;
         }
         p++;
-        while (p < end && ed_ows(*p)) {
+        while (p < end && ed_http_ows(*p)) {
             p++;
         }
         pn = p;
@@ -325,7 +314,7 @@ ed_ae_element(const char **pp, const char *end, const char **name,
             }
         }
     }
-    if (p < end && *p != ',') {
+    if (!ed_http_list_elt_end(&p, end)) {
         bad = 1;
     }
     while (p < end && *p != ',') {
@@ -349,19 +338,19 @@ ed_http_accepts_coding(const ed_str_t *ae, const char *coding, size_t clen)
     p = ae->data;
     end = p + ae->len;
     /* RFC 9110 8.4.1.3: x-gzip is gzip. */
-    gzip = clen == 4 && ed_strncasecmp(coding, "gzip", 4) == 0;
-    while (p < end) {
-        if (*p == ',' || ed_ows(*p)) {
-            p++;
-            continue;
+    gzip = ed_http_token_eq_lit(coding, clen, "gzip");
+    for (;;) {
+        p = ed_http_list_skip(p, end);
+        if (p == end) {
+            break;
         }
         q = ed_ae_element(&p, end, &t, &tlen);
         if (q < 0) {
             continue;
         }
         if (found < 0
-            && ((tlen == clen && ed_strncasecmp(t, coding, clen) == 0)
-                || (gzip && tlen == 6 && ed_strncasecmp(t, "x-gzip", 6) == 0)))
+            && (ed_http_token_eq(t, tlen, coding, clen)
+                || (gzip && ed_http_token_eq_lit(t, tlen, "x-gzip"))))
         {
             /* The first explicit mention wins over "*". */
             found = q;

@@ -428,11 +428,12 @@ ed_http_process(ed_http_request_t *r)
                    && hc->requests + 1 < (unsigned)clcf->keepalive_requests
                    && !ed_worker->quitting;
     if (r->head.chunked) {
-        r->chunked = ed_pcalloc(r->pool, sizeof(ed_http_chunked_t));
+        r->chunked = ed_palloc(r->pool, sizeof(ed_http_decoder_t));
         if (r->chunked == NULL) {
             ed_http_finalize(r, 500);
             return;
         }
+        ed_http_decoder_init(r->chunked, ED_HTTP_BODY_CHUNKED, -1);
     } else if (r->head.content_length > 0) {
         r->body_left = r->head.content_length;
     }
@@ -594,7 +595,7 @@ ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
 {
     ed_http_conn_t    *hc = s->data;
     ed_http_request_t *r = hc->r;
-    size_t             used, off, n, pos = 0;
+    size_t             pos = 0;
     int                rc;
 
     if (status != ED_OK) {
@@ -602,24 +603,16 @@ ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     if (r->chunked) {
-        while (pos < len) {
-            rc = ed_http_chunked_parse(r->chunked, data + pos, len - pos,
-                                       &used, &off, &n);
-            pos += used;
-            if (rc == ED_ERROR) {
-                r->keepalive = 0;
-                r->error = 1;
-                ed_timer_del(ed_worker->loop, &hc->timer);
-                ed_http_next(hc);
-                return;
-            }
-            if (rc == ED_DONE) {
-                r->chunked = NULL;
-                break;
-            }
-            if (rc == ED_AGAIN) {
-                break;
-            }
+        rc = ed_http_decode_run(r->chunked, data, len, &pos, NULL, NULL);
+        if (rc == ED_ERROR) {
+            r->keepalive = 0;
+            r->error = 1;
+            ed_timer_del(ed_worker->loop, &hc->timer);
+            ed_http_next(hc);
+            return;
+        }
+        if (rc == ED_DONE) {
+            r->chunked = NULL;
         }
         /* Whatever follows the body stays buffered for the next head. */
         s->rpos -= len - pos;

@@ -1,174 +1,41 @@
 /* Zero-copy parser of upstream response heads, as strict as the request
  * parser: a response the proxy cannot frame exactly is refused (502). */
 #include "ed_http_upstream.h"
+#include "ed_http_fields.h"
 
 #define ed_ups_is(c, cls) (ed_http_char[(u_char)(c)] & (cls))
 
-/* Fields checked across lines. */
-typedef struct {
-    const u_char *cl;          /* first Content-Length value */
-    size_t        cl_len;
-    unsigned      te:1;
-    unsigned      te_chunked:1;
-    unsigned      te_last_chunked:1;
-    unsigned      te_other:1;
-} ed_ups_parse_state_t;
-
-/* Case-insensitive equality of [s, s + n) and a lowercase literal. */
-static bool
-ed_ups_eq(const u_char *s, size_t n, const char *lit, size_t litlen)
-{
-    size_t i;
-
-    if (n != litlen) {
-        return false;
-    }
-    for (i = 0; i < n; i++) {
-        if ((u_char)ed_tolower((char)s[i]) != (u_char)lit[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-#define ed_ups_eq_lit(s, n, lit) ed_ups_eq(s, n, lit, sizeof(lit) - 1)
-
-static void
-ed_ups_trim(const u_char **s, const u_char **e)
-{
-    while (*s < *e && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-    }
-    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) {
-        (*e)--;
-    }
-}
-
-/* Calls fn for each trimmed element of a comma-separated list; stops at
- * the first non-OK answer and returns it. */
-typedef int (*ed_ups_elt_pt)(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
-                             const u_char *s, size_t n);
-
-static int
-ed_ups_list(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
-            const u_char *v, const u_char *end, ed_ups_elt_pt fn)
-{
-    const u_char *p, *c, *s, *e;
-    int           rc;
-
-    for (p = v;; p = c + 1) {
-        c = memchr(p, ',', (size_t)(end - p));
-        s = p;
-        e = c ? c : end;
-        ed_ups_trim(&s, &e);
-        rc = fn(h, st, s, (size_t)(e - s));
-        if (rc != ED_OK || c == NULL) {
-            return rc;
-        }
-    }
-}
-
-/* Content-Length: identical decimal values only. ED_OK or ED_ERROR. */
-static int
-ed_ups_content_length(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
-                      const u_char *s, size_t n)
-{
-    int64_t v = ed_atoi((const char *)s, n);
-
-    if (v < 0) {
-        return ED_ERROR;
-    }
-    if (st->cl == NULL) {
-        st->cl = s;
-        st->cl_len = n;
-        h->content_length = v;
-        return ED_OK;
-    }
-    return st->cl_len == n && memcmp(st->cl, s, n) == 0 ? ED_OK : ED_ERROR;
-}
-
-/* Transfer-Encoding codings: tokens; chunked at most once. */
-static int
-ed_ups_coding(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
-              const u_char *s, size_t n)
-{
-    size_t i;
-
-    ed_unused(h);
-    if (n == 0) {
-        return ED_OK;
-    }
-    for (i = 0; i < n; i++) {
-        if (!ed_ups_is(s[i], ED_HTTP_C_TOKEN)) {
-            return ED_ERROR;
-        }
-    }
-    if (ed_ups_eq_lit(s, n, "chunked")) {
-        if (st->te_chunked) {
-            return ED_ERROR;
-        }
-        st->te_chunked = 1;
-        st->te_last_chunked = 1;
-        return ED_OK;
-    }
-    st->te_last_chunked = 0;
-    st->te_other = 1;
-    return ED_OK;
-}
-
-/* Connection options: close, keep-alive, upgrade. Returns ED_OK. */
-static int
-ed_ups_connection(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
-                  const u_char *s, size_t n)
-{
-    ed_unused(st);
-    if (ed_ups_eq_lit(s, n, "close")) {
-        h->conn_close = 1;
-    } else if (ed_ups_eq_lit(s, n, "keep-alive")) {
-        h->conn_keepalive = 1;
-    } else if (ed_ups_eq_lit(s, n, "upgrade")) {
-        h->conn_upgrade = 1;
-    }
-    return ED_OK;
-}
-
 /* Interprets one field. ED_OK or ED_ERROR. */
 static int
-ed_ups_field(ed_http_resp_head_t *h, ed_ups_parse_state_t *st,
+ed_ups_field(ed_http_resp_head_t *h, ed_http_framing_t *f,
              const u_char *name, size_t nlen, const u_char *v,
              const u_char *vend)
 {
-    switch (nlen) {
-    case 7:
-        if (ed_ups_eq_lit(name, nlen, "upgrade")) {
-            h->upgrade.data = (char *)v;
-            h->upgrade.len = (size_t)(vend - v);
-        }
+    switch (ed_http_field_id((const char *)name, nlen)) {
+    case ED_HTTP_F_UPGRADE:
+        h->upgrade.data = (char *)v;
+        h->upgrade.len = (size_t)(vend - v);
         break;
-    case 10:
-        if (ed_ups_eq_lit(name, nlen, "connection")) {
-            return ed_ups_list(h, st, v, vend, ed_ups_connection);
-        }
+    case ED_HTTP_F_CONNECTION:
+        ed_http_head_connection(h, v, (size_t)(vend - v));
         break;
-    case 12:
-        if (ed_ups_eq_lit(name, nlen, "content-type")
-            && h->content_type.data == NULL)
-        {
+    case ED_HTTP_F_CONTENT_TYPE:
+        if (h->content_type.data == NULL) {
             h->content_type.data = (char *)v;
             h->content_type.len = (size_t)(vend - v);
         }
         break;
-    case 14:
-        if (ed_ups_eq_lit(name, nlen, "content-length")) {
-            return ed_ups_list(h, st, v, vend, ed_ups_content_length);
+    case ED_HTTP_F_CONTENT_LENGTH:
+        if (ed_http_content_length(f, (const char *)v, (size_t)(vend - v))
+            != ED_OK)
+        {
+            return ED_ERROR;
         }
+        h->content_length = f->content_length;
         break;
-    case 17:
-        if (ed_ups_eq_lit(name, nlen, "transfer-encoding")) {
-            st->te = 1;
-            return ed_ups_list(h, st, v, vend, ed_ups_coding);
-        }
-        break;
+    case ED_HTTP_F_TRANSFER_ENCODING:
+        return ed_http_transfer_encoding(f, (const char *)v,
+                                         (size_t)(vend - v));
     }
     return ED_OK;
 }
@@ -196,10 +63,9 @@ int
 ed_http_parse_response(const char *buf, size_t len, ed_http_resp_head_t *h,
                        ed_http_header_t *hdrs, size_t max_headers)
 {
-    const u_char         *p, *end, *name, *v, *vend, *q;
-    ed_ups_parse_state_t  st;
+    const u_char         *p, *end, *q;
+    ed_http_framing_t     st;
     ed_http_header_t     *hd;
-    size_t                nlen;
 
     memset(h, 0, sizeof(*h));
     memset(&st, 0, sizeof(st));
@@ -265,55 +131,34 @@ ed_http_parse_response(const char *buf, size_t len, ed_http_resp_head_t *h,
             p = q;
             break;
         }
-        name = p;
-        while (ed_ups_is(*p, ED_HTTP_C_TOKEN)) {
-            p++;
-        }
-        if (p == name || *p != ':') {
-            return ED_ERROR;
-        }
-        nlen = (size_t)(p - name);
-        p++;
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        v = p;
-        while (ed_ups_is(*p, ED_HTTP_C_VALUE)) {
-            p++;
-        }
-        vend = p;
-        p = ed_ups_eol(p);
-        if (p == NULL) {
-            return ED_ERROR;
-        }
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
-            vend--;
-        }
         if (h->nheaders == max_headers) {
             return ED_ERROR;
         }
-        hd = &hdrs[h->nheaders++];
-        hd->name.data = (char *)name;
-        hd->name.len = nlen;
-        hd->value.data = (char *)v;
-        hd->value.len = (size_t)(vend - v);
-        if (ed_ups_field(h, &st, name, nlen, v, vend) != ED_OK) {
+        hd = &hdrs[h->nheaders];
+        p = (const u_char *)ed_http_parse_field((const char *)p,
+                                                (const char *)end, hd);
+        if (p == NULL) {
+            return ED_ERROR;
+        }
+        h->nheaders++;
+        if (ed_ups_field(h, &st, (const u_char *)hd->name.data,
+                         hd->name.len, (const u_char *)hd->value.data,
+                         (const u_char *)hd->value.data + hd->value.len)
+            != ED_OK)
+        {
             return ED_ERROR;
         }
     }
     h->head_len = (size_t)(p - (const u_char *)buf);
 
-    if (st.te) {
-        /* No guessing between two framings, no chunked from HTTP/1.0,
-         * and nothing but chunked last: a body delimited otherwise would
-         * need the close to find its end, which a smuggled byte could
-         * fake. */
-        if (st.cl != NULL || h->version == 10 || !st.te_last_chunked
-            || st.te_other)
-        {
-            return ED_ERROR;
-        }
-        h->chunked = 1;
+    /* As for requests, and more: nothing but chunked, as a body
+     * delimited otherwise would need the close to find its end, which a
+     * smuggled byte could fake. */
+    if (ed_http_framing_verdict(&st, h->version) != ED_OK
+        || (st.te && st.te_other))
+    {
+        return ED_ERROR;
     }
+    h->chunked = st.te;
     return ED_OK;
 }

@@ -2,76 +2,21 @@
  * (target, end-to-end headers, forwarding headers, framing), which
  * response headers stop at the proxy, and the one upgrade relayed. */
 #include "ed_http_upstream.h"
+#include "ed_http_fields.h"
 
-/* Case-insensitive equality of a name and a literal. */
-static bool
-ed_ups_is(const ed_str_t *name, const char *lit, size_t len)
-{
-    return name->len == len && ed_strncasecmp(name->data, lit, len) == 0;
-}
-
-#define ed_ups_is_lit(name, lit) ed_ups_is(name, lit, sizeof(lit) - 1)
-
-/* Goes through the comma-separated lists of every field of hdrs[0..n)
- * named field (RFC 9110 5.6.1: OWS around elements, empty elements
- * skipped). Returns how many elements they hold; *found tells whether
- * name (any case) is one of them. */
-static size_t
-ed_ups_list(const ed_http_header_t *hdrs, size_t n, const ed_str_t *field,
-            const ed_str_t *name, bool *found)
-{
-    const char *p, *e, *c, *s, *t;
-    size_t      i, count = 0;
-
-    *found = false;
-    for (i = 0; i < n; i++) {
-        if (hdrs[i].value.len == 0
-            || !ed_ups_is(&hdrs[i].name, field->data, field->len))
-        {
-            continue;
-        }
-        p = hdrs[i].value.data;
-        e = p + hdrs[i].value.len;
-        for (;;) {
-            c = memchr(p, ',', (size_t)(e - p));
-            t = c ? c : e;
-            for (s = p; s < t && (*s == ' ' || *s == '\t'); s++) {
-                /* leading OWS */
-            }
-            while (t > s && (t[-1] == ' ' || t[-1] == '\t')) {
-                t--;
-            }
-            if (t > s) {
-                count++;
-                if ((size_t)(t - s) == name->len
-                    && ed_strncasecmp(s, name->data, name->len) == 0)
-                {
-                    *found = true;
-                }
-            }
-            if (c == NULL) {
-                break;
-            }
-            p = c + 1;
-        }
-    }
-    return count;
-}
+#define ed_ups_is_lit(name, lit) ed_http_str_eq_lit(name, lit)
 
 /* Whether a name is listed in a Connection field of hdrs[0..n). */
 static bool
 ed_ups_conn_listed(const ed_http_header_t *hdrs, size_t n,
                    const ed_str_t *name)
 {
-    static const ed_str_t conn = ed_string("connection");
-    bool                  found;
+    bool found;
 
-    ed_ups_list(hdrs, n, &conn, name, &found);
+    ed_http_fields_list(hdrs, n, "connection", 10, name->data, name->len,
+                        &found);
     return found;
 }
-
-static const ed_str_t ed_ups_upgrade = ed_string("upgrade");
-static const ed_str_t ed_ups_websocket = ed_string("websocket");
 
 /* The client asks for WebSocket (RFC 6455 4.1): an HTTP/1.1 GET without
  * a body whose Connection names upgrade and whose Upgrade lists the
@@ -89,8 +34,8 @@ ed_http_upstream_websocket_asked(ed_http_request_t *r)
     {
         return false;
     }
-    ed_ups_list(r->head.headers, r->head.nheaders, &ed_ups_upgrade,
-                &ed_ups_websocket, &found);
+    ed_http_fields_list(r->head.headers, r->head.nheaders, "upgrade", 7,
+                        "websocket", 9, &found);
     return found;
 }
 
@@ -101,8 +46,9 @@ ed_http_upstream_websocket_accepted(const ed_http_resp_head_t *h)
 {
     bool found;
 
-    return ed_ups_list(h->headers, h->nheaders, &ed_ups_upgrade,
-                       &ed_ups_websocket, &found) == 1
+    return ed_http_fields_list(h->headers, h->nheaders, "upgrade", 7,
+                               "websocket", 9, &found)
+               == 1
            && found;
 }
 
@@ -113,7 +59,9 @@ ed_ups_in(const ed_str_t *names, size_t n, const ed_str_t *name)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (ed_ups_is(name, names[i].data, names[i].len)) {
+        if (ed_http_token_eq(name->data, name->len, names[i].data,
+                             names[i].len))
+        {
             return true;
         }
     }
@@ -127,27 +75,12 @@ ed_ups_in(const ed_str_t *names, size_t n, const ed_str_t *name)
 bool
 ed_http_upstream_own_header(const ed_str_t *name)
 {
-    switch (name->len) {
-    case 2:
-        return ed_ups_is_lit(name, "te");
-    case 4:
-        return ed_ups_is_lit(name, "host");
-    case 6:
-        return ed_ups_is_lit(name, "expect");
-    case 7:
-        return ed_ups_is_lit(name, "upgrade") || ed_ups_is_lit(name, "trailer");
-    case 10:
-        return ed_ups_is_lit(name, "connection")
-               || ed_ups_is_lit(name, "keep-alive");
-    case 14:
-        return ed_ups_is_lit(name, "content-length")
-               || ed_ups_is_lit(name, "http2-settings");
-    case 16:
-        return ed_ups_is_lit(name, "proxy-connection");
-    case 17:
-        return ed_ups_is_lit(name, "transfer-encoding");
-    }
-    return false;
+    return ((ED_HTTP_HOP_BY_HOP | ED_HTTP_F_BIT(ED_HTTP_F_HOST)
+             | ED_HTTP_F_BIT(ED_HTTP_F_EXPECT)
+             | ED_HTTP_F_BIT(ED_HTTP_F_CONTENT_LENGTH)
+             | ED_HTTP_F_BIT(ED_HTTP_F_HTTP2_SETTINGS))
+            & ED_HTTP_F_BIT(ed_http_field_id(name->data, name->len)))
+           != 0;
 }
 
 /* Whether name is one of the forwarding headers eddy writes. */
@@ -450,42 +383,13 @@ bool
 ed_http_upstream_skip_response_header(const ed_http_resp_head_t *h,
                                       const ed_str_t *name)
 {
-    switch (name->len) {
-    case 2:
-        return ed_ups_is_lit(name, "te");
-    case 4:
-        return ed_ups_is_lit(name, "date");
-    case 6:
-        return ed_ups_is_lit(name, "server");
-    case 7:
-        return ed_ups_is_lit(name, "upgrade") || ed_ups_is_lit(name, "trailer");
-    case 10:
-        if (ed_ups_is_lit(name, "connection")
-            || ed_ups_is_lit(name, "keep-alive"))
-        {
-            return true;
-        }
-        break;
-    case 12:
-        if (ed_ups_is_lit(name, "content-type")) {
-            return true;
-        }
-        break;
-    case 14:
-        if (ed_ups_is_lit(name, "content-length")) {
-            return true;
-        }
-        break;
-    case 16:
-        if (ed_ups_is_lit(name, "proxy-connection")) {
-            return true;
-        }
-        break;
-    case 17:
-        if (ed_ups_is_lit(name, "transfer-encoding")) {
-            return true;
-        }
-        break;
-    }
-    return ed_ups_conn_listed(h->headers, h->nheaders, name);
+    /* Hop-by-hop, the framing eddy writes itself, and the Date, Server
+     * and Content-Type it sets from its own state. */
+    return ((ED_HTTP_HOP_BY_HOP | ED_HTTP_F_BIT(ED_HTTP_F_CONTENT_LENGTH)
+             | ED_HTTP_F_BIT(ED_HTTP_F_DATE)
+             | ED_HTTP_F_BIT(ED_HTTP_F_SERVER)
+             | ED_HTTP_F_BIT(ED_HTTP_F_CONTENT_TYPE))
+            & ED_HTTP_F_BIT(ed_http_field_id(name->data, name->len)))
+               != 0
+           || ed_ups_conn_listed(h->headers, h->nheaders, name);
 }
