@@ -379,8 +379,8 @@ void ed_http_body_resume(ed_http_request_t *r);
  * discarded by ed_http_finalize (or the connection closed). */
 void ed_http_body_stop(ed_http_request_t *r);
 
-/* Accepts connections for HTTP listeners (set as the worker's
- * on_accept). */
+/* Accepts connections for HTTP listeners (each one's handler, set at
+ * postconf). */
 void ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer);
 
 #endif /* ED_HTTP_H */

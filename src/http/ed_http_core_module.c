@@ -431,6 +431,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         return ed_conf_error(cf, addr, "invalid listen address \"%s\": %s",
                              addr->value.data, err);
     }
+    ls->handler = ed_http_accept;
     if (ls->backlog == 0 || backlog > 0) {
         ls->backlog = backlog > 0 ? backlog : ccf->backlog;
     }
