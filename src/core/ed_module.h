@@ -33,6 +33,8 @@ extern size_t       ed_modules_n;
  * ed_modules by ed_modules_init, ed_module_find_key and ed_conf_apply. */
 extern ed_module_t **ed_conf_modules_override;
 
+/* The table in use: ed_modules unless a test replaced it. */
+ed_module_t **ed_modules_table(void);
 /* Assigns indexes; called once at start-up. */
 void ed_modules_init(void);
 /* Looks a key up across the modules: the key of that name allowed in ctx,

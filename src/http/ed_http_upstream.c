@@ -110,8 +110,8 @@ static const ed_key_t ed_ups_check_keys[] = {
 };
 
 static const ed_key_t ed_ups_keys[] = {
-    { "upstreams", ED_CTX_MAIN, ED_KEY_NONE, ed_ups_set_upstreams,
-      ED_CONF_MAIN, 0, NULL, NULL },
+    { "upstreams", ED_CTX_MAIN, ED_KEY_NONE | ED_KEY_INCLUDE_KEYS,
+      ed_ups_set_upstreams, ED_CONF_MAIN, 0, NULL, NULL },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
