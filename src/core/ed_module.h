@@ -12,6 +12,9 @@ struct ed_module_s {
     /* Called per location after merging: install a content handler
      * (one per location) or filters. ED_OK or ED_ERROR (recorded). */
     int  (*attach)(ed_conf_t *cf, ed_http_location_t *loc);
+    /* http: the module's $variables, an ed_http_variable_t array ending
+     * with { NULL }, found by name like the core's. May be NULL. */
+    const void     *variables;
     /* After the whole config is applied and merged (compile, check files,
      * resolve names). ED_OK or ED_ERROR. */
     int  (*postconf)(ed_conf_t *cf);

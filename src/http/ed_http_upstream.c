@@ -115,10 +115,22 @@ static const ed_key_t ed_ups_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static int ed_ups_var_addr(ed_http_request_t *r, ed_str_t *out);
+static int ed_ups_var_status(ed_http_request_t *r, ed_str_t *out);
+static int ed_ups_var_response_time(ed_http_request_t *r, ed_str_t *out);
+
+static const ed_http_variable_t ed_ups_variables[] = {
+    { "upstream_addr", ed_ups_var_addr },
+    { "upstream_status", ed_ups_var_status },
+    { "upstream_response_time", ed_ups_var_response_time },
+    { NULL, NULL }
+};
+
 ed_module_t ed_http_upstream_module = {
     .name = "http_upstream",
     .keys = ed_ups_keys,
     .conf_size = { sizeof(ed_http_upstream_main_conf_t), 0, 0, 0 },
+    .variables = ed_ups_variables,
     .postconf = ed_ups_postconf,
     .init_worker = ed_ups_init_worker,
     .exit_worker = ed_ups_exit_worker,
@@ -1418,9 +1430,12 @@ ed_http_upstream_connect(ed_http_upstream_t *ups,
 
 /* Variables. */
 
-/* ED_OK, ED_DECLINED, ED_ERROR. */
-int
-ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
+enum { ED_UPS_VAR_ADDR, ED_UPS_VAR_STATUS, ED_UPS_VAR_TIME };
+
+/* One value per attempt, joined by ", ". ED_OK, ED_DECLINED (no upstream
+ * tried), ED_ERROR. */
+static int
+ed_ups_variable(ed_http_request_t *r, int which, ed_str_t *out)
 {
     ed_http_upstream_state_t *st = r->upstream;
     ed_http_upstream_try_t   *t;
@@ -1445,11 +1460,11 @@ ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
             *p++ = ' ';
         }
         switch (which) {
-        case 0:
+        case ED_UPS_VAR_ADDR:
             memcpy(p, t->addr.data, t->addr.len);
             p += t->addr.len;
             break;
-        case 1:
+        case ED_UPS_VAR_STATUS:
             p = ed_sprint_u64(p, (uint64_t)(t->status ? t->status : 502));
             break;
         default:
@@ -1461,4 +1476,22 @@ ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
     *p = '\0';
     out->len = (size_t)(p - out->data);
     return ED_OK;
+}
+
+static int
+ed_ups_var_addr(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_ADDR, out);
+}
+
+static int
+ed_ups_var_status(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_STATUS, out);
+}
+
+static int
+ed_ups_var_response_time(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_TIME, out);
 }

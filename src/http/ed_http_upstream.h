@@ -325,9 +325,4 @@ int ed_http_parse_response(const char *buf, size_t len,
                            ed_http_resp_head_t *h, ed_http_header_t *hdrs,
                            size_t max_headers);
 
-/* $upstream_addr (0), $upstream_status (1), $upstream_response_time (2):
- * ED_OK, ED_DECLINED without upstream, ED_ERROR on ENOMEM. */
-int ed_http_upstream_variable(ed_http_request_t *r, int which,
-                              ed_str_t *out);
-
 #endif /* ED_HTTP_UPSTREAM_H */
