@@ -13,6 +13,7 @@ TOP = Path(__file__).resolve().parents[2]
 def configure(tmp_path, *args):
     """Run configure in a copy of what it reads; (returncode, output,
     MODULE_SRCS list, text of the generated module table)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name in ("configure", "auto", "modules"):
         src = TOP / name
         if src.is_dir():
@@ -36,6 +37,7 @@ def test_module_with_several_files(tmp_path):
     assert "modules/ed_http_static.c" in srcs
     assert "modules/ed_http_static_conf.c" in srcs
     assert "&ed_http_static_module," in table
+    assert "modules/ed_http_proxy_conf.c" in srcs
 
 
 def test_without_drops_every_file_of_the_module(tmp_path):
@@ -46,6 +48,10 @@ def test_without_drops_every_file_of_the_module(tmp_path):
     assert "ed_http_static_module" not in table
     # The others stay.
     assert "modules/ed_http_proxy.c" in srcs
+    rc, out, srcs, table = configure(tmp_path / "p", "--without-proxy")
+    assert rc == 0, out
+    assert not [s for s in srcs if "ed_http_proxy" in s], srcs
+    assert "modules/ed_http_static_conf.c" in srcs
 
 
 def test_core_module_cannot_be_left_out(tmp_path):
