@@ -45,6 +45,14 @@ enum { ED_CONF_MAIN = 0, ED_CONF_SRV, ED_CONF_LOC, ED_CONF_UPS, ED_CONFS };
 #define ED_KEY_BLOCK     0x06 /* a block: pointer, unset = NULL; arg is
                                  its ed_conf_block_t */
 #define ED_KEY_INHERIT   0x10 /* main -> server -> location */
+/* Include expansion by the loader (main-level keys only), as at main
+ * level itself. A mapping value: its `include:` keys are replaced by
+ * the pairs of the maps the files hold. A sequence value: an item that
+ * is a map holding only `include:` is replaced by the files' items (a
+ * map is one item, a sequence a list of them); messages name one item
+ * by the key's name without its final "s" ("servers": "a server"). */
+#define ED_KEY_INCLUDE_KEYS  0x20
+#define ED_KEY_INCLUDE_ITEMS 0x40
 
 #define ED_CONF_UNSET      (-1)
 #define ED_CONF_UNSET_SIZE ((size_t)-1)
@@ -132,8 +140,9 @@ int ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
 
 /* Parses a YAML file into a node tree: positions kept, duplicate keys
  * rejected, ${env:NAME} and ${env:NAME:-default} substituted, and
- * `include` expanded at main level, in `servers` and in `upstreams`.
- * NULL after recording errors. */
+ * `include` expanded at main level and in the values of main-level keys
+ * flagged ED_KEY_INCLUDE_KEYS or ED_KEY_INCLUDE_ITEMS (in module table
+ * order). NULL after recording errors. */
 ed_node_t *ed_conf_load(ed_conf_t *cf, const char *path);
 /* The same from memory, for tests and fuzzing; name is used in messages. */
 ed_node_t *ed_conf_load_string(ed_conf_t *cf, const char *name,

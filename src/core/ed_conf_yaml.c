@@ -2,6 +2,7 @@
  * substitution, include expansion, and the dump used by `eddy -T`. */
 #include "ed_core.h"
 #include "ed_conf.h"
+#include "ed_module.h"
 
 #include <glob.h>
 #include <sys/stat.h>
@@ -718,16 +719,17 @@ ed_yaml_expand_map_in_place(ed_conf_t *cf, ed_node_t *map)
     return rc;
 }
 
-/* One item of `servers:`: a map holding only `include:` is replaced by
- * the servers of the included files (a map is one server, a sequence a
- * list of them); any other item is kept. ED_OK or ED_ERROR. */
+/* One item of a list flagged ED_KEY_INCLUDE_ITEMS (key: its name, for
+ * messages): a map holding only `include:` is replaced by the items of
+ * the included files (a map is one item, a sequence a list of them); any
+ * other item is kept. ED_OK or ED_ERROR. */
 static int
-ed_yaml_expand_item(ed_conf_t *cf, ed_node_t *item, unsigned depth,
-                    ed_yaml_buf_t *out)
+ed_yaml_expand_item(ed_conf_t *cf, const ed_key_t *key, ed_node_t *item,
+                    unsigned depth, ed_yaml_buf_t *out)
 {
     ed_yaml_buf_t roots = {NULL, 0, 0};
     ed_node_t *r;
-    size_t j, k;
+    size_t j, k, n;
     int rc;
 
     if (item->type != ED_NODE_MAP || item->n != 1
@@ -743,53 +745,73 @@ ed_yaml_expand_item(ed_conf_t *cf, ed_node_t *item, unsigned depth,
     for (j = 0; j < roots.n; j++) {
         r = roots.items[j];
         if (r->type == ED_NODE_MAP) {
-            if (ed_yaml_expand_item(cf, r, depth + 1, out) != ED_OK) {
+            if (ed_yaml_expand_item(cf, key, r, depth + 1, out) != ED_OK) {
                 rc = ED_ERROR;
             }
         } else if (r->type == ED_NODE_SEQ) {
             for (k = 0; k < r->n; k++) {
-                if (ed_yaml_expand_item(cf, r->items[k], depth + 1, out)
-                    != ED_OK) {
+                if (ed_yaml_expand_item(cf, key, r->items[k], depth + 1,
+                                        out) != ED_OK) {
                     rc = ED_ERROR;
                 }
             }
         } else {
+            n = strlen(key->name);
+            if (n > 1 && key->name[n - 1] == 's') {
+                n--;
+            }
             rc = ed_conf_error(cf, r,
                                "an included file here must hold a "
-                               "server (a mapping) or a list of servers");
+                               "%.*s (a mapping) or a list of %s", (int)n,
+                               key->name, key->name);
         }
     }
     return rc;
 }
 
-/* Expands includes at main level, then in `servers` and `upstreams`.
+/* Expands includes at main level, then in the values of the main-level
+ * keys that ask for it (ED_KEY_INCLUDE_*), in module table order.
  * ED_OK or ED_ERROR. */
 static int
 ed_yaml_expand(ed_conf_t *cf, ed_node_t *root)
 {
-    ed_yaml_buf_t out = {NULL, 0, 0};
+    ed_module_t **mods = ed_modules_table();
+    ed_yaml_buf_t out;
+    const ed_key_t *k;
     ed_node_t *v;
-    size_t i;
+    size_t i, m;
     int rc;
 
     if (root->type != ED_NODE_MAP) {
         return ED_OK;
     }
     rc = ed_yaml_expand_map_in_place(cf, root);
-    v = ed_conf_get(root, "servers");
-    if (v && v->type == ED_NODE_SEQ) {
-        for (i = 0; i < v->n; i++) {
-            if (ed_yaml_expand_item(cf, v->items[i], 0, &out) != ED_OK) {
+    for (m = 0; mods[m] != NULL; m++) {
+        for (k = mods[m]->keys; k && k->name; k++) {
+            if (!(k->flags & (ED_KEY_INCLUDE_KEYS | ED_KEY_INCLUDE_ITEMS))
+                || !(k->ctx & ED_CTX_MAIN)
+                || (v = ed_conf_get(root, k->name)) == NULL)
+            {
+                continue;
+            }
+            if ((k->flags & ED_KEY_INCLUDE_ITEMS) && v->type == ED_NODE_SEQ)
+            {
+                out = (ed_yaml_buf_t){NULL, 0, 0};
+                for (i = 0; i < v->n; i++) {
+                    if (ed_yaml_expand_item(cf, k, v->items[i], 0, &out)
+                        != ED_OK)
+                    {
+                        rc = ED_ERROR;
+                    }
+                }
+                v->items = out.items;
+                v->n = out.n;
+            } else if ((k->flags & ED_KEY_INCLUDE_KEYS)
+                       && v->type == ED_NODE_MAP
+                       && ed_yaml_expand_map_in_place(cf, v) != ED_OK)
+            {
                 rc = ED_ERROR;
             }
-        }
-        v->items = out.items;
-        v->n = out.n;
-    }
-    v = ed_conf_get(root, "upstreams");
-    if (v && v->type == ED_NODE_MAP) {
-        if (ed_yaml_expand_map_in_place(cf, v) != ED_OK) {
-            rc = ED_ERROR;
         }
     }
     return rc;

@@ -26,6 +26,10 @@ typedef struct {
     ed_node_t  *events;         /* kept for the dump */
 } ed_core_conf_t;
 
+/* A new connection on a listener: the protocol takes the fd over. */
+typedef void (*ed_accept_pt)(ed_listener_t *ls, int fd,
+                             const ed_peer_addr_t *peer);
+
 /* A listening address, shared by the servers that listen on it. */
 struct ed_listener_s {
     struct sockaddr_storage addr;
@@ -38,7 +42,10 @@ struct ed_listener_s {
     unsigned                tls:1;
     unsigned                reuseport:1;
     unsigned                inherited:1; /* taken over from a cycle */
-    void                   *servers;   /* http: ed_http_addr_t */
+    /* Set by the protocol module that listens here, at postconf: the
+     * worker hands each accepted connection to it. */
+    ed_accept_pt            handler;
+    void                   *servers;   /* the protocol's: its servers */
 };
 
 struct ed_cycle_s {

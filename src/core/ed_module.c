@@ -5,8 +5,7 @@
 size_t ed_modules_n;
 ed_module_t **ed_conf_modules_override;
 
-/* The table in use: the generated one unless a test replaced it. */
-static ed_module_t **
+ed_module_t **
 ed_modules_table(void)
 {
     return ed_conf_modules_override ? ed_conf_modules_override : ed_modules;

@@ -12,6 +12,9 @@ struct ed_module_s {
     /* Called per location after merging: install a content handler
      * (one per location) or filters. ED_OK or ED_ERROR (recorded). */
     int  (*attach)(ed_conf_t *cf, ed_http_location_t *loc);
+    /* http: the module's $variables, an ed_http_variable_t array ending
+     * with { NULL }, found by name like the core's. May be NULL. */
+    const void     *variables;
     /* After the whole config is applied and merged (compile, check files,
      * resolve names). ED_OK or ED_ERROR. */
     int  (*postconf)(ed_conf_t *cf);
@@ -33,6 +36,8 @@ extern size_t       ed_modules_n;
  * ed_modules by ed_modules_init, ed_module_find_key and ed_conf_apply. */
 extern ed_module_t **ed_conf_modules_override;
 
+/* The table in use: ed_modules unless a test replaced it. */
+ed_module_t **ed_modules_table(void);
 /* Assigns indexes; called once at start-up. */
 void ed_modules_init(void);
 /* Looks a key up across the modules: the key of that name allowed in ctx,

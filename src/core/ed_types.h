@@ -21,6 +21,7 @@ typedef struct ed_defer_s ed_defer_t;
 typedef struct ed_stream_s ed_stream_t;
 typedef struct ed_buf_pool_s ed_buf_pool_t;
 typedef struct ed_conn_s ed_conn_t;
+typedef union ed_peer_addr_u ed_peer_addr_t;
 typedef struct ed_http_server_s ed_http_server_t;
 typedef struct ed_http_location_s ed_http_location_t;
 typedef struct ed_http_request_s ed_http_request_t;

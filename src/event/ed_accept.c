@@ -114,7 +114,7 @@ ed_accept_batch(ed_event_t *ev, bool woken)
         } else {
             peer.sa.sa_family = AF_UNIX;
         }
-        w->on_accept(ls, fd, &peer);
+        ls->handler(ls, fd, &peer);
     }
     return n == ED_ACCEPT_BATCH;
 }

@@ -7,11 +7,11 @@
 
 #include <netinet/in.h>
 
-typedef union {
+union ed_peer_addr_u {
     struct sockaddr     sa;
     struct sockaddr_in  in;
     struct sockaddr_in6 in6;
-} ed_peer_addr_t;
+};
 
 /* The part of every connection the worker knows about: the stream, the
  * peer, and a place in the worker's list for graceful shutdown. */
@@ -30,10 +30,6 @@ struct ed_conn_s {
     void          (*shutdown)(ed_conn_t *c);
 };
 
-/* A new connection on a listener: the protocol takes the fd over. */
-typedef void (*ed_accept_pt)(ed_listener_t *ls, int fd,
-                             const ed_peer_addr_t *peer);
-
 struct ed_worker_s {
     int             id;
     ed_cycle_t     *cycle;
@@ -50,7 +46,6 @@ struct ed_worker_s {
     uint64_t        accepted;
     uint64_t        accept_empty; /* wake-ups that accepted nothing */
     ed_timer_t      quit_timer;
-    ed_accept_pt    on_accept;
 };
 
 extern ed_worker_t *ed_worker;  /* this process's worker, or NULL */

@@ -340,6 +340,18 @@ pcre2_code *ed_http_regex_compile(ed_pool_t *pool, const char *pattern,
                                   size_t len, bool caseless,
                                   const char **err);
 
+/* A variable: get returns ED_OK, ED_DECLINED (no value) or ED_ERROR;
+ * the value lives in the request's pool or longer. The core's are in
+ * ed_http_variables.c; a module lists its own in its `variables` (no
+ * name starting with http_, arg_ or cookie_, which name headers,
+ * arguments and cookies). */
+typedef int (*ed_http_variable_pt)(ed_http_request_t *r, ed_str_t *out);
+
+typedef struct {
+    const char          *name;
+    ed_http_variable_pt  get;
+} ed_http_variable_t;
+
 /* Templates: strings with $variables, compiled once at config time. */
 ed_http_template_t *ed_http_template_compile(ed_conf_t *cf,
                                              const ed_node_t *node,
@@ -380,8 +392,8 @@ void ed_http_body_resume(ed_http_request_t *r);
  * discarded by ed_http_finalize (or the connection closed). */
 void ed_http_body_stop(ed_http_request_t *r);
 
-/* Accepts connections for HTTP listeners (set as the worker's
- * on_accept). */
+/* Accepts connections for HTTP listeners (each one's handler, set at
+ * postconf). */
 void ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer);
 
 #endif /* ED_HTTP_H */

@@ -59,8 +59,8 @@ static const ed_conf_block_t ed_http_listen_block = {
       offsetof(ed_http_core_loc_conf_t, field), arg, def }
 
 static const ed_key_t ed_http_core_keys[] = {
-    { "servers", ED_CTX_MAIN, ED_KEY_NONE, ed_http_set_servers, ED_CONF_MAIN,
-      0, NULL, NULL },
+    { "servers", ED_CTX_MAIN, ED_KEY_NONE | ED_KEY_INCLUDE_ITEMS,
+      ed_http_set_servers, ED_CONF_MAIN, 0, NULL, NULL },
     { "listen", ED_CTX_SERVER, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_SRV,
       offsetof(ed_http_core_srv_conf_t, listen), &ed_http_listen_block,
       NULL },
@@ -431,6 +431,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         return ed_conf_error(cf, addr, "invalid listen address \"%s\": %s",
                              addr->value.data, err);
     }
+    ls->handler = ed_http_accept;
     if (ls->backlog == 0 || backlog > 0) {
         ls->backlog = backlog > 0 ? backlog : ccf->backlog;
     }

@@ -1,15 +1,13 @@
-/* Upstream groups: the `upstreams` key, address resolution, balancing,
- * passive health, keep-alive pools and connections, $upstream_*. */
+/* Upstream groups: the module, the `upstreams` key, address resolution,
+ * the groups `pass` URLs make, shared memory, $upstream_*. Balancing is
+ * in ed_http_upstream_balance.c, connections and their keep-alive pool
+ * in ed_http_upstream_pool.c. */
 #include "ed_http_upstream.h"
 #include "ed_shm.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <netinet/tcp.h>
 #include <sys/un.h>
-
-#define ED_UPS_POINTS_PER_WEIGHT 160  /* ketama points per weight unit */
-#define ED_UPS_HASH_TRIES        20   /* ring points / rehashes tried */
 
 typedef struct {
     ed_array_t  groups;   /* ed_http_upstream_t *, named and implicit */
@@ -110,22 +108,31 @@ static const ed_key_t ed_ups_check_keys[] = {
 };
 
 static const ed_key_t ed_ups_keys[] = {
-    { "upstreams", ED_CTX_MAIN, ED_KEY_NONE, ed_ups_set_upstreams,
-      ED_CONF_MAIN, 0, NULL, NULL },
+    { "upstreams", ED_CTX_MAIN, ED_KEY_NONE | ED_KEY_INCLUDE_KEYS,
+      ed_ups_set_upstreams, ED_CONF_MAIN, 0, NULL, NULL },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static int ed_ups_var_addr(ed_http_request_t *r, ed_str_t *out);
+static int ed_ups_var_status(ed_http_request_t *r, ed_str_t *out);
+static int ed_ups_var_response_time(ed_http_request_t *r, ed_str_t *out);
+
+static const ed_http_variable_t ed_ups_variables[] = {
+    { "upstream_addr", ed_ups_var_addr },
+    { "upstream_status", ed_ups_var_status },
+    { "upstream_response_time", ed_ups_var_response_time },
+    { NULL, NULL }
 };
 
 ed_module_t ed_http_upstream_module = {
     .name = "http_upstream",
     .keys = ed_ups_keys,
     .conf_size = { sizeof(ed_http_upstream_main_conf_t), 0, 0, 0 },
+    .variables = ed_ups_variables,
     .postconf = ed_ups_postconf,
     .init_worker = ed_ups_init_worker,
     .exit_worker = ed_ups_exit_worker,
 };
-
-/* The worker's random state (xorshift64*), seeded at init_worker. */
-static uint64_t ed_ups_rng = 0x9e3779b97f4a7c15ULL;
 
 /* The registry of groups of the cycle being loaded. */
 static ed_http_upstream_main_conf_t *
@@ -640,78 +647,6 @@ ed_http_upstream_add_url(ed_conf_t *cf, ed_node_t *node, const char *addr,
     return ups;
 }
 
-/* qsort order of ring points: by hash, then server. */
-static int
-ed_ups_point_cmp(const void *a, const void *b)
-{
-    const ed_http_upstream_point_t *pa = a, *pb = b;
-
-    if (pa->hash != pb->hash) {
-        return pa->hash < pb->hash ? -1 : 1;
-    }
-    return pa->server < pb->server ? -1 : pa->server > pb->server;
-}
-
-/* ED_OK or ED_ERROR (ENOMEM). */
-int
-ed_http_upstream_init(ed_pool_t *pool, ed_http_upstream_t *ups)
-{
-    ed_http_upstream_server_t *sorted, *s = ups->servers;
-    size_t                     i, j, n = 0, np = 0;
-    uint32_t                   k;
-    char                       key[300];
-    size_t                     klen;
-
-    /* Primary servers first, backups after, each in file order. */
-    sorted = ed_palloc(pool, ups->nservers * sizeof(*sorted));
-    if (sorted == NULL) {
-        return ED_ERROR;
-    }
-    for (i = 0; i < ups->nservers; i++) {
-        if (!s[i].backup) {
-            sorted[n++] = s[i];
-        }
-    }
-    ups->nprimary = n;
-    for (i = 0; i < ups->nservers; i++) {
-        if (s[i].backup) {
-            sorted[n++] = s[i];
-        }
-    }
-    ups->servers = sorted;
-    s = sorted;
-
-    if (ups->balance != ED_HTTP_BALANCE_HASH) {
-        return ED_OK;
-    }
-    for (i = 0; i < ups->nprimary; i++) {
-        np += (size_t)s[i].weight * ED_UPS_POINTS_PER_WEIGHT;
-    }
-    ups->points = ed_palloc(pool, (np ? np : 1) * sizeof(*ups->points));
-    if (ups->points == NULL) {
-        return ED_ERROR;
-    }
-    ups->npoints = 0;
-    for (i = 0; i < ups->nprimary; i++) {
-        /* A point's place depends on the server's address only, so that
-         * adding or removing a server moves only its own keys. */
-        n = (size_t)s[i].weight * ED_UPS_POINTS_PER_WEIGHT;
-        klen = ed_min(s[i].name.len, sizeof(key) - 8);
-        memcpy(key, s[i].name.data, klen);
-        key[klen] = '#';
-        for (j = 0; j < n; j++) {
-            k = (uint32_t)j;
-            memcpy(key + klen + 1, &k, sizeof(k));
-            ups->points[ups->npoints].hash =
-                ed_http_upstream_hash(key, klen + 1 + sizeof(k));
-            ups->points[ups->npoints].server = (uint32_t)i;
-            ups->npoints++;
-        }
-    }
-    qsort(ups->points, ups->npoints, sizeof(*ups->points), ed_ups_point_cmp);
-    return ED_OK;
-}
-
 /* After every key is applied (and proxies made their URL groups in
  * attach): derived state and the shared memory of every server. */
 static int
@@ -751,11 +686,9 @@ ed_ups_init_worker(ed_worker_t *w)
 {
     ed_http_upstream_main_conf_t *umcf;
 
-    ed_ups_rng ^= ((uint64_t)getpid() << 32) ^ (uint64_t)ed_current_msec
-                  ^ (uint64_t)(uintptr_t)w;
-    if (ed_ups_rng == 0) {
-        ed_ups_rng = 1;
-    }
+    ed_http_upstream_seed(((uint64_t)getpid() << 32)
+                          ^ (uint64_t)ed_current_msec
+                          ^ (uint64_t)(uintptr_t)w);
     umcf = w->cycle->main_conf[ed_http_upstream_module.index];
     if (umcf->groups.nelts == 0) {
         return ED_OK;
@@ -769,658 +702,14 @@ ed_ups_exit_worker(ed_worker_t *w)
     ed_http_upstream_check_stop(w);
 }
 
-/* Hashing and balancing. */
-
-static uint32_t
-ed_ups_rotl(uint32_t x, int r)
-{
-    return (x << r) | (x >> (32 - r));
-}
-
-/* MurmurHash3 (x86, 32-bit, seed 0), written from its public
- * description. */
-uint32_t
-ed_http_upstream_hash(const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    uint32_t       h = 0, k;
-    size_t         i, nblocks = len / 4;
-
-    for (i = 0; i < nblocks; i++) {
-        memcpy(&k, p + 4 * i, 4);
-        k *= 0xcc9e2d51;
-        k = ed_ups_rotl(k, 15);
-        k *= 0x1b873593;
-        h ^= k;
-        h = ed_ups_rotl(h, 13);
-        h = h * 5 + 0xe6546b64;
-    }
-    k = 0;
-    p += 4 * nblocks;
-    switch (len & 3) {
-    case 3:
-        k ^= (uint32_t)p[2] << 16;
-        /* fall through */
-    case 2:
-        k ^= (uint32_t)p[1] << 8;
-        /* fall through */
-    case 1:
-        k ^= p[0];
-        k *= 0xcc9e2d51;
-        k = ed_ups_rotl(k, 15);
-        k *= 0x1b873593;
-        h ^= k;
-    }
-    h ^= (uint32_t)len;
-    h ^= h >> 16;
-    h *= 0x85ebca6b;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35;
-    h ^= h >> 16;
-    return h;
-}
-
-/* xorshift64*: returns the next number. */
-uint64_t
-ed_http_upstream_random(void)
-{
-    ed_ups_rng ^= ed_ups_rng >> 12;
-    ed_ups_rng ^= ed_ups_rng << 25;
-    ed_ups_rng ^= ed_ups_rng >> 27;
-    return ed_ups_rng * 0x2545f4914f6cdd1dULL;
-}
-
-/* Returns whether s is neither down by checks nor out after failures. */
-bool
-ed_http_upstream_available(const ed_http_upstream_server_t *s, ed_msec_t now)
-{
-    if (s->shm && atomic_load_explicit(&s->shm->down, memory_order_relaxed)) {
-        return false;
-    }
-    return s->max_fails == 0 || s->down_until <= now;
-}
-
-void
-ed_http_upstream_failed(ed_http_upstream_t *ups, ed_http_upstream_server_t *s,
-                        ed_msec_t now, ed_http_request_t *r)
-{
-    if (s->shm) {
-        atomic_fetch_add_explicit(&s->shm->failures, 1,
-                                  memory_order_relaxed);
-    }
-    /* A lone server is never taken out: there is nothing to fail over
-     * to, and refusing it would only turn a blip into 502s. */
-    if (s->max_fails == 0 || ups->nservers == 1) {
-        return;
-    }
-    if (now - s->fail_start > s->fail_timeout) {
-        s->fails = 0;
-        s->fail_start = now;
-    }
-    if (++s->fails >= (unsigned)s->max_fails) {
-        s->fails = 0;
-        s->down_until = now + s->fail_timeout;
-        ed_http_log(ED_LOG_WARN, r, 0,
-                    "upstream \"%s\" server %s temporarily disabled for "
-                    "%lldms after %d failure(s)",
-                    ups->name.data, s->name.data, (long long)s->fail_timeout,
-                    s->max_fails);
-    }
-}
-
-void
-ed_http_upstream_succeeded(ed_http_upstream_server_t *s)
-{
-    s->fails = 0;
-}
-
-#define ed_ups_tried(tried, i) ((tried) && ((tried)[(i) / 8] >> ((i) % 8)) & 1)
-
-/* Whether server i may take the request. */
-static bool
-ed_ups_usable(ed_http_upstream_t *ups, size_t i, const uint8_t *tried,
-              ed_msec_t now)
-{
-    return !ed_ups_tried(tried, i)
-           && (ups->nservers == 1
-               ? !(ups->servers[i].shm
-                   && atomic_load_explicit(&ups->servers[i].shm->down,
-                                           memory_order_relaxed))
-               : ed_http_upstream_available(&ups->servers[i], now));
-}
-
-/* Smooth weighted round robin over the usable servers of [lo, hi) for
- * which ok[i - lo] is set (NULL: all). Returns an index or -1. */
-static int
-ed_ups_rr(ed_http_upstream_t *ups, size_t lo, size_t hi,
-          const uint8_t *tried, ed_msec_t now, const bool *ok)
-{
-    ed_http_upstream_server_t *s = ups->servers, *best = NULL;
-    int                        total = 0;
-    size_t                     i;
-
-    for (i = lo; i < hi; i++) {
-        if ((ok && !ok[i - lo]) || !ed_ups_usable(ups, i, tried, now)) {
-            continue;
-        }
-        s[i].current_weight += s[i].weight;
-        total += s[i].weight;
-        if (best == NULL || s[i].current_weight > best->current_weight) {
-            best = &s[i];
-        }
-    }
-    if (best == NULL) {
-        return -1;
-    }
-    best->current_weight -= total;
-    return (int)(best - s);
-}
-
-/* Least connections, weighted; ties share by round robin (among the
- * first ED_UPS_TIES servers of the range; beyond, the first best). */
-#define ED_UPS_TIES 256
-
-static int
-ed_ups_least_conn(ed_http_upstream_t *ups, size_t lo, size_t hi,
-                  const uint8_t *tried, ed_msec_t now)
-{
-    ed_http_upstream_server_t *s = ups->servers, *best = NULL;
-    bool                       ok[ED_UPS_TIES];
-    size_t                     i;
-
-    for (i = lo; i < hi; i++) {
-        if (!ed_ups_usable(ups, i, tried, now)) {
-            continue;
-        }
-        if (best == NULL
-            || (uint64_t)s[i].conns * (uint64_t)best->weight
-                   < (uint64_t)best->conns * (uint64_t)s[i].weight)
-        {
-            best = &s[i];
-        }
-    }
-    if (best == NULL) {
-        return -1;
-    }
-    if (hi - lo > ED_UPS_TIES) {
-        return (int)(best - s);
-    }
-    for (i = lo; i < hi; i++) {
-        ok[i - lo] = (uint64_t)s[i].conns * (uint64_t)best->weight
-                     == (uint64_t)best->conns * (uint64_t)s[i].weight;
-    }
-    return ed_ups_rr(ups, lo, hi, tried, now, ok);
-}
-
-/* Weighted choice of slot h % total over the usable servers. */
-static int
-ed_ups_weighted(ed_http_upstream_t *ups, size_t lo, size_t hi, uint64_t h,
-                const uint8_t *tried, ed_msec_t now)
-{
-    uint64_t total = 0, w;
-    size_t   i;
-
-    for (i = lo; i < hi; i++) {
-        if (ed_ups_usable(ups, i, tried, now)) {
-            total += (uint64_t)ups->servers[i].weight;
-        }
-    }
-    if (total == 0) {
-        return -1;
-    }
-    w = h % total;
-    for (i = lo; i < hi; i++) {
-        if (!ed_ups_usable(ups, i, tried, now)) {
-            continue;
-        }
-        if (w < (uint64_t)ups->servers[i].weight) {
-            return (int)i;
-        }
-        w -= (uint64_t)ups->servers[i].weight;
-    }
-    return -1;
-}
-
-/* ip_hash: the weighted slot of the hash over every server (usable or
- * not), so that a client keeps its server while the others change;
- * rehashed when that one is unusable, round robin at last. */
-static int
-ed_ups_ip_hash(ed_http_upstream_t *ups, size_t lo, size_t hi, uint32_t hash,
-               const uint8_t *tried, ed_msec_t now)
-{
-    uint64_t total = 0, w;
-    size_t   i;
-    int      t;
-
-    for (i = lo; i < hi; i++) {
-        total += (uint64_t)ups->servers[i].weight;
-    }
-    for (t = 0; t < ED_UPS_HASH_TRIES && total; t++) {
-        w = hash % total;
-        for (i = lo; i < hi; i++) {
-            if (w < (uint64_t)ups->servers[i].weight) {
-                break;
-            }
-            w -= (uint64_t)ups->servers[i].weight;
-        }
-        if (i < hi && ed_ups_usable(ups, i, tried, now)) {
-            return (int)i;
-        }
-        hash = ed_http_upstream_hash(&hash, sizeof(hash));
-    }
-    return ed_ups_rr(ups, lo, hi, tried, now, NULL);
-}
-
-/* Consistent hashing: the first ring point at or after the hash, then
- * the following points while their servers are unusable. */
-static int
-ed_ups_ring(ed_http_upstream_t *ups, uint32_t hash, const uint8_t *tried,
-            ed_msec_t now)
-{
-    size_t lo = 0, hi = ups->npoints, mid, i, n;
-
-    if (ups->npoints == 0) {
-        return -1;
-    }
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-        if (ups->points[mid].hash < hash) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    n = ed_min(ups->npoints, (size_t)ED_UPS_HASH_TRIES * ups->nprimary);
-    for (i = 0; i < n; i++) {
-        uint32_t srv = ups->points[(lo + i) % ups->npoints].server;
-
-        if (ed_ups_usable(ups, srv, tried, now)) {
-            return (int)srv;
-        }
-    }
-    return ed_ups_rr(ups, 0, ups->nprimary, tried, now, NULL);
-}
-
-/* Power of two choices: two weighted random servers, the one with fewer
- * requests in flight (per weight) wins. */
-static int
-ed_ups_random_two(ed_http_upstream_t *ups, size_t lo, size_t hi,
-                  const uint8_t *tried, ed_msec_t now)
-{
-    ed_http_upstream_server_t *s = ups->servers;
-    int                        a, b, t;
-
-    a = ed_ups_weighted(ups, lo, hi, ed_http_upstream_random(), tried, now);
-    if (a < 0) {
-        return -1;
-    }
-    b = a;
-    for (t = 0; t < 4 && b == a; t++) {
-        b = ed_ups_weighted(ups, lo, hi, ed_http_upstream_random(), tried,
-                            now);
-    }
-    if ((uint64_t)s[b].conns * (uint64_t)s[a].weight
-        < (uint64_t)s[a].conns * (uint64_t)s[b].weight)
-    {
-        return b;
-    }
-    return a;
-}
-
-/* The group's algorithm over [lo, hi); backups use round robin.
- * Returns an index or -1. */
-static int
-ed_ups_pick_range(ed_http_upstream_t *ups, size_t lo, size_t hi,
-                  uint32_t hash, const uint8_t *tried, ed_msec_t now,
-                  bool backup)
-{
-    switch (backup ? ED_HTTP_BALANCE_ROUND_ROBIN : ups->balance) {
-    case ED_HTTP_BALANCE_LEAST_CONN:
-        return ed_ups_least_conn(ups, lo, hi, tried, now);
-    case ED_HTTP_BALANCE_IP_HASH:
-        return ed_ups_ip_hash(ups, lo, hi, hash, tried, now);
-    case ED_HTTP_BALANCE_HASH:
-        return ed_ups_ring(ups, hash, tried, now);
-    case ED_HTTP_BALANCE_RANDOM_TWO:
-        return ed_ups_random_two(ups, lo, hi, tried, now);
-    default:
-        return ed_ups_rr(ups, lo, hi, tried, now, NULL);
-    }
-}
-
-/* Returns a server index or -1. */
-int
-ed_http_upstream_pick(ed_http_upstream_t *ups, uint32_t hash,
-                      const uint8_t *tried, ed_msec_t now)
-{
-    int i;
-
-    if (ups->nservers == 0) {
-        return -1;
-    }
-    i = ed_ups_pick_range(ups, 0, ups->nprimary, hash, tried, now, false);
-    if (i < 0 && ups->nservers > ups->nprimary) {
-        i = ed_ups_pick_range(ups, ups->nprimary, ups->nservers, hash, tried,
-                              now, true);
-    }
-    return i;
-}
-
-/* Connections. */
-
-static void ed_ups_idle_on_read(ed_stream_t *s, int status, char *data,
-                                size_t len);
-
-/* Puts c first in the worker's list: a client closing its request (and
- * this connection with it) during ed_worker_close_all then never frees
- * the entry the walk will visit next, which lies after the client. */
-static void
-ed_ups_conn_front(ed_conn_t *c)
-{
-    ed_conn_t *head = &ed_worker->conns;
-
-    if (head->next == c) {
-        return;
-    }
-    c->prev->next = c->next;
-    c->next->prev = c->prev;
-    c->next = head->next;
-    c->prev = head;
-    head->next->prev = c;
-    head->next = c;
-}
-
-static void
-ed_ups_idle_unlink(ed_http_upstream_conn_t *uc)
-{
-    ed_http_upstream_t *ups = uc->ups;
-
-    if (!uc->idle) {
-        return;
-    }
-    if (uc->prev) {
-        uc->prev->next = uc->next;
-    } else {
-        ups->idle = uc->next;
-    }
-    if (uc->next) {
-        uc->next->prev = uc->prev;
-    }
-    uc->next = uc->prev = NULL;
-    uc->idle = 0;
-    ups->nidle--;
-}
-
-void
-ed_http_upstream_close(ed_http_upstream_conn_t *uc)
-{
-    ed_ups_idle_unlink(uc);
-    ed_timer_del(ed_worker->loop, &uc->timer);
-    ed_stream_close(&uc->c.stream);
-    ed_conn_unlink(&uc->c);
-    free(uc);
-}
-
-static void
-ed_ups_idle_on_timeout(ed_timer_t *t)
-{
-    ed_http_upstream_close(t->data);
-}
-
-/* Anything from an idle connection (bytes, close, error) makes it
- * unusable. */
-static void
-ed_ups_idle_on_read(ed_stream_t *s, int status, char *data, size_t len)
-{
-    ed_unused(status);
-    ed_unused(data);
-    ed_unused(len);
-    ed_http_upstream_close(s->data);
-}
-
-static void
-ed_ups_idle_on_close(ed_stream_t *s)
-{
-    ed_http_upstream_close(s->data);
-}
-
-/* Graceful shutdown: idle connections go at once; busy ones are closed
- * by the request that owns them. */
-static void
-ed_ups_conn_shutdown(ed_conn_t *c)
-{
-    ed_http_upstream_conn_t *uc = (ed_http_upstream_conn_t *)c;
-
-    if (uc->idle || uc->owner == NULL) {
-        ed_http_upstream_close(uc);
-    }
-}
-
-/* Returns an idle connection to s, taken out of the pool, or NULL. */
-ed_http_upstream_conn_t *
-ed_http_upstream_get_idle(ed_http_upstream_t *ups,
-                          ed_http_upstream_server_t *s,
-                          const ed_http_upstream_tls_t *tls)
-{
-    ed_http_upstream_conn_t *uc, *next;
-    ed_stream_t             *st;
-
-    for (uc = ups->idle; uc != NULL; uc = next) {
-        next = uc->next;
-        if (uc->server != s || uc->tls != tls) {
-            continue;
-        }
-        /* Staleness: a close or bytes seen on an idle connection whose
-         * callback has not run yet make it unusable. */
-        st = &uc->c.stream;
-        if (st->rdhup || st->eof || st->error || ed_stream_buffered(st))
-        {
-            ed_http_upstream_close(uc);
-            continue;
-        }
-        break;
-    }
-    if (uc == NULL) {
-        return NULL;
-    }
-    ed_ups_idle_unlink(uc);
-    ed_timer_del(ed_worker->loop, &uc->timer);
-    ed_stream_read_stop(&uc->c.stream);
-    uc->c.stream.on_close = NULL;
-    ed_ups_conn_front(&uc->c);
-    return uc;
-}
-
-void
-ed_http_upstream_release(ed_http_upstream_conn_t *uc)
-{
-    ed_http_upstream_t *ups = uc->ups;
-    ed_stream_t        *s = &uc->c.stream;
-
-    uc->owner = NULL;
-    s->on_drain = NULL;
-    s->on_flushed = NULL;
-    s->on_close = NULL;
-    ed_stream_read_stop(s);
-    ed_timer_del(ed_worker->loop, &uc->timer);
-    if (ups->keepalive == 0 || ed_worker->quitting || uc->connecting
-        || s->closed || s->error || s->eof || s->rdhup
-        || ed_stream_buffered(s) || s->wqueued)
-    {
-        ed_http_upstream_close(uc);
-        return;
-    }
-    if (ups->nidle >= (size_t)ups->keepalive) {
-        /* The least recently used one makes room. */
-        ed_http_upstream_conn_t *old = ups->idle;
-
-        while (old->next) {
-            old = old->next;
-        }
-        ed_http_upstream_close(old);
-    }
-    uc->idle = 1;
-    uc->prev = NULL;
-    uc->next = ups->idle;
-    if (ups->idle) {
-        ups->idle->prev = uc;
-    }
-    ups->idle = uc;
-    ups->nidle++;
-    ed_stream_keep(s, 0);
-    ed_stream_release_buffer(s);
-    s->on_close = ed_ups_idle_on_close;
-    if (ed_stream_read_some(s, 1, ed_ups_idle_on_read) != ED_OK) {
-        ed_http_upstream_close(uc);
-        return;
-    }
-    uc->timer.handler = ed_ups_idle_on_timeout;
-    uc->timer.data = uc;
-    ed_timer_add(ed_worker->loop, &uc->timer, ups->keepalive_timeout);
-}
-
-/* The first event of a connecting socket: the result of connect(). The
- * stream gets its handler back and sees the same events. */
-static void
-ed_ups_connect_event(ed_event_t *ev, uint32_t events)
-{
-    ed_stream_t             *s = ed_container_of(ev, ed_stream_t, ev);
-    ed_http_upstream_conn_t *uc = s->data;
-    socklen_t                len = sizeof(int);
-    int                      err = 0;
-
-    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        return;
-    }
-    if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
-        err = errno;
-    }
-    ev->handler = uc->stream_handler;
-    uc->connecting = 0;
-    if (err) {
-        errno = err;
-        /* The owner closes uc: touch nothing afterwards. */
-        uc->on_connect(uc, ED_ERROR);
-        return;
-    }
-    if (uc->on_connect(uc, ED_OK) == ED_OK) {
-        ev->handler(ev, events);
-    }
-}
-
-/* Puts a TLS client on a new connection to s: the name sent and
- * checked is tls_server_name, else the server's host without its port.
- * ED_OK or ED_ERROR. */
-static int
-ed_ups_tls_connect(ed_http_upstream_conn_t *uc, ed_http_upstream_t *ups,
-                   ed_http_upstream_server_t *s,
-                   const ed_http_upstream_tls_t *tls)
-{
-    const ed_str_t *h = tls->name.len ? &tls->name : &s->host;
-    const char     *p = h->data, *colon;
-    char            name[256];
-    size_t          len = h->len;
-
-    if (tls->name.len == 0 && len) {
-        if (*p == '[') {
-            /* [v6]:port */
-            colon = memchr(p, ']', len);
-            p++;
-            len = colon ? (size_t)(colon - p) : len - 1;
-        } else if ((colon = memchr(p, ':', len)) != NULL
-                   && memchr(colon + 1, ':', len - (size_t)(colon + 1 - p))
-                          == NULL)
-        {
-            len = (size_t)(colon - p);
-        }
-    }
-    if (len >= sizeof(name)) {
-        return ED_ERROR;    /* never an unchecked name */
-    }
-    memcpy(name, p, len);
-    name[len] = '\0';
-    return ed_tls_connect(&uc->c.stream, tls->ctx, name, tls->verify,
-                          tls->sessions ? &tls->sessions[s - ups->servers]
-                                        : NULL);
-}
-
-/* ED_OK, ED_AGAIN or ED_ERROR (errno set). */
-int
-ed_http_upstream_connect(ed_http_upstream_t *ups,
-                         ed_http_upstream_server_t *s,
-                         const ed_http_upstream_tls_t *tls, void *owner,
-                         int (*on_connect)(ed_http_upstream_conn_t *uc,
-                                           int rc),
-                         ed_http_upstream_conn_t **ucp)
-{
-    ed_http_upstream_conn_t *uc;
-    int                      fd, rc, err, one = 1;
-
-    *ucp = NULL;
-    fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
-    if (fd == -1) {
-        return ED_ERROR;
-    }
-    if (s->addr.ss_family != AF_UNIX) {
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    do {
-        rc = connect(fd, (struct sockaddr *)&s->addr, s->addrlen);
-    } while (rc == -1 && errno == EINTR);
-    if (rc == -1 && errno != EINPROGRESS) {
-        err = errno;
-        close(fd);
-        errno = err;
-        return ED_ERROR;
-    }
-    uc = calloc(1, sizeof(ed_http_upstream_conn_t));
-    if (uc == NULL) {
-        close(fd);
-        errno = ENOMEM;
-        return ED_ERROR;
-    }
-    if (ed_stream_init(&uc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
-                       uc) != ED_OK)
-    {
-        err = errno;
-        close(fd);
-        free(uc);
-        errno = err;
-        return ED_ERROR;
-    }
-    if (tls != NULL && ed_ups_tls_connect(uc, ups, s, tls) != ED_OK) {
-        ed_stream_close(&uc->c.stream);
-        free(uc);
-        errno = ENOMEM;
-        return ED_ERROR;
-    }
-    uc->ups = ups;
-    uc->server = s;
-    uc->tls = tls;
-    uc->owner = owner;
-    uc->on_connect = on_connect;
-    uc->c.peer.sa.sa_family = AF_UNIX;
-    uc->c.shutdown = ed_ups_conn_shutdown;
-    uc->timer.data = uc;
-    ed_conn_link(&uc->c);
-    *ucp = uc;
-    if (rc == 0) {
-        return ED_OK;
-    }
-    /* Writes wait for the connection; its first event comes to us. */
-    uc->connecting = 1;
-    uc->c.stream.writable = 0;
-    uc->stream_handler = uc->c.stream.ev.handler;
-    uc->c.stream.ev.handler = ed_ups_connect_event;
-    return ED_AGAIN;
-}
-
 /* Variables. */
 
-/* ED_OK, ED_DECLINED, ED_ERROR. */
-int
-ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
+enum { ED_UPS_VAR_ADDR, ED_UPS_VAR_STATUS, ED_UPS_VAR_TIME };
+
+/* One value per attempt, joined by ", ". ED_OK, ED_DECLINED (no upstream
+ * tried), ED_ERROR. */
+static int
+ed_ups_variable(ed_http_request_t *r, int which, ed_str_t *out)
 {
     ed_http_upstream_state_t *st = r->upstream;
     ed_http_upstream_try_t   *t;
@@ -1445,11 +734,11 @@ ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
             *p++ = ' ';
         }
         switch (which) {
-        case 0:
+        case ED_UPS_VAR_ADDR:
             memcpy(p, t->addr.data, t->addr.len);
             p += t->addr.len;
             break;
-        case 1:
+        case ED_UPS_VAR_STATUS:
             p = ed_sprint_u64(p, (uint64_t)(t->status ? t->status : 502));
             break;
         default:
@@ -1461,4 +750,22 @@ ed_http_upstream_variable(ed_http_request_t *r, int which, ed_str_t *out)
     *p = '\0';
     out->len = (size_t)(p - out->data);
     return ED_OK;
+}
+
+static int
+ed_ups_var_addr(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_ADDR, out);
+}
+
+static int
+ed_ups_var_status(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_STATUS, out);
+}
+
+static int
+ed_ups_var_response_time(ed_http_request_t *r, ed_str_t *out)
+{
+    return ed_ups_variable(r, ED_UPS_VAR_TIME, out);
 }

@@ -206,7 +206,7 @@ int ed_http_upstream_resolve(ed_pool_t *pool, const char *text,
                              ed_array_t *a, const char **err);
 
 /* Builds a group's derived state (backup order, ring) once its servers
- * are set. ED_OK or ED_ERROR (ENOMEM). */
+ * are set (ed_http_upstream_balance.c). ED_OK or ED_ERROR (ENOMEM). */
 int ed_http_upstream_init(ed_pool_t *pool, ed_http_upstream_t *ups);
 
 /* Balancing: picks an available server not marked in tried (a bitmap of
@@ -228,6 +228,8 @@ void ed_http_upstream_succeeded(ed_http_upstream_server_t *s);
 uint32_t ed_http_upstream_hash(const void *data, size_t len);
 /* The per-worker random number generator (xorshift), for random_two. */
 uint64_t ed_http_upstream_random(void);
+/* Mixes seed into it (each worker at start, so that workers differ). */
+void ed_http_upstream_seed(uint64_t seed);
 
 /* Connections. Takes an idle connection to server s with the TLS
  * settings tls (NULL: plain) from the pool, or NULL. The caller owns it
@@ -324,10 +326,5 @@ bool ed_http_upstream_skip_response_header(const ed_http_resp_head_t *h,
 int ed_http_parse_response(const char *buf, size_t len,
                            ed_http_resp_head_t *h, ed_http_header_t *hdrs,
                            size_t max_headers);
-
-/* $upstream_addr (0), $upstream_status (1), $upstream_response_time (2):
- * ED_OK, ED_DECLINED without upstream, ED_ERROR on ENOMEM. */
-int ed_http_upstream_variable(ed_http_request_t *r, int which,
-                              ed_str_t *out);
 
 #endif /* ED_HTTP_UPSTREAM_H */

@@ -1,23 +1,15 @@
 /* Variables ($host, $uri, ...) evaluated lazily, and templates: strings
  * with variables compiled once at config time. */
 #include "ed_http.h"
-#include "ed_http_upstream.h"
 
 #include <arpa/inet.h>
 #include <strings.h>
 #include <sys/un.h>
 
-typedef int (*ed_http_var_pt)(ed_http_request_t *r, ed_str_t *out);
-
-typedef struct {
-    const char     *name;
-    ed_http_var_pt  get;
-} ed_http_var_t;
-
 /* One piece of a template: literal text, or a variable by name. */
 typedef struct {
     ed_str_t        text;     /* literal, or the variable name */
-    ed_http_var_pt  get;      /* NULL: literal or a dynamic name */
+    ed_http_variable_pt get;  /* NULL: literal or a dynamic name */
     unsigned        is_var:1;
 } ed_http_tpart_t;
 
@@ -331,22 +323,7 @@ ED_VAR(ed_http_var_connection_requests)
     return ed_http_var_u64(r, out, r->hc->requests + 1);
 }
 
-ED_VAR(ed_http_var_upstream_addr)
-{
-    return ed_http_upstream_variable(r, 0, out);
-}
-
-ED_VAR(ed_http_var_upstream_status)
-{
-    return ed_http_upstream_variable(r, 1, out);
-}
-
-ED_VAR(ed_http_var_upstream_response_time)
-{
-    return ed_http_upstream_variable(r, 2, out);
-}
-
-static const ed_http_var_t ed_http_vars[] = {
+static const ed_http_variable_t ed_http_vars[] = {
     { "remote_addr", ed_http_var_remote_addr },
     { "remote_port", ed_http_var_remote_port },
     { "server_addr", ed_http_var_server_addr },
@@ -368,9 +345,6 @@ static const ed_http_var_t ed_http_vars[] = {
     { "bytes_sent", ed_http_var_bytes_sent },
     { "request_length", ed_http_var_request_length },
     { "request_time", ed_http_var_request_time },
-    { "upstream_addr", ed_http_var_upstream_addr },
-    { "upstream_status", ed_http_var_upstream_status },
-    { "upstream_response_time", ed_http_var_upstream_response_time },
     { "request_id", ed_http_var_request_id },
     { "time_iso8601", ed_http_var_time_iso8601 },
     { "time_local", ed_http_var_time_local },
@@ -382,17 +356,46 @@ static const ed_http_var_t ed_http_vars[] = {
     { NULL, NULL }
 };
 
-static ed_http_var_pt
-ed_http_var_find(const char *name, size_t len)
+static ed_http_variable_pt
+ed_http_var_in(const ed_http_variable_t *v, const char *name, size_t len)
 {
-    const ed_http_var_t *v;
-
-    for (v = ed_http_vars; v->name; v++) {
-        if (strlen(v->name) == len && memcmp(v->name, name, len) == 0) {
+    if (len == 0) {
+        return NULL;
+    }
+    for (; v->name; v++) {
+        if (v->name[0] == name[0] && strlen(v->name) == len
+            && memcmp(v->name, name, len) == 0)
+        {
             return v->get;
         }
     }
     return NULL;
+}
+
+/* The variables modules provide (ed_module_t.variables). */
+static ed_http_variable_pt
+ed_http_var_module(const char *name, size_t len)
+{
+    ed_module_t       **mods = ed_modules_table();
+    ed_http_variable_pt get;
+    size_t              i;
+
+    for (i = 0; mods[i] != NULL; i++) {
+        if (mods[i]->variables
+            && (get = ed_http_var_in(mods[i]->variables, name, len)) != NULL)
+        {
+            return get;
+        }
+    }
+    return NULL;
+}
+
+static ed_http_variable_pt
+ed_http_var_find(const char *name, size_t len)
+{
+    ed_http_variable_pt get = ed_http_var_in(ed_http_vars, name, len);
+
+    return get ? get : ed_http_var_module(name, len);
 }
 
 static bool
@@ -557,11 +560,13 @@ int
 ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
                  ed_str_t *out)
 {
-    ed_http_var_pt get = ed_http_var_find(name, len);
+    ed_http_variable_pt get = ed_http_var_in(ed_http_vars, name, len);
 
     if (get) {
         return get(r, out);
     }
+    /* Prefixes before the modules' variables (no name of theirs has
+     * one): a header by name costs what it did before. */
     if (ed_http_prefixed(name, len, "http_")) {
         return ed_http_var_header(r, name + 5, len - 5, out);
     }
@@ -570,6 +575,10 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
     }
     if (ed_http_prefixed(name, len, "cookie_")) {
         return ed_http_var_cookie(r, name + 7, len - 7, out);
+    }
+    get = ed_http_var_module(name, len);
+    if (get) {
+        return get(r, out);
     }
     return ed_http_var_capture(r, name, len, out);
 }

@@ -1,6 +1,6 @@
 /* The worker process: one event loop serving the cycle's listeners. */
 #include "ed_process.h"
-#include "ed_http.h"
+#include "ed_conn.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -153,7 +153,6 @@ ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     w.cycle = cycle;
     w.conns.next = w.conns.prev = &w.conns;
     w.max_conns = (size_t)ccf->max_connections;
-    w.on_accept = ed_http_accept;
     ed_worker = &w;
     ed_buf_pool_init(&w.bufs, 16384, 256);
 

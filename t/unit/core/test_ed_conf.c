@@ -773,6 +773,68 @@ START_TEST(test_include_servers)
 }
 END_TEST
 
+/* The loader expands includes in the values of main-level keys that ask
+ * for it by a flag, whatever module declares them. */
+static const ed_key_t t_inc_keys[] = {
+    {"widgets", ED_CTX_MAIN, ED_KEY_PTR | ED_KEY_INCLUDE_ITEMS,
+     ed_conf_set_node, ED_CONF_MAIN, 0, NULL, NULL},
+    {"gadgets", ED_CTX_MAIN, ED_KEY_PTR | ED_KEY_INCLUDE_KEYS,
+     ed_conf_set_node, ED_CONF_MAIN, 0, NULL, NULL},
+    {"plain", ED_CTX_MAIN, ED_KEY_PTR, ed_conf_set_node, ED_CONF_MAIN, 0,
+     NULL, NULL},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static ed_module_t t_inc_module = {
+    .name = "t_inc",
+    .keys = t_inc_keys,
+    .conf_size = {[ED_CONF_MAIN] = sizeof(void *)},
+};
+
+static ed_module_t *t_inc_modules[] = {&t_main_module, &t_inc_module, NULL};
+
+START_TEST(test_include_key_flags)
+{
+    ed_node_t *root, *v;
+    char *main_file;
+
+    mktmp();
+    ed_conf_modules_override = t_inc_modules;
+    main_file = put("eddy.yaml", "widgets:\n"
+                                 "  - {id: 1}\n"
+                                 "  - include: w.d/*.yaml\n"
+                                 "gadgets:\n"
+                                 "  a: 1\n"
+                                 "  include: g.yaml\n"
+                                 "plain:\n"
+                                 "  - include: kept.yaml\n"
+                                 "servers:\n"
+                                 "  - include: kept-too.yaml\n");
+    put("w.d/1.yaml", "- id: 2\n- id: 3\n");
+    put("w.d/2.yaml", "id: 4\n");
+    put("g.yaml", "b: 2\n");
+    root = ed_conf_load(cf, main_file);
+    ck_assert_msg(root != NULL, "%s", cf->nerrors ? cf->errors[0] : "");
+    v = ed_conf_get(root, "widgets");
+    ck_assert_uint_eq(v->n, 4);
+    ck_assert_str_eq(ed_conf_get(v->items[3], "id")->value.data, "4");
+    ck_assert_str_eq(keys_of(ed_conf_get(root, "gadgets")), "a b");
+    /* No flag, no expansion: not "plain", and not "servers" either when
+     * no module of the table declares it. */
+    v = ed_conf_get(root, "plain");
+    ck_assert_str_eq(keys_of(v->items[0]), "include");
+    v = ed_conf_get(root, "servers");
+    ck_assert_str_eq(keys_of(v->items[0]), "include");
+
+    cf->nerrors = 0;
+    put("w.d/3.yaml", "just text\n");
+    ck_assert_ptr_null(ed_conf_load(cf, main_file));
+    ck_assert_uint_eq(cf->nerrors, 1);
+    ck_assert_str_eq(cf->errors[0] + strlen(tmpdir) + 1,
+                     "w.d/3.yaml:1:1: an included file here must hold a "
+                     "widget (a mapping) or a list of widgets");
+}
+END_TEST
+
 START_TEST(test_include_disabled)
 {
     cf->no_include = 1;
@@ -1277,6 +1339,7 @@ ed_test_conf_suite(void)
     tcase_add_test(tc, test_include_main);
     tcase_add_test(tc, test_include_errors);
     tcase_add_test(tc, test_include_servers);
+    tcase_add_test(tc, test_include_key_flags);
     tcase_add_test(tc, test_include_disabled);
     tcase_add_test(tc, test_module_find_key);
     tcase_add_test(tc, test_apply);

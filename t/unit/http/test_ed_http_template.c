@@ -5,6 +5,7 @@
  * through the real loader (ed_cycle_load) and requests through the real
  * parser, then are routed as ed_http_process does. */
 #include "http_fixture.h"
+#include "ed_http_upstream.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -380,6 +381,36 @@ START_TEST(test_variable_known)
 }
 END_TEST
 
+/* The upstream module provides $upstream_*: found by name at compile
+ * time and by ed_http_variable, one value per attempt. */
+START_TEST(test_module_variables)
+{
+    ed_http_request_t        *r = req(T_GET);
+    ed_http_upstream_state_t *st;
+
+    ck_assert(ed_http_variable_known("upstream_addr", 13));
+    ck_assert(ed_http_variable_known("upstream_status", 15));
+    ck_assert(ed_http_variable_known("upstream_response_time", 22));
+    ck_assert(!ed_http_variable_known("upstream_nosuch", 15));
+    ck_assert_ptr_null(var(r, "upstream_addr"));
+    ck_tpl(r, "[$upstream_addr|$upstream_status]", "[|]");
+
+    st = ed_pcalloc(r->pool, sizeof(*st));
+    ck_assert_ptr_nonnull(st);
+    ed_str_set(&st->tries[0].addr, "127.0.0.1:81");
+    st->tries[0].status = 0;
+    st->tries[0].msec = 1234;
+    ed_str_set(&st->tries[1].addr, "unix:/s");
+    st->tries[1].status = 200;
+    st->tries[1].msec = 5;
+    st->ntries = 2;
+    r->upstream = st;
+    ck_assert_str_eq(var(r, "upstream_addr"), "127.0.0.1:81, unix:/s");
+    ck_tpl(r, "$upstream_status;${upstream_response_time}",
+           "502, 200;1.234, 0.005");
+}
+END_TEST
+
 Suite *
 ed_test_http_template_suite(void)
 {
@@ -409,6 +440,7 @@ ed_test_http_template_suite(void)
     tcase_add_test(tc, test_unknown_empty);
     tcase_add_test(tc, test_host_without_header);
     tcase_add_test(tc, test_variable_known);
+    tcase_add_test(tc, test_module_variables);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,54 @@
+/* The proxy module's private declarations, shared by its
+ * configuration (ed_http_proxy_conf.c) and its handler
+ * (ed_http_proxy.c). */
+#ifndef ED_HTTP_PROXY_H
+#define ED_HTTP_PROXY_H
+
+#include "ed_http_upstream.h"
+
+/* next_upstream classes. */
+#define ED_PROXY_NEXT_ERROR   0x01
+#define ED_PROXY_NEXT_TIMEOUT 0x02
+#define ED_PROXY_NEXT_502     0x04
+#define ED_PROXY_NEXT_503     0x08
+#define ED_PROXY_NEXT_504     0x10
+
+typedef struct {
+    ed_str_t            name;
+    ed_http_template_t *value;
+} ed_http_proxy_header_t;
+
+typedef struct {
+    ed_node_t          *node;        /* the block (ed_conf_block_t) */
+    ed_str_t            pass;
+    ed_msec_t           connect_timeout;
+    ed_msec_t           send_timeout;
+    ed_msec_t           read_timeout;
+    int                 next_upstream;   /* ED_PROXY_NEXT_* mask */
+    int                 next_upstream_tries;
+    int                 pass_host;
+    ed_array_t         *set_headers;     /* ed_http_proxy_header_t */
+    ed_array_t         *remove_headers;  /* ed_str_t */
+    int                 forwarded;
+    size_t              buffer_size;
+    int                 websocket;
+    int                 tls_verify;
+    ed_str_t            tls_ca;
+    ed_str_t            tls_server_name;
+
+    ed_http_upstream_t *ups;
+    ed_http_upstream_tls_t *tls;         /* an https pass */
+    ed_str_t            uri;             /* path of a URL pass */
+    unsigned            has_uri:1;
+} ed_http_proxy_conf_t;
+
+typedef struct {
+    ed_http_proxy_conf_t *block;  /* `proxy` in this location, or NULL */
+} ed_http_proxy_loc_conf_t;
+
+extern ed_module_t ed_http_proxy_module;
+
+/* The content handler of a location with a `proxy` block. */
+int ed_http_proxy_handler(ed_http_request_t *r);
+
+#endif /* ED_HTTP_PROXY_H */

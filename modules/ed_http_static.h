@@ -1,0 +1,93 @@
+/* The static module's private declarations, shared by its
+ * configuration (ed_http_static_conf.c) and its handler
+ * (ed_http_static.c). */
+#ifndef ED_HTTP_STATIC_H
+#define ED_HTTP_STATIC_H
+
+#include "ed_http.h"
+#include "ed_http_file_cache.h"
+#include "ed_http_mime.h"
+#include "ed_http_range.h"
+
+/* Files up to this size are held in memory by the open-file cache and
+ * sent with their head in one write; at most ED_STATIC_MEMORY bytes of
+ * them per worker. */
+#define ED_STATIC_INLINE_MAX   (16 * 1024)
+#define ED_STATIC_MEMORY       (64 * 1024 * 1024)
+
+#define ED_STATIC_EXPIRES_OFF  ((ed_msec_t)-2)
+
+enum { ED_STATIC_DOTFILES_DENY = 0, ED_STATIC_DOTFILES_ALLOW };
+enum { ED_STATIC_AUTOINDEX_OFF = 0, ED_STATIC_AUTOINDEX_HTML,
+       ED_STATIC_AUTOINDEX_JSON };
+enum { ED_STATIC_ENC_BR = 1, ED_STATIC_ENC_GZIP };
+
+/* One try_files item: a URI template, or a status ("=404"). */
+typedef struct {
+    ed_http_template_t *uri;
+    int                 status;
+} ed_http_static_try_t;
+
+typedef struct ed_http_static_main_conf_s ed_http_static_main_conf_t;
+
+/* A `static` block as written at one level; merged (location <- server
+ * <- main <- defaults) into the copy a location's handler uses. */
+typedef struct {
+    ed_node_t        *node;           /* the block (ed_conf_block_t) */
+    ed_str_t          root;
+    ed_str_t          alias;
+    ed_array_t       *index;          /* ed_str_t */
+    int               autoindex;
+    int               etag;
+    int               last_modified;
+    int               ranges;
+    ed_array_t       *precompressed;  /* int ED_STATIC_ENC_*, in order */
+    ed_array_t       *try_files;      /* ed_http_static_try_t */
+    ed_msec_t         expires;
+    int               dotfiles;
+    int               symlinks;
+    ed_array_t       *methods;        /* ed_str_t */
+
+    /* Derived once merged. */
+    ed_str_t                    allow;
+    ed_str_t                    cache_control;
+    size_t                      extra;  /* path room: index names, .br */
+    unsigned                    get_allowed:1;
+    unsigned                    off:1;      /* `static: false` */
+    unsigned                    derived:1;
+    ed_http_static_main_conf_t *mcf;
+} ed_http_static_conf_t;
+
+/* Per level (main, server, location). */
+typedef struct {
+    ed_http_static_conf_t *block;   /* merged with the levels above */
+    ed_http_static_conf_t *active;  /* what this location serves with */
+} ed_http_static_loc_conf_t;
+
+/* open_file_cache: {max, valid}. */
+typedef struct {
+    ed_node_t       *node;           /* the block (ed_conf_block_t) */
+    int              max;            /* 0: off */
+    ed_msec_t        valid;
+} ed_http_static_cache_conf_t;
+
+struct ed_http_static_main_conf_s {
+    ed_str_t                     mime_types;
+    ed_str_t                     default_type;
+    ed_http_static_cache_conf_t *cache;
+    ed_http_mime_t              *mime;
+    ed_str_t        *default_value;  /* default_type with charset */
+};
+
+extern ed_module_t ed_http_static_module;
+
+/* The content handler a location with static handling gets. */
+int ed_http_static_handler(ed_http_request_t *r);
+/* The worker's open-file cache and multipart boundaries. */
+int ed_http_static_init_worker(ed_worker_t *w);
+void ed_http_static_exit_worker(ed_worker_t *w);
+/* Appends s to a growing string (pool). Returns ED_OK or ED_ERROR. */
+int ed_http_static_append(ed_pool_t *pool, ed_str_t *dst, const char *s,
+                          size_t len);
+
+#endif /* ED_HTTP_STATIC_H */
