@@ -624,3 +624,29 @@ def test_accept_modes_concurrent_connections(eddy, mode):
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.mark.parametrize("value", ["maybe", "[true]", "{on: 1}"])
+def test_worker_core_dumps_must_be_boolean(tmp_path, value):
+    """A value that is not a boolean is an error at its position, not
+    silently taken as false."""
+    from conftest import check_config_error
+    check_config_error(tmp_path, """
+        workers: 1
+        worker_core_dumps: %s
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /: {return: 204}
+        """ % value, value[:5], "worker_core_dumps|boolean")
+
+
+def test_worker_core_dumps_only_at_main_level(tmp_path):
+    from conftest import check_config_error
+    check_config_error(tmp_path, """
+        servers:
+          - listen: 127.0.0.1:{port}
+            worker_core_dumps: true
+            locations:
+              /: {return: 204}
+        """, "worker_core_dumps", "worker_core_dumps")
