@@ -286,6 +286,18 @@ ed_yaml_find(ed_node_t **items, size_t n, const ed_node_t *key)
     return NULL;
 }
 
+/* The pair index of a key node found by ed_yaml_find in b. */
+static size_t
+ed_yaml_index(const ed_yaml_buf_t *b, const ed_node_t *key)
+{
+    size_t i;
+
+    for (i = 0; i < b->n / 2 && b->items[2 * i] != key; i++) {
+        /* look */
+    }
+    return i;
+}
+
 /* Adds a pair to a map being built, rejecting a key already there.
  * ED_OK, ED_DECLINED (duplicate, recorded) or ED_ERROR (ENOMEM). */
 static int
@@ -660,15 +672,120 @@ ed_yaml_is_include(const ed_node_t *k)
     return k->value.len == 7 && memcmp(k->value.data, "include", 7) == 0;
 }
 
+/* A copy of a collection node (same position), its items to be set by
+ * the caller. NULL on ENOMEM. */
+static ed_node_t *
+ed_yaml_copy_node(ed_conf_t *cf, const ed_node_t *n)
+{
+    ed_node_t *c = ed_palloc(cf->pool, sizeof(ed_node_t));
+
+    if (c) {
+        *c = *n;
+    }
+    return c;
+}
+
+/* A main-level key set a second time (k, v) while merging the main file
+ * and its includes; i is the pair already in out. Lists of a key flagged
+ * ED_KEY_INCLUDE_ITEMS (`servers`) are concatenated, maps of a key
+ * flagged ED_KEY_INCLUDE_KEYS (`upstreams`) merged, naming both places
+ * of a name defined twice; anything else is a duplicate. ED_OK,
+ * ED_DECLINED (recorded) or ED_ERROR (ENOMEM). */
+static int
+ed_yaml_merge_main(ed_conf_t *cf, ed_yaml_buf_t *out, size_t i, ed_node_t *k,
+                   ed_node_t *v)
+{
+    ed_node_t *fk = out->items[2 * i], *fv = out->items[2 * i + 1], *m, *dup;
+    const ed_key_t *key;
+    ed_yaml_buf_t b = {NULL, 0, 0};
+    size_t j, n;
+    int rc;
+
+    key = ed_module_find_key(k->value.data, ED_CTX_MAIN, NULL);
+    if (key && (key->ctx & ED_CTX_MAIN)
+        && (key->flags & ED_KEY_INCLUDE_ITEMS) && fv->type == ED_NODE_SEQ
+        && v->type == ED_NODE_SEQ)
+    {
+        m = ed_yaml_copy_node(cf, fv);
+        n = fv->n + v->n;
+        if (m == NULL
+            || (m->items = ed_palloc(cf->pool, (n ? n : 1)
+                                                   * sizeof(ed_node_t *)))
+                   == NULL)
+        {
+            ed_yaml_nomem(cf, k);
+            return ED_ERROR;
+        }
+        if (fv->n) {
+            memcpy(m->items, fv->items, fv->n * sizeof(ed_node_t *));
+        }
+        if (v->n) {
+            memcpy(m->items + fv->n, v->items, v->n * sizeof(ed_node_t *));
+        }
+        m->n = n;
+        out->items[2 * i + 1] = m;
+        return ED_OK;
+    }
+    if (key && (key->ctx & ED_CTX_MAIN) && (key->flags & ED_KEY_INCLUDE_KEYS)
+        && fv->type == ED_NODE_MAP && v->type == ED_NODE_MAP)
+    {
+        m = ed_yaml_copy_node(cf, fv);
+        if (m == NULL) {
+            ed_yaml_nomem(cf, k);
+            return ED_ERROR;
+        }
+        rc = ED_OK;
+        for (j = 0; j < 2 * fv->n; j++) {
+            if (ed_yaml_push(cf->pool, &b, fv->items[j]) != ED_OK) {
+                ed_yaml_nomem(cf, k);
+                return ED_ERROR;
+            }
+        }
+        for (j = 0; j < v->n; j++) {
+            /* `include:` inside the map is expanded later, each. */
+            dup = ed_yaml_is_include(v->items[2 * j])
+                      ? NULL
+                      : ed_yaml_find(b.items, b.n / 2, v->items[2 * j]);
+            if (dup) {
+                n = strlen(k->value.data);
+                if (n > 1 && k->value.data[n - 1] == 's') {
+                    n--;
+                }
+                ed_conf_error(cf, v->items[2 * j],
+                              "%.*s \"%s\" is defined twice (first at "
+                              "%s:%u:%u)", (int)n, k->value.data,
+                              v->items[2 * j]->value.data, dup->file,
+                              dup->line, dup->col);
+                rc = ED_DECLINED;
+                continue;
+            }
+            if (ed_yaml_push(cf->pool, &b, v->items[2 * j]) != ED_OK
+                || ed_yaml_push(cf->pool, &b, v->items[2 * j + 1]) != ED_OK)
+            {
+                ed_yaml_nomem(cf, k);
+                return ED_ERROR;
+            }
+        }
+        m->items = b.items;
+        m->n = b.n / 2;
+        out->items[2 * i + 1] = m;
+        return rc;
+    }
+    ed_conf_error(cf, k, "duplicate key \"%s\" (already set at %s:%u:%u)",
+                  k->value.data, fk->file, fk->line, fk->col);
+    return ED_DECLINED;
+}
+
 /* Copies map's pairs into out, replacing `include:` keys by the pairs of
- * the included maps. Duplicates across files are errors. ED_OK or
+ * the included maps. Duplicates across files are errors, except at main
+ * level (main set) where ed_yaml_merge_main decides. ED_OK or
  * ED_ERROR. */
 static int
 ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
-                   ed_yaml_buf_t *out)
+                   ed_yaml_buf_t *out, int main)
 {
     ed_yaml_buf_t roots = {NULL, 0, 0};
-    ed_node_t *k, *v;
+    ed_node_t *k, *v, *first;
     size_t i, j;
     int rc;
 
@@ -677,7 +794,12 @@ ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
         k = map->items[2 * i];
         v = map->items[2 * i + 1];
         if (!ed_yaml_is_include(k)) {
-            switch (ed_yaml_add_pair(cf, out, k, v)) {
+            first = main ? ed_yaml_find(out->items, out->n / 2, k) : NULL;
+            switch (first ? ed_yaml_merge_main(cf, out,
+                                               ed_yaml_index(out, first),
+                                               k, v)
+                          : ed_yaml_add_pair(cf, out, k, v))
+            {
             case ED_ERROR:
                 return ED_ERROR;
             case ED_DECLINED:
@@ -697,7 +819,8 @@ ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
                                    "here must hold a mapping");
                 continue;
             }
-            if (ed_yaml_expand_map(cf, roots.items[j], depth + 1, out) != ED_OK)
+            if (ed_yaml_expand_map(cf, roots.items[j], depth + 1, out, main)
+                != ED_OK)
             {
                 rc = ED_ERROR;
             }
@@ -706,14 +829,15 @@ ed_yaml_expand_map(ed_conf_t *cf, ed_node_t *map, unsigned depth,
     return rc;
 }
 
-/* Replaces a map's include keys in place. ED_OK or ED_ERROR. */
+/* Replaces a map's include keys in place (main: it is the main level).
+ * ED_OK or ED_ERROR. */
 static int
-ed_yaml_expand_map_in_place(ed_conf_t *cf, ed_node_t *map)
+ed_yaml_expand_map_in_place(ed_conf_t *cf, ed_node_t *map, int main)
 {
     ed_yaml_buf_t out = {NULL, 0, 0};
     int rc;
 
-    rc = ed_yaml_expand_map(cf, map, 0, &out);
+    rc = ed_yaml_expand_map(cf, map, 0, &out, main);
     map->items = out.items;
     map->n = out.n / 2;
     return rc;
@@ -785,7 +909,7 @@ ed_yaml_expand(ed_conf_t *cf, ed_node_t *root)
     if (root->type != ED_NODE_MAP) {
         return ED_OK;
     }
-    rc = ed_yaml_expand_map_in_place(cf, root);
+    rc = ed_yaml_expand_map_in_place(cf, root, 1);
     for (m = 0; mods[m] != NULL; m++) {
         for (k = mods[m]->keys; k && k->name; k++) {
             if (!(k->flags & (ED_KEY_INCLUDE_KEYS | ED_KEY_INCLUDE_ITEMS))
@@ -808,7 +932,7 @@ ed_yaml_expand(ed_conf_t *cf, ed_node_t *root)
                 v->n = out.n;
             } else if ((k->flags & ED_KEY_INCLUDE_KEYS)
                        && v->type == ED_NODE_MAP
-                       && ed_yaml_expand_map_in_place(cf, v) != ED_OK)
+                       && ed_yaml_expand_map_in_place(cf, v, 0) != ED_OK)
             {
                 rc = ED_ERROR;
             }

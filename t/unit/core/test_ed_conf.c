@@ -672,10 +672,10 @@ START_TEST(test_include_errors)
                      "YAML syntax error: did not find expected node content "
                      "(while parsing a flow node at line 3, column 1)");
     ck_assert_msg(strstr(cf->errors[1], "/conf.d/3.yaml:1:1: duplicate key "
-                                        "\"b\" (first at ")
+                                        "\"b\" (already set at ")
                       != NULL,
                   "%s", cf->errors[1]);
-    ck_assert_msg(strstr(cf->errors[1], "/conf.d/1.yaml:1)") != NULL, "%s",
+    ck_assert_msg(strstr(cf->errors[1], "/conf.d/1.yaml:1:1)") != NULL, "%s",
                   cf->errors[1]);
     ck_assert_str_eq(cf->errors[2] + strlen(tmpdir) + 1,
                      "conf.d/4.yaml:1:1: "
