@@ -19,8 +19,8 @@ static void
 ed_usage(FILE *out)
 {
     fprintf(out,
-            "usage: eddy [-c FILE] [-p PREFIX] [-t | -T] [-d] [-s SIGNAL] "
-            "[-v | -V] [-h]\n\n"
+            "usage: eddy [-c FILE] [-p PREFIX] [-t | -T] [-q] [--strict] [-d] "
+            "[-s SIGNAL] [-v | -V] [-h]\n\n"
             "  -c, --config FILE   configuration file (default "
             "conf/eddy.yaml under the prefix)\n"
             "  -p, --prefix DIR    prefix for relative paths (default: the "
@@ -28,6 +28,8 @@ ed_usage(FILE *out)
             "  -t, --test          test the configuration and exit\n"
             "  -T, --dump          test, then print the effective "
             "configuration\n"
+            "  -q, --quiet         with -t/-T: print only errors\n"
+            "      --strict        with -t/-T: warnings count as errors\n"
             "  -d, --daemon        detach from the terminal\n"
             "  -s, --signal SIG    send reload, quit, stop, reopen or "
             "upgrade to the master\n"
@@ -55,6 +57,21 @@ ed_print_versions(void)
     printf("OpenSSL: %s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("PCRE2: %s\n", pcre);
     printf("libyaml: %s\n", yaml_get_version_string());
+}
+
+/* The warnings of a load, for -t and -T. */
+static void
+ed_print_warnings(ed_conf_t *cf)
+{
+    unsigned i;
+
+    for (i = 0; cf && i < cf->nwarnings && i < ED_CONF_MAX_WARNINGS; i++) {
+        fprintf(stderr, "%s\n", cf->warnings[i]);
+    }
+    if (cf && cf->nwarnings > ED_CONF_MAX_WARNINGS) {
+        fprintf(stderr, "eddy: %u more warnings not shown\n",
+                cf->nwarnings - ED_CONF_MAX_WARNINGS);
+    }
 }
 
 static void
@@ -311,17 +328,20 @@ main(int argc, char **argv)
         { "signal", required_argument, NULL, 's' },
         { "version", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "strict", no_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 }
     };
     const char     *conf = NULL, *prefix = NULL, *sig = NULL;
     char            cwd[PATH_MAX], confbuf[PATH_MAX + 32];
     bool            test = false, dump = false, daemon_flag = false;
+    bool            quiet = false, strict = false;
     ed_cycle_t     *cycle;
     ed_conf_t      *errors;
     ed_core_conf_t *ccf;
     int             c, rc;
 
-    while ((c = getopt_long(argc, argv, "c:p:tTds:vVh", longopts, NULL))
+    while ((c = getopt_long(argc, argv, "c:p:tTqds:vVh", longopts, NULL))
            != -1)
     {
         switch (c) {
@@ -339,6 +359,12 @@ main(int argc, char **argv)
             break;
         case 'd':
             daemon_flag = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'S':
+            strict = true;
             break;
         case 's':
             sig = optarg;
@@ -387,7 +413,19 @@ main(int argc, char **argv)
     }
 
     cycle = ed_cycle_load(conf, prefix, &errors);
+    if (cycle && test && strict && cycle->conf->nwarnings) {
+        /* --strict: the warnings are the errors. */
+        errors = cycle->conf;
+        ed_print_warnings(errors);
+        fprintf(stderr, "eddy: configuration file %s test failed (warnings "
+                "with --strict)\n", conf);
+        ed_cycle_free(cycle);
+        return 1;
+    }
     if (cycle == NULL) {
+        if (test && (!quiet || strict)) {
+            ed_print_warnings(errors);
+        }
         ed_print_errors(errors);
         ed_cycle_errors_free(errors);
         if (test) {
@@ -402,8 +440,11 @@ main(int argc, char **argv)
         return rc;
     }
     if (test) {
-        fprintf(stderr, "eddy: configuration file %s test is successful\n",
-                conf);
+        if (!quiet) {
+            ed_print_warnings(cycle->conf);
+            fprintf(stderr, "eddy: configuration file %s test is "
+                    "successful\n", conf);
+        }
         if (dump) {
             ed_dump(cycle);
         }
@@ -426,6 +467,7 @@ main(int argc, char **argv)
         return 2;
     }
     ed_log_cur = &cycle->log;
+    ed_conf_log_warnings(cycle->conf, ed_log_cur);
     if ((daemon_flag || ccf->daemon == 1) && ed_daemonize() != ED_OK) {
         ed_log(ED_LOG_EMERG, ed_log_cur, errno, "daemonizing failed");
         ed_cycle_free(cycle);

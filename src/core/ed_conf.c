@@ -60,6 +60,59 @@ ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
     return ED_ERROR;
 }
 
+int
+ed_conf_warn(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    int plen, mlen;
+    const char *lead;
+
+    if (cf->nwarnings++ >= ED_CONF_MAX_WARNINGS) {
+        return ED_OK;
+    }
+    /* Without a file the message still says whose warning it is. */
+    lead = node && node->file ? "warning: " : "eddy: warning: ";
+    plen = ed_conf_pos(NULL, 0, node);
+    va_start(ap, fmt);
+    mlen = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    msg = plen >= 0 && mlen >= 0
+              ? ed_pnalloc(cf->pool, (size_t)plen + strlen(lead)
+                                         + (size_t)mlen + 1)
+              : NULL;
+    if (msg == NULL) {
+        cf->warnings[cf->nwarnings - 1] = (char *)"eddy: warning: out of "
+                                                  "memory";
+        return ED_OK;
+    }
+    if (node && node->file) {
+        ed_conf_pos(msg, (size_t)plen + 1, node);
+    } else {
+        plen = 0;
+    }
+    memcpy(msg + plen, lead, strlen(lead));
+    va_start(ap, fmt);
+    vsnprintf(msg + plen + strlen(lead), (size_t)mlen + 1, fmt, ap);
+    va_end(ap);
+    cf->warnings[cf->nwarnings - 1] = msg;
+    return ED_OK;
+}
+
+void
+ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log)
+{
+    unsigned i;
+
+    for (i = 0; cf && i < cf->nwarnings && i < ED_CONF_MAX_WARNINGS; i++) {
+        ed_log(ED_LOG_WARN, log, 0, "%s", cf->warnings[i]);
+    }
+    if (cf && cf->nwarnings > ED_CONF_MAX_WARNINGS) {
+        ed_log(ED_LOG_WARN, log, 0, "%u more warnings not shown",
+               cf->nwarnings - ED_CONF_MAX_WARNINGS);
+    }
+}
+
 /* Formats a setter's message in the pool. Returns it, or a static
  * fallback on ENOMEM. */
 static const char *ed_conf_msg(ed_conf_t *cf, const char *fmt, ...)

@@ -116,6 +116,7 @@ typedef struct {
 } ed_conf_enum_t; /* arrays end with { NULL, 0 } */
 
 #define ED_CONF_MAX_ERRORS 10
+#define ED_CONF_MAX_WARNINGS 10
 
 struct ed_conf_s {
     ed_pool_t   *pool;      /* the cycle's pool: nodes and conf structs */
@@ -128,6 +129,11 @@ struct ed_conf_s {
      * kept; nerrors counts them all. */
     char        *errors[ED_CONF_MAX_ERRORS];
     unsigned     nerrors;
+    /* Warnings likewise, each "file:line:col: warning: message" or
+     * "eddy: warning: message": printed by -t, logged at start and
+     * reload, which they never stop. */
+    char        *warnings[ED_CONF_MAX_WARNINGS];
+    unsigned     nwarnings;
     /* Set by the fuzzer (and tests): `include` is an error instead of
      * reading files. */
     unsigned     no_include;
@@ -137,6 +143,14 @@ struct ed_conf_s {
  * ED_ERROR so callers can `return ed_conf_error(...)`. */
 int ed_conf_error(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Records a warning at node's position (node may be NULL: no position).
+ * Returns ED_OK: a warning never fails the load. */
+int ed_conf_warn(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes the kept warnings to log at warn level, and how many more there
+ * were. */
+void ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log);
 
 /* Parses a YAML file into a node tree: positions kept, duplicate keys
  * rejected, ${env:NAME} and ${env:NAME:-default} substituted, and

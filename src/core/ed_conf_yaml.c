@@ -4,7 +4,9 @@
 #include "ed_conf.h"
 #include "ed_module.h"
 
+#include <dirent.h>
 #include <glob.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -560,6 +562,85 @@ ed_yaml_join(ed_pool_t *pool, const char *dir, size_t dlen, const ed_str_t *pat,
     return full;
 }
 
+static int
+ed_yaml_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Warns that the glob pat (the including file's directory is the first
+ * dlen bytes of pat->file) matches no file, naming the directory and
+ * what it holds. */
+static void
+ed_yaml_include_none(ed_conf_t *cf, const ed_node_t *pat, size_t dlen)
+{
+    ed_yaml_text_t t = {NULL, 0, 0, 0};
+    struct dirent *de;
+    const char *slash;
+    char dir[PATH_MAX], real[PATH_MAX], *names[16];
+    size_t plen, n, i, more;
+    DIR *d;
+
+    slash = strrchr(pat->value.data, '/');
+    plen = slash ? (size_t)(slash - pat->value.data) : 0;
+    if (dlen + plen + 2 > sizeof(dir)
+        || (slash && strpbrk(pat->value.data, "*?[") < slash))
+    {
+        /* The directory itself is a pattern: no one place to name. */
+        ed_conf_warn(cf, pat, "include \"%s\" matches no file",
+                     pat->value.data);
+        return;
+    }
+    memcpy(dir, pat->file, dlen);
+    memcpy(dir + dlen, pat->value.data, plen);
+    dir[dlen + plen] = '\0';
+    if (dir[0] == '\0') {
+        dir[0] = slash ? '/' : '.';
+        dir[1] = '\0';
+    }
+    if (realpath(dir, real) == NULL || (d = opendir(real)) == NULL) {
+        ed_conf_warn(cf, pat, "include \"%s\" matches no file: directory "
+                     "%s does not exist", pat->value.data, dir);
+        return;
+    }
+    n = 0;
+    more = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        if (n == ed_nelems(names)) {
+            more++;
+            continue;
+        }
+        names[n] = ed_pstrdup(cf->pool, de->d_name, strlen(de->d_name));
+        if (names[n] != NULL) {
+            n++;
+        }
+    }
+    closedir(d);
+    qsort(names, n, sizeof(char *), ed_yaml_strcmp);
+    for (i = 0; i < n; i++) {
+        if (i) {
+            ed_yaml_append(&t, ", ", 2);
+        }
+        ed_yaml_append(&t, names[i], strlen(names[i]));
+    }
+    if (more) {
+        ed_yaml_append(&t, ", ...", 5);
+    }
+    ed_yaml_append(&t, "", 1);
+    if (n == 0) {
+        ed_conf_warn(cf, pat, "include \"%s\" matches no file in %s (it is "
+                     "empty)", pat->value.data, real);
+    } else {
+        ed_conf_warn(cf, pat, "include \"%s\" matches no file in %s (it "
+                     "holds: %s)", pat->value.data, real,
+                     t.nomem ? "..." : t.data);
+    }
+    free(t.data);
+}
+
 /* Loads the files an `include:` value names, in order, pushing each
  * non-empty root into out. Relative patterns resolve against the
  * directory of the file holding the include. ED_OK or ED_ERROR. */
@@ -613,9 +694,11 @@ ed_yaml_include(ed_conf_t *cf, ed_node_t *val, unsigned depth,
             case 0:
                 break;
             case GLOB_NOMATCH:
-                /* A pattern that matches nothing is an empty directory,
-                 * which is fine (conf.d/ with nothing in it yet). */
+                /* conf.d/ with nothing in it yet is fine, but a pattern
+                 * that misses what the directory holds (*.yml for
+                 * *.yaml) is worth a word. */
                 globfree(&g);
+                ed_yaml_include_none(cf, pat, dlen);
                 continue;
             case GLOB_NOSPACE:
                 globfree(&g);

@@ -461,6 +461,7 @@ ed_reload(void)
     ed_m.reload_seq++;
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reloading configuration");
     cycle = ed_cycle_load(old->conf_file, old->prefix, &errors);
+    ed_conf_log_warnings(cycle ? cycle->conf : errors, ed_log_cur);
     if (cycle == NULL) {
         for (i = 0; errors && i < errors->nerrors && i < ED_CONF_MAX_ERRORS;
              i++)
