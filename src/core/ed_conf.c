@@ -204,7 +204,7 @@ ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
     void **confs;
     size_t i, j, bestd;
     unsigned nerrors;
-    char ctxs[64];
+    char ctxs[64], hint[256];
 
     where = cf->ctx_name ? cf->ctx_name : "main level";
     if (map == NULL || map->type != ED_NODE_MAP) {
@@ -217,6 +217,14 @@ ed_conf_apply(ed_conf_t *cf, ed_node_t *map)
         v = map->items[2 * i + 1];
         m = NULL;
         key = ed_module_find_key(kn->value.data, cf->ctx, &m);
+        if (key == NULL
+            && ed_conf_nginx_hint(kn->value.data, cf->ctx, hint,
+                                  sizeof(hint)))
+        {
+            ed_conf_error(cf, kn, "unknown key \"%s\" in %s; %s",
+                          kn->value.data, where, hint);
+            continue;
+        }
         if (key == NULL) {
             best = NULL;
             bestd = (size_t)-1;
@@ -295,7 +303,7 @@ ed_conf_apply_table(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
     ed_node_t      *kn, *v;
     size_t          i, bestd;
     unsigned        nerrors;
-    char            list[512];
+    char            list[512], hint[256];
 
     if (map == NULL || map->type != ED_NODE_MAP) {
         return ed_conf_error(cf, map, "expected a mapping for %s", what);
@@ -308,6 +316,13 @@ ed_conf_apply_table(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
             if (strcmp(key->name, kn->value.data) == 0) {
                 break;
             }
+        }
+        if (key->name == NULL
+            && ed_conf_nginx_hint(kn->value.data, 0, hint, sizeof(hint)))
+        {
+            ed_conf_error(cf, kn, "unknown key \"%s\" in %s; %s",
+                          kn->value.data, what, hint);
+            continue;
         }
         if (key->name == NULL) {
             best = NULL;

@@ -18,7 +18,8 @@ struct ed_node_s {
     unsigned     line;   /* 1-based */
     unsigned     col;    /* 1-based */
     ed_str_t     value;  /* scalars */
-    unsigned     quoted; /* written in quotes, or as a | or > block */
+    unsigned     quoted; /* written in quotes (1), or as a | or >
+                            block (2) */
     size_t       n;      /* sequence items, or map pairs */
     ed_node_t  **items;
 };
@@ -170,6 +171,12 @@ int ed_conf_apply(ed_conf_t *cf, ed_node_t *map);
  * as `events:` or `static:`); what names the block in messages. */
 int ed_conf_apply_keys(ed_conf_t *cf, ed_node_t *map, const ed_key_t *keys,
                        void *conf, const char *what);
+/* For an unknown key that is an nginx directive (server_name,
+ * proxy_pass, ...): what eddy calls it, as the end of the message
+ * ("eddy calls it \"names\""; a level note when that key is not allowed
+ * in ctx, 0: none). Written into buf; NULL for any other name. */
+const char *ed_conf_nginx_hint(const char *name, unsigned ctx, char *buf,
+                               size_t size);
 /* Finds the value of key in a map, or NULL. */
 ed_node_t *ed_conf_get(ed_node_t *map, const char *key);
 

@@ -258,8 +258,12 @@ ed_yaml_scalar(ed_yaml_t *y, yaml_event_t *ev)
         ed_yaml_nomem(y->cf, NULL);
         return NULL;
     }
-    n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE
-                && ev->data.scalar.style != YAML_ANY_SCALAR_STYLE;
+    /* 2 for a | or > block: columns within it are not the node's. */
+    n->quoted = ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE
+                        || ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE
+                    ? 2
+                    : ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE
+                          && ev->data.scalar.style != YAML_ANY_SCALAR_STYLE;
     if (!n->quoted
         && ((len == 1 && v[0] == '~')
             || (len == 4

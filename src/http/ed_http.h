@@ -352,6 +352,12 @@ typedef struct {
     ed_http_variable_pt  get;
 } ed_http_variable_t;
 
+/* While a server's (a location's) keys are applied: that server (and
+ * location), else NULL. The template compiler checks captures against
+ * the regexes they hold. */
+extern ed_http_server_t   *ed_http_cur_server;
+extern ed_http_location_t *ed_http_cur_location;
+
 /* Templates: strings with $variables, compiled once at config time. */
 ed_http_template_t *ed_http_template_compile(ed_conf_t *cf,
                                              const ed_node_t *node,

@@ -104,7 +104,8 @@ ed_module_t ed_http_core_module = {
 };
 
 /* The server whose map is being applied (the loader is single-threaded). */
-static ed_http_server_t *ed_http_cur_server;
+ed_http_server_t   *ed_http_cur_server;
+ed_http_location_t *ed_http_cur_location;
 
 /* listen.address: 8080, "127.0.0.1:8080", "[::1]:8080" or unix:/path,
  * checked when the listener is made. Returns NULL or a message. */
@@ -356,7 +357,9 @@ ed_http_set_locations(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         cf->ctx = ED_CTX_LOCATION;
         cf->ctx_name = ed_pstrdup(cf->pool, name, strlen(name));
         cf->confs[ED_CONF_LOC] = loc->conf;
+        ed_http_cur_location = loc;
         ed_conf_apply(cf, v);
+        ed_http_cur_location = NULL;
     }
     cf->ctx = ED_CTX_SERVER;
     cf->ctx_name = saved_name;

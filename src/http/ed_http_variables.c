@@ -3,6 +3,7 @@
 #include "ed_http.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <strings.h>
 #include <sys/un.h>
 
@@ -599,6 +600,353 @@ ed_http_var_char(char c)
            || (c >= '0' && c <= '9') || c == '_';
 }
 
+/* Config-time checks of the names in a template. */
+
+#define ED_HTTP_SCOPE_MAX 64
+
+/* A regex in scope of a template: its text as written (a location's
+ * key, a server name) and the pattern in it. */
+typedef struct {
+    const char *written;
+    const char *re;
+    size_t      len;
+} ed_http_re_src_t;
+
+typedef struct {
+    ed_http_re_src_t re[ED_HTTP_SCOPE_MAX];
+    size_t           n;
+} ed_http_scope_t;
+
+static void
+ed_http_scope_add(ed_http_scope_t *sc, const char *written, const char *re,
+                  size_t len)
+{
+    if (sc->n < ED_HTTP_SCOPE_MAX) {
+        sc->re[sc->n].written = written;
+        sc->re[sc->n].re = re;
+        sc->re[sc->n].len = len;
+        sc->n++;
+    }
+}
+
+/* The regex server names of a server's node ("~" then the pattern). */
+static void
+ed_http_scope_names(ed_http_scope_t *sc, ed_node_t *srv)
+{
+    ed_node_t *names = ed_conf_get(srv, "names"), *n;
+    size_t     i, count;
+
+    if (names == NULL) {
+        return;
+    }
+    count = names->type == ED_NODE_SEQ ? names->n : 1;
+    for (i = 0; i < count; i++) {
+        n = names->type == ED_NODE_SEQ ? names->items[i] : names;
+        if (n->type == ED_NODE_SCALAR && n->value.len > 1
+            && n->value.data[0] == '~')
+        {
+            ed_http_scope_add(sc, n->value.data, n->value.data + 1,
+                              n->value.len - 1);
+        }
+    }
+}
+
+/* The regex locations of a server's node ("~ re", "~* re"). */
+static void
+ed_http_scope_locations(ed_http_scope_t *sc, ed_node_t *srv)
+{
+    ed_node_t  *locs = ed_conf_get(srv, "locations");
+    const char *k, *p;
+    size_t      i;
+
+    for (i = 0; locs && locs->type == ED_NODE_MAP && i < locs->n; i++) {
+        k = locs->items[2 * i]->value.data;
+        if (strncmp(k, "~ ", 2) != 0 && strncmp(k, "~* ", 3) != 0) {
+            continue;
+        }
+        for (p = k + (k[1] == '*' ? 3 : 2); *p == ' '; p++) {
+            /* the pattern starts after the spaces */
+        }
+        ed_http_scope_add(sc, k, p, strlen(p));
+    }
+}
+
+/* The regexes whose captures a template being compiled may use: in a
+ * location, its own and its server's names; in a server (its keys
+ * inherit into every location), all of its own; at main level, all. */
+static void
+ed_http_scope(ed_conf_t *cf, ed_http_scope_t *sc)
+{
+    ed_http_location_t *loc = ed_http_cur_location;
+    ed_node_t          *servers;
+    size_t              i;
+
+    sc->n = 0;
+    if (loc && loc->re) {
+        ed_http_scope_add(sc, loc->name.data, loc->match.data,
+                          loc->match.len);
+    }
+    if (ed_http_cur_server && ed_http_cur_server->node) {
+        ed_http_scope_names(sc, ed_http_cur_server->node);
+        if (loc == NULL) {
+            ed_http_scope_locations(sc, ed_http_cur_server->node);
+        }
+        return;
+    }
+    servers = cf->cycle ? ed_conf_get(cf->cycle->root, "servers") : NULL;
+    for (i = 0; servers && servers->type == ED_NODE_SEQ && i < servers->n;
+         i++)
+    {
+        ed_http_scope_names(sc, servers->items[i]);
+        ed_http_scope_locations(sc, servers->items[i]);
+    }
+}
+
+/* Calls fn for each named group of a pattern ((?<n>, (?P<n>, (?'n');
+ * stops when fn returns true. Returns whether one did. */
+static bool
+ed_http_re_names(const char *re, size_t len,
+                 bool (*fn)(const char *name, size_t n, void *data),
+                 void *data)
+{
+    const char *p = re, *end = re + len, *name;
+
+    for (; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+        if (end - p < 4 || p[0] != '(' || p[1] != '?') {
+            continue;
+        }
+        name = p + 2;
+        if (*name == 'P') {
+            name++;
+        }
+        if (name >= end || (*name != '<' && *name != '\'')) {
+            continue;
+        }
+        name++;
+        p = name;
+        while (p < end && ed_http_var_char(*p)) {
+            p++;
+        }
+        if (p > name && p < end && (*p == '>' || *p == '\'')
+            && fn(name, (size_t)(p - name), data))
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct {
+    const char *name;
+    size_t      len;
+    const char *best;      /* closest so far */
+    size_t      best_len;
+    size_t      bestd;
+} ed_http_guess_t;
+
+static bool
+ed_http_name_is(const char *name, size_t n, void *data)
+{
+    ed_http_guess_t *g = data;
+
+    return n == g->len && memcmp(name, g->name, n) == 0;
+}
+
+/* Keeps cand when it is within distance 2 of the name and closer than
+ * what was kept. */
+static bool
+ed_http_name_near(const char *cand, size_t n, void *data)
+{
+    ed_http_guess_t *g = data;
+    char             a[64], b[64];
+    size_t           d;
+
+    if (g->len >= sizeof(a) || n >= sizeof(b)) {
+        return false;
+    }
+    memcpy(a, g->name, g->len);
+    a[g->len] = '\0';
+    memcpy(b, cand, n);
+    b[n] = '\0';
+    d = ed_str_distance(a, b);
+    if (d <= 2 && d < g->bestd) {
+        g->bestd = d;
+        g->best = cand;
+        g->best_len = n;
+    }
+    return false;
+}
+
+static void
+ed_http_near_in(ed_http_guess_t *g, const ed_http_variable_t *v)
+{
+    for (; v && v->name; v++) {
+        ed_http_name_near(v->name, strlen(v->name), g);
+    }
+}
+
+/* The capture count of a pattern, or -1 when it does not compile. */
+static int
+ed_http_re_captures(const char *re, size_t len)
+{
+    pcre2_code *code;
+    uint32_t    n;
+    int         rc;
+    PCRE2_SIZE  off;
+
+    code = pcre2_compile((PCRE2_SPTR)re, len, 0, &rc, &off, NULL);
+    if (code == NULL) {
+        return -1;
+    }
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &n);
+    pcre2_code_free(code);
+    return (int)n;
+}
+
+/* Records an error at the byte at off of node's value. */
+static void ed_http_var_error(ed_conf_t *cf, const ed_node_t *node, size_t off,
+                              const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+ed_http_var_error(ed_conf_t *cf, const ed_node_t *node, size_t off,
+                  const char *fmt, ...)
+{
+    ed_node_t at = *node;
+    va_list   ap;
+    char      msg[512];
+
+    /* A | or > block, or a later line: the column would be wrong. */
+    if (node->quoted != 2 && memchr(node->value.data, '\n', off) == NULL
+        && node->line)
+    {
+        at.col += (unsigned)off + (node->quoted ? 1 : 0);
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ed_conf_error(cf, &at, "%s", msg);
+}
+
+/* "$2" in a location whose regex has fewer groups (or none in scope). */
+static void
+ed_http_check_number(ed_conf_t *cf, const ed_node_t *node, size_t off,
+                     const ed_http_scope_t *sc, int64_t num)
+{
+    ed_http_location_t *loc = ed_http_cur_location;
+    const char         *most = NULL;
+    int                 n, max = -1;
+    size_t              i;
+
+    /* In a server or at main level the value reaches regex locations
+     * too: a number is checked only where it is used. */
+    if (loc == NULL) {
+        return;
+    }
+    if (loc->re) {
+        if (num <= (int64_t)loc->ncaptures) {
+            return;
+        }
+        ed_http_var_error(cf, node, off, "\"$%" PRId64 "\" but location "
+                          "\"%s\" has %u capture group%s", num,
+                          loc->name.data, (unsigned)loc->ncaptures,
+                          loc->ncaptures == 1 ? "" : "s");
+        return;
+    }
+    for (i = 0; i < sc->n; i++) {
+        n = ed_http_re_captures(sc->re[i].re, sc->re[i].len);
+        if (n > max) {
+            max = n;
+            most = sc->re[i].written;
+        }
+    }
+    if (most == NULL) {
+        ed_http_var_error(cf, node, off, "\"$%" PRId64 "\" but location "
+                          "\"%s\" is not a regex, nor is any server name",
+                          num, loc->name.data);
+    } else if (num > max) {
+        ed_http_var_error(cf, node, off, "\"$%" PRId64 "\" but server name "
+                          "\"%s\" has %d capture group%s", num, most, max,
+                          max == 1 ? "" : "s");
+    }
+}
+
+/* A family's stem: the name after it is a header, argument or cookie. */
+static const char *const ed_http_families[] = {"http", "arg", "cookie"};
+
+/* Checks one variable name of a template (at off in node's value):
+ * a built-in, a module's, a family member, or a capture in scope;
+ * otherwise an error with the closest name. */
+static void
+ed_http_check_name(ed_conf_t *cf, const ed_node_t *node, size_t off,
+                   const char *name, size_t len)
+{
+    ed_module_t   **mods = ed_modules_table();
+    ed_http_scope_t sc;
+    ed_http_guess_t g;
+    const char     *us;
+    char            stem[16], fam[80];
+    size_t          i, d, slen;
+    int64_t         num;
+
+    if (ed_http_variable_known(name, len)) {
+        return;
+    }
+    ed_http_scope(cf, &sc);
+    num = ed_atoi(name, len);
+    if (num >= 0) {
+        ed_http_check_number(cf, node, off, &sc, num);
+        return;
+    }
+    g = (ed_http_guess_t){name, len, NULL, 0, (size_t)-1};
+    for (i = 0; i < sc.n; i++) {
+        if (ed_http_re_names(sc.re[i].re, sc.re[i].len, ed_http_name_is,
+                             &g))
+        {
+            return;
+        }
+    }
+    ed_http_near_in(&g, ed_http_vars);
+    for (i = 0; mods[i] != NULL; i++) {
+        ed_http_near_in(&g, mods[i]->variables);
+    }
+    for (i = 0; i < sc.n; i++) {
+        ed_http_re_names(sc.re[i].re, sc.re[i].len, ed_http_name_near, &g);
+    }
+    /* A misspelt stem ($cookies_id, $args_page) or a stem alone. */
+    us = memchr(name, '_', len);
+    slen = us ? (size_t)(us - name) : len;
+    if (slen < sizeof(stem)) {
+        memcpy(stem, name, slen);
+        stem[slen] = '\0';
+        for (i = 0; i < ed_nelems(ed_http_families); i++) {
+            d = ed_str_distance(stem, ed_http_families[i]);
+            if (d > 1 || (d == 1 && !us) || (g.best && d >= g.bestd)) {
+                continue;
+            }
+            snprintf(fam, sizeof(fam), "%s_%.*s", ed_http_families[i],
+                     us && us + 1 < name + len
+                         ? (int)(name + len - us - 1) : 4,
+                     us && us + 1 < name + len ? us + 1 : "NAME");
+            g.best = fam;
+            g.best_len = strlen(fam);
+            break;
+        }
+    }
+    if (g.best) {
+        ed_http_var_error(cf, node, off, "unknown variable \"$%.*s\"; did "
+                          "you mean \"$%.*s\"?", (int)len, name,
+                          (int)g.best_len, g.best);
+    } else {
+        ed_http_var_error(cf, node, off, "unknown variable \"$%.*s\"",
+                          (int)len, name);
+    }
+}
+
 ed_http_template_t *
 ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
                          const char **err)
@@ -606,38 +954,47 @@ ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
     ed_http_template_t *t;
     ed_http_tpart_t    *part;
     const char         *s = node->value.data, *end = s + node->value.len, *p;
-    const char         *name;
+    const char         *name, *dollar;
+    char               *buf, *lit, *lp;
     size_t              nlen, max;
 
     t = ed_pcalloc(cf->pool, sizeof(ed_http_template_t));
     max = 2 * node->value.len + 1;
-    if (t == NULL
+    buf = ed_pnalloc(cf->pool, node->value.len + 1);
+    if (t == NULL || buf == NULL
         || (t->parts = ed_palloc(cf->pool, max * sizeof(ed_http_tpart_t)))
                == NULL)
     {
         *err = "out of memory";
         return NULL;
     }
+    /* Literal text is copied: "$$" stands for one '$'. */
+    lit = lp = buf;
     p = s;
-    while (p < end) {
-        const char *lit = p;
-
-        while (p < end
-               && !(p[0] == '$' && p + 1 < end
-                    && (ed_http_var_char(p[1]) || p[1] == '{')))
-        {
-            p++;
+    for (;;) {
+        if (p < end && p[0] == '$' && p + 1 < end && p[1] == '$') {
+            *lp++ = '$';
+            p += 2;
+            continue;
         }
-        if (p > lit) {
+        if (p < end
+            && !(p[0] == '$' && p + 1 < end
+                 && (ed_http_var_char(p[1]) || p[1] == '{')))
+        {
+            *lp++ = *p++;
+            continue;
+        }
+        if (lp > lit) {
             part = &t->parts[t->nparts++];
             memset(part, 0, sizeof(*part));
-            part->text.data = (char *)lit;
-            part->text.len = (size_t)(p - lit);
+            part->text.data = lit;
+            part->text.len = (size_t)(lp - lit);
+            lit = lp;
         }
         if (p >= end) {
             break;
         }
-        p++; /* '$' */
+        dollar = p++;
         if (*p == '{') {
             name = ++p;
             while (p < end && *p != '}') {
@@ -670,9 +1027,20 @@ ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
         part->text.data = (char *)name;
         part->text.len = nlen;
         part->get = ed_http_var_find(name, nlen);
+        if (part->get == NULL) {
+            /* Recorded; the template stays usable so the load goes on
+             * to find more. */
+            ed_http_check_name(cf, node, (size_t)(dollar - s), name, nlen);
+        }
     }
+    *lp = '\0';
     if (t->nparts == 0 || (t->nparts == 1 && !t->parts[0].is_var)) {
-        t->literal = t->nparts ? t->parts[0].text : node->value;
+        if (t->nparts) {
+            t->literal = t->parts[0].text;
+        } else {
+            t->literal.data = buf;
+            t->literal.len = 0;
+        }
         t->nparts = 0;
     }
     return t;
