@@ -15,6 +15,7 @@ typedef struct ed_alog_file_s ed_alog_file_t;
 struct ed_alog_file_s {
     ed_alog_file_t *next;
     char           *path;
+    ed_node_t      *node;    /* where first named (line 0: default) */
     int             fd;
     char           *buf;     /* the worker's buffer */
     size_t          len;
@@ -93,6 +94,7 @@ ed_alog_file(ed_conf_t *cf, ed_node_t *node)
         return NULL;
     }
     f->path = path;
+    f->node = node;
     f->fd = -1;
     f->next = amcf->files;
     amcf->files = f;
@@ -190,6 +192,13 @@ ed_alog_postconf(ed_conf_t *cf)
     ed_alog_file_t *f;
 
     for (f = ed_alog_main(cf->cycle)->files; f; f = f->next) {
+        /* Says why a default path applies; -t creates no file. */
+        if (ed_conf_check_file(cf, "access log", f->path, "access_log",
+                               f->node) != ED_OK
+            || ed_conf_test_only)
+        {
+            continue;
+        }
         f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
                      0644);
         if (f->fd < 0) {

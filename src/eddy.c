@@ -393,6 +393,7 @@ main(int argc, char **argv)
     ed_pid = getpid();
     ed_time_update();
     ed_modules_init();
+    ed_conf_prefix_origin = prefix ? "from -p" : "the current directory";
     if (prefix == NULL) {
         if (getcwd(cwd, sizeof(cwd)) == NULL) {
             fprintf(stderr, "eddy: getcwd() failed: %s\n", strerror(errno));
@@ -407,6 +408,7 @@ main(int argc, char **argv)
         }
         prefix = cwd;
     }
+    ed_conf_test_only = test;
     if (conf == NULL) {
         snprintf(confbuf, sizeof(confbuf), "%s/conf/eddy.yaml", prefix);
         conf = confbuf;

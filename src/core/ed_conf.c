@@ -3,8 +3,13 @@
 #include "ed_core.h"
 #include "ed_conf.h"
 #include "ed_module.h"
+#include "ed_cycle.h"
 
 #include <limits.h>
+#include <sys/stat.h>
+
+const char *ed_conf_prefix_origin;
+unsigned    ed_conf_test_only;
 
 #define ed_conf_field(conf, key) ((char *)(conf) + (key)->offset)
 
@@ -111,6 +116,61 @@ ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log)
         ed_log(ED_LOG_WARN, log, 0, "%u more warnings not shown",
                cf->nwarnings - ED_CONF_MAX_WARNINGS);
     }
+}
+
+int
+ed_conf_check_file(ed_conf_t *cf, const char *what, const char *path,
+                   const char *key, const ed_node_t *node)
+{
+    struct stat st;
+    ed_node_t   top;
+    const char *slash, *problem;
+    char        dir[PATH_MAX], why[PATH_MAX + 64];
+
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) == 0) {
+            return ED_OK;
+        }
+        snprintf(why, sizeof(why), "%s", strerror(errno));
+    } else {
+        slash = strrchr(path, '/');
+        if (slash == NULL || (size_t)(slash - path) >= sizeof(dir)) {
+            return ED_OK;
+        }
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash == path ? 1 : slash - path] = '\0';
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            problem = "does not exist";
+        } else if (access(dir, W_OK | X_OK) != 0) {
+            problem = "is not writable";
+        } else {
+            return ED_OK;
+        }
+        snprintf(why, sizeof(why), "directory %s %s", dir, problem);
+    }
+    if (node && node->line) {
+        return ed_conf_error(cf, node, "cannot open %s \"%s\": %s; create "
+                             "the directory or change %s", what, path, why,
+                             key);
+    }
+    /* A default: say why this path, at the top of the main file. */
+    memset(&top, 0, sizeof(top));
+    top.file = cf->cycle ? cf->cycle->conf_file : NULL;
+    top.line = 1;
+    top.col = 1;
+    if (node == NULL || node->value.data[0] == '/') {
+        return ed_conf_error(cf, &top, "cannot open %s \"%s\": %s; %s is "
+                             "not set, so the default \"%s\" applies; "
+                             "create the directory or set %s", what, path,
+                             why, key, node ? node->value.data : path, key);
+    }
+    return ed_conf_error(cf, &top, "cannot open %s \"%s\": %s; %s is not "
+                         "set, so the default \"%s\" applies under the "
+                         "prefix %s%s%s%s; create the directory or set %s",
+                         what, path, why, key, node->value.data, cf->prefix,
+                         ed_conf_prefix_origin ? " (" : "",
+                         ed_conf_prefix_origin ? ed_conf_prefix_origin : "",
+                         ed_conf_prefix_origin ? ")" : "", key);
 }
 
 /* Formats a setter's message in the pool. Returns it, or a static

@@ -193,6 +193,23 @@ int ed_conf_defaults(ed_conf_t *cf, const ed_key_t *keys, unsigned level,
 void ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
                    void *child);
 
+/* Where the prefix came from, for messages about a default path: "from
+ * -p", "the current directory", "compiled in: --prefix=P". Set by main;
+ * NULL says nothing. */
+extern const char *ed_conf_prefix_origin;
+/* Set by main for -t/-T: checks create nothing (log files are not
+ * opened). */
+extern unsigned ed_conf_test_only;
+
+/* Checks that a file eddy writes (a log, the pid file) can be opened
+ * for writing, creating nothing: the file is writable, or its directory
+ * exists and is writable. what names it ("access log"); key is the key
+ * that sets it; node is where it was set, or a default's node (line 0)
+ * whose value is the default as written. ED_OK or ED_ERROR (recorded;
+ * a default's message names its origin). */
+int ed_conf_check_file(ed_conf_t *cf, const char *what, const char *path,
+                       const char *key, const ed_node_t *node);
+
 /* Resolves a path against the prefix into pool memory. */
 char *ed_conf_path(ed_conf_t *cf, const char *path);
 /* Writes the tree as YAML (for -T). */

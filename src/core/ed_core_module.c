@@ -165,6 +165,48 @@ ed_core_set_events(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
+/* The pid file and the error log file must be creatable (checked, not
+ * created: -t writes nothing). ED_OK or ED_ERROR (recorded). */
+static int
+ed_core_check_files(ed_conf_t *cf, ed_core_conf_t *ccf)
+{
+    ed_node_t  *root = cf->cycle->root, *n, def;
+    int         rc = ED_OK;
+
+    memset(&def, 0, sizeof(def));
+    def.type = ED_NODE_SCALAR;
+    n = ed_conf_get(root, "pid_file");
+    if (n == NULL) {
+        ed_str_set(&def.value, "logs/eddy.pid");
+        n = &def;
+    }
+    if (ccf->pid_file.data
+        && ed_conf_check_file(cf, "pid file", ccf->pid_file.data,
+                              "pid_file", n) != ED_OK)
+    {
+        rc = ED_ERROR;
+    }
+    if (ccf->error_log.data == NULL
+        || strcmp(ccf->error_log.data, "stderr") == 0)
+    {
+        return rc;
+    }
+    n = ed_conf_get(root, "error_log");
+    if (n && n->type == ED_NODE_MAP) {
+        n = ed_conf_get(n, "path");
+    }
+    if (n == NULL) {
+        ed_str_set(&def.value, "logs/error.log");
+        n = &def;
+    }
+    if (ed_conf_check_file(cf, "error log", ccf->error_log.data, "error_log",
+                           n) != ED_OK)
+    {
+        rc = ED_ERROR;
+    }
+    return rc;
+}
+
 static int
 ed_core_postconf(ed_conf_t *cf)
 {
@@ -194,6 +236,9 @@ ed_core_postconf(ed_conf_t *cf)
         } else {
             ed_str_set(&ccf->error_log, "stderr");
         }
+    }
+    if (ed_core_check_files(cf, ccf) != ED_OK) {
+        return ED_ERROR;
     }
     cf->cycle->workers = ccf->workers;
     if (ccf->workers == 0) {

@@ -2,6 +2,7 @@
  * inheritable connection and limit keys. Builds the lookup structures. */
 #include "ed_http.h"
 
+#include <strings.h>
 #include <sys/stat.h>
 
 static const char *ed_http_set_servers(ed_conf_t *cf, const ed_key_t *key,
@@ -583,6 +584,78 @@ ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,
     return ED_OK;
 }
 
+/* The name nodes of a server's `names` (a scalar or a list) in *items.
+ * Returns their count. */
+static size_t
+ed_http_name_nodes(ed_http_server_t *srv, ed_node_t ***items)
+{
+    ed_http_core_srv_conf_t *cscf;
+    ed_node_t               *names;
+
+    cscf = srv->srv_conf[ed_http_core_module.index];
+    names = cscf->names;
+    if (names == NULL) {
+        return 0;
+    }
+    if (names->type == ED_NODE_SEQ) {
+        *items = names->items;
+        return names->n;
+    }
+    *items = &cscf->names;
+    return 1;
+}
+
+/* Warnings for one address: a name a server earlier on the address
+ * already has (the later one is never chosen for it), and a default
+ * decided only by the order of the files. */
+static void
+ed_http_check_addr(ed_conf_t *cf, ed_listener_t *ls, ed_http_addr_t *ha)
+{
+    ed_http_server_t **srvs = ha->servers.elts;
+    ed_node_t        **a, **b;
+    size_t             i, j, k, l, na, nb;
+    bool               files = false;
+
+    for (i = 0; i < ha->servers.nelts; i++) {
+        na = ed_http_name_nodes(srvs[i], &a);
+        for (k = 0; k < na; k++) {
+            if (a[k]->type != ED_NODE_SCALAR || a[k]->value.len == 0) {
+                continue;
+            }
+            for (j = 0; j < i; j++) {
+                nb = ed_http_name_nodes(srvs[j], &b);
+                for (l = 0; l < nb; l++) {
+                    if (b[l]->type == ED_NODE_SCALAR
+                        && b[l]->value.len == a[k]->value.len
+                        && strncasecmp(b[l]->value.data, a[k]->value.data,
+                                       a[k]->value.len) == 0)
+                    {
+                        break;
+                    }
+                }
+                if (l < nb) {
+                    ed_conf_warn(cf, a[k], "server name \"%s\" on %s is "
+                                 "already used by server #%u (%s:%u:%u); "
+                                 "this server is never chosen for it",
+                                 a[k]->value.data, ls->name, srvs[j]->index,
+                                 b[l]->file, b[l]->line, b[l]->col);
+                    break;
+                }
+            }
+        }
+        if (i > 0 && srvs[i]->node->file && srvs[0]->node->file
+            && strcmp(srvs[i]->node->file, srvs[0]->node->file) != 0)
+        {
+            files = true;
+        }
+    }
+    if (ha->default_server == NULL && files) {
+        ed_conf_warn(cf, srvs[0]->node, "%s has no \"default: true\" "
+                     "server; this one is the default only because its file "
+                     "sorts first", ls->name);
+    }
+}
+
 static int
 ed_http_core_postconf(ed_conf_t *cf)
 {
@@ -599,6 +672,19 @@ ed_http_core_postconf(ed_conf_t *cf)
 
     cmcf = cf->cycle->main_conf[ed_http_core_module.index];
     srvs = cmcf->servers.elts;
+    if (cmcf->servers.nelts == 0) {
+        ed_node_t top;
+
+        /* Nothing would accept a connection: a mistake, not a choice
+         * (an include that found no file, a misspelt "servers"). */
+        memset(&top, 0, sizeof(top));
+        top.file = cf->cycle->conf_file;
+        top.line = 1;
+        top.col = 1;
+        return ed_conf_error(cf, &top, "no server listens anywhere (no "
+                             "servers defined); add a server with "
+                             "\"listen\"");
+    }
     for (i = 0; i < cmcf->servers.nelts; i++) {
         srv = srvs[i];
         cscf = srv->srv_conf[ed_http_core_module.index];
@@ -647,6 +733,9 @@ ed_http_core_postconf(ed_conf_t *cf)
     ls = cf->cycle->listeners.elts;
     for (i = 0; i < cf->cycle->listeners.nelts; i++) {
         ha = ls[i]->servers;
+        if (ha) {
+            ed_http_check_addr(cf, ls[i], ha);
+        }
         if (ha && ha->default_server == NULL) {
             ha->default_server = ((ed_http_server_t **)ha->servers.elts)[0];
         }

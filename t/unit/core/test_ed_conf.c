@@ -622,6 +622,27 @@ END_TEST
 
 /* Includes. */
 
+/* nginx's names: what eddy calls them, instead of a guess. */
+START_TEST(test_nginx_hint)
+{
+    char buf[256];
+
+    ck_assert_str_eq(ed_conf_nginx_hint("server_name", 0, buf, sizeof(buf)),
+                     "eddy calls it \"names\"");
+    ck_assert_str_eq(ed_conf_nginx_hint("proxy_pass", 0, buf, sizeof(buf)),
+                     "eddy calls it \"proxy.pass\" (proxy: {pass: ...})");
+    ck_assert_str_eq(ed_conf_nginx_hint("location", 0, buf, sizeof(buf)),
+                     "eddy calls it a key of \"locations\"");
+    ck_assert_str_eq(ed_conf_nginx_hint("sendfile", 0, buf, sizeof(buf)),
+                     "sendfile is always on in eddy");
+    ck_assert_str_eq(ed_conf_nginx_hint("deny", 0, buf, sizeof(buf)),
+                     "eddy calls it \"access\" (access: [{allow: ...}, "
+                     "{deny: all}])");
+    ck_assert_ptr_null(ed_conf_nginx_hint("roots", 0, buf, sizeof(buf)));
+    ck_assert_ptr_null(ed_conf_nginx_hint("names", 0, buf, sizeof(buf)));
+}
+END_TEST
+
 START_TEST(test_include_main)
 {
     ed_node_t *root;
@@ -832,6 +853,52 @@ START_TEST(test_include_key_flags)
     ck_assert_str_eq(cf->errors[0] + strlen(tmpdir) + 1,
                      "w.d/3.yaml:1:1: an included file here must hold a "
                      "widget (a mapping) or a list of widgets");
+}
+END_TEST
+
+/* At main level, lists of a key flagged ED_KEY_INCLUDE_ITEMS are
+ * concatenated and maps of one flagged ED_KEY_INCLUDE_KEYS merged over
+ * the main file and its includes, each include standing where it is. */
+START_TEST(test_include_merge_main)
+{
+    ed_node_t *root, *v;
+    char *main_file;
+
+    mktmp();
+    ed_conf_modules_override = t_inc_modules;
+    main_file = put("eddy.yaml", "gadgets: {a: 1}\n"
+                                 "include: d/*.yaml\n"
+                                 "widgets: [{id: 9}]\n");
+    put("d/2.yaml", "widgets: [{id: 3}]\ngadgets: {c: 1, include: g.inc}\n");
+    put("d/1.yaml", "widgets: [{id: 1}, {id: 2}]\ngadgets: {b: 1}\n"
+                    "include: ../e.yaml\n");
+    put("e.yaml", "widgets: [{id: 1.5}]\n");
+    put("d/g.inc", "g: 1\n");
+    root = ed_conf_load(cf, main_file);
+    ck_assert_msg(root != NULL, "%s", cf->nerrors ? cf->errors[0] : "");
+    ck_assert_str_eq(keys_of(root), "gadgets widgets");
+    v = ed_conf_get(root, "widgets");
+    ck_assert_uint_eq(v->n, 5);
+    ck_assert_str_eq(ed_conf_get(v->items[0], "id")->value.data, "1");
+    ck_assert_str_eq(ed_conf_get(v->items[1], "id")->value.data, "2");
+    ck_assert_str_eq(ed_conf_get(v->items[2], "id")->value.data, "1.5");
+    ck_assert_str_eq(ed_conf_get(v->items[3], "id")->value.data, "3");
+    ck_assert_str_eq(ed_conf_get(v->items[4], "id")->value.data, "9");
+    ck_assert_str_eq(keys_of(ed_conf_get(root, "gadgets")), "a b c g");
+
+    cf->nerrors = 0;
+    put("d/2.yaml", "gadgets: {b: 2}\nplain: 1\n");
+    put("e.yaml", "plain: 2\n");
+    ck_assert_ptr_null(ed_conf_load(cf, main_file));
+    ck_assert_uint_eq(cf->nerrors, 2);
+    ck_assert_msg(strstr(cf->errors[0], "/d/2.yaml:1:11: gadget \"b\" is "
+                                        "defined twice (first at ")
+                      && strstr(cf->errors[0], "/d/1.yaml:2:11)"),
+                  "%s", cf->errors[0]);
+    ck_assert_msg(strstr(cf->errors[1], "/d/2.yaml:2:1: duplicate key "
+                                        "\"plain\" (already set at ")
+                      && strstr(cf->errors[1], "/e.yaml:1:1)"),
+                  "%s", cf->errors[1]);
 }
 END_TEST
 
@@ -1337,6 +1404,8 @@ ed_test_conf_suite(void)
     tcase_add_test(tc, test_load_depth);
     tcase_add_test(tc, test_env);
     tcase_add_test(tc, test_include_main);
+    tcase_add_test(tc, test_nginx_hint);
+    tcase_add_test(tc, test_include_merge_main);
     tcase_add_test(tc, test_include_errors);
     tcase_add_test(tc, test_include_servers);
     tcase_add_test(tc, test_include_key_flags);

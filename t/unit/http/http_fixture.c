@@ -3,6 +3,8 @@
  * ed_http_process does. */
 #include "http_fixture.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -32,6 +34,22 @@ ed_test_http_teardown(void)
     }
 }
 
+const char *
+ed_test_http_prefix(void)
+{
+    static char dir[] = "/tmp/ed_test_prefix.XXXXXX";
+    static int  made;
+    char        logs[sizeof(dir) + 8];
+
+    if (!made) {
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(logs, sizeof(logs), "%s/logs", dir);
+        ck_assert_int_eq(mkdir(logs, 0755), 0);
+        made = 1;
+    }
+    return dir;
+}
+
 /* Loads yaml through a temporary file; the test fails with the loader's
  * messages when the configuration is rejected. */
 void
@@ -52,7 +70,7 @@ ed_test_http_load(const char *yaml)
         off += (size_t)n;
     }
     close(fd);
-    ed_test_cycle = ed_cycle_load(path, "/tmp", &errors);
+    ed_test_cycle = ed_cycle_load(path, ed_test_http_prefix(), &errors);
     unlink(path);
     if (ed_test_cycle == NULL) {
         msg[0] = '\0';

@@ -20,6 +20,9 @@ void ed_test_http_teardown(void);
 /* Loads yaml as a configuration; the test fails with the loader's
  * messages when it is rejected. */
 void ed_test_http_load(const char *yaml);
+/* A prefix directory with logs/ in it (made once), as the loader checks
+ * that the default pid file could be written there. */
+const char *ed_test_http_prefix(void);
 /* The listener of that address (with servers); fails the test if none. */
 ed_listener_t *ed_test_http_listener(const char *name);
 /* Parses a raw request head arriving on ls and chooses its server and

@@ -387,7 +387,7 @@ START_TEST(test_bad_regex_rejected)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
     close(fd);
-    c = ed_cycle_load(path, "/tmp", &errors);
+    c = ed_cycle_load(path, ed_test_http_prefix(), &errors);
     unlink(path);
     ck_assert_ptr_null(c);
     ck_assert_ptr_nonnull(errors);

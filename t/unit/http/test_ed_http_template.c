@@ -182,10 +182,66 @@ START_TEST(test_dollar_literal)
     ck_tpl(r, "a$-b", "a$-b");
     ck_tpl(r, "$ x", "$ x");
     ck_tpl(r, "$.$/$:", "$.$/$:");
-    ck_tpl(r, "$$", "$$");
-    ck_tpl(r, "$$host", "$main.test");
+    /* "$$" is one literal '$', also before a name. */
+    ck_tpl(r, "$$", "$");
+    ck_tpl(r, "$$host", "$host");
+    ck_tpl(r, "$$$host", "$main.test");
+    ck_tpl(r, "a$$$$b$$", "a$$b$");
     ck_tpl(r, "$host$", "main.test$");
     ck_tpl(r, "cost: $-$uri-$", "cost: $-/p/a-$");
+}
+END_TEST
+
+/* The first error compiling s records (at main level: every regex of
+ * the configuration is in scope), or "" when none. */
+static const char *
+check_names(const char *s)
+{
+    ed_conf_t  *cf = ed_pcalloc(ed_test_rpool, sizeof(ed_conf_t));
+    ed_node_t  *n = ed_pcalloc(ed_test_rpool, sizeof(ed_node_t));
+    const char *err = NULL;
+
+    ck_assert(cf && n);
+    cf->pool = ed_test_rpool;
+    cf->cycle = ed_test_cycle;
+    n->type = ED_NODE_SCALAR;
+    n->file = "t.yaml";
+    n->line = 3;
+    n->col = 10;
+    n->quoted = 1;
+    n->value.len = strlen(s);
+    n->value.data = ed_pstrdup(ed_test_rpool, s, n->value.len);
+    ck_assert_ptr_nonnull(ed_http_template_compile(cf, n, &err));
+    return cf->nerrors ? cf->errors[0] : "";
+}
+
+/* Unknown names: the closest within edit distance 2, or the family;
+ * captures of any regex in scope are names too. */
+START_TEST(test_unknown_names)
+{
+    ck_assert_str_eq(check_names("$remote_addr $http_x_y $arg_q "
+                                 "$cookie_c $upstream_addr $sub $rest $1"),
+                     "");
+    ck_assert_str_eq(check_names("x $remote_adr"),
+                     "t.yaml:3:13: unknown variable \"$remote_adr\"; did "
+                     "you mean \"$remote_addr\"?");
+    ck_assert_str_eq(check_names("${hots}"),
+                     "t.yaml:3:11: unknown variable \"$hots\"; did you "
+                     "mean \"$host\"?");
+    ck_assert_str_eq(check_names("$restt"),
+                     "t.yaml:3:11: unknown variable \"$restt\"; did you "
+                     "mean \"$rest\"?");
+    ck_assert_str_eq(check_names("$htp_user_agent"),
+                     "t.yaml:3:11: unknown variable \"$htp_user_agent\"; "
+                     "did you mean \"$http_user_agent\"?");
+    ck_assert_str_eq(check_names("$cookie"),
+                     "t.yaml:3:11: unknown variable \"$cookie\"; did you "
+                     "mean \"$cookie_NAME\"?");
+    /* Three edits away: no guess. */
+    ck_assert_str_eq(check_names("$$x $requets_tiem"),
+                     "t.yaml:3:15: unknown variable \"$requets_tiem\"");
+    ck_assert_str_eq(check_names("$zz"), "t.yaml:3:11: unknown variable "
+                                         "\"$zz\"");
 }
 END_TEST
 
@@ -426,6 +482,7 @@ ed_test_http_template_suite(void)
     tcase_add_test(tc, test_adjacent);
     tcase_add_test(tc, test_dollar_literal);
     tcase_add_test(tc, test_compile_errors);
+    tcase_add_test(tc, test_unknown_names);
     tcase_add_test(tc, test_many_parts);
     suite_add_tcase(s, tc);
 
