@@ -6,8 +6,10 @@ Configs are written under the prefix and named relative to it (-c
 conf/eddy.yaml, run from the prefix) so messages are exact."""
 
 import re
+import signal
 
-from conftest import format_config, free_port, http_request, run_eddy
+from conftest import (format_config, free_port, http_request, run_eddy,
+                      wait_for)
 
 OK_SERVER = """
 servers:
@@ -25,13 +27,10 @@ def write(prefix, name, text, port=None):
     return path
 
 
-def test_t(prefix, *flags, conf="conf/eddy.yaml"):
+def run_t(prefix, *flags, conf="conf/eddy.yaml"):
     """eddy -p PREFIX -c CONF -t FLAGS from the prefix: (rc, out, err)."""
     return run_eddy(["-p", prefix, "-c", conf, "-t"] + list(flags),
                     cwd=prefix)
-
-
-test_t.__test__ = False
 
 
 def lines(err):
@@ -40,7 +39,7 @@ def lines(err):
 
 def assert_fails_with(prefix, text, message, *flags):
     write(prefix, "conf/eddy.yaml", text)
-    rc, out, err = test_t(prefix, *flags)
+    rc, out, err = run_t(prefix, *flags)
     assert rc == 1, err
     assert lines(err) == [
         message,
@@ -84,7 +83,7 @@ servers:
       /:
         return: 204
 """)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err)[:3] == [
         'conf/eddy.yaml:4:19: unknown variable "$cookies_id"; '
@@ -107,7 +106,7 @@ servers:
       /p/:
         return: {status: 200, body: "$1 $sub"}
 """)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
 
 
@@ -187,7 +186,7 @@ servers:
         add_header: {X-A: b}
         static: {index: [a], try_file: [x]}
 """)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err)[:5] == [
         'conf/eddy.yaml:1:1: unknown key "worker_connections" in main level; '
@@ -230,7 +229,7 @@ def write_no_match(prefix):
 
 def test_include_glob_matching_nothing_warns(prefix):
     warning = write_no_match(prefix)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
     assert lines(err) == [
         warning,
@@ -239,15 +238,15 @@ def test_include_glob_matching_nothing_warns(prefix):
 
 def test_quiet_prints_nothing_on_success(prefix):
     write_no_match(prefix)
-    rc, out, err = test_t(prefix, "-q")
+    rc, out, err = run_t(prefix, "-q")
     assert (rc, out, err) == (0, "", "")
-    rc, out, err = test_t(prefix, "--quiet")
+    rc, out, err = run_t(prefix, "--quiet")
     assert (rc, out, err) == (0, "", "")
 
 
 def test_quiet_still_prints_errors(prefix):
     write(prefix, "conf/eddy.yaml", "workers: 1\nworkerz: 2\n" + OK_SERVER)
-    rc, out, err = test_t(prefix, "-q")
+    rc, out, err = run_t(prefix, "-q")
     assert rc == 1
     assert lines(err)[0].startswith(
         'conf/eddy.yaml:2:1: unknown key "workerz" in main level'), err
@@ -255,13 +254,13 @@ def test_quiet_still_prints_errors(prefix):
 
 def test_strict_makes_a_warning_fail(prefix):
     warning = write_no_match(prefix)
-    rc, out, err = test_t(prefix, "--strict")
+    rc, out, err = run_t(prefix, "--strict")
     assert rc == 1
     assert lines(err) == [
         warning,
         "eddy: configuration file conf/eddy.yaml test failed (warnings "
         "with --strict)"], err
-    rc, out, err = test_t(prefix, "--strict", "-q")
+    rc, out, err = run_t(prefix, "--strict", "-q")
     assert rc == 1 and warning in err
 
 
@@ -269,7 +268,7 @@ def test_warning_budget(prefix):
     text = "workers: 1\ninclude: [%s]\n" % ", ".join(
         "none%d/*.yaml" % i for i in range(12)) + OK_SERVER
     write(prefix, "conf/eddy.yaml", text)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0
     ws = [ln for ln in lines(err) if ": warning: " in ln]
     assert len(ws) == 10
@@ -291,6 +290,25 @@ servers:
     assert re.search(r'\[warn\] \d+#0: \S+/conf/eddy.yaml:2:10: warning: '
                      r'include "nothing/\*.yaml" matches no file: directory '
                      r'\S+/conf/nothing does not exist', log), log
+
+
+def test_warnings_are_logged_at_reload_which_they_do_not_stop(eddy):
+    conf = """
+error_log: {path: logs/error.log, level: info}
+servers:
+  - listen: 127.0.0.1:{port}
+    locations:
+      /:
+        return: {status: 200, body: "%s"}
+"""
+    e = eddy(conf % "one")
+    assert e.request("GET", "/").body == b"one"
+    e.write_config("include: later/*.yaml\n" + conf % "two")
+    e.signal(signal.SIGHUP)
+    assert wait_for(lambda: e.request("GET", "/").body == b"two")
+    log = (e.prefix / "logs/error.log").read_text()
+    assert re.search(r'\[warn\] \d+#0: \S+/conf/eddy.yaml:1:10: warning: '
+                     r'include "later/\*.yaml" matches no file', log), log
 
 
 # --------------------------------------------------------------------------
@@ -320,7 +338,7 @@ servers:
   - listen: 127.0.0.1:{port}
     names: [shop.example]
 """)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
     port = re.search(r"127\.0\.0\.1:(\d+)",
                      (prefix / "conf/conf.d/a.yaml").read_text()).group(1)
@@ -341,7 +359,7 @@ servers:
   - listen: 127.0.0.1:{port}
     names: [b.example]
 """)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
     port = re.search(r"127\.0\.0\.1:(\d+)",
                      (prefix / "conf/conf.d/a.yaml").read_text()).group(1)
@@ -357,7 +375,7 @@ servers:
   - listen: 127.0.0.1:%s
   - listen: 127.0.0.1:%s
 """ % (port, port))
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0 and "warning" not in err, err
 
 
@@ -369,7 +387,7 @@ def test_missing_log_directory_names_the_default(tmp_path):
     prefix = tmp_path / "site"
     write(prefix, "conf/eddy.yaml", "workers: 1\npid_file: conf/eddy.pid\n"
           + OK_SERVER)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err) == [
         'conf/eddy.yaml:1:1: cannot open access log "%s/logs/access.log": '
@@ -386,7 +404,7 @@ def test_missing_log_directory_names_the_default(tmp_path):
 def test_missing_pid_directory_set_by_key(prefix):
     write(prefix, "conf/eddy.yaml", "workers: 1\npid_file: run/eddy.pid\n"
           + OK_SERVER)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err)[0] == (
         'conf/eddy.yaml:2:11: cannot open pid file "%s/run/eddy.pid": '
@@ -396,7 +414,7 @@ def test_missing_pid_directory_set_by_key(prefix):
 
 def test_t_creates_no_log_file(prefix):
     write(prefix, "conf/eddy.yaml", "workers: 1\n" + OK_SERVER)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
     assert list((prefix / "logs").iterdir()) == []
 
@@ -437,7 +455,7 @@ servers:
 
 def test_conf_d_servers_and_upstreams(prefix):
     conf_d(prefix, CONF_D_A, CONF_D_B, CONF_D_MAIN)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 0, err
     assert "warning" not in err
     rc, out, err = run_eddy(["-p", prefix, "-c", "conf/eddy.yaml", "-T"],
@@ -464,7 +482,7 @@ def test_conf_d_order_follows_the_include(prefix):
 
 def test_conf_d_upstream_defined_twice(prefix):
     conf_d(prefix, CONF_D_A, CONF_D_B.replace("blog:", "shop:"))
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err) == [
         'conf/conf.d/b.yaml:2:3: upstream "shop" is defined twice (first at '
@@ -474,7 +492,7 @@ def test_conf_d_upstream_defined_twice(prefix):
 
 def test_conf_d_main_key_set_twice(prefix):
     conf_d(prefix, CONF_D_A, "workers: 2\n" + CONF_D_B)
-    rc, out, err = test_t(prefix)
+    rc, out, err = run_t(prefix)
     assert rc == 1
     assert lines(err) == [
         'conf/conf.d/b.yaml:1:1: duplicate key "workers" (already set at '
