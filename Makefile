@@ -2,11 +2,12 @@
 # delegates to the generated objs/Makefile.
 
 PREFIX ?=
+prefix ?=
 DESTDIR ?=
 MAKEOBJS = $(MAKE) -f objs/Makefile
 
 .PHONY: default build run check check-unit check-fuzz check-integration \
-	fuzz install clean
+	check-man fuzz install clean
 
 default: build
 
@@ -20,16 +21,26 @@ build: objs/Makefile
 
 run: build
 	@mkdir -p logs
-	objs/eddy -c conf/eddy.yaml
+	objs/eddy -p $(CURDIR) -c conf/eddy.yaml
 
 check: build
 	$(MAKEOBJS) check
 
-check-unit check-fuzz check-integration fuzz: objs/Makefile
+check-unit check-fuzz check-integration check-man fuzz: objs/Makefile
 	$(MAKEOBJS) $@
 
+# The paths are baked into the binary by ./configure: installing under
+# another prefix than the configured one would leave a binary looking
+# for its files elsewhere. DESTDIR stages an install (packages, tests).
 install: build
-	$(MAKEOBJS) install $(if $(PREFIX),PREFIX=$(PREFIX)) DESTDIR=$(DESTDIR)
+	@want="$(or $(PREFIX),$(prefix))"; \
+	have=$$(sed -n 's/^PREFIX = //p' objs/Makefile); \
+	if [ -n "$$want" ] && [ "$${want%/}" != "$$have" ]; then \
+	    echo "make install: the prefix is set by ./configure (now $$have);" \
+	        "run ./configure --prefix=$$want, then make install" >&2; \
+	    exit 1; \
+	fi
+	$(MAKEOBJS) install DESTDIR=$(DESTDIR)
 
 clean:
 	rm -rf objs

@@ -1,5 +1,7 @@
 /* eddy: the command line, then the master, a test of the configuration,
  * or a signal to a running master. */
+#include "ed_control.h"
+#include "ed_notify.h"
 #include "ed_process.h"
 #include "ed_socket.h"
 
@@ -22,9 +24,9 @@ ed_usage(FILE *out)
             "usage: eddy [-c FILE] [-p PREFIX] [-t | -T] [-q] [--strict] [-d] "
             "[-s SIGNAL] [-v | -V] [-h]\n\n"
             "  -c, --config FILE   configuration file (default "
-            "conf/eddy.yaml under the prefix)\n"
-            "  -p, --prefix DIR    prefix for relative paths (default: the "
-            "current directory)\n"
+            ED_CONF_PATH ")\n"
+            "  -p, --prefix DIR    prefix for relative paths (default "
+            ED_PREFIX ")\n"
             "  -t, --test          test the configuration and exit\n"
             "  -T, --dump          test, then print the effective "
             "configuration\n"
@@ -57,6 +59,17 @@ ed_print_versions(void)
     printf("OpenSSL: %s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("PCRE2: %s\n", pcre);
     printf("libyaml: %s\n", yaml_get_version_string());
+    /* The compiled-in layout: a relative path is under the prefix. */
+    printf("prefix: %s\n", ED_PREFIX);
+    printf("sbin path: %s\n", ED_SBIN_PATH);
+    printf("conf path: %s\n", ED_CONF_PATH);
+    printf("pid path: %s\n", ED_PID_PATH);
+    printf("error log path: %s\n", ED_ERROR_LOG_PATH);
+    printf("http log path: %s\n", ED_HTTP_LOG_PATH);
+    printf("html path: %s\n", ED_HTML_PATH);
+    printf("man dir: %s\n", ED_MAN_DIR);
+    printf("systemd unit dir: %s\n", ED_SYSTEMD_UNIT_DIR);
+    printf("logrotate dir: %s\n", ED_LOGROTATE_DIR);
 }
 
 /* The warnings of a load, for -t and -T. */
@@ -86,112 +99,6 @@ ed_print_errors(ed_conf_t *cf)
         fprintf(stderr, "eddy: %u more errors not shown\n",
                 cf->nerrors - ED_CONF_MAX_ERRORS);
     }
-}
-
-static int
-ed_signal_number(const char *word)
-{
-    static const struct {
-        const char *word;
-        int         signo;
-    } words[] = {
-        { "reload", SIGHUP }, { "quit", SIGQUIT }, { "stop", SIGTERM },
-        { "reopen", SIGUSR1 }, { "upgrade", SIGUSR2 },
-    };
-    size_t i;
-
-    for (i = 0; i < ed_nelems(words); i++) {
-        if (strcmp(word, words[i].word) == 0) {
-            return words[i].signo;
-        }
-    }
-    return -1;
-}
-
-/* Reads "PID SEQ STATUS" from the reload status file. */
-static bool
-ed_read_reload_status(const char *path, long *pid, unsigned long *seq,
-                      char *text, size_t size)
-{
-    FILE  *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL) {
-        return false;
-    }
-    n = fread(text, 1, size - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    return sscanf(text, "%ld %lu", pid, seq) == 2;
-}
-
-static int
-ed_send_signal(ed_cycle_t *cycle, const char *word)
-{
-    ed_core_conf_t *ccf = ed_core_conf(cycle);
-    char            buf[64], spath[PATH_MAX + 16], text[8192];
-    long            pid, spid = 0;
-    unsigned long   seq = 0, nseq;
-    int             signo, fd, i;
-    ssize_t         n;
-    char           *nl;
-
-    signo = ed_signal_number(word);
-    if (signo < 0) {
-        fprintf(stderr, "eddy: invalid signal \"%s\": expected reload, quit, "
-                "stop, reopen or upgrade\n", word);
-        return 1;
-    }
-    fd = open(ccf->pid_file.data, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "eddy: no running master: cannot open pid file %s "
-                "(%s)\n", ccf->pid_file.data, strerror(errno));
-        return 1;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    pid = strtol(buf, NULL, 10);
-    if (pid <= 0 || kill((pid_t)pid, 0) != 0) {
-        fprintf(stderr, "eddy: no running master: pid file %s names %s\n",
-                ccf->pid_file.data, pid > 0 ? "a process that is gone"
-                                            : "no process");
-        return 1;
-    }
-    ed_reload_status_path(ccf->pid_file.data, spath, sizeof(spath));
-    if (!ed_read_reload_status(spath, &spid, &seq, text, sizeof(text))
-        || spid != pid)
-    {
-        seq = 0;
-    }
-    if (kill((pid_t)pid, signo) != 0) {
-        fprintf(stderr, "eddy: kill(%ld) failed: %s\n", pid, strerror(errno));
-        return 1;
-    }
-    if (signo != SIGHUP) {
-        return 0;
-    }
-    /* Wait for the master's verdict on the new configuration. */
-    for (i = 0; i < 200; i++) {
-        usleep(50000);
-        if (ed_read_reload_status(spath, &spid, &nseq, text, sizeof(text))
-            && spid == pid && nseq > seq)
-        {
-            nl = strchr(text, '\n');
-            if (strstr(text, " ok\n") && nl && strstr(text, " ok\n") < nl + 1)
-            {
-                fprintf(stderr, "eddy: reload done\n");
-                return 0;
-            }
-            fprintf(stderr, "%s", nl ? nl + 1 : "");
-            fprintf(stderr, "eddy: reload failed: the running configuration "
-                    "was kept\n");
-            return 1;
-        }
-    }
-    fprintf(stderr, "eddy: no answer from the master (pid %ld) within 10 s\n",
-            pid);
-    return 1;
 }
 
 static ed_node_t *
@@ -285,19 +192,50 @@ ed_dump(ed_cycle_t *cycle)
     ed_conf_dump(stdout, cycle->root);
 }
 
+/* -d: the launching process waits on a pipe until the master serves
+ * (a NUL byte: exit 0) or fails (end of file: the error lines the
+ * master wrote there are printed, exit 2). Returns in the master only. */
 static int
 ed_daemonize(void)
 {
-    int fd;
+    char    buf[4096];
+    ssize_t n;
+    int     fd, pfd[2];
+    bool    said = false;
 
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        return ED_ERROR;
+    }
     switch (fork()) {
     case -1:
         return ED_ERROR;
     case 0:
         break;
     default:
-        _exit(0);
+        close(pfd[1]);
+        while ((n = read(pfd[0], buf, sizeof(buf))) != 0) {
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                break;
+            }
+            if (buf[n - 1] == '\0') {
+                fwrite(buf, 1, (size_t)n - 1, stderr);
+                _exit(0);
+            }
+            fwrite(buf, 1, (size_t)n, stderr);
+            said = true;
+        }
+        if (!said) {
+            fprintf(stderr, "eddy: the master exited before serving; see "
+                    "the error log %s\n",
+                    ed_log_cur->path ? ed_log_cur->path : "");
+        }
+        _exit(2);
     }
+    close(pfd[0]);
+    ed_log_tee_fd = pfd[1];
     if (setsid() < 0) {
         return ED_ERROR;
     }
@@ -307,9 +245,9 @@ ed_daemonize(void)
     }
     dup2(fd, STDIN_FILENO);
     dup2(fd, STDOUT_FILENO);
-    if (ed_log_cur->fd != STDERR_FILENO) {
-        dup2(fd, STDERR_FILENO);
-    }
+    /* fd 2 is the error log file: what a library prints goes there. */
+    dup2(ed_log_cur->fd != STDERR_FILENO ? ed_log_cur->fd : fd,
+         STDERR_FILENO);
     if (fd > STDERR_FILENO) {
         close(fd);
     }
@@ -334,6 +272,8 @@ main(int argc, char **argv)
     };
     const char     *conf = NULL, *prefix = NULL, *sig = NULL;
     char            cwd[PATH_MAX], confbuf[PATH_MAX + 32];
+    char            errlog[PATH_MAX + 32];
+    const char     *logpath;
     bool            test = false, dump = false, daemon_flag = false;
     bool            quiet = false, strict = false;
     ed_cycle_t     *cycle;
@@ -393,13 +333,15 @@ main(int argc, char **argv)
     ed_pid = getpid();
     ed_time_update();
     ed_modules_init();
-    ed_conf_prefix_origin = prefix ? "from -p" : "the current directory";
+    ed_conf_prefix_origin = prefix ? "from -p"
+                                   : "compiled in: --prefix=" ED_PREFIX;
+    /* Set before the listeners take EDDY_INHERIT out of the
+     * environment. */
+    ed_master_upgraded = getenv("EDDY_INHERIT") != NULL;
     if (prefix == NULL) {
-        if (getcwd(cwd, sizeof(cwd)) == NULL) {
-            fprintf(stderr, "eddy: getcwd() failed: %s\n", strerror(errno));
-            return 2;
-        }
-        prefix = cwd;
+        /* The compiled-in prefix, not the current directory: `eddy -t`
+         * works from anywhere (operator.md). */
+        prefix = ED_PREFIX;
     } else if (prefix[0] != '/') {
         if (realpath(prefix, cwd) == NULL) {
             fprintf(stderr, "eddy: invalid prefix %s: %s\n", prefix,
@@ -410,11 +352,24 @@ main(int argc, char **argv)
     }
     ed_conf_test_only = test;
     if (conf == NULL) {
-        snprintf(confbuf, sizeof(confbuf), "%s/conf/eddy.yaml", prefix);
-        conf = confbuf;
+        if (ED_CONF_PATH[0] == '/') {
+            conf = ED_CONF_PATH;
+        } else {
+            snprintf(confbuf, sizeof(confbuf), "%s/%s", prefix, ED_CONF_PATH);
+            conf = confbuf;
+        }
     }
 
     cycle = ed_cycle_load(conf, prefix, &errors);
+    if (sig) {
+        rc = ed_control(sig, prefix, cycle, errors);
+        if (cycle) {
+            ed_cycle_free(cycle);
+        } else {
+            ed_cycle_errors_free(errors);
+        }
+        return rc;
+    }
     if (cycle && test && strict && cycle->conf->nwarnings) {
         /* --strict: the warnings are the errors. */
         errors = cycle->conf;
@@ -436,11 +391,6 @@ main(int argc, char **argv)
         }
         return 1;
     }
-    if (sig) {
-        rc = ed_send_signal(cycle, sig);
-        ed_cycle_free(cycle);
-        return rc;
-    }
     if (test) {
         if (!quiet) {
             ed_print_warnings(cycle->conf);
@@ -456,21 +406,43 @@ main(int argc, char **argv)
 
     ccf = ed_core_conf(cycle);
     ed_log_stderr.level = (unsigned)ccf->error_level;
+    daemon_flag = daemon_flag || ccf->daemon == 1;
+    if (ed_notify_init() && daemon_flag) {
+        /* The service manager supervises the process it started: a
+         * daemon would leave it. */
+        fprintf(stderr, "eddy: warning: -d and \"daemon: true\" are ignored "
+                "when NOTIFY_SOCKET is set\n");
+        daemon_flag = false;
+    }
     if (ed_listeners_open(cycle, NULL, ed_log_cur) != ED_OK) {
         ed_cycle_free(cycle);
         return 2;
     }
-    if (ed_log_open(&cycle->log, ccf->error_log.data,
-                    (unsigned)ccf->error_level) != ED_OK)
+    if (daemon_flag && strcmp(ccf->error_log.data, "stderr") == 0) {
+        if (ED_ERROR_LOG_PATH[0] == '/') {
+            snprintf(errlog, sizeof(errlog), "%s", ED_ERROR_LOG_PATH);
+        } else {
+            snprintf(errlog, sizeof(errlog), "%s/%s", prefix,
+                     ED_ERROR_LOG_PATH);
+        }
+        ed_daemon_error_log = errlog;
+        fprintf(stderr, "eddy: daemon logs to %s\n", errlog);
+    }
+    logpath = ccf->error_log.data;
+    if (ed_daemon_error_log && strcmp(logpath, "stderr") == 0) {
+        logpath = ed_daemon_error_log;
+    }
+    if (ed_log_open(&cycle->log, logpath, (unsigned)ccf->error_level)
+        != ED_OK)
     {
-        fprintf(stderr, "eddy: cannot open error log %s: %s\n",
-                ccf->error_log.data, strerror(errno));
+        fprintf(stderr, "eddy: cannot open error log %s: %s\n", logpath,
+                strerror(errno));
         ed_cycle_free(cycle);
         return 2;
     }
     ed_log_cur = &cycle->log;
     ed_conf_log_warnings(cycle->conf, ed_log_cur);
-    if ((daemon_flag || ccf->daemon == 1) && ed_daemonize() != ED_OK) {
+    if (daemon_flag && ed_daemonize() != ED_OK) {
         ed_log(ED_LOG_EMERG, ed_log_cur, errno, "daemonizing failed");
         ed_cycle_free(cycle);
         return 2;

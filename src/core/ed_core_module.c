@@ -32,7 +32,7 @@ static const ed_key_t ed_core_keys[] = {
     ED_CORE_KEY("shutdown_timeout", ED_KEY_MSEC, ed_conf_set_msec,
                 shutdown_timeout, NULL, "10s"),
     ED_CORE_KEY("pid_file", ED_KEY_STR, ed_conf_set_path, pid_file, NULL,
-                "logs/eddy.pid"),
+                ED_PID_PATH),
     ED_CORE_KEY("daemon", ED_KEY_INT, ed_conf_set_bool, daemon, NULL,
                 "false"),
     ED_CORE_KEY("user", ED_KEY_STR, ed_conf_set_str, user, NULL, NULL),
@@ -225,17 +225,9 @@ ed_core_postconf(ed_conf_t *cf)
         ccf->error_level = ED_LOG_INFO;
     }
     if (ccf->error_log.data == NULL) {
-        /* As process.md says: stderr in the foreground, a file when
-         * daemonised. */
-        if (ccf->daemon == 1) {
-            ccf->error_log.data = ed_conf_path(cf, "logs/error.log");
-            if (ccf->error_log.data == NULL) {
-                return ED_ERROR;
-            }
-            ccf->error_log.len = strlen(ccf->error_log.data);
-        } else {
-            ed_str_set(&ccf->error_log, "stderr");
-        }
+        /* stderr; a daemon's stderr is the compiled-in error log file
+         * (operator.md), which the master opens for it. */
+        ed_str_set(&ccf->error_log, "stderr");
     }
     if (ed_core_check_files(cf, ccf) != ED_OK) {
         return ED_ERROR;

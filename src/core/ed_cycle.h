@@ -46,6 +46,11 @@ struct ed_listener_s {
      * worker hands each accepted connection to it. */
     ed_accept_pt            handler;
     void                   *servers;   /* the protocol's: its servers */
+    /* Set with handler: writes what listens here for the notice lines
+     * at start and reload, e.g. "(http) for a, b; default: F:L:C";
+     * returns the length (at most size - 1). */
+    size_t                (*describe)(ed_listener_t *ls, char *buf,
+                                      size_t size);
 };
 
 struct ed_cycle_s {

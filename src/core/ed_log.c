@@ -7,6 +7,7 @@ pid_t     ed_pid;
 int       ed_worker_id = -1;
 ed_log_t  ed_log_stderr = { 2, ED_LOG_NOTICE, NULL };
 ed_log_t *ed_log_cur = &ed_log_stderr;
+int       ed_log_tee_fd = -1;
 
 const char *ed_log_levels[] = { "",     "emerg",  "alert", "crit", "error",
                                 "warn", "notice", "info",  "debug" };
@@ -80,7 +81,7 @@ ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
 {
     char    line[ED_LOG_LINE_MAX], msg[ED_LOG_LINE_MAX];
     char    cbuf[ED_LOG_CTX_MAX], ebuf[128];
-    size_t  n, m, clen = 0, elen = 0;
+    size_t  n, n0, m, clen = 0, elen = 0;
     int     r;
     va_list ap;
 
@@ -92,6 +93,7 @@ ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
                  ed_log_levels[level], (int)(ed_pid ? ed_pid : getpid()),
                  ed_worker_id < 0 ? 0 : ed_worker_id);
     n = ed_min(sizeof(line) / 4, (size_t)(r < 0 ? 0 : r));
+    n0 = n;
 
     va_start(ap, fmt);
     r = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -116,6 +118,12 @@ ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
     /* One write per line keeps lines whole between processes (O_APPEND). */
     if (write(log->fd, line, n) < 0) {
         /* Nowhere left to report it. */
+    }
+    if (ed_log_tee_fd >= 0 && level <= ED_LOG_ERR && n0 >= 6) {
+        memcpy(line + n0 - 6, "eddy: ", 6);
+        if (write(ed_log_tee_fd, line + n0 - 6, n - n0 + 6) < 0) {
+            /* The launcher is gone: the log file has the line. */
+        }
     }
 }
 

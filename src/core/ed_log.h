@@ -35,6 +35,10 @@ extern ed_log_t  ed_log_stderr; /* used before the config's log opens */
 extern ed_log_t *ed_log_cur;    /* the process's current error log */
 
 extern const char *ed_log_levels[];
+/* When >= 0 (eddy -d, until the master serves), the message of every
+ * line at error level or worse is also written there, after "eddy: ",
+ * for the launching process to print. */
+extern int ed_log_tee_fd;
 
 void ed_log_core(unsigned level, ed_log_t *log, int err, ed_log_ctx_pt ctx,
                  void *data, const char *fmt, ...)

@@ -21,6 +21,8 @@ static const char *ed_http_listen_address(ed_conf_t *cf, ed_node_t *node,
 static const char *ed_http_listen_check(ed_conf_t *cf, ed_node_t *node,
                                         void *block);
 static int ed_http_core_postconf(ed_conf_t *cf);
+static size_t ed_http_listener_describe(ed_listener_t *ls, char *buf,
+                                        size_t size);
 
 static const ed_conf_bounds_t ed_http_requests_bounds = { 1, 100000000 };
 static const ed_conf_bounds_t ed_http_header_size_bounds = { 256, 1048576 };
@@ -436,6 +438,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
                              addr->value.data, err);
     }
     ls->handler = ed_http_accept;
+    ls->describe = ed_http_listener_describe;
     if (ls->backlog == 0 || backlog > 0) {
         ls->backlog = backlog > 0 ? backlog : ccf->backlog;
     }
@@ -475,6 +478,60 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         ha->default_server = srv;
     }
     return ED_OK;
+}
+
+/* Appends text to buf[*n..size), cut to fit. */
+static void
+ed_http_describe_add(char *buf, size_t size, size_t *n, const char *text)
+{
+    int k = snprintf(buf + *n, size - *n, "%s", text);
+
+    *n = k < 0 ? *n : ed_min(*n + (size_t)k, size - 1);
+}
+
+/* "(http) for a, b; default: FILE:LINE:COL": the names of every server
+ * on the address, as written, and where the default server is. */
+static size_t
+ed_http_listener_describe(ed_listener_t *ls, char *buf, size_t size)
+{
+    ed_http_addr_t           *ha = ls->servers;
+    ed_http_server_t        **srvs;
+    ed_http_core_srv_conf_t  *cscf;
+    ed_node_t                *names, *d;
+    char                      pos[512];
+    size_t                    n = 0, i, j;
+    bool                      any = false;
+
+    buf[0] = '\0';
+    ed_http_describe_add(buf, size, &n, ls->tls ? "(tls) for " : "(http) for ");
+    srvs = ha ? ha->servers.elts : NULL;
+    for (i = 0; ha && i < ha->servers.nelts; i++) {
+        cscf = srvs[i]->srv_conf[ed_http_core_module.index];
+        names = cscf->names;
+        for (j = 0; names && j < (names->type == ED_NODE_SEQ ? names->n : 1);
+             j++)
+        {
+            const ed_node_t *nm = names->type == ED_NODE_SEQ
+                                  ? names->items[j] : names;
+
+            if (nm->type != ED_NODE_SCALAR) {
+                continue;
+            }
+            ed_http_describe_add(buf, size, &n, any ? ", " : "");
+            ed_http_describe_add(buf, size, &n, nm->value.data);
+            any = true;
+        }
+    }
+    if (!any) {
+        ed_http_describe_add(buf, size, &n, "no names");
+    }
+    d = ha && ha->default_server ? ha->default_server->node : NULL;
+    if (d) {
+        snprintf(pos, sizeof(pos), "; default: %s:%u:%u", d->file, d->line,
+                 d->col);
+        ed_http_describe_add(buf, size, &n, pos);
+    }
+    return n;
 }
 
 static int

@@ -3,6 +3,7 @@
  * binary. It never serves a request. */
 #include "ed_process.h"
 #include "ed_loop.h"
+#include "ed_notify.h"
 #include "ed_socket.h"
 #include "ed_stats.h"
 #include "ed_tls.h"
@@ -41,6 +42,9 @@ static struct {
     ed_timer_t   kill_timer;
     ed_timer_t   respawn_timer;
 } ed_m;
+
+const char *ed_daemon_error_log;
+bool        ed_master_upgraded;
 
 void
 ed_reload_status_path(const char *pid_file, char *buf, size_t size)
@@ -193,6 +197,11 @@ ed_proc_spawn(ed_proc_t *p)
     }
     if (pid == 0) {
         ed_stats_attach(slot);
+        /* Only the master talks to an `eddy -d` launcher. */
+        if (ed_log_tee_fd >= 0) {
+            close(ed_log_tee_fd);
+            ed_log_tee_fd = -1;
+        }
         /* p points into procs: its id was copied before the free. */
         ed_loop_destroy(ed_m.loop);
         free(ed_m.procs);
@@ -223,9 +232,84 @@ ed_start_workers(void)
             return ED_ERROR;
         }
     }
-    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d workers",
-           ed_m.generation, ed_m.cycle->workers);
+    if (ed_core_conf(ed_m.cycle)->workers == 0) {
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d "
+               "workers (auto: %d CPUs), max_connections %d each",
+               ed_m.generation, ed_m.cycle->workers, ed_m.cycle->workers,
+               ed_core_conf(ed_m.cycle)->max_connections);
+    } else {
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d "
+               "workers, max_connections %d each", ed_m.generation,
+               ed_m.cycle->workers,
+               ed_core_conf(ed_m.cycle)->max_connections);
+    }
     return ED_OK;
+}
+
+/* The notice lines of start and reload: one per address, marking those
+ * bound by this reload, then the addresses old had and cycle has not. */
+static void
+ed_announce_listeners(ed_cycle_t *cycle, ed_cycle_t *old)
+{
+    ed_listener_t **lsp = cycle->listeners.elts;
+    char            what[1024];
+    size_t          i;
+    int             j;
+    bool            open;
+
+    for (i = 0; i < cycle->listeners.nelts; i++) {
+        what[0] = '\0';
+        if (lsp[i]->describe) {
+            lsp[i]->describe(lsp[i], what, sizeof(what));
+        }
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "listening on %s%s %s",
+               lsp[i]->name, old && !lsp[i]->inherited ? " (new)" : "",
+               what);
+    }
+    if (old == NULL) {
+        return;
+    }
+    /* What the new cycle did not take over is still open in old. */
+    lsp = old->listeners.elts;
+    for (i = 0; i < old->listeners.nelts; i++) {
+        open = lsp[i]->fd >= 0;
+        for (j = 0; j < lsp[i]->nfds; j++) {
+            open = open || lsp[i]->fds[j] >= 0;
+        }
+        if (open) {
+            ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "no longer listening on %s",
+                   lsp[i]->name);
+        }
+    }
+}
+
+/* READY=1 for the service manager, with what serves. */
+static void
+ed_notify_ready(bool mainpid)
+{
+    char pid[32] = "";
+
+    if (mainpid) {
+        snprintf(pid, sizeof(pid), "MAINPID=%d\n", (int)getpid());
+    }
+    ed_notify("%sREADY=1\nSTATUS=serving: generation %u, %d workers, "
+              "%zu listeners", pid, ed_m.generation, ed_m.cycle->workers,
+              ed_m.cycle->listeners.nelts);
+}
+
+/* Connections open in the workers, from the status counters. */
+static int64_t
+ed_connections(void)
+{
+    int64_t n = 0;
+    size_t  i;
+
+    for (i = 0; ed_stats && i < ED_STATS_SLOTS; i++) {
+        if (atomic_load(&ed_stats->workers[i].pid) > 0) {
+            n += atomic_load(&ed_stats->workers[i].active);
+        }
+    }
+    return n;
 }
 
 /* Sends signo to every live worker; old: only those of older
@@ -412,6 +496,8 @@ ed_reap(void)
                     ed_pid_file_write();
                 }
                 ed_m.oldbin = false;
+                ed_notify("MAINPID=%d\nSTATUS=upgrade failed: serving "
+                          "generation %u", (int)getpid(), ed_m.generation);
             }
             continue;
         }
@@ -438,12 +524,17 @@ static int
 ed_open_log(ed_cycle_t *cycle)
 {
     ed_core_conf_t *ccf = ed_core_conf(cycle);
+    const char     *path = ccf->error_log.data;
 
-    if (ed_log_open(&cycle->log, ccf->error_log.data,
-                    (unsigned)ccf->error_level) != ED_OK)
+    /* A daemon's stderr is its error log file: "stderr" means it. */
+    if (ed_daemon_error_log && strcmp(path, "stderr") == 0) {
+        path = ed_daemon_error_log;
+    }
+    if (ed_log_open(&cycle->log, path, (unsigned)ccf->error_level)
+        != ED_OK)
     {
         ed_log(ED_LOG_EMERG, ed_log_cur, errno, "cannot open error log %s",
-               ccf->error_log.data);
+               path);
         return ED_ERROR;
     }
     return ED_OK;
@@ -458,7 +549,13 @@ ed_reload(void)
     char        err[512];
     unsigned    i;
 
+    struct timespec ts;
+
     ed_m.reload_seq++;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ed_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+              (unsigned long long)ts.tv_sec * 1000000ULL
+                  + (unsigned long long)ts.tv_nsec / 1000);
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reloading configuration");
     cycle = ed_cycle_load(old->conf_file, old->prefix, &errors);
     ed_conf_log_warnings(cycle ? cycle->conf : errors, ed_log_cur);
@@ -472,6 +569,8 @@ ed_reload(void)
                "reload failed: keeping the running configuration");
         ed_reload_report(false, errors, NULL);
         ed_cycle_errors_free(errors);
+        ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
+                  ed_m.generation);
         return;
     }
     if (ed_open_log(cycle) != ED_OK) {
@@ -488,10 +587,13 @@ ed_reload(void)
                "reload failed: keeping the running configuration");
         ed_reload_report(false, NULL, msg);
         ed_cycle_free(cycle);
+        ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
+                  ed_m.generation);
         return;
     }
     ed_m.cycle = cycle;
     ed_log_cur = &cycle->log;
+    ed_announce_listeners(cycle, old);
     /* What the new cycle did not take (removed listeners, old log files)
      * is released before forking: the new workers must not inherit it.
      * The old workers keep their own copies of removed listeners until
@@ -517,6 +619,7 @@ ed_reload(void)
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
            ed_m.generation);
     ed_reload_report(true, NULL, NULL);
+    ed_notify_ready(false);
 }
 
 /* USR2: starts the new binary with our listening sockets. */
@@ -619,12 +722,20 @@ ed_master_on_signal(void *data, int signo)
         return;
     case SIGQUIT:
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
+        /* What the service manager waits for beyond TimeoutStopSec: the
+         * workers' shutdown_timeout and the 5 s `eddy -s quit` allows. */
+        ed_notify("STOPPING=1\nSTATUS=draining: %lld connections\n"
+                  "EXTEND_TIMEOUT_USEC=%llu", (long long)ed_connections(),
+                  (unsigned long long)
+                      (ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000)
+                      * 1000ULL);
         ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
                     ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
         return;
     case SIGTERM:
     case SIGINT:
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "fast shutdown");
+        ed_notify("STOPPING=1\nSTATUS=stopping");
         ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
         return;
     case SIGUSR1:
@@ -685,9 +796,20 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
         return 2;
     }
     ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "eddy/%s started", ED_VERSION);
+    ed_announce_listeners(cycle, NULL);
     if (ed_start_workers() != ED_OK) {
         ed_m.exit_status = 2;
         ed_shutdown(ED_MASTER_TERMINATING, SIGTERM, 3000);
+    } else {
+        ed_notify_ready(ed_master_upgraded);
+        /* eddy -d: the launcher exits 0 on this byte. */
+        if (ed_log_tee_fd >= 0) {
+            if (write(ed_log_tee_fd, "", 1) != 1) {
+                /* The launcher is gone. */
+            }
+            close(ed_log_tee_fd);
+            ed_log_tee_fd = -1;
+        }
     }
 
     ed_loop_run(ed_m.loop);

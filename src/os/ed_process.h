@@ -11,12 +11,19 @@
  * after a runtime failure). */
 int ed_master_run(ed_cycle_t *cycle, char *const *argv);
 
-/* The file next to the pid file where the master reports reload
- * outcomes for `eddy -s reload`. */
+/* eddy -d: the error log file that "stderr" stands for (NULL in the
+ * foreground). */
+extern const char *ed_daemon_error_log;
+/* Set when this master was started by a binary upgrade (EDDY_INHERIT):
+ * it tells the service manager its pid once it serves. */
+extern bool ed_master_upgraded;
+
 /* Runs a worker; never returns. */
 void ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     __attribute__((noreturn));
 
+/* The file next to the pid file where the master reports reload
+ * outcomes for `eddy -s reload`. */
 void ed_reload_status_path(const char *pid_file, char *buf, size_t size);
 
 #endif /* ED_PROCESS_H */
