@@ -123,7 +123,9 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     /* An error page run through the proxy sends no body. */
     if (!ctx->has_body && ed_http_has_body(r)) {
         q.body = ED_HTTP_UPS_BODY_NONE;
-    } else if (r->chunked) {
+    } else if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {
+        /* Chunked even once the whole body is read: a resend replays
+         * it as it went out the first time. */
         ctx->body_chunked = 1;
         q.body = ED_HTTP_UPS_BODY_CHUNKED;
     } else if (r->head.content_length >= 0 && !r->internal
@@ -1181,10 +1183,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
     ctx->upgrade = pcf->websocket && !r->internal
                    && ed_http_upstream_websocket_asked(r);
     if (ctx->has_body) {
-        ctx->replay_cap = r->chunked ? pcf->buffer_size
-                                     : (size_t)ed_min(
-                                           (uint64_t)r->body_left,
-                                           (uint64_t)pcf->buffer_size);
+        ctx->replay_cap = ed_http_decoder_want(&r->body_dec,
+                                               pcf->buffer_size);
         ctx->replay = ed_pnalloc(r->pool, ctx->replay_cap + 1);
         if (ctx->replay == NULL) {
             return 500;

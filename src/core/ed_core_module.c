@@ -6,8 +6,6 @@ static const char *ed_core_set_workers(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
 static const char *ed_core_set_error_log(ed_conf_t *cf, const ed_key_t *key,
                                          ed_node_t *node, void *conf);
-static const char *ed_core_set_events(ed_conf_t *cf, const ed_key_t *key,
-                                      ed_node_t *node, void *conf);
 
 static const ed_conf_bounds_t ed_core_restarts_bounds = { 0, 1000000 };
 static const ed_conf_bounds_t ed_core_conns_bounds = { 1, 1000000 };
@@ -23,6 +21,28 @@ static const ed_conf_enum_t ed_core_accept_enum[] = {
 #define ED_CORE_KEY(name, flags, set, field, arg, def)                       \
     { name, ED_CTX_MAIN, flags, set, ED_CONF_MAIN,                           \
       offsetof(ed_core_conf_t, field), arg, def }
+
+#define ED_EVENTS_KEY(name, set, field, arg, def)                            \
+    { name, ED_CTX_MAIN, ED_KEY_INT, set, ED_CONF_MAIN,                      \
+      offsetof(ed_core_events_t, field), arg, def }
+
+/* The keys of the `events:` block. */
+const ed_key_t ed_core_events_keys[] = {
+    ED_EVENTS_KEY("max_connections", ed_conf_set_int, max_connections,
+                  &ed_core_conns_bounds, "10000"),
+    ED_EVENTS_KEY("accept", ed_conf_set_enum, accept, ed_core_accept_enum,
+                  "exclusive"),
+    ED_EVENTS_KEY("backlog", ed_conf_set_int, backlog,
+                  &ed_core_backlog_bounds, "511"),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_core_events_block = {
+    .name = "events",
+    .keys = ed_core_events_keys,
+    .size = sizeof(ed_core_events_t),
+    .expect = "expected a mapping",
+};
 
 static const ed_key_t ed_core_keys[] = {
     ED_CORE_KEY("workers", ED_KEY_INT, ed_core_set_workers, workers, NULL,
@@ -40,19 +60,8 @@ static const ed_key_t ed_core_keys[] = {
                 worker_core_dumps, NULL, "false"),
     ED_CORE_KEY("error_log", ED_KEY_STR, ed_core_set_error_log, error_log,
                 NULL, NULL),
-    ED_CORE_KEY("events", ED_KEY_PTR, ed_core_set_events, events, NULL,
-                NULL),
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
-};
-
-/* The keys of the `events:` block. */
-const ed_key_t ed_core_events_keys[] = {
-    ED_CORE_KEY("max_connections", ED_KEY_INT, ed_conf_set_int,
-                max_connections, &ed_core_conns_bounds, "10000"),
-    ED_CORE_KEY("accept", ED_KEY_INT, ed_conf_set_enum, accept,
-                ed_core_accept_enum, "exclusive"),
-    ED_CORE_KEY("backlog", ED_KEY_INT, ed_conf_set_int, backlog,
-                &ed_core_backlog_bounds, "511"),
+    ED_CORE_KEY("events", ED_KEY_BLOCK, ed_conf_set_block, events,
+                &ed_core_events_block, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -149,22 +158,6 @@ ed_core_set_error_log(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-static const char *
-ed_core_set_events(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                   void *conf)
-{
-    ed_core_conf_t *ccf = conf;
-
-    ed_unused(key);
-    if (node->type != ED_NODE_MAP) {
-        return "expected a mapping";
-    }
-    ccf->events = node;
-    ed_conf_init_keys(ed_core_events_keys, conf);
-    ed_conf_apply_keys(cf, node, ed_core_events_keys, conf, "events");
-    return NULL;
-}
-
 /* The pid file and the error log file must be creatable (checked, not
  * created: -t writes nothing). ED_OK or ED_ERROR (recorded). */
 static int
@@ -214,12 +207,18 @@ ed_core_postconf(ed_conf_t *cf)
     long            n;
 
     if (ccf->events == NULL) {
-        ed_conf_init_keys(ed_core_events_keys, ccf);
-    }
-    if (ed_conf_defaults(cf, ed_core_events_keys, ED_CONF_MAIN, ccf)
-        != ED_OK)
-    {
-        return ED_ERROR;
+        /* Not written: a block of defaults, as `events: {}` makes. */
+        ccf->events = ed_pcalloc(cf->pool, sizeof(ed_core_events_t));
+        if (ccf->events == NULL) {
+            return ED_ERROR;
+        }
+        ed_conf_init_keys(ed_core_events_keys, ccf->events);
+        if (ed_conf_defaults(cf, ed_core_events_keys, ED_CONF_MAIN,
+                             ccf->events)
+            != ED_OK)
+        {
+            return ED_ERROR;
+        }
     }
     if (ccf->error_level == 0) {
         ccf->error_level = ED_LOG_INFO;

@@ -9,6 +9,14 @@
 
 enum { ED_ACCEPT_EXCLUSIVE = 0, ED_ACCEPT_REUSEPORT, ED_ACCEPT_SHARED };
 
+/* The `events:` block. */
+typedef struct {
+    ed_node_t  *node;           /* NULL: not written, all defaults */
+    int         max_connections;
+    int         accept;         /* ED_ACCEPT_* */
+    int         backlog;
+} ed_core_events_t;
+
 /* The core module's main-level settings. */
 typedef struct {
     int         workers;        /* 0 = auto */
@@ -20,10 +28,7 @@ typedef struct {
     int         worker_core_dumps;  /* workers stay dumpable */
     ed_str_t    error_log;      /* path or "stderr" */
     int         error_level;
-    int         max_connections;
-    int         accept;         /* ED_ACCEPT_* */
-    int         backlog;
-    ed_node_t  *events;         /* kept for the dump */
+    ed_core_events_t *events;   /* never NULL after the load */
 } ed_core_conf_t;
 
 /* A new connection on a listener: the protocol takes the fd over. */

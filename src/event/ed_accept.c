@@ -140,7 +140,7 @@ ed_accept_start(ed_worker_t *w)
     if (w->accepting || w->quitting) {
         return ED_OK;
     }
-    if (ccf->accept == ED_ACCEPT_EXCLUSIVE) {
+    if (ccf->events->accept == ED_ACCEPT_EXCLUSIVE) {
         events |= EPOLLEXCLUSIVE;
     }
     for (i = 0; i < w->naccept; i++) {

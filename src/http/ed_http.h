@@ -199,8 +199,8 @@ struct ed_http_request_s {
     ed_msec_t                 start_msec;
     uint64_t                  bytes_sent;
     uint64_t                  body_bytes_sent;
-    int64_t                   body_left;   /* unread Content-Length body */
-    ed_http_decoder_t        *chunked;     /* unread chunked body */
+    /* The request body, whatever its framing: unread until done. */
+    ed_http_decoder_t         body_dec;
     int64_t                   discarded;   /* bytes of it dropped unread */
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
@@ -384,7 +384,7 @@ typedef void (*ed_http_body_pt)(ed_http_request_t *r, void *data, int rc,
                                 const char *p, size_t len);
 
 /* Whether the request has a body still to be read. */
-#define ed_http_has_body(r) ((r)->body_left > 0 || (r)->chunked != NULL)
+#define ed_http_has_body(r) (!ed_http_decoder_done(&(r)->body_dec))
 
 /* Starts reading the body into cb (with data), first answering a client
  * that waits with `Expect: 100-continue`. ED_OK, ED_DONE when there is no

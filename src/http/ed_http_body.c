@@ -66,9 +66,7 @@ ed_http_body_arm(ed_http_body_t *b)
     max = ed_worker->bufs.size > 2 * ED_HTTP_BODY_SLACK
               ? ed_worker->bufs.size - ED_HTTP_BODY_SLACK
               : ed_worker->bufs.size;
-    if (r->chunked == NULL && (uint64_t)r->body_left < max) {
-        max = (size_t)r->body_left;
-    }
+    max = ed_http_decoder_want(&r->body_dec, max);
     if (ed_stream_read_some(ed_http_body_stream(b), max,
                             ed_http_body_on_read) != ED_OK)
     {
@@ -118,7 +116,7 @@ ed_http_body_slice(void *data, const char *p, size_t n)
     ed_http_request_t  *r = b->r;
     size_t              max = r->clcf->client_max_body_size;
 
-    if (max && r->chunked->total > (int64_t)max) {
+    if (max && r->body_dec.total > (int64_t)max) {
         return 413;
     }
     b->cb(r, b->data, ED_OK, (char *)p, n);
@@ -140,8 +138,8 @@ ed_http_body_chunked(ed_http_body_t *b, ed_stream_t *s, char *data,
     int                 rc;
 
     b->alive = &run.alive;
-    rc = ed_http_decode_run(r->chunked, data, len, &pos, ed_http_body_slice,
-                            &run);
+    rc = ed_http_decode_run(&r->body_dec, data, len, &pos,
+                            ed_http_body_slice, &run);
     if (!run.alive) {
         return;
     }
@@ -157,7 +155,6 @@ ed_http_body_chunked(ed_http_body_t *b, ed_stream_t *s, char *data,
      * the discard's or the next request's). */
     s->rpos -= len - pos;
     if (rc == ED_DONE) {
-        r->chunked = NULL;
         b->stopped = 1;
         b->cb(r, b->data, ED_DONE, NULL, 0);
         return;
@@ -173,6 +170,7 @@ ed_http_body_on_read(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_conn_t    *hc = s->data;
     ed_http_request_t *r = hc->r;
     ed_http_body_t    *b = r->body;
+    size_t             pos = 0;
     bool               last;
 
     b->reading = 0;
@@ -182,12 +180,15 @@ ed_http_body_on_read(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_body_fail(b, ED_ERROR);
         return;
     }
-    if (r->chunked) {
+    if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {
         ed_http_body_chunked(b, s, data, len);
         return;
     }
-    r->body_left -= (int64_t)len;
-    last = r->body_left == 0;
+    /* A length: the read asked no more than the rest of the body, so
+     * the whole piece is one slice of it, handed as it is (with the end,
+     * when it is the last one). */
+    last = ed_http_decode_run(&r->body_dec, data, len, &pos, NULL, NULL)
+           == ED_DONE;
     if (last) {
         b->stopped = 1;
     } else if (!b->paused) {

@@ -440,7 +440,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
     ls->handler = ed_http_accept;
     ls->describe = ed_http_listener_describe;
     if (ls->backlog == 0 || backlog > 0) {
-        ls->backlog = backlog > 0 ? backlog : ccf->backlog;
+        ls->backlog = backlog > 0 ? backlog : ccf->events->backlog;
     }
     ha = ls->servers;
     if (ha && (int)ls->tls != tls) {

@@ -162,7 +162,30 @@ ed_http_decoder_init(ed_http_decoder_t *d, int kind, int64_t length)
 {
     memset(d, 0, sizeof(*d));
     d->kind = kind;
-    d->left = kind == ED_HTTP_BODY_LENGTH ? length : 0;
+    switch (kind) {
+    case ED_HTTP_BODY_LENGTH:
+        d->left = length;
+        break;
+    case ED_HTTP_BODY_CHUNKED:
+    case ED_HTTP_BODY_CLOSE:
+        d->left = -1;
+        break;
+    default:
+        d->left = 0;
+        break;
+    }
+}
+
+void
+ed_http_decoder_request(ed_http_decoder_t *d, const ed_http_req_head_t *h)
+{
+    if (h->chunked) {
+        ed_http_decoder_init(d, ED_HTTP_BODY_CHUNKED, -1);
+    } else if (h->content_length > 0) {
+        ed_http_decoder_init(d, ED_HTTP_BODY_LENGTH, h->content_length);
+    } else {
+        ed_http_decoder_init(d, ED_HTTP_BODY_NONE, 0);
+    }
 }
 
 int
@@ -179,6 +202,9 @@ ed_http_decode(ed_http_decoder_t *d, const char *p, size_t len,
     case ED_HTTP_BODY_CHUNKED:
         rc = ed_http_chunked_parse(&d->chunked, p, len, used, off, n);
         d->total = d->chunked.total;
+        if (rc == ED_DONE) {
+            d->left = 0;
+        }
         return rc;
     case ED_HTTP_BODY_LENGTH:
         k = (uint64_t) d->left < len ? (size_t) d->left : len;

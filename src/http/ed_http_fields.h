@@ -314,13 +314,22 @@ enum {
 
 typedef struct {
     int               kind;     /* ED_HTTP_BODY_* */
-    int64_t           left;     /* LENGTH: bytes still to come */
+    /* Bytes still to come: the rest of a length, 0 once any body is
+     * over (NONE at once, CHUNKED after its last chunk), -1 while a
+     * CHUNKED or CLOSE body goes on. */
+    int64_t           left;
     int64_t           total;    /* body bytes so far */
     ed_http_chunked_t chunked;  /* CHUNKED */
 } ed_http_decoder_t;
 
 /* Starts a body of kind; length is the Content-Length for LENGTH. */
 void ed_http_decoder_init(ed_http_decoder_t *d, int kind, int64_t length);
+
+/* Starts the body of a request (RFC 9112 6.3, the head's framing
+ * already judged by ed_http_parse_request): chunked, a length, or none,
+ * as a request is never delimited by the end of its connection. */
+void ed_http_decoder_request(ed_http_decoder_t *d,
+                             const ed_http_req_head_t *h);
 
 /* Decodes from p[0..len), with the answers of ed_http_chunked_parse:
  * ED_OK (a slice p[*off .. *off + *n), *used bytes consumed), ED_AGAIN
@@ -352,8 +361,17 @@ int ed_http_decode_run(ed_http_decoder_t *d, const char *p, size_t len,
 static inline bool
 ed_http_decoder_done(const ed_http_decoder_t *d)
 {
-    return d->kind == ED_HTTP_BODY_NONE
-           || (d->kind == ED_HTTP_BODY_LENGTH && d->left == 0);
+    return d->left == 0;
+}
+
+/* How many bytes a read for the body may ask, at most max: no more than
+ * the rest of a length, so that what follows the body (the next request
+ * of the connection) is never taken for it. */
+static inline size_t
+ed_http_decoder_want(const ed_http_decoder_t *d, size_t max)
+{
+    return d->left >= 0 && (uint64_t) d->left < max ? (size_t) d->left
+                                                     : max;
 }
 
 #endif /* ED_HTTP_FIELDS_H */

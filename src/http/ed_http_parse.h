@@ -119,11 +119,13 @@ int ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
  * first call of each body. */
 typedef struct {
     int      state;
+    uint32_t digits;     /* chunk-size digits seen */
     int64_t  size;       /* bytes left in the current chunk */
     int64_t  total;      /* body bytes so far */
-    size_t   digits;     /* chunk-size digits seen */
-    size_t   ext;        /* extension or trailer bytes seen */
-    size_t   trailers;   /* trailer section bytes */
+    /* Counters bounded by small limits: 32 bits keep the decoder, which
+     * every request embeds, small. */
+    uint32_t ext;        /* extension or trailer bytes seen */
+    uint32_t trailers;   /* trailer section bytes */
 } ed_http_chunked_t;
 
 /* Decodes from p[0..len). Returns:

@@ -16,7 +16,7 @@ ed_http_find_config(ed_http_request_t *r)
     /* Checked for a body not yet read, against the location that would
      * read it; an error page runs while the body is being discarded. */
     if (clcf->client_max_body_size && r->body == NULL && !r->internal
-        && r->body_left > (int64_t)clcf->client_max_body_size)
+        && r->body_dec.left > (int64_t)clcf->client_max_body_size)
     {
         /* Refused before reading it: the body is not read, so the
          * connection cannot be reused. */

@@ -427,16 +427,7 @@ ed_http_process(ed_http_request_t *r)
                    && clcf->keepalive_timeout > 0
                    && hc->requests + 1 < (unsigned)clcf->keepalive_requests
                    && !ed_worker->quitting;
-    if (r->head.chunked) {
-        r->chunked = ed_palloc(r->pool, sizeof(ed_http_decoder_t));
-        if (r->chunked == NULL) {
-            ed_http_finalize(r, 500);
-            return;
-        }
-        ed_http_decoder_init(r->chunked, ED_HTTP_BODY_CHUNKED, -1);
-    } else if (r->head.content_length > 0) {
-        r->body_left = r->head.content_length;
-    }
+    ed_http_decoder_request(&r->body_dec, &r->head);
 
     if (r->head.asterisk) {
         ed_http_add_header(r, "Allow", 5,
@@ -545,7 +536,7 @@ ed_http_finalize(ed_http_request_t *r, int rc)
          * body follows is unknown, so the connection cannot be reused. */
         r->keepalive = 0;
     }
-    if (r->keepalive && (r->body_left || r->chunked)) {
+    if (r->keepalive && ed_http_has_body(r)) {
         ed_http_discard_body(r);
         return;
     }
@@ -568,14 +559,12 @@ ed_http_next(ed_http_conn_t *hc)
     }
     /* Bytes in: the head and what was read of a Content-Length body. */
     ed_stats_add(bytes_in, r->head.head_len
-                               + (r->head.content_length > 0
-                                      ? (uint64_t)(r->head.content_length
-                                                   - r->body_left)
+                               + (r->body_dec.kind == ED_HTTP_BODY_LENGTH
+                                      ? (uint64_t)r->body_dec.total
                                       : 0));
     ed_stats_add(bytes_out, r->bytes_sent);
 
-    unread = (r->body_left > 0 || r->chunked != NULL || r->error)
-             && !r->discard_over;
+    unread = (ed_http_has_body(r) || r->error) && !r->discard_over;
     hc->r = NULL;
     hc->requests++;
     ed_http_pool_put(r->pool);
@@ -602,25 +591,17 @@ ed_http_on_discard(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_close(hc);
         return;
     }
-    if (r->chunked) {
-        rc = ed_http_decode_run(r->chunked, data, len, &pos, NULL, NULL);
-        if (rc == ED_ERROR) {
-            r->keepalive = 0;
-            r->error = 1;
-            ed_timer_del(ed_worker->loop, &hc->timer);
-            ed_http_next(hc);
-            return;
-        }
-        if (rc == ED_DONE) {
-            r->chunked = NULL;
-        }
-        /* Whatever follows the body stays buffered for the next head. */
-        s->rpos -= len - pos;
-        r->discarded += (int64_t)pos;
-    } else {
-        r->body_left -= (int64_t)len;
-        r->discarded += (int64_t)len;
+    rc = ed_http_decode_run(&r->body_dec, data, len, &pos, NULL, NULL);
+    if (rc == ED_ERROR) {
+        r->keepalive = 0;
+        r->error = 1;
+        ed_timer_del(ed_worker->loop, &hc->timer);
+        ed_http_next(hc);
+        return;
     }
+    /* Whatever follows the body stays buffered for the next head. */
+    s->rpos -= len - pos;
+    r->discarded += (int64_t)pos;
     ed_http_discard_body(r);
 }
 
@@ -632,12 +613,12 @@ ed_http_discard_body(ed_http_request_t *r)
     size_t          max;
     int64_t         limit;
 
-    if (r->body_left == 0 && r->chunked == NULL) {
+    if (!ed_http_has_body(r)) {
         ed_timer_del(ed_worker->loop, &hc->timer);
         ed_http_next(hc);
         return;
     }
-    max = r->chunked ? 65536 : (size_t)ed_min(r->body_left, 65536);
+    max = ed_http_decoder_want(&r->body_dec, 65536);
     limit = (int64_t)r->clcf->client_max_body_size;
     if (limit > 0) {
         if (r->discarded >= limit) {

@@ -3,6 +3,7 @@
 #include "ed_http.h"
 #include "ed_tls.h"
 
+/* A server's `tls:` block. */
 typedef struct {
     ed_node_t *node;           /* the tls block, for messages */
     ed_str_t   certificate;
@@ -10,24 +11,22 @@ typedef struct {
     unsigned   protocols;
     ed_str_t   ciphers;
     int        session_tickets;
+} ed_http_tls_block_t;
+
+typedef struct {
+    ed_http_tls_block_t *block;  /* NULL: no tls */
 } ed_http_tls_conf_t;
 
-static const char *ed_http_tls_set(ed_conf_t *cf, const ed_key_t *key,
-                                   ed_node_t *node, void *conf);
 static const char *ed_http_tls_set_protocols(ed_conf_t *cf,
                                              const ed_key_t *key,
                                              ed_node_t *node, void *conf);
+static const char *ed_http_tls_check(ed_conf_t *cf, ed_node_t *node,
+                                     void *block);
 static int ed_http_tls_postconf(ed_conf_t *cf);
-
-static const ed_key_t ed_http_tls_keys[] = {
-    { "tls", ED_CTX_SERVER, ED_KEY_PTR, ed_http_tls_set, ED_CONF_SRV,
-      offsetof(ed_http_tls_conf_t, node), NULL, NULL },
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
-};
 
 #define ED_TLS_KEY(name, flags, set, field, def)                             \
     { name, ED_CTX_SERVER, flags, set, ED_CONF_SRV,                          \
-      offsetof(ed_http_tls_conf_t, field), NULL, def }
+      offsetof(ed_http_tls_block_t, field), NULL, def }
 
 /* The keys inside a server's `tls:` block. */
 static const ed_key_t ed_http_tls_block_keys[] = {
@@ -42,6 +41,21 @@ static const ed_key_t ed_http_tls_block_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static const ed_conf_block_t ed_http_tls_block = {
+    .name = "tls",
+    .keys = ed_http_tls_block_keys,
+    .size = sizeof(ed_http_tls_block_t),
+    .check = ed_http_tls_check,
+    .expect = "expected a mapping with certificate and key",
+};
+
+/* A server's own: no level below takes it over. */
+static const ed_key_t ed_http_tls_keys[] = {
+    { "tls", ED_CTX_SERVER, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_SRV,
+      offsetof(ed_http_tls_conf_t, block), &ed_http_tls_block, NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
 ed_module_t ed_http_tls_module = {
     .name = "tls",
     .keys = ed_http_tls_keys,
@@ -49,20 +63,11 @@ ed_module_t ed_http_tls_module = {
     .postconf = ed_http_tls_postconf,
 };
 
+/* Both files are required. Returns NULL (errors recorded). */
 static const char *
-ed_http_tls_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                void *conf)
+ed_http_tls_check(ed_conf_t *cf, ed_node_t *node, void *block)
 {
-    ed_http_tls_conf_t *tcf = conf;
-
-    ed_unused(key);
-    if (node->type != ED_NODE_MAP) {
-        return "expected a mapping with certificate and key";
-    }
-    ed_conf_init_keys(ed_http_tls_block_keys, tcf);
-    tcf->node = node;
-    ed_conf_apply_keys(cf, node, ed_http_tls_block_keys, tcf, "tls");
-    ed_conf_defaults(cf, ed_http_tls_block_keys, ED_CONF_SRV, tcf);
+    ed_unused(block);
     if (ed_conf_get(node, "certificate") == NULL) {
         ed_conf_error(cf, node, "tls: \"certificate\" is required");
     }
@@ -77,9 +82,9 @@ static const char *
 ed_http_tls_set_protocols(ed_conf_t *cf, const ed_key_t *key,
                           ed_node_t *node, void *conf)
 {
-    ed_http_tls_conf_t *tcf = conf;
-    ed_node_t         **items = &node;
-    size_t              n = 1, i;
+    ed_http_tls_block_t *tcf = conf;
+    ed_node_t          **items = &node;
+    size_t               n = 1, i;
 
     ed_unused(key);
     if (node->type == ED_NODE_SEQ) {
@@ -192,13 +197,14 @@ ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
 static int
 ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
 {
-    ed_http_tls_conf_t *tcf = srv->srv_conf[ed_http_tls_module.index];
-    ed_node_t          *node;
-    SSL_CTX            *ctx;
-    char                err[1024];
-    int                 what;
+    ed_http_tls_conf_t  *conf = srv->srv_conf[ed_http_tls_module.index];
+    ed_http_tls_block_t *tcf = conf->block;
+    ed_node_t           *node;
+    SSL_CTX             *ctx;
+    char                 err[1024];
+    int                  what;
 
-    if (tcf->node == NULL) {
+    if (tcf == NULL) {
         return ED_OK;
     }
     if (tcf->certificate.data == NULL || tcf->key.data == NULL) {

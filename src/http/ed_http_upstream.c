@@ -13,8 +13,9 @@ typedef struct {
     ed_array_t  groups;   /* ed_http_upstream_t *, named and implicit */
 } ed_http_upstream_main_conf_t;
 
-/* One `servers` item while it is read. */
+/* One `servers` item: an address, or a map with one. */
 typedef struct {
+    ed_node_t *node;
     ed_str_t   address;
     int        weight;
     int        max_fails;
@@ -26,10 +27,14 @@ static const char *ed_ups_set_upstreams(ed_conf_t *cf, const ed_key_t *key,
                                         ed_node_t *node, void *conf);
 static const char *ed_ups_set_hash_key(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
-static const char *ed_ups_set_node(ed_conf_t *cf, const ed_key_t *key,
-                                   ed_node_t *node, void *conf);
 static const char *ed_ups_set_expect(ed_conf_t *cf, const ed_key_t *key,
                                      ed_node_t *node, void *conf);
+static const char *ed_ups_item_address(ed_conf_t *cf, ed_node_t *node,
+                                       void *block);
+static const char *ed_ups_check_null(ed_conf_t *cf, ed_node_t *node,
+                                     void *block);
+static const char *ed_ups_check_check(ed_conf_t *cf, ed_node_t *node,
+                                      void *block);
 static int ed_ups_postconf(ed_conf_t *cf);
 static int ed_ups_init_worker(ed_worker_t *w);
 static void ed_ups_exit_worker(ed_worker_t *w);
@@ -49,31 +54,11 @@ static const ed_conf_bounds_t ed_ups_fails_bounds = { 0, 1000 };
 static const ed_conf_bounds_t ed_ups_check_bounds = { 1, 1000 };
 static const ed_conf_bounds_t ed_ups_interval_bounds = { 10, 86400000 };
 
-#define ED_UPS_KEY(name, flags, set, field, arg, def)                        \
-    { name, ED_CTX_UPSTREAM, flags, set, ED_CONF_UPS,                        \
-      offsetof(ed_http_upstream_t, field), arg, def }
-
-/* The keys of one group (config.md, Upstreams). */
-static const ed_key_t ed_ups_group_keys[] = {
-    ED_UPS_KEY("balance", ED_KEY_INT, ed_conf_set_enum, balance,
-               ed_ups_balance_enum, "round_robin"),
-    ED_UPS_KEY("hash_key", ED_KEY_PTR, ed_ups_set_hash_key, hash_key, NULL,
-               NULL),
-    ED_UPS_KEY("keepalive", ED_KEY_INT, ed_conf_set_int, keepalive,
-               &ed_ups_keepalive_bounds, "0"),
-    ED_UPS_KEY("keepalive_timeout", ED_KEY_MSEC, ed_conf_set_msec,
-               keepalive_timeout, NULL, "60s"),
-    ED_UPS_KEY("servers", ED_KEY_PTR, ed_ups_set_node, servers_node, NULL,
-               NULL),
-    ED_UPS_KEY("health_check", ED_KEY_PTR, ed_ups_set_node, check_node,
-               NULL, NULL),
-    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
-};
-
 #define ED_UPS_IKEY(name, flags, set, field, arg, def)                       \
     { name, ED_CTX_UPSTREAM, flags, set, ED_CONF_UPS,                        \
       offsetof(ed_http_upstream_item_t, field), arg, def }
 
+/* The keys of a `servers` item written as a map. */
 static const ed_key_t ed_ups_item_keys[] = {
     ED_UPS_IKEY("address", ED_KEY_STR, ed_conf_set_str, address, NULL,
                 NULL),
@@ -86,6 +71,16 @@ static const ed_key_t ed_ups_item_keys[] = {
     ED_UPS_IKEY("backup", ED_KEY_INT, ed_conf_set_bool, backup, NULL,
                 "false"),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_ups_item_block = {
+    .name = "servers",
+    .keys = ed_ups_item_keys,
+    .size = sizeof(ed_http_upstream_item_t),
+    .scalar = ed_ups_item_address,
+    .expect = "expected an address like 127.0.0.1:9001 or a map with "
+              "\"address\"",
+    .list = 1,
 };
 
 #define ED_UPS_CKEY(name, flags, set, field, arg, def)                       \
@@ -104,6 +99,37 @@ static const ed_key_t ed_ups_check_keys[] = {
                 &ed_ups_check_bounds, "2"),
     ED_UPS_CKEY("expect_status", ED_KEY_INT, ed_ups_set_expect, status_min,
                 NULL, "200-399"),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+/* `health_check:` alone (null) checks with every default. */
+static const ed_conf_block_t ed_ups_check_block = {
+    .name = "health_check",
+    .keys = ed_ups_check_keys,
+    .size = sizeof(ed_http_upstream_check_t),
+    .scalar = ed_ups_check_null,
+    .check = ed_ups_check_check,
+    .expect = "expected a mapping for health_check",
+};
+
+#define ED_UPS_KEY(name, flags, set, field, arg, def)                        \
+    { name, ED_CTX_UPSTREAM, flags, set, ED_CONF_UPS,                        \
+      offsetof(ed_http_upstream_t, field), arg, def }
+
+/* The keys of one group (config.md, Upstreams). */
+static const ed_key_t ed_ups_group_keys[] = {
+    ED_UPS_KEY("balance", ED_KEY_INT, ed_conf_set_enum, balance,
+               ed_ups_balance_enum, "round_robin"),
+    ED_UPS_KEY("hash_key", ED_KEY_PTR, ed_ups_set_hash_key, hash_key, NULL,
+               NULL),
+    ED_UPS_KEY("keepalive", ED_KEY_INT, ed_conf_set_int, keepalive,
+               &ed_ups_keepalive_bounds, "0"),
+    ED_UPS_KEY("keepalive_timeout", ED_KEY_MSEC, ed_conf_set_msec,
+               keepalive_timeout, NULL, "60s"),
+    ED_UPS_KEY("servers", ED_KEY_BLOCK, ed_conf_set_block, items,
+               &ed_ups_item_block, NULL),
+    ED_UPS_KEY("health_check", ED_KEY_BLOCK, ed_conf_set_block, check,
+               &ed_ups_check_block, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -164,12 +190,53 @@ ed_ups_register(ed_conf_t *cf, ed_http_upstream_t *ups)
 
 /* Configuration. */
 
+/* A `servers` item written as an address alone. Returns NULL or a
+ * message. */
 static const char *
-ed_ups_set_node(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                void *conf)
+ed_ups_item_address(ed_conf_t *cf, ed_node_t *node, void *block)
+{
+    ed_http_upstream_item_t *it = block;
+
+    ed_unused(cf);
+    if (node->value.len == 0) {
+        return ed_ups_item_block.expect;
+    }
+    it->address = node->value;
+    return NULL;
+}
+
+/* `health_check:` with no value: the defaults. Returns NULL or a
+ * message. */
+static const char *
+ed_ups_check_null(ed_conf_t *cf, ed_node_t *node, void *block)
 {
     ed_unused(cf);
-    *(ed_node_t **)((char *)conf + key->offset) = node;
+    ed_unused(block);
+    if (node->value.len != 0 || node->quoted) {
+        return ed_ups_check_block.expect;
+    }
+    return NULL;
+}
+
+/* The path goes into a request line as it is; a timeout longer than
+ * the interval would overlap the next round. Returns NULL (errors
+ * recorded). */
+static const char *
+ed_ups_check_check(ed_conf_t *cf, ed_node_t *node, void *block)
+{
+    ed_http_upstream_check_t *chk = block;
+
+    if (chk->path.len == 0 || chk->path.data[0] != '/'
+        || strpbrk(chk->path.data, " \r\n\t") != NULL)
+    {
+        ed_conf_error(cf, ed_conf_get(node, "path"),
+                      "invalid health_check path: expected a URI "
+                      "starting with \"/\" without spaces");
+        return NULL;
+    }
+    if (chk->timeout > chk->interval) {
+        chk->timeout = chk->interval;
+    }
     return NULL;
 }
 
@@ -366,38 +433,23 @@ ed_http_upstream_resolve(ed_pool_t *pool, const char *text, ed_array_t *a,
     return ED_OK;
 }
 
-/* Reads one `servers` item (an address or a map) into a. ED_OK or
- * ED_ERROR (recorded). */
+/* Resolves one `servers` item into a. ED_OK or ED_ERROR (recorded). */
 static int
-ed_ups_server_item(ed_conf_t *cf, ed_http_upstream_t *ups, ed_node_t *item,
-                   ed_array_t *a)
+ed_ups_server_item(ed_conf_t *cf, ed_http_upstream_t *ups,
+                   const ed_http_upstream_item_t *it, ed_array_t *a)
 {
-    ed_http_upstream_item_t    it;
     ed_http_upstream_server_t *s;
-    ed_node_t                 *addr = item;
+    ed_node_t                 *addr = it->node;
     const char                *err;
     size_t                     first = a->nelts, i;
 
-    memset(&it, 0, sizeof(it));
-    ed_conf_init_keys(ed_ups_item_keys, &it);
-    if (item->type == ED_NODE_MAP) {
-        if (ed_conf_apply_keys(cf, item, ed_ups_item_keys, &it,
-                               "an upstream server") != ED_OK)
-        {
-            return ED_ERROR;
-        }
-        addr = ed_conf_get(item, "address");
+    if (it->node->type == ED_NODE_MAP) {
+        addr = ed_conf_get(it->node, "address");
         if (addr == NULL) {
-            return ed_conf_error(cf, item, "upstream server without "
+            return ed_conf_error(cf, it->node, "upstream server without "
                                  "\"address\" in upstream \"%s\"",
                                  ups->name.data);
         }
-    } else if (item->type != ED_NODE_SCALAR || item->value.len == 0) {
-        return ed_conf_error(cf, item, "expected an address like "
-                             "127.0.0.1:9001 or a map with \"address\"");
-    }
-    if (ed_conf_defaults(cf, ed_ups_item_keys, ED_CONF_UPS, &it) != ED_OK) {
-        return ED_ERROR;
     }
     if (addr->type != ED_NODE_SCALAR) {
         return ed_conf_error(cf, addr, "expected an address");
@@ -416,41 +468,46 @@ ed_ups_server_item(ed_conf_t *cf, ed_http_upstream_t *ups, ed_node_t *item,
     }
     for (i = first; i < a->nelts; i++) {
         s = (ed_http_upstream_server_t *)a->elts + i;
-        s->weight = it.weight;
-        s->max_fails = it.max_fails;
-        s->fail_timeout = it.fail_timeout;
-        s->backup = it.backup ? 1 : 0;
+        s->weight = it->weight;
+        s->max_fails = it->max_fails;
+        s->fail_timeout = it->fail_timeout;
+        s->backup = it->backup ? 1 : 0;
     }
     return ED_OK;
 }
 
-/* Reads the `servers` list of a group. ED_OK or ED_ERROR (recorded). */
+/* Resolves the `servers` of a group. ED_OK or ED_ERROR (recorded). */
 static int
 ed_ups_servers(ed_conf_t *cf, ed_http_upstream_t *ups)
 {
-    ed_node_t  *node = ups->servers_node, **items = &node;
-    ed_array_t  a;
-    size_t      n = 1, i;
-    int         rc = ED_OK;
+    ed_http_upstream_item_t **items;
+    ed_node_t                *node = ed_conf_get(ups->node, "servers");
+    ed_array_t                a;
+    size_t                    i;
+    int                       rc = ED_OK;
 
     if (node == NULL) {
         return ed_conf_error(cf, ups->node, "upstream \"%s\" has no "
                              "\"servers\"", ups->name.data);
     }
-    if (node->type == ED_NODE_SEQ) {
-        items = node->items;
-        n = node->n;
+    if (ups->items == NULL) {
+        return ED_ERROR; /* reported */
     }
-    if (n == 0) {
+    if (node->type == ED_NODE_SEQ && node->n == 0) {
         return ed_conf_error(cf, node, "upstream \"%s\" has an empty "
                              "\"servers\" list", ups->name.data);
     }
-    if (ed_array_init(&a, cf->pool, n, sizeof(ed_http_upstream_server_t))
+    if (ups->items->nelts == 0) {
+        return ED_ERROR; /* every item was invalid: reported */
+    }
+    if (ed_array_init(&a, cf->pool, ups->items->nelts,
+                      sizeof(ed_http_upstream_server_t))
         != ED_OK)
     {
         return ed_conf_error(cf, node, "out of memory");
     }
-    for (i = 0; i < n; i++) {
+    items = ups->items->elts;
+    for (i = 0; i < ups->items->nelts; i++) {
         if (ed_ups_server_item(cf, ups, items[i], &a) != ED_OK) {
             rc = ED_ERROR;
         }
@@ -458,46 +515,6 @@ ed_ups_servers(ed_conf_t *cf, ed_http_upstream_t *ups)
     ups->servers = a.elts;
     ups->nservers = a.nelts;
     return rc;
-}
-
-/* Reads the `health_check` block. ED_OK or ED_ERROR (recorded). */
-static int
-ed_ups_check(ed_conf_t *cf, ed_http_upstream_t *ups)
-{
-    ed_http_upstream_check_t *chk;
-    ed_node_t                *node = ups->check_node;
-
-    if (node == NULL) {
-        return ED_OK;
-    }
-    chk = ed_pcalloc(cf->pool, sizeof(ed_http_upstream_check_t));
-    if (chk == NULL) {
-        return ed_conf_error(cf, node, "out of memory");
-    }
-    ed_conf_init_keys(ed_ups_check_keys, chk);
-    chk->node = node;
-    if (!(node->type == ED_NODE_SCALAR && node->value.len == 0
-          && !node->quoted)
-        && ed_conf_apply_keys(cf, node, ed_ups_check_keys, chk,
-                              "health_check") != ED_OK)
-    {
-        return ED_ERROR;
-    }
-    if (ed_conf_defaults(cf, ed_ups_check_keys, ED_CONF_UPS, chk) != ED_OK) {
-        return ED_ERROR;
-    }
-    if (chk->path.len == 0 || chk->path.data[0] != '/'
-        || strpbrk(chk->path.data, " \r\n\t") != NULL)
-    {
-        return ed_conf_error(cf, ed_conf_get(node, "path"),
-                             "invalid health_check path: expected a URI "
-                             "starting with \"/\" without spaces");
-    }
-    if (chk->timeout > chk->interval) {
-        chk->timeout = chk->interval;
-    }
-    ups->check = chk;
-    return ED_OK;
 }
 
 /* Reads one group map. ED_OK or ED_ERROR (recorded). */
@@ -531,7 +548,7 @@ ed_ups_group(ed_conf_t *cf, ed_node_t *name, ed_node_t *map)
     if (ed_conf_defaults(cf, ed_ups_group_keys, ED_CONF_UPS, ups) != ED_OK) {
         return ED_ERROR;
     }
-    if (ed_ups_servers(cf, ups) != ED_OK || ed_ups_check(cf, ups) != ED_OK) {
+    if (ed_ups_servers(cf, ups) != ED_OK) {
         rc = ED_ERROR;
     }
     if (ups->balance == ED_HTTP_BALANCE_HASH && ups->hash_key == NULL) {

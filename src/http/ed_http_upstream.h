@@ -94,7 +94,9 @@ typedef struct {
     uint32_t server;   /* index into servers */
 } ed_http_upstream_point_t;
 
+/* A group's `health_check:` block. */
 typedef struct {
+    ed_node_t *node;
     ed_str_t   path;
     ed_msec_t  interval;
     ed_msec_t  timeout;
@@ -102,7 +104,6 @@ typedef struct {
     int        passes;
     int        status_min;
     int        status_max;
-    ed_node_t *node;
 } ed_http_upstream_check_t;
 
 struct ed_http_upstream_s {
@@ -112,8 +113,8 @@ struct ed_http_upstream_s {
     ed_http_template_t        *hash_key;
     int                        keepalive;  /* idle connections kept */
     ed_msec_t                  keepalive_timeout;
-    ed_node_t                 *servers_node;
-    ed_node_t                 *check_node;
+    ed_array_t                *items;      /* `servers`: blocks of
+                                            * ed_http_upstream_item_t */
     ed_http_upstream_check_t  *check;      /* NULL: no active checks */
     ed_http_upstream_server_t *servers;    /* primary first, then backup */
     size_t                     nservers;

@@ -236,12 +236,12 @@ ed_start_workers(void)
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d "
                "workers (auto: %d CPUs), max_connections %d each",
                ed_m.generation, ed_m.cycle->workers, ed_m.cycle->workers,
-               ed_core_conf(ed_m.cycle)->max_connections);
+               (int)ed_core_conf(ed_m.cycle)->events->max_connections);
     } else {
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "generation %u started: %d "
                "workers, max_connections %d each", ed_m.generation,
                ed_m.cycle->workers,
-               ed_core_conf(ed_m.cycle)->max_connections);
+               (int)ed_core_conf(ed_m.cycle)->events->max_connections);
     }
     return ED_OK;
 }

@@ -181,8 +181,9 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
     ed_listener_t  **lsp = cycle->listeners.elts, *ls;
     size_t           i;
     int              j, *fds;
-    bool             reuseport = ccf->accept == ED_ACCEPT_REUSEPORT;
+    bool             reuseport;
 
+    reuseport = ccf->events->accept == ED_ACCEPT_REUSEPORT;
     snprintf(ed_socket_err, sizeof(ed_socket_err),
              "cannot open the listening sockets");
     for (i = 0; i < cycle->listeners.nelts; i++) {

@@ -152,7 +152,7 @@ ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     w.id = id;
     w.cycle = cycle;
     w.conns.next = w.conns.prev = &w.conns;
-    w.max_conns = (size_t)ccf->max_connections;
+    w.max_conns = (size_t)ccf->events->max_connections;
     ed_worker = &w;
     ed_buf_pool_init(&w.bufs, 16384, 256);
 

@@ -113,6 +113,30 @@ ed_fuzz_content_length(const char *v, size_t len)
     }
 }
 
+/* The body a parsed request head starts: chunked as the head says, a
+ * length only for a positive Content-Length, none otherwise (never up
+ * to the close); unread until done. */
+static void
+ed_fuzz_request_body(const ed_http_req_head_t *h)
+{
+    ed_http_decoder_t d;
+
+    ed_http_decoder_request(&d, h);
+    if (h->chunked) {
+        ed_fuzz_assert(d.kind == ED_HTTP_BODY_CHUNKED);
+    } else if (h->content_length > 0) {
+        ed_fuzz_assert(d.kind == ED_HTTP_BODY_LENGTH
+                       && d.left == h->content_length);
+    } else {
+        ed_fuzz_assert(d.kind == ED_HTTP_BODY_NONE);
+    }
+    ed_fuzz_assert(ed_http_decoder_done(&d) == (d.kind == ED_HTTP_BODY_NONE));
+    ed_fuzz_assert(ed_http_decoder_want(&d, 4096)
+                   == (d.kind == ED_HTTP_BODY_LENGTH
+                           ? (size_t)ed_min(h->content_length, 4096)
+                           : d.kind == ED_HTTP_BODY_NONE ? 0 : 4096));
+}
+
 /* The two head parsers read the framing fields one way: a request and a
  * response with the same Content-Length and Transfer-Encoding fields get
  * the same length, and chunked only where both may. */
@@ -176,6 +200,7 @@ ed_fuzz_heads(const uint8_t *data, size_t size)
     if (rc1 == ED_OK) {
         ed_fuzz_assert(!rq.chunked || rq.content_length == -1);
         ed_fuzz_assert(!rq.chunked || rq.version == 11);
+        ed_fuzz_request_body(&rq);
     }
 }
 

@@ -1,6 +1,8 @@
 /* libFuzzer target: the body decoder (ed_http_decode, ed_http_decode_run)
  * for each framing, fed whole, bytewise and in pieces: every delivery
- * gives one answer, one body and one end. */
+ * gives one answer, one body and one end; and fed as the request body
+ * readers feed it (reads no larger than ed_http_decoder_want), which
+ * never hands a length body a byte past its end. */
 #include "ed_core.h"
 #include "ed_http_fields.h"
 #include "fuzz.h"
@@ -49,6 +51,10 @@ ed_fuzz_run(int kind, int64_t length, const char *in, size_t len,
         avail = step ? ed_min(avail + step, len) : len;
     }
     *used = pos;
+    /* Over exactly when it said so; never for a body up to the close. */
+    ed_fuzz_assert(ed_http_decoder_done(&d)
+                   == (rc == ED_DONE && kind != ED_HTTP_BODY_CLOSE));
+    ed_fuzz_assert(ed_http_decoder_done(&d) == (d.left == 0));
     switch (kind) {
     case ED_HTTP_BODY_LENGTH:
         ed_fuzz_assert(rc != ED_ERROR);
@@ -68,14 +74,53 @@ ed_fuzz_run(int kind, int64_t length, const char *in, size_t len,
             /* At least "0\r\n\r\n", and a byte of input a body byte. */
             ed_fuzz_assert(pos >= k->len + 5);
         }
-        if (rc != ED_DONE) {
-            ed_fuzz_assert(ed_http_decode_eof(&d) == ED_ERROR);
-        }
+        ed_fuzz_assert(ed_http_decode_eof(&d)
+                       == (rc == ED_DONE ? ED_DONE : ED_ERROR));
         break;
     default:
         ed_fuzz_assert(rc == ED_DONE && pos == 0 && k->len == 0);
         break;
     }
+    return rc;
+}
+
+/* Feeds in[0..len) as a request body reader does: each read asks
+ * ed_http_decoder_want(step) bytes, and what a run leaves unconsumed
+ * goes back to the input. Returns the final answer, the body in k and
+ * the input consumed in *used. */
+static int
+ed_fuzz_reader(int kind, int64_t length, const char *in, size_t len,
+               size_t step, ed_fuzz_sink_t *k, size_t *used)
+{
+    ed_http_decoder_t d;
+    size_t            pos = 0, want, got, at;
+    int               rc = ED_AGAIN;
+
+    ed_http_decoder_init(&d, kind, length);
+    k->len = 0;
+    while (!ed_http_decoder_done(&d) && pos < len) {
+        want = ed_http_decoder_want(&d, step);
+        ed_fuzz_assert(want > 0 && want <= step);
+        if (d.left > 0) {
+            ed_fuzz_assert((int64_t)want <= d.left);
+        }
+        got = ed_min(want, len - pos);
+        at = 0;
+        rc = ed_http_decode_run(&d, in + pos, got, &at, ed_fuzz_sink, k);
+        ed_fuzz_assert(at <= got);
+        if (kind != ED_HTTP_BODY_CHUNKED) {
+            /* A read no larger than the rest: all of it is body. */
+            ed_fuzz_assert(at == got && rc != ED_ERROR);
+        }
+        pos += at;
+        if (rc == ED_ERROR) {
+            break;
+        }
+    }
+    if (ed_http_decoder_done(&d)) {
+        rc = ED_DONE;
+    }
+    *used = pos;
     return rc;
 }
 
@@ -105,6 +150,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc1 = ed_fuzz_run(kind, length, in, len, 0, &k1, &u1);
     for (i = 0; i < ed_nelems(steps); i++) {
         rc2 = ed_fuzz_run(kind, length, in, len, steps[i], &k2, &u2);
+        ed_fuzz_assert(rc1 == rc2);
+        if (rc1 != ED_ERROR) {
+            ed_fuzz_assert(u1 == u2 && k1.len == k2.len
+                           && memcmp(k1.buf, k2.buf, k1.len) == 0);
+        }
+        rc2 = ed_fuzz_reader(kind, length, in, len, steps[i], &k2, &u2);
         ed_fuzz_assert(rc1 == rc2);
         if (rc1 != ED_ERROR) {
             ed_fuzz_assert(u1 == u2 && k1.len == k2.len

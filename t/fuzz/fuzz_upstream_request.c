@@ -255,11 +255,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.pool = pool;
     r.loc = &loc;
     r.internal = (flags & 32) != 0;
-    if (r.head.chunked) {
-        r.chunked = ed_pcalloc(pool, sizeof(ed_http_chunked_t));
-    } else if (r.head.content_length > 0) {
-        r.body_left = r.head.content_length;
-    }
+    ed_http_decoder_request(&r.body_dec, &r.head);
 
     memset(&ls, 0, sizeof(ls));
     ls.tls = (flags & 128) != 0;
@@ -299,7 +295,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     q.set_values = values;
     if (r.internal && ed_http_has_body(&r)) {
         body = ED_HTTP_UPS_BODY_NONE;
-    } else if (r.chunked) {
+    } else if (r.body_dec.kind == ED_HTTP_BODY_CHUNKED) {
         body = ED_HTTP_UPS_BODY_CHUNKED;
     } else if (r.head.content_length >= 0 && !r.internal
                && (r.head.content_length > 0

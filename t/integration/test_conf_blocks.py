@@ -1,5 +1,6 @@
 """Block-valued keys (config.md: `static`, `gzip`, `listen` items,
-`limit_req`, `proxy`, `open_file_cache`) go through the key tables like
+`limit_req`, `proxy`, `open_file_cache`, `tls`, `events`, an upstream's
+`health_check` and `servers` items) go through the key tables like
 any other key: a misspelt key inside a block gets "did you mean" at its
 own file:line:col, and blocks are inherited main -> server -> location
 as config.md says (field by field for static and gzip, whole for
@@ -96,6 +97,150 @@ servers:
       /:
         return: 204
 """ % cache, needle, message)
+
+
+# The blocks of the server's TLS, the process's events and the upstream
+# groups: a misspelt key is named at its own position with the closest
+# key, and -t fails (exit status 1, checked by check_exact).
+@pytest.mark.parametrize("text,needle,message", [
+    ("""
+servers:
+  - listen: 127.0.0.1:{port}
+    tls: {certificate: a.pem, key: a.key, cipher: HIGH}
+""", "cipher", 'unknown key "cipher" in tls; did you mean "ciphers"?'),
+    ("""
+servers:
+  - listen: 127.0.0.1:{port}
+    tls:
+      certficate: a.pem
+      key: a.key
+""", "certficate",
+     'unknown key "certficate" in tls; did you mean "certificate"?'),
+    ("""
+events: {max_connection: 100}
+servers:
+  - listen: 127.0.0.1:{port}
+""", "max_connection",
+     'unknown key "max_connection" in events; did you mean '
+     '"max_connections"?'),
+    ("""
+events:
+  acept: reuseport
+servers:
+  - listen: 127.0.0.1:{port}
+""", "acept", 'unknown key "acept" in events; did you mean "accept"?'),
+    ("""
+upstreams:
+  app:
+    servers: [127.0.0.1:9]
+    health_check: {path: /h, intervl: 1s}
+servers:
+  - listen: 127.0.0.1:{port}
+""", "intervl",
+     'unknown key "intervl" in health_check; did you mean "interval"?'),
+    ("""
+upstreams:
+  app:
+    servers: [127.0.0.1:9]
+    health_check:
+      expect_stauts: 200
+servers:
+  - listen: 127.0.0.1:{port}
+""", "expect_stauts",
+     'unknown key "expect_stauts" in health_check; did you mean '
+     '"expect_status"?'),
+    ("""
+upstreams:
+  app:
+    servers: ["127.0.0.1:9", {address: "127.0.0.1:10", wieght: 2}]
+servers:
+  - listen: 127.0.0.1:{port}
+""", "wieght", 'unknown key "wieght" in servers; did you mean "weight"?'),
+    ("""
+upstreams:
+  app:
+    servers:
+      - adress: 127.0.0.1:9
+servers:
+  - listen: 127.0.0.1:{port}
+""", "adress", 'unknown key "adress" in servers; did you mean "address"?'),
+])
+def test_regress_tls_events_upstream_block_did_you_mean(prefix, text, needle,
+                                                       message):
+    check_exact(prefix, text, needle, message)
+
+
+@pytest.mark.parametrize("text,needle,message", [
+    # Far from every key: the block's keys are listed.
+    ("""
+events: {colour: blue}
+servers:
+  - listen: 127.0.0.1:{port}
+""", "colour", 'unknown key "colour" in events; expected max_connections, '
+     'accept or backlog'),
+    # A value error names "block.key" at the value.
+    ("""
+upstreams:
+  app:
+    servers: [127.0.0.1:9]
+    health_check: {fails: 0}
+servers:
+  - listen: 127.0.0.1:{port}
+""", "0}", 'invalid value for "health_check.fails": "0" is out of range: '
+     'expected an integer from 1 to 1000'),
+    ("""
+upstreams:
+  app:
+    servers: [{address: "127.0.0.1:9", weight: 0}]
+servers:
+  - listen: 127.0.0.1:{port}
+""", "0}", 'invalid value for "servers.weight": "0" is out of range: '
+     'expected an integer from 1 to 1000'),
+    ("""
+events: {backlog: 0}
+servers:
+  - listen: 127.0.0.1:{port}
+""", "0}", 'invalid value for "events.backlog": "0" is out of range: '
+     'expected an integer from 1 to 65535'),
+    # A scalar where a mapping is wanted.
+    ("""
+upstreams:
+  app:
+    servers: [127.0.0.1:9]
+    health_check: yes
+servers:
+  - listen: 127.0.0.1:{port}
+""", "yes", 'invalid value for "health_check": expected a mapping for '
+     'health_check'),
+    ("""
+servers:
+  - listen: 127.0.0.1:{port}
+    tls: on
+""", "on", 'invalid value for "tls": expected a mapping with certificate '
+     'and key'),
+])
+def test_regress_tls_events_upstream_block_messages(prefix, text, needle,
+                                                    message):
+    check_exact(prefix, text, needle, message)
+
+
+def test_health_check_null_takes_defaults(prefix):
+    """`health_check:` with no value is a check with every default."""
+    text = format_config("""
+upstreams:
+  app:
+    servers: [127.0.0.1:9]
+    health_check:
+servers:
+  - listen: 127.0.0.1:{port}
+    locations:
+      /:
+        proxy: {pass: app}
+""", [free_port()], prefix)
+    conf = prefix / "conf" / "eddy.yaml"
+    conf.write_text(text)
+    rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-t"], cwd=prefix)
+    assert rc == 0, err
 
 
 # A block at main or server level is checked the same way.

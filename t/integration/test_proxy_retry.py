@@ -272,3 +272,28 @@ def test_regress_post_retried_when_tls_handshake_failed(eddy, pki):
                 ["/h%d" % i for i in range(6)]
         assert wrong.requests == [] and len(wrong.tls_info) >= 3
         assert slam.accepted >= 3
+
+
+def test_regress_chunked_body_resent_chunked(eddy):
+    """A chunked PUT read whole, forwarded, then dropped by the first
+    server without an answer: the second server gets it again framed as
+    it was sent, Transfer-Encoding: chunked and the same body (before,
+    the resent head had no framing field once the client's body was
+    over, and the chunks followed as a bogus second request)."""
+    with Backend(lambda req, c: CLOSE) as a, Backend() as b:
+        e = eddy(conf(TWO, A=a.port, B=b.port, NEXT="error"))
+        for i in range(4):
+            data, _ = e.raw_ex(
+                b"PUT /c%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+                b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n" % i)
+            assert data.startswith(b"HTTP/1.1 200 "), data
+            assert data.endswith(b"PUT /c%d\nhello, world" % i), data
+        # Round robin gave the first server half of them: each came again.
+        assert len(a.requests) == 2
+        assert sorted(q.target for q in b.requests) == \
+            ["/c0", "/c1", "/c2", "/c3"]
+        for q in b.requests:
+            assert q.header("Transfer-Encoding") == "chunked", q.head
+            assert q.header("Content-Length") is None, q.head
+            assert q.raw_body == b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"

@@ -338,10 +338,15 @@ START_TEST(test_fields_decoder)
         ck_assert_uint_eq(used, 13);
         ck_assert(blen == 3 && memcmp(body, "abc", 3) == 0);
         ck_assert_int_eq(d.total, 3);
+        /* Over after its last chunk, like a length read whole. */
+        ck_assert(ed_http_decoder_done(&d));
+        ck_assert_int_eq(ed_http_decode_eof(&d), ED_DONE);
 
         ed_http_decoder_init(&d, ED_HTTP_BODY_CHUNKED, -1);
         rc = decode_all(&d, S("3\nabc"), steps[i], body, &blen, &used);
         ck_assert_int_eq(rc, ED_ERROR);
+        /* Invalid framing never ends the body. */
+        ck_assert(!ed_http_decoder_done(&d));
 
         ed_http_decoder_init(&d, ED_HTTP_BODY_CLOSE, -1);
         rc = decode_all(&d, S("0\r\n\r\nall"), steps[i], body, &blen,
@@ -356,6 +361,46 @@ START_TEST(test_fields_decoder)
     ed_http_decoder_init(&d, ED_HTTP_BODY_LENGTH, 0);
     ck_assert_int_eq(decode_all(&d, S("x"), 1, body, &blen, &used), ED_DONE);
     ck_assert_uint_eq(used, 0);
+}
+END_TEST
+
+/* A request's body from its head, and how much a read of it may ask. */
+START_TEST(test_fields_decoder_request)
+{
+    ed_http_req_head_t h;
+    ed_http_decoder_t  d;
+    size_t             used, off, n;
+
+    memset(&h, 0, sizeof(h));
+    h.content_length = -1;
+    ed_http_decoder_request(&d, &h);
+    ck_assert_int_eq(d.kind, ED_HTTP_BODY_NONE);
+    ck_assert(ed_http_decoder_done(&d));
+
+    h.content_length = 0;
+    ed_http_decoder_request(&d, &h);
+    ck_assert_int_eq(d.kind, ED_HTTP_BODY_NONE);
+    ck_assert(ed_http_decoder_done(&d));
+
+    h.content_length = 70000;
+    ed_http_decoder_request(&d, &h);
+    ck_assert_int_eq(d.kind, ED_HTTP_BODY_LENGTH);
+    ck_assert(!ed_http_decoder_done(&d));
+    ck_assert_uint_eq(ed_http_decoder_want(&d, 65536), 65536);
+    ck_assert_int_eq(ed_http_decode(&d, "x", 1, &used, &off, &n), ED_OK);
+    d.left = 10;
+    ck_assert_uint_eq(ed_http_decoder_want(&d, 65536), 10);
+
+    h.content_length = -1;
+    h.chunked = 1;
+    ed_http_decoder_request(&d, &h);
+    ck_assert_int_eq(d.kind, ED_HTTP_BODY_CHUNKED);
+    ck_assert(!ed_http_decoder_done(&d));
+    ck_assert_uint_eq(ed_http_decoder_want(&d, 4096), 4096);
+
+    ed_http_decoder_init(&d, ED_HTTP_BODY_CLOSE, -1);
+    ck_assert(!ed_http_decoder_done(&d));
+    ck_assert_uint_eq(ed_http_decoder_want(&d, 4096), 4096);
 }
 END_TEST
 
@@ -443,6 +488,7 @@ ed_test_http_fields_suite(void)
     tc = tcase_create("decoder");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_fields_decoder);
+    tcase_add_test(tc, test_fields_decoder_request);
     tcase_add_test(tc, test_fields_decode_run);
     suite_add_tcase(s, tc);
 
