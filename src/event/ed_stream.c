@@ -9,8 +9,6 @@
 #define ED_STREAM_WRITES 16       /* write calls per flush, then post */
 #define ED_STREAM_FREE_CHUNKS 256 /* chunk headers kept for reuse */
 #define ED_STREAM_SENDFILE_MAX ((size_t)1 << 30)
-#define ED_STREAM_LOW_WATER (16 * 1024)
-#define ED_STREAM_HIGH_WATER (64 * 1024)
 
 /* Values of rmode: the kind of the pending read request. */
 enum {

@@ -153,6 +153,10 @@ struct ed_stream_s {
     unsigned              in_flushq:1;   /* post sits in the flush queue */
 };
 
+/* The water marks a stream starts with. */
+#define ED_STREAM_LOW_WATER (16 * 1024)
+#define ED_STREAM_HIGH_WATER (64 * 1024)
+
 /* Whether a flush is pending (posted for before the loop sleeps). */
 #define ed_stream_flush_posted(s) ((s)->flush_due)
 
