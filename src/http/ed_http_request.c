@@ -159,13 +159,8 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
         close(fd);
         return;
     }
-    if (ed_stream_init(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
-                       hc) != ED_OK)
-    {
-        close(fd);
-        ed_http_conn_release(hc);
-        return;
-    }
+    ed_stream_init_lazy(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
+                        hc);
     if (ls->tls
         && ed_tls_accept(&hc->c.stream,
                          ((ed_http_addr_t *)ls->servers)->default_server
