@@ -71,9 +71,17 @@ static const char *ed_http_gzip_set_types(ed_conf_t *cf,
                                           const ed_key_t *key,
                                           ed_node_t *node, void *conf);
 static int ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc);
-static int ed_http_gzip_header_filter(ed_http_request_t *r, bool probe);
-static int ed_http_gzip_body_filter(ed_http_request_t *r, const void *data,
-                                    size_t len, bool last);
+static int ed_http_gzip_header(ed_http_request_t *r,
+                               const ed_http_filter_t *self);
+static int ed_http_gzip_body(ed_http_request_t *r, ed_http_link_t *link,
+                             const ed_http_piece_t *p, bool last);
+
+static const ed_http_filter_t ed_http_gzip_filter = {
+    .name = "gzip",
+    .header = ed_http_gzip_header,
+    .body = ed_http_gzip_body,
+    .memory = 1,
+};
 
 static const ed_conf_bounds_t ed_http_gzip_level_bounds = { 1, 9 };
 
@@ -258,29 +266,12 @@ ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc)
     }
     lcf->active = lcf->block;
     if (lcf->block->enabled) {
-        loc->header_filter = ed_http_gzip_header_filter;
+        return ed_http_filter_add(cf, loc, &ed_http_gzip_filter);
     }
     return ED_OK;
 }
 
 /* Requests. */
-
-/* The first response header called name (nlen bytes), or NULL. */
-static ed_http_out_header_t *
-ed_http_gzip_out(ed_http_request_t *r, const char *name, size_t nlen)
-{
-    ed_http_out_header_t *h = r->headers_out.elts;
-    size_t                i;
-
-    for (i = 0; i < r->headers_out.nelts; i++) {
-        if (h[i].name.len == nlen
-            && ed_strncasecmp(h[i].name.data, name, nlen) == 0)
-        {
-            return &h[i];
-        }
-    }
-    return NULL;
-}
 
 /* Whether any response header called name lists tok. */
 static bool
@@ -299,24 +290,6 @@ ed_http_gzip_out_has(ed_http_request_t *r, const char *name, size_t nlen,
         }
     }
     return false;
-}
-
-/* Removes every response header called name. */
-static void
-ed_http_gzip_out_del(ed_http_request_t *r, const char *name, size_t nlen)
-{
-    ed_http_out_header_t *h = r->headers_out.elts;
-    size_t                i, j = 0;
-
-    for (i = 0; i < r->headers_out.nelts; i++) {
-        if (h[i].name.len == nlen
-            && ed_strncasecmp(h[i].name.data, name, nlen) == 0)
-        {
-            continue;
-        }
-        h[j++] = h[i];
-    }
-    r->headers_out.nelts = j;
 }
 
 /* Whether the media type (parameters dropped) is one to compress. */
@@ -353,11 +326,10 @@ ed_http_gzip_type_ok(const ed_http_gzip_conf_t *gcf, const ed_str_t *ct)
     return false;
 }
 
-/* The header filter (see ed_http.h and the top of this file). Returns
- * ED_OK when the body is compressed (with probe: would be), ED_DECLINED,
- * or ED_ERROR on ENOMEM. */
+/* The header filter (see ed_http.h and the top of this file): takes
+ * the body when it is to be compressed. ED_OK or ED_ERROR (ENOMEM). */
 static int
-ed_http_gzip_header_filter(ed_http_request_t *r, bool probe)
+ed_http_gzip_header(ed_http_request_t *r, const ed_http_filter_t *self)
 {
     ed_http_gzip_loc_conf_t *lcf;
     ed_http_gzip_conf_t     *gcf;
@@ -368,20 +340,17 @@ ed_http_gzip_header_filter(ed_http_request_t *r, bool probe)
 
     lcf = ed_http_loc_conf(r, ed_http_gzip_module);
     gcf = lcf->active;
-    if (r->status != 200 || r->body_filter || gcf == NULL || !gcf->enabled
+    if (r->status != 200 || r->out_filtered || gcf == NULL || !gcf->enabled
         || !ed_http_gzip_type_ok(gcf, &r->content_type)
         || (r->content_length >= 0
             && r->content_length < (int64_t)gcf->min_length)
-        || ed_http_gzip_out(r, "Content-Encoding", 16) != NULL
+        || ed_http_out_header(r, "Content-Encoding", 16) != NULL
         || ed_http_gzip_out_has(r, "Cache-Control", 13, "no-transform", 12))
     {
-        return ED_DECLINED;
+        return ED_OK;
     }
     accepted = ed_http_accepts_coding(ed_http_header(r, "Accept-Encoding"),
                                       "gzip", 4);
-    if (probe) {
-        return accepted ? ED_OK : ED_DECLINED;
-    }
     /* The answer depends on Accept-Encoding from here on, whatever it
      * was: caches must know. */
     if (!ed_http_gzip_out_has(r, "Vary", 4, "Accept-Encoding", 15)
@@ -391,16 +360,16 @@ ed_http_gzip_header_filter(ed_http_request_t *r, bool probe)
         return ED_ERROR;
     }
     if (!accepted) {
-        return ED_DECLINED;
+        return ED_OK;
     }
     if (ed_http_add_header(r, "Content-Encoding", 16, "gzip", 4) != ED_OK) {
         return ED_ERROR;
     }
     /* Ranges of the compressed body are not offered. */
-    ed_http_gzip_out_del(r, "Accept-Ranges", 13);
+    ed_http_out_header_del(r, "Accept-Ranges", 13);
     /* The bytes differ from the identity representation's, and a
      * compressor may make other bytes next time: a weak validator. */
-    etag = ed_http_gzip_out(r, "ETag", 4);
+    etag = ed_http_out_header(r, "ETag", 4);
     if (etag && etag->value.len && etag->value.data[0] == '"') {
         weak = ed_pnalloc(r->pool, etag->value.len + 2);
         if (weak == NULL) {
@@ -419,8 +388,9 @@ ed_http_gzip_header_filter(ed_http_request_t *r, bool probe)
         }
         ctx->length = r->content_length;
         ctx->level = gcf->level;
-        r->body_filter = ed_http_gzip_body_filter;
-        r->body_filter_ctx = ctx;
+        if (ed_http_filter_start(r, self, ctx) != ED_OK) {
+            return ED_ERROR;
+        }
     }
     r->content_length = -1;
     return ED_OK;
@@ -477,25 +447,30 @@ ed_http_gzip_start(ed_http_request_t *r, ed_http_gzip_ctx_t *ctx)
     return ED_OK;
 }
 
-/* The body filter: deflates data and writes the output as it comes;
- * with last, finishes the stream (an empty body still becomes a valid
- * gzip member). ED_OK or ED_ERROR. */
+/* The body filter: deflates the pieces (in memory: core reads files
+ * for it) and passes the output on as it comes; at the end, finishes the
+ * stream (an empty body still becomes a valid gzip member). ED_OK or
+ * ED_ERROR. */
 static int
-ed_http_gzip_body_filter(ed_http_request_t *r, const void *data, size_t len,
-                         bool last)
+ed_http_gzip_body(ed_http_request_t *r, ed_http_link_t *link,
+                  const ed_http_piece_t *p, bool last)
 {
-    ed_http_gzip_ctx_t *ctx = r->body_filter_ctx;
+    ed_http_gzip_ctx_t *ctx = link->ctx;
     z_stream           *zs = &ctx->zs;
-    const char         *in = data;
-    size_t              n, piece;
+    ed_http_piece_t     o;
+    const char         *in = p ? p->data : NULL;
+    size_t              len = p ? p->len : 0, piece;
     int                 rc;
 
     if (ctx->done) {
-        return ED_OK;
+        return last ? ed_http_filter_next(r, link, NULL, true) : ED_OK;
     }
     if (!ctx->started && ed_http_gzip_start(r, ctx) != ED_OK) {
         return ED_ERROR;
     }
+    o.fd = -1;
+    o.off = 0;
+    o.data = ctx->out;
     do {
         /* avail_in is a uInt: feed very large buffers in slices. */
         piece = ed_min(len, (size_t)1 << 30);
@@ -511,13 +486,13 @@ ed_http_gzip_body_filter(ed_http_request_t *r, const void *data, size_t len,
                 ed_http_log(ED_LOG_ERR, r, 0, "deflate() failed: %d", rc);
                 return ED_ERROR;
             }
-            n = ED_GZIP_OUT - zs->avail_out;
-            if (n && ed_http_write_body(r, ctx->out, n) != ED_OK) {
+            o.len = ED_GZIP_OUT - zs->avail_out;
+            if (o.len && ed_http_filter_next(r, link, &o, false) != ED_OK) {
                 return ED_ERROR;
             }
             if (rc == Z_STREAM_END) {
                 ctx->done = 1;
-                return ED_OK;
+                return ed_http_filter_next(r, link, NULL, true);
             }
             if (zs->avail_out != 0) {
                 /* All input taken and all output out (with Z_FINISH,

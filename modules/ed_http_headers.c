@@ -32,6 +32,16 @@ static const ed_key_t ed_http_headers_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static int ed_http_headers_filter(ed_http_request_t *r,
+                                  const ed_http_filter_t *self);
+
+/* A header filter only, last in modules.list: its set and remove have
+ * the last word over what other filters (gzip, range) wrote. */
+static const ed_http_filter_t ed_http_headers_out_filter = {
+    .name = "headers",
+    .header = ed_http_headers_filter,
+};
+
 ed_module_t ed_http_headers_module = {
     .name = "headers",
     .keys = ed_http_headers_keys,
@@ -246,13 +256,14 @@ ed_http_headers_append(ed_http_request_t *r,
 }
 
 static int
-ed_http_headers_filter(ed_http_request_t *r)
+ed_http_headers_filter(ed_http_request_t *r, const ed_http_filter_t *self)
 {
     ed_http_headers_conf_t  *hcf = ed_http_loc_conf(r, ed_http_headers_module);
     const ed_http_headers_t *h = hcf->headers;
     ed_http_out_header_t    *o = r->headers_out.elts;
     size_t                   i, n = 0;
 
+    ed_unused(self);
     /* Drop what is removed or replaced, keeping the others' order. */
     for (i = 0; i < r->headers_out.nelts; i++) {
         if (!ed_http_headers_listed(&o[i].name, h)) {
@@ -274,10 +285,9 @@ ed_http_headers_attach(ed_conf_t *cf, ed_http_location_t *loc)
     ed_http_headers_conf_t *hcf = ed_http_conf_at(loc, ed_http_headers_module);
     ed_http_headers_t      *h = hcf->headers;
 
-    ed_unused(cf);
     /* `headers: {}` at a nearer level cancels an outer block. */
     if (h && (h->nset || h->nadd || h->nremove)) {
-        loc->headers_filter = ed_http_headers_filter;
+        return ed_http_filter_add(cf, loc, &ed_http_headers_out_filter);
     }
     return ED_OK;
 }

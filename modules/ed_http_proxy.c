@@ -37,10 +37,8 @@ typedef struct {
     ed_msec_t                  start;        /* of the attempt */
     ed_timer_t                 utimer;       /* upstream side */
     int                        ukind;        /* ED_PROXY_T_* */
-    ed_timer_t                 ctimer;       /* client send_timeout */
     ed_http_decoder_t          rbody;        /* the response body */
     size_t                     piece;
-    size_t                     low, high;    /* client water marks kept */
     /* The request body as sent, kept for a retry while it is small. */
     char                      *replay;
     size_t                     replay_len;
@@ -151,14 +149,12 @@ static void
 ed_proxy_teardown(ed_http_proxy_ctx_t *ctx, bool keep)
 {
     ed_http_request_t *r = ctx->r;
-    ed_stream_t       *cs = &r->hc->c.stream;
 
     if (ctx->done) {
         return;
     }
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->utimer);
-    ed_timer_del(ed_worker->loop, &ctx->ctimer);
     ed_http_body_stop(r);
     if (ctx->uc) {
         ctx->server->conns--;
@@ -170,8 +166,6 @@ ed_proxy_teardown(ed_http_proxy_ctx_t *ctx, bool keep)
         }
         ctx->uc = NULL;
     }
-    cs->on_drain = NULL;
-    ed_stream_set_water(cs, ctx->low, ctx->high);
 }
 
 static void
@@ -245,15 +239,6 @@ ed_proxy_on_utimer(ed_timer_t *t)
         return;
     }
     ed_proxy_fail(ctx, ED_PROXY_FT_TIMEOUT, 504);
-}
-
-static void
-ed_proxy_on_ctimer(ed_timer_t *t)
-{
-    ed_http_proxy_ctx_t *ctx = t->data;
-
-    ed_http_log(ED_LOG_INFO, ctx->r, 0, "client timed out while proxying");
-    ed_proxy_finish(ctx, ED_ERROR);
 }
 
 /* Keeps the encoded body bytes for a resend while they fit. */
@@ -690,31 +675,26 @@ ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
     ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
 }
 
-/* The client's write queue went below its low water mark. */
+/* The client can take more of the response. */
 static void
-ed_proxy_on_client_drain(ed_stream_t *s)
+ed_proxy_on_client_ready(ed_http_request_t *r, void *data)
 {
-    ed_http_conn_t      *hc = s->data;
-    ed_http_proxy_ctx_t *ctx = hc->r->upstream->owner;
+    ed_http_proxy_ctx_t *ctx = data;
 
-    s->on_drain = NULL;
-    ed_timer_del(ed_worker->loop, &ctx->ctimer);
+    ed_unused(r);
     if (ctx->uc) {
         ed_proxy_read_more(ctx);
     }
 }
 
-/* After bytes went to the client: read on, or wait for it to drain. */
+/* After bytes went to the client: read on, or wait for it to take them
+ * (core bounds the wait by send_timeout). */
 static void
 ed_proxy_flow(ed_http_proxy_ctx_t *ctx)
 {
-    ed_stream_t *cs = &ctx->r->hc->c.stream;
-
-    if (ed_stream_write_blocked(cs)) {
+    if (ed_http_output_busy(ctx->r)) {
         ed_timer_del(ed_worker->loop, &ctx->utimer);
-        cs->on_drain = ed_proxy_on_client_drain;
-        ed_timer_add(ed_worker->loop, &ctx->ctimer,
-                     ctx->r->clcf->send_timeout);
+        ed_http_output_wait(ctx->r, ed_proxy_on_client_ready, ctx);
         return;
     }
     ed_proxy_read_more(ctx);
@@ -769,10 +749,7 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
         return;
     }
     ed_proxy_teardown(ctx, false);
-    r->keepalive = 0;
-    r->chunked_out = 0;
-    r->body_filter = NULL;
-    ed_http_finalize(r, ED_OK);
+    ed_http_finalize(r, ED_HTTP_CUT);
 }
 
 /* Passes a slice of the response body on: ED_OK, or ED_DECLINED when
@@ -888,7 +865,7 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
      * tunnel. */
     r->keepalive = 1;
     r->status = 101;
-    ed_http_nodelay(r->hc);
+    r->streamed = 1;
     if (ed_http_send_header(r) != ED_OK) {
         ed_proxy_finish(ctx, ED_ERROR);
         return;
@@ -971,7 +948,7 @@ static int
 ed_proxy_commit(ed_http_proxy_ctx_t *ctx)
 {
     /* The body streams in pieces as the upstream sends them. */
-    ed_http_nodelay(ctx->r->hc);
+    ctx->r->streamed = 1;
     return ed_http_send_header(ctx->r);
 }
 
@@ -1138,7 +1115,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
                                                      ed_http_proxy_module);
     ed_http_proxy_conf_t *pcf = lcf->block;
     ed_http_proxy_ctx_t  *ctx;
-    ed_stream_t          *cs = &r->hc->c.stream;
     ed_str_t              key;
     const ed_peer_addr_t *peer;
     size_t                bits;
@@ -1168,15 +1144,11 @@ ed_http_proxy_handler(ed_http_request_t *r)
     ctx->fail_status = 502;
     ctx->utimer.handler = ed_proxy_on_utimer;
     ctx->utimer.data = ctx;
-    ctx->ctimer.handler = ed_proxy_on_ctimer;
-    ctx->ctimer.data = ctx;
     ctx->piece = ed_worker->bufs.size > 2 * ED_PROXY_SLACK
                      ? ed_worker->bufs.size - ED_PROXY_SLACK
                      : ed_worker->bufs.size;
     ctx->piece = ed_min(ctx->piece, pcf->buffer_size);
-    ctx->low = cs->low_water;
-    ctx->high = cs->high_water;
-    ed_stream_set_water(cs, pcf->buffer_size / 4, pcf->buffer_size);
+    ed_http_output_buffer(r, pcf->buffer_size);
     /* An error page run through the proxy sends no body: what is left of
      * the client's is discarded. */
     ctx->has_body = !r->internal && ed_http_has_body(r);

@@ -4,31 +4,17 @@
  * in ed_http_static_conf.c. */
 #include "ed_http_static.h"
 
-#include <netinet/tcp.h>
-#include <sys/random.h>
 
 /* Request header fields the handler looks at, found in one pass. */
 typedef struct {
     ed_http_cond_t   cond;
-    const ed_str_t  *range;
-    const ed_str_t  *if_range;
+    const ed_str_t  *range;     /* present: the range filter reads it */
     const ed_str_t  *accept_encoding;
 } ed_http_static_in_t;
-
-/* A file response waiting for the stream to write it. */
-typedef struct {
-    ed_http_request_t *r;
-    ed_timer_t         timer;
-    size_t             queued;  /* at the last check of send_timeout */
-} ed_http_static_wait_t;
 
 static int ed_http_static_serve(ed_http_request_t *r,
                                 ed_http_static_conf_t *scf,
                                 const ed_str_t *uri);
-
-/* Multipart boundaries: a per-worker random prefix and a counter. */
-static uint64_t ed_http_static_boundary_seed;
-static uint64_t ed_http_static_boundary_count;
 
 int
 ed_http_static_append(ed_pool_t *pool, ed_str_t *dst, const char *s,
@@ -60,13 +46,6 @@ ed_http_static_init_worker(ed_worker_t *w)
     fc.valid = mcf->cache->valid;
     fc.inline_max = ED_STATIC_INLINE_MAX;
     fc.memory_max = ED_STATIC_MEMORY;
-    if (getrandom(&ed_http_static_boundary_seed,
-                  sizeof(ed_http_static_boundary_seed), GRND_NONBLOCK)
-        != (ssize_t)sizeof(ed_http_static_boundary_seed))
-    {
-        ed_http_static_boundary_seed = (uint64_t)getpid() << 32
-                                       ^ (uint64_t)ed_current_msec;
-    }
     return ed_http_file_cache_init(&fc);
 }
 
@@ -99,10 +78,6 @@ ed_static_scan(ed_http_request_t *r, ed_http_static_in_t *in)
         case 8:
             if (ed_str_caseeq(&h->name, "If-Match") && !in->cond.if_match) {
                 in->cond.if_match = &h->value;
-            } else if (ed_str_caseeq(&h->name, "If-Range")
-                       && !in->if_range)
-            {
-                in->if_range = &h->value;
             }
             break;
         case 13:
@@ -264,369 +239,6 @@ ed_static_redirect_dir(ed_http_request_t *r, const ed_str_t *uri)
                : ED_ERROR;
 }
 
-/* send_timeout while a file response is being written: the connection
- * is dropped when the stream made no progress for that long. */
-static void
-ed_static_on_send_timeout(ed_timer_t *t)
-{
-    ed_http_static_wait_t *w = t->data;
-    ed_http_request_t     *r = w->r;
-    ed_stream_t           *s = &r->hc->c.stream;
-
-    if (r->finalized || s->wqueued == 0) {
-        return;  /* written: on_flushed ends the request */
-    }
-    if (s->wqueued < w->queued) {
-        w->queued = s->wqueued;
-        ed_timer_add(ed_worker->loop, t, r->clcf->send_timeout);
-        return;
-    }
-    ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
-                ed_http_log_str(r, r->uri.data, r->uri.len, 200));
-    ed_http_finalize(r, ED_ERROR);
-}
-
-/* Request pool cleanup: the send_timeout timer dies with the request. */
-static void
-ed_static_timer_cleanup(void *data)
-{
-    ed_http_static_wait_t *w = data;
-
-    ed_timer_del(ed_worker->loop, &w->timer);
-}
-
-/* The file response is written: end the request (the pool cleanup then
- * releases the file). */
-static void
-ed_static_on_flushed(ed_stream_t *s)
-{
-    ed_http_conn_t *hc = s->data;
-    int             off = 0;
-
-    s->on_flushed = NULL;
-    if (hc->c.peer.sa.sa_family != AF_UNIX) {
-        /* Out with the last partial segment. */
-        setsockopt(s->ev.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-    }
-    if (hc->r != NULL) {
-        ed_http_finalize(hc->r, ED_OK);
-    }
-}
-
-/* After queueing file ranges: the request ends when the stream has
- * written them (the descriptor must stay open until then), bounded by
- * send_timeout. Returns ED_AGAIN, or 500 on ENOMEM. */
-static int
-ed_static_wait(ed_http_request_t *r)
-{
-    ed_stream_t           *s = &r->hc->c.stream;
-    ed_http_static_wait_t *w;
-    int                    on = 1;
-
-    w = ed_pcalloc(r->pool, sizeof(ed_http_static_wait_t));
-    if (w == NULL
-        || ed_pool_cleanup_add(r->pool, ed_static_timer_cleanup, w) != ED_OK)
-    {
-        return ED_ERROR;
-    }
-    if (r->hc->c.peer.sa.sa_family != AF_UNIX) {
-        /* The head and the first bytes of the file in full segments, as
-         * one write would send them: the client wakes up once, not for
-         * a lone head first. */
-        setsockopt(s->ev.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-    }
-    w->r = r;
-    w->queued = s->wqueued;
-    w->timer.handler = ed_static_on_send_timeout;
-    w->timer.data = w;
-    if (r->clcf->send_timeout > 0) {
-        ed_timer_add(ed_worker->loop, &w->timer, r->clcf->send_timeout);
-    }
-    s->on_flushed = ed_static_on_flushed;
-    return ED_AGAIN;
-}
-
-/* Queues body bytes [off, off + len) of f: copied from memory, or as a
- * file range (then *file is set). ED_OK or ED_ERROR. */
-static int
-ed_static_queue(ed_http_request_t *r, ed_http_file_t *f, int64_t off,
-                int64_t len, bool *file)
-{
-    if (len == 0) {
-        return ED_OK;
-    }
-    if (f->content) {
-        return ed_http_send_body(r, f->content + off, (size_t)len);
-    }
-    r->body_bytes_sent += (uint64_t)len;
-    r->bytes_sent += (uint64_t)len;
-    *file = true;
-    return ed_stream_write_file(&r->hc->c.stream, f->fd, (off_t)off,
-                                (size_t)len);
-}
-
-/* 416 with Content-Range: bytes SIZE. Returns ED_OK or ED_ERROR. */
-static int
-ed_static_send_416(ed_http_request_t *r, ed_http_file_t *f)
-{
-    static const ed_str_t html = ed_string("text/html");
-    char                  body[256], *cr;
-    size_t                n;
-
-    cr = ed_pnalloc(r->pool, 48);
-    if (cr == NULL) {
-        return ED_ERROR;
-    }
-    n = (size_t)snprintf(cr, 48, "bytes */%lld", (long long)f->size);
-    if (ed_http_add_header(r, "Content-Range", 13, cr, n) != ED_OK) {
-        return ED_ERROR;
-    }
-    n = ed_http_status_page(416, body, sizeof(body));
-    return ed_http_send_response(r, 416, &html, body, n);
-}
-
-/* 206 for one range, or multipart/byteranges for several. Returns
- * ED_OK, ED_AGAIN (file ranges queued) or ED_ERROR. */
-static int
-ed_static_send_ranges(ed_http_request_t *r, ed_http_file_t *f,
-                      const ed_str_t *type, ed_http_range_t *rg, size_t n)
-{
-    ed_str_t  *parts, ct;
-    char      *p, boundary[40], tail[64];
-    size_t     i, blen, tlen, size;
-    int64_t    total = 0;
-    bool       file = false;
-
-    r->status = 206;
-    if (n == 1) {
-        p = ed_pnalloc(r->pool, 64);
-        if (p == NULL) {
-            return ED_ERROR;
-        }
-        size = (size_t)snprintf(p, 64, "bytes %lld-%lld/%lld",
-                                (long long)rg[0].start,
-                                (long long)rg[0].end - 1,
-                                (long long)f->size);
-        if (ed_http_add_header(r, "Content-Range", 13, p, size) != ED_OK) {
-            return ED_ERROR;
-        }
-        r->content_type = *type;
-        r->content_length = rg[0].end - rg[0].start;
-        if (ed_http_send_header(r) != ED_OK
-            || ed_static_queue(r, f, rg[0].start, r->content_length, &file)
-                   != ED_OK)
-        {
-            return ED_ERROR;
-        }
-        return file ? ed_static_wait(r) : ED_OK;
-    }
-
-    blen = (size_t)snprintf(boundary, sizeof(boundary), "%016llx%08llx",
-                            (unsigned long long)ed_http_static_boundary_seed,
-                            (unsigned long long)
-                                ++ed_http_static_boundary_count);
-    ct.len = sizeof("multipart/byteranges; boundary=") - 1 + blen;
-    ct.data = ed_pnalloc(r->pool, ct.len + 1);
-    parts = ed_palloc(r->pool, n * sizeof(ed_str_t));
-    if (ct.data == NULL || parts == NULL) {
-        return ED_ERROR;
-    }
-    memcpy(ct.data, "multipart/byteranges; boundary=", ct.len - blen);
-    memcpy(ct.data + ct.len - blen, boundary, blen + 1);
-    for (i = 0; i < n; i++) {
-        size = blen + type->len + 128;
-        parts[i].data = ed_pnalloc(r->pool, size);
-        if (parts[i].data == NULL) {
-            return ED_ERROR;
-        }
-        parts[i].len = (size_t)snprintf(
-            parts[i].data, size,
-            "\r\n--%s\r\nContent-Type: %.*s\r\n"
-            "Content-Range: bytes %lld-%lld/%lld\r\n\r\n",
-            boundary, (int)type->len, type->data, (long long)rg[i].start,
-            (long long)rg[i].end - 1, (long long)f->size);
-        total += (int64_t)parts[i].len + (rg[i].end - rg[i].start);
-    }
-    tlen = (size_t)snprintf(tail, sizeof(tail), "\r\n--%s--\r\n", boundary);
-    r->content_type = ct;
-    r->content_length = total + (int64_t)tlen;
-    if (ed_http_send_header(r) != ED_OK) {
-        return ED_ERROR;
-    }
-    for (i = 0; i < n; i++) {
-        if (ed_http_send_body(r, parts[i].data, parts[i].len) != ED_OK
-            || ed_static_queue(r, f, rg[i].start, rg[i].end - rg[i].start,
-                               &file)
-                   != ED_OK)
-        {
-            return ED_ERROR;
-        }
-    }
-    if (ed_http_send_body(r, tail, tlen) != ED_OK) {
-        return ED_ERROR;
-    }
-    return file ? ed_static_wait(r) : ED_OK;
-}
-
-/* Whether a body filter (gzip) will take the whole file f of this type
- * (enc: a precompressed variant, never filtered). A Range is then
- * ignored and the whole file sent, as nginx does with gzip: ranges of a
- * compressed stream made on the fly would not be stable. */
-static bool
-ed_static_filtered(ed_http_request_t *r, const ed_str_t *type,
-                   ed_http_file_t *f, int enc)
-{
-    if (enc || r->loc == NULL || r->loc->header_filter == NULL) {
-        return false;
-    }
-    r->status = 200;
-    r->content_type = *type;
-    r->content_length = f->size;
-    return ed_http_body_filtered(r);
-}
-
-/* Reading a file into a body filter: pieces of ED_STATIC_PIECE bytes
- * with pread, at most ED_STATIC_BUDGET bytes per loop turn (other
- * connections get theirs), pausing while the client's write queue is
- * above its high water mark. Memory stays one piece plus the stream's
- * queue, whatever the file's size. */
-#define ED_STATIC_PIECE   (32 * 1024)
-#define ED_STATIC_BUDGET  (256 * 1024)
-
-typedef struct {
-    ed_http_request_t *r;
-    int                fd;
-    int64_t            off;
-    int64_t            end;
-    char              *buf;
-    ed_timer_t         timer;    /* next turn, or send_timeout paused */
-    unsigned           paused:1; /* waiting for the client to drain */
-} ed_static_pipe_t;
-
-static void ed_static_pipe_on_drain(ed_stream_t *s);
-
-/* Request pool cleanup: nothing of the reader outlives the request. */
-static void
-ed_static_pipe_cleanup(void *data)
-{
-    ed_static_pipe_t *p = data;
-    ed_stream_t      *s = &p->r->hc->c.stream;
-
-    ed_timer_del(ed_worker->loop, &p->timer);
-    if (s->on_drain == ed_static_pipe_on_drain) {
-        s->on_drain = NULL;
-    }
-}
-
-/* Feeds the filter until the end, a pause or the turn's budget. Returns
- * ED_OK (all read), ED_AGAIN (goes on later) or ED_ERROR. */
-static int
-ed_static_pipe_run(ed_static_pipe_t *p)
-{
-    ed_http_request_t *r = p->r;
-    ed_stream_t       *s = &r->hc->c.stream;
-    size_t             budget = ED_STATIC_BUDGET;
-    ssize_t            n;
-    int                err;
-
-    while (p->off < p->end) {
-        if (ed_stream_write_blocked(s)) {
-            p->paused = 1;
-            s->on_drain = ed_static_pipe_on_drain;
-            if (r->clcf->send_timeout > 0) {
-                ed_timer_add(ed_worker->loop, &p->timer,
-                             r->clcf->send_timeout);
-            }
-            return ED_AGAIN;
-        }
-        if (budget == 0) {
-            p->paused = 0;
-            ed_timer_add(ed_worker->loop, &p->timer, 0);
-            return ED_AGAIN;
-        }
-        n = pread(p->fd, p->buf,
-                  (size_t)ed_min(p->end - p->off, ED_STATIC_PIECE),
-                  (off_t)p->off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            /* Shortened meanwhile: the body cannot be completed. */
-            err = n < 0 ? errno : 0;
-            ed_http_log(ED_LOG_ERR, r, err, "reading \"%s\" failed",
-                        ed_http_log_str(r, r->uri.data, r->uri.len, 200));
-            return ED_ERROR;
-        }
-        if (ed_http_send_body(r, p->buf, (size_t)n) != ED_OK) {
-            return ED_ERROR;
-        }
-        p->off += n;
-        budget -= ed_min(budget, (size_t)n);
-    }
-    return ED_OK;
-}
-
-/* Goes on from an event; the request ends here when the file is read. */
-static void
-ed_static_pipe_resume(ed_static_pipe_t *p)
-{
-    int rc = ed_static_pipe_run(p);
-
-    if (rc != ED_AGAIN) {
-        ed_http_finalize(p->r, rc);
-    }
-}
-
-static void
-ed_static_pipe_on_drain(ed_stream_t *s)
-{
-    ed_http_conn_t   *hc = s->data;
-    ed_static_pipe_t *p = hc->r->handler_ctx;
-
-    s->on_drain = NULL;
-    ed_timer_del(ed_worker->loop, &p->timer);
-    p->paused = 0;
-    ed_static_pipe_resume(p);
-}
-
-static void
-ed_static_pipe_on_timer(ed_timer_t *t)
-{
-    ed_static_pipe_t *p = t->data;
-    ed_http_request_t *r = p->r;
-
-    if (p->paused) {
-        ed_http_log(ED_LOG_INFO, r, 0, "client timed out sending \"%s\"",
-                    ed_http_log_str(r, r->uri.data, r->uri.len, 200));
-        ed_http_finalize(r, ED_ERROR);
-        return;
-    }
-    ed_static_pipe_resume(p);
-}
-
-/* Sends the whole of f through the body filter. Returns ED_OK (all
- * given to the filter: the caller finalizes), ED_AGAIN or ED_ERROR. */
-static int
-ed_static_pipe(ed_http_request_t *r, ed_http_file_t *f)
-{
-    ed_static_pipe_t *p;
-
-    p = ed_pcalloc(r->pool, sizeof(ed_static_pipe_t));
-    if (p == NULL
-        || (p->buf = ed_pnalloc(r->pool, ED_STATIC_PIECE)) == NULL
-        || ed_pool_cleanup_add(r->pool, ed_static_pipe_cleanup, p) != ED_OK)
-    {
-        return ED_ERROR;
-    }
-    p->r = r;
-    p->fd = f->fd;
-    p->end = f->size;
-    p->timer.handler = ed_static_pipe_on_timer;
-    p->timer.data = p;
-    r->handler_ctx = p;
-    return ed_static_pipe_run(p);
-}
-
 /* Picks a precompressed variant of path the client accepts. Returns
  * ED_OK with *f and *enc set (or left alone when there is none), or a
  * status. */
@@ -672,9 +284,10 @@ ed_static_variant(ed_http_request_t *r, const ed_http_static_conf_t *scf,
     return ED_OK;
 }
 
-/* Serves the regular file f found at path: validators, preconditions,
- * ranges, then the body from memory or with sendfile. Returns ED_OK,
- * ED_AGAIN, ED_ERROR or a status. */
+/* Serves the regular file f found at path: validators and
+ * preconditions, then the body from memory or as a file range; a Range
+ * is the range filter's, after the filters that transform the body.
+ * Returns ED_OK, ED_ERROR or a status. */
 static int
 ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
                     ed_http_file_t *f, ed_str_t *path, size_t root_len)
@@ -683,13 +296,11 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
     static const ed_str_t  vary = ed_string("Accept-Encoding");
     static const ed_str_t  br = ed_string("br"), gzip = ed_string("gzip");
     ed_http_static_in_t    in;
-    ed_http_range_t        rg[ED_HTTP_RANGES_MAX];
     const ed_str_t        *type, *etag = NULL;
     ed_str_t               tag;
     time_t                 mtime;
-    size_t                 n = 0;
-    int                    rc, enc = 0, ranges = ED_HTTP_RANGE_IGNORE;
-    bool                   file = false, plain = r->error_status == 0;
+    int                    rc, enc = 0;
+    bool                   plain = r->error_status == 0;
 
     ed_static_scan(r, &in);
     type = ed_http_mime_lookup(scf->mcf->mime, path->data, path->len);
@@ -723,6 +334,7 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
     }
     mtime = scf->last_modified ? f->mtime : -1;
 
+    rc = 0;
     if (plain) {
         rc = ed_http_cond_eval(&in.cond, etag, mtime,
                                r->head.method_id == ED_HTTP_GET
@@ -730,23 +342,7 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
         if (rc == 412) {
             return 412;
         }
-        if (scf->ranges && in.range && rc == 0
-            && r->head.method_id == ED_HTTP_GET
-            && (in.if_range == NULL
-                || ed_http_cond_if_range(in.if_range, etag, mtime))
-            && !ed_static_filtered(r, type, f, enc))
-        {
-            ranges = ed_http_range_parse(in.range->data, in.range->len,
-                                         f->size, rg, ED_HTTP_RANGES_MAX,
-                                         &n);
-            if (ranges == ED_HTTP_RANGE_UNSATISFIABLE) {
-                return ed_static_send_416(r, f) == ED_OK ? ED_OK : ED_ERROR;
-            }
-        }
-    } else {
-        rc = 0;
     }
-
     if ((etag && ed_static_header(r, "ETag", etag) != ED_OK)
         || (mtime >= 0
             && ed_static_header(r, "Last-Modified", &f->last_modified)
@@ -773,27 +369,24 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
     {
         return 500;
     }
-    if (ranges == ED_HTTP_RANGE_OK) {
-        return ed_static_send_ranges(r, f, type, rg, n);
-    }
 
     r->status = 200;
     r->content_type = *type;
     r->content_length = f->size;
+    if (plain && scf->ranges && in.range) {
+        /* The body below is the whole representation in one piece. */
+        r->allow_ranges = 1;
+        r->mtime = mtime;
+    }
     if (ed_http_send_header(r) != ED_OK) {
         return ED_ERROR;
     }
-    if (r->head_only) {
-        return ED_OK;
+    if (f->content) {
+        rc = ed_http_send_body(r, f->content, (size_t)f->size);
+    } else {
+        rc = ed_http_send_file(r, f->fd, 0, (size_t)f->size);
     }
-    if (r->body_filter && f->content == NULL) {
-        /* A filter (gzip) must see the bytes: no sendfile. */
-        return ed_static_pipe(r, f);
-    }
-    if (ed_static_queue(r, f, 0, f->size, &file) != ED_OK) {
-        return ED_ERROR;
-    }
-    return file ? ed_static_wait(r) : ED_OK;
+    return rc == ED_OK ? ED_OK : ED_ERROR;
 }
 
 /* Lists the directory at path (its URI is r->uri). Returns ED_OK,

@@ -645,6 +645,7 @@ ed_http_static_attach(ed_conf_t *cf, ed_http_location_t *loc)
     }
     lcf->active = scf;
     loc->handler = ed_http_static_handler;
+    loc->ranges = scf->ranges ? 1 : 0;
     return ED_OK;
 }
 

@@ -125,7 +125,7 @@ ed_dump_defaults(ed_pool_t *pool, ed_node_t *map, const ed_key_t *keys,
     ed_node_t     **items;
     size_t          extra = 0;
 
-    for (k = keys; k->name; k++) {
+    for (k = keys; k && k->name; k++) {
         if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {
             extra++;
         }

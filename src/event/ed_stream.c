@@ -9,8 +9,6 @@
 #define ED_STREAM_WRITES 16       /* write calls per flush, then post */
 #define ED_STREAM_FREE_CHUNKS 256 /* chunk headers kept for reuse */
 #define ED_STREAM_SENDFILE_MAX ((size_t)1 << 30)
-#define ED_STREAM_LOW_WATER (16 * 1024)
-#define ED_STREAM_HIGH_WATER (64 * 1024)
 
 /* Values of rmode: the kind of the pending read request. */
 enum {
@@ -242,11 +240,9 @@ ed_stream_unpost_flush(ed_stream_t *s)
 
 /* Setup and teardown. */
 
-/* ED_OK, or ED_ERROR (logged) when epoll refuses fd; fd stays the
- * caller's then. */
-int
-ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
-               void *data)
+static void
+ed_stream_setup(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
+                void *data)
 {
     memset(s, 0, sizeof(ed_stream_t));
     s->ev.fd = fd;
@@ -259,18 +255,56 @@ ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
     s->high_water = ED_STREAM_HIGH_WATER;
     s->post.handler = ed_stream_post_handler;
     /* A connected socket can take bytes: the first response need not wait
-     * for the first EPOLLOUT. Reading waits for EPOLLIN, which epoll
-     * reports at once if bytes are already there. */
+     * for the first EPOLLOUT. */
     s->writable = 1;
-    if (ed_loop_add(loop, &s->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+}
+
+/* Registers the stream with epoll (once, edge-triggered, both ways): a
+ * lazy stream does it when it first has to wait. epoll reports at once
+ * what is already ready, so no edge is lost. ED_OK or ED_ERROR
+ * (logged). */
+static int
+ed_stream_arm(ed_stream_t *s)
+{
+    if (s->ev.mask != 0 || s->closed) {
+        return ED_OK;
+    }
+    if (ed_loop_add(ed_stream_loop(s), &s->ev,
+                    EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
         != ED_OK)
     {
-        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl(%d) failed", fd);
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl(%d) failed",
+               s->ev.fd);
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* ED_OK, or ED_ERROR (logged) when epoll refuses fd; fd stays the
+ * caller's then. */
+int
+ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
+               void *data)
+{
+    ed_stream_setup(s, loop, bufs, fd, data);
+    /* Reading waits for EPOLLIN, which epoll reports at once if bytes
+     * are already there. */
+    if (ed_stream_arm(s) != ED_OK) {
         s->ev.fd = -1;
         s->closed = 1;
         return ED_ERROR;
     }
     return ED_OK;
+}
+
+void
+ed_stream_init_lazy(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs,
+                    int fd, void *data)
+{
+    ed_stream_setup(s, loop, bufs, fd, data);
+    /* The client spoke first, often before the accept: the first read
+     * tries the socket at once. */
+    s->readable = 1;
 }
 
 static void
@@ -523,6 +557,10 @@ ed_stream_read_try(ed_stream_t *s, size_t *len)
             return ED_DONE;
         }
         if (!s->readable) {
+            if (ed_stream_arm(s) != ED_OK) {
+                s->error = 1;
+                continue;
+            }
             return ED_AGAIN;
         }
         if (ed_stream_room(s) != ED_OK) {
@@ -547,6 +585,10 @@ ed_stream_read_try(ed_stream_t *s, size_t *len)
             continue;
         }
         if (n == ED_AGAIN) {
+            if (ed_stream_arm(s) != ED_OK) {
+                s->error = 1;
+                continue;
+            }
             return ED_AGAIN;
         }
         ed_log(ED_LOG_INFO, ed_log_cur, errno, "recv() failed");
@@ -732,12 +774,15 @@ ed_stream_request(ed_stream_t *s, int mode, ed_stream_read_pt cb)
     s->rmode = mode;
     s->read_cb = cb;
     s->scanned = 0;
-    if (!s->delivering
-        && (s->rend > s->rpos || s->readable || s->eof || s->error))
-    {
-        ed_stream_post_deliver(s);
+    if (s->delivering) {
+        return ED_OK;
     }
-    return ED_OK;
+    if (s->rend > s->rpos || s->readable || s->eof || s->error) {
+        ed_stream_post_deliver(s);
+        return ED_OK;
+    }
+    /* The next edge delivers: a lazy stream must be registered for it. */
+    return ed_stream_arm(s);
 }
 
 /* ED_OK, or ED_ERROR (closed, or an empty delimiter or max). */
@@ -1127,6 +1172,11 @@ ed_stream_write_queue(ed_stream_t *s)
             s->writable = 0;
             break;
         }
+    }
+    if (!s->writable && s->wtail != NULL && ed_stream_arm(s) != ED_OK) {
+        /* Nothing would tell us when the socket takes more. */
+        ed_stream_write_failed(s);
+        return ED_ERROR;
     }
 
     if (s->wqueued < before) {

@@ -153,6 +153,10 @@ struct ed_stream_s {
     unsigned              in_flushq:1;   /* post sits in the flush queue */
 };
 
+/* The water marks a stream starts with. */
+#define ED_STREAM_LOW_WATER (16 * 1024)
+#define ED_STREAM_HIGH_WATER (64 * 1024)
+
 /* Whether a flush is pending (posted for before the loop sleeps). */
 #define ed_stream_flush_posted(s) ((s)->flush_due)
 
@@ -165,6 +169,12 @@ struct ed_stream_s {
 /* Every stream of bufs must run on the same loop. */
 int ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs,
                    int fd, void *data);
+/* The same for an accepted socket, registered with epoll only when it
+ * first has to wait (a connection answered and closed at once never is:
+ * two system calls saved), and read at once (the client speaks first).
+ * Cannot fail. */
+void ed_stream_init_lazy(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs,
+                         int fd, void *data);
 /* Closes the fd, cancels the pending read (no callback), frees queued
  * writes and buffers. Safe to call twice. */
 void ed_stream_close(ed_stream_t *s);

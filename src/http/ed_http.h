@@ -12,6 +12,7 @@
 typedef struct ed_http_template_s ed_http_template_t;
 typedef struct ed_http_body_s ed_http_body_t;
 typedef struct ed_http_upstream_state_s ed_http_upstream_state_t;
+typedef struct ed_http_out_s ed_http_out_t;
 
 /* A content handler: returns ED_OK when the whole response is queued,
  * ED_AGAIN when it goes on asynchronously (it calls ed_http_finalize
@@ -19,33 +20,59 @@ typedef struct ed_http_upstream_state_s ed_http_upstream_state_t;
  * for core to answer with an error response. */
 typedef int (*ed_http_handler_pt)(ed_http_request_t *r);
 
-/* Filters (gzip), kept to two explicit hooks so that a location without
- * them pays one pointer test per response:
- * - a location's header filter runs in ed_http_build_head, after the
- *   status is final and before the head is written. It may rewrite
- *   r->headers_out and r->content_length and install a body filter.
- *   With probe set it only tells whether it would transform the body
- *   (a handler choosing between ranges and the whole body asks so) and
- *   changes nothing. Returns ED_OK (applies), ED_DECLINED, or ED_ERROR
- *   (ENOMEM).
- * - a request's body filter sees every body byte ed_http_send_body is
- *   given, and writes what it makes with ed_http_write_body. It is called
- *   once more from ed_http_finalize with last set (data NULL, len 0)
- *   before the chunked terminator. Returns ED_OK or ED_ERROR. Its state
- *   lives in the request pool. */
-typedef int (*ed_http_header_filter_pt)(ed_http_request_t *r, bool probe);
-typedef int (*ed_http_body_filter_pt)(ed_http_request_t *r, const void *data,
-                                      size_t len, bool last);
+/* A piece of a response body: len bytes in memory at data (fd < 0), or
+ * len bytes of the open file fd from off (sent with sendfile where the
+ * connection allows; the descriptor must stay open until the request
+ * ends, which core delays until the bytes are written). */
+typedef struct {
+    const char *data;
+    size_t      len;
+    int         fd;
+    int64_t     off;
+} ed_http_piece_t;
+
+typedef struct ed_http_filter_s ed_http_filter_t;
+typedef struct ed_http_link_s ed_http_link_t;
+
+/* An output filter (ed_http_output.c). A location's filters form a chain
+ * in modules/modules.list order, built at config load by the modules'
+ * attach (ed_http_filter_add); a location without filters pays one
+ * compare per response.
+ * - header runs once per response, when its head is built (status final),
+ *   in chain order: it may edit status, content_type, content_length and
+ *   headers_out, and take the body over for this response with
+ *   ed_http_filter_start. NULL: none. Returns ED_OK or ED_ERROR (ENOMEM).
+ * - body sees, in order, what the filters before it pass on: pieces, then
+ *   p NULL with last set once at the end. It passes what it makes on with
+ *   ed_http_filter_next (last included). Returns ED_OK or ED_ERROR. Its
+ *   state (link->ctx) lives in the request pool.
+ * - memory: the body part needs bytes in memory; core reads file pieces
+ *   for it (bounded, paced by the client) before the chain. */
+struct ed_http_filter_s {
+    const char *name;
+    int       (*header)(ed_http_request_t *r, const ed_http_filter_t *self);
+    int       (*body)(ed_http_request_t *r, ed_http_link_t *link,
+                      const ed_http_piece_t *p, bool last);
+    unsigned    memory:1;
+};
+
+/* A filter's body part taking part in one response. */
+struct ed_http_link_s {
+    const ed_http_filter_t *filter;
+    void                   *ctx;
+    unsigned                index;
+};
+
+/* Filters per location at most. */
+#define ED_HTTP_FILTERS_MAX 8
+
+/* Called when the output can take more after ed_http_output_wait. */
+typedef void (*ed_http_ready_pt)(ed_http_request_t *r, void *data);
 
 /* An access-phase check, run after the location is chosen and before its
  * content handler: ED_DECLINED lets the request go on, an HTTP status
  * (>= 300) answers it with that error response. */
 typedef int (*ed_http_access_pt)(ed_http_request_t *r);
-
-/* The headers module's filter, run when the response head is built,
- * after the location's header filter (gzip): edits headers_out. ED_OK,
- * or ED_ERROR to fail the response (ENOMEM). */
-typedef int (*ed_http_headers_filter_pt)(ed_http_request_t *r);
 
 /* Checks per location: access, then limit_req (modules.list order). */
 #define ED_HTTP_ACCESS_MAX 4
@@ -70,9 +97,13 @@ struct ed_http_location_s {
      * order; empty for most locations (the loop costs one compare). */
     ed_http_access_pt     access[ED_HTTP_ACCESS_MAX];
     unsigned              naccess;
-    ed_http_headers_filter_pt headers_filter; /* NULL: no headers block */
+    /* The output filters, modules.list order (ed_http_filter_add). */
+    const ed_http_filter_t *filters[ED_HTTP_FILTERS_MAX];
+    unsigned              nfilters;
     void                (*log)(ed_http_request_t *r); /* log phase */
-    ed_http_header_filter_pt header_filter;  /* NULL: none (gzip off) */
+    /* The content handler may answer Range requests (static): the range
+     * filter is attached. */
+    unsigned              ranges:1;
     ed_http_server_t     *server;
     ed_node_t            *node;
 };
@@ -205,12 +236,17 @@ struct ed_http_request_s {
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
-    /* Set by a header filter when it transforms the body (see above). */
-    ed_http_body_filter_pt    body_filter;
-    void                     *body_filter_ctx;
-    /* The content handler's own state across events (static's file
-     * reader while a body filter compresses a file). */
-    void                     *handler_ctx;
+    /* The representation's modification time, for If-Range, when
+     * allow_ranges is set. */
+    time_t                    mtime;
+    /* The output path's state (ed_http_output.c), made when a filter
+     * takes the body or core reads a file for one; NULL on the plain
+     * path. */
+    ed_http_out_t            *out;
+    /* ed_http_output_wait's callback. */
+    ed_http_ready_pt          out_ready;
+    void                     *out_ready_data;
+    size_t                    out_queued;  /* send_timeout progress */
     /* limit_req's record of the zones this request was counted in: an
      * internal redirect runs limit_req again, a zone counts it once. */
     void                     *limit_req;
@@ -229,6 +265,19 @@ struct ed_http_request_s {
     unsigned                  discard_over:1; /* the unread body passed
                                                * client_max_body_size:
                                                * close, reading no more */
+    /* Set by the content handler before the head: */
+    unsigned                  allow_ranges:1; /* the body is one piece of
+                                               * the whole representation:
+                                               * the range filter may cut */
+    unsigned                  streamed:1;     /* the body comes in pieces
+                                               * over time (no Nagle) */
+    /* The output path's own: */
+    unsigned                  out_file:1;     /* file ranges queued */
+    unsigned                  out_corked:1;
+    unsigned                  out_waiting:1;  /* send_timeout runs */
+    unsigned                  out_buffer:1;   /* water marks changed */
+    unsigned                  out_ended:1;    /* last passed the chain */
+    unsigned                  out_filtered:1; /* a filter took the body */
 };
 
 extern ed_module_t ed_http_core_module;
@@ -236,21 +285,51 @@ extern ed_module_t ed_http_core_module;
 #define ed_http_loc_conf(r, module) ((r)->loc_conf[(module).index])
 #define ed_http_conf_at(loc, module) ((loc)->conf[(module).index])
 
+/* The output path (ed_http_output.c): the one way a response goes out.
+ * Content handlers call these and never touch the connection, its
+ * water marks or its timers. */
+
 /* Sends the response head built from r->status, content_type,
- * content_length and headers_out. ED_OK or ED_ERROR. */
+ * content_length and headers_out, after the location's header filters.
+ * ED_OK or ED_ERROR. */
 int ed_http_send_header(ed_http_request_t *r);
-/* Queues body bytes (copied), through the body filter when there is
- * one; ED_OK or ED_ERROR. */
+/* Passes a body piece on, through the filters that took the body (a
+ * memory piece is copied, a file piece queued as a range). ED_OK, or
+ * ED_ERROR (the client's side failed: finalize with ED_ERROR). Give more
+ * only while ed_http_output_busy is false. */
+int ed_http_send_piece(ed_http_request_t *r, const ed_http_piece_t *p);
 int ed_http_send_body(ed_http_request_t *r, const void *data, size_t len);
-/* Queues body bytes (copied) with the response's framing, bypassing the
- * body filter: what a body filter writes. ED_OK or ED_ERROR. */
-int ed_http_write_body(ed_http_request_t *r, const void *data, size_t len);
-/* Whether the location's header filter would transform the body of the
- * response r describes now (status, content_type, content_length,
- * headers_out): then ranges are not served. */
-#define ed_http_body_filtered(r)                                             \
-    ((r)->loc != NULL && (r)->loc->header_filter != NULL                     \
-     && (r)->loc->header_filter((r), true) == ED_OK)
+int ed_http_send_file(ed_http_request_t *r, int fd, int64_t off,
+                      size_t len);
+/* Whether the source should pause: the client's queue is above its high
+ * water mark, or core is still reading a file piece for a filter. */
+bool ed_http_output_busy(ed_http_request_t *r);
+/* Calls cb(r, data) once, from the loop, when the output is no longer
+ * busy. send_timeout bounds the wait (the connection is then closed and
+ * the request's cleanups run). */
+void ed_http_output_wait(ed_http_request_t *r, ed_http_ready_pt cb,
+                         void *data);
+/* Sizes the client-side buffer for this request (the high water mark;
+ * the low one is a quarter): how much a source may run ahead of the
+ * client. Back to the connection's default when the request ends. */
+void ed_http_output_buffer(ed_http_request_t *r, size_t size);
+/* A filter's header part takes the body of this response (ctx is its
+ * state). ED_OK or ED_ERROR (ENOMEM). */
+int ed_http_filter_start(ed_http_request_t *r, const ed_http_filter_t *f,
+                         void *ctx);
+/* A filter's body part passes a piece (or the end) to the next one. */
+int ed_http_filter_next(ed_http_request_t *r, ed_http_link_t *link,
+                        const ed_http_piece_t *p, bool last);
+/* Adds a filter to a location's chain (from a module's attach, so in
+ * modules.list order). ED_OK, or ED_ERROR after recording an error. */
+int ed_http_filter_add(ed_conf_t *cf, ed_http_location_t *loc,
+                       const ed_http_filter_t *f);
+/* A response header of that name (case-insensitive), or NULL. */
+ed_http_out_header_t *ed_http_out_header(ed_http_request_t *r,
+                                         const char *name, size_t nlen);
+/* Removes every response header of that name. */
+void ed_http_out_header_del(ed_http_request_t *r, const char *name,
+                            size_t nlen);
 /* Sends a complete response with a body in one write. ED_OK or
  * ED_ERROR. */
 int ed_http_send_response(ed_http_request_t *r, int status,
@@ -264,9 +343,15 @@ int ed_http_access_add(ed_conf_t *cf, ed_http_location_t *loc,
  * written (ed_http_response.c). ED_OK or ED_ERROR. */
 int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
                        const char *value, size_t vlen);
-/* Ends the request: rc is ED_OK after a handler sent its response, or a
- * status to answer with an error response. Then logs and moves the
+/* Ends the request: rc is ED_OK after a handler gave its whole response
+ * (core then ends the body and waits for file ranges to be written), a
+ * status to answer with an error response, ED_ERROR to close at once, or
+ * ED_HTTP_CUT when the body cannot be completed after its head went out
+ * (what was given goes out, then the connection closes, without the end
+ * of the body: it must not look complete). Then logs and moves the
  * connection on (next request, keep-alive wait, or close). */
+#define ED_HTTP_CUT (-100)
+
 void ed_http_finalize(ed_http_request_t *r, int rc);
 /* Sets TCP_NODELAY on the connection once (see ed_http_request.c): for
  * responses written in several pieces over time (streaming). */
@@ -397,6 +482,26 @@ void ed_http_body_resume(ed_http_request_t *r);
 /* Stops for good: cb is not called again; what is left unread is
  * discarded by ed_http_finalize (or the connection closed). */
 void ed_http_body_stop(ed_http_request_t *r);
+
+/* Core-internal steps of the output path (ed_http_output.c and the
+ * HTTP/1.1 framing in ed_http_response.c). */
+
+/* Runs the header filters of r's location. ED_OK or ED_ERROR. */
+int ed_http_header_filters(ed_http_request_t *r);
+/* Writes a body piece, or the end of the body, with HTTP/1.1 framing.
+ * ED_OK or ED_ERROR. */
+int ed_http_h1_piece(ed_http_request_t *r, const ed_http_piece_t *p);
+int ed_http_h1_end(ed_http_request_t *r);
+/* From ed_http_finalize: ends the body (rc ED_OK: the filters' end and
+ * the terminator) and waits for file ranges to be written. ED_OK to go
+ * on, ED_AGAIN when it calls ed_http_finalize_done (or ed_http_finalize)
+ * later, ED_ERROR to close. */
+int ed_http_output_end(ed_http_request_t *r, int rc);
+/* The rest of ed_http_finalize once the response is out. */
+void ed_http_finalize_done(ed_http_request_t *r);
+/* From the connection's timer while the output waits: true when it
+ * waits on (the client took bytes), false to close. */
+bool ed_http_output_timeout(ed_http_request_t *r);
 
 /* Accepts connections for HTTP listeners (each one's handler, set at
  * postconf). */

@@ -157,9 +157,8 @@ ed_http_redirect(ed_http_request_t *r, const ed_str_t *uri,
         return 500;
     }
     /* What the previous location chose is not the new one's. */
-    r->handler_ctx = NULL;
-    r->body_filter = NULL;
-    r->body_filter_ctx = NULL;
+    r->allow_ranges = 0;
+    r->streamed = 0;
     r->content_type.data = NULL;
     r->content_type.len = 0;
     r->content_length = -1;

@@ -159,13 +159,8 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
         close(fd);
         return;
     }
-    if (ed_stream_init(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
-                       hc) != ED_OK)
-    {
-        close(fd);
-        ed_http_conn_release(hc);
-        return;
-    }
+    ed_stream_init_lazy(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
+                        hc);
     if (ls->tls
         && ed_tls_accept(&hc->c.stream,
                          ((ed_http_addr_t *)ls->servers)->default_server
@@ -505,13 +500,29 @@ ed_http_finalize(ed_http_request_t *r, int rc)
          * discarded below (or the connection closed). */
         ed_http_body_stop(r);
     }
-    if (rc == ED_OK && r->body_filter) {
-        /* The body filter's last bytes (the gzip trailer) go before the
-         * chunked terminator; a body it cannot end is an error. */
-        if (r->body_filter(r, NULL, 0, true) != ED_OK) {
-            rc = ED_ERROR;
+    if (rc == ED_HTTP_CUT) {
+        /* What was given goes out, then the connection closes: no end
+         * of the body, which must not look complete. */
+        r->keepalive = 0;
+        r->chunked_out = 0;
+    }
+    if (rc >= 100 && !r->header_sent) {
+        if (ed_http_error_page(r, rc) == ED_OK) {
+            return;
         }
-        r->body_filter = NULL;
+        ed_http_send_error(r, rc);
+        rc = ED_OK;
+    }
+    switch (ed_http_output_end(r, rc)) {
+    case ED_OK:
+        break;
+    case ED_AGAIN:
+        /* The file reader or the write of file ranges goes on: it comes
+         * back here or to ed_http_finalize_done. */
+        return;
+    default:
+        rc = ED_ERROR;
+        break;
     }
     if (rc == ED_ERROR) {
         /* The response cannot be completed: closing is the only honest
@@ -520,16 +531,12 @@ ed_http_finalize(ed_http_request_t *r, int rc)
         ed_http_close(hc);
         return;
     }
-    if (rc >= 100 && !r->header_sent) {
-        if (ed_http_error_page(r, rc) == ED_OK) {
-            return;
-        }
-        ed_http_send_error(r, rc);
-    } else if (rc == ED_OK && r->chunked_out) {
-        if (ed_stream_write(&hc->c.stream, "0\r\n\r\n", 5) != ED_OK) {
-            r->keepalive = 0;
-        }
-    }
+    ed_http_finalize_done(r);
+}
+
+void
+ed_http_finalize_done(ed_http_request_t *r)
+{
     r->finalized = 1;
     if (r->error || r->head.expect_continue) {
         /* A client waiting for 100 Continue never got it: whether its
@@ -540,7 +547,7 @@ ed_http_finalize(ed_http_request_t *r, int rc)
         ed_http_discard_body(r);
         return;
     }
-    ed_http_next(hc);
+    ed_http_next(r->hc);
 }
 
 /* The request is complete: start the next one or close. */
@@ -565,6 +572,10 @@ ed_http_next(ed_http_conn_t *hc)
     ed_stats_add(bytes_out, r->bytes_sent);
 
     unread = (ed_http_has_body(r) || r->error) && !r->discard_over;
+    if (r->out_buffer) {
+        ed_stream_set_water(&hc->c.stream, ED_STREAM_LOW_WATER,
+                            ED_STREAM_HIGH_WATER);
+    }
     hc->r = NULL;
     hc->requests++;
     ed_http_pool_put(r->pool);
@@ -735,6 +746,9 @@ ed_http_on_timeout(ed_timer_t *t)
         ed_timer_add(ed_worker->loop, &hc->timer,
                      ed_http_conn_clcf(hc)->client_header_timeout);
         return;
+    }
+    if (r != NULL && ed_http_output_timeout(r)) {
+        return;  /* the client is slow, not stuck: send_timeout again */
     }
     if (r == NULL && !hc->keepalive && hc->c.stream.on_flushed == NULL
         && !hc->lingering)

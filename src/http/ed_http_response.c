@@ -186,29 +186,12 @@ static char *
 ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
 {
     ed_http_out_header_t *h;
-    ed_http_location_t   *loc;
     const char           *text;
     char                 *buf, *p;
     size_t                size, i;
     bool                  body;
 
-    if (r->error_status && r->status == 200) {
-        /* An error page keeps the status of the error it stands for. */
-        r->status = r->error_status;
-    }
-    if (r->loc && r->loc->header_filter) {
-        /* The location's filter (gzip) may change headers and framing:
-         * it runs once the status is final, before anything is sized. */
-        if (r->loc->header_filter(r, false) == ED_ERROR) {
-            return NULL;
-        }
-    }
-    /* The headers module sees every response of its location, error
-     * pages and responses to requests that never reached a location
-     * included (those use the server's own settings), after gzip so
-     * that its set and remove have the last word. */
-    loc = r->loc ? r->loc : r->server->fallback;
-    if (loc->headers_filter && loc->headers_filter(r) != ED_OK) {
+    if (ed_http_header_filters(r) != ED_OK) {
         return NULL;
     }
     if (ed_http_check_headers(r) != ED_OK) {
@@ -295,11 +278,11 @@ ed_http_send_header(ed_http_request_t *r)
     if (head == NULL) {
         return ED_ERROR;
     }
-    if (r->chunked_out || (r->content_length < 0 && !r->keepalive
-                             && !r->head_only))
+    if (r->streamed || r->chunked_out
+        || (r->content_length < 0 && !r->keepalive && !r->head_only))
     {
-        /* A body of unknown length (chunked or up to the close) goes out
-         * in pieces over time. */
+        /* A body that goes out in pieces over time (streamed, chunked or
+         * up to the close) must not wait for ACKs. */
         ed_http_nodelay(r->hc);
     }
     r->header_sent = 1;
@@ -308,40 +291,43 @@ ed_http_send_header(ed_http_request_t *r)
 }
 
 int
-ed_http_send_body(ed_http_request_t *r, const void *data, size_t len)
+ed_http_h1_piece(ed_http_request_t *r, const ed_http_piece_t *p)
 {
-    if (r->head_only || len == 0 || !ed_http_status_has_body(r->status)) {
-        return ED_OK;
+    ed_stream_t *s = &r->hc->c.stream;
+    char         size[24];
+    int          n;
+
+    r->body_bytes_sent += p->len;
+    r->bytes_sent += p->len;
+    if (r->chunked_out) {
+        n = sprintf(size, "%zx\r\n", p->len);
+        if (ed_stream_write(s, size, (size_t)n) != ED_OK) {
+            return ED_ERROR;
+        }
     }
-    if (r->body_filter) {
-        return r->body_filter(r, data, len, false);
+    if (p->fd >= 0) {
+        r->out_file = 1;
+        if (ed_stream_write_file(s, p->fd, (off_t)p->off, p->len) != ED_OK) {
+            return ED_ERROR;
+        }
+    } else if (ed_stream_write(s, p->data, p->len) != ED_OK) {
+        return ED_ERROR;
     }
-    return ed_http_write_body(r, data, len);
+    if (r->chunked_out && ed_stream_write(s, "\r\n", 2) != ED_OK) {
+        return ED_ERROR;
+    }
+    return ED_OK;
 }
 
 int
-ed_http_write_body(ed_http_request_t *r, const void *data, size_t len)
+ed_http_h1_end(ed_http_request_t *r)
 {
-    char   size[24], *p;
-
-    if (len == 0) {
-        /* An empty chunk would end the body. */
-        return ED_OK;
+    if (r->chunked_out
+        && ed_stream_write(&r->hc->c.stream, "0\r\n\r\n", 5) != ED_OK)
+    {
+        return ED_ERROR;
     }
-    r->body_bytes_sent += len;
-    r->bytes_sent += len;
-    if (r->chunked_out) {
-        p = size + sprintf(size, "%zx\r\n", len);
-        if (ed_stream_write(&r->hc->c.stream, size, (size_t)(p - size))
-                != ED_OK
-            || ed_stream_write(&r->hc->c.stream, data, len) != ED_OK
-            || ed_stream_write(&r->hc->c.stream, "\r\n", 2) != ED_OK)
-        {
-            return ED_ERROR;
-        }
-        return ED_OK;
-    }
-    return ed_stream_write(&r->hc->c.stream, data, len);
+    return ED_OK;
 }
 
 int
@@ -364,10 +350,9 @@ ed_http_send_response(ed_http_request_t *r, int status,
     if (head == NULL) {
         return ED_ERROR;
     }
-    if (r->body_filter) {
-        /* The header filter took the body over (gzip): the head goes
-         * alone, the body through the filter, its end from
-         * ed_http_finalize. */
+    if (r->out_filtered) {
+        /* A filter took the body over (gzip): the head goes alone, the
+         * body through the filters, its end from ed_http_finalize. */
         r->header_sent = 1;
         r->bytes_sent = hlen;
         if (ed_stream_write(&r->hc->c.stream, head, hlen) != ED_OK) {

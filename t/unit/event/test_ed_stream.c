@@ -111,6 +111,24 @@ open_stream(size_t bufsize)
     peer = sv[1];
 }
 
+/* Like open_stream, for an accepted socket (ed_stream_init_lazy). */
+static void
+open_lazy_stream(size_t bufsize)
+{
+    int sv[2];
+
+    ed_buf_pool_init(&bufs, bufsize, 4);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+                     0);
+    st = calloc(1, sizeof(ed_stream_t));
+    ck_assert_ptr_nonnull(st);
+    ed_stream_init_lazy(st, loop, &bufs, sv[0], NULL);
+    st->on_flushed = on_flushed;
+    st->on_drain = on_drain;
+    st->on_close = on_close;
+    peer = sv[1];
+}
+
 static void
 setup(void)
 {
@@ -134,6 +152,18 @@ teardown(void)
     }
     ed_buf_pool_free(&bufs);
     ed_loop_destroy(loop);
+}
+
+/* Closes the stream and its peer, keeping the loop and the records. */
+static void
+teardown_stream_only(void)
+{
+    ed_stream_close(st);
+    free(st);
+    st = NULL;
+    close(peer);
+    peer = -1;
+    ed_buf_pool_free(&bufs);
 }
 
 static void
@@ -720,6 +750,75 @@ pattern(size_t len, unsigned seed)
     return p;
 }
 
+/* An accepted socket whose request is already there is read at once and
+ * answered without ever being registered with epoll. */
+START_TEST(test_lazy_answers_unregistered)
+{
+    char out[16];
+
+    open_lazy_stream(4096);
+    peer_write("GET /\r\n\r\n");
+    ck_assert_int_eq(ed_stream_read_until(st, "\r\n\r\n", 4, 1024, on_read),
+                     ED_OK);
+    turn();
+    assert_rec(0, ED_OK, "GET /\r\n\r\n");
+    ck_assert_int_eq(ed_stream_write(st, "reply", 5), ED_OK);
+    turn();
+    peer_read(out, 5);
+    ck_assert_int_eq(memcmp(out, "reply", 5), 0);
+    ck_assert_uint_eq(st->ev.mask, 0);
+}
+END_TEST
+
+/* Waiting registers it: a read that finds nothing, a read asked for
+ * once the socket is drained, and a write the socket cannot take all
+ * get their edge later. */
+START_TEST(test_lazy_registers_to_wait)
+{
+    char  *big, *out;
+    size_t len = 4 << 20;
+
+    open_lazy_stream(4096);
+    ck_assert_int_eq(ed_stream_read_until(st, "\r\n", 2, 1024, on_read),
+                     ED_OK);
+    turn();
+    ck_assert_int_eq(nrecs, 0);
+    ck_assert_uint_ne(st->ev.mask, 0);
+    peer_write("one\r\n");
+    run_until(&nrecs, 1);
+    assert_rec(0, ED_OK, "one\r\n");
+    teardown_stream_only();
+
+    /* Drained by a short read, then asked again outside a callback. */
+    open_lazy_stream(4096);
+    peer_write("two\r\n");
+    ck_assert_int_eq(ed_stream_read_until(st, "\r\n", 2, 1024, on_read),
+                     ED_OK);
+    run_until(&nrecs, 2);
+    ck_assert_uint_eq(st->ev.mask, 0);
+    ck_assert_int_eq(ed_stream_read_until(st, "\r\n", 2, 1024, on_read),
+                     ED_OK);
+    ck_assert_uint_ne(st->ev.mask, 0);
+    peer_write("three\r\n");
+    run_until(&nrecs, 3);
+    assert_rec(2, ED_OK, "three\r\n");
+    teardown_stream_only();
+
+    /* More than the socket takes at once. */
+    open_lazy_stream(4096);
+    big = pattern(len, 3);
+    out = malloc(len);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(ed_stream_write(st, big, len), ED_OK);
+    turn();
+    ck_assert_uint_ne(st->ev.mask, 0);
+    peer_read(out, len);
+    ck_assert_int_eq(memcmp(out, big, len), 0);
+    free(big);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_response_one_syscall)
 {
     const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 1010\r\n\r\n";
@@ -1040,6 +1139,8 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_close_and_free_in_callback);
     tcase_add_test(tc, test_closed_refuses);
     tcase_add_test(tc, test_response_one_syscall);
+    tcase_add_test(tc, test_lazy_answers_unregistered);
+    tcase_add_test(tc, test_lazy_registers_to_wait);
     tcase_add_test(tc, test_write_byte_exact);
     tcase_add_test(tc, test_write_file_pread);
     tcase_add_test(tc, test_high_water_drain);
