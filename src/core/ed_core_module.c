@@ -170,7 +170,7 @@ ed_core_check_files(ed_conf_t *cf, ed_core_conf_t *ccf)
     def.type = ED_NODE_SCALAR;
     n = ed_conf_get(root, "pid_file");
     if (n == NULL) {
-        ed_str_set(&def.value, "logs/eddy.pid");
+        ed_str_set(&def.value, ED_PID_PATH);
         n = &def;
     }
     if (ccf->pid_file.data
@@ -189,7 +189,7 @@ ed_core_check_files(ed_conf_t *cf, ed_core_conf_t *ccf)
         n = ed_conf_get(n, "path");
     }
     if (n == NULL) {
-        ed_str_set(&def.value, "logs/error.log");
+        ed_str_set(&def.value, ED_ERROR_LOG_PATH);
         n = &def;
     }
     if (ed_conf_check_file(cf, "error log", ccf->error_log.data, "error_log",

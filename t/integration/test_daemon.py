@@ -223,10 +223,13 @@ servers:
 
 
 def test_daemon_failure_after_detaching_exits_2_with_the_error(prefix):
+    # The check at load passes (the directory exists), the write after
+    # detaching fails: the pid file's path is a directory.
+    (prefix / "logs" / "piddir").mkdir()
     port = free_ports(1)[0]
     try:
         rc, out, err = daemon_run(prefix, """workers: 1
-pid_file: nodir/eddy.pid
+pid_file: logs/piddir
 error_log: logs/error.log
 servers:
   - listen: 127.0.0.1:%d
@@ -235,7 +238,7 @@ servers:
     finally:
         kill_daemon(prefix)
     assert rc == 2, err
-    assert re.search(r"^eddy: cannot write pid file %s/nodir/eddy\.pid "
+    assert re.search(r"^eddy: cannot write pid file %s/logs/piddir "
                      % re.escape(str(prefix)), err, re.M), err
     assert "cannot write pid file" in \
         (prefix / "logs" / "error.log").read_text()
