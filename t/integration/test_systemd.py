@@ -137,7 +137,9 @@ def test_ready_then_reload_then_stopping(eddy, notify):
     e.signal(signal.SIGQUIT)
     pid, f, _ = n.wait_for("STOPPING")[-1]
     assert f["STOPPING"] == "1"
-    assert f["STATUS"] == "draining: 0 connections"
+    # The client's last connection may still be closing on the server's
+    # side: the count is whatever is open at that moment.
+    assert re.fullmatch(r"draining: \d+ connections", f["STATUS"]), f
     assert f["EXTEND_TIMEOUT_USEC"] == "8000000"
     assert e.wait_exit(10) == 0
     # Only the master spoke.
