@@ -262,13 +262,25 @@ ed_explain_node_text(ed_explain_t *ex, const ed_node_t *node)
         return node->value.data;
     }
     memset(&b, 0, sizeof(b));
-    ed_explain_lit(&b, "[");
-    for (i = 0; node->type == ED_NODE_SEQ && i < node->n; i++) {
-        ed_explain_printf(&b, "%s%s", i ? ", " : "",
-                          node->items[i]->type == ED_NODE_SCALAR
-                              ? node->items[i]->value.data : "...");
+    if (node->type == ED_NODE_MAP) {
+        ed_explain_lit(&b, "{");
+        for (i = 0; i < node->n; i++) {
+            ed_explain_printf(&b, "%s%s: %s", i ? ", " : "",
+                              node->items[2 * i]->value.data,
+                              node->items[2 * i + 1]->type == ED_NODE_SCALAR
+                                  ? node->items[2 * i + 1]->value.data
+                                  : "...");
+        }
+        ed_explain_lit(&b, "}");
+    } else {
+        ed_explain_lit(&b, "[");
+        for (i = 0; node->type == ED_NODE_SEQ && i < node->n; i++) {
+            ed_explain_printf(&b, "%s%s", i ? ", " : "",
+                              node->items[i]->type == ED_NODE_SCALAR
+                                  ? node->items[i]->value.data : "...");
+        }
+        ed_explain_lit(&b, "]");
     }
-    ed_explain_lit(&b, "]");
     s = b.data ? ed_pstrdup(ex->r->pool, b.data, b.len) : NULL;
     ed_explain_buf_free(&b);
     return s ? s : "";
@@ -314,6 +326,64 @@ ed_explain_rule(ed_explain_t *ex, const char *module, const char *verdict,
     ed_explain_lit(&ex->items, "}");
     ex->nitems++;
     ed_explain_buf_free(&detail);
+}
+
+void
+ed_explain_rule_runtime(ed_explain_t *ex, const char *module,
+                        const char *fmt, ...)
+{
+    static const char verdict[] = "state not consulted";
+    ed_explain_buf_t  detail;
+    va_list           ap;
+
+    memset(&detail, 0, sizeof(detail));
+    va_start(ap, fmt);
+    ed_explain_vprintf(&detail, fmt, ap);
+    va_end(ap);
+    ed_explain_printf(&ex->head, "%s%s: %s, %s", ex->nitems ? "; " : "",
+                      module, ed_explain_cstr(&detail),
+                      ex->refused ? "not reached" : verdict);
+    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
+    ed_explain_lit(&ex->items, "{\"module\":");
+    ed_explain_jcstr(&ex->items, module);
+    ed_explain_lit(&ex->items, ",\"verdict\":");
+    ed_explain_jcstr(&ex->items, ex->refused ? "not reached" : verdict);
+    ed_explain_lit(&ex->items, ",\"detail\":");
+    ed_explain_jstr(&ex->items, detail.data, detail.len);
+    ed_explain_lit(&ex->items, "}");
+    ex->nitems++;
+    ed_explain_buf_free(&detail);
+}
+
+const char *
+ed_explain_quote(ed_explain_t *ex, const char *s, size_t len, size_t max)
+{
+    ed_explain_buf_t b;
+    const char      *q;
+    size_t           i;
+    unsigned char    c;
+
+    memset(&b, 0, sizeof(b));
+    ed_explain_lit(&b, "\"");
+    for (i = 0; i < len && i < max; i++) {
+        c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            ed_explain_printf(&b, "\\%c", c);
+        } else if (c == '\n') {
+            ed_explain_lit(&b, "\\n");
+        } else if (c < 0x20 || c == 0x7f) {
+            ed_explain_printf(&b, "\\x%02x", c);
+        } else {
+            ed_explain_puts(&b, (const char *)&c, 1);
+        }
+    }
+    ed_explain_lit(&b, "\"");
+    if (len > max) {
+        ed_explain_lit(&b, "...");
+    }
+    q = b.data ? ed_pstrdup(ex->r->pool, b.data, b.len) : NULL;
+    ed_explain_buf_free(&b);
+    return q ? q : "\"\"";
 }
 
 void

@@ -86,6 +86,15 @@ const char *ed_explain_node_text(ed_explain_t *ex, const ed_node_t *node);
 void ed_explain_rule(ed_explain_t *ex, const char *module,
                      const char *verdict, int status, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A verdict that needs runtime state explain does not consult (shared
+ * counters): "module: detail, state not consulted". */
+void ed_explain_rule_runtime(ed_explain_t *ex, const char *module,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* s[0..len) quoted and escaped for a line of text, cut after max bytes
+ * ("..."). In the request pool. */
+const char *ed_explain_quote(ed_explain_t *ex, const char *s, size_t len,
+                             size_t max);
 /* The result: status (0: not known without contacting anything) and
  * its summary. */
 void ed_explain_result(ed_explain_t *ex, int status, const char *fmt, ...)

@@ -792,6 +792,8 @@ ed_http_explain_main(int argc, char **argv)
     char              cwd[PATH_MAX], confbuf[PATH_MAX + 32];
     int               rc;
 
+    /* getopt's messages name the command. */
+    argv[0] = (char *)"eddy explain";
     rc = ed_explain_args(argc, argv, &a);
     if (rc != ED_OK) {
         free(a.headers);
