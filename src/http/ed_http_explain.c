@@ -829,11 +829,10 @@ ed_explain_passes(ed_explain_run_t *run)
     ex.r = r;
     ex.cycle = run->cycle;
     status = ed_explain_pass(run, &ex);
-    refused = ex.refused != 0;
     ed_explain_lit(&run->jout, ",\"redirects\":[");
     while (1) {
         page = NULL;
-        if (!ex.redirect.data && status >= 400 && !refused
+        if (!ex.redirect.data && status >= 400
             && (page = ed_explain_error_page(r, status)) != NULL)
         {
             /* error_pages: the page is served through an internal
@@ -879,9 +878,23 @@ ed_explain_passes(ed_explain_run_t *run)
         refused = ex.refused != 0;
         ed_explain_lit(&run->jout, "}");
         if (page) {
-            /* The page's own status stands only when it refused; else
-             * the page (or the built-in one) goes out as the error. */
-            status = refused ? status : error;
+            /* As ed_http_error_page and the output path: a refusal
+             * stands; a page served with 200 goes out with the error's
+             * status, another answer as it is; a page that failed
+             * leaves the built-in page of the error. */
+            if (refused) {
+                q = "the page's location refuses it";
+            } else if (status == 200 || status == 0) {
+                q = "the page goes out with the error's status";
+                status = error;
+            } else if (status < 400) {
+                q = "the page's answer goes out as it is";
+            } else {
+                q = "the page failed: the built-in page of the error";
+                status = error;
+            }
+            ed_explain_printf(&run->out, "%-10s%d (%s)\n", "status", status,
+                              q);
             break;
         }
     }

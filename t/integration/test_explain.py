@@ -442,6 +442,34 @@ def test_filters_are_listed_with_the_handler(eddy):
         ["gzip", "headers"]
 
 
+def test_error_pages_are_followed(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            root: {prefix}/srv
+            error_pages: {404: /err/404.html, 403: /err/403.html}
+            locations:
+              /: {}
+              /deny/: {access: [{deny: all}]}
+        """, start=False)
+    e.write_file("srv/err/404.html", "custom 404\n")
+    rc, out, err = explain(e, url(e, "x", "/nope"))
+    assert rc == 0, err
+    assert "redirect  /err/404.html (error_pages 404)" in out, out
+    assert out.splitlines()[-1] == \
+        "status    404 (the page goes out with the error's status)"
+    rc, out, err = explain(e, url(e, "x", "/deny/"))
+    assert out.splitlines()[-1] == \
+        "status    403 (the page failed: the built-in page of the error)"
+    e.start()
+    for path in ("/nope", "/deny/"):
+        doc = explain_json(e, url(e, "x", path))
+        r = e.get(path)
+        assert r.status == doc["status"], (path, r.status, doc)
+        assert doc["redirects"][0]["reason"].startswith("error_pages ")
+    assert e.get("/nope").body == b"custom 404\n"
+
+
 # --------------------------------------------------------------------------
 # errors
 
