@@ -67,7 +67,7 @@ ed_proxy_explain_result(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
     ed_http_proxy_header_t *sh;
     ed_http_upstream_req_t  q;
     ed_str_t               *names, *vals;
-    char                   *head, *p, *end, *nl;
+    char                   *head, *p, *end, *nl, *t;
     size_t                  i, len;
 
     memset(&q, 0, sizeof(q));
@@ -122,6 +122,12 @@ ed_proxy_explain_result(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
         }
         if (p == head) {
             ed_explain_field(ex, "request_line", p, (size_t)(nl - p));
+            /* "METHOD TARGET HTTP/1.1" */
+            t = memchr(p, ' ', (size_t)(nl - p));
+            if (t && nl - t > 10) {
+                ed_explain_field(ex, "target", t + 1,
+                                 (size_t)(nl - t - 10));
+            }
         }
         ed_explain_step(ex, "%.*s", (int)(nl - p), p);
     }

@@ -146,6 +146,11 @@ ed_explain_listener(ed_cycle_t *cycle, const ed_explain_args_t *a,
                     a->listen);
             return NULL;
         }
+        if (ed_explain_port(pick) >= 0 && ed_explain_port(pick) != u->port) {
+            fprintf(stderr, "eddy: --listen %s: not on the URL's port %d\n",
+                    a->listen, u->port);
+            return NULL;
+        }
         return pick;
     }
     for (i = 0; i < cycle->listeners.nelts; i++) {

@@ -418,6 +418,7 @@ def test_proxy_location_contacts_nothing(eddy):
     assert doc["result"]["status"] is None
     assert doc["result"]["upstream"] == "app"
     assert doc["result"]["request_line"] == "GET /api/v1?q=1 HTTP/1.1"
+    assert doc["result"]["target"] == "/api/v1?q=1"
 
 
 def test_filters_are_listed_with_the_handler(eddy):
@@ -492,6 +493,8 @@ def test_usage_errors_exit_1(eddy):
          "127.0.0.1:%d" % e.port),
         (["--listen", "127.0.0.1:1", url(e, "x", "/")],
          "eddy: --listen 127.0.0.1:1: no server listens there"),
+        (["--listen", "127.0.0.1:%d" % e.port, "http://x:1/"],
+         "eddy: --listen 127.0.0.1:%d: not on the URL's port 1" % e.port),
     ]:
         rc, out, err = run_eddy(base + args, cwd=e.prefix)
         assert rc == 1, (args, out, err)
