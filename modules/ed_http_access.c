@@ -1,7 +1,7 @@
 /* The access module: `access: [{allow: X}, {deny: X}]` where X is an
  * address, a CIDR block or `all`. The first matching rule wins; no match
  * allows; a denied client gets 403. Runs in the access phase. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_cidr.h"
 
 typedef struct {
@@ -21,6 +21,7 @@ typedef struct {
 static const char *ed_http_access_set(ed_conf_t *cf, const ed_key_t *key,
                                       ed_node_t *node, void *conf);
 static int ed_http_access_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_access_explain(ed_explain_t *ex);
 
 static const ed_key_t ed_http_access_keys[] = {
     { "access", ED_CTX_ANY_HTTP, ED_KEY_PTR | ED_KEY_INHERIT,
@@ -34,6 +35,7 @@ ed_module_t ed_http_access_module = {
     .keys = ed_http_access_keys,
     .conf_size = { 0, 0, sizeof(ed_http_access_conf_t), 0 },
     .attach = ed_http_access_attach,
+    .explain = ed_http_access_explain,
 };
 
 /* access: a list of one-key maps, {allow: X} or {deny: X}. */
@@ -125,4 +127,49 @@ ed_http_access_attach(ed_conf_t *cf, ed_http_location_t *loc)
         return ED_OK;
     }
     return ed_http_access_add(cf, loc, ed_http_access_check);
+}
+
+/* eddy explain: the rule the client's address meets first, as the
+ * check above decides. */
+static int
+ed_http_access_explain(ed_explain_t *ex)
+{
+    ed_http_access_conf_t *acf = ed_http_conf_at(ex->loc,
+                                                 ed_http_access_module);
+    ed_http_access_rule_t *rule;
+    ed_node_t             *node, *item;
+    const char            *from;
+    size_t                 i;
+
+    if (ex->phase != ED_EXPLAIN_RULES || acf->access == NULL
+        || acf->access->nrules == 0)
+    {
+        return ED_DECLINED;
+    }
+    rule = acf->access->rules;
+    from = ed_explain_from(ex, NULL, "access", &node, 0);
+    for (i = 0; i < acf->access->nrules; i++) {
+        if (!ed_cidr_match(&rule[i].cidr, &ex->r->hc->c.peer.sa)) {
+            continue;
+        }
+        /* Rules are kept one per item of a configuration that loaded. */
+        item = node && node->type == ED_NODE_SEQ && i < node->n
+                   ? node->items[i] : NULL;
+        if (item && item->type == ED_NODE_MAP && item->n == 1) {
+            ed_explain_rule(ex, "access", rule[i].deny ? "deny" : "allow",
+                            rule[i].deny ? 403 : 0,
+                            "rule %zu \"%s: %s\" (%s:%u:%u)", i + 1,
+                            item->items[0]->value.data,
+                            item->items[1]->value.data, item->file,
+                            item->line, item->col);
+        } else {
+            ed_explain_rule(ex, "access", rule[i].deny ? "deny" : "allow",
+                            rule[i].deny ? 403 : 0, "rule %zu (%s)", i + 1,
+                            from);
+        }
+        return ED_OK;
+    }
+    ed_explain_rule(ex, "access", "allow", 0, "no rule of %zu matches (%s)",
+                    acf->access->nrules, from);
+    return ED_OK;
 }

@@ -29,7 +29,7 @@
  * nginx does. Output is written as it is made; the producers (proxy,
  * static's file reader) pause on the client's high-water mark.
  */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_http_range.h"
 #include "ed_http_fields.h"
 
@@ -71,6 +71,7 @@ static const char *ed_http_gzip_set_types(ed_conf_t *cf,
                                           const ed_key_t *key,
                                           ed_node_t *node, void *conf);
 static int ed_http_gzip_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_gzip_explain(ed_explain_t *ex);
 static int ed_http_gzip_header(ed_http_request_t *r,
                                const ed_http_filter_t *self);
 static int ed_http_gzip_body(ed_http_request_t *r, ed_http_link_t *link,
@@ -126,6 +127,7 @@ ed_module_t ed_http_gzip_module = {
     .keys = ed_http_gzip_keys,
     .conf_size = { 0, 0, sizeof(ed_http_gzip_loc_conf_t), 0 },
     .attach = ed_http_gzip_attach,
+    .explain = ed_http_gzip_explain,
 };
 
 static const char *ed_http_gzip_default_types[] = {
@@ -504,4 +506,48 @@ ed_http_gzip_body(ed_http_request_t *r, ed_http_link_t *link,
     /* A stream that did not end would be a truncated body that looks
      * complete. */
     return last ? ED_ERROR : ED_OK;
+}
+
+/* eddy explain: where gzip is on, its effective settings. */
+static int
+ed_http_gzip_explain(ed_explain_t *ex)
+{
+    ed_http_gzip_loc_conf_t *lcf = ed_http_conf_at(ex->loc,
+                                                   ed_http_gzip_module);
+    ed_http_gzip_conf_t     *g = lcf->active;
+    ed_explain_buf_t         types;
+    ed_node_t               *node;
+    ed_str_t                *t;
+    const char              *from;
+    char                     num[32];
+    size_t                   i;
+
+    if (ex->phase != ED_EXPLAIN_FILTERS || g == NULL || !g->enabled) {
+        return ED_DECLINED;
+    }
+    ed_explain_handler(ex, "gzip");
+    /* `gzip: true` is the block's enabled. */
+    from = ed_explain_from(ex, NULL, "gzip", &node, 0);
+    if (node == NULL || node->type != ED_NODE_SCALAR) {
+        from = ed_explain_from(ex, "gzip", "enabled", NULL, 0);
+    }
+    ed_explain_set(ex, "enabled", "true", from);
+    snprintf(num, sizeof(num), "%d", g->level);
+    ed_explain_set(ex, "level", num,
+                   ed_explain_from(ex, "gzip", "level", NULL, 1));
+    snprintf(num, sizeof(num), "%zu", g->min_length);
+    ed_explain_set(ex, "min_length", num,
+                   ed_explain_from(ex, "gzip", "min_length", NULL, 2));
+    memset(&types, 0, sizeof(types));
+    ed_explain_lit(&types, "[");
+    t = g->types->elts;
+    for (i = 0; i < g->types->nelts; i++) {
+        ed_explain_printf(&types, "%s%.*s", i ? ", " : "", (int)t[i].len,
+                          t[i].data);
+    }
+    ed_explain_lit(&types, "]");
+    ed_explain_set(ex, "types", types.data ? types.data : "[]",
+                   ed_explain_from(ex, "gzip", "types", NULL, 3));
+    ed_explain_buf_free(&types);
+    return ED_OK;
 }

@@ -1,7 +1,7 @@
 /* The headers module: `headers: {set, add, remove}` edits the response
  * headers of every response of its scope (main, server or location; the
  * nearest level's block wins whole), error responses included. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 
 typedef struct {
     ed_str_t            name;
@@ -24,6 +24,7 @@ typedef struct {
 static const char *ed_http_headers_set(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
 static int ed_http_headers_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_headers_explain(ed_explain_t *ex);
 
 static const ed_key_t ed_http_headers_keys[] = {
     { "headers", ED_CTX_ANY_HTTP, ED_KEY_PTR | ED_KEY_INHERIT,
@@ -47,6 +48,7 @@ ed_module_t ed_http_headers_module = {
     .keys = ed_http_headers_keys,
     .conf_size = { 0, 0, sizeof(ed_http_headers_conf_t), 0 },
     .attach = ed_http_headers_attach,
+    .explain = ed_http_headers_explain,
 };
 
 /* Written by core (or gzip) from the response itself: a second copy, or
@@ -288,6 +290,49 @@ ed_http_headers_attach(ed_conf_t *cf, ed_http_location_t *loc)
     /* `headers: {}` at a nearer level cancels an outer block. */
     if (h && (h->nset || h->nadd || h->nremove)) {
         return ed_http_filter_add(cf, loc, &ed_http_headers_out_filter);
+    }
+    return ED_OK;
+}
+
+/* eddy explain: the edits of the nearest `headers` block, each where
+ * it is written. */
+static int
+ed_http_headers_explain(ed_explain_t *ex)
+{
+    static const char      *ops[] = { "set", "add", "remove" };
+    ed_http_headers_conf_t *hcf = ed_http_conf_at(ex->loc,
+                                                  ed_http_headers_module);
+    ed_http_headers_t      *h = hcf->headers;
+    ed_node_t              *node, *op, *k, *v;
+    char                    buf[600], at[400];
+    size_t                  i, j;
+
+    if (ex->phase != ED_EXPLAIN_FILTERS || h == NULL
+        || (h->nset == 0 && h->nadd == 0 && h->nremove == 0))
+    {
+        return ED_DECLINED;
+    }
+    ed_explain_from(ex, NULL, "headers", &node, 0);
+    ed_explain_handler(ex, "headers");
+    for (i = 0; i < 3; i++) {
+        op = ed_conf_get(node, ops[i]);
+        for (j = 0; op && j < (op->type == ED_NODE_MAP ? op->n
+                               : op->type == ED_NODE_SEQ ? op->n : 1);
+             j++)
+        {
+            if (op->type == ED_NODE_MAP) {
+                k = op->items[2 * j];
+                v = op->items[2 * j + 1];
+                snprintf(buf, sizeof(buf), "%.200s: %.380s", k->value.data,
+                         v->value.data);
+            } else {
+                v = op->type == ED_NODE_SEQ ? op->items[j] : op;
+                snprintf(buf, sizeof(buf), "%.500s", v->value.data);
+            }
+            snprintf(at, sizeof(at), "%.380s:%u:%u", v->file, v->line,
+                     v->col);
+            ed_explain_set(ex, ops[i], buf, at);
+        }
     }
     return ED_OK;
 }

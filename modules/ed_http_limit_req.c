@@ -2,7 +2,7 @@
  * the request rate per key value with a leaky bucket shared by every
  * worker; requests beyond rate plus burst are refused at once (no
  * delaying). Runs in the access phase, after access. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_rate.h"
 
 typedef struct {
@@ -38,6 +38,7 @@ static const char *ed_http_limit_req_check_block(ed_conf_t *cf,
                                                  ed_node_t *node,
                                                  void *block);
 static int ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_limit_req_explain(ed_explain_t *ex);
 
 static const ed_conf_bounds_t ed_http_limit_req_burst = { 0, ED_BURST_MAX };
 static const ed_conf_bounds_t ed_http_limit_req_status = { 400, 599 };
@@ -81,6 +82,7 @@ ed_module_t ed_http_limit_req_module = {
     .keys = ed_http_limit_req_keys,
     .conf_size = { 0, 0, sizeof(ed_http_limit_req_conf_t), 0 },
     .attach = ed_http_limit_req_attach,
+    .explain = ed_http_limit_req_explain,
 };
 
 /* key: a string with variables. Returns NULL or a message. */
@@ -209,4 +211,37 @@ ed_http_limit_req_attach(ed_conf_t *cf, ed_http_location_t *loc)
         return ED_OK;
     }
     return ed_http_access_add(cf, loc, ed_http_limit_req_check);
+}
+
+/* eddy explain: the limit and this request's key; whether the key's
+ * bucket has room is in the running server's shared memory, which
+ * explain does not read. */
+static int
+ed_http_limit_req_explain(ed_explain_t *ex)
+{
+    ed_http_limit_req_conf_t *lcf;
+    ed_http_limit_req_t      *lr;
+    ed_node_t                *rate, *key;
+    ed_str_t                  k = ed_null_string;
+    const char               *from;
+
+    lcf = ed_http_conf_at(ex->loc, ed_http_limit_req_module);
+    lr = lcf->limit;
+    if (ex->phase != ED_EXPLAIN_RULES || lr == NULL) {
+        return ED_DECLINED;
+    }
+    from = ed_explain_from(ex, NULL, "limit_req", NULL, 0);
+    rate = ed_conf_get(lr->node, "rate");
+    key = ed_conf_get(lr->node, "key");
+    if (ed_http_template_run(ex->r, lr->key, &k) != ED_OK) {
+        k.len = 0;
+    }
+    ed_explain_rule_runtime(ex, "limit_req", "%s burst %d, key %s = %s, "
+                            "status %d (%s)",
+                            rate ? rate->value.data : "?", lr->burst,
+                            key ? key->value.data : "$remote_addr",
+                            k.len ? ed_explain_quote(ex, k.data, k.len, 80)
+                                  : "\"\" (not limited)",
+                            lr->status, from);
+    return ED_OK;
 }

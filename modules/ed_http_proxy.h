@@ -5,6 +5,7 @@
 #define ED_HTTP_PROXY_H
 
 #include "ed_http_upstream.h"
+#include "ed_http_explain.h"
 
 /* next_upstream classes. */
 #define ED_PROXY_NEXT_ERROR   0x01
@@ -50,5 +51,8 @@ extern ed_module_t ed_http_proxy_module;
 
 /* The content handler of a location with a `proxy` block. */
 int ed_http_proxy_handler(ed_http_request_t *r);
+/* eddy explain: the upstream, the target and the head it would get
+ * (ed_http_proxy_explain.c). */
+int ed_http_proxy_explain(ed_explain_t *ex);
 
 #endif /* ED_HTTP_PROXY_H */

@@ -77,6 +77,7 @@ ed_module_t ed_http_proxy_module = {
     .keys = ed_proxy_keys,
     .conf_size = { 0, 0, sizeof(ed_http_proxy_loc_conf_t), 0 },
     .attach = ed_proxy_attach,
+    .explain = ed_http_proxy_explain,
 };
 
 /* Configuration. */

@@ -1,6 +1,6 @@
 /* The redirect module: `redirect: URL` (301) or `redirect: {to, status}`,
  * where URL may use variables and the location's captures. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 
 typedef struct {
     int                 status;   /* 0: not configured here */
@@ -10,6 +10,7 @@ typedef struct {
 static const char *ed_http_redirect_set(ed_conf_t *cf, const ed_key_t *key,
                                         ed_node_t *node, void *conf);
 static int ed_http_redirect_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_redirect_explain(ed_explain_t *ex);
 
 static const ed_key_t ed_http_redirect_keys[] = {
     { "redirect", ED_CTX_LOCATION, ED_KEY_NONE, ed_http_redirect_set,
@@ -22,6 +23,7 @@ ed_module_t ed_http_redirect_module = {
     .keys = ed_http_redirect_keys,
     .conf_size = { 0, 0, sizeof(ed_http_redirect_conf_t), 0 },
     .attach = ed_http_redirect_attach,
+    .explain = ed_http_redirect_explain,
 };
 
 static const char *
@@ -128,5 +130,45 @@ ed_http_redirect_attach(ed_conf_t *cf, ed_http_location_t *loc)
         return ED_ERROR;
     }
     loc->handler = ed_http_redirect_handler;
+    return ED_OK;
+}
+
+/* eddy explain: the target as written and as this request expands it. */
+static int
+ed_http_redirect_explain(ed_explain_t *ex)
+{
+    ed_http_redirect_conf_t *rcf;
+    ed_node_t               *node;
+    ed_str_t                 to;
+    const char              *from;
+    char                     num[16];
+
+    rcf = ed_http_conf_at(ex->loc, ed_http_redirect_module);
+    if (ex->loc->handler != ed_http_redirect_handler) {
+        return ED_DECLINED;
+    }
+    if (ex->phase == ED_EXPLAIN_HANDLER) {
+        ed_explain_handler(ex, "redirect");
+        from = ed_explain_from(ex, NULL, "redirect", &node, 0);
+        if (node && node->type == ED_NODE_MAP) {
+            from = ed_explain_from(ex, "redirect", "to", &node, 0);
+        }
+        ed_explain_set(ex, "to", node ? node->value.data : "", from);
+        snprintf(num, sizeof(num), "%d", rcf->status);
+        from = ed_explain_from(ex, "redirect", "status", &node, 1);
+        ed_explain_set(ex, "status", num, node ? from : "default");
+        return ED_OK;
+    }
+    if (ex->phase != ED_EXPLAIN_RESULT) {
+        return ED_DECLINED;
+    }
+    if (ed_http_template_run(ex->r, rcf->to, &to) != ED_OK) {
+        ed_explain_result(ex, 500, "the target cannot be evaluated");
+        return ED_OK;
+    }
+    ed_explain_result(ex, rcf->status, "%s: Location: %.*s",
+                      ed_http_status_text(rcf->status), (int)to.len,
+                      to.data);
+    ed_explain_field(ex, "location", to.data, to.len);
     return ED_OK;
 }

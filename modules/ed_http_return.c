@@ -1,6 +1,6 @@
 /* The return module: answers with a fixed status and an optional body
  * with variables. `return: 204` or `return: {status, body, content_type}`. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 
 typedef struct {
     int                 status;     /* 0: not configured here */
@@ -11,6 +11,7 @@ typedef struct {
 static const char *ed_http_return_set(ed_conf_t *cf, const ed_key_t *key,
                                       ed_node_t *node, void *conf);
 static int ed_http_return_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_return_explain(ed_explain_t *ex);
 
 static const ed_key_t ed_http_return_keys[] = {
     { "return", ED_CTX_LOCATION, ED_KEY_NONE, ed_http_return_set,
@@ -23,6 +24,7 @@ ed_module_t ed_http_return_module = {
     .keys = ed_http_return_keys,
     .conf_size = { 0, 0, sizeof(ed_http_return_conf_t), 0 },
     .attach = ed_http_return_attach,
+    .explain = ed_http_return_explain,
 };
 
 static const char *
@@ -130,5 +132,72 @@ ed_http_return_attach(ed_conf_t *cf, ed_http_location_t *loc)
         return ED_ERROR;
     }
     loc->handler = ed_http_return_handler;
+    return ED_OK;
+}
+
+/* eddy explain: the status and the body as this request would get
+ * them. */
+static int
+ed_http_return_explain(ed_explain_t *ex)
+{
+    ed_http_return_conf_t *rcf = ed_http_conf_at(ex->loc,
+                                                 ed_http_return_module);
+    ed_str_t               body = ed_null_string;
+    ed_node_t             *node, *v;
+    const char            *from;
+    char                   num[16];
+
+    if (ex->loc->handler != ed_http_return_handler) {
+        return ED_DECLINED;
+    }
+    if (ex->phase == ED_EXPLAIN_HANDLER) {
+        ed_explain_handler(ex, "return");
+        ed_explain_from(ex, NULL, "return", &node, 0);
+        snprintf(num, sizeof(num), "%d", rcf->status);
+        if (node && node->type == ED_NODE_SCALAR) {
+            from = ed_explain_from(ex, NULL, "return", NULL, 1);
+        } else if (ed_conf_get(node, "status")) {
+            from = ed_explain_from(ex, "return", "status", NULL, 1);
+        } else {
+            from = "default";
+        }
+        ed_explain_set(ex, "status", num, from);
+        if (rcf->body) {
+            v = ed_conf_get(node, "body");
+            ed_explain_set(ex, "body", ed_explain_quote(ex, v->value.data,
+                                                        v->value.len, 80),
+                           ed_explain_from(ex, "return", "body", NULL, 1));
+            v = ed_conf_get(node, "content_type");
+            ed_explain_set(ex, "content_type", rcf->content_type.data,
+                           v ? ed_explain_from(ex, "return", "content_type",
+                                               NULL, 2)
+                             : "default");
+        }
+        return ED_OK;
+    }
+    if (ex->phase != ED_EXPLAIN_RESULT) {
+        return ED_DECLINED;
+    }
+    if (rcf->body && ed_http_template_run(ex->r, rcf->body, &body) != ED_OK) {
+        ed_explain_result(ex, 500, "the body cannot be evaluated");
+        return ED_OK;
+    }
+    if (rcf->body == NULL && rcf->status >= 300) {
+        ed_explain_result(ex, rcf->status, "%s: the error page of the "
+                          "status", ed_http_status_text(rcf->status));
+        return ED_OK;
+    }
+    ed_explain_result(ex, rcf->status, "%s, %zu bytes%s%s%s",
+                      ed_http_status_text(rcf->status), body.len,
+                      body.len ? " of " : "",
+                      body.len ? rcf->content_type.data : "",
+                      body.len ? ": " : "");
+    if (body.len) {
+        ed_explain_printf(&ex->head, "%s",
+                          ed_explain_quote(ex, body.data, body.len, 200));
+        ed_explain_field(ex, "body", body.data, body.len);
+        ed_explain_field(ex, "content_type", rcf->content_type.data,
+                         rcf->content_type.len);
+    }
     return ED_OK;
 }

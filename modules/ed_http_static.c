@@ -115,8 +115,9 @@ ed_static_scan(ed_http_request_t *r, ed_http_static_in_t *in)
 }
 
 /* Whether the request's method is allowed. */
-static bool
-ed_static_method_ok(const ed_http_static_conf_t *scf, ed_http_request_t *r)
+bool
+ed_http_static_method_ok(const ed_http_static_conf_t *scf,
+                         ed_http_request_t *r)
 {
     ed_str_t *m;
     size_t    i;
@@ -142,8 +143,8 @@ ed_static_method_ok(const ed_http_static_conf_t *scf, ed_http_request_t *r)
 /* dotfiles: deny refuses any name starting with '.', except a leading
  * /.well-known/ (RFC 8615: meant to be served, e.g. ACME challenges).
  * Returns true when uri is refused. */
-static bool
-ed_static_dotfile(const ed_str_t *uri)
+bool
+ed_http_static_dotfile(const ed_str_t *uri)
 {
     static const char wk[] = "/.well-known/";
 
@@ -187,9 +188,9 @@ ed_static_open(ed_http_request_t *r, const ed_http_static_conf_t *scf,
 
 /* Maps uri with the location's root or alias. Returns ED_OK or a
  * status. */
-static int
-ed_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
-              const ed_str_t *uri, ed_str_t *path, size_t *root_len)
+int
+ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
+                   const ed_str_t *uri, ed_str_t *path, size_t *root_len)
 {
     static const ed_str_t none = ed_null_string;
     const ed_str_t       *prefix = &none;
@@ -494,11 +495,12 @@ ed_http_static_serve(ed_http_request_t *r, ed_http_static_conf_t *scf,
     size_t          root_len;
     int             rc;
 
-    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY && ed_static_dotfile(uri))
+    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
+        && ed_http_static_dotfile(uri))
     {
         return 404;
     }
-    rc = ed_static_map(r, scf, uri, &path, &root_len);
+    rc = ed_http_static_map(r, scf, uri, &path, &root_len);
     if (rc != ED_OK) {
         return rc;
     }
@@ -517,8 +519,8 @@ ed_http_static_serve(ed_http_request_t *r, ed_http_static_conf_t *scf,
 
 /* Whether a try_files result is a usable path: it starts with '/' and has
  * no "." or ".." segment, no NUL and no backslash. */
-static bool
-ed_static_uri_ok(const ed_str_t *u)
+bool
+ed_http_static_uri_ok(const ed_str_t *u)
 {
     size_t i, s, n;
 
@@ -562,13 +564,13 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         {
             return 500;
         }
-        if (!ed_static_uri_ok(&u)
+        if (!ed_http_static_uri_ok(&u)
             || (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-                && ed_static_dotfile(&u)))
+                && ed_http_static_dotfile(&u)))
         {
             continue;
         }
-        rc = ed_static_map(r, scf, &u, &path, &root_len);
+        rc = ed_http_static_map(r, scf, &u, &path, &root_len);
         if (rc == 500) {
             return rc;
         }
@@ -605,7 +607,7 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         args.len = u.len - (size_t)(q + 1 - u.data);
         u.len = (size_t)(q - u.data);
     }
-    if (!ed_static_uri_ok(&u)) {
+    if (!ed_http_static_uri_ok(&u)) {
         return 404;
     }
     /* The fallback is served as a new request for that URI: its
@@ -623,7 +625,7 @@ ed_http_static_handler(ed_http_request_t *r)
 
     lcf = ed_http_loc_conf(r, ed_http_static_module);
     scf = lcf->active;
-    if (!r->error_status && !ed_static_method_ok(scf, r)) {
+    if (!r->error_status && !ed_http_static_method_ok(scf, r)) {
         if (ed_static_header(r, "Allow", &scf->allow) != ED_OK) {
             return 500;
         }

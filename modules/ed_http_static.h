@@ -5,6 +5,7 @@
 #define ED_HTTP_STATIC_H
 
 #include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_http_file_cache.h"
 #include "ed_http_mime.h"
 #include "ed_http_range.h"
@@ -86,6 +87,21 @@ int ed_http_static_handler(ed_http_request_t *r);
 /* The worker's open-file cache and multipart boundaries. */
 int ed_http_static_init_worker(ed_worker_t *w);
 void ed_http_static_exit_worker(ed_worker_t *w);
+/* Whether the request's method is allowed (methods). */
+bool ed_http_static_method_ok(const ed_http_static_conf_t *scf,
+                              ed_http_request_t *r);
+/* Whether uri is refused by dotfiles: deny (a name starting with '.',
+ * except under a leading /.well-known/). */
+bool ed_http_static_dotfile(const ed_str_t *uri);
+/* Maps uri with the location's root or alias: ED_OK with path and
+ * *root_len, or a status. */
+int ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
+                       const ed_str_t *uri, ed_str_t *path,
+                       size_t *root_len);
+/* Whether a try_files result is a usable path. */
+bool ed_http_static_uri_ok(const ed_str_t *u);
+/* eddy explain: the static module's part (ed_http_static_explain.c). */
+int ed_http_static_explain(ed_explain_t *ex);
 /* Appends s to a growing string (pool). Returns ED_OK or ED_ERROR. */
 int ed_http_static_append(ed_pool_t *pool, ed_str_t *dst, const char *s,
                           size_t len);

@@ -172,6 +172,7 @@ ed_module_t ed_http_static_module = {
     .postconf = ed_http_static_postconf,
     .init_worker = ed_http_static_init_worker,
     .exit_worker = ed_http_static_exit_worker,
+    .explain = ed_http_static_explain,
 };
 
 /* Configuration. */

@@ -1,7 +1,7 @@
 /* The status module: `status: prometheus | json | html` answers with the
  * server's counters summed over every worker (ed_stats.h) and the state
  * of each server of the named upstream groups. */
-#include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_http_upstream.h"
 #include "ed_stats.h"
 
@@ -33,6 +33,7 @@ typedef struct {
 
 static int ed_http_status_attach(ed_conf_t *cf, ed_http_location_t *loc);
 static int ed_http_status_postconf(ed_conf_t *cf);
+static int ed_http_status_explain(ed_explain_t *ex);
 
 static const ed_conf_enum_t ed_http_status_formats[] = {
     { "prometheus", ED_STATUS_PROMETHEUS },
@@ -55,6 +56,7 @@ ed_module_t ed_http_status_module = {
                    sizeof(ed_http_status_conf_t), 0 },
     .attach = ed_http_status_attach,
     .postconf = ed_http_status_postconf,
+    .explain = ed_http_status_explain,
 };
 
 /* A bounded text buffer in the request's pool. */
@@ -558,5 +560,32 @@ ed_http_status_postconf(ed_conf_t *cf)
         }
         *slot = ups;
     }
+    return ED_OK;
+}
+
+/* eddy explain: the page and its format. */
+static int
+ed_http_status_explain(ed_explain_t *ex)
+{
+    static const char     *formats[] = { "", "prometheus", "json", "html" };
+    ed_http_status_conf_t *scf = ed_http_conf_at(ex->loc,
+                                                 ed_http_status_module);
+    const char            *f;
+
+    if (ex->loc->handler != ed_http_status_handler) {
+        return ED_DECLINED;
+    }
+    f = formats[scf->format >= 1 && scf->format <= 3 ? scf->format : 0];
+    if (ex->phase == ED_EXPLAIN_HANDLER) {
+        ed_explain_handler(ex, "status");
+        ed_explain_set(ex, "format", f,
+                       ed_explain_from(ex, NULL, "status", NULL, 0));
+        return ED_OK;
+    }
+    if (ex->phase != ED_EXPLAIN_RESULT) {
+        return ED_DECLINED;
+    }
+    ed_explain_result(ex, 200, "the server's counters as %s (read from "
+                      "the running server's shared memory)", f);
     return ED_OK;
 }

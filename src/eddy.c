@@ -1,6 +1,7 @@
 /* eddy: the command line, then the master, a test of the configuration,
  * or a signal to a running master. */
 #include "ed_control.h"
+#include "ed_http_explain.h"
 #include "ed_notify.h"
 #include "ed_process.h"
 #include "ed_socket.h"
@@ -22,7 +23,11 @@ ed_usage(FILE *out)
 {
     fprintf(out,
             "usage: eddy [-c FILE] [-p PREFIX] [-t | -T] [-q] [--strict] [-d] "
-            "[-s SIGNAL] [-v | -V] [-h]\n\n"
+            "[-s SIGNAL] [-v | -V] [-h]\n"
+            "       eddy explain [-c FILE] [-p DIR] [--method M] "
+            "[--header 'Name: v']...\n"
+            "                    [--remote-addr A] [--listen A] [--json] "
+            "URL\n\n"
             "  -c, --config FILE   configuration file (default "
             ED_CONF_PATH ")\n"
             "  -p, --prefix DIR    prefix for relative paths (default "
@@ -281,6 +286,9 @@ main(int argc, char **argv)
     ed_core_conf_t *ccf;
     int             c, rc;
 
+    if (argc > 1 && strcmp(argv[1], "explain") == 0) {
+        return ed_http_explain_main(argc - 1, argv + 1);
+    }
     while ((c = getopt_long(argc, argv, "c:p:tTqds:vVh", longopts, NULL))
            != -1)
     {

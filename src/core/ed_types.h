@@ -25,5 +25,6 @@ typedef union ed_peer_addr_u ed_peer_addr_t;
 typedef struct ed_http_server_s ed_http_server_t;
 typedef struct ed_http_location_s ed_http_location_t;
 typedef struct ed_http_request_s ed_http_request_t;
+typedef struct ed_explain_s ed_explain_t;
 
 #endif /* ED_TYPES_H */

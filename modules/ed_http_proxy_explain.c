@@ -1,0 +1,154 @@
+/* eddy explain for the proxy module: the upstream group, its servers,
+ * and the request head it would send, built by the code that builds it
+ * for real (ed_http_upstream_request_head), contacting nothing. */
+#include "ed_http_proxy.h"
+
+static const char *ed_proxy_balance_names[] = {
+    "round_robin", "least_conn", "ip_hash", "hash", "random_two"
+};
+
+/* One setting of the proxy block when it is written. */
+static void
+ed_proxy_explain_key(ed_explain_t *ex, const char *key)
+{
+    ed_node_t  *node;
+    const char *from = ed_explain_from(ex, "proxy", key, &node, 0);
+
+    if (node) {
+        ed_explain_set(ex, key, ed_explain_node_text(ex, node), from);
+    }
+}
+
+static void
+ed_proxy_explain_settings(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
+{
+    ed_http_upstream_t *ups = pcf->ups;
+    ed_explain_buf_t    b;
+    char                at[448];
+    size_t              i;
+
+    ed_explain_handler(ex, "proxy");
+    ed_explain_set(ex, "pass", pcf->pass.data,
+                   ed_explain_from(ex, "proxy", "pass", NULL, 0));
+    memset(&b, 0, sizeof(b));
+    ed_explain_printf(&b, "%.*s [", (int)ups->name.len, ups->name.data);
+    for (i = 0; i < ups->nservers; i++) {
+        ed_explain_printf(&b, "%s%.*s%s", i ? ", " : "",
+                          (int)ups->servers[i].name.len,
+                          ups->servers[i].name.data,
+                          ups->servers[i].backup ? " (backup)" : "");
+    }
+    ed_explain_printf(&b, "] %s",
+                      ed_proxy_balance_names[ups->balance % 5]);
+    if (ups->node && !ups->implicit) {
+        snprintf(at, sizeof(at), "%.400s:%u:%u", ups->node->file,
+                 ups->node->line, ups->node->col);
+    } else {
+        snprintf(at, sizeof(at), "made for the URL in pass");
+    }
+    ed_explain_set(ex, "upstream", b.data ? b.data : "", at);
+    ed_explain_buf_free(&b);
+    ed_proxy_explain_key(ex, "set_headers");
+    ed_proxy_explain_key(ex, "remove_headers");
+    ed_proxy_explain_key(ex, "pass_host");
+    ed_proxy_explain_key(ex, "forwarded");
+    ed_proxy_explain_key(ex, "read_timeout");
+    ed_proxy_explain_key(ex, "next_upstream");
+}
+
+/* The head sent upstream, as ed_proxy_send_head makes it for the first
+ * attempt (the first server of the group stands for the one the
+ * balancer would pick). */
+static void
+ed_proxy_explain_result(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
+{
+    ed_http_request_t      *r = ex->r;
+    ed_http_upstream_t     *ups = pcf->ups;
+    ed_http_proxy_header_t *sh;
+    ed_http_upstream_req_t  q;
+    ed_str_t               *names, *vals;
+    char                   *head, *p, *end, *nl, *t;
+    size_t                  i, len;
+
+    memset(&q, 0, sizeof(q));
+    q.host = pcf->pass_host && r->head.host.len ? &r->head.host
+                                                : &ups->servers[0].host;
+    q.uri = pcf->has_uri ? &pcf->uri : NULL;
+    q.forwarded = pcf->forwarded ? 1 : 0;
+    q.keepalive = ups->keepalive > 0;
+    if (pcf->remove_headers) {
+        q.remove = pcf->remove_headers->elts;
+        q.nremove = pcf->remove_headers->nelts;
+    }
+    if (pcf->set_headers && pcf->set_headers->nelts) {
+        sh = pcf->set_headers->elts;
+        q.nset = pcf->set_headers->nelts;
+        names = ed_palloc(r->pool, 2 * q.nset * sizeof(ed_str_t));
+        if (names == NULL) {
+            ed_explain_result(ex, 500, "out of memory");
+            return;
+        }
+        vals = names + q.nset;
+        for (i = 0; i < q.nset; i++) {
+            names[i] = sh[i].name;
+            if (ed_http_template_run(r, sh[i].value, &vals[i]) != ED_OK) {
+                ed_explain_result(ex, 500, "set_headers \"%.*s\" cannot be "
+                                  "evaluated", (int)sh[i].name.len,
+                                  sh[i].name.data);
+                return;
+            }
+        }
+        q.set_names = names;
+        q.set_values = vals;
+    }
+    head = ed_http_upstream_request_head(r, &q, &len);
+    if (head == NULL) {
+        ed_explain_result(ex, 500, "out of memory");
+        return;
+    }
+    ed_explain_result(ex, 0, "proxied to upstream %.*s (%.*s first of %zu), "
+                      "not contacted: the status is the upstream's",
+                      (int)ups->name.len, ups->name.data,
+                      (int)ups->servers[0].name.len,
+                      ups->servers[0].name.data, ups->nservers);
+    ed_explain_field(ex, "upstream", ups->name.data, ups->name.len);
+    ed_explain_field(ex, "server", ups->servers[0].name.data,
+                     ups->servers[0].name.len);
+    end = head + len;
+    for (p = head; p < end; p = nl + 2) {
+        nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (nl == NULL || nl == p) {
+            break;
+        }
+        if (p == head) {
+            ed_explain_field(ex, "request_line", p, (size_t)(nl - p));
+            /* "METHOD TARGET HTTP/1.1" */
+            t = memchr(p, ' ', (size_t)(nl - p));
+            if (t && nl - t > 10) {
+                ed_explain_field(ex, "target", t + 1,
+                                 (size_t)(nl - t - 10));
+            }
+        }
+        ed_explain_step(ex, "%.*s", (int)(nl - p), p);
+    }
+}
+
+int
+ed_http_proxy_explain(ed_explain_t *ex)
+{
+    ed_http_proxy_loc_conf_t *lcf;
+
+    if (ex->loc->handler != ed_http_proxy_handler) {
+        return ED_DECLINED;
+    }
+    lcf = ed_http_conf_at(ex->loc, ed_http_proxy_module);
+    if (ex->phase == ED_EXPLAIN_HANDLER) {
+        ed_proxy_explain_settings(ex, lcf->block);
+        return ED_OK;
+    }
+    if (ex->phase == ED_EXPLAIN_RESULT) {
+        ed_proxy_explain_result(ex, lcf->block);
+        return ED_OK;
+    }
+    return ED_DECLINED;
+}
