@@ -1,6 +1,7 @@
 /* eddy: the command line, then the master, a test of the configuration,
  * or a signal to a running master. */
 #include "ed_control.h"
+#include "ed_http.h"
 #include "ed_notify.h"
 #include "ed_process.h"
 #include "ed_socket.h"
@@ -310,10 +311,15 @@ main(int argc, char **argv)
     if (test) {
         if (!quiet) {
             ed_print_warnings(cycle->conf);
+            if (!dump && ed_http_memory_text(cycle)) {
+                fputs(ed_http_memory_text(cycle), stderr);
+            }
             fprintf(stderr, "eddy: configuration file %s test is "
                     "successful\n", conf);
         }
-        if (dump && ed_conf_dump_effective(stdout, cycle, NULL, provenance)
+        if (dump && ed_conf_dump_effective(stdout, cycle,
+                                           ed_http_memory_text(cycle),
+                                           provenance)
                     != ED_OK)
         {
             fprintf(stderr, "eddy: -T failed: out of memory\n");
