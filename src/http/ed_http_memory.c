@@ -27,11 +27,12 @@
  *     (zlib's documented 2^(windowBits+2) + 2^(memLevel+9));
  *   - shared memory: each mapping page-rounded.
  *
- * ED_HTTP_MEMORY_TLS_CONN was measured with OpenSSL 3.0 on x86-64: a
- * worker's Private_Clean + Private_Dirty (/proc/PID/smaps_rollup) grew
- * by 10.5 MiB for 2,000 TLS 1.3 connections each idle after one request
- * (t/integration/test_dump.py measures the plain case the same way),
- * less the plain slot. */
+ * ED_HTTP_MEMORY_TLS_CONN is OpenSSL's per-connection state kept while a
+ * TLS connection is idle (the SSL object, its session and cipher
+ * contexts; the record buffers are released, SSL_MODE_RELEASE_BUFFERS
+ * in ed_tls.c). It is a fixed figure, not yet checked against a worker
+ * holding idle TLS connections the way t/integration/test_dump.py
+ * checks the plain figure. */
 #include "ed_http.h"
 #include "ed_http_file_cache.h"
 #include "ed_http_upstream.h"
