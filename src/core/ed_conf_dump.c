@@ -280,6 +280,34 @@ ed_dump_norepeat(ed_dump_t *d, const ed_key_t *k, int depth)
            || strcmp(k->name, "limit_req") == 0;
 }
 
+/* A value found for a block's key; a listen address is written as
+ * eddy names it ("8080": "0.0.0.0:8080"). */
+static ed_dv_t *
+ed_dump_found(ed_dump_t *d, const ed_conf_block_t *b, const ed_key_t *ik,
+              ed_node_t *n, const char *origin, unsigned inner)
+{
+    ed_node_t *c;
+    char      *name;
+
+    if (strcmp(b->name, "listen") == 0 && strcmp(ik->name, "address") == 0
+        && n->type == ED_NODE_SCALAR
+        && (name = ed_cycle_addr_name(d->pool, n->value.data)) != NULL
+        && strcmp(name, n->value.data) != 0)
+    {
+        c = ed_pcalloc(d->pool, sizeof(ed_node_t));
+        if (c == NULL) {
+            d->failed = 1;
+            return NULL;
+        }
+        *c = *n;
+        c->value.data = name;
+        c->value.len = strlen(name);
+        c->quoted = 0;
+        n = c;
+    }
+    return ed_dv_copy(d, n, origin, inner);
+}
+
 /* The value of one key of a block from the nodes found for it (bn[j]
  * for each level j up to t, def the outer key's default, NULL when it
  * has none), depth the level being written. */
@@ -308,9 +336,10 @@ ed_dump_block_value(ed_dump_t *d, const ed_key_t *k, const ed_key_t *ik,
             n = src;
         }
         if (n) {
-            return ed_dv_copy(d, n, j < 0 ? "default"
-                                          : ed_dump_origin(d, n, j, depth),
-                              j == depth);
+            return ed_dump_found(d, b, ik, n,
+                                 j < 0 ? "default"
+                                       : ed_dump_origin(d, n, j, depth),
+                                 j == depth);
         }
     }
     text = ik->def ? ik->def : ed_dump_extra_default(b->name, ik->name);
