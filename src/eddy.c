@@ -241,6 +241,11 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    if (provenance && !dump) {
+        fprintf(stderr, "eddy: --provenance needs -T\n");
+        ed_usage(stderr);
+        return 1;
+    }
     if (optind < argc) {
         fprintf(stderr, "eddy: unexpected argument \"%s\"\n", argv[optind]);
         ed_usage(stderr);

@@ -137,6 +137,14 @@ def test_dump_round_trip(prefix):
     assert dump(prefix, conf="conf/dumped2.yaml") == out
 
 
+def test_provenance_needs_T(prefix):
+    write(prefix, "conf/eddy.yaml", CONF)
+    rc, out, err = run_eddy(["-p", prefix, "-c", "conf/eddy.yaml", "-t",
+                             "--provenance"], cwd=prefix)
+    assert rc == 1
+    assert err.splitlines()[0] == "eddy: --provenance needs -T"
+
+
 RICH = """
 workers: 2
 pid_file: logs/eddy.pid
