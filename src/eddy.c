@@ -1,6 +1,7 @@
 /* eddy: the command line, then the master, a test of the configuration,
  * or a signal to a running master. */
 #include "ed_control.h"
+#include "ed_http.h"
 #include "ed_http_explain.h"
 #include "ed_notify.h"
 #include "ed_process.h"
@@ -22,8 +23,8 @@ static void
 ed_usage(FILE *out)
 {
     fprintf(out,
-            "usage: eddy [-c FILE] [-p PREFIX] [-t | -T] [-q] [--strict] [-d] "
-            "[-s SIGNAL] [-v | -V] [-h]\n"
+            "usage: eddy [-c FILE] [-p PREFIX] [-t | -T [--provenance]] [-q] "
+            "[--strict] [-d] [-s SIGNAL] [-v | -V] [-h]\n"
             "       eddy explain [-c FILE] [-p DIR] [--method M] "
             "[--header 'Name: v']...\n"
             "                    [--remote-addr A] [--listen A] [--json] "
@@ -35,6 +36,8 @@ ed_usage(FILE *out)
             "  -t, --test          test the configuration and exit\n"
             "  -T, --dump          test, then print the effective "
             "configuration\n"
+            "      --provenance    with -T: say where each value comes "
+            "from\n"
             "  -q, --quiet         with -t/-T: print only errors\n"
             "      --strict        with -t/-T: warnings count as errors\n"
             "  -d, --daemon        detach from the terminal\n"
@@ -104,97 +107,6 @@ ed_print_errors(ed_conf_t *cf)
         fprintf(stderr, "eddy: %u more errors not shown\n",
                 cf->nerrors - ED_CONF_MAX_ERRORS);
     }
-}
-
-static ed_node_t *
-ed_dump_scalar(ed_pool_t *pool, const char *text)
-{
-    ed_node_t *n = ed_pcalloc(pool, sizeof(ed_node_t));
-
-    if (n) {
-        n->type = ED_NODE_SCALAR;
-        n->file = "(default)";
-        n->value.data = (char *)text;
-        n->value.len = strlen(text);
-    }
-    return n;
-}
-
-/* Adds to map every key of keys allowed in ctx that has a default and is
- * not set, so that -T shows the effective configuration. */
-static int
-ed_dump_defaults(ed_pool_t *pool, ed_node_t *map, const ed_key_t *keys,
-                 unsigned ctx)
-{
-    const ed_key_t *k;
-    ed_node_t     **items;
-    size_t          extra = 0;
-
-    for (k = keys; k && k->name; k++) {
-        if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {
-            extra++;
-        }
-    }
-    if (extra == 0) {
-        return ED_OK;
-    }
-    items = ed_palloc(pool, 2 * (map->n + extra) * sizeof(ed_node_t *));
-    if (items == NULL) {
-        return ED_ERROR;
-    }
-    if (map->n) {
-        memcpy(items, map->items, 2 * map->n * sizeof(ed_node_t *));
-    }
-    map->items = items;
-    for (k = keys; k->name; k++) {
-        if ((k->ctx & ctx) && k->def && ed_conf_get(map, k->name) == NULL) {
-            items[2 * map->n] = ed_dump_scalar(pool, k->name);
-            items[2 * map->n + 1] = ed_dump_scalar(pool, k->def);
-            if (items[2 * map->n] == NULL || items[2 * map->n + 1] == NULL) {
-                return ED_ERROR;
-            }
-            map->n++;
-        }
-    }
-    return ED_OK;
-}
-
-static void
-ed_dump(ed_cycle_t *cycle)
-{
-    ed_module_t *m;
-    ed_node_t   *events;
-    size_t       i;
-
-    events = ed_conf_get(cycle->root, "events");
-    if (events == NULL) {
-        static const ed_key_t key[] = {
-            { "events", ED_CTX_MAIN, 0, NULL, 0, 0, NULL, "" },
-            { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
-        };
-
-        if (ed_dump_defaults(cycle->pool, cycle->root, key, ED_CTX_MAIN)
-            != ED_OK)
-        {
-            return;
-        }
-        events = ed_conf_get(cycle->root, "events");
-        events->type = ED_NODE_MAP;
-    }
-    if (events->type == ED_NODE_MAP
-        && ed_dump_defaults(cycle->pool, events, ed_core_events_keys,
-                            ED_CTX_MAIN) != ED_OK)
-    {
-        return;
-    }
-    for (i = 0; (m = ed_modules[i]) != NULL; i++) {
-        if (ed_dump_defaults(cycle->pool, cycle->root, m->keys, ED_CTX_MAIN)
-            != ED_OK)
-        {
-            return;
-        }
-    }
-    ed_conf_dump(stdout, cycle->root);
 }
 
 /* -d: the launching process waits on a pipe until the master serves
@@ -273,6 +185,7 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "quiet", no_argument, NULL, 'q' },
         { "strict", no_argument, NULL, 'S' },
+        { "provenance", no_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 }
     };
     const char     *conf = NULL, *prefix = NULL, *sig = NULL;
@@ -280,7 +193,7 @@ main(int argc, char **argv)
     char            errlog[PATH_MAX + 32];
     const char     *logpath;
     bool            test = false, dump = false, daemon_flag = false;
-    bool            quiet = false, strict = false;
+    bool            quiet = false, strict = false, provenance = false;
     ed_cycle_t     *cycle;
     ed_conf_t      *errors;
     ed_core_conf_t *ccf;
@@ -314,6 +227,9 @@ main(int argc, char **argv)
         case 'S':
             strict = true;
             break;
+        case 'P':
+            provenance = true;
+            break;
         case 's':
             sig = optarg;
             break;
@@ -331,6 +247,11 @@ main(int argc, char **argv)
             ed_usage(stderr);
             return 1;
         }
+    }
+    if (provenance && !dump) {
+        fprintf(stderr, "eddy: --provenance needs -T\n");
+        ed_usage(stderr);
+        return 1;
     }
     if (optind < argc) {
         fprintf(stderr, "eddy: unexpected argument \"%s\"\n", argv[optind]);
@@ -402,11 +323,20 @@ main(int argc, char **argv)
     if (test) {
         if (!quiet) {
             ed_print_warnings(cycle->conf);
+            if (!dump && ed_http_memory_text(cycle)) {
+                fputs(ed_http_memory_text(cycle), stderr);
+            }
             fprintf(stderr, "eddy: configuration file %s test is "
                     "successful\n", conf);
         }
-        if (dump) {
-            ed_dump(cycle);
+        if (dump && ed_conf_dump_effective(stdout, cycle,
+                                           ed_http_memory_text(cycle),
+                                           provenance)
+                    != ED_OK)
+        {
+            fprintf(stderr, "eddy: -T failed: out of memory\n");
+            ed_cycle_free(cycle);
+            return 1;
         }
         ed_cycle_free(cycle);
         return 0;

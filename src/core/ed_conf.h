@@ -52,6 +52,9 @@ enum { ED_CONF_MAIN = 0, ED_CONF_SRV, ED_CONF_LOC, ED_CONF_UPS, ED_CONFS };
  * is a map holding only `include:` is replaced by the files' items (a
  * map is one item, a sequence a list of them); messages name one item
  * by the key's name without its final "s" ("servers": "a server"). */
+/* A key with ED_KEY_INCLUDE_KEYS may give as arg an ed_conf_block_t
+ * whose keys each value of its map takes (`upstreams`), so that -T
+ * shows them with their defaults. */
 #define ED_KEY_INCLUDE_KEYS  0x20
 #define ED_KEY_INCLUDE_ITEMS 0x40
 
@@ -212,8 +215,18 @@ int ed_conf_check_file(ed_conf_t *cf, const char *what, const char *path,
 
 /* Resolves a path against the prefix into pool memory. */
 char *ed_conf_path(ed_conf_t *cf, const char *path);
-/* Writes the tree as YAML (for -T). */
+/* Writes the tree as YAML. */
 void ed_conf_dump(FILE *out, const ed_node_t *node);
+/* Writes one scalar as YAML, quoted when it must be; flow: for inside
+ * [...] or {...}. */
+void ed_conf_dump_scalar(FILE *out, const ed_node_t *node, unsigned flow);
+/* -T (ed_conf_dump.c): "# sha256: HEX" of the YAML that follows
+ * (comments excluded), the lines of head (comments, may be NULL), then
+ * every key eddy uses with its value: set, inherited or default, at
+ * every level where it applies. provenance: each value is followed by a
+ * comment saying where it comes from. ED_OK or ED_ERROR (ENOMEM). */
+int ed_conf_dump_effective(FILE *out, ed_cycle_t *cycle, const char *head,
+                           unsigned provenance);
 
 /* Generic setters. The field kind is given by the key's flags. */
 const char *ed_conf_set_bool(ed_conf_t *, const ed_key_t *, ed_node_t *,

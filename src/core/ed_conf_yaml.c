@@ -1140,8 +1140,10 @@ ed_yaml_utf8(const unsigned char *p, size_t n, uint32_t *cp)
     return len;
 }
 
-static void
-ed_yaml_dump_scalar(FILE *out, const ed_node_t *node)
+/* flow: inside [...] or {...}, where ",[]{}" end a plain scalar (a ':'
+ * or '#' is quoted too, for the reader's sake). */
+void
+ed_conf_dump_scalar(FILE *out, const ed_node_t *node, unsigned flow)
 {
     const unsigned char *p = (const unsigned char *)node->value.data;
     size_t i, len;
@@ -1151,7 +1153,9 @@ ed_yaml_dump_scalar(FILE *out, const ed_node_t *node)
         fputc('~', out);
         return;
     }
-    if (!node->quoted && !ed_yaml_needs_quotes(&node->value)) {
+    if (!node->quoted && !ed_yaml_needs_quotes(&node->value)
+        && !(flow && strpbrk(node->value.data, ",[]{}:#") != NULL))
+    {
         fwrite(p, 1, node->value.len, out);
         return;
     }
@@ -1213,7 +1217,7 @@ ed_yaml_dump_value(FILE *out, const ed_node_t *v, unsigned indent, int item)
 {
     if (v->type == ED_NODE_SCALAR) {
         fputc(' ', out);
-        ed_yaml_dump_scalar(out, v);
+        ed_conf_dump_scalar(out, v, 0);
         fputc('\n', out);
     } else if (v->n == 0) {
         fputs(v->type == ED_NODE_MAP ? " {}\n" : " []\n", out);
@@ -1233,11 +1237,11 @@ ed_yaml_dump_key(FILE *out, const ed_node_t *key, unsigned indent)
 {
     if (key->value.len > 128) {
         fputs("? ", out);
-        ed_yaml_dump_scalar(out, key);
+        ed_conf_dump_scalar(out, key, 0);
         fprintf(out, "\n%*s:", (int)indent, "");
         return;
     }
-    ed_yaml_dump_scalar(out, key);
+    ed_conf_dump_scalar(out, key, 0);
     fputc(':', out);
 }
 
@@ -1250,7 +1254,7 @@ ed_yaml_dump_node(FILE *out, const ed_node_t *node, unsigned indent,
 
     if (node->type == ED_NODE_SCALAR || node->n == 0) {
         if (node->type == ED_NODE_SCALAR) {
-            ed_yaml_dump_scalar(out, node);
+            ed_conf_dump_scalar(out, node, 0);
         } else {
             fputs(node->type == ED_NODE_MAP ? "{}" : "[]", out);
         }

@@ -273,6 +273,19 @@ ed_addr_text(ed_pool_t *pool, const struct sockaddr_storage *ss)
     return ed_pstrdup(pool, text, strlen(text));
 }
 
+char *
+ed_cycle_addr_name(ed_pool_t *pool, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t               len;
+    const char             *err;
+
+    if (ed_parse_addr(addr, &ss, &len, &err) != ED_OK) {
+        return NULL;
+    }
+    return ed_addr_text(pool, &ss);
+}
+
 ed_listener_t *
 ed_cycle_listener(ed_cycle_t *cycle, const char *addr, const char **err)
 {

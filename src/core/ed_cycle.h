@@ -88,6 +88,9 @@ void ed_cycle_free(ed_cycle_t *cycle);
  * root, so that workers (running as that user) can reopen it on USR1.
  * ED_OK, or ED_ERROR (logged). */
 int ed_cycle_give_file(ed_cycle_t *cycle, int fd, const char *path);
+/* The canonical text of an address as written in a config ("8080":
+ * "0.0.0.0:8080"), as logs name it; NULL when invalid or on ENOMEM. */
+char *ed_cycle_addr_name(ed_pool_t *pool, const char *addr);
 /* Adds a listener for addr (parsed from a config string) or returns the
  * existing one with the same address. NULL with *err set on failure. */
 ed_listener_t *ed_cycle_listener(ed_cycle_t *cycle, const char *addr,

@@ -132,6 +132,12 @@ ed_siphash(const uint64_t k[2], const void *data, size_t len)
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+size_t
+ed_rate_table_size(void)
+{
+    return sizeof(ed_rate_table_t);
+}
+
 ed_rate_table_t *
 ed_rate_table_create(ed_pool_t *pool)
 {

@@ -43,6 +43,8 @@ uint64_t ed_siphash(const uint64_t k[2], const void *data, size_t len);
  * the workers fork; unmapped with pool), with a random hash key of its
  * own. NULL on failure (errno). */
 ed_rate_table_t *ed_rate_table_create(ed_pool_t *pool);
+/* The bytes of one table in shared memory (the memory estimate). */
+size_t ed_rate_table_size(void);
 /* The hash that stands for a key in table t (keyed by t, so that no
  * client can choose keys that fall in one set; never 0). */
 uint64_t ed_rate_hash(const ed_rate_table_t *t, const char *s, size_t len);

@@ -112,6 +112,12 @@ ed_loop_run_list(ed_loop_t *loop, ed_defer_t *q)
 /* Returns the loop, or NULL (logged) when epoll, the eventfd or memory
  * fail. Reads the clocks, so timers added before the first turn are
  * relative to now. */
+size_t
+ed_loop_size(void)
+{
+    return sizeof(ed_loop_t);
+}
+
 ed_loop_t *
 ed_loop_create(ed_log_t *log)
 {

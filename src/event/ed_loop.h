@@ -46,6 +46,8 @@ typedef void (*ed_signal_pt)(void *data, int signo);
 
 /* NULL on failure (logged). */
 ed_loop_t *ed_loop_create(ed_log_t *log);
+/* The bytes of a loop (its event array): the memory estimate. */
+size_t ed_loop_size(void);
 void ed_loop_destroy(ed_loop_t *loop);
 
 /* Register, change, remove a descriptor. ED_OK or ED_ERROR (errno). */

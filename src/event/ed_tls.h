@@ -95,6 +95,8 @@ extern const ed_stream_io_t ed_tls_io;
  * Returns ED_OK, or ED_ERROR (errno) when memory cannot be mapped or no
  * random bytes are available. */
 int ed_tls_keys_init(void);
+/* The bytes of the shared ticket keys' mapping (the memory estimate). */
+size_t ed_tls_keys_size(void);
 /* Makes a new encrypting key; the current one is kept for decrypting
  * tickets until the next rotation. Returns ED_OK, or ED_ERROR without
  * keys or random bytes. */

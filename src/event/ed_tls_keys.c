@@ -166,6 +166,12 @@ ed_tls_keys_map(void)
     return ed_shm_alloc(pool, sizeof(ed_tls_keys_t));
 }
 
+size_t
+ed_tls_keys_size(void)
+{
+    return sizeof(ed_tls_keys_t);
+}
+
 /* Returns ED_OK or ED_ERROR (errno). */
 int
 ed_tls_keys_init(void)

@@ -172,6 +172,7 @@ typedef struct {
 
 typedef struct {
     ed_array_t  servers;      /* ed_http_server_t * */
+    char       *memory;       /* the memory estimate's lines, "# ..." */
 } ed_http_core_main_conf_t;
 
 typedef struct {
@@ -356,6 +357,13 @@ void ed_http_finalize(ed_http_request_t *r, int rc);
 /* Sets TCP_NODELAY on the connection once (see ed_http_request.c): for
  * responses written in several pieces over time (streaming). */
 void ed_http_nodelay(ed_http_conn_t *hc);
+
+/* The memory estimate (ed_http_memory.c, operator.md): computed at the
+ * end of the HTTP core's postconf, with a warning when it exceeds the
+ * memory available. ED_OK or ED_ERROR (ENOMEM). */
+int ed_http_memory_check(ed_conf_t *cf);
+/* Its lines, each "# ...\n", for -t and -T; NULL before the check. */
+const char *ed_http_memory_text(ed_cycle_t *cycle);
 /* The reason phrase of a status, or "Unknown". */
 const char *ed_http_status_text(int status);
 /* Writes the small HTML page naming a status; returns its length. */

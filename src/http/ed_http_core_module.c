@@ -797,5 +797,5 @@ ed_http_core_postconf(ed_conf_t *cf)
             ha->default_server = ((ed_http_server_t **)ha->servers.elts)[0];
         }
     }
-    return ED_OK;
+    return ed_http_memory_check(cf);
 }

@@ -133,9 +133,18 @@ static const ed_key_t ed_ups_group_keys[] = {
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
+/* What each value of `upstreams` holds, for -T (ed_ups_group applies
+ * the keys itself). */
+static const ed_conf_block_t ed_ups_group_block = {
+    .name = "upstream",
+    .keys = ed_ups_group_keys,
+    .size = sizeof(ed_http_upstream_t),
+    .expect = "expected a mapping of name -> upstream",
+};
+
 static const ed_key_t ed_ups_keys[] = {
     { "upstreams", ED_CTX_MAIN, ED_KEY_NONE | ED_KEY_INCLUDE_KEYS,
-      ed_ups_set_upstreams, ED_CONF_MAIN, 0, NULL, NULL },
+      ed_ups_set_upstreams, ED_CONF_MAIN, 0, &ed_ups_group_block, NULL },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -151,7 +151,8 @@ def test_install_destdir_stages_a_tree_that_checks(tmp_path):
     st = subprocess.run([str(root / "sbin" / "eddy"), "-p", str(root), "-T"],
                         capture_output=True, text=True, timeout=10)
     assert st.returncode == 0, st.stderr
-    assert re.search(r"- address: 80\n\s+default: true", st.stdout), \
+    assert re.search(r"- address: 0\.0\.0\.0:80\n\s+default: true",
+                     st.stdout), \
         st.stdout
     # Nothing was written outside DESTDIR: every file is one of ours.
     assert all(not f.startswith("..") for f in have)

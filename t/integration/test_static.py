@@ -903,7 +903,7 @@ def test_static_conf_dump_roundtrip(prefix):
                              "-T"], cwd=prefix)
     assert rc == 0, err
     assert "default_type: application/octet-stream" in out
-    assert "open_file_cache: on" in out
+    assert "\nopen_file_cache:\n  max: 10000\n  valid: 30s\n" in out
     (prefix / "conf/dumped.yaml").write_text(out)
     rc, out, err = run_eddy(["-p", prefix, "-c", prefix / "conf/dumped.yaml",
                              "-t"], cwd=prefix)
