@@ -46,7 +46,7 @@ static int ed_alog_postconf(ed_conf_t *cf);
 
 static const ed_key_t ed_alog_keys[] = {
     { "access_log", ED_CTX_ANY_HTTP, ED_KEY_PTR | ED_KEY_INHERIT, ed_alog_set,
-      ED_CONF_LOC, offsetof(ed_alog_conf_t, log), NULL, "logs/access.log" },
+      ED_CONF_LOC, offsetof(ed_alog_conf_t, log), NULL, ED_HTTP_LOG_PATH },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

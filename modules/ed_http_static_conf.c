@@ -17,7 +17,8 @@
  *     location); `static: false` there turns the implicit handling off.
  *     A location without a handler (and the server itself, when no
  *     location matches) serves files when its root is set.
- *   mime_types: conf/mime.types under the prefix; when that default file
+ *   mime_types: mime.types beside the configuration file (conf/mime.types
+ *   under the prefix unless configure says otherwise); when that default file
  *     is missing, a built-in table of common types is used.
  *   default_type: application/octet-stream
  *   open_file_cache: on (= {max: 10000, valid: 30s}) | off | {max, valid}
@@ -693,7 +694,7 @@ ed_http_static_postconf(ed_conf_t *cf)
         memset(&def, 0, sizeof(def));
         def.type = ED_NODE_SCALAR;
         def.file = "(default)";
-        ed_str_set(&def.value, "conf/mime.types");
+        ed_str_set(&def.value, ED_MIME_TYPES_PATH);
         /* As if written, with the default's leniency (key 1: mime_types). */
         ed_http_static_set_mime_types(cf, &ed_http_static_keys[1], &def,
                                       mcf);

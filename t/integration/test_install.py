@@ -194,6 +194,7 @@ def test_installed_tree_checks_from_root(tmp_path):
     configure(tree, "--prefix=%s" % inst,
               "--conf-path=%s/eddy.yaml" % etc,
               "--pid-path=%s/run/eddy.pid" % tmp_path,
+              "--http-log-path=%s/weblogs/access.log" % tmp_path,
               "--systemd-unit-dir=%s/unit" % tmp_path,
               "--logrotate-dir=%s/logrotate.d" % tmp_path)
     rc, out = make(["-j2", "install"], cwd=tree)
@@ -212,6 +213,20 @@ def test_installed_tree_checks_from_root(tmp_path):
     assert t.returncode == 0, t.stderr
     assert "configuration file %s/eddy.yaml test is successful" % etc \
         in t.stderr
+    # The compiled-in access log and the mime.types beside the
+    # configuration file are the ones used.
+    t = subprocess.run([str(eddy), "-T"], cwd="/", capture_output=True,
+                       text=True, timeout=10)
+    assert t.returncode == 0, t.stderr
+    assert "access_log: %s/weblogs/access.log\n" % tmp_path in t.stdout, \
+        t.stdout
+    with open(etc / "mime.types", "a") as f:
+        f.write("application/x-eddy-test eddytest\n")
+    (inst / "html" / "t.eddytest").write_bytes(b"x")
+    t = subprocess.run([str(eddy), "explain", "http://localhost/t.eddytest"],
+                       cwd="/", capture_output=True, text=True, timeout=10)
+    assert t.returncode == 0, t.stderr
+    assert "application/x-eddy-test" in t.stdout, t.stdout
     # An absolute compiled-in path does not follow -p; a relative one
     # (the default site's root, html) does.
     other = tmp_path / "other"
