@@ -159,7 +159,7 @@ ed_plain_writev(ed_stream_t *s, const struct iovec *iov, int n)
     mh.msg_iov = (struct iovec *)iov;
     mh.msg_iovlen = (size_t)n;
     do {
-        r = sendmsg(s->ev.fd, &mh, MSG_NOSIGNAL);
+        r = sendmsg(s->ev.fd, &mh, MSG_NOSIGNAL | (s->more ? MSG_MORE : 0));
     } while (r == -1 && errno == EINTR);
     return ed_plain_result(r);
 }
@@ -1153,6 +1153,11 @@ ed_stream_write_queue(ed_stream_t *s)
                 c = c->next;
             } while (c != head && c->type != ED_WC_FILE
                      && cnt < ED_STREAM_IOV);
+            /* A file range follows (a response head, a multipart part's
+             * head): the kernel holds a partial segment for it, so head
+             * and first bytes leave in full segments, with no TCP_CORK
+             * calls; the file's last bytes push it all. */
+            s->more = c != head && c->type == ED_WC_FILE;
             n = s->io->writev(s, iov, cnt);
         }
         if (n == ED_AGAIN) {

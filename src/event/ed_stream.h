@@ -151,6 +151,8 @@ struct ed_stream_s {
     unsigned              deliver_due:1; /* post runs a delivery */
     unsigned              flush_due:1;   /* post flushes */
     unsigned              in_flushq:1;   /* post sits in the flush queue */
+    unsigned              more:1;        /* the bytes being written are
+                                          * followed by a file range */
 };
 
 /* The water marks a stream starts with. */

@@ -274,7 +274,6 @@ struct ed_http_request_s {
                                                * over time (no Nagle) */
     /* The output path's own: */
     unsigned                  out_file:1;     /* file ranges queued */
-    unsigned                  out_corked:1;
     unsigned                  out_waiting:1;  /* send_timeout runs */
     unsigned                  out_buffer:1;   /* water marks changed */
     unsigned                  out_ended:1;    /* last passed the chain */

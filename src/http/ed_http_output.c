@@ -2,13 +2,12 @@
  * handler) through the location's filters to the client here. Core owns
  * what sits between: flow control toward the client (sources pause while
  * the client's queue is above its high water mark, and go on from
- * ed_http_output_wait), send_timeout, corking around file ranges, and
- * reading file pieces into memory for filters that must see the bytes.
+ * ed_http_output_wait), send_timeout, the wait for file ranges to be
+ * written, and reading file pieces into memory for filters that must see
+ * the bytes.
  * The HTTP/1.1 framing of what reaches the end of the chain is in
  * ed_http_response.c. */
 #include "ed_http.h"
-
-#include <netinet/tcp.h>
 
 /* Reading a file piece for a filter that needs memory: ED_OUT_PIECE
  * bytes per pread, ED_OUT_BUDGET per loop turn (other connections get
@@ -175,25 +174,12 @@ ed_http_header_filters(ed_http_request_t *r)
 static int
 ed_http_out_wire(ed_http_request_t *r, const ed_http_piece_t *p, bool last)
 {
-    ed_stream_t *s;
-    int          on = 1;
-
     if (last) {
         r->out_ended = 1;
         return ed_http_h1_end(r);
     }
     if (p->len == 0) {
         return ED_OK;
-    }
-    if (p->fd >= 0 && !r->out_corked) {
-        s = ed_http_out_stream(r);
-        r->out_corked = 1;
-        if (r->hc->c.peer.sa.sa_family != AF_UNIX) {
-            /* The head and the first bytes of the file in full segments,
-             * as one write would send them: the client wakes up once,
-             * not for a lone head first. */
-            setsockopt(s->ev.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-        }
     }
     return ed_http_h1_piece(r, p);
 }
@@ -434,18 +420,12 @@ ed_http_out_on_flushed(ed_stream_t *s)
 {
     ed_http_conn_t    *hc = s->data;
     ed_http_request_t *r = hc->r;
-    int                off = 0;
 
     s->on_flushed = NULL;
     if (r == NULL) {
         return;
     }
     ed_http_out_disarm(r);
-    if (r->out_corked && hc->c.peer.sa.sa_family != AF_UNIX) {
-        /* Out with the last partial segment. */
-        setsockopt(s->ev.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-    }
-    r->out_corked = 0;
     ed_http_finalize_done(r);
 }
 
@@ -453,7 +433,6 @@ int
 ed_http_output_end(ed_http_request_t *r, int rc)
 {
     ed_stream_t *s = ed_http_out_stream(r);
-    int          off = 0;
 
     if (rc == ED_OK && r->out && r->out->reading) {
         /* The file reader finishes first; it finalizes again. */
@@ -493,9 +472,5 @@ ed_http_output_end(ed_http_request_t *r, int rc)
         r->finalized = 1;
         return ED_AGAIN;
     }
-    if (r->out_corked && r->hc->c.peer.sa.sa_family != AF_UNIX) {
-        setsockopt(s->ev.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-    }
-    r->out_corked = 0;
     return ED_OK;
 }

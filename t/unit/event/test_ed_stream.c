@@ -22,9 +22,15 @@ cnt_recv(ed_stream_t *s, char *buf, size_t len)
     return ed_stream_plain_io.recv(s, buf, len);
 }
 
+/* s->more at each writev: whether a file range followed the batch. */
+static int more_seen[16], n_more_seen;
+
 static ssize_t
 cnt_writev(ed_stream_t *s, const struct iovec *iov, int n)
 {
+    if (n_more_seen < (int)ed_nelems(more_seen)) {
+        more_seen[n_more_seen++] = s->more;
+    }
     n_writev++;
     return ed_stream_plain_io.writev(s, iov, n);
 }
@@ -850,6 +856,47 @@ START_TEST(test_response_one_syscall)
 }
 END_TEST
 
+/* Memory followed by a file range is written with MSG_MORE (the head
+ * waits for the file's first bytes, no TCP_CORK calls); memory after
+ * the last range, or alone, is not held. */
+START_TEST(test_more_before_file)
+{
+    char *file, out[2048];
+    int   fd;
+
+    open_stream(4096);
+    st->io = &counting_io;
+    file = pattern(1000, 5);
+    fd = temp_file(file, 1000);
+    n_more_seen = 0;
+    ck_assert_int_eq(ed_stream_write(st, "head", 4), ED_OK);
+    ck_assert_int_eq(ed_stream_write_file(st, fd, 0, 500), ED_OK);
+    ck_assert_int_eq(ed_stream_write(st, "part", 4), ED_OK);
+    ck_assert_int_eq(ed_stream_write_file(st, fd, 500, 500), ED_OK);
+    ck_assert_int_eq(ed_stream_write(st, "tail", 4), ED_OK);
+    ck_assert_int_eq(ed_loop_once(loop, 0), ED_OK);
+    ck_assert_int_eq(n_more_seen, 3);
+    ck_assert_int_eq(more_seen[0], 1);
+    ck_assert_int_eq(more_seen[1], 1);
+    ck_assert_int_eq(more_seen[2], 0);
+    peer_read(out, 1012);
+    ck_assert_int_eq(memcmp(out, "head", 4), 0);
+    ck_assert_int_eq(memcmp(out + 4, file, 500), 0);
+    ck_assert_int_eq(memcmp(out + 504, "part", 4), 0);
+    ck_assert_int_eq(memcmp(out + 508, file + 500, 500), 0);
+    ck_assert_int_eq(memcmp(out + 1008, "tail", 4), 0);
+
+    n_more_seen = 0;
+    ck_assert_int_eq(ed_stream_write(st, "alone", 5), ED_OK);
+    ck_assert_int_eq(ed_loop_once(loop, 0), ED_OK);
+    ck_assert_int_eq(n_more_seen, 1);
+    ck_assert_int_eq(more_seen[0], 0);
+    peer_read(out, 5);
+    free(file);
+    close(fd);
+}
+END_TEST
+
 /* Memory, references and file ranges, past the socket's buffer. */
 static void
 write_mixed(const ed_stream_io_t *io)
@@ -1130,6 +1177,7 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_close_and_free_in_callback);
     tcase_add_test(tc, test_closed_refuses);
     tcase_add_test(tc, test_response_one_syscall);
+    tcase_add_test(tc, test_more_before_file);
     tcase_add_test(tc, test_lazy_answers_unregistered);
     tcase_add_test(tc, test_lazy_registers_to_wait);
     tcase_add_test(tc, test_write_byte_exact);
