@@ -420,6 +420,10 @@ size_t ed_http_log_ctx(void *data, char *buf, size_t size);
 const char *ed_http_log_str(ed_http_request_t *r, const char *s, size_t len,
                             size_t max);
 
+/* The Host h as the server is chosen by: lowercased, without the port
+ * nor trailing dots, in pool ("" for none). ED_OK, 400 for an invalid
+ * one, or 500 (ed_http_request.c). */
+int ed_http_host_parse(ed_pool_t *pool, const ed_str_t *h, ed_str_t *host);
 /* Chooses the server for a Host on an address, and the location for a
  * normalised path (filling the captures). */
 ed_http_server_t *ed_http_find_server(ed_http_addr_t *addr,

@@ -256,48 +256,6 @@ ed_explain_request(ed_pool_t *pool, ed_listener_t *ls,
     return r;
 }
 
-/* The Host as the server keeps it (ed_http_request.c): lowercased,
- * without port nor trailing dots. ED_OK or 400. */
-static int
-ed_explain_host(ed_http_request_t *r, const ed_str_t *h, ed_str_t *out)
-{
-    const char *p;
-    size_t      i, len = h->len;
-
-    out->data = (char *)"";
-    out->len = 0;
-    if (len == 0) {
-        return ED_OK;
-    }
-    if (h->data[0] == '[') {
-        p = memchr(h->data, ']', len);
-        if (p == NULL) {
-            return 400;
-        }
-        len = (size_t)(p - h->data) + 1;
-    } else if ((p = memchr(h->data, ':', len)) != NULL) {
-        len = (size_t)(p - h->data);
-    }
-    while (len && h->data[len - 1] == '.') {
-        len--;
-    }
-    out->data = ed_pnalloc(r->pool, len + 1);
-    if (out->data == NULL) {
-        return 500;
-    }
-    for (i = 0; i < len; i++) {
-        char c = ed_tolower(h->data[i]);
-
-        if (c == '/' || c == '\\' || c == '\0' || (unsigned char)c <= ' ') {
-            return 400;
-        }
-        out->data[i] = c;
-    }
-    out->data[len] = '\0';
-    out->len = len;
-    return ED_OK;
-}
-
 /* The listen item of srv that makes it listen on ls, or NULL. */
 static ed_http_listen_t *
 ed_explain_listen_item(ed_cycle_t *cycle, ed_http_server_t *srv,
@@ -740,7 +698,7 @@ ed_explain_run(ed_explain_run_t *run, ed_explain_args_t *a)
         return ED_DECLINED;
     }
     run->r = r;
-    rc = ed_explain_host(r, &r->head.host, &host);
+    rc = ed_http_host_parse(r->pool, &r->head.host, &host);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy: invalid Host \"%.*s\" (the server answers "
                 "400)\n", (int)r->head.host.len, r->head.host.data);
