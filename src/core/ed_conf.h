@@ -220,6 +220,9 @@ void ed_conf_dump(FILE *out, const ed_node_t *node);
 /* Writes one scalar as YAML, quoted when it must be; flow: for inside
  * [...] or {...}. */
 void ed_conf_dump_scalar(FILE *out, const ed_node_t *node, unsigned flow);
+/* Writes "key:" at indent; a long key takes the explicit "? key" form,
+ * as YAML limits implicit keys to 1024 characters. */
+void ed_conf_dump_key(FILE *out, const ed_node_t *key, unsigned indent);
 /* -T (ed_conf_dump.c): "# sha256: HEX" of the YAML that follows
  * (comments excluded), the lines of head (comments, may be NULL), then
  * every key eddy uses with its value: set, inherited or default, at
