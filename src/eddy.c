@@ -80,35 +80,6 @@ ed_print_versions(void)
     printf("logrotate dir: %s\n", ED_LOGROTATE_DIR);
 }
 
-/* The warnings of a load, for -t and -T. */
-static void
-ed_print_warnings(ed_conf_t *cf)
-{
-    unsigned i;
-
-    for (i = 0; cf && i < cf->nwarnings && i < ED_CONF_MAX_WARNINGS; i++) {
-        fprintf(stderr, "%s\n", cf->warnings[i]);
-    }
-    if (cf && cf->nwarnings > ED_CONF_MAX_WARNINGS) {
-        fprintf(stderr, "eddy: %u more warnings not shown\n",
-                cf->nwarnings - ED_CONF_MAX_WARNINGS);
-    }
-}
-
-static void
-ed_print_errors(ed_conf_t *cf)
-{
-    unsigned i;
-
-    for (i = 0; cf && i < cf->nerrors && i < ED_CONF_MAX_ERRORS; i++) {
-        fprintf(stderr, "%s\n", cf->errors[i]);
-    }
-    if (cf && cf->nerrors > ED_CONF_MAX_ERRORS) {
-        fprintf(stderr, "eddy: %u more errors not shown\n",
-                cf->nerrors - ED_CONF_MAX_ERRORS);
-    }
-}
-
 /* -d: the launching process waits on a pipe until the master serves
  * (a NUL byte: exit 0) or fails (end of file: the error lines the
  * master wrote there are printed, exit 2). Returns in the master only. */
@@ -302,7 +273,7 @@ main(int argc, char **argv)
     if (cycle && test && strict && cycle->conf->nwarnings) {
         /* --strict: the warnings are the errors. */
         errors = cycle->conf;
-        ed_print_warnings(errors);
+        ed_conf_print_warnings(errors);
         fprintf(stderr, "eddy: configuration file %s test failed (warnings "
                 "with --strict)\n", conf);
         ed_cycle_free(cycle);
@@ -310,9 +281,9 @@ main(int argc, char **argv)
     }
     if (cycle == NULL) {
         if (test && (!quiet || strict)) {
-            ed_print_warnings(errors);
+            ed_conf_print_warnings(errors);
         }
-        ed_print_errors(errors);
+        ed_conf_print_errors(errors);
         ed_cycle_errors_free(errors);
         if (test) {
             fprintf(stderr, "eddy: configuration file %s test failed\n",
@@ -322,7 +293,7 @@ main(int argc, char **argv)
     }
     if (test) {
         if (!quiet) {
-            ed_print_warnings(cycle->conf);
+            ed_conf_print_warnings(cycle->conf);
             if (!dump && ed_http_memory_text(cycle)) {
                 fputs(ed_http_memory_text(cycle), stderr);
             }

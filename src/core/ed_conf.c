@@ -118,6 +118,38 @@ ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log)
     }
 }
 
+static void
+ed_conf_print_list(char *const *list, unsigned n, unsigned max,
+                   const char *what)
+{
+    unsigned i;
+
+    for (i = 0; i < n && i < max; i++) {
+        fprintf(stderr, "%s\n", list[i]);
+    }
+    if (n > max) {
+        fprintf(stderr, "eddy: %u more %s not shown\n", n - max, what);
+    }
+}
+
+void
+ed_conf_print_errors(const ed_conf_t *cf)
+{
+    if (cf) {
+        ed_conf_print_list(cf->errors, cf->nerrors, ED_CONF_MAX_ERRORS,
+                           "errors");
+    }
+}
+
+void
+ed_conf_print_warnings(const ed_conf_t *cf)
+{
+    if (cf) {
+        ed_conf_print_list(cf->warnings, cf->nwarnings,
+                           ED_CONF_MAX_WARNINGS, "warnings");
+    }
+}
+
 int
 ed_conf_check_file(ed_conf_t *cf, const char *what, const char *path,
                    const char *key, const ed_node_t *node)

@@ -155,6 +155,10 @@ int ed_conf_warn(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
 /* Writes the kept warnings to log at warn level, and how many more there
  * were. */
 void ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log);
+/* Writes the kept errors (warnings) of a load to stderr, a line each,
+ * and how many more there were, for the command line. cf may be NULL. */
+void ed_conf_print_errors(const ed_conf_t *cf);
+void ed_conf_print_warnings(const ed_conf_t *cf);
 
 /* Parses a YAML file into a node tree: positions kept, duplicate keys
  * rejected, ${env:NAME} and ${env:NAME:-default} substituted, and

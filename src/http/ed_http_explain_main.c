@@ -526,20 +526,6 @@ ed_explain_listen(ed_explain_run_t *run, ed_http_server_t *srv,
     ed_explain_buf_free(&more);
 }
 
-static void
-ed_explain_print_list(char **list, unsigned n, unsigned max,
-                      const char *what)
-{
-    unsigned i;
-
-    for (i = 0; i < n && i < max; i++) {
-        fprintf(stderr, "%s\n", list[i]);
-    }
-    if (n > max) {
-        fprintf(stderr, "eddy: %u more %s not shown\n", n - max, what);
-    }
-}
-
 /* Parses the arguments. ED_OK, ED_DONE (help printed) or ED_ERROR
  * (usage printed). */
 static int
@@ -643,19 +629,14 @@ ed_explain_load(ed_explain_args_t *a, char *cwd, char *confbuf, size_t len)
     ed_conf_test_only = 1;
     cycle = ed_cycle_load(a->conf, a->prefix, &errors);
     if (cycle == NULL) {
-        if (errors) {
-            ed_explain_print_list(errors->warnings, errors->nwarnings,
-                                  ED_CONF_MAX_WARNINGS, "warnings");
-            ed_explain_print_list(errors->errors, errors->nerrors,
-                                  ED_CONF_MAX_ERRORS, "errors");
-        }
+        ed_conf_print_warnings(errors);
+        ed_conf_print_errors(errors);
         ed_cycle_errors_free(errors);
         fprintf(stderr, "eddy: configuration file %s test failed\n",
                 a->conf);
         return NULL;
     }
-    ed_explain_print_list(cycle->conf->warnings, cycle->conf->nwarnings,
-                          ED_CONF_MAX_WARNINGS, "warnings");
+    ed_conf_print_warnings(cycle->conf);
     return cycle;
 }
 
