@@ -286,6 +286,29 @@ ed_explain_node_text(ed_explain_t *ex, const ed_node_t *node)
     return s ? s : "";
 }
 
+/* The JSON item of a rule; a status makes the later rules "not
+ * reached". Frees detail. */
+static void
+ed_explain_rule_item(ed_explain_t *ex, const char *module,
+                     const char *verdict, ed_explain_buf_t *detail,
+                     int status)
+{
+    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
+    ed_explain_lit(&ex->items, "{\"module\":");
+    ed_explain_jcstr(&ex->items, module);
+    ed_explain_lit(&ex->items, ",\"verdict\":");
+    ed_explain_jcstr(&ex->items, verdict);
+    ed_explain_lit(&ex->items, ",\"detail\":");
+    ed_explain_jstr(&ex->items, detail->data, detail->len);
+    if (status) {
+        ed_explain_printf(&ex->items, ",\"status\":%d", status);
+        ex->refused = status;
+    }
+    ed_explain_lit(&ex->items, "}");
+    ex->nitems++;
+    ed_explain_buf_free(detail);
+}
+
 void
 ed_explain_rule(ed_explain_t *ex, const char *module, const char *verdict,
                 int status, const char *fmt, ...)
@@ -312,20 +335,7 @@ ed_explain_rule(ed_explain_t *ex, const char *module, const char *verdict,
     if (status) {
         ed_explain_printf(&ex->head, " -> %d", status);
     }
-    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
-    ed_explain_lit(&ex->items, "{\"module\":");
-    ed_explain_jcstr(&ex->items, module);
-    ed_explain_lit(&ex->items, ",\"verdict\":");
-    ed_explain_jcstr(&ex->items, verdict);
-    ed_explain_lit(&ex->items, ",\"detail\":");
-    ed_explain_jstr(&ex->items, detail.data, detail.len);
-    if (status) {
-        ed_explain_printf(&ex->items, ",\"status\":%d", status);
-        ex->refused = status;
-    }
-    ed_explain_lit(&ex->items, "}");
-    ex->nitems++;
-    ed_explain_buf_free(&detail);
+    ed_explain_rule_item(ex, module, verdict, &detail, status);
 }
 
 void
@@ -343,16 +353,8 @@ ed_explain_rule_runtime(ed_explain_t *ex, const char *module,
     ed_explain_printf(&ex->head, "%s%s: %s, %s", ex->nitems ? "; " : "",
                       module, ed_explain_cstr(&detail),
                       ex->refused ? "not reached" : verdict);
-    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
-    ed_explain_lit(&ex->items, "{\"module\":");
-    ed_explain_jcstr(&ex->items, module);
-    ed_explain_lit(&ex->items, ",\"verdict\":");
-    ed_explain_jcstr(&ex->items, ex->refused ? "not reached" : verdict);
-    ed_explain_lit(&ex->items, ",\"detail\":");
-    ed_explain_jstr(&ex->items, detail.data, detail.len);
-    ed_explain_lit(&ex->items, "}");
-    ex->nitems++;
-    ed_explain_buf_free(&detail);
+    ed_explain_rule_item(ex, module, ex->refused ? "not reached" : verdict,
+                         &detail, 0);
 }
 
 const char *
