@@ -233,32 +233,15 @@ main(int argc, char **argv)
     ed_pid = getpid();
     ed_time_update();
     ed_modules_init();
-    ed_conf_prefix_origin = prefix ? "from -p"
-                                   : "compiled in: --prefix=" ED_PREFIX;
     /* Set before the listeners take EDDY_INHERIT out of the
      * environment. */
     ed_master_upgraded = getenv("EDDY_INHERIT") != NULL;
-    if (prefix == NULL) {
-        /* The compiled-in prefix, not the current directory: `eddy -t`
-         * works from anywhere (operator.md). */
-        prefix = ED_PREFIX;
-    } else if (prefix[0] != '/') {
-        if (realpath(prefix, cwd) == NULL) {
-            fprintf(stderr, "eddy: invalid prefix %s: %s\n", prefix,
-                    strerror(errno));
-            return 1;
-        }
-        prefix = cwd;
+    if (ed_conf_locate(&prefix, &conf, cwd, confbuf, sizeof(confbuf))
+        != ED_OK)
+    {
+        return 1;
     }
     ed_conf_test_only = test;
-    if (conf == NULL) {
-        if (ED_CONF_PATH[0] == '/') {
-            conf = ED_CONF_PATH;
-        } else {
-            snprintf(confbuf, sizeof(confbuf), "%s/%s", prefix, ED_CONF_PATH);
-            conf = confbuf;
-        }
-    }
 
     cycle = ed_cycle_load(conf, prefix, &errors);
     if (sig) {

@@ -118,6 +118,35 @@ ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log)
     }
 }
 
+int
+ed_conf_locate(const char **prefix, const char **conf, char *cwd,
+               char *confbuf, size_t len)
+{
+    ed_conf_prefix_origin = *prefix ? "from -p"
+                                    : "compiled in: --prefix=" ED_PREFIX;
+    if (*prefix == NULL) {
+        /* The compiled-in prefix, not the current directory: `eddy -t`
+         * works from anywhere (operator.md). */
+        *prefix = ED_PREFIX;
+    } else if ((*prefix)[0] != '/') {
+        if (realpath(*prefix, cwd) == NULL) {
+            fprintf(stderr, "eddy: invalid prefix %s: %s\n", *prefix,
+                    strerror(errno));
+            return ED_ERROR;
+        }
+        *prefix = cwd;
+    }
+    if (*conf == NULL) {
+        if (ED_CONF_PATH[0] == '/') {
+            *conf = ED_CONF_PATH;
+        } else {
+            snprintf(confbuf, len, "%s/%s", *prefix, ED_CONF_PATH);
+            *conf = confbuf;
+        }
+    }
+    return ED_OK;
+}
+
 static void
 ed_conf_print_list(char *const *list, unsigned n, unsigned max,
                    const char *what)

@@ -204,6 +204,13 @@ void ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
  * -p", "the current directory", "compiled in: --prefix=P". Set by main;
  * NULL says nothing. */
 extern const char *ed_conf_prefix_origin;
+/* The prefix and the configuration file of the command line's -p and -c
+ * (*prefix, *conf: NULL when not given): the compiled-in prefix, or a
+ * relative one made absolute in cwd (PATH_MAX bytes); the compiled-in
+ * file, under the prefix in confbuf when relative. Sets
+ * ed_conf_prefix_origin. ED_OK, or ED_ERROR after printing why. */
+int ed_conf_locate(const char **prefix, const char **conf, char *cwd,
+                   char *confbuf, size_t len);
 /* Set by main for -t/-T: checks create nothing (log files are not
  * opened). */
 extern unsigned ed_conf_test_only;

@@ -605,25 +605,8 @@ ed_explain_load(ed_explain_args_t *a, char *cwd, char *confbuf, size_t len)
     ed_cycle_t *cycle;
     ed_conf_t  *errors = NULL;
 
-    ed_conf_prefix_origin = a->prefix ? "from -p"
-                                      : "compiled in: --prefix=" ED_PREFIX;
-    if (a->prefix == NULL) {
-        a->prefix = ED_PREFIX;
-    } else if (a->prefix[0] != '/') {
-        if (realpath(a->prefix, cwd) == NULL) {
-            fprintf(stderr, "eddy: invalid prefix %s: %s\n", a->prefix,
-                    strerror(errno));
-            return NULL;
-        }
-        a->prefix = cwd;
-    }
-    if (a->conf == NULL) {
-        if (ED_CONF_PATH[0] == '/') {
-            a->conf = ED_CONF_PATH;
-        } else {
-            snprintf(confbuf, len, "%s/%s", a->prefix, ED_CONF_PATH);
-            a->conf = confbuf;
-        }
+    if (ed_conf_locate(&a->prefix, &a->conf, cwd, confbuf, len) != ED_OK) {
+        return NULL;
     }
     /* As -t: modules check their files and create none. */
     ed_conf_test_only = 1;
