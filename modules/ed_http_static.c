@@ -599,27 +599,13 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
     if (ed_http_template_run(r, t[n - 1].uri, &u) != ED_OK) {
         return 500;
     }
-    q = ed_http_static_split_args(&u, &args);
+    q = ed_http_split_args(&u, &args);
     if (!ed_http_static_uri_ok(&u)) {
         return 404;
     }
     /* The fallback is served as a new request for that URI: its
      * location's access phase runs first. */
     return ed_http_internal_redirect(r, &u, q ? &args : NULL);
-}
-
-bool
-ed_http_static_split_args(ed_str_t *u, ed_str_t *args)
-{
-    const char *q = memchr(u->data, '?', u->len);
-
-    if (q == NULL) {
-        return false;
-    }
-    args->data = (char *)q + 1;
-    args->len = u->len - (size_t)(q + 1 - u->data);
-    u->len = (size_t)(q - u->data);
-    return true;
 }
 
 /* The content handler: methods, then try_files or the URI itself.

@@ -104,9 +104,6 @@ bool ed_http_static_uri_ok(const ed_str_t *u);
  * '/'), in r's pool. ED_OK or ED_ERROR. */
 int ed_http_static_index_uri(ed_http_request_t *r, const ed_str_t *name,
                              ed_str_t *uri);
-/* Splits a try_files fallback "uri?args" at its first '?'. Returns
- * whether there was one (*args set). */
-bool ed_http_static_split_args(ed_str_t *u, ed_str_t *args);
 
 /* Writes the path of the index file name in the directory path (its
  * first base bytes) into ip, over path's buffer: it has room for "/",

@@ -255,7 +255,7 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
                           item);
         return;
     }
-    q = ed_http_static_split_args(&u, &args);
+    q = ed_http_split_args(&u, &args);
     if (!ed_http_static_uri_ok(&u)) {
         ed_explain_result(ex, 404, "the try_files fallback \"%.*s\" is not "
                           "a usable path", (int)u.len, u.data);

@@ -403,6 +403,13 @@ int ed_http_internal_redirect(ed_http_request_t *r, const ed_str_t *uri,
  * request over (it is finalized or going on), ED_DECLINED to send the
  * built-in page of status. For ed_http_finalize. */
 int ed_http_error_page(ed_http_request_t *r, int status);
+/* The page error_pages configures for status in r's location, or NULL
+ * (none, or r is already internal: an error page's own error). */
+const ed_http_error_page_t *ed_http_error_page_find(ed_http_request_t *r,
+                                                    int status);
+/* Splits "uri?args" at its first '?': uri keeps what is before it.
+ * Returns whether there was one (*args set). */
+bool ed_http_split_args(ed_str_t *uri, ed_str_t *args);
 
 /* The error log's context for a request (ed_http_log.c): ", client:
  * ADDR, server: NAME, request: "LINE"" then ", upstream: "URL"" and

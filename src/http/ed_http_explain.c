@@ -797,25 +797,6 @@ ed_explain_set_uri(ed_http_request_t *r, const ed_explain_t *ex)
     return ED_OK;
 }
 
-/* The error page configured for status in r's location, or NULL. */
-static const ed_http_error_page_t *
-ed_explain_error_page(ed_http_request_t *r, int status)
-{
-    ed_http_error_page_t *p;
-    size_t                i;
-
-    if (r->internal || r->clcf->error_pages == NULL) {
-        return NULL;
-    }
-    p = r->clcf->error_pages->elts;
-    for (i = 0; i < r->clcf->error_pages->nelts; i++) {
-        if (p[i].status == status) {
-            return &p[i];
-        }
-    }
-    return NULL;
-}
-
 int
 ed_explain_passes(ed_explain_run_t *run)
 {
@@ -835,7 +816,7 @@ ed_explain_passes(ed_explain_run_t *run)
     while (1) {
         page = NULL;
         if (!ex.redirect.data && status >= 400
-            && (page = ed_explain_error_page(r, status)) != NULL)
+            && (page = ed_http_error_page_find(r, status)) != NULL)
         {
             /* error_pages: the page is served through an internal
              * redirect, with the error's status. */
@@ -843,14 +824,8 @@ ed_explain_passes(ed_explain_run_t *run)
             r->internal = 1;
             r->error_status = status;
             ex.redirect = page->uri;
-            ex.redirect_has_args = 0;
-            q = memchr(page->uri.data, '?', page->uri.len);
-            if (q) {
-                ex.redirect.len = (size_t)(q - page->uri.data);
-                ex.redirect_args.data = (char *)q + 1;
-                ex.redirect_args.len = page->uri.len - ex.redirect.len - 1;
-                ex.redirect_has_args = 1;
-            }
+            ex.redirect_has_args = ed_http_split_args(&ex.redirect,
+                                                      &ex.redirect_args);
             snprintf(why, sizeof(why), "error_pages %d", status);
             ex.redirect_why = why;
         } else if (!ex.redirect.data) {
