@@ -144,10 +144,13 @@ ed_http_static_method_ok(const ed_http_static_conf_t *scf,
  * /.well-known/ (RFC 8615: meant to be served, e.g. ACME challenges).
  * Returns true when uri is refused. */
 bool
-ed_http_static_dotfile(const ed_str_t *uri)
+ed_http_static_dotfile(const ed_http_static_conf_t *scf, const ed_str_t *uri)
 {
     static const char wk[] = "/.well-known/";
 
+    if (scf->dotfiles != ED_STATIC_DOTFILES_DENY) {
+        return false;
+    }
     if (uri->len >= sizeof(wk) - 1 && memcmp(uri->data, wk, sizeof(wk) - 1)
                                           == 0)
     {
@@ -494,9 +497,7 @@ ed_http_static_serve(ed_http_request_t *r, ed_http_static_conf_t *scf,
     size_t          root_len;
     int             rc;
 
-    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-        && ed_http_static_dotfile(uri))
-    {
+    if (ed_http_static_dotfile(scf, uri)) {
         return 404;
     }
     rc = ed_http_static_map(r, scf, uri, &path, &root_len);
@@ -562,10 +563,7 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         {
             return 500;
         }
-        if (!ed_http_static_uri_ok(&u)
-            || (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-                && ed_http_static_dotfile(&u)))
-        {
+        if (!ed_http_static_uri_ok(&u) || ed_http_static_dotfile(scf, &u)) {
             continue;
         }
         rc = ed_http_static_map(r, scf, &u, &path, &root_len);

@@ -91,8 +91,9 @@ void ed_http_static_exit_worker(ed_worker_t *w);
 bool ed_http_static_method_ok(const ed_http_static_conf_t *scf,
                               ed_http_request_t *r);
 /* Whether uri is refused by dotfiles: deny (a name starting with '.',
- * except under a leading /.well-known/). */
-bool ed_http_static_dotfile(const ed_str_t *uri);
+ * except under a leading /.well-known/); false with dotfiles: allow. */
+bool ed_http_static_dotfile(const ed_http_static_conf_t *scf,
+                            const ed_str_t *uri);
 /* Maps uri with the location's root or alias: ED_OK with path and
  * *root_len, or a status. */
 int ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,

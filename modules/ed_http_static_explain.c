@@ -131,9 +131,7 @@ ed_static_explain_serve(ed_explain_t *ex, ed_http_static_conf_t *scf,
     size_t          root_len;
     int             rc;
 
-    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-        && ed_http_static_dotfile(uri))
-    {
+    if (ed_http_static_dotfile(scf, uri)) {
         ed_explain_result(ex, 404, "\"%s\" has a name starting with \".\" "
                           "(dotfiles: deny)", uri->data);
         return;
@@ -202,9 +200,7 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
                             "path", item, (int)u.len, u.data);
             continue;
         }
-        if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-            && ed_http_static_dotfile(&u))
-        {
+        if (ed_http_static_dotfile(scf, &u)) {
             ed_explain_step(ex, "try_files %s: \"%.*s\" refused (dotfiles: "
                             "deny)", item, (int)u.len, u.data);
             continue;
