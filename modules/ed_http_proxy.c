@@ -77,6 +77,49 @@ static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
 
 /* The upstream request. */
 
+int
+ed_http_proxy_request_init(ed_http_request_t *r,
+                           const ed_http_proxy_conf_t *pcf,
+                           const ed_str_t *server_host,
+                           ed_http_upstream_req_t *q,
+                           const ed_http_proxy_header_t **bad)
+{
+    ed_http_proxy_header_t *sh;
+    ed_str_t               *names, *vals;
+    size_t                  i;
+
+    *bad = NULL;
+    memset(q, 0, sizeof(*q));
+    q->host = pcf->pass_host && r->head.host.len ? &r->head.host
+                                                 : server_host;
+    q->uri = pcf->has_uri ? &pcf->uri : NULL;
+    q->forwarded = pcf->forwarded ? 1 : 0;
+    q->keepalive = pcf->ups->keepalive > 0;
+    if (pcf->remove_headers) {
+        q->remove = pcf->remove_headers->elts;
+        q->nremove = pcf->remove_headers->nelts;
+    }
+    if (pcf->set_headers && pcf->set_headers->nelts) {
+        sh = pcf->set_headers->elts;
+        q->nset = pcf->set_headers->nelts;
+        names = ed_palloc(r->pool, 2 * q->nset * sizeof(ed_str_t));
+        if (names == NULL) {
+            return ED_ERROR;
+        }
+        vals = names + q->nset;
+        for (i = 0; i < q->nset; i++) {
+            names[i] = sh[i].name;
+            if (ed_http_template_run(r, sh[i].value, &vals[i]) != ED_OK) {
+                *bad = &sh[i];
+                return ED_ERROR;
+            }
+        }
+        q->set_names = names;
+        q->set_values = vals;
+    }
+    return ED_OK;
+}
+
 /* Queues the request head on the upstream connection. ED_OK or
  * ED_ERROR. */
 static int
@@ -84,38 +127,15 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
 {
     ed_http_request_t      *r = ctx->r;
     ed_http_proxy_conf_t   *pcf = ctx->pcf;
-    ed_http_proxy_header_t *sh;
-    ed_http_upstream_req_t  q;
-    ed_str_t               *names, *vals;
-    char                   *head;
-    size_t                  i, len;
+    const ed_http_proxy_header_t *bad;
+    ed_http_upstream_req_t        q;
+    char                         *head;
+    size_t                        len;
 
-    memset(&q, 0, sizeof(q));
-    q.host = pcf->pass_host && r->head.host.len ? &r->head.host
-                                                : &ctx->server->host;
-    q.uri = pcf->has_uri ? &pcf->uri : NULL;
-    q.forwarded = pcf->forwarded ? 1 : 0;
-    q.keepalive = ctx->ups->keepalive > 0;
-    if (pcf->remove_headers) {
-        q.remove = pcf->remove_headers->elts;
-        q.nremove = pcf->remove_headers->nelts;
-    }
-    if (pcf->set_headers && pcf->set_headers->nelts) {
-        sh = pcf->set_headers->elts;
-        q.nset = pcf->set_headers->nelts;
-        names = ed_palloc(r->pool, 2 * q.nset * sizeof(ed_str_t));
-        if (names == NULL) {
-            return ED_ERROR;
-        }
-        vals = names + q.nset;
-        for (i = 0; i < q.nset; i++) {
-            names[i] = sh[i].name;
-            if (ed_http_template_run(r, sh[i].value, &vals[i]) != ED_OK) {
-                return ED_ERROR;
-            }
-        }
-        q.set_names = names;
-        q.set_values = vals;
+    if (ed_http_proxy_request_init(r, pcf, &ctx->server->host, &q, &bad)
+        != ED_OK)
+    {
+        return ED_ERROR;
     }
     q.websocket = ctx->upgrade;
     /* An error page run through the proxy sends no body. */

@@ -51,6 +51,17 @@ extern ed_module_t ed_http_proxy_module;
 
 /* The content handler of a location with a `proxy` block. */
 int ed_http_proxy_handler(ed_http_request_t *r);
+/* Fills q, the upstream request head's settings that come from pcf:
+ * Host (the client's with pass_host, else server_host), target,
+ * Forwarded, keep-alive and the header set and remove lists, the set
+ * values evaluated for r. ED_OK, or ED_ERROR with *bad the set_headers
+ * entry that cannot be evaluated (NULL: out of memory). The caller sets
+ * the body and upgrade fields. */
+int ed_http_proxy_request_init(ed_http_request_t *r,
+                               const ed_http_proxy_conf_t *pcf,
+                               const ed_str_t *server_host,
+                               ed_http_upstream_req_t *q,
+                               const ed_http_proxy_header_t **bad);
 /* eddy explain: the upstream, the target and the head it would get
  * (ed_http_proxy_explain.c). */
 int ed_http_proxy_explain(ed_explain_t *ex);

@@ -64,42 +64,22 @@ ed_proxy_explain_result(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
 {
     ed_http_request_t      *r = ex->r;
     ed_http_upstream_t     *ups = pcf->ups;
-    ed_http_proxy_header_t *sh;
-    ed_http_upstream_req_t  q;
-    ed_str_t               *names, *vals;
-    char                   *head, *p, *end, *nl, *t;
-    size_t                  i, len;
+    const ed_http_proxy_header_t *bad;
+    ed_http_upstream_req_t        q;
+    char                         *head, *p, *end, *nl, *t;
+    size_t                        len;
 
-    memset(&q, 0, sizeof(q));
-    q.host = pcf->pass_host && r->head.host.len ? &r->head.host
-                                                : &ups->servers[0].host;
-    q.uri = pcf->has_uri ? &pcf->uri : NULL;
-    q.forwarded = pcf->forwarded ? 1 : 0;
-    q.keepalive = ups->keepalive > 0;
-    if (pcf->remove_headers) {
-        q.remove = pcf->remove_headers->elts;
-        q.nremove = pcf->remove_headers->nelts;
-    }
-    if (pcf->set_headers && pcf->set_headers->nelts) {
-        sh = pcf->set_headers->elts;
-        q.nset = pcf->set_headers->nelts;
-        names = ed_palloc(r->pool, 2 * q.nset * sizeof(ed_str_t));
-        if (names == NULL) {
+    if (ed_http_proxy_request_init(r, pcf, &ups->servers[0].host, &q, &bad)
+        != ED_OK)
+    {
+        if (bad == NULL) {
             ed_explain_result(ex, 500, "out of memory");
-            return;
+        } else {
+            ed_explain_result(ex, 500, "set_headers \"%.*s\" cannot be "
+                              "evaluated", (int)bad->name.len,
+                              bad->name.data);
         }
-        vals = names + q.nset;
-        for (i = 0; i < q.nset; i++) {
-            names[i] = sh[i].name;
-            if (ed_http_template_run(r, sh[i].value, &vals[i]) != ED_OK) {
-                ed_explain_result(ex, 500, "set_headers \"%.*s\" cannot be "
-                                  "evaluated", (int)sh[i].name.len,
-                                  sh[i].name.data);
-                return;
-            }
-        }
-        q.set_names = names;
-        q.set_values = vals;
+        return;
     }
     head = ed_http_upstream_request_head(r, &q, &len);
     if (head == NULL) {

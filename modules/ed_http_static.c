@@ -144,10 +144,13 @@ ed_http_static_method_ok(const ed_http_static_conf_t *scf,
  * /.well-known/ (RFC 8615: meant to be served, e.g. ACME challenges).
  * Returns true when uri is refused. */
 bool
-ed_http_static_dotfile(const ed_str_t *uri)
+ed_http_static_dotfile(const ed_http_static_conf_t *scf, const ed_str_t *uri)
 {
     static const char wk[] = "/.well-known/";
 
+    if (scf->dotfiles != ED_STATIC_DOTFILES_DENY) {
+        return false;
+    }
     if (uri->len >= sizeof(wk) - 1 && memcmp(uri->data, wk, sizeof(wk) - 1)
                                           == 0)
     {
@@ -304,10 +307,7 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
     bool                   plain = r->error_status == 0;
 
     ed_static_scan(r, &in);
-    type = ed_http_mime_lookup(scf->mcf->mime, path->data, path->len);
-    if (type == NULL) {
-        type = scf->mcf->default_value;
-    }
+    type = ed_http_static_type(scf, path);
     if (scf->precompressed && scf->precompressed->nelts
         && in.accept_encoding)
     {
@@ -431,14 +431,24 @@ ed_static_index(ed_http_request_t *r, const ed_str_t *name)
 {
     ed_str_t uri;
 
-    uri.len = r->uri.len + name->len;
-    uri.data = ed_pnalloc(r->pool, uri.len);
-    if (uri.data == NULL) {
+    if (ed_http_static_index_uri(r, name, &uri) != ED_OK) {
         return 500;
     }
-    memcpy(uri.data, r->uri.data, r->uri.len);
-    memcpy(uri.data + r->uri.len, name->data, name->len);
     return ed_http_internal_redirect(r, &uri, NULL);
+}
+
+int
+ed_http_static_index_uri(ed_http_request_t *r, const ed_str_t *name,
+                         ed_str_t *uri)
+{
+    uri->len = r->uri.len + name->len;
+    uri->data = ed_pnalloc(r->pool, uri->len);
+    if (uri->data == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(uri->data, r->uri.data, r->uri.len);
+    memcpy(uri->data + r->uri.len, name->data, name->len);
+    return ED_OK;
 }
 
 /* A URI ending with '/': the first index file that exists, else the
@@ -454,15 +464,7 @@ ed_static_serve_dir(ed_http_request_t *r, ed_http_static_conf_t *scf,
 
     idx = scf->index ? scf->index->elts : NULL;
     for (i = 0; idx && i < scf->index->nelts; i++) {
-        /* path has room for "/" + the name + ".br" (scf->extra). */
-        ip.data = path->data;
-        ip.len = base;
-        if (ip.len == 0 || ip.data[ip.len - 1] != '/') {
-            ip.data[ip.len++] = '/';
-        }
-        memcpy(ip.data + ip.len, idx[i].data, idx[i].len);
-        ip.len += idx[i].len;
-        ip.data[ip.len] = '\0';
+        ed_http_static_index_path(path, base, &idx[i], &ip);
         rc = ed_static_open(r, scf, &ip, root_len, &f);
         if (rc == ED_OK && !f->is_dir) {
             return ed_static_index(r, &idx[i]);
@@ -495,9 +497,7 @@ ed_http_static_serve(ed_http_request_t *r, ed_http_static_conf_t *scf,
     size_t          root_len;
     int             rc;
 
-    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-        && ed_http_static_dotfile(uri))
-    {
+    if (ed_http_static_dotfile(scf, uri)) {
         return 404;
     }
     rc = ed_http_static_map(r, scf, uri, &path, &root_len);
@@ -554,9 +554,8 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
     ed_http_file_t       *f;
     ed_str_t              u, path, args;
     size_t                i, n = scf->try_files->nelts, root_len;
-    const char           *q;
     int                   rc;
-    bool                  dir;
+    bool                  dir, q;
 
     for (i = 0; i + 1 < n; i++) {
         if (t[i].uri == NULL
@@ -564,10 +563,7 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         {
             return 500;
         }
-        if (!ed_http_static_uri_ok(&u)
-            || (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-                && ed_http_static_dotfile(&u)))
-        {
+        if (!ed_http_static_uri_ok(&u) || ed_http_static_dotfile(scf, &u)) {
             continue;
         }
         rc = ed_http_static_map(r, scf, &u, &path, &root_len);
@@ -601,12 +597,7 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
     if (ed_http_template_run(r, t[n - 1].uri, &u) != ED_OK) {
         return 500;
     }
-    q = memchr(u.data, '?', u.len);
-    if (q != NULL) {
-        args.data = (char *)q + 1;
-        args.len = u.len - (size_t)(q + 1 - u.data);
-        u.len = (size_t)(q - u.data);
-    }
+    q = ed_http_split_args(&u, &args);
     if (!ed_http_static_uri_ok(&u)) {
         return 404;
     }

@@ -91,8 +91,9 @@ void ed_http_static_exit_worker(ed_worker_t *w);
 bool ed_http_static_method_ok(const ed_http_static_conf_t *scf,
                               ed_http_request_t *r);
 /* Whether uri is refused by dotfiles: deny (a name starting with '.',
- * except under a leading /.well-known/). */
-bool ed_http_static_dotfile(const ed_str_t *uri);
+ * except under a leading /.well-known/); false with dotfiles: allow. */
+bool ed_http_static_dotfile(const ed_http_static_conf_t *scf,
+                            const ed_str_t *uri);
 /* Maps uri with the location's root or alias: ED_OK with path and
  * *root_len, or a status. */
 int ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
@@ -100,6 +101,39 @@ int ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                        size_t *root_len);
 /* Whether a try_files result is a usable path. */
 bool ed_http_static_uri_ok(const ed_str_t *u);
+/* The URI of the index file name in the directory r->uri (ending with
+ * '/'), in r's pool. ED_OK or ED_ERROR. */
+int ed_http_static_index_uri(ed_http_request_t *r, const ed_str_t *name,
+                             ed_str_t *uri);
+
+/* Writes the path of the index file name in the directory path (its
+ * first base bytes) into ip, over path's buffer: it has room for "/",
+ * the name and ".br" (scf->extra). The caller puts path->data[base]
+ * back to '\0'. */
+static inline void
+ed_http_static_index_path(ed_str_t *path, size_t base, const ed_str_t *name,
+                          ed_str_t *ip)
+{
+    ip->data = path->data;
+    ip->len = base;
+    if (ip->len == 0 || ip->data[ip->len - 1] != '/') {
+        ip->data[ip->len++] = '/';
+    }
+    memcpy(ip->data + ip->len, name->data, name->len);
+    ip->len += name->len;
+    ip->data[ip->len] = '\0';
+}
+
+/* The media type of the file at path: by its extension, else
+ * default_type. */
+static inline const ed_str_t *
+ed_http_static_type(const ed_http_static_conf_t *scf, const ed_str_t *path)
+{
+    const ed_str_t *type;
+
+    type = ed_http_mime_lookup(scf->mcf->mime, path->data, path->len);
+    return type ? type : scf->mcf->default_value;
+}
 /* eddy explain: the static module's part (ed_http_static_explain.c). */
 int ed_http_static_explain(ed_explain_t *ex);
 /* Appends s to a growing string (pool). Returns ED_OK or ED_ERROR. */

@@ -42,10 +42,7 @@ ed_static_explain_file(ed_explain_t *ex, const ed_http_static_conf_t *scf,
     const ed_str_t *type;
     char            size[32];
 
-    type = ed_http_mime_lookup(scf->mcf->mime, path->data, path->len);
-    if (type == NULL) {
-        type = scf->mcf->default_value;
-    }
+    type = ed_http_static_type(scf, path);
     ed_explain_result(ex, 200, "%s (%s, %.*s)", path->data,
                       ed_explain_size(f->size, size, sizeof(size)),
                       (int)type->len, type->data);
@@ -68,28 +65,17 @@ ed_static_explain_dir(ed_explain_t *ex, ed_http_static_conf_t *scf,
 
     idx = scf->index ? scf->index->elts : NULL;
     for (i = 0; idx && i < scf->index->nelts; i++) {
-        ip.data = path->data;
-        ip.len = base;
-        if (ip.len == 0 || ip.data[ip.len - 1] != '/') {
-            ip.data[ip.len++] = '/';
-        }
-        memcpy(ip.data + ip.len, idx[i].data, idx[i].len);
-        ip.len += idx[i].len;
-        ip.data[ip.len] = '\0';
+        ed_http_static_index_path(path, base, &idx[i], &ip);
         rc = ed_static_explain_open(scf, &ip, root_len, &f);
         if (rc == ED_OK && !f->is_dir) {
             ed_http_file_release(f);
             ed_explain_step(ex, "index %s: %s exists", idx[i].data,
                             ip.data);
             path->data[base] = '\0';
-            uri.len = r->uri.len + idx[i].len;
-            uri.data = ed_pnalloc(r->pool, uri.len);
-            if (uri.data == NULL) {
+            if (ed_http_static_index_uri(r, &idx[i], &uri) != ED_OK) {
                 ed_explain_result(ex, 500, "out of memory");
                 return;
             }
-            memcpy(uri.data, r->uri.data, r->uri.len);
-            memcpy(uri.data + r->uri.len, idx[i].data, idx[i].len);
             ed_explain_redirect(ex, &uri, NULL, "index file");
             return;
         }
@@ -145,9 +131,7 @@ ed_static_explain_serve(ed_explain_t *ex, ed_http_static_conf_t *scf,
     size_t          root_len;
     int             rc;
 
-    if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-        && ed_http_static_dotfile(uri))
-    {
+    if (ed_http_static_dotfile(scf, uri)) {
         ed_explain_result(ex, 404, "\"%s\" has a name starting with \".\" "
                           "(dotfiles: deny)", uri->data);
         return;
@@ -196,9 +180,9 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
     ed_node_t            *items;
     ed_str_t              u, path, args;
     size_t                i, n = scf->try_files->nelts, root_len;
-    const char           *item, *q;
+    const char           *item;
     int                   rc;
-    bool                  dir;
+    bool                  dir, q;
 
     ed_explain_from(ex, "static", "try_files", &items, 0);
     for (i = 0; i + 1 < n; i++) {
@@ -216,9 +200,7 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
                             "path", item, (int)u.len, u.data);
             continue;
         }
-        if (scf->dotfiles == ED_STATIC_DOTFILES_DENY
-            && ed_http_static_dotfile(&u))
-        {
+        if (ed_http_static_dotfile(scf, &u)) {
             ed_explain_step(ex, "try_files %s: \"%.*s\" refused (dotfiles: "
                             "deny)", item, (int)u.len, u.data);
             continue;
@@ -269,12 +251,7 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
                           item);
         return;
     }
-    q = memchr(u.data, '?', u.len);
-    if (q != NULL) {
-        args.data = (char *)q + 1;
-        args.len = u.len - (size_t)(q + 1 - u.data);
-        u.len = (size_t)(q - u.data);
-    }
+    q = ed_http_split_args(&u, &args);
     if (!ed_http_static_uri_ok(&u)) {
         ed_explain_result(ex, 404, "the try_files fallback \"%.*s\" is not "
                           "a usable path", (int)u.len, u.data);

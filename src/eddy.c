@@ -80,35 +80,6 @@ ed_print_versions(void)
     printf("logrotate dir: %s\n", ED_LOGROTATE_DIR);
 }
 
-/* The warnings of a load, for -t and -T. */
-static void
-ed_print_warnings(ed_conf_t *cf)
-{
-    unsigned i;
-
-    for (i = 0; cf && i < cf->nwarnings && i < ED_CONF_MAX_WARNINGS; i++) {
-        fprintf(stderr, "%s\n", cf->warnings[i]);
-    }
-    if (cf && cf->nwarnings > ED_CONF_MAX_WARNINGS) {
-        fprintf(stderr, "eddy: %u more warnings not shown\n",
-                cf->nwarnings - ED_CONF_MAX_WARNINGS);
-    }
-}
-
-static void
-ed_print_errors(ed_conf_t *cf)
-{
-    unsigned i;
-
-    for (i = 0; cf && i < cf->nerrors && i < ED_CONF_MAX_ERRORS; i++) {
-        fprintf(stderr, "%s\n", cf->errors[i]);
-    }
-    if (cf && cf->nerrors > ED_CONF_MAX_ERRORS) {
-        fprintf(stderr, "eddy: %u more errors not shown\n",
-                cf->nerrors - ED_CONF_MAX_ERRORS);
-    }
-}
-
 /* -d: the launching process waits on a pipe until the master serves
  * (a NUL byte: exit 0) or fails (end of file: the error lines the
  * master wrote there are printed, exit 2). Returns in the master only. */
@@ -262,32 +233,15 @@ main(int argc, char **argv)
     ed_pid = getpid();
     ed_time_update();
     ed_modules_init();
-    ed_conf_prefix_origin = prefix ? "from -p"
-                                   : "compiled in: --prefix=" ED_PREFIX;
     /* Set before the listeners take EDDY_INHERIT out of the
      * environment. */
     ed_master_upgraded = getenv("EDDY_INHERIT") != NULL;
-    if (prefix == NULL) {
-        /* The compiled-in prefix, not the current directory: `eddy -t`
-         * works from anywhere (operator.md). */
-        prefix = ED_PREFIX;
-    } else if (prefix[0] != '/') {
-        if (realpath(prefix, cwd) == NULL) {
-            fprintf(stderr, "eddy: invalid prefix %s: %s\n", prefix,
-                    strerror(errno));
-            return 1;
-        }
-        prefix = cwd;
+    if (ed_conf_locate(&prefix, &conf, cwd, confbuf, sizeof(confbuf))
+        != ED_OK)
+    {
+        return 1;
     }
     ed_conf_test_only = test;
-    if (conf == NULL) {
-        if (ED_CONF_PATH[0] == '/') {
-            conf = ED_CONF_PATH;
-        } else {
-            snprintf(confbuf, sizeof(confbuf), "%s/%s", prefix, ED_CONF_PATH);
-            conf = confbuf;
-        }
-    }
 
     cycle = ed_cycle_load(conf, prefix, &errors);
     if (sig) {
@@ -302,7 +256,7 @@ main(int argc, char **argv)
     if (cycle && test && strict && cycle->conf->nwarnings) {
         /* --strict: the warnings are the errors. */
         errors = cycle->conf;
-        ed_print_warnings(errors);
+        ed_conf_print_warnings(errors);
         fprintf(stderr, "eddy: configuration file %s test failed (warnings "
                 "with --strict)\n", conf);
         ed_cycle_free(cycle);
@@ -310,9 +264,9 @@ main(int argc, char **argv)
     }
     if (cycle == NULL) {
         if (test && (!quiet || strict)) {
-            ed_print_warnings(errors);
+            ed_conf_print_warnings(errors);
         }
-        ed_print_errors(errors);
+        ed_conf_print_errors(errors);
         ed_cycle_errors_free(errors);
         if (test) {
             fprintf(stderr, "eddy: configuration file %s test failed\n",
@@ -322,7 +276,7 @@ main(int argc, char **argv)
     }
     if (test) {
         if (!quiet) {
-            ed_print_warnings(cycle->conf);
+            ed_conf_print_warnings(cycle->conf);
             if (!dump && ed_http_memory_text(cycle)) {
                 fputs(ed_http_memory_text(cycle), stderr);
             }

@@ -119,6 +119,67 @@ ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log)
 }
 
 int
+ed_conf_locate(const char **prefix, const char **conf, char *cwd,
+               char *confbuf, size_t len)
+{
+    ed_conf_prefix_origin = *prefix ? "from -p"
+                                    : "compiled in: --prefix=" ED_PREFIX;
+    if (*prefix == NULL) {
+        /* The compiled-in prefix, not the current directory: `eddy -t`
+         * works from anywhere (operator.md). */
+        *prefix = ED_PREFIX;
+    } else if ((*prefix)[0] != '/') {
+        if (realpath(*prefix, cwd) == NULL) {
+            fprintf(stderr, "eddy: invalid prefix %s: %s\n", *prefix,
+                    strerror(errno));
+            return ED_ERROR;
+        }
+        *prefix = cwd;
+    }
+    if (*conf == NULL) {
+        if (ED_CONF_PATH[0] == '/') {
+            *conf = ED_CONF_PATH;
+        } else {
+            snprintf(confbuf, len, "%s/%s", *prefix, ED_CONF_PATH);
+            *conf = confbuf;
+        }
+    }
+    return ED_OK;
+}
+
+static void
+ed_conf_print_list(char *const *list, unsigned n, unsigned max,
+                   const char *what)
+{
+    unsigned i;
+
+    for (i = 0; i < n && i < max; i++) {
+        fprintf(stderr, "%s\n", list[i]);
+    }
+    if (n > max) {
+        fprintf(stderr, "eddy: %u more %s not shown\n", n - max, what);
+    }
+}
+
+void
+ed_conf_print_errors(const ed_conf_t *cf)
+{
+    if (cf) {
+        ed_conf_print_list(cf->errors, cf->nerrors, ED_CONF_MAX_ERRORS,
+                           "errors");
+    }
+}
+
+void
+ed_conf_print_warnings(const ed_conf_t *cf)
+{
+    if (cf) {
+        ed_conf_print_list(cf->warnings, cf->nwarnings,
+                           ED_CONF_MAX_WARNINGS, "warnings");
+    }
+}
+
+int
 ed_conf_check_file(ed_conf_t *cf, const char *what, const char *path,
                    const char *key, const ed_node_t *node)
 {

@@ -155,6 +155,10 @@ int ed_conf_warn(ed_conf_t *cf, const ed_node_t *node, const char *fmt, ...)
 /* Writes the kept warnings to log at warn level, and how many more there
  * were. */
 void ed_conf_log_warnings(const ed_conf_t *cf, ed_log_t *log);
+/* Writes the kept errors (warnings) of a load to stderr, a line each,
+ * and how many more there were, for the command line. cf may be NULL. */
+void ed_conf_print_errors(const ed_conf_t *cf);
+void ed_conf_print_warnings(const ed_conf_t *cf);
 
 /* Parses a YAML file into a node tree: positions kept, duplicate keys
  * rejected, ${env:NAME} and ${env:NAME:-default} substituted, and
@@ -200,6 +204,13 @@ void ed_conf_merge(const ed_key_t *keys, unsigned level, const void *parent,
  * -p", "the current directory", "compiled in: --prefix=P". Set by main;
  * NULL says nothing. */
 extern const char *ed_conf_prefix_origin;
+/* The prefix and the configuration file of the command line's -p and -c
+ * (*prefix, *conf: NULL when not given): the compiled-in prefix, or a
+ * relative one made absolute in cwd (PATH_MAX bytes); the compiled-in
+ * file, under the prefix in confbuf when relative. Sets
+ * ed_conf_prefix_origin. ED_OK, or ED_ERROR after printing why. */
+int ed_conf_locate(const char **prefix, const char **conf, char *cwd,
+                   char *confbuf, size_t len);
 /* Set by main for -t/-T: checks create nothing (log files are not
  * opened). */
 extern unsigned ed_conf_test_only;
@@ -220,6 +231,9 @@ void ed_conf_dump(FILE *out, const ed_node_t *node);
 /* Writes one scalar as YAML, quoted when it must be; flow: for inside
  * [...] or {...}. */
 void ed_conf_dump_scalar(FILE *out, const ed_node_t *node, unsigned flow);
+/* Writes "key:" at indent; a long key takes the explicit "? key" form,
+ * as YAML limits implicit keys to 1024 characters. */
+void ed_conf_dump_key(FILE *out, const ed_node_t *key, unsigned indent);
 /* -T (ed_conf_dump.c): "# sha256: HEX" of the YAML that follows
  * (comments excluded), the lines of head (comments, may be NULL), then
  * every key eddy uses with its value: set, inherited or default, at

@@ -645,20 +645,6 @@ ed_dump_flat(const ed_dv_t *v)
     return v->type == ED_NODE_SEQ || v->items.nelts == 0;
 }
 
-static void
-ed_dump_key_text(FILE *out, const ed_node_t *key, unsigned indent)
-{
-    if (key->value.len > 128) {
-        /* YAML limits implicit keys to 1024 characters. */
-        fputs("? ", out);
-        ed_conf_dump_scalar(out, key, 0);
-        fprintf(out, "\n%*s:", (int)indent, "");
-        return;
-    }
-    ed_conf_dump_scalar(out, key, 0);
-    fputc(':', out);
-}
-
 static void ed_dump_write(FILE *out, const ed_dv_t *v, unsigned indent,
                           unsigned inline_first, unsigned prov);
 
@@ -716,7 +702,7 @@ ed_dump_write(FILE *out, const ed_dv_t *v, unsigned indent,
         if (i > 0 || !inline_first) {
             fprintf(out, "%*s", (int)indent, "");
         }
-        ed_dump_key_text(out, it[i]->node, indent);
+        ed_conf_dump_key(out, it[i]->node, indent);
         ed_dump_value(out, it[i + 1], indent, 0, prov);
     }
 }

@@ -1230,10 +1230,8 @@ ed_yaml_dump_value(FILE *out, const ed_node_t *v, unsigned indent, int item)
     }
 }
 
-/* Writes "key:"; a long key takes the explicit "? key" form, as YAML
- * limits implicit keys to 1024 characters. */
-static void
-ed_yaml_dump_key(FILE *out, const ed_node_t *key, unsigned indent)
+void
+ed_conf_dump_key(FILE *out, const ed_node_t *key, unsigned indent)
 {
     if (key->value.len > 128) {
         fputs("? ", out);
@@ -1269,7 +1267,7 @@ ed_yaml_dump_node(FILE *out, const ed_node_t *node, unsigned indent,
             fputc('-', out);
             ed_yaml_dump_value(out, node->items[i], indent, 1);
         } else {
-            ed_yaml_dump_key(out, node->items[2 * i], indent);
+            ed_conf_dump_key(out, node->items[2 * i], indent);
             ed_yaml_dump_value(out, node->items[2 * i + 1], indent, 0);
         }
     }

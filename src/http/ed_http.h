@@ -402,6 +402,13 @@ int ed_http_internal_redirect(ed_http_request_t *r, const ed_str_t *uri,
  * request over (it is finalized or going on), ED_DECLINED to send the
  * built-in page of status. For ed_http_finalize. */
 int ed_http_error_page(ed_http_request_t *r, int status);
+/* The page error_pages configures for status in r's location, or NULL
+ * (none, or r is already internal: an error page's own error). */
+const ed_http_error_page_t *ed_http_error_page_find(ed_http_request_t *r,
+                                                    int status);
+/* Splits "uri?args" at its first '?': uri keeps what is before it.
+ * Returns whether there was one (*args set). */
+bool ed_http_split_args(ed_str_t *uri, ed_str_t *args);
 
 /* The error log's context for a request (ed_http_log.c): ", client:
  * ADDR, server: NAME, request: "LINE"" then ", upstream: "URL"" and
@@ -419,6 +426,10 @@ size_t ed_http_log_ctx(void *data, char *buf, size_t size);
 const char *ed_http_log_str(ed_http_request_t *r, const char *s, size_t len,
                             size_t max);
 
+/* The Host h as the server is chosen by: lowercased, without the port
+ * nor trailing dots, in pool ("" for none). ED_OK, 400 for an invalid
+ * one, or 500 (ed_http_request.c). */
+int ed_http_host_parse(ed_pool_t *pool, const ed_str_t *h, ed_str_t *host);
 /* Chooses the server for a Host on an address, and the location for a
  * normalised path (filling the captures). */
 ed_http_server_t *ed_http_find_server(ed_http_addr_t *addr,

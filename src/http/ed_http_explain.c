@@ -286,6 +286,29 @@ ed_explain_node_text(ed_explain_t *ex, const ed_node_t *node)
     return s ? s : "";
 }
 
+/* The JSON item of a rule; a status makes the later rules "not
+ * reached". Frees detail. */
+static void
+ed_explain_rule_item(ed_explain_t *ex, const char *module,
+                     const char *verdict, ed_explain_buf_t *detail,
+                     int status)
+{
+    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
+    ed_explain_lit(&ex->items, "{\"module\":");
+    ed_explain_jcstr(&ex->items, module);
+    ed_explain_lit(&ex->items, ",\"verdict\":");
+    ed_explain_jcstr(&ex->items, verdict);
+    ed_explain_lit(&ex->items, ",\"detail\":");
+    ed_explain_jstr(&ex->items, detail->data, detail->len);
+    if (status) {
+        ed_explain_printf(&ex->items, ",\"status\":%d", status);
+        ex->refused = status;
+    }
+    ed_explain_lit(&ex->items, "}");
+    ex->nitems++;
+    ed_explain_buf_free(detail);
+}
+
 void
 ed_explain_rule(ed_explain_t *ex, const char *module, const char *verdict,
                 int status, const char *fmt, ...)
@@ -312,20 +335,7 @@ ed_explain_rule(ed_explain_t *ex, const char *module, const char *verdict,
     if (status) {
         ed_explain_printf(&ex->head, " -> %d", status);
     }
-    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
-    ed_explain_lit(&ex->items, "{\"module\":");
-    ed_explain_jcstr(&ex->items, module);
-    ed_explain_lit(&ex->items, ",\"verdict\":");
-    ed_explain_jcstr(&ex->items, verdict);
-    ed_explain_lit(&ex->items, ",\"detail\":");
-    ed_explain_jstr(&ex->items, detail.data, detail.len);
-    if (status) {
-        ed_explain_printf(&ex->items, ",\"status\":%d", status);
-        ex->refused = status;
-    }
-    ed_explain_lit(&ex->items, "}");
-    ex->nitems++;
-    ed_explain_buf_free(&detail);
+    ed_explain_rule_item(ex, module, verdict, &detail, status);
 }
 
 void
@@ -343,16 +353,8 @@ ed_explain_rule_runtime(ed_explain_t *ex, const char *module,
     ed_explain_printf(&ex->head, "%s%s: %s, %s", ex->nitems ? "; " : "",
                       module, ed_explain_cstr(&detail),
                       ex->refused ? "not reached" : verdict);
-    ed_explain_puts(&ex->items, ",", ex->nitems ? 1 : 0);
-    ed_explain_lit(&ex->items, "{\"module\":");
-    ed_explain_jcstr(&ex->items, module);
-    ed_explain_lit(&ex->items, ",\"verdict\":");
-    ed_explain_jcstr(&ex->items, ex->refused ? "not reached" : verdict);
-    ed_explain_lit(&ex->items, ",\"detail\":");
-    ed_explain_jstr(&ex->items, detail.data, detail.len);
-    ed_explain_lit(&ex->items, "}");
-    ex->nitems++;
-    ed_explain_buf_free(&detail);
+    ed_explain_rule_item(ex, module, ex->refused ? "not reached" : verdict,
+                         &detail, 0);
 }
 
 const char *
@@ -795,25 +797,6 @@ ed_explain_set_uri(ed_http_request_t *r, const ed_explain_t *ex)
     return ED_OK;
 }
 
-/* The error page configured for status in r's location, or NULL. */
-static const ed_http_error_page_t *
-ed_explain_error_page(ed_http_request_t *r, int status)
-{
-    ed_http_error_page_t *p;
-    size_t                i;
-
-    if (r->internal || r->clcf->error_pages == NULL) {
-        return NULL;
-    }
-    p = r->clcf->error_pages->elts;
-    for (i = 0; i < r->clcf->error_pages->nelts; i++) {
-        if (p[i].status == status) {
-            return &p[i];
-        }
-    }
-    return NULL;
-}
-
 int
 ed_explain_passes(ed_explain_run_t *run)
 {
@@ -833,7 +816,7 @@ ed_explain_passes(ed_explain_run_t *run)
     while (1) {
         page = NULL;
         if (!ex.redirect.data && status >= 400
-            && (page = ed_explain_error_page(r, status)) != NULL)
+            && (page = ed_http_error_page_find(r, status)) != NULL)
         {
             /* error_pages: the page is served through an internal
              * redirect, with the error's status. */
@@ -841,14 +824,8 @@ ed_explain_passes(ed_explain_run_t *run)
             r->internal = 1;
             r->error_status = status;
             ex.redirect = page->uri;
-            ex.redirect_has_args = 0;
-            q = memchr(page->uri.data, '?', page->uri.len);
-            if (q) {
-                ex.redirect.len = (size_t)(q - page->uri.data);
-                ex.redirect_args.data = (char *)q + 1;
-                ex.redirect_args.len = page->uri.len - ex.redirect.len - 1;
-                ex.redirect_has_args = 1;
-            }
+            ex.redirect_has_args = ed_http_split_args(&ex.redirect,
+                                                      &ex.redirect_args);
             snprintf(why, sizeof(why), "error_pages %d", status);
             ex.redirect_why = why;
         } else if (!ex.redirect.data) {

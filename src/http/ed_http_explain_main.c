@@ -256,48 +256,6 @@ ed_explain_request(ed_pool_t *pool, ed_listener_t *ls,
     return r;
 }
 
-/* The Host as the server keeps it (ed_http_request.c): lowercased,
- * without port nor trailing dots. ED_OK or 400. */
-static int
-ed_explain_host(ed_http_request_t *r, const ed_str_t *h, ed_str_t *out)
-{
-    const char *p;
-    size_t      i, len = h->len;
-
-    out->data = (char *)"";
-    out->len = 0;
-    if (len == 0) {
-        return ED_OK;
-    }
-    if (h->data[0] == '[') {
-        p = memchr(h->data, ']', len);
-        if (p == NULL) {
-            return 400;
-        }
-        len = (size_t)(p - h->data) + 1;
-    } else if ((p = memchr(h->data, ':', len)) != NULL) {
-        len = (size_t)(p - h->data);
-    }
-    while (len && h->data[len - 1] == '.') {
-        len--;
-    }
-    out->data = ed_pnalloc(r->pool, len + 1);
-    if (out->data == NULL) {
-        return 500;
-    }
-    for (i = 0; i < len; i++) {
-        char c = ed_tolower(h->data[i]);
-
-        if (c == '/' || c == '\\' || c == '\0' || (unsigned char)c <= ' ') {
-            return 400;
-        }
-        out->data[i] = c;
-    }
-    out->data[len] = '\0';
-    out->len = len;
-    return ED_OK;
-}
-
 /* The listen item of srv that makes it listen on ls, or NULL. */
 static ed_http_listen_t *
 ed_explain_listen_item(ed_cycle_t *cycle, ed_http_server_t *srv,
@@ -568,20 +526,6 @@ ed_explain_listen(ed_explain_run_t *run, ed_http_server_t *srv,
     ed_explain_buf_free(&more);
 }
 
-static void
-ed_explain_print_list(char **list, unsigned n, unsigned max,
-                      const char *what)
-{
-    unsigned i;
-
-    for (i = 0; i < n && i < max; i++) {
-        fprintf(stderr, "%s\n", list[i]);
-    }
-    if (n > max) {
-        fprintf(stderr, "eddy: %u more %s not shown\n", n - max, what);
-    }
-}
-
 /* Parses the arguments. ED_OK, ED_DONE (help printed) or ED_ERROR
  * (usage printed). */
 static int
@@ -661,43 +605,21 @@ ed_explain_load(ed_explain_args_t *a, char *cwd, char *confbuf, size_t len)
     ed_cycle_t *cycle;
     ed_conf_t  *errors = NULL;
 
-    ed_conf_prefix_origin = a->prefix ? "from -p"
-                                      : "compiled in: --prefix=" ED_PREFIX;
-    if (a->prefix == NULL) {
-        a->prefix = ED_PREFIX;
-    } else if (a->prefix[0] != '/') {
-        if (realpath(a->prefix, cwd) == NULL) {
-            fprintf(stderr, "eddy: invalid prefix %s: %s\n", a->prefix,
-                    strerror(errno));
-            return NULL;
-        }
-        a->prefix = cwd;
-    }
-    if (a->conf == NULL) {
-        if (ED_CONF_PATH[0] == '/') {
-            a->conf = ED_CONF_PATH;
-        } else {
-            snprintf(confbuf, len, "%s/%s", a->prefix, ED_CONF_PATH);
-            a->conf = confbuf;
-        }
+    if (ed_conf_locate(&a->prefix, &a->conf, cwd, confbuf, len) != ED_OK) {
+        return NULL;
     }
     /* As -t: modules check their files and create none. */
     ed_conf_test_only = 1;
     cycle = ed_cycle_load(a->conf, a->prefix, &errors);
     if (cycle == NULL) {
-        if (errors) {
-            ed_explain_print_list(errors->warnings, errors->nwarnings,
-                                  ED_CONF_MAX_WARNINGS, "warnings");
-            ed_explain_print_list(errors->errors, errors->nerrors,
-                                  ED_CONF_MAX_ERRORS, "errors");
-        }
+        ed_conf_print_warnings(errors);
+        ed_conf_print_errors(errors);
         ed_cycle_errors_free(errors);
         fprintf(stderr, "eddy: configuration file %s test failed\n",
                 a->conf);
         return NULL;
     }
-    ed_explain_print_list(cycle->conf->warnings, cycle->conf->nwarnings,
-                          ED_CONF_MAX_WARNINGS, "warnings");
+    ed_conf_print_warnings(cycle->conf);
     return cycle;
 }
 
@@ -740,7 +662,7 @@ ed_explain_run(ed_explain_run_t *run, ed_explain_args_t *a)
         return ED_DECLINED;
     }
     run->r = r;
-    rc = ed_explain_host(r, &r->head.host, &host);
+    rc = ed_http_host_parse(r->pool, &r->head.host, &host);
     if (rc != ED_OK) {
         fprintf(stderr, "eddy: invalid Host \"%.*s\" (the server answers "
                 "400)\n", (int)r->head.host.len, r->head.host.data);

@@ -179,38 +179,55 @@ ed_http_internal_redirect(ed_http_request_t *r, const ed_str_t *uri,
     return ed_http_redirect(r, uri, args, &refused);
 }
 
-int
-ed_http_error_page(ed_http_request_t *r, int status)
+bool
+ed_http_split_args(ed_str_t *uri, ed_str_t *args)
+{
+    const char *q = memchr(uri->data, '?', uri->len);
+
+    if (q == NULL) {
+        return false;
+    }
+    args->data = (char *)q + 1;
+    args->len = uri->len - (size_t)(q + 1 - uri->data);
+    uri->len = (size_t)(q - uri->data);
+    return true;
+}
+
+const ed_http_error_page_t *
+ed_http_error_page_find(ed_http_request_t *r, int status)
 {
     ed_http_error_page_t *p;
-    ed_str_t              uri, args;
-    const char           *q;
     size_t                i;
-    bool                  refused;
-    int                   rc;
 
     if (r->internal || r->clcf->error_pages == NULL) {
-        return ED_DECLINED;
+        return NULL;
     }
     p = r->clcf->error_pages->elts;
     for (i = 0; i < r->clcf->error_pages->nelts; i++) {
         if (p[i].status == status) {
-            break;
+            return &p[i];
         }
     }
-    if (i == r->clcf->error_pages->nelts) {
+    return NULL;
+}
+
+int
+ed_http_error_page(ed_http_request_t *r, int status)
+{
+    const ed_http_error_page_t *page;
+    ed_str_t                    uri, args;
+    bool                        q, refused;
+    int                         rc;
+
+    page = ed_http_error_page_find(r, status);
+    if (page == NULL) {
         return ED_DECLINED;
     }
     r->internal = 1;
     r->error_status = status;
     r->headers_out.nelts = 0;
-    uri = p[i].uri;
-    q = memchr(uri.data, '?', uri.len);
-    if (q) {
-        args.data = (char *)q + 1;
-        args.len = uri.len - (size_t)(q + 1 - uri.data);
-        uri.len = (size_t)(q - uri.data);
-    }
+    uri = page->uri;
+    q = ed_http_split_args(&uri, &args);
     rc = ed_http_redirect(r, &uri, q ? &args : NULL, &refused);
     if (rc == ED_AGAIN) {
         return ED_OK;

@@ -352,17 +352,15 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_process(r);
 }
 
-/* Lowercases the host and strips the port. 400 for an invalid one. */
-static int
-ed_http_set_host(ed_http_request_t *r)
+int
+ed_http_host_parse(ed_pool_t *pool, const ed_str_t *h, ed_str_t *host)
 {
-    ed_str_t *h = &r->head.host;
-    char     *p;
-    size_t    i, len = h->len;
+    char   *p;
+    size_t  i, len = h->len;
 
     if (len == 0) {
         /* HTTP/1.0 without Host: the default server answers. */
-        ed_str_set(&r->host, "");
+        ed_str_set(host, "");
         return ED_OK;
     }
     if (h->data[0] == '[') {
@@ -380,8 +378,8 @@ ed_http_set_host(ed_http_request_t *r)
     while (len && h->data[len - 1] == '.') {
         len--;
     }
-    r->host.data = ed_pnalloc(r->pool, len + 1);
-    if (r->host.data == NULL) {
+    host->data = ed_pnalloc(pool, len + 1);
+    if (host->data == NULL) {
         return 500;
     }
     for (i = 0; i < len; i++) {
@@ -390,10 +388,10 @@ ed_http_set_host(ed_http_request_t *r)
         if (c == '/' || c == '\\' || c == '\0' || (unsigned char)c <= ' ') {
             return 400;
         }
-        r->host.data[i] = c;
+        host->data[i] = c;
     }
-    r->host.data[len] = '\0';
-    r->host.len = len;
+    host->data[len] = '\0';
+    host->len = len;
     return ED_OK;
 }
 
@@ -406,7 +404,7 @@ ed_http_process(ed_http_request_t *r)
     int             rc;
 
     r->head_only = r->head.method_id == ED_HTTP_HEAD;
-    rc = ed_http_set_host(r);
+    rc = ed_http_host_parse(r->pool, &r->head.host, &r->host);
     if (rc != ED_OK) {
         r->error = 1;
         ed_http_finalize(r, rc);

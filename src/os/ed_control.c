@@ -30,20 +30,6 @@ ed_signal_number(const char *word)
     return -1;
 }
 
-static void
-ed_control_errors(ed_conf_t *cf)
-{
-    unsigned i;
-
-    for (i = 0; cf && i < cf->nerrors && i < ED_CONF_MAX_ERRORS; i++) {
-        fprintf(stderr, "%s\n", cf->errors[i]);
-    }
-    if (cf && cf->nerrors > ED_CONF_MAX_ERRORS) {
-        fprintf(stderr, "eddy: %u more errors not shown\n",
-                cf->nerrors - ED_CONF_MAX_ERRORS);
-    }
-}
-
 /* Reads "PID SEQ STATUS" from the reload status file. */
 static bool
 ed_read_reload_status(const char *path, long *pid, unsigned long *seq,
@@ -218,7 +204,7 @@ ed_control(const char *word, const char *prefix, ed_cycle_t *cycle,
         timeout = ed_core_conf(cycle)->shutdown_timeout;
     } else if (signo == SIGHUP || signo == SIGUSR2) {
         /* The master would refuse this configuration: say why now. */
-        ed_control_errors(errors);
+        ed_conf_print_errors(errors);
         fprintf(stderr, "eddy: the configuration has errors: not sending "
                 "%s\n", word);
         return 1;
