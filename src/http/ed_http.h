@@ -187,11 +187,15 @@ typedef struct {
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
     unsigned            requests;
+    uint32_t            drain_queued; /* queued when send_timeout was
+                                       * armed for draining */
     /* Keep-alive: c.idle_since is when the last request ended. */
     unsigned            state:2;    /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
+    unsigned            draining:1;  /* the next head waits for the
+                                      * client to take the responses */
     unsigned            linger_left:24; /* bytes a lingering close may
                                          * still drain */
 } ed_http_conn_t;

@@ -42,6 +42,8 @@ static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
 static void ed_http_conn_shutdown(ed_conn_t *c);
 static void ed_http_discard_body(ed_http_request_t *r);
+static void ed_http_wait_drain(ed_http_conn_t *hc);
+static bool ed_http_unread_input(ed_conn_t *c);
 static void ed_http_on_linger(ed_stream_t *s, int status, char *data,
                               size_t len);
 
@@ -585,7 +587,48 @@ ed_http_next(ed_http_conn_t *hc)
         ed_http_close_after_flush(hc);
         return;
     }
+    if (ed_stream_write_blocked(&hc->c.stream)) {
+        ed_http_wait_drain(hc);
+        return;
+    }
     ed_http_wait_head(hc);
+}
+
+/* The client's queue is back under its low water mark: the next head
+ * may be read. */
+static void
+ed_http_on_drain_head(ed_stream_t *s)
+{
+    ed_http_conn_t *hc = s->data;
+
+    s->on_drain = NULL;
+    hc->draining = 0;
+    if (ed_worker->quitting && !ed_http_unread_input(&hc->c)) {
+        ed_http_close_after_flush(hc);
+        return;
+    }
+    ed_http_wait_head(hc);
+}
+
+/* A client that sends requests ahead but does not read the responses
+ * gets no more of them until it takes what is queued: each response
+ * would otherwise be queued in memory, keepalive_requests of them per
+ * connection. The wait is bounded by send_timeout, as a response's. */
+static void
+ed_http_wait_drain(ed_http_conn_t *hc)
+{
+    ed_stream_t             *s = &hc->c.stream;
+    ed_http_core_loc_conf_t *clcf = ed_http_conn_clcf(hc);
+
+    hc->draining = 1;
+    hc->keepalive = 0;
+    hc->drain_queued = s->wqueued;
+    hc->state = ed_stats_state(hc->state, ED_STATS_WRITING);
+    s->on_drain = ed_http_on_drain_head;
+    ed_timer_del(ed_worker->loop, &hc->timer);
+    if (clcf->send_timeout > 0) {
+        ed_timer_add(ed_worker->loop, &hc->timer, clcf->send_timeout);
+    }
 }
 
 /* Discards the unread body of a finished keep-alive request so the next
@@ -737,6 +780,19 @@ ed_http_on_timeout(ed_timer_t *t)
     ed_http_conn_t    *hc = t->data;
     ed_http_request_t *r = hc->r;
 
+    if (hc->draining) {
+        if (hc->c.stream.wqueued < hc->drain_queued) {
+            /* The client took some: send_timeout runs again. */
+            hc->drain_queued = hc->c.stream.wqueued;
+            ed_timer_add(ed_worker->loop, &hc->timer,
+                         ed_http_conn_clcf(hc)->send_timeout);
+            return;
+        }
+        ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out taking "
+               "responses to requests sent ahead");
+        ed_http_close(hc);
+        return;
+    }
     if (r == NULL && hc->keepalive && ed_stream_buffered(&hc->c.stream)) {
         /* A request head started arriving on the idle connection: it
          * gets client_header_timeout from here, as on a new connection,
