@@ -189,13 +189,16 @@ typedef struct {
     unsigned            requests;
     uint32_t            drain_queued; /* queued when send_timeout was
                                        * armed for draining */
-    /* Keep-alive: c.idle_since is when the last request ended. */
+    /* Keep-alive: c.idle_since is when the last request ended (before
+     * the first request: when the connection was accepted). */
     unsigned            state:2;    /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
     unsigned            draining:1;  /* the next head waits for the
                                       * client to take the responses */
+    unsigned            quit_check:1; /* the timer checks a connection
+                                       * still silent at a quit */
     unsigned            linger_left:24; /* bytes a lingering close may
                                          * still drain */
 } ed_http_conn_t;
