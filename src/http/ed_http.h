@@ -187,8 +187,6 @@ typedef struct {
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
     unsigned            requests;
-    uint32_t            drain_queued; /* queued when send_timeout was
-                                       * armed for draining */
     /* Keep-alive: c.idle_since is when the last request ended (before
      * the first request: when the connection was accepted). */
     unsigned            state:2;    /* ED_STATS_*, for the gauges */
@@ -200,8 +198,13 @@ typedef struct {
     unsigned            quit_check:1; /* the timer checks a connection
                                        * still silent at a quit */
     unsigned            linger_left:24; /* bytes a lingering close may
-                                         * still drain */
+                                         * still drain; while draining
+                                         * (never both): the queue when
+                                         * send_timeout was armed,
+                                         * ED_HTTP_DRAIN_MAX at most */
 } ed_http_conn_t;
+
+#define ED_HTTP_DRAIN_MAX  0xffffff
 
 /* The servers of the connection's address. */
 #define ed_http_conn_addr(hc) ((ed_http_addr_t *)(hc)->c.ls->servers)

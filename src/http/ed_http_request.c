@@ -625,7 +625,7 @@ ed_http_wait_drain(ed_http_conn_t *hc)
 
     hc->draining = 1;
     hc->keepalive = 0;
-    hc->drain_queued = s->wqueued;
+    hc->linger_left = ed_min(s->wqueued, ED_HTTP_DRAIN_MAX);
     hc->state = ed_stats_state(hc->state, ED_STATS_WRITING);
     s->on_drain = ed_http_on_drain_head;
     ed_timer_del(ed_worker->loop, &hc->timer);
@@ -802,9 +802,9 @@ ed_http_on_timeout(ed_timer_t *timer)
         return;
     }
     if (hc->draining) {
-        if (hc->c.stream.wqueued < hc->drain_queued) {
+        if (hc->c.stream.wqueued < hc->linger_left) {
             /* The client took some: send_timeout runs again. */
-            hc->drain_queued = hc->c.stream.wqueued;
+            hc->linger_left = hc->c.stream.wqueued;
             ed_timer_add(ed_worker->loop, &hc->timer,
                          ed_http_conn_clcf(hc)->send_timeout);
             return;
