@@ -653,6 +653,11 @@ ed_stream_notify(ed_stream_t *s, ed_stream_guard_t *g)
     }
     if (s->notify_flushed) {
         s->notify_flushed = 0;
+        if (s->wtail != NULL) {
+            /* on_drain (or on_close's owner) wrote again: the queue is
+             * not flushed any more, and the flush to come tells. */
+            return ED_OK;
+        }
         return ed_stream_call(s, g, s->on_flushed);
     }
     return ED_OK;

@@ -187,14 +187,24 @@ typedef struct {
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
     unsigned            requests;
-    /* Keep-alive: c.idle_since is when the last request ended. */
+    /* Keep-alive: c.idle_since is when the last request ended (before
+     * the first request: when the connection was accepted). */
     unsigned            state:2;    /* ED_STATS_*, for the gauges */
     unsigned            keepalive:1;
     unsigned            lingering:1;
     unsigned            nodelay:1;   /* TCP_NODELAY set */
+    unsigned            draining:1;  /* the next head waits for the
+                                      * client to take the responses */
+    unsigned            quit_check:1; /* the timer checks a connection
+                                       * still silent at a quit */
     unsigned            linger_left:24; /* bytes a lingering close may
-                                         * still drain */
+                                         * still drain; while draining
+                                         * (never both): the queue when
+                                         * send_timeout was armed,
+                                         * ED_HTTP_DRAIN_MAX at most */
 } ed_http_conn_t;
+
+#define ED_HTTP_DRAIN_MAX  0xffffff
 
 /* The servers of the connection's address. */
 #define ed_http_conn_addr(hc) ((ed_http_addr_t *)(hc)->c.ls->servers)

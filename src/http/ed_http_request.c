@@ -42,6 +42,9 @@ static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
 static void ed_http_conn_shutdown(ed_conn_t *c);
 static void ed_http_discard_body(ed_http_request_t *r);
+static void ed_http_wait_drain(ed_http_conn_t *hc);
+static bool ed_http_unread_input(ed_conn_t *c);
+static bool ed_http_conn_silent(ed_http_conn_t *hc);
 static void ed_http_on_linger(ed_stream_t *s, int status, char *data,
                               size_t len);
 
@@ -181,6 +184,7 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     hc->c.stream.on_close = ed_http_on_stream_close;
     hc->timer.handler = ed_http_on_timeout;
     hc->timer.data = hc;
+    hc->c.idle_since = (uint32_t)ed_current_msec;
     ed_conn_link(&hc->c);
     ed_stats_add(active, 1);
     ed_http_wait_head(hc);
@@ -310,6 +314,7 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     int                rc;
 
     ed_timer_del(ed_worker->loop, &hc->timer);
+    hc->quit_check = 0;
     if (status == ED_ERROR) {
         ed_http_close(hc);
         return;
@@ -583,7 +588,48 @@ ed_http_next(ed_http_conn_t *hc)
         ed_http_close_after_flush(hc);
         return;
     }
+    if (ed_stream_write_blocked(&hc->c.stream)) {
+        ed_http_wait_drain(hc);
+        return;
+    }
     ed_http_wait_head(hc);
+}
+
+/* The client's queue is back under its low water mark: the next head
+ * may be read. */
+static void
+ed_http_on_drain_head(ed_stream_t *s)
+{
+    ed_http_conn_t *hc = s->data;
+
+    s->on_drain = NULL;
+    hc->draining = 0;
+    if (ed_worker->quitting && !ed_http_unread_input(&hc->c)) {
+        ed_http_close_after_flush(hc);
+        return;
+    }
+    ed_http_wait_head(hc);
+}
+
+/* A client that sends requests ahead but does not read the responses
+ * gets no more of them until it takes what is queued: each response
+ * would otherwise be queued in memory, keepalive_requests of them per
+ * connection. The wait is bounded by send_timeout, as a response's. */
+static void
+ed_http_wait_drain(ed_http_conn_t *hc)
+{
+    ed_stream_t             *s = &hc->c.stream;
+    ed_http_core_loc_conf_t *clcf = ed_http_conn_clcf(hc);
+
+    hc->draining = 1;
+    hc->keepalive = 0;
+    hc->linger_left = ed_min(s->wqueued, ED_HTTP_DRAIN_MAX);
+    hc->state = ed_stats_state(hc->state, ED_STATS_WRITING);
+    s->on_drain = ed_http_on_drain_head;
+    ed_timer_del(ed_worker->loop, &hc->timer);
+    if (clcf->send_timeout > 0) {
+        ed_timer_add(ed_worker->loop, &hc->timer, clcf->send_timeout);
+    }
 }
 
 /* Discards the unread body of a finished keep-alive request so the next
@@ -730,11 +776,42 @@ ed_http_close(ed_http_conn_t *hc)
 }
 
 static void
-ed_http_on_timeout(ed_timer_t *t)
+ed_http_on_timeout(ed_timer_t *timer)
 {
-    ed_http_conn_t    *hc = t->data;
+    ed_http_conn_t    *hc = timer->data;
     ed_http_request_t *r = hc->r;
+    ed_msec_t          t, elapsed;
 
+    if (hc->quit_check) {
+        /* A connection silent since its accept when the worker began to
+         * quit: closed if it still is, else its head has the rest of
+         * client_header_timeout. */
+        hc->quit_check = 0;
+        if (r == NULL && ed_http_conn_silent(hc)
+            && !ed_http_unread_input(&hc->c))
+        {
+            ed_http_close(hc);
+            return;
+        }
+        elapsed = (uint32_t)ed_current_msec - hc->c.idle_since;
+        t = ed_http_conn_clcf(hc)->client_header_timeout;
+        ed_timer_add(ed_worker->loop, &hc->timer,
+                     t > elapsed ? t - elapsed : 0);
+        return;
+    }
+    if (hc->draining) {
+        if (hc->c.stream.wqueued < hc->linger_left) {
+            /* The client took some: send_timeout runs again. */
+            hc->linger_left = hc->c.stream.wqueued;
+            ed_timer_add(ed_worker->loop, &hc->timer,
+                         ed_http_conn_clcf(hc)->send_timeout);
+            return;
+        }
+        ed_log(ED_LOG_INFO, ed_log_cur, 0, "client timed out taking "
+               "responses to requests sent ahead");
+        ed_http_close(hc);
+        return;
+    }
     if (r == NULL && hc->keepalive && ed_stream_buffered(&hc->c.stream)) {
         /* A request head started arriving on the idle connection: it
          * gets client_header_timeout from here, as on a new connection,
@@ -770,6 +847,16 @@ ed_http_on_stream_close(ed_stream_t *s)
     ed_http_close(s->data);
 }
 
+/* Whether the connection has had nothing from its client yet: no
+ * request, none arriving, nothing being written or drained. */
+static bool
+ed_http_conn_silent(ed_http_conn_t *hc)
+{
+    return hc->requests == 0 && hc->r == NULL && !hc->lingering
+           && !hc->draining && hc->c.stream.on_flushed == NULL
+           && !ed_stream_buffered(&hc->c.stream);
+}
+
 /* Whether the peer sent bytes the stream has not read yet: they may be
  * the next request, arrived in the same loop turn as the signal. */
 static bool
@@ -798,11 +885,14 @@ ed_http_conn_shutdown(ed_conn_t *c)
      * with its bytes unread would reset the connection under the client.
      * Idle between requests: close, now or when the keep-alive timer
      * fires ED_HTTP_QUIT_IDLE_MSEC after the last request. */
-    if (hc->r != NULL || !hc->keepalive || c->stream.wqueued
-        || ed_http_unread_input(c))
+    if (hc->r != NULL || (!hc->keepalive && !ed_http_conn_silent(hc))
+        || c->stream.wqueued || ed_http_unread_input(c))
     {
         return;
     }
+    /* A connection that has sent nothing since its accept (a browser's
+     * spare connection, a port scan) is as idle: the same second, then
+     * closed, rather than holding the worker for shutdown_timeout. */
     idle = (uint32_t)ed_current_msec - hc->c.idle_since;
     if (idle >= ED_HTTP_QUIT_IDLE_MSEC) {
         ed_http_close(hc);
@@ -811,6 +901,7 @@ ed_http_conn_shutdown(ed_conn_t *c)
     if (!ed_timer_active(&hc->timer)
         || hc->timer.when > ed_current_msec - idle + ED_HTTP_QUIT_IDLE_MSEC)
     {
+        hc->quit_check = !hc->keepalive;
         ed_timer_add(ed_worker->loop, &hc->timer,
                      ED_HTTP_QUIT_IDLE_MSEC - idle);
     }

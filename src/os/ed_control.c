@@ -144,6 +144,72 @@ ed_control_exit_wait(pid_t pid, int pidfd, ed_msec_t bound)
     }
 }
 
+/* The pid in a pid file: digits and an optional newline, as the master
+ * writes it; -1 for anything else ("12abc" is no pid 12). */
+static long
+ed_control_pid(const char *buf)
+{
+    char *end;
+    long  pid;
+
+    if (buf[0] < '0' || buf[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    pid = strtol(buf, &end, 10);
+    if (errno != 0 || (*end != '\0' && strcmp(end, "\n") != 0)) {
+        return -1;
+    }
+    return pid;
+}
+
+/* The file name of the executable of /proc/PID (self for our own),
+ * without the " (deleted)" of a binary replaced on disk; false when it
+ * cannot be read. */
+static bool
+ed_control_exe(const char *pid, char *name, size_t size)
+{
+    char    path[64], buf[PATH_MAX + 16], *base;
+    ssize_t n;
+    size_t  len;
+
+    snprintf(path, sizeof(path), "/proc/%s/exe", pid);
+    n = readlink(path, buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    len = (size_t)n;
+    if (len > 10 && strcmp(buf + len - 10, " (deleted)") == 0) {
+        buf[len - 10] = '\0';
+    }
+    base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    len = ed_min(strlen(base), size - 1);
+    memcpy(name, base, len);
+    name[len] = '\0';
+    return true;
+}
+
+/* Whether pid may be a master of ours: its executable has this one's
+ * name (the same binary, or the one a binary upgrade started). A pid
+ * file left by a master that died names, once the pid is reused, a
+ * process of another program, which must not get the signal. What
+ * cannot be read (no /proc, no permission) is not held against it. */
+static bool
+ed_control_is_eddy(long pid, char *name, size_t size)
+{
+    char self[NAME_MAX + 1], num[24];
+
+    snprintf(num, sizeof(num), "%ld", pid);
+    if (!ed_control_exe("self", self, sizeof(self))
+        || !ed_control_exe(num, name, size))
+    {
+        return true;
+    }
+    return strcmp(self, name) == 0;
+}
+
 /* pid_file and shutdown_timeout when the configuration has errors: read
  * from the file's tree when it parsed, else the defaults. */
 static void
@@ -185,7 +251,7 @@ ed_control(const char *word, const char *prefix, ed_cycle_t *cycle,
            ed_conf_t *errors)
 {
     char          buf[64], pid_file[PATH_MAX + 1], spath[PATH_MAX + 16];
-    char          text[8192];
+    char          text[8192], exe[NAME_MAX + 1];
     long          pid, spid = 0;
     unsigned long seq = 0;
     ed_msec_t     timeout;
@@ -226,11 +292,17 @@ ed_control(const char *word, const char *prefix, ed_cycle_t *cycle,
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     buf[n > 0 ? n : 0] = '\0';
-    pid = strtol(buf, NULL, 10);
+    pid = ed_control_pid(buf);
     if (pid <= 0 || pid > INT_MAX || kill((pid_t)pid, 0) != 0) {
         fprintf(stderr, "eddy: no running master: pid file %s names %s\n",
                 pid_file, pid > 0 ? "a process that is gone"
                                   : "no process");
+        return 1;
+    }
+    if (!ed_control_is_eddy(pid, exe, sizeof(exe))) {
+        fprintf(stderr, "eddy: no running master: pid file %s names pid "
+                "%ld, which runs \"%s\", not eddy (a stale pid file?)\n",
+                pid_file, pid, exe);
         return 1;
     }
     ed_reload_status_path(pid_file, spath, sizeof(spath));

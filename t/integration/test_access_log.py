@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import time
 
 import pytest
 
@@ -330,8 +331,19 @@ def test_reopen_with_ctl_reopen(eddy):
     rc, out, err = e.ctl("-s", "reopen")
     assert rc == 0, err
     assert wait_for(lambda: (logs / "b.log").exists(), 10)
-    request(e.port, get("/two", close=True))
-    assert lines(e, "b.log", 1) == ["/two"]
+
+    # The master creates b.log before it signals the workers: a request
+    # in between is still logged to the old file. Once the worker has
+    # reopened, requests go to the new one, and only there.
+    def logged_anew():
+        request(e.port, get("/two", close=True))
+        time.sleep(0.05)
+        return (logs / "b.log").read_text()
+
+    assert wait_for(logged_anew, 5)
+    assert set(lines(e, "b.log", 1)) == {"/two"}
+    old = (logs / "b.log.old").read_text().splitlines()
+    assert old[0] == "/one" and set(old[1:]) <= {"/two"}, old
 
 
 JSON_ALL = """

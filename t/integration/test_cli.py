@@ -3,6 +3,8 @@ includes, and -s without a running master (process.md, config.md)."""
 
 import os
 import re
+import subprocess
+import time
 
 from conftest import format_config, free_port, position, run_eddy
 
@@ -605,6 +607,31 @@ def test_signal_with_unreadable_pid(prefix):
         assert (rc, out) == (1, ""), (text, rc, out, err)
         assert err == "eddy: no running master: pid file %s names no " \
                       "process\n" % pid, (text, err)
+
+
+def test_regress_signal_not_sent_to_another_program(prefix):
+    """A pid file left by a master that died, its pid since reused by
+    another program: -s names it and signals nothing (it used to kill
+    the process). "PIDjunk" is no pid."""
+    conf, _ = write_conf(prefix, GOOD)
+    pid = prefix / "logs" / "eddy.pid"
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        for word in ("stop", "quit", "reopen"):
+            pid.write_text("%d\n" % other.pid)
+            rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", word])
+            assert (rc, out) == (1, ""), (word, rc, out, err)
+            assert err == ("eddy: no running master: pid file %s names pid "
+                           "%d, which runs \"sleep\", not eddy (a stale pid "
+                           "file?)\n" % (pid, other.pid)), err
+            pid.write_text("%djunk\n" % other.pid)
+            rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-s", word])
+            assert rc == 1 and "names no process" in err, (word, err)
+        time.sleep(0.2)
+        assert other.poll() is None, "the other program got the signal"
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_signal_with_stale_pid_file(prefix):

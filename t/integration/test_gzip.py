@@ -13,8 +13,10 @@ import socket
 import time
 import zlib
 
+import pytest
+
 from conftest import format_config, free_port, position, run_eddy
-from httputil import Client
+from httputil import Client, decode_chunked
 from proxy_backend import Backend, chunked, response
 
 TEXT = b"".join(b"line %d: the quick brown fox jumps over the lazy dog\n" % i
@@ -176,6 +178,32 @@ def test_http10_close_delimited(eddy):
     assert not re.search(br"(?im)^(content-length|transfer-encoding):", head)
     assert re.search(br"(?im)^connection: close\r?$", head)
     assert gzip.decompress(body) == TEXT
+
+
+@pytest.mark.parametrize("version,extra", [
+    ("1.1", ["Connection: close"]), ("1.0", []),
+], ids=["connection-close", "http10"])
+def test_regress_large_file_whole_when_closing(eddy, version, extra):
+    """A compressed file larger than the client's queue, on a connection
+    that closes after it: the whole body, then the close. The close used
+    to come when the queue first ran dry (the file reader wrote more from
+    on_drain, then the stale "flushed" news closed the connection),
+    cutting the body's last tens of KiB."""
+    e = start(eddy, extra_files=False)
+    big = b"".join(hashlib.sha256(b"%d" % i).hexdigest().encode() + b"\n"
+                   for i in range(40000))          # 2.6 MB of hex text
+    e.write_file("html/big.txt", big)
+    for _ in range(3):
+        with Client(e.port, timeout=10) as c:
+            c.send(req("/big.txt", version=version, extra=extra))
+            data, closed = c.read_until_close(10)
+        assert closed
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert re.search(br"(?im)^content-encoding: gzip\r?$", head), head
+        if version == "1.1":
+            assert body.endswith(b"\r\n0\r\n\r\n"), body[-40:]
+            body = decode_chunked(body, 0)[0]
+        assert gzip.decompress(body) == big
 
 
 def test_range_ignored_when_compressing(eddy):

@@ -705,3 +705,55 @@ def test_small_unread_bodies_keep_the_connection(bodies, body):
         assert r2.body == b"/second\n" and not r2.closes
         c.send(get("/third", close=True))
         assert c.response().body == b"/third\n"
+
+
+# --------------------------------------------------------------------------
+# requests sent ahead by a client that does not read
+
+
+AHEAD = """
+workers: 1
+access_log: {prefix}/logs/access.log
+servers:
+  - listen: 127.0.0.1:{port}
+    root: {prefix}/html
+    send_timeout: 1s
+    locations:
+      /:
+        static: {}
+"""
+
+
+def test_regress_requests_ahead_wait_for_the_client(eddy):
+    """999 pipelined requests for a 16000-byte file (held in memory by
+    the file cache) from a client that reads nothing: eddy answers the
+    first few, then waits for the client to take them (send_timeout 1s)
+    and closes. It used to answer all 999 at once, queueing 16 MB per
+    connection in memory."""
+    e = eddy(AHEAD)
+    e.write_file("html/i.bin", b"i" * 16000)
+    with Client(e.port) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(get("/i.bin") * 999)
+        time.sleep(2.5)
+        answered = len((e.prefix / "logs/access.log").read_text()
+                       .splitlines())
+        data, closed = c.read_until_close(5)
+    assert answered < 400, answered
+    assert closed
+    # The connection closes in the middle of a response: count heads.
+    assert 0 < data.count(b"HTTP/1.1 200 OK\r\n") <= answered
+    assert "client timed out taking responses" in e.all_logs()
+
+
+def test_requests_ahead_all_answered_to_a_reading_client(eddy):
+    """The same 999 requests to a client that reads: all answered, in
+    order, on one connection."""
+    e = eddy(AHEAD)
+    e.write_file("html/i.bin", b"i" * 16000)
+    with Client(e.port) as c:
+        c.send(get("/i.bin") * 998 + get("/i.bin", close=True))
+        data, closed = c.read_until_close(20)
+    rs, _ = parse_all(data)
+    assert closed
+    assert len(rs) == 999 and all(r.body == b"i" * 16000 for r in rs)

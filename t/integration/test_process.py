@@ -425,6 +425,37 @@ def test_quit_with_half_sent_request(eddy):
     assert wait_gone(workers, 5)
 
 
+def test_regress_quit_closes_silent_connection(eddy):
+    """A connection that has sent nothing (a browser's spare connection)
+    is idle: QUIT closes it within about a second, without a byte, and
+    the master exits; it used to wait for shutdown_timeout (30 s here).
+    One whose request comes 0.3 s into the quit is still answered."""
+    e = eddy(config(workers=1).replace("shutdown_timeout: 2s",
+                                       "shutdown_timeout: 30s"))
+    workers = e.wait_workers(1)
+    silent = e.connect()
+    late = e.connect()
+    try:
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        e.signal(signal.SIGQUIT)
+        time.sleep(0.3)
+        late.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        data, closed = read_until_close(late, 5)
+        assert closed
+        status, headers, body = split_response(data)
+        assert status == 200, data
+        assert "close" in ",".join(headers.get("connection", [])).lower()
+        data, closed = read_until_close(silent, 5)
+        assert closed and data == b"", data
+        assert e.wait_exit(5) == 0, e.all_logs()
+        assert time.monotonic() - t0 < 3
+    finally:
+        silent.close()
+        late.close()
+    assert wait_gone(workers, 5)
+
+
 def test_term_is_fast(eddy):
     # A long shutdown_timeout and a half-read request: TERM must not wait.
     e = eddy(config(workers=2).replace("shutdown_timeout: 2s",

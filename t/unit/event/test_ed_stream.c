@@ -986,6 +986,67 @@ START_TEST(test_high_water_drain)
 }
 END_TEST
 
+/* on_flushed must find the queue empty; on_drain writes once more. */
+static size_t  flushed_queued;
+static char   *drain_data;
+
+static void
+on_flushed_check(ed_stream_t *s)
+{
+    n_flushed++;
+    flushed_queued = ed_max(flushed_queued, (size_t)s->wqueued);
+}
+
+static void
+on_drain_write(ed_stream_t *s)
+{
+    if (n_drain++ == 0) {
+        ck_assert_int_eq(ed_stream_write(s, drain_data, 8192), ED_OK);
+    }
+}
+
+START_TEST(test_regress_flushed_after_drain_wrote)
+{
+    char  *data = pattern(8192, 5), *out;
+    size_t total = 0;
+    int    i, drains;
+
+    /* The queue goes from over its high water mark to empty in one
+     * flush, and on_drain writes again: the flushed news of that flush
+     * is stale, on_flushed comes only once the new bytes are out (the
+     * owner of a closing connection used to close with them queued). */
+    open_stream(4096);
+    for (i = 0; i < 1000; i++) {
+        while (!ed_stream_write_blocked(st)) {
+            ck_assert_int_eq(ed_stream_write(st, data, 8192), ED_OK);
+            total += 8192;
+        }
+        drains = n_drain;
+        turn();
+        turn();
+        if (n_drain == drains) {
+            break;
+        }
+    }
+    ck_assert_int_lt(i, 1000);
+    drain_data = data;
+    n_drain = 0;
+    n_flushed = 0;
+    flushed_queued = 0;
+    st->on_drain = on_drain_write;
+    st->on_flushed = on_flushed_check;
+    out = malloc(total + 8192);
+    ck_assert_ptr_nonnull(out);
+    peer_read(out, total + 8192);
+    run_until(&n_flushed, 1);
+    ck_assert_int_eq(n_drain, 1);
+    ck_assert_uint_eq(flushed_queued, 0);
+    ck_assert_uint_eq(st->wqueued, 0);
+    free(out);
+    free(data);
+}
+END_TEST
+
 static void
 close_free_on_close(ed_stream_t *s)
 {
@@ -1183,6 +1244,7 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_write_byte_exact);
     tcase_add_test(tc, test_write_file_pread);
     tcase_add_test(tc, test_high_water_drain);
+    tcase_add_test(tc, test_regress_flushed_after_drain_wrote);
     tcase_add_test(tc, test_on_close_peer_gone);
     tcase_add_test(tc, test_on_close_frees_stream);
     tcase_add_test(tc, test_explicit_flush);
