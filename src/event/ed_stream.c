@@ -259,20 +259,31 @@ ed_stream_setup(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
     s->writable = 1;
 }
 
-/* Registers the stream with epoll (once, edge-triggered, both ways): a
- * lazy stream does it when it first has to wait. epoll reports at once
- * what is already ready, so no edge is lost. ED_OK or ED_ERROR
- * (logged). */
+/* Registers the stream with epoll, edge-triggered: a lazy stream when it
+ * first has to wait. A read wait asks for EPOLLIN only: an idle
+ * connection then has no EPOLLOUT event queued that would be handled
+ * ahead of what the loop learns next (a QUIT). A write wait adds
+ * EPOLLOUT, kept from then on. TLS may need either direction for
+ * either: both. epoll reports at once what is already ready, so no edge
+ * is lost. ED_OK or ED_ERROR (logged). */
 static int
-ed_stream_arm(ed_stream_t *s)
+ed_stream_arm(ed_stream_t *s, bool out)
 {
-    if (s->ev.mask != 0 || s->closed) {
+    uint32_t want = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    int      rc;
+
+    if (out || s->io->cross) {
+        want |= EPOLLOUT;
+    }
+    if (s->closed || (s->ev.mask & want) == want) {
         return ED_OK;
     }
-    if (ed_loop_add(ed_stream_loop(s), &s->ev,
-                    EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-        != ED_OK)
-    {
+    if (s->ev.mask == 0) {
+        rc = ed_loop_add(ed_stream_loop(s), &s->ev, want);
+    } else {
+        rc = ed_loop_mod(ed_stream_loop(s), &s->ev, s->ev.mask | want);
+    }
+    if (rc != ED_OK) {
         ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl(%d) failed",
                s->ev.fd);
         return ED_ERROR;
@@ -289,7 +300,7 @@ ed_stream_init(ed_stream_t *s, ed_loop_t *loop, ed_buf_pool_t *bufs, int fd,
     ed_stream_setup(s, loop, bufs, fd, data);
     /* Reading waits for EPOLLIN, which epoll reports at once if bytes
      * are already there. */
-    if (ed_stream_arm(s) != ED_OK) {
+    if (ed_stream_arm(s, true) != ED_OK) {
         s->ev.fd = -1;
         s->closed = 1;
         return ED_ERROR;
@@ -557,7 +568,7 @@ ed_stream_read_try(ed_stream_t *s, size_t *len)
             return ED_DONE;
         }
         if (!s->readable) {
-            if (ed_stream_arm(s) != ED_OK) {
+            if (ed_stream_arm(s, false) != ED_OK) {
                 s->error = 1;
                 continue;
             }
@@ -585,7 +596,7 @@ ed_stream_read_try(ed_stream_t *s, size_t *len)
             continue;
         }
         if (n == ED_AGAIN) {
-            if (ed_stream_arm(s) != ED_OK) {
+            if (ed_stream_arm(s, false) != ED_OK) {
                 s->error = 1;
                 continue;
             }
@@ -787,7 +798,7 @@ ed_stream_request(ed_stream_t *s, int mode, ed_stream_read_pt cb)
         return ED_OK;
     }
     /* The next edge delivers: a lazy stream must be registered for it. */
-    return ed_stream_arm(s);
+    return ed_stream_arm(s, false);
 }
 
 /* ED_OK, or ED_ERROR (closed, or an empty delimiter or max). */
@@ -1183,7 +1194,7 @@ ed_stream_write_queue(ed_stream_t *s)
             break;
         }
     }
-    if (!s->writable && s->wtail != NULL && ed_stream_arm(s) != ED_OK) {
+    if (!s->writable && s->wtail != NULL && ed_stream_arm(s, true) != ED_OK) {
         /* Nothing would tell us when the socket takes more. */
         ed_stream_write_failed(s);
         return ED_ERROR;

@@ -781,9 +781,23 @@ START_TEST(test_lazy_registers_to_wait)
     turn();
     ck_assert_int_eq(nrecs, 0);
     ck_assert_uint_ne(st->ev.mask, 0);
+    /* A read wait asks for EPOLLIN only: no EPOLLOUT event of an idle
+     * connection is queued ahead of what comes next. */
+    ck_assert_uint_eq(st->ev.mask & EPOLLOUT, 0);
     peer_write("one\r\n");
     run_until(&nrecs, 1);
     assert_rec(0, ED_OK, "one\r\n");
+    /* A write the socket cannot take adds EPOLLOUT: the rest goes out. */
+    big = pattern(len, 4);
+    out = malloc(len);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(ed_stream_write(st, big, len), ED_OK);
+    turn();
+    ck_assert_uint_ne(st->ev.mask & EPOLLOUT, 0);
+    peer_read(out, len);
+    ck_assert_int_eq(memcmp(out, big, len), 0);
+    free(big);
+    free(out);
     teardown_stream_only();
 
     /* Drained by a short read, then asked again outside a callback. */
