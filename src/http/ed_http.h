@@ -13,6 +13,7 @@ typedef struct ed_http_template_s ed_http_template_t;
 typedef struct ed_http_body_s ed_http_body_t;
 typedef struct ed_http_upstream_state_s ed_http_upstream_state_t;
 typedef struct ed_http_out_s ed_http_out_t;
+typedef struct ed_http_proto_s ed_http_proto_t;
 
 /* A content handler: returns ED_OK when the whole response is queued,
  * ED_AGAIN when it goes on asynchronously (it calls ed_http_finalize
@@ -210,6 +211,9 @@ typedef struct {
 #define ed_http_conn_addr(hc) ((ed_http_addr_t *)(hc)->c.ls->servers)
 
 struct ed_http_request_s {
+    /* Where the request came from and where its response goes: the
+     * protocol's side of the output path and of the request body. */
+    const ed_http_proto_t    *proto;
     ed_http_conn_t           *hc;
     ed_pool_t                *pool;
     ed_http_req_head_t        head;
@@ -502,24 +506,65 @@ typedef void (*ed_http_body_pt)(ed_http_request_t *r, void *data, int rc,
 /* Starts reading the body into cb (with data), first answering a client
  * that waits with `Expect: 100-continue`. ED_OK, ED_DONE when there is no
  * body to read (cb is never called), or ED_ERROR (ENOMEM). */
-int ed_http_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data);
+#define ed_http_read_body(r, cb, data) ((r)->proto->read_body((r), (cb), (data)))
 /* Back-pressure: stops reading the client until resumed (no timeout
  * runs meanwhile). */
-void ed_http_body_pause(ed_http_request_t *r);
-void ed_http_body_resume(ed_http_request_t *r);
+#define ed_http_body_pause(r) ((r)->proto->body_pause(r))
+#define ed_http_body_resume(r) ((r)->proto->body_resume(r))
 /* Stops for good: cb is not called again; what is left unread is
  * discarded by ed_http_finalize (or the connection closed). */
-void ed_http_body_stop(ed_http_request_t *r);
+#define ed_http_body_stop(r) ((r)->proto->body_stop(r))
 
-/* Core-internal steps of the output path (ed_http_output.c and the
- * HTTP/1.1 framing in ed_http_response.c). */
+/* A protocol: where requests come from and where their responses go.
+ * Core's output path (ed_http_output.c) and the request-body API call
+ * these; handlers and filters never do. HTTP/1.1 connections are one
+ * implementation (ed_http_h1.c, ed_http_body.c, ed_http_request.c);
+ * HTTP/2 streams will be the second. */
+struct ed_http_proto_s {
+    const char  *name;
+    /* Writes the response head (r->status, content_type, content_length,
+     * headers_out, all checked), with body[0..len) after it in the same
+     * write when len > 0. ED_OK or ED_ERROR. */
+    int        (*head)(ed_http_request_t *r, const void *body, size_t len);
+    /* Writes a body piece (a file piece stays a file range), or the end
+     * of the body. ED_OK or ED_ERROR. */
+    int        (*piece)(ed_http_request_t *r, const ed_http_piece_t *p);
+    int        (*end)(ed_http_request_t *r);
+    /* Flow control toward the client: whether it is over its buffer, the
+     * bytes given and not yet taken, whether all is written. */
+    bool       (*blocked)(ed_http_request_t *r);
+    size_t     (*queued)(ed_http_request_t *r);
+    bool       (*written)(ed_http_request_t *r);
+    /* Calls ed_http_output_drained(r) once the client took enough (on),
+     * or no more (off); calls ed_http_output_flushed(r) once everything
+     * is written. */
+    void       (*notify_drain)(ed_http_request_t *r, bool on);
+    void       (*notify_flushed)(ed_http_request_t *r);
+    /* Sizes the client-side buffer (the high mark; low is a quarter). */
+    void       (*buffer)(ed_http_request_t *r, size_t size);
+    /* The timer send_timeout runs on (its expiry calls
+     * ed_http_output_timeout, then closes unless that says to wait). */
+    ed_timer_t *(*timer)(ed_http_request_t *r);
+    /* The request body (ed_http_read_body and the rest, above). */
+    int        (*read_body)(ed_http_request_t *r, ed_http_body_pt cb,
+                            void *data);
+    void       (*body_pause)(ed_http_request_t *r);
+    void       (*body_resume)(ed_http_request_t *r);
+    void       (*body_stop)(ed_http_request_t *r);
+};
+
+extern const ed_http_proto_t ed_http_h1_proto;
+
+/* Core-internal steps of the output path. */
 
 /* Runs the header filters of r's location. ED_OK or ED_ERROR. */
 int ed_http_header_filters(ed_http_request_t *r);
-/* Writes a body piece, or the end of the body, with HTTP/1.1 framing.
- * ED_OK or ED_ERROR. */
-int ed_http_h1_piece(ed_http_request_t *r, const ed_http_piece_t *p);
-int ed_http_h1_end(ed_http_request_t *r);
+/* Validates the response headers (a bad one is dropped, Location
+ * %-encoded) before any protocol writes them. ED_OK or ED_ERROR. */
+int ed_http_check_headers(ed_http_request_t *r);
+/* Whether a response with this status has a body. */
+#define ed_http_status_has_body(status)                                      \
+    (!((status) < 200 || (status) == 204 || (status) == 304))
 /* From ed_http_finalize: ends the body (rc ED_OK: the filters' end and
  * the terminator) and waits for file ranges to be written. ED_OK to go
  * on, ED_AGAIN when it calls ed_http_finalize_done (or ed_http_finalize)
@@ -527,9 +572,18 @@ int ed_http_h1_end(ed_http_request_t *r);
 int ed_http_output_end(ed_http_request_t *r, int rc);
 /* The rest of ed_http_finalize once the response is out. */
 void ed_http_finalize_done(ed_http_request_t *r);
-/* From the connection's timer while the output waits: true when it
+/* From the protocol (see ed_http_proto_t). */
+void ed_http_output_drained(ed_http_request_t *r);
+void ed_http_output_flushed(ed_http_request_t *r);
+/* From the send_timeout timer while the output waits: true when it
  * waits on (the client took bytes), false to close. */
 bool ed_http_output_timeout(ed_http_request_t *r);
+/* The HTTP/1.1 request body (ed_http_body.c), for ed_http_h1_proto. */
+int ed_http_h1_read_body(ed_http_request_t *r, ed_http_body_pt cb,
+                         void *data);
+void ed_http_h1_body_pause(ed_http_request_t *r);
+void ed_http_h1_body_resume(ed_http_request_t *r);
+void ed_http_h1_body_stop(ed_http_request_t *r);
 
 /* Accepts connections for HTTP listeners (each one's handler, set at
  * postconf). */

@@ -201,7 +201,7 @@ ed_http_body_on_read(ed_stream_t *s, int status, char *data, size_t len)
 /* ED_OK, ED_DONE (no body to read), or ED_ERROR (ENOMEM, or a reader
  * still running). */
 int
-ed_http_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data)
+ed_http_h1_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     ed_http_body_t   *b = r->body;
@@ -242,7 +242,7 @@ ed_http_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data)
 }
 
 void
-ed_http_body_pause(ed_http_request_t *r)
+ed_http_h1_body_pause(ed_http_request_t *r)
 {
     ed_http_body_t *b = r->body;
 
@@ -254,7 +254,7 @@ ed_http_body_pause(ed_http_request_t *r)
 }
 
 void
-ed_http_body_resume(ed_http_request_t *r)
+ed_http_h1_body_resume(ed_http_request_t *r)
 {
     ed_http_body_t *b = r->body;
 
@@ -267,7 +267,7 @@ ed_http_body_resume(ed_http_request_t *r)
 }
 
 void
-ed_http_body_stop(ed_http_request_t *r)
+ed_http_h1_body_stop(ed_http_request_t *r)
 {
     ed_http_body_t *b = r->body;
 

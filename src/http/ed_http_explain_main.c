@@ -193,6 +193,8 @@ ed_explain_request(ed_pool_t *pool, ed_listener_t *ls,
     if (hc == NULL || r == NULL || hdrs == NULL) {
         return NULL;
     }
+    /* Nothing is sent; the protocol is what a request of the URL meets. */
+    r->proto = &ed_http_h1_proto;
     memset(&raw, 0, sizeof(raw));
     ed_explain_printf(&raw, "%s %.*s HTTP/1.1\r\n", a->method,
                       (int)u->target.len, u->target.data);

@@ -31,10 +31,7 @@ struct ed_http_out_s {
     ed_http_request_t *r;
 };
 
-static void ed_http_out_on_drain(ed_stream_t *s);
 static int ed_http_out_read(ed_http_request_t *r);
-
-#define ed_http_out_stream(r) (&(r)->hc->c.stream)
 
 int
 ed_http_filter_add(ed_conf_t *cf, ed_http_location_t *loc,
@@ -176,12 +173,12 @@ ed_http_out_wire(ed_http_request_t *r, const ed_http_piece_t *p, bool last)
 {
     if (last) {
         r->out_ended = 1;
-        return ed_http_h1_end(r);
+        return r->proto->end(r);
     }
     if (p->len == 0) {
         return ED_OK;
     }
-    return ed_http_h1_piece(r, p);
+    return r->proto->piece(r, p);
 }
 
 int
@@ -205,14 +202,13 @@ static int
 ed_http_out_read(ed_http_request_t *r)
 {
     ed_http_out_t  *out = r->out;
-    ed_stream_t    *s = ed_http_out_stream(r);
     ed_http_piece_t p;
     size_t          budget = ED_OUT_BUDGET;
     ssize_t         n;
     int             err;
 
     while (out->off < out->end) {
-        if (ed_stream_write_blocked(s)) {
+        if (r->proto->blocked(r)) {
             ed_http_output_wait(r, NULL, NULL);
             return ED_OK;
         }
@@ -248,7 +244,7 @@ ed_http_out_read(ed_http_request_t *r)
     if (out->finalize) {
         out->finalize = 0;
         ed_http_finalize(r, ED_OK);
-    } else if (r->out_ready && ed_stream_write_blocked(s)) {
+    } else if (r->out_ready && r->proto->blocked(r)) {
         ed_http_output_wait(r, NULL, NULL);
     } else if (r->out_ready) {
         ed_http_ready_pt cb = r->out_ready;
@@ -318,19 +314,19 @@ ed_http_send_file(ed_http_request_t *r, int fd, int64_t off, size_t len)
 bool
 ed_http_output_busy(ed_http_request_t *r)
 {
-    return (r->out && r->out->reading)
-           || ed_stream_write_blocked(ed_http_out_stream(r));
+    return (r->out && r->out->reading) || r->proto->blocked(r);
 }
 
-/* Arms send_timeout on the connection's timer (free while a request
- * runs): it fires only when the client took nothing meanwhile. */
+/* Arms send_timeout on the protocol's timer: it fires only when the
+ * client took nothing meanwhile. */
 static void
 ed_http_out_arm(ed_http_request_t *r)
 {
-    r->out_queued = ed_http_out_stream(r)->wqueued;
+    r->out_queued = r->proto->queued(r);
     r->out_waiting = 1;
     if (r->clcf->send_timeout > 0) {
-        ed_timer_add(ed_worker->loop, &r->hc->timer, r->clcf->send_timeout);
+        ed_timer_add(ed_worker->loop, r->proto->timer(r),
+                     r->clcf->send_timeout);
     }
 }
 
@@ -339,21 +335,19 @@ ed_http_out_disarm(ed_http_request_t *r)
 {
     if (r->out_waiting) {
         r->out_waiting = 0;
-        ed_timer_del(ed_worker->loop, &r->hc->timer);
+        ed_timer_del(ed_worker->loop, r->proto->timer(r));
     }
 }
 
 void
 ed_http_output_wait(ed_http_request_t *r, ed_http_ready_pt cb, void *data)
 {
-    ed_stream_t *s = ed_http_out_stream(r);
-
     if (cb) {
         r->out_ready = cb;
         r->out_ready_data = data;
     }
-    if (ed_stream_write_blocked(s)) {
-        s->on_drain = ed_http_out_on_drain;
+    if (r->proto->blocked(r)) {
+        r->proto->notify_drain(r, true);
         if (!r->out_waiting) {
             ed_http_out_arm(r);
         }
@@ -361,18 +355,11 @@ ed_http_output_wait(ed_http_request_t *r, ed_http_ready_pt cb, void *data)
     /* Else the file reader runs and calls back when done. */
 }
 
-/* The client's queue went below its low water mark. */
-static void
-ed_http_out_on_drain(ed_stream_t *s)
+void
+ed_http_output_drained(ed_http_request_t *r)
 {
-    ed_http_conn_t    *hc = s->data;
-    ed_http_request_t *r = hc->r;
-    ed_http_ready_pt   cb;
+    ed_http_ready_pt cb;
 
-    s->on_drain = NULL;
-    if (r == NULL || r->finalized) {
-        return;
-    }
     ed_http_out_disarm(r);
     if (r->out && r->out->reading) {
         if (ed_http_out_read(r) == ED_ERROR) {
@@ -390,19 +377,16 @@ ed_http_out_on_drain(ed_stream_t *s)
 void
 ed_http_output_buffer(ed_http_request_t *r, size_t size)
 {
-    ed_stream_set_water(ed_http_out_stream(r), size / 4, size);
-    r->out_buffer = 1;
+    r->proto->buffer(r, size);
 }
 
 bool
 ed_http_output_timeout(ed_http_request_t *r)
 {
-    ed_stream_t *s = ed_http_out_stream(r);
-
     if (!r->out_waiting) {
         return false;
     }
-    if (s->wqueued < r->out_queued) {
+    if (r->proto->queued(r) < r->out_queued) {
         /* The client took some: send_timeout runs again from here. */
         ed_http_out_arm(r);
         return true;
@@ -415,16 +399,9 @@ ed_http_output_timeout(ed_http_request_t *r)
 
 /* The response's bytes are all written (file ranges included): the
  * request goes on to its end. */
-static void
-ed_http_out_on_flushed(ed_stream_t *s)
+void
+ed_http_output_flushed(ed_http_request_t *r)
 {
-    ed_http_conn_t    *hc = s->data;
-    ed_http_request_t *r = hc->r;
-
-    s->on_flushed = NULL;
-    if (r == NULL) {
-        return;
-    }
     ed_http_out_disarm(r);
     ed_http_finalize_done(r);
 }
@@ -432,8 +409,6 @@ ed_http_out_on_flushed(ed_stream_t *s)
 int
 ed_http_output_end(ed_http_request_t *r, int rc)
 {
-    ed_stream_t *s = ed_http_out_stream(r);
-
     if (rc == ED_OK && r->out && r->out->reading) {
         /* The file reader finishes first; it finalizes again. */
         r->out->finalize = 1;
@@ -445,9 +420,7 @@ ed_http_output_end(ed_http_request_t *r, int rc)
     }
     if (r->out_ready) {
         r->out_ready = NULL;
-        if (s->on_drain == ed_http_out_on_drain) {
-            s->on_drain = NULL;
-        }
+        r->proto->notify_drain(r, false);
     }
     ed_http_out_disarm(r);
     if (rc == ED_OK && r->header_sent && !r->out_ended
@@ -464,10 +437,8 @@ ed_http_output_end(ed_http_request_t *r, int rc)
     }
     /* File ranges are queued: their descriptors stay open (with the
      * request) until written, bounded by send_timeout. */
-    if (rc != ED_ERROR
-        && (s->wqueued || ed_stream_flush_posted(s)))
-    {
-        s->on_flushed = ed_http_out_on_flushed;
+    if (rc != ED_ERROR && !r->proto->written(r)) {
+        r->proto->notify_flushed(r);
         ed_http_out_arm(r);
         r->finalized = 1;
         return ED_AGAIN;

@@ -244,6 +244,7 @@ ed_http_request_create(ed_http_conn_t *hc)
         return NULL;
     }
     r->pool = pool;
+    r->proto = &ed_http_h1_proto;
     r->hc = hc;
     r->server = ed_http_conn_addr(hc)->default_server;
     r->loc_conf = r->server->loc_conf;

@@ -139,7 +139,7 @@ ed_http_location_encode(ed_http_request_t *r, ed_str_t *v)
  * headers hold obs-text) and upstreams, and no byte the grammar forbids
  * reaches the wire. Location is %-encoded; another header with a bad
  * name or value is dropped, with a warn line. */
-static int
+int
 ed_http_check_headers(ed_http_request_t *r)
 {
     ed_http_out_header_t *h = r->headers_out.elts;
@@ -172,162 +172,27 @@ ed_http_check_headers(ed_http_request_t *r)
     return ED_OK;
 }
 
-static bool
-ed_http_status_has_body(int status)
+/* The generic steps of every response head: the header filters, then
+ * the check of every header, whatever wrote it. ED_OK or ED_ERROR. */
+static int
+ed_http_prepare_head(ed_http_request_t *r)
 {
-    return !(status < 200 || status == 204 || status == 304);
-}
-
-#define ed_cpy(p, s) (memcpy(p, s, sizeof(s) - 1), (p) + sizeof(s) - 1)
-#define ed_cpyn(p, s, n) (memcpy(p, s, n), (p) + (n))
-
-/* Builds the head into pool memory. NULL on ENOMEM. */
-static char *
-ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
-{
-    ed_http_out_header_t *h;
-    const char           *text;
-    char                 *buf, *p;
-    size_t                size, i;
-    bool                  body;
-
     if (ed_http_header_filters(r) != ED_OK) {
-        return NULL;
+        return ED_ERROR;
     }
-    if (ed_http_check_headers(r) != ED_OK) {
-        return NULL;
-    }
-    h = r->headers_out.elts;
-    body = ed_http_status_has_body(r->status);
-    text = ed_http_status_text(r->status);
-    size = sizeof("HTTP/1.1 000 \r\n") + strlen(text)
-           + sizeof("Server: eddy/" ED_VERSION "\r\n")
-           + sizeof("Date: \r\n") + ed_cached_http_time.len
-           + sizeof("Content-Type: \r\n") + r->content_type.len
-           + sizeof("Content-Length: \r\n") + 20
-           + sizeof("Transfer-Encoding: chunked\r\n")
-           + sizeof("Connection: keep-alive\r\n") + 2;
-    for (i = 0; i < r->headers_out.nelts; i++) {
-        size += h[i].name.len + h[i].value.len + 4;
-    }
-    buf = ed_pnalloc(r->pool, size + extra);
-    if (buf == NULL) {
-        return NULL;
-    }
-    p = ed_cpy(buf, "HTTP/1.1 ");
-    *p++ = (char)('0' + r->status / 100);
-    *p++ = (char)('0' + r->status / 10 % 10);
-    *p++ = (char)('0' + r->status % 10);
-    *p++ = ' ';
-    p = ed_cpyn(p, text, strlen(text));
-    p = ed_cpy(p, "\r\n");
-    if (r->clcf->server_tokens) {
-        p = ed_cpy(p, "Server: eddy/" ED_VERSION "\r\n");
-    } else {
-        p = ed_cpy(p, "Server: eddy\r\n");
-    }
-    p = ed_cpy(p, "Date: ");
-    p = ed_cpyn(p, ed_cached_http_time.data, ed_cached_http_time.len);
-    p = ed_cpy(p, "\r\n");
-    if (r->content_type.len && body) {
-        p = ed_cpy(p, "Content-Type: ");
-        p = ed_cpyn(p, r->content_type.data, r->content_type.len);
-        p = ed_cpy(p, "\r\n");
-    }
-    if (!body) {
-        r->content_length = -1;
-    } else if (r->content_length >= 0) {
-        p = ed_cpy(p, "Content-Length: ");
-        p = ed_sprint_u64(p, (uint64_t)r->content_length);
-        p = ed_cpy(p, "\r\n");
-    } else if (r->head.version == 11) {
-        p = ed_cpy(p, "Transfer-Encoding: chunked\r\n");
-        r->chunked_out = !r->head_only;
-    } else {
-        /* HTTP/1.0 without a length: the body ends at close. */
-        r->keepalive = 0;
-    }
-    /* Said explicitly whenever the connection ends, also when the
-     * request was too malformed to know its version. */
-    if (r->head.version == 10 && r->keepalive) {
-        p = ed_cpy(p, "Connection: keep-alive\r\n");
-    } else if (!r->keepalive) {
-        p = ed_cpy(p, "Connection: close\r\n");
-    }
-    for (i = 0; i < r->headers_out.nelts; i++) {
-        p = ed_cpyn(p, h[i].name.data, h[i].name.len);
-        p = ed_cpy(p, ": ");
-        p = ed_cpyn(p, h[i].value.data, h[i].value.len);
-        p = ed_cpy(p, "\r\n");
-    }
-    p = ed_cpy(p, "\r\n");
-    *len = (size_t)(p - buf);
-    return buf;
+    return ed_http_check_headers(r);
 }
 
 int
 ed_http_send_header(ed_http_request_t *r)
 {
-    char   *head;
-    size_t  len;
-
     if (r->header_sent) {
         return ED_OK;
     }
-    head = ed_http_build_head(r, 0, &len);
-    if (head == NULL) {
+    if (ed_http_prepare_head(r) != ED_OK) {
         return ED_ERROR;
     }
-    if (r->streamed || r->chunked_out
-        || (r->content_length < 0 && !r->keepalive && !r->head_only))
-    {
-        /* A body that goes out in pieces over time (streamed, chunked or
-         * up to the close) must not wait for ACKs. */
-        ed_http_nodelay(r->hc);
-    }
-    r->header_sent = 1;
-    r->bytes_sent += len;
-    return ed_stream_write(&r->hc->c.stream, head, len);
-}
-
-int
-ed_http_h1_piece(ed_http_request_t *r, const ed_http_piece_t *p)
-{
-    ed_stream_t *s = &r->hc->c.stream;
-    char         size[24];
-    int          n;
-
-    r->body_bytes_sent += p->len;
-    r->bytes_sent += p->len;
-    if (r->chunked_out) {
-        n = sprintf(size, "%zx\r\n", p->len);
-        if (ed_stream_write(s, size, (size_t)n) != ED_OK) {
-            return ED_ERROR;
-        }
-    }
-    if (p->fd >= 0) {
-        r->out_file = 1;
-        if (ed_stream_write_file(s, p->fd, (off_t)p->off, p->len) != ED_OK) {
-            return ED_ERROR;
-        }
-    } else if (ed_stream_write(s, p->data, p->len) != ED_OK) {
-        return ED_ERROR;
-    }
-    if (r->chunked_out && ed_stream_write(s, "\r\n", 2) != ED_OK) {
-        return ED_ERROR;
-    }
-    return ED_OK;
-}
-
-int
-ed_http_h1_end(ed_http_request_t *r)
-{
-    if (r->chunked_out
-        && ed_stream_write(&r->hc->c.stream, "0\r\n\r\n", 5) != ED_OK)
-    {
-        return ED_ERROR;
-    }
-    return ED_OK;
+    return r->proto->head(r, NULL, 0);
 }
 
 int
@@ -335,38 +200,22 @@ ed_http_send_response(ed_http_request_t *r, int status,
                       const ed_str_t *content_type, const void *body,
                       size_t len)
 {
-    char   *head;
-    size_t  hlen;
-    bool    with_body;
-
     r->status = status;
     if (content_type) {
         r->content_type = *content_type;
     }
     r->content_length = (int64_t)len;
-    with_body = !r->head_only && ed_http_status_has_body(status);
-    /* Head and body in one buffer: one copy into the stream, one writev. */
-    head = ed_http_build_head(r, with_body ? len : 0, &hlen);
-    if (head == NULL) {
+    if (ed_http_prepare_head(r) != ED_OK) {
         return ED_ERROR;
     }
     if (r->out_filtered) {
         /* A filter took the body over (gzip): the head goes alone, the
          * body through the filters, its end from ed_http_finalize. */
-        r->header_sent = 1;
-        r->bytes_sent = hlen;
-        if (ed_stream_write(&r->hc->c.stream, head, hlen) != ED_OK) {
+        if (r->proto->head(r, NULL, 0) != ED_OK) {
             return ED_ERROR;
         }
         return ed_http_send_body(r, body, len);
     }
-    if (with_body && len) {
-        memcpy(head + hlen, body, len);
-        r->body_bytes_sent = len;
-    } else {
-        len = 0;
-    }
-    r->header_sent = 1;
-    r->bytes_sent = hlen + len;
-    return ed_stream_write(&r->hc->c.stream, head, hlen + len);
+    /* Head and body in one write. */
+    return r->proto->head(r, body, len);
 }
