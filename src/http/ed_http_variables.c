@@ -73,9 +73,22 @@ ED_VAR(ed_http_var_remote_addr)
     return ed_http_var_addr(r, ed_http_remote(r), out);
 }
 
+/* Empty for a client named by a header (no port there), as nginx. */
 ED_VAR(ed_http_var_remote_port)
 {
-    return ed_http_var_port(r, ed_http_remote(r), out);
+    const ed_peer_addr_t *p = ed_http_remote(r);
+
+    if (p != &r->hc->c.peer && p->sa.sa_family == AF_INET
+        && p->in.sin_port == 0)
+    {
+        return ED_DECLINED;
+    }
+    if (p != &r->hc->c.peer && p->sa.sa_family == AF_INET6
+        && p->in6.sin6_port == 0)
+    {
+        return ED_DECLINED;
+    }
+    return ed_http_var_port(r, p, out);
 }
 
 /* The peer of the socket, whatever real_ip did. */
