@@ -43,8 +43,9 @@ static const ed_key_t ed_http_listen_keys[] = {
     ED_HTTP_LISTEN_KEY("backlog", ED_KEY_INT, ed_conf_set_int, backlog,
                        &ed_http_backlog_bounds),
     ED_HTTP_LISTEN_KEY("tls", ED_KEY_INT, ed_conf_set_bool, tls, NULL),
-    ED_HTTP_LISTEN_KEY("proxy_protocol", ED_KEY_INT, ed_conf_set_bool,
-                       proxy_protocol, NULL),
+    { "proxy_protocol", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool,
+      ED_CONF_SRV, offsetof(ed_http_listen_t, proxy_protocol), NULL,
+      "false" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
