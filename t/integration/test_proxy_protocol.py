@@ -120,6 +120,18 @@ def test_v1_tcp4_and_tcp6(eddy):
     assert b.startswith("a=1.2.3.4 p=1 sa=5.6.7.8 sp=2 ")
 
 
+def test_header_holds_for_every_request_of_the_connection(eddy):
+    e = eddy(CONFIG, ports=2)
+    one = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    out = exchange(e.port, b"PROXY TCP4 198.18.1.1 10.1.2.3 40312 443\r\n"
+                   + one + REQ)
+    assert out.count(b"a=198.18.1.1 p=40312 ") == 2, out
+    # A second header on the same connection is a malformed request.
+    out = exchange(e.port, b"PROXY TCP4 198.18.1.1 10.1.2.3 40312 443\r\n"
+                   + one + b"PROXY TCP4 1.1.1.1 1.1.1.1 1 1\r\n" + REQ)
+    assert out.count(b"a=198.18.1.1 ") == 1 and b" 400 " in out, out
+
+
 def test_v1_unknown_and_v2_local_keep_socket(eddy):
     e = eddy(CONFIG, ports=2)
     for hdr in (b"PROXY UNKNOWN\r\n",

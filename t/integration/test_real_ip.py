@@ -51,6 +51,9 @@ servers:
         return: {status: 200, body: "in\\n"}
       /up:
         proxy: {pass: "http://127.0.0.1:{port3}"}
+      /limited:
+        limit_req: {rate: 1r/m}
+        return: {status: 200, body: "ok\n"}
   - listen: 127.0.0.1:{port1}
     real_ip: {from: [10.0.0.0/8, "fd00::/8"]}
     locations:
@@ -126,6 +129,17 @@ def test_recursive_walk_over_three_hops(eddy):
     # recursive: false: the last one, trusted or not.
     assert body(e.ports[4], b"X-Forwarded-For: 203.0.113.5, 10.1.1.1\r\n"
                 ).startswith("r=10.1.1.1 ")
+
+
+def test_limit_req_key_follows(eddy):
+    e = eddy(CONFIG, ports=5)
+    for ip in (b"203.0.113.1", b"203.0.113.2", b"203.0.113.3"):
+        status, _, _ = get(e.port, b"X-Forwarded-For: " + ip + b"\r\n",
+                           "/limited")
+        assert status == 200
+    status, _, _ = get(e.port, b"X-Forwarded-For: 203.0.113.2\r\n",
+                       "/limited")
+    assert status == 429
 
 
 def test_other_header(eddy):
