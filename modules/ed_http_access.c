@@ -104,7 +104,7 @@ ed_http_access_check(ed_http_request_t *r)
     size_t                 i;
 
     for (i = 0; i < acf->access->nrules; i++) {
-        if (ed_cidr_match(&rule[i].cidr, &r->hc->c.peer.sa)) {
+        if (ed_cidr_match(&rule[i].cidr, &ed_http_remote(r)->sa)) {
             if (!rule[i].deny) {
                 return ED_DECLINED;
             }
@@ -149,7 +149,7 @@ ed_http_access_explain(ed_explain_t *ex)
     rule = acf->access->rules;
     from = ed_explain_from(ex, NULL, "access", &node, 0);
     for (i = 0; i < acf->access->nrules; i++) {
-        if (!ed_cidr_match(&rule[i].cidr, &ex->r->hc->c.peer.sa)) {
+        if (!ed_cidr_match(&rule[i].cidr, &ed_http_remote(ex->r)->sa)) {
             continue;
         }
         /* Rules are kept one per item of a configuration that loaded. */

@@ -1185,7 +1185,7 @@ ed_http_proxy_handler(ed_http_request_t *r)
 
     switch (ctx->ups->balance) {
     case ED_HTTP_BALANCE_IP_HASH:
-        peer = &r->hc->c.peer;
+        peer = ed_http_remote(r);
         if (peer->sa.sa_family == AF_INET) {
             ctx->hash = ed_http_upstream_hash(&peer->in.sin_addr, 4);
         } else if (peer->sa.sa_family == AF_INET6) {

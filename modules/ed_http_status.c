@@ -23,6 +23,7 @@ typedef struct {
     uint64_t workers;
     uint64_t accepted;
     uint64_t accept_empty;
+    uint64_t proxy_protocol_errors;
     int64_t  active;
     int64_t  states[ED_STATS_STATES];
     uint64_t requests;
@@ -152,6 +153,7 @@ ed_http_status_collect(ed_http_status_t *st)
 #define ED_SUM(f) st->f += atomic_load_explicit(&w->f, memory_order_relaxed)
         ED_SUM(accepted);
         ED_SUM(accept_empty);
+        ED_SUM(proxy_protocol_errors);
         ED_SUM(requests);
         ED_SUM(bytes_in);
         ED_SUM(bytes_out);
@@ -189,6 +191,9 @@ static const ed_http_status_metric_t ed_http_status_metrics[] = {
     { "received_bytes_total", "counter",
       "Bytes of request heads and Content-Length bodies received." },
     { "sent_bytes_total", "counter", "Bytes of responses sent." },
+    { "proxy_protocol_errors_total", "counter",
+      "Connections closed for a missing, malformed or late PROXY "
+      "protocol header." },
 };
 
 static void
@@ -199,7 +204,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
     ed_http_upstream_t       **g = groups->elts;
     ed_http_upstream_server_t *s;
     ed_http_upstream_shm_t    *shm;
-    uint64_t                   v[13], cum;
+    uint64_t                   v[14], cum;
     size_t                     i, j, k, pass;
 
     v[0] = st->uptime;
@@ -215,6 +220,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
     v[10] = st->requests;
     v[11] = st->bytes_in;
     v[12] = st->bytes_out;
+    v[13] = st->proxy_protocol_errors;
     for (i = 0; i < ed_nelems(ed_http_status_metrics); i++) {
         const ed_http_status_metric_t *m = &ed_http_status_metrics[i];
 
@@ -327,14 +333,15 @@ ed_http_status_json(ed_http_status_buf_t *b, const ed_http_status_t *st,
         "\"worker_restarts\":%llu,\"workers\":%llu,"
         "\"connections\":{\"accepted\":%llu,\"active\":%lld,"
         "\"reading\":%lld,\"writing\":%lld,\"idle\":%lld,"
-        "\"accept_empty_wakeups\":%llu},",
+        "\"accept_empty_wakeups\":%llu,\"proxy_protocol_errors\":%llu},",
         (unsigned long long)st->uptime, (unsigned long long)st->reloads,
         (unsigned long long)st->restarts, (unsigned long long)st->workers,
         (unsigned long long)st->accepted, (long long)st->active,
         (long long)st->states[ED_STATS_READING],
         (long long)st->states[ED_STATS_WRITING],
         (long long)st->states[ED_STATS_IDLE],
-        (unsigned long long)st->accept_empty);
+        (unsigned long long)st->accept_empty,
+        (unsigned long long)st->proxy_protocol_errors);
     ed_http_status_printf(b, "\"requests\":{\"total\":%llu",
                           (unsigned long long)st->requests);
     for (i = 0; i < 5; i++) {
@@ -410,6 +417,7 @@ ed_http_status_html(ed_http_status_buf_t *b, const ed_http_status_t *st,
     ED_ROW("connections writing", st->states[ED_STATS_WRITING]);
     ED_ROW("connections idle", st->states[ED_STATS_IDLE]);
     ED_ROW("accept wake-ups with nothing", st->accept_empty);
+    ED_ROW("broken PROXY protocol headers", st->proxy_protocol_errors);
     ED_ROW("requests", st->requests);
     for (i = 0; i < 5; i++) {
         ed_http_status_printf(b, "<tr><td>responses %zuxx</td><td>%llu"

@@ -132,6 +132,8 @@ struct ed_http_server_s {
 typedef struct {
     ed_array_t            servers;   /* ed_http_server_t * */
     ed_http_server_t     *default_server;
+    /* Every connection starts with a PROXY protocol header. */
+    unsigned              proxy_protocol:1;
 } ed_http_addr_t;
 
 /* The HTTP core settings of one level (main, server or location). */
@@ -155,13 +157,15 @@ typedef struct {
     ed_str_t uri;
 } ed_http_error_page_t;
 
-/* One `listen` item: an address, or {address, default, backlog, tls}. */
+/* One `listen` item: an address, or {address, default, backlog, tls,
+ * proxy_protocol}. */
 typedef struct {
     ed_node_t *node;      /* the item (ed_conf_block_t) */
     ed_node_t *address;
     int        is_default;
     int        backlog;   /* unset: events' backlog */
     int        tls;       /* unset: whether the server has a tls block */
+    int        proxy_protocol;
 } ed_http_listen_t;
 
 /* The HTTP core settings of a server. */
@@ -187,6 +191,9 @@ typedef struct {
     ed_conn_t           c;
     ed_http_request_t  *r;          /* the request in progress */
     ed_timer_t          timer;
+    /* What the PROXY protocol header said (ed_http_pp_conn.c); NULL
+     * when the address has none. */
+    struct ed_http_pp_info_s *pp;
     unsigned            requests;
     /* Keep-alive: c.idle_since is when the last request ended (before
      * the first request: when the connection was accepted). */
@@ -216,6 +223,9 @@ struct ed_http_request_s {
     const ed_http_proto_t    *proto;
     ed_http_conn_t           *hc;
     ed_pool_t                *pool;
+    /* The client's address when real_ip changed it; NULL: the peer's.
+     * Read it through ed_http_remote(r). */
+    const ed_peer_addr_t     *remote;
     ed_http_req_head_t        head;
     ed_str_t                  uri;       /* normalised path */
     ed_str_t                  host;      /* lowercased, port removed */
@@ -295,6 +305,32 @@ struct ed_http_request_s {
 };
 
 extern ed_module_t ed_http_core_module;
+
+/* The client's address for everything that uses it (access, limit keys,
+ * ip_hash, logs, $remote_addr, X-Real-IP): the peer's, unless real_ip
+ * took the one a trusted proxy named. */
+#define ed_http_remote(r)                                                    \
+    ((r)->remote ? (r)->remote : &(r)->hc->c.peer)
+
+/* The PROXY protocol on a connection (ed_http_pp_conn.c). */
+
+/* Reads the header of a new connection on a proxy_protocol address
+ * before anything else, within client_header_timeout; then calls
+ * ed_http_accept_done(hc, ED_OK), or ED_ERROR when it is missing,
+ * malformed or late (logged at info). */
+void ed_http_pp_read(ed_http_conn_t *hc);
+void ed_http_pp_free(ed_http_conn_t *hc);
+/* Goes on with a connection whose PROXY header was read (rc ED_OK: TLS
+ * handshake, request head), or closes it (ED_ERROR). */
+void ed_http_accept_done(ed_http_conn_t *hc, int rc);
+/* The PROXY header's source address, NULL when it named none (no
+ * header, LOCAL, UNKNOWN, AF_UNSPEC). For real_ip. */
+const ed_peer_addr_t *ed_http_pp_src(ed_http_conn_t *hc);
+/* $proxy_protocol_*: name without "proxy_protocol_". ED_DECLINED when
+ * there is no such value; -1 from _known when the name is unknown. */
+int ed_http_pp_variable(ed_http_request_t *r, const char *name, size_t len,
+                        ed_str_t *out);
+bool ed_http_pp_variable_known(const char *name, size_t len);
 
 #define ed_http_loc_conf(r, module) ((r)->loc_conf[(module).index])
 #define ed_http_conf_at(loc, module) ((loc)->conf[(module).index])

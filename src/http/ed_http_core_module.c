@@ -43,6 +43,9 @@ static const ed_key_t ed_http_listen_keys[] = {
     ED_HTTP_LISTEN_KEY("backlog", ED_KEY_INT, ed_conf_set_int, backlog,
                        &ed_http_backlog_bounds),
     ED_HTTP_LISTEN_KEY("tls", ED_KEY_INT, ed_conf_set_bool, tls, NULL),
+    { "proxy_protocol", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool,
+      ED_CONF_SRV, offsetof(ed_http_listen_t, proxy_protocol), NULL,
+      "false" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -53,7 +56,7 @@ static const ed_conf_block_t ed_http_listen_block = {
     .scalar = ed_http_listen_address,
     .check = ed_http_listen_check,
     .expect = "expected an address, or a mapping {address, default, "
-              "backlog, tls}",
+              "backlog, tls, proxy_protocol}",
     .list = 1,
 };
 
@@ -447,6 +450,10 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
                              "with and without TLS", ls->name);
     }
+    if (ha && ha->proxy_protocol != (item->proxy_protocol == 1)) {
+        return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
+                             "with and without proxy_protocol", ls->name);
+    }
     ls->tls = tls ? 1 : 0;
     if (ha == NULL) {
         ha = ed_pcalloc(cf->pool, sizeof(ed_http_addr_t));
@@ -456,6 +463,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
             return ED_ERROR;
         }
         ls->servers = ha;
+        ha->proxy_protocol = item->proxy_protocol == 1;
     }
     slot = ha->servers.elts;
     for (i = 0; i < ha->servers.nelts; i++) {

@@ -124,7 +124,7 @@ ed_http_log_ctx(void *data, char *buf, size_t size)
         return 0;
     }
 
-    n = ed_peer_text(&r->hc->c.peer, addr, sizeof(addr));
+    n = ed_peer_text(ed_http_remote(r), addr, sizeof(addr));
     ed_http_log_field(&b, ", client: ", addr, ed_min(n, sizeof(addr) - 1),
                       sizeof(addr), false);
     ed_http_log_field(&b, ", server: ", r->server->server_name.data,

@@ -123,6 +123,7 @@ ed_http_conn_release(ed_http_conn_t *hc)
 {
     ed_http_conn_slot_t *sl = (ed_http_conn_slot_t *)hc;
 
+    ed_http_pp_free(hc);
     sl->next = ed_http_conn_free;
     ed_http_conn_free = sl;
     ED_HTTP_POISON(sl, sizeof(ed_http_conn_slot_t));
@@ -164,29 +165,44 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     }
     ed_stream_init_lazy(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
                         hc);
-    if (ls->tls
-        && ed_tls_accept(&hc->c.stream,
-                         ((ed_http_addr_t *)ls->servers)->default_server
-                             ->tls_ctx,
-                         hc) != ED_OK)
-    {
-        ed_stream_close(&hc->c.stream);
-        ed_http_conn_release(hc);
-        return;
-    }
     hc->c.ls = ls;
     hc->c.peer = *peer;
+    hc->c.shutdown = ed_http_conn_shutdown;
+    hc->c.stream.on_close = ed_http_on_stream_close;
+    hc->timer.data = hc;
+    /* A connection silent since its accept is idle from here (a QUIT
+     * closes it as an idle keep-alive one). */
+    hc->c.idle_since = (uint32_t)ed_current_msec;
+    ed_conn_link(&hc->c);
+    ed_stats_add(active, 1);
+    if (ed_http_conn_addr(hc)->proxy_protocol) {
+        /* Before anything else, the TLS handshake included. */
+        hc->state = ed_stats_state(hc->state, ED_STATS_READING);
+        ed_http_pp_read(hc);
+        return;
+    }
+    ed_http_accept_done(hc, ED_OK);
+}
+
+void
+ed_http_accept_done(ed_http_conn_t *hc, int rc)
+{
+    ed_listener_t *ls = hc->c.ls;
+
+    hc->timer.handler = ed_http_on_timeout;
+    if (rc != ED_OK
+        || (ls->tls
+            && ed_tls_accept(&hc->c.stream,
+                             ed_http_conn_addr(hc)->default_server->tls_ctx,
+                             hc) != ED_OK))
+    {
+        ed_http_close(hc);
+        return;
+    }
     if (ls->tls) {
         /* Handshake flights and records: never wait for Nagle. */
         ed_http_nodelay(hc);
     }
-    hc->c.shutdown = ed_http_conn_shutdown;
-    hc->c.stream.on_close = ed_http_on_stream_close;
-    hc->timer.handler = ed_http_on_timeout;
-    hc->timer.data = hc;
-    hc->c.idle_since = (uint32_t)ed_current_msec;
-    ed_conn_link(&hc->c);
-    ed_stats_add(active, 1);
     ed_http_wait_head(hc);
 }
 

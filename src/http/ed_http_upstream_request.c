@@ -256,13 +256,15 @@ ed_ups_put_field(ed_ups_out_t *o, const ed_str_t *name, const ed_str_t *value)
     ed_ups_put_lit(o, "\r\n");
 }
 
-/* Puts the whole head; conn: the client sent a Connection field; ip:
- * the client's address as text (forwarded only). set_headers replaces
+/* Puts the whole head; conn: the client sent a Connection field; ip[0]:
+ * the peer's address as text, appended to X-Forwarded-For, ip[1]: the
+ * client's (real_ip may have changed it), for X-Real-IP (forwarded
+ * only). set_headers replaces
  * (an empty value removes) the forwarding headers as well: each goes
  * out once. */
 static void
 ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
-            const ed_str_t *ip, ed_ups_out_t *o)
+            const ed_str_t ip[2], ed_ups_out_t *o)
 {
     static const ed_str_t xff = ed_string("X-Forwarded-For"),
                           xfp = ed_string("X-Forwarded-Proto"),
@@ -302,7 +304,7 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
                 ed_ups_put_lit(o, ", ");
             }
         }
-        ed_ups_put_str(o, ip);
+        ed_ups_put_str(o, &ip[0]);
         ed_ups_put_lit(o, "\r\n");
     }
     if (q->forwarded && !ed_ups_is_set(q, xfp)) {
@@ -316,7 +318,7 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
         ed_ups_put_field(o, &xfh, &r->head.host);
     }
     if (q->forwarded && !ed_ups_is_set(q, xri)) {
-        ed_ups_put_field(o, &xri, ip);
+        ed_ups_put_field(o, &xri, &ip[1]);
     }
     if (q->body == ED_HTTP_UPS_BODY_CHUNKED) {
         ed_ups_put_lit(o, "Transfer-Encoding: chunked\r\n");
@@ -345,8 +347,8 @@ ed_http_upstream_request_head(ed_http_request_t *r,
                               const ed_http_upstream_req_t *q, size_t *len)
 {
     ed_ups_out_t o;
-    ed_str_t     ip = ed_null_string;
-    char         text[64];
+    ed_str_t     ip[2] = { ed_null_string, ed_null_string };
+    char         text[2][64];
     size_t       i;
     bool         conn = false;
 
@@ -358,19 +360,21 @@ ed_http_upstream_request_head(ed_http_request_t *r,
         }
     }
     if (q->forwarded) {
-        ip.data = text;
-        ip.len = ed_min(ed_peer_text(&r->hc->c.peer, text, sizeof(text)),
-                        sizeof(text) - 1);
+        ip[0].data = text[0];
+        ip[0].len = ed_min(ed_peer_text(&r->hc->c.peer, text[0], 64), 63);
+        ip[1].data = text[1];
+        ip[1].len = ed_min(ed_peer_text(ed_http_remote(r), text[1], 64),
+                           63);
     }
     memset(&o, 0, sizeof(o));
-    ed_ups_head(r, q, conn, &ip, &o);
+    ed_ups_head(r, q, conn, ip, &o);
     o.cap = o.len;
     o.len = 0;
     o.buf = ed_pnalloc(r->pool, o.cap);
     if (o.buf == NULL) {
         return NULL;
     }
-    ed_ups_head(r, q, conn, &ip, &o);
+    ed_ups_head(r, q, conn, ip, &o);
     if (o.len != o.cap) {
         return NULL;
     }

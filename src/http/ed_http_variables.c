@@ -44,18 +44,20 @@ ed_http_var_u64(ed_http_request_t *r, ed_str_t *out, uint64_t v)
 
 #define ED_VAR(fn) static int fn(ed_http_request_t *r, ed_str_t *out)
 
-ED_VAR(ed_http_var_remote_addr)
+static int
+ed_http_var_addr(ed_http_request_t *r, const ed_peer_addr_t *p,
+                 ed_str_t *out)
 {
     char   buf[64];
-    size_t n = ed_peer_text(&r->hc->c.peer, buf, sizeof(buf));
+    size_t n = ed_peer_text(p, buf, sizeof(buf));
 
     return ed_http_var_set(r, out, buf, n);
 }
 
-ED_VAR(ed_http_var_remote_port)
+static int
+ed_http_var_port(ed_http_request_t *r, const ed_peer_addr_t *p,
+                 ed_str_t *out)
 {
-    const ed_peer_addr_t *p = &r->hc->c.peer;
-
     if (p->sa.sa_family == AF_INET) {
         return ed_http_var_u64(r, out, ntohs(p->in.sin_port));
     }
@@ -63,6 +65,41 @@ ED_VAR(ed_http_var_remote_port)
         return ed_http_var_u64(r, out, ntohs(p->in6.sin6_port));
     }
     return ED_DECLINED;
+}
+
+/* The client: the peer, or whom real_ip believed it speaks for. */
+ED_VAR(ed_http_var_remote_addr)
+{
+    return ed_http_var_addr(r, ed_http_remote(r), out);
+}
+
+/* Empty for a client named by a header (no port there), as nginx. */
+ED_VAR(ed_http_var_remote_port)
+{
+    const ed_peer_addr_t *p = ed_http_remote(r);
+
+    if (p != &r->hc->c.peer && p->sa.sa_family == AF_INET
+        && p->in.sin_port == 0)
+    {
+        return ED_DECLINED;
+    }
+    if (p != &r->hc->c.peer && p->sa.sa_family == AF_INET6
+        && p->in6.sin6_port == 0)
+    {
+        return ED_DECLINED;
+    }
+    return ed_http_var_port(r, p, out);
+}
+
+/* The peer of the socket, whatever real_ip did. */
+ED_VAR(ed_http_var_realip_remote_addr)
+{
+    return ed_http_var_addr(r, &r->hc->c.peer, out);
+}
+
+ED_VAR(ed_http_var_realip_remote_port)
+{
+    return ed_http_var_port(r, &r->hc->c.peer, out);
 }
 
 /* The local address of the connection's listener. For a wildcard
@@ -327,6 +364,8 @@ ED_VAR(ed_http_var_connection_requests)
 static const ed_http_variable_t ed_http_vars[] = {
     { "remote_addr", ed_http_var_remote_addr },
     { "remote_port", ed_http_var_remote_port },
+    { "realip_remote_addr", ed_http_var_realip_remote_addr },
+    { "realip_remote_port", ed_http_var_realip_remote_port },
     { "server_addr", ed_http_var_server_addr },
     { "server_port", ed_http_var_server_port },
     { "scheme", ed_http_var_scheme },
@@ -577,6 +616,9 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
     if (ed_http_prefixed(name, len, "cookie_")) {
         return ed_http_var_cookie(r, name + 7, len - 7, out);
     }
+    if (ed_http_prefixed(name, len, "proxy_protocol_")) {
+        return ed_http_pp_variable(r, name + 15, len - 15, out);
+    }
     get = ed_http_var_module(name, len);
     if (get) {
         return get(r, out);
@@ -590,7 +632,9 @@ ed_http_variable_known(const char *name, size_t len)
     return ed_http_var_find(name, len) != NULL
            || ed_http_prefixed(name, len, "http_")
            || ed_http_prefixed(name, len, "arg_")
-           || ed_http_prefixed(name, len, "cookie_");
+           || ed_http_prefixed(name, len, "cookie_")
+           || (ed_http_prefixed(name, len, "proxy_protocol_")
+               && ed_http_pp_variable_known(name + 15, len - 15));
 }
 
 static bool

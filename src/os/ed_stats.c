@@ -91,6 +91,7 @@ ed_stats_exited(pid_t pid)
         /* The worker is dead: nobody writes its slot any more. */
         ed_stats_fold(&r->accepted, &w->accepted);
         ed_stats_fold(&r->accept_empty, &w->accept_empty);
+        ed_stats_fold(&r->proxy_protocol_errors, &w->proxy_protocol_errors);
         ed_stats_fold(&r->requests, &w->requests);
         for (j = 0; j < 5; j++) {
             ed_stats_fold(&r->responses[j], &w->responses[j]);

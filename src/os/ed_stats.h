@@ -26,6 +26,7 @@ typedef struct {
     _Alignas(64) _Atomic int32_t pid;  /* 0: free, -1: being spawned */
     _Atomic uint64_t accepted;
     _Atomic uint64_t accept_empty;     /* wake-ups that accepted nothing */
+    _Atomic uint64_t proxy_protocol_errors; /* missing, malformed, late */
     _Atomic uint64_t requests;
     _Atomic uint64_t responses[5];     /* 1xx .. 5xx */
     _Atomic uint64_t bytes_in;

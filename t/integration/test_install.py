@@ -323,6 +323,7 @@ open_file_cache: {max: 100, valid: 10s}
 default_type: text/plain
 access_log: {path: logs/access.log, format: json}
 gzip: {enabled: true, level: 4, min_length: 100, types: [text/html]}
+real_ip: {from: [10.0.0.0/8]}
 upstreams:
   be:
     balance: hash
@@ -409,7 +410,8 @@ def test_every_dumped_key_is_in_the_man_page(prefix):
     assert rc == 0, err
     keys = dumped_keys(out)
     assert {"workers", "events", "max_connections", "listen", "static",
-            "health_check", "expect_status", "tls_verify"} <= keys, keys
+            "health_check", "expect_status", "tls_verify", "proxy_protocol",
+            "real_ip", "from", "recursive"} <= keys, keys
     page = (REPO / "doc" / "eddy.yaml.5").read_text()
     documented = set()
     for words in re.findall(r"\bIc ([^\n]+)", page):

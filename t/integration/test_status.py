@@ -105,6 +105,7 @@ def test_prometheus_counters_move(eddy):
     for name in ("eddy_uptime_seconds", "eddy_reloads_total",
                  "eddy_worker_restarts_total",
                  "eddy_accept_empty_wakeups_total",
+                 "eddy_proxy_protocol_errors_total",
                  "eddy_connections_reading", "eddy_connections_idle"):
         assert name in after
     lbl = '{upstream="app",server="127.0.0.1:%d"}' % b.port
@@ -133,7 +134,8 @@ def test_json_and_html(eddy):
     assert doc["requests"]["total"] >= 3
     assert set(doc["connections"]) == {"accepted", "active", "reading",
                                        "writing", "idle",
-                                       "accept_empty_wakeups"}
+                                       "accept_empty_wakeups",
+                                       "proxy_protocol_errors"}
     (srv,) = doc["upstreams"]["app"]
     assert srv["requests"] == 1 and srv["failures"] == 1
     assert srv["state"] in ("up", "down")
