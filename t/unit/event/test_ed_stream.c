@@ -956,30 +956,43 @@ START_TEST(test_write_file_pread)
 }
 END_TEST
 
+/* A producer that writes 8 KiB pieces of data while not blocked and
+ * waits for on_drain, until the socket buffer is full and the drain
+ * stops coming (the peer reads nothing). Adds what it wrote to *total;
+ * returns the drains seen. */
+static int
+fill_until_stuck(const char *data, size_t *total)
+{
+    int i, drains = 0;
+
+    for (i = 0; i < 1000; i++) {
+        while (!ed_stream_write_blocked(st)) {
+            ck_assert_int_eq(ed_stream_write(st, data, 8192), ED_OK);
+            *total += 8192;
+        }
+        drains = n_drain;
+        turn();
+        turn();
+        if (n_drain == drains) {
+            return drains;
+        }
+    }
+    ck_abort_msg("the drain kept coming");
+    return drains;
+}
+
 START_TEST(test_high_water_drain)
 {
     char  *data = pattern(8192, 3), *out;
     size_t total = 0, got = 0;
-    int    i, drains = 0;
+    int    drains;
 
     open_stream(4096);
     ck_assert_uint_eq(st->high_water, 64 * 1024);
     ck_assert_uint_eq(st->low_water, 16 * 1024);
     /* A producer that writes while not blocked and waits for on_drain,
      * until the socket buffer is full and the drain stops coming. */
-    for (i = 0; i < 1000; i++) {
-        while (!ed_stream_write_blocked(st)) {
-            ck_assert_int_eq(ed_stream_write(st, data, 8192), ED_OK);
-            total += 8192;
-        }
-        drains = n_drain;
-        turn();
-        turn();
-        if (n_drain == drains) {
-            break;
-        }
-    }
-    ck_assert_int_lt(i, 1000);
+    drains = fill_until_stuck(data, &total);
     /* The peer does not read: still blocked, no drain. */
     turn();
     ck_assert_int_eq(n_drain, drains);
@@ -1023,26 +1036,13 @@ START_TEST(test_regress_flushed_after_drain_wrote)
 {
     char  *data = pattern(8192, 5), *out;
     size_t total = 0;
-    int    i, drains;
 
     /* The queue goes from over its high water mark to empty in one
      * flush, and on_drain writes again: the flushed news of that flush
      * is stale, on_flushed comes only once the new bytes are out (the
      * owner of a closing connection used to close with them queued). */
     open_stream(4096);
-    for (i = 0; i < 1000; i++) {
-        while (!ed_stream_write_blocked(st)) {
-            ck_assert_int_eq(ed_stream_write(st, data, 8192), ED_OK);
-            total += 8192;
-        }
-        drains = n_drain;
-        turn();
-        turn();
-        if (n_drain == drains) {
-            break;
-        }
-    }
-    ck_assert_int_lt(i, 1000);
+    fill_until_stuck(data, &total);
     drain_data = data;
     n_drain = 0;
     n_flushed = 0;
