@@ -37,6 +37,7 @@ static const char *ed_http_real_ip_check_block(ed_conf_t *cf,
                                                ed_node_t *node, void *block);
 static int ed_http_real_ip_attach(ed_conf_t *cf, ed_http_location_t *loc);
 static int ed_http_real_ip_postconf(ed_conf_t *cf);
+static int ed_http_real_ip_explain(ed_explain_t *ex);
 
 #define ED_RIKEY(name, flags, set, field, arg, def)                          \
     { name, ED_CTX_MAIN | ED_CTX_SERVER, flags, set, ED_CONF_LOC,            \
@@ -74,6 +75,7 @@ ed_module_t ed_http_real_ip_module = {
     .conf_size = { 0, 0, sizeof(ed_http_real_ip_conf_t), 0 },
     .attach = ed_http_real_ip_attach,
     .postconf = ed_http_real_ip_postconf,
+    .explain = ed_http_real_ip_explain,
 };
 
 /* from: a list of addresses, CIDR blocks, "all" or "unix:". */
@@ -351,6 +353,47 @@ ed_http_real_ip_check(ed_http_request_t *r)
         }
     }
     return ED_DECLINED;
+}
+
+/* eddy explain: runs the check itself on the explained request, so the
+ * rules after it (access, limit_req) see the address it sets, as the
+ * server's would. A PROXY header's source is not known to explain. */
+static int
+ed_http_real_ip_explain(ed_explain_t *ex)
+{
+    ed_http_request_t       *r = ex->r;
+    const ed_http_real_ip_t *ri;
+    const ed_peer_addr_t    *peer = &r->hc->c.peer;
+    const char              *from;
+    char                     pa[64], ca[64];
+
+    if (ex->phase != ED_EXPLAIN_RULES
+        || (ri = ed_http_real_ip_get(ex->loc->conf)) == NULL)
+    {
+        return ED_DECLINED;
+    }
+    from = ed_explain_from(ex, NULL, "real_ip", NULL, 0);
+    r->remote = NULL;
+    ed_http_real_ip_check(r);
+    ed_peer_text(peer, pa, sizeof(pa));
+    if (!ed_http_real_ip_trusted(ri, peer)) {
+        ed_explain_rule(ex, "real_ip", "peer not trusted", 0, "%s is not in "
+                        "from: the client is the peer (%s)", pa, from);
+    } else if (ri->pp) {
+        ed_explain_rule(ex, "real_ip", "trusted", 0, "%s; the client would "
+                        "be the PROXY header's source, which explain does "
+                        "not know (%s)", pa, from);
+    } else if (ed_http_remote(r) != peer) {
+        ed_peer_text(ed_http_remote(r), ca, sizeof(ca));
+        ed_explain_rule(ex, "real_ip", "trusted", 0, "client %s from %.*s, "
+                        "sent by %s (%s)", ca, (int)ri->header.len,
+                        ri->header.data, pa, from);
+    } else {
+        ed_explain_rule(ex, "real_ip", "trusted", 0, "%s sent no usable "
+                        "%.*s: the client is the peer (%s)", pa,
+                        (int)ri->header.len, ri->header.data, from);
+    }
+    return ED_OK;
 }
 
 static int

@@ -597,3 +597,36 @@ def test_https_url_names_sni(eddy, pki):
     assert doc["listen"]["sni_server"] == 2
     assert doc["server"]["index"] == 1
     assert doc["status"] == 204
+
+
+def test_real_ip_sets_the_address_the_rules_see(eddy):
+    e = eddy("""
+        servers:
+          - listen: 127.0.0.1:{port}
+            names: [shop.example]
+            real_ip: {from: [127.0.0.1/32]}
+            locations:
+              /:
+                access: [{deny: 203.0.113.0/24}, {allow: all}]
+                return: 204
+    """, start=False)
+    u = "http://shop.example:%d/x" % e.port
+    # A trusted peer's X-Forwarded-For: the client is the header's address,
+    # and access denies it.
+    rc, out, err = explain(e, u, "--remote-addr", "127.0.0.1", "--header",
+                           "X-Forwarded-For: 198.51.100.1, 203.0.113.9")
+    assert rc == 0, err
+    rules = lines(out, "rules")[0].split("; ")
+    assert re.match(r"real_ip: trusted, client 203\.0\.113\.9 from "
+                    r"X-Forwarded-For, sent by 127\.0\.0\.1 \(", rules[0]), \
+        rules
+    assert rules[1].startswith("access: deny, rule 1"), rules
+    assert lines(out, "result")[0].startswith("403 Forbidden"), out
+    # An untrusted peer: the header is not believed.
+    rc, out, err = explain(e, u, "--remote-addr", "192.0.2.5", "--header",
+                           "X-Forwarded-For: 203.0.113.9")
+    assert rc == 0, err
+    rules = lines(out, "rules")[0].split("; ")
+    assert rules[0].startswith("real_ip: peer not trusted, 192.0.2.5 is "
+                               "not in from"), rules
+    assert rules[1].startswith("access: allow"), rules
