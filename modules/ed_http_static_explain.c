@@ -206,18 +206,30 @@ ed_static_explain_try(ed_explain_t *ex, ed_http_static_conf_t *scf)
             continue;
         }
         rc = ed_http_static_map(r, scf, &u, &path, &root_len);
+        if (rc == 500) {
+            ed_explain_result(ex, 500, "try_files %s: \"%.*s\" cannot be "
+                              "mapped", item, (int)u.len, u.data);
+            return;
+        }
         if (rc != ED_OK) {
             ed_explain_step(ex, "try_files %s: \"%.*s\" is not under the "
                             "alias", item, (int)u.len, u.data);
             continue;
         }
         rc = ed_static_explain_open(scf, &path, root_len, &f);
+        if (rc == 500) {
+            /* As the server: a candidate that fails to open for another
+             * reason than absence or refusal ends the request. */
+            ed_explain_result(ex, 500, "try_files %s: %s cannot be opened "
+                              "(%s)", item, path.data, strerror(errno));
+            ed_explain_field(ex, "file", path.data, path.len);
+            return;
+        }
         if (rc != ED_OK) {
             ed_explain_step(ex, "try_files %s: %s %s", item, path.data,
                             rc == 404 ? "not found"
-                            : rc == 403 ? "refused (permissions or "
-                                          "symlinks)"
-                                        : "cannot be opened");
+                                        : "refused (permissions or "
+                                          "symlinks)");
             continue;
         }
         dir = u.data[u.len - 1] == '/';

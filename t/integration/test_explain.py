@@ -327,6 +327,30 @@ def test_try_files_fallthrough(eddy):
     assert doc["status"] == 200
 
 
+def test_regress_try_files_candidate_that_cannot_be_opened(eddy):
+    # A candidate that exists but cannot be opened (a unix socket file:
+    # ENXIO) ends the request with 500 in the server; explain says so too
+    # instead of moving on to the fallback.
+    e = site(eddy, start=True)
+    (e.prefix / "srv" / "tf").mkdir(parents=True, exist_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(e.prefix / "srv" / "tf" / "sock"))
+        rc, out, err = explain(e, url(e, "shop.example", "/tf/sock"))
+        assert rc == 0, err
+        result = lines(out, "result")
+        assert result[0].startswith(
+            "500 try_files $uri: %s/srv/tf/sock cannot be opened ("
+            % e.prefix), out
+        assert explain_json(e, url(e, "shop.example", "/tf/sock"))[
+            "status"] == 500
+        r = http_request(e.port, "GET", "/tf/sock",
+                         headers={"Host": "shop.example"})
+        assert r.status == 500
+    finally:
+        sock.close()
+
+
 def test_404_403_301_405(eddy):
     e = site(eddy)
     cases = [
