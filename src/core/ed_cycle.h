@@ -47,6 +47,9 @@ struct ed_listener_s {
     unsigned                tls:1;
     unsigned                reuseport:1;
     unsigned                inherited:1; /* taken over from a cycle */
+    /* TCP_DEFER_ACCEPT: the kernel hands a connection over only once
+     * its first bytes have arrived (or about a second has passed). */
+    unsigned                deferred:1;
     /* Set by the protocol module that listens here, at postconf: the
      * worker hands each accepted connection to it. */
     ed_accept_pt            handler;

@@ -158,7 +158,7 @@ typedef struct {
 } ed_http_error_page_t;
 
 /* One `listen` item: an address, or {address, default, backlog, tls,
- * proxy_protocol}. */
+ * proxy_protocol, deferred}. */
 typedef struct {
     ed_node_t *node;      /* the item (ed_conf_block_t) */
     ed_node_t *address;
@@ -166,6 +166,7 @@ typedef struct {
     int        backlog;   /* unset: events' backlog */
     int        tls;       /* unset: whether the server has a tls block */
     int        proxy_protocol;
+    int        deferred;  /* unset: true */
 } ed_http_listen_t;
 
 /* The HTTP core settings of a server. */

@@ -46,6 +46,8 @@ static const ed_key_t ed_http_listen_keys[] = {
     { "proxy_protocol", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool,
       ED_CONF_SRV, offsetof(ed_http_listen_t, proxy_protocol), NULL,
       "false" },
+    { "deferred", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool, ED_CONF_SRV,
+      offsetof(ed_http_listen_t, deferred), NULL, "true" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -56,7 +58,7 @@ static const ed_conf_block_t ed_http_listen_block = {
     .scalar = ed_http_listen_address,
     .check = ed_http_listen_check,
     .expect = "expected an address, or a mapping {address, default, "
-              "backlog, tls, proxy_protocol}",
+              "backlog, tls, proxy_protocol, deferred}",
     .list = 1,
 };
 
@@ -454,7 +456,12 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
                              "with and without proxy_protocol", ls->name);
     }
+    if (ha && ls->deferred != (item->deferred != 0)) {
+        return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
+                             "with and without deferred", ls->name);
+    }
     ls->tls = tls ? 1 : 0;
+    ls->deferred = item->deferred != 0;
     if (ha == NULL) {
         ha = ed_pcalloc(cf->pool, sizeof(ed_http_addr_t));
         if (ha == NULL || ed_array_init(&ha->servers, cf->pool, 2,
