@@ -2,7 +2,8 @@
 fleet.md "shared tickets"): nginx's 48- and 80-byte layouts, sessions
 resuming across instances given the same files (and on nginx with them),
 rotation (the first key encrypts, all decrypt, a ticket under another key
-is renewed), reload reading the files again, the -t errors and the
+is renewed), reload and a new binary reading the files again, the -t
+errors and the
 permission warning."""
 
 import os
@@ -15,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import (free_port, position, read_response, run_eddy,
-                      split_response, wait_for)
+from conftest import (free_port, pid_alive, position, proc_children,
+                      read_response, run_eddy, split_response, wait_for)
 from tlsutil import OPENSSL, pki  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(OPENSSL is None,
@@ -498,3 +499,40 @@ def test_dump_prints_the_key_files(prefix, pki):
     rc, again, err = run_eddy(["-T", "-p", prefix, "-c", dumped])
     assert rc == 0, err
     assert "\nsession_ticket_key_file: [a.key.tk, b.key.tk]\n" in again
+
+
+def test_new_binary_reads_the_files_again(eddy, pki, tmp_path):
+    """USR2: the new master reads the key files itself rather than taking
+    the old master's keys."""
+    key = write_key(tmp_path / "keys" / "t.key", key_bytes(NAME_OLD))
+    other = write_key(tmp_path / "keys" / "other.key", key_bytes(NAME_NEW))
+    a = start(eddy, pki, [key])
+    b = start(eddy, pki, [other])
+    ctx = client_ctx(pki, ssl.TLSVersion.TLSv1_2)
+    _, from_a, _ = https(a.port, ctx)
+    _, from_b, _ = https(b.port, ctx)
+    write_key(key, other.read_bytes())
+    pid_file = a.prefix / "logs" / "eddy.pid"
+    a.signal(signal.SIGUSR2)
+
+    def new_master():
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid != a.pid else None
+
+    new_pid = wait_for(new_master, 10)
+    assert new_pid, a.all_logs()
+    a._seen_workers.add(new_pid)
+    try:
+        a.signal(signal.SIGWINCH)         # the old workers stop
+        assert wait_for(lambda: set(proc_children(a.pid)) <= {new_pid}, 10)
+        assert wait_for(lambda: proc_children(new_pid), 10)
+        _, _, reused = https(a.port, ctx, from_b)
+        assert reused
+        _, _, reused = https(a.port, ctx, from_a)
+        assert not reused
+    finally:
+        os.kill(new_pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(new_pid), 5)
