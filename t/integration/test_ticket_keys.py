@@ -3,8 +3,7 @@ fleet.md "shared tickets"): nginx's 48- and 80-byte layouts, sessions
 resuming across instances given the same files (and on nginx with them),
 rotation (the first key encrypts, all decrypt, a ticket under another key
 is renewed), reload and a new binary reading the files again, the -t
-errors and the
-permission warning."""
+errors and the permission warning."""
 
 import os
 import shutil
