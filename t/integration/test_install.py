@@ -324,6 +324,7 @@ default_type: text/plain
 access_log: {path: logs/access.log, format: json}
 gzip: {enabled: true, level: 4, min_length: 100, types: [text/html]}
 real_ip: {from: [10.0.0.0/8]}
+session_ticket_key_file: [TICKETS]
 upstreams:
   be:
     balance: hash
@@ -404,14 +405,19 @@ def test_every_dumped_key_is_in_the_man_page(prefix):
                     "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-subj", "/CN=a", "-days", "2"], check=True,
                    capture_output=True, timeout=60)
+    tickets = prefix / "ticket.key"
+    tickets.write_bytes(os.urandom(80))
+    tickets.chmod(0o600)
     conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(RICH.replace("CERT", str(cert)).replace("KEY", str(key)))
+    conf.write_text(RICH.replace("CERT", str(cert)).replace("KEY", str(key))
+                    .replace("TICKETS", str(tickets)))
     rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-T"], cwd=prefix)
     assert rc == 0, err
     keys = dumped_keys(out)
     assert {"workers", "events", "max_connections", "listen", "static",
             "health_check", "expect_status", "tls_verify", "proxy_protocol",
-            "real_ip", "from", "recursive"} <= keys, keys
+            "real_ip", "from", "recursive",
+            "session_ticket_key_file"} <= keys, keys
     page = (REPO / "doc" / "eddy.yaml.5").read_text()
     documented = set()
     for words in re.findall(r"\bIc ([^\n]+)", page):
