@@ -22,6 +22,7 @@ typedef struct {
     int         workers;        /* 0 = auto */
     int         max_restarts;
     ed_msec_t   shutdown_timeout;
+    ed_msec_t   drain_delay;    /* QUIT: health says 503 first; 0: off */
     ed_str_t    pid_file;
     int         daemon;
     ed_str_t    user;

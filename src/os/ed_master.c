@@ -39,8 +39,10 @@ static struct {
     char *const *argv;
     pid_t        upgrade_pid;  /* the new binary's master */
     bool         oldbin;       /* our pid file is PIDFILE.oldbin */
+    bool         draining;     /* QUIT's drain_delay is running */
     ed_timer_t   kill_timer;
     ed_timer_t   respawn_timer;
+    ed_timer_t   drain_timer;
 } ed_m;
 
 const char *ed_daemon_error_log;
@@ -221,6 +223,9 @@ ed_start_workers(void)
     int        i;
 
     ed_m.generation++;
+    if (ed_stats) {
+        atomic_store(&ed_stats->generation, ed_m.generation);
+    }
     for (i = 0; i < ed_m.cycle->workers; i++) {
         p = ed_proc_add();
         if (p == NULL) {
@@ -370,6 +375,8 @@ static void
 ed_shutdown(int state, int signo, ed_msec_t grace)
 {
     ed_m.state = state;
+    ed_m.draining = false;
+    ed_timer_del(ed_m.loop, &ed_m.drain_timer);
     ed_drop_pending();
     ed_timer_del(ed_m.loop, &ed_m.respawn_timer);
     ed_signal_workers(signo, false);
@@ -540,6 +547,29 @@ ed_open_log(ed_cycle_t *cycle)
     return ED_OK;
 }
 
+/* Publishes the configuration now in force (its -T sha256 and the
+ * time) for eddy_config_info. */
+static void
+ed_publish_config(ed_cycle_t *cycle)
+{
+    unsigned char md[32];
+
+    if (ed_conf_dump_sha256(cycle, md) != ED_OK) {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "cannot hash the configuration: "
+               "eddy_config_info keeps the previous sha256");
+        return;
+    }
+    ed_stats_config(md);
+}
+
+static void
+ed_reload_failed(void)
+{
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->reload_failures, 1);
+    }
+}
+
 static void
 ed_reload(void)
 {
@@ -568,6 +598,7 @@ ed_reload(void)
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
         ed_reload_report(false, errors, NULL);
+        ed_reload_failed();
         ed_cycle_errors_free(errors);
         ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
                   ed_m.generation);
@@ -586,6 +617,7 @@ ed_reload(void)
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
         ed_reload_report(false, NULL, msg);
+        ed_reload_failed();
         ed_cycle_free(cycle);
         ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
                   ed_m.generation);
@@ -593,6 +625,7 @@ ed_reload(void)
     }
     ed_m.cycle = cycle;
     ed_log_cur = &cycle->log;
+    ed_publish_config(cycle);
     ed_announce_listeners(cycle, old);
     /* What the new cycle did not take (removed listeners, old log files)
      * is released before forking: the new workers must not inherit it.
@@ -707,6 +740,113 @@ ed_reopen(void)
     ed_signal_workers(SIGUSR1, false);
 }
 
+/* The graceful stop of QUIT: the workers close their listeners and
+ * finish what is in flight within shutdown_timeout. */
+static void
+ed_graceful_stop(void)
+{
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
+    /* What the service manager waits for beyond TimeoutStopSec: the
+     * workers' shutdown_timeout and the 5 s `eddy -s quit` allows. */
+    ed_notify("STOPPING=1\nSTATUS=draining: %lld connections\n"
+              "EXTEND_TIMEOUT_USEC=%llu", (long long)ed_connections(),
+              (unsigned long long)
+                  (ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000)
+                  * 1000ULL);
+    ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
+                ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
+}
+
+/* Whether another master serves our listeners: we are the old master
+ * of a binary upgrade, or the new one while the old one (whose pid is
+ * in PIDFILE.oldbin) still runs. Draining would then only send the
+ * balancer away from a host that keeps serving. */
+static bool
+ed_upgrade_under_way(void)
+{
+    char  path[4096], buf[32];
+    FILE *f;
+    long  pid = 0;
+
+    if (ed_m.oldbin || ed_m.upgrade_pid) {
+        return true;
+    }
+    snprintf(path, sizeof(path), "%s.oldbin", ed_pid_path());
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    if (fgets(buf, sizeof(buf), f) != NULL) {
+        pid = strtol(buf, NULL, 10);
+    }
+    fclose(f);
+    return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == 0;
+}
+
+/* A duration as the configuration would write it: "2s", "1500ms". */
+static const char *
+ed_msec_text(ed_msec_t ms, char *buf, size_t size)
+{
+    if (ms % 1000 == 0) {
+        snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+    } else {
+        snprintf(buf, size, "%llums", (unsigned long long)ms);
+    }
+    return buf;
+}
+
+static void
+ed_on_drain_timer(ed_timer_t *t)
+{
+    ed_unused(t);
+    ed_m.draining = false;
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "drain over: closing listeners");
+    ed_graceful_stop();
+}
+
+/* QUIT. With drain_delay, a master alone on its listeners first drains:
+ * it keeps them open for the delay while the workers (told through the
+ * shared flag) answer health with 503 and close every connection after
+ * its response, so that the balancer marks the host down and clients
+ * reconnect elsewhere before anything is refused. A second QUIT cuts
+ * the delay short. */
+static void
+ed_quit(void)
+{
+    ed_core_conf_t *ccf = ed_core_conf(ed_m.cycle);
+    char            text[32];
+
+    if (ed_m.draining) {
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "second QUIT: drain cut short");
+        ed_timer_del(ed_m.loop, &ed_m.drain_timer);
+        ed_on_drain_timer(NULL);
+        return;
+    }
+    if (ccf->drain_delay == 0 || ed_m.state != ED_MASTER_RUNNING
+        || ed_m.no_workers || ed_upgrade_under_way())
+    {
+        ed_graceful_stop();
+        return;
+    }
+    if (ed_stats == NULL) {
+        /* The workers read the flag in shared memory. */
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "cannot drain without the shared "
+               "status memory: stopping at once");
+        ed_graceful_stop();
+        return;
+    }
+    ed_m.draining = true;
+    atomic_store(&ed_stats->draining, 1);
+    ed_msec_text(ccf->drain_delay, text, sizeof(text));
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "draining: health answers 503 for "
+           "%s", text);
+    ed_notify("STOPPING=1\nSTATUS=draining: health answers 503 for %s\n"
+              "EXTEND_TIMEOUT_USEC=%llu", text,
+              (unsigned long long)(ccf->drain_delay + ccf->shutdown_timeout
+                                   + 5000) * 1000ULL);
+    ed_timer_add(ed_m.loop, &ed_m.drain_timer, ccf->drain_delay);
+}
+
 static void
 ed_master_on_signal(void *data, int signo)
 {
@@ -716,21 +856,19 @@ ed_master_on_signal(void *data, int signo)
         ed_reap();
         return;
     case SIGHUP:
+        if (ed_m.draining) {
+            /* A new generation would serve a host that is leaving. */
+            ed_log(ED_LOG_WARN, ed_log_cur, 0, "reload refused: draining");
+            ed_m.reload_seq++;
+            ed_reload_report(false, NULL, "reload refused: draining");
+            return;
+        }
         if (ed_m.state == ED_MASTER_RUNNING) {
             ed_reload();
         }
         return;
     case SIGQUIT:
-        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
-        /* What the service manager waits for beyond TimeoutStopSec: the
-         * workers' shutdown_timeout and the 5 s `eddy -s quit` allows. */
-        ed_notify("STOPPING=1\nSTATUS=draining: %lld connections\n"
-                  "EXTEND_TIMEOUT_USEC=%llu", (long long)ed_connections(),
-                  (unsigned long long)
-                      (ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000)
-                      * 1000ULL);
-        ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
-                    ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
+        ed_quit();
         return;
     case SIGTERM:
     case SIGINT:
@@ -765,6 +903,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     ed_m.argv = argv;
     ed_m.kill_timer.handler = ed_on_kill_timer;
     ed_m.respawn_timer.handler = ed_on_respawn_timer;
+    ed_m.drain_timer.handler = ed_on_drain_timer;
     ed_m.loop = ed_loop_create(ed_log_cur);
     if (ed_m.loop == NULL) {
         return 2;
@@ -791,6 +930,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
         ed_log(ED_LOG_ALERT, ed_log_cur, errno,
                "shared memory for the status counters failed");
     }
+    ed_publish_config(cycle);
     if (ed_pid_file_write() != ED_OK) {
         ed_loop_destroy(ed_m.loop);
         return 2;

@@ -40,6 +40,16 @@ typedef struct {
     ed_msec_t          start_msec;     /* the master's start, monotonic */
     _Atomic uint64_t   reloads;
     _Atomic uint64_t   restarts;
+    /* The master's state, for the fleet metrics and the drain (written
+     * only by the master). */
+    _Atomic uint64_t   reload_failures;
+    _Atomic uint32_t   generation;
+    _Atomic uint32_t   draining;       /* QUIT's drain_delay is running */
+    _Atomic int64_t    last_reload;    /* unix time of the last good load */
+    /* The sha256 of the configuration in force, as -T prints it: a
+     * sequence lock (odd while the master writes) over 32 bytes. */
+    _Atomic uint32_t   config_seq;
+    _Atomic uint64_t   config_sha256[4];
     ed_stats_worker_t  retired;        /* sums of exited workers */
     ed_stats_worker_t  workers[ED_STATS_SLOTS];
 } ed_stats_t;
@@ -72,6 +82,20 @@ void ed_stats_attach(ed_stats_worker_t *slot);
 /* Master, when a worker was reaped: its counters go to the retired
  * totals, its gauges are dropped, the slot is free. */
 void ed_stats_exited(pid_t pid);
+/* Master: the configuration in force is the one whose -T dump hashes
+ * to md (32 bytes); loaded now (the last good load's time). */
+void ed_stats_config(const unsigned char *md);
+/* Any process: the sha256 of the configuration in force, 64 hex digits
+ * and a NUL, or "" when the master has not said. */
+void ed_stats_config_hex(char *hex);
+/* Whether the master is draining (QUIT with drain_delay): health answers
+ * 503 and every response closes its connection. */
+static inline bool
+ed_stats_draining(void)
+{
+    return ed_stats
+           && atomic_load_explicit(&ed_stats->draining, memory_order_relaxed);
+}
 /* Moves a connection's gauge from state cur to state next; returns
  * next, the connection's new state. */
 unsigned ed_stats_state(unsigned cur, unsigned next);
