@@ -654,3 +654,31 @@ def test_real_ip_sets_the_address_the_rules_see(eddy):
     assert rules[0].startswith("real_ip: peer not trusted, 192.0.2.5 is "
                                "not in from"), rules
     assert rules[1].startswith("access: allow"), rules
+
+
+def test_health_location(eddy):
+    e = eddy("""
+        upstreams:
+          app: {servers: ["127.0.0.1:{port1}"]}
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              = /healthz: {health: {require_upstreams: [app]}}
+              = /up: {health: true}
+        """, ports=2, start=False)
+    rc, out, err = explain(e, url(e, "x", "/healthz"))
+    assert rc == 0, err
+    assert lines(out, "handler") == [
+        "health: require_upstreams [app] (%s)" % at(e, "[app]")]
+    assert lines(out, "result") == [
+        '200 "ok" while serving (text/plain, Cache-Control: no-store)',
+        '503 "draining" during drain_delay after QUIT',
+        '503 "upstream app down" when every server of upstream app is '
+        'down (state not consulted)']
+    doc = explain_json(e, url(e, "x", "/up"))
+    assert doc["handler"] == {"module": "health", "settings": [
+        {"name": "require_upstreams", "value": "[]", "from": "default"}],
+        "filters": []}
+    assert doc["status"] == 200
+    doc = explain_json(e, url(e, "x", "/up"), "--method", "POST")
+    assert doc["status"] == 405
