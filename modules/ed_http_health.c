@@ -82,7 +82,7 @@ ed_http_health_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                           "of upstream names");
             continue;
         }
-        hcf->names = ed_pnalloc(cf->pool, (n ? n : 1) * sizeof(ed_node_t *));
+        hcf->names = ed_palloc(cf->pool, (n ? n : 1) * sizeof(ed_node_t *));
         if (hcf->names == NULL) {
             return "out of memory";
         }
