@@ -152,20 +152,19 @@ def test_response_in_flight_completes_then_moves(eddy):
             assert status == 200 and body == b"slow done\n"
             assert "close" not in headers.get("connection", "")
             # The connection then moved: the new configuration answers.
-            deadline = time.monotonic() + 5
-            while True:
-                _, _, body = ask(sock)
-                if body.startswith("v2 ") or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            # (A request sent before the old worker has checked it again
+            # would be answered there, with Connection: close.)
+            assert wait_for(lambda: "handed over 1 more connections"
+                            in e.error_log, 5), e.all_logs()
+            _, _, body = ask(sock)
             assert body.startswith("v2 "), (body, e.all_logs())
             f = fields(body)
             assert f["port"] == first["port"] and f["conn"] == first["conn"]
             assert f["pid"] != first["pid"]
         finally:
             sock.close()
-    assert re.search(r"handed over 1 more connections to generation 2",
-                     e.error_log), e.error_log
+    assert re.search(r"handed over 1 more connections to generation 2 "
+                     r"after their requests", e.error_log), e.error_log
 
 
 def test_tls_connection_is_closed(eddy, pki):  # noqa: F811
@@ -282,7 +281,18 @@ def test_2000_idle_connections_through_20_reloads(eddy):
         assert poll.poll(0) == []
         round_trip("v20")
         assert len(set(conns.values())) == n
-        assert metric(e, "adopted") == 20 * n
+        # The counter matches the connections the old workers handed
+        # over (one that an old worker handed over late, after its
+        # reload was reported, may skip a generation: under load the
+        # 1 s bound can end a reload's wait first).
+        def handed():
+            return sum(int(x) for x in re.findall(
+                r"handed over (\d+) (?:more |idle )?connections",
+                e.error_log))
+
+        assert wait_for(lambda: metric(e, "adopted") == handed(), 5), \
+            (metric(e, "adopted"), handed())
+        assert metric(e, "adopted") >= 10 * n
         assert metric(e, "closed") == 0
         assert wait_for(lambda: master_fds(e) == fds, 5), \
             (master_fds(e), fds)
