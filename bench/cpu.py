@@ -59,6 +59,7 @@ def start(kind, binpath, port):
     deferred = ''
     if kind == 'nginx-deferred':
         kind, deferred = 'nginx', ' deferred'
+    if kind == 'nginx':
         open(d + '/nginx.conf', 'w').write(f"""worker_processes 1; daemon off; pid {d}/logs/nginx.pid;
 error_log {d}/logs/error.log warn; events {{ worker_connections 10000; }}
 http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000000;

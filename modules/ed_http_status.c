@@ -220,6 +220,29 @@ static const ed_http_status_metric_t ed_http_status_metrics[] = {
       "Unix time of the last configuration loaded, at start or reload." },
 };
 
+/* Connections handed to a new generation at reloads (fleet.md): read
+ * from the shared counters the master and workers add to. */
+static void
+ed_http_status_handover(ed_http_status_buf_t *b)
+{
+    static const char *result[] = { "adopted", "closed" };
+    size_t             i;
+
+    ed_http_status_printf(b, "# HELP eddy_handover_connections_total Idle "
+                          "connections handed to a new generation at "
+                          "reloads: adopted, or closed on the way.\n"
+                          "# TYPE eddy_handover_connections_total counter\n");
+    for (i = 0; i < 2; i++) {
+        ed_http_status_printf(b, "eddy_handover_connections_total"
+                              "{result=\"%s\"} %llu\n", result[i],
+                              (unsigned long long)(ed_stats
+                                  ? atomic_load_explicit(
+                                        &ed_stats->handover[i],
+                                        memory_order_relaxed)
+                                  : 0));
+    }
+}
+
 static void
 ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                           ed_array_t *groups)
@@ -274,6 +297,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                               "%llu\n", i + 1,
                               (unsigned long long)st->responses[i]);
     }
+    ed_http_status_handover(b);
     if (groups->nelts == 0) {
         return;
     }

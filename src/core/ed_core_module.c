@@ -34,6 +34,7 @@ const ed_key_t ed_core_events_keys[] = {
                   "exclusive"),
     ED_EVENTS_KEY("backlog", ed_conf_set_int, backlog,
                   &ed_core_backlog_bounds, "511"),
+    ED_EVENTS_KEY("handover", ed_conf_set_bool, handover, NULL, "true"),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -15,6 +15,7 @@ typedef struct {
     int         max_connections;
     int         accept;         /* ED_ACCEPT_* */
     int         backlog;
+    int         handover;       /* reloads hand idle connections over */
 } ed_core_events_t;
 
 /* The core module's main-level settings. */
@@ -60,6 +61,11 @@ struct ed_listener_s {
      * returns the length (at most size - 1). */
     size_t                (*describe)(ed_listener_t *ls, char *buf,
                                       size_t size);
+    /* Set with handler: takes over an idle connection an old worker
+     * handed over at a reload (fd, and what m says of it). ED_OK, or
+     * ED_DECLINED: fd stays the caller's. */
+    int                   (*adopt)(ed_listener_t *ls, int fd,
+                                   const ed_handover_msg_t *m);
 };
 
 struct ed_cycle_s {

@@ -195,6 +195,7 @@ typedef struct {
     /* What the PROXY protocol header said (ed_http_pp_conn.c); NULL
      * when the address has none. */
     struct ed_http_pp_info_s *pp;
+    uint64_t            number;     /* $connection */
     unsigned            requests;
     /* Keep-alive: c.idle_since is when the last request ended (before
      * the first request: when the connection was accepted). */
@@ -206,6 +207,7 @@ typedef struct {
                                       * client to take the responses */
     unsigned            quit_check:1; /* the timer checks a connection
                                        * still silent at a quit */
+    unsigned            http10:1;    /* the last request was HTTP/1.0 */
     unsigned            linger_left:24; /* bytes a lingering close may
                                          * still drain; while draining
                                          * (never both): the queue when
@@ -321,6 +323,10 @@ extern ed_module_t ed_http_core_module;
  * malformed or late (logged at info). */
 void ed_http_pp_read(ed_http_conn_t *hc);
 void ed_http_pp_free(ed_http_conn_t *hc);
+/* A handover's PROXY addresses: put in m (flags included), or taken from
+ * it by an adopted connection (ED_OK or ED_ERROR, ENOMEM). */
+void ed_http_pp_export(ed_http_conn_t *hc, ed_handover_msg_t *m);
+int ed_http_pp_import(ed_http_conn_t *hc, const ed_handover_msg_t *m);
 /* Goes on with a connection whose PROXY header was read (rc ED_OK: TLS
  * handshake, request head), or closes it (ED_ERROR). */
 void ed_http_accept_done(ed_http_conn_t *hc, int rc);
@@ -625,5 +631,12 @@ void ed_http_h1_body_stop(ed_http_request_t *r);
 /* Accepts connections for HTTP listeners (each one's handler, set at
  * postconf). */
 void ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer);
+/* ls->adopt: an idle keep-alive connection handed over at a reload. */
+int ed_http_adopt(ed_listener_t *ls, int fd, const ed_handover_msg_t *m);
+/* Whether a response in flight while the worker quits may keep its
+ * connection: it is then handed over to the new generation (a plaintext
+ * HTTP/1 connection during a reload with handover). */
+#define ed_http_quit_keepalive(hc)                                           \
+    (ed_worker->handover_gen != 0 && !(hc)->c.ls->tls)
 
 #endif /* ED_HTTP_H */

@@ -443,6 +443,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
                              addr->value.data, err);
     }
     ls->handler = ed_http_accept;
+    ls->adopt = ed_http_adopt;
     ls->describe = ed_http_listener_describe;
     if (ls->backlog == 0 || backlog > 0) {
         ls->backlog = backlog > 0 ? backlog : ccf->events->backlog;

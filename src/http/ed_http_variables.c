@@ -351,9 +351,7 @@ ED_VAR(ed_http_var_worker_id)
 
 ED_VAR(ed_http_var_connection)
 {
-    /* A per-worker serial number would need state; the accepted count
-     * gives a unique, increasing number per worker. */
-    return ed_http_var_u64(r, out, (uint64_t)(uintptr_t)r->hc);
+    return ed_http_var_u64(r, out, r->hc->number);
 }
 
 ED_VAR(ed_http_var_connection_requests)

@@ -34,6 +34,27 @@ ed_stats_init(void)
     return ED_OK;
 }
 
+void
+ed_stats_handover(int result)
+{
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->handover[result], 1);
+    }
+}
+
+uint64_t
+ed_stats_connection_number(void)
+{
+    static uint64_t own;
+
+    /* Without shared counters, numbers are unique per process only. */
+    if (ed_stats == NULL) {
+        return ++own;
+    }
+    return atomic_fetch_add_explicit(&ed_stats->connections, 1,
+                                     memory_order_relaxed) + 1;
+}
+
 ed_stats_worker_t *
 ed_stats_claim(void)
 {

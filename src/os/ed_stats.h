@@ -50,6 +50,12 @@ typedef struct {
      * sequence lock (odd while the master writes) over 32 bytes. */
     _Atomic uint32_t   config_seq;
     _Atomic uint64_t   config_sha256[4];
+    /* The last $connection given: numbers are unique across workers and
+     * generations, so a connection handed over keeps its own. */
+    _Atomic uint64_t   connections;
+    /* Connections handed over at reloads, by result: adopted by a new
+     * worker, or closed on the way (ED_STATS_HANDOVER_*). */
+    _Atomic uint64_t   handover[2];
     ed_stats_worker_t  retired;        /* sums of exited workers */
     ed_stats_worker_t  workers[ED_STATS_SLOTS];
 } ed_stats_t;
@@ -68,6 +74,13 @@ extern ed_stats_worker_t *ed_stats_me;
                                                memory_order_relaxed)         \
                               + (n),                                         \
                           memory_order_relaxed)
+
+enum { ED_STATS_HANDOVER_ADOPTED = 0, ED_STATS_HANDOVER_CLOSED };
+
+/* Counts a handed over connection's result (any process). */
+void ed_stats_handover(int result);
+/* The next $connection number. */
+uint64_t ed_stats_connection_number(void);
 
 /* Master: maps the counters once (kept for the process's life). ED_OK or
  * ED_ERROR (errno). */

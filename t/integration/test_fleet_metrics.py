@@ -218,7 +218,10 @@ def test_fleet_metrics_at_start(eddy):
                        ("eddy_last_reload_success_timestamp_seconds",
                         "gauge")):
         assert "# TYPE %s %s\n" % (name, kind) in text
-    assert "eddy_handover" not in text
+    assert "# TYPE eddy_handover_connections_total counter\n" in text
+    for result in ("adopted", "closed"):
+        assert ('eddy_handover_connections_total{result="%s"} 0\n' % result
+                in text)
 
 
 def test_reload_moves_generation_sha_and_failures(eddy):
