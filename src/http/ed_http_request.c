@@ -455,7 +455,8 @@ ed_http_process(ed_http_request_t *r)
                                           : r->head.conn_keepalive)
                    && clcf->keepalive_timeout > 0
                    && hc->requests + 1 < (unsigned)clcf->keepalive_requests
-                   && !ed_worker->quitting && !ed_stats_draining();
+                   && (!ed_worker->quitting || ed_http_quit_keepalive(hc))
+                   && !ed_stats_draining();
     ed_http_decoder_request(&r->body_dec, &r->head);
 
     if (r->head.asterisk) {
