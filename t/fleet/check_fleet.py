@@ -10,19 +10,22 @@ the only failures allowed are those of sessions HAProxy had with h3 when
 it was killed. doc/fleet.md describes the same topology for operators.
 
     check_fleet.py [--eddy objs/eddy] [--keep] [--allow-missing]
+    check_fleet.py --analyze /tmp/eddy-fleet-RUN-...
 
 --keep keeps the run directory (logs, configurations) on success too; it
 is always kept on failure. --allow-missing runs with the features this
 eddy lacks left out of the configuration (health, drain_delay,
 session_ticket_key_file, handover) and reports the assertions that need
 them as unverified instead of failing: for building the harness ahead
-of the features. Exit status: 0 passed (or skipped), 1 failed.
+of the features. --analyze checks a kept run directory again (its
+state.json). Exit status: 0 passed (or skipped), 1 failed.
 
 Only the standard library; `ip` (iproute2), `haproxy` and `openssl` are
 run as commands."""
 
 import argparse
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,7 +53,8 @@ CLIENT_ADDR = "198.19.0.2"
 LB_ADDR = "198.19.0.1"
 CLIENTS = (["keepalive"] * 8 + ["close"] * 4
            + ["tls12", "tls12", "tls13", "tls13"])
-ACCESS_FORMAT = "$remote_addr $realip_remote_addr $remote_port $connection $status"
+ACCESS_FORMAT = ("$remote_addr $realip_remote_addr $remote_port $connection "
+                 "$status")
 
 
 def lb_link_addr(n):
@@ -60,9 +65,17 @@ def host_addr(n):
     return "198.18.%d.2" % n
 
 
-def log(msg):
-    sys.stdout.write("fleet: %s\n" % msg)
+LOG = []     # a copy of the output, kept in the run's directory
+
+
+def say(text):
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+    LOG.append(text)
+
+
+def log(msg):
+    say("fleet: %s" % msg)
 
 
 class Abort(Exception):
@@ -185,10 +198,11 @@ class Run:
     def in_ns(self, name, argv):
         return [self.ip, "netns", "exec", self.ns(name)] + list(argv)
 
-    def start(self, key, ns, argv, out, sig):
+    def start(self, ns, argv, out, sig):
         f = open(out, "ab")
         p = subprocess.Popen(self.in_ns(ns, argv), stdout=f,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                             stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
         f.close()
         self.popens[p.pid] = p
         self.started.append((p.pid, sig))
@@ -334,7 +348,7 @@ class Run:
         return self.prefix(host) / "logs" / "eddy.pid"
 
     def start_host(self, host):
-        proc = self.start(host, host, self.eddy_argv(host),
+        proc = self.start(host, self.eddy_argv(host),
                           self.prefix(host) / "logs" / "stderr.log",
                           signal.SIGQUIT)
         ok = wait_until(lambda: read_pid(self.pid_file(host)) == proc.pid
@@ -390,7 +404,7 @@ class Run:
         cfg.write_text(self.haproxy_config())
         self.run([self.haproxy, "-c", "-q", "-f", str(cfg)])
         # -db: foreground, logs on stdout; USR1 is its graceful stop.
-        self.start("haproxy", "lb", [self.haproxy, "-db", "-f", str(cfg)],
+        self.start("lb", [self.haproxy, "-db", "-f", str(cfg)],
                    self.dir / "haproxy.log", signal.SIGUSR1)
         if not wait_until(lambda: self.show_stat() is not None, 10):
             raise Abort("haproxy did not start (see %s)"
@@ -455,7 +469,7 @@ class Run:
             out = self.dir / "clients" / ("%02d-%s.tsv" % (i, kind))
             out.parent.mkdir(exist_ok=True)
             self.client_files.append((kind, out))
-            self.start("client", "cl",
+            self.start("cl",
                        [sys.executable, str(HERE / "fleet_client.py"), kind,
                         "%s:%d" % (LB_ADDR, port), str(out),
                         str(self.stopfile), "%.3f" % deadline],
@@ -600,6 +614,14 @@ class Run:
         self.stop_clients()
         time.sleep(0.5)
 
+    def save_state(self):
+        """What the checks need beside the files, for --analyze."""
+        (self.dir / "state.json").write_text(json.dumps({
+            "id": self.id, "events": self.events, "stats": self.stats,
+            "missing": self.missing,
+            "clients": [(k, str(f.relative_to(self.dir)))
+                        for k, f in self.client_files]}))
+
     # -- teardown --------------------------------------------------------
 
     def teardown(self):
@@ -653,6 +675,22 @@ class Run:
             self.stats_thread.join(2)
 
 
+class Kept:
+    """A kept run directory, for --analyze: what report() reads."""
+
+    def __init__(self, path):
+        self.dir = Path(path).resolve()
+        state = json.loads((self.dir / "state.json").read_text())
+        self.id = state["id"]
+        self.events = state["events"]
+        self.stats = state["stats"]
+        self.missing = state["missing"]
+        self.client_files = [(k, self.dir / f) for k, f in state["clients"]]
+
+    def prefix(self, host):
+        return self.dir / host
+
+
 def on_signal(signum, frame):
     raise Abort("interrupted by signal %d" % signum)
 
@@ -662,7 +700,12 @@ def main():
     ap.add_argument("--eddy", default=str(REPO / "objs" / "eddy"))
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--allow-missing", action="store_true")
+    ap.add_argument("--analyze", metavar="DIR",
+                    help="check a kept run's directory again")
     args = ap.parse_args()
+    if args.analyze:
+        ok = fleet_checks.report(Kept(args.analyze), [], 0, say)
+        return 0 if ok else 1
 
     if not have_caps():
         print(SKIP_CAPS)
@@ -688,7 +731,6 @@ def main():
     except Abort as e:
         error = str(e)
     except Exception as e:  # report it, tear down all the same
-        import traceback
         traceback.print_exc()
         error = "%s: %s" % (type(e).__name__, e)
     finally:
@@ -700,12 +742,15 @@ def main():
     if error:
         log("FAILED: %s" % error)
         log("files kept in %s" % run.dir)
+        (run.dir / "report.txt").write_text("\n".join(LOG) + "\n")
         return 1
-    ok = fleet_checks.report(run, left, time.time() - began)
+    run.save_state()
+    ok = fleet_checks.report(run, left, time.time() - began, say)
     if ok and not args.keep:
         shutil.rmtree(run.dir, ignore_errors=True)
     else:
         log("files kept in %s" % run.dir)
+        (run.dir / "report.txt").write_text("\n".join(LOG) + "\n")
     return 0 if ok else 1
 
 

@@ -139,11 +139,13 @@ class Checks:
     # -- failures --------------------------------------------------------
 
     def session_of(self, r):
-        """HAProxy's session of a request: same client port, accepted
-        before the request ended, the latest such."""
+        """HAProxy's session of a request: same frontend and client port
+        (an HTTP and an HTTPS client may use the same port at once),
+        accepted before the request ended, the latest such."""
+        ft = "eddy_https" if r.kind.startswith("tls") else "eddy_http"
         best = None
         for s in self.by_port.get(r.port, ()):
-            if s["accept"] <= r.end + 0.01:
+            if s["ft"] == ft and s["accept"] <= r.end + 0.01:
                 best = s
         return best
 
@@ -349,7 +351,7 @@ class Checks:
                     "namespaces", not left, " ".join(left))
 
 
-def report(run, left, elapsed):
+def report(run, left, elapsed, say=print):
     c = Checks(run)
     c.commands()
     c.failures()
@@ -368,14 +370,14 @@ def report(run, left, elapsed):
     for r in reqs:
         kinds[r.kind][0] += 1
         kinds[r.kind][1] += not r.ok
-    print("fleet: run %s, %.0f s: %d requests (%s), %d failed (%d allowed), "
+    say("fleet: run %s, %.0f s: %d requests (%s), %d failed (%d allowed), "
           "%d HAProxy sessions; TLS resumed across hosts %d of %d" % (
               run.id, elapsed, len(reqs), ", ".join(
                   "%s %d/%d failed" % (k, v[1], v[0])
                   for k, v in sorted(kinds.items())),
               len(failed), len(c.allowed), len(c.sessions), c.tls[0],
               c.tls[1]))
-    print("fleet: events: " + ", ".join(
+    say("fleet: events: " + ", ".join(
         "%s %s" % (k, fmt_t(v["t"])) for k, v in
         sorted(run.events.items(), key=lambda kv: kv[1]["t"])))
     changes = []
@@ -385,13 +387,13 @@ def report(run, left, elapsed):
             if st.get(h) != prev.get(h):
                 changes.append("%s %s %s" % (fmt_t(t), h, st.get(h)))
         prev = st
-    print("fleet: HAProxy states: " + ", ".join(changes))
+    say("fleet: HAProxy states: " + ", ".join(changes))
     ok = True
     for verdict, name, detail in c.results:
         line = "fleet: %-4s %s" % (verdict, name)
         if verdict != "PASS" and detail:
             line += "\n        " + detail
-        print(line)
+        say(line)
         ok = ok and verdict != "FAIL"
-    print("fleet: %s" % ("passed" if ok else "FAILED"))
+    say("fleet: %s" % ("passed" if ok else "FAILED"))
     return ok
