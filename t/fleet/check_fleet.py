@@ -230,9 +230,12 @@ class Run:
         }
         for name, text in probes.items():
             (d / "probe.yaml").write_text(text)
-            rc, _ = self.run([str(self.eddy), "-p", str(d), "-q", "-t", "-c",
-                              str(d / "probe.yaml")], check=False)
+            rc, out = self.run([str(self.eddy), "-p", str(d), "-q", "-t",
+                                "-c", str(d / "probe.yaml")], check=False)
             self.features[name] = rc == 0
+            if rc != 0:
+                log("no %s: %s" % (name, out.strip().splitlines()[0]
+                                   if out.strip() else "exit %d" % rc))
         self.missing = [k for k, v in self.features.items() if not v]
 
     # -- topology --------------------------------------------------------
@@ -591,7 +594,8 @@ class Run:
             what = ", ".join(self.missing)
             if not self.args.allow_missing:
                 raise Abort("this eddy lacks %s (spec fleet.md); "
-                            "--allow-missing runs without" % what)
+                            "FLEET_ARGS=--allow-missing runs without"
+                            % what)
             log("running without %s (--allow-missing)" % what)
         self.topology()
         self.make_hosts()
@@ -669,6 +673,13 @@ class Run:
                 p.wait(1)
             except subprocess.TimeoutExpired:
                 pass
+        # Orphans that became ours (see set_subreaper) and exited since.
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
         for ns in self.namespaces:
             self.run([self.ip, "netns", "del", ns], check=False)
         if self.stats_thread is not None:
