@@ -47,7 +47,7 @@ SKIP_CAPS = ("fleet: skipped: needs CAP_NET_ADMIN and CAP_SYS_ADMIN "
              "(run as root: sudo make check-fleet)")
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
-HARD_LIMIT = 240            # seconds: the whole run, teardown excepted
+HARD_LIMIT = 120            # seconds: the whole run, teardown excepted
 HOSTS = ("h1", "h2", "h3")
 CLIENT_ADDR = "198.19.0.2"
 LB_ADDR = "198.19.0.1"
