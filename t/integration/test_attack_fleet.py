@@ -12,6 +12,7 @@ import threading
 import time
 
 from conftest import read_response, split_response, wait_for
+from tlsutil import pki  # noqa: F401 (a fixture)
 
 BODY = "%s port=$remote_port conn=$connection n=$connection_requests " \
        "pid=$pid ra=$remote_addr\\n"
@@ -427,3 +428,47 @@ def test_handover_keeps_proxy_tlvs_or_closes(eddy):
             assert body == b"vpce=vpce-bad\n", body
     finally:
         sock.close()
+
+
+# --------------------------------------------------------------------------
+# session ticket key files
+
+
+def test_ticket_key_fifo_refused_without_hanging(eddy, prefix,
+                                                 pki):  # noqa: F811
+    """A key file that is a FIFO (a secrets agent's pipe, or planted) is
+    refused at once: opening it for reading would block the master until
+    a writer came, with every signal left waiting."""
+    for ext in ("pem", "key"):
+        (prefix / ("a." + ext)).write_bytes((pki.root / ("a." + ext))
+                                            .read_bytes())
+    (prefix / "t.key").write_bytes(b"eddy-test-fifo-k" + os.urandom(64))
+    os.chmod(str(prefix / "t.key"), 0o600)
+    text = """
+workers: 1
+pid_file: logs/eddy.pid
+error_log: {path: logs/error.log, level: info}
+session_ticket_key_file: %s
+servers:
+  - listen: 127.0.0.1:{port}
+    tls: {certificate: %s, key: %s}
+    locations:
+      /:
+        return: {status: 200, body: "ok\\n"}
+""" % (prefix / "t.key", prefix / "a.pem", prefix / "a.key")
+    e = eddy(text)
+    old = e.wait_workers(1)
+    os.unlink(str(prefix / "t.key"))
+    os.mkfifo(str(prefix / "t.key"), 0o600)
+    t0 = time.monotonic()
+    rc, out, err = e.ctl("-s", "reload", timeout=10)
+    assert rc == 1, (rc, out, err)
+    assert time.monotonic() - t0 < 5
+    assert "is not a regular file" in err + e.all_logs(), (err,
+                                                           e.all_logs())
+    assert e.worker_pids() == old
+    rc, out, err = e.ctl("-t", timeout=10)
+    assert rc == 1 and "is not a regular file" in err, err
+    # The master still answers signals.
+    e.signal(signal.SIGTERM)
+    assert e.wait_exit(5) is not None
