@@ -1355,6 +1355,13 @@ ed_master_on_signal(void *data, int signo)
         ed_signal_workers(SIGQUIT, false);
         return;
     case SIGUSR2:
+        /* A new master would serve on after this one, told to stop,
+         * has gone: the stop would not stop the host. */
+        if (ed_m.draining || ed_m.state != ED_MASTER_RUNNING) {
+            ed_log(ED_LOG_WARN, ed_log_cur, 0, "upgrade refused: %s",
+                   ed_m.draining ? "draining" : "shutting down");
+            return;
+        }
         ed_upgrade();
         return;
     default:

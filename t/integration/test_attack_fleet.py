@@ -472,3 +472,96 @@ servers:
     # The master still answers signals.
     e.signal(signal.SIGTERM)
     assert e.wait_exit(5) is not None
+
+
+# --------------------------------------------------------------------------
+# drain_delay with signals in a row
+
+
+DRAIN = """
+workers: 2
+drain_delay: %(delay)s
+shutdown_timeout: %(st)s
+pid_file: logs/eddy.pid
+error_log: {path: logs/error.log, level: info}
+servers:
+  - listen: 127.0.0.1:{port}
+    client_header_timeout: 30s
+    keepalive_timeout: 60s
+    locations:
+      = /healthz:
+        health: true
+      /:
+        return: {status: 200, body: "hello\\n"}
+%(extra)s"""
+
+
+def drain_config(delay="2s", st="3s", extra=""):
+    return DRAIN % {"delay": delay, "st": st, "extra": extra}
+
+
+def health(e):
+    s = e.connect()
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _, _ = split_response(read_response(s))
+        return status
+    finally:
+        s.close()
+
+
+def test_upgrade_refused_while_draining(eddy):
+    """USR2 during the drain would start a master that serves on (health
+    200) after the host was told to leave: refused, as HUP is."""
+    e = eddy(drain_config("2s"))
+    e.wait_workers(2)
+    e.signal(signal.SIGQUIT)
+    assert wait_for(lambda: "draining: health answers 503" in e.error_log, 5)
+    e.signal(signal.SIGUSR2)
+    assert wait_for(lambda: "upgrade refused: draining" in e.error_log, 5), \
+        e.error_log
+    assert health(e) == 503
+    assert e.wait_exit(10) is not None
+    time.sleep(0.5)
+    # Nothing serves the port any more.
+    try:
+        socket.create_connection(("127.0.0.1", e.port), timeout=1).close()
+        served = True
+    except OSError:
+        served = False
+    assert not served, e.all_logs()
+    assert not (e.prefix / "logs" / "eddy.pid").exists()
+
+
+def test_upgrade_refused_during_graceful_stop(eddy):
+    """Likewise once QUIT's graceful stop waits for a request in flight."""
+    from proxy_backend import Backend, response
+    gate = threading.Event()
+
+    def slow(req, conn):
+        gate.wait(5)
+        return response(200, b"slow\n")
+
+    with Backend(slow) as b:
+        extra = """      /slow:
+        proxy: {pass: "http://127.0.0.1:%d"}
+""" % b.port
+        e = eddy(drain_config("0s", extra=extra))
+        e.wait_workers(2)
+        s = e.connect()
+        try:
+            s.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert b.wait_requests(1)
+            e.signal(signal.SIGQUIT)
+            assert wait_for(lambda: "graceful shutdown" in e.error_log, 5)
+            e.signal(signal.SIGUSR2)
+            assert wait_for(lambda: "upgrade refused: shutting down"
+                            in e.error_log, 5), e.error_log
+            gate.set()
+            status, _, body = split_response(read_response(s))
+            assert status == 200 and body == b"slow\n"
+        finally:
+            s.close()
+        assert e.wait_exit(10) is not None
+        assert "upgrade: started" not in e.error_log
+        assert not (e.prefix / "logs" / "eddy.pid").exists()
