@@ -565,3 +565,90 @@ def test_upgrade_refused_during_graceful_stop(eddy):
         assert e.wait_exit(10) is not None
         assert "upgrade: started" not in e.error_log
         assert not (e.prefix / "logs" / "eddy.pid").exists()
+
+
+def test_quit_storm_bounded_by_drain_and_shutdown_timeout(eddy):
+    """QUITs in a row, a request stuck upstream, a head arriving byte by
+    byte and an idle keep-alive connection: the master is gone within
+    drain_delay + shutdown_timeout (and the master's kill margin)."""
+    from proxy_backend import Backend, response
+
+    def hung(req, conn):
+        time.sleep(8)
+        return response(200, b"late\n")
+
+    with Backend(hung) as b:
+        extra = """      /hung:
+        proxy: {pass: "http://127.0.0.1:%d", read_timeout: 60s}
+""" % b.port
+        e = eddy(drain_config("1s", "1s", extra=extra))
+        e.wait_workers(2)
+        stuck = e.connect()
+        slow = e.connect()
+        idle = e.connect()
+        try:
+            stuck.sendall(b"GET /hung HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert b.wait_requests(1)
+            idle.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            read_response(idle)
+            slow.sendall(b"GET / HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            e.signal(signal.SIGQUIT)
+            cut = None
+            for i in range(30):
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    cut = cut or time.monotonic() - t0
+                if i % 3 == 0:
+                    e.signal(signal.SIGQUIT)
+                time.sleep(0.1)
+            assert e.wait_exit(10) is not None
+            took = time.monotonic() - t0
+            assert took < 1 + 1 + 2.5, (took, e.error_log)
+            # The second QUIT cut the drain short at once; the head
+            # arriving is not cut before shutdown_timeout is over.
+            assert "second QUIT: drain cut short" in e.error_log
+            assert cut is None or cut > 0.9, (cut, e.error_log)
+        finally:
+            for s in (stuck, slow, idle):
+                s.close()
+
+
+def test_proxy_header_dribbled_is_closed_at_client_header_timeout(eddy):
+    """A PROXY header sent a byte at a time does not hold the connection
+    past client_header_timeout (a timer per connection, not per byte)."""
+    text = config("v0", listen=pp_listen(True), server=PP_SERVER).replace(
+        "    keepalive_timeout: 60s\n",
+        "    keepalive_timeout: 60s\n    client_header_timeout: 1s\n")
+    e = eddy(text)
+    e.wait_workers(1)
+    s = e.connect()
+    hdr = b"PROXY TCP4 198.18.1.1 127.0.0.1 40312 80\r\n"
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        for c in hdr:
+            try:
+                s.sendall(bytes([c]))
+            except OSError:
+                closed_at = time.monotonic()
+                break
+            time.sleep(0.1)
+            s.settimeout(0)
+            try:
+                if s.recv(1) == b"":
+                    closed_at = time.monotonic()
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed_at = time.monotonic()
+                break
+        if closed_at is None:
+            assert closed_by_server(s, 3)
+            closed_at = time.monotonic()
+    finally:
+        s.close()
+    assert closed_at - t0 < 2.0, closed_at - t0
+    assert "broken PROXY protocol header from 127.0.0.1" in e.error_log
