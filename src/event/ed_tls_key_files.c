@@ -100,7 +100,10 @@ ed_tls_ticket_keys_read(ed_tls_ticket_keys_t *keys, const char *path,
         snprintf(err, size, "too many session ticket key files");
         return ED_ERROR;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer, the master blocked with every signal waiting; it is then
+     * refused as not a regular file. Reads of a regular file ignore it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(err, size, "cannot read session ticket key file \"%s\": %s",
                  path, strerror(errno));

@@ -326,6 +326,9 @@ void ed_http_pp_free(ed_http_conn_t *hc);
 /* A handover's PROXY addresses: put in m (flags included), or taken from
  * it by an adopted connection (ED_OK or ED_ERROR, ENOMEM). */
 void ed_http_pp_export(ed_http_conn_t *hc, ed_handover_msg_t *m);
+/* Whether what the header said fits a handover message: not when TLVs
+ * are kept (they would be lost, and a rule on them change mid-way). */
+bool ed_http_pp_movable(ed_http_conn_t *hc);
 int ed_http_pp_import(ed_http_conn_t *hc, const ed_handover_msg_t *m);
 /* Goes on with a connection whose PROXY header was read (rc ED_OK: TLS
  * handshake, request head), or closes it (ED_ERROR). */

@@ -194,11 +194,18 @@ ed_http_pp_export(ed_http_conn_t *hc, ed_handover_msg_t *m)
     }
     m->flags |= ED_HO_F_PROXY;
     if (hc->pp && hc->pp->has_addr) {
-        /* The TLVs stay behind: the message has a fixed size. */
+        /* The message has a fixed size: a connection with TLVs kept is
+         * not handed over (ed_http_pp_movable). */
         m->flags |= ED_HO_F_PP_ADDR;
         m->pp_src = hc->pp->src;
         m->pp_dst = hc->pp->dst;
     }
+}
+
+bool
+ed_http_pp_movable(ed_http_conn_t *hc)
+{
+    return hc->pp == NULL || hc->pp->tlv_len == 0;
 }
 
 int

@@ -963,7 +963,7 @@ ed_http_conn_shutdown(ed_conn_t *c)
  * reload (fleet.md). ED_OK: handed over, hc is gone; ED_AGAIN: the
  * channel is full, hc stays as it was and is asked again; ED_DECLINED:
  * not eligible (TLS, a request in progress or arriving, output not yet
- * written, a close due). */
+ * written, a close due, PROXY TLVs that the message cannot carry). */
 static int
 ed_http_handoff(ed_http_conn_t *hc)
 {
@@ -977,7 +977,7 @@ ed_http_handoff(ed_http_conn_t *hc)
         || hc->draining || hc->quit_check || s->on_flushed != NULL
         || s->wqueued || ed_stream_flush_posted(s) || ed_stream_buffered(s)
         || s->closed || s->eof || s->error || s->rdhup
-        || s->read_cb == NULL)
+        || s->read_cb == NULL || !ed_http_pp_movable(hc))
     {
         return ED_DECLINED;
     }

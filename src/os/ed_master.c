@@ -228,17 +228,25 @@ static void ed_chan_on_event(ed_event_t *ev, uint32_t events);
 static void
 ed_child_close_channels(int keep_other)
 {
-    ed_fwd_t *f;
+    ed_fwd_t *f, *next;
     size_t    i;
 
+    /* Freed too: a worker exits through its own loop, and the leak
+     * checker of a sanitizer build counts what it inherited. */
     for (i = 0; i < ed_m.nprocs; i++) {
         if (ed_m.procs[i].chan) {
             close(ed_m.procs[i].chan->ev.fd);
+            free(ed_m.procs[i].chan);
+            ed_m.procs[i].chan = NULL;
         }
     }
-    for (f = ed_m.fwd_head; f; f = f->next) {
+    for (f = ed_m.fwd_head; f; f = next) {
+        next = f->next;
         close(f->fd);
+        free(f);
     }
+    ed_m.fwd_head = NULL;
+    ed_m.fwd_tail = NULL;
     if (keep_other >= 0) {
         close(keep_other);
     }
@@ -278,6 +286,7 @@ ed_proc_spawn(ed_proc_t *p)
     }
     if (pid == 0) {
         ed_child_close_channels(sv[0]);
+        free(ch);    /* the master's end, closed just above */
         ed_handover_chan = sv[1];
         ed_handover_generation = ed_m.generation;
         ed_stats_attach(slot);
@@ -1355,6 +1364,13 @@ ed_master_on_signal(void *data, int signo)
         ed_signal_workers(SIGQUIT, false);
         return;
     case SIGUSR2:
+        /* A new master would serve on after this one, told to stop,
+         * has gone: the stop would not stop the host. */
+        if (ed_m.draining || ed_m.state != ED_MASTER_RUNNING) {
+            ed_log(ED_LOG_WARN, ed_log_cur, 0, "upgrade refused: %s",
+                   ed_m.draining ? "draining" : "shutting down");
+            return;
+        }
         ed_upgrade();
         return;
     default:
