@@ -87,8 +87,8 @@ ed_base64_decode(const char *in, size_t len, unsigned char *out)
 size_t
 ed_base64_encode(const unsigned char *in, size_t len, char *out)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                              "0123456789+/";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t            i, n = 0;
     uint32_t          v;
 
