@@ -95,7 +95,7 @@ ed_expires_value(ed_conf_t *cf, const ed_node_t *node, ed_http_expires_t *v)
 }
 
 /* A media type key of by_type: "type/subtype", or "type/" and a star
- * for a whole type; tokens. */
+ * for a whole type; tokens, with a star nowhere else. */
 static bool
 ed_expires_type_ok(const char *s, size_t len)
 {
@@ -105,16 +105,17 @@ ed_expires_type_ok(const char *s, size_t len)
     if (slash == NULL || slash == s || slash == s + len - 1) {
         return false;
     }
+    if (slash[1] == '*' && slash + 2 == s + len) {
+        len--;
+    }
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
 
-        if (s + i == slash) {
-            continue;
-        }
-        if (c <= ' ' || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c)) {
-            if (!(c == '*' && s + i == slash + 1 && i == len - 1)) {
-                return false;
-            }
+        if (s + i != slash
+            && (c <= ' ' || c >= 0x7f || c == '*'
+                || strchr("()<>@,;:\\\"/[]?={}", c)))
+        {
+            return false;
         }
     }
     return true;
@@ -155,7 +156,7 @@ ed_expires_by_type(ed_conf_t *cf, ed_node_t *map, ed_http_expires_conf_t *e)
                           k->value.data, err);
             continue;
         }
-        t->prefix = k->value.data[k->value.len - 1] == '*';
+        t->prefix = k->value.data[k->value.len - 1] == '*';  /* type/STAR */
         t->type.len = k->value.len - t->prefix;
         t->type.data = ed_pnalloc(cf->pool, t->type.len + 1);
         if (t->type.data == NULL) {
