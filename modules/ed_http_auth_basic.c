@@ -7,8 +7,9 @@
  * (crypt_rn), apr1 and {SHA} computed here (ed_http_htpasswd.c); the
  * file's other forms (plain text, DES, $1$) are load errors. Results
  * are compared in constant time; an unknown user costs a verification
- * of the same kind as a known one (against the file's first hash), so
- * that timing does not tell which names exist.
+ * of the same kind as a known one (against a hash of the kind most of
+ * the file's users have), so that timing does not tell which names
+ * exist.
  *
  * Each worker remembers up to ED_AUTH_CACHE pairs it verified, for
  * ED_AUTH_CACHE_TTL, as an HMAC-SHA256 of (user, hash, password) under
@@ -267,6 +268,7 @@ ed_auth_file_load(ed_conf_t *cf, ed_node_t *fnode, const char *path)
     size_t              len, lines = 1, i;
     unsigned            ln = 0, nerr = cf->nerrors;
     char                esc[ED_AUTH_NAME_LOG + 1], why[64];
+    size_t              kinds[ED_HTPASSWD_SHA1 + 1] = { 0 };
 
     data = ed_auth_read(cf->pool, path, &len);
     if (data == NULL) {
@@ -321,13 +323,25 @@ ed_auth_file_load(ed_conf_t *cf, ed_node_t *fnode, const char *path)
                      "request is refused", f->name);
     }
     if (f->nusers) {
-        /* The first user's hash, copied before sorting: the dummy. */
+        /* The dummy: the first hash of the kind most users have, so that
+         * a name not in the file costs what most names in it cost.
+         * Copied before sorting. */
+        for (i = 0; i < f->nusers; i++) {
+            kinds[f->users[i].kind]++;
+        }
+        for (i = 0; i < f->nusers; i++) {
+            if (f->dummy == NULL
+                || kinds[f->users[i].kind] > kinds[f->dummy->kind])
+            {
+                f->dummy = &f->users[i];
+            }
+        }
         u = ed_palloc(cf->pool, sizeof(*u));
         if (u == NULL) {
             ed_conf_error(cf, fnode, "out of memory");
             return NULL;
         }
-        *u = f->users[0];
+        *u = *f->dummy;
         f->dummy = u;
         qsort(f->users, f->nusers, sizeof(*u), ed_auth_user_cmp);
     }
@@ -584,6 +598,9 @@ ed_auth_creds(ed_http_request_t *r, ed_auth_creds_t *c)
 static int
 ed_http_auth_basic_refuse(ed_http_request_t *r, ed_http_auth_basic_t *ab)
 {
+    /* One challenge, this location's, after an internal redirect to a
+     * location that asks again. */
+    ed_http_out_header_del(r, "WWW-Authenticate", 16);
     if (ed_http_add_header(r, "WWW-Authenticate", 16, ab->challenge.data,
                            ab->challenge.len) != ED_OK)
     {

@@ -107,6 +107,11 @@ servers:
       = /401.html:
         auth_basic: off
         return: {status: 200, body: "custom 401 page\\n"}
+      /page2/:
+        error_pages: {401: /guarded.html}
+        return: {status: 200, body: "page2\\n"}
+      = /guarded.html:
+        return: {status: 200, body: "guarded page\\n"}
 """
 
 
@@ -227,6 +232,11 @@ def test_off_order_and_custom_page(srv):
     assert r.header("WWW-Authenticate") == CHALLENGE
     assert srv.get("/page/x", headers=auth("bob", USERS["bob"])).body \
         == b"page\n"
+    # A page that asks for credentials itself is not shown: the refusal
+    # stands, with one challenge.
+    r = srv.get("/page2/x")
+    assert r.status == 401 and b"guarded" not in r.body
+    assert r.headers.get_all("WWW-Authenticate") == [CHALLENGE]
 
 
 def test_limit_req_runs_before_the_hashing(eddy, users_text):
