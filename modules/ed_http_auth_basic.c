@@ -134,7 +134,9 @@ ed_http_auth_basic_scalar(ed_conf_t *cf, ed_node_t *node, void *block)
 
     ed_unused(cf);
     if (ed_conf_parse_bool(node->value.data, node->value.len) != 0) {
-        return "expected off or a mapping {realm, user_file}";
+        /* nginx's `auth_basic "Staff only";` is the realm alone. */
+        return "expected off or a mapping {realm, user_file} (nginx's "
+               "auth_basic string is realm)";
     }
     ab->off = 1;
     return NULL;

@@ -356,6 +356,7 @@ def test_sha_is_logged_as_weak(prefix):
     ('{realm: x, user_fle: conf/htpasswd}', "user_fle",
      'did you mean "user_file"'),
     ('on', "on", "expected off or a mapping"),
+    ('"Staff only"', '"Staff', "nginx's auth_basic string is realm"),
 ])
 def test_config_errors(prefix, block, needle, message):
     (prefix / "conf" / "htpasswd").write_text(
