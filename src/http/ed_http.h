@@ -264,6 +264,8 @@ struct ed_http_request_s {
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
+    /* The user auth_basic verified ($remote_user); len 0: none. */
+    ed_str_t                  remote_user;
     /* The representation's modification time, for If-Range, when
      * allow_ranges is set. */
     time_t                    mtime;
@@ -390,6 +392,11 @@ ed_http_out_header_t *ed_http_out_header(ed_http_request_t *r,
 /* Removes every response header of that name. */
 void ed_http_out_header_del(ed_http_request_t *r, const char *name,
                             size_t nlen);
+/* Clears the response headers before an error response or page for
+ * status, except the challenge of a 401 (WWW-Authenticate, which
+ * auth_basic sets before refusing): a custom 401 page still asks the
+ * browser for credentials, as in nginx. */
+void ed_http_out_headers_error(ed_http_request_t *r, int status);
 /* Sends a complete response with a body in one write. ED_OK or
  * ED_ERROR. */
 int ed_http_send_response(ed_http_request_t *r, int status,

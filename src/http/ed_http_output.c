@@ -78,6 +78,22 @@ ed_http_out_header_del(ed_http_request_t *r, const char *name, size_t nlen)
     r->headers_out.nelts = j;
 }
 
+void
+ed_http_out_headers_error(ed_http_request_t *r, int status)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i, j = 0;
+
+    for (i = 0; status == 401 && i < r->headers_out.nelts; i++) {
+        if (h[i].name.len == 16
+            && ed_strncasecmp(h[i].name.data, "WWW-Authenticate", 16) == 0)
+        {
+            h[j++] = h[i];
+        }
+    }
+    r->headers_out.nelts = j;
+}
+
 /* Request pool cleanup: nothing of the output state outlives the
  * request. */
 static void

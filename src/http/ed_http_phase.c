@@ -225,7 +225,7 @@ ed_http_error_page(ed_http_request_t *r, int status)
     }
     r->internal = 1;
     r->error_status = status;
-    r->headers_out.nelts = 0;
+    ed_http_out_headers_error(r, status);
     uri = page->uri;
     q = ed_http_split_args(&uri, &args);
     rc = ed_http_redirect(r, &uri, q ? &args : NULL, &refused);

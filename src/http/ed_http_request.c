@@ -515,8 +515,9 @@ ed_http_send_error(ed_http_request_t *r, int status)
     }
     n = ed_http_status_page(status, body, sizeof(body));
     r->content_length = -1;
-    r->headers_out.nelts = status == 405 || status == 200 ? r->headers_out.nelts
-                                                          : 0;
+    if (status != 405 && status != 200) {
+        ed_http_out_headers_error(r, status);
+    }
     if (ed_http_send_response(r, status, &html, body, n) != ED_OK) {
         r->keepalive = 0;
     }

@@ -73,6 +73,17 @@ ED_VAR(ed_http_var_remote_addr)
     return ed_http_var_addr(r, ed_http_remote(r), out);
 }
 
+/* The user auth_basic verified; none before (nginx sets it from any
+ * Authorization field, verified or not). */
+ED_VAR(ed_http_var_remote_user)
+{
+    if (r->remote_user.len == 0) {
+        return ED_DECLINED;
+    }
+    *out = r->remote_user;
+    return ED_OK;
+}
+
 /* Empty for a client named by a header (no port there), as nginx. */
 ED_VAR(ed_http_var_remote_port)
 {
@@ -362,6 +373,7 @@ ED_VAR(ed_http_var_connection_requests)
 static const ed_http_variable_t ed_http_vars[] = {
     { "remote_addr", ed_http_var_remote_addr },
     { "remote_port", ed_http_var_remote_port },
+    { "remote_user", ed_http_var_remote_user },
     { "realip_remote_addr", ed_http_var_realip_remote_addr },
     { "realip_remote_port", ed_http_var_realip_remote_port },
     { "server_addr", ed_http_var_server_addr },

@@ -301,6 +301,43 @@ def test_limit_req_says_state_is_not_consulted(eddy):
     assert doc["status"] == 204
 
 
+def test_auth_basic_verifies_the_credentials_given(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              /:
+                auth_basic: {realm: "Staff only", user_file: conf/htpasswd}
+                return: 204
+        """, start=False)
+    # apr1 of "secret", as htpasswd -m wrote it.
+    e.write_file("conf/htpasswd",
+                 "bob:$apr1$rltxulAK$3dQsC.1royUO4uQRsvQO21\n")
+    u = url(e, "x", "/")
+    rc, out, err = explain(e, u)
+    assert rc == 0, err
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_basic: deny, no credentials: 401 with '
+                            'realm "Staff only", 1 users in conf/htpasswd'), \
+        rules
+    good = "Authorization: Basic Ym9iOnNlY3JldA=="        # bob:secret
+    bad = "Authorization: Basic Ym9iOm5vcGU="             # bob:nope
+    eve = "Authorization: Basic ZXZlOnNlY3JldA=="         # eve:secret
+    rc, out, err = explain(e, u, "--header", good)
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_basic: allow, user "bob": password '
+                            'verified (apr1, conf/htpasswd:1)'), rules
+    assert "secret" not in out
+    rc, out, err = explain(e, u, "--header", bad)
+    assert 'user "bob": password mismatch' in lines(out, "rules")[0]
+    rc, out, err = explain(e, u, "--header", eve)
+    assert 'user "eve" not found in conf/htpasswd' in lines(out, "rules")[0]
+    doc = explain_json(e, u, "--header", bad)
+    assert doc["rules"][0]["module"] == "auth_basic"
+    assert doc["status"] == 401
+    assert explain_json(e, u, "--header", good)["status"] == 204
+
+
 # --------------------------------------------------------------------------
 # results
 
