@@ -281,9 +281,9 @@ ed_http_auth_request_postconf(ed_conf_t *cf)
     return ED_OK;
 }
 
-/* The request: the answer's copy_headers replace the request's fields of
- * those names (a client's own goes even when the answer has none). The
- * values are copied out of the subrequest. ED_OK or ED_ERROR. */
+/* from[0..n) without the fields named in copy_headers, then the
+ * answer's fields of those names (values copied out of the subrequest),
+ * in r's pool with their count in *nout; NULL on ENOMEM. */
 static ed_http_header_t *
 ed_auth_req_fields(ed_auth_req_ctx_t *ctx, const ed_http_header_t *from,
                    size_t n, size_t *nout)
@@ -336,6 +336,9 @@ ed_auth_req_fields(ed_auth_req_ctx_t *ctx, const ed_http_header_t *from,
     return f;
 }
 
+/* The answer's copy_headers replace the request's fields of those names
+ * (a client's own goes even when the answer has none). ED_OK or
+ * ED_ERROR. */
 static int
 ed_auth_req_copy(ed_auth_req_ctx_t *ctx)
 {
