@@ -740,3 +740,7 @@ def test_auth_request_names_its_location_and_is_not_asked(eddy):
                             'location "/_auth" decides (2xx allows, 401 and '
                             '403 refuse, else 500; timeout 2000ms)'), rules
     assert rules.endswith(", state not consulted"), rules
+    rc, out, err = explain(e, url(e, "x", "/_auth"))
+    assert rc == 0, err
+    result = lines(out, "result")[0]
+    assert result.startswith("404 Not Found: an internal location"), result
