@@ -75,8 +75,10 @@ typedef void (*ed_http_ready_pt)(ed_http_request_t *r, void *data);
  * (>= 300) answers it with that error response. */
 typedef int (*ed_http_access_pt)(ed_http_request_t *r);
 
-/* Checks per location: access, then limit_req (modules.list order). */
-#define ED_HTTP_ACCESS_MAX 4
+/* Checks per location: real_ip, access, limit_req, limit_conn,
+ * auth_basic, auth_request (modules.list order). A check may also return
+ * ED_AGAIN: it goes on by itself and calls ed_http_access_resume. */
+#define ED_HTTP_ACCESS_MAX 8
 
 enum {
     ED_HTTP_LOC_PREFIX = 0,
@@ -105,6 +107,13 @@ struct ed_http_location_s {
     /* The content handler may answer Range requests (static): the range
      * filter is attached. */
     unsigned              ranges:1;
+    /* `internal: true`: a request whose URI is the client's gets 404;
+     * internal redirects and subrequests reach it. */
+    unsigned              internal:1;
+    /* The content handler may answer a subrequest: its whole output goes
+     * through the output path (ed_http_subrequest.c), none of it to the
+     * client's connection directly (return, proxy). */
+    unsigned              subrequest:1;
     ed_http_server_t     *server;
     ed_node_t            *node;
 };
@@ -150,6 +159,7 @@ typedef struct {
     int         server_tokens;
     int         underscores_in_headers;
     ed_array_t *error_pages;  /* ed_http_error_page_t */
+    int         internal;     /* a location's own, not inherited */
 } ed_http_core_loc_conf_t;
 
 typedef struct {
@@ -282,6 +292,15 @@ struct ed_http_request_s {
     void                     *limit_req;
     /* Internal redirects so far (ED_HTTP_REDIRECTS_MAX). */
     unsigned                  redirects;
+    /* The access check that runs next (a check that returned ED_AGAIN
+     * resumes the phase there). */
+    unsigned                  access_next;
+    /* A subrequest: the request it serves, and its own state
+     * (ed_http_subrequest.c); NULL for a client's request. */
+    ed_http_request_t        *parent;
+    struct ed_http_sub_s     *sub;
+    /* auth_request's state for this request ($auth_status). */
+    void                     *auth_request;
 
     unsigned                  header_sent:1;
     unsigned                  keepalive:1;
@@ -454,6 +473,51 @@ int ed_http_find_config(ed_http_request_t *r);
  * content handler. Returns the status of a check that refused, or what
  * the handler returned: ED_OK, ED_AGAIN, ED_ERROR or a status. */
 int ed_http_run_location(ed_http_request_t *r);
+/* Goes on with the access phase after a check that returned ED_AGAIN:
+ * rc ED_DECLINED runs the checks after it, then the content handler; a
+ * status refuses the request with it. Finalizes r unless the phase or
+ * the handler goes on by itself. */
+void ed_http_access_resume(ed_http_request_t *r, int rc);
+
+/* Subrequests (ed_http_subrequest.c): a GET made by eddy itself for a
+ * path of r's server, answered by that path's location (whose handler
+ * must have loc->subrequest: return, proxy) with its access phase
+ * skipped, and its output captured instead of sent. The child is a
+ * request with its own pool; it carries r's fields but the hop-by-hop
+ * ones, the framing and Expect (it has no body), plus the caller's. */
+typedef struct ed_http_sub_s ed_http_sub_t;
+
+/* A captured body piece (memory, or a file range as it is). ED_OK, or
+ * ED_ERROR to stop the response there (the subrequest then ends with
+ * ED_ERROR, its handler's cleanups closing what it had open). */
+typedef int (*ed_http_sub_body_pt)(ed_http_request_t *sr, void *data,
+                                   const ed_http_piece_t *p);
+/* The subrequest ended, called from the loop: rc ED_OK with the answer
+ * in sr->status, sr->headers_out and sr->content_type (a status the
+ * handler answered with stands for its error response), or ED_ERROR (no
+ * complete answer). sr lives until ed_http_subrequest_free or r's end. */
+typedef void (*ed_http_sub_done_pt)(ed_http_request_t *sr, void *data,
+                                    int rc);
+
+typedef struct {
+    ed_str_t                 uri;       /* a path, as a target holds it */
+    const ed_http_header_t  *headers;   /* set, replacing r's of those */
+    size_t                   nheaders;  /* names; in memory outliving sr */
+    ed_http_sub_body_pt      body;      /* NULL: the body is dropped */
+    ed_http_sub_done_pt      done;
+    void                    *data;
+} ed_http_sub_conf_t;
+
+/* Creates the subrequest and posts its start: nothing runs before the
+ * loop does, and done is called exactly once unless sr is freed first.
+ * NULL on ENOMEM. */
+ed_http_request_t *ed_http_subrequest(ed_http_request_t *r,
+                                      const ed_http_sub_conf_t *c);
+/* Ends sr now (its cleanups run: a proxy's upstream connection closes),
+ * without done. */
+void ed_http_subrequest_free(ed_http_request_t *sr);
+/* ed_http_finalize of a subrequest. */
+void ed_http_subrequest_finalize(ed_http_request_t *sr, int rc);
 /* An internal redirect: r is served again as a request for uri (a path
  * starting with '/') with args as $args (NULL: $args stay; bytes a query
  * cannot hold are %-encoded): the location is chosen again, the state

@@ -100,6 +100,11 @@ static const ed_key_t ed_http_core_keys[] = {
                  underscores_in_headers, NULL, "false"),
     ED_HTTP_LKEY("error_pages", ED_KEY_PTR, ed_http_set_error_pages,
                  error_pages, NULL, NULL),
+    /* A location's own: not inherited (a server of internal locations
+     * would answer nothing). */
+    { "internal", ED_CTX_LOCATION, ED_KEY_INT, ed_conf_set_bool,
+      ED_CONF_LOC, offsetof(ed_http_core_loc_conf_t, internal), NULL,
+      "false" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -633,9 +638,10 @@ static int
 ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,
                       ed_http_location_t *loc)
 {
-    ed_module_t *m;
-    size_t       i;
-    char         name[128];
+    ed_http_core_loc_conf_t *clcf;
+    ed_module_t             *m;
+    size_t                   i;
+    char                     name[128];
 
     for (i = 0; (m = ed_modules[i]) != NULL; i++) {
         if (m->conf_size[ED_CONF_LOC]) {
@@ -654,6 +660,8 @@ ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,
             return ED_ERROR;
         }
     }
+    clcf = loc->conf[ed_http_core_module.index];
+    loc->internal = clcf->internal == 1;
     return ED_OK;
 }
 

@@ -172,6 +172,11 @@ ed_http_header_filters(ed_http_request_t *r)
      * responses to requests that never reached a location (those use
      * the server's own settings). */
     loc = r->loc ? r->loc : r->server->fallback;
+    if (r->parent) {
+        /* A subrequest's answer is captured as its handler made it:
+         * filters shape what a client gets. */
+        return ED_OK;
+    }
     for (i = 0; i < loc->nfilters; i++) {
         if (loc->filters[i]->header
             && loc->filters[i]->header(r, loc->filters[i]) != ED_OK)

@@ -528,6 +528,12 @@ ed_http_finalize(ed_http_request_t *r, int rc)
 {
     ed_http_conn_t *hc = r->hc;
 
+    if (r->parent) {
+        /* A subrequest's end is its owner's business, not the
+         * connection's. */
+        ed_http_subrequest_finalize(r, rc);
+        return;
+    }
     if (r->finalized) {
         return;
     }

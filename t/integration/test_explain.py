@@ -719,3 +719,28 @@ def test_health_location(eddy):
     assert doc["status"] == 200
     doc = explain_json(e, url(e, "x", "/up"), "--method", "POST")
     assert doc["status"] == 405
+
+
+def test_auth_request_names_its_location_and_is_not_asked(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              /_auth:
+                internal: true
+                return: 204
+              /:
+                auth_request: {uri: /_auth, timeout: 2s}
+                return: 204
+        """, start=False)
+    rc, out, err = explain(e, url(e, "x", "/"))
+    assert rc == 0, err
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_request: a GET for /_auth answered by '
+                            'location "/_auth" decides (2xx allows, 401 and '
+                            '403 refuse, else 500; timeout 2000ms)'), rules
+    assert rules.endswith(", state not consulted"), rules
+    rc, out, err = explain(e, url(e, "x", "/_auth"))
+    assert rc == 0, err
+    result = lines(out, "result")[0]
+    assert result.startswith("404 Not Found: an internal location"), result

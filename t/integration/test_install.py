@@ -369,6 +369,12 @@ servers:
         redirect: {to: /y, status: 302}
       = /st:
         status: json
+      = /_auth:
+        internal: true
+        return: 204
+      /in/:
+        auth_request: {uri: /_auth, timeout: 2s, copy_headers: [X-User]}
+        return: 200
 """
 
 
@@ -417,7 +423,8 @@ def test_every_dumped_key_is_in_the_man_page(prefix):
     assert {"workers", "events", "max_connections", "listen", "static",
             "health_check", "expect_status", "tls_verify", "proxy_protocol",
             "real_ip", "from", "recursive",
-            "session_ticket_key_file"} <= keys, keys
+            "session_ticket_key_file", "auth_request", "copy_headers",
+            "internal"} <= keys, keys
     page = (REPO / "doc" / "eddy.yaml.5").read_text()
     documented = set()
     for words in re.findall(r"\bIc ([^\n]+)", page):
