@@ -75,6 +75,13 @@ typedef void (*ed_http_ready_pt)(ed_http_request_t *r, void *data);
  * (>= 300) answers it with that error response. */
 typedef int (*ed_http_access_pt)(ed_http_request_t *r);
 
+/* A rewrite step (the rewrite module), run before a location is chosen
+ * (the server's rules) and after (the location's). ED_DECLINED: go on
+ * with the location (the URI is unchanged, or a rule said `break`);
+ * ED_AGAIN: r->uri changed, the location is chosen again; ED_OK: the
+ * request is answered (a redirect was sent); else an HTTP status. */
+typedef int (*ed_http_rewrite_pt)(ed_http_request_t *r);
+
 /* Checks per location: real_ip, access, limit_req, limit_conn,
  * auth_basic, auth_request (modules.list order). A check may also return
  * ED_AGAIN: it goes on by itself and calls ed_http_access_resume. */
@@ -104,6 +111,9 @@ struct ed_http_location_s {
     const ed_http_filter_t *filters[ED_HTTP_FILTERS_MAX];
     unsigned              nfilters;
     void                (*log)(ed_http_request_t *r); /* log phase */
+    /* The location's rewrite rules, run after it is chosen (NULL: none;
+     * see ed_http_rewrite_pt). */
+    ed_http_rewrite_pt    rewrite;
     /* The content handler may answer Range requests (static): the range
      * filter is attached. */
     unsigned              ranges:1;
@@ -135,6 +145,8 @@ struct ed_http_server_s {
     ed_str_t              server_name; /* first name, for $server_name */
     ed_node_t            *node;
     void                 *tls_ctx;    /* SSL_CTX when the server has tls */
+    /* The server's rewrite rules, run before a location is chosen. */
+    ed_http_rewrite_pt    rewrite;
 };
 
 /* The servers listening on one address. */
@@ -290,7 +302,12 @@ struct ed_http_request_s {
     /* limit_req's record of the zones this request was counted in: an
      * internal redirect runs limit_req again, a zone counts it once. */
     void                     *limit_req;
-    /* Internal redirects so far (ED_HTTP_REDIRECTS_MAX). */
+    /* limit_conn's slots held by this request (released at its end). */
+    void                     *limit_conn;
+    /* The values of the maps this request used (computed on first use). */
+    void                     *maps;
+    /* URI changes so far: internal redirects and rewrites that choose
+     * the location again (ED_HTTP_REDIRECTS_MAX). */
     unsigned                  redirects;
     /* The access check that runs next (a check that returned ED_AGAIN
      * resumes the phase there). */
@@ -303,6 +320,9 @@ struct ed_http_request_s {
     void                     *auth_request;
 
     unsigned                  header_sent:1;
+    /* A rewrite rule changed the URI: the proxy sends all of it,
+     * re-encoded, whatever its pass says (nginx). */
+    unsigned                  uri_rewritten:1;
     unsigned                  keepalive:1;
     unsigned                  head_only:1;    /* HEAD */
     unsigned                  chunked_out:1;
@@ -469,6 +489,12 @@ void ed_http_underscores(ed_http_request_t *r);
  * r->clcf, and the fields it shows. Returns ED_OK, or 413 when the body that is still to be read
  * is over that location's client_max_body_size. */
 int ed_http_find_config(ed_http_request_t *r);
+/* Chooses the location as ed_http_find_config does, running the rewrite
+ * rules: the server's first, then those of each location chosen (a URI
+ * they change chooses again, counted as an internal redirect). ED_OK: the
+ * location is set; ED_DONE: a rule answered the request (a redirect);
+ * else a status (400, 413, 500 for a cycle). */
+int ed_http_choose(ed_http_request_t *r);
 /* Runs the access phase of r's location (access, limit_req), then its
  * content handler. Returns the status of a check that refused, or what
  * the handler returned: ED_OK, ED_AGAIN, ED_ERROR or a status. */
@@ -537,6 +563,11 @@ int ed_http_error_page(ed_http_request_t *r, int status);
  * (none, or r is already internal: an error page's own error). */
 const ed_http_error_page_t *ed_http_error_page_find(ed_http_request_t *r,
                                                     int status);
+/* Sets r->uri (a NUL-terminated copy of uri) and, when args is given,
+ * r->head.query (bytes a query cannot hold %-encoded). ED_OK or ED_ERROR
+ * (ENOMEM). */
+int ed_http_set_uri(ed_http_request_t *r, const ed_str_t *uri,
+                    const ed_str_t *args);
 /* Splits "uri?args" at its first '?': uri keeps what is before it.
  * Returns whether there was one (*args set). */
 bool ed_http_split_args(ed_str_t *uri, ed_str_t *args);
@@ -592,6 +623,27 @@ typedef struct {
 extern ed_http_server_t   *ed_http_cur_server;
 extern ed_http_location_t *ed_http_cur_location;
 
+/* While a rewrite rule's or a map's replacement is compiled: the regex
+ * whose captures it may use ($1..$9, names), checked before the ones of
+ * locations and server names; NULL otherwise. */
+typedef struct {
+    const char *pattern;
+    size_t      len;
+    pcre2_code *re;
+    const char *written;  /* names it in messages: "rewrite regex" */
+} ed_http_cur_regex_t;
+
+extern const ed_http_cur_regex_t *ed_http_cur_regex;
+
+/* A variable the configuration defines (a map's $NAME): found by name
+ * through the modules' conf_variable hooks; its struct starts with this
+ * one. */
+typedef struct ed_http_conf_var_s ed_http_conf_var_t;
+
+struct ed_http_conf_var_s {
+    int (*get)(ed_http_request_t *r, ed_http_conf_var_t *v, ed_str_t *out);
+};
+
 /* Templates: strings with $variables, compiled once at config time. */
 ed_http_template_t *ed_http_template_compile(ed_conf_t *cf,
                                              const ed_node_t *node,
@@ -605,6 +657,20 @@ int ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
                      ed_str_t *out);
 /* Whether a variable name is known (for config-time checks). */
 bool ed_http_variable_known(const char *name, size_t len);
+/* Whether name is a built-in variable or in a family (http_, arg_,
+ * cookie_, proxy_protocol_) or a module's: names a map may not take. */
+bool ed_http_variable_reserved(const char *name, size_t len);
+/* The variables the configuration defines that t uses: at most max put
+ * in out; returns how many there are. */
+size_t ed_http_template_conf_vars(const ed_http_template_t *t,
+                                  ed_http_conf_var_t **out, size_t max);
+/* Evaluates t with the captures of a regex match (subject, ovector of
+ * ncaps pairs, re for names) in place of the location's. */
+int ed_http_template_run_caps(ed_http_request_t *r,
+                              const ed_http_template_t *t,
+                              const char *subject, PCRE2_SIZE *caps,
+                              uint32_t ncaps, pcre2_code *re,
+                              ed_str_t *out);
 
 /* Request bodies (ed_http_body.c): streamed to the handler with bounded
  * memory, dechunked. */

@@ -26,6 +26,63 @@ ed_http_find_config(ed_http_request_t *r)
     return ED_OK;
 }
 
+/* One more URI change (an internal redirect, a rewrite choosing the
+ * location again): ED_OK, or 500 past ED_HTTP_REDIRECTS_MAX (a cycle,
+ * logged with the URI it would go to). */
+static int
+ed_http_uri_change(ed_http_request_t *r, const ed_str_t *uri)
+{
+    if (r->redirects >= ED_HTTP_REDIRECTS_MAX) {
+        ed_http_log(ED_LOG_ERR, r, 0, "rewrite or internal redirection "
+                    "cycle while redirecting to \"%s\"",
+                    ed_http_log_str(r, uri->data, uri->len, 256));
+        return 500;
+    }
+    r->redirects++;
+    return ED_OK;
+}
+
+int
+ed_http_choose(ed_http_request_t *r)
+{
+    int rc;
+
+    if (r->server->rewrite) {
+        rc = r->server->rewrite(r);
+        if (rc == ED_OK) {
+            return ED_DONE;
+        }
+        if (rc == ED_AGAIN) {
+            rc = ed_http_uri_change(r, &r->uri);
+            if (rc != ED_OK) {
+                return rc;
+            }
+        } else if (rc != ED_DECLINED) {
+            return rc;
+        }
+    }
+    for (;;) {
+        rc = ed_http_find_config(r);
+        if (rc != ED_OK || r->loc->rewrite == NULL) {
+            return rc;
+        }
+        rc = r->loc->rewrite(r);
+        if (rc == ED_DECLINED) {
+            return ED_OK;
+        }
+        if (rc == ED_OK) {
+            return ED_DONE;
+        }
+        if (rc != ED_AGAIN) {
+            return rc;
+        }
+        rc = ed_http_uri_change(r, &r->uri);
+        if (rc != ED_OK) {
+            return rc;
+        }
+    }
+}
+
 /* The access phase from check r->access_next on: the first check that
  * does not decline answers (a client denied never reaches the content
  * handler). Returns ED_DECLINED, ED_AGAIN (a check goes on by itself and
@@ -115,9 +172,7 @@ ed_http_query_keep(const ed_str_t *args, size_t i)
            || (c != '\0' && strchr("-._~!$&'()*+,;=:@/?", c));
 }
 
-/* Sets r->uri (a NUL-terminated copy) and, when args is given,
- * r->head.query. ED_OK or ED_ERROR (ENOMEM). */
-static int
+int
 ed_http_set_uri(ed_http_request_t *r, const ed_str_t *uri,
                 const ed_str_t *args)
 {
@@ -166,13 +221,10 @@ ed_http_redirect(ed_http_request_t *r, const ed_str_t *uri,
     int rc;
 
     *refused = true;
-    if (r->redirects >= ED_HTTP_REDIRECTS_MAX) {
-        ed_http_log(ED_LOG_ERR, r, 0, "internal redirection cycle while "
-                    "redirecting to \"%s\"",
-                    ed_http_log_str(r, uri->data, uri->len, 256));
-        return 500;
+    rc = ed_http_uri_change(r, uri);
+    if (rc != ED_OK) {
+        return rc;
     }
-    r->redirects++;
     if (ed_http_set_uri(r, uri, args) != ED_OK) {
         return 500;
     }
@@ -183,7 +235,11 @@ ed_http_redirect(ed_http_request_t *r, const ed_str_t *uri,
     r->content_type.len = 0;
     r->content_length = -1;
 
-    rc = ed_http_find_config(r);
+    rc = ed_http_choose(r);
+    if (rc == ED_DONE) {
+        /* A rewrite rule answered (a redirect). */
+        return ED_OK;
+    }
     if (rc != ED_OK) {
         return rc;
     }

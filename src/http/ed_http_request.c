@@ -488,7 +488,12 @@ ed_http_process(ed_http_request_t *r)
     buf[r->uri.len] = '\0';
     r->uri.data = buf;
 
-    rc = ed_http_find_config(r);
+    rc = ed_http_choose(r);
+    if (rc == ED_DONE) {
+        /* A rewrite rule answered (a redirect). */
+        ed_http_finalize(r, ED_OK);
+        return;
+    }
     if (rc == ED_OK && r->head.expect_other) {
         r->error = 1;
         rc = 417;

@@ -198,8 +198,8 @@ ed_ups_target_rest(const ed_http_location_t *loc, const ed_str_t *pass,
 
 /* Puts the target: as received (origin-form of an absolute-form one)
  * when pass has no path and the URI is the client's; the normalised URI
- * re-encoded when pass has no path and an internal redirect changed it
- * (nginx's rule); else the normalised path with the location's prefix
+ * re-encoded when pass has no path and an internal redirect changed it,
+ * or when a rewrite rule did, whatever pass says (nginx's rules); else the normalised path with the location's prefix
  * replaced by q->uri, re-encoded. Both re-encoded forms add the query. */
 static void
 ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
@@ -209,7 +209,7 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
     const char         *t = r->head.target.data, *end, *a, *rest;
     size_t              rlen;
 
-    if (q->uri == NULL && r->redirects == 0) {
+    if (q->uri == NULL && r->redirects == 0 && !r->uri_rewritten) {
         end = t + r->head.target.len;
         if (r->head.absolute) {
             a = (const char *)memchr(t, ':', r->head.target.len) + 3;
@@ -226,7 +226,7 @@ ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
     }
     rest = r->uri.data;
     rlen = r->uri.len;
-    if (q->uri == NULL) {
+    if (q->uri == NULL || r->uri_rewritten) {
         /* A target is a path even when a template made the URI
          * something else. */
         if (rlen == 0 || rest[0] != '/') {

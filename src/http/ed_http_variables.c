@@ -11,8 +11,11 @@
 typedef struct {
     ed_str_t        text;     /* literal, or the variable name */
     ed_http_variable_pt get;  /* NULL: literal or a dynamic name */
+    ed_http_conf_var_t *cv;   /* a variable the configuration defines */
     unsigned        is_var:1;
 } ed_http_tpart_t;
+
+const ed_http_cur_regex_t *ed_http_cur_regex;
 
 struct ed_http_template_s {
     ed_http_tpart_t *parts;
@@ -440,6 +443,27 @@ ed_http_var_module(const char *name, size_t len)
     return NULL;
 }
 
+/* A variable the configuration of cycle defines (a map), or NULL. */
+static ed_http_conf_var_t *
+ed_http_var_conf(ed_cycle_t *cycle, const char *name, size_t len)
+{
+    ed_module_t **mods = ed_modules_table();
+    void         *v;
+    size_t        i;
+
+    if (cycle == NULL || len == 0) {
+        return NULL;
+    }
+    for (i = 0; mods[i] != NULL; i++) {
+        if (mods[i]->conf_variable
+            && (v = mods[i]->conf_variable(cycle, name, len)) != NULL)
+        {
+            return v;
+        }
+    }
+    return NULL;
+}
+
 static ed_http_variable_pt
 ed_http_var_find(const char *name, size_t len)
 {
@@ -611,6 +635,7 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
                  ed_str_t *out)
 {
     ed_http_variable_pt get = ed_http_var_in(ed_http_vars, name, len);
+    ed_http_conf_var_t *cv;
 
     if (get) {
         return get(r, out);
@@ -633,7 +658,21 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
     if (get) {
         return get(r, out);
     }
-    return ed_http_var_capture(r, name, len, out);
+    if (ed_http_var_capture(r, name, len, out) == ED_OK) {
+        return ED_OK;
+    }
+    cv = ed_http_var_conf(ed_worker ? ed_worker->cycle : NULL, name, len);
+    return cv ? cv->get(r, cv, out) : ED_DECLINED;
+}
+
+bool
+ed_http_variable_reserved(const char *name, size_t len)
+{
+    return ed_http_var_find(name, len) != NULL
+           || ed_http_prefixed(name, len, "http_")
+           || ed_http_prefixed(name, len, "arg_")
+           || ed_http_prefixed(name, len, "cookie_")
+           || ed_http_prefixed(name, len, "proxy_protocol_");
 }
 
 bool
@@ -896,6 +935,19 @@ ed_http_check_number(ed_conf_t *cf, const ed_node_t *node, size_t off,
     int                 n, max = -1;
     size_t              i;
 
+    if (ed_http_cur_regex) {
+        n = ed_http_re_captures(ed_http_cur_regex->pattern,
+                                ed_http_cur_regex->len);
+        if (num > n) {
+            ed_http_var_error(cf, node, off, "\"$%" PRId64 "\" but %s "
+                              "\"%.*s\" has %d capture group%s", num,
+                              ed_http_cur_regex->written,
+                              (int)ed_http_cur_regex->len,
+                              ed_http_cur_regex->pattern, n,
+                              n == 1 ? "" : "s");
+        }
+        return;
+    }
     /* In a server or at main level the value reaches regex locations
      * too: a number is checked only where it is used. */
     if (loc == NULL) {
@@ -957,6 +1009,12 @@ ed_http_check_name(ed_conf_t *cf, const ed_node_t *node, size_t off,
         return;
     }
     g = (ed_http_guess_t){name, len, NULL, 0, (size_t)-1};
+    if (ed_http_cur_regex
+        && ed_http_re_names(ed_http_cur_regex->pattern,
+                            ed_http_cur_regex->len, ed_http_name_is, &g))
+    {
+        return;
+    }
     for (i = 0; i < sc.n; i++) {
         if (ed_http_re_names(sc.re[i].re, sc.re[i].len, ed_http_name_is,
                              &g))
@@ -970,6 +1028,10 @@ ed_http_check_name(ed_conf_t *cf, const ed_node_t *node, size_t off,
     }
     for (i = 0; i < sc.n; i++) {
         ed_http_re_names(sc.re[i].re, sc.re[i].len, ed_http_name_near, &g);
+    }
+    if (ed_http_cur_regex) {
+        ed_http_re_names(ed_http_cur_regex->pattern, ed_http_cur_regex->len,
+                         ed_http_name_near, &g);
     }
     /* A misspelt stem ($cookies_id, $args_page) or a stem alone. */
     us = memchr(name, '_', len);
@@ -999,6 +1061,17 @@ ed_http_check_name(ed_conf_t *cf, const ed_node_t *node, size_t off,
         ed_http_var_error(cf, node, off, "unknown variable \"$%.*s\"",
                           (int)len, name);
     }
+}
+
+/* Whether the regex being compiled for names a group so. */
+static bool
+ed_http_cur_regex_has(const char *name, size_t len)
+{
+    ed_http_guess_t g = {name, len, NULL, 0, (size_t)-1};
+
+    return ed_http_cur_regex
+           && ed_http_re_names(ed_http_cur_regex->pattern,
+                               ed_http_cur_regex->len, ed_http_name_is, &g);
 }
 
 ed_http_template_t *
@@ -1081,7 +1154,10 @@ ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
         part->text.data = (char *)name;
         part->text.len = nlen;
         part->get = ed_http_var_find(name, nlen);
-        if (part->get == NULL) {
+        if (part->get == NULL && !ed_http_cur_regex_has(name, nlen)) {
+            part->cv = ed_http_var_conf(cf->cycle, name, nlen);
+        }
+        if (part->get == NULL && part->cv == NULL) {
             /* Recorded; the template stays usable so the load goes on
              * to find more. */
             ed_http_check_name(cf, node, (size_t)(dollar - s), name, nlen);
@@ -1126,8 +1202,9 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
             v[i] = part->text;
         } else {
             rc = part->get ? part->get(r, &v[i])
-                           : ed_http_variable(r, part->text.data,
-                                              part->text.len, &v[i]);
+                 : part->cv ? part->cv->get(r, part->cv, &v[i])
+                            : ed_http_variable(r, part->text.data,
+                                               part->text.len, &v[i]);
             if (rc == ED_ERROR) {
                 return ED_ERROR;
             }
@@ -1154,4 +1231,47 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
     }
     *p = '\0';
     return ED_OK;
+}
+
+size_t
+ed_http_template_conf_vars(const ed_http_template_t *t,
+                           ed_http_conf_var_t **out, size_t max)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < t->nparts; i++) {
+        if (t->parts[i].cv) {
+            if (n < max) {
+                out[n] = t->parts[i].cv;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+int
+ed_http_template_run_caps(ed_http_request_t *r, const ed_http_template_t *t,
+                          const char *subject, PCRE2_SIZE *caps,
+                          uint32_t ncaps, pcre2_code *re, ed_str_t *out)
+{
+    const char *s = r->cap_subject;
+    PCRE2_SIZE *c = r->caps;
+    uint32_t    n = r->ncaps;
+    pcre2_code *cre = r->cap_re;
+    int         rc;
+
+    /* The captures of this match stand for the location's while the
+     * template runs (a map's value may use a map whose regex sets its
+     * own: each puts back what it found). */
+    r->cap_subject = subject;
+    r->caps = caps;
+    r->ncaps = ncaps;
+    r->cap_re = re;
+    rc = ed_http_template_run(r, t, out);
+    r->cap_subject = s;
+    r->caps = c;
+    r->ncaps = n;
+    r->cap_re = cre;
+    return rc;
 }

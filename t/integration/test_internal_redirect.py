@@ -154,8 +154,8 @@ def test_regress_redirect_cycle_is_500(eddy):
         r = c.response()
         assert r.status == 200 and r.body == b"pub index\n"
     line = re.compile(
-        r'\[error\] \d+#\d+: internal redirection cycle while redirecting '
-        r'to "/loop[12]/x", client: 127\.0\.0\.1, server: redir\.test, '
+        r'\[error\] \d+#\d+: rewrite or internal redirection cycle while '
+        r'redirecting to "/loop[12]/x", client: 127\.0\.0\.1, server: redir\.test, '
         r'request: "GET /loop1/start HTTP/1\.1", host: "redir\.test"$',
         re.M)
     assert wait_for(lambda: line.search(e.error_log), 5), e.error_log

@@ -1,0 +1,395 @@
+/* The rewrite module: `rewrite: [{regex, replacement, flag}, ...]` at a
+ * server (run before the location is chosen) or a location (run after;
+ * a URI changed without `break` chooses the location again). The phase
+ * is core's (ed_http_choose in ed_http_phase.c); URI changes count with
+ * internal redirects against ED_HTTP_REDIRECTS_MAX. */
+#include "ed_http_rewrite.h"
+
+static const char *ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node,
+                                              void *block);
+static int ed_http_rewrite_attach(ed_conf_t *cf, ed_http_location_t *loc);
+
+static const ed_conf_enum_t ed_http_rewrite_flags[] = {
+    { "none", ED_REWRITE_NONE },
+    { "last", ED_REWRITE_LAST },
+    { "break", ED_REWRITE_BREAK },
+    { "redirect", ED_REWRITE_REDIRECT },
+    { "permanent", ED_REWRITE_PERMANENT },
+    { NULL, 0 }
+};
+
+#define ED_RWKEY(name, flags, set, field, arg, def)                          \
+    { name, ED_CTX_SERVER | ED_CTX_LOCATION, flags, set, ED_CONF_LOC,        \
+      offsetof(ed_http_rewrite_rule_t, field), arg, def }
+
+static const ed_key_t ed_http_rewrite_rule_keys[] = {
+    ED_RWKEY("regex", ED_KEY_PTR, ed_conf_set_node, regex, NULL, NULL),
+    ED_RWKEY("replacement", ED_KEY_PTR, ed_conf_set_node, replacement, NULL,
+             NULL),
+    ED_RWKEY("flag", ED_KEY_INT, ed_conf_set_enum, flag,
+             ed_http_rewrite_flags, "none"),
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const ed_conf_block_t ed_http_rewrite_block = {
+    .name = "rewrite",
+    .keys = ed_http_rewrite_rule_keys,
+    .size = sizeof(ed_http_rewrite_rule_t),
+    .check = ed_http_rewrite_check_rule,
+    .expect = "expected a list of {regex, replacement, flag}",
+    .list = 1,
+};
+
+/* Not inherited: a server's rules run once, before any location. */
+static const ed_key_t ed_http_rewrite_keys[] = {
+    { "rewrite", ED_CTX_SERVER | ED_CTX_LOCATION, ED_KEY_BLOCK,
+      ed_conf_set_block, ED_CONF_LOC,
+      offsetof(ed_http_rewrite_conf_t, rules), &ed_http_rewrite_block,
+      NULL },
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
+};
+
+ed_module_t ed_http_rewrite_module = {
+    .name = "rewrite",
+    .keys = ed_http_rewrite_keys,
+    .conf_size = { 0, 0, sizeof(ed_http_rewrite_conf_t), 0 },
+    .attach = ed_http_rewrite_attach,
+};
+
+/* Compiles a rule: the regex (JIT), then the replacement, whose $N and
+ * names are checked against the regex's groups. */
+static const char *
+ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node, void *block)
+{
+    ed_http_rewrite_rule_t *rule = block;
+    ed_http_cur_regex_t     cur;
+    ed_node_t               to;
+    const char             *err, *v;
+    size_t                  len;
+
+    ed_unused(node);
+    if (rule->regex == NULL) {
+        return "expected \"regex\" in a rewrite rule";
+    }
+    if (rule->replacement == NULL) {
+        return "expected \"replacement\" in a rewrite rule";
+    }
+    if (rule->regex->type != ED_NODE_SCALAR || rule->regex->value.len == 0) {
+        ed_conf_error(cf, rule->regex, "expected a regular expression");
+        return NULL;
+    }
+    rule->re = ed_http_regex_compile(cf->pool, rule->regex->value.data,
+                                     rule->regex->value.len, false, &err);
+    if (rule->re == NULL) {
+        ed_conf_error(cf, rule->regex, "invalid regex \"%s\": %s",
+                      rule->regex->value.data, err);
+        return NULL;
+    }
+    if (rule->replacement->type != ED_NODE_SCALAR
+        || rule->replacement->value.len == 0)
+    {
+        ed_conf_error(cf, rule->replacement, "expected a non-empty "
+                      "replacement (a path, or a URL to redirect to)");
+        return NULL;
+    }
+    v = rule->replacement->value.data;
+    len = rule->replacement->value.len;
+    rule->absolute = strncmp(v, "http://", 7) == 0
+                     || strncmp(v, "https://", 8) == 0
+                     || strncmp(v, "$scheme", 7) == 0
+                     || strncmp(v, "${scheme}", 9) == 0;
+    /* A trailing '?' (not "$?"): the request's query is dropped. */
+    to = *rule->replacement;
+    if (len > 1 && v[len - 1] == '?') {
+        rule->drop_args = 1;
+        to.value.len--;
+        to.value.data = ed_pstrdup(cf->pool, v, to.value.len);
+        if (to.value.data == NULL) {
+            return "out of memory";
+        }
+    }
+    if (!rule->absolute && rule->flag != ED_REWRITE_REDIRECT
+        && rule->flag != ED_REWRITE_PERMANENT && v[0] != '/' && v[0] != '$')
+    {
+        ed_conf_error(cf, rule->replacement, "an internal replacement must "
+                      "start with '/' (or be a URL starting with http://, "
+                      "https:// or $scheme, which redirects)");
+        return NULL;
+    }
+    cur.pattern = rule->regex->value.data;
+    cur.len = rule->regex->value.len;
+    cur.re = rule->re;
+    cur.written = "rewrite regex";
+    ed_http_cur_regex = &cur;
+    rule->to = ed_http_template_compile(cf, &to, &err);
+    ed_http_cur_regex = NULL;
+    if (rule->to == NULL) {
+        ed_conf_error(cf, rule->replacement, "invalid replacement: %s", err);
+    }
+    return NULL;
+}
+
+static pcre2_match_data *ed_http_rewrite_md;
+
+/* Whether s[0..len) holds CR, LF or NUL. */
+static bool
+ed_http_rewrite_ctl(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+ed_http_rewrite_normalize(char *p, size_t *len)
+{
+    size_t i = 0, o = 0, n = *len, seg;
+
+    if (n == 0 || p[0] != '/' || ed_http_rewrite_ctl(p, n)) {
+        return 500;
+    }
+    /* o: bytes kept; a '/' is written before each segment, once. */
+    while (i < n) {
+        while (i < n && p[i] == '/') {
+            i++;
+        }
+        if (o == 0 || p[o - 1] != '/') {
+            p[o++] = '/';
+        }
+        seg = i;
+        while (i < n && p[i] != '/') {
+            i++;
+        }
+        if (i - seg == 1 && p[seg] == '.') {
+            continue;
+        }
+        if (i - seg == 2 && p[seg] == '.' && p[seg + 1] == '.') {
+            /* Back over "name/" (o is after its '/'). */
+            if (o == 1) {
+                return 400;
+            }
+            o--;
+            while (o > 0 && p[o - 1] != '/') {
+                o--;
+            }
+            continue;
+        }
+        memmove(p + o, p + seg, i - seg);
+        o += i - seg;
+    }
+    /* "/a/." or "/a/.." end with the '/' written for them; "/a" not. */
+    *len = o;
+    return ED_OK;
+}
+
+/* The redirect of a rule: the replacement with the query appended. */
+static int
+ed_http_rewrite_redirect(ed_http_request_t *r,
+                         const ed_http_rewrite_rule_t *rule,
+                         const ed_str_t *to, ed_http_rewrite_result_t *res)
+{
+    const ed_str_t *q = &r->head.query;
+    char           *p;
+
+    res->status = rule->flag == ED_REWRITE_PERMANENT ? 301 : 302;
+    res->location = *to;
+    if (!rule->drop_args && q->len) {
+        p = ed_pnalloc(r->pool, to->len + 1 + q->len + 1);
+        if (p == NULL) {
+            return ED_ERROR;
+        }
+        memcpy(p, to->data, to->len);
+        p[to->len] = memchr(to->data, '?', to->len) ? '&' : '?';
+        memcpy(p + to->len + 1, q->data, q->len);
+        p[to->len + 1 + q->len] = '\0';
+        res->location.data = p;
+        res->location.len = to->len + 1 + q->len;
+    }
+    if (ed_http_rewrite_ctl(res->location.data, res->location.len)) {
+        res->status = 500;
+    }
+    return ED_OK;
+}
+
+/* An internal result: the new path and query of r. */
+static int
+ed_http_rewrite_internal(ed_http_request_t *r,
+                         const ed_http_rewrite_rule_t *rule, ed_str_t *to,
+                         ed_http_rewrite_result_t *res)
+{
+    ed_str_t path = *to, args = ed_null_string, both;
+    bool     has_q;
+    int      rc;
+
+    if (ed_http_rewrite_ctl(to->data, to->len)) {
+        res->status = 500;
+        return ED_OK;
+    }
+    has_q = ed_http_split_args(&path, &args);
+    rc = ed_http_rewrite_normalize(path.data, &path.len);
+    if (rc != ED_OK) {
+        res->status = rc;
+        return ED_OK;
+    }
+    if (has_q && !rule->drop_args && r->head.query.len) {
+        both.len = args.len + 1 + r->head.query.len;
+        both.data = ed_pnalloc(r->pool, both.len);
+        if (both.data == NULL) {
+            return ED_ERROR;
+        }
+        memcpy(both.data, args.data, args.len);
+        both.data[args.len] = '&';
+        memcpy(both.data + args.len + 1, r->head.query.data,
+               r->head.query.len);
+        args = both;
+    }
+    if (ed_http_set_uri(r, &path, has_q || rule->drop_args ? &args : NULL)
+        != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    if (!has_q && rule->drop_args) {
+        /* No query at all, not an empty one. */
+        r->head.query.data = NULL;
+        r->head.query.len = 0;
+    }
+    r->uri_rewritten = 1;
+    res->changed = 1;
+    return ED_OK;
+}
+
+int
+ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
+                      ed_http_rewrite_result_t *res)
+{
+    ed_http_rewrite_rule_t **rule = rules->elts;
+    PCRE2_SIZE              *ov;
+    ed_str_t                 to;
+    size_t                   i;
+    uint32_t                 n;
+    int                      rc;
+
+    memset(res, 0, sizeof(*res));
+    if (ed_http_rewrite_md == NULL) {
+        ed_http_rewrite_md = pcre2_match_data_create(64, NULL);
+        if (ed_http_rewrite_md == NULL) {
+            return ED_ERROR;
+        }
+    }
+    for (i = 0; i < rules->nelts; i++) {
+        rc = pcre2_match(rule[i]->re, (PCRE2_SPTR)r->uri.data, r->uri.len, 0,
+                         0, ed_http_rewrite_md, NULL);
+        if (rc < 0) {
+            continue;
+        }
+        n = rc == 0 ? 64 : (uint32_t)rc;
+        ov = pcre2_get_ovector_pointer(ed_http_rewrite_md);
+        if (ed_http_template_run_caps(r, rule[i]->to, r->uri.data, ov, n,
+                                      rule[i]->re, &to)
+            != ED_OK)
+        {
+            return ED_ERROR;
+        }
+        if (rule[i]->absolute || rule[i]->flag == ED_REWRITE_REDIRECT
+            || rule[i]->flag == ED_REWRITE_PERMANENT)
+        {
+            return ed_http_rewrite_redirect(r, rule[i], &to, res);
+        }
+        if (ed_http_rewrite_internal(r, rule[i], &to, res) != ED_OK) {
+            return ED_ERROR;
+        }
+        if (res->status) {
+            return ED_OK;
+        }
+        if (rule[i]->flag == ED_REWRITE_BREAK) {
+            res->stop = 1;
+            return ED_OK;
+        }
+        if (rule[i]->flag == ED_REWRITE_LAST) {
+            return ED_OK;
+        }
+    }
+    return ED_OK;
+}
+
+/* Runs rules for the phase (ed_http_rewrite_pt's codes). */
+static int
+ed_http_rewrite_run(ed_http_request_t *r, const ed_array_t *rules)
+{
+    static const ed_str_t    html = ed_string("text/html");
+    ed_http_rewrite_result_t res;
+    char                     body[256];
+    size_t                   n;
+
+    if (ed_http_rewrite_apply(r, rules, &res) != ED_OK) {
+        return 500;
+    }
+    if (res.status == 301 || res.status == 302) {
+        if (ed_http_add_header(r, "Location", 8, res.location.data,
+                               res.location.len)
+            != ED_OK)
+        {
+            return 500;
+        }
+        n = ed_http_status_page(res.status, body, sizeof(body));
+        return ed_http_send_response(r, res.status, &html, body, n) == ED_OK
+                   ? ED_OK
+                   : ED_ERROR;
+    }
+    if (res.status == 500) {
+        ed_http_log(ED_LOG_ERR, r, 0, "rewrite made \"%s\", which is not a "
+                    "path (it must start with '/' and hold no CR, LF or "
+                    "NUL)", ed_http_log_str(r, r->uri.data, r->uri.len, 256));
+        return 500;
+    }
+    if (res.status) {
+        return res.status;
+    }
+    if (!res.changed || res.stop) {
+        return ED_DECLINED;
+    }
+    return ED_AGAIN;
+}
+
+static int
+ed_http_rewrite_server(ed_http_request_t *r)
+{
+    ed_http_rewrite_conf_t *rcf;
+
+    rcf = r->server->loc_conf[ed_http_rewrite_module.index];
+    return ed_http_rewrite_run(r, rcf->rules);
+}
+
+static int
+ed_http_rewrite_location(ed_http_request_t *r)
+{
+    ed_http_rewrite_conf_t *rcf;
+
+    rcf = ed_http_loc_conf(r, ed_http_rewrite_module);
+    return ed_http_rewrite_run(r, rcf->rules);
+}
+
+static int
+ed_http_rewrite_attach(ed_conf_t *cf, ed_http_location_t *loc)
+{
+    ed_http_rewrite_conf_t *rcf;
+
+    ed_unused(cf);
+    rcf = ed_http_conf_at(loc, ed_http_rewrite_module);
+    if (rcf->rules == NULL || rcf->rules->nelts == 0) {
+        return ED_OK;
+    }
+    if (loc->conf == loc->server->loc_conf) {
+        /* The server's fallback shares the server's structs: these are
+         * the server's rules. */
+        loc->server->rewrite = ed_http_rewrite_server;
+    } else {
+        loc->rewrite = ed_http_rewrite_location;
+    }
+    return ED_OK;
+}
