@@ -63,8 +63,8 @@ ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node, void *block)
 {
     ed_http_rewrite_rule_t *rule = block;
     ed_http_cur_regex_t     cur;
-    ed_node_t               to;
-    const char             *err, *v;
+    ed_node_t               to, args;
+    const char             *err, *v, *q;
     size_t                  len;
 
     ed_unused(node);
@@ -98,15 +98,24 @@ ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node, void *block)
                      || strncmp(v, "https://", 8) == 0
                      || strncmp(v, "$scheme", 7) == 0
                      || strncmp(v, "${scheme}", 9) == 0;
-    /* A trailing '?' (not "$?"): the request's query is dropped. */
+    /* A trailing '?': the request's query is dropped. Then the query
+     * part is what follows the first '?' as written. */
     to = *rule->replacement;
     if (len > 1 && v[len - 1] == '?') {
         rule->drop_args = 1;
         to.value.len--;
-        to.value.data = ed_pstrdup(cf->pool, v, to.value.len);
-        if (to.value.data == NULL) {
-            return "out of memory";
-        }
+    }
+    q = memchr(v, '?', to.value.len);
+    if (q) {
+        args = to;
+        args.value.len = to.value.len - (size_t)(q + 1 - v);
+        args.value.data = ed_pstrdup(cf->pool, q + 1, args.value.len);
+        args.col += (unsigned)(q + 1 - v);
+        to.value.len = (size_t)(q - v);
+    }
+    to.value.data = ed_pstrdup(cf->pool, v, to.value.len);
+    if (to.value.data == NULL || (q && args.value.data == NULL)) {
+        return "out of memory";
     }
     if (!rule->absolute && rule->flag != ED_REWRITE_REDIRECT
         && rule->flag != ED_REWRITE_PERMANENT && v[0] != '/' && v[0] != '$')
@@ -122,8 +131,11 @@ ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node, void *block)
     cur.written = "rewrite regex";
     ed_http_cur_regex = &cur;
     rule->to = ed_http_template_compile(cf, &to, &err);
+    if (rule->to && q) {
+        rule->args = ed_http_template_compile(cf, &args, &err);
+    }
     ed_http_cur_regex = NULL;
-    if (rule->to == NULL) {
+    if (rule->to == NULL || (q && rule->args == NULL)) {
         ed_conf_error(cf, rule->replacement, "invalid replacement: %s", err);
     }
     return NULL;
@@ -187,30 +199,67 @@ ed_http_rewrite_normalize(char *p, size_t *len)
     return ED_OK;
 }
 
-/* The redirect of a rule: the replacement with the query appended. */
+/* Joins a and b with sep between them (none when either is empty) in
+ * r's pool. ED_OK or ED_ERROR. */
+static int
+ed_http_rewrite_join(ed_http_request_t *r, const ed_str_t *a, char sep,
+                     const ed_str_t *b, ed_str_t *out)
+{
+    char *p;
+
+    if (b->len == 0 || a->len == 0) {
+        *out = b->len ? *b : *a;
+        return ED_OK;
+    }
+    p = ed_pnalloc(r->pool, a->len + 1 + b->len + 1);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(p, a->data, a->len);
+    p[a->len] = sep;
+    memcpy(p + a->len + 1, b->data, b->len);
+    p[a->len + 1 + b->len] = '\0';
+    out->data = p;
+    out->len = a->len + 1 + b->len;
+    return ED_OK;
+}
+
+/* The rule's query: its own, then the request's after '&' (unless a
+ * trailing '?' drops it). */
+static int
+ed_http_rewrite_query(ed_http_request_t *r,
+                      const ed_http_rewrite_rule_t *rule,
+                      const ed_str_t *own, ed_str_t *out)
+{
+    static const ed_str_t none = ed_null_string;
+
+    return ed_http_rewrite_join(r, own, '&',
+                                rule->drop_args ? &none : &r->head.query,
+                                out);
+}
+
+/* The redirect of a rule: the path part, '?' and the query. */
 static int
 ed_http_rewrite_redirect(ed_http_request_t *r,
                          const ed_http_rewrite_rule_t *rule,
-                         const ed_str_t *to, ed_http_rewrite_result_t *res)
+                         const ed_str_t *to, const ed_str_t *own,
+                         ed_http_rewrite_result_t *res)
 {
-    const ed_str_t *q = &r->head.query;
-    char           *p;
+    ed_str_t q, loc;
 
     res->status = rule->flag == ED_REWRITE_PERMANENT ? 301 : 302;
-    res->location = *to;
-    if (!rule->drop_args && q->len) {
-        p = ed_pnalloc(r->pool, to->len + 1 + q->len + 1);
-        if (p == NULL) {
+    if (ed_http_rewrite_query(r, rule, own, &q) != ED_OK) {
+        return ED_ERROR;
+    }
+    if (q.len) {
+        if (ed_http_rewrite_join(r, to, '?', &q, &loc) != ED_OK) {
             return ED_ERROR;
         }
-        memcpy(p, to->data, to->len);
-        p[to->len] = memchr(to->data, '?', to->len) ? '&' : '?';
-        memcpy(p + to->len + 1, q->data, q->len);
-        p[to->len + 1 + q->len] = '\0';
-        res->location.data = p;
-        res->location.len = to->len + 1 + q->len;
+    } else {
+        loc = *to;
     }
-    if (ed_http_rewrite_ctl(res->location.data, res->location.len)) {
+    res->location = loc;
+    if (ed_http_rewrite_ctl(loc.data, loc.len)) {
         res->status = 500;
     }
     return ED_OK;
@@ -220,40 +269,31 @@ ed_http_rewrite_redirect(ed_http_request_t *r,
 static int
 ed_http_rewrite_internal(ed_http_request_t *r,
                          const ed_http_rewrite_rule_t *rule, ed_str_t *to,
-                         ed_http_rewrite_result_t *res)
+                         const ed_str_t *own, ed_http_rewrite_result_t *res)
 {
-    ed_str_t path = *to, args = ed_null_string, both;
-    bool     has_q;
+    ed_str_t path = *to, args;
     int      rc;
 
-    if (ed_http_rewrite_ctl(to->data, to->len)) {
+    res->location = *to;
+    if (ed_http_rewrite_ctl(own->data, own->len)) {
         res->status = 500;
         return ED_OK;
     }
-    has_q = ed_http_split_args(&path, &args);
     rc = ed_http_rewrite_normalize(path.data, &path.len);
     if (rc != ED_OK) {
         res->status = rc;
         return ED_OK;
     }
-    if (has_q && !rule->drop_args && r->head.query.len) {
-        both.len = args.len + 1 + r->head.query.len;
-        both.data = ed_pnalloc(r->pool, both.len);
-        if (both.data == NULL) {
-            return ED_ERROR;
-        }
-        memcpy(both.data, args.data, args.len);
-        both.data[args.len] = '&';
-        memcpy(both.data + args.len + 1, r->head.query.data,
-               r->head.query.len);
-        args = both;
+    if (ed_http_rewrite_query(r, rule, own, &args) != ED_OK) {
+        return ED_ERROR;
     }
-    if (ed_http_set_uri(r, &path, has_q || rule->drop_args ? &args : NULL)
+    if (ed_http_set_uri(r, &path, rule->args || rule->drop_args ? &args
+                                                                : NULL)
         != ED_OK)
     {
         return ED_ERROR;
     }
-    if (!has_q && rule->drop_args) {
+    if (args.len == 0 && (rule->args || rule->drop_args)) {
         /* No query at all, not an empty one. */
         r->head.query.data = NULL;
         r->head.query.len = 0;
@@ -269,7 +309,7 @@ ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
 {
     ed_http_rewrite_rule_t **rule = rules->elts;
     PCRE2_SIZE              *ov;
-    ed_str_t                 to;
+    ed_str_t                 to, own;
     size_t                   i;
     uint32_t                 n;
     int                      rc;
@@ -289,18 +329,24 @@ ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
         }
         n = rc == 0 ? 64 : (uint32_t)rc;
         ov = pcre2_get_ovector_pointer(ed_http_rewrite_md);
+        own.len = 0;
+        own.data = NULL;
         if (ed_http_template_run_caps(r, rule[i]->to, r->uri.data, ov, n,
                                       rule[i]->re, &to)
-            != ED_OK)
+                != ED_OK
+            || (rule[i]->args
+                && ed_http_template_run_caps(r, rule[i]->args, r->uri.data,
+                                             ov, n, rule[i]->re, &own)
+                       != ED_OK))
         {
             return ED_ERROR;
         }
         if (rule[i]->absolute || rule[i]->flag == ED_REWRITE_REDIRECT
             || rule[i]->flag == ED_REWRITE_PERMANENT)
         {
-            return ed_http_rewrite_redirect(r, rule[i], &to, res);
+            return ed_http_rewrite_redirect(r, rule[i], &to, &own, res);
         }
-        if (ed_http_rewrite_internal(r, rule[i], &to, res) != ED_OK) {
+        if (ed_http_rewrite_internal(r, rule[i], &to, &own, res) != ED_OK) {
             return ED_ERROR;
         }
         if (res->status) {
@@ -344,7 +390,8 @@ ed_http_rewrite_run(ed_http_request_t *r, const ed_array_t *rules)
     if (res.status == 500) {
         ed_http_log(ED_LOG_ERR, r, 0, "rewrite made \"%s\", which is not a "
                     "path (it must start with '/' and hold no CR, LF or "
-                    "NUL)", ed_http_log_str(r, r->uri.data, r->uri.len, 256));
+                    "NUL)", ed_http_log_str(r, res.location.data,
+                                            res.location.len, 256));
         return 500;
     }
     if (res.status) {

@@ -19,8 +19,12 @@ typedef struct {
     ed_node_t          *replacement;
     int                 flag;
     pcre2_code         *re;
-    ed_http_template_t *to;           /* the replacement, without a
-                                       * trailing '?' */
+    ed_http_template_t *to;           /* the replacement up to its first
+                                       * '?' (as written: a '?' a
+                                       * variable brings is a byte of
+                                       * the path) */
+    ed_http_template_t *args;         /* what follows that '?', without
+                                       * a trailing '?'; NULL: none */
     unsigned            absolute:1;   /* http://, https://, $scheme: a
                                        * redirect whatever the flag */
     unsigned            drop_args:1;  /* a trailing '?': the request's
