@@ -126,6 +126,7 @@ ed_mem_level(ed_mem_t *m, ed_node_t *map)
 {
     ed_node_t *n, *v;
     char       name[1024];
+    size_t     i;
 
     if (map == NULL || map->type != ED_NODE_MAP) {
         return;
@@ -154,6 +155,20 @@ ed_mem_level(ed_mem_t *m, ed_node_t *map)
         snprintf(name, sizeof(name), "limit_req %s:%u:%u", n->file,
                  n->line, n->col);
         ed_mem_shm(m, name, ed_rate_table_size());
+    }
+    n = ed_conf_get(map, "limit_conn");
+    for (i = 0; n && n->type != ED_NODE_SCALAR
+                && i < (n->type == ED_NODE_SEQ ? n->n : 1); i++)
+    {
+        /* One table of zone_size per written block
+         * (ed_http_limit_conn.c). */
+        v = n->type == ED_NODE_SEQ ? n->items[i] : n;
+        snprintf(name, sizeof(name), "limit_conn %s:%u:%u", v->file,
+                 v->line, v->col);
+        ed_mem_shm(m, name, ed_mem_parse(v->type == ED_NODE_MAP
+                                             ? ed_conf_get(v, "zone_size")
+                                             : NULL,
+                                         1024 * 1024));
     }
     if (ed_conf_get(map, "tls")) {
         m->tls = 1;

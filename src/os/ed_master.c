@@ -894,8 +894,18 @@ static void
 ed_on_child_exit(ed_proc_t *p, int status)
 {
     ed_core_conf_t *ccf = ed_core_conf(ed_m.cycle);
+    ed_module_t   **mods = ed_modules_table();
     bool            abnormal;
     ed_msec_t       delay = 0;
+    size_t          i;
+
+    /* Before the slot is respawned under the same id. An older
+     * generation's shared tables went with its cycle. */
+    for (i = 0; p->generation == ed_m.generation && mods[i] != NULL; i++) {
+        if (mods[i]->worker_gone) {
+            mods[i]->worker_gone(ed_m.cycle, p->id);
+        }
+    }
 
     ed_chan_close(p);
 
