@@ -189,7 +189,7 @@ def test_regress_client_bytes_escaped_in_log(eddy):
     r = send(e, get("/cyc/%22%0A%0D%FF", host="logs.test", close=True))
     assert r.status == 500
     find(e, HEAD % "error" + re.escape(
-        'internal redirection cycle while redirecting to "'
+        'rewrite or internal redirection cycle while redirecting to "'
         + "/cyc" * 12 + '/\\x22\\x0A\\x0D\\xFF", client: 127.0.0.1, '
         'server: logs.test, request: "GET /cyc/%22%0A%0D%FF HTTP/1.1", '
         'host: "logs.test"') + "$")

@@ -325,6 +325,9 @@ access_log: {path: logs/access.log, format: json}
 gzip: {enabled: true, level: 4, min_length: 100, types: [text/html]}
 real_ip: {from: [10.0.0.0/8]}
 session_ticket_key_file: [TICKETS]
+maps:
+  ver: {source: $http_x_v, default: v1, hostnames: false,
+        entries: {"2": v2}}
 upstreams:
   be:
     balance: hash
@@ -346,6 +349,8 @@ servers:
     headers: {set: {X-A: b}, add: {X-B: c}, remove: [X-Powered-By]}
     access: [{allow: 127.0.0.1}, {deny: all}]
     limit_req: {rate: 10r/s, burst: 5, key: $remote_addr, status: 503}
+    limit_conn: {max: 10, key: $remote_addr, status: 503, zone_size: 1m}
+    rewrite: [{regex: "^/old/(.*)$", replacement: /new/$1, flag: last}]
     locations:
       /:
         static: {index: [index.html], autoindex: true, expires: 1h,
@@ -424,7 +429,9 @@ def test_every_dumped_key_is_in_the_man_page(prefix):
             "health_check", "expect_status", "tls_verify", "proxy_protocol",
             "real_ip", "from", "recursive",
             "session_ticket_key_file", "auth_request", "copy_headers",
-            "internal"} <= keys, keys
+            "internal", "maps", "source", "entries", "hostnames",
+            "limit_conn", "max", "zone_size", "rewrite", "regex",
+            "replacement", "flag"} <= keys, keys
     page = (REPO / "doc" / "eddy.yaml.5").read_text()
     documented = set()
     for words in re.findall(r"\bIc ([^\n]+)", page):
