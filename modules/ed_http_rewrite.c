@@ -4,10 +4,12 @@
  * is core's (ed_http_choose in ed_http_phase.c); URI changes count with
  * internal redirects against ED_HTTP_REDIRECTS_MAX. */
 #include "ed_http_rewrite.h"
+#include "ed_http_explain.h"
 
 static const char *ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node,
                                               void *block);
 static int ed_http_rewrite_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static int ed_http_rewrite_explain(ed_explain_t *ex);
 
 static const ed_conf_enum_t ed_http_rewrite_flags[] = {
     { "none", ED_REWRITE_NONE },
@@ -54,6 +56,7 @@ ed_module_t ed_http_rewrite_module = {
     .keys = ed_http_rewrite_keys,
     .conf_size = { 0, 0, sizeof(ed_http_rewrite_conf_t), 0 },
     .attach = ed_http_rewrite_attach,
+    .explain = ed_http_rewrite_explain,
 };
 
 /* Compiles a rule: the regex (JIT), then the replacement, whose $N and
@@ -327,6 +330,7 @@ ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
         if (rc < 0) {
             continue;
         }
+        res->rule = (unsigned)i + 1;
         n = rc == 0 ? 64 : (uint32_t)rc;
         ov = pcre2_get_ovector_pointer(ed_http_rewrite_md);
         own.len = 0;
@@ -438,5 +442,82 @@ ed_http_rewrite_attach(ed_conf_t *cf, ed_http_location_t *loc)
     } else {
         loc->rewrite = ed_http_rewrite_location;
     }
+    return ED_OK;
+}
+
+/* eddy explain: the rules applied to the request explain builds, as the
+ * server applies them (nothing is sent: a redirect is described). */
+static int
+ed_http_rewrite_explain(ed_explain_t *ex)
+{
+    static const char *const flags[] = {"none", "last", "break", "redirect",
+                                        "permanent"};
+    ed_http_rewrite_conf_t  *rcf;
+    ed_http_rewrite_result_t res;
+    ed_http_rewrite_rule_t **rule;
+    ed_http_request_t       *r = ex->r;
+    ed_str_t                 from = r->uri;
+    const char              *at;
+
+    if (ex->phase == ED_EXPLAIN_REWRITE_SERVER) {
+        rcf = r->server->loc_conf[ed_http_rewrite_module.index];
+    } else if (ex->phase == ED_EXPLAIN_REWRITE) {
+        rcf = ed_http_conf_at(ex->loc, ed_http_rewrite_module);
+    } else {
+        return ED_DECLINED;
+    }
+    if (rcf->rules == NULL || rcf->rules->nelts == 0) {
+        return ED_DECLINED;
+    }
+    rule = rcf->rules->elts;
+    ed_explain_lit(&ex->json, "\"from\":");
+    ed_explain_jstr(&ex->json, from.data, from.len);
+    if (ed_http_rewrite_apply(r, rcf->rules, &res) != ED_OK) {
+        ex->rewrite = 500;
+        return ED_OK;
+    }
+    if (res.rule == 0) {
+        ed_explain_printf(&ex->head, "%u rule%s, none matches %s",
+                          (unsigned)rcf->rules->nelts,
+                          rcf->rules->nelts == 1 ? "" : "s",
+                          ed_explain_quote(ex, from.data, from.len, 200));
+        ed_explain_lit(&ex->json, ",\"rule\":null");
+        return ED_OK;
+    }
+    at = ed_explain_node_text(ex, rule[res.rule - 1]->regex);
+    ed_explain_printf(&ex->json, ",\"rule\":%u,\"flag\":\"%s\"",
+                      res.rule, flags[rule[res.rule - 1]->flag]);
+    if (res.status == 301 || res.status == 302) {
+        ex->rewrite = res.status;
+        ex->redirect = res.location;
+        ed_explain_printf(&ex->head, "rule %u (%s) redirects %s to %s",
+                          res.rule, at,
+                          ed_explain_quote(ex, from.data, from.len, 200),
+                          ed_explain_quote(ex, res.location.data,
+                                           res.location.len, 200));
+        return ED_OK;
+    }
+    if (res.status) {
+        ex->rewrite = res.status;
+        ed_explain_printf(&ex->head, "rule %u (%s) makes %s: %d", res.rule,
+                          at, ed_explain_quote(ex, res.location.data,
+                                               res.location.len, 200),
+                          res.status);
+        return ED_OK;
+    }
+    ed_explain_lit(&ex->json, ",\"to\":");
+    ed_explain_jstr(&ex->json, r->uri.data, r->uri.len);
+    ed_explain_printf(&ex->head, "rule %u (%s) rewrites %s to %s", res.rule,
+                      at, ed_explain_quote(ex, from.data, from.len, 200),
+                      ed_explain_quote(ex, r->uri.data, r->uri.len, 200));
+    if (r->head.query.data) {
+        ed_explain_printf(&ex->head, ", query %s",
+                          ed_explain_quote(ex, r->head.query.data,
+                                           r->head.query.len, 200));
+    }
+    if (res.stop) {
+        ed_explain_lit(&ex->head, " (break: stays in this location)");
+    }
+    ex->rewrite = res.changed && !res.stop ? ED_AGAIN : ED_DECLINED;
     return ED_OK;
 }

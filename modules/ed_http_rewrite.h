@@ -43,6 +43,7 @@ extern ed_module_t ed_http_rewrite_module;
 typedef struct {
     int       status;     /* 0; 301/302 (location set); 400, 500 */
     ed_str_t  location;   /* for a redirect */
+    unsigned  rule;       /* the last rule that matched, 1-based */
     unsigned  changed:1;  /* r->uri (and maybe $args) changed */
     unsigned  stop:1;     /* `break`: stay in the location */
 } ed_http_rewrite_result_t;

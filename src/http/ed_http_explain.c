@@ -676,6 +676,100 @@ ed_explain_emit(ed_explain_run_t *run, ed_explain_t *ex, const char *name,
                       json);
 }
 
+/* The result section from ex (status, head, redirect, fields, steps). */
+static void
+ed_explain_emit_result(ed_explain_run_t *run, ed_explain_t *ex,
+                       ed_explain_buf_t *v)
+{
+    ed_explain_reset(v);
+    if (ex->status) {
+        ed_explain_printf(v, "{\"status\":%d,\"summary\":", ex->status);
+    } else {
+        ed_explain_lit(v, "{\"status\":null,\"summary\":");
+    }
+    ed_explain_jstr(v, ex->head.data, ex->head.len);
+    if (ex->redirect.data) {
+        ed_explain_lit(v, ",\"redirect\":");
+        ed_explain_jstr(v, ex->redirect.data, ex->redirect.len);
+    }
+    ed_explain_printf(v, "%s,\"steps\":[%s]}", ed_explain_cstr(&ex->json),
+                      ed_explain_cstr(&ex->steps));
+    ed_explain_emit(run, ex, "result", ed_explain_cstr(v), false);
+}
+
+/* The rewrite rules of the server (phase ED_EXPLAIN_REWRITE_SERVER) or
+ * of the location: a section named name when the module took part.
+ * Returns ex->rewrite: ED_DECLINED (go on), ED_AGAIN (the URI changed:
+ * choose the location again), or a status (a redirect, 400, 500). */
+static int
+ed_explain_rewrite(ed_explain_run_t *run, ed_explain_t *ex, int phase,
+                   const char *name, bool first, ed_explain_buf_t *v)
+{
+    ed_module_t *m;
+    size_t       i;
+    bool         any = false;
+
+    ed_explain_begin(ex, phase);
+    ex->rewrite = ED_DECLINED;
+    if (phase == ED_EXPLAIN_REWRITE_SERVER) {
+        /* No location yet: hooks read the server's structs. */
+        ex->loc = ex->r->server->fallback;
+    }
+    for (i = 0; (m = ed_modules[i]) != NULL && !any; i++) {
+        any = m->explain && m->explain(ex) == ED_OK;
+    }
+    if (!any) {
+        return ED_DECLINED;
+    }
+    ed_explain_reset(v);
+    ed_explain_printf(v, "{%s}", ed_explain_cstr(&ex->json));
+    /* "rewrite" in the text either way (the location line tells which);
+     * the JSON key names the level. */
+    ed_explain_section(&run->out, "rewrite", ed_explain_cstr(&ex->head),
+                       ed_explain_cstr(&ex->more));
+    ed_explain_printf(&run->jout, "%s\"%s\":%s", first ? "" : ",", name,
+                      ed_explain_cstr(v));
+    return ex->rewrite;
+}
+
+/* A rewrite's verdict that ends the pass: a status (the result), or a
+ * new URI to choose the location for (an internal redirect for the
+ * passes). Returns the pass's status. */
+static int
+ed_explain_rewritten(ed_explain_run_t *run, ed_explain_t *ex, int rc,
+                     ed_explain_buf_t *v)
+{
+    ed_str_t loc = ex->redirect;
+
+    /* Neither the handler nor the access phase is reached (nor, after
+     * the server's rules, the location choice). */
+    if (ex->phase == ED_EXPLAIN_REWRITE_SERVER) {
+        ed_explain_lit(&run->jout, ",\"location\":null");
+    }
+    ed_explain_lit(&run->jout, ",\"handler\":null,\"rules\":null");
+    ed_explain_begin(ex, ED_EXPLAIN_RESULT);
+    ex->redirect.data = NULL;
+    ex->status = 0;
+    if (rc == ED_AGAIN) {
+        ex->redirect = ex->r->uri;
+        ex->redirect_args = ex->r->head.query;
+        ex->redirect_has_args = 1;
+        ex->redirect_why = "rewrite";
+        ed_explain_printf(&ex->head, "rewritten to \"%.*s\": the location "
+                          "is chosen again", (int)ex->r->uri.len,
+                          ex->r->uri.data);
+    } else if (rc == 301 || rc == 302) {
+        ed_explain_result(ex, rc, "%s to %s (rewrite)",
+                          ed_http_status_text(rc),
+                          ed_explain_quote(ex, loc.data, loc.len, 200));
+    } else {
+        ed_explain_result(ex, rc, "%s: the rewritten URI is not a path",
+                          ed_http_status_text(rc));
+    }
+    ed_explain_emit_result(run, ex, v);
+    return ex->status;
+}
+
 /* One pass: location, handler, rules and result of r->uri. Returns the
  * final status (0: not known). */
 static int
@@ -684,14 +778,35 @@ ed_explain_pass(ed_explain_run_t *run, ed_explain_t *ex)
     ed_explain_buf_t v;
     ed_module_t     *m;
     size_t           i;
-    bool             any = false;
+    bool             any = false, first = true;
+    int              rc;
 
     memset(&v, 0, sizeof(v));
 
+    if (ex->r->server->rewrite) {
+        rc = ed_explain_rewrite(run, ex, ED_EXPLAIN_REWRITE_SERVER,
+                                "server_rewrite", true, &v);
+        first = false;
+        if (rc != ED_DECLINED && rc != ED_AGAIN) {
+            rc = ed_explain_rewritten(run, ex, rc, &v);
+            ed_explain_buf_free(&v);
+            return rc;
+        }
+    }
     ed_explain_location(ex);
+    ed_explain_reset(&v);
     ed_explain_printf(&v, "{%s,\"trail\":[%s]}", ed_explain_cstr(&ex->json),
                       ed_explain_cstr(&ex->items));
-    ed_explain_emit(run, ex, "location", ed_explain_cstr(&v), true);
+    ed_explain_emit(run, ex, "location", ed_explain_cstr(&v), first);
+    if (ex->loc->rewrite) {
+        rc = ed_explain_rewrite(run, ex, ED_EXPLAIN_REWRITE, "rewrite", false,
+                                &v);
+        if (rc != ED_DECLINED) {
+            rc = ed_explain_rewritten(run, ex, rc, &v);
+            ed_explain_buf_free(&v);
+            return rc;
+        }
+    }
 
     /* The content handler, then the filters. */
     ed_explain_begin(ex, ED_EXPLAIN_HANDLER);
@@ -764,20 +879,7 @@ ed_explain_pass(ed_explain_run_t *run, ed_explain_t *ex)
                               ex->redirect.data, ex->redirect_why);
         }
     }
-    ed_explain_reset(&v);
-    if (ex->status) {
-        ed_explain_printf(&v, "{\"status\":%d,\"summary\":", ex->status);
-    } else {
-        ed_explain_lit(&v, "{\"status\":null,\"summary\":");
-    }
-    ed_explain_jstr(&v, ex->head.data, ex->head.len);
-    if (ex->redirect.data) {
-        ed_explain_lit(&v, ",\"redirect\":");
-        ed_explain_jstr(&v, ex->redirect.data, ex->redirect.len);
-    }
-    ed_explain_printf(&v, "%s,\"steps\":[%s]}", ed_explain_cstr(&ex->json),
-                      ed_explain_cstr(&ex->steps));
-    ed_explain_emit(run, ex, "result", ed_explain_cstr(&v), false);
+    ed_explain_emit_result(run, ex, &v);
     ed_explain_buf_free(&v);
     return ex->status;
 }

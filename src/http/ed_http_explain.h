@@ -21,7 +21,13 @@ enum {
     ED_EXPLAIN_RULES,
     /* The content handler's result: ed_explain_result, ed_explain_step,
      * ed_explain_field*, or ed_explain_redirect. */
-    ED_EXPLAIN_RESULT
+    ED_EXPLAIN_RESULT,
+    /* The server's rewrite rules (before the location is chosen), then
+     * the location's: the module applies them to ex->r, writes ex->head,
+     * and sets ex->rewrite (ed_http_rewrite_pt's codes; a redirect is
+     * its status, 301 or 302, with ex->redirect the Location). */
+    ED_EXPLAIN_REWRITE_SERVER,
+    ED_EXPLAIN_REWRITE
 };
 
 /* A growing string (malloc); failed after ENOMEM (then left empty). */
@@ -48,6 +54,7 @@ struct ed_explain_s {
     ed_str_t            redirect_args;
     unsigned            redirect_has_args:1;
     const char         *redirect_why;
+    int                 rewrite;  /* ED_EXPLAIN_REWRITE*'s verdict */
 
     /* The section being written (explain's own). */
     ed_explain_buf_t    head;     /* text of the section's first line */

@@ -744,3 +744,57 @@ def test_auth_request_names_its_location_and_is_not_asked(eddy):
     assert rc == 0, err
     result = lines(out, "result")[0]
     assert result.startswith("404 Not Found: an internal location"), result
+
+
+def test_rewrite_rules_and_limit_conn(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            rewrite:
+              - {regex: "^/srv/(.*)$", replacement: /new/$1}
+              - {regex: "^/gone$", replacement: /new/, flag: redirect}
+            locations:
+              /old/:
+                rewrite:
+                  - {regex: "^/old/(.*)$", replacement: "/new/$1?x=1",
+                     flag: last}
+              /new/:
+                limit_conn: {max: 4, key: $remote_addr}
+                return: {status: 200, body: "new $uri $args\\n"}
+              /away/:
+                rewrite:
+                  - {regex: "^/away/(.*)$", replacement: /there/$1,
+                     flag: permanent}
+        """)
+    rc, out, err = explain(e, url(e, "x", "/old/a?k=2"))
+    assert rc == 0, err
+    assert lines(out, "rewrite")[0] == '2 rules, none matches "/old/a"'
+    text = out.splitlines()
+    assert 'rewrite   rule 1 (^/old/(.*)$) rewrites "/old/a" to "/new/a", ' \
+        'query "x=1&k=2"' in text, out
+    assert 'result    rewritten to "/new/a": the location is chosen ' \
+        'again' in text, out
+    assert 'redirect  /new/a (rewrite)' in text, out
+    assert any(ln.startswith("rules     limit_conn: max 4 in progress, key "
+                             "$remote_addr = ") for ln in text), out
+    doc = explain_json(e, url(e, "x", "/old/a?k=2"))
+    assert doc["rewrite"] == {"from": "/old/a", "rule": 1, "flag": "last",
+                              "to": "/new/a"}
+    assert doc["status"] == 200
+    final = doc["redirects"][-1]["result"]
+    r = http_request(e.port, "GET", "/old/a?k=2", headers={"Host": "x"})
+    assert r.status == 200 and r.body.decode() == final["body"] \
+        == "new /new/a x=1&k=2\n"
+    # The server's rules come before the location.
+    doc = explain_json(e, url(e, "x", "/srv/b"))
+    assert doc["server_rewrite"]["to"] == "/new/b"
+    assert doc["location"]["name"] == "/new/"
+    # A redirect is the result.
+    rc, out, err = explain(e, url(e, "x", "/away/c"))
+    assert 'result    301 Moved Permanently to "/there/c" (rewrite)' in \
+        out.splitlines(), out
+    r = http_request(e.port, "GET", "/away/c", headers={"Host": "x"})
+    assert r.status == 301 and r.header("Location") == "/there/c"
+    doc = explain_json(e, url(e, "x", "/gone"))
+    assert doc["location"] is None and doc["status"] == 302
+    assert doc["result"]["summary"] == '302 Found to "/new/" (rewrite)'
