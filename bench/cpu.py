@@ -9,7 +9,10 @@ usage: bench/cpu.py ROUNDS DURATION CASES NAME=BINARY...
   CASES: a comma list of ka1k (1 KiB keep-alive), close1k (1 KiB,
   Connection: close), ka64k, ka1m, proxy1k (1 KiB through the proxy to
   bench/backend.c, upstream keep-alive).
-  NAME=BINARY: an eddy binary; the names nginx and h2o start those
+  NAME=BINARY: an eddy binary (a NAME ending in -rw adds a server
+  rewrite rule that does not match, a location rule that matches every
+  request with a capture and a map in its replacement, and the map: the
+  cost of rewrite + map); the names nginx and h2o start those
   (from PATH; h2o skips proxy1k); nginx-deferred is nginx with
   `listen ... deferred` (TCP_DEFER_ACCEPT, which eddy and H2O set by
   default).
@@ -31,10 +34,18 @@ for n, sz in (('1k.bin', 1024), ('64k.bin', 65536), ('1m.bin', 1 << 20)):
 subprocess.run(['cc', '-O2', '-pthread', '-o', D + '/backend', TOP + '/bench/backend.c'], check=True)
 backend = subprocess.Popen([D + '/backend', '19990', '1024'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-def eddy_conf(port, d):
+def eddy_conf(port, d, rw=False):
     os.makedirs(d + '/logs', exist_ok=True); os.makedirs(d + '/conf', exist_ok=True)
     shutil.copy(TOP + '/conf/mime.types', d + '/conf/mime.types')
-    open(d + '/conf/eddy.yaml', 'w').write(f"""workers: 1
+    maps = srv_rw = loc_rw = ''
+    if rw:
+        maps = """maps:
+  sfx: {source: $http_x_variant, default: "", entries: {small: -s, big: -b}}
+"""
+        srv_rw = """    rewrite: [{regex: "^/old/(.*)$", replacement: /$1, flag: last}]
+"""
+        loc_rw = """, rewrite: [{regex: "^/([a-z0-9]+)\\\\.bin$", replacement: "/$1$sfx.bin", flag: break}]"""
+    open(d + '/conf/eddy.yaml', 'w').write(maps + f"""workers: 1
 pid_file: logs/eddy.pid
 error_log: {{path: logs/error.log, level: warn}}
 open_file_cache: {{max: 10000, valid: 30s}}
@@ -48,8 +59,8 @@ upstreams:
 servers:
   - listen: 127.0.0.1:{port}
     root: {D}/html
-    locations:
-      /: {{static: {{}}}}
+{srv_rw}    locations:
+      /: {{static: {{}}{loc_rw}}}
       /p/: {{proxy: {{pass: backend}}}}
 """)
 
@@ -82,7 +93,7 @@ hosts:
 """)
         p = subprocess.Popen(['h2o', '-c', d + '/h2o.conf'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
-        eddy_conf(port, d)
+        eddy_conf(port, d, kind == 'eddy-rw')
         p = subprocess.Popen([os.path.abspath(binpath), '-p', d, '-c', d + '/conf/eddy.yaml'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -106,7 +117,8 @@ res = {}
 servers = []
 port = 19000
 for name, b in bins:
-    kind = name if name in ('nginx', 'nginx-deferred', 'h2o') else 'eddy'
+    kind = name if name in ('nginx', 'nginx-deferred', 'h2o') else \
+        'eddy-rw' if name.endswith('-rw') else 'eddy'
     servers.append((name, kind, b, port)); port += 1
 running = {}
 for name, kind, b, port in servers:

@@ -549,6 +549,7 @@ ed_http_map_lookup(ed_http_request_t *r, ed_http_map_t *m, ed_str_t *out)
     ed_http_map_entry_t *e;
     ed_str_t             src, low;
     PCRE2_SIZE          *caps;
+    char                 buf[256];
     uint32_t             n;
     size_t               i;
     int                  rc;
@@ -562,7 +563,9 @@ ed_http_map_lookup(ed_http_request_t *r, ed_http_map_t *m, ed_str_t *out)
             low.len--;
         }
     }
-    low.data = ed_pnalloc(r->pool, low.len + 1);
+    /* Most sources are short: lowercased on the stack. */
+    low.data = low.len < sizeof(buf) ? buf
+                                     : ed_pnalloc(r->pool, low.len + 1);
     if (low.data == NULL) {
         return ED_ERROR;
     }

@@ -12,6 +12,8 @@ typedef struct {
     ed_str_t        text;     /* literal, or the variable name */
     ed_http_variable_pt get;  /* NULL: literal or a dynamic name */
     ed_http_conf_var_t *cv;   /* a variable the configuration defines */
+    unsigned        capture;  /* $N: N + 1, found without a name look-up */
+    unsigned        family;   /* $http_, $arg_, $cookie_: 1, 2, 3 */
     unsigned        is_var:1;
 } ed_http_tpart_t;
 
@@ -612,6 +614,20 @@ ed_http_capture_in(const char *subject, const PCRE2_SIZE *caps,
     return ED_OK;
 }
 
+/* $N of the captures in force (the location's, or a rewrite rule's or
+ * a map key's while its template runs); numbers are never the server
+ * name's once a location regex matched, as below. */
+static int
+ed_http_capture_n(ed_http_request_t *r, unsigned n, ed_str_t *out)
+{
+    if (r->caps == NULL || n >= r->ncaps || r->caps[2 * n] == PCRE2_UNSET) {
+        return ED_DECLINED;
+    }
+    out->data = (char *)r->cap_subject + r->caps[2 * n];
+    out->len = r->caps[2 * n + 1] - r->caps[2 * n];
+    return ED_OK;
+}
+
 /* The location's captures first, then the server name's (named ones
  * survive a regex location, as in nginx). */
 static int
@@ -1063,6 +1079,24 @@ ed_http_check_name(ed_conf_t *cf, const ed_node_t *node, size_t off,
     }
 }
 
+/* A template's $http_NAME, $arg_NAME or $cookie_NAME. */
+static int
+ed_http_var_family(ed_http_request_t *r, const ed_http_tpart_t *part,
+                   ed_str_t *out)
+{
+    const char *n = part->text.data;
+    size_t      len = part->text.len;
+
+    switch (part->family) {
+    case 1:
+        return ed_http_var_header(r, n + 5, len - 5, out);
+    case 2:
+        return ed_http_var_arg(r, n + 4, len - 4, out);
+    default:
+        return ed_http_var_cookie(r, n + 7, len - 7, out);
+    }
+}
+
 /* Whether the regex being compiled for names a group so. */
 static bool
 ed_http_cur_regex_has(const char *name, size_t len)
@@ -1154,6 +1188,19 @@ ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
         part->text.data = (char *)name;
         part->text.len = nlen;
         part->get = ed_http_var_find(name, nlen);
+        if (part->get == NULL && nlen == 1 && name[0] >= '0'
+            && name[0] <= '9')
+        {
+            part->capture = (unsigned)(name[0] - '0') + 1;
+        }
+        /* A family member is looked up by its suffix at once, as
+         * ed_http_variable would after failing the built-ins. */
+        if (part->get == NULL) {
+            part->family = ed_http_prefixed(name, nlen, "http_") ? 1
+                           : ed_http_prefixed(name, nlen, "arg_") ? 2
+                           : ed_http_prefixed(name, nlen, "cookie_") ? 3
+                                                                     : 0;
+        }
         if (part->get == NULL && !ed_http_cur_regex_has(name, nlen)) {
             part->cv = ed_http_var_conf(cf->cycle, name, nlen);
         }
@@ -1202,6 +1249,9 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
             v[i] = part->text;
         } else {
             rc = part->get ? part->get(r, &v[i])
+                 : part->capture ? ed_http_capture_n(r, part->capture - 1,
+                                                     &v[i])
+                 : part->family ? ed_http_var_family(r, part, &v[i])
                  : part->cv ? part->cv->get(r, part->cv, &v[i])
                             : ed_http_variable(r, part->text.data,
                                                part->text.len, &v[i]);
