@@ -12,7 +12,8 @@ import threading
 
 from conftest import check_config_error, wait_for
 from httputil import Client, get, parse_one
-from proxy_backend import Backend, response
+from proxy_backend import Backend, Reader, response, ws_echo_handler, \
+    ws_frame, ws_read_frame
 
 
 class Holding:
@@ -206,3 +207,34 @@ def test_config_errors(prefix):
                        r'zone_size 100 is too small')
     check_config_error(prefix, BAD % "[{max: 1}, {max: 2, stat: 503}]",
                        "stat:", r'did you mean "status"')
+
+
+def test_websocket_holds_its_slot_until_closed(eddy):
+    with Backend(ws_echo_handler) as b:
+        e = eddy("""
+            workers: 1
+            servers:
+              - listen: 127.0.0.1:{port}
+                limit_conn: {max: 1}
+                locations:
+                  /ws:
+                    proxy: {pass: "http://127.0.0.1:%d"}
+                  /x:
+                    return: 204
+            """ % b.port)
+        s = e.connect()
+        s.settimeout(5)
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        rd = Reader(s)
+        assert rd.until(b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
+        s.sendall(ws_frame("hi", mask=b"abcd"))
+        assert ws_read_frame(rd) == (1, b"hi")
+        # The tunnel holds the key's only slot.
+        assert e.get("/x").status == 503
+        s.sendall(ws_frame(b"", 8, mask=b"abcd"))
+        assert ws_read_frame(rd)[0] == 8
+        s.close()
+        assert wait_for(lambda: e.get("/x").status == 204, 5)
