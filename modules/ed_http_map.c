@@ -243,6 +243,7 @@ ed_http_map_entry(ed_conf_t *cf, ed_http_map_t *m, ed_node_t *k,
             return ed_conf_error(cf, k, "invalid regex \"%s\": %s", s + skip,
                                  err);
         }
+        rx->jit = ed_http_regex_jit(rx->re);
         rx->value = ed_http_map_value(cf, v, k, rx->re, skip);
         return rx->value ? ED_OK : ED_ERROR;
     }
@@ -554,7 +555,7 @@ ed_http_map_lookup(ed_http_request_t *r, ed_http_map_t *m, ed_str_t *out)
     size_t               i;
     int                  rc;
 
-    if (ed_http_template_run(r, m->source, &src) != ED_OK) {
+    if (ed_http_template_value(r, m->source, &src) != ED_OK) {
         return ED_ERROR;
     }
     low.len = src.len;
@@ -594,8 +595,8 @@ ed_http_map_lookup(ed_http_request_t *r, ed_http_map_t *m, ed_str_t *out)
                 return ED_ERROR;
             }
         }
-        rc = pcre2_match(rx[i].re, (PCRE2_SPTR)src.data, src.len, 0, 0,
-                         ed_http_map_md, NULL);
+        rc = ed_http_regex_exec(rx[i].re, rx[i].jit, src.data, src.len,
+                                ed_http_map_md);
         if (rc < 0) {
             continue;
         }

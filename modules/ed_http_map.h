@@ -14,6 +14,7 @@ typedef struct {
 typedef struct {
     pcre2_code         *re;
     ed_http_template_t *value;
+    unsigned            jit:1;
 } ed_http_map_regex_t;
 
 typedef struct ed_http_map_main_conf_s ed_http_map_main_conf_t;

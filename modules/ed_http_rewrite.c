@@ -88,6 +88,7 @@ ed_http_rewrite_check_rule(ed_conf_t *cf, ed_node_t *node, void *block)
                       rule->regex->value.data, err);
         return NULL;
     }
+    rule->jit = ed_http_regex_jit(rule->re);
     if (rule->replacement->type != ED_NODE_SCALAR
         || rule->replacement->value.len == 0)
     {
@@ -165,9 +166,27 @@ ed_http_rewrite_normalize(char *p, size_t *len)
 {
     size_t i = 0, o = 0, n = *len, seg;
 
-    if (n == 0 || p[0] != '/' || ed_http_rewrite_ctl(p, n)) {
+    if (n == 0 || p[0] != '/') {
         return 500;
     }
+    /* The common case, one pass: no CR, LF, NUL, and no "//" or "/."
+     * to resolve. */
+    for (i = 0; i < n; i++) {
+        if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0') {
+            return 500;
+        }
+        if (p[i] == '/' && i + 1 < n && (p[i + 1] == '/' || p[i + 1] == '.'))
+        {
+            break;
+        }
+    }
+    if (i == n) {
+        return ED_OK;
+    }
+    if (ed_http_rewrite_ctl(p + i, n - i)) {
+        return 500;
+    }
+    i = 0;
     /* o: bytes kept; a '/' is written before each segment, once. */
     while (i < n) {
         while (i < n && p[i] == '/') {
@@ -290,11 +309,15 @@ ed_http_rewrite_internal(ed_http_request_t *r,
     if (ed_http_rewrite_query(r, rule, own, &args) != ED_OK) {
         return ED_ERROR;
     }
-    if (ed_http_set_uri(r, &path, rule->args || rule->drop_args ? &args
-                                                                : NULL)
-        != ED_OK)
-    {
-        return ED_ERROR;
+    if (rule->args || rule->drop_args) {
+        if (ed_http_set_uri(r, &path, &args) != ED_OK) {
+            return ED_ERROR;
+        }
+    } else {
+        /* The template's own buffer (request pool, room for the NUL):
+         * no copy. */
+        path.data[path.len] = '\0';
+        r->uri = path;
     }
     if (args.len == 0 && (rule->args || rule->drop_args)) {
         /* No query at all, not an empty one. */
@@ -325,8 +348,8 @@ ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
         }
     }
     for (i = 0; i < rules->nelts; i++) {
-        rc = pcre2_match(rule[i]->re, (PCRE2_SPTR)r->uri.data, r->uri.len, 0,
-                         0, ed_http_rewrite_md, NULL);
+        rc = ed_http_regex_exec(rule[i]->re, rule[i]->jit, r->uri.data,
+                                r->uri.len, ed_http_rewrite_md);
         if (rc < 0) {
             continue;
         }
@@ -338,6 +361,8 @@ ed_http_rewrite_apply(ed_http_request_t *r, const ed_array_t *rules,
         if (ed_http_template_run_caps(r, rule[i]->to, r->uri.data, ov, n,
                                       rule[i]->re, &to)
                 != ED_OK
+            || (ed_http_template_literal(rule[i]->to)
+                && ed_str_dup(r->pool, &to, to.data, to.len) != ED_OK)
             || (rule[i]->args
                 && ed_http_template_run_caps(r, rule[i]->args, r->uri.data,
                                              ov, n, rule[i]->re, &own)

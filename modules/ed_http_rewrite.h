@@ -25,6 +25,7 @@ typedef struct {
                                        * the path) */
     ed_http_template_t *args;         /* what follows that '?', without
                                        * a trailing '?'; NULL: none */
+    unsigned            jit:1;        /* re was JIT compiled */
     unsigned            absolute:1;   /* http://, https://, $scheme: a
                                        * redirect whatever the flag */
     unsigned            drop_args:1;  /* a trailing '?': the request's

@@ -604,6 +604,20 @@ ed_http_location_t *ed_http_find_location(ed_http_server_t *srv,
 pcre2_code *ed_http_regex_compile(ed_pool_t *pool, const char *pattern,
                                   size_t len, bool caseless,
                                   const char **err);
+/* Whether re was JIT compiled: ed_http_regex_exec may take the fast
+ * path (pcre2_jit_match, without the checks pcre2_match repeats). */
+bool ed_http_regex_jit(pcre2_code *re);
+#define ed_http_regex_exec(re, jit, s, len, md)                              \
+    ((jit) ? pcre2_jit_match((re), (PCRE2_SPTR)(s), (len), 0, 0, (md), NULL) \
+           : pcre2_match((re), (PCRE2_SPTR)(s), (len), 0, 0, (md), NULL))
+/* Whether t has no variable: ed_http_template_run then gives the
+ * template's own text, which is not to be written to. */
+bool ed_http_template_literal(const ed_http_template_t *t);
+/* Evaluates t like ed_http_template_run, but a template that is one
+ * variable alone gives that variable's value as it is (not copied, not
+ * NUL-terminated): for values only compared or hashed. */
+int ed_http_template_value(ed_http_request_t *r, const ed_http_template_t *t,
+                           ed_str_t *out);
 
 /* A variable: get returns ED_OK, ED_DECLINED (no value) or ED_ERROR;
  * the value lives in the request's pool or longer. The core's are in

@@ -34,6 +34,15 @@ ed_http_regex_compile(ed_pool_t *pool, const char *pattern, size_t len,
     return re;
 }
 
+bool
+ed_http_regex_jit(pcre2_code *re)
+{
+    size_t size = 0;
+
+    return pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &size) == 0
+           && size > 0;
+}
+
 /* Matches subject against re; on a match copies the captures into the
  * request. Returns true on a match. */
 static bool

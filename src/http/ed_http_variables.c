@@ -1283,6 +1283,37 @@ ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
     return ED_OK;
 }
 
+bool
+ed_http_template_literal(const ed_http_template_t *t)
+{
+    return t->nparts == 0;
+}
+
+int
+ed_http_template_value(ed_http_request_t *r, const ed_http_template_t *t,
+                       ed_str_t *out)
+{
+    const ed_http_tpart_t *part = t->parts;
+    int                    rc;
+
+    if (t->nparts != 1 || !part->is_var || part->capture) {
+        return ed_http_template_run(r, t, out);
+    }
+    rc = part->get ? part->get(r, out)
+         : part->family ? ed_http_var_family(r, part, out)
+         : part->cv ? part->cv->get(r, part->cv, out)
+                    : ed_http_variable(r, part->text.data, part->text.len,
+                                       out);
+    if (rc == ED_ERROR) {
+        return ED_ERROR;
+    }
+    if (rc != ED_OK) {
+        out->data = (char *)"";
+        out->len = 0;
+    }
+    return ED_OK;
+}
+
 size_t
 ed_http_template_conf_vars(const ed_http_template_t *t,
                            ed_http_conf_var_t **out, size_t max)

@@ -61,7 +61,8 @@
     "             flag: last}\n"                                            \
     "          - {regex: '^/a/nl/([^/]*)', replacement: '/n/$1', flag: last}\n" \
     "          - {regex: '^/a/var/(.*)$', replacement: '/v/$ver/$1',\n"      \
-    "             flag: last}\n"
+    "             flag: last}\n"                                            \
+    "          - {regex: '^/a/lit$', replacement: '/x/../y', flag: last}\n"
 
 static void
 setup_conf(void)
@@ -237,6 +238,23 @@ START_TEST(test_bad_results)
 }
 END_TEST
 
+START_TEST(test_literal_kept)
+{
+    ed_http_request_t       *r;
+    ed_http_rewrite_result_t res;
+    int                      i;
+
+    /* A replacement without variables is normalised in a copy: the
+     * rule's text serves the next request unchanged. */
+    for (i = 0; i < 3; i++) {
+        r = req("/a/lit", "");
+        res = apply(r);
+        ck_assert(res.changed);
+        ck_str(r->uri, "/y");
+    }
+}
+END_TEST
+
 START_TEST(test_variables)
 {
     ed_http_request_t       *r = req("/a/var/f", "X-V: TWO\r\n");
@@ -348,6 +366,7 @@ ed_test_http_rewrite_suite(void)
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_bad_results);
     tcase_add_test(tc, test_variables);
+    tcase_add_test(tc, test_literal_kept);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("map");
