@@ -199,8 +199,9 @@ ed_ups_target_rest(const ed_http_location_t *loc, const ed_str_t *pass,
 /* Puts the target: as received (origin-form of an absolute-form one)
  * when pass has no path and the URI is the client's; the normalised URI
  * re-encoded when pass has no path and an internal redirect changed it,
- * or when a rewrite rule did, whatever pass says (nginx's rules); else the normalised path with the location's prefix
- * replaced by q->uri, re-encoded. Both re-encoded forms add the query. */
+ * or when a rewrite rule did, whatever pass says (nginx's rules); else
+ * the normalised path with the location's prefix replaced by q->uri,
+ * re-encoded. Both re-encoded forms add the query. */
 static void
 ed_ups_target(ed_http_request_t *r, const ed_http_upstream_req_t *q,
               ed_ups_out_t *o)

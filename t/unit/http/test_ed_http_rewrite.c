@@ -59,7 +59,8 @@
     "             flag: last}\n"                                            \
     "          - {regex: '^/a/dots/(.*)$', replacement: '/x/./y//../$1',\n"  \
     "             flag: last}\n"                                            \
-    "          - {regex: '^/a/nl/([^/]*)', replacement: '/n/$1', flag: last}\n" \
+    "          - {regex: '^/a/nl/([^/]*)', replacement: '/n/$1',\n"       \
+    "             flag: last}\n"                                            \
     "          - {regex: '^/a/var/(.*)$', replacement: '/v/$ver/$1',\n"      \
     "             flag: last}\n"                                            \
     "          - {regex: '^/a/lit$', replacement: '/x/../y', flag: last}\n"
