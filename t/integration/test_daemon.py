@@ -264,16 +264,16 @@ def test_listening_lines_at_start_and_reload(eddy):
     conf = str(e.conf_path)
     port2 = free_ports(1)[0]
     cpus = os.sysconf("SC_NPROCESSORS_ONLN")
+    # The lines are written after the listeners are bound, which the
+    # fixture may see accept first; the generation line comes last.
+    started = "generation 1 started: %d workers (auto: %d CPUs), " \
+        "max_connections 10000 each" % (cpus, cpus)
+    assert wait_for(lambda: started in e.error_log, 5), e.error_log
     log = e.error_log
     assert "listening on 127.0.0.1:%d (http) for one.example; default: " \
         "%s:7:5\n" % (e.ports[0], conf) in log, log
     assert "listening on 127.0.0.1:%d (http) for no names; default: " \
         "%s:7:5\n" % (e.ports[1], conf) in log, log
-    # Written once the workers are forked, which may be after the fixture
-    # saw the listeners accept.
-    started = "generation 1 started: %d workers (auto: %d CPUs), " \
-        "max_connections 10000 each" % (cpus, cpus)
-    assert wait_for(lambda: started in e.error_log, 5), e.error_log
     # Drop port1, add port2.
     e.write_config("""
         workers: 1
