@@ -51,6 +51,8 @@ static const ed_conf_nginx_t ed_conf_nginx_names[] = {
     {"stub_status", "status", "status: prometheus, json or html", NULL},
     {"ssl_session_ticket_key", "session_ticket_key_file", NULL, NULL},
     {"sendfile", NULL, "sendfile is always on in eddy", NULL},
+    {"if", NULL, "eddy has no if: a map chooses a value by a variable "
+     "(maps), rewrite rules match the URI", NULL},
     {NULL, NULL, NULL, NULL}};
 
 /* "main level", "server or location level": where the eddy key whose

@@ -222,3 +222,15 @@ def test_config_errors(prefix):
                        r'expected "replacement" in a rewrite rule')
     check_config_error(prefix, BAD % '{regex: "^/a", replacement: b}',
                        'b}', r"an internal replacement must start with '/'")
+
+
+def test_nginx_if_points_to_maps(prefix):
+    check_config_error(prefix, """
+servers:
+  - listen: 127.0.0.1:{port}
+    locations:
+      /:
+        if: "($http_x = 1)"
+        return: 200
+""", "if:", r'unknown key "if" in location "/"; eddy has no if: a map '
+       r'chooses a value by a variable \(maps\), rewrite rules match the URI')
