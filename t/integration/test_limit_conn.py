@@ -149,6 +149,9 @@ def test_reload_starts_fresh_tables(eddy):
         old = set(e.worker_pids())
         e.signal(signal.SIGHUP)
         assert wait_for(lambda: set(e.worker_pids()) - old, 10)
+        # Until the new worker is ready the old one still accepts, and
+        # counts in the old table.
+        assert wait_for(lambda: "reload done" in e.error_log, 10)
         n = len(h.b.requests)
         again = [hold(e, n + i, h) for i in range(3)]
         assert all(c for c, _ in again)
