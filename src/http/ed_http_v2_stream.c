@@ -482,6 +482,7 @@ ed_http_v2_headers_end(ed_v2_stream_t *st, bool end_stream)
         return;
     }
     st->in_end = end_stream;
+    st->bodyless = end_stream;
     st->start_due = 1;
     ed_http_v2_pending(st);
 }
@@ -629,7 +630,7 @@ ed_v2_start(ed_v2_stream_t *st)
     }
     /* The body: none after END_STREAM, a length, or until END_STREAM
      * (sent upstream chunked). */
-    if (st->in_end) {
+    if (st->bodyless) {
         ed_http_decoder_init(&r->body_dec, ED_HTTP_BODY_NONE, 0);
     } else if (st->cl_seen) {
         ed_http_decoder_init(&r->body_dec, ED_HTTP_BODY_LENGTH,

@@ -369,7 +369,8 @@ ED_VAR(ed_http_var_connection_requests)
 
 ED_VAR(ed_http_var_server_protocol)
 {
-    ed_str_set(out, ed_http_protocol(r));
+    out->data = (char *)ed_http_protocol(r);
+    out->len = strlen(out->data);
     return ED_OK;
 }
 
