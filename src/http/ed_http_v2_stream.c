@@ -443,10 +443,13 @@ ed_http_v2_headers_end(ed_v2_stream_t *st, bool end_stream)
         || (!(connect && st->protocol.data == NULL)
             && (st->scheme.data == NULL || st->path.data == NULL)))
     {
+        const char *miss = st->method.data == NULL ? ":method"
+                           : st->scheme.data == NULL ? ":scheme"
+                           : st->path.data == NULL ? ":path"
+                                                   : ":authority";
+
         ed_v2_malformed(st, "client sent no \"%s\" pseudo-header in "
-                        "HTTP/2 request",
-                        st->method.data == NULL ? ":method"
-                        : st->scheme.data == NULL ? ":scheme" : ":path", 7);
+                        "HTTP/2 request", miss, strlen(miss));
         return;
     }
     if (st->path.data != NULL
