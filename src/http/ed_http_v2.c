@@ -391,7 +391,13 @@ ed_v2_on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code,
     }
     nghttp2_session_set_stream_user_data(sess, id, NULL);
     st->closed = 1;
-    /* The request, if it still runs, ends from the dispatch. */
+    if (st->r != NULL && !st->started) {
+        /* Reset before its handler ran: let go at once, so that a
+         * client resetting streams in a burst is not refused for them
+         * (no handler code runs here). */
+        ed_http_v2_stream_abort(st);
+    }
+    /* A request still running ends from the dispatch. */
     ed_http_v2_pending(st);
     return 0;
 }
@@ -835,6 +841,16 @@ ed_v2_run(ed_v2_conn_t *c)
         && !nghttp2_session_want_write(c->sess))
     {
         c->closing = 1;
+    }
+    if (c->closing && c->shutdown && !c->goaway_final && !c->flood) {
+        /* Nothing is left: the GOAWAY naming the last stream eddy began
+         * goes before the close, without waiting for the PING. */
+        c->goaway_final = 1;
+        if (nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE, c->last_id,
+                                  NGHTTP2_NO_ERROR, NULL, 0) == 0)
+        {
+            nghttp2_session_send(c->sess);
+        }
     }
     if (c->closing) {
         ed_v2_close_after_flush(c, c->flood ? ED_V2_FLOOD_MSEC

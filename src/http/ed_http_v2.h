@@ -100,6 +100,7 @@ struct ed_v2_stream_s {
     unsigned            start_due:1;
     unsigned            in_end:1;       /* END_STREAM received */
     unsigned            bodyless:1;     /* END_STREAM on HEADERS */
+    unsigned            started:1;      /* its handler may run */
     unsigned            reading:1;      /* a body reader is set */
     unsigned            body_paused:1;
     unsigned            body_stopped:1;

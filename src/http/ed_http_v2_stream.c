@@ -572,6 +572,7 @@ ed_v2_start(ed_v2_stream_t *st)
     char              *buf, *p;
     int                rc;
 
+    st->started = 1;
     target = st->path.data ? &st->path : &st->authority;
     line = st->method.len + 1 + target->len + sizeof(" HTTP/1.1\r\n") - 1;
     len = line + (st->authority.data ? st->authority.len + 8 : 0)
