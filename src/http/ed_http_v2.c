@@ -896,10 +896,10 @@ ed_v2_close(ed_v2_conn_t *c)
     ed_http_conn_t *hc = c->hc;
     ed_v2_stream_t *st;
 
+    /* What the streams' ends ask for (a dispatch, timers) is not
+     * posted or armed any more. */
     c->closing = 1;
-    ed_timer_del(ed_worker->loop, &c->timer);
-    ed_timer_del(ed_worker->loop, &c->ping_timer);
-    ed_loop_unpost(ed_worker->loop, &c->post);
+    c->running = 1;
     /* Requests still running end without their response; the queue
      * goes first, so that no file range outlives its descriptor. */
     ed_stream_close(&hc->c.stream);
@@ -912,6 +912,9 @@ ed_v2_close(ed_v2_conn_t *c)
         ed_http_v2_stream_free(st);
     }
     ed_v2_free_zombies(c, true);
+    ed_timer_del(ed_worker->loop, &c->timer);
+    ed_timer_del(ed_worker->loop, &c->ping_timer);
+    ed_loop_unpost(ed_worker->loop, &c->post);
     nghttp2_session_del(c->sess);
     ed_stats_v2(connections_active, -1);
     hc->v2 = NULL;

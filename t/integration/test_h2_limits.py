@@ -251,3 +251,46 @@ def test_bad_preface_closes(srv):
     s.close()
     # A GOAWAY (type 7) was sent before the close.
     assert b"\x07\x00\x00\x00\x00\x00" in data
+
+
+def test_status_counters(eddy):
+    import json
+
+    e = eddy("""
+workers: 1
+servers:
+  - listen: [{address: "127.0.0.1:{port}", http2: true}]
+    names: [flood.test]
+    locations:
+      /:
+        return: {status: 200, body: "ok\\n"}
+      = /status:
+        status: json
+      = /metrics:
+        status: prometheus
+""")
+    c = H2(e.port)
+    assert c.get("/").status == 200
+    c.close()
+    raw = Raw(e.port)
+    raw.send(*[hf.PingFrame(0, opaque_data=b"12345678")
+               for _ in range(1100)])
+    assert raw.goaway() is not None
+    raw.wait_closed(3)
+    e.get("/")
+
+    def counters():
+        j = json.loads(e.get("/status").body)["http2"]
+        return j if j["floods"]["control"] == 1 else None
+
+    from conftest import wait_for
+    j = wait_for(counters, 5)
+    assert j, e.get("/status").body
+    assert j["requests_by_protocol"]["HTTP/2.0"] == 1
+    assert j["requests_by_protocol"]["HTTP/1.1"] >= 1
+    assert j["connections"]["h2c"] == 2 and j["connections"]["h2"] == 0
+    assert j["goaway_sent"]["11"] == 1
+    text = e.get("/metrics").body.decode()
+    assert 'eddy_http2_floods_total{limit="control"} 1' in text
+    assert 'eddy_requests_by_protocol_total{protocol="HTTP/2.0"} 1' in text
+    assert 'eddy_http2_goaway_sent_total{code="11"} 1' in text
