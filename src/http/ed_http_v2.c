@@ -33,6 +33,7 @@ static void ed_v2_close(ed_v2_conn_t *c);
 static void ed_v2_close_after_flush(ed_v2_conn_t *c, ed_msec_t wait);
 static void ed_v2_arm(ed_v2_conn_t *c);
 static void ed_v2_shutdown(ed_conn_t *conn);
+static void ed_v2_on_block_timer(ed_timer_t *t);
 
 static ed_v2_conn_t *
 ed_v2_conn(ed_http_conn_t *hc)
@@ -261,12 +262,21 @@ ed_v2_on_begin_frame(nghttp2_session *sess, const nghttp2_frame_hd *hd,
         if (hd->length == 0 && !ed_v2_control_token(c)) {
             return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
+        if (!(hd->flags & NGHTTP2_FLAG_END_HEADERS)) {
+            /* A header block open past client_header_timeout is a
+             * CONTINUATION flood too. */
+            ed_timer_add(ed_worker->loop, &c->block_timer,
+                         c->clcf->client_header_timeout);
+        }
         break;
     case NGHTTP2_CONTINUATION:
         if ((hd->length == 0 && !ed_v2_control_token(c))
             || c->flood)
         {
             return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        if (hd->flags & NGHTTP2_FLAG_END_HEADERS) {
+            ed_timer_del(ed_worker->loop, &c->block_timer);
         }
         if (++c->continuations > ED_V2_CONTINUATIONS
             || ed_current_msec - c->block_start
@@ -547,6 +557,8 @@ ed_http_v2_start(ed_http_conn_t *hc)
     hc->v2 = c;
     c->timer.data = c;
     c->ping_timer.data = c;
+    c->block_timer.data = c;
+    c->block_timer.handler = ed_v2_on_block_timer;
     c->post.handler = ed_v2_on_post;
     c->resets.tokens = 2.0 * conf->max_concurrent_streams;
     c->resets.last = ed_current_msec;
@@ -619,6 +631,15 @@ ed_v2_on_timer(ed_timer_t *t)
     nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE, c->last_id,
                           NGHTTP2_NO_ERROR, NULL, 0);
     c->closing = 1;
+    ed_http_v2_post(c);
+}
+
+static void
+ed_v2_on_block_timer(ed_timer_t *t)
+{
+    ed_v2_conn_t *c = t->data;
+
+    ed_http_v2_flood(c, "continuations");
     ed_http_v2_post(c);
 }
 
@@ -881,6 +902,7 @@ ed_v2_close_after_flush(ed_v2_conn_t *c, ed_msec_t wait)
         }
     }
     ed_timer_del(ed_worker->loop, &c->ping_timer);
+    ed_timer_del(ed_worker->loop, &c->block_timer);
     if (!ed_timer_active(&c->timer) || c->timer.handler != ed_v2_on_timer
         || !c->closing)
     {
@@ -914,6 +936,7 @@ ed_v2_close(ed_v2_conn_t *c)
     ed_v2_free_zombies(c, true);
     ed_timer_del(ed_worker->loop, &c->timer);
     ed_timer_del(ed_worker->loop, &c->ping_timer);
+    ed_timer_del(ed_worker->loop, &c->block_timer);
     ed_loop_unpost(ed_worker->loop, &c->post);
     nghttp2_session_del(c->sess);
     ed_stats_v2(connections_active, -1);

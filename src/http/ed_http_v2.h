@@ -129,6 +129,7 @@ struct ed_v2_conn_s {
     ed_http_server_t        *server;
     ed_timer_t               timer;     /* idle, ping, close wait */
     ed_timer_t               ping_timer;
+    ed_timer_t               block_timer; /* a header block open */
     ed_defer_t               post;
     ed_v2_stream_t          *streams;   /* every stream of ours */
     ed_v2_stream_t          *pending, *pending_last;

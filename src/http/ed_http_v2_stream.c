@@ -570,13 +570,21 @@ ed_v2_start(ed_v2_stream_t *st)
     SSL               *ssl;
     size_t             len, line, max = r->clcf->max_header_size;
     char              *buf, *p;
+    bool               zero;
     int                rc;
 
     st->started = 1;
     target = st->path.data ? &st->path : &st->authority;
     line = st->method.len + 1 + target->len + sizeof(" HTTP/1.1\r\n") - 1;
+    /* A POST, PUT or PATCH ended on its HEADERS has an empty body that
+     * an upstream must not wait for: Content-Length: 0 says so. */
+    zero = st->bodyless && !st->cl_seen
+           && (ed_v2_is(st->method.data, st->method.len, "POST")
+               || ed_v2_is(st->method.data, st->method.len, "PUT")
+               || ed_v2_is(st->method.data, st->method.len, "PATCH"));
     len = line + (st->authority.data ? st->authority.len + 8 : 0)
-          + st->flen + (st->cookie.len ? st->cookie.len + 10 : 0) + 2;
+          + st->flen + (st->cookie.len ? st->cookie.len + 10 : 0)
+          + (zero ? sizeof("content-length: 0\r\n") - 1 : 0) + 2;
     r->head.head_len = len;
     if (line > max || st->too_large || len > max) {
         /* The head is measured as its HTTP/1.1 text: 414 when the
@@ -618,6 +626,9 @@ ed_v2_start(ed_v2_stream_t *st)
         p = ed_cpymem(p, "cookie: ", 8);
         p = ed_cpymem(p, st->cookie.data, st->cookie.len);
         p = ed_cpymem(p, "\r\n", 2);
+    }
+    if (zero) {
+        p = ed_cpymem(p, "content-length: 0\r\n", 19);
     }
     p = ed_cpymem(p, "\r\n", 2);
     rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,

@@ -147,15 +147,17 @@ class H2:
         while True:
             room = min(self.conn.local_flow_control_window(sid),
                        self.conn.max_outbound_frame_size)
-            if room >= len(data) or room > 0:
+            if room > 0 or not data:
                 piece, data = data[:room], data[room:]
                 self.conn.send_data(sid, piece, end_stream=end and not data)
                 self.flush()
+                deadline = time.monotonic() + 10
                 if not data:
                     return
+                continue
             if time.monotonic() > deadline:
                 raise TimeoutError("no window to send in")
-            self.recv(1.0)
+            self.recv(0.5)
 
     def reset(self, sid, code=CANCEL):
         self.conn.reset_stream(sid, code)
@@ -244,6 +246,7 @@ class Raw:
         self.frames = []
         self.buf = b""
         self.closed = False
+        self.autoack = True     # ACK the server's SETTINGS
         out = PREFACE
         if settings:
             out += hf.SettingsFrame(0).serialize()
@@ -292,7 +295,8 @@ class Raw:
             f.parse_body(memoryview(self.buf[9:9 + length]))
             self.buf = self.buf[9 + length:]
             self.frames.append(f)
-            if isinstance(f, hf.SettingsFrame) and "ACK" not in f.flags:
+            if isinstance(f, hf.SettingsFrame) and "ACK" not in f.flags \
+                    and self.autoack:
                 self.send(hf.SettingsFrame(0, flags=["ACK"]))
         return True
 

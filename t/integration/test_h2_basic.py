@@ -46,6 +46,7 @@ servers:
         headers: {set: {X-One: "1", Upgrade: "y", Keep-Alive: "z"}}
       /up/:
         proxy: {pass: "http://127.0.0.1:@BACKEND@"}
+        client_max_body_size: 100m
       = /limited:
         limit_req: {key: $remote_addr, rate: 1r/m, burst: 0}
         return: {status: 200, body: "ok\n"}
@@ -324,3 +325,72 @@ def test_proxy_chunked_response_and_cut_body(eddy):
         st = h2get(e, "/up/cut")
         # Never END_STREAM on a body that ended early.
         assert st.reset == 2 and not st.ended
+
+
+def test_proxy_bodyless_post_sends_content_length_zero(eddy):
+    seen = []
+
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"ok\n")
+
+    with Backend(handler) as b:
+        e = start(eddy, b.port)
+        c = H2(e.port)
+        st = c.get("/up/p", method="POST")
+        assert st.status == 200
+        assert seen[-1].header("Content-Length") == "0"
+        assert seen[-1].header("Transfer-Encoding") is None
+        st = c.get("/up/g")
+        assert st.status == 200
+        assert seen[-1].header("Content-Length") is None
+        c.close()
+
+
+def worker_rss(e):
+    pid = e.worker_pids()[0]
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def test_large_upload_bounded_memory(eddy):
+    """A large upload to a backend: eddy holds at most the connection
+    window and a few buffers (flow control end to end), never the body."""
+    import threading
+
+    total = 10 * 1024 * 1024
+    got = []
+
+    def handler(req, conn):
+        return response(200, b"%d\n" % len(req.body))
+
+    with Backend(handler) as b:
+        e = start(eddy, b.port)
+        c = H2(e.port, timeout=20)
+        sid = c.request("/up/big", method="POST", end=False,
+                        headers=[("content-length", str(total))])
+        base = worker_rss(e)
+        peak = [base]
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                peak[0] = max(peak[0], worker_rss(e))
+                time.sleep(0.05)
+
+        t = threading.Thread(target=watch)
+        t.start()
+        try:
+            chunk = os.urandom(1024 * 1024)
+            for i in range(total // len(chunk)):
+                c.send_data(sid, chunk, end=(i == total // len(chunk) - 1))
+            st = c.wait(sid, 30)
+        finally:
+            stop.set()
+            t.join()
+        c.close()
+        assert st.status == 200 and st.body == b"%d\n" % total
+        # connection_window_size (1m) and a few buffers, not the body.
+        assert peak[0] - base < 4 * 1024 * 1024, (base, peak[0])

@@ -294,3 +294,50 @@ servers:
     assert 'eddy_http2_floods_total{limit="control"} 1' in text
     assert 'eddy_requests_by_protocol_total{protocol="HTTP/2.0"} 1' in text
     assert 'eddy_http2_goaway_sent_total{code="11"} 1' in text
+
+
+def test_header_block_left_open_is_a_flood(eddy):
+    e = eddy(config().replace("send_timeout: 1s",
+                              "send_timeout: 1s\n    client_header_timeout: 500ms"),
+             start=False)
+    e.write_file("html/index.html", b"hi\n")
+    e.start()
+    raw = Raw(e.port)
+    raw.autoack = False     # nothing but CONTINUATION may follow
+    raw.send(raw.headers(1, raw.get_fields("/index.html"),
+                         end_headers=False))
+    t0 = time.monotonic()
+    g = raw.goaway(3)
+    assert g is not None and g.error_code == ENHANCE_YOUR_CALM
+    assert 0.3 < time.monotonic() - t0 < 2.5
+    assert 'http2 flood "continuations" detected' in e.error_log
+
+
+def test_reload_finishes_streams_in_flight(eddy):
+    from proxy_backend import Backend, TAKEN
+
+    def handler(req, conn):
+        time.sleep(0.5)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nslow\n")
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = eddy(config(backend=b.port), start=False)
+        e.write_file("html/index.html", b"hi\n")
+        e.start()
+        raw = Raw(e.port)
+        raw.send(raw.headers(1, raw.get_fields("/slow")),
+                 raw.headers(3, raw.get_fields("/slow")))
+        b.wait_requests(2)
+        e.signal(signal.SIGHUP)
+        g = raw.goaway(5)
+        assert g is not None and g.last_stream_id == 2 ** 31 - 1
+        for sid in (1, 3):
+            d = raw.until(lambda f: isinstance(f, hf.DataFrame)
+                          and f.stream_id == sid)
+            assert d is not None and d.data == b"slow\n"
+        assert raw.wait_closed(5)
+        # The new generation serves.
+        c = H2(e.port)
+        assert c.get("/index.html").status == 200
+        c.close()
