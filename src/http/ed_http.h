@@ -105,6 +105,9 @@ struct ed_http_location_s {
     /* The content handler may answer Range requests (static): the range
      * filter is attached. */
     unsigned              ranges:1;
+    /* The content handler relays WebSocket over an HTTP/2 extended
+     * CONNECT (RFC 8441): proxy with websocket. */
+    unsigned              websocket:1;
     ed_http_server_t     *server;
     ed_node_t            *node;
 };
@@ -312,6 +315,11 @@ struct ed_http_request_s {
     unsigned                  out_buffer:1;   /* water marks changed */
     unsigned                  out_ended:1;    /* last passed the chain */
     unsigned                  out_filtered:1; /* a filter took the body */
+    /* An HTTP/2 extended CONNECT for WebSocket (RFC 8441): the head
+     * reads as a GET with Upgrade: websocket and a key of eddy's. */
+    unsigned                  connect_protocol:1;
+    /* Its tunnel's upstream failed (not a clean end): CONNECT_ERROR. */
+    unsigned                  tunnel_error:1;
 };
 
 extern ed_module_t ed_http_core_module;

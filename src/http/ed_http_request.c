@@ -481,7 +481,7 @@ ed_http_process(ed_http_request_t *r)
         ed_http_finalize(r, ed_http_send_response(r, 200, NULL, NULL, 0));
         return;
     }
-    if (r->head.method_id == ED_HTTP_CONNECT) {
+    if (r->head.method_id == ED_HTTP_CONNECT && !r->connect_protocol) {
         ed_http_add_header(r, "Allow", 5,
                            "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
                            44);

@@ -8,6 +8,8 @@
 #include "ed_stats.h"
 #include "ed_tls.h"
 
+#include <openssl/rand.h>
+
 #if ED_HAVE_HTTP2
 
 /* A stream's output high water mark (spec: 64 KiB); low is a quarter. */
@@ -559,6 +561,69 @@ ed_http_v2_data_end(ed_v2_stream_t *st)
     }
 }
 
+/* RFC 8441: an extended CONNECT for WebSocket reads, for the request
+ * core and the proxy, as the HTTP/1.1 upgrade it stands for: a GET with
+ * Connection: upgrade, Upgrade: websocket and a fresh Sec-WebSocket-Key
+ * (the client sends none: the proxy checks the upstream's accept
+ * itself). The fields go with the others. ED_OK or ED_ERROR. */
+static int
+ed_v2_websocket_head(ed_v2_stream_t *st)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char     key[18];
+    char              text[25];
+    size_t            i;
+
+    if (RAND_bytes(key, 16) != 1) {
+        return ED_ERROR;
+    }
+    key[16] = key[17] = 0;
+    for (i = 0; i < 6; i++) {
+        uint32_t v = (uint32_t)key[3 * i] << 16 | (uint32_t)key[3 * i + 1] << 8
+                     | key[3 * i + 2];
+
+        text[4 * i] = b64[v >> 18 & 63];
+        text[4 * i + 1] = b64[v >> 12 & 63];
+        text[4 * i + 2] = b64[v >> 6 & 63];
+        text[4 * i + 3] = b64[v & 63];
+    }
+    text[22] = text[23] = '=';
+    text[24] = '\0';
+    st->method.data = "GET";
+    st->method.len = 3;
+    if (ed_v2_keep(st, "connection", 10, "upgrade", 7) != ED_OK
+        || ed_v2_keep(st, "upgrade", 7, "websocket", 9) != ED_OK
+        || ed_v2_keep(st, "sec-websocket-key", 17, text, 24) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* $request and $request_method say what the client sent: "CONNECT". */
+static int
+ed_v2_websocket_line(ed_v2_stream_t *st, const ed_str_t *target)
+{
+    ed_http_request_t *r = st->r;
+    size_t             n = 8 + target->len + sizeof(" HTTP/2.0\r\n") - 1;
+    char              *p;
+
+    p = ed_pnalloc(r->pool, n);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    r->head.method.data = p;
+    r->head.method.len = 7;
+    r->head.line_len = n;
+    r->head.method_id = ED_HTTP_CONNECT;
+    r->connect_protocol = 1;
+    p = ed_cpymem(p, "CONNECT ", 8);
+    p = ed_cpymem(p, target->data, target->len);
+    memcpy(p, " HTTP/2.0\r\n", 11);
+    return ED_OK;
+}
+
 /* The request starts: the head as HTTP/1.1 text, parsed by the request
  * core's parser, then served. */
 static void
@@ -575,6 +640,10 @@ ed_v2_start(ed_v2_stream_t *st)
 
     st->started = 1;
     target = st->path.data ? &st->path : &st->authority;
+    if (st->protocol.data != NULL && ed_v2_websocket_head(st) != ED_OK) {
+        ed_http_finalize(r, 500);
+        return;
+    }
     line = st->method.len + 1 + target->len + sizeof(" HTTP/1.1\r\n") - 1;
     /* A POST, PUT or PATCH ended on its HEADERS has an empty body that
      * an upstream must not wait for: Content-Length: 0 says so. */
@@ -638,9 +707,21 @@ ed_v2_start(ed_v2_stream_t *st)
     r->head.version = 20;
     r->head.head_len = (size_t)(p - buf);
     ed_http_underscores(r);
+    if (rc == ED_OK && st->protocol.data != NULL
+        && ed_v2_websocket_line(st, target) != ED_OK)
+    {
+        rc = 500;
+    }
     if (rc != ED_OK) {
         r->error = 1;
         ed_http_finalize(r, rc);
+        return;
+    }
+    if (st->protocol.data != NULL
+        && !ed_v2_is(st->protocol.data, st->protocol.len, "websocket"))
+    {
+        /* An extended CONNECT for another protocol. */
+        ed_http_finalize(r, 501);
         return;
     }
     /* The body: none after END_STREAM, a length, or until END_STREAM
@@ -1240,6 +1321,9 @@ ed_v2_done(ed_http_request_t *r)
     if (!st->closed && !st->rst_sent) {
         if (st->cancelled) {
             ed_http_v2_rst(st, NGHTTP2_CANCEL);
+        } else if (r->tunnel_error) {
+            /* RFC 8441 (RFC 9113 8.5): the upstream of a tunnel failed. */
+            ed_http_v2_rst(st, NGHTTP2_CONNECT_ERROR);
         } else if (!r->header_sent || (!st->out_end && !st->eof_sent)) {
             /* A body that ended early must not look complete. */
             ed_http_v2_rst(st, NGHTTP2_INTERNAL_ERROR);
