@@ -202,19 +202,20 @@ ed_http_v2_stream_unlink(ed_v2_stream_t *st)
     st->next = st->prev = NULL;
 }
 
-/* Frees what ended, now that the queue holds none of its file bytes. */
+/* Frees what ended, once the queue holds none of its file bytes. */
 static void
 ed_v2_free_zombies(ed_v2_conn_t *c, bool all)
 {
-    ed_v2_stream_t *st;
+    ed_v2_stream_t *st, **pp;
 
-    if (!all && c->hc->c.stream.wqueued != 0) {
-        return;
-    }
-    while ((st = c->zombies) != NULL) {
-        c->zombies = st->pnext;
-        st->pnext = NULL;
-        ed_http_v2_stream_free(st);
+    for (pp = &c->zombies; (st = *pp) != NULL;) {
+        if (all || ed_http_v2_files_out(st)) {
+            *pp = st->pnext;
+            st->pnext = NULL;
+            ed_http_v2_stream_free(st);
+        } else {
+            pp = &st->pnext;
+        }
     }
 }
 
@@ -235,6 +236,7 @@ ed_v2_send(nghttp2_session *sess, const uint8_t *data, size_t len,
     if (ed_stream_write(s, data, len) != ED_OK) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    c->queued_total += len;
     return (ssize_t)len;
 }
 
@@ -816,12 +818,10 @@ ed_v2_run(ed_v2_conn_t *c)
     s->on_drain = ed_v2_on_drain;
     s->on_flushed = ed_v2_on_flushed;
     s->on_close = ed_v2_on_sock_close;
-    if (s->wqueued == 0) {
-        /* Requests waiting for their file ranges to be written. */
-        for (st = c->streams; st; st = st->next) {
-            if (st->flush_on) {
-                ed_http_v2_pending(st);
-            }
+    /* Requests waiting for their file ranges to be written. */
+    for (st = c->streams; st; st = st->next) {
+        if (st->flush_on && st->out == NULL && ed_http_v2_files_out(st)) {
+            ed_http_v2_pending(st);
         }
     }
     for (rounds = 0; rounds < ED_V2_ROUNDS; rounds++) {

@@ -89,6 +89,7 @@ struct ed_v2_stream_s {
     ed_timer_t          timer;     /* send_timeout */
     ed_pool_t          *pool;      /* the ended request's, kept while
                                     * its file ranges are queued */
+    uint64_t            file_mark; /* queued_total after its last range */
 
     unsigned            pending:1;
     unsigned            host_seen:1;
@@ -139,6 +140,9 @@ struct ed_v2_conn_s {
     int32_t                  last_id;   /* the last stream begun */
     ed_v2_bucket_t           resets;
     ed_v2_bucket_t           control;
+    /* Bytes ever given to the socket's queue: with its wqueued, how far
+     * writing got (a stream's file ranges are out once past its mark). */
+    uint64_t                 queued_total;
     uint64_t                 window_updates;
     uint64_t                 data_sent;
     unsigned                 opened;
@@ -172,6 +176,12 @@ void ed_http_v2_stream_free(ed_v2_stream_t *st);
  * connection's queue is written. */
 void ed_http_v2_zombie(ed_v2_stream_t *st);
 void ed_http_v2_graceful(ed_v2_conn_t *c);
+/* Whether the file ranges a stream gave the socket's queue are written
+ * (their descriptors may close). */
+#define ed_http_v2_files_out(st)                                             \
+    (!(st)->file_sent                                                        \
+     || (st)->c->queued_total - (st)->c->hc->c.stream.wqueued                \
+            >= (st)->file_mark)
 void ed_http_v2_arm(ed_v2_conn_t *c);
 
 /* Streams (ed_http_v2_stream.c). */

@@ -1163,6 +1163,7 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
     if (ed_stream_write(s, framehd, 9) != ED_OK) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    c->queued_total += 9;
     while (length && (ch = st->out) != NULL) {
         k = ed_min(length, ch->len);
         if (ch->fd < 0) {
@@ -1175,6 +1176,10 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
             }
             ch->off += (int64_t)k;
             st->file_sent = 1;
+        }
+        c->queued_total += k;
+        if (ch->fd >= 0) {
+            st->file_mark = c->queued_total;
         }
         ch->pos += k;
         ch->len -= k;
@@ -1219,8 +1224,7 @@ ed_v2_written(ed_http_request_t *r)
 {
     ed_v2_stream_t *st = r->v2;
 
-    return st->out == NULL
-           && (!st->file_sent || st->c->hc->c.stream.wqueued == 0);
+    return st->out == NULL && ed_http_v2_files_out(st);
 }
 
 static void
@@ -1303,7 +1307,7 @@ ed_v2_release(ed_v2_stream_t *st)
     st->in_bytes = 0;
     c->nstreams--;
     ed_stats_v2(streams_active, -1);
-    if (st->file_sent && c->hc->c.stream.wqueued != 0) {
+    if (!ed_http_v2_files_out(st)) {
         st->pool = r->pool;
     } else {
         ed_http_pool_put(r->pool);
