@@ -120,7 +120,7 @@ upstreams:
     keepalive: 64
     servers: [127.0.0.1:19990]
 servers:
-  - listen: [{{address: "127.0.0.1:{h2c}", http2: true}},
+  - listen: [{{address: "127.0.0.1:{h2c}", http2: true, tls: false}},
              {{address: "127.0.0.1:{tls}", tls: true}}]
     tls: {{certificate: {D}/cert.pem, key: {D}/key.pem}}
     root: {D}/html
