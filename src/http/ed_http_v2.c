@@ -767,6 +767,9 @@ ed_v2_on_read(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (c->ping_out || c->nstreams) {
         ed_v2_arm(c);
+    } else if (!ed_stream_buffered(s)) {
+        /* Idle: the read buffer goes back to the worker's free list. */
+        ed_stream_release_buffer(s);
     }
 }
 

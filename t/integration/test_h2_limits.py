@@ -341,3 +341,58 @@ def test_reload_finishes_streams_in_flight(eddy):
         c = H2(e.port)
         assert c.get("/index.html").status == 200
         c.close()
+
+
+def test_ping_interval_and_timeout(eddy):
+    from proxy_backend import Backend, TAKEN
+
+    def handler(req, conn):
+        time.sleep(3)
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = eddy(config(backend=b.port).replace(
+            "max_frame_size: 32k}",
+            "max_frame_size: 32k, ping_interval: 300ms, ping_timeout: 500ms}"),
+            start=False)
+        e.write_file("html/index.html", b"hi\n")
+        e.start()
+        raw = Raw(e.port)
+        raw.send(raw.headers(1, raw.get_fields("/slow")))
+        # Streams open, nothing received: a PING; unanswered: close.
+        p = raw.until(lambda f: isinstance(f, hf.PingFrame)
+                      and "ACK" not in f.flags, 3)
+        assert p is not None
+        t0 = time.monotonic()
+        assert raw.wait_closed(3)
+        assert time.monotonic() - t0 < 2
+        assert "client timed out answering an HTTP/2 PING" in e.error_log
+
+
+def test_bad_hpack_is_compression_error(srv):
+    raw = Raw(srv.port)
+    h = hf.HeadersFrame(1)
+    h.data = b"\xff\xff\xff\xff\xff\xff"     # an index out of any table
+    h.flags = set(["END_HEADERS", "END_STREAM"])
+    raw.send(h)
+    g = raw.goaway()
+    assert g is not None and g.error_code == 9    # COMPRESSION_ERROR
+    raw.close()
+
+
+def test_client_body_timeout_408(eddy):
+    from proxy_backend import Backend, response
+
+    with Backend(lambda req, conn: response(200, b"x")) as b:
+        e = eddy(config(backend=b.port).replace(
+            "send_timeout: 1s", "send_timeout: 1s\n    client_body_timeout: 500ms"),
+            start=False)
+        e.write_file("html/index.html", b"hi\n")
+        e.start()
+        c = H2(e.port)
+        sid = c.request("/slow", method="POST", end=False,
+                        headers=[("content-length", "10")])
+        c.send_data(sid, b"abc")
+        st = c.wait(sid, 4)
+        assert st.status == 408 or st.reset is not None, st
+        c.close()
