@@ -184,7 +184,10 @@ void ed_http_v2_graceful(ed_v2_conn_t *c);
             >= (st)->file_mark)
 void ed_http_v2_arm(ed_v2_conn_t *c);
 
-/* Streams (ed_http_v2_stream.c). */
+/* Streams (ed_http_v2_head.c, ed_http_v2_stream.c). */
+#define ed_v2_is(n, nl, lit)                                                 \
+    ((nl) == sizeof(lit) - 1 && memcmp(n, lit, sizeof(lit) - 1) == 0)
+
 int ed_http_v2_on_begin_headers(nghttp2_session *sess,
                                 const nghttp2_frame *frame, void *data);
 int ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
@@ -201,6 +204,15 @@ ssize_t ed_http_v2_data_read(nghttp2_session *sess, int32_t id,
 int ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
                          const uint8_t *framehd, size_t length,
                          nghttp2_data_source *src, void *user);
+/* A malformed request (fmt has one %s for what): RST_STREAM(
+ * PROTOCOL_ERROR), an info line, 400 in the access log, a resets token
+ * (ed_http_v2_head.c). */
+void ed_http_v2_malformed(ed_v2_stream_t *st, const char *fmt,
+                          const char *what, size_t len);
+/* A new stream's output high water mark and timers. */
+void ed_http_v2_stream_init(ed_v2_stream_t *st);
+/* The head is complete: the request starts (from the dispatch). */
+void ed_http_v2_start_request(ed_v2_stream_t *st);
 /* Runs what is due on a stream (from the connection's dispatch). */
 void ed_http_v2_stream_run(ed_v2_stream_t *st);
 /* Ends a stream's request without a response (reset, connection
