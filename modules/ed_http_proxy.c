@@ -328,7 +328,12 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
         ed_proxy_body_out(ctx, p, len);
     }
     if (rc == ED_DONE) {
-        if (ctx->body_chunked) {
+        if (ctx->body_chunked && r->trailers.len) {
+            /* The client's trailers (HTTP/2) end the chunked body. */
+            ed_proxy_body_out(ctx, "0\r\n", 3);
+            ed_proxy_body_out(ctx, r->trailers.data, r->trailers.len);
+            ed_proxy_body_out(ctx, "\r\n", 2);
+        } else if (ctx->body_chunked) {
             ed_proxy_body_out(ctx, "0\r\n\r\n", 5);
         }
         ctx->body_done = 1;

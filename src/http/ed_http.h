@@ -274,6 +274,9 @@ struct ed_http_request_s {
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
+    /* The request's trailer fields ("name: value\r\n"...), for a body
+     * the proxy sends on chunked (HTTP/2 only); len 0: none. */
+    ed_str_t                  trailers;
     /* The representation's modification time, for If-Range, when
      * allow_ranges is set. */
     time_t                    mtime;

@@ -60,9 +60,6 @@ ed_http_v2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame,
     {
         return 0;
     }
-    if (id > c->last_id) {
-        c->last_id = id;
-    }
     /* Reset streams count until their handler let go (upstream, files
      * closed): a client resetting and reopening streams gets refused. */
     if (c->nstreams >= (unsigned)c->conf->max_concurrent_streams) {
@@ -81,6 +78,9 @@ ed_http_v2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame,
         nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, id,
                                   NGHTTP2_INTERNAL_ERROR);
         return 0;
+    }
+    if (id > c->last_id) {
+        c->last_id = id;   /* a stream eddy began (GOAWAY names it) */
     }
     st->c = c;
     st->r = r;
@@ -194,6 +194,51 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     st->text += vlen + 1;
 }
 
+/* RFC 9110 6.5.1: fields a trailer section must not carry (framing,
+ * routing, authentication, controls): dropped. */
+static bool
+ed_v2_trailer_allowed(const uint8_t *name, size_t nlen)
+{
+    static const char *no[] = {
+        "content-length", "content-type", "content-encoding",
+        "content-range", "host", "te", "trailer", "authorization",
+        "cookie", "expect", "max-forwards", "range", "cache-control",
+        "pragma", "proxy-authorization", NULL
+    };
+    size_t i;
+
+    for (i = 0; no[i]; i++) {
+        if (strlen(no[i]) == nlen && memcmp(no[i], name, nlen) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Appends a trailer field to r->trailers ("name: value\r\n"...). */
+static int
+ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
+                   const uint8_t *value, size_t vlen)
+{
+    char *p;
+
+    p = ed_pnalloc(r->pool, r->trailers.len + nlen + vlen + 4);
+    if (p == NULL) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (r->trailers.len) {
+        memcpy(p, r->trailers.data, r->trailers.len);
+    }
+    r->trailers.data = p;
+    p += r->trailers.len;
+    p = ed_cpymem(p, name, nlen);
+    p = ed_cpymem(p, ": ", 2);
+    p = ed_cpymem(p, value, vlen);
+    memcpy(p, "\r\n", 2);
+    r->trailers.len += nlen + vlen + 4;
+    return 0;
+}
+
 /* Appends "name: value\r\n" to the fields kept for the head. */
 static int
 ed_v2_keep(ed_v2_stream_t *st, const char *name, size_t nlen,
@@ -245,14 +290,21 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     }
     r = st->r;
     if (st->headers_done) {
-        /* Trailers: regular fields only, dropped. */
+        /* Trailers: regular fields only; kept for a body that goes on
+         * chunked (the proxy), within max_header_size. */
         if ((nlen && name[0] == ':') || !ed_v2_name_ok(name, nlen)
             || !ed_v2_value_ok(value, vlen))
         {
             ed_http_v2_malformed(st, "client sent invalid trailer \"%s\" in "
                             "HTTP/2 request", (const char *)name, nlen);
+            return 0;
         }
-        return 0;
+        if (!ed_v2_trailer_allowed(name, nlen)
+            || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
+        {
+            return 0;
+        }
+        return ed_v2_trailer_keep(r, name, nlen, value, vlen);
     }
     if (nlen && name[0] == ':') {
         ed_v2_pseudo(st, name, nlen, value, vlen);

@@ -397,3 +397,27 @@ def test_large_upload_bounded_memory(eddy):
         assert st.status == 200 and st.body == b"%d\n" % total
         # connection_window_size (1m) and a few buffers, not the body.
         assert peak[0] - base < 4 * 1024 * 1024, (base, peak[0])
+
+
+def test_request_trailers_reach_chunked_upstream(eddy):
+    seen = []
+
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"ok\n")
+
+    with Backend(handler) as b:
+        e = start(eddy, b.port)
+        c = H2(e.port)
+        sid = c.request("/up/t", method="POST", end=False)
+        c.send_data(sid, b"abc")
+        c.conn.send_headers(sid, [("x-sum", "42"), ("host", "evil")],
+                            end_stream=True)
+        c.flush()
+        st = c.wait(sid)
+        assert st.status == 200
+        raw = seen[-1].raw_body
+        assert seen[-1].body == b"abc"
+        assert raw.endswith(b"0\r\nx-sum: 42\r\n\r\n"), raw
+        assert b"evil" not in raw
+        c.close()
