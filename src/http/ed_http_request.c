@@ -35,7 +35,6 @@ static void ed_http_wait_head(ed_http_conn_t *hc);
 static void ed_http_on_head(ed_stream_t *s, int status, char *data,
                             size_t len);
 static void ed_http_next(ed_http_conn_t *hc);
-
 static void ed_http_close_after_flush(ed_http_conn_t *hc);
 static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);

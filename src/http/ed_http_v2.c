@@ -489,6 +489,10 @@ ed_v2_init(void)
     nghttp2_option_set_max_settings(ed_v2_option, 32);
     nghttp2_option_set_max_outbound_ack(ed_v2_option, 1000);
     nghttp2_option_set_max_deflate_dynamic_table_size(ed_v2_option, 4096);
+    /* PRIORITY_UPDATE (RFC 9218) reaches on_begin_frame, so that the
+     * control budget counts it. */
+    nghttp2_option_set_builtin_recv_extension_type(ed_v2_option,
+                                                   NGHTTP2_PRIORITY_UPDATE);
     ed_v2_callbacks = cb;
     return ED_OK;
 }

@@ -647,9 +647,12 @@ ed_v2_release(ed_v2_stream_t *st)
 
     ed_timer_del(ed_worker->loop, &st->timer);
     ed_timer_del(ed_worker->loop, &st->body_timer);
+    /* r->v2 stays: the pool's cleanups (a proxy's teardown) may still
+     * call the protocol, which then finds a stream without request. */
     st->r = NULL;
     st->done = 1;
-    r->v2 = NULL;
+    st->reading = 0;
+    st->body_stopped = 1;
     /* What the handler did not take: consumed, the window reopens. */
     while ((ch = st->in) != NULL) {
         st->in = ch->next;

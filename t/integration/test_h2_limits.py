@@ -102,10 +102,15 @@ def test_continuation_flood(srv):
     flood_checked(srv, raw, "continuations")
 
 
-@pytest.mark.parametrize("kind", ["ping", "priority", "empty_data"])
+@pytest.mark.parametrize("kind", ["ping", "priority", "empty_data",
+                                  "priority_update"])
 def test_control_flood(srv, kind):
     raw = Raw(srv.port)
-    if kind == "ping":
+    if kind == "priority_update":
+        # RFC 9218: type 0x10 on stream 0, prioritized stream 1, "u=1".
+        frames = [b"\x00\x00\x07\x10\x00\x00\x00\x00\x00"
+                  b"\x00\x00\x00\x01u=1" for _ in range(1100)]
+    elif kind == "ping":
         frames = [hf.PingFrame(0, opaque_data=b"12345678")
                   for _ in range(1100)]
     elif kind == "priority":
@@ -395,4 +400,33 @@ def test_client_body_timeout_408(eddy):
         c.send_data(sid, b"abc")
         st = c.wait(sid, 4)
         assert st.status == 408 or st.reset is not None, st
+        c.close()
+
+
+def test_client_reset_of_a_proxied_stream(eddy):
+    """RST_STREAM while the upstream works: the request lets go (the
+    upstream connection closes), the connection serves on."""
+    from proxy_backend import Backend, TAKEN
+    closed = []
+
+    def handler(req, conn):
+        conn.settimeout(5)
+        try:
+            closed.append(conn.recv(1) == b"")
+        except OSError:
+            closed.append(True)
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = eddy(config(backend=b.port), start=False)
+        e.write_file("html/index.html", b"hi\n")
+        e.start()
+        c = H2(e.port)
+        sid = c.request("/slow")
+        b.wait_requests(1)
+        c.reset(sid)
+        st = c.get("/index.html")
+        assert st.status == 200 and st.body == b"hi\n"
+        from conftest import wait_for
+        assert wait_for(lambda: closed, 5) and closed[0]
         c.close()
