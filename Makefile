@@ -7,7 +7,7 @@ DESTDIR ?=
 MAKEOBJS = $(MAKE) -f objs/Makefile
 
 .PHONY: default build run check check-unit check-fuzz check-integration \
-	check-man fuzz install clean
+	check-man check-fleet fuzz install clean
 
 default: build
 
@@ -26,7 +26,7 @@ run: build
 check: build
 	$(MAKEOBJS) check
 
-check-unit check-fuzz check-integration check-man fuzz: objs/Makefile
+check-unit check-fuzz check-integration check-man check-fleet fuzz: objs/Makefile
 	$(MAKEOBJS) $@
 
 # The paths are baked into the binary by ./configure: installing under

@@ -10,7 +10,9 @@ usage: bench/cpu.py ROUNDS DURATION CASES NAME=BINARY...
   Connection: close), ka64k, ka1m, proxy1k (1 KiB through the proxy to
   bench/backend.c, upstream keep-alive).
   NAME=BINARY: an eddy binary; the names nginx and h2o start those
-  (from PATH; h2o skips proxy1k).
+  (from PATH; h2o skips proxy1k); nginx-deferred is nginx with
+  `listen ... deferred` (TCP_DEFER_ACCEPT, which eddy and H2O set by
+  default).
 example: bench/cpu.py 5 4s ka1k,close1k,proxy1k old=/tmp/eddy-old \
              new=objs/eddy nginx=- h2o=-
 Needs wrk, and nginx / h2o for their columns (apt-get install wrk
@@ -54,6 +56,9 @@ servers:
 def start(kind, binpath, port):
     d = f'{D}/{kind}-{port}'
     os.makedirs(d + '/logs', exist_ok=True)
+    deferred = ''
+    if kind == 'nginx-deferred':
+        kind, deferred = 'nginx', ' deferred'
     if kind == 'nginx':
         open(d + '/nginx.conf', 'w').write(f"""worker_processes 1; daemon off; pid {d}/logs/nginx.pid;
 error_log {d}/logs/error.log warn; events {{ worker_connections 10000; }}
@@ -61,7 +66,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
 open_file_cache max=10000 inactive=30s; open_file_cache_valid 30s; default_type application/octet-stream;
 client_body_temp_path {d}/logs; proxy_temp_path {d}/logs; fastcgi_temp_path {d}/logs; uwsgi_temp_path {d}/logs; scgi_temp_path {d}/logs;
 upstream backend {{ server 127.0.0.1:19990; keepalive 64; }}
-server {{ listen 127.0.0.1:{port}; root {D}/html; location / {{ }}
+server {{ listen 127.0.0.1:{port}{deferred}; root {D}/html; location / {{ }}
 location /p/ {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }} }} }}""")
         p = subprocess.Popen(['nginx', '-p', d, '-c', d + '/nginx.conf'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elif kind == 'h2o':
@@ -101,7 +106,7 @@ res = {}
 servers = []
 port = 19000
 for name, b in bins:
-    kind = name if name in ('nginx', 'h2o') else 'eddy'
+    kind = name if name in ('nginx', 'nginx-deferred', 'h2o') else 'eddy'
     servers.append((name, kind, b, port)); port += 1
 running = {}
 for name, kind, b, port in servers:

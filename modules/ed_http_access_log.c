@@ -289,7 +289,7 @@ ed_alog_var(ed_http_request_t *r, const char *name)
     return v;
 }
 
-#define ED_ALOG_FIELDS 12
+#define ED_ALOG_FIELDS 13
 #define ed_alog_lit(p, s) ((char *)memcpy(p, s, sizeof(s) - 1) + sizeof(s) - 1)
 
 static void
@@ -298,7 +298,8 @@ ed_alog_write(ed_http_request_t *r)
     static const char *names[ED_ALOG_FIELDS] = {
         "remote_addr", "time_local", "request", "status", "body_bytes_sent",
         "http_referer", "http_user_agent", "request_time", "upstream_addr",
-        "upstream_status", "upstream_response_time", "request_id"
+        "upstream_status", "upstream_response_time", "request_id",
+        "remote_user"
     };
     ed_alog_conf_t *acf = ed_http_loc_conf(r, ed_http_access_log_module);
     ed_alog_t      *log = acf->log;
@@ -324,10 +325,16 @@ ed_alog_write(ed_http_request_t *r)
         for (i = 0; i < n; i++) {
             v[i] = ed_alog_var(r, names[i]);
         }
+        /* remote_user is last in the table (json's order); combined and
+         * common write it in place of their second "-". */
+        v[ED_ALOG_FIELDS - 1] = ed_alog_var(r, "remote_user");
     }
     max = 128;
     for (i = 0; i < n; i++) {
         max += 6 * v[i].len + 32;
+    }
+    if (log->format != ED_ALOG_CUSTOM && n < ED_ALOG_FIELDS) {
+        max += 6 * v[ED_ALOG_FIELDS - 1].len + 32;
     }
     if (f->len + max > ED_ALOG_BUF) {
         ed_alog_flush(f);
@@ -352,10 +359,13 @@ ed_alog_write(ed_http_request_t *r)
         }
         *p++ = '}';
     } else {
-        /* $remote_addr - - [$time_local] "$request" $status
+        /* $remote_addr - $remote_user [$time_local] "$request" $status
          * $body_bytes_sent "$http_referer" "$http_user_agent" */
         p = ed_alog_escape(p, v[0].data, v[0].len, false);
-        p = ed_alog_lit(p, " - - [");
+        p = ed_alog_lit(p, " - ");
+        p = ed_alog_escape(p, v[ED_ALOG_FIELDS - 1].data,
+                           v[ED_ALOG_FIELDS - 1].len, false);
+        p = ed_alog_lit(p, " [");
         p = ed_alog_escape(p, v[1].data, v[1].len, false);
         p = ed_alog_lit(p, "] \"");
         p = ed_alog_escape(p, v[2].data, v[2].len, false);

@@ -948,8 +948,9 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
 
     r->status = h->status;
     r->content_length = -1;
-    if (ed_worker->quitting) {
-        /* Shutting down meanwhile: this response is the last. */
+    if (ed_worker->quitting && !ed_http_quit_keepalive(r->hc)) {
+        /* Shutting down meanwhile: this response is the last (unless
+         * its connection is to move to the new generation). */
         r->keepalive = 0;
     }
     if (ed_proxy_copy_headers(ctx, h) != ED_OK) {

@@ -132,6 +132,7 @@ ed_http_return_attach(ed_conf_t *cf, ed_http_location_t *loc)
         return ED_ERROR;
     }
     loc->handler = ed_http_return_handler;
+    loc->subrequest = 1;
     return ED_OK;
 }
 

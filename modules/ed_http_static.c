@@ -216,7 +216,8 @@ ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
 /* 301 to the directory's URI with a slash (and the query). Returns ED_OK,
  * ED_ERROR or 500. */
 static int
-ed_static_redirect_dir(ed_http_request_t *r, const ed_str_t *uri)
+ed_static_redirect_dir(ed_http_request_t *r, const ed_http_static_conf_t *scf,
+                       const ed_str_t *uri)
 {
     static const ed_str_t html = ed_string("text/html");
     ed_str_t              loc;
@@ -234,7 +235,9 @@ ed_static_redirect_dir(ed_http_request_t *r, const ed_str_t *uri)
     {
         return 500;
     }
-    if (ed_static_header(r, "Location", &loc) != ED_OK) {
+    if (ed_static_header(r, "Location", &loc) != ED_OK
+        || ed_http_static_expires(r, scf, &html, 301) != ED_OK)
+    {
         return 500;
     }
     n = ed_http_status_page(301, body, sizeof(body));
@@ -348,9 +351,8 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
         || (mtime >= 0
             && ed_static_header(r, "Last-Modified", &f->last_modified)
                    != ED_OK)
-        || (scf->cache_control.len
-            && ed_static_header(r, "Cache-Control", &scf->cache_control)
-                   != ED_OK)
+        || ed_http_static_expires(r, scf, type, rc == 304 ? 304 : 200)
+               != ED_OK
         || (scf->precompressed && scf->precompressed->nelts
             && ed_static_header(r, "Vary", &vary) != ED_OK))
     {
@@ -415,6 +417,11 @@ ed_static_autoindex(ed_http_request_t *r, const ed_http_static_conf_t *scf,
                         ed_http_log_str(r, path->data, path->len, 512));
         }
         return rc;
+    }
+    if (ed_http_static_expires(r, scf, is_json ? &json : &html, 200)
+        != ED_OK)
+    {
+        return 500;
     }
     return ed_http_send_response(r, 200, is_json ? &json : &html, body.data,
                                  body.len)
@@ -512,7 +519,7 @@ ed_http_static_serve(ed_http_request_t *r, ed_http_static_conf_t *scf,
         return rc;
     }
     if (f->is_dir) {
-        return ed_static_redirect_dir(r, uri);
+        return ed_static_redirect_dir(r, scf, uri);
     }
     return ed_static_send_file(r, scf, f, &path, root_len);
 }

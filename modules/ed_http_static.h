@@ -16,8 +16,6 @@
 #define ED_STATIC_INLINE_MAX   (16 * 1024)
 #define ED_STATIC_MEMORY       (64 * 1024 * 1024)
 
-#define ED_STATIC_EXPIRES_OFF  ((ed_msec_t)-2)
-
 enum { ED_STATIC_DOTFILES_DENY = 0, ED_STATIC_DOTFILES_ALLOW };
 enum { ED_STATIC_AUTOINDEX_OFF = 0, ED_STATIC_AUTOINDEX_HTML,
        ED_STATIC_AUTOINDEX_JSON };
@@ -30,6 +28,8 @@ typedef struct {
 } ed_http_static_try_t;
 
 typedef struct ed_http_static_main_conf_s ed_http_static_main_conf_t;
+/* expires (ed_http_static_expires.c). */
+typedef struct ed_http_expires_conf_s ed_http_expires_conf_t;
 
 /* A `static` block as written at one level; merged (location <- server
  * <- main <- defaults) into the copy a location's handler uses. */
@@ -44,16 +44,16 @@ typedef struct {
     int               ranges;
     ed_array_t       *precompressed;  /* int ED_STATIC_ENC_*, in order */
     ed_array_t       *try_files;      /* ed_http_static_try_t */
-    ed_msec_t         expires;
+    ed_http_expires_conf_t *expires;
     int               dotfiles;
     int               symlinks;
     ed_array_t       *methods;        /* ed_str_t */
 
     /* Derived once merged. */
     ed_str_t                    allow;
-    ed_str_t                    cache_control;
     size_t                      extra;  /* path room: index names, .br */
     unsigned                    get_allowed:1;
+    unsigned                    expires_on:1;
     unsigned                    off:1;      /* `static: false` */
     unsigned                    derived:1;
     ed_http_static_main_conf_t *mcf;
@@ -134,6 +134,16 @@ ed_http_static_type(const ed_http_static_conf_t *scf, const ed_str_t *path)
     type = ed_http_mime_lookup(scf->mcf->mime, path->data, path->len);
     return type ? type : scf->mcf->default_value;
 }
+/* expires: the setter of its key; whether a value sets anything; the
+ * headers for a response of that media type and status (nothing for a
+ * status outside 200, 201, 204, 206, 301-304, 307, 308). ED_OK or
+ * ED_ERROR. */
+const char *ed_http_static_set_expires(ed_conf_t *cf, const ed_key_t *key,
+                                       ed_node_t *node, void *conf);
+bool ed_http_static_expires_on(const ed_http_expires_conf_t *e);
+int ed_http_static_expires(ed_http_request_t *r,
+                           const ed_http_static_conf_t *scf,
+                           const ed_str_t *type, int status);
 /* eddy explain: the static module's part (ed_http_static_explain.c). */
 int ed_http_static_explain(ed_explain_t *ex);
 /* Appends s to a growing string (pool). Returns ED_OK or ED_ERROR. */

@@ -8,7 +8,8 @@
  *   static: true | false | {root, alias, index: [index.html],
  *           autoindex: false, etag: true, last_modified: true,
  *           ranges: true, precompressed: [], try_files: [],
- *           expires: off, dotfiles: deny, symlinks: follow,
+ *           expires: off (ed_http_static_expires.c), dotfiles: deny,
+ *           symlinks: follow,
  *           methods: [GET, HEAD]}
  *     dotfiles: deny answers 404 for any name starting with '.', except
  *     a leading /.well-known/ (RFC 8615).
@@ -57,9 +58,6 @@ static const char *ed_http_static_set_try_files(ed_conf_t *cf,
                                                 const ed_key_t *key,
                                                 ed_node_t *node,
                                                 void *conf);
-static const char *ed_http_static_set_expires(ed_conf_t *cf,
-                                              const ed_key_t *key,
-                                              ed_node_t *node, void *conf);
 static const char *ed_http_static_set_methods(ed_conf_t *cf,
                                               const ed_key_t *key,
                                               ed_node_t *node, void *conf);
@@ -104,7 +102,7 @@ static const ed_key_t ed_http_static_block_keys[] = {
               precompressed, NULL, NULL),
     ED_SKEY_I("try_files", ED_KEY_PTR, ed_http_static_set_try_files,
               try_files, NULL, NULL),
-    ED_SKEY_I("expires", ED_KEY_MSEC, ed_http_static_set_expires, expires,
+    ED_SKEY_I("expires", ED_KEY_PTR, ed_http_static_set_expires, expires,
               NULL, "off"),
     ED_SKEY_I("dotfiles", ED_KEY_INT, ed_conf_set_enum, dotfiles,
               ed_http_static_dotfiles, "deny"),
@@ -406,33 +404,6 @@ ed_http_static_set_try_files(ed_conf_t *cf, const ed_key_t *key,
     return NULL;
 }
 
-/* expires: off | a duration (Cache-Control: max-age). Returns NULL or a
- * message. */
-static const char *
-ed_http_static_set_expires(ed_conf_t *cf, const ed_key_t *key,
-                           ed_node_t *node, void *conf)
-{
-    ed_msec_t *v = (ed_msec_t *)ed_static_field(conf, key);
-    ed_msec_t  ms;
-
-    ed_unused(cf);
-    if (node->type != ED_NODE_SCALAR) {
-        return "expected off or a duration like 1h";
-    }
-    if (strcmp(node->value.data, "off") == 0
-        || ed_conf_parse_bool(node->value.data, node->value.len) == 0)
-    {
-        *v = ED_STATIC_EXPIRES_OFF;
-        return NULL;
-    }
-    ms = ed_conf_parse_msec(node->value.data, node->value.len);
-    if (ms < 0 || ms / 1000 > INT32_MAX) {
-        return "expected off or a duration like 1h";
-    }
-    *v = ms;
-    return NULL;
-}
-
 /* methods: [GET, HEAD, ...]: tokens; GET allows HEAD too. Returns NULL
  * or a message. */
 static const char *
@@ -538,7 +509,6 @@ ed_static_derive(ed_conf_t *cf, ed_http_static_conf_t *scf)
 {
     ed_str_t *m, *s;
     size_t    i;
-    char      buf[64];
 
     if (scf->derived) {
         return ED_OK;  /* a block shared by the locations below it */
@@ -578,14 +548,7 @@ ed_static_derive(ed_conf_t *cf, ed_http_static_conf_t *scf)
             return ED_ERROR;
         }
     }
-    scf->cache_control.len = 0;
-    if (scf->expires != ED_STATIC_EXPIRES_OFF) {
-        i = (size_t)snprintf(buf, sizeof(buf), "max-age=%lld",
-                             (long long)(scf->expires / 1000));
-        if (ed_str_dup(cf->pool, &scf->cache_control, buf, i) != ED_OK) {
-            return ED_ERROR;
-        }
-    }
+    scf->expires_on = ed_http_static_expires_on(scf->expires);
     /* Room after a mapped path: "/" + the longest index name + ".br". */
     scf->extra = 8;
     s = scf->index ? scf->index->elts : NULL;

@@ -40,6 +40,12 @@ typedef struct {
         int64_t  connections_active;
         int64_t  streams_active;
     } v2;
+    /* The master's, for a fleet. */
+    uint64_t generation;
+    uint64_t reload_failures;
+    uint64_t draining;
+    int64_t  last_reload;
+    char     sha256[65];
 } ed_http_status_t;
 
 static int ed_http_status_attach(ed_conf_t *cf, ed_http_location_t *loc);
@@ -273,6 +279,15 @@ ed_http_status_collect(ed_http_status_t *st)
                                        memory_order_relaxed);
     st->restarts = atomic_load_explicit(&ed_stats->restarts,
                                         memory_order_relaxed);
+    st->generation = atomic_load_explicit(&ed_stats->generation,
+                                          memory_order_relaxed);
+    st->reload_failures = atomic_load_explicit(&ed_stats->reload_failures,
+                                               memory_order_relaxed);
+    st->draining = atomic_load_explicit(&ed_stats->draining,
+                                        memory_order_relaxed);
+    st->last_reload = atomic_load_explicit(&ed_stats->last_reload,
+                                           memory_order_relaxed);
+    ed_stats_config_hex(st->sha256);
     for (i = 0; i <= ED_STATS_SLOTS; i++) {
         w = i < ED_STATS_SLOTS ? &ed_stats->workers[i] : &ed_stats->retired;
         if (i < ED_STATS_SLOTS) {
@@ -332,7 +347,39 @@ static const ed_http_status_metric_t ed_http_status_metrics[] = {
     { "proxy_protocol_errors_total", "counter",
       "Connections closed for a missing, malformed or late PROXY "
       "protocol header." },
+    { "generation", "gauge",
+      "Generation of workers serving: 1 at start, one more per reload." },
+    { "reload_failures_total", "counter",
+      "Reloads that kept the running configuration (errors in the new "
+      "one, or its listeners or log could not be opened)." },
+    { "draining", "gauge",
+      "1 once QUIT started the drain (drain_delay): health answers 503." },
+    { "last_reload_success_timestamp_seconds", "gauge",
+      "Unix time of the last configuration loaded, at start or reload." },
 };
+
+/* Connections handed to a new generation at reloads (fleet.md): read
+ * from the shared counters the master and workers add to. */
+static void
+ed_http_status_handover(ed_http_status_buf_t *b)
+{
+    static const char *result[] = { "adopted", "closed" };
+    size_t             i;
+
+    ed_http_status_printf(b, "# HELP eddy_handover_connections_total Idle "
+                          "connections handed to a new generation at "
+                          "reloads: adopted, or closed on the way.\n"
+                          "# TYPE eddy_handover_connections_total counter\n");
+    for (i = 0; i < 2; i++) {
+        ed_http_status_printf(b, "eddy_handover_connections_total"
+                              "{result=\"%s\"} %llu\n", result[i],
+                              (unsigned long long)(ed_stats
+                                  ? atomic_load_explicit(
+                                        &ed_stats->handover[i],
+                                        memory_order_relaxed)
+                                  : 0));
+    }
+}
 
 static void
 ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
@@ -342,7 +389,8 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
     ed_http_upstream_t       **g = groups->elts;
     ed_http_upstream_server_t *s;
     ed_http_upstream_shm_t    *shm;
-    uint64_t                   v[14], cum;
+    uint64_t                   v[18], cum;
+    ed_str_t                   label;
     size_t                     i, j, k, pass;
 
     v[0] = st->uptime;
@@ -359,6 +407,19 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
     v[11] = st->bytes_in;
     v[12] = st->bytes_out;
     v[13] = st->proxy_protocol_errors;
+    v[14] = st->generation;
+    v[15] = st->reload_failures;
+    v[16] = st->draining;
+    v[17] = (uint64_t)ed_max(st->last_reload, 0);
+    ed_http_status_printf(b, "# HELP eddy_build_info The version of this "
+                          "eddy binary.\n# TYPE eddy_build_info gauge\n"
+                          "eddy_build_info{version=\"");
+    ed_str_set(&label, ED_VERSION);
+    ed_http_status_escape(b, &label, ED_STATUS_PROMETHEUS);
+    ed_http_status_printf(b, "\"} 1\n# HELP eddy_config_info The "
+                          "configuration in force: the sha256 that eddy -T "
+                          "prints for it.\n# TYPE eddy_config_info gauge\n"
+                          "eddy_config_info{sha256=\"%s\"} 1\n", st->sha256);
     for (i = 0; i < ed_nelems(ed_http_status_metrics); i++) {
         const ed_http_status_metric_t *m = &ed_http_status_metrics[i];
 
@@ -375,6 +436,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                               (unsigned long long)st->responses[i]);
     }
     ed_http_status_v2_prometheus(b, st);
+    ed_http_status_handover(b);
     if (groups->nelts == 0) {
         return;
     }

@@ -241,6 +241,9 @@ void ed_conf_dump_key(FILE *out, const ed_node_t *key, unsigned indent);
  * comment saying where it comes from. ED_OK or ED_ERROR (ENOMEM). */
 int ed_conf_dump_effective(FILE *out, ed_cycle_t *cycle, const char *head,
                            unsigned provenance);
+/* The sha256 (32 bytes into md) that -T prints for cycle, for
+ * eddy_config_info. ED_OK or ED_ERROR (ENOMEM). */
+int ed_conf_dump_sha256(ed_cycle_t *cycle, unsigned char *md);
 
 /* Generic setters. The field kind is given by the key's flags. */
 const char *ed_conf_set_bool(ed_conf_t *, const ed_key_t *, ed_node_t *,

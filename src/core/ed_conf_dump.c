@@ -725,16 +725,15 @@ ed_dump_text_of(const ed_dv_t *v, unsigned prov, size_t *len)
     return buf;
 }
 
-int
-ed_conf_dump_effective(FILE *out, ed_cycle_t *cycle, const char *head,
-                       unsigned provenance)
+/* The effective tree of cycle, its text without comments (malloc, in
+ * *plain) and that text's sha256 (32 bytes in md). */
+static ed_dv_t *
+ed_dump_hashed(ed_cycle_t *cycle, char **plain, size_t *plen,
+               unsigned char *md)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int  mdlen = 0, i;
+    unsigned int  mdlen = 0;
     ed_dump_t     d;
     ed_dv_t      *v;
-    char         *plain, *text;
-    size_t        plen, tlen;
 
     memset(&d, 0, sizeof(d));
     d.cf = cycle->conf;
@@ -745,14 +744,46 @@ ed_conf_dump_effective(FILE *out, ed_cycle_t *cycle, const char *head,
     d.names[0] = "main";
     v = ed_dump_map(&d, 0);
     if (v == NULL || d.failed) {
+        return NULL;
+    }
+    *plain = ed_dump_text_of(v, 0, plen);
+    if (*plain == NULL) {
+        return NULL;
+    }
+    if (EVP_Digest(*plain, *plen, md, &mdlen, EVP_sha256(), NULL) != 1
+        || mdlen != 32)
+    {
+        free(*plain);
+        return NULL;
+    }
+    return v;
+}
+
+int
+ed_conf_dump_sha256(ed_cycle_t *cycle, unsigned char *md)
+{
+    char   *plain;
+    size_t  plen;
+
+    if (ed_dump_hashed(cycle, &plain, &plen, md) == NULL) {
         return ED_ERROR;
     }
-    plain = ed_dump_text_of(v, 0, &plen);
-    if (plain == NULL) {
-        return ED_ERROR;
-    }
-    if (EVP_Digest(plain, plen, md, &mdlen, EVP_sha256(), NULL) != 1) {
-        free(plain);
+    free(plain);
+    return ED_OK;
+}
+
+int
+ed_conf_dump_effective(FILE *out, ed_cycle_t *cycle, const char *head,
+                       unsigned provenance)
+{
+    unsigned char md[32];
+    unsigned int  mdlen = 32, i;
+    ed_dv_t      *v;
+    char         *plain, *text;
+    size_t        plen, tlen;
+
+    v = ed_dump_hashed(cycle, &plain, &plen, md);
+    if (v == NULL) {
         return ED_ERROR;
     }
     fputs("# sha256: ", out);

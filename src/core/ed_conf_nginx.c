@@ -44,6 +44,8 @@ static const ed_conf_nginx_t ed_conf_nginx_names[] = {
     {"limit_conn_zone", "limit_conn",
      "its key and zone_size; no zone to declare", NULL},
     {"auth_basic_user_file", "auth_basic.user_file", NULL, NULL},
+    {"auth_request_set", "auth_request.copy_headers",
+     "copy_headers: [NAME] sets the request's NAME from the answer", NULL},
     {"set_real_ip_from", "real_ip.from", NULL, NULL},
     {"real_ip_header", "real_ip.header", NULL, NULL},
     {"stub_status", "status", "status: prometheus, json or html", NULL},

@@ -34,6 +34,7 @@ const ed_key_t ed_core_events_keys[] = {
                   "exclusive"),
     ED_EVENTS_KEY("backlog", ed_conf_set_int, backlog,
                   &ed_core_backlog_bounds, "511"),
+    ED_EVENTS_KEY("handover", ed_conf_set_bool, handover, NULL, "true"),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -51,6 +52,8 @@ static const ed_key_t ed_core_keys[] = {
                 &ed_core_restarts_bounds, "100"),
     ED_CORE_KEY("shutdown_timeout", ED_KEY_MSEC, ed_conf_set_msec,
                 shutdown_timeout, NULL, "10s"),
+    ED_CORE_KEY("drain_delay", ED_KEY_MSEC, ed_conf_set_msec, drain_delay,
+                NULL, "0s"),
     ED_CORE_KEY("pid_file", ED_KEY_STR, ed_conf_set_path, pid_file, NULL,
                 ED_PID_PATH),
     ED_CORE_KEY("daemon", ED_KEY_INT, ed_conf_set_bool, daemon, NULL,

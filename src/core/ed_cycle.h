@@ -15,6 +15,7 @@ typedef struct {
     int         max_connections;
     int         accept;         /* ED_ACCEPT_* */
     int         backlog;
+    int         handover;       /* reloads hand idle connections over */
 } ed_core_events_t;
 
 /* The core module's main-level settings. */
@@ -22,6 +23,7 @@ typedef struct {
     int         workers;        /* 0 = auto */
     int         max_restarts;
     ed_msec_t   shutdown_timeout;
+    ed_msec_t   drain_delay;    /* QUIT: health says 503 first; 0: off */
     ed_str_t    pid_file;
     int         daemon;
     ed_str_t    user;
@@ -47,6 +49,9 @@ struct ed_listener_s {
     unsigned                tls:1;
     unsigned                reuseport:1;
     unsigned                inherited:1; /* taken over from a cycle */
+    /* TCP_DEFER_ACCEPT: the kernel hands a connection over only once
+     * its first bytes have arrived (or about a second has passed). */
+    unsigned                deferred:1;
     /* Set by the protocol module that listens here, at postconf: the
      * worker hands each accepted connection to it. */
     ed_accept_pt            handler;
@@ -56,6 +61,11 @@ struct ed_listener_s {
      * returns the length (at most size - 1). */
     size_t                (*describe)(ed_listener_t *ls, char *buf,
                                       size_t size);
+    /* Set with handler: takes over an idle connection an old worker
+     * handed over at a reload (fd, and what m says of it). ED_OK, or
+     * ED_DECLINED: fd stays the caller's. */
+    int                   (*adopt)(ed_listener_t *ls, int fd,
+                                   const ed_handover_msg_t *m);
 };
 
 struct ed_cycle_s {

@@ -26,5 +26,6 @@ typedef struct ed_http_server_s ed_http_server_t;
 typedef struct ed_http_location_s ed_http_location_t;
 typedef struct ed_http_request_s ed_http_request_t;
 typedef struct ed_explain_s ed_explain_t;
+typedef struct ed_handover_msg_s ed_handover_msg_t;
 
 #endif /* ED_TYPES_H */

@@ -46,6 +46,18 @@ struct ed_worker_s {
     uint64_t        accepted;
     uint64_t        accept_empty; /* wake-ups that accepted nothing */
     ed_timer_t      quit_timer;
+    /* The handover to the new generation at a reload (ed_handover.c):
+     * the channel to the master, and while quitting with a handover,
+     * the generation the connections go to (0: none). */
+    ed_event_t      chan;
+    unsigned        handover_gen;
+    unsigned        handover_blocked:1;  /* the channel is full */
+    unsigned        handover_done_sent:1;
+    uint32_t        handover_taken;      /* TAKEN not yet sent */
+    uint32_t        handed;              /* before HANDOFF_DONE */
+    uint32_t        handed_late;         /* after it */
+    uint32_t        handover_closed;     /* idle ones closed instead */
+    ed_timer_t      handover_timer;
 };
 
 extern ed_worker_t *ed_worker;  /* this process's worker, or NULL */

@@ -170,27 +170,37 @@ ed_tls_indexes(void)
     return ed_tls_index < 0 || ed_tls_ctx_index < 0 ? ED_ERROR : ED_OK;
 }
 
-/* Sets the session id context from the leaf certificate's digest:
- * sessions resume only with the certificate they were made with (not on
- * another server of the address), and still do after a reload that
- * keeps the certificate. Returns ED_OK or ED_ERROR. */
+/* Sets the session id context from the leaf certificate, computed as
+ * nginx's HTTP module does (SHA-1 of "HTTP" and the certificate's SHA-1
+ * digest; no client CA list): sessions resume only with the certificate
+ * they were made with (not on another server of the address), still do
+ * after a reload that keeps the certificate, and, with the same ticket
+ * key files, on the nginx hosts of a fleet serving that certificate.
+ * Returns ED_OK or ED_ERROR. */
 static int
 ed_tls_sid_ctx(SSL_CTX *ctx)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int  len = 0;
+    unsigned char md[EVP_MAX_MD_SIZE], sid[EVP_MAX_MD_SIZE];
+    unsigned int  len = 0, slen = 0;
     X509         *x = SSL_CTX_get0_certificate(ctx);
+    EVP_MD_CTX   *mdctx;
+    int           ok;
 
-    if (x == NULL || X509_digest(x, EVP_sha256(), md, &len) != 1) {
+    if (x == NULL || X509_digest(x, EVP_sha1(), md, &len) != 1) {
         return ED_ERROR;
     }
-    if (SSL_CTX_set_session_id_context(ctx, md,
-                                       ed_min(len, SSL_MAX_SID_CTX_LENGTH))
-        != 1)
-    {
-        return ED_ERROR;
-    }
-    return ED_OK;
+    mdctx = EVP_MD_CTX_new();
+    ok = mdctx != NULL
+         && EVP_DigestInit_ex(mdctx, EVP_sha1(), NULL) == 1
+         && EVP_DigestUpdate(mdctx, "HTTP", 4) == 1
+         && EVP_DigestUpdate(mdctx, md, len) == 1
+         && EVP_DigestFinal_ex(mdctx, sid, &slen) == 1
+         && SSL_CTX_set_session_id_context(ctx, sid,
+                                           ed_min(slen,
+                                                  SSL_MAX_SID_CTX_LENGTH))
+                == 1;
+    EVP_MD_CTX_free(mdctx);
+    return ok ? ED_OK : ED_ERROR;
 }
 
 /* A context with what both sides share; NULL with a message in err.

@@ -110,4 +110,24 @@ void ed_tls_keys_pass_on(void);
 /* Rotates the keys every ED_TLS_KEY_ROTATE_MSEC from the master's loop. */
 void ed_tls_keys_timer(ed_loop_t *loop);
 
+/* Ticket keys from files (ed_tls_key_files.c, session_ticket_key_file):
+ * nginx's 48- and 80-byte layouts; the first key encrypts, all decrypt.
+ * They replace the shared keys above for the contexts given them. */
+typedef struct ed_tls_ticket_keys_s ed_tls_ticket_keys_t;
+
+/* Room for max keys in pool, wiped when the pool goes. Returns it, or
+ * NULL (ENOMEM). */
+ed_tls_ticket_keys_t *ed_tls_ticket_keys_create(ed_pool_t *pool,
+                                                size_t max);
+/* Adds the key of the file at path (kept as it is, for messages). *mode
+ * gets the file's permission bits (0 when it could not be opened).
+ * Returns ED_OK, or ED_ERROR with a message in err (size bytes): the
+ * file cannot be read, is not 48 or 80 bytes, or repeats the name of a
+ * key already added. The key bytes never go into a message. */
+int ed_tls_ticket_keys_read(ed_tls_ticket_keys_t *keys, const char *path,
+                            unsigned *mode, char *err, size_t size);
+/* Makes ctx encrypt and decrypt tickets with keys (which must outlive
+ * it) instead of the shared keys. Returns ED_OK or ED_ERROR. */
+int ed_tls_ticket_keys_use(SSL_CTX *ctx, const ed_tls_ticket_keys_t *keys);
+
 #endif /* ED_TLS_H */

@@ -2,7 +2,9 @@
  * forks, rotated by the master, used by every worker to encrypt and
  * decrypt tickets, so a session resumes on any worker, across reloads
  * and across a binary upgrade (the memory is a memfd whose descriptor a
- * new binary inherits through EDDY_TLS_KEYS). */
+ * new binary inherits through EDDY_TLS_KEYS). Keys from files
+ * (session_ticket_key_file, ed_tls_key_files.c) replace these in the
+ * contexts they are given to. */
 #include "ed_tls.h"
 #include "ed_shm.h"
 

@@ -75,8 +75,10 @@ typedef void (*ed_http_ready_pt)(ed_http_request_t *r, void *data);
  * (>= 300) answers it with that error response. */
 typedef int (*ed_http_access_pt)(ed_http_request_t *r);
 
-/* Checks per location: access, then limit_req (modules.list order). */
-#define ED_HTTP_ACCESS_MAX 4
+/* Checks per location: real_ip, access, limit_req, limit_conn,
+ * auth_basic, auth_request (modules.list order). A check may also return
+ * ED_AGAIN: it goes on by itself and calls ed_http_access_resume. */
+#define ED_HTTP_ACCESS_MAX 8
 
 enum {
     ED_HTTP_LOC_PREFIX = 0,
@@ -108,6 +110,13 @@ struct ed_http_location_s {
     /* The content handler relays WebSocket over an HTTP/2 extended
      * CONNECT (RFC 8441): proxy with websocket. */
     unsigned              websocket:1;
+    /* `internal: true`: a request whose URI is the client's gets 404;
+     * internal redirects and subrequests reach it. */
+    unsigned              internal:1;
+    /* The content handler may answer a subrequest: its whole output goes
+     * through the output path (ed_http_subrequest.c), none of it to the
+     * client's connection directly (return, proxy). */
+    unsigned              subrequest:1;
     ed_http_server_t     *server;
     ed_node_t            *node;
 };
@@ -155,6 +164,7 @@ typedef struct {
     int         server_tokens;
     int         underscores_in_headers;
     ed_array_t *error_pages;  /* ed_http_error_page_t */
+    int         internal;     /* a location's own, not inherited */
 } ed_http_core_loc_conf_t;
 
 typedef struct {
@@ -163,7 +173,7 @@ typedef struct {
 } ed_http_error_page_t;
 
 /* One `listen` item: an address, or {address, default, backlog, tls,
- * proxy_protocol}. */
+ * proxy_protocol, deferred}. */
 typedef struct {
     ed_node_t *node;      /* the item (ed_conf_block_t) */
     ed_node_t *address;
@@ -172,6 +182,7 @@ typedef struct {
     int        tls;       /* unset: whether the server has a tls block */
     int        proxy_protocol;
     int        http2;     /* unset: true on TLS, false on cleartext */
+    int        deferred;  /* unset: true */
 } ed_http_listen_t;
 
 /* The HTTP core settings of a server. */
@@ -202,6 +213,7 @@ typedef struct {
     struct ed_http_pp_info_s *pp;
     /* The HTTP/2 connection once the connection speaks it. */
     struct ed_v2_conn_s *v2;
+    uint64_t            number;     /* $connection */
     unsigned            requests;
     /* Keep-alive: c.idle_since is when the last request ended (before
      * the first request: when the connection was accepted). */
@@ -213,6 +225,7 @@ typedef struct {
                                       * client to take the responses */
     unsigned            quit_check:1; /* the timer checks a connection
                                        * still silent at a quit */
+    unsigned            http10:1;    /* the last request was HTTP/1.0 */
     unsigned            linger_left:24; /* bytes a lingering close may
                                          * still drain; while draining
                                          * (never both): the queue when
@@ -277,6 +290,8 @@ struct ed_http_request_s {
     /* The request's trailer fields ("name: value\r\n"...), for a body
      * the proxy sends on chunked (HTTP/2 only); len 0: none. */
     ed_str_t                  trailers;
+    /* The user auth_basic verified ($remote_user); len 0: none. */
+    ed_str_t                  remote_user;
     /* The representation's modification time, for If-Range, when
      * allow_ranges is set. */
     time_t                    mtime;
@@ -293,6 +308,15 @@ struct ed_http_request_s {
     void                     *limit_req;
     /* Internal redirects so far (ED_HTTP_REDIRECTS_MAX). */
     unsigned                  redirects;
+    /* The access check that runs next (a check that returned ED_AGAIN
+     * resumes the phase there). */
+    unsigned                  access_next;
+    /* A subrequest: the request it serves, and its own state
+     * (ed_http_subrequest.c); NULL for a client's request. */
+    ed_http_request_t        *parent;
+    struct ed_http_sub_s     *sub;
+    /* auth_request's state for this request ($auth_status). */
+    void                     *auth_request;
 
     unsigned                  header_sent:1;
     unsigned                  keepalive:1;
@@ -341,6 +365,13 @@ extern ed_module_t ed_http_core_module;
  * malformed or late (logged at info). */
 void ed_http_pp_read(ed_http_conn_t *hc);
 void ed_http_pp_free(ed_http_conn_t *hc);
+/* A handover's PROXY addresses: put in m (flags included), or taken from
+ * it by an adopted connection (ED_OK or ED_ERROR, ENOMEM). */
+void ed_http_pp_export(ed_http_conn_t *hc, ed_handover_msg_t *m);
+/* Whether what the header said fits a handover message: not when TLVs
+ * are kept (they would be lost, and a rule on them change mid-way). */
+bool ed_http_pp_movable(ed_http_conn_t *hc);
+int ed_http_pp_import(ed_http_conn_t *hc, const ed_handover_msg_t *m);
 /* Goes on with a connection whose PROXY header was read (rc ED_OK: TLS
  * handshake, request head), or closes it (ED_ERROR). */
 void ed_http_accept_done(ed_http_conn_t *hc, int rc);
@@ -401,6 +432,11 @@ ed_http_out_header_t *ed_http_out_header(ed_http_request_t *r,
 /* Removes every response header of that name. */
 void ed_http_out_header_del(ed_http_request_t *r, const char *name,
                             size_t nlen);
+/* Clears the response headers before an error response or page for
+ * status, except the challenge of a 401 (WWW-Authenticate, which
+ * auth_basic sets before refusing): a custom 401 page still asks the
+ * browser for credentials, as in nginx. */
+void ed_http_out_headers_error(ed_http_request_t *r, int status);
 /* Sends a complete response with a body in one write. ED_OK or
  * ED_ERROR. */
 int ed_http_send_response(ed_http_request_t *r, int status,
@@ -458,6 +494,51 @@ int ed_http_find_config(ed_http_request_t *r);
  * content handler. Returns the status of a check that refused, or what
  * the handler returned: ED_OK, ED_AGAIN, ED_ERROR or a status. */
 int ed_http_run_location(ed_http_request_t *r);
+/* Goes on with the access phase after a check that returned ED_AGAIN:
+ * rc ED_DECLINED runs the checks after it, then the content handler; a
+ * status refuses the request with it. Finalizes r unless the phase or
+ * the handler goes on by itself. */
+void ed_http_access_resume(ed_http_request_t *r, int rc);
+
+/* Subrequests (ed_http_subrequest.c): a GET made by eddy itself for a
+ * path of r's server, answered by that path's location (whose handler
+ * must have loc->subrequest: return, proxy) with its access phase
+ * skipped, and its output captured instead of sent. The child is a
+ * request with its own pool; it carries r's fields but the hop-by-hop
+ * ones, the framing and Expect (it has no body), plus the caller's. */
+typedef struct ed_http_sub_s ed_http_sub_t;
+
+/* A captured body piece (memory, or a file range as it is). ED_OK, or
+ * ED_ERROR to stop the response there (the subrequest then ends with
+ * ED_ERROR, its handler's cleanups closing what it had open). */
+typedef int (*ed_http_sub_body_pt)(ed_http_request_t *sr, void *data,
+                                   const ed_http_piece_t *p);
+/* The subrequest ended, called from the loop: rc ED_OK with the answer
+ * in sr->status, sr->headers_out and sr->content_type (a status the
+ * handler answered with stands for its error response), or ED_ERROR (no
+ * complete answer). sr lives until ed_http_subrequest_free or r's end. */
+typedef void (*ed_http_sub_done_pt)(ed_http_request_t *sr, void *data,
+                                    int rc);
+
+typedef struct {
+    ed_str_t                 uri;       /* a path, as a target holds it */
+    const ed_http_header_t  *headers;   /* set, replacing r's of those */
+    size_t                   nheaders;  /* names; in memory outliving sr */
+    ed_http_sub_body_pt      body;      /* NULL: the body is dropped */
+    ed_http_sub_done_pt      done;
+    void                    *data;
+} ed_http_sub_conf_t;
+
+/* Creates the subrequest and posts its start: nothing runs before the
+ * loop does, and done is called exactly once unless sr is freed first.
+ * NULL on ENOMEM. */
+ed_http_request_t *ed_http_subrequest(ed_http_request_t *r,
+                                      const ed_http_sub_conf_t *c);
+/* Ends sr now (its cleanups run: a proxy's upstream connection closes),
+ * without done. */
+void ed_http_subrequest_free(ed_http_request_t *sr);
+/* ed_http_finalize of a subrequest. */
+void ed_http_subrequest_finalize(ed_http_request_t *sr, int rc);
 /* An internal redirect: r is served again as a request for uri (a path
  * starting with '/') with args as $args (NULL: $args stay; bytes a query
  * cannot hold are %-encoded): the location is chosen again, the state
@@ -683,5 +764,12 @@ void ed_http_h1_body_stop(ed_http_request_t *r);
 /* Accepts connections for HTTP listeners (each one's handler, set at
  * postconf). */
 void ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer);
+/* ls->adopt: an idle keep-alive connection handed over at a reload. */
+int ed_http_adopt(ed_listener_t *ls, int fd, const ed_handover_msg_t *m);
+/* Whether a response in flight while the worker quits may keep its
+ * connection: it is then handed over to the new generation (a plaintext
+ * HTTP/1 connection during a reload with handover). */
+#define ed_http_quit_keepalive(hc)                                           \
+    (ed_worker->handover_gen != 0 && !(hc)->c.ls->tls)
 
 #endif /* ED_HTTP_H */

@@ -49,6 +49,8 @@ static const ed_key_t ed_http_listen_keys[] = {
     { "proxy_protocol", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool,
       ED_CONF_SRV, offsetof(ed_http_listen_t, proxy_protocol), NULL,
       "false" },
+    { "deferred", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool, ED_CONF_SRV,
+      offsetof(ed_http_listen_t, deferred), NULL, "true" },
     ED_HTTP_LISTEN_KEY("http2", ED_KEY_INT, ed_http_set_http2, http2, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
@@ -60,7 +62,7 @@ static const ed_conf_block_t ed_http_listen_block = {
     .scalar = ed_http_listen_address,
     .check = ed_http_listen_check,
     .expect = "expected an address, or a mapping {address, default, "
-              "backlog, tls, proxy_protocol, http2}",
+              "backlog, tls, proxy_protocol, deferred, http2}",
     .list = 1,
 };
 
@@ -102,6 +104,11 @@ static const ed_key_t ed_http_core_keys[] = {
                  underscores_in_headers, NULL, "false"),
     ED_HTTP_LKEY("error_pages", ED_KEY_PTR, ed_http_set_error_pages,
                  error_pages, NULL, NULL),
+    /* A location's own: not inherited (a server of internal locations
+     * would answer nothing). */
+    { "internal", ED_CTX_LOCATION, ED_KEY_INT, ed_conf_set_bool,
+      ED_CONF_LOC, offsetof(ed_http_core_loc_conf_t, internal), NULL,
+      "false" },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -466,6 +473,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
                              addr->value.data, err);
     }
     ls->handler = ed_http_accept;
+    ls->adopt = ed_http_adopt;
     ls->describe = ed_http_listener_describe;
     if (ls->backlog == 0 || backlog > 0) {
         ls->backlog = backlog > 0 ? backlog : ccf->events->backlog;
@@ -489,7 +497,12 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
                              http2 == 1 ? "true" : "false",
                              ha->http2 ? "true" : "false", slot[0]->index);
     }
+    if (ha && ls->deferred != (item->deferred != 0)) {
+        return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
+                             "with and without deferred", ls->name);
+    }
     ls->tls = tls ? 1 : 0;
+    ls->deferred = item->deferred != 0;
     if (ha == NULL) {
         ha = ed_pcalloc(cf->pool, sizeof(ed_http_addr_t));
         if (ha == NULL || ed_array_init(&ha->servers, cf->pool, 2,
@@ -661,9 +674,10 @@ static int
 ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,
                       ed_http_location_t *loc)
 {
-    ed_module_t *m;
-    size_t       i;
-    char         name[128];
+    ed_http_core_loc_conf_t *clcf;
+    ed_module_t             *m;
+    size_t                   i;
+    char                     name[128];
 
     for (i = 0; (m = ed_modules[i]) != NULL; i++) {
         if (m->conf_size[ED_CONF_LOC]) {
@@ -682,6 +696,8 @@ ed_http_location_init(ed_conf_t *cf, ed_http_server_t *srv,
             return ED_ERROR;
         }
     }
+    clcf = loc->conf[ed_http_core_module.index];
+    loc->internal = clcf->internal == 1;
     return ED_OK;
 }
 

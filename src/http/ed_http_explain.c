@@ -740,7 +740,12 @@ ed_explain_pass(ed_explain_run_t *run, ed_explain_t *ex)
     ed_explain_begin(ex, ED_EXPLAIN_RESULT);
     ex->status = 0;
     ex->redirect.data = NULL;
-    if (ex->refused) {
+    if (ex->loc->internal && ex->r->redirects == 0) {
+        /* As ed_http_run: before any check or handler. */
+        ed_explain_result(ex, 404, "%s: an internal location (internal: "
+                          "true) answers only redirects and subrequests",
+                          ed_http_status_text(404));
+    } else if (ex->refused) {
         ed_explain_result(ex, ex->refused, "%s: refused in the access "
                           "phase; the content handler does not run",
                           ed_http_status_text(ex->refused));

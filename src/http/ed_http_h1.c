@@ -4,6 +4,7 @@
  * life (keep-alive, pipelining, discard, lingering close) is in
  * ed_http_request.c, the request body in ed_http_body.c. */
 #include "ed_http.h"
+#include "ed_stats.h"
 
 #define ed_h1_stream(r) (&(r)->hc->c.stream)
 
@@ -69,6 +70,13 @@ ed_http_build_head(ed_http_request_t *r, size_t extra, size_t *len)
         r->chunked_out = !r->head_only;
     } else {
         /* HTTP/1.0 without a length: the body ends at close. */
+        r->keepalive = 0;
+    }
+    /* Draining (QUIT's drain_delay): every connection closes after its
+     * response, so that its client reconnects through the balancer; a
+     * request that began before the drain gets it too. Not a 101: the
+     * tunnel ends the connection. */
+    if (r->status != 101 && ed_stats_draining()) {
         r->keepalive = 0;
     }
     /* Said explicitly whenever the connection ends, also when the

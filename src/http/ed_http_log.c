@@ -51,8 +51,13 @@ ed_http_log_field(ed_http_log_buf_t *b, const char *label, const char *s,
 static size_t
 ed_http_log_line(ed_http_request_t *r, const char **line)
 {
-    size_t n = r->head.line_len;
+    size_t n;
 
+    if (r->parent) {
+        /* A subrequest: the client's request it serves. */
+        r = r->parent;
+    }
+    n = r->head.line_len;
     *line = r->head.method.data;
     if (*line == NULL) {
         return 0;
@@ -133,6 +138,10 @@ ed_http_log_ctx(void *data, char *buf, size_t size)
     if (n) {
         ed_http_log_field(&b, ", request: ", line, n, ED_HTTP_LOG_REQUEST,
                           true);
+    }
+    if (r->parent) {
+        ed_http_log_field(&b, ", subrequest: ", r->uri.data, r->uri.len,
+                          ED_HTTP_LOG_REQUEST, true);
     }
     ed_http_log_upstream(&b, r);
     if (r->head.host.len) {

@@ -78,6 +78,22 @@ ed_http_out_header_del(ed_http_request_t *r, const char *name, size_t nlen)
     r->headers_out.nelts = j;
 }
 
+void
+ed_http_out_headers_error(ed_http_request_t *r, int status)
+{
+    ed_http_out_header_t *h = r->headers_out.elts;
+    size_t                i, j = 0;
+
+    for (i = 0; status == 401 && i < r->headers_out.nelts; i++) {
+        if (h[i].name.len == 16
+            && ed_strncasecmp(h[i].name.data, "WWW-Authenticate", 16) == 0)
+        {
+            h[j++] = h[i];
+        }
+    }
+    r->headers_out.nelts = j;
+}
+
 /* Request pool cleanup: nothing of the output state outlives the
  * request. */
 static void
@@ -156,6 +172,11 @@ ed_http_header_filters(ed_http_request_t *r)
      * responses to requests that never reached a location (those use
      * the server's own settings). */
     loc = r->loc ? r->loc : r->server->fallback;
+    if (r->parent) {
+        /* A subrequest's answer is captured as its handler made it:
+         * filters shape what a client gets. */
+        return ED_OK;
+    }
     for (i = 0; i < loc->nfilters; i++) {
         if (loc->filters[i]->header
             && loc->filters[i]->header(r, loc->filters[i]) != ED_OK)

@@ -26,18 +26,18 @@ ed_http_find_config(ed_http_request_t *r)
     return ED_OK;
 }
 
-/* The access phase: the first check that does not decline answers (a
- * client denied never reaches the content handler). Returns ED_DECLINED
- * or that status. */
+/* The access phase from check r->access_next on: the first check that
+ * does not decline answers (a client denied never reaches the content
+ * handler). Returns ED_DECLINED, ED_AGAIN (a check goes on by itself and
+ * resumes the phase with ed_http_access_resume) or that status. */
 static int
 ed_http_access_phase(ed_http_request_t *r)
 {
     ed_http_location_t *loc = r->loc;
-    unsigned            i;
     int                 rc;
 
-    for (i = 0; i < loc->naccess; i++) {
-        rc = loc->access[i](r);
+    while (r->access_next < loc->naccess) {
+        rc = loc->access[r->access_next++](r);
         if (rc != ED_DECLINED) {
             return rc;
         }
@@ -52,6 +52,12 @@ ed_http_run(ed_http_request_t *r, bool *refused)
 {
     int rc;
 
+    /* `internal: true`: not for a URI the client chose itself. */
+    if (r->loc->internal && r->redirects == 0 && r->parent == NULL) {
+        *refused = true;
+        return 404;
+    }
+    r->access_next = 0;
     rc = ed_http_access_phase(r);
     if (rc != ED_DECLINED) {
         *refused = true;
@@ -66,6 +72,20 @@ ed_http_run(ed_http_request_t *r, bool *refused)
         return 405;
     }
     return r->loc->handler(r);
+}
+
+void
+ed_http_access_resume(ed_http_request_t *r, int rc)
+{
+    if (rc == ED_DECLINED) {
+        rc = ed_http_access_phase(r);
+    }
+    if (rc == ED_DECLINED) {
+        rc = r->loc->handler ? r->loc->handler(r) : 404;
+    }
+    if (rc != ED_AGAIN) {
+        ed_http_finalize(r, rc);
+    }
 }
 
 int
@@ -229,7 +249,7 @@ ed_http_error_page(ed_http_request_t *r, int status)
     }
     r->internal = 1;
     r->error_status = status;
-    r->headers_out.nelts = 0;
+    ed_http_out_headers_error(r, status);
     uri = page->uri;
     q = ed_http_split_args(&uri, &args);
     rc = ed_http_redirect(r, &uri, q ? &args : NULL, &refused);

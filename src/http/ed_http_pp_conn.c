@@ -3,6 +3,7 @@
  * connection for real_ip and the $proxy_protocol_* variables. */
 #include "ed_http.h"
 #include "ed_http_proxy_protocol.h"
+#include "ed_handover.h"
 #include "ed_stats.h"
 
 #include <arpa/inet.h>
@@ -183,6 +184,46 @@ ed_http_pp_free(ed_http_conn_t *hc)
 {
     free(hc->pp);
     hc->pp = NULL;
+}
+
+void
+ed_http_pp_export(ed_http_conn_t *hc, ed_handover_msg_t *m)
+{
+    if (!ed_http_conn_addr(hc)->proxy_protocol) {
+        return;
+    }
+    m->flags |= ED_HO_F_PROXY;
+    if (hc->pp && hc->pp->has_addr) {
+        /* The message has a fixed size: a connection with TLVs kept is
+         * not handed over (ed_http_pp_movable). */
+        m->flags |= ED_HO_F_PP_ADDR;
+        m->pp_src = hc->pp->src;
+        m->pp_dst = hc->pp->dst;
+    }
+}
+
+bool
+ed_http_pp_movable(ed_http_conn_t *hc)
+{
+    return hc->pp == NULL || hc->pp->tlv_len == 0;
+}
+
+int
+ed_http_pp_import(ed_http_conn_t *hc, const ed_handover_msg_t *m)
+{
+    if (!(m->flags & ED_HO_F_PP_ADDR)) {
+        return ED_OK;
+    }
+    hc->pp = malloc(sizeof(struct ed_http_pp_info_s));
+    if (hc->pp == NULL) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
+        return ED_ERROR;
+    }
+    hc->pp->src = m->pp_src;
+    hc->pp->dst = m->pp_dst;
+    hc->pp->has_addr = 1;
+    hc->pp->tlv_len = 0;
+    return ED_OK;
 }
 
 const ed_peer_addr_t *

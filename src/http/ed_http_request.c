@@ -1,10 +1,12 @@
 /* The HTTP/1.x connection: reading heads, dispatching requests, keep-alive,
  * pipelining, discarding unread bodies, timeouts and closing. */
 #include "ed_http.h"
+#include "ed_handover.h"
 #include "ed_stats.h"
 #include "ed_tls.h"
 
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #ifdef __SANITIZE_ADDRESS__
@@ -39,12 +41,14 @@ static void ed_http_close_after_flush(ed_http_conn_t *hc);
 static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
 static void ed_http_conn_shutdown(ed_conn_t *c);
+static int ed_http_handoff(ed_http_conn_t *hc);
 static void ed_http_discard_body(ed_http_request_t *r);
 static void ed_http_wait_drain(ed_http_conn_t *hc);
 static bool ed_http_unread_input(ed_conn_t *c);
 static bool ed_http_conn_silent(ed_http_conn_t *hc);
 static void ed_http_on_linger(ed_stream_t *s, int status, char *data,
                               size_t len);
+static void ed_http_on_flushed_handoff(ed_stream_t *s);
 
 /* Request pools are reused: a keep-alive request costs no malloc. */
 static ed_pool_t *ed_http_pools[ED_HTTP_POOL_CACHE];
@@ -168,6 +172,7 @@ ed_http_accept(ed_listener_t *ls, int fd, const ed_peer_addr_t *peer)
     hc->c.shutdown = ed_http_conn_shutdown;
     hc->c.stream.on_close = ed_http_on_stream_close;
     hc->timer.data = hc;
+    hc->number = ed_stats_connection_number();
     /* A connection silent since its accept is idle from here (a QUIT
      * closes it as an idle keep-alive one). */
     hc->c.idle_since = (uint32_t)ed_current_msec;
@@ -242,6 +247,15 @@ ed_http_wait_head(ed_http_conn_t *hc)
     hc->state = ed_stats_state(hc->state, hc->keepalive ? ED_STATS_IDLE
                                                         : ED_STATS_READING);
     ed_timer_add(ed_worker->loop, &hc->timer, t);
+    if (hc->keepalive && ed_worker->handover_gen) {
+        /* A response in flight at the reload is complete: its connection
+         * may follow the idle ones once the response is written. */
+        if (s->wqueued || ed_stream_flush_posted(s)) {
+            s->on_flushed = ed_http_on_flushed_handoff;
+        } else {
+            ed_http_conn_shutdown(&hc->c);
+        }
+    }
 }
 
 ed_http_request_t *
@@ -469,7 +483,9 @@ ed_http_process(ed_http_request_t *r)
                        && clcf->keepalive_timeout > 0
                        && hc->requests + 1
                               < (unsigned)clcf->keepalive_requests
-                       && !ed_worker->quitting;
+                       && (!ed_worker->quitting
+                           || ed_http_quit_keepalive(hc))
+                       && !ed_stats_draining();
         ed_http_decoder_request(&r->body_dec, &r->head);
     }
 
@@ -529,8 +545,9 @@ ed_http_send_error(ed_http_request_t *r, int status)
     }
     n = ed_http_status_page(status, body, sizeof(body));
     r->content_length = -1;
-    r->headers_out.nelts = status == 405 || status == 200 ? r->headers_out.nelts
-                                                          : 0;
+    if (status != 405 && status != 200) {
+        ed_http_out_headers_error(r, status);
+    }
     if (ed_http_send_response(r, status, &html, body, n) != ED_OK) {
         r->keepalive = 0;
     }
@@ -539,6 +556,12 @@ ed_http_send_error(ed_http_request_t *r, int status)
 void
 ed_http_finalize(ed_http_request_t *r, int rc)
 {
+    if (r->parent) {
+        /* A subrequest's end is its owner's business, not the
+         * connection's. */
+        ed_http_subrequest_finalize(r, rc);
+        return;
+    }
     if (r->finalized) {
         return;
     }
@@ -585,7 +608,9 @@ void
 ed_http_finalize_done(ed_http_request_t *r)
 {
     r->finalized = 1;
-    r->proto->done(r);
+    if (r->proto->done) {
+        r->proto->done(r);   /* a subrequest's end is its owner's */
+    }
 }
 
 void
@@ -638,6 +663,11 @@ ed_http_next(ed_http_conn_t *hc)
     ed_http_request_t  *r = hc->r;
     bool                keepalive = r->keepalive, unread;
 
+    /* Quitting: the connection closes after this response, unless it is
+     * to move to the new generation. */
+    keepalive = keepalive
+                && (!ed_worker->quitting || ed_http_quit_keepalive(hc));
+    hc->http10 = r->head.version == 10;
     ed_http_log_phase(r);
     unread = (ed_http_has_body(r) || r->error) && !r->discard_over;
     if (r->out_buffer) {
@@ -648,7 +678,7 @@ ed_http_next(ed_http_conn_t *hc)
     hc->requests++;
     ed_http_pool_put(r->pool);
     ed_stream_keep(&hc->c.stream, 0);
-    if (!keepalive || ed_worker->quitting) {
+    if (!keepalive) {
         hc->lingering = unread;
         ed_http_close_after_flush(hc);
         return;
@@ -669,7 +699,9 @@ ed_http_on_drain_head(ed_stream_t *s)
 
     s->on_drain = NULL;
     hc->draining = 0;
-    if (ed_worker->quitting && !ed_http_unread_input(&hc->c)) {
+    if (ed_worker->quitting && !ed_http_quit_keepalive(hc)
+        && !ed_http_unread_input(&hc->c))
+    {
         ed_http_close_after_flush(hc);
         return;
     }
@@ -945,6 +977,15 @@ ed_http_conn_shutdown(ed_conn_t *c)
         ed_http_close(hc);
         return;
     }
+    if (ed_worker->handover_gen) {
+        switch (ed_http_handoff(hc)) {
+        case ED_OK:       /* handed over: hc is gone */
+        case ED_AGAIN:    /* kept: asked again when the channel drains */
+            return;
+        default:
+            break;        /* not eligible: as without a handover */
+        }
+    }
     /* The request in flight, or one that has started arriving, finishes
      * with Connection: close (keepalive is off while quitting); closing
      * with its bytes unread would reset the connection under the client.
@@ -960,6 +1001,9 @@ ed_http_conn_shutdown(ed_conn_t *c)
      * closed, rather than holding the worker for shutdown_timeout. */
     idle = (uint32_t)ed_current_msec - hc->c.idle_since;
     if (idle >= ED_HTTP_QUIT_IDLE_MSEC) {
+        if (ed_worker->handover_gen && hc->requests) {
+            ed_worker->handover_closed++;
+        }
         ed_http_close(hc);
         return;
     }
@@ -979,4 +1023,136 @@ ed_http_protocol(ed_http_request_t *r)
         return "HTTP/2.0";
     }
     return r->head.version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+/* Handing an idle keep-alive connection to the new generation at a
+ * reload (fleet.md). ED_OK: handed over, hc is gone; ED_AGAIN: the
+ * channel is full, hc stays as it was and is asked again; ED_DECLINED:
+ * not eligible (TLS, a request in progress or arriving, output not yet
+ * written, a close due, PROXY TLVs that the message cannot carry). */
+static int
+ed_http_handoff(ed_http_conn_t *hc)
+{
+    ed_stream_t       *s = &hc->c.stream;
+    ed_loop_t         *loop = ed_worker->loop;
+    ed_handover_msg_t  m;
+    uint32_t           mask = s->ev.mask;
+    int                n = 0, rc;
+
+    if (hc->c.ls->tls || hc->r != NULL || !hc->keepalive || hc->lingering
+        || hc->draining || hc->quit_check || s->on_flushed != NULL
+        || s->wqueued || ed_stream_flush_posted(s) || ed_stream_buffered(s)
+        || s->closed || s->eof || s->error || s->rdhup
+        || s->read_cb == NULL || !ed_http_pp_movable(hc))
+    {
+        return ED_DECLINED;
+    }
+    if (ed_worker->handover_blocked) {
+        return ED_AGAIN;
+    }
+    /* Out of this worker's epoll set first: epoll follows the open file,
+     * which lives on in the new worker after this copy closes. Bytes
+     * arriving from here wait in the socket for the new worker. */
+    if (mask && ed_loop_del(loop, &s->ev) != ED_OK) {
+        return ED_DECLINED;
+    }
+    if (ioctl(s->ev.fd, FIONREAD, &n) != 0 || n > 0) {
+        rc = ED_DECLINED;     /* a request arrived: served here */
+        goto keep;
+    }
+    memset(&m, 0, sizeof(m));
+    m.connection = hc->number;
+    m.requests = hc->requests;
+    m.flags = hc->http10 ? ED_HO_F_HTTP10 : 0;
+    m.idle_since = (uint64_t)ed_current_msec
+                   - (uint32_t)((uint32_t)ed_current_msec - hc->c.idle_since);
+    ed_http_pp_export(hc, &m);
+    rc = ed_handover_give(ed_worker, s->ev.fd, &m);
+    if (rc == ED_OK) {
+        /* Only this process's copy closes: no FIN, no reset. */
+        ed_http_close(hc);
+        return ED_OK;
+    }
+    rc = rc == ED_AGAIN ? ED_AGAIN : ED_DECLINED;
+keep:
+    if (mask && ed_loop_add(loop, &s->ev, mask) != ED_OK) {
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl(%d) failed",
+               s->ev.fd);
+        ed_http_close(hc);
+        return ED_OK;
+    }
+    return rc;
+}
+
+/* The response written, a connection kept while handing over is asked
+ * again. */
+static void
+ed_http_on_flushed_handoff(ed_stream_t *s)
+{
+    ed_http_conn_t *hc = s->data;
+
+    s->on_flushed = NULL;
+    if (ed_worker->quitting && hc->r == NULL) {
+        ed_http_conn_shutdown(&hc->c);
+    }
+}
+
+int
+ed_http_adopt(ed_listener_t *ls, int fd, const ed_handover_msg_t *m)
+{
+    ed_http_addr_t          *ha = ls->servers;
+    ed_http_core_loc_conf_t *clcf;
+    ed_http_conn_t          *hc;
+    ed_peer_addr_t           peer;
+    socklen_t                len = sizeof(peer);
+    ed_msec_t                idle, t;
+
+    clcf = ha->default_server->loc_conf[ed_http_core_module.index];
+    /* The same reading of the bytes as where it came from: PROXY header
+     * or not. */
+    if (!ha->proxy_protocol != !(m->flags & ED_HO_F_PROXY)
+        || clcf->keepalive_timeout == 0)
+    {
+        return ED_DECLINED;
+    }
+    memset(&peer, 0, sizeof(peer));
+    if (getpeername(fd, &peer.sa, &len) != 0) {
+        return ED_DECLINED;
+    }
+    if (peer.sa.sa_family != AF_INET && peer.sa.sa_family != AF_INET6) {
+        memset(&peer, 0, sizeof(peer));
+        peer.sa.sa_family = AF_UNIX;
+    }
+    hc = ed_http_conn_alloc();
+    if (hc == NULL) {
+        return ED_DECLINED;
+    }
+    if (ed_http_pp_import(hc, m) != ED_OK) {
+        ed_http_conn_release(hc);
+        return ED_DECLINED;
+    }
+    ed_stream_init_lazy(&hc->c.stream, ed_worker->loop, &ed_worker->bufs, fd,
+                        hc);
+    hc->c.ls = ls;
+    hc->c.peer = peer;
+    hc->c.shutdown = ed_http_conn_shutdown;
+    hc->c.stream.on_close = ed_http_on_stream_close;
+    hc->timer.data = hc;
+    hc->timer.handler = ed_http_on_timeout;
+    hc->number = m->connection;
+    hc->requests = (unsigned)m->requests;
+    hc->http10 = (m->flags & ED_HO_F_HTTP10) != 0;
+    ed_conn_link(&hc->c);
+    ed_stats_add(active, 1);
+    ed_http_wait_head(hc);
+    if (hc->keepalive) {
+        /* keepalive_timeout counts from when it went idle over there. */
+        idle = (uint64_t)ed_current_msec > m->idle_since
+                   ? (ed_msec_t)((uint64_t)ed_current_msec - m->idle_since)
+                   : 0;
+        t = clcf->keepalive_timeout;
+        hc->c.idle_since = (uint32_t)m->idle_since;
+        ed_timer_add(ed_worker->loop, &hc->timer, t > idle ? t - idle : 0);
+    }
+    return ED_OK;
 }

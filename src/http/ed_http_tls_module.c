@@ -1,7 +1,10 @@
 /* The tls module: server certificates, protocols and ciphers, SNI choosing
- * the server's certificate, ALPN, and TLS on accepted connections. */
+ * the server's certificate, ALPN, TLS on accepted connections, and the
+ * session ticket key files of the main level. */
 #include "ed_http.h"
 #include "ed_tls.h"
+
+#include <sys/stat.h>
 
 /* A server's `tls:` block. */
 typedef struct {
@@ -17,7 +20,16 @@ typedef struct {
     ed_http_tls_block_t *block;  /* NULL: no tls */
 } ed_http_tls_conf_t;
 
+/* The main level's. */
+typedef struct {
+    ed_node_t            *key_files;  /* session_ticket_key_file, or NULL */
+    ed_tls_ticket_keys_t *keys;       /* read from them, or NULL */
+} ed_http_tls_main_conf_t;
+
 static const char *ed_http_tls_set_protocols(ed_conf_t *cf,
+                                             const ed_key_t *key,
+                                             ed_node_t *node, void *conf);
+static const char *ed_http_tls_set_key_files(ed_conf_t *cf,
                                              const ed_key_t *key,
                                              ed_node_t *node, void *conf);
 static const char *ed_http_tls_check(ed_conf_t *cf, ed_node_t *node,
@@ -49,17 +61,21 @@ static const ed_conf_block_t ed_http_tls_block = {
     .expect = "expected a mapping with certificate and key",
 };
 
-/* A server's own: no level below takes it over. */
+/* tls is a server's own: no level below takes it over. */
 static const ed_key_t ed_http_tls_keys[] = {
     { "tls", ED_CTX_SERVER, ED_KEY_BLOCK, ed_conf_set_block, ED_CONF_SRV,
       offsetof(ed_http_tls_conf_t, block), &ed_http_tls_block, NULL },
+    { "session_ticket_key_file", ED_CTX_MAIN, ED_KEY_NONE,
+      ed_http_tls_set_key_files, ED_CONF_MAIN,
+      offsetof(ed_http_tls_main_conf_t, key_files), NULL, NULL },
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
 ed_module_t ed_http_tls_module = {
     .name = "tls",
     .keys = ed_http_tls_keys,
-    .conf_size = { 0, sizeof(ed_http_tls_conf_t), 0, 0 },
+    .conf_size = { sizeof(ed_http_tls_main_conf_t),
+                   sizeof(ed_http_tls_conf_t), 0, 0 },
     .postconf = ed_http_tls_postconf,
 };
 
@@ -118,6 +134,74 @@ ed_http_tls_set_protocols(ed_conf_t *cf, const ed_key_t *key,
         return "expected at least one of TLSv1.2, TLSv1.3";
     }
     return NULL;
+}
+
+/* session_ticket_key_file: one path or a list; the files are read at
+ * postconf. Returns NULL or a message. */
+static const char *
+ed_http_tls_set_key_files(ed_conf_t *cf, const ed_key_t *key,
+                          ed_node_t *node, void *conf)
+{
+    ed_http_tls_main_conf_t *mcf = conf;
+    size_t                   i, n;
+    ed_node_t               *item;
+
+    ed_unused(cf);
+    ed_unused(key);
+    n = node->type == ED_NODE_SEQ ? node->n : 1;
+    if (node->type == ED_NODE_MAP || n == 0) {
+        return "expected a path or a list of paths";
+    }
+    for (i = 0; i < n; i++) {
+        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
+        if (item->type != ED_NODE_SCALAR || item->value.len == 0) {
+            return "expected a path or a list of paths";
+        }
+    }
+    mcf->key_files = node;
+    return NULL;
+}
+
+/* Reads the session ticket key files, each error and warning at its
+ * item. A file others than its owner may read gives a warning: whoever
+ * reads it can decrypt every session's ticket. Returns ED_OK or
+ * ED_ERROR. */
+static int
+ed_http_tls_read_key_files(ed_conf_t *cf, ed_http_tls_main_conf_t *mcf)
+{
+    ed_node_t *node = mcf->key_files, *item;
+    size_t     i, n;
+    unsigned   mode;
+    char      *path;
+    char       err[1024];
+
+    n = node->type == ED_NODE_SEQ ? node->n : 1;
+    mcf->keys = ed_tls_ticket_keys_create(cf->pool, n);
+    if (mcf->keys == NULL) {
+        return ed_conf_error(cf, node, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
+        path = ed_conf_path(cf, item->value.data);
+        if (path == NULL) {
+            return ed_conf_error(cf, item, "out of memory");
+        }
+        if (ed_tls_ticket_keys_read(mcf->keys, path, &mode, err,
+                                    sizeof(err))
+            != ED_OK)
+        {
+            ed_conf_error(cf, item, "%s", err);
+            continue;
+        }
+        if (mode & (S_IRGRP | S_IROTH)) {
+            ed_conf_warn(cf, item, "session ticket key file \"%s\" is "
+                         "readable by %s (mode %04o): whoever reads it can "
+                         "decrypt the sessions' tickets; chmod 600 it",
+                         path, (mode & S_IROTH) ? "everyone" : "its group",
+                         mode);
+        }
+    }
+    return cf->nerrors ? ED_ERROR : ED_OK;
 }
 
 /* SNI, from the ClientHello before anything is negotiated: the server
@@ -222,7 +306,8 @@ ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
 /* Makes the context of one server with a tls block. Returns ED_OK, or
  * ED_ERROR after recording the error at the key it is about. */
 static int
-ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
+ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv,
+                   const ed_tls_ticket_keys_t *keys)
 {
     ed_http_tls_conf_t  *conf = srv->srv_conf[ed_http_tls_module.index];
     ed_http_tls_block_t *tcf = conf->block;
@@ -265,6 +350,11 @@ ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv)
         SSL_CTX_free(ctx);
         return ED_ERROR;
     }
+    /* Also for a server without tickets: see ed_tls_server_ctx. */
+    if (keys != NULL && ed_tls_ticket_keys_use(ctx, keys) != ED_OK) {
+        return ed_conf_error(cf, tcf->node, "cannot use the session ticket "
+                             "key files");
+    }
     SSL_CTX_set_client_hello_cb(ctx, ed_http_tls_on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, ed_http_tls_on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, ed_http_tls_on_alpn, NULL);
@@ -276,15 +366,22 @@ static int
 ed_http_tls_postconf(ed_conf_t *cf)
 {
     ed_http_core_main_conf_t *cmcf;
+    ed_http_tls_main_conf_t  *mcf;
     ed_http_server_t        **srvs;
     ed_listener_t           **ls;
     ed_http_addr_t           *ha;
     size_t                    i;
 
+    mcf = cf->cycle->main_conf[ed_http_tls_module.index];
+    if (mcf->key_files != NULL
+        && ed_http_tls_read_key_files(cf, mcf) != ED_OK)
+    {
+        return ED_ERROR;
+    }
     cmcf = cf->cycle->main_conf[ed_http_core_module.index];
     srvs = cmcf->servers.elts;
     for (i = 0; i < cmcf->servers.nelts; i++) {
-        ed_http_tls_server(cf, srvs[i]);
+        ed_http_tls_server(cf, srvs[i], mcf->keys);
     }
     ls = cf->cycle->listeners.elts;
     for (i = 0; i < cf->cycle->listeners.nelts; i++) {

@@ -73,6 +73,17 @@ ED_VAR(ed_http_var_remote_addr)
     return ed_http_var_addr(r, ed_http_remote(r), out);
 }
 
+/* The user auth_basic verified; none before (nginx sets it from any
+ * Authorization field, verified or not). */
+ED_VAR(ed_http_var_remote_user)
+{
+    if (r->remote_user.len == 0) {
+        return ED_DECLINED;
+    }
+    *out = r->remote_user;
+    return ED_OK;
+}
+
 /* Empty for a client named by a header (no port there), as nginx. */
 ED_VAR(ed_http_var_remote_port)
 {
@@ -355,9 +366,7 @@ ED_VAR(ed_http_var_worker_id)
 
 ED_VAR(ed_http_var_connection)
 {
-    /* A per-worker serial number would need state; the accepted count
-     * gives a unique, increasing number per worker. */
-    return ed_http_var_u64(r, out, (uint64_t)(uintptr_t)r->hc);
+    return ed_http_var_u64(r, out, r->hc->number);
 }
 
 /* The request's number on its connection: streams count on HTTP/2. */
@@ -398,6 +407,7 @@ ED_VAR(ed_http_var_http2_stream_id)
 static const ed_http_variable_t ed_http_vars[] = {
     { "remote_addr", ed_http_var_remote_addr },
     { "remote_port", ed_http_var_remote_port },
+    { "remote_user", ed_http_var_remote_user },
     { "realip_remote_addr", ed_http_var_realip_remote_addr },
     { "realip_remote_port", ed_http_var_realip_remote_port },
     { "server_addr", ed_http_var_server_addr },

@@ -210,8 +210,9 @@ ed_control_is_eddy(long pid, char *name, size_t size)
     return strcmp(self, name) == 0;
 }
 
-/* pid_file and shutdown_timeout when the configuration has errors: read
- * from the file's tree when it parsed, else the defaults. */
+/* pid_file and the time a quit may take (drain_delay plus
+ * shutdown_timeout) when the configuration has errors: read from the
+ * file's tree when it parsed, else the defaults. */
 static void
 ed_control_fallback(ed_conf_t *errors, const char *prefix, char *pid_file,
                     size_t size, ed_msec_t *timeout)
@@ -244,6 +245,13 @@ ed_control_fallback(ed_conf_t *errors, const char *prefix, char *pid_file,
             *timeout = t;
         }
     }
+    n = ed_conf_get(root, "drain_delay");
+    if (n && n->type == ED_NODE_SCALAR) {
+        t = ed_conf_parse_msec(n->value.data, n->value.len);
+        if (t != (ed_msec_t)-1) {
+            *timeout += t;
+        }
+    }
 }
 
 int
@@ -267,7 +275,8 @@ ed_control(const char *word, const char *prefix, ed_cycle_t *cycle,
     if (cycle) {
         snprintf(pid_file, sizeof(pid_file), "%s",
                  ed_core_conf(cycle)->pid_file.data);
-        timeout = ed_core_conf(cycle)->shutdown_timeout;
+        timeout = ed_core_conf(cycle)->shutdown_timeout
+                  + ed_core_conf(cycle)->drain_delay;
     } else if (signo == SIGHUP || signo == SIGUSR2) {
         /* The master would refuse this configuration: say why now. */
         ed_conf_print_errors(errors);
@@ -330,8 +339,9 @@ ed_control(const char *word, const char *prefix, ed_cycle_t *cycle,
     if (signo != SIGQUIT && signo != SIGTERM) {
         return 0;
     }
-    /* The master gives its workers shutdown_timeout, then kills them;
-     * 5 s more covers that and its own exit. */
+    /* The master drains for drain_delay, gives its workers
+     * shutdown_timeout, then kills them; 5 s more covers that and its
+     * own exit. */
     timeout += 5000;
     if (ed_control_exit_wait((pid_t)pid, pidfd, timeout)) {
         fprintf(stderr, "eddy: stopped (pid %ld)\n", pid);

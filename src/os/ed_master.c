@@ -2,6 +2,7 @@
  * respawns crashed workers, reloads the configuration, upgrades the
  * binary. It never serves a request. */
 #include "ed_process.h"
+#include "ed_handover.h"
 #include "ed_loop.h"
 #include "ed_notify.h"
 #include "ed_socket.h"
@@ -10,9 +11,38 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 enum { ED_MASTER_RUNNING = 0, ED_MASTER_QUITTING, ED_MASTER_TERMINATING };
+
+/* A reload with a handover: the new generation starts, then (all READY)
+ * the old one is told to quit and hand over, then (every HANDOFF_DONE)
+ * the reload is reported done. */
+enum { ED_RELOAD_NONE = 0, ED_RELOAD_READY, ED_RELOAD_DONE };
+
+/* The bounds of each wait of a reload with a handover. */
+#define ED_RELOAD_READY_MSEC  1000
+#define ED_RELOAD_DONE_MSEC   1000
+
+/* The master's end of a worker's channel (allocated: the slots move). */
+typedef struct {
+    ed_event_t  ev;
+    pid_t       pid;
+    unsigned    unacked;    /* HANDOFFs forwarded to it, not yet taken */
+    unsigned    ready:1;    /* READY came */
+    unsigned    quit_sent:1; /* told to quit and hand over */
+    unsigned    done:1;     /* HANDOFF_DONE came, or it is gone */
+} ed_chan_t;
+
+/* A HANDOFF waiting for room in the new worker's channel. */
+typedef struct ed_fwd_s ed_fwd_t;
+
+struct ed_fwd_s {
+    ed_fwd_t          *next;
+    int                fd;
+    ed_handover_msg_t  m;
+};
 
 typedef struct {
     pid_t     pid;         /* 0: waiting to be respawned */
@@ -22,6 +52,7 @@ typedef struct {
     unsigned  fast_fails;  /* consecutive deaths soon after start */
     ed_msec_t started;
     ed_msec_t respawn_at;
+    ed_chan_t *chan;       /* NULL: none (or gone) */
     unsigned  exiting:1;   /* told to stop: not respawned */
 } ed_proc_t;
 
@@ -39,8 +70,18 @@ static struct {
     char *const *argv;
     pid_t        upgrade_pid;  /* the new binary's master */
     bool         oldbin;       /* our pid file is PIDFILE.oldbin */
+    bool         draining;     /* QUIT's drain_delay is running */
     ed_timer_t   kill_timer;
     ed_timer_t   respawn_timer;
+    ed_timer_t   drain_timer;
+    /* The handover (fleet.md). */
+    int          reload_phase;  /* ED_RELOAD_* */
+    ed_timer_t   reload_timer;
+    unsigned     transit;       /* descriptors queued or not yet taken */
+    bool         throttled;     /* old channels left unread */
+    bool         resume_due;
+    ed_fwd_t    *fwd_head;      /* HANDOFFs waiting to be forwarded */
+    ed_fwd_t    *fwd_tail;
 } ed_m;
 
 const char *ed_daemon_error_log;
@@ -180,22 +221,74 @@ ed_procs_alive(void)
     return n;
 }
 
+static void ed_chan_on_event(ed_event_t *ev, uint32_t events);
+
+/* The child keeps only its own end of its own channel, and none of the
+ * connections the master holds on their way. */
+static void
+ed_child_close_channels(int keep_other)
+{
+    ed_fwd_t *f, *next;
+    size_t    i;
+
+    /* Freed too: a worker exits through its own loop, and the leak
+     * checker of a sanitizer build counts what it inherited. */
+    for (i = 0; i < ed_m.nprocs; i++) {
+        if (ed_m.procs[i].chan) {
+            close(ed_m.procs[i].chan->ev.fd);
+            free(ed_m.procs[i].chan);
+            ed_m.procs[i].chan = NULL;
+        }
+    }
+    for (f = ed_m.fwd_head; f; f = next) {
+        next = f->next;
+        close(f->fd);
+        free(f);
+    }
+    ed_m.fwd_head = NULL;
+    ed_m.fwd_tail = NULL;
+    if (keep_other >= 0) {
+        close(keep_other);
+    }
+}
+
 /* Forks the worker of slot p. ED_OK or ED_ERROR. */
 static int
 ed_proc_spawn(ed_proc_t *p)
 {
     ed_stats_worker_t *slot;
     pid_t              pid, master = getpid();
-    int                id = p->id;
+    int                id = p->id, sv[2] = { -1, -1 };
+    ed_chan_t         *ch;
 
+    ch = calloc(1, sizeof(ed_chan_t));
+    if (ch == NULL
+        || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                      0, sv) != 0)
+    {
+        /* The worker serves without a channel: no handover to or from
+         * it. */
+        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "socketpair() failed");
+        free(ch);
+        ch = NULL;
+    }
     slot = ed_stats_claim();
     pid = fork();
     if (pid < 0) {
         ed_log(ED_LOG_ALERT, ed_log_cur, errno, "fork() failed");
         ed_stats_bind(slot, 0);
+        if (ch) {
+            close(sv[0]);
+            close(sv[1]);
+            free(ch);
+        }
         return ED_ERROR;
     }
     if (pid == 0) {
+        ed_child_close_channels(sv[0]);
+        free(ch);    /* the master's end, closed just above */
+        ed_handover_chan = sv[1];
+        ed_handover_generation = ed_m.generation;
         ed_stats_attach(slot);
         /* Only the master talks to an `eddy -d` launcher. */
         if (ed_log_tee_fd >= 0) {
@@ -211,6 +304,21 @@ ed_proc_spawn(ed_proc_t *p)
     p->pid = pid;
     p->started = ed_current_msec;
     p->generation = ed_m.generation;
+    if (ch) {
+        close(sv[1]);
+        ch->ev.fd = sv[0];
+        ch->ev.handler = ed_chan_on_event;
+        ch->pid = pid;
+        if (ed_loop_add(ed_m.loop, &ch->ev, EPOLLIN | EPOLLOUT | EPOLLET)
+            != ED_OK)
+        {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "epoll_ctl() failed");
+            close(sv[0]);
+            free(ch);
+            ch = NULL;
+        }
+    }
+    p->chan = ch;
     return ED_OK;
 }
 
@@ -221,6 +329,9 @@ ed_start_workers(void)
     int        i;
 
     ed_m.generation++;
+    if (ed_stats) {
+        atomic_store(&ed_stats->generation, ed_m.generation);
+    }
     for (i = 0; i < ed_m.cycle->workers; i++) {
         p = ed_proc_add();
         if (p == NULL) {
@@ -366,10 +477,15 @@ ed_on_kill_timer(ed_timer_t *t)
     }
 }
 
+static void ed_reload_complete(void);
+
 static void
 ed_shutdown(int state, int signo, ed_msec_t grace)
 {
+    ed_reload_complete();
     ed_m.state = state;
+    ed_m.draining = false;
+    ed_timer_del(ed_m.loop, &ed_m.drain_timer);
     ed_drop_pending();
     ed_timer_del(ed_m.loop, &ed_m.respawn_timer);
     ed_signal_workers(signo, false);
@@ -378,6 +494,369 @@ ed_shutdown(int state, int signo, ed_msec_t grace)
         return;
     }
     ed_timer_add(ed_m.loop, &ed_m.kill_timer, grace);
+}
+
+/* The handover's channels (fleet.md, "Reload: idle keep-alive
+ * connections move to the new generation"). */
+
+static ed_proc_t *
+ed_proc_of_chan(ed_chan_t *ch)
+{
+    size_t i;
+
+    for (i = 0; i < ed_m.nprocs; i++) {
+        if (ed_m.procs[i].chan == ch) {
+            return &ed_m.procs[i];
+        }
+    }
+    return NULL;
+}
+
+/* A connection that cannot move on: the master's copy closes (the
+ * client's connection with it, the old worker's being closed). */
+static void
+ed_fwd_drop(int fd)
+{
+    close(fd);
+    ed_stats_handover(ED_STATS_HANDOVER_CLOSED);
+}
+
+/* The new worker a connection goes to: the one with the old one's id,
+ * else $connection mod N, else any. */
+static ed_proc_t *
+ed_fwd_target(const ed_handover_msg_t *m)
+{
+    ed_proc_t *p, *any = NULL, *by_alt = NULL;
+    int        alt = (int)(m->connection % (uint64_t)ed_max(
+                                               ed_m.cycle->workers, 1));
+    size_t     i;
+
+    for (i = 0; i < ed_m.nprocs; i++) {
+        p = &ed_m.procs[i];
+        if (p->generation != ed_m.generation || p->pid <= 0
+            || p->chan == NULL || p->exiting)
+        {
+            continue;
+        }
+        if (p->id == m->worker) {
+            return p;
+        }
+        if (p->id == alt) {
+            by_alt = p;
+        }
+        if (any == NULL) {
+            any = p;
+        }
+    }
+    return by_alt ? by_alt : any;
+}
+
+/* Forwards the queued HANDOFFs in order while the new workers' channels
+ * take them. */
+static void
+ed_fwd_flush(void)
+{
+    ed_fwd_t  *f;
+    ed_proc_t *p;
+    int        rc;
+
+    while ((f = ed_m.fwd_head) != NULL) {
+        p = ed_m.state == ED_MASTER_RUNNING ? ed_fwd_target(&f->m) : NULL;
+        if (p == NULL) {
+            ed_fwd_drop(f->fd);
+            ed_m.transit--;
+        } else {
+            rc = ed_handover_send(p->chan->ev.fd, &f->m, f->fd);
+            if (rc == ED_AGAIN) {
+                return;    /* EPOLLOUT on that channel flushes again */
+            }
+            if (rc == ED_OK) {
+                close(f->fd);
+                p->chan->unacked++;
+            } else {
+                ed_log(ED_LOG_ALERT, ed_log_cur, errno, "forwarding a "
+                       "connection to worker %d failed", p->id);
+                ed_fwd_drop(f->fd);
+                ed_m.transit--;
+            }
+        }
+        ed_m.fwd_head = f->next;
+        if (ed_m.fwd_head == NULL) {
+            ed_m.fwd_tail = NULL;
+        }
+        free(f);
+    }
+    if (ed_m.throttled && ed_m.transit < ED_HANDOVER_TRANSIT_MAX) {
+        ed_m.resume_due = true;
+    }
+}
+
+static void
+ed_fwd(int fd, const ed_handover_msg_t *m)
+{
+    ed_fwd_t *f;
+
+    if (ed_m.state != ED_MASTER_RUNNING
+        || (f = malloc(sizeof(ed_fwd_t))) == NULL)
+    {
+        ed_fwd_drop(fd);
+        return;
+    }
+    f->next = NULL;
+    f->fd = fd;
+    f->m = *m;
+    if (ed_m.fwd_tail) {
+        ed_m.fwd_tail->next = f;
+    } else {
+        ed_m.fwd_head = f;
+    }
+    ed_m.fwd_tail = f;
+    ed_m.transit++;
+    ed_fwd_flush();
+}
+
+static void ed_reload_check(void);
+
+/* Reads p's channel: until it is empty, or (an old worker's, unless
+ * all) while too many descriptors are in transit. */
+static void
+ed_chan_read(ed_proc_t *p, bool all)
+{
+    ed_chan_t         *ch = p->chan;
+    ed_handover_msg_t  m;
+    ed_handover_peer_t peer;
+    const char        *err;
+    size_t             len;
+    unsigned           n;
+    int                fd, nfds, flags, rc;
+
+    peer.generation = p->generation;
+    peer.worker = p->id;
+    peer.types = 1u << ED_HO_READY | 1u << ED_HO_TAKEN;
+    if (ch->quit_sent) {
+        peer.types |= 1u << ED_HO_HANDOFF | 1u << ED_HO_DONE;
+    }
+    for ( ;; ) {
+        if (!all && ch->quit_sent
+            && ed_m.transit >= ED_HANDOVER_TRANSIT_MAX)
+        {
+            /* The old worker keeps its connections meanwhile and retries
+             * once its channel has room. */
+            ed_m.throttled = true;
+            return;
+        }
+        rc = ed_handover_recv(ch->ev.fd, &m, &len, &fd, &nfds, &flags);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        if (rc != ED_OK) {
+            /* The worker's end is closed: it has exited. */
+            ch->done = 1;
+            return;
+        }
+        err = ed_handover_check(&m, len, nfds, flags, &peer);
+        if (err) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, 0, "invalid handover message "
+                   "from worker %d (pid %d): %s", p->id, (int)p->pid, err);
+            if (fd >= 0) {
+                ed_fwd_drop(fd);
+            }
+            continue;
+        }
+        switch (m.type) {
+        case ED_HO_READY:
+            ch->ready = 1;
+            break;
+        case ED_HO_HANDOFF:
+            ed_fwd(fd, &m);
+            break;
+        case ED_HO_DONE:
+            ch->done = 1;
+            break;
+        case ED_HO_TAKEN:
+            n = ed_min(m.count, ch->unacked);
+            ch->unacked -= n;
+            ed_m.transit -= n;
+            if (ed_m.throttled && ed_m.transit < ED_HANDOVER_TRANSIT_MAX) {
+                ed_m.resume_due = true;
+            }
+            break;
+        }
+    }
+}
+
+/* Reads the old workers' channels left unread while too many
+ * descriptors were in transit. */
+static void
+ed_chan_resume(void)
+{
+    size_t i;
+
+    while (ed_m.resume_due && ed_m.transit < ED_HANDOVER_TRANSIT_MAX) {
+        ed_m.resume_due = false;
+        ed_m.throttled = false;
+        for (i = 0; i < ed_m.nprocs; i++) {
+            if (ed_m.procs[i].chan && ed_m.procs[i].chan->quit_sent) {
+                ed_chan_read(&ed_m.procs[i], false);
+            }
+        }
+    }
+}
+
+static void
+ed_chan_on_event(ed_event_t *ev, uint32_t events)
+{
+    ed_chan_t *ch = ed_container_of(ev, ed_chan_t, ev);
+    ed_proc_t *p = ed_proc_of_chan(ch);
+
+    if (p == NULL) {
+        return;
+    }
+    if (events & EPOLLOUT) {
+        ed_fwd_flush();
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        ed_chan_read(p, false);
+    }
+    ed_chan_resume();
+    ed_reload_check();
+}
+
+/* A worker has exited: what it sent before is read, then its channel
+ * closes. Descriptors forwarded to it and not taken died with it. */
+static void
+ed_chan_close(ed_proc_t *p)
+{
+    ed_chan_t *ch = p->chan;
+
+    if (ch == NULL) {
+        return;
+    }
+    ed_chan_read(p, true);
+    ed_m.transit -= ch->unacked;
+    while (ch->unacked) {
+        ed_stats_handover(ED_STATS_HANDOVER_CLOSED);
+        ch->unacked--;
+    }
+    ed_loop_del(ed_m.loop, &ch->ev);
+    close(ch->ev.fd);
+    free(ch);
+    p->chan = NULL;
+    ed_m.resume_due = ed_m.throttled;
+}
+
+/* The reload is done: reported to `eddy -s reload` and the service
+ * manager. */
+static void
+ed_reload_finish(void)
+{
+    ed_m.reload_phase = ED_RELOAD_NONE;
+    ed_timer_del(ed_m.loop, &ed_m.reload_timer);
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->reloads, 1);
+    }
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
+           ed_m.generation);
+    ed_reload_report(true, NULL, NULL);
+    ed_notify_ready(false);
+}
+
+/* Tells the old generation to quit: with a handover to the new one,
+ * through the channel, else (no channel, or handover off) by QUIT. */
+static void
+ed_quit_old(bool handover)
+{
+    ed_handover_msg_t m;
+    size_t            i;
+
+    memset(&m, 0, sizeof(m));
+    ed_handover_init_msg(&m, ED_HO_QUIT, ed_m.generation, -1);
+    for (i = 0; i < ed_m.nprocs; i++) {
+        ed_proc_t *p = &ed_m.procs[i];
+
+        if (p->generation == ed_m.generation || p->exiting) {
+            continue;
+        }
+        p->exiting = 1;
+        if (handover && p->chan && p->pid > 0
+            && ed_handover_send(p->chan->ev.fd, &m, -1) == ED_OK)
+        {
+            p->chan->quit_sent = 1;
+            p->chan->done = 0;
+            continue;
+        }
+        if (p->pid > 0 && kill(p->pid, SIGQUIT) != 0 && errno != ESRCH) {
+            ed_log(ED_LOG_ALERT, ed_log_cur, errno, "kill(%d, %d) failed",
+                   (int)p->pid, SIGQUIT);
+        }
+    }
+    ed_timer_add(ed_m.loop, &ed_m.kill_timer,
+                 ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000);
+}
+
+/* Moves a reload with a handover on: once every new worker is READY the
+ * old ones quit, once every old one has sent HANDOFF_DONE it is done. */
+static void
+ed_reload_check(void)
+{
+    size_t i;
+
+    if (ed_m.reload_phase == ED_RELOAD_READY) {
+        for (i = 0; i < ed_m.nprocs; i++) {
+            ed_proc_t *p = &ed_m.procs[i];
+
+            if (p->generation == ed_m.generation && p->pid > 0 && p->chan
+                && !p->chan->ready)
+            {
+                return;
+            }
+        }
+        ed_quit_old(true);
+        ed_m.reload_phase = ED_RELOAD_DONE;
+        ed_timer_add(ed_m.loop, &ed_m.reload_timer, ED_RELOAD_DONE_MSEC);
+    }
+    if (ed_m.reload_phase == ED_RELOAD_DONE) {
+        for (i = 0; i < ed_m.nprocs; i++) {
+            ed_proc_t *p = &ed_m.procs[i];
+
+            if (p->chan && p->chan->quit_sent && !p->chan->done) {
+                return;
+            }
+        }
+        ed_reload_finish();
+    }
+}
+
+static void
+ed_on_reload_timer(ed_timer_t *t)
+{
+    ed_unused(t);
+    if (ed_m.reload_phase == ED_RELOAD_READY) {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "the new workers are not all "
+               "ready after %d ms: stopping the old ones",
+               ED_RELOAD_READY_MSEC);
+        ed_quit_old(true);
+        ed_m.reload_phase = ED_RELOAD_DONE;
+        ed_timer_add(ed_m.loop, &ed_m.reload_timer, ED_RELOAD_DONE_MSEC);
+        ed_reload_check();
+        return;
+    }
+    if (ed_m.reload_phase == ED_RELOAD_DONE) {
+        ed_reload_finish();
+    }
+}
+
+/* A reload still under way when another begins, or at shutdown: the old
+ * generation quits now and the reload is reported done. */
+static void
+ed_reload_complete(void)
+{
+    if (ed_m.reload_phase == ED_RELOAD_READY) {
+        ed_quit_old(true);
+    }
+    if (ed_m.reload_phase != ED_RELOAD_NONE) {
+        ed_reload_finish();
+    }
 }
 
 static void
@@ -417,6 +896,8 @@ ed_on_child_exit(ed_proc_t *p, int status)
     ed_core_conf_t *ccf = ed_core_conf(ed_m.cycle);
     bool            abnormal;
     ed_msec_t       delay = 0;
+
+    ed_chan_close(p);
 
     abnormal = WIFSIGNALED(status)
                || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
@@ -514,6 +995,8 @@ ed_reap(void)
             }
         }
     }
+    ed_chan_resume();
+    ed_reload_check();
     if (ed_m.state != ED_MASTER_RUNNING && ed_procs_alive() == 0) {
         ed_loop_stop(ed_m.loop);
     }
@@ -540,6 +1023,29 @@ ed_open_log(ed_cycle_t *cycle)
     return ED_OK;
 }
 
+/* Publishes the configuration now in force (its -T sha256 and the
+ * time) for eddy_config_info. */
+static void
+ed_publish_config(ed_cycle_t *cycle)
+{
+    unsigned char md[32];
+
+    if (ed_conf_dump_sha256(cycle, md) != ED_OK) {
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "cannot hash the configuration: "
+               "eddy_config_info keeps the previous sha256");
+        return;
+    }
+    ed_stats_config(md);
+}
+
+static void
+ed_reload_failed(void)
+{
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->reload_failures, 1);
+    }
+}
+
 static void
 ed_reload(void)
 {
@@ -551,6 +1057,7 @@ ed_reload(void)
 
     struct timespec ts;
 
+    ed_reload_complete();
     ed_m.reload_seq++;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ed_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
@@ -568,6 +1075,7 @@ ed_reload(void)
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
         ed_reload_report(false, errors, NULL);
+        ed_reload_failed();
         ed_cycle_errors_free(errors);
         ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
                   ed_m.generation);
@@ -586,6 +1094,7 @@ ed_reload(void)
         ed_log(ED_LOG_ERR, ed_log_cur, 0,
                "reload failed: keeping the running configuration");
         ed_reload_report(false, NULL, msg);
+        ed_reload_failed();
         ed_cycle_free(cycle);
         ed_notify("READY=1\nSTATUS=reload failed: keeping generation %u",
                   ed_m.generation);
@@ -593,6 +1102,7 @@ ed_reload(void)
     }
     ed_m.cycle = cycle;
     ed_log_cur = &cycle->log;
+    ed_publish_config(cycle);
     ed_announce_listeners(cycle, old);
     /* What the new cycle did not take (removed listeners, old log files)
      * is released before forking: the new workers must not inherit it.
@@ -610,16 +1120,17 @@ ed_reload(void)
                "failed");
     }
     ed_m.no_workers = false;
-    ed_signal_workers(SIGQUIT, true);
-    ed_timer_add(ed_m.loop, &ed_m.kill_timer,
-                 ed_core_conf(cycle)->shutdown_timeout + 5000);
-    if (ed_stats) {
-        atomic_fetch_add(&ed_stats->reloads, 1);
+    /* Never across a binary upgrade: both masters serve the listeners. */
+    if (ed_core_conf(cycle)->events->handover && !ed_m.oldbin
+        && ed_m.upgrade_pid == 0)
+    {
+        ed_m.reload_phase = ED_RELOAD_READY;
+        ed_timer_add(ed_m.loop, &ed_m.reload_timer, ED_RELOAD_READY_MSEC);
+        ed_reload_check();
+        return;
     }
-    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "reload done: generation %u",
-           ed_m.generation);
-    ed_reload_report(true, NULL, NULL);
-    ed_notify_ready(false);
+    ed_quit_old(false);
+    ed_reload_finish();
 }
 
 /* USR2: starts the new binary with our listening sockets. */
@@ -707,6 +1218,113 @@ ed_reopen(void)
     ed_signal_workers(SIGUSR1, false);
 }
 
+/* The graceful stop of QUIT: the workers close their listeners and
+ * finish what is in flight within shutdown_timeout. */
+static void
+ed_graceful_stop(void)
+{
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
+    /* What the service manager waits for beyond TimeoutStopSec: the
+     * workers' shutdown_timeout and the 5 s `eddy -s quit` allows. */
+    ed_notify("STOPPING=1\nSTATUS=draining: %lld connections\n"
+              "EXTEND_TIMEOUT_USEC=%llu", (long long)ed_connections(),
+              (unsigned long long)
+                  (ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000)
+                  * 1000ULL);
+    ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
+                ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
+}
+
+/* Whether another master serves our listeners: we are the old master
+ * of a binary upgrade, or the new one while the old one (whose pid is
+ * in PIDFILE.oldbin) still runs. Draining would then only send the
+ * balancer away from a host that keeps serving. */
+static bool
+ed_upgrade_under_way(void)
+{
+    char  path[4096], buf[32];
+    FILE *f;
+    long  pid = 0;
+
+    if (ed_m.oldbin || ed_m.upgrade_pid) {
+        return true;
+    }
+    snprintf(path, sizeof(path), "%s.oldbin", ed_pid_path());
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    if (fgets(buf, sizeof(buf), f) != NULL) {
+        pid = strtol(buf, NULL, 10);
+    }
+    fclose(f);
+    return pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == 0;
+}
+
+/* A duration as the configuration would write it: "2s", "1500ms". */
+static const char *
+ed_msec_text(ed_msec_t ms, char *buf, size_t size)
+{
+    if (ms % 1000 == 0) {
+        snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+    } else {
+        snprintf(buf, size, "%llums", (unsigned long long)ms);
+    }
+    return buf;
+}
+
+static void
+ed_on_drain_timer(ed_timer_t *t)
+{
+    ed_unused(t);
+    ed_m.draining = false;
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "drain over: closing listeners");
+    ed_graceful_stop();
+}
+
+/* QUIT. With drain_delay, a master alone on its listeners first drains:
+ * it keeps them open for the delay while the workers (told through the
+ * shared flag) answer health with 503 and close every connection after
+ * its response, so that the balancer marks the host down and clients
+ * reconnect elsewhere before anything is refused. A second QUIT cuts
+ * the delay short. */
+static void
+ed_quit(void)
+{
+    ed_core_conf_t *ccf = ed_core_conf(ed_m.cycle);
+    char            text[32];
+
+    if (ed_m.draining) {
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "second QUIT: drain cut short");
+        ed_timer_del(ed_m.loop, &ed_m.drain_timer);
+        ed_on_drain_timer(NULL);
+        return;
+    }
+    if (ccf->drain_delay == 0 || ed_m.state != ED_MASTER_RUNNING
+        || ed_m.no_workers || ed_upgrade_under_way())
+    {
+        ed_graceful_stop();
+        return;
+    }
+    if (ed_stats == NULL) {
+        /* The workers read the flag in shared memory. */
+        ed_log(ED_LOG_WARN, ed_log_cur, 0, "cannot drain without the shared "
+               "status memory: stopping at once");
+        ed_graceful_stop();
+        return;
+    }
+    ed_m.draining = true;
+    atomic_store(&ed_stats->draining, 1);
+    ed_msec_text(ccf->drain_delay, text, sizeof(text));
+    ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "draining: health answers 503 for "
+           "%s", text);
+    ed_notify("STOPPING=1\nSTATUS=draining: health answers 503 for %s\n"
+              "EXTEND_TIMEOUT_USEC=%llu", text,
+              (unsigned long long)(ccf->drain_delay + ccf->shutdown_timeout
+                                   + 5000) * 1000ULL);
+    ed_timer_add(ed_m.loop, &ed_m.drain_timer, ccf->drain_delay);
+}
+
 static void
 ed_master_on_signal(void *data, int signo)
 {
@@ -716,21 +1334,19 @@ ed_master_on_signal(void *data, int signo)
         ed_reap();
         return;
     case SIGHUP:
+        if (ed_m.draining) {
+            /* A new generation would serve a host that is leaving. */
+            ed_log(ED_LOG_WARN, ed_log_cur, 0, "reload refused: draining");
+            ed_m.reload_seq++;
+            ed_reload_report(false, NULL, "reload refused: draining");
+            return;
+        }
         if (ed_m.state == ED_MASTER_RUNNING) {
             ed_reload();
         }
         return;
     case SIGQUIT:
-        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "graceful shutdown");
-        /* What the service manager waits for beyond TimeoutStopSec: the
-         * workers' shutdown_timeout and the 5 s `eddy -s quit` allows. */
-        ed_notify("STOPPING=1\nSTATUS=draining: %lld connections\n"
-                  "EXTEND_TIMEOUT_USEC=%llu", (long long)ed_connections(),
-                  (unsigned long long)
-                      (ed_core_conf(ed_m.cycle)->shutdown_timeout + 5000)
-                      * 1000ULL);
-        ed_shutdown(ED_MASTER_QUITTING, SIGQUIT,
-                    ed_core_conf(ed_m.cycle)->shutdown_timeout + 2000);
+        ed_quit();
         return;
     case SIGTERM:
     case SIGINT:
@@ -748,6 +1364,13 @@ ed_master_on_signal(void *data, int signo)
         ed_signal_workers(SIGQUIT, false);
         return;
     case SIGUSR2:
+        /* A new master would serve on after this one, told to stop,
+         * has gone: the stop would not stop the host. */
+        if (ed_m.draining || ed_m.state != ED_MASTER_RUNNING) {
+            ed_log(ED_LOG_WARN, ed_log_cur, 0, "upgrade refused: %s",
+                   ed_m.draining ? "draining" : "shutting down");
+            return;
+        }
         ed_upgrade();
         return;
     default:
@@ -765,6 +1388,8 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     ed_m.argv = argv;
     ed_m.kill_timer.handler = ed_on_kill_timer;
     ed_m.respawn_timer.handler = ed_on_respawn_timer;
+    ed_m.drain_timer.handler = ed_on_drain_timer;
+    ed_m.reload_timer.handler = ed_on_reload_timer;
     ed_m.loop = ed_loop_create(ed_log_cur);
     if (ed_m.loop == NULL) {
         return 2;
@@ -791,6 +1416,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
         ed_log(ED_LOG_ALERT, ed_log_cur, errno,
                "shared memory for the status counters failed");
     }
+    ed_publish_config(cycle);
     if (ed_pid_file_write() != ED_OK) {
         ed_loop_destroy(ed_m.loop);
         return 2;
@@ -824,6 +1450,11 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     ed_reload_status_path(ed_pid_path(), path, sizeof(path));
     unlink(path);
     ed_listeners_close(ed_m.cycle, !ed_m.oldbin);
+    while (ed_m.nprocs) {
+        ed_chan_close(&ed_m.procs[0]);
+        ed_proc_remove(&ed_m.procs[0]);
+    }
+    ed_fwd_flush();
     ed_loop_destroy(ed_m.loop);
     free(ed_m.procs);
     ed_log_cur = &ed_log_stderr;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -174,6 +175,23 @@ ed_listener_take(ed_listener_t *ls, ed_cycle_t *old)
     }
 }
 
+/* Sets TCP_DEFER_ACCEPT as the configuration says, on a new socket or
+ * one taken over (a reload may change it). One second, as H2O: a client
+ * that connects and stays silent is handed over after about that long
+ * (then client_header_timeout runs); one that speaks first, as every
+ * HTTP, PROXY protocol and TLS client does, wakes the worker once with
+ * its bytes already there, and the kernel skips the handshake's last
+ * ACK. */
+static void
+ed_socket_defer(ed_listener_t *ls, int fd)
+{
+    int secs = ls->deferred ? 1 : 0;
+
+    if (fd >= 0 && ls->addr.ss_family != AF_UNIX) {
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+    }
+}
+
 int
 ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
 {
@@ -200,6 +218,7 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
                     return ED_ERROR;
                 }
             }
+            ed_socket_defer(ls, ls->fd);
             continue;
         }
         /* One socket per worker; a new generation with more workers gets
@@ -225,6 +244,7 @@ ed_listeners_open(ed_cycle_t *cycle, ed_cycle_t *old, ed_log_t *log)
                     return ED_ERROR;
                 }
             }
+            ed_socket_defer(ls, ls->fds[j]);
         }
     }
     return ED_OK;

@@ -3,6 +3,8 @@
 #include "ed_shm.h"
 #include "ed_time.h"
 
+#include <time.h>
+
 ed_stats_t               *ed_stats;
 static ed_stats_worker_t  ed_stats_private;
 ed_stats_worker_t        *ed_stats_me = &ed_stats_private;
@@ -30,6 +32,27 @@ ed_stats_init(void)
     }
     ed_stats->start_msec = ed_current_msec;
     return ED_OK;
+}
+
+void
+ed_stats_handover(int result)
+{
+    if (ed_stats) {
+        atomic_fetch_add(&ed_stats->handover[result], 1);
+    }
+}
+
+uint64_t
+ed_stats_connection_number(void)
+{
+    static uint64_t own;
+
+    /* Without shared counters, numbers are unique per process only. */
+    if (ed_stats == NULL) {
+        return ++own;
+    }
+    return atomic_fetch_add_explicit(&ed_stats->connections, 1,
+                                     memory_order_relaxed) + 1;
 }
 
 ed_stats_worker_t *
@@ -108,6 +131,65 @@ ed_stats_exited(pid_t pid)
         }
         atomic_store(&w->pid, 0);
         return;
+    }
+}
+
+void
+ed_stats_config(const unsigned char *md)
+{
+    uint64_t w;
+    uint32_t seq;
+    size_t   i;
+
+    if (ed_stats == NULL) {
+        return;
+    }
+    seq = atomic_load_explicit(&ed_stats->config_seq, memory_order_relaxed);
+    atomic_store_explicit(&ed_stats->config_seq, seq + 1,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (i = 0; i < 4; i++) {
+        memcpy(&w, md + 8 * i, 8);
+        atomic_store_explicit(&ed_stats->config_sha256[i], w,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&ed_stats->config_seq, seq + 2,
+                          memory_order_release);
+    atomic_store_explicit(&ed_stats->last_reload, (int64_t)time(NULL),
+                          memory_order_relaxed);
+}
+
+void
+ed_stats_config_hex(char *hex)
+{
+    unsigned char md[32];
+    uint64_t      w;
+    uint32_t      s1, s2;
+    size_t        i;
+
+    hex[0] = '\0';
+    if (ed_stats == NULL) {
+        return;
+    }
+    /* The master writes once per reload: a reader retries at most a few
+     * times. */
+    do {
+        s1 = atomic_load_explicit(&ed_stats->config_seq,
+                                  memory_order_acquire);
+        for (i = 0; i < 4; i++) {
+            w = atomic_load_explicit(&ed_stats->config_sha256[i],
+                                     memory_order_relaxed);
+            memcpy(md + 8 * i, &w, 8);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        s2 = atomic_load_explicit(&ed_stats->config_seq,
+                                  memory_order_relaxed);
+    } while (s1 != s2 || (s1 & 1));
+    if (s1 == 0) {
+        return;
+    }
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     }
 }
 

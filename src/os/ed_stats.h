@@ -73,6 +73,22 @@ typedef struct {
     ed_msec_t          start_msec;     /* the master's start, monotonic */
     _Atomic uint64_t   reloads;
     _Atomic uint64_t   restarts;
+    /* The master's state, for the fleet metrics and the drain (written
+     * only by the master). */
+    _Atomic uint64_t   reload_failures;
+    _Atomic uint32_t   generation;
+    _Atomic uint32_t   draining;       /* QUIT's drain_delay is running */
+    _Atomic int64_t    last_reload;    /* unix time of the last good load */
+    /* The sha256 of the configuration in force, as -T prints it: a
+     * sequence lock (odd while the master writes) over 32 bytes. */
+    _Atomic uint32_t   config_seq;
+    _Atomic uint64_t   config_sha256[4];
+    /* The last $connection given: numbers are unique across workers and
+     * generations, so a connection handed over keeps its own. */
+    _Atomic uint64_t   connections;
+    /* Connections handed over at reloads, by result: adopted by a new
+     * worker, or closed on the way (ED_STATS_HANDOVER_*). */
+    _Atomic uint64_t   handover[2];
     ed_stats_worker_t  retired;        /* sums of exited workers */
     ed_stats_worker_t  workers[ED_STATS_SLOTS];
 } ed_stats_t;
@@ -93,6 +109,12 @@ extern ed_stats_worker_t *ed_stats_me;
                           memory_order_relaxed)
 
 #define ed_stats_v2(field, n) ed_stats_add(v2.field, n)
+enum { ED_STATS_HANDOVER_ADOPTED = 0, ED_STATS_HANDOVER_CLOSED };
+
+/* Counts a handed over connection's result (any process). */
+void ed_stats_handover(int result);
+/* The next $connection number. */
+uint64_t ed_stats_connection_number(void);
 
 /* Master: maps the counters once (kept for the process's life). ED_OK or
  * ED_ERROR (errno). */
@@ -107,6 +129,20 @@ void ed_stats_attach(ed_stats_worker_t *slot);
 /* Master, when a worker was reaped: its counters go to the retired
  * totals, its gauges are dropped, the slot is free. */
 void ed_stats_exited(pid_t pid);
+/* Master: the configuration in force is the one whose -T dump hashes
+ * to md (32 bytes); loaded now (the last good load's time). */
+void ed_stats_config(const unsigned char *md);
+/* Any process: the sha256 of the configuration in force, 64 hex digits
+ * and a NUL, or "" when the master has not said. */
+void ed_stats_config_hex(char *hex);
+/* Whether the master is draining (QUIT with drain_delay): health answers
+ * 503 and every response closes its connection. */
+static inline bool
+ed_stats_draining(void)
+{
+    return ed_stats
+           && atomic_load_explicit(&ed_stats->draining, memory_order_relaxed);
+}
 /* Moves a connection's gauge from state cur to state next; returns
  * next, the connection's new state. */
 unsigned ed_stats_state(unsigned cur, unsigned next);

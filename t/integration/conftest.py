@@ -472,6 +472,12 @@ class Eddy:
                             "stderr:\n%s" % (pending, timeout,
                                              self.stderr_text()))
             time.sleep(0.05)
+        # A port accepts once it is bound, before the master has bound
+        # the others, logged its notices and written its pid file; all
+        # of that is done when it forks its first worker.
+        while (not proc_children(self.proc.pid) and self.proc.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         return self
 
     def running(self):

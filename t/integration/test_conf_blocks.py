@@ -177,7 +177,7 @@ events: {colour: blue}
 servers:
   - listen: 127.0.0.1:{port}
 """, "colour", 'unknown key "colour" in events; expected max_connections, '
-     'accept or backlog'),
+     'accept, backlog or handover'),
     # A value error names "block.key" at the value.
     ("""
 upstreams:

@@ -67,6 +67,8 @@ def test_stop_waits_for_the_master(eddy):
           - listen: 127.0.0.1:{port}
             locations: {/: {return: 204}}
         """)
+    # The port may accept before the master has written its pid file.
+    assert wait_for(lambda: (e.prefix / "logs/eddy.pid").exists(), 5)
     rc, out, err = e.ctl("-s", "stop")
     assert rc == 0, err
     assert err == "eddy: stopped (pid %d)\n" % e.pid

@@ -301,6 +301,43 @@ def test_limit_req_says_state_is_not_consulted(eddy):
     assert doc["status"] == 204
 
 
+def test_auth_basic_verifies_the_credentials_given(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              /:
+                auth_basic: {realm: "Staff only", user_file: conf/htpasswd}
+                return: 204
+        """, start=False)
+    # apr1 of "secret", as htpasswd -m wrote it.
+    e.write_file("conf/htpasswd",
+                 "bob:$apr1$rltxulAK$3dQsC.1royUO4uQRsvQO21\n")
+    u = url(e, "x", "/")
+    rc, out, err = explain(e, u)
+    assert rc == 0, err
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_basic: deny, no credentials: 401 with '
+                            'realm "Staff only", 1 users in conf/htpasswd'), \
+        rules
+    good = "Authorization: Basic Ym9iOnNlY3JldA=="        # bob:secret
+    bad = "Authorization: Basic Ym9iOm5vcGU="             # bob:nope
+    eve = "Authorization: Basic ZXZlOnNlY3JldA=="         # eve:secret
+    rc, out, err = explain(e, u, "--header", good)
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_basic: allow, user "bob": password '
+                            'verified (apr1, conf/htpasswd:1)'), rules
+    assert "secret" not in out
+    rc, out, err = explain(e, u, "--header", bad)
+    assert 'user "bob": password mismatch' in lines(out, "rules")[0]
+    rc, out, err = explain(e, u, "--header", eve)
+    assert 'user "eve" not found in conf/htpasswd' in lines(out, "rules")[0]
+    doc = explain_json(e, u, "--header", bad)
+    assert doc["rules"][0]["module"] == "auth_basic"
+    assert doc["status"] == 401
+    assert explain_json(e, u, "--header", good)["status"] == 204
+
+
 # --------------------------------------------------------------------------
 # results
 
@@ -654,3 +691,56 @@ def test_real_ip_sets_the_address_the_rules_see(eddy):
     assert rules[0].startswith("real_ip: peer not trusted, 192.0.2.5 is "
                                "not in from"), rules
     assert rules[1].startswith("access: allow"), rules
+
+
+def test_health_location(eddy):
+    e = eddy("""
+        upstreams:
+          app: {servers: ["127.0.0.1:{port1}"]}
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              = /healthz: {health: {require_upstreams: [app]}}
+              = /up: {health: true}
+        """, ports=2, start=False)
+    rc, out, err = explain(e, url(e, "x", "/healthz"))
+    assert rc == 0, err
+    assert lines(out, "handler") == [
+        "health: require_upstreams [app] (%s)" % at(e, "[app]")]
+    assert lines(out, "result") == [
+        '200 "ok" while serving (text/plain, Cache-Control: no-store)',
+        '503 "draining" during drain_delay after QUIT',
+        '503 "upstream app down" when every server of upstream app is '
+        'down (state not consulted)']
+    doc = explain_json(e, url(e, "x", "/up"))
+    assert doc["handler"] == {"module": "health", "settings": [
+        {"name": "require_upstreams", "value": "[]", "from": "default"}],
+        "filters": []}
+    assert doc["status"] == 200
+    doc = explain_json(e, url(e, "x", "/up"), "--method", "POST")
+    assert doc["status"] == 405
+
+
+def test_auth_request_names_its_location_and_is_not_asked(eddy):
+    e = eddy("""
+        servers:
+          - listen: "127.0.0.1:{port}"
+            locations:
+              /_auth:
+                internal: true
+                return: 204
+              /:
+                auth_request: {uri: /_auth, timeout: 2s}
+                return: 204
+        """, start=False)
+    rc, out, err = explain(e, url(e, "x", "/"))
+    assert rc == 0, err
+    rules = lines(out, "rules")[0]
+    assert rules.startswith('auth_request: a GET for /_auth answered by '
+                            'location "/_auth" decides (2xx allows, 401 and '
+                            '403 refuse, else 500; timeout 2000ms)'), rules
+    assert rules.endswith(", state not consulted"), rules
+    rc, out, err = explain(e, url(e, "x", "/_auth"))
+    assert rc == 0, err
+    result = lines(out, "result")[0]
+    assert result.startswith("404 Not Found: an internal location"), result

@@ -324,6 +324,7 @@ default_type: text/plain
 access_log: {path: logs/access.log, format: json}
 gzip: {enabled: true, level: 4, min_length: 100, types: [text/html]}
 real_ip: {from: [10.0.0.0/8]}
+session_ticket_key_file: [TICKETS]
 upstreams:
   be:
     balance: hash
@@ -368,6 +369,12 @@ servers:
         redirect: {to: /y, status: 302}
       = /st:
         status: json
+      = /_auth:
+        internal: true
+        return: 204
+      /in/:
+        auth_request: {uri: /_auth, timeout: 2s, copy_headers: [X-User]}
+        return: 200
 """
 
 
@@ -404,14 +411,20 @@ def test_every_dumped_key_is_in_the_man_page(prefix):
                     "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-subj", "/CN=a", "-days", "2"], check=True,
                    capture_output=True, timeout=60)
+    tickets = prefix / "ticket.key"
+    tickets.write_bytes(os.urandom(80))
+    tickets.chmod(0o600)
     conf = prefix / "conf" / "eddy.yaml"
-    conf.write_text(RICH.replace("CERT", str(cert)).replace("KEY", str(key)))
+    conf.write_text(RICH.replace("CERT", str(cert)).replace("KEY", str(key))
+                    .replace("TICKETS", str(tickets)))
     rc, out, err = run_eddy(["-p", prefix, "-c", conf, "-T"], cwd=prefix)
     assert rc == 0, err
     keys = dumped_keys(out)
     assert {"workers", "events", "max_connections", "listen", "static",
             "health_check", "expect_status", "tls_verify", "proxy_protocol",
-            "real_ip", "from", "recursive"} <= keys, keys
+            "real_ip", "from", "recursive",
+            "session_ticket_key_file", "auth_request", "copy_headers",
+            "internal"} <= keys, keys
     page = (REPO / "doc" / "eddy.yaml.5").read_text()
     documented = set()
     for words in re.findall(r"\bIc ([^\n]+)", page):

@@ -429,9 +429,13 @@ def test_regress_quit_closes_silent_connection(eddy):
     """A connection that has sent nothing (a browser's spare connection)
     is idle: QUIT closes it within about a second, without a byte, and
     the master exits; it used to wait for shutdown_timeout (30 s here).
-    One whose request comes 0.3 s into the quit is still answered."""
+    One whose request comes 0.3 s into the quit is still answered. (With
+    `deferred: false`: with deferred, the default, the kernel keeps such
+    connections until their first bytes, see the test below.)"""
     e = eddy(config(workers=1).replace("shutdown_timeout: 2s",
-                                       "shutdown_timeout: 30s"))
+                                       "shutdown_timeout: 30s")
+             .replace("listen: 127.0.0.1:{port}",
+                      "listen: [{address: 127.0.0.1:{port}, deferred: false}]"))
     workers = e.wait_workers(1)
     silent = e.connect()
     late = e.connect()
@@ -453,6 +457,32 @@ def test_regress_quit_closes_silent_connection(eddy):
     finally:
         silent.close()
         late.close()
+    assert wait_gone(workers, 5)
+
+
+def test_quit_with_deferred_silent_connection(eddy):
+    """deferred (the default): a connection that has sent nothing is still
+    the kernel's when QUIT closes the listeners, which drops it: the master
+    does not wait for shutdown_timeout, and the client's first bytes get a
+    reset, never a response."""
+    e = eddy(config(workers=1).replace("shutdown_timeout: 2s",
+                                       "shutdown_timeout: 30s"))
+    workers = e.wait_workers(1)
+    silent = e.connect()
+    try:
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        e.signal(signal.SIGQUIT)
+        assert e.wait_exit(5) == 0, e.all_logs()
+        assert time.monotonic() - t0 < 3
+        try:
+            silent.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            data, closed = read_until_close(silent, 5)
+        except (ConnectionResetError, BrokenPipeError):
+            data, closed = b"", True
+        assert closed and data == b"", data
+    finally:
+        silent.close()
     assert wait_gone(workers, 5)
 
 

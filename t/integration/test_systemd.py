@@ -189,3 +189,23 @@ def test_upgrade_sends_mainpid(eddy, notify):
                     .strip() == str(new), 5)
     os.kill(new, signal.SIGQUIT)
     assert wait_for(lambda: not pid_alive(new), 10)
+
+
+def test_quit_with_drain_delay_says_draining(eddy, notify):
+    """QUIT with drain_delay: STOPPING=1 and the drain at once, the time
+    to allow covering drain_delay + shutdown_timeout + 5 s; then, when
+    the listeners close, the connections left."""
+    n = notify()
+    e = eddy(CONFIG.replace("TAG", "g1").replace(
+        "workers: 2\n", "workers: 2\ndrain_delay: 2s\n") +
+        "      /h:\n        health: true\n",
+        env={"NOTIFY_SOCKET": n.name})
+    n.wait_for("READY")
+    e.signal(signal.SIGQUIT)
+    pid, f, _ = n.wait_for("STOPPING")[-1]
+    assert pid == e.pid
+    assert f["STATUS"] == "draining: health answers 503 for 2s"
+    assert f["EXTEND_TIMEOUT_USEC"] == "10000000"
+    pid, f, _ = n.wait_for("EXTEND_TIMEOUT_USEC", 5)[-1]
+    assert re.fullmatch(r"draining: \d+ connections", f["STATUS"]), f
+    assert e.wait_exit(10) == 0

@@ -729,6 +729,129 @@ START_TEST(test_tls_switch_ctx)
 }
 END_TEST
 
+/* The session id context is nginx's (SHA-1 of "HTTP" and the leaf's
+ * SHA-1), or tickets from nginx hosts with the same key files and
+ * certificate would not resume: OpenSSL refuses a session of another
+ * context even when its ticket decrypts. */
+START_TEST(test_tls_sid_ctx_as_nginx)
+{
+    unsigned char        md[EVP_MAX_MD_SIZE], want[EVP_MAX_MD_SIZE];
+    unsigned int         len, wlen;
+    const unsigned char *got_ctx;
+    unsigned int         got_len_ctx;
+    EVP_MD_CTX          *mdctx = EVP_MD_CTX_new();
+    char                 buf[8];
+
+    ck_assert(X509_digest(SSL_CTX_get0_certificate(sctx), EVP_sha1(), md,
+                          &len) == 1);
+    ck_assert(EVP_DigestInit_ex(mdctx, EVP_sha1(), NULL) == 1);
+    ck_assert(EVP_DigestUpdate(mdctx, "HTTP", 4) == 1);
+    ck_assert(EVP_DigestUpdate(mdctx, md, len) == 1);
+    ck_assert(EVP_DigestFinal_ex(mdctx, want, &wlen) == 1);
+    EVP_MD_CTX_free(mdctx);
+    connect_pair(sctx, 0);
+    echo = true;
+    ck_assert_int_eq(ed_stream_read_until(st, "\n", 1, 1024, on_read), ED_OK);
+    handshake();
+    client_write("s\n", 2);
+    ck_assert_uint_eq(client_read(buf, 8, sizeof(buf)), 8);
+    got_ctx = SSL_SESSION_get0_id_context(SSL_get_session(ed_tls_ssl(st)),
+                                          &got_len_ctx);
+    ck_assert_uint_eq(got_len_ctx, wlen);
+    ck_assert_int_eq(memcmp(got_ctx, want, wlen), 0);
+}
+END_TEST
+
+/* Writes a key file of size bytes whose name starts with tag. */
+static void
+write_key_file(const char *path, size_t size, char tag)
+{
+    unsigned char b[80];
+    FILE         *f;
+    size_t        i;
+
+    for (i = 0; i < size; i++) {
+        b[i] = (unsigned char)(i < 16 ? tag : rand());
+    }
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, size, f), size);
+    fclose(f);
+}
+
+/* Keys from files: a ticket resumes on another context with the same
+ * files (another host), not on one with other files; _i picks the
+ * 80- or 48-byte layout and TLS 1.3 or 1.2. */
+START_TEST(test_tls_ticket_key_files)
+{
+    ed_pool_t            *pool = ed_pool_create(4096);
+    ed_tls_ticket_keys_t *keys, *other;
+    SSL_SESSION          *s1;
+    char                  p1[160], p2[160], err[256];
+    unsigned              mode;
+
+    snprintf(p1, sizeof(p1), "%s/t1.key", dir);
+    snprintf(p2, sizeof(p2), "%s/t2.key", dir);
+    write_key_file(p1, _i & 1 ? 48 : 80, 'a');
+    write_key_file(p2, _i & 1 ? 48 : 80, 'b');
+    keys = ed_tls_ticket_keys_create(pool, 1);
+    other = ed_tls_ticket_keys_create(pool, 1);
+    ck_assert_int_eq(ed_tls_ticket_keys_read(keys, p1, &mode, err,
+                                             sizeof(err)), ED_OK);
+    ck_assert_int_eq(ed_tls_ticket_keys_read(other, p2, &mode, err,
+                                             sizeof(err)), ED_OK);
+    SSL_CTX_set_max_proto_version(cctx, _i & 2 ? TLS1_2_VERSION : 0);
+    ck_assert_int_eq(ed_tls_ticket_keys_use(sctx, keys), ED_OK);
+    ck_assert(!session_round(NULL, &s1));
+    ck_assert(SSL_SESSION_has_ticket(s1));
+    SSL_CTX_free(sctx);
+    sctx = server_ctx(ED_TLS_V12 | ED_TLS_V13, true);
+    /* the shared keys do not know it */
+    ck_assert(!session_round(s1, NULL));
+    ck_assert_int_eq(ed_tls_ticket_keys_use(sctx, keys), ED_OK);
+    ck_assert(session_round(s1, NULL));
+    ck_assert_int_eq(ed_tls_ticket_keys_use(sctx, other), ED_OK);
+    ck_assert(!session_round(s1, NULL));
+    SSL_SESSION_free(s1);
+    SSL_CTX_free(sctx);
+    sctx = NULL;
+    ed_pool_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_tls_ticket_key_file_errors)
+{
+    ed_pool_t            *pool = ed_pool_create(4096);
+    ed_tls_ticket_keys_t *keys = ed_tls_ticket_keys_create(pool, 2);
+    char                  p1[160], p2[160], err[512], want[512];
+    unsigned              mode;
+
+    snprintf(p1, sizeof(p1), "%s/t1.key", dir);
+    snprintf(p2, sizeof(p2), "%s/t2.key", dir);
+    write_key_file(p1, 32, 'a');
+    ck_assert_int_eq(ed_tls_ticket_keys_read(keys, p1, &mode, err,
+                                             sizeof(err)), ED_ERROR);
+    snprintf(want, sizeof(want), "session ticket key file \"%s\" must be "
+             "48 or 80 bytes, got 32", p1);
+    ck_assert_str_eq(err, want);
+    write_key_file(p1, 80, 'a');
+    write_key_file(p2, 48, 'a');
+    ck_assert_int_eq(ed_tls_ticket_keys_read(keys, p1, &mode, err,
+                                             sizeof(err)), ED_OK);
+    ck_assert_int_eq(ed_tls_ticket_keys_read(keys, p2, &mode, err,
+                                             sizeof(err)), ED_ERROR);
+    snprintf(want, sizeof(want), "session ticket key file \"%s\" repeats "
+             "the key name of \"%s\"", p2, p1);
+    ck_assert_str_eq(err, want);
+    unlink(p2);
+    ck_assert_int_eq(ed_tls_ticket_keys_read(keys, p2, &mode, err,
+                                             sizeof(err)), ED_ERROR);
+    ck_assert(strstr(err, "No such file or directory") != NULL);
+    unlink(p1);
+    ed_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(test_tls_ctx_errors)
 {
     char     err[512];
@@ -821,6 +944,9 @@ ed_test_tls_suite(void)
     tcase_add_test(tc, test_tls_session_bound_to_certificate);
     tcase_add_test(tc, test_tls_protocols);
     tcase_add_test(tc, test_tls_switch_ctx);
+    tcase_add_test(tc, test_tls_sid_ctx_as_nginx);
+    tcase_add_loop_test(tc, test_tls_ticket_key_files, 0, 4);
+    tcase_add_test(tc, test_tls_ticket_key_file_errors);
     tcase_add_test(tc, test_tls_ctx_errors);
     tcase_add_test(tc, test_tls_sni_parse);
     suite_add_tcase(s, tc);
