@@ -421,3 +421,32 @@ def test_request_trailers_reach_chunked_upstream(eddy):
         assert raw.endswith(b"0\r\nx-sum: 42\r\n\r\n"), raw
         assert b"evil" not in raw
         c.close()
+
+
+def test_auth_request_subrequest_over_h2(eddy):
+    """A subrequest (auth_request) of an HTTP/2 stream: its answer decides,
+    the stream gets the protected location's response."""
+    def auth(req, conn):
+        if req.header("Authorization") == "yes":
+            return response(200, b"", headers=[("X-User", "ann")])
+        return response(401, b"")
+
+    with Backend(auth) as a:
+        e = eddy("""
+workers: 1
+servers:
+  - listen: [{address: "127.0.0.1:{port}", http2: true}]
+    auth_request: {uri: /_auth, copy_headers: [X-User]}
+    locations:
+      /_auth:
+        internal: true
+        proxy: {pass: "http://127.0.0.1:%d"}
+      /:
+        return: {status: 200, body: "user=$http_x_user status=$auth_status\\n"}
+""" % a.port)
+        c = H2(e.port)
+        st = c.get("/", headers=[("authorization", "yes")])
+        assert st.status == 200 and st.body == b"user=ann status=200\n"
+        st = c.get("/")
+        assert st.status == 401
+        c.close()
