@@ -328,7 +328,12 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
         ed_proxy_body_out(ctx, p, len);
     }
     if (rc == ED_DONE) {
-        if (ctx->body_chunked) {
+        if (ctx->body_chunked && r->trailers.len) {
+            /* The client's trailers (HTTP/2) end the chunked body. */
+            ed_proxy_body_out(ctx, "0\r\n", 3);
+            ed_proxy_body_out(ctx, r->trailers.data, r->trailers.len);
+            ed_proxy_body_out(ctx, "\r\n", 2);
+        } else if (ctx->body_chunked) {
             ed_proxy_body_out(ctx, "0\r\n\r\n", 5);
         }
         ctx->body_done = 1;
@@ -875,24 +880,33 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
 
     ed_proxy_try_end(ctx, 101);
     if (ed_proxy_copy_headers(ctx, h) != ED_OK
-        || ed_http_add_header(r, "Upgrade", 7, "websocket", 9) != ED_OK
-        || ed_http_add_header(r, "Connection", 10, "upgrade", 7) != ED_OK)
+        || (!r->connect_protocol
+            && (ed_http_add_header(r, "Upgrade", 7, "websocket", 9) != ED_OK
+                || ed_http_add_header(r, "Connection", 10, "upgrade", 7)
+                       != ED_OK)))
     {
         ed_proxy_finish(ctx, 502);
         return;
     }
     /* No "Connection: close" on a 101; the connection ends with the
-     * tunnel. */
+     * tunnel. Over HTTP/2 (RFC 8441) the answer is a 200 whose body is
+     * the tunnel's, on the stream. */
     r->keepalive = 1;
-    r->status = 101;
+    r->status = r->connect_protocol ? 200 : 101;
+    r->content_length = -1;
     r->streamed = 1;
+    if (r->connect_protocol) {
+        ed_http_out_header_del(r, "Sec-WebSocket-Accept", 20);
+    }
     if (ed_http_send_header(r) != ED_OK) {
         ed_proxy_finish(ctx, ED_ERROR);
         return;
     }
     r->keepalive = 0;
     ctx->reusable = 0;
-    ed_http_body_stop(r);
+    if (!r->connect_protocol) {
+        ed_http_body_stop(r);
+    }
     if (ed_http_upstream_tunnel(r, ctx->uc, ctx->piece,
                                 ctx->pcf->read_timeout, ed_proxy_tunnel_done,
                                 ctx) != ED_OK)
@@ -1087,13 +1101,18 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     if (h.status == 101) {
         /* Only to the protocol asked for: anything else would carry
          * requests past every check of this server. */
-        if (!ctx->upgrade || !ed_http_upstream_websocket_accepted(&h)) {
+        if (!ctx->upgrade || !ed_http_upstream_websocket_accepted(&h)
+            || (ctx->r->connect_protocol
+                && !ed_http_upstream_websocket_accept_ok(ctx->r, &h)))
+        {
             ed_http_log(ED_LOG_ERR, ctx->r, 0,
                         "upstream %s switched protocols %s "
                         "(upstream \"%s\")",
                         ctx->server->name.data,
-                        ctx->upgrade ? "to something other than websocket"
-                                     : "unasked",
+                        !ctx->upgrade ? "unasked"
+                        : ctx->r->connect_protocol
+                            ? "without the Sec-WebSocket-Accept its key asks"
+                            : "to something other than websocket",
                         ctx->ups->name.data);
             ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
             return;
@@ -1172,7 +1191,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
     ed_http_output_buffer(r, pcf->buffer_size);
     /* An error page run through the proxy sends no body: what is left of
      * the client's is discarded. */
-    ctx->has_body = !r->internal && ed_http_has_body(r);
+    ctx->has_body = !r->internal && ed_http_has_body(r)
+                    && !r->connect_protocol;
     ctx->upgrade = pcf->websocket && !r->internal
                    && ed_http_upstream_websocket_asked(r);
     if (ctx->has_body) {

@@ -429,6 +429,7 @@ ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
         }
     }
     loc->handler = ed_http_proxy_handler;
+    loc->websocket = pcf->websocket == 1;
     loc->subrequest = 1;
     return ED_OK;
 }

@@ -30,6 +30,16 @@ typedef struct {
     uint64_t responses[5];
     uint64_t bytes_in;
     uint64_t bytes_out;
+    struct {
+        uint64_t requests[ED_STATS_PROTOS];
+        uint64_t connections[2];
+        uint64_t refused_streams;
+        uint64_t resets_received;
+        uint64_t goaway[ED_STATS_GOAWAY_CODES];
+        uint64_t floods[ED_STATS_FLOODS];
+        int64_t  connections_active;
+        int64_t  streams_active;
+    } v2;
     /* The master's, for a fleet. */
     uint64_t generation;
     uint64_t reload_failures;
@@ -125,6 +135,133 @@ ed_http_status_main(ed_cycle_t *cycle)
     return cycle->main_conf[ed_http_status_module.index];
 }
 
+/* The HTTP/2 counters of one slot (its gauges when live). */
+static void
+ed_http_status_v2_collect(ed_http_status_t *st, ed_stats_worker_t *w,
+                          bool live)
+{
+    size_t j;
+
+#define ED_V2SUM(f) st->v2.f += atomic_load_explicit(&w->v2.f,              \
+                                                     memory_order_relaxed)
+    for (j = 0; j < ED_STATS_PROTOS; j++) {
+        ED_V2SUM(requests[j]);
+    }
+    ED_V2SUM(connections[0]);
+    ED_V2SUM(connections[1]);
+    ED_V2SUM(refused_streams);
+    ED_V2SUM(resets_received);
+    for (j = 0; j < ED_STATS_GOAWAY_CODES; j++) {
+        ED_V2SUM(goaway[j]);
+    }
+    for (j = 0; j < ED_STATS_FLOODS; j++) {
+        ED_V2SUM(floods[j]);
+    }
+    if (live) {
+        ED_V2SUM(connections_active);
+        ED_V2SUM(streams_active);
+    }
+#undef ED_V2SUM
+}
+
+static const char *ed_http_status_protos[ED_STATS_PROTOS] = {
+    "HTTP/1.0", "HTTP/1.1", "HTTP/2.0"
+};
+static const char *ed_http_status_floods[ED_STATS_FLOODS] = {
+    "resets", "refused", "continuations", "control", "window_updates"
+};
+
+/* The HTTP/2 metrics (spec/http2.md, Logs and status), Prometheus. */
+static void
+ed_http_status_v2_prometheus(ed_http_status_buf_t *b,
+                             const ed_http_status_t *st)
+{
+    size_t i;
+
+    ed_http_status_printf(b, "# HELP eddy_requests_by_protocol_total "
+                          "Requests, by protocol.\n# TYPE "
+                          "eddy_requests_by_protocol_total counter\n");
+    for (i = 0; i < ED_STATS_PROTOS; i++) {
+        ed_http_status_printf(b, "eddy_requests_by_protocol_total{protocol="
+                              "\"%s\"} %llu\n", ed_http_status_protos[i],
+                              (unsigned long long)st->v2.requests[i]);
+    }
+    ed_http_status_printf(b, "# HELP eddy_http2_connections_total HTTP/2 "
+        "connections, by mode.\n# TYPE eddy_http2_connections_total counter\n"
+        "eddy_http2_connections_total{mode=\"h2\"} %llu\n"
+        "eddy_http2_connections_total{mode=\"h2c\"} %llu\n"
+        "# HELP eddy_http2_connections_active HTTP/2 connections open.\n"
+        "# TYPE eddy_http2_connections_active gauge\n"
+        "eddy_http2_connections_active %lld\n"
+        "# HELP eddy_http2_streams_active HTTP/2 streams holding a request."
+        "\n# TYPE eddy_http2_streams_active gauge\n"
+        "eddy_http2_streams_active %lld\n"
+        "# HELP eddy_http2_refused_streams_total Streams refused over "
+        "max_concurrent_streams.\n# TYPE eddy_http2_refused_streams_total "
+        "counter\neddy_http2_refused_streams_total %llu\n"
+        "# HELP eddy_http2_resets_received_total RST_STREAM frames from "
+        "clients.\n# TYPE eddy_http2_resets_received_total counter\n"
+        "eddy_http2_resets_received_total %llu\n"
+        "# HELP eddy_http2_goaway_sent_total GOAWAY frames sent, by code.\n"
+        "# TYPE eddy_http2_goaway_sent_total counter\n",
+        (unsigned long long)st->v2.connections[0],
+        (unsigned long long)st->v2.connections[1],
+        (long long)ed_max(st->v2.connections_active, 0),
+        (long long)ed_max(st->v2.streams_active, 0),
+        (unsigned long long)st->v2.refused_streams,
+        (unsigned long long)st->v2.resets_received);
+    for (i = 0; i < ED_STATS_GOAWAY_CODES; i++) {
+        if (st->v2.goaway[i]) {
+            ed_http_status_printf(b, "eddy_http2_goaway_sent_total{code="
+                                  "\"%zu\"} %llu\n", i,
+                                  (unsigned long long)st->v2.goaway[i]);
+        }
+    }
+    ed_http_status_printf(b, "# HELP eddy_http2_floods_total Connections "
+                          "closed for a flood, by limit.\n# TYPE "
+                          "eddy_http2_floods_total counter\n");
+    for (i = 0; i < ED_STATS_FLOODS; i++) {
+        ed_http_status_printf(b, "eddy_http2_floods_total{limit=\"%s\"} "
+                              "%llu\n", ed_http_status_floods[i],
+                              (unsigned long long)st->v2.floods[i]);
+    }
+}
+
+/* The same under "http2" in JSON. */
+static void
+ed_http_status_v2_json(ed_http_status_buf_t *b, const ed_http_status_t *st)
+{
+    size_t i;
+
+    ed_http_status_printf(b, "\"http2\":{\"requests_by_protocol\":{");
+    for (i = 0; i < ED_STATS_PROTOS; i++) {
+        ed_http_status_printf(b, "%s\"%s\":%llu", i ? "," : "",
+                              ed_http_status_protos[i],
+                              (unsigned long long)st->v2.requests[i]);
+    }
+    ed_http_status_printf(b, "},\"connections\":{\"h2\":%llu,\"h2c\":%llu},"
+        "\"connections_active\":%lld,\"streams_active\":%lld,"
+        "\"refused_streams\":%llu,\"resets_received\":%llu,"
+        "\"goaway_sent\":{",
+        (unsigned long long)st->v2.connections[0],
+        (unsigned long long)st->v2.connections[1],
+        (long long)ed_max(st->v2.connections_active, 0),
+        (long long)ed_max(st->v2.streams_active, 0),
+        (unsigned long long)st->v2.refused_streams,
+        (unsigned long long)st->v2.resets_received);
+    for (i = 0; i < ED_STATS_GOAWAY_CODES; i++) {
+        ed_http_status_printf(b, "%s\"%zu\":%llu", i ? "," : "", i,
+                              (unsigned long long)st->v2.goaway[i]);
+    }
+    ed_http_status_printf(b, "},\"floods\":{");
+    for (i = 0; i < ED_STATS_FLOODS; i++) {
+        ed_http_status_printf(b, "%s\"%s\":%llu", i ? "," : "",
+                              ed_http_status_floods[i],
+                              (unsigned long long)st->v2.floods[i]);
+    }
+    ed_http_status_printf(b, "}},");
+}
+
 /* Sums the live workers' slots (gauges and counters) and the retired
  * totals (counters only: an exited worker's connections are gone). */
 static void
@@ -175,6 +312,7 @@ ed_http_status_collect(ed_http_status_t *st)
         for (j = 0; j < 5; j++) {
             ED_SUM(responses[j]);
         }
+        ed_http_status_v2_collect(st, w, i < ED_STATS_SLOTS);
 #undef ED_SUM
     }
 }
@@ -297,6 +435,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                               "%llu\n", i + 1,
                               (unsigned long long)st->responses[i]);
     }
+    ed_http_status_v2_prometheus(b, st);
     ed_http_status_handover(b);
     if (groups->nelts == 0) {
         return;
@@ -410,10 +549,11 @@ ed_http_status_json(ed_http_status_buf_t *b, const ed_http_status_t *st,
         ed_http_status_printf(b, ",\"%zuxx\":%llu", i + 1,
                               (unsigned long long)st->responses[i]);
     }
-    ed_http_status_printf(b, "},\"bytes\":{\"in\":%llu,\"out\":%llu},"
-                          "\"upstreams\":{",
+    ed_http_status_printf(b, "},\"bytes\":{\"in\":%llu,\"out\":%llu},",
                           (unsigned long long)st->bytes_in,
                           (unsigned long long)st->bytes_out);
+    ed_http_status_v2_json(b, st);
+    ed_http_status_printf(b, "\"upstreams\":{");
     for (i = 0; i < groups->nelts; i++) {
         ed_http_status_printf(b, "%s\"", i ? "," : "");
         ed_http_status_escape(b, &g[i]->name, ED_STATUS_JSON);

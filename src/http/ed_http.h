@@ -117,6 +117,9 @@ struct ed_http_location_s {
     /* The content handler may answer Range requests (static): the range
      * filter is attached. */
     unsigned              ranges:1;
+    /* The content handler relays WebSocket over an HTTP/2 extended
+     * CONNECT (RFC 8441): proxy with websocket. */
+    unsigned              websocket:1;
     /* `internal: true`: a request whose URI is the client's gets 404;
      * internal redirects and subrequests reach it. */
     unsigned              internal:1;
@@ -155,6 +158,8 @@ typedef struct {
     ed_http_server_t     *default_server;
     /* Every connection starts with a PROXY protocol header. */
     unsigned              proxy_protocol:1;
+    /* HTTP/2: ALPN h2 on TLS, the preface (h2c) on cleartext. */
+    unsigned              http2:1;
 } ed_http_addr_t;
 
 /* The HTTP core settings of one level (main, server or location). */
@@ -188,6 +193,7 @@ typedef struct {
     int        backlog;   /* unset: events' backlog */
     int        tls;       /* unset: whether the server has a tls block */
     int        proxy_protocol;
+    int        http2;     /* unset: true on TLS, false on cleartext */
     int        deferred;  /* unset: true */
 } ed_http_listen_t;
 
@@ -217,6 +223,8 @@ typedef struct {
     /* What the PROXY protocol header said (ed_http_pp_conn.c); NULL
      * when the address has none. */
     struct ed_http_pp_info_s *pp;
+    /* The HTTP/2 connection once the connection speaks it. */
+    struct ed_v2_conn_s *v2;
     uint64_t            number;     /* $connection */
     unsigned            requests;
     /* Keep-alive: c.idle_since is when the last request ended (before
@@ -248,6 +256,11 @@ struct ed_http_request_s {
     const ed_http_proto_t    *proto;
     ed_http_conn_t           *hc;
     ed_pool_t                *pool;
+    /* The request's number on its connection (1 for the first), and
+     * its HTTP/2 stream (0 on HTTP/1.x). */
+    uint32_t                  nrequest;
+    uint32_t                  stream_id;
+    struct ed_v2_stream_s    *v2;        /* the HTTP/2 stream */
     /* The client's address when real_ip changed it; NULL: the peer's.
      * Read it through ed_http_remote(r). */
     const ed_peer_addr_t     *remote;
@@ -286,6 +299,9 @@ struct ed_http_request_s {
     ed_http_body_t           *body;        /* body reader (ed_http_body.c) */
     ed_http_upstream_state_t *upstream;    /* $upstream_* (proxy) */
     ed_str_t                  request_id;
+    /* The request's trailer fields ("name: value\r\n"...), for a body
+     * the proxy sends on chunked (HTTP/2 only); len 0: none. */
+    ed_str_t                  trailers;
     /* The user auth_basic verified ($remote_user); len 0: none. */
     ed_str_t                  remote_user;
     /* The representation's modification time, for If-Range, when
@@ -346,6 +362,11 @@ struct ed_http_request_s {
     unsigned                  out_buffer:1;   /* water marks changed */
     unsigned                  out_ended:1;    /* last passed the chain */
     unsigned                  out_filtered:1; /* a filter took the body */
+    /* An HTTP/2 extended CONNECT for WebSocket (RFC 8441): the head
+     * reads as a GET with Upgrade: websocket and a key of eddy's. */
+    unsigned                  connect_protocol:1;
+    /* Its tunnel's upstream failed (not a clean end): CONNECT_ERROR. */
+    unsigned                  tunnel_error:1;
 };
 
 extern ed_module_t ed_http_core_module;
@@ -748,9 +769,47 @@ struct ed_http_proto_s {
     void       (*body_pause)(ed_http_request_t *r);
     void       (*body_resume)(ed_http_request_t *r);
     void       (*body_stop)(ed_http_request_t *r);
+    /* The response is out (r->finalized): the log phase, then what the
+     * protocol does next (HTTP/1.1: discard, keep-alive or close). */
+    void       (*done)(ed_http_request_t *r);
+    /* The response cannot be completed (ED_ERROR): HTTP/1.1 closes the
+     * connection, HTTP/2 resets the stream. */
+    void       (*fail)(ed_http_request_t *r);
 };
 
 extern const ed_http_proto_t ed_http_h1_proto;
+
+/* The request core shared by the protocols (ed_http_request.c). */
+
+/* Request pools, reused across requests. */
+ed_pool_t *ed_http_pool_get(void);
+void ed_http_pool_put(ed_pool_t *pool);
+/* A request of connection hc speaking proto, with its own pool and the
+ * address's default server; NULL on ENOMEM. */
+ed_http_request_t *ed_http_request_new(ed_http_conn_t *hc,
+                                       const ed_http_proto_t *proto);
+/* Serves a parsed head: host, server, body framing, path, location,
+ * handler. */
+void ed_http_process(ed_http_request_t *r);
+/* The log phase and the statistics of an ended request. */
+void ed_http_log_phase(ed_http_request_t *r);
+/* Closes a client connection at once and frees it. */
+void ed_http_close(ed_http_conn_t *hc);
+/* HTTP/1.1's done and fail (ed_http_request.c). */
+void ed_http_h1_done(ed_http_request_t *r);
+void ed_http_h1_fail(ed_http_request_t *r);
+/* The protocol name of $server_protocol ("HTTP/1.1", "HTTP/2.0"). */
+const char *ed_http_protocol(ed_http_request_t *r);
+
+/* HTTP/2 (ed_http_v2.c): whether buf[0..len) is the client preface;
+ * the scanner of a first head on an http2 address, which also finds
+ * the preface; starting HTTP/2 on a connection whose preface was read
+ * (false: not built in, or no memory: the caller closes). */
+bool ed_http_v2_preface(const char *buf, size_t len);
+size_t ed_http_v2_head_end(const char *buf, size_t len, size_t *resume);
+bool ed_http_v2_start(ed_http_conn_t *hc);
+/* Whether TLS chose h2 by ALPN on this connection. */
+bool ed_http_v2_alpn(ed_http_conn_t *hc);
 
 /* Core-internal steps of the output path. */
 

@@ -24,6 +24,9 @@ static int ed_http_core_postconf(ed_conf_t *cf);
 static size_t ed_http_listener_describe(ed_listener_t *ls, char *buf,
                                         size_t size);
 
+static const char *ed_http_set_http2(ed_conf_t *cf, const ed_key_t *key,
+                                     ed_node_t *node, void *conf);
+
 static const ed_conf_bounds_t ed_http_requests_bounds = { 1, 100000000 };
 static const ed_conf_bounds_t ed_http_header_size_bounds = { 256, 1048576 };
 static const ed_conf_bounds_t ed_http_headers_bounds = { 1, 10000 };
@@ -48,6 +51,7 @@ static const ed_key_t ed_http_listen_keys[] = {
       "false" },
     { "deferred", ED_CTX_SERVER, ED_KEY_INT, ed_conf_set_bool, ED_CONF_SRV,
       offsetof(ed_http_listen_t, deferred), NULL, "true" },
+    ED_HTTP_LISTEN_KEY("http2", ED_KEY_INT, ed_http_set_http2, http2, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -58,7 +62,7 @@ static const ed_conf_block_t ed_http_listen_block = {
     .scalar = ed_http_listen_address,
     .check = ed_http_listen_check,
     .expect = "expected an address, or a mapping {address, default, "
-              "backlog, tls, proxy_protocol, deferred}",
+              "backlog, tls, proxy_protocol, deferred, http2}",
     .list = 1,
 };
 
@@ -138,6 +142,21 @@ static const char *
 ed_http_listen_address(ed_conf_t *cf, ed_node_t *node, void *block)
 {
     return ed_http_set_address(cf, &ed_http_listen_keys[0], node, block);
+}
+
+/* listen.http2: true or false; refused by a build without HTTP/2.
+ * Returns NULL or a message. */
+static const char *
+ed_http_set_http2(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                  void *conf)
+{
+#if !ED_HAVE_HTTP2
+    if (strcmp(node->file, "(default)") != 0) {
+        ed_conf_error(cf, node, "eddy was built without HTTP/2");
+        return NULL;
+    }
+#endif
+    return ed_conf_set_bool(cf, key, node, conf);
 }
 
 /* A listen item needs an address. Returns NULL (the error is recorded
@@ -435,12 +454,18 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
     ed_http_server_t **slot;
     const char     *err;
     int             backlog = item->backlog, tls = item->tls;
+    int             http2 = item->http2;
     size_t          i;
 
     /* A server with a tls block makes its addresses TLS unless an item
      * says tls: false. */
     if (tls == ED_CONF_UNSET) {
         tls = ed_conf_get(srv->node, "tls") != NULL;
+    }
+    /* HTTP/2 is on by default where ALPN lets every client fall back
+     * (TLS), off on cleartext, where only prior knowledge finds it. */
+    if (http2 == ED_CONF_UNSET) {
+        http2 = tls && ED_HAVE_HTTP2;
     }
     ls = ed_cycle_listener(cf->cycle, addr->value.data, &err);
     if (ls == NULL) {
@@ -462,6 +487,16 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
                              "with and without proxy_protocol", ls->name);
     }
+    if (ha && ha->http2 != (http2 == 1)) {
+        slot = ha->servers.elts;
+        return ed_conf_error(cf, ed_conf_get(item->node, "http2")
+                                     ? ed_conf_get(item->node, "http2")
+                                     : addr,
+                             "listen \"%s\" has http2: %s here but %s in "
+                             "server #%u", ls->name,
+                             http2 == 1 ? "true" : "false",
+                             ha->http2 ? "true" : "false", slot[0]->index);
+    }
     if (ha && ls->deferred != (item->deferred != 0)) {
         return ed_conf_error(cf, addr, "listen address \"%s\" is used both "
                              "with and without deferred", ls->name);
@@ -477,6 +512,7 @@ ed_http_listen_item(ed_conf_t *cf, ed_http_server_t *srv,
         }
         ls->servers = ha;
         ha->proxy_protocol = item->proxy_protocol == 1;
+        ha->http2 = http2 == 1;
     }
     slot = ha->servers.elts;
     for (i = 0; i < ha->servers.nelts; i++) {

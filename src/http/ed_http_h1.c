@@ -264,4 +264,6 @@ const ed_http_proto_t ed_http_h1_proto = {
     .body_pause = ed_http_h1_body_pause,
     .body_resume = ed_http_h1_body_resume,
     .body_stop = ed_http_h1_body_stop,
+    .done = ed_http_h1_done,
+    .fail = ed_http_h1_fail,
 };

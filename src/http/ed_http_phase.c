@@ -124,6 +124,10 @@ ed_http_run(ed_http_request_t *r, bool *refused)
     if (r->loc->handler == NULL) {
         return 404;
     }
+    if (r->connect_protocol && !r->loc->websocket) {
+        /* An extended CONNECT only a WebSocket relay answers. */
+        return 405;
+    }
     return r->loc->handler(r);
 }
 

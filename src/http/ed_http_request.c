@@ -36,9 +36,7 @@
 static void ed_http_wait_head(ed_http_conn_t *hc);
 static void ed_http_on_head(ed_stream_t *s, int status, char *data,
                             size_t len);
-static void ed_http_process(ed_http_request_t *r);
 static void ed_http_next(ed_http_conn_t *hc);
-static void ed_http_close(ed_http_conn_t *hc);
 static void ed_http_close_after_flush(ed_http_conn_t *hc);
 static void ed_http_on_timeout(ed_timer_t *t);
 static void ed_http_on_stream_close(ed_stream_t *s);
@@ -56,7 +54,7 @@ static void ed_http_on_flushed_handoff(ed_stream_t *s);
 static ed_pool_t *ed_http_pools[ED_HTTP_POOL_CACHE];
 static size_t     ed_http_npools;
 
-static ed_pool_t *
+ed_pool_t *
 ed_http_pool_get(void)
 {
     if (ed_http_npools) {
@@ -65,7 +63,7 @@ ed_http_pool_get(void)
     return ed_pool_create(ED_HTTP_POOL_SIZE);
 }
 
-static void
+void
 ed_http_pool_put(ed_pool_t *pool)
 {
     ed_pool_reset(pool);
@@ -221,8 +219,13 @@ ed_http_wait_head(ed_http_conn_t *hc)
     ed_stream_t             *s = &hc->c.stream;
     ed_msec_t                t;
 
-    if (ed_stream_read_until_scan(s, ed_http_head_end, clcf->max_header_size,
-                                  ed_http_on_head) != ED_OK)
+    /* The first head on an http2 address may be the HTTP/2 preface. */
+    if (ed_stream_read_until_scan(s, hc->requests == 0
+                                         && ed_http_conn_addr(hc)->http2
+                                     ? ed_http_v2_head_end
+                                     : ed_http_head_end,
+                                  clcf->max_header_size, ed_http_on_head)
+        != ED_OK)
     {
         ed_http_close(hc);
         return;
@@ -255,8 +258,8 @@ ed_http_wait_head(ed_http_conn_t *hc)
     }
 }
 
-static ed_http_request_t *
-ed_http_request_create(ed_http_conn_t *hc)
+ed_http_request_t *
+ed_http_request_new(ed_http_conn_t *hc, const ed_http_proto_t *proto)
 {
     ed_http_request_t *r;
     ed_pool_t         *pool;
@@ -274,7 +277,7 @@ ed_http_request_create(ed_http_conn_t *hc)
         return NULL;
     }
     r->pool = pool;
-    r->proto = &ed_http_h1_proto;
+    r->proto = proto;
     r->hc = hc;
     r->server = ed_http_conn_addr(hc)->default_server;
     r->loc_conf = r->server->loc_conf;
@@ -282,9 +285,22 @@ ed_http_request_create(ed_http_conn_t *hc)
     r->content_length = -1;
     r->start_msec = ed_current_msec;
     r->head.content_length = -1;
+    ed_stats_add(requests, 1);
+    return r;
+}
+
+static ed_http_request_t *
+ed_http_request_create(ed_http_conn_t *hc)
+{
+    ed_http_request_t *r;
+
+    r = ed_http_request_new(hc, &ed_http_h1_proto);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->nrequest = hc->requests + 1;
     hc->r = r;
     hc->state = ed_stats_state(hc->state, ED_STATS_WRITING);
-    ed_stats_add(requests, 1);
     return r;
 }
 
@@ -354,6 +370,16 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
         /* The peer shut its side: answers already queued for it (a
          * half-closed client) still go out before the close. */
         ed_http_close_after_flush(hc);
+        return;
+    }
+    if (hc->requests == 0 && ed_http_conn_addr(hc)->http2
+        && (ed_http_v2_preface(data, len) || ed_http_v2_alpn(hc)))
+    {
+        /* h2c by prior knowledge, or h2 chosen by ALPN, which must
+         * start with the preface. */
+        if (!ed_http_v2_preface(data, len) || !ed_http_v2_start(hc)) {
+            ed_http_close(hc);
+        }
         return;
     }
     r = ed_http_request_create(hc);
@@ -431,7 +457,7 @@ ed_http_host_parse(ed_pool_t *pool, const ed_str_t *h, ed_str_t *host)
     return ED_OK;
 }
 
-static void
+void
 ed_http_process(ed_http_request_t *r)
 {
     ed_http_conn_t *hc = r->hc;
@@ -451,13 +477,17 @@ ed_http_process(ed_http_request_t *r)
     r->clcf = clcf = r->loc_conf[ed_http_core_module.index];
     ed_http_underscores(r);
 
-    r->keepalive = (r->head.version == 11 ? !r->head.conn_close
-                                          : r->head.conn_keepalive)
-                   && clcf->keepalive_timeout > 0
-                   && hc->requests + 1 < (unsigned)clcf->keepalive_requests
-                   && (!ed_worker->quitting || ed_http_quit_keepalive(hc))
-                   && !ed_stats_draining();
-    ed_http_decoder_request(&r->body_dec, &r->head);
+    if (r->proto == &ed_http_h1_proto) {
+        r->keepalive = (r->head.version == 11 ? !r->head.conn_close
+                                              : r->head.conn_keepalive)
+                       && clcf->keepalive_timeout > 0
+                       && hc->requests + 1
+                              < (unsigned)clcf->keepalive_requests
+                       && (!ed_worker->quitting
+                           || ed_http_quit_keepalive(hc))
+                       && !ed_stats_draining();
+        ed_http_decoder_request(&r->body_dec, &r->head);
+    }
 
     if (r->head.asterisk) {
         ed_http_add_header(r, "Allow", 5,
@@ -466,7 +496,7 @@ ed_http_process(ed_http_request_t *r)
         ed_http_finalize(r, ed_http_send_response(r, 200, NULL, NULL, 0));
         return;
     }
-    if (r->head.method_id == ED_HTTP_CONNECT) {
+    if (r->head.method_id == ED_HTTP_CONNECT && !r->connect_protocol) {
         ed_http_add_header(r, "Allow", 5,
                            "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH",
                            44);
@@ -531,8 +561,6 @@ ed_http_send_error(ed_http_request_t *r, int status)
 void
 ed_http_finalize(ed_http_request_t *r, int rc)
 {
-    ed_http_conn_t *hc = r->hc;
-
     if (r->parent) {
         /* A subrequest's end is its owner's business, not the
          * connection's. */
@@ -575,7 +603,7 @@ ed_http_finalize(ed_http_request_t *r, int rc)
         /* The response cannot be completed: closing is the only honest
          * end (a short body must not look complete). */
         r->finalized = 1;
-        ed_http_close(hc);
+        r->proto->fail(r);
         return;
     }
     ed_http_finalize_done(r);
@@ -585,6 +613,20 @@ void
 ed_http_finalize_done(ed_http_request_t *r)
 {
     r->finalized = 1;
+    if (r->proto->done) {
+        r->proto->done(r);   /* a subrequest's end is its owner's */
+    }
+}
+
+void
+ed_http_h1_fail(ed_http_request_t *r)
+{
+    ed_http_close(r->hc);
+}
+
+void
+ed_http_h1_done(ed_http_request_t *r)
+{
     if (r->error || r->head.expect_continue) {
         /* A client waiting for 100 Continue never got it: whether its
          * body follows is unknown, so the connection cannot be reused. */
@@ -598,18 +640,10 @@ ed_http_finalize_done(ed_http_request_t *r)
 }
 
 /* The request is complete: start the next one or close. */
-static void
-ed_http_next(ed_http_conn_t *hc)
+void
+ed_http_log_phase(ed_http_request_t *r)
 {
-    ed_http_request_t  *r = hc->r;
     ed_http_location_t *loc = r->loc ? r->loc : r->server->fallback;
-    bool                keepalive = r->keepalive, unread;
-
-    /* Quitting: the connection closes after this response, unless it is
-     * to move to the new generation. */
-    keepalive = keepalive
-                && (!ed_worker->quitting || ed_http_quit_keepalive(hc));
-    hc->http10 = r->head.version == 10;
 
     if (loc->log) {
         loc->log(r);
@@ -617,13 +651,29 @@ ed_http_next(ed_http_conn_t *hc)
     if (r->status >= 100 && r->status < 600) {
         ed_stats_add(responses[r->status / 100 - 1], 1);
     }
+    ed_stats_v2(requests[r->stream_id ? ED_STATS_PROTO_20
+                         : r->head.version == 10 ? ED_STATS_PROTO_10
+                                                 : ED_STATS_PROTO_11], 1);
     /* Bytes in: the head and what was read of a Content-Length body. */
     ed_stats_add(bytes_in, r->head.head_len
                                + (r->body_dec.kind == ED_HTTP_BODY_LENGTH
                                       ? (uint64_t)r->body_dec.total
                                       : 0));
     ed_stats_add(bytes_out, r->bytes_sent);
+}
 
+static void
+ed_http_next(ed_http_conn_t *hc)
+{
+    ed_http_request_t  *r = hc->r;
+    bool                keepalive = r->keepalive, unread;
+
+    /* Quitting: the connection closes after this response, unless it is
+     * to move to the new generation. */
+    keepalive = keepalive
+                && (!ed_worker->quitting || ed_http_quit_keepalive(hc));
+    hc->http10 = r->head.version == 10;
+    ed_http_log_phase(r);
     unread = (ed_http_has_body(r) || r->error) && !r->discard_over;
     if (r->out_buffer) {
         ed_stream_set_water(&hc->c.stream, ED_STREAM_LOW_WATER,
@@ -811,7 +861,7 @@ ed_http_close_after_flush(ed_http_conn_t *hc)
                  ed_http_conn_clcf(hc)->send_timeout);
 }
 
-static void
+void
 ed_http_close(ed_http_conn_t *hc)
 {
     ed_timer_del(ed_worker->loop, &hc->timer);
@@ -969,6 +1019,15 @@ ed_http_conn_shutdown(ed_conn_t *c)
         ed_timer_add(ed_worker->loop, &hc->timer,
                      ED_HTTP_QUIT_IDLE_MSEC - idle);
     }
+}
+
+const char *
+ed_http_protocol(ed_http_request_t *r)
+{
+    if (r->stream_id) {
+        return "HTTP/2.0";
+    }
+    return r->head.version == 10 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
 /* Handing an idle keep-alive connection to the new generation at a

@@ -255,19 +255,46 @@ ed_http_tls_on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: HTTP/1.1 only for now; a client offering only others gets no
+/* Whether the suite negotiated allows h2 (RFC 9113 9.2): TLS 1.3, or
+ * TLS 1.2 with an ephemeral key exchange and an AEAD cipher. A widened
+ * `ciphers` then gets HTTP/1.1, never INADEQUATE_SECURITY. */
+static bool
+ed_http_tls_h2_suite(SSL *ssl)
+{
+    const SSL_CIPHER *c;
+    int               kx;
+
+    if (SSL_version(ssl) >= TLS1_3_VERSION) {
+        return true;
+    }
+    c = SSL_get_pending_cipher(ssl);
+    if (c == NULL || !SSL_CIPHER_is_aead(c)) {
+        return false;
+    }
+    kx = SSL_CIPHER_get_kx_nid(c);
+    return kx == NID_kx_ecdhe || kx == NID_kx_dhe;
+}
+
+/* ALPN in the server's order: h2 (an address with http2, a suite that
+ * allows it), then http/1.1; a client offering only others gets no
  * ALPN answer rather than a failed handshake. */
 static int
 ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
                     unsigned char *outlen, const unsigned char *in,
                     unsigned inlen, void *arg)
 {
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
     static const unsigned char h11[] = "\x08http/1.1";
+    ed_http_conn_t            *hc = ed_tls_conn_data(ssl);
     unsigned char             *sel;
+    bool                       h2;
 
-    ed_unused(ssl);
     ed_unused(arg);
-    if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen)
+    h2 = hc != NULL && ed_http_conn_addr(hc)->http2
+         && ed_http_tls_h2_suite(ssl);
+    if (SSL_select_next_proto(&sel, outlen, h2 ? both : h11,
+                              h2 ? sizeof(both) - 1 : sizeof(h11) - 1, in,
+                              inlen)
         != OPENSSL_NPN_NEGOTIATED)
     {
         return SSL_TLSEXT_ERR_NOACK;

@@ -314,6 +314,11 @@ bool ed_http_upstream_websocket_asked(ed_http_request_t *r);
 /* Whether a 101 switches to WebSocket: its Upgrade fields together list
  * websocket and nothing else. */
 bool ed_http_upstream_websocket_accepted(const ed_http_resp_head_t *h);
+/* For an HTTP/2 extended CONNECT (RFC 8441), whose key eddy made: the
+ * 101's Sec-WebSocket-Accept is the one that key asks for (RFC 6455
+ * 4.2.2). */
+bool ed_http_upstream_websocket_accept_ok(ed_http_request_t *r,
+                                          const ed_http_resp_head_t *h);
 /* Whether an upstream response header stops at the proxy: hop-by-hop
  * ones, those Connection names, framing, Content-Type (passed apart),
  * Date and Server (the proxy's own). */

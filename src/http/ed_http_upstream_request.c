@@ -4,6 +4,8 @@
 #include "ed_http_upstream.h"
 #include "ed_http_fields.h"
 
+#include <openssl/evp.h>
+
 #define ed_ups_is_lit(name, lit) ed_http_str_eq_lit(name, lit)
 
 /* Whether a name is listed in a Connection field of hdrs[0..n). */
@@ -28,6 +30,9 @@ ed_http_upstream_websocket_asked(ed_http_request_t *r)
 {
     bool found;
 
+    if (r->connect_protocol) {
+        return true;    /* RFC 8441: :protocol websocket */
+    }
     if (r->head.version != 11 || r->head.method_id != ED_HTTP_GET
         || !r->head.conn_upgrade || r->head.chunked
         || r->head.content_length > 0)
@@ -50,6 +55,39 @@ ed_http_upstream_websocket_accepted(const ed_http_resp_head_t *h)
                                "websocket", 9, &found)
                == 1
            && found;
+}
+
+bool
+ed_http_upstream_websocket_accept_ok(ed_http_request_t *r,
+                                     const ed_http_resp_head_t *h)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const ed_str_t   *key = ed_http_header(r, "sec-websocket-key");
+    unsigned char     md[EVP_MAX_MD_SIZE], want[64];
+    char              in[128];
+    unsigned          mdlen;
+    size_t            i;
+    int               n;
+
+    if (key == NULL || key->len + sizeof(guid) > sizeof(in)) {
+        return false;
+    }
+    memcpy(in, key->data, key->len);
+    memcpy(in + key->len, guid, sizeof(guid) - 1);
+    if (EVP_Digest(in, key->len + sizeof(guid) - 1, md, &mdlen, EVP_sha1(),
+                   NULL) != 1)
+    {
+        return false;
+    }
+    n = EVP_EncodeBlock(want, md, (int)mdlen);
+    for (i = 0; i < h->nheaders; i++) {
+        if (ed_str_caseeq(&h->headers[i].name, "sec-websocket-accept")) {
+            return h->headers[i].value.len == (size_t)n
+                   && memcmp(h->headers[i].value.data, want, (size_t)n)
+                          == 0;
+        }
+    }
+    return false;
 }
 
 /* Whether a name is in names[0..n), case-insensitively. */
@@ -275,7 +313,12 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
     char                  num[24];
     size_t                i;
 
-    ed_ups_put_str(o, &r->head.method);
+    if (r->connect_protocol) {
+        /* RFC 8441: the HTTP/1.1 side of a WebSocket is a GET. */
+        ed_ups_put_lit(o, "GET");
+    } else {
+        ed_ups_put_str(o, &r->head.method);
+    }
     ed_ups_put_lit(o, " ");
     ed_ups_target(r, q, o);
     ed_ups_put_lit(o, " HTTP/1.1\r\nHost: ");

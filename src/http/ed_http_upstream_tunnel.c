@@ -1,7 +1,9 @@
 /* The tunnel after a 101 (WebSocket, the only upgrade relayed): bytes
  * relayed both ways between a client and an upstream connection, each
  * direction paused while the other side's write queue is above its high
- * water. */
+ * water. Over HTTP/2 (RFC 8441) the client side is the request's stream:
+ * its DATA through the request body API, the upstream's bytes through
+ * the output path, each flow-controlled. */
 #include "ed_http_upstream.h"
 
 #include <sys/socket.h>
@@ -16,6 +18,7 @@ typedef struct {
     void                    *data;
     unsigned                 client_eof:1;
     unsigned                 over:1;
+    unsigned                 stream:1;   /* the client is an HTTP/2 stream */
 } ed_ups_tunnel_t;
 
 static void ed_ups_tunnel_on_client(ed_stream_t *s, int status, char *data,
@@ -33,10 +36,14 @@ ed_ups_tunnel_stop(ed_ups_tunnel_t *t, bool uc_alive)
 
     t->over = 1;
     ed_timer_del(ed_worker->loop, &t->timer);
-    if (cs->read_cb == ed_ups_tunnel_on_client) {
+    if (t->stream) {
+        cs = NULL;
+    } else if (cs->read_cb == ed_ups_tunnel_on_client) {
         ed_stream_read_stop(cs);
     }
-    cs->on_drain = NULL;
+    if (cs != NULL) {
+        cs->on_drain = NULL;
+    }
     if (uc_alive) {
         us = &t->uc->c.stream;
         ed_stream_read_stop(us);
@@ -122,6 +129,12 @@ ed_ups_tunnel_upstream_drain(ed_stream_t *s)
     ed_ups_tunnel_t         *t = uc->owner;
 
     s->on_drain = NULL;
+    if (t->stream) {
+        if (!t->client_eof && !t->over) {
+            ed_http_body_resume(t->r);
+        }
+        return;
+    }
     if (!t->client_eof) {
         ed_ups_tunnel_read_client(t);
     }
@@ -140,8 +153,87 @@ static void
 ed_ups_tunnel_on_upstream_close(ed_stream_t *s)
 {
     ed_http_upstream_conn_t *uc = s->data;
+    ed_ups_tunnel_t         *t = uc->owner;
 
-    ed_ups_tunnel_end(uc->owner);
+    if (t->stream) {
+        t->r->tunnel_error = 1;
+    }
+    ed_ups_tunnel_end(t);
+}
+
+/* HTTP/2: the client's stream takes more. */
+static void
+ed_ups_tunnel_stream_ready(ed_http_request_t *r, void *data)
+{
+    ed_ups_tunnel_t *t = data;
+
+    ed_unused(r);
+    if (!t->over) {
+        ed_ups_tunnel_read_upstream(t);
+    }
+}
+
+/* HTTP/2: the upstream's bytes go out as DATA. */
+static void
+ed_ups_tunnel_stream_out(ed_ups_tunnel_t *t, int status, char *data,
+                         size_t len)
+{
+    ed_http_request_t *r = t->r;
+
+    if (len > 0 && ed_http_send_body(r, data, len) != ED_OK) {
+        ed_ups_tunnel_end(t);
+        return;
+    }
+    if (status != ED_OK) {
+        /* EOF: END_STREAM after what it said; an error: CONNECT_ERROR. */
+        if (status == ED_ERROR) {
+            r->tunnel_error = 1;
+        }
+        ed_ups_tunnel_end(t);
+        return;
+    }
+    ed_ups_tunnel_touch(t);
+    if (ed_http_output_busy(r)) {
+        ed_http_output_wait(r, ed_ups_tunnel_stream_ready, t);
+        return;
+    }
+    ed_ups_tunnel_read_upstream(t);
+}
+
+/* HTTP/2: the client's DATA go upstream; END_STREAM half-closes it. */
+static void
+ed_ups_tunnel_on_body(ed_http_request_t *r, void *data, int rc,
+                      const char *p, size_t len)
+{
+    ed_ups_tunnel_t *t = data;
+    ed_stream_t     *us;
+
+    if (t->over) {
+        return;
+    }
+    us = &t->uc->c.stream;
+    if (rc != ED_OK && rc != ED_DONE) {
+        ed_ups_tunnel_end(t);
+        return;
+    }
+    if (len > 0 && ed_stream_write(us, p, len) != ED_OK) {
+        ed_ups_tunnel_end(t);
+        return;
+    }
+    ed_ups_tunnel_touch(t);
+    if (rc == ED_DONE) {
+        t->client_eof = 1;
+        if (us->wqueued == 0) {
+            ed_ups_tunnel_half_close(us);
+        } else {
+            us->on_flushed = ed_ups_tunnel_half_close;
+        }
+        return;
+    }
+    if (ed_stream_write_blocked(us)) {
+        ed_http_body_pause(r);
+        us->on_drain = ed_ups_tunnel_upstream_drain;
+    }
 }
 
 static void
@@ -151,7 +243,13 @@ ed_ups_tunnel_on_upstream(ed_stream_t *s, int status, char *data,
     ed_http_upstream_conn_t *uc = s->data;
     ed_ups_tunnel_t         *t = uc->owner;
     ed_http_request_t       *r = t->r;
-    ed_stream_t             *cs = ed_ups_tunnel_client(t);
+    ed_stream_t             *cs;
+
+    if (t->stream) {
+        ed_ups_tunnel_stream_out(t, status, data, len);
+        return;
+    }
+    cs = ed_ups_tunnel_client(t);
 
     if (len > 0) {
         r->bytes_sent += len;
@@ -232,6 +330,18 @@ ed_http_upstream_tunnel(ed_http_request_t *r, ed_http_upstream_conn_t *uc,
     r->upstream->tunnel = t;
     uc->owner = t;
     uc->c.stream.on_close = ed_ups_tunnel_on_upstream_close;
+    if (r->stream_id) {
+        t->stream = 1;
+        if (ed_http_read_body(r, ed_ups_tunnel_on_body, t) == ED_ERROR
+            || ed_stream_read_some(&uc->c.stream, piece,
+                                   ed_ups_tunnel_on_upstream) != ED_OK)
+        {
+            ed_ups_tunnel_stop(t, true);
+            return ED_ERROR;
+        }
+        ed_ups_tunnel_touch(t);
+        return ED_OK;
+    }
     if (ed_stream_read_some(ed_ups_tunnel_client(t), piece,
                             ed_ups_tunnel_on_client) != ED_OK
         || ed_stream_read_some(&uc->c.stream, piece,

@@ -291,9 +291,13 @@ ED_VAR(ed_http_var_bytes_sent)
     return ed_http_var_u64(r, out, r->bytes_sent);
 }
 
+/* The head, and on HTTP/2 the DATA bytes received too. */
 ED_VAR(ed_http_var_request_length)
 {
-    return ed_http_var_u64(r, out, r->head.head_len);
+    return ed_http_var_u64(r, out, r->head.head_len
+                                       + (r->stream_id
+                                              ? (uint64_t)r->body_dec.total
+                                              : 0));
 }
 
 ED_VAR(ed_http_var_request_time)
@@ -370,9 +374,39 @@ ED_VAR(ed_http_var_connection)
     return ed_http_var_u64(r, out, r->hc->number);
 }
 
+/* The request's number on its connection: streams count on HTTP/2. */
 ED_VAR(ed_http_var_connection_requests)
 {
-    return ed_http_var_u64(r, out, r->hc->requests + 1);
+    return ed_http_var_u64(r, out, r->nrequest ? r->nrequest
+                                               : r->hc->requests + 1);
+}
+
+ED_VAR(ed_http_var_server_protocol)
+{
+    out->data = (char *)ed_http_protocol(r);
+    out->len = strlen(out->data);
+    return ED_OK;
+}
+
+/* "h2" (TLS) or "h2c", empty on HTTP/1.x, as nginx's $http2. */
+ED_VAR(ed_http_var_http2)
+{
+    if (r->stream_id == 0) {
+        ed_str_set(out, "");
+    } else if (r->hc->c.ls->tls) {
+        ed_str_set(out, "h2");
+    } else {
+        ed_str_set(out, "h2c");
+    }
+    return ED_OK;
+}
+
+ED_VAR(ed_http_var_http2_stream_id)
+{
+    if (r->stream_id == 0) {
+        return ED_DECLINED;
+    }
+    return ed_http_var_u64(r, out, r->stream_id);
 }
 
 static const ed_http_variable_t ed_http_vars[] = {
@@ -408,6 +442,9 @@ static const ed_http_variable_t ed_http_vars[] = {
     { "worker_id", ed_http_var_worker_id },
     { "connection", ed_http_var_connection },
     { "connection_requests", ed_http_var_connection_requests },
+    { "server_protocol", ed_http_var_server_protocol },
+    { "http2", ed_http_var_http2 },
+    { "http2_stream_id", ed_http_var_http2_stream_id },
     { NULL, NULL }
 };
 

@@ -121,6 +121,14 @@ ed_stats_exited(pid_t pid)
         }
         ed_stats_fold(&r->bytes_in, &w->bytes_in);
         ed_stats_fold(&r->bytes_out, &w->bytes_out);
+        /* The HTTP/2 counters, up to its gauges. */
+        for (j = 0; j < offsetof(ed_stats_v2_t, connections_active)
+                            / sizeof(uint64_t);
+             j++)
+        {
+            ed_stats_fold((_Atomic uint64_t *)&r->v2 + j,
+                          (_Atomic uint64_t *)&w->v2 + j);
+        }
         atomic_store(&w->pid, 0);
         return;
     }

@@ -22,6 +22,38 @@ enum {
     ED_STATS_STATES
 };
 
+/* HTTP/2 (spec/http2.md, Logs and status). Counters first, the two
+ * gauges last. */
+enum {
+    ED_STATS_PROTO_10 = 0,   /* requests_by_protocol: HTTP/1.0 */
+    ED_STATS_PROTO_11,
+    ED_STATS_PROTO_20,
+    ED_STATS_PROTOS
+};
+
+/* GOAWAY codes 0..13 (RFC 9113 7); others count in the last. */
+#define ED_STATS_GOAWAY_CODES 15
+
+enum {
+    ED_STATS_FLOOD_RESETS = 0,
+    ED_STATS_FLOOD_REFUSED,
+    ED_STATS_FLOOD_CONTINUATIONS,
+    ED_STATS_FLOOD_CONTROL,
+    ED_STATS_FLOOD_WINDOW_UPDATES,
+    ED_STATS_FLOODS
+};
+
+typedef struct {
+    _Atomic uint64_t requests[ED_STATS_PROTOS];
+    _Atomic uint64_t connections[2];      /* h2 (TLS), h2c */
+    _Atomic uint64_t refused_streams;
+    _Atomic uint64_t resets_received;
+    _Atomic uint64_t goaway[ED_STATS_GOAWAY_CODES];
+    _Atomic uint64_t floods[ED_STATS_FLOODS];
+    _Atomic int64_t  connections_active;
+    _Atomic int64_t  streams_active;
+} ed_stats_v2_t;
+
 typedef struct {
     _Alignas(64) _Atomic int32_t pid;  /* 0: free, -1: being spawned */
     _Atomic uint64_t accepted;
@@ -34,6 +66,7 @@ typedef struct {
     /* Gauges: only meaningful while the worker lives. */
     _Atomic int64_t  active;
     _Atomic int64_t  states[ED_STATS_STATES];
+    ed_stats_v2_t    v2;
 } ed_stats_worker_t;
 
 typedef struct {
@@ -75,6 +108,7 @@ extern ed_stats_worker_t *ed_stats_me;
                               + (n),                                         \
                           memory_order_relaxed)
 
+#define ed_stats_v2(field, n) ed_stats_add(v2.field, n)
 enum { ED_STATS_HANDOVER_ADOPTED = 0, ED_STATS_HANDOVER_CLOSED };
 
 /* Counts a handed over connection's result (any process). */

@@ -35,7 +35,7 @@ servers:
         return: {status: 200, body: "hello\\n"}
 """
 
-METRIC_RE = re.compile(r'^(eddy_[a-z_]+)(\{[a-z][a-z0-9_]*="[^"]*"'
+METRIC_RE = re.compile(r'^(eddy_[a-z][a-z0-9_]*)(\{[a-z][a-z0-9_]*="[^"]*"'
                        r'(,[a-z][a-z0-9_]*="[^"]*")*\})?'
                        r' (-?[0-9.]+(e[+-]?[0-9]+)?)$')
 

@@ -304,12 +304,19 @@ def test_plain_and_tls_listeners(eddy, pki):
 
 
 def test_alpn_http11(srv, pki):
-    _, _, info = https(srv.port, client_ctx(pki, alpn=["h2", "http/1.1"]))
+    _, _, info = https(srv.port, client_ctx(pki, alpn=["http/1.1"]))
     assert info["alpn"] == "http/1.1"
 
 
-def test_alpn_h2_only_gets_no_alpn(srv, pki):
-    status, _, info = https(srv.port, client_ctx(pki, alpn=["h2"]))
+def test_alpn_h2_first(srv, pki):
+    # HTTP/2 is on by default on TLS addresses (test_h2_tls.py speaks it).
+    s = tls_connect(srv.port, client_ctx(pki, alpn=["h2", "http/1.1"]))
+    assert s.selected_alpn_protocol() == "h2"
+    s.close()
+
+
+def test_alpn_unknown_only_gets_no_alpn(srv, pki):
+    status, _, info = https(srv.port, client_ctx(pki, alpn=["spdy/3"]))
     assert status == 200
     assert info["alpn"] is None
 

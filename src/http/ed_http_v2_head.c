@@ -1,0 +1,713 @@
+/* HTTP/2 request heads: streams begin (refused over
+ * max_concurrent_streams), their fields checked as they arrive and at
+ * END_HEADERS (spec/http2.md, Malformed: eddy's own rules, nghttp2's
+ * HTTP checks are off), then written out as the HTTP/1.1 text the
+ * request core parses, so that both protocols give the same verdicts
+ * and sizes; RFC 8441's extended CONNECT reads as the upgrade it stands
+ * for. */
+#include "ed_http_v2.h"
+#include "ed_stats.h"
+#include "ed_tls.h"
+
+#include <openssl/rand.h>
+
+#if ED_HAVE_HTTP2
+
+#define ed_v2_sess(st) ((st)->c->sess)
+#define ed_cpymem(p, s, n) ((char *)memcpy(p, s, n) + (n))
+
+/* Malformed requests: RST_STREAM(PROTOCOL_ERROR), an info line, 400 in
+ * the access log, a token of the resets budget. */
+void
+ed_http_v2_malformed(ed_v2_stream_t *st, const char *fmt, const char *what,
+                size_t len)
+{
+    ed_http_request_t *r = st->r;
+
+    if (st->malformed != NULL || r == NULL) {
+        return;
+    }
+    st->malformed = fmt;
+    ed_http_log(ED_LOG_INFO, r, 0, fmt, ed_http_log_str(r, what, len, 64));
+    if (!r->header_sent) {
+        r->status = 400;
+    }
+    ed_http_v2_rst(st, NGHTTP2_PROTOCOL_ERROR);
+    ed_http_v2_reset_token(st->c);
+    /* A request already running ends now; one still arriving ends when
+     * the stream closes. */
+    if (st->headers_done) {
+        st->abort_due = 1;
+        ed_http_v2_pending(st);
+    }
+}
+
+/* Streams begin. */
+
+int
+ed_http_v2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame,
+                            void *data)
+{
+    ed_v2_conn_t      *c = data;
+    ed_v2_stream_t    *st;
+    ed_http_request_t *r;
+    int32_t            id = frame->hd.stream_id;
+    double             max;
+
+    if (frame->hd.type != NGHTTP2_HEADERS
+        || frame->headers.cat != NGHTTP2_HCAT_REQUEST || c->flood
+        || c->closing)
+    {
+        return 0;
+    }
+    /* Reset streams count until their handler let go (upstream, files
+     * closed): a client resetting and reopening streams gets refused. */
+    if (c->nstreams >= (unsigned)c->conf->max_concurrent_streams) {
+        nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, id,
+                                  NGHTTP2_REFUSED_STREAM);
+        ed_stats_v2(refused_streams, 1);
+        if (++c->refused > (unsigned)c->conf->max_concurrent_streams) {
+            ed_http_v2_flood(c, "refused");
+        }
+        return 0;
+    }
+    st = calloc(1, sizeof(ed_v2_stream_t));
+    r = st ? ed_http_request_new(c->hc, &ed_http_v2_proto) : NULL;
+    if (r == NULL) {
+        free(st);
+        nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, id,
+                                  NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
+    if (id > c->last_id) {
+        c->last_id = id;   /* a stream eddy began (GOAWAY names it) */
+    }
+    st->c = c;
+    st->r = r;
+    st->id = id;
+    ed_http_v2_stream_init(st);
+    r->v2 = st;
+    r->stream_id = (uint32_t)id;
+    r->nrequest = ++c->nrequests;
+    r->head.version = 20;
+    st->next = c->streams;
+    if (c->streams) {
+        c->streams->prev = st;
+    }
+    c->streams = st;
+    c->nstreams++;
+    c->opened++;
+    max = 1000.0;
+    c->control.tokens = ed_min(c->control.tokens + 4.0, max);
+    ed_stats_v2(streams_active, 1);
+    nghttp2_session_set_stream_user_data(sess, id, st);
+    if (c->nrequests >= (unsigned)c->clcf->keepalive_requests) {
+        /* keepalive_requests streams: the graceful GOAWAY, as on quit. */
+        ed_http_v2_graceful(c);
+    }
+    return 0;
+}
+
+/* The fields, as they arrive. */
+
+/* Whether name is a field name HTTP/2 allows: a token, lower case. */
+static bool
+ed_v2_name_ok(const uint8_t *name, size_t len)
+{
+    size_t i;
+
+    if (len == 0) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (!(ed_http_char[name[i]] & ED_HTTP_C_TOKEN)
+            || (name[i] >= 'A' && name[i] <= 'Z'))
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 9113 8.2.1: no NUL, CR or LF; no leading or trailing SP/HTAB. */
+static bool
+ed_v2_value_ok(const uint8_t *v, size_t len)
+{
+    size_t i;
+
+    if (len && (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' '
+                || v[len - 1] == '\t'))
+    {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A pseudo-header: stored once, before any regular field. */
+static void
+ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
+             const uint8_t *value, size_t vlen)
+{
+    ed_http_request_t *r = st->r;
+    ed_str_t          *slot;
+
+    if (st->nfields || st->cookie.len) {
+        ed_http_v2_malformed(st, "client sent pseudo-header \"%s\" after a "
+                        "regular header in HTTP/2 request",
+                        (const char *)name, nlen);
+        return;
+    }
+    if (ed_v2_is(name, nlen, ":method")) {
+        slot = &st->method;
+    } else if (ed_v2_is(name, nlen, ":scheme")) {
+        slot = &st->scheme;
+    } else if (ed_v2_is(name, nlen, ":path")) {
+        slot = &st->path;
+    } else if (ed_v2_is(name, nlen, ":authority")) {
+        slot = &st->authority;
+    } else if (ed_v2_is(name, nlen, ":protocol")
+               && st->c->conf->enable_connect_protocol)
+    {
+        slot = &st->protocol;
+    } else {
+        ed_http_v2_malformed(st, "client sent invalid pseudo-header \"%s\" in "
+                        "HTTP/2 request", (const char *)name, nlen);
+        return;
+    }
+    if (slot->data != NULL) {
+        ed_http_v2_malformed(st, "client sent duplicate pseudo-header \"%s\" in "
+                        "HTTP/2 request", (const char *)name, nlen);
+        return;
+    }
+    if (!ed_v2_value_ok(value, vlen)) {
+        ed_http_v2_malformed(st, "client sent invalid header \"%s\" in HTTP/2 "
+                        "request", (const char *)name, nlen);
+        return;
+    }
+    slot->data = ed_pstrdup(r->pool, (const char *)value, vlen);
+    slot->len = vlen;
+    st->text += vlen + 1;
+}
+
+/* RFC 9110 6.5.1: fields a trailer section must not carry (framing,
+ * routing, authentication, controls): dropped. */
+static bool
+ed_v2_trailer_allowed(const uint8_t *name, size_t nlen)
+{
+    static const char *no[] = {
+        "content-length", "content-type", "content-encoding",
+        "content-range", "host", "te", "trailer", "authorization",
+        "cookie", "expect", "max-forwards", "range", "cache-control",
+        "pragma", "proxy-authorization", NULL
+    };
+    size_t i;
+
+    for (i = 0; no[i]; i++) {
+        if (strlen(no[i]) == nlen && memcmp(no[i], name, nlen) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Appends a trailer field to r->trailers ("name: value\r\n"...). */
+static int
+ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
+                   const uint8_t *value, size_t vlen)
+{
+    char *p;
+
+    p = ed_pnalloc(r->pool, r->trailers.len + nlen + vlen + 4);
+    if (p == NULL) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (r->trailers.len) {
+        memcpy(p, r->trailers.data, r->trailers.len);
+    }
+    r->trailers.data = p;
+    p += r->trailers.len;
+    p = ed_cpymem(p, name, nlen);
+    p = ed_cpymem(p, ": ", 2);
+    p = ed_cpymem(p, value, vlen);
+    memcpy(p, "\r\n", 2);
+    r->trailers.len += nlen + vlen + 4;
+    return 0;
+}
+
+/* Appends "name: value\r\n" to the fields kept for the head. */
+static int
+ed_v2_keep(ed_v2_stream_t *st, const char *name, size_t nlen,
+           const char *value, size_t vlen)
+{
+    size_t  need = nlen + vlen + 4, size;
+    char   *p;
+
+    if (st->flen + need > st->fsize) {
+        size = ed_max(st->fsize * 2, st->flen + need + 256);
+        p = ed_pnalloc(st->r->pool, size);
+        if (p == NULL) {
+            return ED_ERROR;
+        }
+        if (st->flen) {
+            memcpy(p, st->fields, st->flen);
+        }
+        st->fields = p;
+        st->fsize = size;
+    }
+    p = st->fields + st->flen;
+    memcpy(p, name, nlen);
+    p += nlen;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vlen);
+    p += vlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    st->flen += need;
+    return ED_OK;
+}
+
+int
+ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
+                     const uint8_t *name, size_t nlen, const uint8_t *value,
+                     size_t vlen, uint8_t flags, void *data)
+{
+    ed_v2_stream_t    *st;
+    ed_http_request_t *r;
+    size_t             max, n;
+    char              *p;
+
+    ed_unused(flags);
+    ed_unused(data);
+    st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+    if (st == NULL || st->r == NULL || st->malformed != NULL) {
+        return 0;  /* decoded all the same: HPACK stays in step */
+    }
+    r = st->r;
+    if (st->headers_done) {
+        /* Trailers: regular fields only; kept for a body that goes on
+         * chunked (the proxy), within max_header_size. */
+        if ((nlen && name[0] == ':') || !ed_v2_name_ok(name, nlen)
+            || !ed_v2_value_ok(value, vlen))
+        {
+            ed_http_v2_malformed(st, "client sent invalid trailer \"%s\" in "
+                            "HTTP/2 request", (const char *)name, nlen);
+            return 0;
+        }
+        if (!ed_v2_trailer_allowed(name, nlen)
+            || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
+        {
+            return 0;
+        }
+        return ed_v2_trailer_keep(r, name, nlen, value, vlen);
+    }
+    if (nlen && name[0] == ':') {
+        ed_v2_pseudo(st, name, nlen, value, vlen);
+        return 0;
+    }
+    if (!ed_v2_name_ok(name, nlen) || !ed_v2_value_ok(value, vlen)
+        || ed_v2_is(name, nlen, "connection")
+        || ed_v2_is(name, nlen, "keep-alive")
+        || ed_v2_is(name, nlen, "proxy-connection")
+        || ed_v2_is(name, nlen, "transfer-encoding")
+        || ed_v2_is(name, nlen, "upgrade")
+        || (ed_v2_is(name, nlen, "te") && !ed_v2_is(value, vlen, "trailers")))
+    {
+        ed_http_v2_malformed(st, "client sent invalid header \"%s\" in HTTP/2 "
+                        "request", (const char *)name, nlen);
+        return 0;
+    }
+    if (ed_v2_is(name, nlen, "content-length")) {
+        for (n = 0; n < vlen && value[n] >= '0' && value[n] <= '9'; n++) {
+        }
+        if (vlen == 0 || n != vlen || vlen > 18 || st->cl_seen) {
+            ed_http_v2_malformed(st, "client sent invalid header \"%s\" in "
+                            "HTTP/2 request", (const char *)name, nlen);
+            return 0;
+        }
+        st->cl_seen = 1;
+        for (n = 0, st->content_length = 0; n < vlen; n++) {
+            st->content_length = st->content_length * 10 + (value[n] - '0');
+        }
+    }
+    if (ed_v2_is(name, nlen, "host")) {
+        if (vlen == 0 || st->host_seen) {
+            ed_http_v2_malformed(st, "client sent invalid header \"%s\" in "
+                            "HTTP/2 request", (const char *)name, nlen);
+            return 0;
+        }
+        st->host_seen = 1;
+        if (st->authority.data != NULL) {
+            /* Compared with :authority at the end of the head, and not
+             * kept twice. */
+            st->host.data = ed_pstrdup(r->pool, (const char *)value, vlen);
+            st->host.len = vlen;
+            return 0;
+        }
+    }
+    max = r->clcf->max_header_size;
+    if (ed_v2_is(name, nlen, "cookie")) {
+        /* Crumbs joined with "; " (RFC 9113 8.2.3), measured joined. */
+        st->text += st->cookie.len ? 2 + vlen : nlen + 4 + vlen;
+        if (st->text > max) {
+            st->too_large = 1;
+            return 0;
+        }
+        p = ed_pnalloc(r->pool, st->cookie.len + 2 + vlen);
+        if (p == NULL) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        if (st->cookie.len) {
+            memcpy(p, st->cookie.data, st->cookie.len);
+            memcpy(p + st->cookie.len, "; ", 2);
+            memcpy(p + st->cookie.len + 2, value, vlen);
+            st->cookie.len += 2 + vlen;
+        } else {
+            memcpy(p, value, vlen);
+            st->cookie.len = vlen;
+            st->nfields++;
+        }
+        st->cookie.data = p;
+        return 0;
+    }
+    st->text += nlen + vlen + 4;
+    if (st->text > max || st->nfields >= (unsigned)r->clcf->max_headers) {
+        /* Decoded, not kept: the verdict is 431. */
+        st->too_large = 1;
+        return 0;
+    }
+    if (ed_v2_keep(st, (const char *)name, nlen, (const char *)value, vlen)
+        != ED_OK)
+    {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    st->nfields++;
+    return 0;
+}
+
+/* The authority without a default port, lowercased, for comparing
+ * :authority with host (RFC 9113 8.3.1). */
+static bool
+ed_v2_same_authority(const ed_str_t *a, const ed_str_t *b,
+                     const ed_str_t *scheme)
+{
+    ed_str_t x = *a, y = *b;
+    size_t   i;
+
+    if (scheme->len == 5 && memcmp(scheme->data, "https", 5) == 0) {
+        if (x.len > 4 && memcmp(x.data + x.len - 4, ":443", 4) == 0) {
+            x.len -= 4;
+        }
+        if (y.len > 4 && memcmp(y.data + y.len - 4, ":443", 4) == 0) {
+            y.len -= 4;
+        }
+    } else {
+        if (x.len > 3 && memcmp(x.data + x.len - 3, ":80", 3) == 0) {
+            x.len -= 3;
+        }
+        if (y.len > 3 && memcmp(y.data + y.len - 3, ":80", 3) == 0) {
+            y.len -= 3;
+        }
+    }
+    if (x.len != y.len) {
+        return false;
+    }
+    for (i = 0; i < x.len; i++) {
+        if (ed_tolower(x.data[i]) != ed_tolower(y.data[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The end of the request head (END_HEADERS): the checks that need all
+ * of it, then the request starts from the dispatch. */
+void
+ed_http_v2_headers_end(ed_v2_stream_t *st, bool end_stream)
+{
+    bool connect;
+
+    if (st->headers_done) {
+        /* Trailers end the body. */
+        if (!end_stream) {
+            ed_http_v2_malformed(st, "client sent trailers without END_STREAM "
+                            "in HTTP/2 request%s", "", 0);
+            return;
+        }
+        ed_http_v2_data_end(st);
+        return;
+    }
+    st->headers_done = 1;
+    if (st->malformed != NULL || st->r == NULL) {
+        return;
+    }
+    connect = st->method.len == 7 && memcmp(st->method.data, "CONNECT", 7)
+                                         == 0;
+    if (st->protocol.data != NULL
+        && (!connect || st->scheme.data == NULL || st->path.data == NULL))
+    {
+        ed_http_v2_malformed(st, "client sent invalid pseudo-header \"%s\" in "
+                        "HTTP/2 request", ":protocol", 9);
+        return;
+    }
+    if (st->method.data == NULL
+        || (connect && st->protocol.data == NULL
+            && (st->scheme.data != NULL || st->path.data != NULL
+                || st->authority.data == NULL))
+        || (!(connect && st->protocol.data == NULL)
+            && (st->scheme.data == NULL || st->path.data == NULL)))
+    {
+        const char *miss = st->method.data == NULL ? ":method"
+                           : st->scheme.data == NULL ? ":scheme"
+                           : st->path.data == NULL ? ":path"
+                                                   : ":authority";
+
+        ed_http_v2_malformed(st, "client sent no \"%s\" pseudo-header in "
+                        "HTTP/2 request", miss, strlen(miss));
+        return;
+    }
+    if (st->path.data != NULL
+        && (st->path.len == 0
+            || (st->path.data[0] != '/'
+                && !(st->path.len == 1 && st->path.data[0] == '*'
+                     && st->method.len == 7
+                     && memcmp(st->method.data, "OPTIONS", 7) == 0))))
+    {
+        ed_http_v2_malformed(st, "client sent invalid \"%s\" pseudo-header in "
+                        "HTTP/2 request", ":path", 5);
+        return;
+    }
+    if ((st->authority.data == NULL && !st->host_seen)
+        || (st->authority.data != NULL
+            && (st->authority.len == 0
+                || memchr(st->authority.data, '@', st->authority.len))))
+    {
+        ed_http_v2_malformed(st, "client sent invalid \"%s\" pseudo-header in "
+                        "HTTP/2 request", ":authority", 10);
+        return;
+    }
+    if (st->authority.data != NULL && st->host.data != NULL
+        && !ed_v2_same_authority(&st->authority, &st->host, &st->scheme))
+    {
+        ed_http_v2_malformed(st, "client sent \"%s\" unlike :authority in "
+                        "HTTP/2 request", "host", 4);
+        return;
+    }
+    if (end_stream && st->cl_seen && st->content_length > 0) {
+        ed_http_v2_malformed(st, "client sent END_STREAM short of "
+                        "\"%s\" in HTTP/2 request", "content-length", 14);
+        return;
+    }
+    st->in_end = end_stream;
+    st->bodyless = end_stream;
+    st->start_due = 1;
+    ed_http_v2_pending(st);
+}
+
+/* RFC 8441: an extended CONNECT for WebSocket reads, for the request
+ * core and the proxy, as the HTTP/1.1 upgrade it stands for: a GET with
+ * Connection: upgrade, Upgrade: websocket and a fresh Sec-WebSocket-Key
+ * (the client sends none: the proxy checks the upstream's accept
+ * itself). The fields go with the others. ED_OK or ED_ERROR. */
+static int
+ed_v2_websocket_head(ed_v2_stream_t *st)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char     key[18];
+    char              text[25];
+    size_t            i;
+
+    if (RAND_bytes(key, 16) != 1) {
+        return ED_ERROR;
+    }
+    key[16] = key[17] = 0;
+    for (i = 0; i < 6; i++) {
+        uint32_t v = (uint32_t)key[3 * i] << 16 | (uint32_t)key[3 * i + 1] << 8
+                     | key[3 * i + 2];
+
+        text[4 * i] = b64[v >> 18 & 63];
+        text[4 * i + 1] = b64[v >> 12 & 63];
+        text[4 * i + 2] = b64[v >> 6 & 63];
+        text[4 * i + 3] = b64[v & 63];
+    }
+    text[22] = text[23] = '=';
+    text[24] = '\0';
+    st->method.data = "GET";
+    st->method.len = 3;
+    if (ed_v2_keep(st, "connection", 10, "upgrade", 7) != ED_OK
+        || ed_v2_keep(st, "upgrade", 7, "websocket", 9) != ED_OK
+        || ed_v2_keep(st, "sec-websocket-key", 17, text, 24) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* $request and $request_method say what the client sent: "CONNECT". */
+static int
+ed_v2_websocket_line(ed_v2_stream_t *st, const ed_str_t *target)
+{
+    ed_http_request_t *r = st->r;
+    size_t             n = 8 + target->len + sizeof(" HTTP/2.0\r\n") - 1;
+    char              *p;
+
+    p = ed_pnalloc(r->pool, n);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    r->head.method.data = p;
+    r->head.method.len = 7;
+    r->head.line_len = n;
+    r->head.method_id = ED_HTTP_CONNECT;
+    r->connect_protocol = 1;
+    p = ed_cpymem(p, "CONNECT ", 8);
+    p = ed_cpymem(p, target->data, target->len);
+    memcpy(p, " HTTP/2.0\r\n", 11);
+    return ED_OK;
+}
+
+/* The request starts: the head as HTTP/1.1 text, parsed by the request
+ * core's parser, then served. */
+void
+ed_http_v2_start_request(ed_v2_stream_t *st)
+{
+    ed_http_request_t *r = st->r;
+    ed_http_header_t  *hdrs;
+    ed_str_t          *target, host;
+    SSL               *ssl;
+    size_t             len, line, max = r->clcf->max_header_size;
+    char              *buf, *p;
+    bool               zero;
+    int                rc;
+
+    st->started = 1;
+    target = st->path.data ? &st->path : &st->authority;
+    if (st->protocol.data != NULL && ed_v2_websocket_head(st) != ED_OK) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    line = st->method.len + 1 + target->len + sizeof(" HTTP/1.1\r\n") - 1;
+    /* A POST, PUT or PATCH ended on its HEADERS has an empty body that
+     * an upstream must not wait for: Content-Length: 0 says so. */
+    zero = st->bodyless && !st->cl_seen
+           && (ed_v2_is(st->method.data, st->method.len, "POST")
+               || ed_v2_is(st->method.data, st->method.len, "PUT")
+               || ed_v2_is(st->method.data, st->method.len, "PATCH"));
+    len = line + (st->authority.data ? st->authority.len + 8 : 0)
+          + st->flen + (st->cookie.len ? st->cookie.len + 10 : 0)
+          + (zero ? sizeof("content-length: 0\r\n") - 1 : 0) + 2;
+    r->head.head_len = len;
+    if (line > max || st->too_large || len > max) {
+        /* The head is measured as its HTTP/1.1 text: 414 when the
+         * request line alone is over max_header_size. */
+        buf = ed_pnalloc(r->pool, line);
+        if (buf != NULL && line <= max) {
+            p = ed_cpymem(buf, st->method.data, st->method.len);
+            *p++ = ' ';
+            p = ed_cpymem(p, target->data, target->len);
+            memcpy(p, " HTTP/2.0\r\n", 11);
+            r->head.method.data = buf;
+            r->head.method.len = st->method.len;
+            r->head.line_len = line;
+        }
+        r->error = 1;
+        ed_http_finalize(r, line > max ? 414 : 431);
+        return;
+    }
+    buf = ed_pnalloc(r->pool, len);
+    hdrs = ed_palloc(r->pool, (size_t)r->clcf->max_headers
+                                  * sizeof(ed_http_header_t));
+    if (buf == NULL || hdrs == NULL) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    p = ed_cpymem(buf, st->method.data, st->method.len);
+    *p++ = ' ';
+    p = ed_cpymem(p, target->data, target->len);
+    p = ed_cpymem(p, " HTTP/1.1\r\n", 11);
+    if (st->authority.data) {
+        p = ed_cpymem(p, "host: ", 6);
+        p = ed_cpymem(p, st->authority.data, st->authority.len);
+        p = ed_cpymem(p, "\r\n", 2);
+    }
+    if (st->flen) {
+        p = ed_cpymem(p, st->fields, st->flen);
+    }
+    if (st->cookie.len) {
+        p = ed_cpymem(p, "cookie: ", 8);
+        p = ed_cpymem(p, st->cookie.data, st->cookie.len);
+        p = ed_cpymem(p, "\r\n", 2);
+    }
+    if (zero) {
+        p = ed_cpymem(p, "content-length: 0\r\n", 19);
+    }
+    p = ed_cpymem(p, "\r\n", 2);
+    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
+                               (size_t)r->clcf->max_headers);
+    /* $request and the logs say what the client spoke. */
+    memcpy(buf + line - 5, "2.0", 3);
+    r->head.version = 20;
+    r->head.head_len = (size_t)(p - buf);
+    ed_http_underscores(r);
+    if (rc == ED_OK && st->protocol.data != NULL
+        && ed_v2_websocket_line(st, target) != ED_OK)
+    {
+        rc = 500;
+    }
+    if (rc != ED_OK) {
+        r->error = 1;
+        ed_http_finalize(r, rc);
+        return;
+    }
+    if (st->protocol.data != NULL
+        && !ed_v2_is(st->protocol.data, st->protocol.len, "websocket"))
+    {
+        /* An extended CONNECT for another protocol. */
+        ed_http_finalize(r, 501);
+        return;
+    }
+    /* The body: none after END_STREAM, a length, or until END_STREAM
+     * (sent upstream chunked). */
+    if (st->bodyless) {
+        ed_http_decoder_init(&r->body_dec, ED_HTTP_BODY_NONE, 0);
+    } else if (st->cl_seen) {
+        ed_http_decoder_init(&r->body_dec, ED_HTTP_BODY_LENGTH,
+                             st->content_length);
+    } else {
+        ed_http_decoder_init(&r->body_dec, ED_HTTP_BODY_CHUNKED, -1);
+    }
+    if (st->scheme.data != NULL
+        && !ed_v2_is(st->scheme.data, st->scheme.len, "http")
+        && !ed_v2_is(st->scheme.data, st->scheme.len, "https"))
+    {
+        r->error = 1;
+        ed_http_finalize(r, 400);
+        return;
+    }
+    /* Over TLS, an authority whose server has another certificate than
+     * the handshake's is misdirected (RFC 9110 15.5.20). */
+    ssl = ed_tls_ssl(&r->hc->c.stream);
+    if (ssl != NULL && r->head.host.len
+        && ed_http_host_parse(r->pool, &r->head.host, &host) == ED_OK)
+    {
+        ed_http_server_t *srv;
+
+        srv = ed_http_find_server(ed_http_conn_addr(r->hc), r, &host);
+        if (srv->tls_ctx != NULL && srv->tls_ctx != SSL_get_SSL_CTX(ssl)) {
+            r->server = srv;
+            r->loc_conf = srv->loc_conf;
+            r->clcf = r->loc_conf[ed_http_core_module.index];
+            ed_http_finalize(r, 421);
+            return;
+        }
+    }
+    ed_http_process(r);
+}
+
+#endif /* ED_HAVE_HTTP2 */
