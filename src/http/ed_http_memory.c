@@ -42,6 +42,7 @@
 #include "ed_rate.h"
 #include "ed_stats.h"
 #include "ed_tls.h"
+#include "ed_tls_ocsp.h"
 #include "../../modules/ed_http_static.h"
 
 #define ED_HTTP_MEMORY_TLS_CONN  (19 * 1024)
@@ -61,6 +62,7 @@ typedef struct {
     size_t     proxy;      /* largest proxy buffer_size, 0: no proxy */
     unsigned   gzip;
     unsigned   tls;
+    unsigned   ocsp;       /* servers stapling OCSP responses */
     size_t     ups_servers;
     size_t     ups_keepalive;
     char       buf[4096];
@@ -170,8 +172,15 @@ ed_mem_level(ed_mem_t *m, ed_node_t *map)
                                              : NULL,
                                          1024 * 1024));
     }
-    if (ed_conf_get(map, "tls")) {
+    n = ed_conf_get(map, "tls");
+    if (n) {
         m->tls = 1;
+        v = n->type == ED_NODE_MAP ? ed_conf_get(n, "ocsp_stapling") : NULL;
+        if (v && v->type == ED_NODE_SCALAR
+            && ed_conf_parse_bool(v->value.data, v->value.len) == 1)
+        {
+            m->ocsp++;
+        }
     }
 }
 
@@ -294,6 +303,9 @@ ed_http_memory_check(ed_conf_t *cf)
     }
     if (m.tls) {
         ed_mem_shm(&m, "tls_ticket_keys", ed_tls_keys_size());
+    }
+    if (m.ocsp) {
+        ed_mem_shm(&m, "ocsp", m.ocsp * ed_tls_ocsp_shm_size());
     }
     ofcn = ed_conf_get(cf->cycle->root, "open_file_cache");
     if (ofcn && ofcn->type == ED_NODE_MAP) {

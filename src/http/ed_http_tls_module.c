@@ -3,6 +3,7 @@
  * session ticket key files of the main level. */
 #include "ed_http.h"
 #include "ed_tls.h"
+#include "ed_tls_ocsp.h"
 
 #include <sys/stat.h>
 
@@ -14,6 +15,8 @@ typedef struct {
     unsigned   protocols;
     ed_str_t   ciphers;
     int        session_tickets;
+    int        ocsp_stapling;
+    ed_str_t   ocsp_file;      /* ocsp_response_file: instead of fetching */
 } ed_http_tls_block_t;
 
 typedef struct {
@@ -50,6 +53,10 @@ static const ed_key_t ed_http_tls_block_keys[] = {
     ED_TLS_KEY("ciphers", ED_KEY_STR, ed_conf_set_str, ciphers, NULL),
     ED_TLS_KEY("session_tickets", ED_KEY_INT, ed_conf_set_bool,
                session_tickets, "true"),
+    ED_TLS_KEY("ocsp_stapling", ED_KEY_INT, ed_conf_set_bool, ocsp_stapling,
+               "false"),
+    ED_TLS_KEY("ocsp_response_file", ED_KEY_STR, ed_conf_set_path,
+               ocsp_file, NULL),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -303,6 +310,37 @@ ed_http_tls_on_alpn(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* OCSP stapling for a server's new context: fetched, or from the
+ * response file. Returns ED_OK, or ED_ERROR after recording the error at
+ * the key it is about. */
+static int
+ed_http_tls_ocsp(ed_conf_t *cf, ed_http_tls_block_t *tcf, SSL_CTX *ctx)
+{
+    ed_node_t *node;
+    char       err[1024];
+    int        what;
+
+    if (!tcf->ocsp_stapling) {
+        if (tcf->ocsp_file.data != NULL) {
+            return ed_conf_error(cf, ed_conf_get(tcf->node,
+                                                 "ocsp_response_file"),
+                                 "tls: \"ocsp_response_file\" needs "
+                                 "\"ocsp_stapling: true\"");
+        }
+        return ED_OK;
+    }
+    if (ed_tls_ocsp_create(cf->cycle, ctx, tcf->certificate.data,
+                           tcf->ocsp_file.data, err, sizeof(err), &what)
+        != NULL)
+    {
+        return ED_OK;
+    }
+    node = ed_conf_get(tcf->node, what == ED_TLS_OCSP_ERR_FILE
+                                      ? "ocsp_response_file"
+                                      : "ocsp_stapling");
+    return ed_conf_error(cf, node ? node : tcf->node, "%s", err);
+}
+
 /* Makes the context of one server with a tls block. Returns ED_OK, or
  * ED_ERROR after recording the error at the key it is about. */
 static int
@@ -354,6 +392,9 @@ ed_http_tls_server(ed_conf_t *cf, ed_http_server_t *srv,
     if (keys != NULL && ed_tls_ticket_keys_use(ctx, keys) != ED_OK) {
         return ed_conf_error(cf, tcf->node, "cannot use the session ticket "
                              "key files");
+    }
+    if (ed_http_tls_ocsp(cf, tcf, ctx) != ED_OK) {
+        return ED_ERROR;
     }
     SSL_CTX_set_client_hello_cb(ctx, ed_http_tls_on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, ed_http_tls_on_servername);

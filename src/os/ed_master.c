@@ -8,6 +8,7 @@
 #include "ed_socket.h"
 #include "ed_stats.h"
 #include "ed_tls.h"
+#include "ed_tls_ocsp.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -992,6 +993,9 @@ ed_reap(void)
             }
             continue;
         }
+        if (ed_tls_ocsp_reaped(pid, status)) {
+            continue;
+        }
         ed_stats_exited(pid);
         for (i = 0; i < ed_m.nprocs; i++) {
             if (ed_m.procs[i].pid == pid) {
@@ -1113,6 +1117,8 @@ ed_reload(void)
     ed_m.cycle = cycle;
     ed_log_cur = &cycle->log;
     ed_publish_config(cycle);
+    /* Before the old cycle goes: its valid OCSP responses carry over. */
+    ed_tls_ocsp_start(ed_m.loop, cycle);
     ed_announce_listeners(cycle, old);
     /* What the new cycle did not take (removed listeners, old log files)
      * is released before forking: the new workers must not inherit it.
@@ -1420,6 +1426,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     /* Session ticket keys live in shared memory; the master rotates them
      * for every worker. */
     ed_tls_keys_timer(ed_m.loop);
+    ed_tls_ocsp_start(ed_m.loop, cycle);
     /* The status counters: made once, so reloads keep them. Without
      * them eddy serves on, and status shows zeros. */
     if (ed_stats_init() != ED_OK) {
@@ -1465,6 +1472,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
         ed_proc_remove(&ed_m.procs[0]);
     }
     ed_fwd_flush();
+    ed_tls_ocsp_stop();
     ed_loop_destroy(ed_m.loop);
     free(ed_m.procs);
     ed_log_cur = &ed_log_stderr;
