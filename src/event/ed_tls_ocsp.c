@@ -128,7 +128,7 @@ ed_tls_ocsp_check(const ed_tls_ocsp_t *o, const unsigned char *der,
     const unsigned char  *p = der;
     OCSP_RESPONSE        *resp;
     OCSP_BASICRESP       *bs = NULL;
-    ASN1_GENERALIZEDTIME *thisupd, *nextupd, *revtime;
+    ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *revtime = NULL;
     int                   st, reason, rc = ED_ERROR;
     char                  reason_buf[256], t1[32];
 
@@ -954,13 +954,16 @@ ed_tls_ocsp_reaped(pid_t pid, int status)
                                                     time(NULL)));
         return true;
     }
-    if (WIFSIGNALED(status)) {
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
         ed_log(ED_LOG_ERR, ed_log_cur, 0, "OCSP: certificate \"%s\": no "
-               "response stapled from %s: %s; next request in %u s",
-               o->cert, o->url, WTERMSIG(status) == SIGALRM
-                                    ? "timed out"
-                                    : "the request was killed",
+               "response stapled from %s: timed out after %d s; next "
+               "request in %u s", o->cert, o->url, ED_TLS_OCSP_TIMEOUT_S,
                o->retry);
+    } else if (WIFSIGNALED(status)) {
+        ed_log(ED_LOG_ERR, ed_log_cur, 0, "OCSP: certificate \"%s\": no "
+               "response stapled from %s: the request was killed by signal "
+               "%d; next request in %u s", o->cert, o->url,
+               WTERMSIG(status), o->retry);
     }
     ed_tls_ocsp_schedule(o, o->retry);
     o->retry = o->retry * 2 > ED_TLS_OCSP_RETRY_MAX_S
