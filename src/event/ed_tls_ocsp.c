@@ -10,11 +10,13 @@
  * delegate, for this certificate, and current. */
 #include "ed_tls_ocsp.h"
 #include "ed_cycle.h"
+#include "ed_process.h"
 #include "ed_shm.h"
 
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -775,7 +777,9 @@ ed_tls_ocsp_fetch(ed_tls_ocsp_t *o)
 }
 
 /* The helper's life: signals back to their defaults, only the error
- * log kept open, the whole request bounded by an alarm. */
+ * log kept open, the privileges of a worker (it parses what the network
+ * sent, and its memory holds the master's keys: not dumpable), the whole
+ * request bounded by an alarm. */
 static void __attribute__((noreturn))
 ed_tls_ocsp_helper(ed_tls_ocsp_t *o)
 {
@@ -795,6 +799,11 @@ ed_tls_ocsp_helper(ed_tls_ocsp_t *o)
     }
     close_range(logfd > 2 ? (unsigned)logfd + 1 : 3, ~0U, 0);
     alarm(ED_TLS_OCSP_TIMEOUT_S);
+    if (ed_worker_setuid(o->cycle) != ED_OK
+        || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    {
+        _exit(1);
+    }
     _exit(ed_tls_ocsp_fetch(o));
 }
 

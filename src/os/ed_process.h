@@ -22,6 +22,10 @@ extern bool ed_master_upgraded;
 void ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     __attribute__((noreturn));
 
+/* Drops root privileges to `user:` (workers, and the master's helpers).
+ * ED_OK, or ED_ERROR (logged). */
+int ed_worker_setuid(ed_cycle_t *cycle);
+
 /* The file next to the pid file where the master reports reload
  * outcomes for `eddy -s reload`. */
 void ed_reload_status_path(const char *pid_file, char *buf, size_t size);

@@ -332,7 +332,7 @@ ed_worker_on_signal(void *data, int signo)
 }
 
 /* Drops root privileges to `user:` after the master has bound. */
-static int
+int
 ed_worker_setuid(ed_cycle_t *cycle)
 {
     ed_core_conf_t *ccf = ed_core_conf(cycle);

@@ -11,6 +11,8 @@ The responder is `openssl ocsp` answering each request from its index
 
 import http.server
 import os
+import signal
+import socket
 import subprocess
 import threading
 import time
@@ -284,7 +286,7 @@ def test_a_reload_keeps_the_response(eddy, ocsp_pki, responder):
     r = responder("srv")
     e = start(eddy, ocsp_pki, "srv")
     wait_staple(e, "good")
-    e.signal(__import__("signal").SIGHUP)
+    e.signal(signal.SIGHUP)
     assert wait_for(lambda: "reload" in e.error_log
                     and "generation 2 started" in e.error_log, timeout=10)
     for _ in range(3):
@@ -305,6 +307,35 @@ def test_staples_from_a_file(eddy, ocsp_pki):
     assert "OCSP: certificate" not in e.error_log
 
 
+def produced_at(out):
+    for line in out.splitlines():
+        if line.strip().startswith("Produced At:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(out)
+
+
+def test_a_reload_reads_the_file_again(eddy, ocsp_pki):
+    first = ocsp_pki.response("srv", "srv-reload1")
+    e = start(eddy, ocsp_pki, "srv",
+              ", ocsp_stapling: true, ocsp_response_file: certs/srv.ocsp",
+              files=[("certs/srv.ocsp", first)])
+    was = produced_at(handshake(e.port)[0])
+    # A file for another certificate: the reload fails, the old response
+    # stays stapled.
+    e.write_file("certs/srv.ocsp", ocsp_pki.response("other", "srv-reload2"))
+    e.signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload failed" in e.error_log, timeout=10)
+    assert "the response is not for this certificate" in e.error_log
+    out = handshake(e.port)[0]
+    assert stapled(out) == "good" and produced_at(out) == was
+    # A newer response: stapled after the reload.
+    time.sleep(1.1)
+    e.write_file("certs/srv.ocsp", ocsp_pki.response("srv", "srv-reload3"))
+    e.signal(signal.SIGHUP)
+    assert wait_for(lambda: produced_at(handshake(e.port)[0]) != was,
+                    timeout=10), e.error_log
+
+
 def test_responder_down_handshakes_go_on_unstapled(eddy, ocsp_pki):
     e = start(eddy, ocsp_pki, "down")
     for _ in range(3):
@@ -318,6 +349,25 @@ def test_responder_down_handshakes_go_on_unstapled(eddy, ocsp_pki):
                ocsp_pki.port["down"]))
     assert wait_for(lambda: all(w in e.error_log for w in want),
                     timeout=10), e.error_log
+
+
+def test_a_hung_responder_blocks_only_the_helper(eddy, ocsp_pki):
+    # Connections are queued but never accepted nor answered.
+    hung = socket.socket()
+    hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hung.bind(("127.0.0.1", ocsp_pki.port["down"]))
+    hung.listen(8)
+    try:
+        e = start(eddy, ocsp_pki, "down")
+        for _ in range(3):
+            out, took = handshake(e.port)
+            assert stapled(out) is None
+            assert took < 2.0
+        assert wait_for(lambda: "timed out after 10 s; next request in 60 s"
+                        in e.error_log, timeout=15), e.error_log
+        assert stapled(handshake(e.port)[0]) is None
+    finally:
+        hung.close()
 
 
 def test_revoked_is_stapled_and_logged_at_crit(eddy, ocsp_pki, responder):
