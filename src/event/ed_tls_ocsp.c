@@ -57,12 +57,7 @@ struct ed_tls_ocsp_s {
     X509_STORE        *store;       /* the issuer, trusted */
     OCSP_CERTID       *id;
     ed_tls_ocsp_shm_t *shm;
-    /* Fetching: the first http OCSP URL, cut up. */
-    char              *url;
-    char              *host;        /* without brackets */
-    char              *port;
-    char              *hostport;    /* for Host: */
-    char              *path;
+    ed_tls_ocsp_url_t  u;           /* fetching: the first http URL */
     /* The master's. */
     ed_loop_t         *loop;        /* set once started */
     ed_timer_t         timer;
@@ -331,14 +326,13 @@ ed_tls_ocsp_load_file(ed_tls_ocsp_t *o, ed_tls_ocsp_res_t *res, char *err,
     return ED_OK;
 }
 
-/* Cuts an http URL into host, port, Host: value and path. Returns ED_OK,
- * or ED_ERROR when it is not http:// or is malformed. */
-static int
-ed_tls_ocsp_url(ed_tls_ocsp_t *o, ed_pool_t *pool, const char *url)
+int
+ed_tls_ocsp_parse_url(ed_pool_t *pool, const char *url, ed_tls_ocsp_url_t *u)
 {
     const char *h, *end, *port = NULL, *path;
-    size_t      hlen;
+    size_t      hlen, plen;
 
+    memset(u, 0, sizeof(*u));
     if (strncasecmp(url, "http://", 7) != 0) {
         return ED_ERROR;
     }
@@ -367,28 +361,24 @@ ed_tls_ocsp_url(ed_tls_ocsp_t *o, ed_pool_t *pool, const char *url)
         }
         port = end + 1;
     }
-    if (hlen == 0 || memchr(h, '@', hlen) != NULL || *path == '#') {
+    if (hlen == 0 || memchr(h, '@', hlen) != NULL) {
         return ED_ERROR;
     }
-    o->url = ed_pstrdup(pool, url, strlen(url));
-    o->host = ed_pstrdup(pool, h, hlen);
-    o->port = port ? ed_pstrdup(pool, port, (size_t)(path - port))
+    u->url = ed_pstrdup(pool, url, strlen(url));
+    u->host = ed_pstrdup(pool, h, hlen);
+    u->port = port ? ed_pstrdup(pool, port, (size_t)(path - port))
                    : ed_pstrdup(pool, "80", 2);
-    o->hostport = ed_pstrdup(pool, url + 7, (size_t)(path - url - 7));
-    o->path = *path == '/' ? ed_pstrdup(pool, path, strcspn(path, "#"))
-                           : NULL;
-    if (*path == '?') {
-        o->path = ed_palloc(pool, strcspn(path, "#") + 2);
-        if (o->path) {
-            o->path[0] = '/';
-            memcpy(o->path + 1, path, strcspn(path, "#"));
-            o->path[strcspn(path, "#") + 1] = '\0';
-        }
-    } else if (*path == '\0') {
-        o->path = ed_pstrdup(pool, "/", 1);
+    u->hostport = ed_pstrdup(pool, url + 7, (size_t)(path - url - 7));
+    /* The fragment is the client's; a bare query gets its "/". */
+    plen = strcspn(path, "#");
+    u->path = ed_palloc(pool, plen + 2);
+    if (u->path != NULL) {
+        u->path[0] = '/';
+        memcpy(u->path + (*path != '/'), path, plen);
+        u->path[plen + (*path != '/')] = '\0';
     }
-    if (o->url == NULL || o->host == NULL || o->port == NULL
-        || o->hostport == NULL || o->path == NULL)
+    if (u->url == NULL || u->host == NULL || u->port == NULL
+        || u->hostport == NULL || u->path == NULL)
     {
         return ED_ERROR;
     }
@@ -405,7 +395,8 @@ ed_tls_ocsp_find_url(ed_tls_ocsp_t *o, ed_pool_t *pool, char *err,
     int                       i, rc = ED_ERROR;
 
     for (i = 0; aia && i < sk_OPENSSL_STRING_num(aia); i++) {
-        if (ed_tls_ocsp_url(o, pool, sk_OPENSSL_STRING_value(aia, i))
+        if (ed_tls_ocsp_parse_url(pool, sk_OPENSSL_STRING_value(aia, i),
+                                  &o->u)
             == ED_OK)
         {
             rc = ED_OK;
@@ -574,9 +565,9 @@ ed_tls_ocsp_connect(const ed_tls_ocsp_t *o, char *err, size_t size)
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(o->host, o->port, &hints, &res);
+    rc = getaddrinfo(o->u.host, o->u.port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, size, "cannot resolve \"%s\": %s", o->host,
+        snprintf(err, size, "cannot resolve \"%s\": %s", o->u.host,
                  gai_strerror(rc));
         return -1;
     }
@@ -598,7 +589,7 @@ ed_tls_ocsp_connect(const ed_tls_ocsp_t *o, char *err, size_t size)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        snprintf(err, size, "cannot connect to %s: %s", o->hostport,
+        snprintf(err, size, "cannot connect to %s: %s", o->u.hostport,
                  strerror(saved));
     }
     return fd;
@@ -623,7 +614,8 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
                   "POST %s HTTP/1.0\r\nHost: %s\r\n"
                   "Content-Type: application/ocsp-request\r\n"
                   "Accept: application/ocsp-response\r\n"
-                  "Content-Length: %zu\r\n\r\n", o->path, o->hostport, len);
+                  "Content-Length: %zu\r\n\r\n", o->u.path, o->u.hostport,
+                  len);
     if (hn < 0 || (size_t)hn >= sizeof(head)) {
         snprintf(err, esize, "the responder's URL is too long");
         return -1;
@@ -635,7 +627,7 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
     if (ed_tls_ocsp_write(fd, head, (size_t)hn) != ED_OK
         || ed_tls_ocsp_write(fd, req, len) != ED_OK)
     {
-        snprintf(err, esize, "cannot send to %s: %s", o->hostport,
+        snprintf(err, esize, "cannot send to %s: %s", o->u.hostport,
                  strerror(errno));
         close(fd);
         return -1;
@@ -643,7 +635,7 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
     for (;;) {
         if (got == size - 1) {
             snprintf(err, esize, "the answer of %s is over %zu bytes",
-                     o->hostport, size - 1);
+                     o->u.hostport, size - 1);
             close(fd);
             return -1;
         }
@@ -652,7 +644,7 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
             continue;
         }
         if (n < 0) {
-            snprintf(err, esize, "cannot read from %s: %s", o->hostport,
+            snprintf(err, esize, "cannot read from %s: %s", o->u.hostport,
                      strerror(errno));
             close(fd);
             return -1;
@@ -665,18 +657,19 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
     close(fd);
     buf[got] = '\0';
     if (got < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ') {
-        snprintf(err, esize, "%s did not answer in HTTP", o->hostport);
+        snprintf(err, esize, "%s did not answer in HTTP", o->u.hostport);
         return -1;
     }
     status = atoi((const char *)buf + 9);
     end = strstr((char *)buf, "\r\n\r\n");
     if (end == NULL) {
         snprintf(err, esize, "the answer of %s has no end of head",
-                 o->hostport);
+                 o->u.hostport);
         return -1;
     }
     if (status != 200) {
-        snprintf(err, esize, "%s answered status %d", o->hostport, status);
+        snprintf(err, esize, "%s answered status %d", o->u.hostport,
+                 status);
         return -1;
     }
     *end = '\0';
@@ -690,7 +683,7 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
             clen = strtoll(cl + 17, NULL, 10);
             if (clen < 0 || clen > n) {
                 snprintf(err, esize, "the answer of %s was cut short",
-                         o->hostport);
+                         o->u.hostport);
                 return -1;
             }
             n = (ssize_t)clen;
@@ -699,10 +692,7 @@ ed_tls_ocsp_post(const ed_tls_ocsp_t *o, const unsigned char *req,
     return n;
 }
 
-/* Seconds until the next request after a valid response: at half its
- * validity, but not at once when that time has passed (a responder's
- * cached answer), nor after nextUpdate. */
-static long
+long
 ed_tls_ocsp_refresh(time_t this_update, time_t next_update, time_t now)
 {
     time_t half = this_update + (next_update - this_update) / 2;
@@ -761,18 +751,19 @@ ed_tls_ocsp_fetch(ed_tls_ocsp_t *o)
             ed_log(ED_LOG_CRIT, ed_log_cur, 0, "OCSP: certificate \"%s\" is "
                    "revoked since %s (responder %s); its response is "
                    "stapled", o->cert,
-                   ed_tls_ocsp_fmt(res.revoked_at, t1, sizeof(t1)), o->url);
+                   ed_tls_ocsp_fmt(res.revoked_at, t1, sizeof(t1)),
+                   o->u.url);
         }
         ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "OCSP: certificate \"%s\": "
                "status %s from %s, valid until %s; next request in %ld s",
-               o->cert, OCSP_cert_status_str(res.status), o->url,
+               o->cert, OCSP_cert_status_str(res.status), o->u.url,
                ed_tls_ocsp_fmt(res.next_update, t2, sizeof(t2)),
                ed_tls_ocsp_refresh(res.this_update, res.next_update, now));
         return 0;
     }
     ed_log(ED_LOG_ERR, ed_log_cur, 0, "OCSP: certificate \"%s\": no "
            "response stapled from %s: %s; next request in %u s", o->cert,
-           o->url, err, o->retry);
+           o->u.url, err, o->retry);
     return 1;
 }
 
@@ -966,12 +957,12 @@ ed_tls_ocsp_reaped(pid_t pid, int status)
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
         ed_log(ED_LOG_ERR, ed_log_cur, 0, "OCSP: certificate \"%s\": no "
                "response stapled from %s: timed out after %d s; next "
-               "request in %u s", o->cert, o->url, ED_TLS_OCSP_TIMEOUT_S,
+               "request in %u s", o->cert, o->u.url, ED_TLS_OCSP_TIMEOUT_S,
                o->retry);
     } else if (WIFSIGNALED(status)) {
         ed_log(ED_LOG_ERR, ed_log_cur, 0, "OCSP: certificate \"%s\": no "
                "response stapled from %s: the request was killed by signal "
-               "%d; next request in %u s", o->cert, o->url,
+               "%d; next request in %u s", o->cert, o->u.url,
                WTERMSIG(status), o->retry);
     }
     ed_tls_ocsp_schedule(o, o->retry);

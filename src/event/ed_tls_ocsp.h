@@ -52,4 +52,26 @@ bool ed_tls_ocsp_reaped(pid_t pid, int status);
 /* In the master, before its loop goes: stops the timers and helpers. */
 void ed_tls_ocsp_stop(void);
 
+/* A responder's URL, cut up for the request. */
+typedef struct {
+    char *url;
+    char *host;       /* without an IPv6 address's brackets */
+    char *port;       /* "80" when not given */
+    char *hostport;   /* for Host: */
+    char *path;       /* starts with "/"; the query kept, no fragment */
+} ed_tls_ocsp_url_t;
+
+/* Cuts url (http://host[:port][/path][?query]) into u, strings in pool.
+ * Returns ED_OK, or ED_ERROR when it is not http://, has user info, an
+ * empty host or a port that is not a number (or memory ran out). */
+int ed_tls_ocsp_parse_url(ed_pool_t *pool, const char *url,
+                          ed_tls_ocsp_url_t *u);
+/* Seconds from now until the request after a response valid from
+ * this_update to next_update: at half its validity, but not at once when
+ * that time has passed (a responder's cached answer): at least a minute
+ * later, or half the time left when less than two minutes are; at least
+ * one second. */
+long ed_tls_ocsp_refresh(time_t this_update, time_t next_update,
+                         time_t now);
+
 #endif /* ED_TLS_OCSP_H */
