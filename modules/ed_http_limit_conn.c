@@ -38,9 +38,6 @@ struct ed_http_limit_conn_held_s {
     ed_http_limit_conn_held_t  *next;
 };
 
-static const char *ed_http_limit_conn_set_key(ed_conf_t *cf,
-                                              const ed_key_t *key,
-                                              ed_node_t *node, void *conf);
 static const char *ed_http_limit_conn_check_block(ed_conf_t *cf,
                                                   ed_node_t *node,
                                                   void *block);
@@ -57,7 +54,7 @@ static const ed_conf_bounds_t ed_http_limit_conn_status = { 400, 599 };
       offsetof(ed_http_limit_conn_t, field), arg, def }
 
 static const ed_key_t ed_http_limit_conn_block_keys[] = {
-    ED_LCKEY("key", ED_KEY_PTR, ed_http_limit_conn_set_key, key, NULL,
+    ED_LCKEY("key", ED_KEY_PTR, ed_http_set_key_template, key, NULL,
              "$remote_addr"),
     ED_LCKEY("max", ED_KEY_INT, ed_conf_set_int, max,
              &ed_http_limit_conn_max, NULL),
@@ -103,25 +100,6 @@ ed_http_limit_conn_main(ed_cycle_t *cycle)
     return cycle && cycle->main_conf
                ? cycle->main_conf[ed_http_limit_conn_module.index]
                : NULL;
-}
-
-/* key: a string with variables. Returns NULL or a message. */
-static const char *
-ed_http_limit_conn_set_key(ed_conf_t *cf, const ed_key_t *key,
-                           ed_node_t *node, void *conf)
-{
-    ed_http_limit_conn_t *lc = conf;
-    const char           *err;
-
-    ed_unused(key);
-    if (node->type != ED_NODE_SCALAR) {
-        return "expected a scalar";
-    }
-    if (node->value.len == 0) {
-        return "expected a string with variables such as $remote_addr";
-    }
-    lc->key = ed_http_template_compile(cf, node, &err);
-    return lc->key ? NULL : err;
 }
 
 /* A block needs max; its table is made at postconf, when the number of

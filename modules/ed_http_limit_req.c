@@ -28,9 +28,6 @@ struct ed_http_limit_req_seen_s {
     ed_http_limit_req_seen_t  *next;
 };
 
-static const char *ed_http_limit_req_set_key(ed_conf_t *cf,
-                                             const ed_key_t *key,
-                                             ed_node_t *node, void *conf);
 static const char *ed_http_limit_req_set_rate(ed_conf_t *cf,
                                               const ed_key_t *key,
                                               ed_node_t *node, void *conf);
@@ -50,7 +47,7 @@ static const ed_conf_bounds_t ed_http_limit_req_status = { 400, 599 };
 /* The keys of a `limit_req` block: a block is inherited whole, so they
  * are not inherited one by one. */
 static const ed_key_t ed_http_limit_req_block_keys[] = {
-    ED_LRKEY("key", ED_KEY_PTR, ed_http_limit_req_set_key, key, NULL,
+    ED_LRKEY("key", ED_KEY_PTR, ed_http_set_key_template, key, NULL,
              "$remote_addr"),
     ED_LRKEY("rate", ED_KEY_NONE, ed_http_limit_req_set_rate, rate, NULL,
              NULL),
@@ -84,25 +81,6 @@ ed_module_t ed_http_limit_req_module = {
     .attach = ed_http_limit_req_attach,
     .explain = ed_http_limit_req_explain,
 };
-
-/* key: a string with variables. Returns NULL or a message. */
-static const char *
-ed_http_limit_req_set_key(ed_conf_t *cf, const ed_key_t *key,
-                          ed_node_t *node, void *conf)
-{
-    ed_http_limit_req_t *lr = conf;
-    const char          *err;
-
-    ed_unused(key);
-    if (node->type != ED_NODE_SCALAR) {
-        return "expected a scalar";
-    }
-    if (node->value.len == 0) {
-        return "expected a string with variables such as $remote_addr";
-    }
-    lr->key = ed_http_template_compile(cf, node, &err);
-    return lr->key ? NULL : err;
-}
 
 /* rate: 10r/s or 30r/m. Returns NULL or a message. */
 static const char *

@@ -683,6 +683,11 @@ struct ed_http_conf_var_s {
 ed_http_template_t *ed_http_template_compile(ed_conf_t *cf,
                                              const ed_node_t *node,
                                              const char **err);
+/* A key whose value is a non-empty string with variables (a limit's
+ * key): compiles it into the ed_http_template_t * at the key's offset.
+ * Returns NULL or a message. */
+const char *ed_http_set_key_template(ed_conf_t *cf, const ed_key_t *key,
+                                     ed_node_t *node, void *conf);
 /* Evaluates into pool memory. ED_OK or ED_ERROR. */
 int ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
                          ed_str_t *out);

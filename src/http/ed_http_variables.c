@@ -1145,6 +1145,24 @@ ed_http_cur_regex_has(const char *name, size_t len)
                                ed_http_cur_regex->len, ed_http_name_is, &g);
 }
 
+const char *
+ed_http_set_key_template(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
+                         void *conf)
+{
+    ed_http_template_t **t = (ed_http_template_t **)((char *)conf
+                                                     + key->offset);
+    const char          *err;
+
+    if (node->type != ED_NODE_SCALAR) {
+        return "expected a scalar";
+    }
+    if (node->value.len == 0) {
+        return "expected a string with variables such as $remote_addr";
+    }
+    *t = ed_http_template_compile(cf, node, &err);
+    return *t ? NULL : err;
+}
+
 ed_http_template_t *
 ed_http_template_compile(ed_conf_t *cf, const ed_node_t *node,
                          const char **err)

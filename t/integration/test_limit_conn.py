@@ -210,6 +210,14 @@ def test_config_errors(prefix):
                        r'zone_size 100 is too small')
     check_config_error(prefix, BAD % "[{max: 1}, {max: 2, stat: 503}]",
                        "stat:", r'did you mean "status"')
+    # The key setter is shared with limit_req: garbage in either.
+    check_config_error(prefix, BAD % '{max: 1, key: ""}', '""',
+                       r'expected a string with variables')
+    check_config_error(prefix, BAD % "{max: 1, key: [a]}", "[a]",
+                       r'expected a scalar')
+    check_config_error(prefix, BAD.replace("limit_conn", "limit_req")
+                       % '{rate: 1r/s, key: ""}', '""',
+                       r'expected a string with variables')
 
 
 def test_websocket_holds_its_slot_until_closed(eddy):
