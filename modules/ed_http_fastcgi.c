@@ -143,17 +143,70 @@ ed_fcgi_param(ed_http_fastcgi_conf_t *fcf, const char *name, size_t nlen)
     return NULL;
 }
 
-/* A default meta-variable: sent unless `params` names it. */
+typedef struct {
+    ed_http_fastcgi_conf_t *fcf;
+    ed_http_cgi_var_pt      cb;
+    void                   *data;
+} ed_fcgi_walk_t;
+
+/* A default meta-variable: given on unless `params` names it. */
 static int
 ed_fcgi_on_meta(void *data, const char *name, size_t nlen, const char *value,
                 size_t vlen)
 {
-    ed_fcgi_params_t *pp = data;
+    ed_fcgi_walk_t *w = data;
 
-    if (ed_fcgi_param(pp->ctx->fcf, name, nlen) != NULL) {
+    if (ed_fcgi_param(w->fcf, name, nlen) != NULL) {
         return ED_OK;
     }
-    return ed_fcgi_pair_add(pp, name, nlen, value, vlen);
+    return w->cb(w->data, name, nlen, value, vlen);
+}
+
+int
+ed_http_fastcgi_params(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                       ed_http_cgi_var_pt cb, void *data)
+{
+    ed_fcgi_walk_t           w = { fcf, cb, data };
+    ed_http_fastcgi_param_t *pm;
+    ed_str_t                 v;
+    size_t                   i;
+    int                      rc;
+
+    /* fastcgi passes Authorization: the application checks it (nginx
+     * does the same); cgi's pass_authorization is about scripts. */
+    rc = ed_http_cgi_meta(r, ED_HTTP_CGI_AUTHORIZATION, ed_fcgi_on_meta, &w);
+    if (rc != ED_OK || fcf->params == NULL) {
+        return rc;
+    }
+    pm = fcf->params->elts;
+    for (i = 0; i < fcf->params->nelts; i++) {
+        if (pm[i].value == NULL) {
+            continue;
+        }
+        if (pm[i].var.len) {
+            rc = ed_http_variable(r, pm[i].var.data, pm[i].var.len, &v);
+            if (rc == ED_DECLINED) {
+                continue;
+            }
+        } else {
+            rc = ed_http_template_run(r, pm[i].value, &v);
+        }
+        if (rc != ED_OK) {
+            return ED_ERROR;
+        }
+        rc = cb(data, pm[i].name.data, pm[i].name.len, v.data, v.len);
+        if (rc != ED_OK) {
+            return rc;
+        }
+    }
+    return ED_OK;
+}
+
+static int
+ed_fcgi_on_param(void *data, const char *name, size_t nlen,
+                 const char *value, size_t vlen)
+{
+    return ed_fcgi_pair_add(data, name, nlen, value, vlen);
 }
 
 /* Builds BEGIN_REQUEST, PARAMS and the empty PARAMS, then, when the body
@@ -162,42 +215,15 @@ ed_fcgi_on_meta(void *data, const char *name, size_t nlen, const char *value,
 static int
 ed_fcgi_build(ed_fcgi_ctx_t *ctx)
 {
-    ed_http_request_t       *r = ctx->r;
-    ed_fcgi_params_t         pp = { ctx, NULL, 0, 0 };
-    ed_http_fastcgi_param_t *pm;
-    ed_str_t                 v;
-    size_t                   i, len, stdin_len = 0;
-    u_char                  *p;
-    int                      rc;
+    ed_http_request_t *r = ctx->r;
+    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0 };
+    size_t             len, stdin_len = 0;
+    u_char            *p;
 
-    /* fastcgi passes Authorization: the application checks it (nginx
-     * does the same); cgi's pass_authorization is about scripts. */
-    if (ed_http_cgi_meta(r, ED_HTTP_CGI_AUTHORIZATION, ed_fcgi_on_meta, &pp)
+    if (ed_http_fastcgi_params(r, ctx->fcf, ed_fcgi_on_param, &pp)
         != ED_OK)
     {
         return ED_ERROR;
-    }
-    if (ctx->fcf->params) {
-        pm = ctx->fcf->params->elts;
-        for (i = 0; i < ctx->fcf->params->nelts; i++) {
-            if (pm[i].value == NULL) {
-                continue;
-            }
-            if (pm[i].var.len) {
-                rc = ed_http_variable(r, pm[i].var.data, pm[i].var.len, &v);
-                if (rc == ED_DECLINED) {
-                    continue;
-                }
-            } else {
-                rc = ed_http_template_run(r, pm[i].value, &v);
-            }
-            if (rc != ED_OK
-                || ed_fcgi_pair_add(&pp, pm[i].name.data, pm[i].name.len,
-                                    v.data, v.len) != ED_OK)
-            {
-                return ED_ERROR;
-            }
-        }
     }
     if (!ctx->stream_body) {
         stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
@@ -1013,12 +1039,10 @@ ed_fcgi_dot_segment(const ed_str_t *uri)
     return false;
 }
 
-/* Sets the script name, path info and file of r. ED_OK, 404, or 500. */
-static int
-ed_fcgi_script(ed_fcgi_ctx_t *ctx)
+int
+ed_http_fastcgi_script(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                       bool log, const char **file)
 {
-    ed_http_request_t      *r = ctx->r;
-    ed_http_fastcgi_conf_t *fcf = ctx->fcf;
     ed_http_cgi_req_t      *c;
     pcre2_match_data       *md;
     PCRE2_SIZE             *ov;
@@ -1066,9 +1090,6 @@ ed_fcgi_script(ed_fcgi_ctx_t *ctx)
         sn.len += fcf->index.len;
     }
     c->script_name = sn;
-    if (fcf->check_script != 1) {
-        return ED_OK;
-    }
     path = ed_pnalloc(r->pool, c->root.len + sn.len + 1);
     if (path == NULL) {
         return 500;
@@ -1076,12 +1097,18 @@ ed_fcgi_script(ed_fcgi_ctx_t *ctx)
     memcpy(path, c->root.data, c->root.len);
     memcpy(path + c->root.len, sn.data, sn.len);
     path[c->root.len + sn.len] = '\0';
+    *file = path;
+    if (fcf->check_script != 1) {
+        return ED_OK;
+    }
     if (ed_fcgi_dot_segment(&sn) || stat(path, &st) != 0
         || !S_ISREG(st.st_mode))
     {
-        ed_http_log(ED_LOG_INFO, r, 0, "fastcgi script \"%s\" is not a "
-                    "regular file", ed_http_log_str(r, path, strlen(path),
-                                                    1024));
+        if (log) {
+            ed_http_log(ED_LOG_INFO, r, 0, "fastcgi script \"%s\" is not a "
+                        "regular file", ed_http_log_str(r, path, strlen(path),
+                                                        1024));
+        }
         return 404;
     }
     return ED_OK;
@@ -1158,6 +1185,7 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     ed_http_fastcgi_conf_t     *fcf = lcf->block;
     ed_fcgi_ctx_t              *ctx;
     char                       *suffix;
+    const char                 *file;
     size_t                      bits;
     int                         rc;
 
@@ -1196,7 +1224,7 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     ctx->piece = ed_min(ctx->piece, fcf->buffer_size);
     ed_http_output_buffer(r, fcf->buffer_size);
 
-    rc = ed_fcgi_script(ctx);
+    rc = ed_http_fastcgi_script(r, fcf, true, &file);
     if (rc != ED_OK) {
         ed_fcgi_teardown(ctx, false);
         return rc;

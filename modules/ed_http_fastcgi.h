@@ -6,6 +6,7 @@
 #include "ed_http_upstream.h"
 #include "ed_http_cgi.h"
 #include "ed_http_fastcgi_record.h"
+#include "ed_http_explain.h"
 
 /* next_upstream classes (as the proxy's). */
 #define ED_FCGI_NEXT_ERROR   0x01
@@ -51,5 +52,16 @@ extern ed_module_t ed_http_fastcgi_module;
 
 /* The content handler of a location with a `fastcgi` block. */
 int ed_http_fastcgi_handler(ed_http_request_t *r);
+/* Finds r's script (split_path_info, index) and sets r's CGI record;
+ * *file is root + script name. With check_script, 404 unless it is a
+ * regular file (an info line when log). ED_OK, 404 or 500. */
+int ed_http_fastcgi_script(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                           bool log, const char **file);
+/* Gives every param r sends to cb: the meta-variables merged with
+ * `params`. ED_OK, ED_ERROR or cb's first other answer. */
+int ed_http_fastcgi_params(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                           ed_http_cgi_var_pt cb, void *data);
+/* eddy explain (ed_http_fastcgi_explain.c). */
+int ed_http_fastcgi_explain(ed_explain_t *ex);
 
 #endif /* ED_HTTP_FASTCGI_H */

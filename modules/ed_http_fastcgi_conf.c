@@ -66,6 +66,7 @@ ed_module_t ed_http_fastcgi_module = {
     .keys = ed_fcgi_keys,
     .conf_size = { 0, 0, sizeof(ed_http_fastcgi_loc_conf_t), 0 },
     .attach = ed_fcgi_attach,
+    .explain = ed_http_fastcgi_explain,
 };
 
 /* next_upstream: a list (or a comma-separated scalar) of error, timeout,

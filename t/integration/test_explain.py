@@ -798,3 +798,35 @@ def test_rewrite_rules_and_limit_conn(eddy):
     doc = explain_json(e, url(e, "x", "/gone"))
     assert doc["location"] is None and doc["status"] == 302
     assert doc["result"]["summary"] == '302 Found to "/new/" (rewrite)'
+
+
+def test_fastcgi_location_contacts_nothing(eddy):
+    e = eddy("""
+        upstreams:
+          php: {servers: ["unix:{prefix}/php.sock"], keepalive: 2}
+        servers:
+          - listen: "127.0.0.1:{port}"
+            root: {prefix}/www
+            locations:
+              '~ \\.php(/|$)':
+                fastcgi: {pass: php, split_path_info: '^(.+?\\.php)(/.*)$'}
+        """, start=False)
+    e.write_file("www/a.php", "<?php")
+    rc, out, err = explain(e, url(e, "x.example", "/a.php/more?q=1"))
+    assert rc == 0, err
+    assert lines(out, "handler")[0].startswith(
+        "fastcgi: pass php (%s), upstream php [unix:%s/php.sock] keepalive 2"
+        % (at(e, "php, split"), e.prefix))
+    result = lines(out, "result")
+    assert result[0] == ("passed to FastCGI application php (unix:%s/php.sock "
+                         "first of 1), not contacted: the status is the "
+                         "application's" % e.prefix)
+    assert "SCRIPT_NAME=\"/a.php\"" in result
+    assert "PATH_INFO=\"/more\"" in result
+    assert "SCRIPT_FILENAME=\"%s/www/a.php\"" % e.prefix in result
+    assert "QUERY_STRING=\"q=1\"" in result
+    rc, out, err = explain(e, url(e, "x.example", "/none.php"))
+    assert rc == 0, err
+    assert lines(out, "result")[0] == (
+        "404 fastcgi script \"%s/www/none.php\" is not a regular file "
+        "(check_script)" % e.prefix)
