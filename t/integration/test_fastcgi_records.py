@@ -311,3 +311,19 @@ def test_client_gone_closes_application_connection(eddy):
         s.close()
         assert wait_for(lambda: closed, 5)
         assert closed == [True]
+
+
+def test_methods_reach_application_but_connect(eddy):
+    with FcgiServer(replying(response(HEAD, b"m"))) as srv:
+        e = eddy(config(srv))
+        for m in ("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH",
+                  "TRACE"):
+            r = e.request(m, "/x", body=b"" if m in ("POST", "PUT", "PATCH")
+                          else None)
+            assert r.status == 200, m
+        assert [q.params["REQUEST_METHOD"] for q in srv.requests] == [
+            "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]
+        got = e.raw(b"CONNECT example.com:443 HTTP/1.1\r\nHost: h\r\n"
+                    b"Connection: close\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 405"), got
+        assert len(srv.requests) == 7
