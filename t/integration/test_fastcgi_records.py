@@ -327,3 +327,31 @@ def test_methods_reach_application_but_connect(eddy):
                     b"Connection: close\r\n\r\n")
         assert got.startswith(b"HTTP/1.1 405"), got
         assert len(srv.requests) == 7
+
+
+def test_stale_kept_connection_retried_once_fresh(eddy):
+    """A kept connection the application closes without answering the
+    next request on it: an idempotent request goes once more on a fresh
+    connection; a POST, whose bytes went out, gets a 502."""
+    seen = {}
+
+    def handler(req, conn):
+        n = seen.get(id(conn), 0) + 1
+        seen[id(conn)] = n
+        if n > 1:
+            return False          # close without a record
+        conn.sendall(response(HEAD, b"fresh"))
+        return True
+    with FcgiServer(handler) as srv:
+        e = eddy(config(srv, keepalive=2))
+        assert e.get("/x").body == b"fresh"
+        r = e.get("/x")
+        assert r.status == 200 and r.body == b"fresh"
+        assert srv.connections == 2
+        assert "closed the connection" not in e.error_log
+        r = e.request("POST", "/x", body=b"once")
+        assert r.status == 502
+        assert re.search(r"upstream %s closed the connection without a "
+                         r"response \(upstream \"app\"\)"
+                         % re.escape(srv.pass_), e.error_log)
+        assert [q.stdin for q in srv.requests].count(b"once") == 1
