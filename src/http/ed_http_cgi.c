@@ -440,6 +440,10 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
     r->internal = 1;
     r->cgi = NULL;
     if (r->head.method_id != ED_HTTP_HEAD) {
+        /* $request and the logs keep the client's request line. */
+        if (r->head.line == NULL) {
+            r->head.line = r->head.method.data;
+        }
         r->head.method_id = ED_HTTP_GET;
         ed_str_set(&r->head.method, "GET");
     }

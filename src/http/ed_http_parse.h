@@ -81,6 +81,10 @@ typedef struct {
     unsigned          expect_continue:1;
     unsigned          expect_other:1;   /* another Expect value: 417 */
     size_t            line_len;     /* request line, CRLF included */
+    const char       *line;         /* where the request line starts when
+                                     * not at method.data (a CGI local
+                                     * redirect made the request a GET);
+                                     * NULL: at method.data */
     size_t            head_len;     /* the whole head, final CRLF included */
 } ed_http_req_head_t;
 
