@@ -1094,7 +1094,9 @@ ed_http_fastcgi_script(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
     if (path == NULL) {
         return 500;
     }
-    memcpy(path, c->root.data, c->root.len);
+    if (c->root.len) {
+        memcpy(path, c->root.data, c->root.len);
+    }
     memcpy(path + c->root.len, sn.data, sn.len);
     path[c->root.len + sn.len] = '\0';
     *file = path;
@@ -1166,8 +1168,10 @@ ed_fcgi_on_learn(ed_http_request_t *r, void *data, int rc, const char *p,
         ed_fcgi_finish(ctx, 411);
         return;
     }
-    memcpy(ctx->learn + ctx->learn_len, p, len);
-    ctx->learn_len += len;
+    if (len) {
+        memcpy(ctx->learn + ctx->learn_len, p, len);
+        ctx->learn_len += len;
+    }
     if (rc == ED_DONE) {
         r->cgi->content_length = (int64_t)ctx->learn_len;
         rc = ed_fcgi_start(ctx);

@@ -471,3 +471,15 @@ def test_unix_socket_refused_is_502_at_once(eddy, tmp_path):
     t = time.monotonic()
     assert e.get("/x.php").status == 502
     assert time.monotonic() - t < 1
+
+
+def test_local_redirect_logs_client_request_line(eddy, fpm):
+    e = eddy(config(fpm).replace(
+        "error_log: {prefix}/logs/error.log",
+        "error_log: {prefix}/logs/error.log\n        access_log: {path: "
+        "logs/access.log, format: \"$request|$request_method|$uri\"}"))
+    r = e.request("POST", "/local.php?q=1", body=b"abc")
+    assert r.status == 200
+    assert wait_for(lambda: e.log_text("logs/access.log"), 3)
+    assert e.log_text("logs/access.log").strip() == \
+        "POST /local.php?q=1 HTTP/1.1|GET|/env.php"
