@@ -43,7 +43,8 @@ def block(lines):
      r'"\$fastcgi_script_name"\?$'),
     (["pass: php", "next_upstream: [error, nope]"], "[error",
      r'expected error, timeout, 502, 503, 504 or off'),
-    (["pass: php", "buffer_size: 10"], "10", r''),
+    # A value no port number can hold: the needle is found once.
+    (["pass: php", "buffer_size: 10g"], "10g", r'out of range'),
     (["pass: php", "colour: red"], "colour", r'unknown key'),
 ])
 def test_config_errors(tmp_path, lines, needle, pattern):
