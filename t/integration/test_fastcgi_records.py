@@ -3,6 +3,7 @@ eddy writes (BEGIN_REQUEST, PARAMS in padded records of at most 65535
 bytes, the empty PARAMS and STDIN, FCGI_KEEP_CONN), and each bad answer:
 status and the exact log line."""
 
+import gzip
 import re
 import socket
 import threading
@@ -355,3 +356,36 @@ def test_stale_kept_connection_retried_once_fresh(eddy):
                          r"response \(upstream \"app\"\)"
                          % re.escape(srv.pass_), e.error_log)
         assert [q.stdin for q in srv.requests].count(b"once") == 1
+
+
+def test_filters_apply_error_pages_only_to_own_errors(eddy):
+    page = b"<p>" + b"compressible " * 200 + b"</p>"
+
+    def handler(req, conn):
+        if req.params["SCRIPT_NAME"] == "/missing":
+            conn.sendall(response(b"Status: 404\r\nContent-Type: text/html"
+                                  b"\r\n\r\n", b"app's own 404"))
+        elif req.params["SCRIPT_NAME"] == "/broken":
+            conn.sendall(stdout(b"X : bad\r\n\r\n") + end())
+        else:
+            conn.sendall(response(b"Content-Type: text/html\r\n\r\n", page))
+        return False
+    with FcgiServer(handler) as srv:
+        e = eddy(config(srv, extra="""
+              = /404.html:
+                return: {status: 200, body: "eddy's 404 page"}
+              = /502.html:
+                return: {status: 200, body: "eddy's 502 page"}
+            error_pages: {404: /404.html, 502: /502.html}
+            gzip: true
+            headers: {set: {X-Via: eddy}}
+        """))
+        r = e.get("/page", headers={"Accept-Encoding": "gzip"})
+        assert r.status == 200
+        assert r.header("Content-Encoding") == "gzip"
+        assert r.header("X-Via") == "eddy"
+        assert gzip.decompress(r.body) == page
+        r = e.get("/missing")
+        assert r.status == 404 and r.body == b"app's own 404"
+        r = e.get("/broken")
+        assert r.status == 502 and r.body == b"eddy's 502 page"
