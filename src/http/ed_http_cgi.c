@@ -120,7 +120,7 @@ static const ed_key_t ed_cgi_keys[] = {
 
 /* A core module for its variables alone: usable anywhere, whatever
  * handlers are built in. */
-ed_module_t ed_http_cgi_module = {
+ed_module_t ed_http_cgi_vars_module = {
     .name = "http_cgi",
     .keys = ed_cgi_keys,
     .variables = ed_cgi_variables,
