@@ -10,11 +10,15 @@
 #include "ed_stats.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* How long a response whose stdout ended waits for the end of stderr
  * (a script's last lines), at most. */
 #define ED_CGI_STDERR_GRACE 500
+/* How often an HTTP/1 client that may have gone is checked while its
+ * script runs (nothing reads its connection meanwhile). */
+#define ED_CGI_WATCH 500
 
 typedef struct {
     ed_http_request_t    *r;
@@ -27,6 +31,7 @@ typedef struct {
     ed_stream_t           out;
     ed_stream_t           err;
     ed_timer_t            grace;
+    ed_timer_t            watch;
     /* A body of unknown length, read before the start. */
     char                 *body;
     size_t                body_len;
@@ -61,6 +66,7 @@ ed_cgi_teardown(ed_cgi_ctx_t *ctx, bool kill)
     }
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->grace);
+    ed_timer_del(ed_worker->loop, &ctx->watch);
     ed_http_body_stop(ctx->r);
     if (ctx->in_open) {
         ctx->in_open = 0;
@@ -132,6 +138,32 @@ ed_cgi_on_exit(void *data, int code, int status)
                     "signal %d", ctx->name, status);
     }
     /* The response ends at stdout's EOF, which follows. */
+}
+
+/* The client going away: HTTP/2 resets the stream (core ends the
+ * request); an HTTP/1 connection nobody reads is looked at here. Its
+ * end (EOF after a FIN, seen with MSG_PEEK so that a pipelined request
+ * stays; also a half-close, as nginx takes it) or an error kills the
+ * script. */
+static void
+ed_cgi_on_watch(ed_timer_t *t)
+{
+    ed_cgi_ctx_t *ctx = t->data;
+    ed_stream_t  *s = &ctx->r->hc->c.stream;
+    char          c;
+    ssize_t       n;
+
+    /* An accepted connection is registered with epoll only once it has
+     * to wait, so no RDHUP edge can be counted on: the socket is asked
+     * (bytes a client sent ahead, TLS records, say it is there). */
+    n = s->closed ? 0 : recv(s->ev.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        ed_http_log(ED_LOG_INFO, ctx->r, 0, "client closed the connection "
+                    "while cgi script \"%s\" ran", ctx->name);
+        ed_cgi_finish(ctx, ED_ERROR, true);
+        return;
+    }
+    ed_timer_add(ed_worker->loop, t, ED_CGI_WATCH);
 }
 
 /* stderr. */
@@ -690,6 +722,11 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
     }
     ed_cgi_read_err(ctx);
     ed_cgi_read_out(ctx);
+    if (r->v2 == NULL && r->parent == NULL) {
+        ctx->watch.handler = ed_cgi_on_watch;
+        ctx->watch.data = ctx;
+        ed_timer_add(ed_worker->loop, &ctx->watch, ED_CGI_WATCH);
+    }
     return ED_AGAIN;
 }
 

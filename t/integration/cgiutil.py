@@ -44,6 +44,16 @@ def cgi_root():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture
+def run_dir():
+    """A directory the scripts may write into (their pid files), outside
+    the root: a root writable by others is refused."""
+    d = Path(tempfile.mkdtemp(prefix="eddy-cgi-run-", dir="/tmp"))
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def script(d, name, text, mode=0o755):
     """Writes a script (dedented text) under d with mode; returns its
     path."""
