@@ -795,20 +795,17 @@ ed_cgi_refuse(ed_http_request_t *r, const ed_http_cgi_walk_t *w,
 }
 
 int
-ed_http_cgi_handler(ed_http_request_t *r)
+ed_http_cgi_find(ed_http_request_t *r, const ed_http_cgi_conf_t *ccf,
+                 ed_http_cgi_script_t *f)
 {
-    ed_http_cgi_loc_conf_t *lcf = ed_http_loc_conf(r, ed_http_cgi_module);
-    ed_http_cgi_conf_t     *ccf = lcf->block;
-    ed_http_cgi_req_t      *cr;
-    ed_http_cgi_walk_t      w;
-    ed_cgi_ctx_t           *ctx;
-    static const ed_str_t   none = ed_null_string;
-    const ed_str_t         *prefix = &none;
-    ed_str_t                path, *idx;
-    size_t                  root_len, rest_len, info_len, slen;
-    char                   *root, *s;
-    int                     rc;
+    static const ed_str_t none = ed_null_string;
+    const ed_str_t       *prefix = &none;
+    ed_str_t              path, *sn;
+    size_t                root_len, rest_len, info_len, slen;
+    char                 *s;
+    int                   rc;
 
+    memset(f, 0, sizeof(*f));
     if (ccf->alias.data && r->loc->kind != ED_HTTP_LOC_REGEX
         && r->loc->kind != ED_HTTP_LOC_REGEX_CASELESS)
     {
@@ -819,49 +816,99 @@ ed_http_cgi_handler(ed_http_request_t *r)
                           ccf->alias.data ? &ccf->alias : NULL, prefix,
                           &r->uri, 0, &path, &root_len);
     if (rc != ED_OK) {
+        return rc;
+    }
+    /* The directory (root "/" keeps no byte of the path) and the rest
+     * below it, which the walk goes through. */
+    f->root = ed_pnalloc(r->pool, root_len + 2);
+    if (f->root == NULL) {
+        return 500;
+    }
+    memcpy(f->root, path.data, root_len);
+    f->root[root_len] = '\0';
+    f->root_len = root_len;
+    if (root_len == 0) {
+        f->root[0] = '/';
+        f->root[1] = '\0';
+    }
+    rest_len = path.len - root_len;
+    ed_http_cgi_walk(f->root, path.data + root_len, rest_len, ccf->symlinks,
+                     ccf->index, &f->w);
+
+    /* The script's file: root + the walked names (+ "/" + index). */
+    slen = root_len + f->w.script_end;
+    s = ed_pnalloc(r->pool, slen + f->w.index_len + 2);
+    if (s == NULL) {
+        return 500;
+    }
+    memcpy(s, path.data, slen);
+    if (f->w.index) {
+        if (slen == 0 || s[slen - 1] != '/') {
+            s[slen++] = '/';
+        }
+        memcpy(s + slen, f->w.index, f->w.index_len);
+        slen += f->w.index_len;
+    }
+    while (f->w.verdict == ED_CGI_NO_INDEX && slen > 1 && s[slen - 1] == '/')
+    {
+        slen--;  /* the directory, named without its slash */
+    }
+    s[slen] = '\0';
+    f->script = s;
+    f->script_len = slen;
+    if (f->w.verdict != ED_CGI_OK) {
+        return ED_OK;
+    }
+
+    /* SCRIPT_NAME is the URI up to the script; PATH_INFO the rest. */
+    info_len = f->w.index ? 0 : rest_len - f->w.script_end;
+    f->path_info.data = r->uri.data + r->uri.len - info_len;
+    f->path_info.len = info_len;
+    sn = &f->script_name;
+    if (f->w.index) {
+        sn->data = ed_pnalloc(r->pool, r->uri.len + 1 + f->w.index_len);
+        if (sn->data == NULL) {
+            return 500;
+        }
+        memcpy(sn->data, r->uri.data, r->uri.len);
+        sn->len = r->uri.len;
+        if (sn->len == 0 || sn->data[sn->len - 1] != '/') {
+            sn->data[sn->len++] = '/';
+        }
+        memcpy(sn->data + sn->len, f->w.index, f->w.index_len);
+        sn->len += f->w.index_len;
+    } else {
+        sn->data = r->uri.data;
+        sn->len = r->uri.len - info_len;
+    }
+    return ED_OK;
+}
+
+int
+ed_http_cgi_handler(ed_http_request_t *r)
+{
+    ed_http_cgi_loc_conf_t *lcf = ed_http_loc_conf(r, ed_http_cgi_module);
+    ed_http_cgi_conf_t     *ccf = lcf->block;
+    ed_http_cgi_script_t    f;
+    ed_http_cgi_req_t      *cr;
+    ed_cgi_ctx_t           *ctx;
+    char                   *s;
+    size_t                  slen;
+    int                     rc;
+
+    rc = ed_http_cgi_find(r, ccf, &f);
+    if (rc != ED_OK) {
         if (rc == 404) {
             ed_http_log(ED_LOG_INFO, r, 0, "cgi script \"%s\" not found",
                         ed_http_log_str(r, r->uri.data, r->uri.len, 1024));
         }
         return rc;
     }
-    /* The directory (root "/" keeps no byte of the path) and the rest
-     * below it, which the walk goes through. */
-    root = ed_pnalloc(r->pool, root_len + 2);
-    if (root == NULL) {
-        return 500;
+    if (f.w.verdict != ED_CGI_OK) {
+        return ed_cgi_refuse(r, &f.w, f.script);
     }
-    memcpy(root, path.data, root_len);
-    root[root_len] = '\0';
-    if (root_len == 0) {
-        root[0] = '/';
-        root[1] = '\0';
-    }
-    rest_len = path.len - root_len;
-    ed_http_cgi_walk(root, path.data + path.len - rest_len, rest_len,
-                     ccf->symlinks, ccf->index, &w);
-
-    /* The script's file: root + the walked names (+ "/" + index). */
-    slen = path.len - rest_len + w.script_end;
-    s = ed_pnalloc(r->pool, slen + w.index_len + 2);
-    if (s == NULL) {
-        return 500;
-    }
-    memcpy(s, path.data, slen);
-    if (w.index) {
-        if (slen == 0 || s[slen - 1] != '/') {
-            s[slen++] = '/';
-        }
-        memcpy(s + slen, w.index, w.index_len);
-        slen += w.index_len;
-    }
-    while (w.verdict == ED_CGI_NO_INDEX && slen > 1 && s[slen - 1] == '/') {
-        slen--;  /* the directory, named without its slash */
-    }
-    s[slen] = '\0';
-    if (w.verdict != ED_CGI_OK) {
-        return ed_cgi_refuse(r, &w, s);
-    }
+    s = f.script;
+    slen = f.script_len;
 
     ctx = ed_pcalloc(r->pool, sizeof(*ctx));
     cr = ed_http_cgi_request(r);
@@ -887,32 +934,12 @@ ed_http_cgi_handler(ed_http_request_t *r)
     }
     ed_http_cgi_head_init(&ctx->h, ctx->fields, ccf->buffer_size);
 
-    /* SCRIPT_NAME is the URI up to the script; PATH_INFO the rest. */
-    info_len = w.index ? 0 : rest_len - w.script_end;
-    cr->root.data = root;
-    cr->root.len = root_len;
+    cr->root.data = f.root;
+    cr->root.len = f.root_len;
     cr->script_filename.data = s;
     cr->script_filename.len = slen;
-    cr->path_info.data = r->uri.data + r->uri.len - info_len;
-    cr->path_info.len = info_len;
-    if (w.index) {
-        idx = &cr->script_name;
-        idx->len = r->uri.len + 1 + w.index_len;
-        idx->data = ed_pnalloc(r->pool, idx->len);
-        if (idx->data == NULL) {
-            return 500;
-        }
-        memcpy(idx->data, r->uri.data, r->uri.len);
-        idx->len = r->uri.len;
-        if (idx->len == 0 || idx->data[idx->len - 1] != '/') {
-            idx->data[idx->len++] = '/';
-        }
-        memcpy(idx->data + idx->len, w.index, w.index_len);
-        idx->len += w.index_len;
-    } else {
-        cr->script_name.data = r->uri.data;
-        cr->script_name.len = r->uri.len - info_len;
-    }
+    cr->script_name = f.script_name;
+    cr->path_info = f.path_info;
     if (ed_pool_cleanup_add(r->pool, ed_cgi_cleanup, ctx) != ED_OK) {
         return 500;
     }

@@ -111,6 +111,7 @@ ed_module_t ed_http_cgi_module = {
     .attach = ed_cgi_attach,
     .init_worker = ed_cgi_init_worker,
     .exit_worker = ed_cgi_exit_worker,
+    .explain = ed_http_cgi_explain,
 };
 
 #define ed_cgi_field(conf, key) ((char *)(conf) + (key)->offset)

@@ -6,6 +6,7 @@
 #define ED_HTTP_CGI_HANDLER_H
 
 #include "ed_http.h"
+#include "ed_http_explain.h"
 #include "ed_http_file_cache.h"
 
 #include <sys/stat.h>
@@ -109,6 +110,27 @@ bool ed_http_cgi_executable(mode_t mode, uid_t uid, gid_t gid, uid_t euid,
 int ed_http_cgi_walk_status(int verdict);
 /* The reason a log line gives for a 403 verdict. */
 const char *ed_http_cgi_walk_reason(int verdict);
+
+/* A request's script, as the handler (and eddy explain) find it. */
+typedef struct {
+    ed_http_cgi_walk_t  w;
+    char               *root;        /* NUL-terminated; "/" for "" */
+    size_t              root_len;    /* bytes of it in the path: "" 0 */
+    char               *script;      /* the file, or where the walk
+                                      * stopped (NUL-terminated) */
+    size_t              script_len;
+    ed_str_t            script_name; /* SCRIPT_NAME (ED_CGI_OK only) */
+    ed_str_t            path_info;   /* PATH_INFO, in r->uri */
+} ed_http_cgi_script_t;
+
+/* Maps r->uri with the block's root or alias, then walks it: ED_OK with
+ * f (f->w.verdict says whether a script was found), 404 (a URI the
+ * alias does not hold, or one leaving the root) or 500. */
+int ed_http_cgi_find(ed_http_request_t *r, const ed_http_cgi_conf_t *ccf,
+                     ed_http_cgi_script_t *f);
+
+/* eddy explain: the cgi module's part (ed_http_cgi_explain.c). */
+int ed_http_cgi_explain(ed_explain_t *ex);
 
 /* Processes (ed_http_cgi_proc.c). */
 
