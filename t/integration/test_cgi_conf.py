@@ -111,6 +111,9 @@ def test_dump_round_trip(prefix, cgi_root):
                  "/usr/bin/perl", "file_size: 64m", "index: [index.cgi, "
                  "index.py]"):
         assert want in out, want
+    # The memory estimate counts the script's head, an unknown-length
+    # body and stdout's buffer per request.
+    assert "per active request, up to: 8 KiB head, 48 KiB cgi buffers" in out
     (prefix / "conf/dumped.yaml").write_text(out)
     rc, again, err = run_eddy(["-p", prefix, "-c",
                                prefix / "conf/dumped.yaml", "-T"], cwd=prefix)
