@@ -201,3 +201,48 @@ def test_no_zombie_after_1000_requests(eddy, cgi_root):
     assert not [k for k in os.listdir("/proc") if k.isdigit()
                 and (proc_stat(int(k)) or ("", 0))[1] == worker
                 and proc_stat(int(k))[0] == "Z"]
+
+
+def test_http2_timeout_resets_and_reset_kills(eddy, cgi_root, run_dir):
+    from h2util import INTERNAL_ERROR, H2
+    pidfile = run_dir / "pids"
+    script(cgi_root, "stall.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\npartial'
+        echo $$ >> %s
+        exec sleep 100
+    """ % pidfile)
+    e = eddy(config(cgi_root, cgi="""
+        timeout: 1s
+        kill_after: 1s
+    """).replace("listen: 127.0.0.1:{port}",
+                 'listen: [{address: "127.0.0.1:{port}", http2: true}]'))
+    c = H2(e.port)
+    try:
+        # After the head, the timeout resets the stream: never a body
+        # that looks complete.
+        sid = c.request("/cgi-bin/stall.sh")
+        r = c.wait(sid, timeout=5)
+        assert r.status == 200 and r.body == b"partial"
+        assert r.reset == INTERNAL_ERROR and not r.ended, r
+        (first,) = read_pid(pidfile)
+        assert gone([first], timeout=4)
+    finally:
+        c.close()
+    # The client resetting its stream kills the script (long before its
+    # timeout).
+    e = eddy(config(cgi_root, cgi="kill_after: 1s").replace(
+        "listen: 127.0.0.1:{port}",
+        'listen: [{address: "127.0.0.1:{port}", http2: true}]'))
+    c = H2(e.port)
+    try:
+        sid = c.request("/cgi-bin/stall.sh")
+        deadline = time.monotonic() + 5
+        while len(read_pid(pidfile)) < 2 and time.monotonic() < deadline:
+            c.recv(0.1)
+        second = read_pid(pidfile)[1]
+        c.reset(sid)
+        c.recv(0.2)
+        assert gone([second], timeout=2)
+    finally:
+        c.close()
