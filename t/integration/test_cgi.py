@@ -201,8 +201,12 @@ def test_status_and_redirects(eddy, cgi_root):
     r = e.get("/cgi-bin/status.sh")
     assert (r.status, r.body) == (418, b"teapot")
     assert r.header("X-Mine") == "yes"
+    r = e.request("HEAD", "/cgi-bin/status.sh")
+    assert (r.status, r.body) == (418, b"")
     r = e.request("POST", "/cgi-bin/local.sh", body=b"abc")
     assert (r.status, r.body) == (200, b"target GET from=cgi")
+    r = e.request("HEAD", "/cgi-bin/local.sh")
+    assert (r.status, r.body) == (200, b"")
     r = e.get("/cgi-bin/away.sh")
     assert r.status == 302
     assert r.header("Location") == "http://example.test/x"
@@ -383,6 +387,27 @@ def test_stderr_logged_with_request(eddy, cgi_root):
     assert 'request: "GET /cgi-bin/err.sh?q=1 HTTP/1.1"' in ln
     log_has(e, 'cgi stderr from "%s": "second\\x01line"' % name)
     log_has(e, 'cgi stderr from "%s": "last words"' % name)
+
+
+def test_stderr_capped(eddy, cgi_root):
+    script(cgi_root, "flood.py", """
+        #!/usr/bin/python3
+        import sys
+        sys.stderr.write("x" * 5000 + "\\n")
+        for i in range(2000):
+            sys.stderr.write("line %d %s\\n" % (i, "y" * 40))
+        sys.stdout.write("Content-Type: text/plain\\n\\nok")
+    """)
+    e = eddy(config(cgi_root))
+    assert e.get("/cgi-bin/flood.py").body == b"ok"
+    name = cgi_root / "flood.py"
+    log_has(e, "more bytes of stderr not logged")
+    lines = [ln for ln in e.error_log.splitlines()
+             if 'cgi stderr from "%s"' % name in ln]
+    # A 5000-byte line is logged in pieces of 2 KiB at most; past 64 KiB
+    # nothing more is.
+    assert lines[0].count("x") == 2048
+    assert not [ln for ln in lines if "line 1999 " in ln]
 
 
 def test_http2(eddy, cgi_root):
