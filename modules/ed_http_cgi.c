@@ -753,8 +753,10 @@ ed_cgi_on_body_mem(ed_http_request_t *r, void *data, int rc, const char *p,
         ed_cgi_finish(ctx, 411, true);
         return;
     }
-    memcpy(ctx->body + ctx->body_len, p, len);
-    ctx->body_len += len;
+    if (len) {
+        memcpy(ctx->body + ctx->body_len, p, len);
+        ctx->body_len += len;
+    }
     if (rc != ED_DONE) {
         return;
     }

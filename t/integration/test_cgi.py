@@ -196,7 +196,7 @@ def test_status_and_redirects(eddy, cgi_root):
     """)
     e = eddy(config(cgi_root, locations="""
         /target:
-          return: {status: 200, body: "target $request_method $args"}
+          return: {status: 200, body: "target $request_method $args [$request]"}
     """))
     r = e.get("/cgi-bin/status.sh")
     assert (r.status, r.body) == (418, b"teapot")
@@ -204,7 +204,9 @@ def test_status_and_redirects(eddy, cgi_root):
     r = e.request("HEAD", "/cgi-bin/status.sh")
     assert (r.status, r.body) == (418, b"")
     r = e.request("POST", "/cgi-bin/local.sh", body=b"abc")
-    assert (r.status, r.body) == (200, b"target GET from=cgi")
+    # The redirected request is a GET; $request stays the client's line.
+    assert (r.status, r.body) == (
+        200, b"target GET from=cgi [POST /cgi-bin/local.sh HTTP/1.1]")
     r = e.request("HEAD", "/cgi-bin/local.sh")
     assert (r.status, r.body) == (200, b"")
     r = e.get("/cgi-bin/away.sh")
