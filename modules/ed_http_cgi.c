@@ -618,11 +618,12 @@ ed_cgi_stream(ed_cgi_ctx_t *ctx, ed_stream_t *s, int fd)
 static int
 ed_cgi_start(ed_cgi_ctx_t *ctx)
 {
-    ed_http_request_t  *r = ctx->r;
-    ed_http_cgi_spawn_t sp;
-    char               *prefix;
-    int                 p[3][2], i, err, rc;
-    bool                exec_failed;
+    ed_http_request_t    *r = ctx->r;
+    ed_http_cgi_spawn_t   sp;
+    ed_http_cgi_stderr_t *elog;
+    char                 *prefix;
+    int                   p[3][2], i, err, rc;
+    bool                  exec_failed;
 
     if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)) {
         ed_stats_add(cgi_refused, 1);
@@ -694,12 +695,15 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
         return 500;
     }
     ctx->in.on_close = ed_cgi_on_in_close;
+    /* Set only now: teardown ends the log of a script that ran. */
     prefix = ed_pnalloc(r->pool, strlen(ctx->name) + 20);
-    if (prefix == NULL) {
+    elog = ed_palloc(r->pool, sizeof(ed_http_cgi_stderr_t));
+    if (prefix == NULL || elog == NULL) {
         return 500;
     }
     sprintf(prefix, "cgi stderr from \"%s\"", ctx->name);
-    ed_http_cgi_stderr_init(ctx->elog, prefix, "");
+    ed_http_cgi_stderr_init(elog, prefix, "");
+    ctx->elog = elog;
 
     if (ctx->body) {
         if (ctx->body_len
@@ -923,9 +927,8 @@ ed_http_cgi_handler(ed_http_request_t *r)
     ctx->left = -1;
     ctx->name = ed_http_log_str(r, s, slen, 1024);
     ctx->dir = ed_pnalloc(r->pool, slen + 1);
-    ctx->elog = ed_palloc(r->pool, sizeof(ed_http_cgi_stderr_t));
     ctx->head = ed_pnalloc(r->pool, ccf->buffer_size);
-    if (ctx->dir == NULL || ctx->elog == NULL || ctx->head == NULL) {
+    if (ctx->dir == NULL || ctx->head == NULL) {
         return 500;
     }
     memcpy(ctx->dir, s, slen + 1);
