@@ -120,7 +120,7 @@ static const ed_key_t ed_cgi_keys[] = {
 
 /* A core module for its variables alone: usable anywhere, whatever
  * handlers are built in. */
-ed_module_t ed_http_cgi_module = {
+ed_module_t ed_http_cgi_vars_module = {
     .name = "http_cgi",
     .keys = ed_cgi_keys,
     .variables = ed_cgi_variables,
@@ -440,10 +440,6 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
     r->internal = 1;
     r->cgi = NULL;
     if (r->head.method_id != ED_HTTP_HEAD) {
-        /* $request and the logs keep the client's request line. */
-        if (r->head.line == NULL) {
-            r->head.line = r->head.method.data;
-        }
         r->head.method_id = ED_HTTP_GET;
         ed_str_set(&r->head.method, "GET");
     }

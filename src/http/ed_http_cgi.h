@@ -179,6 +179,6 @@ void ed_http_cgi_stderr(ed_http_request_t *r, ed_http_cgi_stderr_t *e,
  * not logged. */
 void ed_http_cgi_stderr_end(ed_http_request_t *r, ed_http_cgi_stderr_t *e);
 
-extern ed_module_t ed_http_cgi_module;
+extern ed_module_t ed_http_cgi_vars_module;
 
 #endif /* ED_HTTP_CGI_H */

@@ -70,5 +70,6 @@ def test_without_fastcgi(tmp_path):
     assert rc == 0, out
     assert not [s for s in srcs if "ed_http_fastcgi" in s], srcs
     assert "ed_http_fastcgi_module" not in table
-    # The layer cgi shares is core: its variables stay.
+    # The layer cgi shares is core: its variables stay; so does cgi.
+    assert "&ed_http_cgi_vars_module," in table
     assert "&ed_http_cgi_module," in table

@@ -830,3 +830,43 @@ def test_fastcgi_location_contacts_nothing(eddy):
     assert lines(out, "result")[0] == (
         "404 fastcgi script \"%s/www/none.php\" is not a regular file "
         "(check_script)" % e.prefix)
+
+
+def test_cgi_script_found_and_refused(eddy, tmp_path):
+    import os
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="eddy-cgi-explain-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        for name, mode in (("a.sh", 0o755), ("ww.sh", 0o757)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(os.path.join(d, name), mode)
+        e = eddy("""
+            user: nobody
+            servers:
+              - listen: 127.0.0.1:{port}
+                locations:
+                  /cgi-bin/:
+                    cgi: {alias: %s, timeout: 5s}
+        """ % d, start=False)
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/a.sh/more?q=1"))
+        assert rc == 0, err
+        assert lines(out, "handler")[0].startswith("cgi: alias %s (" % d)
+        result = lines(out, "result")
+        assert result[0] == ('runs cgi script "%s/a.sh", not started here: '
+                             'the status is the script\'s' % d), out
+        assert 'SCRIPT_NAME "/cgi-bin/a.sh"' in result
+        assert 'PATH_INFO "/more"' in result
+        doc = explain_json(e, url(e, "x", "/cgi-bin/a.sh/more"))
+        assert doc["handler"]["module"] == "cgi"
+        assert doc["result"]["script_name"] == "/cgi-bin/a.sh"
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/ww.sh"))
+        assert lines(out, "result")[0] == (
+            '403 cgi script "%s/ww.sh" is writable by others' % d), out
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/nope.sh"))
+        assert lines(out, "result")[0] == (
+            '404 cgi script "%s/nope.sh" not found' % d), out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
