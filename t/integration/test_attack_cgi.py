@@ -1,0 +1,41 @@
+"""cgi under attack (spec fastcgi-cgi.md, cgi): hostile clients and
+hostile or buggy scripts, each proved against the running server."""
+
+import time
+
+from cgiutil import (cgi_root, config, group_members, log_has,  # noqa: F401
+                     read_pid, run_dir, script)
+from conftest import pid_alive, proc_stat, wait_for
+
+
+def gone(pids, timeout=5.0):
+    return wait_for(lambda: not any(pid_alive(p) for p in pids), timeout)
+
+
+def test_timeout_covers_a_grandchild_holding_stdout(eddy, cgi_root,
+                                                   run_dir):
+    # The script exits at once but leaves a child with its stdout: the
+    # response has not ended, and `timeout` (spawn to exit and EOF) must
+    # still end it and kill the group, not leave the request open for as
+    # long as the child likes.
+    pidfile = run_dir / "pids"
+    script(cgi_root, "bg.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nhello\\n'
+        sleep 60 &
+        echo $! > %s
+        exit 0
+    """ % pidfile)
+    e = eddy(config(cgi_root, cgi="""
+        timeout: 1s
+        kill_after: 1s
+    """))
+    t0 = time.monotonic()
+    data, closed = e.raw_ex(b"GET /cgi-bin/bg.sh HTTP/1.1\r\n"
+                            b"Host: x\r\n\r\n", timeout=8)
+    assert closed and time.monotonic() - t0 < 4
+    assert data.startswith(b"HTTP/1.1 200") and b"hello" in data
+    assert not data.endswith(b"0\r\n\r\n")      # never looks complete
+    (child,) = read_pid(pidfile)
+    assert gone([child], timeout=4), proc_stat(child)
+    log_has(e, 'cgi script "%s" timed out after 1s' % (cgi_root / "bg.sh"))
