@@ -19,6 +19,13 @@
 /* How often an HTTP/1 client that may have gone is checked while its
  * script runs (nothing reads its connection meanwhile). */
 #define ED_CGI_WATCH 500
+/* At max_processes, while a script whose output ended is still exiting:
+ * how often and how many times a slot is looked for before 503. A
+ * client's next request comes back faster than a process exits, so
+ * without it max_processes 1 refuses most requests of a kept connection
+ * sent one after the other. */
+#define ED_CGI_SLOT_WAIT 2
+#define ED_CGI_SLOT_TRIES 25
 
 typedef struct {
     ed_http_request_t    *r;
@@ -32,6 +39,8 @@ typedef struct {
     ed_stream_t           err;
     ed_timer_t            grace;
     ed_timer_t            watch;
+    ed_timer_t            slot;       /* waiting for max_processes */
+    unsigned              slot_tries;
     /* A body of unknown length, read before the start. */
     char                 *body;
     size_t                body_len;
@@ -67,6 +76,7 @@ ed_cgi_teardown(ed_cgi_ctx_t *ctx, bool kill)
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->grace);
     ed_timer_del(ed_worker->loop, &ctx->watch);
+    ed_timer_del(ed_worker->loop, &ctx->slot);
     ed_http_body_stop(ctx->r);
     if (ctx->in_open) {
         ctx->in_open = 0;
@@ -613,8 +623,22 @@ ed_cgi_stream(ed_cgi_ctx_t *ctx, ed_stream_t *s, int fd)
     return ED_OK;
 }
 
+static int ed_cgi_start(ed_cgi_ctx_t *ctx);
+
+static void
+ed_cgi_on_slot(ed_timer_t *t)
+{
+    ed_cgi_ctx_t *ctx = t->data;
+    int           rc;
+
+    rc = ed_cgi_start(ctx);
+    if (rc != ED_AGAIN) {
+        ed_cgi_finish(ctx, rc, true);
+    }
+}
+
 /* Starts the script with the body known (in memory, or streamed).
- * Returns ED_AGAIN (it goes on), or a status. */
+ * Returns ED_AGAIN (it goes on, or waits for a slot), or a status. */
 static int
 ed_cgi_start(ed_cgi_ctx_t *ctx)
 {
@@ -625,6 +649,15 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
     int                   p[3][2], i, err, rc;
     bool                  exec_failed;
 
+    if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)
+        && ed_http_cgi_proc_ending() && ctx->slot_tries < ED_CGI_SLOT_TRIES)
+    {
+        ctx->slot_tries++;
+        ctx->slot.handler = ed_cgi_on_slot;
+        ctx->slot.data = ctx;
+        ed_timer_add(ed_worker->loop, &ctx->slot, ED_CGI_SLOT_WAIT);
+        return ED_AGAIN;
+    }
     if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)) {
         ed_stats_add(cgi_refused, 1);
         ed_http_log(ED_LOG_WARN, r, 0, "cgi max_processes (%d) reached",

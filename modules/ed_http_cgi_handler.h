@@ -154,6 +154,9 @@ typedef struct {
 
 /* Whether another script may start under max: counts those running. */
 bool ed_http_cgi_proc_room(int max);
+/* Whether a counted process has no request any more (its output ended,
+ * or it is being killed): its slot is about to be free. */
+bool ed_http_cgi_proc_ending(void);
 /* Starts a process as config.md says (clone(CLONE_VM|CLONE_VFORK), its
  * own session, PDEATHSIG, signals reset, pipes on 0-2, the rest closed,
  * chdir, limits, execve). Returns the process, or NULL with *err: the

@@ -81,6 +81,19 @@ ed_http_cgi_proc_room(int max)
     return ed_cgi_running < max;
 }
 
+bool
+ed_http_cgi_proc_ending(void)
+{
+    ed_http_cgi_proc_t *p;
+
+    for (p = ed_cgi_procs.next; p != &ed_cgi_procs; p = p->next) {
+        if (!p->exited && !p->attached) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The child, between clone and execve: system calls only, on its own
  * stack, touching nothing of the worker's memory but what it reads. */
 static int

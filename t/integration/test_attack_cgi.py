@@ -39,3 +39,35 @@ def test_timeout_covers_a_grandchild_holding_stdout(eddy, cgi_root,
     (child,) = read_pid(pidfile)
     assert gone([child], timeout=4), proc_stat(child)
     log_has(e, 'cgi script "%s" timed out after 1s' % (cgi_root / "bg.sh"))
+
+
+def test_max_processes_one_serves_requests_one_after_another(eddy,
+                                                             cgi_root):
+    # Each response ends at the script's stdout EOF; the client's next
+    # request on the kept connection comes back before that process is
+    # reaped. Its slot is about to be free: no 503 for a client that
+    # never runs two scripts at once.
+    script(cgi_root, "ok.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nok'
+    """)
+    e = eddy(config(cgi_root, cgi="max_processes: 1"))
+    s = e.connect(timeout=10)
+    statuses = []
+    buf = b""
+    try:
+        for i in range(200):
+            s.sendall(b"GET /cgi-bin/ok.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+            while True:
+                end = (b"\r\n0\r\n\r\n" if buf.startswith(b"HTTP/1.1 200")
+                       else b"</html>\n")
+                if buf.startswith(b"HTTP/1.1 ") and end in buf:
+                    statuses.append(int(buf[9:12]))
+                    buf = buf[buf.index(end) + len(end):]
+                    break
+                b = s.recv(65536)
+                assert b, i
+                buf += b
+    finally:
+        s.close()
+    assert statuses == [200] * 200, statuses.count(503)
