@@ -1,6 +1,7 @@
 """cgi under attack (spec fastcgi-cgi.md, cgi): hostile clients and
 hostile or buggy scripts, each proved against the running server."""
 
+import os
 import time
 
 from cgiutil import (cgi_root, config, group_members, log_has,  # noqa: F401
@@ -71,3 +72,40 @@ def test_max_processes_one_serves_requests_one_after_another(eddy,
     finally:
         s.close()
     assert statuses == [200] * 200, statuses.count(503)
+
+
+def test_a_link_does_not_bypass_the_writable_directory_rule(eddy,
+                                                            cgi_root):
+    # A script in a directory writable by others is refused (anyone may
+    # swap it); reached through a link, or through a linked directory
+    # whose target sits in such a directory, it must be refused alike.
+    script(cgi_root, "w/evil.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nswapped'
+    """)
+    script(cgi_root, "x/y/evil.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nswapped'
+    """)
+    script(cgi_root, "ok/fine.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nfine'
+    """)
+    os.chmod(cgi_root / "w", 0o777)
+    os.chmod(cgi_root / "x", 0o777)
+    os.symlink("w/evil.sh", cgi_root / "a.sh")
+    os.symlink("x/y", cgi_root / "d")
+    os.symlink("x/y/evil.sh", cgi_root / "b.sh")
+    os.symlink("ok/fine.sh", cgi_root / "c.sh")
+    os.symlink("ok", cgi_root / "e")
+    for policy in ("follow", "owner"):
+        e = eddy(config(cgi_root, cgi="symlinks: %s" % policy))
+        for path in ("w/evil.sh", "a.sh", "d/evil.sh", "b.sh"):
+            r = e.get("/cgi-bin/" + path)
+            assert r.status == 403, (policy, path, r.status, r.body)
+        log_has(e, 'cgi script "%s" is in a directory writable by others'
+                % (cgi_root / "a.sh"))
+        for path in ("c.sh", "e/fine.sh"):
+            r = e.get("/cgi-bin/" + path)
+            assert (r.status, r.body) == (200, b"fine"), (policy, path)
+        e.stop()
