@@ -109,3 +109,27 @@ def test_a_link_does_not_bypass_the_writable_directory_rule(eddy,
             r = e.get("/cgi-bin/" + path)
             assert (r.status, r.body) == (200, b"fine"), (policy, path)
         e.stop()
+
+
+def test_fast_exit_kills_a_grandchild_holding_stdout(eddy, cgi_root,
+                                                    run_dir):
+    # A fast worker exit kills the scripts now, the rest of the group of
+    # one whose leader already exited included.
+    import signal
+    pidfile = run_dir / "pids"
+    script(cgi_root, "bg.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nhello\\n'
+        sleep 60 &
+        echo $! > %s
+        exit 0
+    """ % pidfile)
+    e = eddy(config(cgi_root))
+    s = e.connect()
+    s.sendall(b"GET /cgi-bin/bg.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+    (child,) = read_pid(pidfile)
+    time.sleep(0.3)                 # the leader has exited
+    e.signal(signal.SIGTERM)
+    e.wait_exit(5)
+    s.close()
+    assert gone([child], timeout=3), proc_stat(child)
