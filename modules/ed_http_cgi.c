@@ -10,7 +10,7 @@
 #include "ed_stats.h"
 
 #include <fcntl.h>
-#include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
 /* How long a response whose stdout ended waits for the end of stderr
@@ -152,22 +152,27 @@ ed_cgi_on_exit(void *data, int code, int status)
 
 /* The client going away: HTTP/2 resets the stream (core ends the
  * request); an HTTP/1 connection nobody reads is looked at here. Its
- * end (EOF after a FIN, seen with MSG_PEEK so that a pipelined request
- * stays; also a half-close, as nginx takes it) or an error kills the
- * script. */
+ * end (a FIN, even behind a pipelined request nobody read yet; also a
+ * half-close, as nginx takes it) or an error kills the script. */
 static void
 ed_cgi_on_watch(ed_timer_t *t)
 {
-    ed_cgi_ctx_t *ctx = t->data;
-    ed_stream_t  *s = &ctx->r->hc->c.stream;
-    char          c;
-    ssize_t       n;
+    ed_cgi_ctx_t  *ctx = t->data;
+    ed_stream_t   *s = &ctx->r->hc->c.stream;
+    struct pollfd  pfd;
+    int            n;
 
     /* An accepted connection is registered with epoll only once it has
-     * to wait, so no RDHUP edge can be counted on: the socket is asked
-     * (bytes a client sent ahead, TLS records, say it is there). */
-    n = s->closed ? 0 : recv(s->ev.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+     * to wait, so no RDHUP edge can be counted on: the socket is asked.
+     * POLLRDHUP, not a peek: bytes a client sent ahead of its FIN would
+     * hide it from recv(MSG_PEEK) until the script's timeout. */
+    pfd.fd = s->ev.fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    n = s->closed ? 1 : poll(&pfd, 1, 0);
+    if (s->closed || (n > 0 && pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        || (n < 0 && errno != EINTR))
+    {
         ed_http_log(ED_LOG_INFO, ctx->r, 0, "client closed the connection "
                     "while cgi script \"%s\" ran", ctx->name);
         ed_cgi_finish(ctx, ED_ERROR, true);

@@ -133,3 +133,28 @@ def test_fast_exit_kills_a_grandchild_holding_stdout(eddy, cgi_root,
     e.wait_exit(5)
     s.close()
     assert gone([child], timeout=3), proc_stat(child)
+
+
+def test_client_gone_behind_a_pipelined_request_kills_the_script(
+        eddy, cgi_root, run_dir):
+    # The client sends a second request behind the first and goes away:
+    # the unread request must not hide its FIN, or a script (and its
+    # max_processes slot) outlives the connection up to its timeout.
+    pidfile = run_dir / "pids"
+    script(cgi_root, "slow.sh", """
+        #!/bin/sh
+        echo $$ > %s
+        exec sleep 100
+    """ % pidfile)
+    e = eddy(config(cgi_root, cgi="kill_after: 1s"))
+    s = e.connect()
+    s.sendall(b"GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+    (pid,) = read_pid(pidfile)
+    assert pid_alive(pid)
+    # Sent once the first is read: it waits in the socket.
+    s.sendall(b"GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)
+    s.close()
+    assert gone([pid], timeout=4)
+    log_has(e, 'client closed the connection while cgi script "%s" ran'
+            % (cgi_root / "slow.sh"))
