@@ -134,6 +134,11 @@ ed_cgi_on_exit(void *data, int code, int status)
         ed_http_cgi_duration(ctx->ccf->timeout, when, sizeof(when));
         ed_http_log(ED_LOG_ERR, r, 0, "cgi script \"%s\" timed out after %s",
                     ctx->name, when);
+        if (ctx->out_eof && ctx->head_done && ctx->left <= 0) {
+            /* The output was whole; only its stderr was waited for. */
+            ed_cgi_finish(ctx, ED_OK, true);
+            return;
+        }
         /* Before the head: 504; after: the client connection closes
          * (HTTP/2: RST_STREAM), never a short body that looks
          * complete. */

@@ -158,3 +158,25 @@ def test_client_gone_behind_a_pipelined_request_kills_the_script(
     assert gone([pid], timeout=4)
     log_has(e, 'client closed the connection while cgi script "%s" ran'
             % (cgi_root / "slow.sh"))
+
+
+def test_timeout_after_the_whole_output_keeps_the_response(eddy, cgi_root):
+    # The script's output is complete (stdout closed) and eddy waits a
+    # moment for the end of its stderr when the timeout comes: the
+    # response is whole and must end as such, not be cut.
+    script(cgi_root, "late.sh", """
+        #!/bin/sh
+        sleep 0.7
+        printf 'Content-Type: text/plain\\n\\ncomplete'
+        exec 1>&-
+        exec sleep 5
+    """)
+    e = eddy(config(cgi_root, cgi="""
+        timeout: 1s
+        kill_after: 1s
+    """))
+    data, closed = e.raw_ex(b"GET /cgi-bin/late.sh HTTP/1.1\r\n"
+                            b"Host: x\r\n\r\n", timeout=5)
+    assert data.startswith(b"HTTP/1.1 200"), data
+    assert data.endswith(b"complete\r\n0\r\n\r\n"), data
+    assert not closed
