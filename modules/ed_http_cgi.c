@@ -32,6 +32,7 @@ typedef struct {
     ed_http_cgi_conf_t   *ccf;
     ed_http_cgi_proc_t   *proc;
     char                 *script;     /* the file, NUL-terminated */
+    char                 *exec;       /* it resolved: what is executed */
     char                 *dir;        /* its directory */
     const char           *name;       /* script, escaped for logs */
     ed_stream_t           in;
@@ -614,7 +615,7 @@ ed_cgi_argv(ed_cgi_ctx_t *ctx)
     for (i = 0; i < n; i++) {
         argv[i] = a[i].data;
     }
-    argv[n] = ctx->script;
+    argv[n] = ctx->exec;
     argv[n + 1] = NULL;
     return argv;
 }
@@ -942,7 +943,7 @@ ed_http_cgi_handler(ed_http_request_t *r)
     ed_http_cgi_req_t      *cr;
     ed_cgi_ctx_t           *ctx;
     char                   *s;
-    size_t                  slen;
+    size_t                  slen, elen;
     int                     rc;
 
     rc = ed_http_cgi_find(r, ccf, &f);
@@ -969,12 +970,17 @@ ed_http_cgi_handler(ed_http_request_t *r)
     ctx->script = s;
     ctx->left = -1;
     ctx->name = ed_http_log_str(r, s, slen, 1024);
-    ctx->dir = ed_pnalloc(r->pool, slen + 1);
+    /* The file the walk judged, not the names again: a link put in
+     * their way since is not followed (the interpreter opens it too). */
+    elen = strlen(f.w.resolved);
+    ctx->exec = ed_pnalloc(r->pool, elen + 1);
+    ctx->dir = ed_pnalloc(r->pool, elen + 2);
     ctx->head = ed_pnalloc(r->pool, ccf->buffer_size);
-    if (ctx->dir == NULL || ctx->head == NULL) {
+    if (ctx->exec == NULL || ctx->dir == NULL || ctx->head == NULL) {
         return 500;
     }
-    memcpy(ctx->dir, s, slen + 1);
+    memcpy(ctx->exec, f.w.resolved, elen + 1);
+    memcpy(ctx->dir, f.w.resolved, elen + 1);
     *strrchr(ctx->dir, '/') = '\0';
     if (ctx->dir[0] == '\0') {
         ctx->dir[0] = '/';

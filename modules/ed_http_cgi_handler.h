@@ -87,6 +87,10 @@ typedef struct {
     const char  *index;      /* the index entry taken, or NULL */
     size_t       index_len;
     size_t       dir_len;    /* DIR_WRITABLE: rest bytes of that dir */
+    /* ED_CGI_OK: the file the walk opened and judged, its links
+     * resolved: what is executed, so that no link swapped in since is
+     * followed. */
+    char         resolved[PATH_MAX];
 } ed_http_cgi_walk_t;
 
 /* Walks rest (a normalised path below the directory root, starting with

@@ -252,6 +252,27 @@ ed_cgi_step(int rootfd, int dfd, const char *name, const char *rel,
     return fd;
 }
 
+/* The path of the file opened as fd, into w->resolved: false when it
+ * cannot be told. */
+static bool
+ed_cgi_resolve(int fd, ed_http_cgi_walk_t *w)
+{
+    char    link[64];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, w->resolved, sizeof(w->resolved) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(w->resolved) - 1
+        || w->resolved[0] != '/')
+    {
+        w->err = n < 0 ? errno : ENAMETOOLONG;
+        w->resolved[0] = '\0';
+        return false;
+    }
+    w->resolved[n] = '\0';
+    return true;
+}
+
 /* Judges the script opened as fd. */
 static int
 ed_cgi_judge(const struct stat *st)
@@ -341,10 +362,13 @@ ed_cgi_index(int rootfd, int dfd, const char *rest, size_t len,
             close(fd);
             continue;
         }
-        close(fd);
         w->index = names[i].data;
         w->index_len = names[i].len;
         w->verdict = ed_cgi_judge(&st);
+        if (w->verdict == ED_CGI_OK && !ed_cgi_resolve(fd, w)) {
+            w->verdict = ED_CGI_FAILED;
+        }
+        close(fd);
         return;
     }
     w->verdict = ED_CGI_NO_INDEX;
@@ -427,6 +451,9 @@ ed_http_cgi_walk(const char *root, const char *rest, size_t len,
             continue;
         }
         w->verdict = ed_cgi_judge(&st);
+        if (w->verdict == ED_CGI_OK && !ed_cgi_resolve(fd, w)) {
+            w->verdict = ED_CGI_FAILED;
+        }
         break;
     }
     if (w->verdict == ED_CGI_OK && dir_writable) {

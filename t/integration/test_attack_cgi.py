@@ -180,3 +180,31 @@ def test_timeout_after_the_whole_output_keeps_the_response(eddy, cgi_root):
     assert data.startswith(b"HTTP/1.1 200"), data
     assert data.endswith(b"complete\r\n0\r\n\r\n"), data
     assert not closed
+
+
+def test_the_file_judged_is_the_file_executed(eddy, cgi_root):
+    # eddy judges the file its walk opened, then executes that resolved
+    # path: execve of the names again would follow whatever link was put
+    # in their way meanwhile. A script reached through a link runs as
+    # its target, from the target's directory.
+    import json
+    from cgiutil import ENV_PY
+    script(cgi_root, "real/env.py", ENV_PY)
+    os.symlink("real/env.py", cgi_root / "l.py")
+    os.symlink("real", cgi_root / "d")
+    e = eddy(config(cgi_root, cgi="""
+        symlinks: follow
+        index: [env.py]
+        interpreters: {.py: /usr/bin/python3}
+    """))
+    target = str(cgi_root / "real" / "env.py")
+    for path in ("l.py", "d/env.py", "d/", "real/env.py"):
+        r = e.get("/cgi-bin/" + path)
+        assert r.status == 200, (path, r.status)
+        got = json.loads(r.body)
+        assert got["argv"] == [target], (path, got["argv"])
+        assert got["cwd"] == str(cgi_root / "real"), path
+    # SCRIPT_FILENAME still names the file as the request does.
+    r = e.get("/cgi-bin/l.py")
+    assert (json.loads(r.body)["env"]["SCRIPT_FILENAME"]
+            == str(cgi_root / "l.py"))
