@@ -10,7 +10,7 @@
 #include "ed_stats.h"
 
 #include <fcntl.h>
-#include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
 /* How long a response whose stdout ended waits for the end of stderr
@@ -19,12 +19,20 @@
 /* How often an HTTP/1 client that may have gone is checked while its
  * script runs (nothing reads its connection meanwhile). */
 #define ED_CGI_WATCH 500
+/* At max_processes, while a script whose output ended is still exiting:
+ * how often and how many times a slot is looked for before 503. A
+ * client's next request comes back faster than a process exits, so
+ * without it max_processes 1 refuses most requests of a kept connection
+ * sent one after the other. */
+#define ED_CGI_SLOT_WAIT 2
+#define ED_CGI_SLOT_TRIES 25
 
 typedef struct {
     ed_http_request_t    *r;
     ed_http_cgi_conf_t   *ccf;
     ed_http_cgi_proc_t   *proc;
     char                 *script;     /* the file, NUL-terminated */
+    char                 *exec;       /* it resolved: what is executed */
     char                 *dir;        /* its directory */
     const char           *name;       /* script, escaped for logs */
     ed_stream_t           in;
@@ -32,6 +40,8 @@ typedef struct {
     ed_stream_t           err;
     ed_timer_t            grace;
     ed_timer_t            watch;
+    ed_timer_t            slot;       /* waiting for max_processes */
+    unsigned              slot_tries;
     /* A body of unknown length, read before the start. */
     char                 *body;
     size_t                body_len;
@@ -67,6 +77,7 @@ ed_cgi_teardown(ed_cgi_ctx_t *ctx, bool kill)
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->grace);
     ed_timer_del(ed_worker->loop, &ctx->watch);
+    ed_timer_del(ed_worker->loop, &ctx->slot);
     ed_http_body_stop(ctx->r);
     if (ctx->in_open) {
         ctx->in_open = 0;
@@ -124,6 +135,11 @@ ed_cgi_on_exit(void *data, int code, int status)
         ed_http_cgi_duration(ctx->ccf->timeout, when, sizeof(when));
         ed_http_log(ED_LOG_ERR, r, 0, "cgi script \"%s\" timed out after %s",
                     ctx->name, when);
+        if (ctx->out_eof && ctx->head_done && ctx->left <= 0) {
+            /* The output was whole; only its stderr was waited for. */
+            ed_cgi_finish(ctx, ED_OK, true);
+            return;
+        }
         /* Before the head: 504; after: the client connection closes
          * (HTTP/2: RST_STREAM), never a short body that looks
          * complete. */
@@ -142,22 +158,27 @@ ed_cgi_on_exit(void *data, int code, int status)
 
 /* The client going away: HTTP/2 resets the stream (core ends the
  * request); an HTTP/1 connection nobody reads is looked at here. Its
- * end (EOF after a FIN, seen with MSG_PEEK so that a pipelined request
- * stays; also a half-close, as nginx takes it) or an error kills the
- * script. */
+ * end (a FIN, even behind a pipelined request nobody read yet; also a
+ * half-close, as nginx takes it) or an error kills the script. */
 static void
 ed_cgi_on_watch(ed_timer_t *t)
 {
-    ed_cgi_ctx_t *ctx = t->data;
-    ed_stream_t  *s = &ctx->r->hc->c.stream;
-    char          c;
-    ssize_t       n;
+    ed_cgi_ctx_t  *ctx = t->data;
+    ed_stream_t   *s = &ctx->r->hc->c.stream;
+    struct pollfd  pfd;
+    int            n;
 
     /* An accepted connection is registered with epoll only once it has
-     * to wait, so no RDHUP edge can be counted on: the socket is asked
-     * (bytes a client sent ahead, TLS records, say it is there). */
-    n = s->closed ? 0 : recv(s->ev.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+     * to wait, so no RDHUP edge can be counted on: the socket is asked.
+     * POLLRDHUP, not a peek: bytes a client sent ahead of its FIN would
+     * hide it from recv(MSG_PEEK) until the script's timeout. */
+    pfd.fd = s->ev.fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    n = s->closed ? 1 : poll(&pfd, 1, 0);
+    if (s->closed || (n > 0 && pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        || (n < 0 && errno != EINTR))
+    {
         ed_http_log(ED_LOG_INFO, ctx->r, 0, "client closed the connection "
                     "while cgi script \"%s\" ran", ctx->name);
         ed_cgi_finish(ctx, ED_ERROR, true);
@@ -594,7 +615,7 @@ ed_cgi_argv(ed_cgi_ctx_t *ctx)
     for (i = 0; i < n; i++) {
         argv[i] = a[i].data;
     }
-    argv[n] = ctx->script;
+    argv[n] = ctx->exec;
     argv[n + 1] = NULL;
     return argv;
 }
@@ -613,8 +634,22 @@ ed_cgi_stream(ed_cgi_ctx_t *ctx, ed_stream_t *s, int fd)
     return ED_OK;
 }
 
+static int ed_cgi_start(ed_cgi_ctx_t *ctx);
+
+static void
+ed_cgi_on_slot(ed_timer_t *t)
+{
+    ed_cgi_ctx_t *ctx = t->data;
+    int           rc;
+
+    rc = ed_cgi_start(ctx);
+    if (rc != ED_AGAIN) {
+        ed_cgi_finish(ctx, rc, true);
+    }
+}
+
 /* Starts the script with the body known (in memory, or streamed).
- * Returns ED_AGAIN (it goes on), or a status. */
+ * Returns ED_AGAIN (it goes on, or waits for a slot), or a status. */
 static int
 ed_cgi_start(ed_cgi_ctx_t *ctx)
 {
@@ -625,6 +660,15 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
     int                   p[3][2], i, err, rc;
     bool                  exec_failed;
 
+    if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)
+        && ed_http_cgi_proc_ending() && ctx->slot_tries < ED_CGI_SLOT_TRIES)
+    {
+        ctx->slot_tries++;
+        ctx->slot.handler = ed_cgi_on_slot;
+        ctx->slot.data = ctx;
+        ed_timer_add(ed_worker->loop, &ctx->slot, ED_CGI_SLOT_WAIT);
+        return ED_AGAIN;
+    }
     if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)) {
         ed_stats_add(cgi_refused, 1);
         ed_http_log(ED_LOG_WARN, r, 0, "cgi max_processes (%d) reached",
@@ -899,7 +943,7 @@ ed_http_cgi_handler(ed_http_request_t *r)
     ed_http_cgi_req_t      *cr;
     ed_cgi_ctx_t           *ctx;
     char                   *s;
-    size_t                  slen;
+    size_t                  slen, elen;
     int                     rc;
 
     rc = ed_http_cgi_find(r, ccf, &f);
@@ -926,12 +970,17 @@ ed_http_cgi_handler(ed_http_request_t *r)
     ctx->script = s;
     ctx->left = -1;
     ctx->name = ed_http_log_str(r, s, slen, 1024);
-    ctx->dir = ed_pnalloc(r->pool, slen + 1);
+    /* The file the walk judged, not the names again: a link put in
+     * their way since is not followed (the interpreter opens it too). */
+    elen = strlen(f.w.resolved);
+    ctx->exec = ed_pnalloc(r->pool, elen + 1);
+    ctx->dir = ed_pnalloc(r->pool, elen + 2);
     ctx->head = ed_pnalloc(r->pool, ccf->buffer_size);
-    if (ctx->dir == NULL || ctx->head == NULL) {
+    if (ctx->exec == NULL || ctx->dir == NULL || ctx->head == NULL) {
         return 500;
     }
-    memcpy(ctx->dir, s, slen + 1);
+    memcpy(ctx->exec, f.w.resolved, elen + 1);
+    memcpy(ctx->dir, f.w.resolved, elen + 1);
     *strrchr(ctx->dir, '/') = '\0';
     if (ctx->dir[0] == '\0') {
         ctx->dir[0] = '/';

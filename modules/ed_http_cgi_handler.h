@@ -87,6 +87,10 @@ typedef struct {
     const char  *index;      /* the index entry taken, or NULL */
     size_t       index_len;
     size_t       dir_len;    /* DIR_WRITABLE: rest bytes of that dir */
+    /* ED_CGI_OK: the file the walk opened and judged, its links
+     * resolved: what is executed, so that no link swapped in since is
+     * followed. */
+    char         resolved[PATH_MAX];
 } ed_http_cgi_walk_t;
 
 /* Walks rest (a normalised path below the directory root, starting with
@@ -154,6 +158,9 @@ typedef struct {
 
 /* Whether another script may start under max: counts those running. */
 bool ed_http_cgi_proc_room(int max);
+/* Whether a counted process has no request any more (its output ended,
+ * or it is being killed): its slot is about to be free. */
+bool ed_http_cgi_proc_ending(void);
 /* Starts a process as config.md says (clone(CLONE_VM|CLONE_VFORK), its
  * own session, PDEATHSIG, signals reset, pipes on 0-2, the rest closed,
  * chdir, limits, execve). Returns the process, or NULL with *err: the

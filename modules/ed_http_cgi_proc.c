@@ -81,6 +81,19 @@ ed_http_cgi_proc_room(int max)
     return ed_cgi_running < max;
 }
 
+bool
+ed_http_cgi_proc_ending(void)
+{
+    ed_http_cgi_proc_t *p;
+
+    for (p = ed_cgi_procs.next; p != &ed_cgi_procs; p = p->next) {
+        if (!p->exited && !p->attached) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The child, between clone and execve: system calls only, on its own
  * stack, touching nothing of the worker's memory but what it reads. */
 static int
@@ -210,9 +223,10 @@ ed_cgi_maybe_free(ed_http_cgi_proc_t *p)
 static void
 ed_cgi_signal(ed_http_cgi_proc_t *p, int sig)
 {
-    /* The group outlives its leader while a grandchild is in it; once
-     * the leader is reaped the number may be reused, so the group is
-     * signalled only before or at that moment (ed_cgi_reap). */
+    /* The group outlives its leader while a grandchild is in it (one
+     * holding stdout keeps the request open), and its number stays
+     * taken as long as it has a member: the group is signalled after
+     * the leader was reaped too; only the leader alone is not. */
     if (kill(-p->pid, sig) != 0 && !p->exited) {
         (void)kill(p->pid, sig);
     }
@@ -222,11 +236,6 @@ void
 ed_http_cgi_proc_kill(ed_http_cgi_proc_t *p)
 {
     if (p->state != ED_CGI_RUNNING) {
-        return;
-    }
-    if (p->exited) {
-        p->state = ED_CGI_KILLED;
-        ed_timer_del(ed_worker->loop, &p->timer);
         return;
     }
     ed_cgi_signal(p, SIGTERM);
@@ -286,7 +295,10 @@ ed_cgi_exited(ed_http_cgi_proc_t *p, int code, int status)
         (void)kill(-p->pid, SIGKILL);
         p->state = ED_CGI_KILLED;
         ed_timer_del(ed_worker->loop, &p->timer);
-    } else if (p->state == ED_CGI_RUNNING) {
+    } else if (p->state == ED_CGI_RUNNING && !p->attached) {
+        /* With a request still on it, the timeout goes on: it covers
+         * the exit and the end of stdout, which a grandchild may hold
+         * open for ever. */
         ed_timer_del(ed_worker->loop, &p->timer);
     }
     if (p->ev.fd >= 0) {

@@ -156,11 +156,57 @@ ed_cgi_open_beneath(int rootfd, const char *rel)
     return ed_cgi_open_beneath_proc(rootfd, rel);
 }
 
+/* Whether a directory between the root and fd (which a link led to)
+ * is writable by others: the walk judged only the names it went
+ * through, not those inside the link's target. fd itself, when a
+ * directory, is judged by the walk. */
+static bool
+ed_cgi_link_dirs_writable(int rootfd, int fd)
+{
+    struct stat st;
+    char        link[64], rp[PATH_MAX], fp[PATH_MAX];
+    ssize_t     n;
+    size_t      rl, fl;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", rootfd);
+    n = readlink(link, rp, sizeof(rp) - 1);
+    if (n < 0) {
+        return true;
+    }
+    rl = (size_t)n;
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, fp, sizeof(fp) - 1);
+    if (n < 0 || (size_t)n < rl) {
+        return true;
+    }
+    fl = (size_t)n;
+    /* Each parent of the target, up to (not including) the root. */
+    for (;;) {
+        while (fl > 0 && fp[fl - 1] != '/') {
+            fl--;
+        }
+        while (fl > 1 && fp[fl - 1] == '/') {
+            fl--;
+        }
+        if (fl <= rl || (rl == 1 && fl <= 1)) {
+            return false;
+        }
+        fp[fl] = '\0';
+        if (stat(fp, &st) != 0) {
+            return true;
+        }
+        if (st.st_mode & S_IWOTH) {
+            return true;
+        }
+    }
+}
+
 /* Opens name in dfd (rel: the same below the root) as the policy says.
- * Returns the fd (O_PATH) or -1 with *verdict. */
+ * Returns the fd (O_PATH) or -1 with *verdict; *dir_writable is set
+ * when a link led through a directory writable by others. */
 static int
 ed_cgi_step(int rootfd, int dfd, const char *name, const char *rel,
-            int symlinks, int *verdict, int *err)
+            int symlinks, int *verdict, int *err, bool *dir_writable)
 {
     struct stat lst, st;
     int         fd;
@@ -200,7 +246,31 @@ ed_cgi_step(int rootfd, int dfd, const char *name, const char *rel,
         *verdict = ED_CGI_SYMLINK;
         return -1;
     }
+    if (ed_cgi_link_dirs_writable(rootfd, fd)) {
+        *dir_writable = true;
+    }
     return fd;
+}
+
+/* The path of the file opened as fd, into w->resolved: false when it
+ * cannot be told. */
+static bool
+ed_cgi_resolve(int fd, ed_http_cgi_walk_t *w)
+{
+    char    link[64];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, w->resolved, sizeof(w->resolved) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(w->resolved) - 1
+        || w->resolved[0] != '/')
+    {
+        w->err = n < 0 ? errno : ENAMETOOLONG;
+        w->resolved[0] = '\0';
+        return false;
+    }
+    w->resolved[n] = '\0';
+    return true;
 }
 
 /* Judges the script opened as fd. */
@@ -263,7 +333,8 @@ ed_cgi_rel(const char *rest, size_t end, const char *tail, size_t tlen,
  * index name present. */
 static void
 ed_cgi_index(int rootfd, int dfd, const char *rest, size_t len,
-             int symlinks, const ed_array_t *index, ed_http_cgi_walk_t *w)
+             int symlinks, const ed_array_t *index, ed_http_cgi_walk_t *w,
+             bool *dir_writable)
 {
     const ed_str_t *names = index ? index->elts : NULL;
     struct stat     st;
@@ -276,7 +347,7 @@ ed_cgi_index(int rootfd, int dfd, const char *rest, size_t len,
             continue;
         }
         fd = ed_cgi_step(rootfd, dfd, names[i].data, rel, symlinks,
-                         &verdict, &err);
+                         &verdict, &err, dir_writable);
         if (fd == -1) {
             if (verdict == ED_CGI_NOT_FOUND) {
                 continue;
@@ -291,10 +362,13 @@ ed_cgi_index(int rootfd, int dfd, const char *rest, size_t len,
             close(fd);
             continue;
         }
-        close(fd);
         w->index = names[i].data;
         w->index_len = names[i].len;
         w->verdict = ed_cgi_judge(&st);
+        if (w->verdict == ED_CGI_OK && !ed_cgi_resolve(fd, w)) {
+            w->verdict = ED_CGI_FAILED;
+        }
+        close(fd);
         return;
     }
     w->verdict = ED_CGI_NO_INDEX;
@@ -331,7 +405,8 @@ ed_http_cgi_walk(const char *root, const char *rest, size_t len,
         }
         if (s == len) {
             w->script_end = len;
-            ed_cgi_index(rootfd, dfd, rest, len, symlinks, index, w);
+            ed_cgi_index(rootfd, dfd, rest, len, symlinks, index, w,
+                         &dir_writable);
             break;
         }
         for (e = s; e < len && rest[e] != '/'; e++) {
@@ -351,7 +426,8 @@ ed_http_cgi_walk(const char *root, const char *rest, size_t len,
             w->verdict = ED_CGI_NOT_FOUND;
             break;
         }
-        fd = ed_cgi_step(rootfd, dfd, name, rel, symlinks, &verdict, &err);
+        fd = ed_cgi_step(rootfd, dfd, name, rel, symlinks, &verdict, &err,
+                         &dir_writable);
         if (fd == -1) {
             w->verdict = verdict;
             w->err = err;
@@ -375,6 +451,9 @@ ed_http_cgi_walk(const char *root, const char *rest, size_t len,
             continue;
         }
         w->verdict = ed_cgi_judge(&st);
+        if (w->verdict == ED_CGI_OK && !ed_cgi_resolve(fd, w)) {
+            w->verdict = ED_CGI_FAILED;
+        }
         break;
     }
     if (w->verdict == ED_CGI_OK && dir_writable) {
