@@ -130,7 +130,15 @@ typedef struct {
      * every request embeds, small. */
     uint32_t ext;        /* extension or trailer bytes seen */
     uint32_t trailers;   /* trailer section bytes */
+    /* Where the trailer section is kept (ED_HTTP_TRAILERS_MAX bytes,
+     * given by the caller), or NULL: dropped. Once the body is done its
+     * fields are keep[0 .. trailers - 1), "name:value\r\n"... as sent
+     * (checked: token names, value bytes, CRLF line ends). */
+    char    *keep;
 } ed_http_chunked_t;
+
+/* The largest trailer section of a chunked body (else ED_ERROR). */
+#define ED_HTTP_TRAILERS_MAX 8192
 
 /* Decodes from p[0..len). Returns:
  *   ED_OK      a body slice p[*off .. *off + *n) is ready; *used bytes of

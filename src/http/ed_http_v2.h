@@ -90,6 +90,11 @@ struct ed_v2_stream_s {
     ed_pool_t          *pool;      /* the ended request's, kept while
                                     * its file ranges are queued */
     uint64_t            file_mark; /* queued_total after its last range */
+    /* Trailer fields for a last HEADERS, from the request's
+     * trailers_out when its body ended (one block, the strings follow
+     * the array); NULL: none. */
+    nghttp2_nv         *trailers;
+    size_t              ntrailers;
 
     unsigned            pending:1;
     unsigned            host_seen:1;

@@ -194,27 +194,6 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     st->text += vlen + 1;
 }
 
-/* RFC 9110 6.5.1: fields a trailer section must not carry (framing,
- * routing, authentication, controls): dropped. */
-static bool
-ed_v2_trailer_allowed(const uint8_t *name, size_t nlen)
-{
-    static const char *no[] = {
-        "content-length", "content-type", "content-encoding",
-        "content-range", "host", "te", "trailer", "authorization",
-        "cookie", "expect", "max-forwards", "range", "cache-control",
-        "pragma", "proxy-authorization", NULL
-    };
-    size_t i;
-
-    for (i = 0; no[i]; i++) {
-        if (strlen(no[i]) == nlen && memcmp(no[i], name, nlen) == 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Appends a trailer field to r->trailers ("name: value\r\n"...). */
 static int
 ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
@@ -299,7 +278,7 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
                             "HTTP/2 request", (const char *)name, nlen);
             return 0;
         }
-        if (!ed_v2_trailer_allowed(name, nlen)
+        if (!ed_http_trailer_allowed((const char *)name, nlen)
             || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
         {
             return 0;
