@@ -150,7 +150,7 @@ for s in warm:
     s.close()
 time.sleep(0.5); r0 = rss()
 socks = [conn() for _ in range(n)]
-time.sleep(1); r1 = rss()
+time.sleep(2); r1 = rss()
 print("%.0f" % ((r1 - r0) / n))
 EOF
 
