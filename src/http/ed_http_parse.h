@@ -119,6 +119,13 @@ int ed_http_path_ok(const char *p, size_t len);
 int ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
                           ed_http_header_t *hdrs, size_t max_headers);
 
+/* How many fields ed_http_parse_request may find in the head buf[0..len)
+ * (its line ends), at most max: the size of the array it needs, which
+ * then answers 431 past max_headers as a max_headers array would. A
+ * head's array sized for max_headers (100 by default) would be a large
+ * pool allocation, a malloc of its own, on every request. */
+size_t ed_http_head_lines(const char *buf, size_t len, size_t max);
+
 /* Incremental chunked-body decoder state; all zero (memset) before the
  * first call of each body. */
 typedef struct {

@@ -561,7 +561,7 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
     ed_http_header_t  *hdrs;
     ed_str_t          *target, host;
     SSL               *ssl;
-    size_t             len, line, max = r->clcf->max_header_size;
+    size_t             len, line, nhdrs, max = r->clcf->max_header_size;
     char              *buf, *p;
     bool               zero;
     int                rc;
@@ -602,9 +602,7 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
         return;
     }
     buf = ed_pnalloc(r->pool, len);
-    hdrs = ed_palloc(r->pool, (size_t)r->clcf->max_headers
-                                  * sizeof(ed_http_header_t));
-    if (buf == NULL || hdrs == NULL) {
+    if (buf == NULL) {
         ed_http_finalize(r, 500);
         return;
     }
@@ -629,8 +627,15 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
         p = ed_cpymem(p, "content-length: 0\r\n", 19);
     }
     p = ed_cpymem(p, "\r\n", 2);
-    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
+    nhdrs = ed_http_head_lines(buf, (size_t)(p - buf),
                                (size_t)r->clcf->max_headers);
+    hdrs = ed_palloc(r->pool, nhdrs * sizeof(ed_http_header_t));
+    if (hdrs == NULL) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
+                               nhdrs);
     /* $request and the logs say what the client spoke. */
     memcpy(buf + line - 5, "2.0", 3);
     r->head.version = 20;

@@ -268,13 +268,18 @@ ed_v2_body_stop(ed_http_request_t *r)
 
 /* The response. */
 
+/* The fields no HTTP/2 response carries (RFC 9113 8.2.2); TE and
+ * Trailer may go. One switch on the length, not a compare per name. */
 static bool
 ed_v2_hop_by_hop(const ed_str_t *n)
 {
-    return ed_str_caseeq(n, "connection") || ed_str_caseeq(n, "keep-alive")
-           || ed_str_caseeq(n, "proxy-connection")
-           || ed_str_caseeq(n, "transfer-encoding")
-           || ed_str_caseeq(n, "upgrade");
+    return (ED_HTTP_F_BIT(ed_http_field_id(n->data, n->len))
+            & (ED_HTTP_F_BIT(ED_HTTP_F_CONNECTION)
+               | ED_HTTP_F_BIT(ED_HTTP_F_KEEP_ALIVE)
+               | ED_HTTP_F_BIT(ED_HTTP_F_PROXY_CONNECTION)
+               | ED_HTTP_F_BIT(ED_HTTP_F_TRANSFER_ENCODING)
+               | ED_HTTP_F_BIT(ED_HTTP_F_UPGRADE)))
+           != 0;
 }
 
 static void
