@@ -17,7 +17,14 @@ example: bench/h2.py 3 200000
 Needs h2load (nghttp2-client), openssl, and nginx / h2o for their
 columns (apt-get install nghttp2-client nginx-light h2o). keepalive
 limits are raised everywhere (h2load does not reconnect after a
-GOAWAY). Installs nothing."""
+GOAWAY). Installs nothing.
+environment: EDDY (objs/eddy), or NAME=BINARY,... for several builds
+  (each gets its rows, and NAME-h1 for HTTP/1.1); KEEPALIVE (1024): idle upstream connections eddy and nginx
+  keep per worker. h2load -c16 -m32 keeps 512 proxied requests in
+  flight and H2O 2.2 pools upstream connections without a bound: with
+  fewer (64, say) eddy and nginx close most connections a burst of
+  answers releases and open new ones for the next burst, and the row
+  measures TCP handshakes rather than proxying."""
 import os
 import re
 import shutil
@@ -30,8 +37,12 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EDDY = os.environ.get("EDDY", TOP + "/objs/eddy")
+# EDDY: a binary, or NAME=BINARY,NAME=BINARY to compare builds in one run.
+EDDYS = [e.split("=", 1) if "=" in e else ["eddy", e]
+         for e in os.environ.get("EDDY", TOP + "/objs/eddy").split(",")]
+EDDY_BIN = {name: path for name, path in EDDYS}
 TICK = os.sysconf("SC_CLK_TCK")
+KEEPALIVE = int(os.environ.get("KEEPALIVE", "1024"))
 
 CASES = {
     "tls1k": ("tls", "1k.bin", ["-c16", "-m32"]),
@@ -66,6 +77,7 @@ backend = subprocess.Popen([D + "/backend", "19990", "1024"],
 
 
 def start(kind, h2c, tls):
+    eddy_bin = EDDY_BIN.get(kind)
     d = "%s/%s" % (D, kind)
     os.makedirs(d + "/logs", exist_ok=True)
     if kind == "nginx":
@@ -79,7 +91,7 @@ default_type application/octet-stream;
 client_body_temp_path {d}/logs; proxy_temp_path {d}/logs;
 fastcgi_temp_path {d}/logs; uwsgi_temp_path {d}/logs;
 scgi_temp_path {d}/logs;
-upstream backend {{ server 127.0.0.1:19990; keepalive 64; }}
+upstream backend {{ server 127.0.0.1:19990; keepalive {KEEPALIVE}; }}
 server {{ listen 127.0.0.1:{h2c} http2;
   listen 127.0.0.1:{tls} ssl http2;
   ssl_certificate {D}/cert.pem; ssl_certificate_key {D}/key.pem;
@@ -117,7 +129,7 @@ access_log: off
 keepalive_requests: 100000000
 upstreams:
   backend:
-    keepalive: 64
+    keepalive: {KEEPALIVE}
     servers: [127.0.0.1:19990]
 servers:
   - listen: [{{address: "127.0.0.1:{h2c}", http2: true, tls: false}},
@@ -128,7 +140,8 @@ servers:
       /: {{static: {{}}}}
       /p/: {{proxy: {{pass: backend}}}}
 """)
-        cmd = [os.path.abspath(EDDY), "-p", d, "-c", d + "/conf/eddy.yaml"]
+        cmd = [os.path.abspath(eddy_bin), "-p", d, "-c",
+               d + "/conf/eddy.yaml"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     for port in (h2c, tls):
@@ -155,27 +168,27 @@ def ticks(pids):
     return t
 
 
-servers = [("eddy", 19100, 19101), ("nginx", 19102, 19103),
-           ("h2o", 19104, 19105)]
-servers = [s for s in servers
-           if s[0] == "eddy" or shutil.which(s[0])]
+servers = [(name, 19110 + 2 * i, 19111 + 2 * i)
+           for i, (name, _) in enumerate(EDDYS)]
+servers += [s for s in (("nginx", 19102, 19103), ("h2o", 19104, 19105))
+            if shutil.which(s[0])]
 running = {name: start(name, h2c, tls) for name, h2c, tls in servers}
 rows = []
 for c in cases:
     rows += [(c, name) for name, *_ in servers]
     if c in ("tls1k", "h2c1k"):
-        rows.append((c, "eddy-h1"))
+        rows += [(c, name + "-h1") for name, _ in EDDYS]
 res = {}
 try:
     for rnd in range(rounds):
         order = rows if rnd % 2 == 0 else rows[::-1]
         for c, name in order:
             mode, path, extra = CASES[c]
-            srv = "eddy" if name == "eddy-h1" else name
+            srv = name[:-3] if name.endswith("-h1") else name
             _, h2c, tls = next(s for s in servers if s[0] == srv)
             url = ("https://127.0.0.1:%d/%s" % (tls, path) if mode == "tls"
                    else "http://127.0.0.1:%d/%s" % (h2c, path))
-            if name == "eddy-h1":
+            if name.endswith("-h1"):
                 extra = extra + ["--h1"]
             p, workers = running[srv]
             t0 = ticks(workers)

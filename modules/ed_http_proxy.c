@@ -777,6 +777,33 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
     ed_http_finalize(r, ED_HTTP_CUT);
 }
 
+/* The chunked body ended: its trailer fields, as kept, go to the client
+ * after the body (those RFC 9110 6.5.1 keeps out of trailers left out).
+ * ED_OK or ED_ERROR. */
+static int
+ed_proxy_trailers(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+    ed_http_chunked_t *c = &ctx->rbody.chunked;
+    size_t             len;
+    char              *p;
+
+    if (ctx->rbody.kind != ED_HTTP_BODY_CHUNKED || c->keep == NULL
+        || c->trailers <= 1)
+    {
+        return ED_OK;
+    }
+    len = c->trailers - 1;  /* without the CR of the last, empty line */
+    p = ed_pnalloc(r->pool, 2 * len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    r->trailers_out.data = p;
+    r->trailers_out.len = ed_http_trailers_copy(p, c->keep, len,
+                                                r->v2 != NULL);
+    return ED_OK;
+}
+
 /* Passes a slice of the response body on: ED_OK, or ED_DECLINED when
  * the client's side failed. */
 static int
@@ -848,6 +875,10 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         if (pos != len) {
             /* Bytes after the body: not a connection to keep. */
             ctx->reusable = 0;
+        }
+        if (ed_proxy_trailers(ctx) != ED_OK) {
+            ed_proxy_finish(ctx, ED_ERROR);
+            return;
         }
         ed_proxy_done(ctx);
         return;
@@ -963,6 +994,14 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
         r->content_length = h->content_length;
     } else if (h->chunked) {
         ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_CHUNKED, -1);
+        if (ed_http_trailers_wanted(r)) {
+            /* The upstream's trailers are passed on (ed_proxy_trailers). */
+            ctx->rbody.chunked.keep = ed_pnalloc(r->pool,
+                                                 ED_HTTP_TRAILERS_MAX);
+            if (ctx->rbody.chunked.keep == NULL) {
+                return ED_ERROR;
+            }
+        }
     } else if (h->content_length >= 0) {
         ed_http_decoder_init(&ctx->rbody,
                              h->content_length ? ED_HTTP_BODY_LENGTH

@@ -302,6 +302,10 @@ struct ed_http_request_s {
     /* The request's trailer fields ("name: value\r\n"...), for a body
      * the proxy sends on chunked (HTTP/2 only); len 0: none. */
     ed_str_t                  trailers;
+    /* The response's trailer fields ("name: value\r\n"...), sent after
+     * the body: a last HEADERS on HTTP/2, the trailer section of a
+     * chunked body on HTTP/1.1 (ed_http_trailers_wanted); len 0: none. */
+    ed_str_t                  trailers_out;
     /* The user auth_basic verified ($remote_user); len 0: none. */
     ed_str_t                  remote_user;
     /* The representation's modification time, for If-Range, when
@@ -835,6 +839,10 @@ int ed_http_check_headers(ed_http_request_t *r);
  * on, ED_AGAIN when it calls ed_http_finalize_done (or ed_http_finalize)
  * later, ED_ERROR to close. */
 int ed_http_output_end(ed_http_request_t *r, int rc);
+/* Whether the client takes response trailers: always on HTTP/2; on
+ * HTTP/1.1 when its TE lists "trailers" (RFC 9110 10.1.4), the body
+ * then going chunked. */
+bool ed_http_trailers_wanted(ed_http_request_t *r);
 /* The rest of ed_http_finalize once the response is out. */
 void ed_http_finalize_done(ed_http_request_t *r);
 /* From the protocol (see ed_http_proto_t). */

@@ -14,12 +14,13 @@
  * whitespace; BWS is allowed only between the size and a ';' that starts
  * extensions (RFC 9112 7.1.1). Extensions are checked to be a token after
  * the ';' followed by field-value bytes, then ignored. Trailer fields are
- * checked like header fields (token name, colon, value bytes) and dropped.
+ * checked like header fields (token name, colon, value bytes), and kept
+ * in c->keep when the caller gave one, else dropped.
  */
 
 #define ED_CHUNK_MAX_DIGITS   16
 #define ED_CHUNK_MAX_EXT      4096  /* bytes after the size, per line */
-#define ED_CHUNK_MAX_TRAILERS 8192  /* the whole trailer section */
+#define ED_CHUNK_MAX_TRAILERS ED_HTTP_TRAILERS_MAX
 
 enum {
     ED_CHUNK_SIZE_START = 0,  /* first hex digit of a size line */
@@ -176,6 +177,9 @@ ed_http_chunked_parse(ed_http_chunked_t *c, const char *p, size_t len,
         case ED_CHUNK_TRAILER_LF:
             if (++c->trailers > ED_CHUNK_MAX_TRAILERS) {
                 goto failed;
+            }
+            if (c->keep != NULL) {
+                c->keep[c->trailers - 1] = (char)ch;
             }
             switch (c->state) {
             case ED_CHUNK_TRAILER_START:

@@ -27,6 +27,70 @@ ed_http_list_has(const char *v, size_t len, const char *tok, size_t tlen)
     return false;
 }
 
+bool
+ed_http_trailer_allowed(const char *name, size_t len)
+{
+    static const char *no[] = {
+        /* framing and connection */
+        "content-length", "transfer-encoding", "connection", "keep-alive",
+        "proxy-connection", "upgrade", "te", "trailer",
+        /* routing, request modifiers, authentication */
+        "host", "expect", "max-forwards", "range", "if-match",
+        "if-none-match", "if-modified-since", "if-unmodified-since",
+        "if-range", "authorization", "proxy-authorization", "cookie",
+        "www-authenticate", "proxy-authenticate", "set-cookie",
+        /* response controls, content format */
+        "cache-control", "pragma", "expires", "age", "vary", "location",
+        "retry-after", "content-type", "content-encoding",
+        "content-range", NULL
+    };
+    size_t i;
+
+    for (i = 0; no[i]; i++) {
+        if (strlen(no[i]) == len && ed_strncasecmp(no[i], name, len) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+size_t
+ed_http_trailers_copy(char *out, const char *in, size_t len, bool lower)
+{
+    const char *end = in + len, *line, *eol, *colon, *v, *ve;
+    char       *p = out;
+    size_t      i;
+
+    for (line = in; line < end; line = eol + 2) {
+        eol = memchr(line, '\r', (size_t)(end - line));
+        if (eol == NULL || eol + 1 >= end) {
+            break;  /* the parser ends every line in CRLF */
+        }
+        colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon == NULL || colon == line
+            || !ed_http_trailer_allowed(line, (size_t)(colon - line)))
+        {
+            continue;
+        }
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
+            /* OWS */
+        }
+        for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) {
+            /* OWS */
+        }
+        for (i = 0; i < (size_t)(colon - line); i++) {
+            *p++ = lower ? ed_tolower(line[i]) : line[i];
+        }
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, v, (size_t)(ve - v));
+        p += ve - v;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return (size_t)(p - out);
+}
+
 size_t
 ed_http_fields_list(const ed_http_header_t *hdrs, size_t n,
                     const char *field, size_t flen, const char *tok,

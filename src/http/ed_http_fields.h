@@ -122,6 +122,21 @@ ed_http_list_elt_end(const char **p, const char *end)
 bool ed_http_list_has(const char *v, size_t len, const char *tok,
                       size_t tlen);
 
+/* Whether a field named name[0..len) (any case) may be passed on in a
+ * trailer section: not one RFC 9110 6.5.1 keeps out of trailers
+ * (framing, routing, authentication, request modifiers, response
+ * controls, content format), nor a hop-by-hop field. */
+bool ed_http_trailer_allowed(const char *name, size_t len);
+
+/* Rewrites a chunked body's kept trailer section in[0..len) (fields
+ * "name:value\r\n" as ed_http_chunked_parse checked them) into out
+ * (room for 2 * len bytes) as "name: value\r\n" lines, the value without
+ * its surrounding whitespace, names lower-cased when lower (HTTP/2),
+ * fields ed_http_trailer_allowed refuses left out. Returns the length
+ * written. */
+size_t ed_http_trailers_copy(char *out, const char *in, size_t len,
+                             bool lower);
+
 /* Goes through the lists of every field of hdrs[0..n) named field (any
  * case), empty elements skipped. Returns how many elements they hold;
  * *found tells whether tok (any case) is one of them. */

@@ -157,15 +157,27 @@ ed_http_h1_piece(ed_http_request_t *r, const ed_http_piece_t *p)
     return ED_OK;
 }
 
-/* The end of the body: the chunked terminator when chunked. */
+/* The end of the body: the chunked terminator when chunked, with the
+ * trailer fields (set only for a client that takes them). */
 static int
 ed_http_h1_end(ed_http_request_t *r)
 {
-    if (r->chunked_out
-        && ed_stream_write(ed_h1_stream(r), "0\r\n\r\n", 5) != ED_OK)
+    ed_stream_t *s = ed_h1_stream(r);
+
+    if (!r->chunked_out) {
+        return ED_OK;
+    }
+    if (r->trailers_out.len == 0) {
+        return ed_stream_write(s, "0\r\n\r\n", 5);
+    }
+    if (ed_stream_write(s, "0\r\n", 3) != ED_OK
+        || ed_stream_write(s, r->trailers_out.data, r->trailers_out.len)
+               != ED_OK
+        || ed_stream_write(s, "\r\n", 2) != ED_OK)
     {
         return ED_ERROR;
     }
+    r->bytes_sent += r->trailers_out.len;
     return ED_OK;
 }
 

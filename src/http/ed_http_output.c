@@ -427,6 +427,22 @@ ed_http_output_flushed(ed_http_request_t *r)
     ed_http_finalize_done(r);
 }
 
+bool
+ed_http_trailers_wanted(ed_http_request_t *r)
+{
+    bool found;
+
+    if (r->v2 != NULL) {
+        return true;
+    }
+    if (r->head.version < 11) {
+        return false;
+    }
+    ed_http_fields_list(r->head.headers, r->head.nheaders, "te", 2,
+                        "trailers", 8, &found);
+    return found;
+}
+
 int
 ed_http_output_end(ed_http_request_t *r, int rc)
 {

@@ -691,3 +691,16 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
 
     return ED_OK;
 }
+
+size_t
+ed_http_head_lines(const char *buf, size_t len, size_t max)
+{
+    const char *p = buf, *end = buf + len;
+    size_t      n = 0;
+
+    while (n < max && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n ? n : 1;
+}

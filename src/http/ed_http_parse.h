@@ -119,6 +119,13 @@ int ed_http_path_ok(const char *p, size_t len);
 int ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
                           ed_http_header_t *hdrs, size_t max_headers);
 
+/* How many fields ed_http_parse_request may find in the head buf[0..len)
+ * (its line ends), at most max: the size of the array it needs, which
+ * then answers 431 past max_headers as a max_headers array would. A
+ * head's array sized for max_headers (100 by default) would be a large
+ * pool allocation, a malloc of its own, on every request. */
+size_t ed_http_head_lines(const char *buf, size_t len, size_t max);
+
 /* Incremental chunked-body decoder state; all zero (memset) before the
  * first call of each body. */
 typedef struct {
@@ -130,7 +137,15 @@ typedef struct {
      * every request embeds, small. */
     uint32_t ext;        /* extension or trailer bytes seen */
     uint32_t trailers;   /* trailer section bytes */
+    /* Where the trailer section is kept (ED_HTTP_TRAILERS_MAX bytes,
+     * given by the caller), or NULL: dropped. Once the body is done its
+     * fields are keep[0 .. trailers - 1), "name:value\r\n"... as sent
+     * (checked: token names, value bytes, CRLF line ends). */
+    char    *keep;
 } ed_http_chunked_t;
+
+/* The largest trailer section of a chunked body (else ED_ERROR). */
+#define ED_HTTP_TRAILERS_MAX 8192
 
 /* Decodes from p[0..len). Returns:
  *   ED_OK      a body slice p[*off .. *off + *n) is ready; *used bytes of

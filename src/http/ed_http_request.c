@@ -358,6 +358,7 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_conn_t    *hc = s->data;
     ed_http_request_t *r;
     ed_http_header_t  *hdrs;
+    size_t             nhdrs;
     int                rc;
 
     ed_timer_del(ed_worker->loop, &hc->timer);
@@ -395,14 +396,13 @@ ed_http_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_stream_keep(s, (size_t)(data + len - s->rbuf));
-    hdrs = ed_palloc(r->pool, (size_t)r->clcf->max_headers
-                                  * sizeof(ed_http_header_t));
+    nhdrs = ed_http_head_lines(data, len, (size_t)r->clcf->max_headers);
+    hdrs = ed_palloc(r->pool, nhdrs * sizeof(ed_http_header_t));
     if (hdrs == NULL) {
         ed_http_finalize(r, 500);
         return;
     }
-    rc = ed_http_parse_request(data, len, &r->head, hdrs,
-                               (size_t)r->clcf->max_headers);
+    rc = ed_http_parse_request(data, len, &r->head, hdrs, nhdrs);
     /* The fields are parsed with the address's default server settings
      * (the server is chosen from them), an error response included. */
     ed_http_underscores(r);

@@ -10,6 +10,9 @@
 #include "ed_stats.h"
 #include "ed_tls.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #if ED_HAVE_HTTP2
 
 /* Flood budgets (spec/http2.md). */
@@ -22,6 +25,12 @@
 #define ED_V2_FLOOD_MSEC      1000
 /* Dispatch rounds per run: handlers that keep posting work yield. */
 #define ED_V2_ROUNDS          16
+/* Idle this long, a connection gives its output frame buffer's pages
+ * back (ed_v2_compact): once per idle period, not per request. */
+#define ED_V2_COMPACT_MSEC    1000
+/* nghttp2's frame buffer: a frame header, a pad length byte and the
+ * largest payload it makes (NGHTTP2_FRAMEBUF_CHUNKLEN). */
+#define ED_V2_FRAMEBUF        (9 + 1 + 16384)
 
 static nghttp2_session_callbacks *ed_v2_callbacks;
 static nghttp2_option            *ed_v2_option;
@@ -32,6 +41,7 @@ static int ed_v2_run(ed_v2_conn_t *c);
 static void ed_v2_close(ed_v2_conn_t *c);
 static void ed_v2_close_after_flush(ed_v2_conn_t *c, ed_msec_t wait);
 static void ed_v2_arm(ed_v2_conn_t *c);
+static ed_msec_t ed_v2_idle_timeout(ed_v2_conn_t *c);
 static void ed_v2_shutdown(ed_conn_t *conn);
 static void ed_v2_on_block_timer(ed_timer_t *t);
 
@@ -444,6 +454,78 @@ ed_v2_on_error(nghttp2_session *sess, int code, const char *msg, size_t len,
     return 0;
 }
 
+/* nghttp2's memory: the C library's, but for the output frame buffer
+ * the session makes when created, which is page-aligned so that
+ * ed_v2_compact can return its pages while the connection idles. */
+
+static void *
+ed_v2_malloc(size_t size, void *data)
+{
+    ed_v2_conn_t *c = data;
+    size_t        page, len;
+    void         *p;
+
+    if (c->creating && c->framebuf == NULL && size == ED_V2_FRAMEBUF) {
+        page = (size_t)sysconf(_SC_PAGESIZE);
+        len = (size + page - 1) / page * page;
+        p = aligned_alloc(page, len);
+        if (p != NULL) {
+            c->framebuf = p;
+            /* Whole pages only: the last may share with the next
+             * allocation's header. */
+            c->framebuf_len = size / page * page;
+        }
+        return p;
+    }
+    return malloc(size);
+}
+
+static void
+ed_v2_free(void *ptr, void *data)
+{
+    ed_v2_conn_t *c = data;
+
+    if (ptr != NULL && ptr == c->framebuf) {
+        c->framebuf = NULL;
+    }
+    free(ptr);
+}
+
+static void *
+ed_v2_calloc(size_t n, size_t size, void *data)
+{
+    ed_unused(data);
+    return calloc(n, size);
+}
+
+static void *
+ed_v2_realloc(void *ptr, size_t size, void *data)
+{
+    ed_v2_conn_t *c = data;
+
+    if (ptr == NULL) {
+        /* nghttp2 makes its buffers with realloc(NULL, size). */
+        return ed_v2_malloc(size, data);
+    }
+    if (ptr == c->framebuf) {
+        c->framebuf = NULL;
+    }
+    return realloc(ptr, size);
+}
+
+/* The connection idles (no stream, nothing for nghttp2 to write): the
+ * frame buffer's content is dead, its pages go back to the kernel
+ * (read back as zeros when next touched). */
+static void
+ed_v2_compact(ed_v2_conn_t *c)
+{
+    if (c->framebuf != NULL && c->nstreams == 0
+        && !nghttp2_session_want_write(c->sess))
+    {
+        (void)madvise(c->framebuf, c->framebuf_len, MADV_DONTNEED);
+    }
+}
+
 /* Made once per worker: the callbacks and options every session has. */
 static int
 ed_v2_init(void)
@@ -539,8 +621,10 @@ ed_http_v2_start(ed_http_conn_t *hc)
     ed_v2_conn_t            *c;
     ed_http_v2_conf_t       *conf;
     nghttp2_settings_entry   iv[7];
+    nghttp2_mem              mem;
     ed_stream_t             *s = &hc->c.stream;
     size_t                   hsize;
+    int                      rc;
 
     if (ed_v2_init() != ED_OK) {
         return false;
@@ -554,9 +638,16 @@ ed_http_v2_start(ed_http_conn_t *hc)
     c->conf = conf = ed_http_v2_conf(c->server);
     c->clcf = c->server->loc_conf[ed_http_core_module.index];
     c->tls = ed_tls_ssl(s) != NULL;
-    if (nghttp2_session_server_new2(&c->sess, ed_v2_callbacks, c,
-                                    ed_v2_option) != 0)
-    {
+    mem.mem_user_data = c;
+    mem.malloc = ed_v2_malloc;
+    mem.free = ed_v2_free;
+    mem.calloc = ed_v2_calloc;
+    mem.realloc = ed_v2_realloc;
+    c->creating = 1;
+    rc = nghttp2_session_server_new3(&c->sess, ed_v2_callbacks, c,
+                                     ed_v2_option, &mem);
+    c->creating = 0;
+    if (rc != 0) {
         free(c);
         return false;
     }
@@ -633,6 +724,14 @@ ed_v2_on_timer(ed_timer_t *t)
         ed_v2_close(c);
         return;
     }
+    if (c->compact_due) {
+        /* Idle for ED_V2_COMPACT_MSEC: the rest of idle_timeout to go. */
+        c->compact_due = 0;
+        ed_v2_compact(c);
+        ed_timer_add(ed_worker->loop, &c->timer,
+                     ed_v2_idle_timeout(c) - ED_V2_COMPACT_MSEC);
+        return;
+    }
     /* idle_timeout: no stream open that long. */
     nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE, c->last_id,
                           NGHTTP2_NO_ERROR, NULL, 0);
@@ -667,6 +766,13 @@ ed_v2_on_ping_timer(ed_timer_t *t)
     ed_http_v2_post(c);
 }
 
+static ed_msec_t
+ed_v2_idle_timeout(ed_v2_conn_t *c)
+{
+    return c->conf->idle_timeout != ED_CONF_UNSET_MSEC
+               ? c->conf->idle_timeout : c->clcf->keepalive_timeout;
+}
+
 static void
 ed_v2_arm(ed_v2_conn_t *c)
 {
@@ -675,6 +781,7 @@ ed_v2_arm(ed_v2_conn_t *c)
 
     c->timer.handler = ed_v2_on_timer;
     c->ping_timer.handler = ed_v2_on_ping_timer;
+    c->compact_due = 0;
     if (c->closing) {
         return;
     }
@@ -697,8 +804,11 @@ ed_v2_arm(ed_v2_conn_t *c)
         ed_timer_del(ed_worker->loop, &c->timer);
         return;
     }
-    idle = conf->idle_timeout != ED_CONF_UNSET_MSEC
-               ? conf->idle_timeout : c->clcf->keepalive_timeout;
+    idle = ed_v2_idle_timeout(c);
+    if (c->framebuf != NULL && idle > ED_V2_COMPACT_MSEC) {
+        c->compact_due = 1;
+        idle = ED_V2_COMPACT_MSEC;
+    }
     ed_timer_add(ed_worker->loop, &c->timer, idle);
 }
 

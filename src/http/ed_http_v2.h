@@ -90,6 +90,11 @@ struct ed_v2_stream_s {
     ed_pool_t          *pool;      /* the ended request's, kept while
                                     * its file ranges are queued */
     uint64_t            file_mark; /* queued_total after its last range */
+    /* Trailer fields for a last HEADERS, from the request's
+     * trailers_out when its body ended (one block, the strings follow
+     * the array); NULL: none. */
+    nghttp2_nv         *trailers;
+    size_t              ntrailers;
 
     unsigned            pending:1;
     unsigned            host_seen:1;
@@ -151,6 +156,11 @@ struct ed_v2_conn_s {
     int32_t                  cont_stream;
     ed_msec_t                block_start;
     ed_msec_t                last_recv;
+    /* nghttp2's output frame buffer (16 KiB, made with the session):
+     * page-aligned, so that its pages go back to the kernel while the
+     * connection idles (ed_v2_compact). */
+    char                    *framebuf;
+    size_t                   framebuf_len;
 
     unsigned                 running:1;
     unsigned                 again:1;
@@ -161,6 +171,8 @@ struct ed_v2_conn_s {
     unsigned                 flood:1;
     unsigned                 tls:1;
     unsigned                 preface:1;   /* the client's SETTINGS came */
+    unsigned                 creating:1;  /* in nghttp2_session_*_new */
+    unsigned                 compact_due:1; /* c->timer compacts first */
 };
 
 /* The connection (ed_http_v2.c). */

@@ -194,27 +194,6 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     st->text += vlen + 1;
 }
 
-/* RFC 9110 6.5.1: fields a trailer section must not carry (framing,
- * routing, authentication, controls): dropped. */
-static bool
-ed_v2_trailer_allowed(const uint8_t *name, size_t nlen)
-{
-    static const char *no[] = {
-        "content-length", "content-type", "content-encoding",
-        "content-range", "host", "te", "trailer", "authorization",
-        "cookie", "expect", "max-forwards", "range", "cache-control",
-        "pragma", "proxy-authorization", NULL
-    };
-    size_t i;
-
-    for (i = 0; no[i]; i++) {
-        if (strlen(no[i]) == nlen && memcmp(no[i], name, nlen) == 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Appends a trailer field to r->trailers ("name: value\r\n"...). */
 static int
 ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
@@ -299,7 +278,7 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
                             "HTTP/2 request", (const char *)name, nlen);
             return 0;
         }
-        if (!ed_v2_trailer_allowed(name, nlen)
+        if (!ed_http_trailer_allowed((const char *)name, nlen)
             || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
         {
             return 0;
@@ -582,7 +561,7 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
     ed_http_header_t  *hdrs;
     ed_str_t          *target, host;
     SSL               *ssl;
-    size_t             len, line, max = r->clcf->max_header_size;
+    size_t             len, line, nhdrs, max = r->clcf->max_header_size;
     char              *buf, *p;
     bool               zero;
     int                rc;
@@ -623,9 +602,7 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
         return;
     }
     buf = ed_pnalloc(r->pool, len);
-    hdrs = ed_palloc(r->pool, (size_t)r->clcf->max_headers
-                                  * sizeof(ed_http_header_t));
-    if (buf == NULL || hdrs == NULL) {
+    if (buf == NULL) {
         ed_http_finalize(r, 500);
         return;
     }
@@ -650,8 +627,15 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
         p = ed_cpymem(p, "content-length: 0\r\n", 19);
     }
     p = ed_cpymem(p, "\r\n", 2);
-    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
+    nhdrs = ed_http_head_lines(buf, (size_t)(p - buf),
                                (size_t)r->clcf->max_headers);
+    hdrs = ed_palloc(r->pool, nhdrs * sizeof(ed_http_header_t));
+    if (hdrs == NULL) {
+        ed_http_finalize(r, 500);
+        return;
+    }
+    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
+                               nhdrs);
     /* $request and the logs say what the client spoke. */
     memcpy(buf + line - 5, "2.0", 3);
     r->head.version = 20;

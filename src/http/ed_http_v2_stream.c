@@ -268,13 +268,18 @@ ed_v2_body_stop(ed_http_request_t *r)
 
 /* The response. */
 
+/* The fields no HTTP/2 response carries (RFC 9113 8.2.2); TE and
+ * Trailer may go. One switch on the length, not a compare per name. */
 static bool
 ed_v2_hop_by_hop(const ed_str_t *n)
 {
-    return ed_str_caseeq(n, "connection") || ed_str_caseeq(n, "keep-alive")
-           || ed_str_caseeq(n, "proxy-connection")
-           || ed_str_caseeq(n, "transfer-encoding")
-           || ed_str_caseeq(n, "upgrade");
+    return (ED_HTTP_F_BIT(ed_http_field_id(n->data, n->len))
+            & (ED_HTTP_F_BIT(ED_HTTP_F_CONNECTION)
+               | ED_HTTP_F_BIT(ED_HTTP_F_KEEP_ALIVE)
+               | ED_HTTP_F_BIT(ED_HTTP_F_PROXY_CONNECTION)
+               | ED_HTTP_F_BIT(ED_HTTP_F_TRANSFER_ENCODING)
+               | ED_HTTP_F_BIT(ED_HTTP_F_UPGRADE)))
+           != 0;
 }
 
 static void
@@ -450,11 +455,75 @@ ed_v2_piece(ed_http_request_t *r, const ed_http_piece_t *p)
     return ED_OK;
 }
 
+/* Keeps r->trailers_out ("name: value\r\n"..., lower-case names) as
+ * the stream's nghttp2_nv array: the request may be gone when the data
+ * provider reaches the end. ED_OK or ED_ERROR. */
+static int
+ed_v2_keep_trailers(ed_v2_stream_t *st, const ed_str_t *t)
+{
+    const char *p = t->data, *end = t->data + t->len, *eol, *colon;
+    nghttp2_nv *nv;
+    char       *buf;
+    size_t      n = 0;
+
+    for (eol = p; (eol = memchr(eol, '\n', (size_t)(end - eol))) != NULL;
+         eol++)
+    {
+        n++;
+    }
+    if (n == 0) {
+        return ED_OK;
+    }
+    nv = malloc(n * sizeof(nghttp2_nv) + t->len);
+    if (nv == NULL) {
+        return ED_ERROR;
+    }
+    buf = (char *)(nv + n);
+    memcpy(buf, t->data, t->len);
+    p = buf;
+    end = buf + t->len;
+    st->trailers = nv;
+    st->ntrailers = 0;
+    while (p < end && (eol = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL && colon + 1 < eol) {
+            ed_v2_nv(&nv[st->ntrailers++], p, (size_t)(colon - p),
+                     colon + 2, (size_t)(eol - colon - 2));
+        } else if (colon != NULL) {
+            ed_v2_nv(&nv[st->ntrailers++], p, (size_t)(colon - p), "", 0);
+        }
+        p = eol + 2;
+    }
+    return ED_OK;
+}
+
+/* At the end of the body: the trailers go as a last HEADERS, which
+ * then carries END_STREAM rather than the last DATA. */
+static void
+ed_v2_submit_trailers(ed_v2_stream_t *st, uint32_t *flags)
+{
+    if (st->trailers == NULL) {
+        return;
+    }
+    if (nghttp2_submit_trailer(ed_v2_sess(st), st->id, st->trailers,
+                               st->ntrailers) == 0)
+    {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    free(st->trailers);
+    st->trailers = NULL;
+}
+
 static int
 ed_v2_end_body(ed_http_request_t *r)
 {
     ed_v2_stream_t *st = r->v2;
 
+    if (r->trailers_out.len && !st->out_end && st->trailers == NULL
+        && ed_v2_keep_trailers(st, &r->trailers_out) != ED_OK)
+    {
+        return ED_ERROR;
+    }
     st->out_end = 1;
     ed_v2_resume(st);
     return ED_OK;
@@ -477,6 +546,7 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
         if (st->out_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             st->eof_sent = 1;
+            ed_v2_submit_trailers(st, flags);
             return 0;
         }
         st->deferred = 1;
@@ -493,6 +563,7 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
     if (n == st->out_bytes && st->out_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         st->eof_sent = 1;
+        ed_v2_submit_trailers(st, flags);
     }
     return (ssize_t)n;
 }
@@ -755,6 +826,7 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
     if (st->pool != NULL) {
         ed_http_pool_put(st->pool);
     }
+    free(st->trailers);
     free(st);
 }
 

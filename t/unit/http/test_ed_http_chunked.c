@@ -346,6 +346,40 @@ START_TEST(test_chunked_limits)
 }
 END_TEST
 
+START_TEST(test_chunked_keep_trailers)
+{
+    /* The trailer section is kept as sent, whatever the reads' cuts. */
+    static const char s[] = "2\r\nab\r\n0\r\nX-T:  1 \r\nY:\r\n\r\nNEXT";
+    static const char want[] = "X-T:  1 \r\nY:\r\n";
+    char              keep[ED_HTTP_TRAILERS_MAX];
+    ed_http_chunked_t c;
+    size_t            used, off, n, pos, step;
+    int               rc;
+
+    for (step = 1; step <= sizeof(s) - 1; step++) {
+        memset(&c, 0, sizeof(c));
+        c.keep = keep;
+        pos = 0;
+        do {
+            rc = ed_http_chunked_parse(&c, s + pos,
+                                       ed_min(step, sizeof(s) - 1 - pos),
+                                       &used, &off, &n);
+            pos += used;
+        } while (rc == ED_OK || (rc == ED_AGAIN && pos < sizeof(s) - 1));
+        ck_assert_int_eq(rc, ED_DONE);
+        ck_assert_uint_eq(pos, sizeof(s) - 1 - 4);
+        ck_assert_uint_eq(c.trailers - 1, sizeof(want) - 1);
+        ck_assert(memcmp(keep, want, sizeof(want) - 1) == 0);
+    }
+    /* No trailers: only the last line's CR was counted. */
+    memset(&c, 0, sizeof(c));
+    c.keep = keep;
+    ck_assert_int_eq(ed_http_chunked_parse(&c, END, 5, &used, &off, &n),
+                     ED_DONE);
+    ck_assert_uint_eq(c.trailers, 1);
+}
+END_TEST
+
 Suite *
 ed_test_http_chunked_suite(void)
 {
@@ -366,6 +400,7 @@ ed_test_http_chunked_suite(void)
     tcase_add_test(tc, test_chunked_sticky);
     tcase_add_test(tc, test_chunked_size_state);
     tcase_add_test(tc, test_chunked_limits);
+    tcase_add_test(tc, test_chunked_keep_trailers);
     suite_add_tcase(s, tc);
 
     return s;

@@ -466,6 +466,29 @@ START_TEST(test_fields_decode_run)
 }
 END_TEST
 
+START_TEST(test_fields_trailers)
+{
+    static const char in[] = "X-Sum:  abc \r\nContent-Length: 3\r\n"
+                             "SET-COOKIE: a=b\r\nConnection: close\r\n"
+                             "Grpc-Status:0\r\nE:\r\nTe: trailers\r\n";
+    char   out[2 * sizeof(in)];
+    size_t n;
+
+    ck_assert(ed_http_trailer_allowed(S("x-sum")));
+    ck_assert(!ed_http_trailer_allowed(S("Content-Length")));
+    ck_assert(!ed_http_trailer_allowed(S("transfer-encoding")));
+    ck_assert(!ed_http_trailer_allowed(S("Authorization")));
+    ck_assert(!ed_http_trailer_allowed(S("keep-alive")));
+    n = ed_http_trailers_copy(out, in, sizeof(in) - 1, false);
+    ck_assert_str_eq((out[n] = '\0', out),
+                     "X-Sum: abc\r\nGrpc-Status: 0\r\nE: \r\n");
+    n = ed_http_trailers_copy(out, in, sizeof(in) - 1, true);
+    ck_assert_str_eq((out[n] = '\0', out),
+                     "x-sum: abc\r\ngrpc-status: 0\r\ne: \r\n");
+    ck_assert_uint_eq(ed_http_trailers_copy(out, in, 0, true), 0);
+}
+END_TEST
+
 Suite *
 ed_test_http_fields_suite(void)
 {
@@ -483,6 +506,7 @@ ed_test_http_fields_suite(void)
     tcase_add_test(tc, test_fields_transfer_encoding);
     tcase_add_test(tc, test_fields_connection);
     tcase_add_test(tc, test_fields_list_has);
+    tcase_add_test(tc, test_fields_trailers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("decoder");

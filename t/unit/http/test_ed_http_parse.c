@@ -754,6 +754,27 @@ START_TEST(test_parse_many_fields)
 }
 END_TEST
 
+START_TEST(test_parse_head_lines)
+{
+    static const char h[] = "GET / HTTP/1.1\r\nHost: a\r\nX: 1\nY: 2\r\n\r\n";
+    ed_http_header_t  hdrs[3];
+    ed_http_req_head_t head;
+
+    ck_assert_uint_eq(ed_http_head_lines(h, sizeof(h) - 1, 100), 5);
+    ck_assert_uint_eq(ed_http_head_lines(h, sizeof(h) - 1, 3), 3);
+    ck_assert_uint_eq(ed_http_head_lines("", 0, 100), 1);
+    /* An array of that size takes the head; one field more than max is
+     * still the 431 a max-sized array gives. */
+    memset(&head, 0, sizeof(head));
+    ck_assert_int_eq(ed_http_parse_request(h, sizeof(h) - 1, &head, hdrs,
+                         ed_http_head_lines(h, sizeof(h) - 1, 3)), ED_OK);
+    ck_assert_uint_eq(head.nfields, 3);
+    memset(&head, 0, sizeof(head));
+    ck_assert_int_eq(ed_http_parse_request(h, sizeof(h) - 1, &head, hdrs,
+                         ed_http_head_lines(h, sizeof(h) - 1, 2)), 431);
+}
+END_TEST
+
 Suite *
 ed_test_http_parse_suite(void)
 {
@@ -768,6 +789,7 @@ ed_test_http_parse_suite(void)
     tc = tcase_create("fields");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_parse_methods);
+    tcase_add_test(tc, test_parse_head_lines);
     tcase_add_test(tc, test_parse_fields);
     tcase_add_test(tc, test_parse_defaults);
     tcase_add_test(tc, test_parse_flags);
