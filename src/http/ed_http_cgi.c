@@ -447,9 +447,10 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
     r->status = 0;
     q = ed_http_split_args(&uri, &args);
     if (!q) {
-        /* No query in the Location: none in the new request. */
-        args.data = "";
-        args.len = 0;
+        /* No query in the Location: none in the new request (not an
+         * empty one, which a proxy would send as a bare '?'). */
+        r->head.query.data = NULL;
+        r->head.query.len = 0;
     }
     /* A URI path: decoded and normalised as a request's. */
     path.data = ed_pnalloc(r->pool, uri.len + 1);
@@ -465,7 +466,7 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
         return 502;
     }
     path.len = n;
-    return ed_http_internal_redirect(r, &path, &args);
+    return ed_http_internal_redirect(r, &path, q ? &args : NULL);
 }
 
 /* Stderr. */

@@ -304,3 +304,28 @@ def test_local_redirect_of_chunked_post_to_proxy_sends_no_body(eddy):
         assert b"transfer-encoding" not in head, head
         assert b"content-length" not in head or \
             b"content-length: 0" in head, head
+
+
+def test_local_redirect_without_query_has_none(eddy):
+    """Location: /p/next (no '?') restarts at a URI without a query: no
+    "?" upstream; with a query, that query."""
+    from proxy_backend import Backend, response as http_response
+
+    def app(req, conn):
+        if req.params["SCRIPT_NAME"] == "/q":
+            conn.sendall(response(b"Location: /p/q?a=1\r\n\r\n"))
+        else:
+            conn.sendall(response(b"Location: /p/next\r\n\r\n"))
+        return False
+    with Backend(lambda req, conn: http_response(200, b"proxied")) as b, \
+            FcgiServer(app) as srv:
+        e = eddy(config(srv, extra="""
+              /p/:
+                proxy: {pass: "http://%s"}
+        """ % b.addr))
+        r = e.get("/x?orig=1")
+        assert r.status == 200 and r.body == b"proxied"
+        assert b.requests[0].head.startswith(b"GET /p/next HTTP/1.1\r\n"), \
+            b.requests[0].head
+        r = e.get("/q?orig=1")
+        assert b.requests[1].head.startswith(b"GET /p/q?a=1 HTTP/1.1\r\n")
