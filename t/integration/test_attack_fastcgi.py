@@ -329,3 +329,39 @@ def test_local_redirect_without_query_has_none(eddy):
             b.requests[0].head
         r = e.get("/q?orig=1")
         assert b.requests[1].head.startswith(b"GET /p/q?a=1 HTTP/1.1\r\n")
+
+
+def two_servers(bad, good, block):
+    return config(bad, block=block).replace(
+        'servers: ["%s"]' % bad.pass_,
+        'servers: ["%s", "%s"]\n            balance: round_robin'
+        % (bad.pass_, good.pass_))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_retry_after_partial_send_resends_whole_body(eddy, chunked):
+    """The first application reads the params and part of the body, then
+    drops the connection: the PUT goes to the next one whole, once."""
+    def bad(req, conn):
+        conn.recv(100)
+        return False
+    body = bytes(range(256)) * 12
+    with FcgiServer(bad, want_stdin=False) as b, \
+            FcgiServer(replying(response(HEAD, b"good"))) as g:
+        e = eddy(two_servers(b, g, "next_upstream: [error]\n"
+                             "                  buffer_size: 8k"))
+        for _ in range(2):
+            if chunked:
+                s = e.connect()
+                s.sendall(b"PUT /x HTTP/1.1\r\nHost: h\r\nConnection: close"
+                          b"\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s"
+                          b"\r\n0\r\n\r\n" % (len(body), body))
+                got, _ = read_until_close(s)
+                s.close()
+                assert got.startswith(b"HTTP/1.1 200"), got
+            else:
+                r = e.request("PUT", "/x", body=body)
+                assert r.status == 200 and r.body == b"good", r
+        assert [q.stdin for q in g.requests] == [body, body]
+        assert all(q.params["CONTENT_LENGTH"] == str(len(body))
+                   for q in g.requests)
