@@ -365,3 +365,30 @@ def test_retry_after_partial_send_resends_whole_body(eddy, chunked):
         assert [q.stdin for q in g.requests] == [body, body]
         assert all(q.params["CONTENT_LENGTH"] == str(len(body))
                    for q in g.requests)
+
+
+def test_local_redirect_mid_body_then_pipelined(eddy):
+    """The application redirects before reading the body: what is left of
+    the body is discarded, never read as a request."""
+    def app(req, conn):
+        conn.sendall(response(b"Location: /r/next\r\n\r\n"))
+        return False
+    with FcgiServer(app, want_stdin=False) as srv:
+        e = eddy(config(srv, extra="""
+              /r/:
+                return: {status: 200, body: "redirected $uri\\n"}
+        """))
+        s = e.connect()
+        inner = b"GET /r/smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+        body = inner * 2000
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n"
+                  b"\r\n" % len(body) + body[:1000])
+        time.sleep(0.3)
+        s.sendall(body[1000:] + b"GET /r/second HTTP/1.1\r\nHost: h\r\n"
+                  b"Connection: close\r\n\r\n")
+        got, _ = read_until_close(s, timeout=5)
+        s.close()
+        assert got.count(b"HTTP/1.1 200") == 2, got
+        assert b"redirected /r/next" in got
+        assert b"redirected /r/second" in got
+        assert b"smuggled" not in got
