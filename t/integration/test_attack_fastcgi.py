@@ -392,3 +392,23 @@ def test_local_redirect_mid_body_then_pipelined(eddy):
         assert b"redirected /r/next" in got
         assert b"redirected /r/second" in got
         assert b"smuggled" not in got
+
+
+def test_head_line_a_byte_a_record_is_linear(eddy):
+    """A 1 MB head line sent one byte per STDOUT record: the head parser
+    scans each byte once (it used to rescan the line for every record,
+    ~6 s of a stalled worker here; 64 MiB buffer_size: hours)."""
+    n = 1000000
+    head = b"X-Long: " + b"a" * n + b"\r\nContent-Type: text/plain\r\n\r\n"
+    data = b"".join(stdout(head[i:i + 1]) for i in range(len(head)))
+    with FcgiServer(replying(data + response(b"", b"done"))) as srv:
+        e = eddy(config(srv, block="buffer_size: 2m").replace(
+            "read_timeout: 3s", "read_timeout: 30s"))
+        s = e.connect(timeout=30)
+        t = time.monotonic()
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+        first = s.recv(20)
+        took = time.monotonic() - t
+        s.close()
+        assert first.startswith(b"HTTP/1.1 200"), first
+        assert took < 2.5, took
