@@ -412,3 +412,25 @@ def test_head_line_a_byte_a_record_is_linear(eddy):
         s.close()
         assert first.startswith(b"HTTP/1.1 200"), first
         assert took < 2.5, took
+
+
+def test_stale_pooled_connection_put_resent_fresh(eddy):
+    """A kept connection the application drops when the next request
+    comes: a PUT with a streamed body goes once more, whole, on a fresh
+    connection."""
+    seen = {}
+
+    def handler(req, conn):
+        n = seen.get(id(conn), 0) + 1
+        seen[id(conn)] = n
+        if n > 1:
+            return False
+        conn.sendall(response(HEAD, b"fresh"))
+        return True
+    with FcgiServer(handler) as srv:
+        e = eddy(config(srv, keepalive=2))
+        assert e.get("/x").body == b"fresh"
+        r = e.request("PUT", "/x", body=b"p" * 5000)
+        assert r.status == 200 and r.body == b"fresh", r
+        assert srv.connections == 2
+        assert [q.stdin for q in srv.requests][-1] == b"p" * 5000
