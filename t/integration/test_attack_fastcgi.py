@@ -434,3 +434,22 @@ def test_stale_pooled_connection_put_resent_fresh(eddy):
         assert r.status == 200 and r.body == b"fresh", r
         assert srv.connections == 2
         assert [q.stdin for q in srv.requests][-1] == b"p" * 5000
+
+
+def test_underscore_names_cannot_make_skipped_variables(eddy):
+    """With underscores_in_headers, Content_Length and Content_Type give
+    no HTTP_CONTENT_LENGTH / HTTP_CONTENT_TYPE (RFC 3875 4.1.18: the body's
+    own are CONTENT_LENGTH and CONTENT_TYPE, which eddy makes exact)."""
+    with FcgiServer(replying(response(HEAD, b"ok"))) as srv:
+        e = eddy(config(srv, server="underscores_in_headers: true"))
+        r = e.request("POST", "/x", body=b"abc",
+                      headers={"Content_Length": "999",
+                               "Content_Type": "text/evil",
+                               "Content-Type": "text/plain", "X_Ok": "1"})
+        assert r.status == 200
+        p = srv.requests[0].params
+        assert p["CONTENT_LENGTH"] == "3"
+        assert p["CONTENT_TYPE"] == "text/plain"
+        assert "HTTP_CONTENT_LENGTH" not in p
+        assert "HTTP_CONTENT_TYPE" not in p
+        assert p["HTTP_X_OK"] == "1"
