@@ -4,16 +4,13 @@ must hold: no response of one client reaching another on a pooled
 connection, bounded memory, params the client cannot forge, scripts
 checked as they are run, access rules on local redirects."""
 
-import os
-import re
 import socket
-import threading
 import time
 
 import pytest
 
-from conftest import proc_stat, read_until_close, wait_for
-from fcgiutil import FcgiServer, end, record, response, stdout, STDOUT
+from conftest import read_until_close
+from fcgiutil import FcgiServer, end, response, stdout
 
 HEAD = b"Content-Type: text/plain\r\n\r\n"
 
@@ -260,7 +257,9 @@ def test_try_files_post_reaches_application_with_body(eddy, tmp_path):
     with FcgiServer(replying(response(HEAD, b"ok"))) as srv:
         e = eddy(config(srv, extra="""
               /front/:
-                static: {try_files: [$uri, /index.php], methods: [GET, HEAD, POST]}
+                static:
+                  try_files: [$uri, /index.php]
+                  methods: [GET, HEAD, POST]
         """, server="root: %s" % tmp_path))
         r = e.request("POST", "/front/a", body=b"payload")
         assert r.status == 200, r
