@@ -48,8 +48,8 @@ typedef struct {
      * none), written first on every attempt. */
     u_char                    *req;
     size_t                     req_len;
-    /* A streamed body's STDIN records, kept for a resend while they
-     * fit in buffer_size. */
+    /* A streamed body's bytes, kept for a resend (as STDIN records made
+     * anew) while they fit in buffer_size. */
     char                      *replay;
     size_t                     replay_len;
     size_t                     replay_cap;
@@ -349,12 +349,36 @@ ed_fcgi_on_utimer(ed_timer_t *t)
     ed_fcgi_fail(ctx, ED_FCGI_FT_TIMEOUT, 504);
 }
 
-/* Writes bytes of STDIN records, keeping them for a resend while they
- * fit. A failed write is reported by the stream's on_close. */
+/* Writes body bytes as STDIN records. A failed write is reported by the
+ * stream's on_close. */
 static void
-ed_fcgi_stdin_out(ed_fcgi_ctx_t *ctx, const void *p, size_t len)
+ed_fcgi_stdin_write(ed_stream_t *us, const char *p, size_t len)
 {
-    if (!ctx->replay_lost) {
+    u_char              hdr[ED_FCGI_HEADER_LEN];
+    static const u_char zero[8];
+    size_t              c, pad;
+
+    while (len) {
+        c = ed_min(len, (size_t)ED_FCGI_CONTENT_MAX);
+        pad = ed_fcgi_pad(c);
+        ed_fcgi_header(hdr, ED_FCGI_STDIN, c, pad);
+        ed_stream_write(us, hdr, sizeof(hdr));
+        ed_stream_write(us, p, c);
+        if (pad) {
+            ed_stream_write(us, zero, pad);
+        }
+        p += c;
+        len -= c;
+    }
+}
+
+/* Writes body bytes, keeping them for a resend while they fit: the
+ * bytes, not their records, so that the records' headers and padding do
+ * not eat the room a body of buffer_size has. */
+static void
+ed_fcgi_stdin_out(ed_fcgi_ctx_t *ctx, const char *p, size_t len)
+{
+    if (!ctx->replay_lost && len) {
         if (ctx->stdout_seen || ctx->replay_len + len > ctx->replay_cap) {
             ctx->replay_lost = 1;
         } else {
@@ -362,7 +386,7 @@ ed_fcgi_stdin_out(ed_fcgi_ctx_t *ctx, const void *p, size_t len)
             ctx->replay_len += len;
         }
     }
-    ed_stream_write(&ctx->uc->c.stream, p, len);
+    ed_fcgi_stdin_write(&ctx->uc->c.stream, p, len);
 }
 
 static void
@@ -387,8 +411,6 @@ ed_fcgi_on_body(ed_http_request_t *r, void *data, int rc, const char *p,
     ed_fcgi_ctx_t *ctx = data;
     ed_stream_t   *us;
     u_char         hdr[ED_FCGI_HEADER_LEN];
-    static const u_char zero[8];
-    size_t         c, pad;
 
     if (rc != ED_OK && rc != ED_DONE) {
         ed_http_log(ED_LOG_INFO, r, 0,
@@ -400,21 +422,10 @@ ed_fcgi_on_body(ed_http_request_t *r, void *data, int rc, const char *p,
         return;
     }
     us = &ctx->uc->c.stream;
-    while (len) {
-        c = ed_min(len, (size_t)ED_FCGI_CONTENT_MAX);
-        pad = ed_fcgi_pad(c);
-        ed_fcgi_header(hdr, ED_FCGI_STDIN, c, pad);
-        ed_fcgi_stdin_out(ctx, hdr, sizeof(hdr));
-        ed_fcgi_stdin_out(ctx, p, c);
-        if (pad) {
-            ed_fcgi_stdin_out(ctx, zero, pad);
-        }
-        p += c;
-        len -= c;
-    }
+    ed_fcgi_stdin_out(ctx, p, len);
     if (rc == ED_DONE) {
         ed_fcgi_header(hdr, ED_FCGI_STDIN, 0, 0);
-        ed_fcgi_stdin_out(ctx, hdr, sizeof(hdr));
+        ed_stream_write(us, hdr, sizeof(hdr));
         ctx->body_done = 1;
         if (!ctx->stdout_seen) {
             ed_fcgi_utimer(ctx, ED_FCGI_T_READ, ctx->fcf->read_timeout);
@@ -579,11 +590,16 @@ ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
     if (ed_stream_write(&uc->c.stream, ctx->req, ctx->req_len) != ED_OK) {
         return 500;
     }
-    if (ctx->body_started && ctx->replay_len
-        && ed_stream_write(&uc->c.stream, ctx->replay, ctx->replay_len)
-           != ED_OK)
-    {
-        return 500;
+    if (ctx->body_started) {
+        /* What went to the previous attempt (all of it: the body is
+         * resent only when nothing was lost), and its end if read. */
+        ed_fcgi_stdin_write(&uc->c.stream, ctx->replay, ctx->replay_len);
+        if (ctx->body_done) {
+            u_char hdr[ED_FCGI_HEADER_LEN];
+
+            ed_fcgi_header(hdr, ED_FCGI_STDIN, 0, 0);
+            ed_stream_write(&uc->c.stream, hdr, sizeof(hdr));
+        }
     }
     if (rc == ED_AGAIN) {
         ed_fcgi_utimer(ctx, ED_FCGI_T_CONNECT, ctx->fcf->connect_timeout);

@@ -138,8 +138,10 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
         return ED_ERROR;
     }
     q.websocket = ctx->upgrade;
-    /* An error page run through the proxy sends no body. */
-    if (!ctx->has_body && ed_http_has_body(r)) {
+    /* An error page or a local redirect run through the proxy sends no
+     * body, even when the client's was read whole (a chunked one whose
+     * length fastcgi learned): no framing may promise one. */
+    if (!ctx->has_body && (r->internal || ed_http_has_body(r))) {
         q.body = ED_HTTP_UPS_BODY_NONE;
     } else if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {
         /* Chunked even once the whole body is read: a resend replays

@@ -202,22 +202,43 @@ ed_cgi_same_var(const ed_str_t *a, const ed_str_t *b)
     return true;
 }
 
+/* Whether a field name gives the variable of lit (a lower-case name). */
+static bool
+ed_cgi_var_is(const ed_str_t *name, const char *lit, size_t len)
+{
+    size_t i;
+
+    if (name->len != len) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (ed_cgi_up(name->data[i]) != ed_cgi_up(lit[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+#define ed_cgi_var_is_lit(name, lit) ed_cgi_var_is(name, lit, sizeof(lit) - 1)
+
 /* Fields never sent as HTTP_*: the body's own (CONTENT_TYPE and
  * CONTENT_LENGTH say them), Proxy (httpoxy, CVE-2016-5385) and, unless
- * asked, Authorization (RFC 3875 4.1.18). */
+ * asked, Authorization (RFC 3875 4.1.18). By variable, not by name: with
+ * underscores_in_headers, Content_Length would make HTTP_CONTENT_LENGTH,
+ * which some frameworks take for the body's length. */
 static bool
 ed_cgi_field_skipped(const ed_str_t *name, unsigned flags)
 {
     switch (name->len) {
     case 5:
-        return ed_http_str_eq_lit(name, "proxy");
+        return ed_cgi_var_is_lit(name, "proxy");
     case 12:
-        return ed_http_str_eq_lit(name, "content-type");
+        return ed_cgi_var_is_lit(name, "content-type");
     case 13:
         return !(flags & ED_HTTP_CGI_AUTHORIZATION)
-               && ed_http_str_eq_lit(name, "authorization");
+               && ed_cgi_var_is_lit(name, "authorization");
     case 14:
-        return ed_http_str_eq_lit(name, "content-length");
+        return ed_cgi_var_is_lit(name, "content-length");
     }
     return false;
 }
@@ -447,9 +468,10 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
     r->status = 0;
     q = ed_http_split_args(&uri, &args);
     if (!q) {
-        /* No query in the Location: none in the new request. */
-        args.data = "";
-        args.len = 0;
+        /* No query in the Location: none in the new request (not an
+         * empty one, which a proxy would send as a bare '?'). */
+        r->head.query.data = NULL;
+        r->head.query.len = 0;
     }
     /* A URI path: decoded and normalised as a request's. */
     path.data = ed_pnalloc(r->pool, uri.len + 1);
@@ -465,7 +487,7 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
         return 502;
     }
     path.len = n;
-    return ed_http_internal_redirect(r, &path, &args);
+    return ed_http_internal_redirect(r, &path, q ? &args : NULL);
 }
 
 /* Stderr. */

@@ -102,6 +102,7 @@ typedef struct {
     /* The parser's own. */
     size_t            max;
     size_t            pos;             /* the next line starts here */
+    size_t            scanned;         /* no LF in buf[pos..scanned) */
     size_t            lines;
     ed_str_t          connection[8];   /* Connection values */
     size_t            nconnection;

@@ -142,8 +142,12 @@ ed_http_cgi_head_parse(ed_http_cgi_head_t *h, const char *buf, size_t len)
     }
     while (h->pos < len) {
         line = buf + h->pos;
-        lf = memchr(line, '\n', len - h->pos);
+        /* A line arriving a byte at a time is scanned once, not once per
+         * byte: from where the last call found no LF. */
+        p = buf + ed_max(h->pos, h->scanned);
+        lf = memchr(p, '\n', (size_t)(buf + len - p));
         if (lf == NULL) {
+            h->scanned = len;
             break;
         }
         if ((size_t)(lf + 1 - buf) > h->max) {
