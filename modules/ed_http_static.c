@@ -551,12 +551,25 @@ ed_http_static_uri_ok(const ed_str_t *u)
     return true;
 }
 
+/* 405 with the Allow list of the methods static serves. */
+static int
+ed_static_refuse_method(ed_http_request_t *r, ed_http_static_conf_t *scf)
+{
+    if (ed_static_header(r, "Allow", &scf->allow) != ED_OK) {
+        return 500;
+    }
+    return 405;
+}
+
 /* try_files: serves the first item that exists (a directory for items
  * ending with '/'), else the last item: a status, or a URI run through
  * its location as a new internal request. */
 static int
 ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
 {
+    /* The method is judged when a file is found, not before: the
+     * fallback URI (a front controller such as /index.php) takes every
+     * method its own location takes, as in nginx. */
     ed_http_static_try_t *t = scf->try_files->elts;
     ed_http_file_t       *f;
     ed_str_t              u, path, args;
@@ -591,6 +604,9 @@ ed_static_try_files(ed_http_request_t *r, ed_http_static_conf_t *scf)
         if (dir != (bool)f->is_dir) {
             continue;
         }
+        if (!r->error_status && !ed_http_static_method_ok(scf, r)) {
+            return ed_static_refuse_method(r, scf);
+        }
         r->uri = u;
         if (dir) {
             return ed_static_serve_dir(r, scf, &path, root_len);
@@ -623,11 +639,10 @@ ed_http_static_handler(ed_http_request_t *r)
 
     lcf = ed_http_loc_conf(r, ed_http_static_module);
     scf = lcf->active;
-    if (!r->error_status && !ed_http_static_method_ok(scf, r)) {
-        if (ed_static_header(r, "Allow", &scf->allow) != ED_OK) {
-            return 500;
-        }
-        return 405;
+    if (!r->error_status && !ed_http_static_method_ok(scf, r)
+        && !(scf->try_files && scf->try_files->nelts))
+    {
+        return ed_static_refuse_method(r, scf);
     }
     /* A backslash cannot leave the root on the file systems we serve
      * from, but it is a classic traversal probe: refused outright. */

@@ -220,3 +220,26 @@ def test_regress_limit_req_counts_a_request_once_per_zone(eddy):
     # Two requests counted: the zone is empty.
     assert status("/a/2") == 503
     assert status("/b/direct") == 503
+
+
+def test_regress_try_files_fallback_takes_other_methods(eddy):
+    # A front controller: a POST to a path that is no file reaches the
+    # fallback (as nginx's try_files ... /index.php); static's own
+    # methods apply only to a file try_files finds.
+    e = start(eddy)
+    r = fetch_method(e, "POST", "/open/missing?k=v", b"form=1")
+    assert r.status == 200 and r.body == b"allowed /allowed/fb k=v\n", r
+    r = fetch_method(e, "DELETE", "/open/missing", b"")
+    assert r.status == 200, r
+    # A file found by try_files still refuses what static does not serve.
+    r = fetch_method(e, "POST", "/app/real.txt", b"form=1")
+    assert r.status == 405 and r.header("allow") == "GET, HEAD", r
+    # Without try_files, the refusal comes first, as before.
+    r = fetch_method(e, "POST", "/pub/index.html", b"x")
+    assert r.status == 405, r
+
+
+def fetch_method(e, method, target, body):
+    r, _, _ = request(e.port, get(target, host="redir.test", method=method,
+                                  body=body, close=True))
+    return r
