@@ -6,6 +6,7 @@
 
 #include "ed_http_upstream.h"
 #include "ed_http_explain.h"
+#include "ed_http_cache.h"
 
 /* next_upstream classes. */
 #define ED_PROXY_NEXT_ERROR   0x01
@@ -36,9 +37,24 @@ typedef struct {
     int                 tls_verify;
     ed_str_t            tls_ca;
     ed_str_t            tls_server_name;
+    /* The cache (cache.md, In a proxy location). */
+    ed_str_t            cache_name;
+    ed_http_template_t *cache_key;
+    ed_array_t         *cache_valid;     /* ed_http_cache_valid_t */
+    int                 cache_methods;   /* ED_CACHE_M_* */
+    ed_array_t         *cache_bypass;    /* ed_http_template_t * */
+    ed_array_t         *no_cache;        /* ed_http_template_t * */
+    int                 cache_ignore;    /* ED_CACHE_IGN_* */
+    ed_http_cache_lock_t *cache_lock;
+    int                 use_stale;       /* ED_CACHE_STALE_* */
+    int                 background_update;
+    int                 revalidate;
+    int                 min_uses;
+    int                 purge;
 
     ed_http_upstream_t *ups;
     ed_http_upstream_tls_t *tls;         /* an https pass */
+    ed_http_cache_t    *cache;           /* NULL: no cache */
     ed_str_t            uri;             /* path of a URL pass */
     unsigned            has_uri:1;
 } ed_http_proxy_conf_t;

@@ -187,6 +187,8 @@ struct ed_http_upstream_state_s {
     const char            *scheme;
     ed_str_t               peer;
     ed_str_t               head;
+    /* $upstream_cache_status (HIT, MISS, ...); NULL: not looked up. */
+    const char            *cache_status;
 };
 
 extern ed_module_t ed_http_upstream_module;
