@@ -30,6 +30,7 @@ typedef struct {
     ed_http_upstream_conn_t   *uc;
     ed_http_upstream_server_t *server;
     ed_http_upstream_try_t    *try;
+    ed_http_proxy_cache_t     *cache;        /* NULL: no cache */
     uint8_t                   *tried;
     uint32_t                   hash;
     unsigned                   tries;
@@ -137,6 +138,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     {
         return ED_ERROR;
     }
+    ed_http_proxy_cache_request(ctx->cache, &q);
     q.websocket = ctx->upgrade;
     /* An error page run through the proxy sends no body. */
     if (!ctx->has_body && ed_http_has_body(r)) {
@@ -229,6 +231,9 @@ ed_proxy_done(ed_http_proxy_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
 
+    /* The whole body arrived: a response being stored takes its place
+     * in the cache. */
+    ed_http_proxy_cache_done(r, ctx->cache);
     if (ctx->try) {
         ctx->try->msec = ed_current_msec - ctx->start;
     }
@@ -777,13 +782,17 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
     ed_http_finalize(r, ED_HTTP_CUT);
 }
 
-/* Passes a slice of the response body on: ED_OK, or ED_DECLINED when
- * the client's side failed. */
+/* Passes a slice of the response body on (and into the cache file of
+ * a response being stored): ED_OK, or ED_DECLINED when the client's
+ * side failed. */
 static int
 ed_proxy_slice(void *data, const char *p, size_t n)
 {
-    return ed_http_send_body(data, (char *)p, n) == ED_OK ? ED_OK
-                                                          : ED_DECLINED;
+    ed_http_proxy_ctx_t *ctx = data;
+
+    ed_http_proxy_cache_body(ctx->r, ctx->cache, p, n);
+    return ed_http_send_body(ctx->r, (char *)p, n) == ED_OK ? ED_OK
+                                                            : ED_DECLINED;
 }
 
 static void
@@ -836,7 +845,8 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         }
     }
     pos = 0;
-    rc = ed_http_decode_run(&ctx->rbody, data, len, &pos, ed_proxy_slice, r);
+    rc = ed_http_decode_run(&ctx->rbody, data, len, &pos, ed_proxy_slice,
+                            ctx);
     if (rc == ED_ERROR) {
         goto invalid;
     }
@@ -956,8 +966,10 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     if (ed_proxy_copy_headers(ctx, h) != ED_OK) {
         return ED_ERROR;
     }
-    if (r->head_only || h->status == 204 || h->status == 304
-        || h->status < 200)
+    /* A cache fetch went upstream as a GET: its body comes whatever
+     * the client's method (a HEAD client gets none of it). */
+    if ((r->head_only && !(ctx->cache && ctx->cache->may_store))
+        || h->status == 204 || h->status == 304 || h->status < 200)
     {
         ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_NONE, -1);
         r->content_length = h->content_length;
@@ -975,7 +987,9 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     ctx->reusable = ctx->rbody.kind != ED_HTTP_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
-    return ED_OK;
+    return ed_http_proxy_cache_response(r, ctx->pcf, ctx->cache, h,
+                                        ctx->rbody.kind
+                                            == ED_HTTP_BODY_CLOSE);
 }
 
 /* Sends the prepared response head. ED_OK or ED_ERROR. */
@@ -1137,6 +1151,15 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_try_end(ctx, h.status);
+    if (ctx->cache && ctx->cache->revalidating && h.status == 304) {
+        /* The stale entry is still good: refreshed and served. */
+        ed_http_upstream_succeeded(ctx->server);
+        ed_proxy_teardown(ctx, false);
+        ed_http_finalize(ctx->r,
+                         ed_http_proxy_cache_revalidated(ctx->r, ctx->pcf,
+                                                         ctx->cache, &h));
+        return;
+    }
     if (ed_proxy_prepare(ctx, &h) != ED_OK) {
         ed_proxy_finish(ctx, 500);
         return;
@@ -1202,6 +1225,13 @@ ed_http_proxy_handler(ed_http_request_t *r)
         if (ctx->replay == NULL) {
             return 500;
         }
+    }
+
+    rc = ed_http_proxy_cache_start(r, pcf, &ctx->cache);
+    if (rc != ED_DECLINED) {
+        /* A hit served, or an answer without the upstream. */
+        ed_proxy_teardown(ctx, false);
+        return rc;
     }
 
     switch (ctx->ups->balance) {

@@ -65,6 +65,68 @@ typedef struct {
 
 extern ed_module_t ed_http_proxy_module;
 
+/* A request's use of the cache (ed_http_proxy_cache.c). */
+typedef struct {
+    ed_http_cache_t     *cache;
+    ed_str_t             key;
+    uint8_t              hash[ED_CACHE_HASH_LEN];  /* its file's */
+    uint8_t              main_hash[ED_CACHE_HASH_LEN];  /* the key's */
+    ed_str_t             vary;        /* the Vary names a marker gave */
+    ed_str_t             variant;     /* the request's values for them */
+    uint32_t             uses;        /* of the key, min_uses */
+    /* The entry found (stale, being revalidated), or served. */
+    int                  fd;
+    ed_http_cache_hdr_t  hdr;
+    char                *prefix;
+    /* The entry being written. */
+    int                  tmp_fd;
+    char                *tmp_path;
+    char                *new_prefix;
+    ed_http_cache_hdr_t  new_hdr;
+    ed_str_t             new_vary;    /* Vary names of the response */
+    ed_str_t             etag;        /* validators sent upstream */
+    ed_str_t             ims;
+    char                 ims_buf[32];
+    uint64_t             written;
+    const char          *fwd;         /* Cache-Status fwd= */
+    const char          *status;      /* $upstream_cache_status */
+    unsigned             lookup:1;    /* looked up: may store */
+    unsigned             may_store:1; /* looked up or bypassed */
+    unsigned             no_store:1;  /* request no-store, no_cache */
+    unsigned             marker:1;    /* the key has a Vary marker */
+    unsigned             revalidating:1;
+    unsigned             store:1;     /* writing tmp_fd */
+} ed_http_proxy_cache_t;
+
+/* The lookup, before any upstream is tried: ED_OK (a hit was served),
+ * ED_DECLINED (go upstream; *cp is the request's cache state, NULL
+ * without a cache), or a status. */
+int ed_http_proxy_cache_start(ed_http_request_t *r,
+                              ed_http_proxy_conf_t *pcf,
+                              ed_http_proxy_cache_t **cp);
+/* The upstream request of a cache fetch. */
+void ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
+                                 ed_http_upstream_req_t *q);
+/* The response head is in: whether to store it (a temp file is opened),
+ * and Cache-Status. close: the body is close-delimited. ED_OK or
+ * ED_ERROR (ENOMEM). */
+int ed_http_proxy_cache_response(ed_http_request_t *r,
+                                 ed_http_proxy_conf_t *pcf,
+                                 ed_http_proxy_cache_t *c,
+                                 const ed_http_resp_head_t *h, bool close);
+/* A 304 answered a revalidation: the entry is refreshed and served.
+ * ED_OK, ED_ERROR or a status. */
+int ed_http_proxy_cache_revalidated(ed_http_request_t *r,
+                                    ed_http_proxy_conf_t *pcf,
+                                    ed_http_proxy_cache_t *c,
+                                    const ed_http_resp_head_t *h);
+/* Body bytes of a response being stored. */
+void ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                              const char *p, size_t n);
+/* The whole body arrived: the entry is put in place. */
+void ed_http_proxy_cache_done(ed_http_request_t *r,
+                              ed_http_proxy_cache_t *c);
+
 /* The content handler of a location with a `proxy` block. */
 int ed_http_proxy_handler(ed_http_request_t *r);
 /* Fills q, the upstream request head's settings that come from pcf:

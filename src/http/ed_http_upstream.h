@@ -292,6 +292,13 @@ typedef struct {
     const ed_str_t *remove;      /* names never forwarded */
     size_t          nremove;
     int             body;        /* ED_HTTP_UPS_BODY_* */
+    /* A cache fetch (cache.md): validators of a stored entry to send,
+     * NULL when none. */
+    const ed_str_t *if_none_match;
+    const ed_str_t *if_modified_since;
+    /* A cache fetch: a GET (HEAD converted) without Range, If-Range and
+     * the client's conditional headers: eddy applies them itself. */
+    unsigned        cache:1;
     unsigned        forwarded:1; /* X-Forwarded-*, X-Real-IP */
     unsigned        keepalive:1; /* else Connection: close */
     unsigned        websocket:1; /* Upgrade: websocket, to tunnel */

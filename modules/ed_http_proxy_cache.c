@@ -1,0 +1,1039 @@
+/* The proxy's cache (cache.md): the lookup before a request goes
+ * upstream, a hit served from its file (conditional and range requests
+ * through the same code as static files, the body by sendfile), and a
+ * storable miss teed into a temp file renamed into place once its whole
+ * body arrived. The file format, the rules and the shared index are in
+ * src/http/ed_http_cache_*.c. */
+#include "ed_http_proxy.h"
+#include "ed_http_fields.h"
+#include "ed_http_range.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#define ed_cpyn(p, s, n) ((char *)memcpy(p, s, n) + (n))
+
+#define ED_CACHE_READ      16384  /* first read of an entry */
+#define ED_CACHE_MAX_HDRS  100
+#define ED_CACHE_EVICT     16     /* files removed per store, at most */
+
+static unsigned ed_cache_tmp_serial;
+
+/* Paths. */
+
+/* path/<levels>/<32 hex> of hash into pool memory, the directories'
+ * ends in dirs[] (offsets into the result), their count in *ndirs. */
+static char *
+ed_cache_file_path(ed_pool_t *pool, const ed_http_cache_t *cache,
+                   const uint8_t *hash, size_t *dirs, unsigned *ndirs)
+{
+    char     hex[2 * ED_CACHE_HASH_LEN + 1], *p, *s;
+    size_t   end = 2 * ED_CACHE_HASH_LEN;
+    unsigned i;
+
+    ed_http_cache_hex(hash, hex);
+    s = ed_pnalloc(pool, cache->path.len + 2 * ED_CACHE_HASH_LEN + 12);
+    if (s == NULL) {
+        return NULL;
+    }
+    p = ed_cpyn(s, cache->path.data, cache->path.len);
+    /* The levels come from the last hex digits, as nginx. */
+    for (i = 0; i < cache->nlevels; i++) {
+        *p++ = '/';
+        end -= cache->levels[i];
+        p = ed_cpyn(p, hex + end, cache->levels[i]);
+        if (dirs) {
+            dirs[i] = (size_t)(p - s);
+        }
+    }
+    if (ndirs) {
+        *ndirs = cache->nlevels;
+    }
+    *p++ = '/';
+    p = ed_cpyn(p, hex, 2 * ED_CACHE_HASH_LEN);
+    *p = '\0';
+    return s;
+}
+
+/* Removes the files of hashes[0..n), evicted from the index. */
+static void
+ed_cache_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
+                    const uint8_t *hashes, size_t n)
+{
+    char  *path;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        path = ed_cache_file_path(r->pool, cache,
+                                  hashes + i * ED_CACHE_HASH_LEN, NULL,
+                                  NULL);
+        if (path && unlink(path) != 0 && errno != ENOENT) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": unlink(\"%s\") "
+                        "failed", cache->name.data, path);
+        }
+    }
+}
+
+/* Request state. */
+
+static void
+ed_cache_cleanup(void *data)
+{
+    ed_http_proxy_cache_t *c = data;
+
+    if (c->tmp_fd >= 0) {
+        close(c->tmp_fd);
+        c->tmp_fd = -1;
+    }
+    if (c->tmp_path) {
+        /* Never stored: what was written goes. */
+        unlink(c->tmp_path);
+        c->tmp_path = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+/* Whether a template list has an item neither empty nor "0". */
+static int
+ed_cache_any(ed_http_request_t *r, const ed_array_t *list, bool *yes)
+{
+    ed_http_template_t **t;
+    ed_str_t             v;
+    size_t               i;
+
+    *yes = false;
+    if (list == NULL) {
+        return ED_OK;
+    }
+    t = list->elts;
+    for (i = 0; i < list->nelts; i++) {
+        if (ed_http_template_run(r, t[i], &v) != ED_OK) {
+            return ED_ERROR;
+        }
+        if (v.len && !(v.len == 1 && v.data[0] == '0')) {
+            *yes = true;
+            return ED_OK;
+        }
+    }
+    return ED_OK;
+}
+
+/* Reading an entry. */
+
+/* A bad file: removed, one log line, and a miss. */
+static void
+ed_cache_bad(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+             const char *path, const uint8_t *hash, const char *why)
+{
+    ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": invalid file \"%s\" (%s), "
+                "removed", c->cache->name.data, path, why);
+    unlink(path);
+    ed_http_cache_index_remove(c->cache->zone, hash);
+}
+
+/* Opens and checks the entry of hash: ED_OK with c->fd, c->hdr and
+ * c->prefix (the key checked against c->key), ED_DECLINED when there
+ * is none (or it is bad, or another key's), ED_ERROR on ENOMEM. */
+static int
+ed_cache_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              const uint8_t *hash)
+{
+    struct stat st;
+    char       *path, *buf;
+    size_t      want;
+    ssize_t     n;
+    int         fd, rc;
+
+    path = ed_cache_file_path(r->pool, c->cache, hash, NULL, NULL);
+    if (path == NULL) {
+        return ED_ERROR;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": open(\"%s\") "
+                        "failed", c->cache->name.data, path);
+        }
+        return ED_DECLINED;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ED_DECLINED;
+    }
+    want = (size_t)ed_min((int64_t)ED_CACHE_READ, (int64_t)st.st_size);
+    for (;;) {
+        buf = ed_pnalloc(r->pool, want ? want : 1);
+        if (buf == NULL) {
+            close(fd);
+            return ED_ERROR;
+        }
+        n = pread(fd, buf, want, 0);
+        if (n < 0) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": pread(\"%s\") "
+                        "failed", c->cache->name.data, path);
+            close(fd);
+            return ED_DECLINED;
+        }
+        rc = ed_http_cache_hdr_check(buf, (size_t)n, (uint64_t)st.st_size,
+                                     &c->hdr);
+        if (rc != ED_CACHE_HDR_SHORT || (size_t)n < want
+            || n < (ssize_t)sizeof(c->hdr) || c->hdr.body_off <= want)
+        {
+            break;
+        }
+        /* A prefix longer than the first read: read all of it. */
+        want = (size_t)c->hdr.body_off;
+    }
+    if (rc != ED_CACHE_HDR_OK) {
+        close(fd);
+        ed_cache_bad(r, c, path, hash, ed_http_cache_hdr_error(rc));
+        return ED_DECLINED;
+    }
+    if (c->hdr.key_len != c->key.len
+        || memcmp(buf + c->hdr.key_off, c->key.data, c->key.len) != 0)
+    {
+        /* Another key under the same hash: a miss, replaced when this
+         * one is stored. */
+        close(fd);
+        return ED_DECLINED;
+    }
+    c->fd = fd;
+    c->prefix = buf;
+    return ED_OK;
+}
+
+/* Seconds the entry has been fresh for (negative: stale). */
+static int64_t
+ed_cache_ttl(const ed_http_cache_hdr_t *h)
+{
+    int64_t age = h->initial_age
+                  + ed_max((int64_t)0, (int64_t)ed_time_sec - h->stored);
+
+    return h->lifetime - age;
+}
+
+/* Serving. */
+
+/* Adds a header whose value is copied into the request pool (headers
+ * keep pointers: values made on the stack must outlive the call). */
+static int
+ed_cache_add(ed_http_request_t *r, const char *name, const char *value)
+{
+    ed_str_t v;
+
+    if (ed_str_dup(r->pool, &v, value, strlen(value)) != ED_OK) {
+        return ED_ERROR;
+    }
+    return ed_http_add_header(r, name, strlen(name), v.data, v.len);
+}
+
+/* The response head of the entry c->prefix holds, parsed into r's
+ * headers. ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
+static int
+ed_cache_head(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              ed_http_resp_head_t *h, ed_http_header_t *hdrs)
+{
+    ed_http_header_t *f;
+    size_t            i;
+
+    if (ed_http_parse_response(c->prefix + c->hdr.head_off, c->hdr.head_len,
+                               h, hdrs, ED_CACHE_MAX_HDRS) != ED_OK)
+    {
+        return ED_DECLINED;
+    }
+    r->content_type = h->content_type;
+    for (i = 0; i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if (ed_http_upstream_skip_response_header(h, &f->name)
+            || ed_http_str_eq_lit(&f->name, "age"))
+        {
+            continue;
+        }
+        if (ed_http_add_header(r, f->name.data, f->name.len, f->value.data,
+                               f->value.len) != ED_OK)
+        {
+            return ED_ERROR;
+        }
+    }
+    return ED_OK;
+}
+
+/* Serves the entry open in c (fresh, or just revalidated): the stored
+ * head, Age and Cache-Status, the client's conditions against the
+ * stored validators, and the body as a file range (the range filter
+ * cuts a Range from it). Returns ED_OK, ED_ERROR or a status. */
+static int
+ed_cache_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const char *cache_status)
+{
+    ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t h;
+    ed_http_cond_t      cond;
+    ed_str_t            etag;
+    char                num[32];
+    int64_t             age, ttl;
+    int                 rc;
+
+    r->headers_out.nelts = 0;
+    rc = ed_cache_head(r, c, &h, hdrs);
+    if (rc != ED_OK) {
+        return rc == ED_ERROR ? ED_ERROR : 502;
+    }
+    ttl = ed_cache_ttl(&c->hdr);
+    age = ed_max((int64_t)0, c->hdr.lifetime - ttl);
+    snprintf(num, sizeof(num), "%lld", (long long)age);
+    if (ed_cache_add(r, "Age", num) != ED_OK
+        || ed_cache_add(r, "Cache-Status", cache_status) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    r->upstream->cache_status = c->status;
+    r->status = c->hdr.status;
+    r->content_length = (int64_t)c->hdr.body_len;
+    if (c->hdr.status == 200 && !r->error_status) {
+        etag.data = c->prefix + c->hdr.etag_off;
+        etag.len = c->hdr.etag_len;
+        cond.if_match = ed_http_header(r, "If-Match");
+        cond.if_none_match = ed_http_header(r, "If-None-Match");
+        cond.if_modified_since = ed_http_header(r, "If-Modified-Since");
+        cond.if_unmodified_since = ed_http_header(r, "If-Unmodified-Since");
+        rc = ed_http_cond_eval(&cond, &etag,
+                               c->hdr.last_modified >= 0
+                                   ? (time_t)c->hdr.last_modified : -1,
+                               true);
+        if (rc == 412) {
+            r->headers_out.nelts = 0;
+            return 412;
+        }
+        if (rc == 304) {
+            r->content_type.len = 0;
+            r->content_type.data = NULL;
+            return ed_http_send_response(r, 304, NULL, NULL, 0) == ED_OK
+                       ? ED_OK : ED_ERROR;
+        }
+        if (ed_http_header(r, "Range")) {
+            /* The body below is the whole representation in one piece. */
+            r->allow_ranges = 1;
+            r->mtime = c->hdr.last_modified >= 0
+                       ? (time_t)c->hdr.last_modified : -1;
+        }
+    }
+    if (ed_http_send_header(r) != ED_OK) {
+        return ED_ERROR;
+    }
+    if (c->hdr.body_len == 0) {
+        return ED_OK;
+    }
+    /* The descriptor stays open with the request (the pool cleanup
+     * closes it) until the range is written; an entry removed
+     * meanwhile is finished from it. */
+    return ed_http_send_file(r, c->fd, (int64_t)c->hdr.body_off,
+                             (size_t)c->hdr.body_len) == ED_OK
+               ? ED_OK : ED_ERROR;
+}
+
+/* The lookup. */
+
+/* The variant's hash: the key's, then a newline and the variant. */
+static int
+ed_cache_variant_hash(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      const ed_str_t *names, uint8_t *hash)
+{
+    char *s;
+
+    if (ed_http_cache_variant(r->pool, names, r->head.headers,
+                              r->head.nheaders, &c->variant) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    s = ed_pnalloc(r->pool, c->key.len + 1 + c->variant.len);
+    if (s == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(s, c->key.data, c->key.len);
+    s[c->key.len] = '\n';
+    memcpy(s + c->key.len + 1, c->variant.data, c->variant.len);
+    return ed_http_cache_hash(s, c->key.len + 1 + c->variant.len, hash);
+}
+
+/* Finds the entry for the request: the key's file, or through its Vary
+ * marker the variant's. ED_OK (c->fd open), ED_DECLINED (a miss,
+ * c->fwd says which), ED_ERROR. */
+static int
+ed_cache_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    uint8_t dropped[ED_CACHE_HASH_LEN];
+    size_t  nd;
+    int     rc;
+
+    c->uses = ed_http_cache_index_use(c->cache->zone, c->main_hash,
+                                      (int64_t)ed_time_sec, dropped, &nd);
+    if (nd) {
+        ed_cache_unlink_all(r, c->cache, dropped, nd);
+    }
+    memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
+    rc = ed_cache_open(r, c, c->main_hash);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    if (!(c->hdr.flags & ED_CACHE_F_VARY)) {
+        return ED_OK;
+    }
+    /* A marker: the variant this request selects. */
+    c->marker = 1;
+    c->vary.len = c->hdr.vary_len;
+    c->vary.data = ed_pnalloc(r->pool, c->vary.len + 1);
+    if (c->vary.data == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(c->vary.data, c->prefix + c->hdr.vary_off, c->vary.len);
+    c->vary.data[c->vary.len] = '\0';
+    close(c->fd);
+    c->fd = -1;
+    c->fwd = "vary-miss";
+    if (ed_cache_variant_hash(r, c, &c->vary, c->hash) != ED_OK) {
+        return ED_ERROR;
+    }
+    rc = ed_cache_open(r, c, c->hash);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    if (!(c->hdr.flags & ED_CACHE_F_VARIANT)
+        || c->hdr.vary_len != c->variant.len
+        || memcmp(c->prefix + c->hdr.vary_off, c->variant.data,
+                  c->variant.len) != 0)
+    {
+        close(c->fd);
+        c->fd = -1;
+        return ED_DECLINED;
+    }
+    return ED_OK;
+}
+
+int
+ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
+                          ed_http_proxy_cache_t **cp)
+{
+    ed_http_proxy_cache_t *c;
+    ed_str_t               cc;
+    char                   buf[64];
+    bool                   bypass, nocache, only_if_cached = false;
+    int                    rc, method;
+
+    *cp = NULL;
+    if (pcf->cache == NULL) {
+        return ED_DECLINED;
+    }
+    c = ed_pcalloc(r->pool, sizeof(ed_http_proxy_cache_t));
+    if (c == NULL) {
+        return 500;
+    }
+    c->cache = pcf->cache;
+    c->fd = -1;
+    c->tmp_fd = -1;
+    if (ed_pool_cleanup_add(r->pool, ed_cache_cleanup, c) != ED_OK) {
+        return 500;
+    }
+    *cp = c;
+    method = r->head.method_id == ED_HTTP_GET ? ED_CACHE_M_GET
+             : r->head.method_id == ED_HTTP_HEAD ? ED_CACHE_M_HEAD : 0;
+    if (!(pcf->cache_methods & method)) {
+        c->fwd = "method";
+        return ED_DECLINED;
+    }
+    if (ed_http_has_body(r) || ed_http_header(r, "Upgrade")
+        || r->connect_protocol)
+    {
+        c->fwd = "request";
+        return ED_DECLINED;
+    }
+    if (ed_http_template_run(r, pcf->cache_key, &c->key) != ED_OK) {
+        return 500;
+    }
+    if (c->key.len == 0 || c->key.len > ED_CACHE_KEY_MAX) {
+        c->fwd = "request";
+        return ED_DECLINED;
+    }
+    if (ed_http_cache_hash(c->key.data, c->key.len, c->main_hash) != ED_OK
+        || ed_cache_any(r, pcf->cache_bypass, &bypass) != ED_OK
+        || ed_cache_any(r, pcf->no_cache, &nocache) != ED_OK)
+    {
+        return 500;
+    }
+    /* Request directives: no-store is honoured, only-if-cached answered;
+     * the others are ignored so that no client pushes load upstream
+     * (cache_bypass picks who may). */
+    c->no_store = nocache;
+    if (ed_http_header(r, "Cache-Control")) {
+        if (ed_http_cache_cc(r->head.headers, r->head.nheaders, "no-store",
+                             &cc))
+        {
+            c->no_store = 1;
+        }
+        only_if_cached = ed_http_cache_cc(r->head.headers, r->head.nheaders,
+                                          "only-if-cached", &cc);
+    }
+    c->may_store = 1;
+    if (bypass) {
+        c->fwd = "bypass";
+        c->status = "BYPASS";
+        return ED_DECLINED;
+    }
+    c->lookup = 1;
+    c->fwd = "uri-miss";
+    c->status = "MISS";
+    rc = ed_cache_find(r, c);
+    if (rc == ED_ERROR) {
+        return 500;
+    }
+    if (rc == ED_OK) {
+        if (c->hdr.lifetime > 0 && ed_cache_ttl(&c->hdr) > 0) {
+            c->status = "HIT";
+            snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld",
+                     (long long)ed_cache_ttl(&c->hdr));
+            return ed_cache_serve(r, c, buf);
+        }
+        c->fwd = "stale";
+        c->status = "EXPIRED";
+        if (pcf->revalidate && !only_if_cached
+            && (c->hdr.etag_len || c->hdr.last_modified >= 0))
+        {
+            c->revalidating = 1;
+        } else {
+            close(c->fd);
+            c->fd = -1;
+        }
+    }
+    if (only_if_cached) {
+        r->upstream->cache_status = c->status;
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; detail=only-if-cached",
+                 c->fwd);
+        if (ed_cache_add(r, "Cache-Status", buf) != ED_OK) {
+            return 500;
+        }
+        c->may_store = 0;
+        return 504;
+    }
+    return ED_DECLINED;
+}
+
+void
+ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
+                            ed_http_upstream_req_t *q)
+{
+    if (c == NULL || !c->may_store) {
+        return;
+    }
+    q->cache = 1;
+    if (!c->revalidating) {
+        return;
+    }
+    if (c->hdr.etag_len) {
+        c->etag.data = c->prefix + c->hdr.etag_off;
+        c->etag.len = c->hdr.etag_len;
+        q->if_none_match = &c->etag;
+    }
+    if (c->hdr.last_modified >= 0) {
+        c->ims.data = c->ims_buf;
+        c->ims.len = (size_t)(ed_http_time(c->ims_buf,
+                                           (time_t)c->hdr.last_modified)
+                              - c->ims_buf);
+        q->if_modified_since = &c->ims;
+    }
+}
+
+/* Storing. */
+
+/* The head to store: the status line and the upstream's fields but the
+ * hop-by-hop ones, the framing, Age, and Set-Cookie (an entry never
+ * replays a cookie). *etag gets where the ETag value lands. */
+static int
+ed_cache_stored_head(ed_http_request_t *r, const ed_http_resp_head_t *h,
+                     ed_str_t *out, ed_str_t *etag)
+{
+    const ed_http_header_t *f;
+    size_t                  i, len;
+    char                   *p;
+
+    len = 64 + h->reason.len;
+    for (i = 0; i < h->nheaders; i++) {
+        len += h->headers[i].name.len + h->headers[i].value.len + 4;
+    }
+    p = ed_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    out->data = p;
+    p += snprintf(p, 64, "HTTP/1.1 %03d ", h->status);
+    p = ed_cpyn(p, h->reason.data, h->reason.len);
+    p = ed_cpyn(p, "\r\n", 2);
+    etag->data = NULL;
+    etag->len = 0;
+    for (i = 0; i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if ((ed_http_upstream_skip_response_header(h, &f->name)
+             && !ed_http_str_eq_lit(&f->name, "content-type"))
+            || ed_http_str_eq_lit(&f->name, "age")
+            || ed_http_str_eq_lit(&f->name, "set-cookie"))
+        {
+            continue;
+        }
+        p = ed_cpyn(p, f->name.data, f->name.len);
+        p = ed_cpyn(p, ": ", 2);
+        if (etag->data == NULL && ed_http_str_eq_lit(&f->name, "etag")
+            && f->value.len >= 2 && f->value.len <= 0xffff)
+        {
+            etag->data = p;
+            etag->len = f->value.len;
+        }
+        p = ed_cpyn(p, f->value.data, f->value.len);
+        p = ed_cpyn(p, "\r\n", 2);
+    }
+    p = ed_cpyn(p, "\r\n", 2);
+    out->len = (size_t)(p - out->data);
+    return ED_OK;
+}
+
+/* A write to a cache file failed: logged once until one works. */
+static void
+ed_cache_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      int err)
+{
+    if (ed_http_cache_write_failed(c->cache->zone)) {
+        ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": write failed (%d: %s), "
+                    "storing paused", c->cache->name.data, err,
+                    strerror(err));
+    }
+}
+
+/* Writes all of p[0..n) at the end of fd. 0 or errno. */
+static int
+ed_cache_write(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n) {
+        w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Opens a temp file in path/.tmp/ and writes the prefix there. ED_OK,
+ * ED_DECLINED (the write failed: c->fwd detail no-space), ED_ERROR. */
+static int
+ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const ed_http_cache_verdict_t *v, const ed_http_resp_head_t *h,
+               size_t *plen)
+{
+    ed_str_t head, etag, vary;
+    int      err;
+
+    if (ed_cache_stored_head(r, h, &head, &etag) != ED_OK) {
+        return ED_ERROR;
+    }
+    memset(&c->new_hdr, 0, sizeof(c->new_hdr));
+    c->new_hdr.stored = (int64_t)ed_time_sec;
+    c->new_hdr.initial_age = v->initial_age;
+    c->new_hdr.lifetime = v->lifetime;
+    c->new_hdr.last_modified = v->last_modified;
+    c->new_hdr.swr = v->swr;
+    c->new_hdr.sie = v->sie;
+    c->new_hdr.flags = v->flags;
+    c->new_hdr.status = (uint16_t)h->status;
+    vary.data = NULL;
+    vary.len = 0;
+    c->new_vary = v->vary;
+    if (v->vary.len) {
+        /* The variant of this request for the response's Vary. */
+        if (ed_cache_variant_hash(r, c, &v->vary, c->hash) != ED_OK) {
+            return ED_ERROR;
+        }
+        vary = c->variant;
+        c->new_hdr.flags |= ED_CACHE_F_VARIANT;
+    } else {
+        memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
+    }
+    c->new_prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &c->key,
+                                         &vary, &head,
+                                         etag.len ? &etag : NULL, plen);
+    if (c->new_prefix == NULL) {
+        return ED_DECLINED;
+    }
+    c->tmp_path = ed_pnalloc(r->pool, c->cache->path.len + 48);
+    if (c->tmp_path == NULL) {
+        return ED_ERROR;
+    }
+    snprintf(c->tmp_path, c->cache->path.len + 48, "%s/.tmp/%d.%u",
+             c->cache->path.data, (int)getpid(), ++ed_cache_tmp_serial);
+    c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                     0600);
+    if (c->tmp_fd < 0) {
+        err = errno;
+        c->tmp_path = NULL;
+        ed_cache_write_failed(r, c, err);
+        return ED_DECLINED;
+    }
+    err = ed_cache_write(c->tmp_fd, c->new_prefix, *plen);
+    if (err) {
+        ed_cache_write_failed(r, c, err);
+        ed_cache_cleanup(c);
+        c->fd = -1;
+        return ED_DECLINED;
+    }
+    c->written = 0;
+    c->store = 1;
+    return ED_OK;
+}
+
+int
+ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
+                             ed_http_proxy_cache_t *c,
+                             const ed_http_resp_head_t *h, bool close)
+{
+    ed_http_cache_verdict_t v;
+    ed_http_cache_rules_t   rules;
+    const char             *detail;
+    char                    buf[128];
+    size_t                  plen;
+    int                     rc;
+
+    if (c == NULL) {
+        return ED_OK;
+    }
+    if (!c->may_store) {
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s", c->fwd);
+        return ed_cache_add(r, "Cache-Status", buf);
+    }
+    r->upstream->cache_status = c->status;
+    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
+    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
+    rules.ignore = pcf->cache_ignore;
+    rules.authorization = ed_http_header(r, "Authorization") != NULL;
+    rules.now = ed_time_sec;
+    ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
+                         &v);
+    detail = v.detail;
+    if (detail == NULL && c->no_store) {
+        detail = "no-store";
+    }
+    if (detail == NULL && close) {
+        /* A clean close looks like a truncation. */
+        detail = "truncated";
+    }
+    if (detail == NULL && h->content_length > 0
+        && (uint64_t)h->content_length > c->cache->max_entry_size)
+    {
+        detail = "too-large";
+    }
+    if (detail == NULL && c->lookup && c->uses < (uint32_t)pcf->min_uses) {
+        detail = "min-uses";
+    }
+    if (detail == NULL) {
+        rc = ed_cache_begin(r, c, &v, h, &plen);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+        if (rc == ED_DECLINED) {
+            detail = "no-space";
+        }
+    }
+    if (detail) {
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; detail=%s",
+                 c->fwd, h->status, detail);
+    } else {
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; stored",
+                 c->fwd, h->status);
+    }
+    return ed_cache_add(r, "Cache-Status", buf);
+}
+
+void
+ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                         const char *p, size_t n)
+{
+    int err;
+
+    if (c == NULL || !c->store) {
+        return;
+    }
+    if (c->written + n > c->cache->max_entry_size) {
+        /* Longer than max_entry_size after all: not stored. */
+        c->store = 0;
+        ed_cache_cleanup(c);
+        return;
+    }
+    err = ed_cache_write(c->tmp_fd, p, n);
+    if (err) {
+        ed_cache_write_failed(r, c, err);
+        c->store = 0;
+        ed_cache_cleanup(c);
+        return;
+    }
+    c->written += n;
+}
+
+/* Makes the level directories of path (ends at dirs[0..n)). */
+static void
+ed_cache_mkdirs(char *path, const size_t *dirs, unsigned n)
+{
+    unsigned i;
+    char     save;
+
+    for (i = 0; i < n; i++) {
+        save = path[dirs[i]];
+        path[dirs[i]] = '\0';
+        (void)mkdir(path, 0700);
+        path[dirs[i]] = save;
+    }
+}
+
+/* Renames the finished temp file to the entry of hash. ED_OK or
+ * ED_ERROR (logged). */
+static int
+ed_cache_place(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const char *tmp, const uint8_t *hash)
+{
+    size_t   dirs[3];
+    unsigned n;
+    char    *path;
+
+    path = ed_cache_file_path(r->pool, c->cache, hash, dirs, &n);
+    if (path == NULL) {
+        return ED_ERROR;
+    }
+    if (rename(tmp, path) == 0) {
+        return ED_OK;
+    }
+    if (errno == ENOENT) {
+        ed_cache_mkdirs(path, dirs, n);
+        if (rename(tmp, path) == 0) {
+            return ED_OK;
+        }
+    }
+    ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": rename(\"%s\", \"%s\") "
+                "failed", c->cache->name.data, tmp, path);
+    return ED_ERROR;
+}
+
+/* Writes the Vary marker of the key (its names) unless the one found
+ * holds them already. */
+static void
+ed_cache_marker(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_cache_hdr_t hdr;
+    ed_str_t            none = ed_null_string;
+    char               *prefix, tmp[PATH_MAX];
+    size_t              len;
+    int                 fd, err;
+
+    if (c->marker && ed_str_eq(&c->vary, &c->new_vary)) {
+        return;
+    }
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.stored = (int64_t)ed_time_sec;
+    hdr.last_modified = -1;
+    hdr.swr = -1;
+    hdr.sie = -1;
+    hdr.flags = ED_CACHE_F_VARY;
+    prefix = ed_http_cache_prefix(r->pool, &hdr, &c->key, &c->new_vary,
+                                  &none, NULL, &len);
+    if (prefix == NULL) {
+        return;
+    }
+    ed_http_cache_hdr_seal(prefix, &hdr, 0);
+    snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
+             (int)getpid(), ++ed_cache_tmp_serial);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ed_cache_write_failed(r, c, errno);
+        return;
+    }
+    err = ed_cache_write(fd, prefix, len);
+    close(fd);
+    if (err || ed_cache_place(r, c, tmp, c->main_hash) != ED_OK) {
+        if (err) {
+            ed_cache_write_failed(r, c, err);
+        }
+        unlink(tmp);
+    }
+}
+
+/* Puts the temp file in place as the entry; the index counts it and
+ * evicts over max_size. */
+static void
+ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
+    struct stat st;
+    size_t      n;
+    int         err;
+
+    ed_http_cache_hdr_seal(c->new_prefix, &c->new_hdr, c->written);
+    err = 0;
+    if (pwrite(c->tmp_fd, c->new_prefix, sizeof(c->new_hdr), 0)
+        != (ssize_t)sizeof(c->new_hdr))
+    {
+        err = errno ? errno : EIO;
+    }
+    if (err == 0 && fstat(c->tmp_fd, &st) != 0) {
+        err = errno;
+    }
+    close(c->tmp_fd);
+    c->tmp_fd = -1;
+    if (err) {
+        ed_cache_write_failed(r, c, err);
+        ed_cache_cleanup(c);
+        return;
+    }
+    if (ed_cache_place(r, c, c->tmp_path, c->hash) != ED_OK) {
+        ed_cache_cleanup(c);
+        return;
+    }
+    c->tmp_path = NULL;
+    if (c->new_vary.len) {
+        ed_cache_marker(r, c);
+    }
+    ed_http_cache_write_ok(c->cache->zone);
+    n = ed_http_cache_index_stored(c->cache->zone, c->main_hash,
+                                   (int64_t)st.st_blocks * 512,
+                                   (int64_t)ed_time_sec,
+                                   (uint64_t)c->cache->max_size,
+                                   (int64_t)(c->cache->inactive / 1000),
+                                   out, ED_CACHE_EVICT);
+    ed_cache_unlink_all(r, c->cache, out, n);
+}
+
+void
+ed_http_proxy_cache_done(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    if (c == NULL || !c->store) {
+        return;
+    }
+    c->store = 0;
+    ed_cache_commit(r, c);
+}
+
+/* Revalidation. */
+
+int
+ed_http_proxy_cache_revalidated(ed_http_request_t *r,
+                                ed_http_proxy_conf_t *pcf,
+                                ed_http_proxy_cache_t *c,
+                                const ed_http_resp_head_t *h)
+{
+    ed_http_cache_verdict_t v;
+    ed_http_cache_rules_t   rules;
+    ed_http_header_t        hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t     sh;
+    ed_str_t                key, vary, head, etag;
+    char                    buf[128], *prefix, tmp[PATH_MAX];
+    size_t                  len;
+    off64_t                 off;
+    ssize_t                 n;
+    uint64_t                left;
+    int                     fd, err = 0;
+
+    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
+    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
+    rules.ignore = pcf->cache_ignore;
+    rules.authorization = false;
+    rules.now = ed_time_sec;
+    /* RFC 9111 4.3.4: the 304's freshness information updates the
+     * entry's; a 304 without any keeps the stored head's rules. */
+    if (ed_http_cache_cc(h->headers, h->nheaders, "max-age", NULL)
+        || ed_http_cache_cc(h->headers, h->nheaders, "s-maxage", NULL)
+        || ed_http_cache_cc(h->headers, h->nheaders, "no-cache", NULL))
+    {
+        ed_http_cache_decide(r->pool, &rules, c->hdr.status, h->headers,
+                             h->nheaders, &v);
+    } else {
+        if (ed_http_parse_response(c->prefix + c->hdr.head_off,
+                                   c->hdr.head_len, &sh, hdrs,
+                                   ED_CACHE_MAX_HDRS) != ED_OK)
+        {
+            return 502;
+        }
+        ed_http_cache_decide(r->pool, &rules, c->hdr.status, sh.headers,
+                             sh.nheaders, &v);
+        v.initial_age = 0;
+    }
+    if (v.detail != NULL) {
+        /* Nothing to go by: revalidated again on its next use. */
+        v.lifetime = 0;
+        v.initial_age = 0;
+        v.flags = 0;
+    }
+    c->hdr.stored = (int64_t)ed_time_sec;
+    c->hdr.initial_age = v.initial_age;
+    c->hdr.lifetime = v.lifetime;
+    c->hdr.swr = v.swr;
+    c->hdr.sie = v.sie;
+    c->hdr.flags = (c->hdr.flags & (ED_CACHE_F_VARIANT))
+                   | (v.flags & ~(uint32_t)ED_CACHE_F_VARIANT);
+
+    /* A new file with the new times and the same body (readers of the
+     * old one keep their descriptor). */
+    key.data = c->prefix + c->hdr.key_off;
+    key.len = c->hdr.key_len;
+    vary.data = c->prefix + c->hdr.vary_off;
+    vary.len = c->hdr.vary_len;
+    head.data = c->prefix + c->hdr.head_off;
+    head.len = c->hdr.head_len;
+    etag.data = c->prefix + c->hdr.etag_off;
+    etag.len = c->hdr.etag_len;
+    prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &key, &vary, &head,
+                                  etag.len ? &etag : NULL, &len);
+    if (prefix != NULL) {
+        c->new_hdr.stored = c->hdr.stored;
+        c->new_hdr.initial_age = c->hdr.initial_age;
+        c->new_hdr.lifetime = c->hdr.lifetime;
+        c->new_hdr.last_modified = c->hdr.last_modified;
+        c->new_hdr.swr = c->hdr.swr;
+        c->new_hdr.sie = c->hdr.sie;
+        c->new_hdr.flags = c->hdr.flags;
+        c->new_hdr.status = c->hdr.status;
+        ed_http_cache_hdr_seal(prefix, &c->new_hdr, c->hdr.body_len);
+        snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
+                 (int)getpid(), ++ed_cache_tmp_serial);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            err = ed_cache_write(fd, prefix, len);
+            off = (off64_t)c->hdr.body_off;
+            for (left = c->hdr.body_len; err == 0 && left > 0;
+                 left -= (uint64_t)n)
+            {
+                n = copy_file_range(c->fd, &off, fd, NULL,
+                                    (size_t)ed_min(left, (uint64_t)1 << 30),
+                                    0);
+                if (n <= 0) {
+                    err = n < 0 ? errno : EIO;
+                    break;
+                }
+            }
+            close(fd);
+            if (err || ed_cache_place(r, c, tmp, c->hash) != ED_OK) {
+                unlink(tmp);
+            }
+        }
+        if (err) {
+            ed_cache_write_failed(r, c, err);
+        }
+    }
+    c->status = "REVALIDATED";
+    snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; ttl=%lld",
+             (long long)ed_cache_ttl(&c->hdr));
+    return ed_cache_serve(r, c, buf);
+}
