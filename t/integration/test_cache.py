@@ -4,6 +4,7 @@ revalidation. Every origin counts its requests: a response served from
 the cache is proven by the origin not seeing it."""
 
 import glob
+import json
 import os
 import socket
 import threading
@@ -26,6 +27,7 @@ CONF = """
           /:
             proxy: {pass: 'http://127.0.0.1:@B@', cache: main%s}
             headers: {set: {X-Cache: $upstream_cache_status}}
+            access_log: {path: logs/json.log, format: json}
           /plain/:
             proxy: {pass: 'http://127.0.0.1:@B@'}
 """
@@ -87,6 +89,12 @@ def test_miss_then_hit(eddy):
             assert len(name) == 32
             assert f.endswith("/%s/%s/%s" % (name[-1], name[-3:-1], name))
         assert tmp_files(e) == []
+        # json access logs carry the status.
+        path = os.path.join(str(e.prefix), "logs", "json.log")
+        e.stop()
+        st = [json.loads(l)["upstream_cache_status"]
+              for l in open(path).read().splitlines()]
+        assert st == ["MISS", "HIT", "MISS"], st
 
 
 def test_upstream_request_is_a_plain_get(eddy):
