@@ -75,6 +75,8 @@ static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
                                  const ed_http_resp_head_t *h);
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
 static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
+static int ed_proxy_go(ed_http_proxy_ctx_t *ctx);
+static void ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc);
 
 /* The upstream request. */
 
@@ -1178,8 +1180,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
                                                      ed_http_proxy_module);
     ed_http_proxy_conf_t *pcf = lcf->block;
     ed_http_proxy_ctx_t  *ctx;
-    ed_str_t              key;
-    const ed_peer_addr_t *peer;
     size_t                bits;
     int                   rc;
 
@@ -1227,12 +1227,33 @@ ed_http_proxy_handler(ed_http_request_t *r)
         }
     }
 
-    rc = ed_http_proxy_cache_start(r, pcf, &ctx->cache);
+    rc = ed_http_proxy_cache_start(r, pcf, &ctx->cache, ed_proxy_cache_resume,
+                                   ctx);
+    if (rc == ED_AGAIN) {
+        /* Another request fetches the key: woken when it is done. */
+        return ED_AGAIN;
+    }
     if (rc != ED_DECLINED) {
         /* A hit served, or an answer without the upstream. */
         ed_proxy_teardown(ctx, false);
         return rc;
     }
+    rc = ed_proxy_go(ctx);
+    if (rc != ED_AGAIN) {
+        ed_proxy_teardown(ctx, false);
+        return rc;
+    }
+    return ED_AGAIN;
+}
+
+/* Picks the first server and starts: ED_AGAIN, or the status to answer
+ * with. */
+static int
+ed_proxy_go(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t    *r = ctx->r;
+    ed_str_t              key;
+    const ed_peer_addr_t *peer;
 
     switch (ctx->ups->balance) {
     case ED_HTTP_BALANCE_IP_HASH:
@@ -1252,11 +1273,21 @@ ed_http_proxy_handler(ed_http_request_t *r)
     default:
         break;
     }
+    return ed_proxy_next(ctx);
+}
 
-    rc = ed_proxy_next(ctx);
-    if (rc != ED_AGAIN) {
-        ed_proxy_teardown(ctx, false);
-        return rc;
+/* A request that waited for another one's fetch goes on. */
+static void
+ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc)
+{
+    ed_http_proxy_ctx_t *ctx = data;
+
+    ed_unused(r);
+    if (rc == ED_DECLINED) {
+        rc = ed_proxy_go(ctx);
+        if (rc == ED_AGAIN) {
+            return;
+        }
     }
-    return ED_AGAIN;
+    ed_proxy_finish(ctx, rc);
 }

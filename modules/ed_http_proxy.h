@@ -65,8 +65,15 @@ typedef struct {
 
 extern ed_module_t ed_http_proxy_module;
 
+/* Called when a request that waited for another one's fetch goes on:
+ * rc is ED_DECLINED (go upstream) or what serving the entry returned. */
+typedef void (*ed_http_proxy_cache_resume_pt)(ed_http_request_t *r,
+                                              void *data, int rc);
+
 /* A request's use of the cache (ed_http_proxy_cache.c). */
 typedef struct {
+    ed_http_request_t   *r;
+    ed_http_proxy_conf_t *pcf;
     ed_http_cache_t     *cache;
     ed_str_t             key;
     uint8_t              hash[ED_CACHE_HASH_LEN];  /* its file's */
@@ -88,6 +95,14 @@ typedef struct {
     ed_str_t             ims;
     char                 ims_buf[32];
     uint64_t             written;
+    /* cache_lock: the fill this request holds (lock_hash, its temp
+     * file's serial), or the one it waits for. */
+    uint8_t              lock_hash[ED_CACHE_HASH_LEN];
+    uint32_t             serial;
+    ed_http_cache_waiter_t waiter;
+    ed_http_proxy_cache_resume_pt resume;
+    void                *resume_data;
+    const char          *detail;      /* why not stored, known early */
     const char          *fwd;         /* Cache-Status fwd= */
     const char          *status;      /* $upstream_cache_status */
     unsigned             lookup:1;    /* looked up: may store */
@@ -96,14 +111,19 @@ typedef struct {
     unsigned             marker:1;    /* the key has a Vary marker */
     unsigned             revalidating:1;
     unsigned             store:1;     /* writing tmp_fd */
+    unsigned             locked:1;    /* holds the key's fill */
+    unsigned             waiting:1;
 } ed_http_proxy_cache_t;
 
 /* The lookup, before any upstream is tried: ED_OK (a hit was served),
  * ED_DECLINED (go upstream; *cp is the request's cache state, NULL
- * without a cache), or a status. */
+ * without a cache), ED_AGAIN (it waits for another request's fetch of
+ * the key: resume(r, data, rc) is called later), or a status. */
 int ed_http_proxy_cache_start(ed_http_request_t *r,
                               ed_http_proxy_conf_t *pcf,
-                              ed_http_proxy_cache_t **cp);
+                              ed_http_proxy_cache_t **cp,
+                              ed_http_proxy_cache_resume_pt resume,
+                              void *data);
 /* The upstream request of a cache fetch. */
 void ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
                                  ed_http_upstream_req_t *q);

@@ -19,6 +19,9 @@
 
 static unsigned ed_cache_tmp_serial;
 
+static void ed_cache_write_failed(ed_http_request_t *r,
+                                  ed_http_proxy_cache_t *c, int err);
+
 /* Paths. */
 
 /* path/<levels>/<32 hex> of hash into pool memory, the directories'
@@ -76,20 +79,39 @@ ed_cache_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
 
 /* Request state. */
 
+/* Gives up the temp file (never stored: what was written goes) and
+ * the key's fill; hfm_until > 0 marks the key hit-for-miss. The fill
+ * goes first: the file's end wakes the waiters, who must find the key
+ * free. */
 static void
-ed_cache_cleanup(void *data)
+ed_cache_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
 {
-    ed_http_proxy_cache_t *c = data;
-
+    if (c->locked) {
+        c->locked = 0;
+        ed_http_cache_index_unlock(c->cache->zone, c->lock_hash,
+                                   (int32_t)getpid(), c->serial, hfm_until);
+    }
     if (c->tmp_fd >= 0) {
         close(c->tmp_fd);
         c->tmp_fd = -1;
     }
     if (c->tmp_path) {
-        /* Never stored: what was written goes. */
         unlink(c->tmp_path);
         c->tmp_path = NULL;
     }
+    c->store = 0;
+}
+
+static void
+ed_cache_cleanup(void *data)
+{
+    ed_http_proxy_cache_t *c = data;
+
+    if (c->waiting) {
+        c->waiting = 0;
+        ed_http_cache_wait_cancel(&c->waiter);
+    }
+    ed_cache_drop_tmp(c, 0);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -413,9 +435,130 @@ ed_cache_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     return ED_OK;
 }
 
+/* The temp file path/.tmp/<pid>.<serial> into c->tmp_path. */
+static int
+ed_cache_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    size_t n = c->cache->path.len + 48;
+
+    c->tmp_path = ed_pnalloc(r->pool, n);
+    if (c->tmp_path == NULL) {
+        return ED_ERROR;
+    }
+    if (c->serial == 0) {
+        c->serial = ++ed_cache_tmp_serial;
+    }
+    snprintf(c->tmp_path, n, "%s/.tmp/%d.%u", c->cache->path.data,
+             (int)getpid(), c->serial);
+    return ED_OK;
+}
+
+static void ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout);
+
+/* cache_lock: takes the key's fill (its temp file made now, so that
+ * waiters have a name to watch), or waits for the request holding it.
+ * ED_OK (go upstream), ED_AGAIN (waiting), ED_ERROR. */
+static int
+ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              ed_msec_t timeout)
+{
+    uint8_t  dropped[ED_CACHE_HASH_LEN];
+    size_t   nd;
+    int64_t  now = (int64_t)ed_time_sec;
+    int32_t  opid = 0;
+    uint32_t oserial = 0;
+    int      rc;
+
+    memcpy(c->lock_hash, c->hash, ED_CACHE_HASH_LEN);
+    c->serial = ++ed_cache_tmp_serial;
+    rc = ed_http_cache_index_lock(c->cache->zone, c->lock_hash, now,
+                                  now + (int64_t)(timeout + 999) / 1000,
+                                  (int32_t)getpid(), c->serial, &opid,
+                                  &oserial, dropped, &nd);
+    if (nd) {
+        ed_cache_unlink_all(r, c->cache, dropped, nd);
+    }
+    if (rc == ED_DECLINED) {
+        /* Hit-for-miss: no queueing; a storable response is stored. */
+        return ED_OK;
+    }
+    if (rc == ED_OK) {
+        c->locked = 1;
+        if (ed_cache_tmp_name(r, c) != ED_OK) {
+            return ED_ERROR;
+        }
+        c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC
+                                      | O_CLOEXEC, 0600);
+        if (c->tmp_fd < 0) {
+            ed_cache_write_failed(r, c, errno);
+            c->tmp_path = NULL;
+            ed_cache_drop_tmp(c, 0);
+        }
+        return ED_OK;
+    }
+    c->waiter.cache = c->cache;
+    c->waiter.done = ed_cache_waited;
+    c->waiter.data = c;
+    snprintf(c->waiter.name, sizeof(c->waiter.name), "%d.%u", (int)opid,
+             oserial);
+    if (ed_http_cache_wait(&c->waiter, timeout) != ED_OK) {
+        return ED_OK;
+    }
+    c->waiting = 1;
+    return ED_AGAIN;
+}
+
+/* The fetch waited for is over (or timeout passed): the entry it stored
+ * is served, else the request goes upstream itself. */
+static void
+ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout)
+{
+    ed_http_proxy_cache_t *c = w->data;
+    ed_http_request_t     *r = c->r;
+    char                   buf[96];
+    int                    rc;
+
+    c->waiting = 0;
+    if (timeout) {
+        /* Past cache_lock.timeout: upstream, unstored. */
+        c->detail = "lock-timeout";
+        c->resume(r, c->resume_data, ED_DECLINED);
+        return;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->revalidating = 0;
+    rc = ed_cache_find(r, c);
+    if (rc == ED_ERROR) {
+        c->resume(r, c->resume_data, 500);
+        return;
+    }
+    if (rc == ED_OK && ed_cache_ttl(&c->hdr) > 0) {
+        c->status = "HIT";
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; collapsed",
+                 c->fwd, c->hdr.status);
+        c->resume(r, c->resume_data, ed_cache_serve(r, c, buf));
+        return;
+    }
+    if (rc == ED_OK && c->pcf->revalidate
+        && (c->hdr.etag_len || c->hdr.last_modified >= 0))
+    {
+        c->fwd = "stale";
+        c->status = "EXPIRED";
+        c->revalidating = 1;
+    } else if (rc == ED_OK) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->resume(r, c->resume_data, ED_DECLINED);
+}
+
 int
 ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
-                          ed_http_proxy_cache_t **cp)
+                          ed_http_proxy_cache_t **cp,
+                          ed_http_proxy_cache_resume_pt resume, void *data)
 {
     ed_http_proxy_cache_t *c;
     ed_str_t               cc;
@@ -431,6 +574,10 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     if (c == NULL) {
         return 500;
     }
+    c->r = r;
+    c->pcf = pcf;
+    c->resume = resume;
+    c->resume_data = data;
     c->cache = pcf->cache;
     c->fd = -1;
     c->tmp_fd = -1;
@@ -516,6 +663,17 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         }
         c->may_store = 0;
         return 504;
+    }
+    if (!c->no_store && (pcf->cache_lock == NULL || pcf->cache_lock->enabled))
+    {
+        rc = ed_cache_lock(r, c, pcf->cache_lock ? pcf->cache_lock->timeout
+                                                 : 5000);
+        if (rc == ED_ERROR) {
+            return 500;
+        }
+        if (rc == ED_AGAIN) {
+            return ED_AGAIN;
+        }
     }
     return ED_DECLINED;
 }
@@ -670,25 +828,24 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     if (c->new_prefix == NULL) {
         return ED_DECLINED;
     }
-    c->tmp_path = ed_pnalloc(r->pool, c->cache->path.len + 48);
-    if (c->tmp_path == NULL) {
-        return ED_ERROR;
-    }
-    snprintf(c->tmp_path, c->cache->path.len + 48, "%s/.tmp/%d.%u",
-             c->cache->path.data, (int)getpid(), ++ed_cache_tmp_serial);
-    c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                     0600);
     if (c->tmp_fd < 0) {
-        err = errno;
-        c->tmp_path = NULL;
-        ed_cache_write_failed(r, c, err);
-        return ED_DECLINED;
+        /* Not made at the lock (no cache_lock, or hit-for-miss). */
+        if (ed_cache_tmp_name(r, c) != ED_OK) {
+            return ED_ERROR;
+        }
+        c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC
+                                      | O_CLOEXEC, 0600);
+        if (c->tmp_fd < 0) {
+            err = errno;
+            c->tmp_path = NULL;
+            ed_cache_write_failed(r, c, err);
+            return ED_DECLINED;
+        }
     }
     err = ed_cache_write(c->tmp_fd, c->new_prefix, *plen);
     if (err) {
         ed_cache_write_failed(r, c, err);
-        ed_cache_cleanup(c);
-        c->fd = -1;
+        ed_cache_drop_tmp(c, 0);
         return ED_DECLINED;
     }
     c->written = 0;
@@ -723,21 +880,29 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     rules.now = ed_time_sec;
     ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
                          &v);
-    detail = v.detail;
+    detail = c->detail;
     if (detail == NULL && c->no_store) {
         detail = "no-store";
     }
-    if (detail == NULL && close) {
-        /* A clean close looks like a truncation. */
-        detail = "truncated";
-    }
-    if (detail == NULL && h->content_length > 0
-        && (uint64_t)h->content_length > c->cache->max_entry_size)
-    {
-        detail = "too-large";
-    }
     if (detail == NULL && c->lookup && c->uses < (uint32_t)pcf->min_uses) {
         detail = "min-uses";
+    }
+    if (detail == NULL) {
+        detail = v.detail;
+        if (detail == NULL && close) {
+            /* A clean close looks like a truncation. */
+            detail = "truncated";
+        }
+        if (detail == NULL && h->content_length > 0
+            && (uint64_t)h->content_length > c->cache->max_entry_size)
+        {
+            detail = "too-large";
+        }
+        if (detail != NULL) {
+            /* The response itself is not storable: waiters go at once,
+             * and for 30 s nobody queues for the key. */
+            ed_cache_drop_tmp(c, (int64_t)ed_time_sec + 30);
+        }
     }
     if (detail == NULL) {
         rc = ed_cache_begin(r, c, &v, h, &plen);
@@ -749,6 +914,7 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         }
     }
     if (detail) {
+        ed_cache_drop_tmp(c, 0);
         snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; detail=%s",
                  c->fwd, h->status, detail);
     } else {
@@ -769,15 +935,13 @@ ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     if (c->written + n > c->cache->max_entry_size) {
         /* Longer than max_entry_size after all: not stored. */
-        c->store = 0;
-        ed_cache_cleanup(c);
+        ed_cache_drop_tmp(c, (int64_t)ed_time_sec + 30);
         return;
     }
     err = ed_cache_write(c->tmp_fd, p, n);
     if (err) {
         ed_cache_write_failed(r, c, err);
-        c->store = 0;
-        ed_cache_cleanup(c);
+        ed_cache_drop_tmp(c, 0);
         return;
     }
     c->written += n;
@@ -893,14 +1057,17 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     c->tmp_fd = -1;
     if (err) {
         ed_cache_write_failed(r, c, err);
-        ed_cache_cleanup(c);
+        ed_cache_drop_tmp(c, 0);
         return;
     }
     if (ed_cache_place(r, c, c->tmp_path, c->hash) != ED_OK) {
-        ed_cache_cleanup(c);
+        ed_cache_drop_tmp(c, 0);
         return;
     }
+    /* In place: the rename woke the waiters, who find the entry; the
+     * fill goes after it. */
     c->tmp_path = NULL;
+    ed_cache_drop_tmp(c, 0);
     if (c->new_vary.len) {
         ed_cache_marker(r, c);
     }
@@ -1032,6 +1199,8 @@ ed_http_proxy_cache_revalidated(ed_http_request_t *r,
             ed_cache_write_failed(r, c, err);
         }
     }
+    /* Waiters for the key find the refreshed entry. */
+    ed_cache_drop_tmp(c, 0);
     c->status = "REVALIDATED";
     snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; ttl=%lld",
              (long long)ed_cache_ttl(&c->hdr));

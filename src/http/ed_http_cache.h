@@ -9,6 +9,7 @@
 
 #include "ed_http.h"
 #include "ed_shm.h"
+#include "ed_loop.h"
 
 #include <stdatomic.h>
 
@@ -212,6 +213,21 @@ size_t ed_http_cache_index_stored(ed_http_cache_zone_t *z,
                                   int64_t now, uint64_t max_size,
                                   int64_t inactive, uint8_t *out,
                                   size_t max);
+/* cache_lock: one fetch per key. Takes the key's fill for process pid
+ * and its temp file serial until `until` (ED_OK); or ED_AGAIN with the
+ * filler's pid and serial in *opid, *oserial (its temp file's end wakes
+ * the waiters); or ED_DECLINED while the key is hit-for-miss (go
+ * upstream without waiting). *dropped as ed_http_cache_index_use. */
+int ed_http_cache_index_lock(ed_http_cache_zone_t *z, const uint8_t *hash,
+                             int64_t now, int64_t until, int32_t pid,
+                             uint32_t serial, int32_t *opid,
+                             uint32_t *oserial, uint8_t *dropped,
+                             size_t *ndropped);
+/* Releases the fill taken by pid and serial; hfm_until > 0 makes the key
+ * hit-for-miss until then (its response was not storable). */
+void ed_http_cache_index_unlock(ed_http_cache_zone_t *z, const uint8_t *hash,
+                                int32_t pid, uint32_t serial,
+                                int64_t hfm_until);
 /* The file of hash was found bad or removed: the entry goes. */
 void ed_http_cache_index_remove(ed_http_cache_zone_t *z, const uint8_t *hash);
 /* Counters for status and tests. */
@@ -221,6 +237,33 @@ void ed_http_cache_index_stats(ed_http_cache_zone_t *z, uint64_t *entries,
  * failure since the last success); ed_http_cache_write_ok clears it. */
 bool ed_http_cache_write_failed(ed_http_cache_zone_t *z);
 void ed_http_cache_write_ok(ed_http_cache_zone_t *z);
+
+/* Waiting for another process's fetch (ed_http_cache_wait.c): woken by
+ * inotify when the filler's temp file leaves path/.tmp/ (renamed into
+ * place or removed), never by polling. */
+typedef struct ed_http_cache_waiter_s ed_http_cache_waiter_t;
+
+struct ed_http_cache_waiter_s {
+    ed_http_cache_waiter_t *next;
+    ed_http_cache_waiter_t *prev;
+    ed_http_cache_t        *cache;
+    char                    name[32];   /* "<pid>.<serial>" */
+    int                     wd;
+    ed_defer_t              wake;       /* posted when the file is gone */
+    ed_timer_t              timer;      /* cache_lock timeout */
+    void                  (*done)(ed_http_cache_waiter_t *w, bool timeout);
+    void                   *data;
+    unsigned                queued:1;
+};
+
+/* Starts waiting for .tmp/<name> of cache to go (done(w, false)), or
+ * for timeout ms (done(w, true)); done runs from the loop, once. ED_OK
+ * or ED_ERROR (no inotify: the caller goes on without waiting). */
+int ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout);
+/* Stops waiting (the request ended first). */
+void ed_http_cache_wait_cancel(ed_http_cache_waiter_t *w);
+/* Closes the worker's inotify descriptor (exit_worker). */
+void ed_http_cache_wait_exit(void);
 
 /* Storage rules (ed_http_cache_policy.c). */
 

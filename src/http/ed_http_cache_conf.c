@@ -16,6 +16,7 @@ static const char *ed_cache_set_caches(ed_conf_t *cf, const ed_key_t *key,
 static const char *ed_cache_set_levels(ed_conf_t *cf, const ed_key_t *key,
                                        ed_node_t *node, void *conf);
 static int ed_cache_postconf(ed_conf_t *cf);
+static void ed_cache_exit_worker(ed_worker_t *w);
 static int ed_cache_var_status(ed_http_request_t *r, ed_str_t *out);
 
 static const ed_conf_bounds_t ed_cache_zone_bounds = {
@@ -71,7 +72,15 @@ ed_module_t ed_http_cache_module = {
     .conf_size = { sizeof(ed_http_cache_main_conf_t), 0, 0, 0 },
     .variables = ed_cache_variables,
     .postconf = ed_cache_postconf,
+    .exit_worker = ed_cache_exit_worker,
 };
+
+static void
+ed_cache_exit_worker(ed_worker_t *w)
+{
+    ed_unused(w);
+    ed_http_cache_wait_exit();
+}
 
 static ed_http_cache_main_conf_t *
 ed_cache_main_conf(ed_conf_t *cf)

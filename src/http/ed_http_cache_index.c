@@ -19,7 +19,15 @@ typedef struct {
     int64_t   fsize;       /* bytes on disk; 0: no file known */
     int64_t   used;        /* unix time of the last use */
     uint32_t  live;
+    /* cache_lock: a request of process fill_pid fetches the key into
+     * .tmp/<fill_pid>.<fill_serial> until fill_until (unix time); 0:
+     * none. After a response found not storable, no request waits for
+     * the key until hfm_until (hit-for-miss). */
+    int32_t   fill_pid;
+    uint32_t  fill_serial;
     uint32_t  pad;
+    int64_t   fill_until;
+    int64_t   hfm_until;
 } ed_cache_node_t;
 
 struct ed_http_cache_zone_s {
@@ -164,22 +172,22 @@ ed_cache_drop(ed_http_cache_zone_t *z, uint32_t i)
     }
     nodes[i].live = 0;
     nodes[i].fsize = 0;
+    nodes[i].fill_pid = 0;
+    nodes[i].hfm_until = 0;
     nodes[i].chain = z->free;
     z->free = i;
 }
 
-uint32_t
-ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
-                        int64_t now, uint8_t *dropped, size_t *ndropped)
+/* The entry of hash, made (first in the LRU) when new; a full zone
+ * drops its least recently used entry, whose hash goes to dropped when
+ * it had a file. Under the lock. */
+static uint32_t
+ed_cache_get(ed_http_cache_zone_t *z, const uint8_t *hash, int64_t now,
+             uint8_t *dropped, size_t *ndropped)
 {
-    ed_cache_node_t *nodes;
-    uint32_t         i, uses, *b;
+    ed_cache_node_t *nodes = ed_cache_nodes(z);
+    uint32_t         i, *b;
 
-    *ndropped = 0;
-    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
-        return 0;
-    }
-    nodes = ed_cache_nodes(z);
     i = ed_cache_find(z, hash);
     if (i != ED_CACHE_NIL) {
         ed_cache_lru_unlink(z, i);
@@ -204,6 +212,8 @@ ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
         memcpy(nodes[i].hash, hash, ED_CACHE_HASH_LEN);
         nodes[i].uses = 0;
         nodes[i].fsize = 0;
+        nodes[i].fill_pid = 0;
+        nodes[i].hfm_until = 0;
         nodes[i].live = 1;
         b = &ed_cache_buckets(z)[ed_cache_bucket(z, hash)];
         nodes[i].chain = *b;
@@ -211,12 +221,83 @@ ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
     }
     ed_cache_lru_front(z, i);
     nodes[i].used = now;
+    return i;
+}
+
+uint32_t
+ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
+                        int64_t now, uint8_t *dropped, size_t *ndropped)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i, uses;
+
+    *ndropped = 0;
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return 0;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_get(z, hash, now, dropped, ndropped);
     if (nodes[i].uses < UINT32_MAX) {
         nodes[i].uses++;
     }
     uses = nodes[i].uses;
     ed_shm_unlock(&z->mutex);
     return uses;
+}
+
+int
+ed_http_cache_index_lock(ed_http_cache_zone_t *z, const uint8_t *hash,
+                         int64_t now, int64_t until, int32_t pid,
+                         uint32_t serial, int32_t *opid, uint32_t *oserial,
+                         uint8_t *dropped, size_t *ndropped)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i;
+    int              rc;
+
+    *ndropped = 0;
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return ED_DECLINED;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_get(z, hash, now, dropped, ndropped);
+    if (nodes[i].hfm_until > now) {
+        rc = ED_DECLINED;
+    } else if (nodes[i].fill_pid != 0 && nodes[i].fill_until > now) {
+        *opid = nodes[i].fill_pid;
+        *oserial = nodes[i].fill_serial;
+        rc = ED_AGAIN;
+    } else {
+        nodes[i].fill_serial = serial;
+        nodes[i].fill_until = until;
+        nodes[i].fill_pid = pid;
+        rc = ED_OK;
+    }
+    ed_shm_unlock(&z->mutex);
+    return rc;
+}
+
+void
+ed_http_cache_index_unlock(ed_http_cache_zone_t *z, const uint8_t *hash,
+                           int32_t pid, uint32_t serial, int64_t hfm_until)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_find(z, hash);
+    if (i != ED_CACHE_NIL && nodes[i].fill_pid == pid
+        && nodes[i].fill_serial == serial)
+    {
+        nodes[i].fill_pid = 0;
+        if (hfm_until > nodes[i].hfm_until) {
+            nodes[i].hfm_until = hfm_until;
+        }
+    }
+    ed_shm_unlock(&z->mutex);
 }
 
 size_t
