@@ -76,6 +76,7 @@ static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
 static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
 static int ed_proxy_go(ed_http_proxy_ctx_t *ctx);
+static int ed_proxy_stale_status(int status);
 static void ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc);
 
 /* The upstream request. */
@@ -201,6 +202,31 @@ ed_proxy_cleanup(void *data)
         return;
     }
     ed_proxy_teardown(ctx, false);
+}
+
+/* The ED_CACHE_STALE_* condition of a failure of kind ft. */
+static int
+ed_proxy_stale_cond(int ft)
+{
+    return ft == ED_PROXY_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
+           : ft == ED_PROXY_FT_INVALID ? ED_CACHE_STALE_INVALID
+           : ED_CACHE_STALE_ERROR;
+}
+
+/* No upstream gave a response (ft: how the last one failed; rc the
+ * status to answer): a stale entry may answer instead (use_stale,
+ * stale-if-error). Last call. */
+static void
+ed_proxy_finish_failed(ed_http_proxy_ctx_t *ctx, int ft, int rc)
+{
+    int s;
+
+    s = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
+                                   ed_proxy_stale_cond(ft), true);
+    if (s != ED_DECLINED) {
+        rc = s;
+    }
+    ed_proxy_finish(ctx, rc);
 }
 
 /* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
@@ -656,13 +682,13 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
         return;
     }
     if (!ed_proxy_may_retry(ctx, ft, status)) {
-        ed_proxy_finish(ctx, ctx->fail_status);
+        ed_proxy_finish_failed(ctx, ft, ctx->fail_status);
         return;
     }
     ctx->head_received = 0;
     rc = ed_proxy_next(ctx);
     if (rc != ED_AGAIN) {
-        ed_proxy_finish(ctx, rc);
+        ed_proxy_finish_failed(ctx, ft, rc);
     }
 }
 
@@ -1063,6 +1089,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_header_t         hdrs[ED_PROXY_MAX_HEADERS];
     ed_http_resp_head_t      h;
     char                    *copy;
+    int                      rc;
 
     if (status == ED_DECLINED) {
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
@@ -1153,6 +1180,17 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_try_end(ctx, h.status);
+    if (ctx->cache && ctx->cache->stale && ed_proxy_stale_status(h.status)) {
+        /* An error status a stale entry may answer for (use_stale). */
+        rc = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
+                                        ed_proxy_stale_status(h.status),
+                                        false);
+        if (rc != ED_DECLINED) {
+            ed_proxy_teardown(ctx, false);
+            ed_http_finalize(ctx->r, rc);
+            return;
+        }
+    }
     if (ctx->cache && ctx->cache->revalidating && h.status == 304) {
         /* The stale entry is still good: refreshed and served. */
         ed_http_upstream_succeeded(ctx->server);
@@ -1167,6 +1205,30 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_start_body(ctx);
+}
+
+/* The use_stale condition of an upstream status, 0: none. */
+static int
+ed_proxy_stale_status(int status)
+{
+    switch (status) {
+    case 500:
+        return ED_CACHE_STALE_500;
+    case 502:
+        return ED_CACHE_STALE_502;
+    case 503:
+        return ED_CACHE_STALE_503;
+    case 504:
+        return ED_CACHE_STALE_504;
+    case 403:
+        return ED_CACHE_STALE_403;
+    case 404:
+        return ED_CACHE_STALE_404;
+    case 429:
+        return ED_CACHE_STALE_429;
+    default:
+        return 0;
+    }
 }
 
 /* The handler. */
@@ -1241,6 +1303,13 @@ ed_http_proxy_handler(ed_http_request_t *r)
     rc = ed_proxy_go(ctx);
     if (rc != ED_AGAIN) {
         ed_proxy_teardown(ctx, false);
+        if (rc >= 500) {
+            /* No server to try: a stale entry may answer. */
+            int s = ed_http_proxy_cache_failed(r, ctx->cache,
+                                               ED_CACHE_STALE_ERROR, true);
+
+            rc = s != ED_DECLINED ? s : rc;
+        }
         return rc;
     }
     return ED_AGAIN;
@@ -1288,6 +1357,8 @@ ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc)
         if (rc == ED_AGAIN) {
             return;
         }
+        ed_proxy_finish_failed(ctx, ED_PROXY_FT_ERROR, rc);
+        return;
     }
     ed_proxy_finish(ctx, rc);
 }

@@ -112,6 +112,7 @@ typedef struct {
     unsigned             revalidating:1;
     unsigned             store:1;     /* writing tmp_fd */
     unsigned             locked:1;    /* holds the key's fill */
+    unsigned             stale:1;     /* fd is a stale entry */
     unsigned             waiting:1;
 } ed_http_proxy_cache_t;
 
@@ -124,6 +125,13 @@ int ed_http_proxy_cache_start(ed_http_request_t *r,
                               ed_http_proxy_cache_t **cp,
                               ed_http_proxy_cache_resume_pt resume,
                               void *data);
+/* The fetch failed before a response went out: cond is the
+ * ED_CACHE_STALE_* condition, fetch whether it is a failure to fetch
+ * (error, timeout) rather than an error status. Returns ED_DECLINED
+ * (answer as usual), or the result of serving the stale entry, or 504
+ * (a stale must-revalidate entry that could not be revalidated). */
+int ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                               int cond, bool fetch);
 /* The upstream request of a cache fetch. */
 void ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
                                  ed_http_upstream_req_t *q);

@@ -501,21 +501,123 @@ ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     c->waiter.data = c;
     snprintf(c->waiter.name, sizeof(c->waiter.name), "%d.%u", (int)opid,
              oserial);
+    return ED_AGAIN;
+}
+
+/* Whether the stale entry open in c may be served for cond (an
+ * ED_CACHE_STALE_* bit): never after no-cache, must-revalidate or
+ * proxy-revalidate; in use_stale's conditions unless it had s-maxage;
+ * in its own stale-while-revalidate (updating) or stale-if-error
+ * window (RFC 5861). */
+static bool
+ed_cache_stale_ok(ed_http_proxy_cache_t *c, int cond)
+{
+    int64_t stale = -ed_cache_ttl(&c->hdr);
+    int64_t window = cond == ED_CACHE_STALE_UPDATING ? c->hdr.swr
+                                                     : c->hdr.sie;
+
+    if (!c->stale || (c->hdr.flags & ED_CACHE_F_MUST_REVAL)) {
+        return false;
+    }
+    if ((c->pcf->use_stale & cond) && !(c->hdr.flags & ED_CACHE_F_S_MAXAGE))
+    {
+        return true;
+    }
+    return window >= 0 && stale <= window;
+}
+
+/* Serves the stale entry: detail "updating" or "stale-error". */
+static int
+ed_cache_serve_stale(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                     bool updating)
+{
+    char buf[96];
+
+    c->revalidating = 0;
+    if (updating) {
+        c->status = "UPDATING";
+        snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld; detail=updating",
+                 (long long)ed_cache_ttl(&c->hdr));
+    } else {
+        c->status = "STALE";
+        snprintf(buf, sizeof(buf), "eddy; fwd=stale; ttl=%lld; "
+                 "detail=stale-error", (long long)ed_cache_ttl(&c->hdr));
+    }
+    return ed_cache_serve(r, c, buf);
+}
+
+/* What to do once ed_cache_find returned rc: serve a fresh entry, wait
+ * for another request's fetch (or serve stale while it updates), or go
+ * upstream. ED_DECLINED (upstream), ED_AGAIN (waiting), or the result
+ * of serving. */
+static int
+ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
+                bool only_if_cached, bool collapsed)
+{
+    ed_http_proxy_conf_t *pcf = c->pcf;
+    ed_msec_t             timeout;
+    char                  buf[96];
+
+    if (rc == ED_ERROR) {
+        return 500;
+    }
+    c->stale = 0;
+    if (rc == ED_OK) {
+        if (c->hdr.lifetime > 0 && ed_cache_ttl(&c->hdr) > 0) {
+            c->status = "HIT";
+            if (collapsed) {
+                snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; "
+                         "collapsed", c->fwd, c->hdr.status);
+            } else {
+                snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld",
+                         (long long)ed_cache_ttl(&c->hdr));
+            }
+            return ed_cache_serve(r, c, buf);
+        }
+        /* Stale: kept open, to revalidate or to serve stale. */
+        c->stale = 1;
+        c->fwd = "stale";
+        c->status = "EXPIRED";
+        c->revalidating = pcf->revalidate && !only_if_cached
+                          && (c->hdr.etag_len || c->hdr.last_modified >= 0);
+    }
+    if (only_if_cached) {
+        r->upstream->cache_status = c->status;
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; detail=only-if-cached",
+                 c->fwd);
+        if (ed_cache_add(r, "Cache-Status", buf) != ED_OK) {
+            return 500;
+        }
+        c->may_store = 0;
+        return 504;
+    }
+    if (c->no_store || (pcf->cache_lock && !pcf->cache_lock->enabled)) {
+        return ED_DECLINED;
+    }
+    timeout = pcf->cache_lock ? pcf->cache_lock->timeout : 5000;
+    rc = ed_cache_lock(r, c, timeout);
+    if (rc != ED_AGAIN) {
+        return rc == ED_ERROR ? 500 : ED_DECLINED;
+    }
+    /* Another request fetches the key. */
+    if (ed_cache_stale_ok(c, ED_CACHE_STALE_UPDATING)) {
+        return ed_cache_serve_stale(r, c, true);
+    }
     if (ed_http_cache_wait(&c->waiter, timeout) != ED_OK) {
-        return ED_OK;
+        return ED_DECLINED;
     }
     c->waiting = 1;
     return ED_AGAIN;
 }
 
 /* The fetch waited for is over (or timeout passed): the entry it stored
- * is served, else the request goes upstream itself. */
+ * is served, else the request goes upstream itself (or waits again for
+ * a new fetch of the key). */
 static void
 ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout)
 {
     ed_http_proxy_cache_t *c = w->data;
     ed_http_request_t     *r = c->r;
-    char                   buf[96];
     int                    rc;
 
     c->waiting = 0;
@@ -530,29 +632,10 @@ ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout)
         c->fd = -1;
     }
     c->revalidating = 0;
-    rc = ed_cache_find(r, c);
-    if (rc == ED_ERROR) {
-        c->resume(r, c->resume_data, 500);
-        return;
+    rc = ed_cache_decide(r, c, ed_cache_find(r, c), false, true);
+    if (rc != ED_AGAIN) {
+        c->resume(r, c->resume_data, rc);
     }
-    if (rc == ED_OK && ed_cache_ttl(&c->hdr) > 0) {
-        c->status = "HIT";
-        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; collapsed",
-                 c->fwd, c->hdr.status);
-        c->resume(r, c->resume_data, ed_cache_serve(r, c, buf));
-        return;
-    }
-    if (rc == ED_OK && c->pcf->revalidate
-        && (c->hdr.etag_len || c->hdr.last_modified >= 0))
-    {
-        c->fwd = "stale";
-        c->status = "EXPIRED";
-        c->revalidating = 1;
-    } else if (rc == ED_OK) {
-        close(c->fd);
-        c->fd = -1;
-    }
-    c->resume(r, c->resume_data, ED_DECLINED);
 }
 
 int
@@ -562,9 +645,8 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
 {
     ed_http_proxy_cache_t *c;
     ed_str_t               cc;
-    char                   buf[64];
     bool                   bypass, nocache, only_if_cached = false;
-    int                    rc, method;
+    int                    method;
 
     *cp = NULL;
     if (pcf->cache == NULL) {
@@ -632,48 +714,26 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->lookup = 1;
     c->fwd = "uri-miss";
     c->status = "MISS";
-    rc = ed_cache_find(r, c);
-    if (rc == ED_ERROR) {
-        return 500;
+    return ed_cache_decide(r, c, ed_cache_find(r, c), only_if_cached, false);
+}
+
+int
+ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                           int cond, bool fetch)
+{
+    if (c == NULL || !c->stale || r->header_sent) {
+        return ED_DECLINED;
     }
-    if (rc == ED_OK) {
-        if (c->hdr.lifetime > 0 && ed_cache_ttl(&c->hdr) > 0) {
-            c->status = "HIT";
-            snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld",
-                     (long long)ed_cache_ttl(&c->hdr));
-            return ed_cache_serve(r, c, buf);
-        }
-        c->fwd = "stale";
-        c->status = "EXPIRED";
-        if (pcf->revalidate && !only_if_cached
-            && (c->hdr.etag_len || c->hdr.last_modified >= 0))
-        {
-            c->revalidating = 1;
-        } else {
-            close(c->fd);
-            c->fd = -1;
-        }
+    if (ed_cache_stale_ok(c, cond)) {
+        r->headers_out.nelts = 0;
+        return ed_cache_serve_stale(r, c, false);
     }
-    if (only_if_cached) {
-        r->upstream->cache_status = c->status;
-        snprintf(buf, sizeof(buf), "eddy; fwd=%s; detail=only-if-cached",
-                 c->fwd);
-        if (ed_cache_add(r, "Cache-Status", buf) != ED_OK) {
-            return 500;
-        }
-        c->may_store = 0;
-        return 504;
-    }
-    if (!c->no_store && (pcf->cache_lock == NULL || pcf->cache_lock->enabled))
+    if (fetch && (c->hdr.flags
+                  & (ED_CACHE_F_MUST_REVAL | ED_CACHE_F_S_MAXAGE)))
     {
-        rc = ed_cache_lock(r, c, pcf->cache_lock ? pcf->cache_lock->timeout
-                                                 : 5000);
-        if (rc == ED_ERROR) {
-            return 500;
-        }
-        if (rc == ED_AGAIN) {
-            return ED_AGAIN;
-        }
+        /* RFC 9111 5.2.2.2 (s-maxage implies proxy-revalidate): a stale
+         * entry that must be revalidated and cannot be is a 504. */
+        return 504;
     }
     return ED_DECLINED;
 }

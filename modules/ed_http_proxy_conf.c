@@ -316,10 +316,6 @@ ed_proxy_check(ed_conf_t *cf, ed_node_t *node, void *block)
         return NULL;
     }
     /* Not built yet: refused rather than accepted and ignored. */
-    if (pcf->use_stale) {
-        ed_conf_error(cf, ed_conf_get(node, "use_stale"), "use_stale is not "
-                      "available yet in this version of eddy");
-    }
     if (pcf->purge == 1) {
         ed_conf_error(cf, ed_conf_get(node, "purge"), "purge is not "
                       "available yet in this version of eddy");

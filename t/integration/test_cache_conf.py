@@ -59,8 +59,6 @@ BASE = """
     # Not built yet: refused, never silently ignored.
     ("{pass: 'http://127.0.0.1:9', cache: main, purge: true}", "true",
      r"purge is not available yet"),
-    ("{pass: 'http://127.0.0.1:9', cache: main, use_stale: [error]}",
-     "[error]", r"use_stale is not available yet"),
 ])
 def test_proxy_key_errors(tmp_path, proxy, needle, pattern):
     check_config_error(tmp_path, BASE % proxy, needle, pattern)
