@@ -103,6 +103,7 @@ typedef struct {
     ed_http_proxy_cache_resume_pt resume;
     void                *resume_data;
     const char          *detail;      /* why not stored, known early */
+    void                *bg;          /* a background refresh's state */
     const char          *fwd;         /* Cache-Status fwd= */
     const char          *status;      /* $upstream_cache_status */
     unsigned             lookup:1;    /* looked up: may store */

@@ -189,6 +189,8 @@ struct ed_http_upstream_state_s {
     ed_str_t               head;
     /* $upstream_cache_status (HIT, MISS, ...); NULL: not looked up. */
     const char            *cache_status;
+    /* The cache state a background refresh starts with. */
+    void                  *cache;
 };
 
 extern ed_module_t ed_http_upstream_module;

@@ -139,7 +139,8 @@ def updating_case(eddy, cc, proxy):
 
 
 def test_updating_serves_stale_while_another_refreshes(eddy):
-    b, a, r, took = updating_case(eddy, "max-age=1", ", use_stale: [updating]")
+    b, a, r, took = updating_case(eddy, "max-age=1", ", use_stale: [updating]"
+                                  ", background_update: false")
     assert a.body == b"new" and a.header("X-Cache") == "EXPIRED"
     assert r.body == b"old" and r.header("X-Cache") == "UPDATING"
     assert r.header("Cache-Status").startswith("eddy; hit; ttl=-")
@@ -150,7 +151,7 @@ def test_updating_serves_stale_while_another_refreshes(eddy):
 
 def test_stale_while_revalidate_window(eddy):
     b, a, r, took = updating_case(eddy, "max-age=1, stale-while-revalidate=30",
-                                  "")
+                                  ", background_update: false")
     assert r.body == b"old" and r.header("X-Cache") == "UPDATING"
     assert took < 1.0
     assert len(b.requests) == 2
@@ -162,3 +163,55 @@ def test_without_updating_requests_wait_for_the_refresh(eddy):
     assert r.header("Cache-Status") == \
         "eddy; fwd=stale; fwd-status=200; collapsed"
     assert len(b.requests) == 2
+
+
+def test_background_update_stale_at_once_and_one_fetch(eddy):
+    state = {"n": 0}
+
+    def handler(req, conn):
+        state["n"] += 1
+        if state["n"] > 1:
+            time.sleep(1.0)
+        return response(200, b"v%d" % state["n"],
+                        [("Cache-Control",
+                          "max-age=1, stale-while-revalidate=60")])
+
+    with Backend(handler) as b:
+        e = start(eddy, b.port)
+        assert e.get("/bg").body == b"v1"
+        time.sleep(2.2)
+        t0 = time.monotonic()
+        rs = [e.get("/bg") for _ in range(3)]
+        assert time.monotonic() - t0 < 0.8
+        for r in rs:
+            assert r.body == b"v1" and r.header("X-Cache") == "UPDATING"
+            assert r.header("Cache-Status").endswith("; detail=updating")
+        # One refresh, detached from any client, stores the new body.
+        assert b.wait_requests(2)
+        time.sleep(1.5)
+        r = e.get("/bg")
+        assert r.body == b"v2" and r.header("X-Cache") == "HIT"
+        assert len(b.requests) == 2
+        assert e.get("/bg").body == b"v2"
+        assert "alert" not in e.all_logs()
+
+
+def test_background_update_revalidates(eddy):
+    def handler(req, conn):
+        cc = [("Cache-Control", "max-age=1, stale-while-revalidate=60"),
+              ("ETag", '"e1"')]
+        if req.header("If-None-Match") == '"e1"':
+            return response(304, b"", cc, length=False)
+        return response(200, b"body", cc)
+
+    with Backend(handler) as b:
+        e = start(eddy, b.port)
+        e.get("/bv")
+        time.sleep(2.2)
+        assert e.get("/bv").header("X-Cache") == "UPDATING"
+        assert b.wait_requests(2)
+        time.sleep(0.5)
+        assert b.requests[1].header("If-None-Match") == '"e1"'
+        r = e.get("/bv")
+        assert r.header("X-Cache") == "HIT" and r.body == b"body"
+        assert len(b.requests) == 2
