@@ -109,9 +109,10 @@ void ed_http_cache_hex(const uint8_t hash[ED_CACHE_HASH_LEN], char *out);
 /* Configuration. */
 
 typedef struct ed_http_cache_zone_s ed_http_cache_zone_t;
+typedef struct ed_http_cache_s ed_http_cache_t;
 
 /* One cache of the `caches` block. */
-typedef struct {
+struct ed_http_cache_s {
     ed_node_t            *node;
     ed_str_t              path;          /* absolute */
     size_t                max_size;
@@ -125,7 +126,26 @@ typedef struct {
     unsigned              levels[3];     /* hex digits per level */
     unsigned              nlevels;
     ed_http_cache_zone_t *zone;
-} ed_http_cache_t;
+};
+
+/* path/<levels>/<32 hex> of hash into buf (size bytes). Its length, 0
+ * when it does not fit. */
+size_t ed_http_cache_path(const ed_http_cache_t *c, const uint8_t *hash,
+                          char *buf, size_t size);
+/* The hash a file name of 32 hex digits stands for. ED_OK or ED_ERROR. */
+int ed_http_cache_unhex(const char *name, uint8_t *hash);
+
+/* The caches of a cycle (*n of them). */
+ed_http_cache_t **ed_http_cache_all(ed_cycle_t *cycle, size_t *n);
+
+/* The cache manager process (ed_http_cache_manager.c), run by the
+ * master like the OCSP helpers: started (again) for each cycle in
+ * force, respawned when it dies, stopped at exit. */
+void ed_http_cache_manager_start(ed_loop_t *loop, ed_cycle_t *cycle,
+                                 char *const *argv);
+/* For each child the master reaps: true when it was the manager. */
+bool ed_http_cache_manager_reaped(pid_t pid, int status);
+void ed_http_cache_manager_stop(void);
 
 /* cache_valid: a lifetime by status; status 0 is `any`. */
 typedef struct {
@@ -213,6 +233,17 @@ size_t ed_http_cache_index_stored(ed_http_cache_zone_t *z,
                                   int64_t now, uint64_t max_size,
                                   int64_t inactive, uint8_t *out,
                                   size_t max);
+/* The cache manager: takes entries out as ed_http_cache_index_stored
+ * does, and at least force more (min_free). */
+size_t ed_http_cache_index_evict(ed_http_cache_zone_t *z, int64_t now,
+                                 uint64_t max_size, int64_t inactive,
+                                 size_t force, uint8_t *out, size_t max);
+/* The cache manager found the file of hash (fsize bytes on disk, last
+ * written at used) while loading: counted unless known. True when it
+ * was new to the index. */
+bool ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
+                              int64_t fsize, int64_t used, uint8_t *dropped,
+                              size_t *ndropped);
 /* cache_lock: one fetch per key. Takes the key's fill for process pid
  * and its temp file serial until `until` (ED_OK); or ED_AGAIN with the
  * filler's pid and serial in *opid, *oserial (its temp file's end wakes

@@ -228,6 +228,16 @@ ed_cache_set_caches(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
+ed_http_cache_t **
+ed_http_cache_all(ed_cycle_t *cycle, size_t *n)
+{
+    ed_http_cache_main_conf_t *mcf;
+
+    mcf = cycle->main_conf[ed_http_cache_module.index];
+    *n = mcf->caches.nelts;
+    return mcf->caches.elts;
+}
+
 ed_http_cache_t *
 ed_http_cache_find(ed_conf_t *cf, const ed_str_t *name, const char **closest)
 {

@@ -234,3 +234,55 @@ ed_http_cache_hex(const uint8_t hash[ED_CACHE_HASH_LEN], char *out)
     }
     out[2 * ED_CACHE_HASH_LEN] = '\0';
 }
+
+size_t
+ed_http_cache_path(const ed_http_cache_t *c, const uint8_t *hash, char *buf,
+                   size_t size)
+{
+    char     hex[2 * ED_CACHE_HASH_LEN + 1];
+    size_t   end = 2 * ED_CACHE_HASH_LEN, n;
+    unsigned i;
+    int      w;
+
+    ed_http_cache_hex(hash, hex);
+    w = snprintf(buf, size, "%s", c->path.data);
+    if (w < 0 || (size_t)w >= size) {
+        return 0;
+    }
+    n = (size_t)w;
+    for (i = 0; i < c->nlevels; i++) {
+        end -= c->levels[i];
+        w = snprintf(buf + n, size - n, "/%.*s", (int)c->levels[i],
+                     hex + end);
+        if (w < 0 || (size_t)w >= size - n) {
+            return 0;
+        }
+        n += (size_t)w;
+    }
+    w = snprintf(buf + n, size - n, "/%s", hex);
+    if (w < 0 || (size_t)w >= size - n) {
+        return 0;
+    }
+    return n + (size_t)w;
+}
+
+int
+ed_http_cache_unhex(const char *name, uint8_t *hash)
+{
+    size_t i;
+    int    hi, lo;
+
+    for (i = 0; i < ED_CACHE_HASH_LEN; i++) {
+        hi = name[2 * i];
+        lo = hi ? name[2 * i + 1] : 0;
+        hi = hi >= '0' && hi <= '9' ? hi - '0'
+             : hi >= 'a' && hi <= 'f' ? hi - 'a' + 10 : -1;
+        lo = lo >= '0' && lo <= '9' ? lo - '0'
+             : lo >= 'a' && lo <= 'f' ? lo - 'a' + 10 : -1;
+        if (hi < 0 || lo < 0) {
+            return ED_ERROR;
+        }
+        hash[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return name[2 * ED_CACHE_HASH_LEN] == '\0' ? ED_OK : ED_ERROR;
+}

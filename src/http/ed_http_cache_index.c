@@ -300,14 +300,51 @@ ed_http_cache_index_unlock(ed_http_cache_zone_t *z, const uint8_t *hash,
     ed_shm_unlock(&z->mutex);
 }
 
+/* Takes entries out from the least recent end, never keep: while the
+ * stored bytes exceed max_size, entries unused since now - inactive,
+ * and force more. Their hashes go to out[0..max). Under the lock. */
+static size_t
+ed_cache_evict(ed_http_cache_zone_t *z, uint32_t keep, int64_t now,
+               uint64_t max_size, int64_t inactive, size_t force,
+               uint8_t *out, size_t max)
+{
+    ed_cache_node_t *nodes = ed_cache_nodes(z);
+    uint32_t         t;
+    size_t           n = 0;
+
+    while (n < max && (t = z->tail) != ED_CACHE_NIL && t != keep
+           && (z->size > max_size || nodes[t].used < now - inactive
+               || n < force))
+    {
+        if (nodes[t].fill_pid != 0 && nodes[t].fill_until > now
+            && nodes[t].fsize == 0)
+        {
+            /* Being fetched: not evicted (it has no file yet), but moved
+             * up so that the walk goes on. */
+            ed_cache_lru_unlink(z, t);
+            ed_cache_lru_front(z, t);
+            nodes[t].used = now;
+            continue;
+        }
+        if (nodes[t].fsize > 0) {
+            memcpy(out + n * ED_CACHE_HASH_LEN, nodes[t].hash,
+                   ED_CACHE_HASH_LEN);
+            n++;
+            z->evictions++;
+        }
+        ed_cache_drop(z, t);
+    }
+    return n;
+}
+
 size_t
 ed_http_cache_index_stored(ed_http_cache_zone_t *z, const uint8_t *hash,
                            int64_t fsize, int64_t now, uint64_t max_size,
                            int64_t inactive, uint8_t *out, size_t max)
 {
     ed_cache_node_t *nodes;
-    uint32_t         i, t;
-    size_t           n = 0;
+    uint32_t         i;
+    size_t           n;
 
     if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
         return 0;
@@ -324,20 +361,56 @@ ed_http_cache_index_stored(ed_http_cache_zone_t *z, const uint8_t *hash,
         z->count++;
         z->size += (uint64_t)nodes[i].fsize;
     }
-    /* From the least recent end: over max_size, or unused too long. */
-    while (n < max && (t = z->tail) != ED_CACHE_NIL && t != i
-           && (z->size > max_size || nodes[t].used < now - inactive))
-    {
-        if (nodes[t].fsize > 0) {
-            memcpy(out + n * ED_CACHE_HASH_LEN, nodes[t].hash,
-                   ED_CACHE_HASH_LEN);
-            n++;
-            z->evictions++;
-        }
-        ed_cache_drop(z, t);
-    }
+    n = ed_cache_evict(z, i, now, max_size, inactive, 0, out, max);
     ed_shm_unlock(&z->mutex);
     return n;
+}
+
+size_t
+ed_http_cache_index_evict(ed_http_cache_zone_t *z, int64_t now,
+                          uint64_t max_size, int64_t inactive, size_t force,
+                          uint8_t *out, size_t max)
+{
+    size_t n;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return 0;
+    }
+    n = ed_cache_evict(z, ED_CACHE_NIL, now, max_size, inactive, force, out,
+                       max);
+    ed_shm_unlock(&z->mutex);
+    return n;
+}
+
+bool
+ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
+                         int64_t fsize, int64_t used, uint8_t *dropped,
+                         size_t *ndropped)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i;
+    bool             added = false;
+
+    *ndropped = 0;
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return false;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_find(z, hash);
+    if (i == ED_CACHE_NIL) {
+        i = ed_cache_get(z, hash, used, dropped, ndropped);
+        nodes[i].fsize = fsize > 0 ? fsize : 1;
+        z->count++;
+        z->size += (uint64_t)nodes[i].fsize;
+        added = true;
+    } else if (nodes[i].fsize == 0) {
+        /* Known from a request that found the file without loading it. */
+        nodes[i].fsize = fsize > 0 ? fsize : 1;
+        z->count++;
+        z->size += (uint64_t)nodes[i].fsize;
+    }
+    ed_shm_unlock(&z->mutex);
+    return added;
 }
 
 void
