@@ -79,6 +79,13 @@ typedef struct {
     uint8_t              hash[ED_CACHE_HASH_LEN];  /* its file's */
     uint8_t              main_hash[ED_CACHE_HASH_LEN];  /* the key's */
     ed_str_t             vary;        /* the Vary names a marker gave */
+    /* The marker's generation (its variants carry it: a new marker,
+     * after a PURGE or another Vary, leaves older variants unused), and
+     * the one of the marker this response writes. */
+    uint64_t             gen;
+    uint64_t             new_gen;
+    time_t               start;       /* the request's: PURGE after it
+                                       * keeps its response out */
     ed_str_t             variant;     /* the request's values for them */
     uint32_t             uses;        /* of the key, min_uses */
     /* The entry found (stale, being revalidated), or served. */

@@ -324,6 +324,11 @@ ed_cache_postconf(ed_conf_t *cf)
             {
                 return ED_ERROR;
             }
+            /* Wildcard PURGE jobs for the cache manager. */
+            snprintf(tmp, sizeof(tmp), "%s/.purge", all[i]->path.data);
+            if (ed_cache_mkdir(cf, node, tmp) != ED_OK) {
+                return ED_ERROR;
+            }
         }
         size = ed_http_cache_zone_size(all[i]->keys_zone);
         all[i]->zone = ed_shm_alloc(cf->pool, size);

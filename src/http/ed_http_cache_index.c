@@ -28,6 +28,8 @@ typedef struct {
     uint32_t  pad;
     int64_t   fill_until;
     int64_t   hfm_until;
+    int64_t   purged;      /* PURGE at this time: older fetches are not
+                            * stored */
 } ed_cache_node_t;
 
 struct ed_http_cache_zone_s {
@@ -214,6 +216,7 @@ ed_cache_get(ed_http_cache_zone_t *z, const uint8_t *hash, int64_t now,
         nodes[i].fsize = 0;
         nodes[i].fill_pid = 0;
         nodes[i].hfm_until = 0;
+        nodes[i].purged = 0;
         nodes[i].live = 1;
         b = &ed_cache_buckets(z)[ed_cache_bucket(z, hash)];
         nodes[i].chain = *b;
@@ -411,6 +414,49 @@ ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
     }
     ed_shm_unlock(&z->mutex);
     return added;
+}
+
+void
+ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
+                          int64_t now)
+{
+    ed_cache_node_t *nodes;
+    uint8_t          dropped[ED_CACHE_HASH_LEN];
+    size_t           nd;
+    uint32_t         i;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return;
+    }
+    nodes = ed_cache_nodes(z);
+    /* A dropped entry's file stays: the manager's eviction or a lookup
+     * deals with it (no I/O under the lock). */
+    i = ed_cache_get(z, hash, now, dropped, &nd);
+    if (nodes[i].fsize > 0) {
+        z->count--;
+        z->size -= (uint64_t)nodes[i].fsize;
+        nodes[i].fsize = 0;
+    }
+    nodes[i].purged = now;
+    nodes[i].hfm_until = 0;
+    ed_shm_unlock(&z->mutex);
+}
+
+int64_t
+ed_http_cache_index_purged(ed_http_cache_zone_t *z, const uint8_t *hash)
+{
+    int64_t  t = 0;
+    uint32_t i;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return 0;
+    }
+    i = ed_cache_find(z, hash);
+    if (i != ED_CACHE_NIL) {
+        t = ed_cache_nodes(z)[i].purged;
+    }
+    ed_shm_unlock(&z->mutex);
+    return t;
 }
 
 void

@@ -173,8 +173,9 @@ def test_background_update_stale_at_once_and_one_fetch(eddy):
         if state["n"] > 1:
             time.sleep(1.0)
         return response(200, b"v%d" % state["n"],
-                        [("Cache-Control",
-                          "max-age=1, stale-while-revalidate=60")])
+                        [("Cache-Control", "max-age=%d, "
+                          "stale-while-revalidate=60"
+                          % (1 if state["n"] == 1 else 60))])
 
     with Backend(handler) as b:
         e = start(eddy, b.port)
