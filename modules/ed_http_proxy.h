@@ -84,8 +84,9 @@ typedef struct {
      * the one of the marker this response writes. */
     uint64_t             gen;
     uint64_t             new_gen;
-    time_t               start;       /* the request's: PURGE after it
-                                       * keeps its response out */
+    int64_t              start;       /* the request's (unix msec): a
+                                       * PURGE since keeps its response
+                                       * out */
     ed_str_t             variant;     /* the request's values for them */
     uint32_t             uses;        /* of the key, min_uses */
     /* The entry found (stale, being revalidated), or served. */

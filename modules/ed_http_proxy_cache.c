@@ -690,7 +690,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->cache = pcf->cache;
     c->fd = -1;
     c->tmp_fd = -1;
-    c->start = ed_time_sec;
+    c->start = ed_pc_now_ms();
     if (ed_pool_cleanup_add(r->pool, ed_pc_cleanup, c) != ED_OK) {
         return 500;
     }

@@ -12,6 +12,9 @@
 #define ED_CACHE_MAX_HDRS  100
 #define ED_CACHE_EVICT     16     /* files removed per store, at most */
 
+/* Wall clock time in msec, for PURGE against fetches under way. */
+#define ed_pc_now_ms() ((int64_t)ed_time_sec * 1000 + ed_time_msec_part)
+
 /* Serial numbers of this process's temp files (.tmp/<pid>.<serial>). */
 extern unsigned ed_pc_tmp_serial;
 

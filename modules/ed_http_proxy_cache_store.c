@@ -52,7 +52,7 @@ ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c)
         return 500;
     }
     ed_http_cache_index_purge(c->cache->zone, c->main_hash,
-                              (int64_t)ed_time_sec);
+                              ed_pc_now_ms());
     if (ed_pc_open(r, c, c->main_hash) == ED_OK) {
         found = true;
         if (c->hdr.flags & ED_CACHE_F_VARY) {
@@ -439,7 +439,7 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     int         err;
 
     if (ed_http_cache_index_purged(c->cache->zone, c->main_hash)
-        >= (int64_t)c->start)
+        > c->start)
     {
         /* PURGEd while it was fetched: not stored. */
         ed_pc_drop_tmp(c, 0);

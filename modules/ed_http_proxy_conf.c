@@ -315,12 +315,36 @@ ed_proxy_check(ed_conf_t *cf, ed_node_t *node, void *block)
         }
         return NULL;
     }
-    /* Not built yet: refused rather than accepted and ignored. */
-    if (pcf->purge == 1) {
-        ed_conf_error(cf, ed_conf_get(node, "purge"), "purge is not "
-                      "available yet in this version of eddy");
-    }
     return NULL;
+}
+
+/* Whether an `access` list has a rule that applies to PURGE: one without
+ * methods, or one listing PURGE. */
+static bool
+ed_proxy_access_covers_purge(const ed_node_t *list)
+{
+    const ed_node_t *item, *m;
+    size_t           i, j;
+
+    if (list == NULL || list->type != ED_NODE_SEQ) {
+        return false;
+    }
+    for (i = 0; i < list->n; i++) {
+        item = list->items[i];
+        if (item->type != ED_NODE_MAP) {
+            continue;
+        }
+        m = ed_conf_get((ed_node_t *)item, "methods");
+        if (m == NULL) {
+            return true;
+        }
+        for (j = 0; m->type == ED_NODE_SEQ && j < m->n; j++) {
+            if (strcmp(m->items[j]->value.data, "PURGE") == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 /* Resolves `cache` to a cache of `caches`. ED_OK or ED_ERROR
@@ -342,6 +366,28 @@ ed_proxy_resolve_cache(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
         return ed_conf_error(cf, node, "unknown cache \"%s\" (caches are "
                              "named under the main-level \"caches\")",
                              pcf->cache_name.data);
+    }
+    if (pcf->purge == 1) {
+        /* The access list in force is the nearest one written
+         * (inheritance replaces the whole list). */
+        ed_node_t *list = loc->node && loc->node->type == ED_NODE_MAP
+                          ? ed_conf_get(loc->node, "access") : NULL;
+
+        if (list == NULL && loc->server && loc->server->node
+            && loc->server->node->type == ED_NODE_MAP)
+        {
+            list = ed_conf_get(loc->server->node, "access");
+        }
+        if (list == NULL && cf->cycle->root) {
+            list = ed_conf_get(cf->cycle->root, "access");
+        }
+        if (!ed_proxy_access_covers_purge(list)) {
+            return ed_conf_error(cf, ed_conf_get(pcf->node, "purge"),
+                                 "purge: true needs an access rule that "
+                                 "covers PURGE here (one without methods, "
+                                 "or with methods: [PURGE]): anyone could "
+                                 "empty the cache");
+        }
     }
     /* A hit is the whole representation in one piece: ranges are cut
      * by the range filter, as for static files. */

@@ -259,11 +259,12 @@ int ed_http_cache_index_lock(ed_http_cache_zone_t *z, const uint8_t *hash,
 void ed_http_cache_index_unlock(ed_http_cache_zone_t *z, const uint8_t *hash,
                                 int32_t pid, uint32_t serial,
                                 int64_t hfm_until);
-/* PURGE of the key of hash at now: its entry stops counting, and a
- * fetch that began at or before now is not stored (its commit asks
- * ed_http_cache_index_purged: the time of the last PURGE, 0: none). */
+/* PURGE of the key of hash at now_ms (unix msec): its entry stops
+ * counting, and a fetch that began before then is not stored (its
+ * commit asks ed_http_cache_index_purged: the time of the last PURGE,
+ * 0: none). */
 void ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
-                               int64_t now);
+                               int64_t now_ms);
 int64_t ed_http_cache_index_purged(ed_http_cache_zone_t *z,
                                    const uint8_t *hash);
 /* The file of hash was found bad or removed: the entry goes. */

@@ -28,8 +28,8 @@ typedef struct {
     uint32_t  pad;
     int64_t   fill_until;
     int64_t   hfm_until;
-    int64_t   purged;      /* PURGE at this time: older fetches are not
-                            * stored */
+    int64_t   purged;      /* PURGE at this time (msec): older fetches
+                            * are not stored */
 } ed_cache_node_t;
 
 struct ed_http_cache_zone_s {
@@ -418,7 +418,7 @@ ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
 
 void
 ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
-                          int64_t now)
+                          int64_t now_ms)
 {
     ed_cache_node_t *nodes;
     uint8_t          dropped[ED_CACHE_HASH_LEN];
@@ -431,13 +431,13 @@ ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
     nodes = ed_cache_nodes(z);
     /* A dropped entry's file stays: the manager's eviction or a lookup
      * deals with it (no I/O under the lock). */
-    i = ed_cache_get(z, hash, now, dropped, &nd);
+    i = ed_cache_get(z, hash, now_ms / 1000, dropped, &nd);
     if (nodes[i].fsize > 0) {
         z->count--;
         z->size -= (uint64_t)nodes[i].fsize;
         nodes[i].fsize = 0;
     }
-    nodes[i].purged = now;
+    nodes[i].purged = now_ms;
     nodes[i].hfm_until = 0;
     ed_shm_unlock(&z->mutex);
 }

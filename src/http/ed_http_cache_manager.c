@@ -82,7 +82,7 @@ ed_cm_unlink(const ed_http_cache_t *c, const uint8_t *hashes, size_t n)
 /* One file found while loading: its header is checked (not its CRC,
  * which a hit checks) and it is counted in the index. */
 static void
-ed_cm_load_file(ed_http_cache_t *c, int dfd, const char *name)
+ed_cm_load_file(ed_http_cache_t *c, int dfd, const char *name, void *arg)
 {
     ed_http_cache_hdr_t hdr;
     struct stat         st;
@@ -92,6 +92,7 @@ ed_cm_load_file(ed_http_cache_t *c, int dfd, const char *name)
     size_t              nd;
     int                 fd, rc;
 
+    ed_unused(arg);
     if (ed_http_cache_unhex(name, hash) != ED_OK) {
         return;
     }
@@ -124,9 +125,14 @@ ed_cm_load_file(ed_http_cache_t *c, int dfd, const char *name)
     }
 }
 
-/* Walks dir at level depth (0: the cache's path) down to the files. */
+typedef void (*ed_cm_file_pt)(ed_http_cache_t *c, int dfd, const char *name,
+                              void *arg);
+
+/* Walks dir at level depth (0: the cache's path) down to the files,
+ * calling fn for each. */
 static void
-ed_cm_load_dir(ed_http_cache_t *c, int fd, unsigned depth)
+ed_cm_walk(ed_http_cache_t *c, int fd, unsigned depth, ed_cm_file_pt fn,
+           void *arg)
 {
     struct dirent *de;
     DIR           *d;
@@ -142,7 +148,7 @@ ed_cm_load_dir(ed_http_cache_t *c, int fd, unsigned depth)
             continue;   /* ".", "..", ".tmp" */
         }
         if (depth == c->nlevels) {
-            ed_cm_load_file(c, dirfd(d), de->d_name);
+            fn(c, dirfd(d), de->d_name, arg);
             continue;
         }
         if (strlen(de->d_name) != c->levels[depth]) {
@@ -151,8 +157,92 @@ ed_cm_load_dir(ed_http_cache_t *c, int fd, unsigned depth)
         sub = openat(dirfd(d), de->d_name,
                      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (sub >= 0) {
-            ed_cm_load_dir(c, sub, depth + 1);
+            ed_cm_walk(c, sub, depth + 1, fn, arg);
         }
+    }
+    closedir(d);
+}
+
+typedef struct {
+    const char *prefix;
+    size_t      len;
+    unsigned    removed;
+} ed_cm_purge_t;
+
+/* A wildcard PURGE: the file goes when its key starts with the prefix. */
+static void
+ed_cm_purge_file(ed_http_cache_t *c, int dfd, const char *name, void *arg)
+{
+    ed_cm_purge_t      *job = arg;
+    ed_http_cache_hdr_t hdr;
+    struct stat         st;
+    uint8_t             hash[ED_CACHE_HASH_LEN];
+    char                buf[sizeof(hdr) + ED_CACHE_KEY_MAX];
+    ssize_t             n;
+    int                 fd, rc;
+
+    if (ed_http_cache_unhex(name, hash) != ED_OK) {
+        return;
+    }
+    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return;
+    }
+    n = fstat(fd, &st) == 0 ? pread(fd, buf, sizeof(buf), 0) : -1;
+    close(fd);
+    rc = ed_http_cache_hdr_check(buf, n > 0 ? (size_t)n : 0,
+                                 (uint64_t)st.st_size, &hdr);
+    if ((rc == ED_CACHE_HDR_SHORT || rc == ED_CACHE_HDR_OK)
+        && n >= (ssize_t)(hdr.key_off + hdr.key_len)
+        && hdr.key_len >= job->len
+        && memcmp(buf + hdr.key_off, job->prefix, job->len) == 0
+        && unlinkat(dfd, name, 0) == 0)
+    {
+        ed_http_cache_index_remove(c->zone, hash);
+        job->removed++;
+    }
+}
+
+/* The wildcard PURGE jobs workers left in path/.purge/. */
+static void
+ed_cm_purge_jobs(ed_http_cache_t *c)
+{
+    struct dirent *de;
+    ed_cm_purge_t  job;
+    char           dir[PATH_MAX], prefix[ED_CACHE_KEY_MAX + 1];
+    ssize_t        n;
+    DIR           *d;
+    int            fd;
+
+    snprintf(dir, sizeof(dir), "%s/.purge", c->path.data);
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        n = fd >= 0 ? read(fd, prefix, sizeof(prefix) - 1) : -1;
+        if (fd >= 0) {
+            close(fd);
+        }
+        (void)unlinkat(dirfd(d), de->d_name, 0);
+        if (n < 0) {
+            continue;
+        }
+        prefix[n] = '\0';
+        job.prefix = prefix;
+        job.len = (size_t)n;
+        job.removed = 0;
+        fd = open(c->path.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC
+                                | O_NOFOLLOW);
+        if (fd >= 0) {
+            ed_cm_walk(c, fd, 0, ed_cm_purge_file, &job);
+        }
+        ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "cache \"%s\": purged %u "
+               "files for \"%s*\"", c->name.data, job.removed, prefix);
     }
     closedir(d);
 }
@@ -249,7 +339,7 @@ ed_cm_main(pid_t master)
                   O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0) {
             ed_cm.loaded = 0;
-            ed_cm_load_dir(all[i], fd, 0);
+            ed_cm_walk(all[i], fd, 0, ed_cm_load_file, NULL);
             ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "cache \"%s\": %u files "
                    "loaded", all[i]->name.data, ed_cm.loaded);
         }
@@ -257,6 +347,7 @@ ed_cm_main(pid_t master)
     for (;;) {
         now = time(NULL);
         for (i = 0; i < n; i++) {
+            ed_cm_purge_jobs(all[i]);
             ed_cm_evict(all[i], now);
             if (now - last_tmp >= 5) {
                 ed_cm_clean_tmp(all[i], now);

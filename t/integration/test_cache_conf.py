@@ -58,7 +58,7 @@ BASE = """
      r"min_uses"),
     # Not built yet: refused, never silently ignored.
     ("{pass: 'http://127.0.0.1:9', cache: main, purge: true}", "true",
-     r"purge is not available yet"),
+     r"purge: true needs an access rule that covers PURGE here"),
 ])
 def test_proxy_key_errors(tmp_path, proxy, needle, pattern):
     check_config_error(tmp_path, BASE % proxy, needle, pattern)
@@ -150,3 +150,30 @@ def test_dump_shows_cache_keys_only_with_cache(tmp_path):
     rc, out2, err = run_eddy(["-p", tmp_path, "-c", conf, "-t"],
                              cwd=tmp_path)
     assert rc == 0, err
+
+
+def test_purge_needs_a_rule_covering_purge(tmp_path):
+    text = """
+        caches:
+          main: {path: cache/main, max_size: 1m}
+        servers:
+          - listen: 127.0.0.1:{port}
+            access: [{deny: all, methods: [POST]}]
+            locations:
+              /a:
+                proxy: {pass: 'http://127.0.0.1:9', cache: main, purge: yes}
+        """
+    check_config_error(tmp_path, text, "yes",
+                       r"purge: true needs an access rule that covers PURGE")
+    # A rule naming PURGE (here inherited from the server) covers it.
+    conf = write_conf(tmp_path, text.replace("[POST]", "[PURGE]"))
+    rc, out, err = run_eddy(["-p", tmp_path, "-c", conf, "-t"], cwd=tmp_path)
+    assert rc == 0, err
+    check_config_error(tmp_path, """
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /a:
+                access: [{allow: all, methods: PURGE}]
+                return: 204
+        """, "PURGE", r"invalid methods in access: expected a list")

@@ -202,7 +202,9 @@ def test_background_update_revalidates(eddy):
         cc = [("Cache-Control", "max-age=1, stale-while-revalidate=60"),
               ("ETag", '"e1"')]
         if req.header("If-None-Match") == '"e1"':
-            return response(304, b"", cc, length=False)
+            # The 304 renews the lifetime: fresh for a minute.
+            return response(304, b"", [("Cache-Control", "max-age=60"),
+                                       ("ETag", '"e1"')], length=False)
         return response(200, b"body", cc)
 
     with Backend(handler) as b:
