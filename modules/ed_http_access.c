@@ -109,16 +109,12 @@ ed_http_access_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                 m = item->items[1];
                 k = item->items[2];
                 v = item->items[3];
-            } else {
-                ed_conf_error(cf, item->items[2], "unknown key \"%s\" in "
-                              "access; expected \"methods\"",
-                              item->items[2]->value.data);
-                continue;
             }
         }
         if (item->type != ED_NODE_MAP || (item->n != 1 && m == NULL)) {
             ed_conf_error(cf, item, "expected {allow: ADDRESS} or "
-                          "{deny: ADDRESS} in access");
+                          "{deny: ADDRESS} in access, with methods or "
+                          "not");
             continue;
         }
         if (m == NULL || m == item->items[3]) {
