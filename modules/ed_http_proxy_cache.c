@@ -99,6 +99,10 @@ ed_pc_cleanup(void *data)
 {
     ed_http_proxy_cache_t *c = data;
 
+    if (c->bg == NULL && c->r->upstream) {
+        /* Once per request that used the cache, as it answered. */
+        ed_http_cache_count(c->cache->zone, c->r->upstream->cache_status);
+    }
     if (c->waiting) {
         c->waiting = 0;
         ed_http_cache_wait_cancel(&c->waiter);

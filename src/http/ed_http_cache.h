@@ -272,6 +272,11 @@ void ed_http_cache_index_remove(ed_http_cache_zone_t *z, const uint8_t *hash);
 /* Counters for status and tests. */
 void ed_http_cache_index_stats(ed_http_cache_zone_t *z, uint64_t *entries,
                                uint64_t *size, uint64_t *evictions);
+/* Requests by $upstream_cache_status, for status. */
+#define ED_CACHE_STATUSES 7
+extern const char *const ed_http_cache_statuses[ED_CACHE_STATUSES];
+void ed_http_cache_count(ed_http_cache_zone_t *z, const char *status);
+uint64_t ed_http_cache_requests(ed_http_cache_zone_t *z, size_t status);
 /* "storing paused": true when this call is the one to log it (first
  * failure since the last success); ed_http_cache_write_ok clears it. */
 bool ed_http_cache_write_failed(ed_http_cache_zone_t *z);

@@ -46,6 +46,7 @@ struct ed_http_cache_zone_s {
     uint64_t          size;        /* their bytes */
     uint64_t          evictions;
     _Atomic uint32_t  write_failed;
+    _Atomic uint64_t  requests[ED_CACHE_STATUSES];
 };
 
 #define ed_cache_buckets(z) ((uint32_t *)((char *)(z) + sizeof(*(z))))
@@ -500,4 +501,35 @@ ed_http_cache_write_ok(ed_http_cache_zone_t *z)
     if (atomic_load_explicit(&z->write_failed, memory_order_relaxed)) {
         atomic_store(&z->write_failed, 0);
     }
+}
+
+/* The $upstream_cache_status values counted, in ED_CACHE_STATUSES
+ * order. */
+const char *const ed_http_cache_statuses[ED_CACHE_STATUSES] = {
+    "HIT", "MISS", "BYPASS", "EXPIRED", "REVALIDATED", "UPDATING", "STALE"
+};
+
+void
+ed_http_cache_count(ed_http_cache_zone_t *z, const char *status)
+{
+    size_t i;
+
+    if (z == NULL || status == NULL) {
+        return;
+    }
+    for (i = 0; i < ED_CACHE_STATUSES; i++) {
+        if (strcmp(ed_http_cache_statuses[i], status) == 0) {
+            atomic_fetch_add_explicit(&z->requests[i], 1,
+                                      memory_order_relaxed);
+            return;
+        }
+    }
+}
+
+uint64_t
+ed_http_cache_requests(ed_http_cache_zone_t *z, size_t status)
+{
+    return z && status < ED_CACHE_STATUSES
+           ? atomic_load_explicit(&z->requests[status], memory_order_relaxed)
+           : 0;
 }

@@ -483,3 +483,30 @@ def test_write_failure_logged_once(eddy, tmp_path):
             assert e.get("/w0").header("X-Cache") == "MISS"
         finally:
             os.system("umount %s" % tmp)
+
+
+def test_status_metrics(eddy):
+    with Backend(fresh) as b:
+        e = eddy((CONF % ("max_size: 64m", "")).replace("@B@", str(b.port))
+                 .replace("          /plain/:", "          = /st:\n"
+                          "            status: prometheus\n"
+                          "          = /sj:\n"
+                          "            status: json\n"
+                          "          /plain/:"))
+        e.get("/s1")
+        e.get("/s1")
+        e.get("/s1")
+        e.get("/s2", headers={"Cache-Control": "no-store"})
+        text = e.get("/st").body.decode()
+        assert 'eddy_cache_requests_total{cache="main",status="hit"} 2' \
+            in text, text
+        assert 'eddy_cache_requests_total{cache="main",status="miss"} 2' \
+            in text
+        assert 'eddy_cache_entries{cache="main"} 1' in text
+        size = [l for l in text.splitlines()
+                if l.startswith('eddy_cache_size_bytes{cache="main"}')]
+        assert size and int(size[0].split()[-1]) > 100
+        assert 'eddy_cache_evictions_total{cache="main"} 0' in text
+        d = json.loads(e.get("/sj").body)
+        assert d["caches"]["main"]["requests"]["hit"] == 2
+        assert d["caches"]["main"]["entries"] == 1
