@@ -5,6 +5,7 @@
 #include "ed_http_upstream.h"
 
 #include <pwd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 typedef struct {
@@ -305,6 +306,114 @@ ed_cache_mkdir(ed_conf_t *cf, const ed_node_t *node, const char *dir)
     return ED_OK;
 }
 
+/* The index zones made in this process, so that a reload keeps the zone
+ * of a cache with the same path, levels and keys_zone: each is a memfd
+ * that every cycle using it maps again (a mapping of its own, unmapped
+ * with its cycle), closed when the last one goes. */
+typedef struct ed_cache_zone_ref_s ed_cache_zone_ref_t;
+
+struct ed_cache_zone_ref_s {
+    ed_cache_zone_ref_t *next;
+    char                 path[PATH_MAX];
+    char                 levels[8];
+    size_t               size;
+    int                  fd;
+    unsigned             users;     /* cycles mapping it */
+};
+
+typedef struct {
+    ed_cache_zone_ref_t *ref;
+    void                *addr;
+} ed_cache_zone_map_t;
+
+static ed_cache_zone_ref_t *ed_cache_zones;
+
+static void
+ed_cache_zone_unmap(void *data)
+{
+    ed_cache_zone_map_t  *m = data;
+    ed_cache_zone_ref_t **pp;
+
+    munmap(m->addr, m->ref->size);
+    if (--m->ref->users > 0) {
+        return;
+    }
+    close(m->ref->fd);
+    for (pp = &ed_cache_zones; *pp; pp = &(*pp)->next) {
+        if (*pp == m->ref) {
+            *pp = m->ref->next;
+            break;
+        }
+    }
+    free(m->ref);
+}
+
+/* The zone of cache c: the one an earlier cycle made for the same path,
+ * levels and size, else a new one. ED_OK or ED_ERROR (errno set). */
+static int
+ed_cache_zone(ed_conf_t *cf, ed_http_cache_t *c)
+{
+    ed_cache_zone_ref_t *ref;
+    ed_cache_zone_map_t *m;
+    size_t               size = ed_http_cache_zone_size(c->keys_zone);
+    long                 page = sysconf(_SC_PAGESIZE);
+    bool                 fresh = false;
+
+    size = ed_align(size, (size_t)(page > 0 ? page : 4096));
+    for (ref = ed_cache_zones; ref; ref = ref->next) {
+        if (ref->size == size && strcmp(ref->path, c->path.data) == 0
+            && strcmp(ref->levels, c->levels_text.data) == 0)
+        {
+            break;
+        }
+    }
+    m = ed_palloc(cf->pool, sizeof(*m));
+    if (m == NULL) {
+        errno = ENOMEM;
+        return ED_ERROR;
+    }
+    if (ref == NULL) {
+        ref = calloc(1, sizeof(*ref));
+        if (ref == NULL) {
+            return ED_ERROR;
+        }
+        ref->fd = memfd_create("eddy-cache", MFD_CLOEXEC);
+        if (ref->fd < 0 || ftruncate(ref->fd, (off_t)size) != 0) {
+            if (ref->fd >= 0) {
+                close(ref->fd);
+            }
+            free(ref);
+            return ED_ERROR;
+        }
+        snprintf(ref->path, sizeof(ref->path), "%s", c->path.data);
+        snprintf(ref->levels, sizeof(ref->levels), "%s",
+                 c->levels_text.data);
+        ref->size = size;
+        ref->next = ed_cache_zones;
+        ed_cache_zones = ref;
+        fresh = true;
+    }
+    m->addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ref->fd,
+                   0);
+    if (m->addr == MAP_FAILED) {
+        if (fresh) {
+            ed_cache_zones = ref->next;
+            close(ref->fd);
+            free(ref);
+        }
+        return ED_ERROR;
+    }
+    m->ref = ref;
+    ref->users++;
+    if (ed_pool_cleanup_add(cf->pool, ed_cache_zone_unmap, m) != ED_OK) {
+        ed_cache_zone_unmap(m);
+        errno = ENOMEM;
+        return ED_ERROR;
+    }
+    c->zone = m->addr;
+    return fresh ? ed_http_cache_index_init(c->zone, size) : ED_OK;
+}
+
 /* Makes each cache's directories (not under -t) and shared index. */
 static int
 ed_cache_postconf(ed_conf_t *cf)
@@ -312,7 +421,7 @@ ed_cache_postconf(ed_conf_t *cf)
     ed_http_cache_main_conf_t *mcf = ed_cache_main_conf(cf);
     ed_http_cache_t          **all = mcf->caches.elts;
     ed_node_t                 *node;
-    size_t                     i, size;
+    size_t                     i;
     char                       tmp[PATH_MAX];
 
     for (i = 0; i < mcf->caches.nelts; i++) {
@@ -330,11 +439,7 @@ ed_cache_postconf(ed_conf_t *cf)
                 return ED_ERROR;
             }
         }
-        size = ed_http_cache_zone_size(all[i]->keys_zone);
-        all[i]->zone = ed_shm_alloc(cf->pool, size);
-        if (all[i]->zone == NULL
-            || ed_http_cache_index_init(all[i]->zone, size) != ED_OK)
-        {
+        if (ed_cache_zone(cf, all[i]) != ED_OK) {
             return ed_conf_error(cf, all[i]->node, "shared memory for cache "
                                  "\"%s\" failed: %s", all[i]->name.data,
                                  strerror(errno));

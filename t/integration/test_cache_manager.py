@@ -150,3 +150,55 @@ def test_worker_killed_mid_fill(eddy):
         e.start()
         assert e.get("/old").header("X-Cache") == "HIT"
         assert os.listdir(tmp) == []
+
+
+RELOAD_CONF = """
+    workers: 1
+    caches:
+      main:
+        path: {prefix}/cache/main
+        max_size: 64m
+        keys_zone: %s
+    servers:
+      - listen: 127.0.0.1:{port}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main}
+            headers: {set: {X-Cache: $upstream_cache_status}}
+          = /sj:
+            status: json
+"""
+
+
+def cache_stats(e):
+    import json
+    return json.loads(e.get("/sj").body)["caches"]["main"]
+
+
+def test_reload_keeps_the_zone(eddy):
+    with Backend(lambda req, conn: response(
+            200, b"r", [("Cache-Control", "max-age=600")])) as b:
+        e = eddy((RELOAD_CONF % "1m").replace("@B@", str(b.port)))
+        e.get("/r")
+        assert e.get("/r").header("X-Cache") == "HIT"
+        before = cache_stats(e)
+        assert before["requests"]["hit"] == 1
+        # Same path, levels and keys_zone: the index and its counters go
+        # on; the hit stays a hit.
+        e.write_config((RELOAD_CONF % "1m").replace("@B@", str(b.port))
+                       + "\n# reloaded\n")
+        rc, out, err = e.ctl("-s", "reload")
+        assert rc == 0, (out, err)
+        assert e.get("/r").header("X-Cache") == "HIT"
+        after = cache_stats(e)
+        assert after["requests"]["hit"] == 2
+        assert after["entries"] == 1
+        # Another keys_zone: a new index, loaded again by the manager.
+        e.write_config((RELOAD_CONF % "2m").replace("@B@", str(b.port)))
+        rc, out, err = e.ctl("-s", "reload")
+        assert rc == 0, (out, err)
+        assert e.get("/r").header("X-Cache") == "HIT"
+        st = cache_stats(e)
+        assert st["requests"]["hit"] == 1
+        assert wait_for(lambda: cache_stats(e)["entries"] == 1, 5)
+        assert len(b.requests) == 1
