@@ -1273,7 +1273,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
                      ? ed_worker->bufs.size - ED_PROXY_SLACK
                      : ed_worker->bufs.size;
     ctx->piece = ed_min(ctx->piece, pcf->buffer_size);
-    ed_http_output_buffer(r, pcf->buffer_size);
     /* An error page run through the proxy sends no body: what is left of
      * the client's is discarded. */
     ctx->has_body = !r->internal && ed_http_has_body(r)
@@ -1324,6 +1323,9 @@ ed_proxy_go(ed_http_proxy_ctx_t *ctx)
     ed_str_t              key;
     const ed_peer_addr_t *peer;
 
+    /* Sized for the upstream's pieces (a cache hit keeps the default:
+     * file ranges of any size). */
+    ed_http_output_buffer(r, ctx->pcf->buffer_size);
     switch (ctx->ups->balance) {
     case ED_HTTP_BALANCE_IP_HASH:
         peer = ed_http_remote(r);

@@ -93,6 +93,7 @@ typedef struct {
     int                  fd;
     ed_http_cache_hdr_t  hdr;
     char                *prefix;
+    size_t               read;        /* bytes of the file in prefix */
     /* The entry being written. */
     int                  tmp_fd;
     char                *tmp_path;

@@ -220,6 +220,7 @@ ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     c->fd = fd;
     c->prefix = buf;
+    c->read = (size_t)n;
     return ED_OK;
 }
 
@@ -344,6 +345,13 @@ ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     if (c->hdr.body_len == 0) {
         return ED_OK;
+    }
+    if (c->read >= c->hdr.body_off + c->hdr.body_len) {
+        /* A small entry came whole with the first read: one write of
+         * memory, as static sends small files, instead of a sendfile. */
+        return ed_http_send_body(r, c->prefix + c->hdr.body_off,
+                                 (size_t)c->hdr.body_len) == ED_OK
+                   ? ED_OK : ED_ERROR;
     }
     /* The descriptor stays open with the request (the pool cleanup
      * closes it) until the range is written; an entry removed

@@ -510,3 +510,19 @@ def test_status_metrics(eddy):
         d = json.loads(e.get("/sj").body)
         assert d["caches"]["main"]["requests"]["hit"] == 2
         assert d["caches"]["main"]["entries"] == 1
+
+
+def test_large_hit_by_sendfile_with_ranges(eddy):
+    big = os.urandom(300 * 1024)
+    with Backend(lambda req, conn: response(
+            200, big, [("Cache-Control", "max-age=60"),
+                       ("ETag", '"big"')])) as b:
+        e = start(eddy, b)
+        assert e.get("/big").body == big
+        r = e.get("/big")
+        assert r.header("X-Cache") == "HIT" and r.body == big
+        r = e.get("/big", headers={"Range": "bytes=100000-100009"})
+        assert r.status == 206 and r.body == big[100000:100010]
+        r = e.request("HEAD", "/big")
+        assert r.body == b"" and r.header("Content-Length") == str(len(big))
+        assert len(b.requests) == 1
