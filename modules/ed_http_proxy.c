@@ -818,7 +818,9 @@ ed_proxy_slice(void *data, const char *p, size_t n)
 {
     ed_http_proxy_ctx_t *ctx = data;
 
-    ed_http_proxy_cache_body(ctx->r, ctx->cache, p, n);
+    if (ctx->cache) {
+        return ed_http_proxy_cache_slice(ctx->r, ctx->cache, p, n);
+    }
     return ed_http_send_body(ctx->r, (char *)p, n) == ED_OK ? ED_OK
                                                             : ED_DECLINED;
 }

@@ -104,6 +104,9 @@ typedef struct {
     ed_str_t             ims;
     char                 ims_buf[32];
     uint64_t             written;
+    uint64_t             seen;        /* body bytes from the upstream */
+    int64_t              range_start; /* a miss's single Range, cut from */
+    int64_t              range_end;   /* the stream (ranged set) */
     /* cache_lock: the fill this request holds (lock_hash, its temp
      * file's serial), or the one it waits for. */
     uint8_t              lock_hash[ED_CACHE_HASH_LEN];
@@ -123,6 +126,7 @@ typedef struct {
     unsigned             store:1;     /* writing tmp_fd */
     unsigned             locked:1;    /* holds the key's fill */
     unsigned             stale:1;     /* fd is a stale entry */
+    unsigned             ranged:1;
     unsigned             waiting:1;
 } ed_http_proxy_cache_t;
 
@@ -160,6 +164,11 @@ int ed_http_proxy_cache_revalidated(ed_http_request_t *r,
                                     const ed_http_resp_head_t *h);
 /* Body bytes of a response being stored. */
 void ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                              const char *p, size_t n);
+/* A slice of the upstream's body: stored, and passed to the client (the
+ * part inside a miss's Range). ED_OK, or ED_DECLINED when the client's
+ * side failed. */
+int ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                               const char *p, size_t n);
 /* The whole body arrived: the entry is put in place. */
 void ed_http_proxy_cache_done(ed_http_request_t *r,

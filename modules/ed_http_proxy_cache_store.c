@@ -2,6 +2,7 @@
  * file renamed into place once its whole body arrived, Vary markers,
  * the refresh of an entry a 304 revalidated, and PURGE. */
 #include "ed_http_proxy_cache.h"
+#include "ed_http_range.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -247,6 +248,74 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     return ED_OK;
 }
 
+/* A miss being stored whose request has a single satisfiable Range
+ * (If-Range agreeing) gets it as a 206 cut from the stream; several
+ * ranges get the 200. ED_OK or ED_ERROR. */
+static int
+ed_cache_miss_range(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                    const ed_http_resp_head_t *h,
+                    const ed_http_cache_verdict_t *v)
+{
+    ed_http_range_t rg[ED_HTTP_RANGES_MAX];
+    const ed_str_t *range, *if_range;
+    size_t          n;
+    char            cr[96];
+
+    range = ed_http_header(r, "Range");
+    if (range == NULL || h->status != 200 || h->content_length <= 0
+        || r->head.method_id != ED_HTTP_GET)
+    {
+        return ED_OK;
+    }
+    if_range = ed_http_header(r, "If-Range");
+    if (if_range
+        && !ed_http_cond_if_range(if_range, v->etag.len ? &v->etag : NULL,
+                                  v->last_modified >= 0
+                                      ? (time_t)v->last_modified : -1))
+    {
+        return ED_OK;
+    }
+    if (ed_http_range_parse(range->data, range->len, h->content_length, rg,
+                            ED_HTTP_RANGES_MAX, &n) != ED_HTTP_RANGE_OK
+        || n != 1)
+    {
+        return ED_OK;
+    }
+    snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld",
+             (long long)rg[0].start, (long long)rg[0].end - 1,
+             (long long)h->content_length);
+    if (ed_pc_add(r, "Content-Range", cr) != ED_OK) {
+        return ED_ERROR;
+    }
+    r->status = 206;
+    r->content_length = rg[0].end - rg[0].start;
+    c->range_start = rg[0].start;
+    c->range_end = rg[0].end;
+    c->ranged = 1;
+    return ED_OK;
+}
+
+int
+ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                          const char *p, size_t n)
+{
+    int64_t start = (int64_t)c->seen, lo, hi;
+
+    ed_http_proxy_cache_body(r, c, p, n);
+    c->seen += n;
+    if (!c->ranged) {
+        return ed_http_send_body(r, (char *)p, n) == ED_OK ? ED_OK
+                                                           : ED_DECLINED;
+    }
+    lo = ed_max(start, c->range_start);
+    hi = ed_min(start + (int64_t)n, c->range_end);
+    if (lo >= hi) {
+        return ED_OK;
+    }
+    return ed_http_send_body(r, (char *)p + (lo - start), (size_t)(hi - lo))
+               == ED_OK ? ED_OK : ED_DECLINED;
+}
+
 int
 ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
                              ed_http_proxy_cache_t *c,
@@ -314,6 +383,9 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     } else {
         snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; stored",
                  c->fwd, h->status);
+        if (ed_cache_miss_range(r, c, h, &v) != ED_OK) {
+            return ED_ERROR;
+        }
     }
     return ed_pc_add(r, "Cache-Status", buf);
 }

@@ -526,3 +526,24 @@ def test_large_hit_by_sendfile_with_ranges(eddy):
         r = e.request("HEAD", "/big")
         assert r.body == b"" and r.header("Content-Length") == str(len(big))
         assert len(b.requests) == 1
+
+
+def test_range_on_a_miss_is_cut_from_the_stream(eddy):
+    with Backend(fresh) as b:
+        e = start(eddy, b)
+        r = e.get("/rm", headers={"Range": "bytes=10-19"})
+        assert r.status == 206 and r.body == BODY[10:20]
+        assert r.header("Content-Range") == "bytes 10-19/100"
+        assert r.header("Cache-Status").endswith("stored")
+        assert b.requests[0].header("Range") is None
+        # The whole body was stored.
+        r = e.get("/rm")
+        assert r.header("X-Cache") == "HIT" and r.body == BODY
+        # Several ranges on a miss: the whole 200; If-Range disagreeing too.
+        r = e.get("/rm2", headers={"Range": "bytes=0-1,5-6"})
+        assert r.status == 200 and r.body == BODY
+        r = e.get("/rm3", headers={"Range": "bytes=0-1", "If-Range": '"no"'})
+        assert r.status == 200 and r.body == BODY
+        r = e.get("/rm4", headers={"Range": "bytes=0-1", "If-Range": '"v1"'})
+        assert r.status == 206 and r.body == BODY[:2]
+        assert len(b.requests) == 4
