@@ -547,3 +547,45 @@ def test_range_on_a_miss_is_cut_from_the_stream(eddy):
         r = e.get("/rm4", headers={"Range": "bytes=0-1", "If-Range": '"v1"'})
         assert r.status == 206 and r.body == BODY[:2]
         assert len(b.requests) == 4
+
+
+def test_hits_over_http2(eddy):
+    h2util = pytest.importorskip("h2util")
+    big = os.urandom(200 * 1024)
+
+    def handler(req, conn):
+        body = big if req.path == "/h2big" else BODY
+        return response(200, body, [("Cache-Control", "max-age=60")])
+
+    with Backend(handler) as b:
+        conf = (CONF % ("max_size: 64m", "")).replace("@B@", str(b.port))
+        conf = conf.replace("- listen: 127.0.0.1:{port}",
+                            "- listen: [{address: '127.0.0.1:{port}', "
+                            "http2: true}]")
+        e = eddy(conf)
+        c = h2util.H2(e.port)
+        try:
+            for path, body in (("/h2", BODY), ("/h2big", big)):
+                s = c.get(path)
+                assert s.status == 200 and s.body == body
+                assert s.header("x-cache") == "MISS"
+                s = c.get(path)
+                assert s.status == 200 and s.body == body
+                assert s.header("x-cache") == "HIT"
+                assert s.header("age") is not None
+            s = c.get("/h2big", headers=[("range", "bytes=5-9")])
+            assert s.status == 206 and s.body == big[5:10]
+        finally:
+            c.close()
+        assert len(b.requests) == 2
+
+
+def test_keys_over_4k_are_not_cached(eddy):
+    with Backend(fresh) as b:
+        e = start(eddy, b)
+        path = "/k?" + "a" * 4200
+        for _ in range(2):
+            r = e.get(path)
+            assert r.status == 200
+            assert r.header("Cache-Status") == "eddy; fwd=request"
+        assert len(b.requests) == 2
