@@ -98,28 +98,29 @@ ed_http_access_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         return "out of memory";
     }
     for (i = 0; i < node->n; i++) {
-        ed_node_t  *item = node->items[i], *k, *v, *m = NULL;
+        ed_node_t  *item = node->items[i], *k = NULL, *v = NULL, *m = NULL;
         const char *name;
 
         if (item->type == ED_NODE_MAP && item->n == 2) {
             /* {allow: X, methods: [...]} in either order. */
             if (strcmp(item->items[2]->value.data, "methods") == 0) {
+                k = item->items[0];
+                v = item->items[1];
                 m = item->items[3];
             } else if (strcmp(item->items[0]->value.data, "methods") == 0) {
                 m = item->items[1];
                 k = item->items[2];
                 v = item->items[3];
             }
+        } else if (item->type == ED_NODE_MAP && item->n == 1) {
+            k = item->items[0];
+            v = item->items[1];
         }
-        if (item->type != ED_NODE_MAP || (item->n != 1 && m == NULL)) {
+        if (k == NULL) {
             ed_conf_error(cf, item, "expected {allow: ADDRESS} or "
                           "{deny: ADDRESS} in access, with methods or "
                           "not");
             continue;
-        }
-        if (m == NULL || m == item->items[3]) {
-            k = item->items[0];
-            v = item->items[1];
         }
         name = k->value.data;
         if (strcmp(name, "allow") != 0 && strcmp(name, "deny") != 0) {
