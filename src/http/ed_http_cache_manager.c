@@ -73,8 +73,8 @@ ed_cm_unlink(const ed_http_cache_t *c, const uint8_t *hashes, size_t n)
                                sizeof(path))
             && unlink(path) != 0 && errno != ENOENT)
         {
-            ed_log(ED_LOG_ERR, ed_log_cur, errno, "cache \"%s\": unlink(\"%s\") "
-                   "failed", c->name.data, path);
+            ed_log(ED_LOG_ERR, ed_log_cur, errno, "cache \"%s\": "
+                   "unlink(\"%s\") failed", c->name.data, path);
         }
     }
 }

@@ -223,7 +223,8 @@ END_TEST
 START_TEST(test_never_stored)
 {
     ed_http_cache_verdict_t v;
-    ed_http_header_t        ns[] = { H("Cache-Control", "max-age=9, no-store") };
+    ed_http_header_t        ns[] = {
+        H("Cache-Control", "max-age=9, no-store") };
     ed_http_header_t        mu[] = {
         H("Cache-Control", "no-store, must-understand, max-age=9") };
     ed_http_header_t        pr[] = {
