@@ -105,6 +105,9 @@ typedef struct {
     char                 ims_buf[32];
     uint64_t             written;
     uint64_t             seen;        /* body bytes from the upstream */
+    int                  sfd;         /* a waiter's: the fetch's file */
+    uint64_t             soff;        /* body bytes it streamed */
+    unsigned             sgone;       /* ED_CACHE_WAIT_GONE bits seen */
     int64_t              range_start; /* a miss's single Range, cut from */
     int64_t              range_end;   /* the stream (ranged set) */
     /* cache_lock: the fill this request holds (lock_hash, its temp
@@ -127,6 +130,8 @@ typedef struct {
     unsigned             locked:1;    /* holds the key's fill */
     unsigned             stale:1;     /* fd is a stale entry */
     unsigned             ranged:1;
+    unsigned             streaming:1; /* a waiter streaming the fetch */
+    unsigned             no_stream:1;
     unsigned             waiting:1;
 } ed_http_proxy_cache_t;
 

@@ -112,6 +112,10 @@ ed_pc_cleanup(void *data)
         close(c->fd);
         c->fd = -1;
     }
+    if (c->sfd >= 0) {
+        close(c->sfd);
+        c->sfd = -1;
+    }
 }
 
 /* Whether a template list has an item neither empty nor "0". */
@@ -278,6 +282,15 @@ ed_cache_head(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         }
     }
     return ED_OK;
+}
+
+int
+ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t h;
+
+    return ed_cache_head(r, c, &h, hdrs);
 }
 
 /* Serves the entry open in c (fresh, or just revalidated): the stored
@@ -478,7 +491,7 @@ ed_pc_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     return ED_OK;
 }
 
-static void ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout);
+static void ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events);
 
 /* cache_lock: takes the key's fill (its temp file made now, so that
  * waiters have a name to watch), or waits for the request holding it.
@@ -642,18 +655,40 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
     return ED_AGAIN;
 }
 
-/* The fetch waited for is over (or timeout passed): the entry it stored
- * is served, else the request goes upstream itself (or waits again for
- * a new fetch of the key). */
+/* News of the fetch waited for: its head and body are streamed as
+ * they land in its temp file; or, when it cannot be streamed, once the
+ * file is gone the entry it stored is served, else the request goes
+ * upstream itself (or waits again for a new fetch of the key). Past the
+ * timeout it goes upstream, unstored. */
 static void
-ed_cache_waited(ed_http_cache_waiter_t *w, bool timeout)
+ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
 {
     ed_http_proxy_cache_t *c = w->data;
     ed_http_request_t     *r = c->r;
     int                    rc;
 
+    if (c->streaming || (events & ED_CACHE_WAIT_MODIFIED)) {
+        rc = ed_pc_stream(r, c, events);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        if (rc != ED_DECLINED) {
+            ed_http_cache_wait_cancel(w);
+            c->waiting = 0;
+            c->resume(r, c->resume_data, rc);
+            return;
+        }
+    }
+    if (!(events & (ED_CACHE_WAIT_GONE | ED_CACHE_WAIT_TIMEOUT))) {
+        return;
+    }
+    ed_http_cache_wait_cancel(w);
     c->waiting = 0;
-    if (timeout) {
+    if (c->sfd >= 0) {
+        close(c->sfd);
+        c->sfd = -1;
+    }
+    if (events & ED_CACHE_WAIT_TIMEOUT) {
         /* Past cache_lock.timeout: upstream, unstored. */
         c->detail = "lock-timeout";
         c->resume(r, c->resume_data, ED_DECLINED);
@@ -702,6 +737,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->cache = pcf->cache;
     c->fd = -1;
     c->tmp_fd = -1;
+    c->sfd = -1;
     c->start = ed_pc_now_ms();
     if (ed_pool_cleanup_add(r->pool, ed_pc_cleanup, c) != ED_OK) {
         return 500;

@@ -61,6 +61,15 @@ int ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 /* Starts a refresh of c's key detached from r, which hands it its fill.
  * ED_OK, or ED_ERROR (r keeps the fill and fetches itself). */
 int ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* The stored head of c->prefix into r's headers (and content type).
+ * ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
+int ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* A waiter told of events on the fetch's temp file: ED_AGAIN (it goes
+ * on: waiting for the head, or streaming), ED_DECLINED (no streaming:
+ * wait for the entry), or the end of the streamed response (ED_OK,
+ * ED_HTTP_CUT, ED_ERROR). */
+int ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                 unsigned events);
 /* A refresh's own start: ED_DECLINED (go upstream) or ED_ERROR. */
 int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 

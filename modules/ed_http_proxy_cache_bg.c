@@ -245,6 +245,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     bc->pcf = c->pcf;
     bc->cache = c->cache;
     bc->fd = -1;
+    bc->sfd = -1;
     bc->tmp_fd = c->tmp_fd;
     bc->bg = bg;
     bc->key = c->key;

@@ -223,6 +223,11 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     if (c->new_prefix == NULL) {
         return ED_DECLINED;
     }
+    /* Until sealed, the length to expect (UINT64_MAX: unknown), for the
+     * waiters that stream the file while it is written. */
+    c->new_hdr.body_len = h->content_length >= 0
+                          ? (uint64_t)h->content_length : UINT64_MAX;
+    memcpy(c->new_prefix, &c->new_hdr, sizeof(c->new_hdr));
     if (c->tmp_fd < 0) {
         /* Not made at the lock (no cache_lock, or hit-for-miss). */
         if (ed_pc_tmp_name(r, c) != ED_OK) {

@@ -83,6 +83,11 @@ uint32_t ed_http_cache_crc32c(uint32_t crc, const void *p, size_t n);
  * body_off (read hdr->body_off bytes and call again), or the fault. */
 int ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
                             ed_http_cache_hdr_t *hdr);
+/* The same for a file still being written (request collapsing): its
+ * header laid out (its body_len, the expected length or UINT64_MAX, and
+ * its CRC are not final yet), and the whole prefix in buf[0..len). */
+int ed_http_cache_hdr_partial(const void *buf, size_t len,
+                              ed_http_cache_hdr_t *hdr);
 /* A word for a verdict, for log lines: "bad CRC". */
 const char *ed_http_cache_hdr_error(int rc);
 
@@ -287,24 +292,39 @@ void ed_http_cache_write_ok(ed_http_cache_zone_t *z);
  * place or removed), never by polling. */
 typedef struct ed_http_cache_waiter_s ed_http_cache_waiter_t;
 
+/* What a waiter is told (bits). */
+#define ED_CACHE_WAIT_MODIFIED 0x01   /* the temp file was written */
+#define ED_CACHE_WAIT_MOVED    0x02   /* renamed into place: complete */
+#define ED_CACHE_WAIT_DELETED  0x04   /* removed: the fetch gave up */
+#define ED_CACHE_WAIT_TIMEOUT  0x08
+#define ED_CACHE_WAIT_GONE     (ED_CACHE_WAIT_MOVED | ED_CACHE_WAIT_DELETED)
+
 struct ed_http_cache_waiter_s {
     ed_http_cache_waiter_t *next;
     ed_http_cache_waiter_t *prev;
     ed_http_cache_t        *cache;
     char                    name[32];   /* "<pid>.<serial>" */
     int                     wd;
-    ed_defer_t              wake;       /* posted when the file is gone */
-    ed_timer_t              timer;      /* cache_lock timeout */
-    void                  (*done)(ed_http_cache_waiter_t *w, bool timeout);
+    unsigned                events;     /* ED_CACHE_WAIT_* since the last
+                                         * call of done */
+    ed_defer_t              wake;
+    ed_timer_t              timer;
+    void                  (*done)(ed_http_cache_waiter_t *w,
+                                  unsigned events);
     void                   *data;
     unsigned                queued:1;
 };
 
-/* Starts waiting for .tmp/<name> of cache to go (done(w, false)), or
- * for timeout ms (done(w, true)); done runs from the loop, once. ED_OK
- * or ED_ERROR (no inotify: the caller goes on without waiting). */
+/* Starts watching .tmp/<name> of cache: done(w, events) is called from
+ * the loop for what happened to it (written, renamed, removed: a file
+ * gone before the watch counts as removed), or after timeout ms without
+ * a call of ed_http_cache_wait_touch (ED_CACHE_WAIT_TIMEOUT). The
+ * waiter stays until ed_http_cache_wait_cancel. ED_OK or ED_ERROR (no
+ * inotify: the caller goes on without waiting). */
 int ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout);
-/* Stops waiting (the request ended first). */
+/* Arms the timeout again (progress). */
+void ed_http_cache_wait_touch(ed_http_cache_waiter_t *w, ed_msec_t timeout);
+/* Stops watching. */
 void ed_http_cache_wait_cancel(ed_http_cache_waiter_t *w);
 /* Closes the worker's inotify descriptor (exit_worker). */
 void ed_http_cache_wait_exit(void);

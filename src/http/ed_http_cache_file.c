@@ -86,13 +86,10 @@ ed_cache_prefix_crc(const char *buf, const ed_http_cache_hdr_t *hdr)
                                 (size_t)hdr->body_off - sizeof(h));
 }
 
-int
-ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
-                        ed_http_cache_hdr_t *hdr)
+/* The checks of the fixed header alone: magic, version, layout. */
+static int
+ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
 {
-    ed_http_cache_hdr_t *h = hdr;
-    uint64_t             end;
-
     if (len < sizeof(*h)) {
         return ED_CACHE_HDR_SHORT;
     }
@@ -138,6 +135,33 @@ ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
         {
             return ED_CACHE_HDR_LAYOUT;
         }
+    }
+    return ED_CACHE_HDR_OK;
+}
+
+int
+ed_http_cache_hdr_partial(const void *buf, size_t len,
+                          ed_http_cache_hdr_t *hdr)
+{
+    int rc = ed_cache_hdr_layout(buf, len, hdr);
+
+    if (rc == ED_CACHE_HDR_OK && len < hdr->body_off) {
+        return ED_CACHE_HDR_SHORT;
+    }
+    return rc;
+}
+
+int
+ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
+                        ed_http_cache_hdr_t *hdr)
+{
+    ed_http_cache_hdr_t *h = hdr;
+    uint64_t             end;
+    int                  rc;
+
+    rc = ed_cache_hdr_layout(buf, len, h);
+    if (rc != ED_CACHE_HDR_OK) {
+        return rc;
     }
     end = h->body_off + h->body_len;
     if (h->body_len > INT64_MAX - h->body_off || end != file_size) {

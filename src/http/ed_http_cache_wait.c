@@ -1,9 +1,10 @@
 /* Request collapsing's waiting side (cache_lock): a request whose key
- * another request (of any worker) is fetching waits for that fetch's
- * temp file to leave path/.tmp/, renamed into place or removed. The
- * kernel tells: one inotify descriptor per worker, one watch per cache
- * directory, so waiters are woken, never polled, and a filler needs no
- * channel to the other workers. */
+ * another request (of any worker) is fetching follows that fetch's temp
+ * file in path/.tmp/: written (the head, then body bytes, which it may
+ * stream), renamed into place, or removed. The kernel tells: one
+ * inotify descriptor per worker, one watch per cache directory, so
+ * waiters are woken, never polled, and a filler needs no channel to the
+ * other workers. */
 #include "ed_http_cache.h"
 
 #include <sys/inotify.h>
@@ -38,10 +39,10 @@ ed_cache_wait_woken(ed_defer_t *d)
 {
     ed_http_cache_waiter_t *w = ed_container_of(d, ed_http_cache_waiter_t,
                                                 wake);
+    unsigned                events = w->events;
 
-    ed_cache_wait_unlink(w);
-    ed_timer_del(ed_worker->loop, &w->timer);
-    w->done(w, false);
+    w->events = 0;
+    w->done(w, events);
 }
 
 static void
@@ -49,15 +50,13 @@ ed_cache_wait_timeout(ed_timer_t *t)
 {
     ed_http_cache_waiter_t *w = t->data;
 
-    ed_cache_wait_unlink(w);
-    ed_loop_unpost(ed_worker->loop, &w->wake);
-    w->done(w, true);
+    w->done(w, ED_CACHE_WAIT_TIMEOUT);
 }
 
-/* Wakes the waiters on wd (all of them for -1) whose name is name (any
- * for NULL). */
+/* Tells the waiters on wd (all of them for -1) whose name is name (any
+ * for NULL) what happened. */
 static void
-ed_cache_wait_wake(int wd, const char *name)
+ed_cache_wait_wake(int wd, const char *name, unsigned events)
 {
     ed_http_cache_waiter_t *w;
 
@@ -65,6 +64,7 @@ ed_cache_wait_wake(int wd, const char *name)
         if ((wd == -1 || w->wd == wd)
             && (name == NULL || strcmp(w->name, name) == 0))
         {
+            w->events |= events;
             ed_loop_post(ed_worker->loop, &w->wake);
         }
     }
@@ -89,12 +89,19 @@ ed_cache_wait_read(ed_event_t *ev, uint32_t events)
         for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
             ie = (const struct inotify_event *)(void *)p;
             if (ie->mask & IN_Q_OVERFLOW) {
-                ed_cache_wait_wake(-1, NULL);
+                /* Events lost: each waiter looks for itself. */
+                ed_cache_wait_wake(-1, NULL, ED_CACHE_WAIT_MODIFIED);
             } else if (ie->mask & IN_IGNORED) {
                 /* The directory went: nothing will tell any more. */
-                ed_cache_wait_wake(ie->wd, NULL);
+                ed_cache_wait_wake(ie->wd, NULL, ED_CACHE_WAIT_DELETED);
             } else if (ie->len) {
-                ed_cache_wait_wake(ie->wd, ie->name);
+                ed_cache_wait_wake(ie->wd, ie->name,
+                                   (ie->mask & IN_MODIFY
+                                        ? ED_CACHE_WAIT_MODIFIED : 0)
+                                   | (ie->mask & IN_MOVED_FROM
+                                          ? ED_CACHE_WAIT_MOVED : 0)
+                                   | (ie->mask & IN_DELETE
+                                          ? ED_CACHE_WAIT_DELETED : 0));
             }
         }
     }
@@ -127,10 +134,12 @@ ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout)
     snprintf(path, sizeof(path), "%s/.tmp", w->cache->path.data);
     /* The same directory gives the same wd: one watch per cache. */
     w->wd = inotify_add_watch(ed_cache_w.ev.fd, path,
-                              IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
+                              IN_MODIFY | IN_DELETE | IN_MOVED_FROM
+                              | IN_ONLYDIR);
     if (w->wd < 0) {
         return ED_ERROR;
     }
+    w->events = 0;
     w->wake.handler = ed_cache_wait_woken;
     w->timer.handler = ed_cache_wait_timeout;
     w->timer.data = w;
@@ -142,13 +151,20 @@ ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout)
     ed_cache_w.list = w;
     w->queued = 1;
     ed_timer_add(ed_worker->loop, &w->timer, timeout);
-    /* Gone before the watch was there: no event will come. */
+    /* Gone before the watch was there: no event will come. Written
+     * already: the waiter looks at it once. */
     snprintf(path, sizeof(path), "%s/.tmp/%s", w->cache->path.data,
              w->name);
-    if (access(path, F_OK) != 0) {
-        ed_loop_post(ed_worker->loop, &w->wake);
-    }
+    w->events = access(path, F_OK) != 0 ? ED_CACHE_WAIT_DELETED
+                                         : ED_CACHE_WAIT_MODIFIED;
+    ed_loop_post(ed_worker->loop, &w->wake);
     return ED_OK;
+}
+
+void
+ed_http_cache_wait_touch(ed_http_cache_waiter_t *w, ed_msec_t timeout)
+{
+    ed_timer_add(ed_worker->loop, &w->timer, timeout);
 }
 
 void

@@ -2,10 +2,11 @@
 workers, the others woken when it is stored; a lock timeout; a response
 found not storable releases the waiters and stops the queueing."""
 
+import socket
 import threading
 import time
 
-from proxy_backend import Backend, response
+from proxy_backend import Backend, CLOSE, TAKEN, response
 
 CONF = """
     workers: 2
@@ -98,3 +99,90 @@ def test_not_storable_releases_waiters_and_stops_queueing(eddy):
         fire(e, 5, "/ns")
         assert time.monotonic() - t0 < 1.8
         assert len(b.requests) == 10
+
+
+def read_timed(port, path, head=False):
+    """GET (or HEAD) on a new connection: (head bytes, body, time of the
+    first body byte)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    try:
+        s.sendall(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Connection: close\r\n\r\n"
+                  % (b"HEAD" if head else b"GET", path.encode()))
+        data, first = b"", None
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if first is None and b"\r\n\r\n" in data \
+                    and len(data) > data.index(b"\r\n\r\n") + 4:
+                first = time.monotonic()
+        head_, _, body = data.partition(b"\r\n\r\n")
+        return head_, body, first
+    finally:
+        s.close()
+
+
+def test_waiters_stream_the_fetch_as_it_arrives(eddy):
+    half = b"a" * 30000
+    done = {}
+
+    def handler(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60000\r\n"
+                     b"Cache-Control: max-age=60\r\n\r\n" + half)
+        time.sleep(1.5)
+        done["t"] = time.monotonic()
+        conn.sendall(b"b" * 30000)
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = eddy((CONF % "").replace("@B@", str(b.port)))
+        out = [None] * 20
+
+        def one(i):
+            out[i] = read_timed(e.port, "/stream")
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        for t in ts:
+            t.start()
+            time.sleep(0.01)
+        for t in ts:
+            t.join(20)
+        assert len(b.requests) == 1
+        for head, body, first in out:
+            assert b" 200 " in head.split(b"\r\n")[0]
+            assert body == half + b"b" * 30000
+            # First bytes before the upstream finished.
+            assert first is not None and first < done["t"], (first, done)
+        heads = [h for h, _, _ in out]
+        collapsed = [h for h in heads if b"collapsed" in h]
+        assert len(collapsed) == 19
+        assert all(b"Content-Length: 60000" in h for h in collapsed)
+        assert e.get("/stream").header("X-Cache") == "HIT"
+
+
+def test_streaming_waiter_cut_when_the_fetch_fails(eddy):
+    def handler(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"
+                     b"Cache-Control: max-age=60\r\n\r\n" + b"x" * 400)
+        time.sleep(0.8)
+        return CLOSE
+
+    with Backend(handler) as b:
+        e = eddy((CONF % "").replace("@B@", str(b.port)))
+        out = [None] * 3
+
+        def one(i):
+            out[i] = read_timed(e.port, "/cut")
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+        for t in ts:
+            t.start()
+            time.sleep(0.05)
+        for t in ts:
+            t.join(20)
+        for head, body, first in out:
+            assert b" 200 " in head.split(b"\r\n")[0]
+            assert len(body) == 400
+        assert len(b.requests) == 1
