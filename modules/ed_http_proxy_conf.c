@@ -551,6 +551,15 @@ ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
     if (ed_proxy_resolve_pass(cf, pcf, loc) != ED_OK) {
         return ED_ERROR;
     }
+    if (pcf->ups->protocol != NULL
+        && strcmp(pcf->ups->protocol, "proxy") != 0)
+    {
+        return ed_conf_error(cf, ed_conf_get(pcf->node, "pass"),
+                             "upstream \"%s\" is used by %s; a group serves "
+                             "proxy or fastcgi, not both",
+                             pcf->ups->name.data, pcf->ups->protocol);
+    }
+    pcf->ups->protocol = "proxy";
     if (pcf->cache_name.data != NULL
         && ed_proxy_resolve_cache(cf, pcf, loc) != ED_OK)
     {

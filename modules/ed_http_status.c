@@ -41,6 +41,14 @@ typedef struct {
         int64_t  connections_active;
         int64_t  streams_active;
     } v2;
+    /* cgi (fastcgi-cgi.md): scripts running, spawned, refused at
+     * max_processes, timed out. */
+    struct {
+        int64_t  active;
+        uint64_t spawned;
+        uint64_t refused;
+        uint64_t timeouts;
+    } cgi;
     /* The master's, for a fleet. */
     uint64_t generation;
     uint64_t reload_failures;
@@ -314,6 +322,16 @@ ed_http_status_collect(ed_http_status_t *st)
             ED_SUM(responses[j]);
         }
         ed_http_status_v2_collect(st, w, i < ED_STATS_SLOTS);
+        st->cgi.spawned += atomic_load_explicit(&w->cgi_spawned,
+                                                memory_order_relaxed);
+        st->cgi.refused += atomic_load_explicit(&w->cgi_refused,
+                                                memory_order_relaxed);
+        st->cgi.timeouts += atomic_load_explicit(&w->cgi_timeouts,
+                                                 memory_order_relaxed);
+        if (i < ED_STATS_SLOTS) {
+            st->cgi.active += atomic_load_explicit(&w->cgi_active,
+                                                   memory_order_relaxed);
+        }
 #undef ED_SUM
     }
 }
@@ -510,6 +528,23 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                               (unsigned long long)st->responses[i]);
     }
     ed_http_status_v2_prometheus(b, st);
+    ed_http_status_printf(b, "# HELP eddy_cgi_processes_active cgi scripts "
+        "running.\n# TYPE eddy_cgi_processes_active gauge\n"
+        "eddy_cgi_processes_active %lld\n"
+        "# HELP eddy_cgi_processes_spawned_total cgi scripts started.\n"
+        "# TYPE eddy_cgi_processes_spawned_total counter\n"
+        "eddy_cgi_processes_spawned_total %llu\n"
+        "# HELP eddy_cgi_processes_refused_total cgi requests refused at "
+        "max_processes (503).\n"
+        "# TYPE eddy_cgi_processes_refused_total counter\n"
+        "eddy_cgi_processes_refused_total %llu\n"
+        "# HELP eddy_cgi_processes_timeouts_total cgi scripts killed at "
+        "their timeout.\n# TYPE eddy_cgi_processes_timeouts_total counter\n"
+        "eddy_cgi_processes_timeouts_total %llu\n",
+        (long long)ed_max(st->cgi.active, 0),
+        (unsigned long long)st->cgi.spawned,
+        (unsigned long long)st->cgi.refused,
+        (unsigned long long)st->cgi.timeouts);
     ed_http_status_handover(b);
     ed_http_status_caches(b, ED_STATUS_PROMETHEUS);
     if (groups->nelts == 0) {
@@ -628,6 +663,14 @@ ed_http_status_json(ed_http_status_buf_t *b, const ed_http_status_t *st,
                           (unsigned long long)st->bytes_in,
                           (unsigned long long)st->bytes_out);
     ed_http_status_v2_json(b, st);
+    ed_http_status_printf(b, "\"cgi\":{\"processes_active\":%lld,"
+                          "\"processes_spawned_total\":%llu,"
+                          "\"processes_refused_total\":%llu,"
+                          "\"processes_timeouts_total\":%llu},",
+                          (long long)ed_max(st->cgi.active, 0),
+                          (unsigned long long)st->cgi.spawned,
+                          (unsigned long long)st->cgi.refused,
+                          (unsigned long long)st->cgi.timeouts);
     ed_http_status_caches(b, ED_STATUS_JSON);
     ed_http_status_printf(b, "\"upstreams\":{");
     for (i = 0; i < groups->nelts; i++) {
@@ -704,6 +747,10 @@ ed_http_status_html(ed_http_status_buf_t *b, const ed_http_status_t *st,
     }
     ED_ROW("bytes in", st->bytes_in);
     ED_ROW("bytes out", st->bytes_out);
+    ED_ROW("cgi processes active", ed_max(st->cgi.active, 0));
+    ED_ROW("cgi processes spawned", st->cgi.spawned);
+    ED_ROW("cgi processes refused", st->cgi.refused);
+    ED_ROW("cgi processes timed out", st->cgi.timeouts);
 #undef ED_ROW
     ed_http_status_printf(b, "</table>\n");
     if (groups->nelts) {

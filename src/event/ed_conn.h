@@ -58,6 +58,9 @@ struct ed_worker_s {
     uint32_t        handed_late;         /* after it */
     uint32_t        handover_closed;     /* idle ones closed instead */
     ed_timer_t      handover_timer;
+    /* A SIGCHLD came through the signalfd (the cgi module reaps its
+     * processes there on kernels without pidfd); NULL: ignored. */
+    void          (*on_child)(ed_worker_t *w);
 };
 
 extern ed_worker_t *ed_worker;  /* this process's worker, or NULL */

@@ -181,6 +181,36 @@ const ed_stream_io_t ed_stream_plain_io = {
     .sendfile = ed_plain_sendfile,
 };
 
+/* Pipes (a child's stdin, stdout and stderr): read and writev. The
+ * process ignores SIGPIPE (see ed_stream.h): a reader gone is EPIPE. */
+
+static ssize_t
+ed_pipe_read(ed_stream_t *s, char *buf, size_t len)
+{
+    ssize_t r;
+
+    do {
+        r = read(s->ev.fd, buf, len);
+    } while (r == -1 && errno == EINTR);
+    return ed_plain_result(r);
+}
+
+static ssize_t
+ed_pipe_writev(ed_stream_t *s, const struct iovec *iov, int n)
+{
+    ssize_t r;
+
+    do {
+        r = writev(s->ev.fd, iov, n);
+    } while (r == -1 && errno == EINTR);
+    return ed_plain_result(r);
+}
+
+const ed_stream_io_t ed_stream_pipe_io = {
+    .recv = ed_pipe_read,
+    .writev = ed_pipe_writev,
+};
+
 /* Guards. */
 
 static void

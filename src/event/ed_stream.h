@@ -66,6 +66,9 @@ typedef struct {
 } ed_stream_io_t;
 
 extern const ed_stream_io_t ed_stream_plain_io;
+/* For a pipe's end (read and writev; no sendfile: file ranges are
+ * pread). Set s->io to it after ed_stream_init. */
+extern const ed_stream_io_t ed_stream_pipe_io;
 
 /* Result of a read request, passed to its callback:
  *   ED_OK       data/len is the requested piece (for read_until it ends

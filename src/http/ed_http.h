@@ -334,6 +334,10 @@ struct ed_http_request_s {
     struct ed_http_sub_s     *sub;
     /* auth_request's state for this request ($auth_status). */
     void                     *auth_request;
+    /* What a fastcgi or cgi handler found (ed_http_cgi.h): the root,
+     * script and path info the meta-variables and $document_root,
+     * $fastcgi_script_name, $fastcgi_path_info read. */
+    struct ed_http_cgi_req_s *cgi;
 
     unsigned                  header_sent:1;
     /* A rewrite rule changed the URI: the proxy sends all of it,

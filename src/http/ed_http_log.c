@@ -58,7 +58,7 @@ ed_http_log_line(ed_http_request_t *r, const char **line)
         r = r->parent;
     }
     n = r->head.line_len;
-    *line = r->head.method.data;
+    *line = r->head.line ? r->head.line : r->head.method.data;
     if (*line == NULL) {
         return 0;
     }

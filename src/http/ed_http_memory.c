@@ -23,7 +23,11 @@
  *     held in memory (ED_STATIC_INLINE_MAX each, ED_STATIC_MEMORY in
  *     all);
  *   - per active request: the head buffer (max_header_size), the
- *     proxy's two buffers (buffer_size each way) and a deflate stream
+ *     proxy's two buffers (buffer_size each way), cgi's three (the
+ *     script's head, a body of unknown length, stdout), fastcgi's three
+ *     (the head, the body kept or learned, the client's queue) and a
+ *     deflate
+ *     stream
  *     (zlib's documented 2^(windowBits+2) + 2^(memLevel+9));
  *   - shared memory: each mapping page-rounded.
  *
@@ -60,6 +64,8 @@ typedef struct {
     size_t     shm_total;
     size_t     head;       /* largest max_header_size */
     size_t     proxy;      /* largest proxy buffer_size, 0: no proxy */
+    size_t     cgi;        /* largest cgi buffer_size, 0: no cgi */
+    size_t     fastcgi;    /* largest fastcgi buffer_size, 0: none */
     unsigned   gzip;
     unsigned   tls;
     unsigned   ocsp;       /* servers stapling OCSP responses */
@@ -141,6 +147,17 @@ ed_mem_level(ed_mem_t *m, ed_node_t *map)
         m->proxy = ed_max(m->proxy, ed_mem_parse(ed_conf_get(n,
                                                              "buffer_size"),
                                                  64 * 1024));
+    }
+    n = ed_conf_get(map, "cgi");
+    if (n && n->type == ED_NODE_MAP) {
+        m->cgi = ed_max(m->cgi, ed_mem_parse(ed_conf_get(n, "buffer_size"),
+                                             64 * 1024));
+    }
+    n = ed_conf_get(map, "fastcgi");
+    if (n && n->type == ED_NODE_MAP) {
+        m->fastcgi = ed_max(m->fastcgi, ed_mem_parse(ed_conf_get(n,
+                                                                 "buffer_size"),
+                                                     64 * 1024));
     }
     n = ed_conf_get(map, "gzip");
     if (n) {
@@ -363,6 +380,17 @@ ed_http_memory_check(ed_conf_t *cf)
     if (m.proxy) {
         len += snprintf(out + len, sizeof(out) - len, ", %s proxy buffers",
                         ed_mem_size(a, sizeof(a), 2.0 * m.proxy));
+    }
+    if (m.cgi) {
+        /* The head, an unknown-length body, stdout's read buffer. */
+        len += snprintf(out + len, sizeof(out) - len, ", %s cgi buffers",
+                        ed_mem_size(a, sizeof(a), 3.0 * m.cgi));
+    }
+    if (m.fastcgi) {
+        /* The response head, the body kept for a resend (or read to
+         * learn its length), the queue toward the client. */
+        len += snprintf(out + len, sizeof(out) - len, ", %s fastcgi buffers",
+                        ed_mem_size(a, sizeof(a), 3.0 * m.fastcgi));
     }
     if (m.gzip) {
         len += snprintf(out + len, sizeof(out) - len, ", %s gzip",

@@ -613,6 +613,7 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     } else {
         return 400;
     }
+    h->line = (const char *)start;
     h->line_len = (size_t)(p - start);
     if (major != 1) {
         return 505;

@@ -80,7 +80,11 @@ typedef struct {
     unsigned          conn_upgrade:1;   /* Connection: upgrade */
     unsigned          expect_continue:1;
     unsigned          expect_other:1;   /* another Expect value: 417 */
-    size_t            line_len;     /* request line, CRLF included */
+    /* The request line as received, CRLF included ($request, log
+     * lines): it stays when an internal redirect changes the method
+     * (a cgi local redirect is a GET). NULL: method.data starts it. */
+    const char       *line;
+    size_t            line_len;
     size_t            head_len;     /* the whole head, final CRLF included */
 } ed_http_req_head_t;
 

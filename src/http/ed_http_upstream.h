@@ -124,6 +124,9 @@ struct ed_http_upstream_s {
     ed_http_upstream_tls_t    *tls;        /* health checks: as the
                                             * first https pass */
     unsigned                   implicit:1; /* made for a URL in `pass` */
+    /* The handler whose `pass` names the group ("proxy", "fastcgi"):
+     * one protocol per group. NULL: none yet. */
+    const char                *protocol;
 
     /* Per worker: idle keep-alive connections, most recent first. */
     ed_http_upstream_conn_t   *idle;

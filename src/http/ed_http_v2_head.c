@@ -563,6 +563,7 @@ ed_v2_websocket_line(ed_v2_stream_t *st, const ed_str_t *target)
     }
     r->head.method.data = p;
     r->head.method.len = 7;
+    r->head.line = p;
     r->head.line_len = n;
     r->head.method_id = ED_HTTP_CONNECT;
     r->connect_protocol = 1;
@@ -614,6 +615,7 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
             memcpy(p, " HTTP/2.0\r\n", 11);
             r->head.method.data = buf;
             r->head.method.len = st->method.len;
+            r->head.line = buf;
             r->head.line_len = line;
         }
         r->error = 1;

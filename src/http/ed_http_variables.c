@@ -234,7 +234,7 @@ ED_VAR(ed_http_var_args)
 
 ED_VAR(ed_http_var_request)
 {
-    const char *s = r->head.method.data;
+    const char *s = r->head.line ? r->head.line : r->head.method.data;
     size_t      n = r->head.line_len;
 
     if (s == NULL || n == 0) {

@@ -129,6 +129,9 @@ ed_stats_exited(pid_t pid)
             ed_stats_fold((_Atomic uint64_t *)&r->v2 + j,
                           (_Atomic uint64_t *)&w->v2 + j);
         }
+        ed_stats_fold(&r->cgi_spawned, &w->cgi_spawned);
+        ed_stats_fold(&r->cgi_refused, &w->cgi_refused);
+        ed_stats_fold(&r->cgi_timeouts, &w->cgi_timeouts);
         atomic_store(&w->pid, 0);
         return;
     }

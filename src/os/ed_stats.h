@@ -67,6 +67,12 @@ typedef struct {
     _Atomic int64_t  active;
     _Atomic int64_t  states[ED_STATS_STATES];
     ed_stats_v2_t    v2;
+    /* cgi (fastcgi-cgi.md): scripts spawned, refused at max_processes,
+     * timed out; and the gauge of those running. */
+    _Atomic uint64_t cgi_spawned;
+    _Atomic uint64_t cgi_refused;
+    _Atomic uint64_t cgi_timeouts;
+    _Atomic int64_t  cgi_active;
 } ed_stats_worker_t;
 
 typedef struct {

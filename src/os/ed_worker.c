@@ -315,6 +315,11 @@ ed_worker_on_signal(void *data, int signo)
         ed_worker_close_all(w);
         ed_loop_stop(w->loop);
         return;
+    case SIGCHLD:
+        if (w->on_child) {
+            w->on_child(w);
+        }
+        return;
     case SIGUSR1:
         if (ed_log_reopen(ed_log_cur) != ED_OK) {
             ed_log(ED_LOG_ALERT, ed_log_cur, errno, "reopening %s failed",
@@ -417,6 +422,9 @@ ed_worker_main(ed_cycle_t *cycle, int id, pid_t master)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGWINCH);
+    /* Blocked like the others so that a child's end is an event of the
+     * loop (w.on_child), never an interrupted call. */
+    sigaddset(&set, SIGCHLD);
     if (ed_loop_signals(w.loop, &set, ed_worker_on_signal, &w) != ED_OK) {
         exit(2);
     }

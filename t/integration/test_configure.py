@@ -58,3 +58,18 @@ def test_core_module_cannot_be_left_out(tmp_path):
     rc, out, _, _ = configure(tmp_path, "--without-upstream")
     assert rc != 0
     assert "ed_http_upstream_module is a core module" in out
+
+
+def test_without_fastcgi(tmp_path):
+    rc, out, srcs, table = configure(tmp_path)
+    assert rc == 0, out
+    assert "modules/ed_http_fastcgi.c" in srcs
+    assert "modules/ed_http_fastcgi_conf.c" in srcs
+    assert "&ed_http_fastcgi_module," in table
+    rc, out, srcs, table = configure(tmp_path / "p", "--without-fastcgi")
+    assert rc == 0, out
+    assert not [s for s in srcs if "ed_http_fastcgi" in s], srcs
+    assert "ed_http_fastcgi_module" not in table
+    # The layer cgi shares is core: its variables stay; so does cgi.
+    assert "&ed_http_cgi_vars_module," in table
+    assert "&ed_http_cgi_module," in table

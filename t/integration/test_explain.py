@@ -798,3 +798,75 @@ def test_rewrite_rules_and_limit_conn(eddy):
     doc = explain_json(e, url(e, "x", "/gone"))
     assert doc["location"] is None and doc["status"] == 302
     assert doc["result"]["summary"] == '302 Found to "/new/" (rewrite)'
+
+
+def test_fastcgi_location_contacts_nothing(eddy):
+    e = eddy("""
+        upstreams:
+          php: {servers: ["unix:{prefix}/php.sock"], keepalive: 2}
+        servers:
+          - listen: "127.0.0.1:{port}"
+            root: {prefix}/www
+            locations:
+              '~ \\.php(/|$)':
+                fastcgi: {pass: php, split_path_info: '^(.+?\\.php)(/.*)$'}
+        """, start=False)
+    e.write_file("www/a.php", "<?php")
+    rc, out, err = explain(e, url(e, "x.example", "/a.php/more?q=1"))
+    assert rc == 0, err
+    assert lines(out, "handler")[0].startswith(
+        "fastcgi: pass php (%s), upstream php [unix:%s/php.sock] keepalive 2"
+        % (at(e, "php, split"), e.prefix))
+    result = lines(out, "result")
+    assert result[0] == ("passed to FastCGI application php (unix:%s/php.sock "
+                         "first of 1), not contacted: the status is the "
+                         "application's" % e.prefix)
+    assert "SCRIPT_NAME=\"/a.php\"" in result
+    assert "PATH_INFO=\"/more\"" in result
+    assert "SCRIPT_FILENAME=\"%s/www/a.php\"" % e.prefix in result
+    assert "QUERY_STRING=\"q=1\"" in result
+    rc, out, err = explain(e, url(e, "x.example", "/none.php"))
+    assert rc == 0, err
+    assert lines(out, "result")[0] == (
+        "404 fastcgi script \"%s/www/none.php\" is not a regular file "
+        "(check_script)" % e.prefix)
+
+
+def test_cgi_script_found_and_refused(eddy, tmp_path):
+    import os
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="eddy-cgi-explain-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        for name, mode in (("a.sh", 0o755), ("ww.sh", 0o757)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(os.path.join(d, name), mode)
+        e = eddy("""
+            user: nobody
+            servers:
+              - listen: 127.0.0.1:{port}
+                locations:
+                  /cgi-bin/:
+                    cgi: {alias: %s, timeout: 5s}
+        """ % d, start=False)
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/a.sh/more?q=1"))
+        assert rc == 0, err
+        assert lines(out, "handler")[0].startswith("cgi: alias %s (" % d)
+        result = lines(out, "result")
+        assert result[0] == ('runs cgi script "%s/a.sh", not started here: '
+                             'the status is the script\'s' % d), out
+        assert 'SCRIPT_NAME "/cgi-bin/a.sh"' in result
+        assert 'PATH_INFO "/more"' in result
+        doc = explain_json(e, url(e, "x", "/cgi-bin/a.sh/more"))
+        assert doc["handler"]["module"] == "cgi"
+        assert doc["result"]["script_name"] == "/cgi-bin/a.sh"
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/ww.sh"))
+        assert lines(out, "result")[0] == (
+            '403 cgi script "%s/ww.sh" is writable by others' % d), out
+        rc, out, err = explain(e, url(e, "x", "/cgi-bin/nope.sh"))
+        assert lines(out, "result")[0] == (
+            '404 cgi script "%s/nope.sh" not found' % d), out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -69,12 +69,14 @@ START_TEST(test_ctx_escapes)
 
     r = route("GET / HTTP/1.1\r\nHost: log.test\r\n\r\n");
     r->head.method.data = (char *)line;
+    r->head.line = line;
     r->head.line_len = sizeof(line) - 1;
     ck_ctx(r, ", client: 192.0.2.10, server: log.test, request: \"GET "
               "/a\\x22b\\x5Cc\\x01\\x7F\\xFF\\xC3\\xA9 HTTP/1.1\", host: "
               "\"log.test\"");
     /* A forged field stays inside the quotes. */
     r->head.method.data = (char *)"GET /\", host: \"evil HTTP/1.1\r\n";
+    r->head.line = r->head.method.data;
     r->head.line_len = strlen(r->head.method.data);
     ck_ctx(r, ", client: 192.0.2.10, server: log.test, request: \"GET "
               "/\\x22, host: \\x22evil HTTP/1.1\", host: \"log.test\"");
@@ -123,6 +125,7 @@ START_TEST(test_ctx_bounds)
     memset(line + 5, '\xff', len - 5 - 2);
     memcpy(line + len - 2, "\r\n", 2);
     r->head.method.data = line;
+    r->head.line = line;
     r->head.line_len = len;
     r->upstream = ed_pcalloc(ed_test_rpool, sizeof(*r->upstream));
     ck_assert_ptr_nonnull(r->upstream);

@@ -1,0 +1,1282 @@
+/* The fastcgi module: a FastCGI 1.0 responder client (fastcgi-cgi.md).
+ * One request per application connection (request id 1), kept alive
+ * with FCGI_KEEP_CONN when the group keeps connections; bodies streamed
+ * both ways with bounded memory; the upstream groups' balancing,
+ * retries, timeouts and $upstream_* as the proxy's. The records are
+ * ed_http_fastcgi_record.c's, the CGI head and meta-variables
+ * ed_http_cgi.c's; the configuration is in ed_http_fastcgi_conf.c. */
+#include "ed_http_fastcgi.h"
+
+#include <inttypes.h>
+#include <sys/stat.h>
+
+/* Failure kinds of an attempt. */
+enum {
+    ED_FCGI_FT_ERROR = 1,   /* connect/reset/closed/bad record before a
+                             * byte of STDOUT */
+    ED_FCGI_FT_TIMEOUT,     /* connect, send or read timeout */
+    ED_FCGI_FT_INVALID,     /* an invalid response */
+    ED_FCGI_FT_STATUS       /* Status 502/503/504 listed in next_upstream */
+};
+
+/* What the upstream timer stands for. */
+enum {
+    ED_FCGI_T_CONNECT = 1,
+    ED_FCGI_T_SEND,
+    ED_FCGI_T_READ
+};
+
+#define ED_FCGI_SLACK 128   /* pieces fit one pooled buffer */
+
+typedef struct {
+    ed_http_request_t         *r;
+    ed_http_fastcgi_conf_t    *fcf;
+    ed_http_upstream_t        *ups;
+    ed_http_upstream_conn_t   *uc;
+    ed_http_upstream_server_t *server;
+    ed_http_upstream_try_t    *try;
+    uint8_t                   *tried;
+    uint32_t                   hash;
+    unsigned                   tries;
+    int                        fail_status;  /* 502 or 504 at the end */
+    ed_msec_t                  start;        /* of the attempt */
+    ed_timer_t                 utimer;
+    int                        ukind;        /* ED_FCGI_T_* */
+    size_t                     piece;
+
+    /* BEGIN_REQUEST and PARAMS (and STDIN when the body is in memory or
+     * none), written first on every attempt. */
+    u_char                    *req;
+    size_t                     req_len;
+    /* A streamed body's STDIN records, kept for a resend while they
+     * fit in buffer_size. */
+    char                      *replay;
+    size_t                     replay_len;
+    size_t                     replay_cap;
+    /* A body of unknown length, read to learn it. */
+    char                      *learn;
+    size_t                     learn_len;
+
+    /* The response. */
+    ed_fcgi_parser_t           fp;
+    ed_http_cgi_head_t         head;
+    ed_http_header_t          *fields;
+    char                      *hbuf;         /* the head, buffer_size */
+    size_t                     hlen;
+    ed_http_cgi_stderr_t      *err;
+    int64_t                    left;         /* Content-Length to send;
+                                              * -1: none */
+
+    unsigned                   stream_body:1;  /* STDIN as it arrives */
+    unsigned                   body_started:1;
+    unsigned                   body_done:1;    /* STDIN ended */
+    unsigned                   replay_lost:1;
+    unsigned                   connected:1;
+    unsigned                   sent:1;         /* bytes may have reached
+                                                * an application */
+    unsigned                   reused:1;       /* uc came from the pool */
+    unsigned                   stale_retried:1;
+    unsigned                   stdout_seen:1;
+    unsigned                   head_done:1;    /* the CGI head is parsed */
+    unsigned                   discard:1;      /* no body goes out (HEAD,
+                                                * 204, 304) */
+    unsigned                   keep:1;         /* FCGI_KEEP_CONN */
+    unsigned                   extra:1;        /* bytes past
+                                                * Content-Length warned */
+    unsigned                   done:1;         /* torn down */
+} ed_fcgi_ctx_t;
+
+static int ed_fcgi_next(ed_fcgi_ctx_t *ctx);
+static void ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status);
+static void ed_fcgi_read_more(ed_fcgi_ctx_t *ctx);
+
+/* The request records. */
+
+/* A growing buffer of encoded name-value pairs, in the request pool. */
+typedef struct {
+    ed_fcgi_ctx_t *ctx;
+    u_char        *buf;
+    size_t         len;
+    size_t         cap;
+} ed_fcgi_params_t;
+
+static int
+ed_fcgi_pair_add(ed_fcgi_params_t *pp, const char *name, size_t nlen,
+                 const char *value, size_t vlen)
+{
+    size_t  need = ed_fcgi_pair_len(nlen, vlen);
+    u_char *nb;
+
+    if (pp->len + need > pp->cap) {
+        pp->cap = ed_max(2 * pp->cap, pp->len + need + 1024);
+        nb = ed_pnalloc(pp->ctx->r->pool, pp->cap);
+        if (nb == NULL) {
+            return ED_ERROR;
+        }
+        if (pp->len) {
+            memcpy(nb, pp->buf, pp->len);
+        }
+        pp->buf = nb;
+    }
+    ed_fcgi_pair(pp->buf + pp->len, name, nlen, value, vlen);
+    pp->len += need;
+    return ED_OK;
+}
+
+/* The param of that name in `params`, or NULL. */
+static ed_http_fastcgi_param_t *
+ed_fcgi_param(ed_http_fastcgi_conf_t *fcf, const char *name, size_t nlen)
+{
+    ed_http_fastcgi_param_t *pm;
+    size_t                   i;
+
+    if (fcf->params == NULL) {
+        return NULL;
+    }
+    pm = fcf->params->elts;
+    for (i = 0; i < fcf->params->nelts; i++) {
+        if (pm[i].name.len == nlen && memcmp(pm[i].name.data, name, nlen) == 0)
+        {
+            return &pm[i];
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    ed_http_fastcgi_conf_t *fcf;
+    ed_http_cgi_var_pt      cb;
+    void                   *data;
+} ed_fcgi_walk_t;
+
+/* A default meta-variable: given on unless `params` names it. */
+static int
+ed_fcgi_on_meta(void *data, const char *name, size_t nlen, const char *value,
+                size_t vlen)
+{
+    ed_fcgi_walk_t *w = data;
+
+    if (ed_fcgi_param(w->fcf, name, nlen) != NULL) {
+        return ED_OK;
+    }
+    return w->cb(w->data, name, nlen, value, vlen);
+}
+
+int
+ed_http_fastcgi_params(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                       ed_http_cgi_var_pt cb, void *data)
+{
+    ed_fcgi_walk_t           w = { fcf, cb, data };
+    ed_http_fastcgi_param_t *pm;
+    ed_str_t                 v;
+    size_t                   i;
+    int                      rc;
+
+    /* fastcgi passes Authorization: the application checks it (nginx
+     * does the same); cgi's pass_authorization is about scripts. */
+    rc = ed_http_cgi_meta(r, ED_HTTP_CGI_AUTHORIZATION, ed_fcgi_on_meta, &w);
+    if (rc != ED_OK || fcf->params == NULL) {
+        return rc;
+    }
+    pm = fcf->params->elts;
+    for (i = 0; i < fcf->params->nelts; i++) {
+        if (pm[i].value == NULL) {
+            continue;
+        }
+        if (pm[i].var.len) {
+            rc = ed_http_variable(r, pm[i].var.data, pm[i].var.len, &v);
+            if (rc == ED_DECLINED) {
+                continue;
+            }
+        } else {
+            rc = ed_http_template_run(r, pm[i].value, &v);
+        }
+        if (rc != ED_OK) {
+            return ED_ERROR;
+        }
+        rc = cb(data, pm[i].name.data, pm[i].name.len, v.data, v.len);
+        if (rc != ED_OK) {
+            return rc;
+        }
+    }
+    return ED_OK;
+}
+
+static int
+ed_fcgi_on_param(void *data, const char *name, size_t nlen,
+                 const char *value, size_t vlen)
+{
+    return ed_fcgi_pair_add(data, name, nlen, value, vlen);
+}
+
+/* Builds BEGIN_REQUEST, PARAMS and the empty PARAMS, then, when the body
+ * is in memory (or there is none), its STDIN records and the empty STDIN.
+ * ED_OK or ED_ERROR (ENOMEM, a param that cannot be evaluated). */
+static int
+ed_fcgi_build(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0 };
+    size_t             len, stdin_len = 0;
+    u_char            *p;
+
+    if (ed_http_fastcgi_params(r, ctx->fcf, ed_fcgi_on_param, &pp)
+        != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    if (!ctx->stream_body) {
+        stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
+    }
+    len = 16 + ed_fcgi_stream_len(pp.len) + ED_FCGI_HEADER_LEN + stdin_len;
+    ctx->req = ed_pnalloc(r->pool, len);
+    if (ctx->req == NULL) {
+        return ED_ERROR;
+    }
+    p = ed_fcgi_begin_request(ctx->req, ctx->keep);
+    p = ed_fcgi_stream(p, ED_FCGI_PARAMS, (char *)pp.buf, pp.len);
+    p = ed_fcgi_header(p, ED_FCGI_PARAMS, 0, 0);
+    if (!ctx->stream_body) {
+        p = ed_fcgi_stream(p, ED_FCGI_STDIN, ctx->learn, ctx->learn_len);
+        p = ed_fcgi_header(p, ED_FCGI_STDIN, 0, 0);
+    }
+    ctx->req_len = (size_t)(p - ctx->req);
+    return ED_OK;
+}
+
+/* Attempts. */
+
+/* Tears the exchange down: timers, body reader, stderr's last line; the
+ * connection is closed unless kept (then released). */
+static void
+ed_fcgi_teardown(ed_fcgi_ctx_t *ctx, bool keep)
+{
+    ed_http_request_t *r = ctx->r;
+
+    if (ctx->done) {
+        return;
+    }
+    ctx->done = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_http_body_stop(r);
+    if (ctx->err) {
+        ed_http_cgi_stderr_end(r, ctx->err);
+    }
+    if (ctx->uc) {
+        ctx->server->conns--;
+        if (keep) {
+            ed_http_upstream_release(ctx->uc);
+        } else {
+            ctx->uc->owner = NULL;
+            ed_http_upstream_close(ctx->uc);
+        }
+        ctx->uc = NULL;
+    }
+}
+
+static void
+ed_fcgi_cleanup(void *data)
+{
+    ed_fcgi_teardown(data, false);
+}
+
+/* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
+static void
+ed_fcgi_finish(ed_fcgi_ctx_t *ctx, int rc)
+{
+    ed_http_request_t *r = ctx->r;
+
+    ed_fcgi_teardown(ctx, false);
+    if (rc >= 300 && r->header_sent) {
+        rc = ED_ERROR;
+    }
+    ed_http_finalize(r, rc);
+}
+
+static void
+ed_fcgi_try_end(ed_fcgi_ctx_t *ctx, int status)
+{
+    if (ctx->try) {
+        ctx->try->status = status;
+        ctx->try->msec = ed_current_msec - ctx->start;
+        ed_http_upstream_time(ctx->server->shm, ctx->try->msec);
+    }
+}
+
+static void
+ed_fcgi_utimer(ed_fcgi_ctx_t *ctx, int kind, ed_msec_t t)
+{
+    ctx->ukind = kind;
+    ed_timer_add(ed_worker->loop, &ctx->utimer, t);
+}
+
+/* The application failed after the response head went out: what was
+ * given goes out, then the client connection closes (HTTP/2: the stream
+ * is reset), so the body cannot look complete. Before, the status. Last
+ * call. */
+static void
+ed_fcgi_body_failed(ed_fcgi_ctx_t *ctx, int status)
+{
+    ed_http_request_t *r = ctx->r;
+
+    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
+    if (!r->header_sent) {
+        r->headers_out.nelts = 0;
+        r->content_type.data = NULL;
+        r->content_type.len = 0;
+        r->content_length = -1;
+        ed_fcgi_finish(ctx, status);
+        return;
+    }
+    ed_fcgi_teardown(ctx, false);
+    ed_http_finalize(r, ED_HTTP_CUT);
+}
+
+static void
+ed_fcgi_on_utimer(ed_timer_t *t)
+{
+    ed_fcgi_ctx_t      *ctx = t->data;
+    static const char  *what[] = { "", "connecting to", "sending to",
+                                   "reading from" };
+
+    ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                "upstream timed out while %s %s (upstream \"%s\")",
+                what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
+    if (ctx->head_done) {
+        ed_fcgi_body_failed(ctx, 504);
+        return;
+    }
+    ed_fcgi_fail(ctx, ED_FCGI_FT_TIMEOUT, 504);
+}
+
+/* Writes bytes of STDIN records, keeping them for a resend while they
+ * fit. A failed write is reported by the stream's on_close. */
+static void
+ed_fcgi_stdin_out(ed_fcgi_ctx_t *ctx, const void *p, size_t len)
+{
+    if (!ctx->replay_lost) {
+        if (ctx->stdout_seen || ctx->replay_len + len > ctx->replay_cap) {
+            ctx->replay_lost = 1;
+        } else {
+            memcpy(ctx->replay + ctx->replay_len, p, len);
+            ctx->replay_len += len;
+        }
+    }
+    ed_stream_write(&ctx->uc->c.stream, p, len);
+}
+
+static void
+ed_fcgi_on_upstream_drain(ed_stream_t *s)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_fcgi_ctx_t           *ctx = uc->owner;
+
+    s->on_drain = NULL;
+    if (ctx->ukind == ED_FCGI_T_SEND) {
+        ed_timer_del(ed_worker->loop, &ctx->utimer);
+    }
+    ed_http_body_resume(ctx->r);
+}
+
+/* A piece of the client's body, streamed as STDIN records. The client is
+ * read no faster than the application takes them. */
+static void
+ed_fcgi_on_body(ed_http_request_t *r, void *data, int rc, const char *p,
+                size_t len)
+{
+    ed_fcgi_ctx_t *ctx = data;
+    ed_stream_t   *us;
+    u_char         hdr[ED_FCGI_HEADER_LEN];
+    static const u_char zero[8];
+    size_t         c, pad;
+
+    if (rc != ED_OK && rc != ED_DONE) {
+        ed_http_log(ED_LOG_INFO, r, 0,
+                    "reading the client request body failed (%d)", rc);
+        ed_fcgi_finish(ctx, rc);
+        return;
+    }
+    if (ctx->uc == NULL) {
+        return;
+    }
+    us = &ctx->uc->c.stream;
+    while (len) {
+        c = ed_min(len, (size_t)ED_FCGI_CONTENT_MAX);
+        pad = ed_fcgi_pad(c);
+        ed_fcgi_header(hdr, ED_FCGI_STDIN, c, pad);
+        ed_fcgi_stdin_out(ctx, hdr, sizeof(hdr));
+        ed_fcgi_stdin_out(ctx, p, c);
+        if (pad) {
+            ed_fcgi_stdin_out(ctx, zero, pad);
+        }
+        p += c;
+        len -= c;
+    }
+    if (rc == ED_DONE) {
+        ed_fcgi_header(hdr, ED_FCGI_STDIN, 0, 0);
+        ed_fcgi_stdin_out(ctx, hdr, sizeof(hdr));
+        ctx->body_done = 1;
+        if (!ctx->stdout_seen) {
+            ed_fcgi_utimer(ctx, ED_FCGI_T_READ, ctx->fcf->read_timeout);
+        }
+    } else if (ed_stream_write_blocked(us)) {
+        ed_http_body_pause(r);
+        us->on_drain = ed_fcgi_on_upstream_drain;
+        if (!ctx->stdout_seen) {
+            ed_fcgi_utimer(ctx, ED_FCGI_T_SEND, ctx->fcf->send_timeout);
+        }
+    }
+}
+
+/* The connection is up (or reused): the body starts, the response is
+ * awaited. ED_OK or ED_ERROR (ENOMEM). */
+static int
+ed_fcgi_connected(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+    int                rc;
+
+    ctx->connected = 1;
+    ctx->sent = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    /* The response is read from now on: an application may answer
+     * before it has read the whole body. */
+    ed_fcgi_read_more(ctx);
+    if (ctx->stream_body && !ctx->body_started) {
+        ctx->body_started = 1;
+        rc = ed_http_read_body(r, ed_fcgi_on_body, ctx);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+        if (rc == ED_DONE) {
+            ed_fcgi_on_body(r, ctx, ED_DONE, NULL, 0);
+        }
+    } else if (ctx->body_started && !ctx->body_done) {
+        ed_http_body_resume(r);
+    }
+    return ED_OK;
+}
+
+/* The result of a new connection. ED_OK, or ED_DONE when uc was closed
+ * here. */
+static int
+ed_fcgi_on_connect(ed_http_upstream_conn_t *uc, int rc)
+{
+    ed_fcgi_ctx_t *ctx = uc->owner;
+
+    if (rc != ED_OK) {
+        ed_http_log(ED_LOG_ERR, ctx->r, errno,
+                    "connect() to %s failed (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
+        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+        return ED_DONE;
+    }
+    if (ed_fcgi_connected(ctx) != ED_OK) {
+        ed_fcgi_finish(ctx, 500);
+        return ED_DONE;
+    }
+    return ED_OK;
+}
+
+/* Whether the method may be sent twice (RFC 9110 9.2.2). */
+static bool
+ed_fcgi_idempotent(ed_http_request_t *r)
+{
+    switch (r->head.method_id) {
+    case ED_HTTP_GET:
+    case ED_HTTP_HEAD:
+    case ED_HTTP_PUT:
+    case ED_HTTP_DELETE:
+    case ED_HTTP_OPTIONS:
+    case ED_HTTP_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Whether the request may go to an application again: its body is at
+ * hand, and its method is idempotent or no byte of it went out. */
+static bool
+ed_fcgi_may_resend(ed_fcgi_ctx_t *ctx)
+{
+    if (ctx->body_started && ctx->replay_lost) {
+        return false;
+    }
+    return !ctx->sent || ed_fcgi_idempotent(ctx->r);
+}
+
+static void ed_fcgi_retry_stale(ed_fcgi_ctx_t *ctx);
+
+/* A write to the application failed: it is gone. */
+static void
+ed_fcgi_on_upstream_close(ed_stream_t *s)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_fcgi_ctx_t           *ctx = uc->owner;
+
+    if (ctx->stdout_seen) {
+        /* The response is on its way; its reading tells how it ends. */
+        return;
+    }
+    if (ctx->reused && !ctx->stale_retried && ctx->fp.records == 0
+        && ed_fcgi_may_resend(ctx))
+    {
+        ed_fcgi_retry_stale(ctx);
+        return;
+    }
+    ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s closed the connection "
+                "while reading the request (upstream \"%s\")",
+                ctx->server->name.data, ctx->ups->name.data);
+    ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+}
+
+/* Starts one exchange on ctx->server: a pooled connection when allowed
+ * and available, else a new one. ED_AGAIN, ED_ERROR (connect failed at
+ * once, errno set), or 500. */
+static int
+ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
+{
+    ed_http_upstream_conn_t *uc = NULL;
+    char                    *prefix;
+    int                      rc = ED_AGAIN;
+
+    ctx->reused = 0;
+    ctx->connected = 0;
+    ctx->start = ed_current_msec;
+    memset(&ctx->fp, 0, sizeof(ctx->fp));
+    ctx->hlen = 0;
+    ctx->stdout_seen = 0;
+    ed_http_cgi_head_init(&ctx->head, ctx->fields, ctx->fcf->buffer_size);
+    if (pooled) {
+        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server, NULL);
+    }
+    if (uc) {
+        uc->owner = ctx;
+        ctx->reused = 1;
+        rc = ED_OK;
+    } else {
+        rc = ed_http_upstream_connect(ctx->ups, ctx->server, NULL, ctx,
+                                      ed_fcgi_on_connect, &uc);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+    }
+    ctx->uc = uc;
+    ctx->server->conns++;
+    uc->requests++;
+    /* Its stderr lines name the application. */
+    prefix = ed_pnalloc(ctx->r->pool, ctx->server->name.len + 24);
+    if (prefix == NULL) {
+        return 500;
+    }
+    snprintf(prefix, ctx->server->name.len + 24, "fastcgi stderr from %s",
+             ctx->server->name.data);
+    ctx->err->prefix = prefix;
+    uc->c.stream.on_close = ed_fcgi_on_upstream_close;
+    ed_stream_set_water(&uc->c.stream, ctx->fcf->buffer_size / 4,
+                        ctx->fcf->buffer_size);
+    if (ed_stream_write(&uc->c.stream, ctx->req, ctx->req_len) != ED_OK) {
+        return 500;
+    }
+    if (ctx->body_started && ctx->replay_len
+        && ed_stream_write(&uc->c.stream, ctx->replay, ctx->replay_len)
+           != ED_OK)
+    {
+        return 500;
+    }
+    if (rc == ED_AGAIN) {
+        ed_fcgi_utimer(ctx, ED_FCGI_T_CONNECT, ctx->fcf->connect_timeout);
+        return ED_AGAIN;
+    }
+    return ed_fcgi_connected(ctx) == ED_OK ? ED_AGAIN : 500;
+}
+
+/* Picks servers until an attempt is under way. ED_AGAIN, or the status
+ * to answer with. */
+static int
+ed_fcgi_next(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_upstream_state_t *st = ctx->r->upstream;
+    int                       i, rc;
+
+    for (;;) {
+        if (ctx->fcf->next_upstream_tries
+            && ctx->tries >= (unsigned)ctx->fcf->next_upstream_tries)
+        {
+            return ctx->fail_status;
+        }
+        i = ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
+                                  ed_current_msec);
+        if (i < 0) {
+            if (ctx->tries == 0) {
+                ed_http_log(ED_LOG_ERR, ctx->r, 0,
+                            "no live upstreams in \"%s\"",
+                            ctx->ups->name.data);
+            }
+            return ctx->fail_status;
+        }
+        ctx->tried[i / 8] |= (uint8_t)(1u << (i % 8));
+        ctx->tries++;
+        ctx->server = &ctx->ups->servers[i];
+        st->peer = ctx->server->name;
+        if (ctx->server->shm) {
+            atomic_fetch_add_explicit(&ctx->server->shm->requests, 1,
+                                      memory_order_relaxed);
+        }
+        ctx->try = NULL;
+        if (st->ntries < ed_nelems(st->tries)) {
+            ctx->try = &st->tries[st->ntries++];
+            ctx->try->addr = ctx->server->name;
+            ctx->try->status = 0;
+            ctx->try->msec = 0;
+        }
+        rc = ed_fcgi_attempt(ctx, true);
+        if (rc != ED_ERROR) {
+            return rc;
+        }
+        ed_http_log(ED_LOG_ERR, ctx->r, errno,
+                    "connect() to %s failed (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
+        ed_fcgi_try_end(ctx, 502);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                                ctx->r);
+        ctx->fail_status = 502;
+        if (!(ctx->fcf->next_upstream & ED_FCGI_NEXT_ERROR)) {
+            return 502;
+        }
+    }
+}
+
+/* Whether another server may be tried after a failure of kind ft. */
+static bool
+ed_fcgi_may_retry(ed_fcgi_ctx_t *ctx, int ft, int status)
+{
+    int bit;
+
+    switch (ft) {
+    case ED_FCGI_FT_ERROR:
+        bit = ED_FCGI_NEXT_ERROR;
+        break;
+    case ED_FCGI_FT_TIMEOUT:
+        bit = ED_FCGI_NEXT_TIMEOUT;
+        break;
+    case ED_FCGI_FT_STATUS:
+        bit = status == 502 ? ED_FCGI_NEXT_502
+              : status == 503 ? ED_FCGI_NEXT_503 : ED_FCGI_NEXT_504;
+        break;
+    default:
+        return false;
+    }
+    if (!(ctx->fcf->next_upstream & bit) || ctx->r->header_sent) {
+        return false;
+    }
+    return ed_fcgi_may_resend(ctx);
+}
+
+/* An attempt failed before the response head went out: the next server,
+ * or the final status. Last call. */
+static void
+ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status)
+{
+    int rc;
+
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_fcgi_try_end(ctx, status);
+    if (ft != ED_FCGI_FT_STATUS) {
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                                ctx->r);
+    }
+    if (ctx->uc) {
+        ctx->server->conns--;
+        ctx->uc->owner = NULL;
+        ed_http_upstream_close(ctx->uc);
+        ctx->uc = NULL;
+    }
+    ctx->fail_status = ft == ED_FCGI_FT_TIMEOUT ? 504 : 502;
+    if (ctx->r->header_sent) {
+        ed_fcgi_finish(ctx, ED_ERROR);
+        return;
+    }
+    if (!ed_fcgi_may_retry(ctx, ft, status)) {
+        ed_fcgi_finish(ctx, ctx->fail_status);
+        return;
+    }
+    rc = ed_fcgi_next(ctx);
+    if (rc != ED_AGAIN) {
+        ed_fcgi_finish(ctx, rc);
+    }
+}
+
+/* A pooled connection the application had closed: the same server on a
+ * fresh connection, once, not counted as a try. Last call. */
+static void
+ed_fcgi_retry_stale(ed_fcgi_ctx_t *ctx)
+{
+    int rc;
+
+    ctx->stale_retried = 1;
+    ctx->server->conns--;
+    ctx->uc->owner = NULL;
+    ed_http_upstream_close(ctx->uc);
+    ctx->uc = NULL;
+    rc = ed_fcgi_attempt(ctx, false);
+    if (rc == ED_AGAIN) {
+        return;
+    }
+    if (rc == ED_ERROR) {
+        ed_http_log(ED_LOG_ERR, ctx->r, errno,
+                    "connect() to %s failed (upstream \"%s\")",
+                    ctx->server->name.data, ctx->ups->name.data);
+        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+        return;
+    }
+    ed_fcgi_finish(ctx, rc);
+}
+
+/* The response. */
+
+static void ed_fcgi_on_read(ed_stream_t *s, int status, char *data,
+                            size_t len);
+
+static void
+ed_fcgi_read_more(ed_fcgi_ctx_t *ctx)
+{
+    ed_stream_read_some(&ctx->uc->c.stream, ctx->piece, ed_fcgi_on_read);
+    if (ctx->body_done || ctx->stdout_seen) {
+        ed_fcgi_utimer(ctx, ED_FCGI_T_READ, ctx->fcf->read_timeout);
+    }
+}
+
+static void
+ed_fcgi_on_client_ready(ed_http_request_t *r, void *data)
+{
+    ed_fcgi_ctx_t *ctx = data;
+
+    ed_unused(r);
+    if (ctx->uc && !ctx->done) {
+        ed_fcgi_read_more(ctx);
+    }
+}
+
+/* Passes body bytes on, bounded by the head's Content-Length (bytes past
+ * it are dropped with a warning). ED_OK or ED_ERROR (the client's side
+ * failed). */
+static int
+ed_fcgi_body_out(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
+{
+    if (ctx->discard || n == 0) {
+        return ED_OK;
+    }
+    if (ctx->left >= 0 && (int64_t)n > ctx->left) {
+        if (!ctx->extra) {
+            ctx->extra = 1;
+            ed_http_log(ED_LOG_WARN, ctx->r, 0,
+                        "upstream %s sent more than its Content-Length of "
+                        "%" PRId64 " bytes; the rest is dropped "
+                        "(upstream \"%s\")", ctx->server->name.data,
+                        ctx->head.content_length, ctx->ups->name.data);
+        }
+        n = (size_t)ctx->left;
+        if (n == 0) {
+            return ED_OK;
+        }
+    }
+    if (ctx->left >= 0) {
+        ctx->left -= (int64_t)n;
+    }
+    return ed_http_send_body(ctx->r, p, n);
+}
+
+/* The CGI head is parsed: a local redirect, a retry on a listed status,
+ * or the response head goes out. ED_OK to go on with the body, ED_DONE
+ * when the request went elsewhere (last call made). */
+static int
+ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t  *r = ctx->r;
+    ed_http_cgi_head_t *h = &ctx->head;
+    int                 rc, st;
+
+    ctx->head_done = 1;
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    st = h->status ? h->status : 200;
+    if ((st == 502 || st == 503 || st == 504)
+        && ed_fcgi_may_retry(ctx, ED_FCGI_FT_STATUS, st)
+        && (ctx->fcf->next_upstream_tries == 0
+            || ctx->tries < (unsigned)ctx->fcf->next_upstream_tries)
+        && ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
+                                 ed_current_msec) >= 0)
+    {
+        ed_http_log(ED_LOG_WARN, r, 0, "upstream %s answered %d, trying the "
+                    "next server (upstream \"%s\")", ctx->server->name.data,
+                    st, ctx->ups->name.data);
+        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
+        ctx->head_done = 0;
+        ed_fcgi_fail(ctx, ED_FCGI_FT_STATUS, st);
+        return ED_DONE;
+    }
+    rc = ed_http_cgi_head_apply(r, h);
+    if (rc == ED_DECLINED) {
+        /* A local redirect: the rest of the output is not wanted. */
+        ed_fcgi_try_end(ctx, 200);
+        ed_http_upstream_succeeded(ctx->server);
+        ed_fcgi_teardown(ctx, false);
+        rc = ed_http_cgi_redirect(r, &h->location);
+        if (rc != ED_AGAIN) {
+            ed_http_finalize(r, rc);
+        }
+        return ED_DONE;
+    }
+    if (rc != ED_OK) {
+        ed_fcgi_finish(ctx, 500);
+        return ED_DONE;
+    }
+    ed_fcgi_try_end(ctx, r->status);
+    if (ed_worker->quitting && !ed_http_quit_keepalive(r->hc)) {
+        r->keepalive = 0;
+    }
+    ctx->left = r->content_length;
+    ctx->discard = r->head_only || !ed_http_status_has_body(r->status);
+    r->streamed = 1;
+    if (ed_http_send_header(r) != ED_OK) {
+        ed_fcgi_finish(ctx, ED_ERROR);
+        return ED_DONE;
+    }
+    /* What followed the head in its buffer is body. */
+    if (ed_fcgi_body_out(ctx, ctx->hbuf + h->head_len, ctx->hlen - h->head_len)
+        != ED_OK)
+    {
+        ed_fcgi_finish(ctx, ED_ERROR);
+        return ED_DONE;
+    }
+    return ED_OK;
+}
+
+/* STDOUT bytes. ED_OK, or ED_DONE after a last call. */
+static int
+ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
+{
+    size_t take;
+    int    rc;
+
+    ctx->stdout_seen = 1;
+    if (ctx->head_done) {
+        if (ed_fcgi_body_out(ctx, p, n) != ED_OK) {
+            ed_fcgi_finish(ctx, ED_ERROR);
+            return ED_DONE;
+        }
+        return ED_OK;
+    }
+    if (ctx->hbuf == NULL) {
+        ctx->hbuf = ed_pnalloc(ctx->r->pool, ctx->fcf->buffer_size);
+        if (ctx->hbuf == NULL) {
+            ed_fcgi_finish(ctx, 500);
+            return ED_DONE;
+        }
+    }
+    take = ed_min(n, ctx->fcf->buffer_size - ctx->hlen);
+    memcpy(ctx->hbuf + ctx->hlen, p, take);
+    ctx->hlen += take;
+    rc = ed_http_cgi_head_parse(&ctx->head, ctx->hbuf, ctx->hlen);
+    if (rc == ED_AGAIN) {
+        return ED_OK;
+    }
+    if (rc == ED_ERROR) {
+        ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s sent an invalid "
+                    "response head (upstream \"%s\")", ctx->server->name.data,
+                    ctx->ups->name.data);
+        ed_http_log(ED_LOG_INFO, ctx->r, 0, "invalid CGI response head: %s",
+                    ctx->head.error);
+        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+        return ED_DONE;
+    }
+    if (ed_fcgi_on_head(ctx) != ED_OK) {
+        return ED_DONE;
+    }
+    /* The rest of this piece, past what the head buffer took. */
+    if (ed_fcgi_body_out(ctx, p + take, n - take) != ED_OK) {
+        ed_fcgi_finish(ctx, ED_ERROR);
+        return ED_DONE;
+    }
+    return ED_OK;
+}
+
+/* END_REQUEST: the response is complete. Last call. */
+static void
+ed_fcgi_end(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t *r = ctx->r;
+    ed_stream_t       *us = &ctx->uc->c.stream;
+    bool               keep;
+
+    if (ctx->fp.app_status != 0) {
+        ed_http_log(ED_LOG_INFO, r, 0, "upstream %s ended the request with "
+                    "appStatus %u (upstream \"%s\")", ctx->server->name.data,
+                    ctx->fp.app_status, ctx->ups->name.data);
+    }
+    if (!ctx->head_done) {
+        /* The output ended before the head's empty line. */
+        ed_http_log(ED_LOG_ERR, r, 0, "upstream %s sent an invalid response "
+                    "head (upstream \"%s\")", ctx->server->name.data,
+                    ctx->ups->name.data);
+        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+        return;
+    }
+    if (ctx->left > 0 && !ctx->discard) {
+        ed_http_log(ED_LOG_ERR, r, 0, "upstream %s sent %" PRId64 " bytes "
+                    "less than its Content-Length (upstream \"%s\")",
+                    ctx->server->name.data, ctx->left, ctx->ups->name.data);
+        ed_fcgi_teardown(ctx, false);
+        ed_http_finalize(r, ED_HTTP_CUT);
+        return;
+    }
+    if (ctx->try) {
+        ctx->try->msec = ed_current_msec - ctx->start;
+    }
+    ed_http_upstream_succeeded(ctx->server);
+    keep = ctx->keep && ctx->body_done && !ed_stream_buffered(us)
+           && !us->rdhup && !us->eof && !us->error;
+    ed_fcgi_teardown(ctx, keep);
+    ed_http_finalize(r, ED_OK);
+}
+
+/* A bad record or an early close. Last call. */
+static void
+ed_fcgi_broken(ed_fcgi_ctx_t *ctx)
+{
+    if (!ctx->stdout_seen) {
+        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+    } else if (!ctx->head_done) {
+        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+    } else {
+        ed_fcgi_body_failed(ctx, 502);
+    }
+}
+
+static void
+ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
+{
+    ed_http_upstream_conn_t *uc = s->data;
+    ed_fcgi_ctx_t           *ctx = uc->owner;
+    size_t                   pos = 0, used, off, n;
+    int                      rc, ev;
+
+    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (status == ED_OK || (status == ED_DONE && len)) {
+        while (pos < len) {
+            rc = ed_fcgi_parse(&ctx->fp, data + pos, len - pos, &used, &ev,
+                               &off, &n);
+            if (rc == ED_ERROR) {
+                ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s sent an "
+                            "invalid FastCGI record (%s) (upstream \"%s\")",
+                            ctx->server->name.data, ctx->fp.error,
+                            ctx->ups->name.data);
+                ed_fcgi_broken(ctx);
+                return;
+            }
+            if (rc == ED_OK && ev == ED_FCGI_EV_STDOUT) {
+                if (ed_fcgi_stdout(ctx, data + pos + off, n) != ED_OK) {
+                    return;
+                }
+            } else if (rc == ED_OK && ev == ED_FCGI_EV_STDERR) {
+                ed_http_cgi_stderr(ctx->r, ctx->err, data + pos + off, n);
+            } else if (rc == ED_OK) {
+                if (pos + used < len) {
+                    /* Checked at once: the parser reports it. */
+                    pos += used;
+                    continue;
+                }
+                ed_fcgi_end(ctx);
+                return;
+            }
+            pos += used;
+        }
+        if (status == ED_OK) {
+            if (ed_http_output_busy(ctx->r)) {
+                ed_http_output_wait(ctx->r, ed_fcgi_on_client_ready, ctx);
+                return;
+            }
+            ed_fcgi_read_more(ctx);
+            return;
+        }
+    }
+    /* The application closed (or the connection failed). */
+    if (ctx->reused && !ctx->stale_retried && ctx->fp.records == 0
+        && !ctx->stdout_seen && ed_fcgi_may_resend(ctx))
+    {
+        ed_fcgi_retry_stale(ctx);
+        return;
+    }
+    ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s closed the connection "
+                "%s (upstream \"%s\")", ctx->server->name.data,
+                ctx->fp.records == 0 ? "without a response"
+                                     : "before END_REQUEST",
+                ctx->ups->name.data);
+    ed_fcgi_broken(ctx);
+}
+
+/* The handler. */
+
+/* Whether a path holds a segment starting with '.' other than
+ * /.well-known/ (as static: hidden files are not served). */
+static bool
+ed_fcgi_dot_segment(const ed_str_t *uri)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < uri->len; i++) {
+        if (uri->data[i] == '/' && uri->data[i + 1] == '.') {
+            if (i == 0 && uri->len >= 12
+                && memcmp(uri->data, "/.well-known", 12) == 0
+                && (uri->len == 12 || uri->data[12] == '/'))
+            {
+                continue;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+ed_http_fastcgi_script(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
+                       bool log, const char **file)
+{
+    ed_http_cgi_req_t      *c;
+    pcre2_match_data       *md;
+    PCRE2_SIZE             *ov;
+    ed_str_t                sn;
+    struct stat             st;
+    char                   *path;
+    int                     rc;
+
+    c = ed_http_cgi_request(r);
+    if (c == NULL) {
+        return 500;
+    }
+    c->root = fcf->doc_root;
+    sn = r->uri;
+    c->path_info.data = "";
+    c->path_info.len = 0;
+    if (fcf->split) {
+        md = pcre2_match_data_create_from_pattern(fcf->split, NULL);
+        if (md == NULL) {
+            return 500;
+        }
+        rc = pcre2_match(fcf->split, (PCRE2_SPTR)r->uri.data, r->uri.len, 0,
+                         0, md, NULL);
+        if (rc >= 3) {
+            ov = pcre2_get_ovector_pointer(md);
+            if (ov[2] != PCRE2_UNSET) {
+                sn.data = r->uri.data + ov[2];
+                sn.len = ov[3] - ov[2];
+            }
+            if (ov[4] != PCRE2_UNSET) {
+                c->path_info.data = r->uri.data + ov[4];
+                c->path_info.len = ov[5] - ov[4];
+            }
+        }
+        pcre2_match_data_free(md);
+    }
+    if (fcf->index.len && sn.len && sn.data[sn.len - 1] == '/') {
+        path = ed_pnalloc(r->pool, sn.len + fcf->index.len + 1);
+        if (path == NULL) {
+            return 500;
+        }
+        memcpy(path, sn.data, sn.len);
+        memcpy(path + sn.len, fcf->index.data, fcf->index.len);
+        sn.data = path;
+        sn.len += fcf->index.len;
+    }
+    c->script_name = sn;
+    path = ed_pnalloc(r->pool, c->root.len + sn.len + 1);
+    if (path == NULL) {
+        return 500;
+    }
+    if (c->root.len) {
+        memcpy(path, c->root.data, c->root.len);
+    }
+    memcpy(path + c->root.len, sn.data, sn.len);
+    path[c->root.len + sn.len] = '\0';
+    *file = path;
+    if (fcf->check_script != 1) {
+        return ED_OK;
+    }
+    if (ed_fcgi_dot_segment(&sn) || stat(path, &st) != 0
+        || !S_ISREG(st.st_mode))
+    {
+        if (log) {
+            ed_http_log(ED_LOG_INFO, r, 0, "fastcgi script \"%s\" is not a "
+                        "regular file", ed_http_log_str(r, path, strlen(path),
+                                                        1024));
+        }
+        return 404;
+    }
+    return ED_OK;
+}
+
+/* Picks the first server and starts. ED_AGAIN or a status. */
+static int
+ed_fcgi_start(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t    *r = ctx->r;
+    const ed_peer_addr_t *peer;
+    ed_str_t              key;
+
+    if (ed_fcgi_build(ctx) != ED_OK) {
+        return 500;
+    }
+    switch (ctx->ups->balance) {
+    case ED_HTTP_BALANCE_IP_HASH:
+        peer = ed_http_remote(r);
+        if (peer->sa.sa_family == AF_INET) {
+            ctx->hash = ed_http_upstream_hash(&peer->in.sin_addr, 4);
+        } else if (peer->sa.sa_family == AF_INET6) {
+            ctx->hash = ed_http_upstream_hash(&peer->in6.sin6_addr, 16);
+        }
+        break;
+    case ED_HTTP_BALANCE_HASH:
+        if (ed_http_template_run(r, ctx->ups->hash_key, &key) != ED_OK) {
+            return 500;
+        }
+        ctx->hash = ed_http_upstream_hash(key.data, key.len);
+        break;
+    default:
+        break;
+    }
+    return ed_fcgi_next(ctx);
+}
+
+/* A body of unknown length, read to learn CONTENT_LENGTH (RFC 3875
+ * 4.1.2): up to buffer_size, else 411. */
+static void
+ed_fcgi_on_learn(ed_http_request_t *r, void *data, int rc, const char *p,
+                 size_t len)
+{
+    ed_fcgi_ctx_t *ctx = data;
+
+    if (rc != ED_OK && rc != ED_DONE) {
+        ed_fcgi_finish(ctx, rc);
+        return;
+    }
+    if (len > ctx->fcf->buffer_size - ctx->learn_len) {
+        ed_http_log(ED_LOG_INFO, r, 0, "a request body of unknown length "
+                    "over %zu bytes (fastcgi buffer_size): 411",
+                    ctx->fcf->buffer_size);
+        r->keepalive = 0;
+        ed_fcgi_finish(ctx, 411);
+        return;
+    }
+    if (len) {
+        memcpy(ctx->learn + ctx->learn_len, p, len);
+        ctx->learn_len += len;
+    }
+    if (rc == ED_DONE) {
+        r->cgi->content_length = (int64_t)ctx->learn_len;
+        rc = ed_fcgi_start(ctx);
+        if (rc != ED_AGAIN) {
+            ed_fcgi_finish(ctx, rc);
+        }
+    }
+}
+
+int
+ed_http_fastcgi_handler(ed_http_request_t *r)
+{
+    ed_http_fastcgi_loc_conf_t *lcf = ed_http_loc_conf(r,
+                                                       ed_http_fastcgi_module);
+    ed_http_fastcgi_conf_t     *fcf = lcf->block;
+    ed_fcgi_ctx_t              *ctx;
+    char                       *suffix;
+    const char                 *file;
+    size_t                      bits;
+    int                         rc;
+
+    ctx = ed_pcalloc(r->pool, sizeof(ed_fcgi_ctx_t));
+    bits = (fcf->ups->nservers + 7) / 8;
+    if (ctx == NULL
+        || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
+        || (ctx->fields = ed_palloc(r->pool, ED_HTTP_CGI_MAX_FIELDS
+                                                 * sizeof(ed_http_header_t)))
+               == NULL
+        || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK)
+    {
+        return 500;
+    }
+    if (r->upstream == NULL) {
+        r->upstream = ed_pcalloc(r->pool, sizeof(ed_http_upstream_state_t));
+        if (r->upstream == NULL) {
+            return 500;
+        }
+    }
+    r->upstream->owner = ctx;
+    r->upstream->scheme = "fastcgi://";
+    r->upstream->peer = fcf->ups->name;
+    r->upstream->head.len = 0;
+    ctx->r = r;
+    ctx->fcf = fcf;
+    ctx->ups = fcf->ups;
+    ctx->fail_status = 502;
+    ctx->left = -1;
+    ctx->keep = fcf->ups->keepalive > 0;
+    ctx->utimer.handler = ed_fcgi_on_utimer;
+    ctx->utimer.data = ctx;
+    ctx->piece = ed_worker->bufs.size > 2 * ED_FCGI_SLACK
+                     ? ed_worker->bufs.size - ED_FCGI_SLACK
+                     : ed_worker->bufs.size;
+    ctx->piece = ed_min(ctx->piece, fcf->buffer_size);
+    ed_http_output_buffer(r, fcf->buffer_size);
+
+    rc = ed_http_fastcgi_script(r, fcf, true, &file);
+    if (rc != ED_OK) {
+        ed_fcgi_teardown(ctx, false);
+        return rc;
+    }
+    /* stderr lines name the group (the prefix, the server: each
+     * attempt sets it). */
+    ctx->err = ed_palloc(r->pool, sizeof(ed_http_cgi_stderr_t));
+    suffix = ed_pnalloc(r->pool, fcf->ups->name.len + 16);
+    if (ctx->err == NULL || suffix == NULL) {
+        return 500;
+    }
+    snprintf(suffix, fcf->ups->name.len + 16, " (upstream \"%s\")",
+             fcf->ups->name.data);
+    ed_http_cgi_stderr_init(ctx->err, "fastcgi stderr", suffix);
+
+    if (ed_http_cgi_has_body(r)) {
+        ctx->body_started = 0;
+        if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {
+            ctx->body_done = 1;
+            ctx->learn = ed_pnalloc(r->pool, fcf->buffer_size);
+            if (ctx->learn == NULL) {
+                return 500;
+            }
+            rc = ed_http_read_body(r, ed_fcgi_on_learn, ctx);
+            if (rc == ED_ERROR) {
+                return 500;
+            }
+            if (rc == ED_AGAIN || rc == ED_OK) {
+                return ED_AGAIN;
+            }
+            r->cgi->content_length = 0;
+        } else {
+            ctx->stream_body = 1;
+            ctx->replay_cap = ed_http_decoder_want(&r->body_dec,
+                                                   fcf->buffer_size);
+            ctx->replay = ed_pnalloc(r->pool, ctx->replay_cap + 1);
+            if (ctx->replay == NULL) {
+                return 500;
+            }
+        }
+    }
+    if (!ctx->stream_body) {
+        ctx->body_done = 1;
+    }
+    rc = ed_fcgi_start(ctx);
+    if (rc != ED_AGAIN) {
+        ed_fcgi_teardown(ctx, false);
+        return rc;
+    }
+    return ED_AGAIN;
+}
