@@ -3,6 +3,7 @@ proxy's cache keys, their -t errors at file:line:col, the directory made
 at start and -T."""
 
 import os
+import re
 import stat
 
 import pytest
@@ -177,3 +178,17 @@ def test_purge_needs_a_rule_covering_purge(tmp_path):
                 access: [{allow: all, methods: PURGE}]
                 return: 204
         """, "PURGE", r"invalid methods in access: expected a list")
+
+
+def test_memory_estimate_counts_the_keys_zone(tmp_path):
+    conf = write_conf(tmp_path, """
+        caches:
+          main: {path: cache/main, max_size: 1g, keys_zone: 2m}
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /: {proxy: {pass: 'http://127.0.0.1:9', cache: main}}
+        """)
+    rc, out, err = run_eddy(["-p", tmp_path, "-c", conf, "-T"], cwd=tmp_path)
+    assert rc == 0, err
+    assert re.search(r"#   shared memory: .*cache main 2\.0 MiB", out), out
