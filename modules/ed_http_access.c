@@ -1,12 +1,16 @@
 /* The access module: `access: [{allow: X}, {deny: X}]` where X is an
- * address, a CIDR block or `all`. The first matching rule wins; no match
- * allows; a denied client gets 403. Runs in the access phase. */
+ * address, a CIDR block or `all`; a rule with `methods: [...]` applies
+ * to those methods only (nginx's limit_except). The first matching rule
+ * wins; no match allows; a denied client gets 403. Runs in the access
+ * phase. */
 #include "ed_http_explain.h"
 #include "ed_cidr.h"
 
 typedef struct {
-    ed_cidr_t cidr;
-    unsigned  deny:1;
+    ed_cidr_t  cidr;
+    ed_str_t  *methods;    /* NULL: every method */
+    size_t     nmethods;
+    unsigned   deny:1;
 } ed_http_access_rule_t;
 
 typedef struct {
@@ -38,7 +42,41 @@ ed_module_t ed_http_access_module = {
     .explain = ed_http_access_explain,
 };
 
-/* access: a list of one-key maps, {allow: X} or {deny: X}. */
+/* A rule's `methods`: method names (tokens). NULL or a message. */
+static const char *
+ed_http_access_methods(ed_conf_t *cf, ed_node_t *v,
+                       ed_http_access_rule_t *rule)
+{
+    size_t i, j;
+
+    if (v->type != ED_NODE_SEQ || v->n == 0) {
+        return "expected a list of methods like [PURGE]";
+    }
+    rule->methods = ed_palloc(cf->pool, v->n * sizeof(ed_str_t));
+    if (rule->methods == NULL) {
+        return "out of memory";
+    }
+    for (i = 0; i < v->n; i++) {
+        if (v->items[i]->type != ED_NODE_SCALAR
+            || v->items[i]->value.len == 0)
+        {
+            return "expected a list of methods like [PURGE]";
+        }
+        for (j = 0; j < v->items[i]->value.len; j++) {
+            if (!(ed_http_char[(u_char)v->items[i]->value.data[j]]
+                  & ED_HTTP_C_TOKEN))
+            {
+                return "expected a list of methods like [PURGE]";
+            }
+        }
+        rule->methods[i] = v->items[i]->value;
+    }
+    rule->nmethods = v->n;
+    return NULL;
+}
+
+/* access: a list of maps, {allow: X} or {deny: X}, each with an
+ * optional `methods`. */
 static const char *
 ed_http_access_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
                    void *conf)
@@ -60,16 +98,30 @@ ed_http_access_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
         return "out of memory";
     }
     for (i = 0; i < node->n; i++) {
-        ed_node_t  *item = node->items[i], *k, *v;
+        ed_node_t  *item = node->items[i], *k = NULL, *v = NULL, *m = NULL;
         const char *name;
 
-        if (item->type != ED_NODE_MAP || item->n != 1) {
+        if (item->type == ED_NODE_MAP && item->n == 2) {
+            /* {allow: X, methods: [...]} in either order. */
+            if (strcmp(item->items[2]->value.data, "methods") == 0) {
+                k = item->items[0];
+                v = item->items[1];
+                m = item->items[3];
+            } else if (strcmp(item->items[0]->value.data, "methods") == 0) {
+                m = item->items[1];
+                k = item->items[2];
+                v = item->items[3];
+            }
+        } else if (item->type == ED_NODE_MAP && item->n == 1) {
+            k = item->items[0];
+            v = item->items[1];
+        }
+        if (k == NULL) {
             ed_conf_error(cf, item, "expected {allow: ADDRESS} or "
-                          "{deny: ADDRESS} in access");
+                          "{deny: ADDRESS} in access, with methods or "
+                          "not");
             continue;
         }
-        k = item->items[0];
-        v = item->items[1];
         name = k->value.data;
         if (strcmp(name, "allow") != 0 && strcmp(name, "deny") != 0) {
             ed_conf_error(cf, k, "unknown key \"%s\" in access; expected "
@@ -90,10 +142,36 @@ ed_http_access_set(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
             continue;
         }
         rule->deny = name[0] == 'd';
+        rule->methods = NULL;
+        rule->nmethods = 0;
+        if (m != NULL && (err = ed_http_access_methods(cf, m, rule))
+                             != NULL)
+        {
+            ed_conf_error(cf, m, "invalid methods in access: %s", err);
+            continue;
+        }
         a->nrules++;
     }
     *(ed_http_access_t **)((char *)conf + key->offset) = a;
     return NULL;
+}
+
+/* Whether rule applies to the request's method. */
+static bool
+ed_http_access_method(const ed_http_access_rule_t *rule,
+                      const ed_http_request_t *r)
+{
+    size_t i;
+
+    if (rule->methods == NULL) {
+        return true;
+    }
+    for (i = 0; i < rule->nmethods; i++) {
+        if (ed_str_eq(&rule->methods[i], &r->head.method)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int
@@ -104,7 +182,9 @@ ed_http_access_check(ed_http_request_t *r)
     size_t                 i;
 
     for (i = 0; i < acf->access->nrules; i++) {
-        if (ed_cidr_match(&rule[i].cidr, &ed_http_remote(r)->sa)) {
+        if (ed_http_access_method(&rule[i], r)
+            && ed_cidr_match(&rule[i].cidr, &ed_http_remote(r)->sa))
+        {
             if (!rule[i].deny) {
                 return ED_DECLINED;
             }
@@ -149,13 +229,17 @@ ed_http_access_explain(ed_explain_t *ex)
     rule = acf->access->rules;
     from = ed_explain_from(ex, NULL, "access", &node, 0);
     for (i = 0; i < acf->access->nrules; i++) {
-        if (!ed_cidr_match(&rule[i].cidr, &ed_http_remote(ex->r)->sa)) {
+        if (!ed_http_access_method(&rule[i], ex->r)
+            || !ed_cidr_match(&rule[i].cidr, &ed_http_remote(ex->r)->sa))
+        {
             continue;
         }
         /* Rules are kept one per item of a configuration that loaded. */
         item = node && node->type == ED_NODE_SEQ && i < node->n
                    ? node->items[i] : NULL;
-        if (item && item->type == ED_NODE_MAP && item->n == 1) {
+        if (item && item->type == ED_NODE_MAP && item->n == 1
+            && rule[i].methods == NULL)
+        {
             ed_explain_rule(ex, "access", rule[i].deny ? "deny" : "allow",
                             rule[i].deny ? 403 : 0,
                             "rule %zu \"%s: %s\" (%s:%u:%u)", i + 1,

@@ -289,7 +289,7 @@ ed_alog_var(ed_http_request_t *r, const char *name)
     return v;
 }
 
-#define ED_ALOG_FIELDS 13
+#define ED_ALOG_FIELDS 14
 #define ed_alog_lit(p, s) ((char *)memcpy(p, s, sizeof(s) - 1) + sizeof(s) - 1)
 
 static void
@@ -298,8 +298,8 @@ ed_alog_write(ed_http_request_t *r)
     static const char *names[ED_ALOG_FIELDS] = {
         "remote_addr", "time_local", "request", "status", "body_bytes_sent",
         "http_referer", "http_user_agent", "request_time", "upstream_addr",
-        "upstream_status", "upstream_response_time", "request_id",
-        "remote_user"
+        "upstream_status", "upstream_response_time", "upstream_cache_status",
+        "request_id", "remote_user"
     };
     ed_alog_conf_t *acf = ed_http_loc_conf(r, ed_http_access_log_module);
     ed_alog_t      *log = acf->log;

@@ -30,6 +30,7 @@ typedef struct {
     ed_http_upstream_conn_t   *uc;
     ed_http_upstream_server_t *server;
     ed_http_upstream_try_t    *try;
+    ed_http_proxy_cache_t     *cache;        /* NULL: no cache */
     uint8_t                   *tried;
     uint32_t                   hash;
     unsigned                   tries;
@@ -74,6 +75,9 @@ static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
                                  const ed_http_resp_head_t *h);
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
 static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
+static int ed_proxy_go(ed_http_proxy_ctx_t *ctx);
+static int ed_proxy_stale_status(int status);
+static void ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc);
 
 /* The upstream request. */
 
@@ -137,6 +141,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     {
         return ED_ERROR;
     }
+    ed_http_proxy_cache_request(ctx->cache, &q);
     q.websocket = ctx->upgrade;
     /* An error page or a local redirect run through the proxy sends no
      * body, even when the client's was read whole (a chunked one whose
@@ -201,6 +206,31 @@ ed_proxy_cleanup(void *data)
     ed_proxy_teardown(ctx, false);
 }
 
+/* The ED_CACHE_STALE_* condition of a failure of kind ft. */
+static int
+ed_proxy_stale_cond(int ft)
+{
+    return ft == ED_PROXY_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
+           : ft == ED_PROXY_FT_INVALID ? ED_CACHE_STALE_INVALID
+           : ED_CACHE_STALE_ERROR;
+}
+
+/* No upstream gave a response (ft: how the last one failed; rc the
+ * status to answer): a stale entry may answer instead (use_stale,
+ * stale-if-error). Last call. */
+static void
+ed_proxy_finish_failed(ed_http_proxy_ctx_t *ctx, int ft, int rc)
+{
+    int s;
+
+    s = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
+                                   ed_proxy_stale_cond(ft), true);
+    if (s != ED_DECLINED) {
+        rc = s;
+    }
+    ed_proxy_finish(ctx, rc);
+}
+
 /* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
 static void
 ed_proxy_finish(ed_http_proxy_ctx_t *ctx, int rc)
@@ -231,6 +261,9 @@ ed_proxy_done(ed_http_proxy_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
 
+    /* The whole body arrived: a response being stored takes its place
+     * in the cache. */
+    ed_http_proxy_cache_done(r, ctx->cache);
     if (ctx->try) {
         ctx->try->msec = ed_current_msec - ctx->start;
     }
@@ -651,13 +684,13 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
         return;
     }
     if (!ed_proxy_may_retry(ctx, ft, status)) {
-        ed_proxy_finish(ctx, ctx->fail_status);
+        ed_proxy_finish_failed(ctx, ft, ctx->fail_status);
         return;
     }
     ctx->head_received = 0;
     rc = ed_proxy_next(ctx);
     if (rc != ED_AGAIN) {
-        ed_proxy_finish(ctx, rc);
+        ed_proxy_finish_failed(ctx, ft, rc);
     }
 }
 
@@ -806,13 +839,19 @@ ed_proxy_trailers(ed_http_proxy_ctx_t *ctx)
     return ED_OK;
 }
 
-/* Passes a slice of the response body on: ED_OK, or ED_DECLINED when
- * the client's side failed. */
+/* Passes a slice of the response body on (and into the cache file of
+ * a response being stored): ED_OK, or ED_DECLINED when the client's
+ * side failed. */
 static int
 ed_proxy_slice(void *data, const char *p, size_t n)
 {
-    return ed_http_send_body(data, (char *)p, n) == ED_OK ? ED_OK
-                                                          : ED_DECLINED;
+    ed_http_proxy_ctx_t *ctx = data;
+
+    if (ctx->cache) {
+        return ed_http_proxy_cache_slice(ctx->r, ctx->cache, p, n);
+    }
+    return ed_http_send_body(ctx->r, (char *)p, n) == ED_OK ? ED_OK
+                                                            : ED_DECLINED;
 }
 
 static void
@@ -865,7 +904,8 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         }
     }
     pos = 0;
-    rc = ed_http_decode_run(&ctx->rbody, data, len, &pos, ed_proxy_slice, r);
+    rc = ed_http_decode_run(&ctx->rbody, data, len, &pos, ed_proxy_slice,
+                            ctx);
     if (rc == ED_ERROR) {
         goto invalid;
     }
@@ -989,8 +1029,10 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     if (ed_proxy_copy_headers(ctx, h) != ED_OK) {
         return ED_ERROR;
     }
-    if (r->head_only || h->status == 204 || h->status == 304
-        || h->status < 200)
+    /* A cache fetch went upstream as a GET: its body comes whatever
+     * the client's method (a HEAD client gets none of it). */
+    if ((r->head_only && !(ctx->cache && ctx->cache->may_store))
+        || h->status == 204 || h->status == 304 || h->status < 200)
     {
         ed_http_decoder_init(&ctx->rbody, ED_HTTP_BODY_NONE, -1);
         r->content_length = h->content_length;
@@ -1016,7 +1058,9 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     ctx->reusable = ctx->rbody.kind != ED_HTTP_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
-    return ED_OK;
+    return ed_http_proxy_cache_response(r, ctx->pcf, ctx->cache, h,
+                                        ctx->rbody.kind
+                                            == ED_HTTP_BODY_CLOSE);
 }
 
 /* Sends the prepared response head. ED_OK or ED_ERROR. */
@@ -1088,6 +1132,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_header_t         hdrs[ED_PROXY_MAX_HEADERS];
     ed_http_resp_head_t      h;
     char                    *copy;
+    int                      rc;
 
     if (status == ED_DECLINED) {
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
@@ -1178,11 +1223,55 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_try_end(ctx, h.status);
+    if (ctx->cache && ctx->cache->stale && ed_proxy_stale_status(h.status)) {
+        /* An error status a stale entry may answer for (use_stale). */
+        rc = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
+                                        ed_proxy_stale_status(h.status),
+                                        false);
+        if (rc != ED_DECLINED) {
+            ed_proxy_teardown(ctx, false);
+            ed_http_finalize(ctx->r, rc);
+            return;
+        }
+    }
+    if (ctx->cache && ctx->cache->revalidating && h.status == 304) {
+        /* The stale entry is still good: refreshed and served. */
+        ed_http_upstream_succeeded(ctx->server);
+        ed_proxy_teardown(ctx, false);
+        ed_http_finalize(ctx->r,
+                         ed_http_proxy_cache_revalidated(ctx->r, ctx->pcf,
+                                                         ctx->cache, &h));
+        return;
+    }
     if (ed_proxy_prepare(ctx, &h) != ED_OK) {
         ed_proxy_finish(ctx, 500);
         return;
     }
     ed_proxy_start_body(ctx);
+}
+
+/* The use_stale condition of an upstream status, 0: none. */
+static int
+ed_proxy_stale_status(int status)
+{
+    switch (status) {
+    case 500:
+        return ED_CACHE_STALE_500;
+    case 502:
+        return ED_CACHE_STALE_502;
+    case 503:
+        return ED_CACHE_STALE_503;
+    case 504:
+        return ED_CACHE_STALE_504;
+    case 403:
+        return ED_CACHE_STALE_403;
+    case 404:
+        return ED_CACHE_STALE_404;
+    case 429:
+        return ED_CACHE_STALE_429;
+    default:
+        return 0;
+    }
 }
 
 /* The handler. */
@@ -1196,8 +1285,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
                                                      ed_http_proxy_module);
     ed_http_proxy_conf_t *pcf = lcf->block;
     ed_http_proxy_ctx_t  *ctx;
-    ed_str_t              key;
-    const ed_peer_addr_t *peer;
     size_t                bits;
     int                   rc;
 
@@ -1229,7 +1316,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
                      ? ed_worker->bufs.size - ED_PROXY_SLACK
                      : ed_worker->bufs.size;
     ctx->piece = ed_min(ctx->piece, pcf->buffer_size);
-    ed_http_output_buffer(r, pcf->buffer_size);
     /* An error page run through the proxy sends no body: what is left of
      * the client's is discarded. */
     ctx->has_body = !r->internal && ed_http_has_body(r)
@@ -1245,6 +1331,44 @@ ed_http_proxy_handler(ed_http_request_t *r)
         }
     }
 
+    rc = ed_http_proxy_cache_start(r, pcf, &ctx->cache, ed_proxy_cache_resume,
+                                   ctx);
+    if (rc == ED_AGAIN) {
+        /* Another request fetches the key: woken when it is done. */
+        return ED_AGAIN;
+    }
+    if (rc != ED_DECLINED) {
+        /* A hit served, or an answer without the upstream. */
+        ed_proxy_teardown(ctx, false);
+        return rc;
+    }
+    rc = ed_proxy_go(ctx);
+    if (rc != ED_AGAIN) {
+        ed_proxy_teardown(ctx, false);
+        if (rc >= 500) {
+            /* No server to try: a stale entry may answer. */
+            int s = ed_http_proxy_cache_failed(r, ctx->cache,
+                                               ED_CACHE_STALE_ERROR, true);
+
+            rc = s != ED_DECLINED ? s : rc;
+        }
+        return rc;
+    }
+    return ED_AGAIN;
+}
+
+/* Picks the first server and starts: ED_AGAIN, or the status to answer
+ * with. */
+static int
+ed_proxy_go(ed_http_proxy_ctx_t *ctx)
+{
+    ed_http_request_t    *r = ctx->r;
+    ed_str_t              key;
+    const ed_peer_addr_t *peer;
+
+    /* Sized for the upstream's pieces (a cache hit keeps the default:
+     * file ranges of any size). */
+    ed_http_output_buffer(r, ctx->pcf->buffer_size);
     switch (ctx->ups->balance) {
     case ED_HTTP_BALANCE_IP_HASH:
         peer = ed_http_remote(r);
@@ -1263,11 +1387,23 @@ ed_http_proxy_handler(ed_http_request_t *r)
     default:
         break;
     }
+    return ed_proxy_next(ctx);
+}
 
-    rc = ed_proxy_next(ctx);
-    if (rc != ED_AGAIN) {
-        ed_proxy_teardown(ctx, false);
-        return rc;
+/* A request that waited for another one's fetch goes on. */
+static void
+ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc)
+{
+    ed_http_proxy_ctx_t *ctx = data;
+
+    ed_unused(r);
+    if (rc == ED_DECLINED) {
+        rc = ed_proxy_go(ctx);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        ed_proxy_finish_failed(ctx, ED_PROXY_FT_ERROR, rc);
+        return;
     }
-    return ED_AGAIN;
+    ed_proxy_finish(ctx, rc);
 }

@@ -3,6 +3,7 @@
  * of each server of the named upstream groups. */
 #include "ed_http_explain.h"
 #include "ed_http_upstream.h"
+#include "ed_http_cache.h"
 #include "ed_stats.h"
 
 enum { ED_STATUS_PROMETHEUS = 1, ED_STATUS_JSON, ED_STATUS_HTML };
@@ -399,6 +400,79 @@ ed_http_status_handover(ed_http_status_buf_t *b)
     }
 }
 
+/* The caches: requests by status, size, entries, evictions. */
+static void
+ed_http_status_caches(ed_http_status_buf_t *b, int format)
+{
+    static const char *head[] = {
+        "# HELP eddy_cache_requests_total Requests that used the cache, by "
+        "cache status.\n# TYPE eddy_cache_requests_total counter\n",
+        "# HELP eddy_cache_size_bytes Disk used by the entries the index "
+        "counts.\n# TYPE eddy_cache_size_bytes gauge\n",
+        "# HELP eddy_cache_entries Entries the index counts.\n"
+        "# TYPE eddy_cache_entries gauge\n",
+        "# HELP eddy_cache_evictions_total Entries removed for room or "
+        "disuse.\n# TYPE eddy_cache_evictions_total counter\n",
+    };
+    static const char *name[] = { "", "cache_size_bytes", "cache_entries",
+                                  "cache_evictions_total" };
+    ed_http_cache_t **all;
+    uint64_t          v[3];
+    size_t            i, j, n, pass;
+    char              low[16];
+
+    all = ed_http_cache_all(ed_worker->cycle, &n);
+    if (format == ED_STATUS_JSON) {
+        ed_http_status_printf(b, "\"caches\":{");
+        for (i = 0; i < n; i++) {
+            ed_http_cache_index_stats(all[i]->zone, &v[1], &v[0], &v[2]);
+            ed_http_status_printf(b, "%s\"", i ? "," : "");
+            ed_http_status_escape(b, &all[i]->name, ED_STATUS_JSON);
+            ed_http_status_printf(b, "\":{\"requests\":{");
+            for (j = 0; j < ED_CACHE_STATUSES; j++) {
+                ed_strlow(low, ed_http_cache_statuses[j],
+                          strlen(ed_http_cache_statuses[j]) + 1);
+                ed_http_status_printf(b, "%s\"%s\":%llu", j ? "," : "",
+                    low, (unsigned long long)
+                             ed_http_cache_requests(all[i]->zone, j));
+            }
+            ed_http_status_printf(b, "},\"size_bytes\":%llu,\"entries\":"
+                                  "%llu,\"evictions\":%llu}",
+                                  (unsigned long long)v[0],
+                                  (unsigned long long)v[1],
+                                  (unsigned long long)v[2]);
+        }
+        ed_http_status_printf(b, "},");
+        return;
+    }
+    if (n == 0) {
+        return;
+    }
+    for (pass = 0; pass < 4; pass++) {
+        ed_http_status_printf(b, "%s", head[pass]);
+        for (i = 0; i < n; i++) {
+            ed_http_cache_index_stats(all[i]->zone, &v[1], &v[0], &v[2]);
+            if (pass > 0) {
+                ed_http_status_printf(b, "eddy_%s{cache=\"", name[pass]);
+                ed_http_status_escape(b, &all[i]->name, ED_STATUS_PROMETHEUS);
+                ed_http_status_printf(b, "\"} %llu\n",
+                                      (unsigned long long)v[pass - 1]);
+                continue;
+            }
+            for (j = 0; j < ED_CACHE_STATUSES; j++) {
+                ed_strlow(low, ed_http_cache_statuses[j],
+                          strlen(ed_http_cache_statuses[j]) + 1);
+                ed_http_status_printf(b, "eddy_cache_requests_total{cache="
+                                      "\"");
+                ed_http_status_escape(b, &all[i]->name, ED_STATUS_PROMETHEUS);
+                ed_http_status_printf(b, "\",status=\"%s\"} %llu\n", low,
+                    (unsigned long long)ed_http_cache_requests(all[i]->zone,
+                                                               j));
+            }
+        }
+    }
+}
+
 static void
 ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
                           ed_array_t *groups)
@@ -472,6 +546,7 @@ ed_http_status_prometheus(ed_http_status_buf_t *b, const ed_http_status_t *st,
         (unsigned long long)st->cgi.refused,
         (unsigned long long)st->cgi.timeouts);
     ed_http_status_handover(b);
+    ed_http_status_caches(b, ED_STATUS_PROMETHEUS);
     if (groups->nelts == 0) {
         return;
     }
@@ -596,6 +671,7 @@ ed_http_status_json(ed_http_status_buf_t *b, const ed_http_status_t *st,
                           (unsigned long long)st->cgi.spawned,
                           (unsigned long long)st->cgi.refused,
                           (unsigned long long)st->cgi.timeouts);
+    ed_http_status_caches(b, ED_STATUS_JSON);
     ed_http_status_printf(b, "\"upstreams\":{");
     for (i = 0; i < groups->nelts; i++) {
         ed_http_status_printf(b, "%s\"", i ? "," : "");

@@ -58,8 +58,25 @@ static const struct {
     { "gzip", "types", "[text/html, text/css, application/javascript, "
                        "application/json, image/svg+xml]" },
     { "listen", "default", "false" },
+    { "proxy", "cache_valid", "{}" },
+    { "proxy", "cache_bypass", "[]" },
+    { "proxy", "no_cache", "[]" },
+    { "proxy", "cache_ignore_headers", "[]" },
+    { "proxy", "use_stale", "[]" },
     { NULL, NULL, NULL }
 };
+
+/* The proxy's keys that need its `cache` (ed_proxy_cache_keys in
+ * modules/ed_http_proxy_conf.c). */
+static bool
+ed_dump_cache_key(const char *name)
+{
+    return strncmp(name, "cache_", 6) == 0 || strcmp(name, "no_cache") == 0
+           || strcmp(name, "use_stale") == 0
+           || strcmp(name, "background_update") == 0
+           || strcmp(name, "revalidate") == 0
+           || strcmp(name, "min_uses") == 0 || strcmp(name, "purge") == 0;
+}
 
 /* The key a block's scalar form sets: `listen: 8080` is
  * `listen: [{address: 8080}]`, `gzip: true` is `gzip: {enabled: true}`.
@@ -352,6 +369,13 @@ ed_dump_block_value(ed_dump_t *d, const ed_key_t *k, const ed_key_t *ik,
             || strncmp(n->value.data, "https://", 8) != 0))
     {
         /* The proxy refuses its tls_ keys for an http upstream. */
+        return NULL;
+    }
+    if (strcmp(b->name, "proxy") == 0 && ed_dump_cache_key(ik->name)
+        && t >= 0 && bn[t]->type == ED_NODE_MAP
+        && ed_conf_get(bn[t], "cache") == NULL)
+    {
+        /* And its cache keys without `cache`. */
         return NULL;
     }
     n = ed_dump_parse(d, text);

@@ -375,6 +375,9 @@ struct ed_http_request_s {
     unsigned                  connect_protocol:1;
     /* Its tunnel's upstream failed (not a clean end): CONNECT_ERROR. */
     unsigned                  tunnel_error:1;
+    /* A cache refresh made without a client (background_update): its
+     * output goes nowhere. */
+    unsigned                  background:1;
 };
 
 extern ed_module_t ed_http_core_module;

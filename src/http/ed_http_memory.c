@@ -40,6 +40,7 @@
  * certificate) each idle after one request, against 0.3 KiB for plain
  * ones; t/integration/test_dump.py repeats both measurements. */
 #include "ed_http.h"
+#include "ed_http_cache.h"
 #include "ed_http_file_cache.h"
 #include "ed_http_upstream.h"
 #include "ed_loop.h"
@@ -308,6 +309,9 @@ ed_http_memory_check(ed_conf_t *cf)
     size_t                    ofc_max = 10000;
     int                       workers = cf->cycle->workers, len;
     ed_node_t                *ofcn, *n;
+    ed_http_cache_t         **caches;
+    size_t                    i, ncaches;
+    char                      name[96];
 
     memset(&m, 0, sizeof(m));
     m.cf = cf;
@@ -323,6 +327,12 @@ ed_http_memory_check(ed_conf_t *cf)
     }
     if (m.ocsp) {
         ed_mem_shm(&m, "ocsp", m.ocsp * ed_tls_ocsp_shm_size());
+    }
+    caches = ed_http_cache_all(cf->cycle, &ncaches);
+    for (i = 0; i < ncaches; i++) {
+        /* Each cache's index: keys_zone bytes (ed_http_cache_conf.c). */
+        snprintf(name, sizeof(name), "cache %.64s", caches[i]->name.data);
+        ed_mem_shm(&m, name, ed_http_cache_zone_size(caches[i]->keys_zone));
     }
     ofcn = ed_conf_get(cf->cycle->root, "open_file_cache");
     if (ofcn && ofcn->type == ED_NODE_MAP) {

@@ -190,6 +190,10 @@ struct ed_http_upstream_state_s {
     const char            *scheme;
     ed_str_t               peer;
     ed_str_t               head;
+    /* $upstream_cache_status (HIT, MISS, ...); NULL: not looked up. */
+    const char            *cache_status;
+    /* The cache state a background refresh starts with. */
+    void                  *cache;
 };
 
 extern ed_module_t ed_http_upstream_module;
@@ -293,6 +297,13 @@ typedef struct {
     const ed_str_t *remove;      /* names never forwarded */
     size_t          nremove;
     int             body;        /* ED_HTTP_UPS_BODY_* */
+    /* A cache fetch (cache.md): validators of a stored entry to send,
+     * NULL when none. */
+    const ed_str_t *if_none_match;
+    const ed_str_t *if_modified_since;
+    /* A cache fetch: a GET (HEAD converted) without Range, If-Range and
+     * the client's conditional headers: eddy applies them itself. */
+    unsigned        cache:1;
     unsigned        forwarded:1; /* X-Forwarded-*, X-Real-IP */
     unsigned        keepalive:1; /* else Connection: close */
     unsigned        websocket:1; /* Upgrade: websocket, to tunnel */

@@ -141,12 +141,35 @@ ed_ups_forwarding_header(const ed_str_t *name)
 /* Whether a client header is not forwarded as it is: hop-by-hop, Host
  * and framing (written by us), forwarding headers (replaced), removed or
  * set ones. */
+/* Request fields a cache fetch leaves out: the response must be the
+ * whole representation, unconditionally (cache.md, What is stored). */
+static bool
+ed_ups_cache_skip(const ed_str_t *name)
+{
+    switch (name->len) {
+    case 5:
+        return ed_ups_is_lit(name, "range");
+    case 8:
+        return ed_ups_is_lit(name, "if-range")
+               || ed_ups_is_lit(name, "if-match");
+    case 13:
+        return ed_ups_is_lit(name, "if-none-match");
+    case 17:
+        return ed_ups_is_lit(name, "if-modified-since");
+    case 19:
+        return ed_ups_is_lit(name, "if-unmodified-since");
+    default:
+        return false;
+    }
+}
+
 static bool
 ed_ups_skip_request_header(ed_http_request_t *r,
                            const ed_http_upstream_req_t *q,
                            const ed_str_t *name, bool conn)
 {
     return ed_http_upstream_own_header(name)
+           || (q->cache && ed_ups_cache_skip(name))
            || (q->forwarded && ed_ups_forwarding_header(name))
            || ed_ups_in(q->remove, q->nremove, name)
            || ed_ups_in(q->set_names, q->nset, name)
@@ -313,8 +336,9 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
     char                  num[24];
     size_t                i;
 
-    if (r->connect_protocol) {
-        /* RFC 8441: the HTTP/1.1 side of a WebSocket is a GET. */
+    if (r->connect_protocol || q->cache) {
+        /* RFC 8441: the HTTP/1.1 side of a WebSocket is a GET. A cache
+         * fetch is one too (a HEAD converted, as nginx). */
         ed_ups_put_lit(o, "GET");
     } else {
         ed_ups_put_str(o, &r->head.method);
@@ -338,6 +362,16 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
         {
             ed_ups_put_field(o, &q->set_names[i], &q->set_values[i]);
         }
+    }
+    if (q->if_none_match) {
+        ed_ups_put_lit(o, "If-None-Match: ");
+        ed_ups_put_str(o, q->if_none_match);
+        ed_ups_put_lit(o, "\r\n");
+    }
+    if (q->if_modified_since) {
+        ed_ups_put_lit(o, "If-Modified-Since: ");
+        ed_ups_put_str(o, q->if_modified_since);
+        ed_ups_put_lit(o, "\r\n");
     }
     if (q->forwarded && !ed_ups_is_set(q, xff)) {
         ed_ups_put_lit(o, "X-Forwarded-For: ");

@@ -9,6 +9,7 @@
 #include "ed_stats.h"
 #include "ed_tls.h"
 #include "ed_tls_ocsp.h"
+#include "ed_http_cache.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -993,7 +994,9 @@ ed_reap(void)
             }
             continue;
         }
-        if (ed_tls_ocsp_reaped(pid, status)) {
+        if (ed_tls_ocsp_reaped(pid, status)
+            || ed_http_cache_manager_reaped(pid, status))
+        {
             continue;
         }
         ed_stats_exited(pid);
@@ -1119,6 +1122,8 @@ ed_reload(void)
     ed_publish_config(cycle);
     /* Before the old cycle goes: its valid OCSP responses carry over. */
     ed_tls_ocsp_start(ed_m.loop, cycle);
+    /* The cache manager of the new cycle's caches replaces the old. */
+    ed_http_cache_manager_start(ed_m.loop, cycle, ed_m.argv);
     ed_announce_listeners(cycle, old);
     /* What the new cycle did not take (removed listeners, old log files)
      * is released before forking: the new workers must not inherit it.
@@ -1427,6 +1432,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
      * for every worker. */
     ed_tls_keys_timer(ed_m.loop);
     ed_tls_ocsp_start(ed_m.loop, cycle);
+    ed_http_cache_manager_start(ed_m.loop, cycle, argv);
     /* The status counters: made once, so reloads keep them. Without
      * them eddy serves on, and status shows zeros. */
     if (ed_stats_init() != ED_OK) {
@@ -1473,6 +1479,7 @@ ed_master_run(ed_cycle_t *cycle, char *const *argv)
     }
     ed_fwd_flush();
     ed_tls_ocsp_stop();
+    ed_http_cache_manager_stop();
     ed_loop_destroy(ed_m.loop);
     free(ed_m.procs);
     ed_log_cur = &ed_log_stderr;

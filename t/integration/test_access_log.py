@@ -157,7 +157,8 @@ def test_common_format_not_in_server_log(srv):
 JSON_FIELDS = ["remote_addr", "time_local", "request", "status",
                "body_bytes_sent", "http_referer", "http_user_agent",
                "request_time", "upstream_addr", "upstream_status",
-               "upstream_response_time", "request_id"]
+               "upstream_response_time", "upstream_cache_status",
+               "request_id"]
 
 
 def test_json_format(srv):
@@ -181,6 +182,7 @@ def test_json_format(srv):
     assert d["http_user_agent"].encode("latin-1") == ua.encode("utf-8")
     assert re.match(r"^\d+\.\d{3}$", str(d["request_time"])), d
     assert d["upstream_addr"] in (None, "", "-")
+    assert d["upstream_cache_status"] is None
     assert re.fullmatch(r"[0-9a-f]{32}", d["request_id"]), d
 
 

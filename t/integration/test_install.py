@@ -328,6 +328,9 @@ session_ticket_key_file: [TICKETS]
 maps:
   ver: {source: $http_x_v, default: v1, hostnames: false,
         entries: {"2": v2}}
+caches:
+  main: {path: cache/main, max_size: 1g, inactive: 5m, keys_zone: 1m,
+         levels: "1:2", max_entry_size: 10m, min_free: 0}
 upstreams:
   be:
     balance: hash
@@ -363,6 +366,9 @@ servers:
                 read_timeout: 5s, send_timeout: 5s, next_upstream_tries: 2,
                 pass_host: true, forwarded: true, buffer_size: 16k,
                 websocket: true}
+      /c/:
+        proxy: {pass: be, cache: main, cache_valid: {200: 1m},
+                cache_lock: {enabled: true, timeout: 5s}}
       /s:
         proxy: {pass: "https://127.0.0.1:9", tls_verify: false,
                 tls_server_name: x}
@@ -399,7 +405,7 @@ def dumped_keys(text):
         key = m.group(3).strip().strip('"')
         parent = stack[-1][1] if stack else None
         if parent not in ("upstreams", "locations", "error_pages", "set",
-                          "add", "set_headers", "maps") \
+                          "add", "set_headers", "maps", "caches") \
                 and re.match(r"^[a-z_][a-z0-9_]*$", key):
             keys.add(key)
         stack.append((indent, key))

@@ -1,0 +1,845 @@
+/* The proxy's cache (cache.md): the lookup before a request goes
+ * upstream, a hit served from its file (conditional and range requests
+ * through the same code as static files, the body by sendfile), request
+ * collapsing and stale entries. Storing and PURGE are in
+ * ed_http_proxy_cache_store.c, background refreshes in
+ * ed_http_proxy_cache_bg.c; the file format, the rules and the shared
+ * index in src/http/ed_http_cache_*.c. */
+#include "ed_http_proxy_cache.h"
+#include "ed_http_fields.h"
+#include "ed_http_range.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+unsigned ed_pc_tmp_serial;
+
+/* Paths. */
+
+/* path/<levels>/<32 hex> of hash into pool memory, the directories'
+ * ends in dirs[] (offsets into the result), their count in *ndirs. */
+char *
+ed_pc_file_path(ed_pool_t *pool, const ed_http_cache_t *cache,
+                   const uint8_t *hash, size_t *dirs, unsigned *ndirs)
+{
+    char     hex[2 * ED_CACHE_HASH_LEN + 1], *p, *s;
+    size_t   end = 2 * ED_CACHE_HASH_LEN;
+    unsigned i;
+
+    ed_http_cache_hex(hash, hex);
+    s = ed_pnalloc(pool, cache->path.len + 2 * ED_CACHE_HASH_LEN + 12);
+    if (s == NULL) {
+        return NULL;
+    }
+    p = ed_cpyn(s, cache->path.data, cache->path.len);
+    /* The levels come from the last hex digits, as nginx. */
+    for (i = 0; i < cache->nlevels; i++) {
+        *p++ = '/';
+        end -= cache->levels[i];
+        p = ed_cpyn(p, hex + end, cache->levels[i]);
+        if (dirs) {
+            dirs[i] = (size_t)(p - s);
+        }
+    }
+    if (ndirs) {
+        *ndirs = cache->nlevels;
+    }
+    *p++ = '/';
+    p = ed_cpyn(p, hex, 2 * ED_CACHE_HASH_LEN);
+    *p = '\0';
+    return s;
+}
+
+/* Removes the files of hashes[0..n), evicted from the index. */
+void
+ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
+                    const uint8_t *hashes, size_t n)
+{
+    char  *path;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        path = ed_pc_file_path(r->pool, cache,
+                                  hashes + i * ED_CACHE_HASH_LEN, NULL,
+                                  NULL);
+        if (path && unlink(path) != 0 && errno != ENOENT) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": unlink(\"%s\") "
+                        "failed", cache->name.data, path);
+        }
+    }
+}
+
+/* Request state. */
+
+/* Gives up the temp file (never stored: what was written goes) and
+ * the key's fill; hfm_until > 0 marks the key hit-for-miss. The fill
+ * goes first: the file's end wakes the waiters, who must find the key
+ * free. */
+void
+ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
+{
+    if (c->locked) {
+        c->locked = 0;
+        ed_http_cache_index_unlock(c->cache->zone, c->lock_hash,
+                                   (int32_t)getpid(), c->serial, hfm_until);
+    }
+    if (c->tmp_fd >= 0) {
+        close(c->tmp_fd);
+        c->tmp_fd = -1;
+    }
+    if (c->tmp_path) {
+        unlink(c->tmp_path);
+        c->tmp_path = NULL;
+    }
+    c->store = 0;
+}
+
+void
+ed_pc_cleanup(void *data)
+{
+    ed_http_proxy_cache_t *c = data;
+
+    if (c->bg == NULL && c->r->upstream) {
+        /* Once per request that used the cache, as it answered. */
+        ed_http_cache_count(c->cache->zone, c->r->upstream->cache_status);
+    }
+    if (c->waiting) {
+        c->waiting = 0;
+        ed_http_cache_wait_cancel(&c->waiter);
+    }
+    ed_pc_drop_tmp(c, 0);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->sfd >= 0) {
+        close(c->sfd);
+        c->sfd = -1;
+    }
+}
+
+/* Whether a template list has an item neither empty nor "0". */
+static int
+ed_cache_any(ed_http_request_t *r, const ed_array_t *list, bool *yes)
+{
+    ed_http_template_t **t;
+    ed_str_t             v;
+    size_t               i;
+
+    *yes = false;
+    if (list == NULL) {
+        return ED_OK;
+    }
+    t = list->elts;
+    for (i = 0; i < list->nelts; i++) {
+        if (ed_http_template_run(r, t[i], &v) != ED_OK) {
+            return ED_ERROR;
+        }
+        if (v.len && !(v.len == 1 && v.data[0] == '0')) {
+            *yes = true;
+            return ED_OK;
+        }
+    }
+    return ED_OK;
+}
+
+/* Reading an entry. */
+
+/* A bad file: removed, one log line, and a miss. */
+static void
+ed_cache_bad(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+             const char *path, const uint8_t *hash, const char *why)
+{
+    ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": invalid file \"%s\" (%s), "
+                "removed", c->cache->name.data, path, why);
+    unlink(path);
+    ed_http_cache_index_remove(c->cache->zone, hash);
+}
+
+/* Opens and checks the entry of hash: ED_OK with c->fd, c->hdr and
+ * c->prefix (the key checked against c->key), ED_DECLINED when there
+ * is none (or it is bad, or another key's), ED_ERROR on ENOMEM. */
+int
+ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              const uint8_t *hash)
+{
+    struct stat st;
+    char       *path, *buf;
+    size_t      want;
+    ssize_t     n;
+    int         fd, rc;
+
+    path = ed_pc_file_path(r->pool, c->cache, hash, NULL, NULL);
+    if (path == NULL) {
+        return ED_ERROR;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": open(\"%s\") "
+                        "failed", c->cache->name.data, path);
+        }
+        return ED_DECLINED;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ED_DECLINED;
+    }
+    want = (size_t)ed_min((int64_t)ED_CACHE_READ, (int64_t)st.st_size);
+    for (;;) {
+        buf = ed_pnalloc(r->pool, want ? want : 1);
+        if (buf == NULL) {
+            close(fd);
+            return ED_ERROR;
+        }
+        n = pread(fd, buf, want, 0);
+        if (n < 0) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": pread(\"%s\") "
+                        "failed", c->cache->name.data, path);
+            close(fd);
+            return ED_DECLINED;
+        }
+        rc = ed_http_cache_hdr_check(buf, (size_t)n, (uint64_t)st.st_size,
+                                     &c->hdr);
+        if (rc != ED_CACHE_HDR_SHORT || (size_t)n < want
+            || n < (ssize_t)sizeof(c->hdr) || c->hdr.body_off <= want)
+        {
+            break;
+        }
+        /* A prefix longer than the first read: read all of it. */
+        want = (size_t)c->hdr.body_off;
+    }
+    if (rc != ED_CACHE_HDR_OK) {
+        close(fd);
+        ed_cache_bad(r, c, path, hash, ed_http_cache_hdr_error(rc));
+        return ED_DECLINED;
+    }
+    if (c->hdr.key_len != c->key.len
+        || memcmp(buf + c->hdr.key_off, c->key.data, c->key.len) != 0)
+    {
+        /* Another key under the same hash: a miss, replaced when this
+         * one is stored. */
+        close(fd);
+        return ED_DECLINED;
+    }
+    c->fd = fd;
+    c->prefix = buf;
+    c->read = (size_t)n;
+    return ED_OK;
+}
+
+/* Seconds the entry has been fresh for (negative: stale). */
+int64_t
+ed_pc_ttl(const ed_http_cache_hdr_t *h)
+{
+    int64_t age = h->initial_age
+                  + ed_max((int64_t)0, (int64_t)ed_time_sec - h->stored);
+
+    return h->lifetime - age;
+}
+
+/* Serving. */
+
+/* Adds a header whose value is copied into the request pool (headers
+ * keep pointers: values made on the stack must outlive the call). */
+int
+ed_pc_add(ed_http_request_t *r, const char *name, const char *value)
+{
+    ed_str_t v;
+
+    if (ed_str_dup(r->pool, &v, value, strlen(value)) != ED_OK) {
+        return ED_ERROR;
+    }
+    return ed_http_add_header(r, name, strlen(name), v.data, v.len);
+}
+
+/* The response head of the entry c->prefix holds, parsed into r's
+ * headers. ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
+static int
+ed_cache_head(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              ed_http_resp_head_t *h, ed_http_header_t *hdrs)
+{
+    ed_http_header_t *f;
+    size_t            i;
+
+    if (ed_http_parse_response(c->prefix + c->hdr.head_off, c->hdr.head_len,
+                               h, hdrs, ED_CACHE_MAX_HDRS) != ED_OK)
+    {
+        return ED_DECLINED;
+    }
+    r->content_type = h->content_type;
+    for (i = 0; i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if (ed_http_upstream_skip_response_header(h, &f->name)
+            || ed_http_str_eq_lit(&f->name, "age"))
+        {
+            continue;
+        }
+        if (ed_http_add_header(r, f->name.data, f->name.len, f->value.data,
+                               f->value.len) != ED_OK)
+        {
+            return ED_ERROR;
+        }
+    }
+    return ED_OK;
+}
+
+int
+ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t h;
+
+    return ed_cache_head(r, c, &h, hdrs);
+}
+
+/* Serves the entry open in c (fresh, or just revalidated): the stored
+ * head, Age and Cache-Status, the client's conditions against the
+ * stored validators, and the body as a file range (the range filter
+ * cuts a Range from it). Returns ED_OK, ED_ERROR or a status. */
+int
+ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const char *cache_status)
+{
+    ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t h;
+    ed_http_cond_t      cond;
+    ed_str_t            etag;
+    char                num[32];
+    int64_t             age, ttl;
+    int                 rc;
+
+    r->headers_out.nelts = 0;
+    rc = ed_cache_head(r, c, &h, hdrs);
+    if (rc != ED_OK) {
+        return rc == ED_ERROR ? ED_ERROR : 502;
+    }
+    ttl = ed_pc_ttl(&c->hdr);
+    age = ed_max((int64_t)0, c->hdr.lifetime - ttl);
+    snprintf(num, sizeof(num), "%lld", (long long)age);
+    if (ed_pc_add(r, "Age", num) != ED_OK
+        || ed_pc_add(r, "Cache-Status", cache_status) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    r->upstream->cache_status = c->status;
+    r->status = c->hdr.status;
+    r->content_length = (int64_t)c->hdr.body_len;
+    if (c->hdr.status == 200 && !r->error_status) {
+        etag.data = c->prefix + c->hdr.etag_off;
+        etag.len = c->hdr.etag_len;
+        cond.if_match = ed_http_header(r, "If-Match");
+        cond.if_none_match = ed_http_header(r, "If-None-Match");
+        cond.if_modified_since = ed_http_header(r, "If-Modified-Since");
+        cond.if_unmodified_since = ed_http_header(r, "If-Unmodified-Since");
+        rc = ed_http_cond_eval(&cond, &etag,
+                               c->hdr.last_modified >= 0
+                                   ? (time_t)c->hdr.last_modified : -1,
+                               true);
+        if (rc == 412) {
+            r->headers_out.nelts = 0;
+            return 412;
+        }
+        if (rc == 304) {
+            r->content_type.len = 0;
+            r->content_type.data = NULL;
+            return ed_http_send_response(r, 304, NULL, NULL, 0) == ED_OK
+                       ? ED_OK : ED_ERROR;
+        }
+        if (ed_http_header(r, "Range")) {
+            /* The body below is the whole representation in one piece. */
+            r->allow_ranges = 1;
+            r->mtime = c->hdr.last_modified >= 0
+                       ? (time_t)c->hdr.last_modified : -1;
+        }
+    }
+    if (ed_http_send_header(r) != ED_OK) {
+        return ED_ERROR;
+    }
+    if (c->hdr.body_len == 0) {
+        return ED_OK;
+    }
+    if (c->read >= c->hdr.body_off + c->hdr.body_len) {
+        /* A small entry came whole with the first read: one write of
+         * memory, as static sends small files, instead of a sendfile. */
+        return ed_http_send_body(r, c->prefix + c->hdr.body_off,
+                                 (size_t)c->hdr.body_len) == ED_OK
+                   ? ED_OK : ED_ERROR;
+    }
+    /* The descriptor stays open with the request (the pool cleanup
+     * closes it) until the range is written; an entry removed
+     * meanwhile is finished from it. */
+    return ed_http_send_file(r, c->fd, (int64_t)c->hdr.body_off,
+                             (size_t)c->hdr.body_len) == ED_OK
+               ? ED_OK : ED_ERROR;
+}
+
+/* The lookup. */
+
+/* The variant's hash: the key's, then a newline and the variant. */
+int
+ed_pc_variant_hash(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      const ed_str_t *names, uint8_t *hash)
+{
+    char *s;
+
+    if (ed_http_cache_variant(r->pool, names, r->head.headers,
+                              r->head.nheaders, &c->variant) != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    s = ed_pnalloc(r->pool, c->key.len + 1 + c->variant.len);
+    if (s == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(s, c->key.data, c->key.len);
+    s[c->key.len] = '\n';
+    memcpy(s + c->key.len + 1, c->variant.data, c->variant.len);
+    return ed_http_cache_hash(s, c->key.len + 1 + c->variant.len, hash);
+}
+
+/* The generation line "%016llx\n" a variant's vary part starts with;
+ * UINT64_MAX when it is not one. */
+static uint64_t
+ed_cache_gen_line(const char *p)
+{
+    uint64_t g = 0;
+    int      i, d;
+
+    for (i = 0; i < 16; i++) {
+        d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0'
+            : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+        if (d < 0) {
+            return UINT64_MAX;
+        }
+        g = g << 4 | (uint64_t)d;
+    }
+    return p[16] == '\n' ? g : UINT64_MAX;
+}
+
+/* Finds the entry for the request: the key's file, or through its Vary
+ * marker the variant's. ED_OK (c->fd open), ED_DECLINED (a miss,
+ * c->fwd says which), ED_ERROR. */
+int
+ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    uint8_t dropped[ED_CACHE_HASH_LEN];
+    size_t  nd;
+    int     rc;
+
+    c->uses = ed_http_cache_index_use(c->cache->zone, c->main_hash,
+                                      (int64_t)ed_time_sec, dropped, &nd);
+    if (nd) {
+        ed_pc_unlink_all(r, c->cache, dropped, nd);
+    }
+    memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
+    rc = ed_pc_open(r, c, c->main_hash);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    if (!(c->hdr.flags & ED_CACHE_F_VARY)) {
+        return ED_OK;
+    }
+    /* A marker: the variant this request selects. */
+    c->marker = 1;
+    c->gen = (uint64_t)c->hdr.initial_age;
+    c->vary.len = c->hdr.vary_len;
+    c->vary.data = ed_pnalloc(r->pool, c->vary.len + 1);
+    if (c->vary.data == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(c->vary.data, c->prefix + c->hdr.vary_off, c->vary.len);
+    c->vary.data[c->vary.len] = '\0';
+    close(c->fd);
+    c->fd = -1;
+    c->fwd = "vary-miss";
+    if (ed_pc_variant_hash(r, c, &c->vary, c->hash) != ED_OK) {
+        return ED_ERROR;
+    }
+    rc = ed_pc_open(r, c, c->hash);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    if (!(c->hdr.flags & ED_CACHE_F_VARIANT)
+        || c->hdr.vary_len != 17 + c->variant.len
+        || ed_cache_gen_line(c->prefix + c->hdr.vary_off) != c->gen
+        || memcmp(c->prefix + c->hdr.vary_off + 17, c->variant.data,
+                  c->variant.len) != 0)
+    {
+        close(c->fd);
+        c->fd = -1;
+        return ED_DECLINED;
+    }
+    return ED_OK;
+}
+
+/* The temp file path/.tmp/<pid>.<serial> into c->tmp_path. */
+int
+ed_pc_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    size_t n = c->cache->path.len + 48;
+
+    c->tmp_path = ed_pnalloc(r->pool, n);
+    if (c->tmp_path == NULL) {
+        return ED_ERROR;
+    }
+    if (c->serial == 0) {
+        c->serial = ++ed_pc_tmp_serial;
+    }
+    snprintf(c->tmp_path, n, "%s/.tmp/%d.%u", c->cache->path.data,
+             (int)getpid(), c->serial);
+    return ED_OK;
+}
+
+static void ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events);
+
+/* cache_lock: takes the key's fill (its temp file made now, so that
+ * waiters have a name to watch), or waits for the request holding it.
+ * ED_OK (go upstream), ED_AGAIN (waiting), ED_ERROR. */
+static int
+ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+              ed_msec_t timeout)
+{
+    uint8_t  dropped[ED_CACHE_HASH_LEN];
+    size_t   nd;
+    int64_t  now = (int64_t)ed_time_sec;
+    int32_t  opid = 0;
+    uint32_t oserial = 0;
+    int      rc;
+
+    memcpy(c->lock_hash, c->hash, ED_CACHE_HASH_LEN);
+    c->serial = ++ed_pc_tmp_serial;
+    rc = ed_http_cache_index_lock(c->cache->zone, c->lock_hash, now,
+                                  now + (int64_t)(timeout + 999) / 1000,
+                                  (int32_t)getpid(), c->serial, &opid,
+                                  &oserial, dropped, &nd);
+    if (nd) {
+        ed_pc_unlink_all(r, c->cache, dropped, nd);
+    }
+    if (rc == ED_DECLINED) {
+        /* Hit-for-miss: no queueing; a storable response is stored. */
+        return ED_OK;
+    }
+    if (rc == ED_OK) {
+        c->locked = 1;
+        if (ed_pc_tmp_name(r, c) != ED_OK) {
+            return ED_ERROR;
+        }
+        c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC
+                                      | O_CLOEXEC, 0600);
+        if (c->tmp_fd < 0) {
+            ed_pc_write_failed(r, c, errno);
+            c->tmp_path = NULL;
+            ed_pc_drop_tmp(c, 0);
+        }
+        return ED_OK;
+    }
+    c->waiter.cache = c->cache;
+    c->waiter.done = ed_cache_waited;
+    c->waiter.data = c;
+    snprintf(c->waiter.name, sizeof(c->waiter.name), "%d.%u", (int)opid,
+             oserial);
+    return ED_AGAIN;
+}
+
+/* Whether the stale entry open in c may be served for cond (an
+ * ED_CACHE_STALE_* bit): never after no-cache, must-revalidate or
+ * proxy-revalidate; in use_stale's conditions unless it had s-maxage;
+ * in its own stale-while-revalidate (updating) or stale-if-error
+ * window (RFC 5861). */
+static bool
+ed_cache_stale_ok(ed_http_proxy_cache_t *c, int cond)
+{
+    int64_t stale = -ed_pc_ttl(&c->hdr);
+    int64_t window = cond == ED_CACHE_STALE_UPDATING ? c->hdr.swr
+                                                     : c->hdr.sie;
+
+    if (!c->stale || (c->hdr.flags & ED_CACHE_F_MUST_REVAL)) {
+        return false;
+    }
+    if ((c->pcf->use_stale & cond) && !(c->hdr.flags & ED_CACHE_F_S_MAXAGE))
+    {
+        return true;
+    }
+    return window >= 0 && stale <= window;
+}
+
+/* Serves the stale entry: detail "updating" or "stale-error". */
+static int
+ed_cache_serve_stale(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                     bool updating)
+{
+    char buf[96];
+
+    c->revalidating = 0;
+    if (updating) {
+        c->status = "UPDATING";
+        snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld; detail=updating",
+                 (long long)ed_pc_ttl(&c->hdr));
+    } else {
+        c->status = "STALE";
+        snprintf(buf, sizeof(buf), "eddy; fwd=stale; ttl=%lld; "
+                 "detail=stale-error", (long long)ed_pc_ttl(&c->hdr));
+    }
+    return ed_pc_serve(r, c, buf);
+}
+
+/* What to do once ed_pc_find returned rc: serve a fresh entry, wait
+ * for another request's fetch (or serve stale while it updates), or go
+ * upstream. ED_DECLINED (upstream), ED_AGAIN (waiting), or the result
+ * of serving. */
+static int
+ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
+                bool only_if_cached, bool collapsed)
+{
+    ed_http_proxy_conf_t *pcf = c->pcf;
+    ed_msec_t             timeout;
+    char                  buf[96];
+
+    if (rc == ED_ERROR) {
+        return 500;
+    }
+    c->stale = 0;
+    if (rc == ED_OK) {
+        if (c->hdr.lifetime > 0 && ed_pc_ttl(&c->hdr) > 0) {
+            c->status = "HIT";
+            if (collapsed) {
+                snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; "
+                         "collapsed", c->fwd, c->hdr.status);
+            } else {
+                snprintf(buf, sizeof(buf), "eddy; hit; ttl=%lld",
+                         (long long)ed_pc_ttl(&c->hdr));
+            }
+            return ed_pc_serve(r, c, buf);
+        }
+        /* Stale: kept open, to revalidate or to serve stale. */
+        c->stale = 1;
+        c->fwd = "stale";
+        c->status = "EXPIRED";
+        c->revalidating = pcf->revalidate && !only_if_cached
+                          && (c->hdr.etag_len || c->hdr.last_modified >= 0);
+    }
+    if (only_if_cached) {
+        r->upstream->cache_status = c->status;
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; detail=only-if-cached",
+                 c->fwd);
+        if (ed_pc_add(r, "Cache-Status", buf) != ED_OK) {
+            return 500;
+        }
+        c->may_store = 0;
+        return 504;
+    }
+    if (c->no_store || (pcf->cache_lock && !pcf->cache_lock->enabled)) {
+        return ED_DECLINED;
+    }
+    timeout = pcf->cache_lock ? pcf->cache_lock->timeout : 5000;
+    rc = ed_cache_lock(r, c, timeout);
+    if (rc == ED_OK && c->locked && c->stale && pcf->background_update
+        && ed_cache_stale_ok(c, ED_CACHE_STALE_UPDATING)
+        && ed_pc_background(r, c) == ED_OK)
+    {
+        /* The stale entry at once; one refresh goes on without us. */
+        return ed_cache_serve_stale(r, c, true);
+    }
+    if (rc != ED_AGAIN) {
+        return rc == ED_ERROR ? 500 : ED_DECLINED;
+    }
+    /* Another request fetches the key. */
+    if (ed_cache_stale_ok(c, ED_CACHE_STALE_UPDATING)) {
+        return ed_cache_serve_stale(r, c, true);
+    }
+    if (ed_http_cache_wait(&c->waiter, timeout) != ED_OK) {
+        return ED_DECLINED;
+    }
+    c->waiting = 1;
+    return ED_AGAIN;
+}
+
+/* News of the fetch waited for: its head and body are streamed as
+ * they land in its temp file; or, when it cannot be streamed, once the
+ * file is gone the entry it stored is served, else the request goes
+ * upstream itself (or waits again for a new fetch of the key). Past the
+ * timeout it goes upstream, unstored. */
+static void
+ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
+{
+    ed_http_proxy_cache_t *c = w->data;
+    ed_http_request_t     *r = c->r;
+    int                    rc;
+
+    if (c->streaming || (events & ED_CACHE_WAIT_MODIFIED)) {
+        rc = ed_pc_stream(r, c, events);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        if (rc != ED_DECLINED) {
+            ed_http_cache_wait_cancel(w);
+            c->waiting = 0;
+            c->resume(r, c->resume_data, rc);
+            return;
+        }
+    }
+    if (!(events & (ED_CACHE_WAIT_GONE | ED_CACHE_WAIT_TIMEOUT))) {
+        return;
+    }
+    ed_http_cache_wait_cancel(w);
+    c->waiting = 0;
+    if (c->sfd >= 0) {
+        close(c->sfd);
+        c->sfd = -1;
+    }
+    if (events & ED_CACHE_WAIT_TIMEOUT) {
+        /* Past cache_lock.timeout: upstream, unstored. */
+        c->detail = "lock-timeout";
+        c->resume(r, c->resume_data, ED_DECLINED);
+        return;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->revalidating = 0;
+    rc = ed_cache_decide(r, c, ed_pc_find(r, c), false, true);
+    if (rc != ED_AGAIN) {
+        c->resume(r, c->resume_data, rc);
+    }
+}
+
+int
+ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
+                          ed_http_proxy_cache_t **cp,
+                          ed_http_proxy_cache_resume_pt resume, void *data)
+{
+    ed_http_proxy_cache_t *c;
+    ed_str_t               cc;
+    bool                   bypass, nocache, only_if_cached = false;
+    int                    method;
+
+    *cp = NULL;
+    if (pcf->cache == NULL) {
+        return ED_DECLINED;
+    }
+    if (r->background) {
+        c = r->upstream->cache;
+        c->resume = resume;
+        c->resume_data = data;
+        *cp = c;
+        return ed_pc_bg_start(r, c);
+    }
+    c = ed_pcalloc(r->pool, sizeof(ed_http_proxy_cache_t));
+    if (c == NULL) {
+        return 500;
+    }
+    c->r = r;
+    c->pcf = pcf;
+    c->resume = resume;
+    c->resume_data = data;
+    c->cache = pcf->cache;
+    c->fd = -1;
+    c->tmp_fd = -1;
+    c->sfd = -1;
+    c->start = ed_pc_now_ms();
+    if (ed_pool_cleanup_add(r->pool, ed_pc_cleanup, c) != ED_OK) {
+        return 500;
+    }
+    *cp = c;
+    if (pcf->purge && r->head.method.len == 5
+        && memcmp(r->head.method.data, "PURGE", 5) == 0)
+    {
+        return ed_pc_purge(r, c);
+    }
+    method = r->head.method_id == ED_HTTP_GET ? ED_CACHE_M_GET
+             : r->head.method_id == ED_HTTP_HEAD ? ED_CACHE_M_HEAD : 0;
+    if (!(pcf->cache_methods & method)) {
+        c->fwd = "method";
+        return ED_DECLINED;
+    }
+    if (ed_http_has_body(r) || ed_http_header(r, "Upgrade")
+        || r->connect_protocol)
+    {
+        c->fwd = "request";
+        return ED_DECLINED;
+    }
+    if (ed_http_template_run(r, pcf->cache_key, &c->key) != ED_OK) {
+        return 500;
+    }
+    if (c->key.len == 0 || c->key.len > ED_CACHE_KEY_MAX) {
+        c->fwd = "request";
+        return ED_DECLINED;
+    }
+    if (ed_http_cache_hash(c->key.data, c->key.len, c->main_hash) != ED_OK
+        || ed_cache_any(r, pcf->cache_bypass, &bypass) != ED_OK
+        || ed_cache_any(r, pcf->no_cache, &nocache) != ED_OK)
+    {
+        return 500;
+    }
+    /* Request directives: no-store is honoured, only-if-cached answered;
+     * the others are ignored so that no client pushes load upstream
+     * (cache_bypass picks who may). */
+    c->no_store = nocache;
+    if (ed_http_header(r, "Cache-Control")) {
+        if (ed_http_cache_cc(r->head.headers, r->head.nheaders, "no-store",
+                             &cc))
+        {
+            c->no_store = 1;
+        }
+        only_if_cached = ed_http_cache_cc(r->head.headers, r->head.nheaders,
+                                          "only-if-cached", &cc);
+    }
+    c->may_store = 1;
+    if (bypass) {
+        c->fwd = "bypass";
+        c->status = "BYPASS";
+        return ED_DECLINED;
+    }
+    c->lookup = 1;
+    c->fwd = "uri-miss";
+    c->status = "MISS";
+    return ed_cache_decide(r, c, ed_pc_find(r, c), only_if_cached, false);
+}
+
+int
+ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                           int cond, bool fetch)
+{
+    if (c == NULL || !c->stale || r->header_sent) {
+        return ED_DECLINED;
+    }
+    if (ed_cache_stale_ok(c, cond)) {
+        r->headers_out.nelts = 0;
+        return ed_cache_serve_stale(r, c, false);
+    }
+    if (fetch && (c->hdr.flags
+                  & (ED_CACHE_F_MUST_REVAL | ED_CACHE_F_S_MAXAGE)))
+    {
+        /* RFC 9111 5.2.2.2 (s-maxage implies proxy-revalidate): a stale
+         * entry that must be revalidated and cannot be is a 504. */
+        return 504;
+    }
+    return ED_DECLINED;
+}
+
+void
+ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
+                            ed_http_upstream_req_t *q)
+{
+    if (c == NULL || !c->may_store) {
+        return;
+    }
+    q->cache = 1;
+    if (!c->revalidating) {
+        return;
+    }
+    if (c->hdr.etag_len) {
+        c->etag.data = c->prefix + c->hdr.etag_off;
+        c->etag.len = c->hdr.etag_len;
+        q->if_none_match = &c->etag;
+    }
+    if (c->hdr.last_modified >= 0) {
+        c->ims.data = c->ims_buf;
+        c->ims.len = (size_t)(ed_http_time(c->ims_buf,
+                                           (time_t)c->hdr.last_modified)
+                              - c->ims_buf);
+        q->if_modified_since = &c->ims;
+    }
+}

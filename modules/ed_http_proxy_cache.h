@@ -1,0 +1,76 @@
+/* What the parts of the proxy's cache share (ed_http_proxy_cache.c: the
+ * lookup and serving; ed_http_proxy_cache_store.c: storing, PURGE;
+ * ed_http_proxy_cache_bg.c: background refreshes). */
+#ifndef ED_HTTP_PROXY_CACHE_H
+#define ED_HTTP_PROXY_CACHE_H
+
+#include "ed_http_proxy.h"
+
+#define ed_cpyn(p, s, n) ((char *)memcpy(p, s, n) + (n))
+
+#define ED_CACHE_READ      16384  /* first read of an entry */
+#define ED_CACHE_MAX_HDRS  100
+#define ED_CACHE_EVICT     16     /* files removed per store, at most */
+
+/* Wall clock time in msec, for PURGE against fetches under way. */
+#define ed_pc_now_ms() ((int64_t)ed_time_sec * 1000 + ed_time_msec_part)
+
+/* Serial numbers of this process's temp files (.tmp/<pid>.<serial>). */
+extern unsigned ed_pc_tmp_serial;
+
+/* path/<levels>/<32 hex> of hash in pool memory, with the ends of its
+ * directories in dirs[0..*ndirs) (both may be NULL). NULL on ENOMEM. */
+char *ed_pc_file_path(ed_pool_t *pool, const ed_http_cache_t *cache,
+                      const uint8_t *hash, size_t *dirs, unsigned *ndirs);
+/* Removes the files of hashes[0..n) (evicted). */
+void ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
+                      const uint8_t *hashes, size_t n);
+/* Gives up the temp file and the key's fill (hfm_until > 0: the key
+ * is hit-for-miss until then). */
+void ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until);
+/* The request pool's cleanup of c. */
+void ed_pc_cleanup(void *data);
+/* Opens and checks the entry of hash (c->fd, c->hdr, c->prefix, its key
+ * that of c): ED_OK, ED_DECLINED (none, bad, another key's), ED_ERROR. */
+int ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const uint8_t *hash);
+/* Seconds the entry is still fresh for (negative: stale). */
+int64_t ed_pc_ttl(const ed_http_cache_hdr_t *h);
+/* Adds a response header, its value copied. ED_OK or ED_ERROR. */
+int ed_pc_add(ed_http_request_t *r, const char *name, const char *value);
+/* Serves the entry open in c with that Cache-Status. ED_OK, ED_ERROR or
+ * a status. */
+int ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                const char *cache_status);
+/* The request's variant for the Vary names (c->variant) and its hash. */
+int ed_pc_variant_hash(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                       const ed_str_t *names, uint8_t *hash);
+/* The entry for the request, through a Vary marker: ED_OK (c->fd),
+ * ED_DECLINED (a miss, c->fwd says which), ED_ERROR. */
+int ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* c->tmp_path for c->serial (a new one when 0). ED_OK or ED_ERROR. */
+int ed_pc_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* A write to a cache file failed with err: logged once until one
+ * works. */
+void ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                        int err);
+/* Writes all of p[0..n) to fd: 0 or errno. */
+int ed_pc_write(int fd, const char *p, size_t n);
+/* PURGE (purge: true): ED_OK (answered), or a status. */
+int ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* Starts a refresh of c's key detached from r, which hands it its fill.
+ * ED_OK, or ED_ERROR (r keeps the fill and fetches itself). */
+int ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* The stored head of c->prefix into r's headers (and content type).
+ * ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
+int ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* A waiter told of events on the fetch's temp file: ED_AGAIN (it goes
+ * on: waiting for the head, or streaming), ED_DECLINED (no streaming:
+ * wait for the entry), or the end of the streamed response (ED_OK,
+ * ED_HTTP_CUT, ED_ERROR). */
+int ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                 unsigned events);
+/* A refresh's own start: ED_DECLINED (go upstream) or ED_ERROR. */
+int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+
+#endif /* ED_HTTP_PROXY_CACHE_H */

@@ -1,0 +1,308 @@
+/* The proxy cache's background refreshes (background_update): a
+ * request of their own, without a client, on a protocol whose output
+ * goes nowhere, so that the client that found the stale entry may go. */
+#include "ed_http_proxy_cache.h"
+
+/* A refresh lives in its own pool, with copies of what it needs of the
+ * client's request (head, connection's addresses). */
+typedef struct {
+    ed_http_request_t *br;
+    ed_defer_t         post;      /* runs the handler, then frees */
+    ed_timer_t         timer;     /* the protocol's; never armed */
+    ed_http_conn_t     hc;        /* addresses and listener only */
+    unsigned           started:1;
+} ed_cache_bg_t;
+
+static ed_cache_bg_t *
+ed_cache_bg(ed_http_request_t *r)
+{
+    return ((ed_http_proxy_cache_t *)r->upstream->cache)->bg;
+}
+
+static int
+ed_cache_bg_head(ed_http_request_t *r, const void *body, size_t len)
+{
+    ed_unused(body);
+    ed_unused(len);
+    r->header_sent = 1;
+    return ED_OK;
+}
+
+static int
+ed_cache_bg_piece(ed_http_request_t *r, const ed_http_piece_t *p)
+{
+    ed_unused(r);
+    ed_unused(p);
+    return ED_OK;
+}
+
+static int
+ed_cache_bg_end(ed_http_request_t *r)
+{
+    ed_unused(r);
+    return ED_OK;
+}
+
+static bool
+ed_cache_bg_false(ed_http_request_t *r)
+{
+    ed_unused(r);
+    return false;
+}
+
+static bool
+ed_cache_bg_true(ed_http_request_t *r)
+{
+    ed_unused(r);
+    return true;
+}
+
+static size_t
+ed_cache_bg_queued(ed_http_request_t *r)
+{
+    ed_unused(r);
+    return 0;
+}
+
+static void
+ed_cache_bg_notify(ed_http_request_t *r, bool on)
+{
+    ed_unused(r);
+    ed_unused(on);
+}
+
+static void
+ed_cache_bg_noop(ed_http_request_t *r)
+{
+    ed_unused(r);
+}
+
+static void
+ed_cache_bg_buffer(ed_http_request_t *r, size_t size)
+{
+    ed_unused(r);
+    ed_unused(size);
+}
+
+static ed_timer_t *
+ed_cache_bg_timer(ed_http_request_t *r)
+{
+    return &ed_cache_bg(r)->timer;
+}
+
+static int
+ed_cache_bg_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data)
+{
+    ed_unused(r);
+    ed_unused(cb);
+    ed_unused(data);
+    return ED_DONE;
+}
+
+/* The refresh is over: its pool goes, from the loop. */
+static void
+ed_cache_bg_end_request(ed_http_request_t *r)
+{
+    ed_loop_post(ed_worker->loop, &ed_cache_bg(r)->post);
+}
+
+static const ed_http_proto_t ed_cache_bg_proto = {
+    .name = "cache refresh",
+    .head = ed_cache_bg_head,
+    .piece = ed_cache_bg_piece,
+    .end = ed_cache_bg_end,
+    .blocked = ed_cache_bg_false,
+    .queued = ed_cache_bg_queued,
+    .written = ed_cache_bg_true,
+    .notify_drain = ed_cache_bg_notify,
+    .notify_flushed = ed_cache_bg_noop,
+    .buffer = ed_cache_bg_buffer,
+    .timer = ed_cache_bg_timer,
+    .read_body = ed_cache_bg_read_body,
+    .body_pause = ed_cache_bg_noop,
+    .body_resume = ed_cache_bg_noop,
+    .body_stop = ed_cache_bg_noop,
+    .done = ed_cache_bg_end_request,
+    .fail = ed_cache_bg_end_request,
+};
+
+/* First post: the proxy handler; second: the pool goes. */
+static void
+ed_cache_bg_run(ed_defer_t *d)
+{
+    ed_cache_bg_t     *bg = ed_container_of(d, ed_cache_bg_t, post);
+    ed_http_request_t *br = bg->br;
+    int                rc;
+
+    if (!bg->started) {
+        bg->started = 1;
+        rc = br->loc->handler(br);
+        if (rc != ED_AGAIN) {
+            ed_http_finalize(br, rc >= 100 ? ED_ERROR : rc);
+        }
+        return;
+    }
+    ed_pool_destroy(br->pool);
+}
+
+/* Copies s into pool memory. */
+static int
+ed_cache_dup(ed_pool_t *pool, ed_str_t *s)
+{
+    return s->data ? ed_str_dup(pool, s, s->data, s->len) : ED_OK;
+}
+
+/* Starts a refresh of c's key detached from r, which hands it its fill
+ * of the key (the temp file waiters watch). ED_OK, or ED_ERROR: r keeps
+ * the fill and fetches itself. */
+int
+ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_request_t     *br;
+    ed_http_proxy_cache_t *bc;
+    ed_cache_bg_t         *bg;
+    ed_http_header_t      *f;
+    ed_pool_t             *pool;
+    size_t                 i;
+
+    pool = ed_pool_create(4096);
+    if (pool == NULL) {
+        return ED_ERROR;
+    }
+    br = ed_pcalloc(pool, sizeof(ed_http_request_t));
+    bg = ed_pcalloc(pool, sizeof(ed_cache_bg_t));
+    bc = ed_pcalloc(pool, sizeof(ed_http_proxy_cache_t));
+    f = ed_palloc(pool, (r->head.nheaders + 1) * sizeof(ed_http_header_t));
+    if (br == NULL || bg == NULL || bc == NULL || f == NULL
+        || ed_array_init(&br->headers_out, pool, 4,
+                         sizeof(ed_http_out_header_t)) != ED_OK
+        || (br->upstream = ed_pcalloc(pool,
+                                      sizeof(ed_http_upstream_state_t)))
+               == NULL)
+    {
+        goto failed;
+    }
+    br->pool = pool;
+    br->proto = &ed_cache_bg_proto;
+    /* The client's addresses and listener, nothing of its socket. */
+    bg->hc.c.ls = r->hc->c.ls;
+    bg->hc.c.peer = r->hc->c.peer;
+    bg->hc.c.stream.ev.fd = -1;
+    bg->hc.number = r->hc->number;
+    bg->hc.r = br;
+    br->hc = &bg->hc;
+    br->head = r->head;
+    br->head.method_id = ED_HTTP_GET;
+    ed_str_set(&br->head.method, "GET");
+    br->head.content_length = -1;
+    br->head.chunked = 0;
+    for (i = 0; i < r->head.nheaders; i++) {
+        f[i] = r->head.headers[i];
+        if (ed_cache_dup(pool, &f[i].name) != ED_OK
+            || ed_cache_dup(pool, &f[i].value) != ED_OK)
+        {
+            goto failed;
+        }
+    }
+    br->head.headers = br->head.fields = f;
+    br->head.nfields = r->head.nheaders;
+    br->uri = r->uri;
+    br->host = r->host;
+    br->request_id = r->request_id;
+    if (ed_cache_dup(pool, &br->head.target) != ED_OK
+        || ed_cache_dup(pool, &br->head.path) != ED_OK
+        || ed_cache_dup(pool, &br->head.query) != ED_OK
+        || ed_cache_dup(pool, &br->head.authority) != ED_OK
+        || ed_cache_dup(pool, &br->head.host) != ED_OK
+        || ed_cache_dup(pool, &br->uri) != ED_OK
+        || ed_cache_dup(pool, &br->host) != ED_OK
+        || ed_cache_dup(pool, &br->request_id) != ED_OK)
+    {
+        goto failed;
+    }
+    if (r->remote && r->remote != &r->hc->c.peer) {
+        ed_peer_addr_t *a = ed_palloc(pool, sizeof(*a));
+
+        if (a == NULL) {
+            goto failed;
+        }
+        *a = *r->remote;
+        br->remote = a;
+    }
+    br->server = r->server;
+    br->loc = r->loc;
+    br->loc_conf = r->loc_conf;
+    br->clcf = r->clcf;
+    br->uri_rewritten = r->uri_rewritten;
+    br->redirects = r->redirects;
+    br->start_msec = ed_current_msec;
+    br->content_length = -1;
+    br->head_only = 1;       /* nothing of the body goes anywhere */
+    br->background = 1;
+
+    /* The fill and the stale entry's key go to the refresh. */
+    bc->r = br;
+    bc->pcf = c->pcf;
+    bc->cache = c->cache;
+    bc->fd = -1;
+    bc->sfd = -1;
+    bc->tmp_fd = c->tmp_fd;
+    bc->bg = bg;
+    bc->key = c->key;
+    memcpy(bc->main_hash, c->main_hash, ED_CACHE_HASH_LEN);
+    memcpy(bc->lock_hash, c->lock_hash, ED_CACHE_HASH_LEN);
+    bc->serial = c->serial;
+    bc->start = c->start;
+    bc->gen = c->gen;
+    bc->marker = c->marker;
+    bc->vary = c->vary;
+    bc->tmp_path = c->tmp_path;
+    if (ed_cache_dup(pool, &bc->key) != ED_OK
+        || ed_cache_dup(pool, &bc->vary) != ED_OK
+        || (bc->tmp_path
+            && (bc->tmp_path = ed_pstrdup(pool, c->tmp_path,
+                                          strlen(c->tmp_path))) == NULL)
+        || ed_pool_cleanup_add(pool, ed_pc_cleanup, bc) != ED_OK)
+    {
+        goto failed;
+    }
+    bc->locked = c->locked;
+    c->locked = 0;
+    c->tmp_fd = -1;
+    c->tmp_path = NULL;
+    br->upstream->cache = bc;
+    bg->br = br;
+    bg->post.handler = ed_cache_bg_run;
+    ed_loop_post(ed_worker->loop, &bg->post);
+    return ED_OK;
+
+failed:
+    ed_pool_destroy(pool);
+    return ED_ERROR;
+}
+
+/* The refresh's own start: the stale entry again (its validators), then
+ * upstream. ED_DECLINED, or ED_ERROR when there is nothing to do. */
+int
+ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    int rc;
+
+    c->may_store = 1;
+    c->lookup = 1;
+    c->fwd = "stale";
+    c->status = "EXPIRED";
+    rc = ed_pc_find(r, c);
+    c->uses = UINT32_MAX;    /* counted by the request that started it */
+    if (rc == ED_OK && c->hdr.lifetime > 0 && ed_pc_ttl(&c->hdr) > 0) {
+        /* Refreshed meanwhile. */
+        return ED_ERROR;
+    }
+    if (rc == ED_OK) {
+        c->stale = 1;
+        c->revalidating = c->pcf->revalidate
+                          && (c->hdr.etag_len || c->hdr.last_modified >= 0);
+    }
+    return rc == ED_ERROR ? ED_ERROR : ED_DECLINED;
+}
+

@@ -1,0 +1,688 @@
+/* The proxy cache's writing side: a storable response teed into a temp
+ * file renamed into place once its whole body arrived, Vary markers,
+ * the refresh of an entry a 304 revalidated, and PURGE. */
+#include "ed_http_proxy_cache.h"
+#include "ed_http_range.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+/* PURGE: the key as a GET computes it loses its entry and every variant
+ * (its Vary marker goes, so no variant of it is used again), and a
+ * fetch of it under way is not stored: 200, or 404 when nothing was
+ * cached. A key whose path ends in '*' is a prefix: the cache manager
+ * removes every key starting so, in the background: 202. */
+int
+ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    static const ed_str_t text = ed_string("text/plain");
+    char                 *path, job[PATH_MAX], tmp[PATH_MAX];
+    bool                  found = false;
+    int                   fd, err;
+
+    if (ed_http_template_run(r, c->pcf->cache_key, &c->key) != ED_OK) {
+        return 500;
+    }
+    if (c->key.len == 0 || c->key.len > ED_CACHE_KEY_MAX) {
+        return 404;
+    }
+    if (c->key.data[c->key.len - 1] == '*') {
+        snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
+                 (int)getpid(), ++ed_pc_tmp_serial);
+        snprintf(job, sizeof(job), "%s/.purge/%d.%u", c->cache->path.data,
+                 (int)getpid(), ed_pc_tmp_serial);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": open(\"%s\") "
+                        "failed", c->cache->name.data, tmp);
+            return 500;
+        }
+        err = ed_pc_write(fd, c->key.data, c->key.len - 1);
+        close(fd);
+        if (err || rename(tmp, job) != 0) {
+            ed_http_log(ED_LOG_ERR, r, err ? err : errno, "cache \"%s\": "
+                        "writing the purge job \"%s\" failed",
+                        c->cache->name.data, job);
+            unlink(tmp);
+            return 500;
+        }
+        return ed_http_send_response(r, 202, &text, "purge queued\n", 13)
+                   == ED_OK ? ED_OK : ED_ERROR;
+    }
+    if (ed_http_cache_hash(c->key.data, c->key.len, c->main_hash) != ED_OK) {
+        return 500;
+    }
+    ed_http_cache_index_purge(c->cache->zone, c->main_hash,
+                              ed_pc_now_ms());
+    if (ed_pc_open(r, c, c->main_hash) == ED_OK) {
+        found = true;
+        if (c->hdr.flags & ED_CACHE_F_VARY) {
+            /* This request's own variant goes too; the others are left
+             * unused by the marker's end and age out. */
+            c->vary.len = c->hdr.vary_len;
+            c->vary.data = c->prefix + c->hdr.vary_off;
+            if (ed_pc_variant_hash(r, c, &c->vary, c->hash) == ED_OK
+                && (path = ed_pc_file_path(r->pool, c->cache, c->hash,
+                                              NULL, NULL)) != NULL)
+            {
+                unlink(path);
+                ed_http_cache_index_remove(c->cache->zone, c->hash);
+            }
+        }
+        close(c->fd);
+        c->fd = -1;
+        path = ed_pc_file_path(r->pool, c->cache, c->main_hash, NULL,
+                                  NULL);
+        if (path == NULL || (unlink(path) != 0 && errno != ENOENT)) {
+            return 500;
+        }
+    }
+    if (!found) {
+        return 404;
+    }
+    ed_http_log(ED_LOG_INFO, r, 0, "cache \"%s\": purged \"%s\"",
+                c->cache->name.data,
+                ed_http_log_str(r, c->key.data, c->key.len, 512));
+    return ed_http_send_response(r, 200, &text, "purged\n", 7) == ED_OK
+               ? ED_OK : ED_ERROR;
+}
+
+
+/* Storing. */
+
+/* The head to store: the status line and the upstream's fields but the
+ * hop-by-hop ones, the framing, Age, and Set-Cookie (an entry never
+ * replays a cookie). *etag gets where the ETag value lands. */
+static int
+ed_cache_stored_head(ed_http_request_t *r, const ed_http_resp_head_t *h,
+                     ed_str_t *out, ed_str_t *etag)
+{
+    const ed_http_header_t *f;
+    size_t                  i, len;
+    char                   *p;
+
+    len = 64 + h->reason.len;
+    for (i = 0; i < h->nheaders; i++) {
+        len += h->headers[i].name.len + h->headers[i].value.len + 4;
+    }
+    p = ed_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    out->data = p;
+    p += snprintf(p, 64, "HTTP/1.1 %03d ", h->status);
+    p = ed_cpyn(p, h->reason.data, h->reason.len);
+    p = ed_cpyn(p, "\r\n", 2);
+    etag->data = NULL;
+    etag->len = 0;
+    for (i = 0; i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if ((ed_http_upstream_skip_response_header(h, &f->name)
+             && !ed_http_str_eq_lit(&f->name, "content-type"))
+            || ed_http_str_eq_lit(&f->name, "age")
+            || ed_http_str_eq_lit(&f->name, "set-cookie"))
+        {
+            continue;
+        }
+        p = ed_cpyn(p, f->name.data, f->name.len);
+        p = ed_cpyn(p, ": ", 2);
+        if (etag->data == NULL && ed_http_str_eq_lit(&f->name, "etag")
+            && f->value.len >= 2 && f->value.len <= 0xffff)
+        {
+            etag->data = p;
+            etag->len = f->value.len;
+        }
+        p = ed_cpyn(p, f->value.data, f->value.len);
+        p = ed_cpyn(p, "\r\n", 2);
+    }
+    p = ed_cpyn(p, "\r\n", 2);
+    out->len = (size_t)(p - out->data);
+    return ED_OK;
+}
+
+/* A write to a cache file failed: logged once until one works. */
+void
+ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      int err)
+{
+    if (ed_http_cache_write_failed(c->cache->zone)) {
+        ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": write failed (%d: %s), "
+                    "storing paused", c->cache->name.data, err,
+                    strerror(err));
+    }
+}
+
+/* Writes all of p[0..n) at the end of fd. 0 or errno. */
+int
+ed_pc_write(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n) {
+        w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Opens a temp file in path/.tmp/ and writes the prefix there. ED_OK,
+ * ED_DECLINED (the write failed: c->fwd detail no-space), ED_ERROR. */
+static int
+ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const ed_http_cache_verdict_t *v, const ed_http_resp_head_t *h,
+               size_t *plen)
+{
+    ed_str_t head, etag, vary;
+    int      err;
+
+    if (ed_cache_stored_head(r, h, &head, &etag) != ED_OK) {
+        return ED_ERROR;
+    }
+    memset(&c->new_hdr, 0, sizeof(c->new_hdr));
+    c->new_hdr.stored = (int64_t)ed_time_sec;
+    c->new_hdr.initial_age = v->initial_age;
+    c->new_hdr.lifetime = v->lifetime;
+    c->new_hdr.last_modified = v->last_modified;
+    c->new_hdr.swr = v->swr;
+    c->new_hdr.sie = v->sie;
+    c->new_hdr.flags = v->flags;
+    c->new_hdr.status = (uint16_t)h->status;
+    vary.data = NULL;
+    vary.len = 0;
+    c->new_vary = v->vary;
+    if (v->vary.len) {
+        /* The variant of this request for the response's Vary, tied to
+         * the generation of the marker that lists those names. */
+        if (ed_pc_variant_hash(r, c, &v->vary, c->hash) != ED_OK) {
+            return ED_ERROR;
+        }
+        c->new_gen = c->marker && ed_str_eq(&c->vary, &v->vary)
+                     ? c->gen
+                     : ed_http_upstream_random() & 0x3fffffffffffffffULL;
+        vary.len = 17 + c->variant.len;
+        vary.data = ed_pnalloc(r->pool, vary.len + 1);
+        if (vary.data == NULL) {
+            return ED_ERROR;
+        }
+        snprintf(vary.data, 18, "%016llx\n", (unsigned long long)c->new_gen);
+        memcpy(vary.data + 17, c->variant.data, c->variant.len);
+        c->new_hdr.flags |= ED_CACHE_F_VARIANT;
+    } else {
+        memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
+    }
+    c->new_prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &c->key,
+                                         &vary, &head,
+                                         etag.len ? &etag : NULL, plen);
+    if (c->new_prefix == NULL) {
+        return ED_DECLINED;
+    }
+    /* Until sealed, the length to expect (UINT64_MAX: unknown), for the
+     * waiters that stream the file while it is written. */
+    c->new_hdr.body_len = h->content_length >= 0
+                          ? (uint64_t)h->content_length : UINT64_MAX;
+    memcpy(c->new_prefix, &c->new_hdr, sizeof(c->new_hdr));
+    if (c->tmp_fd < 0) {
+        /* Not made at the lock (no cache_lock, or hit-for-miss). */
+        if (ed_pc_tmp_name(r, c) != ED_OK) {
+            return ED_ERROR;
+        }
+        c->tmp_fd = open(c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC
+                                      | O_CLOEXEC, 0600);
+        if (c->tmp_fd < 0) {
+            err = errno;
+            c->tmp_path = NULL;
+            ed_pc_write_failed(r, c, err);
+            return ED_DECLINED;
+        }
+    }
+    err = ed_pc_write(c->tmp_fd, c->new_prefix, *plen);
+    if (err) {
+        ed_pc_write_failed(r, c, err);
+        ed_pc_drop_tmp(c, 0);
+        return ED_DECLINED;
+    }
+    c->written = 0;
+    c->store = 1;
+    return ED_OK;
+}
+
+/* A miss being stored whose request has a single satisfiable Range
+ * (If-Range agreeing) gets it as a 206 cut from the stream; several
+ * ranges get the 200. ED_OK or ED_ERROR. */
+static int
+ed_cache_miss_range(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                    const ed_http_resp_head_t *h,
+                    const ed_http_cache_verdict_t *v)
+{
+    ed_http_range_t rg[ED_HTTP_RANGES_MAX];
+    const ed_str_t *range, *if_range;
+    size_t          n;
+    char            cr[96];
+
+    range = ed_http_header(r, "Range");
+    if (range == NULL || h->status != 200 || h->content_length <= 0
+        || r->head.method_id != ED_HTTP_GET)
+    {
+        return ED_OK;
+    }
+    if_range = ed_http_header(r, "If-Range");
+    if (if_range
+        && !ed_http_cond_if_range(if_range, v->etag.len ? &v->etag : NULL,
+                                  v->last_modified >= 0
+                                      ? (time_t)v->last_modified : -1))
+    {
+        return ED_OK;
+    }
+    if (ed_http_range_parse(range->data, range->len, h->content_length, rg,
+                            ED_HTTP_RANGES_MAX, &n) != ED_HTTP_RANGE_OK
+        || n != 1)
+    {
+        return ED_OK;
+    }
+    snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld",
+             (long long)rg[0].start, (long long)rg[0].end - 1,
+             (long long)h->content_length);
+    if (ed_pc_add(r, "Content-Range", cr) != ED_OK) {
+        return ED_ERROR;
+    }
+    r->status = 206;
+    r->content_length = rg[0].end - rg[0].start;
+    c->range_start = rg[0].start;
+    c->range_end = rg[0].end;
+    c->ranged = 1;
+    return ED_OK;
+}
+
+int
+ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                          const char *p, size_t n)
+{
+    int64_t start = (int64_t)c->seen, lo, hi;
+
+    ed_http_proxy_cache_body(r, c, p, n);
+    c->seen += n;
+    if (!c->ranged) {
+        return ed_http_send_body(r, (char *)p, n) == ED_OK ? ED_OK
+                                                           : ED_DECLINED;
+    }
+    lo = ed_max(start, c->range_start);
+    hi = ed_min(start + (int64_t)n, c->range_end);
+    if (lo >= hi) {
+        return ED_OK;
+    }
+    return ed_http_send_body(r, (char *)p + (lo - start), (size_t)(hi - lo))
+               == ED_OK ? ED_OK : ED_DECLINED;
+}
+
+int
+ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
+                             ed_http_proxy_cache_t *c,
+                             const ed_http_resp_head_t *h, bool close)
+{
+    ed_http_cache_verdict_t v;
+    ed_http_cache_rules_t   rules;
+    const char             *detail;
+    char                    buf[128];
+    size_t                  plen;
+    int                     rc;
+
+    if (c == NULL) {
+        return ED_OK;
+    }
+    if (!c->may_store) {
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s", c->fwd);
+        return ed_pc_add(r, "Cache-Status", buf);
+    }
+    r->upstream->cache_status = c->status;
+    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
+    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
+    rules.ignore = pcf->cache_ignore;
+    rules.authorization = ed_http_header(r, "Authorization") != NULL;
+    rules.now = ed_time_sec;
+    ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
+                         &v);
+    detail = c->detail;
+    if (detail == NULL && c->no_store) {
+        detail = "no-store";
+    }
+    if (detail == NULL && c->lookup && c->uses < (uint32_t)pcf->min_uses) {
+        detail = "min-uses";
+    }
+    if (detail == NULL) {
+        detail = v.detail;
+        if (detail == NULL && close) {
+            /* A clean close looks like a truncation. */
+            detail = "truncated";
+        }
+        if (detail == NULL && h->content_length > 0
+            && (uint64_t)h->content_length > c->cache->max_entry_size)
+        {
+            detail = "too-large";
+        }
+        if (detail != NULL) {
+            /* The response itself is not storable: waiters go at once,
+             * and for 30 s nobody queues for the key. */
+            ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
+        }
+    }
+    if (detail == NULL) {
+        rc = ed_cache_begin(r, c, &v, h, &plen);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+        if (rc == ED_DECLINED) {
+            detail = "no-space";
+        }
+    }
+    if (detail) {
+        ed_pc_drop_tmp(c, 0);
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; detail=%s",
+                 c->fwd, h->status, detail);
+    } else {
+        snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; stored",
+                 c->fwd, h->status);
+        if (ed_cache_miss_range(r, c, h, &v) != ED_OK) {
+            return ED_ERROR;
+        }
+    }
+    return ed_pc_add(r, "Cache-Status", buf);
+}
+
+void
+ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                         const char *p, size_t n)
+{
+    int err;
+
+    if (c == NULL || !c->store) {
+        return;
+    }
+    if (c->written + n > c->cache->max_entry_size) {
+        /* Longer than max_entry_size after all: not stored. */
+        ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
+        return;
+    }
+    err = ed_pc_write(c->tmp_fd, p, n);
+    if (err) {
+        ed_pc_write_failed(r, c, err);
+        ed_pc_drop_tmp(c, 0);
+        return;
+    }
+    c->written += n;
+}
+
+/* Makes the level directories of path (ends at dirs[0..n)). */
+static void
+ed_cache_mkdirs(char *path, const size_t *dirs, unsigned n)
+{
+    unsigned i;
+    char     save;
+
+    for (i = 0; i < n; i++) {
+        save = path[dirs[i]];
+        path[dirs[i]] = '\0';
+        (void)mkdir(path, 0700);
+        path[dirs[i]] = save;
+    }
+}
+
+/* Renames the finished temp file to the entry of hash. ED_OK or
+ * ED_ERROR (logged). */
+static int
+ed_cache_place(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const char *tmp, const uint8_t *hash)
+{
+    size_t   dirs[3];
+    unsigned n;
+    char    *path;
+
+    path = ed_pc_file_path(r->pool, c->cache, hash, dirs, &n);
+    if (path == NULL) {
+        return ED_ERROR;
+    }
+    if (rename(tmp, path) == 0) {
+        return ED_OK;
+    }
+    if (errno == ENOENT) {
+        ed_cache_mkdirs(path, dirs, n);
+        if (rename(tmp, path) == 0) {
+            return ED_OK;
+        }
+    }
+    ed_http_log(ED_LOG_ERR, r, errno, "cache \"%s\": rename(\"%s\", \"%s\") "
+                "failed", c->cache->name.data, tmp, path);
+    return ED_ERROR;
+}
+
+/* Writes the Vary marker of the key (its names) unless the one found
+ * holds them already. */
+static void
+ed_cache_marker(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_cache_hdr_t hdr;
+    ed_str_t            none = ed_null_string;
+    char               *prefix, tmp[PATH_MAX];
+    size_t              len;
+    int                 fd, err;
+
+    if (c->marker && ed_str_eq(&c->vary, &c->new_vary)) {
+        return;
+    }
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.stored = (int64_t)ed_time_sec;
+    hdr.last_modified = -1;
+    hdr.swr = -1;
+    hdr.sie = -1;
+    hdr.flags = ED_CACHE_F_VARY;
+    hdr.initial_age = (int64_t)c->new_gen;
+    prefix = ed_http_cache_prefix(r->pool, &hdr, &c->key, &c->new_vary,
+                                  &none, NULL, &len);
+    if (prefix == NULL) {
+        return;
+    }
+    ed_http_cache_hdr_seal(prefix, &hdr, 0);
+    snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
+             (int)getpid(), ++ed_pc_tmp_serial);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ed_pc_write_failed(r, c, errno);
+        return;
+    }
+    err = ed_pc_write(fd, prefix, len);
+    close(fd);
+    if (err || ed_cache_place(r, c, tmp, c->main_hash) != ED_OK) {
+        if (err) {
+            ed_pc_write_failed(r, c, err);
+        }
+        unlink(tmp);
+    }
+}
+
+/* Puts the temp file in place as the entry; the index counts it and
+ * evicts over max_size. */
+static void
+ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
+    struct stat st;
+    size_t      n;
+    int         err;
+
+    if (ed_http_cache_index_purged(c->cache->zone, c->main_hash)
+        > c->start)
+    {
+        /* PURGEd while it was fetched: not stored. */
+        ed_pc_drop_tmp(c, 0);
+        return;
+    }
+    ed_http_cache_hdr_seal(c->new_prefix, &c->new_hdr, c->written);
+    err = 0;
+    if (pwrite(c->tmp_fd, c->new_prefix, sizeof(c->new_hdr), 0)
+        != (ssize_t)sizeof(c->new_hdr))
+    {
+        err = errno ? errno : EIO;
+    }
+    if (err == 0 && fstat(c->tmp_fd, &st) != 0) {
+        err = errno;
+    }
+    close(c->tmp_fd);
+    c->tmp_fd = -1;
+    if (err) {
+        ed_pc_write_failed(r, c, err);
+        ed_pc_drop_tmp(c, 0);
+        return;
+    }
+    if (ed_cache_place(r, c, c->tmp_path, c->hash) != ED_OK) {
+        ed_pc_drop_tmp(c, 0);
+        return;
+    }
+    /* In place: the rename woke the waiters, who find the entry; the
+     * fill goes after it. */
+    c->tmp_path = NULL;
+    ed_pc_drop_tmp(c, 0);
+    if (c->new_vary.len) {
+        ed_cache_marker(r, c);
+    }
+    ed_http_cache_write_ok(c->cache->zone);
+    n = ed_http_cache_index_stored(c->cache->zone, c->main_hash,
+                                   (int64_t)st.st_blocks * 512,
+                                   (int64_t)ed_time_sec,
+                                   (uint64_t)c->cache->max_size,
+                                   (int64_t)(c->cache->inactive / 1000),
+                                   out, ED_CACHE_EVICT);
+    ed_pc_unlink_all(r, c->cache, out, n);
+}
+
+void
+ed_http_proxy_cache_done(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    if (c == NULL || !c->store) {
+        return;
+    }
+    c->store = 0;
+    ed_cache_commit(r, c);
+}
+
+/* Revalidation. */
+
+int
+ed_http_proxy_cache_revalidated(ed_http_request_t *r,
+                                ed_http_proxy_conf_t *pcf,
+                                ed_http_proxy_cache_t *c,
+                                const ed_http_resp_head_t *h)
+{
+    ed_http_cache_verdict_t v;
+    ed_http_cache_rules_t   rules;
+    ed_http_header_t        hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t     sh;
+    ed_str_t                key, vary, head, etag;
+    char                    buf[128], *prefix, tmp[PATH_MAX];
+    size_t                  len;
+    off64_t                 off;
+    ssize_t                 n;
+    uint64_t                left;
+    int                     fd, err = 0;
+
+    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
+    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
+    rules.ignore = pcf->cache_ignore;
+    rules.authorization = false;
+    rules.now = ed_time_sec;
+    /* RFC 9111 4.3.4: the 304's freshness information updates the
+     * entry's; a 304 without any keeps the stored head's rules. */
+    if (ed_http_cache_cc(h->headers, h->nheaders, "max-age", NULL)
+        || ed_http_cache_cc(h->headers, h->nheaders, "s-maxage", NULL)
+        || ed_http_cache_cc(h->headers, h->nheaders, "no-cache", NULL))
+    {
+        ed_http_cache_decide(r->pool, &rules, c->hdr.status, h->headers,
+                             h->nheaders, &v);
+    } else {
+        if (ed_http_parse_response(c->prefix + c->hdr.head_off,
+                                   c->hdr.head_len, &sh, hdrs,
+                                   ED_CACHE_MAX_HDRS) != ED_OK)
+        {
+            return 502;
+        }
+        ed_http_cache_decide(r->pool, &rules, c->hdr.status, sh.headers,
+                             sh.nheaders, &v);
+        v.initial_age = 0;
+    }
+    if (v.detail != NULL) {
+        /* Nothing to go by: revalidated again on its next use. */
+        v.lifetime = 0;
+        v.initial_age = 0;
+        v.flags = 0;
+    }
+    c->hdr.stored = (int64_t)ed_time_sec;
+    c->hdr.initial_age = v.initial_age;
+    c->hdr.lifetime = v.lifetime;
+    c->hdr.swr = v.swr;
+    c->hdr.sie = v.sie;
+    c->hdr.flags = (c->hdr.flags & (ED_CACHE_F_VARIANT))
+                   | (v.flags & ~(uint32_t)ED_CACHE_F_VARIANT);
+
+    /* A new file with the new times and the same body (readers of the
+     * old one keep their descriptor). */
+    key.data = c->prefix + c->hdr.key_off;
+    key.len = c->hdr.key_len;
+    vary.data = c->prefix + c->hdr.vary_off;
+    vary.len = c->hdr.vary_len;
+    head.data = c->prefix + c->hdr.head_off;
+    head.len = c->hdr.head_len;
+    etag.data = c->prefix + c->hdr.etag_off;
+    etag.len = c->hdr.etag_len;
+    prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &key, &vary, &head,
+                                  etag.len ? &etag : NULL, &len);
+    if (prefix != NULL) {
+        c->new_hdr.stored = c->hdr.stored;
+        c->new_hdr.initial_age = c->hdr.initial_age;
+        c->new_hdr.lifetime = c->hdr.lifetime;
+        c->new_hdr.last_modified = c->hdr.last_modified;
+        c->new_hdr.swr = c->hdr.swr;
+        c->new_hdr.sie = c->hdr.sie;
+        c->new_hdr.flags = c->hdr.flags;
+        c->new_hdr.status = c->hdr.status;
+        ed_http_cache_hdr_seal(prefix, &c->new_hdr, c->hdr.body_len);
+        snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
+                 (int)getpid(), ++ed_pc_tmp_serial);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            err = ed_pc_write(fd, prefix, len);
+            off = (off64_t)c->hdr.body_off;
+            for (left = c->hdr.body_len; err == 0 && left > 0;
+                 left -= (uint64_t)n)
+            {
+                n = copy_file_range(c->fd, &off, fd, NULL,
+                                    (size_t)ed_min(left, (uint64_t)1 << 30),
+                                    0);
+                if (n <= 0) {
+                    err = n < 0 ? errno : EIO;
+                    break;
+                }
+            }
+            close(fd);
+            if (err || ed_cache_place(r, c, tmp, c->hash) != ED_OK) {
+                unlink(tmp);
+            }
+        }
+        if (err) {
+            ed_pc_write_failed(r, c, err);
+        }
+    }
+    /* Waiters for the key find the refreshed entry. */
+    ed_pc_drop_tmp(c, 0);
+    c->status = "REVALIDATED";
+    snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; ttl=%lld",
+             (long long)ed_pc_ttl(&c->hdr));
+    return ed_pc_serve(r, c, buf);
+}
+
