@@ -34,6 +34,8 @@ SCRIPTS = {
     "loop.php": "<?php header('Location: /loop.php', true, 200);",
     "bad.php": "<?php header('Bad Name: x');",
     "err.php": "<?php error_log('boom'); echo 'ok';",
+    "fatal.php": "<?php echo 'partial'; undefined_function_x();",
+    "fatal0.php": "<?php undefined_function_y();",
     "sleep.php": "<?php sleep(3); echo 'late';",
     "flush.php": "<?php echo 'first'; flush(); sleep(1); echo 'second';",
     "short.php": "<?php header('Content-Length: 100'); echo 'only this';",
@@ -314,6 +316,28 @@ def test_stderr_logged_with_request(eddy, fpm):
                      r"message: boom\" \(upstream \"php\"\), client: "
                      r"127\.0\.0\.1, server: .*request: \"GET /err\.php "
                      r"HTTP/1\.1\"" % re.escape(fpm.sock), e.error_log)
+
+
+def test_fatal_error(eddy, fpm):
+    # Before any output, PHP answers "Status: 500" with no body
+    # (display_errors off) and reports the error on FCGI_STDERR: the
+    # client gets the 500, the log gets PHP's line with the request.
+    e = eddy(config(fpm))
+    r = e.get("/fatal0.php")
+    assert r.status == 500 and b"undefined_function" not in r.body, r
+    assert wait_for(lambda: "undefined_function_y" in e.error_log, 3)
+    assert re.search(r"\[error\] .*fastcgi stderr from unix:%s: \"PHP "
+                     r"message: PHP Fatal error:  Uncaught Error: Call to "
+                     r"undefined function undefined_function_y\(\).*"
+                     r"request: \"GET /fatal0\.php HTTP/1\.1\""
+                     % re.escape(fpm.sock), e.error_log)
+    # After output went, the status stays 200 and the body holds what was
+    # written; the response ends cleanly (the application ended it).
+    r = e.get("/fatal.php")
+    assert r.status == 200 and r.body == b"partial", r
+    assert wait_for(lambda: "undefined_function_x" in e.error_log, 3)
+    # The application is still there for the next request.
+    assert e.get("/err.php").body == b"ok"
 
 
 def test_read_timeout_504(eddy, fpm):
