@@ -348,6 +348,13 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     rules.now = ed_time_sec;
     ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
                          &v);
+    if (v.detail == NULL && v.vary.len
+        && !ed_http_cache_coding_fits(&v.vary, r->head.headers,
+                                      r->head.nheaders, h->headers,
+                                      h->nheaders))
+    {
+        v.detail = "vary";
+    }
     detail = c->detail;
     if (detail == NULL && c->no_store) {
         detail = "no-store";

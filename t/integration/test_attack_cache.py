@@ -1,0 +1,81 @@
+"""Attacks on the cache of proxied responses (cache.md): what a client
+can make the cache store for other clients, and what a bad file or a bad
+upstream body can do. Each origin counts its requests."""
+
+import os
+import glob
+
+from proxy_backend import Backend, response
+
+CONF = """
+    workers: 1
+    caches:
+      main:
+        path: {prefix}/cache/main
+        max_size: 64m
+    servers:
+      - listen: 127.0.0.1:{port}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main%s}
+            headers: {set: {X-Cache: $upstream_cache_status}}
+"""
+
+
+def start(eddy, b, proxy=""):
+    return eddy((CONF % proxy).replace("@B@", str(b.port)))
+
+
+def get(e, path, *fields):
+    head = "GET %s HTTP/1.1\r\n" % path
+    if not any(f.lower().startswith("host:") for f in fields):
+        head += "Host: a.example\r\n"
+    for f in fields:
+        head += f + "\r\n"
+    out = e.raw((head + "Connection: close\r\n\r\n").encode(), timeout=2.0)
+    head, _, body = out.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+def coded(req, conn):
+    """Picks a coding from the raw Accept-Encoding, as origins do."""
+    ae = req.header("Accept-Encoding") or ""
+    hdrs = [("Vary", "Accept-Encoding"), ("Cache-Control", "max-age=60")]
+    if "deflate" in ae and "deflate;q=0" not in ae:
+        return response(200, b"DEFLATED", hdrs
+                        + [("Content-Encoding", "deflate")])
+    if "gzip" in ae and "gzip;q=0" not in ae:
+        return response(200, b"GZIPPED", hdrs + [("Content-Encoding", "gzip")])
+    if not ae:
+        # RFC 9110 12.5.3: no field, any coding is acceptable.
+        return response(200, b"BROTLI", hdrs + [("Content-Encoding", "br")])
+    return response(200, b"PLAIN", hdrs)
+
+
+def test_accept_encoding_outside_the_keyed_subset_not_stored(eddy):
+    # The variant keys the accepted subset of br, gzip, zstd; a coding
+    # the origin picked from the rest of the field must not reach
+    # clients that never accepted it.
+    with Backend(coded) as b:
+        e = start(eddy, b)
+        head, body = get(e, "/d", "Accept-Encoding: gzip;q=0, deflate")
+        assert body == b"DEFLATED"
+        assert "detail=vary" in head
+        head, body = get(e, "/d", "Accept-Encoding: identity")
+        assert body == b"PLAIN", (head, body)
+        assert "Content-Encoding" not in head
+        # No field at all: the origin may pick any coding; an identity
+        # client must still get identity.
+        head, body = get(e, "/n")
+        assert body == b"BROTLI"
+        head, body = get(e, "/n", "Accept-Encoding: identity")
+        assert body == b"PLAIN", (head, body)
+        # A coding inside the subset is stored and hit as before.
+        head, body = get(e, "/g", "Accept-Encoding: gzip, deflate;q=0")
+        assert body == b"GZIPPED" and "stored" in head
+        head, body = get(e, "/g", "Accept-Encoding: gzip")
+        assert body == b"GZIPPED" and "X-Cache: HIT" in head
+        n = len(b.requests)
+        head, body = get(e, "/d", "Accept-Encoding: identity")
+        assert body == b"PLAIN" and "X-Cache: HIT" in head
+        assert len(b.requests) == n
