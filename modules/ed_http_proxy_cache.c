@@ -827,6 +827,13 @@ ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
         return;
     }
     q->cache = 1;
+    if (q->host == &c->r->head.host && c->r->host.len) {
+        /* The origin sees the Host the key has ($host: lower case, no
+         * port, no trailing dot), never a variant of it the key drops:
+         * "Host: a.example:1" would store a response built for port 1
+         * (redirects, absolute links) under a.example's key. */
+        q->host = &c->r->host;
+    }
     if (!c->revalidating) {
         return;
     }

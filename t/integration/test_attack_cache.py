@@ -79,3 +79,44 @@ def test_accept_encoding_outside_the_keyed_subset_not_stored(eddy):
         head, body = get(e, "/d", "Accept-Encoding: identity")
         assert body == b"PLAIN" and "X-Cache: HIT" in head
         assert len(b.requests) == n
+
+
+def reflect_host(req, conn):
+    """A redirect built from the Host, as many origins do."""
+    return response(301, b"", [
+        ("Location", "http://%s/login" % req.header("Host")),
+        ("X-Fwd-Host", req.header("X-Forwarded-Host") or "-"),
+        ("Cache-Control", "max-age=60")])
+
+
+def test_host_port_and_trailing_dot_are_not_unkeyed(eddy):
+    # $host drops the port and trailing dots; the origin must not see
+    # what the key dropped, or one client stores a redirect to its own
+    # port under everybody's key.
+    with Backend(reflect_host) as b:
+        e = start(eddy, b, ", forwarded: true")
+        head, _ = get(e, "/p", "Host: A.Example:6666")
+        assert "Location: http://a.example/login" in head, head
+        assert "X-Fwd-Host: a.example\r\n" in head, head
+        head, _ = get(e, "/p")
+        assert "X-Cache: HIT" in head
+        assert "Location: http://a.example/login" in head, head
+        head, _ = get(e, "/d", "Host: a.example.")
+        assert "Location: http://a.example/login" in head, head
+        assert b.requests[0].header("Host") == "a.example"
+        assert b.requests[1].header("Host") == "a.example"
+        # Absolute form: the target's authority is the Host, as keyed.
+        head, _ = get(e, "http://b.example:7/q", "Host: evil.example")
+        assert "Location: http://b.example/login" in head, head
+        head, _ = get(e, "/q", "Host: b.example")
+        assert "X-Cache: HIT" in head
+        assert "Location: http://b.example/login" in head, head
+        assert len(b.requests) == 3
+
+
+def test_uncached_location_keeps_the_client_host(eddy):
+    with Backend(reflect_host) as b:
+        e = start(eddy, b, ", cache_methods: [GET]")
+        e.raw(b"HEAD /u HTTP/1.1\r\nHost: a.example:6666\r\n"
+              b"Connection: close\r\n\r\n")
+        assert b.requests[0].header("Host") == "a.example:6666"
