@@ -8,6 +8,8 @@
  * lost entry. */
 #include "ed_http_cache.h"
 
+#include <signal.h>
+
 #define ED_CACHE_NIL 0u   /* entry numbers are 1-based */
 
 typedef struct {
@@ -267,7 +269,15 @@ ed_http_cache_index_lock(ed_http_cache_zone_t *z, const uint8_t *hash,
     i = ed_cache_get(z, hash, now, dropped, ndropped);
     if (nodes[i].hfm_until > now) {
         rc = ED_DECLINED;
-    } else if (nodes[i].fill_pid != 0 && nodes[i].fill_until > now) {
+    } else if (nodes[i].fill_pid != 0 && nodes[i].fill_until > now
+               && (nodes[i].fill_pid == pid
+                   || kill((pid_t)nodes[i].fill_pid, 0) == 0
+                   || errno != ESRCH))
+    {
+        /* A live holder: wait. One that died (a worker killed
+         * mid-fill) never unlocks and the cache manager removes its
+         * temp file: waiting would spin on the missing file until
+         * fill_until, so the fill is taken over (below). */
         *opid = nodes[i].fill_pid;
         *oserial = nodes[i].fill_serial;
         rc = ED_AGAIN;

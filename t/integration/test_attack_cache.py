@@ -120,3 +120,53 @@ def test_uncached_location_keeps_the_client_host(eddy):
         e.raw(b"HEAD /u HTTP/1.1\r\nHost: a.example:6666\r\n"
               b"Connection: close\r\n\r\n")
         assert b.requests[0].header("Host") == "a.example:6666"
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_lock_of_a_killed_worker_is_not_waited_for(eddy):
+    # The worker holding a key's fill dies (SIGKILL): its lock in the
+    # shared zone must not make the next requests wait (or spin) until
+    # cache_lock.timeout.
+    import signal
+    import socket
+    import time
+    from conftest import proc_children, wait_for
+    from proxy_backend import TAKEN
+
+    def handler(req, conn):
+        if len(b.requests) == 1:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+                         b"Cache-Control: max-age=600\r\n\r\n" + b"s" * 50)
+            time.sleep(5)
+            return TAKEN
+        return response(200, b"whole", [("Cache-Control", "max-age=600")])
+
+    with Backend(handler) as b:
+        e = start(eddy, b, ", cache_lock: {timeout: 20s}")
+        tmp = os.path.join(str(e.prefix), "cache", "main", ".tmp")
+        s = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+        s.sendall(b"GET /k HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        assert wait_for(lambda: os.listdir(tmp), 5)
+        pid = int(os.listdir(tmp)[0].split(".")[0])
+        os.kill(pid, signal.SIGKILL)
+        s.close()
+        # The master respawns the worker; the cache manager removes the
+        # dead worker's temp file.
+        assert wait_for(lambda: os.listdir(tmp) == [], 10)
+        assert wait_for(lambda: [p for p in e.worker_pids() if p != pid
+                                 and cpu_ticks(p) >= 0], 5)
+        worker = [p for p in e.worker_pids() if p != pid]
+        ticks = [cpu_ticks(p) for p in worker]
+        t0 = time.monotonic()
+        head, body = get(e, "/k")
+        used = sum(cpu_ticks(p) for p in worker) - sum(ticks)
+        assert time.monotonic() - t0 < 3, head
+        assert used < 20, used    # no spinning meanwhile
+        assert body == b"whole", (head, body)
+        assert "stored" in head, head
+        assert len(b.requests) == 2
