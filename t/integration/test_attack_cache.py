@@ -3,9 +3,11 @@ can make the cache store for other clients, and what a bad file or a bad
 upstream body can do. Each origin counts its requests."""
 
 import os
+import socket
 import glob
 
 from proxy_backend import Backend, response
+from tlsutil import pki  # noqa: F401 (a fixture)
 
 CONF = """
     workers: 1
@@ -170,3 +172,60 @@ def test_lock_of_a_killed_worker_is_not_waited_for(eddy):
         assert body == b"whole", (head, body)
         assert "stored" in head, head
         assert len(b.requests) == 2
+
+
+TLS_CONF = """
+    workers: 1
+    caches:
+      main:
+        path: {prefix}/cache/main
+        max_size: 64m
+    servers:
+      - listen: 127.0.0.1:{port0}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main}
+      - listen: 127.0.0.1:{port1}
+        tls: {certificate: certs/default.pem, key: certs/default.key}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main}
+            headers: {set: {X-Cache: $upstream_cache_status}}
+"""
+
+
+def test_scheme_and_host_do_not_run_together_in_the_key(eddy, pki):
+    # "http" + "sbank.example" is "https" + "bank.example": without a
+    # separator a plain request for host sbank.example stored what the
+    # TLS clients of bank.example were then served.
+    import ssl
+    from h2util import tls_context
+
+    def handler(req, conn):
+        return response(200, ("for %s\n" % req.header("Host")).encode(),
+                        [("Cache-Control", "max-age=60")])
+
+    with Backend(handler) as b:
+        e = eddy(TLS_CONF.replace("@B@", str(b.port)), ports=2, start=False)
+        e.write_file("certs/default.pem",
+                     (pki.root / "default.pem").read_bytes())
+        e.write_file("certs/default.key",
+                     (pki.root / "default.key").read_bytes())
+        e.start()
+        out = e.raw(b"GET /x HTTP/1.1\r\nHost: sbank.example\r\n"
+                    b"Connection: close\r\n\r\n", port=e.ports[0])
+        assert out.endswith(b"for sbank.example\n")
+        s = tls_context(alpn=None).wrap_socket(
+            socket.create_connection(("127.0.0.1", e.ports[1]), timeout=5),
+            server_hostname="bank.example")
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: bank.example\r\n"
+                  b"Connection: close\r\n\r\n")
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        s.close()
+        assert out.endswith(b"for bank.example\n"), out
+        assert b"X-Cache: MISS" in out
