@@ -268,3 +268,39 @@ def test_entry_whose_head_does_not_parse_is_a_miss(eddy):
         assert e.all_logs().count("invalid file") == 1
         head, body = get(e, "/h")
         assert "X-Cache: HIT" in head and body == b"body"
+
+
+def test_a_client_cannot_turn_off_collapsing_for_a_key(eddy):
+    # A response not stored because of the request (its Authorization,
+    # a coding its Accept-Encoding picked) says nothing of the key: it
+    # must not make the key hit-for-miss, or one request with
+    # Authorization every 30 s sends every cold miss of the key to the
+    # origin at once.
+    import threading
+    import time
+
+    def handler(req, conn):
+        time.sleep(0.5)
+        hdrs = [("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding")]
+        if "deflate" in (req.header("Accept-Encoding") or ""):
+            return response(200, b"deflated", hdrs
+                            + [("Content-Encoding", "deflate")])
+        return response(200, b"shared", hdrs)
+
+    with Backend(handler) as b:
+        e = start(eddy, b)
+        for i, field in enumerate(("Authorization: Basic eDp5",
+                                   "Accept-Encoding: deflate")):
+            path = "/c%d" % i
+            head, _ = get(e, path, field)
+            assert "detail=" in head and "stored" not in head, head
+            n = len(b.requests)
+            out = []
+            ts = [threading.Thread(target=lambda: out.append(get(e, path)))
+                  for _ in range(5)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert all(body == b"shared" for _, body in out)
+            assert len(b.requests) - n == 1, len(b.requests) - n
