@@ -323,7 +323,7 @@ ed_cache_evict(ed_http_cache_zone_t *z, uint32_t keep, int64_t now,
                uint8_t *out, size_t max)
 {
     ed_cache_node_t *nodes = ed_cache_nodes(z);
-    uint32_t         t;
+    uint32_t         t, first = ED_CACHE_NIL;
     size_t           n = 0;
 
     while (n < max && (t = z->tail) != ED_CACHE_NIL && t != keep
@@ -334,7 +334,15 @@ ed_cache_evict(ed_http_cache_zone_t *z, uint32_t keep, int64_t now,
             && nodes[t].fsize == 0)
         {
             /* Being fetched: not evicted (it has no file yet), but moved
-             * up so that the walk goes on. */
+             * up so that the walk goes on. Back at the first one moved,
+             * only fetches are left: with force (min_free) the walk
+             * would go round them forever, holding the lock. */
+            if (t == first) {
+                break;
+            }
+            if (first == ED_CACHE_NIL) {
+                first = t;
+            }
             ed_cache_lru_unlink(z, t);
             ed_cache_lru_front(z, t);
             nodes[t].used = now;

@@ -304,3 +304,31 @@ def test_a_client_cannot_turn_off_collapsing_for_a_key(eddy):
                 t.join()
             assert all(body == b"shared" for _, body in out)
             assert len(b.requests) - n == 1, len(b.requests) - n
+
+
+def test_min_free_eviction_with_only_fills_in_flight(eddy):
+    # Below min_free the cache manager evicts a quota of entries; an
+    # index holding only fetches in flight (no file to evict yet) must
+    # not keep it walking forever under the zone's lock, which would
+    # hang every worker's lookup.
+    import threading
+    import time
+
+    def handler(req, conn):
+        if req.target == "/slow":
+            time.sleep(4)
+        return response(200, b"ok " + req.target.encode(),
+                        [("Cache-Control", "max-age=60")])
+
+    with Backend(handler) as b:
+        e = eddy((CONF % "").replace("@B@", str(b.port)).replace(
+            "max_size: 64m", "max_size: 64m\n        min_free: 100000g"))
+        t = threading.Thread(target=lambda: get(e, "/slow"))
+        t.start()
+        assert b.wait_requests(1)
+        time.sleep(2.5)     # the cache manager's passes meanwhile
+        t0 = time.monotonic()
+        head, body = get(e, "/other")
+        assert body == b"ok /other", head
+        assert time.monotonic() - t0 < 1.5
+        t.join()
