@@ -2,9 +2,11 @@
 can make the cache store for other clients, and what a bad file or a bad
 upstream body can do. Each origin counts its requests."""
 
+import glob
 import os
 import socket
-import glob
+
+import pytest
 
 from proxy_backend import Backend, response
 from tlsutil import pki  # noqa: F401 (a fixture)
@@ -332,3 +334,37 @@ def test_min_free_eviction_with_only_fills_in_flight(eddy):
         assert body == b"ok /other", head
         assert time.monotonic() - t0 < 1.5
         t.join()
+
+
+@pytest.mark.xfail(strict=True, reason="open: a fill past max_entry_size "
+                   "cuts off the waiters streaming it")
+def test_waiters_of_a_fill_past_max_entry_size_get_the_whole_body(eddy):
+    # A chunked response grows past max_entry_size while collapsed
+    # waiters stream it from the temp file: the fill stops and removes
+    # the file, and every waiter is cut off although the origin's
+    # response was whole. Only the fetching client gets it all.
+    import threading
+    import time
+    from proxy_backend import TAKEN
+
+    def handler(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n200\r\n"
+                     + b"a" * 512 + b"\r\n")
+        time.sleep(0.8)
+        conn.sendall(b"400\r\n" + b"b" * 1024 + b"\r\n0\r\n\r\n")
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = eddy((CONF % "").replace("@B@", str(b.port)).replace(
+            "max_size: 64m", "max_size: 64m\n        max_entry_size: 1k"))
+        out = []
+        ts = [threading.Thread(target=lambda: out.append(get(e, "/big")))
+              for _ in range(3)]
+        for t in ts:
+            t.start()
+            time.sleep(0.2)
+        for t in ts:
+            t.join()
+        for head, body in out:
+            assert body.endswith(b"0\r\n\r\n"), (head, len(body))
