@@ -163,11 +163,13 @@ int
 ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
               const uint8_t *hash)
 {
-    struct stat st;
-    char       *path, *buf;
-    size_t      want;
-    ssize_t     n;
-    int         fd, rc;
+    ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
+    ed_http_resp_head_t h;
+    struct stat         st;
+    char               *path, *buf;
+    size_t              want;
+    ssize_t             n;
+    int                 fd, rc;
 
     path = ed_pc_file_path(r->pool, c->cache, hash, NULL, NULL);
     if (path == NULL) {
@@ -208,6 +210,14 @@ ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         }
         /* A prefix longer than the first read: read all of it. */
         want = (size_t)c->hdr.body_off;
+    }
+    if (rc == ED_CACHE_HDR_OK && !(c->hdr.flags & ED_CACHE_F_VARY)
+        && ed_http_parse_response(buf + c->hdr.head_off, c->hdr.head_len,
+                                  &h, hdrs, ED_CACHE_MAX_HDRS) != ED_OK)
+    {
+        /* The CRC only says eddy wrote it: a head that does not parse
+         * would be a 502 on every hit until the entry expired. */
+        rc = ED_CACHE_HDR_LAYOUT;
     }
     if (rc != ED_CACHE_HDR_OK) {
         close(fd);
@@ -827,6 +837,13 @@ ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
         return;
     }
     q->cache = 1;
+    if (q->host == &c->r->head.host && c->r->host.len) {
+        /* The origin sees the Host the key has ($host: lower case, no
+         * port, no trailing dot), never a variant of it the key drops:
+         * "Host: a.example:1" would store a response built for port 1
+         * (redirects, absolute links) under a.example's key. */
+        q->host = &c->r->host;
+    }
     if (!c->revalidating) {
         return;
     }

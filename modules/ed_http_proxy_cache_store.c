@@ -329,6 +329,7 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;
     const char             *detail;
+    bool                    per_request = false;
     char                    buf[128];
     size_t                  plen;
     int                     rc;
@@ -348,6 +349,17 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     rules.now = ed_time_sec;
     ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
                          &v);
+    if (v.detail == NULL && v.vary.len
+        && !ed_http_cache_coding_fits(&v.vary, r->head.headers,
+                                      r->head.nheaders, h->headers,
+                                      h->nheaders))
+    {
+        v.detail = "vary";
+        per_request = true;
+    }
+    if (v.detail != NULL && strcmp(v.detail, "authorization") == 0) {
+        per_request = true;
+    }
     detail = c->detail;
     if (detail == NULL && c->no_store) {
         detail = "no-store";
@@ -366,9 +378,12 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         {
             detail = "too-large";
         }
-        if (detail != NULL) {
+        if (detail != NULL && !per_request) {
             /* The response itself is not storable: waiters go at once,
-             * and for 30 s nobody queues for the key. */
+             * and for 30 s nobody queues for the key. Not when this
+             * request made it so (its Authorization, the coding its
+             * Accept-Encoding chose): any client could then turn
+             * collapsing off for every key. */
             ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
         }
     }

@@ -59,7 +59,7 @@ static const ed_key_t ed_proxy_block_keys[] = {
     ED_PROXY_KEY("cache", ED_KEY_STR, ed_conf_set_str, cache_name, NULL,
                  NULL),
     ED_PROXY_KEY("cache_key", ED_KEY_PTR, ed_http_set_key_template,
-                 cache_key, NULL, "$scheme$host$request_uri"),
+                 cache_key, NULL, "$scheme://$host$request_uri"),
     ED_PROXY_KEY("cache_valid", ED_KEY_PTR, ed_http_cache_set_valid,
                  cache_valid, NULL, NULL),
     ED_PROXY_KEY("cache_methods", ED_KEY_INT, ed_http_cache_set_methods,

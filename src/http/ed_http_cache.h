@@ -372,5 +372,11 @@ bool ed_http_cache_cc(const ed_http_header_t *hdrs, size_t n,
 int ed_http_cache_variant(ed_pool_t *pool, const ed_str_t *names,
                           const ed_http_header_t *hdrs, size_t n,
                           ed_str_t *out);
+/* Whether a response's Content-Encoding is one the request's variant
+ * stands for: false when names has Accept-Encoding and the response is
+ * coded with anything outside the accepted subset the variant keys. */
+bool ed_http_cache_coding_fits(const ed_str_t *names,
+                               const ed_http_header_t *req, size_t nreq,
+                               const ed_http_header_t *resp, size_t nresp);
 
 #endif /* ED_HTTP_CACHE_H */

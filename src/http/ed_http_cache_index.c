@@ -8,6 +8,8 @@
  * lost entry. */
 #include "ed_http_cache.h"
 
+#include <signal.h>
+
 #define ED_CACHE_NIL 0u   /* entry numbers are 1-based */
 
 typedef struct {
@@ -267,7 +269,15 @@ ed_http_cache_index_lock(ed_http_cache_zone_t *z, const uint8_t *hash,
     i = ed_cache_get(z, hash, now, dropped, ndropped);
     if (nodes[i].hfm_until > now) {
         rc = ED_DECLINED;
-    } else if (nodes[i].fill_pid != 0 && nodes[i].fill_until > now) {
+    } else if (nodes[i].fill_pid != 0 && nodes[i].fill_until > now
+               && (nodes[i].fill_pid == pid
+                   || kill((pid_t)nodes[i].fill_pid, 0) == 0
+                   || errno != ESRCH))
+    {
+        /* A live holder: wait. One that died (a worker killed
+         * mid-fill) never unlocks and the cache manager removes its
+         * temp file: waiting would spin on the missing file until
+         * fill_until, so the fill is taken over (below). */
         *opid = nodes[i].fill_pid;
         *oserial = nodes[i].fill_serial;
         rc = ED_AGAIN;
@@ -313,7 +323,7 @@ ed_cache_evict(ed_http_cache_zone_t *z, uint32_t keep, int64_t now,
                uint8_t *out, size_t max)
 {
     ed_cache_node_t *nodes = ed_cache_nodes(z);
-    uint32_t         t;
+    uint32_t         t, first = ED_CACHE_NIL;
     size_t           n = 0;
 
     while (n < max && (t = z->tail) != ED_CACHE_NIL && t != keep
@@ -324,7 +334,15 @@ ed_cache_evict(ed_http_cache_zone_t *z, uint32_t keep, int64_t now,
             && nodes[t].fsize == 0)
         {
             /* Being fetched: not evicted (it has no file yet), but moved
-             * up so that the walk goes on. */
+             * up so that the walk goes on. Back at the first one moved,
+             * only fetches are left: with force (min_free) the walk
+             * would go round them forever, holding the lock. */
+            if (t == first) {
+                break;
+            }
+            if (first == ED_CACHE_NIL) {
+                first = t;
+            }
             ed_cache_lru_unlink(z, t);
             ed_cache_lru_front(z, t);
             nodes[t].used = now;

@@ -325,6 +325,59 @@ ed_http_cache_decide(ed_pool_t *pool, const ed_http_cache_rules_t *rules,
     }
 }
 
+bool
+ed_http_cache_coding_fits(const ed_str_t *names,
+                          const ed_http_header_t *req, size_t nreq,
+                          const ed_http_header_t *resp, size_t nresp)
+{
+    static const char *codings[] = { "br", "gzip", "zstd" };
+    ed_http_list_t     l;
+    ed_str_t           e;
+    const ed_str_t    *ae;
+    size_t             i, j;
+    bool               keyed = false;
+
+    ed_http_list_init(&l, names->data, names->len);
+    while (ed_http_list_next(&l, &e)) {
+        if (e.len == 15 && strncmp(e.data, "accept-encoding", 15) == 0) {
+            keyed = true;
+        }
+    }
+    if (!keyed) {
+        return true;
+    }
+    /* The variant keys the accepted subset of br, gzip and zstd, not the
+     * field the origin saw: a coding outside that subset (deflate for
+     * "gzip;q=0, deflate", gzip for a request without the field) would
+     * be served to clients that never accepted it. */
+    ae = ed_cache_field(req, nreq, "Accept-Encoding");
+    for (i = 0; i < nresp; i++) {
+        if (!ed_str_caseeq(&resp[i].name, "Content-Encoding")) {
+            continue;
+        }
+        ed_http_list_init(&l, resp[i].value.data, resp[i].value.len);
+        while (ed_http_list_next(&l, &e)) {
+            if (e.len == 0 || (e.len == 8
+                               && strncasecmp(e.data, "identity", 8) == 0))
+            {
+                continue;
+            }
+            for (j = 0; j < ed_nelems(codings); j++) {
+                if (e.len == strlen(codings[j])
+                    && strncasecmp(e.data, codings[j], e.len) == 0
+                    && ed_http_accepts_coding(ae, codings[j], e.len))
+                {
+                    break;
+                }
+            }
+            if (j == ed_nelems(codings)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 int
 ed_http_cache_variant(ed_pool_t *pool, const ed_str_t *names,
                       const ed_http_header_t *hdrs, size_t n, ed_str_t *out)

@@ -393,7 +393,9 @@ ed_ups_head(ed_http_request_t *r, const ed_http_upstream_req_t *q, bool conn,
         }
     }
     if (q->forwarded && r->head.host.len && !ed_ups_is_set(q, xfh)) {
-        ed_ups_put_field(o, &xfh, &r->head.host);
+        /* A cache fetch: the Host its key has (see q->host). */
+        ed_ups_put_field(o, &xfh, q->cache && r->host.len ? &r->host
+                                                          : &r->head.host);
     }
     if (q->forwarded && !ed_ups_is_set(q, xri)) {
         ed_ups_put_field(o, &xri, &ip[1]);

@@ -144,7 +144,7 @@ def test_dump_shows_cache_keys_only_with_cache(tmp_path):
     rc, out, err = run_eddy(["-p", tmp_path, "-c", conf, "-T"], cwd=tmp_path)
     assert rc == 0, err
     assert "path: cache/main" in out and "max_size: 64m" in out
-    assert out.count("cache_key: $scheme$host$request_uri") == 1
+    assert out.count("cache_key: $scheme://$host$request_uri") == 1
     assert out.count("revalidate: true") == 1
     # The dump loads again.
     conf.write_text(out)
