@@ -734,6 +734,12 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
     return cv ? cv->get(r, cv, out) : ED_DECLINED;
 }
 
+ed_http_variable_pt
+ed_http_variable_getter(const char *name, size_t len)
+{
+    return ed_http_var_find(name, len);
+}
+
 bool
 ed_http_variable_reserved(const char *name, size_t len)
 {
