@@ -542,6 +542,58 @@ ed_fcgi_on_upstream_close(ed_stream_t *s)
     ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
 }
 
+#define ed_fcgi_cpy(p, s, n) ((char *)memcpy(p, s, n) + (n))
+
+/* Names the stderr logger's lines: the prefix after ctx->server (each
+ * attempt's), the suffix after the group. ED_OK or ED_ERROR (ENOMEM). */
+static int
+ed_fcgi_stderr_names(ed_fcgi_ctx_t *ctx)
+{
+    static const char  pre[] = "fastcgi stderr from ";
+    const ed_str_t    *sn = &ctx->server->name, *gn = &ctx->ups->name;
+    char              *p;
+
+    p = ed_pnalloc(ctx->r->pool, sizeof(pre) - 1 + sn->len + 1);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    ctx->err->prefix = p;
+    p = ed_fcgi_cpy(p, pre, sizeof(pre) - 1);
+    p = ed_fcgi_cpy(p, sn->data, sn->len);
+    *p = '\0';
+    if (ctx->err->suffix[0] != '\0') {
+        return ED_OK;
+    }
+    p = ed_pnalloc(ctx->r->pool, sizeof(" (upstream \"\")") + gn->len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    ctx->err->suffix = p;
+    p = ed_fcgi_cpy(p, " (upstream \"", sizeof(" (upstream \"") - 1);
+    p = ed_fcgi_cpy(p, gn->data, gn->len);
+    memcpy(p, "\")", sizeof("\")"));
+    return ED_OK;
+}
+
+/* The stderr logger, made at the first STDERR record: most responses
+ * have none, and it holds a line buffer. NULL on ENOMEM. */
+static ed_http_cgi_stderr_t *
+ed_fcgi_stderr_logger(ed_fcgi_ctx_t *ctx)
+{
+    if (ctx->err == NULL) {
+        ctx->err = ed_palloc(ctx->r->pool, sizeof(ed_http_cgi_stderr_t));
+        if (ctx->err == NULL) {
+            return NULL;
+        }
+        ed_http_cgi_stderr_init(ctx->err, "fastcgi stderr", "");
+        if (ed_fcgi_stderr_names(ctx) != ED_OK) {
+            ctx->err = NULL;
+            return NULL;
+        }
+    }
+    return ctx->err;
+}
+
 /* Starts one exchange on ctx->server: a pooled connection when allowed
  * and available, else a new one. ED_AGAIN, ED_ERROR (connect failed at
  * once, errno set), or 500. */
@@ -549,7 +601,6 @@ static int
 ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
 {
     ed_http_upstream_conn_t *uc = NULL;
-    char                    *prefix;
     int                      rc = ED_AGAIN;
 
     ctx->reused = 0;
@@ -577,13 +628,9 @@ ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
     ctx->server->conns++;
     uc->requests++;
     /* Its stderr lines name the application. */
-    prefix = ed_pnalloc(ctx->r->pool, ctx->server->name.len + 24);
-    if (prefix == NULL) {
+    if (ctx->err != NULL && ed_fcgi_stderr_names(ctx) != ED_OK) {
         return 500;
     }
-    snprintf(prefix, ctx->server->name.len + 24, "fastcgi stderr from %s",
-             ctx->server->name.data);
-    ctx->err->prefix = prefix;
     uc->c.stream.on_close = ed_fcgi_on_upstream_close;
     ed_stream_set_water(&uc->c.stream, ctx->fcf->buffer_size / 4,
                         ctx->fcf->buffer_size);
@@ -996,6 +1043,10 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
                     return;
                 }
             } else if (rc == ED_OK && ev == ED_FCGI_EV_STDERR) {
+                if (ed_fcgi_stderr_logger(ctx) == NULL) {
+                    ed_fcgi_finish(ctx, 500);
+                    return;
+                }
                 ed_http_cgi_stderr(ctx->r, ctx->err, data + pos + off, n);
             } else if (rc == ED_OK) {
                 if (pos + used < len) {
@@ -1204,7 +1255,6 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
                                                        ed_http_fastcgi_module);
     ed_http_fastcgi_conf_t     *fcf = lcf->block;
     ed_fcgi_ctx_t              *ctx;
-    char                       *suffix;
     const char                 *file;
     size_t                      bits;
     int                         rc;
@@ -1249,17 +1299,6 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
         ed_fcgi_teardown(ctx, false);
         return rc;
     }
-    /* stderr lines name the group (the prefix, the server: each
-     * attempt sets it). */
-    ctx->err = ed_palloc(r->pool, sizeof(ed_http_cgi_stderr_t));
-    suffix = ed_pnalloc(r->pool, fcf->ups->name.len + 16);
-    if (ctx->err == NULL || suffix == NULL) {
-        return 500;
-    }
-    snprintf(suffix, fcf->ups->name.len + 16, " (upstream \"%s\")",
-             fcf->ups->name.data);
-    ed_http_cgi_stderr_init(ctx->err, "fastcgi stderr", suffix);
-
     if (ed_http_cgi_has_body(r)) {
         ctx->body_started = 0;
         if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {
