@@ -61,8 +61,9 @@ typedef struct {
     ed_fcgi_parser_t           fp;
     ed_http_cgi_head_t         head;
     ed_http_header_t          *fields;
-    char                      *hbuf;         /* the head, buffer_size */
+    char                      *hbuf;         /* the head */
     size_t                     hlen;
+    size_t                     hcap;         /* hbuf's size */
     ed_http_cgi_stderr_t      *err;
     int64_t                    left;         /* Content-Length to send;
                                               * -1: none */
@@ -920,7 +921,8 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
 static int
 ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
 {
-    size_t take;
+    size_t take, cap;
+    char  *hb;
     int    rc;
 
     ctx->stdout_seen = 1;
@@ -931,14 +933,25 @@ ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
         }
         return ED_OK;
     }
-    if (ctx->hbuf == NULL) {
-        ctx->hbuf = ed_pnalloc(ctx->r->pool, ctx->fcf->buffer_size);
-        if (ctx->hbuf == NULL) {
+    if (ctx->hlen + n > ctx->hcap && ctx->hcap < ctx->fcf->buffer_size) {
+        /* First the piece's size: a head and a short body usually come
+         * in one record, and pool blocks hold that without a malloc of
+         * buffer_size. Then buffer_size; what the parser found in the
+         * old buffer stays in the pool, pointed at. */
+        cap = ctx->hlen == 0 ? ed_min(n, ctx->fcf->buffer_size)
+                             : ctx->fcf->buffer_size;
+        hb = ed_pnalloc(ctx->r->pool, cap);
+        if (hb == NULL) {
             ed_fcgi_finish(ctx, 500);
             return ED_DONE;
         }
+        if (ctx->hlen) {
+            memcpy(hb, ctx->hbuf, ctx->hlen);
+        }
+        ctx->hbuf = hb;
+        ctx->hcap = cap;
     }
-    take = ed_min(n, ctx->fcf->buffer_size - ctx->hlen);
+    take = ed_min(n, ctx->hcap - ctx->hlen);
     memcpy(ctx->hbuf + ctx->hlen, p, take);
     ctx->hlen += take;
     rc = ed_http_cgi_head_parse(&ctx->head, ctx->hbuf, ctx->hlen);
