@@ -93,12 +93,19 @@ static void ed_fcgi_read_more(ed_fcgi_ctx_t *ctx);
 
 /* The request records. */
 
-/* A growing buffer of encoded name-value pairs, in the request pool. */
+/* Room before the pairs for BEGIN_REQUEST and the PARAMS header: the
+ * usual params (one record) are sent from where they were built. */
+#define ED_FCGI_PARAMS_HEAD  (16 + ED_FCGI_HEADER_LEN)
+
+/* A growing buffer of encoded name-value pairs, in the request pool:
+ * ED_FCGI_PARAMS_HEAD bytes, the pairs (len), and room for `tail` more
+ * (padding, the empty PARAMS, the STDIN records). */
 typedef struct {
     ed_fcgi_ctx_t *ctx;
     u_char        *buf;
     size_t         len;
     size_t         cap;
+    size_t         tail;
 } ed_fcgi_params_t;
 
 static int
@@ -108,18 +115,21 @@ ed_fcgi_pair_add(ed_fcgi_params_t *pp, const char *name, size_t nlen,
     size_t  need = ed_fcgi_pair_len(nlen, vlen);
     u_char *nb;
 
-    if (pp->len + need > pp->cap) {
-        pp->cap = ed_max(2 * pp->cap, pp->len + need + 1024);
+    if (ED_FCGI_PARAMS_HEAD + pp->len + need + pp->tail > pp->cap) {
+        pp->cap = ed_max(2 * pp->cap, ED_FCGI_PARAMS_HEAD + pp->len + need
+                                      + pp->tail + 1024);
         nb = ed_pnalloc(pp->ctx->r->pool, pp->cap);
         if (nb == NULL) {
             return ED_ERROR;
         }
         if (pp->len) {
-            memcpy(nb, pp->buf, pp->len);
+            memcpy(nb + ED_FCGI_PARAMS_HEAD, pp->buf + ED_FCGI_PARAMS_HEAD,
+                   pp->len);
         }
         pp->buf = nb;
     }
-    ed_fcgi_pair(pp->buf + pp->len, name, nlen, value, vlen);
+    ed_fcgi_pair(pp->buf + ED_FCGI_PARAMS_HEAD + pp->len, name, nlen, value,
+                 vlen);
     pp->len += need;
     return ED_OK;
 }
@@ -217,25 +227,40 @@ static int
 ed_fcgi_build(ed_fcgi_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
-    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0 };
-    size_t             len, stdin_len = 0;
+    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0, 0 };
+    size_t             len, pad, stdin_len = 0;
     u_char            *p;
 
+    if (!ctx->stream_body) {
+        stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
+    }
+    pp.tail = 7 + ED_FCGI_HEADER_LEN + stdin_len;
     if (ed_http_fastcgi_params(r, ctx->fcf, ed_fcgi_on_param, &pp)
         != ED_OK)
     {
         return ED_ERROR;
     }
-    if (!ctx->stream_body) {
-        stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
+    if (pp.len > 0 && pp.len <= ED_FCGI_CONTENT_MAX) {
+        /* One PARAMS record: in place, the room was kept. */
+        pad = ed_fcgi_pad(pp.len);
+        ctx->req = pp.buf;
+        p = ed_fcgi_begin_request(ctx->req, ctx->keep);
+        p = ed_fcgi_header(p, ED_FCGI_PARAMS, pp.len, pad);
+        p += pp.len;
+        memset(p, 0, pad);
+        p += pad;
+    } else {
+        len = 16 + ed_fcgi_stream_len(pp.len) + ED_FCGI_HEADER_LEN
+              + stdin_len;
+        ctx->req = ed_pnalloc(r->pool, len);
+        if (ctx->req == NULL) {
+            return ED_ERROR;
+        }
+        p = ed_fcgi_begin_request(ctx->req, ctx->keep);
+        p = ed_fcgi_stream(p, ED_FCGI_PARAMS,
+                           pp.buf ? (char *)pp.buf + ED_FCGI_PARAMS_HEAD : "",
+                           pp.len);
     }
-    len = 16 + ed_fcgi_stream_len(pp.len) + ED_FCGI_HEADER_LEN + stdin_len;
-    ctx->req = ed_pnalloc(r->pool, len);
-    if (ctx->req == NULL) {
-        return ED_ERROR;
-    }
-    p = ed_fcgi_begin_request(ctx->req, ctx->keep);
-    p = ed_fcgi_stream(p, ED_FCGI_PARAMS, (char *)pp.buf, pp.len);
     p = ed_fcgi_header(p, ED_FCGI_PARAMS, 0, 0);
     if (!ctx->stream_body) {
         p = ed_fcgi_stream(p, ED_FCGI_STDIN, ctx->learn, ctx->learn_len);
