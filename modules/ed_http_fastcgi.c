@@ -300,10 +300,44 @@ ed_fcgi_teardown(ed_fcgi_ctx_t *ctx, bool keep)
     }
 }
 
+/* Head-field arrays (ED_HTTP_CGI_MAX_FIELDS entries, past the pool's
+ * block limit: a malloc and a free per request) kept by the worker for
+ * the next requests, a few: one per request in flight. */
+#define ED_FCGI_FIELDS_KEPT  8
+
+static ed_http_header_t *ed_fcgi_fields_kept[ED_FCGI_FIELDS_KEPT];
+static size_t            ed_fcgi_nfields_kept;
+
+static ed_http_header_t *
+ed_fcgi_fields_get(void)
+{
+    if (ed_fcgi_nfields_kept) {
+        return ed_fcgi_fields_kept[--ed_fcgi_nfields_kept];
+    }
+    return malloc(ED_HTTP_CGI_MAX_FIELDS * sizeof(ed_http_header_t));
+}
+
+static void
+ed_fcgi_fields_put(ed_http_header_t *f)
+{
+    if (ed_fcgi_nfields_kept < ED_FCGI_FIELDS_KEPT) {
+        ed_fcgi_fields_kept[ed_fcgi_nfields_kept++] = f;
+    } else {
+        free(f);
+    }
+}
+
+/* At the request's end (its pool): the head, if any, was applied. */
 static void
 ed_fcgi_cleanup(void *data)
 {
-    ed_fcgi_teardown(data, false);
+    ed_fcgi_ctx_t *ctx = data;
+
+    ed_fcgi_teardown(ctx, false);
+    if (ctx->fields != NULL) {
+        ed_fcgi_fields_put(ctx->fields);
+        ctx->fields = NULL;
+    }
 }
 
 /* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
@@ -1301,10 +1335,8 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     bits = (fcf->ups->nservers + 7) / 8;
     if (ctx == NULL
         || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
-        || (ctx->fields = ed_palloc(r->pool, ED_HTTP_CGI_MAX_FIELDS
-                                                 * sizeof(ed_http_header_t)))
-               == NULL
-        || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK)
+        || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK
+        || (ctx->fields = ed_fcgi_fields_get()) == NULL)
     {
         return 500;
     }
