@@ -61,8 +61,9 @@ typedef struct {
     ed_fcgi_parser_t           fp;
     ed_http_cgi_head_t         head;
     ed_http_header_t          *fields;
-    char                      *hbuf;         /* the head, buffer_size */
+    char                      *hbuf;         /* the head */
     size_t                     hlen;
+    size_t                     hcap;         /* hbuf's size */
     ed_http_cgi_stderr_t      *err;
     int64_t                    left;         /* Content-Length to send;
                                               * -1: none */
@@ -92,12 +93,19 @@ static void ed_fcgi_read_more(ed_fcgi_ctx_t *ctx);
 
 /* The request records. */
 
-/* A growing buffer of encoded name-value pairs, in the request pool. */
+/* Room before the pairs for BEGIN_REQUEST and the PARAMS header: the
+ * usual params (one record) are sent from where they were built. */
+#define ED_FCGI_PARAMS_HEAD  (16 + ED_FCGI_HEADER_LEN)
+
+/* A growing buffer of encoded name-value pairs, in the request pool:
+ * ED_FCGI_PARAMS_HEAD bytes, the pairs (len), and room for `tail` more
+ * (padding, the empty PARAMS, the STDIN records). */
 typedef struct {
     ed_fcgi_ctx_t *ctx;
     u_char        *buf;
     size_t         len;
     size_t         cap;
+    size_t         tail;
 } ed_fcgi_params_t;
 
 static int
@@ -107,18 +115,21 @@ ed_fcgi_pair_add(ed_fcgi_params_t *pp, const char *name, size_t nlen,
     size_t  need = ed_fcgi_pair_len(nlen, vlen);
     u_char *nb;
 
-    if (pp->len + need > pp->cap) {
-        pp->cap = ed_max(2 * pp->cap, pp->len + need + 1024);
+    if (ED_FCGI_PARAMS_HEAD + pp->len + need + pp->tail > pp->cap) {
+        pp->cap = ed_max(2 * pp->cap, ED_FCGI_PARAMS_HEAD + pp->len + need
+                                      + pp->tail + 1024);
         nb = ed_pnalloc(pp->ctx->r->pool, pp->cap);
         if (nb == NULL) {
             return ED_ERROR;
         }
         if (pp->len) {
-            memcpy(nb, pp->buf, pp->len);
+            memcpy(nb + ED_FCGI_PARAMS_HEAD, pp->buf + ED_FCGI_PARAMS_HEAD,
+                   pp->len);
         }
         pp->buf = nb;
     }
-    ed_fcgi_pair(pp->buf + pp->len, name, nlen, value, vlen);
+    ed_fcgi_pair(pp->buf + ED_FCGI_PARAMS_HEAD + pp->len, name, nlen, value,
+                 vlen);
     pp->len += need;
     return ED_OK;
 }
@@ -216,25 +227,40 @@ static int
 ed_fcgi_build(ed_fcgi_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
-    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0 };
-    size_t             len, stdin_len = 0;
+    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0, 0 };
+    size_t             len, pad, stdin_len = 0;
     u_char            *p;
 
+    if (!ctx->stream_body) {
+        stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
+    }
+    pp.tail = 7 + ED_FCGI_HEADER_LEN + stdin_len;
     if (ed_http_fastcgi_params(r, ctx->fcf, ed_fcgi_on_param, &pp)
         != ED_OK)
     {
         return ED_ERROR;
     }
-    if (!ctx->stream_body) {
-        stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
+    if (pp.len > 0 && pp.len <= ED_FCGI_CONTENT_MAX) {
+        /* One PARAMS record: in place, the room was kept. */
+        pad = ed_fcgi_pad(pp.len);
+        ctx->req = pp.buf;
+        p = ed_fcgi_begin_request(ctx->req, ctx->keep);
+        p = ed_fcgi_header(p, ED_FCGI_PARAMS, pp.len, pad);
+        p += pp.len;
+        memset(p, 0, pad);
+        p += pad;
+    } else {
+        len = 16 + ed_fcgi_stream_len(pp.len) + ED_FCGI_HEADER_LEN
+              + stdin_len;
+        ctx->req = ed_pnalloc(r->pool, len);
+        if (ctx->req == NULL) {
+            return ED_ERROR;
+        }
+        p = ed_fcgi_begin_request(ctx->req, ctx->keep);
+        p = ed_fcgi_stream(p, ED_FCGI_PARAMS,
+                           pp.buf ? (char *)pp.buf + ED_FCGI_PARAMS_HEAD : "",
+                           pp.len);
     }
-    len = 16 + ed_fcgi_stream_len(pp.len) + ED_FCGI_HEADER_LEN + stdin_len;
-    ctx->req = ed_pnalloc(r->pool, len);
-    if (ctx->req == NULL) {
-        return ED_ERROR;
-    }
-    p = ed_fcgi_begin_request(ctx->req, ctx->keep);
-    p = ed_fcgi_stream(p, ED_FCGI_PARAMS, (char *)pp.buf, pp.len);
     p = ed_fcgi_header(p, ED_FCGI_PARAMS, 0, 0);
     if (!ctx->stream_body) {
         p = ed_fcgi_stream(p, ED_FCGI_STDIN, ctx->learn, ctx->learn_len);
@@ -274,10 +300,44 @@ ed_fcgi_teardown(ed_fcgi_ctx_t *ctx, bool keep)
     }
 }
 
+/* Head-field arrays (ED_HTTP_CGI_MAX_FIELDS entries, past the pool's
+ * block limit: a malloc and a free per request) kept by the worker for
+ * the next requests, a few: one per request in flight. */
+#define ED_FCGI_FIELDS_KEPT  8
+
+static ed_http_header_t *ed_fcgi_fields_kept[ED_FCGI_FIELDS_KEPT];
+static size_t            ed_fcgi_nfields_kept;
+
+static ed_http_header_t *
+ed_fcgi_fields_get(void)
+{
+    if (ed_fcgi_nfields_kept) {
+        return ed_fcgi_fields_kept[--ed_fcgi_nfields_kept];
+    }
+    return malloc(ED_HTTP_CGI_MAX_FIELDS * sizeof(ed_http_header_t));
+}
+
+static void
+ed_fcgi_fields_put(ed_http_header_t *f)
+{
+    if (ed_fcgi_nfields_kept < ED_FCGI_FIELDS_KEPT) {
+        ed_fcgi_fields_kept[ed_fcgi_nfields_kept++] = f;
+    } else {
+        free(f);
+    }
+}
+
+/* At the request's end (its pool): the head, if any, was applied. */
 static void
 ed_fcgi_cleanup(void *data)
 {
-    ed_fcgi_teardown(data, false);
+    ed_fcgi_ctx_t *ctx = data;
+
+    ed_fcgi_teardown(ctx, false);
+    if (ctx->fields != NULL) {
+        ed_fcgi_fields_put(ctx->fields);
+        ctx->fields = NULL;
+    }
 }
 
 /* Ends the request with rc (ED_OK, ED_ERROR or a status). Last call. */
@@ -542,6 +602,58 @@ ed_fcgi_on_upstream_close(ed_stream_t *s)
     ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
 }
 
+#define ed_fcgi_cpy(p, s, n) ((char *)memcpy(p, s, n) + (n))
+
+/* Names the stderr logger's lines: the prefix after ctx->server (each
+ * attempt's), the suffix after the group. ED_OK or ED_ERROR (ENOMEM). */
+static int
+ed_fcgi_stderr_names(ed_fcgi_ctx_t *ctx)
+{
+    static const char  pre[] = "fastcgi stderr from ";
+    const ed_str_t    *sn = &ctx->server->name, *gn = &ctx->ups->name;
+    char              *p;
+
+    p = ed_pnalloc(ctx->r->pool, sizeof(pre) - 1 + sn->len + 1);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    ctx->err->prefix = p;
+    p = ed_fcgi_cpy(p, pre, sizeof(pre) - 1);
+    p = ed_fcgi_cpy(p, sn->data, sn->len);
+    *p = '\0';
+    if (ctx->err->suffix[0] != '\0') {
+        return ED_OK;
+    }
+    p = ed_pnalloc(ctx->r->pool, sizeof(" (upstream \"\")") + gn->len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    ctx->err->suffix = p;
+    p = ed_fcgi_cpy(p, " (upstream \"", sizeof(" (upstream \"") - 1);
+    p = ed_fcgi_cpy(p, gn->data, gn->len);
+    memcpy(p, "\")", sizeof("\")"));
+    return ED_OK;
+}
+
+/* The stderr logger, made at the first STDERR record: most responses
+ * have none, and it holds a line buffer. NULL on ENOMEM. */
+static ed_http_cgi_stderr_t *
+ed_fcgi_stderr_logger(ed_fcgi_ctx_t *ctx)
+{
+    if (ctx->err == NULL) {
+        ctx->err = ed_palloc(ctx->r->pool, sizeof(ed_http_cgi_stderr_t));
+        if (ctx->err == NULL) {
+            return NULL;
+        }
+        ed_http_cgi_stderr_init(ctx->err, "fastcgi stderr", "");
+        if (ed_fcgi_stderr_names(ctx) != ED_OK) {
+            ctx->err = NULL;
+            return NULL;
+        }
+    }
+    return ctx->err;
+}
+
 /* Starts one exchange on ctx->server: a pooled connection when allowed
  * and available, else a new one. ED_AGAIN, ED_ERROR (connect failed at
  * once, errno set), or 500. */
@@ -549,7 +661,6 @@ static int
 ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
 {
     ed_http_upstream_conn_t *uc = NULL;
-    char                    *prefix;
     int                      rc = ED_AGAIN;
 
     ctx->reused = 0;
@@ -577,13 +688,9 @@ ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
     ctx->server->conns++;
     uc->requests++;
     /* Its stderr lines name the application. */
-    prefix = ed_pnalloc(ctx->r->pool, ctx->server->name.len + 24);
-    if (prefix == NULL) {
+    if (ctx->err != NULL && ed_fcgi_stderr_names(ctx) != ED_OK) {
         return 500;
     }
-    snprintf(prefix, ctx->server->name.len + 24, "fastcgi stderr from %s",
-             ctx->server->name.data);
-    ctx->err->prefix = prefix;
     uc->c.stream.on_close = ed_fcgi_on_upstream_close;
     ed_stream_set_water(&uc->c.stream, ctx->fcf->buffer_size / 4,
                         ctx->fcf->buffer_size);
@@ -873,7 +980,8 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
 static int
 ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
 {
-    size_t take;
+    size_t take, cap;
+    char  *hb;
     int    rc;
 
     ctx->stdout_seen = 1;
@@ -884,14 +992,25 @@ ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
         }
         return ED_OK;
     }
-    if (ctx->hbuf == NULL) {
-        ctx->hbuf = ed_pnalloc(ctx->r->pool, ctx->fcf->buffer_size);
-        if (ctx->hbuf == NULL) {
+    if (ctx->hlen + n > ctx->hcap && ctx->hcap < ctx->fcf->buffer_size) {
+        /* First the piece's size: a head and a short body usually come
+         * in one record, and pool blocks hold that without a malloc of
+         * buffer_size. Then buffer_size; what the parser found in the
+         * old buffer stays in the pool, pointed at. */
+        cap = ctx->hlen == 0 ? ed_min(n, ctx->fcf->buffer_size)
+                             : ctx->fcf->buffer_size;
+        hb = ed_pnalloc(ctx->r->pool, cap);
+        if (hb == NULL) {
             ed_fcgi_finish(ctx, 500);
             return ED_DONE;
         }
+        if (ctx->hlen) {
+            memcpy(hb, ctx->hbuf, ctx->hlen);
+        }
+        ctx->hbuf = hb;
+        ctx->hcap = cap;
     }
-    take = ed_min(n, ctx->fcf->buffer_size - ctx->hlen);
+    take = ed_min(n, ctx->hcap - ctx->hlen);
     memcpy(ctx->hbuf + ctx->hlen, p, take);
     ctx->hlen += take;
     rc = ed_http_cgi_head_parse(&ctx->head, ctx->hbuf, ctx->hlen);
@@ -996,6 +1115,10 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
                     return;
                 }
             } else if (rc == ED_OK && ev == ED_FCGI_EV_STDERR) {
+                if (ed_fcgi_stderr_logger(ctx) == NULL) {
+                    ed_fcgi_finish(ctx, 500);
+                    return;
+                }
                 ed_http_cgi_stderr(ctx->r, ctx->err, data + pos + off, n);
             } else if (rc == ED_OK) {
                 if (pos + used < len) {
@@ -1204,7 +1327,6 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
                                                        ed_http_fastcgi_module);
     ed_http_fastcgi_conf_t     *fcf = lcf->block;
     ed_fcgi_ctx_t              *ctx;
-    char                       *suffix;
     const char                 *file;
     size_t                      bits;
     int                         rc;
@@ -1213,10 +1335,8 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     bits = (fcf->ups->nservers + 7) / 8;
     if (ctx == NULL
         || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
-        || (ctx->fields = ed_palloc(r->pool, ED_HTTP_CGI_MAX_FIELDS
-                                                 * sizeof(ed_http_header_t)))
-               == NULL
-        || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK)
+        || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK
+        || (ctx->fields = ed_fcgi_fields_get()) == NULL)
     {
         return 500;
     }
@@ -1249,17 +1369,6 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
         ed_fcgi_teardown(ctx, false);
         return rc;
     }
-    /* stderr lines name the group (the prefix, the server: each
-     * attempt sets it). */
-    ctx->err = ed_palloc(r->pool, sizeof(ed_http_cgi_stderr_t));
-    suffix = ed_pnalloc(r->pool, fcf->ups->name.len + 16);
-    if (ctx->err == NULL || suffix == NULL) {
-        return 500;
-    }
-    snprintf(suffix, fcf->ups->name.len + 16, " (upstream \"%s\")",
-             fcf->ups->name.data);
-    ed_http_cgi_stderr_init(ctx->err, "fastcgi stderr", suffix);
-
     if (ed_http_cgi_has_body(r)) {
         ctx->body_started = 0;
         if (r->body_dec.kind == ED_HTTP_BODY_CHUNKED) {

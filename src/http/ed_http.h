@@ -706,6 +706,10 @@ int ed_http_template_run(ed_http_request_t *r, const ed_http_template_t *t,
  * it has no value, ED_ERROR on ENOMEM. */
 int ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
                      ed_str_t *out);
+/* The getter of a built-in or a module's variable (not a family, a
+ * capture or a map), or NULL: resolved once, called per request without
+ * the lookup by name. */
+ed_http_variable_pt ed_http_variable_getter(const char *name, size_t len);
 /* Whether a variable name is known (for config-time checks). */
 bool ed_http_variable_known(const char *name, size_t len);
 /* Whether name is a built-in variable or in a family (http_, arg_,

@@ -137,15 +137,44 @@ typedef struct {
 #define ed_cgi_emit(m, name, v, vlen)                                        \
     (m)->cb((m)->data, name, sizeof(name) - 1, v, vlen)
 
+/* The variables the meta-variables take, by index: their getters are
+ * looked up by name once per process, not at each request (the tables
+ * are static). */
+enum {
+    ED_CGI_V_SCHEME,
+    ED_CGI_V_HTTPS,
+    ED_CGI_V_HOST,
+    ED_CGI_V_SERVER_ADDR,
+    ED_CGI_V_SERVER_PORT,
+    ED_CGI_V_REMOTE_ADDR,
+    ED_CGI_V_REMOTE_PORT,
+    ED_CGI_V_REQUEST_METHOD,
+    ED_CGI_V_REQUEST_URI,
+    ED_CGI_V_N
+};
+
+static const char *const ed_cgi_var_names[ED_CGI_V_N] = {
+    "scheme", "https", "host", "server_addr", "server_port", "remote_addr",
+    "remote_port", "request_method", "request_uri",
+};
+
+static ed_http_variable_pt ed_cgi_var_getters[ED_CGI_V_N];
+
 /* A variable's value under name, left out when it has none. */
 static int
-ed_cgi_emit_var(ed_cgi_meta_t *m, const char *name, size_t nlen,
-                const char *var)
+ed_cgi_emit_var(ed_cgi_meta_t *m, const char *name, size_t nlen, int var)
 {
-    ed_str_t v;
-    int      rc;
+    ed_http_variable_pt get = ed_cgi_var_getters[var];
+    const char         *vn = ed_cgi_var_names[var];
+    ed_str_t            v;
+    int                 rc;
 
-    rc = ed_http_variable(m->r, var, strlen(var), &v);
+    if (get == NULL) {
+        get = ed_http_variable_getter(vn, strlen(vn));
+        ed_cgi_var_getters[var] = get;
+    }
+    rc = get != NULL ? get(m->r, &v)
+                     : ed_http_variable(m->r, vn, strlen(vn), &v);
     if (rc == ED_DECLINED) {
         return ED_OK;
     }
@@ -155,7 +184,8 @@ ed_cgi_emit_var(ed_cgi_meta_t *m, const char *name, size_t nlen,
     return m->cb(m->data, name, nlen, v.data, v.len);
 }
 
-#define ed_cgi_var(m, name, var) ed_cgi_emit_var(m, name, sizeof(name) - 1, var)
+#define ed_cgi_var(m, name, var)                                             \
+    ed_cgi_emit_var(m, name, sizeof(name) - 1, ED_CGI_V_##var)
 
 /* root + path into r's pool; NULL on ENOMEM. */
 static char *
@@ -275,7 +305,7 @@ ed_cgi_meta_http(ed_cgi_meta_t *m, unsigned flags)
         /* Whether a '-' name (or a name without '_') takes part. */
         dash = false;
         for (k = i; k < n; k++) {
-            if (ed_cgi_same_var(&hs[k].name, &hs[i].name)
+            if ((k == i || ed_cgi_same_var(&hs[k].name, &hs[i].name))
                 && memchr(hs[k].name.data, '_', hs[k].name.len) == NULL)
             {
                 dash = true;
@@ -285,7 +315,7 @@ ed_cgi_meta_http(ed_cgi_meta_t *m, unsigned flags)
         cookie = ed_http_str_eq_lit(&hs[i].name, "cookie");
         vlen = 0;
         for (k = i, j = 0; k < n; k++) {
-            if (ed_cgi_same_var(&hs[k].name, &hs[i].name)
+            if ((k == i || ed_cgi_same_var(&hs[k].name, &hs[i].name))
                 && !(dash && memchr(hs[k].name.data, '_', hs[k].name.len)))
             {
                 vlen += hs[k].value.len + (j++ ? 2 : 0);
@@ -302,7 +332,7 @@ ed_cgi_meta_http(ed_cgi_meta_t *m, unsigned flags)
         }
         val = p;
         for (k = i, j = 0; k < n; k++) {
-            if (ed_cgi_same_var(&hs[k].name, &hs[i].name)
+            if ((k == i || ed_cgi_same_var(&hs[k].name, &hs[i].name))
                 && !(dash && memchr(hs[k].name.data, '_', hs[k].name.len)))
             {
                 if (j++) {
@@ -350,21 +380,21 @@ ed_http_cgi_meta(ed_http_request_t *r, unsigned flags, ed_http_cgi_var_pt cb,
     }
     proto = ed_http_protocol(r);
     ED_CGI_TRY(ed_cgi_emit(&m, "SERVER_PROTOCOL", proto, strlen(proto)));
-    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_SCHEME", "scheme"));
-    ED_CGI_TRY(ed_cgi_var(&m, "HTTPS", "https"));
+    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_SCHEME", SCHEME));
+    ED_CGI_TRY(ed_cgi_var(&m, "HTTPS", HTTPS));
     /* $host, not $server_name (RFC 3875 4.1.14; a server name may be a
      * wildcard or a regex). */
-    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_NAME", "host"));
-    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_ADDR", "server_addr"));
-    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_PORT", "server_port"));
-    ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_ADDR", "remote_addr"));
-    ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_PORT", "remote_port"));
+    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_NAME", HOST));
+    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_ADDR", SERVER_ADDR));
+    ED_CGI_TRY(ed_cgi_var(&m, "SERVER_PORT", SERVER_PORT));
+    ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_ADDR", REMOTE_ADDR));
+    ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_PORT", REMOTE_PORT));
     if (flags & ED_HTTP_CGI_REMOTE_HOST) {
         /* The address: no DNS (RFC 3875 4.1.9 allows it). */
-        ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_HOST", "remote_addr"));
+        ED_CGI_TRY(ed_cgi_var(&m, "REMOTE_HOST", REMOTE_ADDR));
     }
-    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_METHOD", "request_method"));
-    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_URI", "request_uri"));
+    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_METHOD", REQUEST_METHOD));
+    ED_CGI_TRY(ed_cgi_var(&m, "REQUEST_URI", REQUEST_URI));
     args = r->head.query;
     ED_CGI_TRY(ed_cgi_emit(&m, "QUERY_STRING", args.data ? args.data : "",
                            args.len));

@@ -119,12 +119,28 @@ ED_VAR(ed_http_var_realip_remote_port)
 }
 
 /* The local address of the connection's listener. For a wildcard
- * listener the address the client reached is asked for. */
+ * listener (or port 0) the address the client reached is asked for; a
+ * listener bound to one address and port is that address, without a
+ * system call per request (fastcgi and cgi ask for both at each). */
 static int
 ed_http_local_addr(ed_http_request_t *r, ed_peer_addr_t *a)
 {
-    socklen_t len = sizeof(*a);
+    const ed_listener_t *ls = r->hc->c.ls;
+    const ed_peer_addr_t *la = (const ed_peer_addr_t *)&ls->addr;
+    socklen_t             len = sizeof(*a);
 
+    if (la->sa.sa_family == AF_INET && la->in.sin_port != 0
+        && la->in.sin_addr.s_addr != htonl(INADDR_ANY))
+    {
+        a->in = la->in;
+        return ED_OK;
+    }
+    if (la->sa.sa_family == AF_INET6 && la->in6.sin6_port != 0
+        && !IN6_IS_ADDR_UNSPECIFIED(&la->in6.sin6_addr))
+    {
+        a->in6 = la->in6;
+        return ED_OK;
+    }
     if (getsockname(r->hc->c.stream.ev.fd, &a->sa, &len) != 0) {
         return ED_ERROR;
     }
@@ -716,6 +732,12 @@ ed_http_variable(ed_http_request_t *r, const char *name, size_t len,
     }
     cv = ed_http_var_conf(ed_worker ? ed_worker->cycle : NULL, name, len);
     return cv ? cv->get(r, cv, out) : ED_DECLINED;
+}
+
+ed_http_variable_pt
+ed_http_variable_getter(const char *name, size_t len)
+{
+    return ed_http_var_find(name, len);
 }
 
 bool

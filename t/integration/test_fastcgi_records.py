@@ -194,6 +194,27 @@ def test_records_split_at_every_byte(eddy):
         assert "fastcgi stderr from %s: \"warn\"" % srv.pass_ in e.error_log
 
 
+def test_head_fields_across_pieces(eddy):
+    # The first piece holds whole fields but not the empty line: what was
+    # found there is kept when the head buffer grows for the next ones.
+    first = stdout(b"Status: 202\r\nX-A: 1\r\nX-B: 22\r\n")
+    rest = (stdout(b"X-C: 333\r\n" + b"X-D: " + b"d" * 3000 + b"\r\n\r\nbo")
+            + stdout(b"dy") + stdout(b"") + end())
+
+    def handler(req, conn):
+        conn.sendall(first)
+        time.sleep(0.05)
+        conn.sendall(rest)
+        return False
+    with FcgiServer(handler) as srv:
+        e = eddy(config(srv))
+        r = e.get("/x")
+        assert r.status == 202 and r.body == b"body"
+        assert (r.header("X-A"), r.header("X-B"), r.header("X-C")) == \
+            ("1", "22", "333")
+        assert r.header("X-D") == "d" * 3000
+
+
 def test_huge_padding_and_app_status(eddy):
     answer = (stdout(HEAD, pad=255) + stdout(b"x" * 65535, pad=255)
               + stdout(b"", pad=255) + end(7, pad=255))
