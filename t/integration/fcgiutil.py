@@ -180,14 +180,22 @@ class FcgiServer:
                 pass
 
     def close(self):
+        # shutdown() first: it wakes the threads blocked in accept() or
+        # recv() on these sockets. A bare close() leaves them in the
+        # call, and a signal to the process (the SIGCHLD of any
+        # os.system) restarts it on the same descriptor number, by then
+        # another test's socket: the thread would take that test's
+        # connections and bytes.
         self.closed = True
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        for c in self.conns:
+        for s in [self.lsock] + self.conns:
             try:
-                c.close()
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5)
+        for s in [self.lsock] + self.conns:
+            try:
+                s.close()
             except OSError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -232,6 +232,13 @@ class Slam:
         return self
 
     def __exit__(self, *exc):
+        # shutdown() wakes the accept() of _run; after a bare close() a
+        # signal restarts it on the descriptor number, which a later
+        # test's socket may have taken by then.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
