@@ -720,8 +720,7 @@ ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
 static int
 ed_fcgi_next(ed_fcgi_ctx_t *ctx)
 {
-    ed_http_upstream_state_t *st = ctx->r->upstream;
-    int                       i, rc;
+    int rc;
 
     for (;;) {
         if (ctx->fcf->next_upstream_tries
@@ -729,30 +728,11 @@ ed_fcgi_next(ed_fcgi_ctx_t *ctx)
         {
             return ctx->fail_status;
         }
-        i = ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
-                                  ed_current_msec);
-        if (i < 0) {
-            if (ctx->tries == 0) {
-                ed_http_log(ED_LOG_ERR, ctx->r, 0,
-                            "no live upstreams in \"%s\"",
-                            ctx->ups->name.data);
-            }
+        ctx->server = ed_http_upstream_next(ctx->r, ctx->ups, ctx->hash,
+                                            ctx->tried, &ctx->tries,
+                                            &ctx->try);
+        if (ctx->server == NULL) {
             return ctx->fail_status;
-        }
-        ctx->tried[i / 8] |= (uint8_t)(1u << (i % 8));
-        ctx->tries++;
-        ctx->server = &ctx->ups->servers[i];
-        st->peer = ctx->server->name;
-        if (ctx->server->shm) {
-            atomic_fetch_add_explicit(&ctx->server->shm->requests, 1,
-                                      memory_order_relaxed);
-        }
-        ctx->try = NULL;
-        if (st->ntries < ed_nelems(st->tries)) {
-            ctx->try = &st->tries[st->ntries++];
-            ctx->try->addr = ctx->server->name;
-            ctx->try->status = 0;
-            ctx->try->msec = 0;
         }
         rc = ed_fcgi_attempt(ctx, true);
         if (rc != ED_ERROR) {
@@ -765,7 +745,7 @@ ed_fcgi_next(ed_fcgi_ctx_t *ctx)
         ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
                                 ctx->r);
         ctx->fail_status = 502;
-        if (!(ctx->fcf->next_upstream & ED_FCGI_NEXT_ERROR)) {
+        if (!(ctx->fcf->next_upstream & ED_HTTP_UPS_NEXT_ERROR)) {
             return 502;
         }
     }
@@ -779,14 +759,14 @@ ed_fcgi_may_retry(ed_fcgi_ctx_t *ctx, int ft, int status)
 
     switch (ft) {
     case ED_FCGI_FT_ERROR:
-        bit = ED_FCGI_NEXT_ERROR;
+        bit = ED_HTTP_UPS_NEXT_ERROR;
         break;
     case ED_FCGI_FT_TIMEOUT:
-        bit = ED_FCGI_NEXT_TIMEOUT;
+        bit = ED_HTTP_UPS_NEXT_TIMEOUT;
         break;
     case ED_FCGI_FT_STATUS:
-        bit = status == 502 ? ED_FCGI_NEXT_502
-              : status == 503 ? ED_FCGI_NEXT_503 : ED_FCGI_NEXT_504;
+        bit = status == 502 ? ED_HTTP_UPS_NEXT_502
+              : status == 503 ? ED_HTTP_UPS_NEXT_503 : ED_HTTP_UPS_NEXT_504;
         break;
     default:
         return false;

@@ -8,13 +8,6 @@
 #include "ed_http_fastcgi_record.h"
 #include "ed_http_explain.h"
 
-/* next_upstream classes (as the proxy's). */
-#define ED_FCGI_NEXT_ERROR   0x01
-#define ED_FCGI_NEXT_TIMEOUT 0x02
-#define ED_FCGI_NEXT_502     0x04
-#define ED_FCGI_NEXT_503     0x08
-#define ED_FCGI_NEXT_504     0x10
-
 /* One entry of `params`. */
 typedef struct {
     ed_str_t            name;
@@ -35,7 +28,7 @@ typedef struct {
     ed_msec_t           connect_timeout;
     ed_msec_t           send_timeout;
     ed_msec_t           read_timeout;
-    int                 next_upstream;   /* ED_FCGI_NEXT_* mask */
+    int                 next_upstream;   /* ED_HTTP_UPS_NEXT_* mask */
     int                 next_upstream_tries;
     size_t              buffer_size;
 

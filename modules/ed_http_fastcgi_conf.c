@@ -5,8 +5,6 @@
 
 static const char *ed_fcgi_check(ed_conf_t *cf, ed_node_t *node,
                                  void *block);
-static const char *ed_fcgi_set_next(ed_conf_t *cf, const ed_key_t *key,
-                                    ed_node_t *node, void *conf);
 static const char *ed_fcgi_set_split(ed_conf_t *cf, const ed_key_t *key,
                                      ed_node_t *node, void *conf);
 static const char *ed_fcgi_set_params(ed_conf_t *cf, const ed_key_t *key,
@@ -37,7 +35,7 @@ static const ed_key_t ed_fcgi_block_keys[] = {
                 send_timeout, NULL, "60s"),
     ED_FCGI_KEY("read_timeout", ED_KEY_MSEC, ed_conf_set_msec,
                 read_timeout, NULL, "60s"),
-    ED_FCGI_KEY("next_upstream", ED_KEY_INT, ed_fcgi_set_next,
+    ED_FCGI_KEY("next_upstream", ED_KEY_INT, ed_http_upstream_set_next,
                 next_upstream, NULL, "error, timeout"),
     ED_FCGI_KEY("next_upstream_tries", ED_KEY_INT, ed_conf_set_int,
                 next_upstream_tries, &ed_fcgi_tries_bounds, "3"),
@@ -68,65 +66,6 @@ ed_module_t ed_http_fastcgi_module = {
     .attach = ed_fcgi_attach,
     .explain = ed_http_fastcgi_explain,
 };
-
-/* next_upstream: a list (or a comma-separated scalar) of error, timeout,
- * 502, 503, 504 (or http_502...), or off; the proxy's words. */
-static const char *
-ed_fcgi_set_next(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                 void *conf)
-{
-    static const struct {
-        const char *name;
-        int         bit;
-    } names[] = {
-        { "error", ED_FCGI_NEXT_ERROR }, { "timeout", ED_FCGI_NEXT_TIMEOUT },
-        { "502", ED_FCGI_NEXT_502 }, { "503", ED_FCGI_NEXT_503 },
-        { "504", ED_FCGI_NEXT_504 }, { "http_502", ED_FCGI_NEXT_502 },
-        { "http_503", ED_FCGI_NEXT_503 }, { "http_504", ED_FCGI_NEXT_504 },
-        { "off", 0 },
-    };
-    ed_node_t  *item;
-    const char *p, *e;
-    size_t      i, j, n, len;
-    int         mask = 0;
-
-    ed_unused(cf);
-    if (node->type == ED_NODE_MAP) {
-        return "expected a list of error, timeout, 502, 503, 504 or off";
-    }
-    n = node->type == ED_NODE_SEQ ? node->n : 1;
-    for (i = 0; i < n; i++) {
-        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
-        if (item->type != ED_NODE_SCALAR) {
-            return "expected a list of error, timeout, 502, 503, 504 or off";
-        }
-        for (p = item->value.data; *p; p = *e ? e + 1 : e) {
-            while (*p == ' ' || *p == ',') {
-                p++;
-            }
-            for (e = p; *e && *e != ',' && *e != ' '; e++) {
-                /* the word */
-            }
-            len = (size_t)(e - p);
-            if (len == 0) {
-                break;
-            }
-            for (j = 0; j < ed_nelems(names); j++) {
-                if (strlen(names[j].name) == len
-                    && memcmp(names[j].name, p, len) == 0)
-                {
-                    break;
-                }
-            }
-            if (j == ed_nelems(names)) {
-                return "expected error, timeout, 502, 503, 504 or off";
-            }
-            mask |= names[j].bit;
-        }
-    }
-    *(int *)((char *)conf + key->offset) = mask;
-    return NULL;
-}
 
 /* split_path_info: a PCRE2 pattern on $uri with two capture groups
  * (the script name, the path info). */

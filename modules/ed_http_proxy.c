@@ -536,8 +536,7 @@ ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
 static int
 ed_proxy_next(ed_http_proxy_ctx_t *ctx)
 {
-    ed_http_upstream_state_t *st = ctx->r->upstream;
-    int                       i, rc;
+    int rc;
 
     for (;;) {
         if (ctx->pcf->next_upstream_tries
@@ -545,30 +544,11 @@ ed_proxy_next(ed_http_proxy_ctx_t *ctx)
         {
             return ctx->fail_status;
         }
-        i = ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
-                                  ed_current_msec);
-        if (i < 0) {
-            if (ctx->tries == 0) {
-                ed_http_log(ED_LOG_ERR, ctx->r, 0,
-                            "no live upstreams in \"%s\"",
-                            ctx->ups->name.data);
-            }
+        ctx->server = ed_http_upstream_next(ctx->r, ctx->ups, ctx->hash,
+                                            ctx->tried, &ctx->tries,
+                                            &ctx->try);
+        if (ctx->server == NULL) {
             return ctx->fail_status;
-        }
-        ctx->tried[i / 8] |= (uint8_t)(1u << (i % 8));
-        ctx->tries++;
-        ctx->server = &ctx->ups->servers[i];
-        st->peer = ctx->server->name;
-        if (ctx->server->shm) {
-            atomic_fetch_add_explicit(&ctx->server->shm->requests, 1,
-                                      memory_order_relaxed);
-        }
-        ctx->try = NULL;
-        if (st->ntries < ed_nelems(st->tries)) {
-            ctx->try = &st->tries[st->ntries++];
-            ctx->try->addr = ctx->server->name;
-            ctx->try->status = 0;
-            ctx->try->msec = 0;
         }
         rc = ed_proxy_attempt(ctx, true);
         if (rc != ED_ERROR) {
@@ -579,9 +559,9 @@ ed_proxy_next(ed_http_proxy_ctx_t *ctx)
                     ctx->server->name.data, ctx->ups->name.data);
         ed_proxy_try_end(ctx, 502);
         ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
-                            ctx->r);
+                                ctx->r);
         ctx->fail_status = 502;
-        if (!(ctx->pcf->next_upstream & ED_PROXY_NEXT_ERROR)) {
+        if (!(ctx->pcf->next_upstream & ED_HTTP_UPS_NEXT_ERROR)) {
             return 502;
         }
     }
@@ -640,14 +620,14 @@ ed_proxy_may_retry(ed_http_proxy_ctx_t *ctx, int ft, int status)
 
     switch (ft) {
     case ED_PROXY_FT_ERROR:
-        bit = ED_PROXY_NEXT_ERROR;
+        bit = ED_HTTP_UPS_NEXT_ERROR;
         break;
     case ED_PROXY_FT_TIMEOUT:
-        bit = ED_PROXY_NEXT_TIMEOUT;
+        bit = ED_HTTP_UPS_NEXT_TIMEOUT;
         break;
     case ED_PROXY_FT_STATUS:
-        bit = status == 502 ? ED_PROXY_NEXT_502
-              : status == 503 ? ED_PROXY_NEXT_503 : ED_PROXY_NEXT_504;
+        bit = status == 502 ? ED_HTTP_UPS_NEXT_502
+              : status == 503 ? ED_HTTP_UPS_NEXT_503 : ED_HTTP_UPS_NEXT_504;
         break;
     default:
         return false;
@@ -670,7 +650,7 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
     ed_proxy_try_end(ctx, status);
     if (ft != ED_PROXY_FT_STATUS) {
         ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
-                            ctx->r);
+                                ctx->r);
     }
     if (ctx->uc) {
         ctx->server->conns--;
@@ -1218,7 +1198,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
                     "(upstream \"%s\")",
                     ctx->server->name.data, h.status, ctx->ups->name.data);
         ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
-                            ctx->r);
+                                ctx->r);
         ed_proxy_fail(ctx, ED_PROXY_FT_STATUS, h.status);
         return;
     }

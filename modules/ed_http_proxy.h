@@ -8,13 +8,6 @@
 #include "ed_http_explain.h"
 #include "ed_http_cache.h"
 
-/* next_upstream classes. */
-#define ED_PROXY_NEXT_ERROR   0x01
-#define ED_PROXY_NEXT_TIMEOUT 0x02
-#define ED_PROXY_NEXT_502     0x04
-#define ED_PROXY_NEXT_503     0x08
-#define ED_PROXY_NEXT_504     0x10
-
 typedef struct {
     ed_str_t            name;
     ed_http_template_t *value;
@@ -26,7 +19,7 @@ typedef struct {
     ed_msec_t           connect_timeout;
     ed_msec_t           send_timeout;
     ed_msec_t           read_timeout;
-    int                 next_upstream;   /* ED_PROXY_NEXT_* mask */
+    int                 next_upstream;   /* ED_HTTP_UPS_NEXT_* mask */
     int                 next_upstream_tries;
     int                 pass_host;
     ed_array_t         *set_headers;     /* ed_http_proxy_header_t */

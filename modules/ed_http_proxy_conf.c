@@ -9,8 +9,6 @@
 
 static const char *ed_proxy_check(ed_conf_t *cf, ed_node_t *node,
                                   void *block);
-static const char *ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key,
-                                     ed_node_t *node, void *conf);
 static const char *ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key,
                                         ed_node_t *node, void *conf);
 static const char *ed_proxy_set_server_name(ed_conf_t *cf,
@@ -35,7 +33,7 @@ static const ed_key_t ed_proxy_block_keys[] = {
                  send_timeout, NULL, "60s"),
     ED_PROXY_KEY("read_timeout", ED_KEY_MSEC, ed_conf_set_msec,
                  read_timeout, NULL, "60s"),
-    ED_PROXY_KEY("next_upstream", ED_KEY_INT, ed_proxy_set_next,
+    ED_PROXY_KEY("next_upstream", ED_KEY_INT, ed_http_upstream_set_next,
                  next_upstream, NULL, "error, timeout"),
     ED_PROXY_KEY("next_upstream_tries", ED_KEY_INT, ed_conf_set_int,
                  next_upstream_tries, &ed_proxy_tries_bounds, "3"),
@@ -148,65 +146,6 @@ ed_proxy_set_server_name(ed_conf_t *cf, const ed_key_t *key,
         }
     }
     *(ed_str_t *)((char *)conf + key->offset) = node->value;
-    return NULL;
-}
-
-/* next_upstream: a list (or a comma-separated scalar) of error, timeout,
- * 502, 503, 504 (or http_502...), or off. */
-static const char *
-ed_proxy_set_next(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
-                  void *conf)
-{
-    static const struct {
-        const char *name;
-        int         bit;
-    } names[] = {
-        { "error", ED_PROXY_NEXT_ERROR }, { "timeout", ED_PROXY_NEXT_TIMEOUT },
-        { "502", ED_PROXY_NEXT_502 }, { "503", ED_PROXY_NEXT_503 },
-        { "504", ED_PROXY_NEXT_504 }, { "http_502", ED_PROXY_NEXT_502 },
-        { "http_503", ED_PROXY_NEXT_503 }, { "http_504", ED_PROXY_NEXT_504 },
-        { "off", 0 },
-    };
-    ed_node_t  *item;
-    const char *p, *e;
-    size_t      i, j, n, len;
-    int         mask = 0;
-
-    ed_unused(cf);
-    if (node->type == ED_NODE_MAP) {
-        return "expected a list of error, timeout, 502, 503, 504 or off";
-    }
-    n = node->type == ED_NODE_SEQ ? node->n : 1;
-    for (i = 0; i < n; i++) {
-        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
-        if (item->type != ED_NODE_SCALAR) {
-            return "expected a list of error, timeout, 502, 503, 504 or off";
-        }
-        for (p = item->value.data; *p; p = *e ? e + 1 : e) {
-            while (*p == ' ' || *p == ',') {
-                p++;
-            }
-            for (e = p; *e && *e != ',' && *e != ' '; e++) {
-                /* the word */
-            }
-            len = (size_t)(e - p);
-            if (len == 0) {
-                break;
-            }
-            for (j = 0; j < ed_nelems(names); j++) {
-                if (strlen(names[j].name) == len
-                    && memcmp(names[j].name, p, len) == 0)
-                {
-                    break;
-                }
-            }
-            if (j == ed_nelems(names)) {
-                return "expected error, timeout, 502, 503, 504 or off";
-            }
-            mask |= names[j].bit;
-        }
-    }
-    *(int *)((char *)conf + key->offset) = mask;
     return NULL;
 }
 

@@ -795,3 +795,62 @@ ed_ups_var_response_time(ed_http_request_t *r, ed_str_t *out)
 {
     return ed_ups_variable(r, ED_UPS_VAR_TIME, out);
 }
+
+/* next_upstream, for proxy and fastcgi: see the header. */
+const char *
+ed_http_upstream_set_next(ed_conf_t *cf, const ed_key_t *key,
+                          ed_node_t *node, void *conf)
+{
+    static const struct {
+        const char *name;
+        int         bit;
+    } names[] = {
+        { "error", ED_HTTP_UPS_NEXT_ERROR },
+        { "timeout", ED_HTTP_UPS_NEXT_TIMEOUT },
+        { "502", ED_HTTP_UPS_NEXT_502 }, { "503", ED_HTTP_UPS_NEXT_503 },
+        { "504", ED_HTTP_UPS_NEXT_504 }, { "http_502", ED_HTTP_UPS_NEXT_502 },
+        { "http_503", ED_HTTP_UPS_NEXT_503 }, { "http_504", ED_HTTP_UPS_NEXT_504 },
+        { "off", 0 },
+    };
+    ed_node_t  *item;
+    const char *p, *e;
+    size_t      i, j, n, len;
+    int         mask = 0;
+
+    ed_unused(cf);
+    if (node->type == ED_NODE_MAP) {
+        return "expected a list of error, timeout, 502, 503, 504 or off";
+    }
+    n = node->type == ED_NODE_SEQ ? node->n : 1;
+    for (i = 0; i < n; i++) {
+        item = node->type == ED_NODE_SEQ ? node->items[i] : node;
+        if (item->type != ED_NODE_SCALAR) {
+            return "expected a list of error, timeout, 502, 503, 504 or off";
+        }
+        for (p = item->value.data; *p; p = *e ? e + 1 : e) {
+            while (*p == ' ' || *p == ',') {
+                p++;
+            }
+            for (e = p; *e && *e != ',' && *e != ' '; e++) {
+                /* the word */
+            }
+            len = (size_t)(e - p);
+            if (len == 0) {
+                break;
+            }
+            for (j = 0; j < ed_nelems(names); j++) {
+                if (strlen(names[j].name) == len
+                    && memcmp(names[j].name, p, len) == 0)
+                {
+                    break;
+                }
+            }
+            if (j == ed_nelems(names)) {
+                return "expected error, timeout, 502, 503, 504 or off";
+            }
+            mask |= names[j].bit;
+        }
+    }
+    *(int *)((char *)conf + key->offset) = mask;
+    return NULL;
+}

@@ -223,6 +223,28 @@ int ed_http_upstream_init(ed_pool_t *pool, ed_http_upstream_t *ups);
  * is available. Returns the server's index, or -1 when none is left. */
 int ed_http_upstream_pick(ed_http_upstream_t *ups, uint32_t hash,
                           const uint8_t *tried, ed_msec_t now);
+/* next_upstream: the failures after which another server is tried
+ * (proxy and fastcgi alike). */
+#define ED_HTTP_UPS_NEXT_ERROR   0x01
+#define ED_HTTP_UPS_NEXT_TIMEOUT 0x02
+#define ED_HTTP_UPS_NEXT_502     0x04
+#define ED_HTTP_UPS_NEXT_503     0x08
+#define ED_HTTP_UPS_NEXT_504     0x10
+
+/* Config setter of next_upstream (an int of ED_HTTP_UPS_NEXT_* bits): a
+ * list, or a comma-separated scalar, of error, timeout, 502, 503, 504
+ * (or http_502...), or off. */
+const char *ed_http_upstream_set_next(ed_conf_t *cf, const ed_key_t *key,
+                                      ed_node_t *node, void *conf);
+
+/* The next server of a request's attempt chain (proxy, fastcgi): picks
+ * one not marked in tried, marks it, counts *tries and the server's
+ * requests, sets r->upstream's peer and opens its entry in the tries
+ * list (*try; NULL once the list is full). Returns the server, or NULL
+ * when none is left ("no live upstreams" logged when none was tried). */
+ed_http_upstream_server_t *ed_http_upstream_next(ed_http_request_t *r,
+    ed_http_upstream_t *ups, uint32_t hash, uint8_t *tried, unsigned *tries,
+    ed_http_upstream_try_t **try);
 /* Whether a server may be chosen now (health, passive and active). */
 bool ed_http_upstream_available(const ed_http_upstream_server_t *s,
                                 ed_msec_t now);

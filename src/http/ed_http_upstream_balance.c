@@ -425,3 +425,39 @@ ed_http_upstream_pick(ed_http_upstream_t *ups, uint32_t hash,
     }
     return i;
 }
+
+/* One step of an attempt chain (proxy, fastcgi): see the header. */
+ed_http_upstream_server_t *
+ed_http_upstream_next(ed_http_request_t *r, ed_http_upstream_t *ups,
+                      uint32_t hash, uint8_t *tried, unsigned *tries,
+                      ed_http_upstream_try_t **try)
+{
+    ed_http_upstream_state_t  *st = r->upstream;
+    ed_http_upstream_server_t *s;
+    int                        i;
+
+    i = ed_http_upstream_pick(ups, hash, tried, ed_current_msec);
+    if (i < 0) {
+        if (*tries == 0) {
+            ed_http_log(ED_LOG_ERR, r, 0, "no live upstreams in \"%s\"",
+                        ups->name.data);
+        }
+        return NULL;
+    }
+    tried[i / 8] |= (uint8_t)(1u << (i % 8));
+    (*tries)++;
+    s = &ups->servers[i];
+    st->peer = s->name;
+    if (s->shm) {
+        atomic_fetch_add_explicit(&s->shm->requests, 1,
+                                  memory_order_relaxed);
+    }
+    *try = NULL;
+    if (st->ntries < ed_nelems(st->tries)) {
+        *try = &st->tries[st->ntries++];
+        (*try)->addr = s->name;
+        (*try)->status = 0;
+        (*try)->msec = 0;
+    }
+    return s;
+}
