@@ -20,12 +20,11 @@
  * script runs (nothing reads its connection meanwhile). */
 #define ED_CGI_WATCH 500
 /* At max_processes, while a script whose output ended is still exiting:
- * how often and how many times a slot is looked for before 503. A
- * client's next request comes back faster than a process exits, so
+ * how long a request waits, woken when a process is reaped, before 503.
+ * A client's next request comes back faster than a process exits, so
  * without it max_processes 1 refuses most requests of a kept connection
  * sent one after the other. */
-#define ED_CGI_SLOT_WAIT 2
-#define ED_CGI_SLOT_TRIES 25
+#define ED_CGI_SLOT_WAIT 1000
 
 typedef struct {
     ed_http_request_t    *r;
@@ -40,8 +39,8 @@ typedef struct {
     ed_stream_t           err;
     ed_timer_t            grace;
     ed_timer_t            watch;
-    ed_timer_t            slot;       /* waiting for max_processes */
-    unsigned              slot_tries;
+    ed_http_cgi_slot_t    slot;       /* waiting for max_processes */
+    ed_timer_t            slot_timer; /* ... at most ED_CGI_SLOT_WAIT */
     /* A body of unknown length, read before the start. */
     char                 *body;
     size_t                body_len;
@@ -77,7 +76,8 @@ ed_cgi_teardown(ed_cgi_ctx_t *ctx, bool kill)
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->grace);
     ed_timer_del(ed_worker->loop, &ctx->watch);
-    ed_timer_del(ed_worker->loop, &ctx->slot);
+    ed_timer_del(ed_worker->loop, &ctx->slot_timer);
+    ed_http_cgi_slot_cancel(&ctx->slot);
     ed_http_body_stop(ctx->r);
     if (ctx->in_open) {
         ctx->in_open = 0;
@@ -636,16 +636,36 @@ ed_cgi_stream(ed_cgi_ctx_t *ctx, ed_stream_t *s, int fd)
 
 static int ed_cgi_start(ed_cgi_ctx_t *ctx);
 
-static void
-ed_cgi_on_slot(ed_timer_t *t)
+static int
+ed_cgi_no_slot(ed_cgi_ctx_t *ctx)
 {
-    ed_cgi_ctx_t *ctx = t->data;
+    ed_stats_add(cgi_refused, 1);
+    ed_http_log(ED_LOG_WARN, ctx->r, 0, "cgi max_processes (%d) reached",
+                ctx->ccf->max_processes);
+    return 503;
+}
+
+/* A process was reaped: the slot is tried again. */
+static void
+ed_cgi_on_slot(ed_defer_t *d)
+{
+    ed_cgi_ctx_t *ctx = ed_container_of(d, ed_cgi_ctx_t, slot.wake);
     int           rc;
 
     rc = ed_cgi_start(ctx);
     if (rc != ED_AGAIN) {
         ed_cgi_finish(ctx, rc, true);
     }
+}
+
+/* No process ended in time: 503. */
+static void
+ed_cgi_on_slot_timeout(ed_timer_t *t)
+{
+    ed_cgi_ctx_t *ctx = t->data;
+
+    ed_http_cgi_slot_cancel(&ctx->slot);
+    ed_cgi_finish(ctx, ed_cgi_no_slot(ctx), true);
 }
 
 /* Starts the script with the body known (in memory, or streamed).
@@ -660,21 +680,25 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
     int                   p[3][2], i, err, rc;
     bool                  exec_failed;
 
-    if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)
-        && ed_http_cgi_proc_ending() && ctx->slot_tries < ED_CGI_SLOT_TRIES)
-    {
-        ctx->slot_tries++;
-        ctx->slot.handler = ed_cgi_on_slot;
-        ctx->slot.data = ctx;
-        ed_timer_add(ed_worker->loop, &ctx->slot, ED_CGI_SLOT_WAIT);
+    if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)) {
+        if (!ed_http_cgi_proc_ending()) {
+            ed_timer_del(ed_worker->loop, &ctx->slot_timer);
+            return ed_cgi_no_slot(ctx);
+        }
+        /* A process without a request is about to exit: its reap wakes
+         * this request (or another waiter took the slot: queued again,
+         * the first deadline kept). */
+        ctx->slot.wake.handler = ed_cgi_on_slot;
+        if (!ed_timer_active(&ctx->slot_timer)) {
+            ctx->slot_timer.handler = ed_cgi_on_slot_timeout;
+            ctx->slot_timer.data = ctx;
+            ed_timer_add(ed_worker->loop, &ctx->slot_timer,
+                         ED_CGI_SLOT_WAIT);
+        }
+        ed_http_cgi_slot_wait(&ctx->slot);
         return ED_AGAIN;
     }
-    if (!ed_http_cgi_proc_room(ctx->ccf->max_processes)) {
-        ed_stats_add(cgi_refused, 1);
-        ed_http_log(ED_LOG_WARN, r, 0, "cgi max_processes (%d) reached",
-                    ctx->ccf->max_processes);
-        return 503;
-    }
+    ed_timer_del(ed_worker->loop, &ctx->slot_timer);
     memset(&sp, 0, sizeof(sp));
     sp.dir = ctx->dir;
     sp.argv = ed_cgi_argv(ctx);

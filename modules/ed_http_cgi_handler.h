@@ -161,6 +161,20 @@ bool ed_http_cgi_proc_room(int max);
 /* Whether a counted process has no request any more (its output ended,
  * or it is being killed): its slot is about to be free. */
 bool ed_http_cgi_proc_ending(void);
+
+/* A request waiting for a slot under max_processes while a process is
+ * ending: its wake is posted when a process is reaped (first come,
+ * first woken). Zeroed memory is a slot not queued. */
+typedef struct ed_http_cgi_slot_s ed_http_cgi_slot_t;
+struct ed_http_cgi_slot_s {
+    ed_http_cgi_slot_t *next;
+    ed_http_cgi_slot_t *prev;
+    ed_defer_t          wake;
+    unsigned            queued:1;
+};
+void ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s);
+/* Leaves the queue and drops a wake not yet run. */
+void ed_http_cgi_slot_cancel(ed_http_cgi_slot_t *s);
 /* Starts a process as config.md says (clone(CLONE_VM|CLONE_VFORK), its
  * own session, PDEATHSIG, signals reset, pipes on 0-2, the rest closed,
  * chdir, limits, execve). Returns the process, or NULL with *err: the

@@ -59,6 +59,8 @@ typedef struct {
 static ed_http_cgi_proc_t  ed_cgi_procs = { .next = &ed_cgi_procs,
                                             .prev = &ed_cgi_procs };
 static int                 ed_cgi_running;
+static ed_http_cgi_slot_t  ed_cgi_slots = { .next = &ed_cgi_slots,
+                                            .prev = &ed_cgi_slots };
 static bool                ed_cgi_no_pidfd;
 static char                ed_cgi_stack[ED_CGI_STACK]
                                __attribute__((aligned(16)));
@@ -92,6 +94,43 @@ ed_http_cgi_proc_ending(void)
         }
     }
     return false;
+}
+
+void
+ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s)
+{
+    if (s->queued) {
+        return;
+    }
+    s->prev = ed_cgi_slots.prev;
+    s->next = &ed_cgi_slots;
+    ed_cgi_slots.prev->next = s;
+    ed_cgi_slots.prev = s;
+    s->queued = 1;
+}
+
+void
+ed_http_cgi_slot_cancel(ed_http_cgi_slot_t *s)
+{
+    if (s->queued) {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        s->next = s->prev = NULL;
+        s->queued = 0;
+    }
+    ed_loop_unpost(ed_worker->loop, &s->wake);
+}
+
+/* A slot is free: the longest waiter tries it. */
+static void
+ed_cgi_slot_freed(void)
+{
+    ed_http_cgi_slot_t *s = ed_cgi_slots.next;
+
+    if (s != &ed_cgi_slots) {
+        ed_http_cgi_slot_cancel(s);
+        ed_loop_post(ed_worker->loop, &s->wake);
+    }
 }
 
 /* The child, between clone and execve: system calls only, on its own
@@ -289,6 +328,7 @@ ed_cgi_exited(ed_http_cgi_proc_t *p, int code, int status)
     p->exited = 1;
     ed_cgi_running--;
     ed_stats_add(cgi_active, -1);
+    ed_cgi_slot_freed();
     if (p->state == ED_CGI_TERM) {
         /* A grandchild ignoring SIGTERM is not waited for: the group's
          * number is safe to use only now. */

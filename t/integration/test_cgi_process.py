@@ -166,6 +166,24 @@ def test_max_processes(eddy, cgi_root):
     assert "eddy_cgi_processes_spawned_total 2\n" in text
 
 
+def test_max_processes_waits_for_an_exiting_script(eddy, cgi_root):
+    # A script closes its output, then takes 0.3 s to exit: at
+    # max_processes 1 the next request waits for its reap (woken, not
+    # polled for a fixed 50 ms) and runs, instead of a 503.
+    script(cgi_root, "linger.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nok'
+        exec >&- 2>&-
+        sleep 0.3
+    """)
+    e = eddy(config(cgi_root, cgi="max_processes: 1"))
+    for _ in range(3):
+        t0 = time.monotonic()
+        r = e.get("/cgi-bin/linger.sh", timeout=10)
+        assert (r.status, r.body) == (200, b"ok")
+    assert time.monotonic() - t0 < 1.5
+
+
 def test_no_zombie_after_1000_requests(eddy, cgi_root):
     script(cgi_root, "hi.sh", """
         #!/bin/sh
