@@ -5,18 +5,6 @@
 
 #include <unistd.h>
 
-/* One setting of the cgi block when it is written. */
-static void
-ed_cgi_explain_key(ed_explain_t *ex, const char *key)
-{
-    ed_node_t  *node;
-    const char *from = ed_explain_from(ex, "cgi", key, &node, 0);
-
-    if (node) {
-        ed_explain_set(ex, key, ed_explain_node_text(ex, node), from);
-    }
-}
-
 static void
 ed_cgi_explain_settings(ed_explain_t *ex, const ed_http_cgi_conf_t *ccf)
 {
@@ -24,11 +12,11 @@ ed_cgi_explain_settings(ed_explain_t *ex, const ed_http_cgi_conf_t *ccf)
     char               n[32];
 
     ed_explain_handler(ex, "cgi");
-    ed_cgi_explain_key(ex, "root");
-    ed_cgi_explain_key(ex, "alias");
-    ed_cgi_explain_key(ex, "index");
-    ed_cgi_explain_key(ex, "interpreters");
-    ed_cgi_explain_key(ex, "env");
+    ed_explain_key(ex, "cgi", "root");
+    ed_explain_key(ex, "cgi", "alias");
+    ed_explain_key(ex, "cgi", "index");
+    ed_explain_key(ex, "cgi", "interpreters");
+    ed_explain_key(ex, "cgi", "env");
     snprintf(n, sizeof(n), "%d", ccf->max_processes);
     ed_explain_set(ex, "max_processes", n,
                    ed_explain_from(ex, "cgi", "max_processes", NULL, 0));

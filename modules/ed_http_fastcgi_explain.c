@@ -4,52 +4,24 @@
 #include "ed_http_fastcgi.h"
 
 static void
-ed_fcgi_explain_key(ed_explain_t *ex, const char *key)
-{
-    ed_node_t  *node;
-    const char *from = ed_explain_from(ex, "fastcgi", key, &node, 0);
-
-    if (node) {
-        ed_explain_set(ex, key, ed_explain_node_text(ex, node), from);
-    }
-}
-
-static void
 ed_fcgi_explain_settings(ed_explain_t *ex, ed_http_fastcgi_conf_t *fcf)
 {
     ed_http_upstream_t *ups = fcf->ups;
-    ed_explain_buf_t    b;
-    char                at[448];
-    size_t              i;
+    char                tail[32];
 
     ed_explain_handler(ex, "fastcgi");
     ed_explain_set(ex, "pass", fcf->pass.data,
                    ed_explain_from(ex, "fastcgi", "pass", NULL, 0));
-    memset(&b, 0, sizeof(b));
-    ed_explain_printf(&b, "%.*s [", (int)ups->name.len, ups->name.data);
-    for (i = 0; i < ups->nservers; i++) {
-        ed_explain_printf(&b, "%s%.*s%s", i ? ", " : "",
-                          (int)ups->servers[i].name.len,
-                          ups->servers[i].name.data,
-                          ups->servers[i].backup ? " (backup)" : "");
-    }
-    ed_explain_printf(&b, "] keepalive %d", ups->keepalive);
-    if (ups->node && !ups->implicit) {
-        snprintf(at, sizeof(at), "%.400s:%u:%u", ups->node->file,
-                 ups->node->line, ups->node->col);
-    } else {
-        snprintf(at, sizeof(at), "made for the address in pass");
-    }
-    ed_explain_set(ex, "upstream", b.data ? b.data : "", at);
-    ed_explain_buf_free(&b);
+    snprintf(tail, sizeof(tail), "keepalive %d", ups->keepalive);
+    ed_explain_upstream(ex, ups, tail, "made for the address in pass");
     ed_explain_set(ex, "check_script", fcf->check_script == 1 ? "true"
                                                              : "false",
                    ed_explain_from(ex, "fastcgi", "check_script", NULL, 0));
-    ed_fcgi_explain_key(ex, "root");
-    ed_fcgi_explain_key(ex, "index");
-    ed_fcgi_explain_key(ex, "split_path_info");
-    ed_fcgi_explain_key(ex, "read_timeout");
-    ed_fcgi_explain_key(ex, "next_upstream");
+    ed_explain_key(ex, "fastcgi", "root");
+    ed_explain_key(ex, "fastcgi", "index");
+    ed_explain_key(ex, "fastcgi", "split_path_info");
+    ed_explain_key(ex, "fastcgi", "read_timeout");
+    ed_explain_key(ex, "fastcgi", "next_upstream");
 }
 
 static int

@@ -7,53 +7,22 @@ static const char *ed_proxy_balance_names[] = {
     "round_robin", "least_conn", "ip_hash", "hash", "random_two"
 };
 
-/* One setting of the proxy block when it is written. */
-static void
-ed_proxy_explain_key(ed_explain_t *ex, const char *key)
-{
-    ed_node_t  *node;
-    const char *from = ed_explain_from(ex, "proxy", key, &node, 0);
-
-    if (node) {
-        ed_explain_set(ex, key, ed_explain_node_text(ex, node), from);
-    }
-}
-
 static void
 ed_proxy_explain_settings(ed_explain_t *ex, ed_http_proxy_conf_t *pcf)
 {
     ed_http_upstream_t *ups = pcf->ups;
-    ed_explain_buf_t    b;
-    char                at[448];
-    size_t              i;
 
     ed_explain_handler(ex, "proxy");
     ed_explain_set(ex, "pass", pcf->pass.data,
                    ed_explain_from(ex, "proxy", "pass", NULL, 0));
-    memset(&b, 0, sizeof(b));
-    ed_explain_printf(&b, "%.*s [", (int)ups->name.len, ups->name.data);
-    for (i = 0; i < ups->nservers; i++) {
-        ed_explain_printf(&b, "%s%.*s%s", i ? ", " : "",
-                          (int)ups->servers[i].name.len,
-                          ups->servers[i].name.data,
-                          ups->servers[i].backup ? " (backup)" : "");
-    }
-    ed_explain_printf(&b, "] %s",
-                      ed_proxy_balance_names[ups->balance % 5]);
-    if (ups->node && !ups->implicit) {
-        snprintf(at, sizeof(at), "%.400s:%u:%u", ups->node->file,
-                 ups->node->line, ups->node->col);
-    } else {
-        snprintf(at, sizeof(at), "made for the URL in pass");
-    }
-    ed_explain_set(ex, "upstream", b.data ? b.data : "", at);
-    ed_explain_buf_free(&b);
-    ed_proxy_explain_key(ex, "set_headers");
-    ed_proxy_explain_key(ex, "remove_headers");
-    ed_proxy_explain_key(ex, "pass_host");
-    ed_proxy_explain_key(ex, "forwarded");
-    ed_proxy_explain_key(ex, "read_timeout");
-    ed_proxy_explain_key(ex, "next_upstream");
+    ed_explain_upstream(ex, ups, ed_proxy_balance_names[ups->balance % 5],
+                        "made for the URL in pass");
+    ed_explain_key(ex, "proxy", "set_headers");
+    ed_explain_key(ex, "proxy", "remove_headers");
+    ed_explain_key(ex, "proxy", "pass_host");
+    ed_explain_key(ex, "proxy", "forwarded");
+    ed_explain_key(ex, "proxy", "read_timeout");
+    ed_explain_key(ex, "proxy", "next_upstream");
 }
 
 /* The head sent upstream, as ed_proxy_send_head makes it for the first

@@ -3,6 +3,7 @@
  * where a setting comes from. The location is the one
  * ed_http_find_location chooses; the trail only says why. */
 #include "ed_http_explain.h"
+#include "ed_http_upstream.h"
 
 #include <stdarg.h>
 
@@ -996,4 +997,42 @@ ed_explain_passes(ed_explain_run_t *run)
         rc = ED_ERROR;
     }
     return rc;
+}
+
+void
+ed_explain_key(ed_explain_t *ex, const char *block, const char *key)
+{
+    ed_node_t  *node;
+    const char *from = ed_explain_from(ex, block, key, &node, 0);
+
+    if (node) {
+        ed_explain_set(ex, key, ed_explain_node_text(ex, node), from);
+    }
+}
+
+void
+ed_explain_upstream(ed_explain_t *ex, const ed_http_upstream_t *ups,
+                    const char *tail, const char *implicit)
+{
+    ed_explain_buf_t b;
+    char             at[448];
+    size_t           i;
+
+    memset(&b, 0, sizeof(b));
+    ed_explain_printf(&b, "%.*s [", (int)ups->name.len, ups->name.data);
+    for (i = 0; i < ups->nservers; i++) {
+        ed_explain_printf(&b, "%s%.*s%s", i ? ", " : "",
+                          (int)ups->servers[i].name.len,
+                          ups->servers[i].name.data,
+                          ups->servers[i].backup ? " (backup)" : "");
+    }
+    ed_explain_printf(&b, "] %s", tail);
+    if (ups->node && !ups->implicit) {
+        snprintf(at, sizeof(at), "%.400s:%u:%u", ups->node->file,
+                 ups->node->line, ups->node->col);
+    } else {
+        snprintf(at, sizeof(at), "%s", implicit);
+    }
+    ed_explain_set(ex, "upstream", b.data ? b.data : "", at);
+    ed_explain_buf_free(&b);
 }

@@ -87,6 +87,16 @@ const char *ed_explain_from(ed_explain_t *ex, const char *block,
 /* The text of a node as written: a scalar's value, or "[a, b]" for a
  * list of scalars. In the request pool. */
 const char *ed_explain_node_text(ed_explain_t *ex, const ed_node_t *node);
+/* A setting of block (NULL: of the location itself) as written, with
+ * where it comes from; nothing when it is not written anywhere. */
+void ed_explain_key(ed_explain_t *ex, const char *block, const char *key);
+/* The setting "upstream": the group's name, its servers (backups
+ * marked) and tail (its balancing, say), from where the group is
+ * defined, or `implicit` for a group made for a pass address. */
+struct ed_http_upstream_s;
+void ed_explain_upstream(ed_explain_t *ex,
+                         const struct ed_http_upstream_s *ups,
+                         const char *tail, const char *implicit);
 /* An access-phase verdict: module, verdict ("allow", "deny", "not
  * consulted", ...), status when the module refuses the request (0:
  * it goes on), and a detail. */
