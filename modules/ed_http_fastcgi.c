@@ -10,38 +10,12 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-/* Failure kinds of an attempt. */
-enum {
-    ED_FCGI_FT_ERROR = 1,   /* connect/reset/closed/bad record before a
-                             * byte of STDOUT */
-    ED_FCGI_FT_TIMEOUT,     /* connect, send or read timeout */
-    ED_FCGI_FT_INVALID,     /* an invalid response */
-    ED_FCGI_FT_STATUS       /* Status 502/503/504 listed in next_upstream */
-};
-
-/* What the upstream timer stands for. */
-enum {
-    ED_FCGI_T_CONNECT = 1,
-    ED_FCGI_T_SEND,
-    ED_FCGI_T_READ
-};
-
 #define ED_FCGI_SLACK 128   /* pieces fit one pooled buffer */
 
 typedef struct {
     ed_http_request_t         *r;
     ed_http_fastcgi_conf_t    *fcf;
-    ed_http_upstream_t        *ups;
-    ed_http_upstream_conn_t   *uc;
-    ed_http_upstream_server_t *server;
-    ed_http_upstream_try_t    *try;
-    uint8_t                   *tried;
-    uint32_t                   hash;
-    unsigned                   tries;
-    int                        fail_status;  /* 502 or 504 at the end */
-    ed_msec_t                  start;        /* of the attempt */
-    ed_timer_t                 utimer;
-    int                        ukind;        /* ED_FCGI_T_* */
+    ed_http_upstream_attempts_t a;        /* the servers tried */
     size_t                     piece;
 
     /* BEGIN_REQUEST and PARAMS (and STDIN when the body is in memory or
@@ -87,7 +61,6 @@ typedef struct {
     unsigned                   done:1;         /* torn down */
 } ed_fcgi_ctx_t;
 
-static int ed_fcgi_next(ed_fcgi_ctx_t *ctx);
 static void ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status);
 static void ed_fcgi_read_more(ed_fcgi_ctx_t *ctx);
 
@@ -283,20 +256,20 @@ ed_fcgi_teardown(ed_fcgi_ctx_t *ctx, bool keep)
         return;
     }
     ctx->done = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     ed_http_body_stop(r);
     if (ctx->err) {
         ed_http_cgi_stderr_end(r, ctx->err);
     }
-    if (ctx->uc) {
-        ctx->server->conns--;
+    if (ctx->a.uc) {
+        ctx->a.server->conns--;
         if (keep) {
-            ed_http_upstream_release(ctx->uc);
+            ed_http_upstream_release(ctx->a.uc);
         } else {
-            ctx->uc->owner = NULL;
-            ed_http_upstream_close(ctx->uc);
+            ctx->a.uc->owner = NULL;
+            ed_http_upstream_close(ctx->a.uc);
         }
-        ctx->uc = NULL;
+        ctx->a.uc = NULL;
     }
 }
 
@@ -353,23 +326,6 @@ ed_fcgi_finish(ed_fcgi_ctx_t *ctx, int rc)
     ed_http_finalize(r, rc);
 }
 
-static void
-ed_fcgi_try_end(ed_fcgi_ctx_t *ctx, int status)
-{
-    if (ctx->try) {
-        ctx->try->status = status;
-        ctx->try->msec = ed_current_msec - ctx->start;
-        ed_http_upstream_time(ctx->server->shm, ctx->try->msec);
-    }
-}
-
-static void
-ed_fcgi_utimer(ed_fcgi_ctx_t *ctx, int kind, ed_msec_t t)
-{
-    ctx->ukind = kind;
-    ed_timer_add(ed_worker->loop, &ctx->utimer, t);
-}
-
 /* The application failed after the response head went out: what was
  * given goes out, then the client connection closes (HTTP/2: the stream
  * is reset), so the body cannot look complete. Before, the status. Last
@@ -379,7 +335,7 @@ ed_fcgi_body_failed(ed_fcgi_ctx_t *ctx, int status)
 {
     ed_http_request_t *r = ctx->r;
 
-    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
+    ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec, r);
     if (!r->header_sent) {
         r->headers_out.nelts = 0;
         r->content_type.data = NULL;
@@ -395,18 +351,14 @@ ed_fcgi_body_failed(ed_fcgi_ctx_t *ctx, int status)
 static void
 ed_fcgi_on_utimer(ed_timer_t *t)
 {
-    ed_fcgi_ctx_t      *ctx = t->data;
-    static const char  *what[] = { "", "connecting to", "sending to",
-                                   "reading from" };
+    ed_fcgi_ctx_t *ctx = t->data;
 
-    ed_http_log(ED_LOG_ERR, ctx->r, 0,
-                "upstream timed out while %s %s (upstream \"%s\")",
-                what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
+    ed_http_upstream_attempts_timed_out(&ctx->a);
     if (ctx->head_done) {
         ed_fcgi_body_failed(ctx, 504);
         return;
     }
-    ed_fcgi_fail(ctx, ED_FCGI_FT_TIMEOUT, 504);
+    ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_TIMEOUT, 504);
 }
 
 /* Writes body bytes as STDIN records. A failed write is reported by the
@@ -446,7 +398,7 @@ ed_fcgi_stdin_out(ed_fcgi_ctx_t *ctx, const char *p, size_t len)
             ctx->replay_len += len;
         }
     }
-    ed_fcgi_stdin_write(&ctx->uc->c.stream, p, len);
+    ed_fcgi_stdin_write(&ctx->a.uc->c.stream, p, len);
 }
 
 static void
@@ -456,8 +408,8 @@ ed_fcgi_on_upstream_drain(ed_stream_t *s)
     ed_fcgi_ctx_t           *ctx = uc->owner;
 
     s->on_drain = NULL;
-    if (ctx->ukind == ED_FCGI_T_SEND) {
-        ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (ctx->a.kind == ED_HTTP_UPS_T_SEND) {
+        ed_timer_del(ed_worker->loop, &ctx->a.timer);
     }
     ed_http_body_resume(ctx->r);
 }
@@ -478,23 +430,25 @@ ed_fcgi_on_body(ed_http_request_t *r, void *data, int rc, const char *p,
         ed_fcgi_finish(ctx, rc);
         return;
     }
-    if (ctx->uc == NULL) {
+    if (ctx->a.uc == NULL) {
         return;
     }
-    us = &ctx->uc->c.stream;
+    us = &ctx->a.uc->c.stream;
     ed_fcgi_stdin_out(ctx, p, len);
     if (rc == ED_DONE) {
         ed_fcgi_header(hdr, ED_FCGI_STDIN, 0, 0);
         ed_stream_write(us, hdr, sizeof(hdr));
         ctx->body_done = 1;
         if (!ctx->stdout_seen) {
-            ed_fcgi_utimer(ctx, ED_FCGI_T_READ, ctx->fcf->read_timeout);
+            ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                            ctx->fcf->read_timeout);
         }
     } else if (ed_stream_write_blocked(us)) {
         ed_http_body_pause(r);
         us->on_drain = ed_fcgi_on_upstream_drain;
         if (!ctx->stdout_seen) {
-            ed_fcgi_utimer(ctx, ED_FCGI_T_SEND, ctx->fcf->send_timeout);
+            ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_SEND,
+                                            ctx->fcf->send_timeout);
         }
     }
 }
@@ -509,7 +463,7 @@ ed_fcgi_connected(ed_fcgi_ctx_t *ctx)
 
     ctx->connected = 1;
     ctx->sent = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     /* The response is read from now on: an application may answer
      * before it has read the whole body. */
     ed_fcgi_read_more(ctx);
@@ -538,8 +492,8 @@ ed_fcgi_on_connect(ed_http_upstream_conn_t *uc, int rc)
     if (rc != ED_OK) {
         ed_http_log(ED_LOG_ERR, ctx->r, errno,
                     "connect() to %s failed (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return ED_DONE;
     }
     if (ed_fcgi_connected(ctx) != ED_OK) {
@@ -547,23 +501,6 @@ ed_fcgi_on_connect(ed_http_upstream_conn_t *uc, int rc)
         return ED_DONE;
     }
     return ED_OK;
-}
-
-/* Whether the method may be sent twice (RFC 9110 9.2.2). */
-static bool
-ed_fcgi_idempotent(ed_http_request_t *r)
-{
-    switch (r->head.method_id) {
-    case ED_HTTP_GET:
-    case ED_HTTP_HEAD:
-    case ED_HTTP_PUT:
-    case ED_HTTP_DELETE:
-    case ED_HTTP_OPTIONS:
-    case ED_HTTP_TRACE:
-        return true;
-    default:
-        return false;
-    }
 }
 
 /* Whether the request may go to an application again: its body is at
@@ -574,7 +511,7 @@ ed_fcgi_may_resend(ed_fcgi_ctx_t *ctx)
     if (ctx->body_started && ctx->replay_lost) {
         return false;
     }
-    return !ctx->sent || ed_fcgi_idempotent(ctx->r);
+    return !ctx->sent || ed_http_upstream_idempotent(ctx->r);
 }
 
 static void ed_fcgi_retry_stale(ed_fcgi_ctx_t *ctx);
@@ -598,19 +535,19 @@ ed_fcgi_on_upstream_close(ed_stream_t *s)
     }
     ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s closed the connection "
                 "while reading the request (upstream \"%s\")",
-                ctx->server->name.data, ctx->ups->name.data);
-    ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+                ctx->a.server->name.data, ctx->a.ups->name.data);
+    ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
 }
 
 #define ed_fcgi_cpy(p, s, n) ((char *)memcpy(p, s, n) + (n))
 
-/* Names the stderr logger's lines: the prefix after ctx->server (each
+/* Names the stderr logger's lines: the prefix after ctx->a.server (each
  * attempt's), the suffix after the group. ED_OK or ED_ERROR (ENOMEM). */
 static int
 ed_fcgi_stderr_names(ed_fcgi_ctx_t *ctx)
 {
     static const char  pre[] = "fastcgi stderr from ";
-    const ed_str_t    *sn = &ctx->server->name, *gn = &ctx->ups->name;
+    const ed_str_t    *sn = &ctx->a.server->name, *gn = &ctx->a.ups->name;
     char              *p;
 
     p = ed_pnalloc(ctx->r->pool, sizeof(pre) - 1 + sn->len + 1);
@@ -654,38 +591,39 @@ ed_fcgi_stderr_logger(ed_fcgi_ctx_t *ctx)
     return ctx->err;
 }
 
-/* Starts one exchange on ctx->server: a pooled connection when allowed
+/* Starts one exchange on ctx->a.server: a pooled connection when allowed
  * and available, else a new one. ED_AGAIN, ED_ERROR (connect failed at
  * once, errno set), or 500. */
 static int
-ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
+ed_fcgi_attempt(ed_http_upstream_attempts_t *a, bool pooled)
 {
+    ed_fcgi_ctx_t           *ctx = ed_container_of(a, ed_fcgi_ctx_t, a);
     ed_http_upstream_conn_t *uc = NULL;
     int                      rc = ED_AGAIN;
 
     ctx->reused = 0;
     ctx->connected = 0;
-    ctx->start = ed_current_msec;
+    ctx->a.start = ed_current_msec;
     memset(&ctx->fp, 0, sizeof(ctx->fp));
     ctx->hlen = 0;
     ctx->stdout_seen = 0;
     ed_http_cgi_head_init(&ctx->head, ctx->fields, ctx->fcf->buffer_size);
     if (pooled) {
-        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server, NULL);
+        uc = ed_http_upstream_get_idle(ctx->a.ups, ctx->a.server, NULL);
     }
     if (uc) {
         uc->owner = ctx;
         ctx->reused = 1;
         rc = ED_OK;
     } else {
-        rc = ed_http_upstream_connect(ctx->ups, ctx->server, NULL, ctx,
+        rc = ed_http_upstream_connect(ctx->a.ups, ctx->a.server, NULL, ctx,
                                       ed_fcgi_on_connect, &uc);
         if (rc == ED_ERROR) {
             return ED_ERROR;
         }
     }
-    ctx->uc = uc;
-    ctx->server->conns++;
+    ctx->a.uc = uc;
+    ctx->a.server->conns++;
     uc->requests++;
     /* Its stderr lines name the application. */
     if (ctx->err != NULL && ed_fcgi_stderr_names(ctx) != ED_OK) {
@@ -709,72 +647,11 @@ ed_fcgi_attempt(ed_fcgi_ctx_t *ctx, bool pooled)
         }
     }
     if (rc == ED_AGAIN) {
-        ed_fcgi_utimer(ctx, ED_FCGI_T_CONNECT, ctx->fcf->connect_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_CONNECT,
+                                        ctx->fcf->connect_timeout);
         return ED_AGAIN;
     }
     return ed_fcgi_connected(ctx) == ED_OK ? ED_AGAIN : 500;
-}
-
-/* Picks servers until an attempt is under way. ED_AGAIN, or the status
- * to answer with. */
-static int
-ed_fcgi_next(ed_fcgi_ctx_t *ctx)
-{
-    int rc;
-
-    for (;;) {
-        if (ctx->fcf->next_upstream_tries
-            && ctx->tries >= (unsigned)ctx->fcf->next_upstream_tries)
-        {
-            return ctx->fail_status;
-        }
-        ctx->server = ed_http_upstream_next(ctx->r, ctx->ups, ctx->hash,
-                                            ctx->tried, &ctx->tries,
-                                            &ctx->try);
-        if (ctx->server == NULL) {
-            return ctx->fail_status;
-        }
-        rc = ed_fcgi_attempt(ctx, true);
-        if (rc != ED_ERROR) {
-            return rc;
-        }
-        ed_http_log(ED_LOG_ERR, ctx->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_fcgi_try_end(ctx, 502);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
-                                ctx->r);
-        ctx->fail_status = 502;
-        if (!(ctx->fcf->next_upstream & ED_HTTP_UPS_NEXT_ERROR)) {
-            return 502;
-        }
-    }
-}
-
-/* Whether another server may be tried after a failure of kind ft. */
-static bool
-ed_fcgi_may_retry(ed_fcgi_ctx_t *ctx, int ft, int status)
-{
-    int bit;
-
-    switch (ft) {
-    case ED_FCGI_FT_ERROR:
-        bit = ED_HTTP_UPS_NEXT_ERROR;
-        break;
-    case ED_FCGI_FT_TIMEOUT:
-        bit = ED_HTTP_UPS_NEXT_TIMEOUT;
-        break;
-    case ED_FCGI_FT_STATUS:
-        bit = status == 502 ? ED_HTTP_UPS_NEXT_502
-              : status == 503 ? ED_HTTP_UPS_NEXT_503 : ED_HTTP_UPS_NEXT_504;
-        break;
-    default:
-        return false;
-    }
-    if (!(ctx->fcf->next_upstream & bit) || ctx->r->header_sent) {
-        return false;
-    }
-    return ed_fcgi_may_resend(ctx);
 }
 
 /* An attempt failed before the response head went out: the next server,
@@ -784,28 +661,25 @@ ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status)
 {
     int rc;
 
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
-    ed_fcgi_try_end(ctx, status);
-    if (ft != ED_FCGI_FT_STATUS) {
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
+    ed_http_upstream_attempts_end(&ctx->a, status);
+    if (ft != ED_HTTP_UPS_FT_STATUS) {
+        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec,
                                 ctx->r);
     }
-    if (ctx->uc) {
-        ctx->server->conns--;
-        ctx->uc->owner = NULL;
-        ed_http_upstream_close(ctx->uc);
-        ctx->uc = NULL;
-    }
-    ctx->fail_status = ft == ED_FCGI_FT_TIMEOUT ? 504 : 502;
+    ed_http_upstream_attempts_close(&ctx->a);
+    ctx->a.fail_status = ft == ED_HTTP_UPS_FT_TIMEOUT ? 504 : 502;
     if (ctx->r->header_sent) {
         ed_fcgi_finish(ctx, ED_ERROR);
         return;
     }
-    if (!ed_fcgi_may_retry(ctx, ft, status)) {
-        ed_fcgi_finish(ctx, ctx->fail_status);
+    if (!ed_http_upstream_attempts_retry(&ctx->a, ft, status)
+        || !ed_fcgi_may_resend(ctx))
+    {
+        ed_fcgi_finish(ctx, ctx->a.fail_status);
         return;
     }
-    rc = ed_fcgi_next(ctx);
+    rc = ed_http_upstream_attempts_next(&ctx->a);
     if (rc != ED_AGAIN) {
         ed_fcgi_finish(ctx, rc);
     }
@@ -819,19 +693,16 @@ ed_fcgi_retry_stale(ed_fcgi_ctx_t *ctx)
     int rc;
 
     ctx->stale_retried = 1;
-    ctx->server->conns--;
-    ctx->uc->owner = NULL;
-    ed_http_upstream_close(ctx->uc);
-    ctx->uc = NULL;
-    rc = ed_fcgi_attempt(ctx, false);
+    ed_http_upstream_attempts_close(&ctx->a);
+    rc = ed_fcgi_attempt(&ctx->a, false);
     if (rc == ED_AGAIN) {
         return;
     }
     if (rc == ED_ERROR) {
         ed_http_log(ED_LOG_ERR, ctx->r, errno,
                     "connect() to %s failed (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return;
     }
     ed_fcgi_finish(ctx, rc);
@@ -845,9 +716,10 @@ static void ed_fcgi_on_read(ed_stream_t *s, int status, char *data,
 static void
 ed_fcgi_read_more(ed_fcgi_ctx_t *ctx)
 {
-    ed_stream_read_some(&ctx->uc->c.stream, ctx->piece, ed_fcgi_on_read);
+    ed_stream_read_some(&ctx->a.uc->c.stream, ctx->piece, ed_fcgi_on_read);
     if (ctx->body_done || ctx->stdout_seen) {
-        ed_fcgi_utimer(ctx, ED_FCGI_T_READ, ctx->fcf->read_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                        ctx->fcf->read_timeout);
     }
 }
 
@@ -857,7 +729,7 @@ ed_fcgi_on_client_ready(ed_http_request_t *r, void *data)
     ed_fcgi_ctx_t *ctx = data;
 
     ed_unused(r);
-    if (ctx->uc && !ctx->done) {
+    if (ctx->a.uc && !ctx->done) {
         ed_fcgi_read_more(ctx);
     }
 }
@@ -877,8 +749,8 @@ ed_fcgi_body_out(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
             ed_http_log(ED_LOG_WARN, ctx->r, 0,
                         "upstream %s sent more than its Content-Length of "
                         "%" PRId64 " bytes; the rest is dropped "
-                        "(upstream \"%s\")", ctx->server->name.data,
-                        ctx->head.content_length, ctx->ups->name.data);
+                        "(upstream \"%s\")", ctx->a.server->name.data,
+                        ctx->head.content_length, ctx->a.ups->name.data);
         }
         n = (size_t)ctx->left;
         if (n == 0) {
@@ -902,28 +774,24 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
     int                 rc, st;
 
     ctx->head_done = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     st = h->status ? h->status : 200;
-    if ((st == 502 || st == 503 || st == 504)
-        && ed_fcgi_may_retry(ctx, ED_FCGI_FT_STATUS, st)
-        && (ctx->fcf->next_upstream_tries == 0
-            || ctx->tries < (unsigned)ctx->fcf->next_upstream_tries)
-        && ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
-                                 ed_current_msec) >= 0)
+    if (ed_http_upstream_attempts_status(&ctx->a, st)
+        && ed_fcgi_may_resend(ctx))
     {
         ed_http_log(ED_LOG_WARN, r, 0, "upstream %s answered %d, trying the "
-                    "next server (upstream \"%s\")", ctx->server->name.data,
-                    st, ctx->ups->name.data);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
+                    "next server (upstream \"%s\")", ctx->a.server->name.data,
+                    st, ctx->a.ups->name.data);
+        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec, r);
         ctx->head_done = 0;
-        ed_fcgi_fail(ctx, ED_FCGI_FT_STATUS, st);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_STATUS, st);
         return ED_DONE;
     }
     rc = ed_http_cgi_head_apply(r, h);
     if (rc == ED_DECLINED) {
         /* A local redirect: the rest of the output is not wanted. */
-        ed_fcgi_try_end(ctx, 200);
-        ed_http_upstream_succeeded(ctx->server);
+        ed_http_upstream_attempts_end(&ctx->a, 200);
+        ed_http_upstream_succeeded(ctx->a.server);
         ed_fcgi_teardown(ctx, false);
         rc = ed_http_cgi_redirect(r, &h->location);
         if (rc != ED_AGAIN) {
@@ -935,7 +803,7 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
         ed_fcgi_finish(ctx, 500);
         return ED_DONE;
     }
-    ed_fcgi_try_end(ctx, r->status);
+    ed_http_upstream_attempts_end(&ctx->a, r->status);
     if (ed_worker->quitting && !ed_http_quit_keepalive(r->hc)) {
         r->keepalive = 0;
     }
@@ -999,11 +867,11 @@ ed_fcgi_stdout(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
     }
     if (rc == ED_ERROR) {
         ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s sent an invalid "
-                    "response head (upstream \"%s\")", ctx->server->name.data,
-                    ctx->ups->name.data);
+                    "response head (upstream \"%s\")",
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
         ed_http_log(ED_LOG_INFO, ctx->r, 0, "invalid CGI response head: %s",
                     ctx->head.error);
-        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
         return ED_DONE;
     }
     if (ed_fcgi_on_head(ctx) != ED_OK) {
@@ -1022,34 +890,35 @@ static void
 ed_fcgi_end(ed_fcgi_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
-    ed_stream_t       *us = &ctx->uc->c.stream;
+    ed_stream_t       *us = &ctx->a.uc->c.stream;
     bool               keep;
 
     if (ctx->fp.app_status != 0) {
         ed_http_log(ED_LOG_INFO, r, 0, "upstream %s ended the request with "
-                    "appStatus %u (upstream \"%s\")", ctx->server->name.data,
-                    ctx->fp.app_status, ctx->ups->name.data);
+                    "appStatus %u (upstream \"%s\")", ctx->a.server->name.data,
+                    ctx->fp.app_status, ctx->a.ups->name.data);
     }
     if (!ctx->head_done) {
         /* The output ended before the head's empty line. */
         ed_http_log(ED_LOG_ERR, r, 0, "upstream %s sent an invalid response "
-                    "head (upstream \"%s\")", ctx->server->name.data,
-                    ctx->ups->name.data);
-        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+                    "head (upstream \"%s\")", ctx->a.server->name.data,
+                    ctx->a.ups->name.data);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
         return;
     }
     if (ctx->left > 0 && !ctx->discard) {
         ed_http_log(ED_LOG_ERR, r, 0, "upstream %s sent %" PRId64 " bytes "
                     "less than its Content-Length (upstream \"%s\")",
-                    ctx->server->name.data, ctx->left, ctx->ups->name.data);
+                    ctx->a.server->name.data, ctx->left,
+                    ctx->a.ups->name.data);
         ed_fcgi_teardown(ctx, false);
         ed_http_finalize(r, ED_HTTP_CUT);
         return;
     }
-    if (ctx->try) {
-        ctx->try->msec = ed_current_msec - ctx->start;
+    if (ctx->a.try) {
+        ctx->a.try->msec = ed_current_msec - ctx->a.start;
     }
-    ed_http_upstream_succeeded(ctx->server);
+    ed_http_upstream_succeeded(ctx->a.server);
     keep = ctx->keep && ctx->body_done && !ed_stream_buffered(us)
            && !us->rdhup && !us->eof && !us->error;
     ed_fcgi_teardown(ctx, keep);
@@ -1061,9 +930,9 @@ static void
 ed_fcgi_broken(ed_fcgi_ctx_t *ctx)
 {
     if (!ctx->stdout_seen) {
-        ed_fcgi_fail(ctx, ED_FCGI_FT_ERROR, 502);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
     } else if (!ctx->head_done) {
-        ed_fcgi_fail(ctx, ED_FCGI_FT_INVALID, 502);
+        ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
     } else {
         ed_fcgi_body_failed(ctx, 502);
     }
@@ -1077,7 +946,7 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
     size_t                   pos = 0, used, off, n;
     int                      rc, ev;
 
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     if (status == ED_OK || (status == ED_DONE && len)) {
         while (pos < len) {
             rc = ed_fcgi_parse(&ctx->fp, data + pos, len - pos, &used, &ev,
@@ -1085,8 +954,8 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
             if (rc == ED_ERROR) {
                 ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s sent an "
                             "invalid FastCGI record (%s) (upstream \"%s\")",
-                            ctx->server->name.data, ctx->fp.error,
-                            ctx->ups->name.data);
+                            ctx->a.server->name.data, ctx->fp.error,
+                            ctx->a.ups->name.data);
                 ed_fcgi_broken(ctx);
                 return;
             }
@@ -1128,10 +997,10 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_http_log(ED_LOG_ERR, ctx->r, 0, "upstream %s closed the connection "
-                "%s (upstream \"%s\")", ctx->server->name.data,
+                "%s (upstream \"%s\")", ctx->a.server->name.data,
                 ctx->fp.records == 0 ? "without a response"
                                      : "before END_REQUEST",
-                ctx->ups->name.data);
+                ctx->a.ups->name.data);
     ed_fcgi_broken(ctx);
 }
 
@@ -1239,32 +1108,12 @@ ed_http_fastcgi_script(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
 static int
 ed_fcgi_start(ed_fcgi_ctx_t *ctx)
 {
-    ed_http_request_t    *r = ctx->r;
-    const ed_peer_addr_t *peer;
-    ed_str_t              key;
-
-    if (ed_fcgi_build(ctx) != ED_OK) {
+    if (ed_fcgi_build(ctx) != ED_OK
+        || ed_http_upstream_attempts_hash(&ctx->a) != ED_OK)
+    {
         return 500;
     }
-    switch (ctx->ups->balance) {
-    case ED_HTTP_BALANCE_IP_HASH:
-        peer = ed_http_remote(r);
-        if (peer->sa.sa_family == AF_INET) {
-            ctx->hash = ed_http_upstream_hash(&peer->in.sin_addr, 4);
-        } else if (peer->sa.sa_family == AF_INET6) {
-            ctx->hash = ed_http_upstream_hash(&peer->in6.sin6_addr, 16);
-        }
-        break;
-    case ED_HTTP_BALANCE_HASH:
-        if (ed_http_template_run(r, ctx->ups->hash_key, &key) != ED_OK) {
-            return 500;
-        }
-        ctx->hash = ed_http_upstream_hash(key.data, key.len);
-        break;
-    default:
-        break;
-    }
-    return ed_fcgi_next(ctx);
+    return ed_http_upstream_attempts_next(&ctx->a);
 }
 
 /* A body of unknown length, read to learn CONTENT_LENGTH (RFC 3875
@@ -1308,13 +1157,15 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     ed_http_fastcgi_conf_t     *fcf = lcf->block;
     ed_fcgi_ctx_t              *ctx;
     const char                 *file;
-    size_t                      bits;
     int                         rc;
 
     ctx = ed_pcalloc(r->pool, sizeof(ed_fcgi_ctx_t));
-    bits = (fcf->ups->nservers + 7) / 8;
     if (ctx == NULL
-        || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
+        || ed_http_upstream_attempts_init(&ctx->a, r, fcf->ups,
+                                          fcf->next_upstream,
+                                          fcf->next_upstream_tries,
+                                          ed_fcgi_attempt,
+                                          ed_fcgi_on_utimer, ctx) != ED_OK
         || ed_pool_cleanup_add(r->pool, ed_fcgi_cleanup, ctx) != ED_OK
         || (ctx->fields = ed_fcgi_fields_get()) == NULL)
     {
@@ -1332,12 +1183,8 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     r->upstream->head.len = 0;
     ctx->r = r;
     ctx->fcf = fcf;
-    ctx->ups = fcf->ups;
-    ctx->fail_status = 502;
     ctx->left = -1;
     ctx->keep = fcf->ups->keepalive > 0;
-    ctx->utimer.handler = ed_fcgi_on_utimer;
-    ctx->utimer.data = ctx;
     ctx->piece = ed_worker->bufs.size > 2 * ED_FCGI_SLACK
                      ? ed_worker->bufs.size - ED_FCGI_SLACK
                      : ed_worker->bufs.size;

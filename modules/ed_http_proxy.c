@@ -5,39 +5,14 @@
 
 #include <sys/socket.h>
 
-/* Failure kinds of an attempt. */
-enum {
-    ED_PROXY_FT_ERROR = 1,   /* connect/reset/closed before a response */
-    ED_PROXY_FT_TIMEOUT,     /* connect, send or read timeout */
-    ED_PROXY_FT_INVALID,     /* an invalid response head */
-    ED_PROXY_FT_STATUS       /* a 502/503/504 listed in next_upstream */
-};
-
-/* What the upstream timer stands for. */
-enum {
-    ED_PROXY_T_CONNECT = 1,
-    ED_PROXY_T_SEND,
-    ED_PROXY_T_READ
-};
-
 #define ED_PROXY_MAX_HEADERS 100
 #define ED_PROXY_SLACK       128   /* pieces fit one pooled buffer */
 
 typedef struct {
     ed_http_request_t         *r;
     ed_http_proxy_conf_t      *pcf;
-    ed_http_upstream_t        *ups;
-    ed_http_upstream_conn_t   *uc;
-    ed_http_upstream_server_t *server;
-    ed_http_upstream_try_t    *try;
+    ed_http_upstream_attempts_t a;        /* the servers tried */
     ed_http_proxy_cache_t     *cache;        /* NULL: no cache */
-    uint8_t                   *tried;
-    uint32_t                   hash;
-    unsigned                   tries;
-    int                        fail_status;  /* 502 or 504 at the end */
-    ed_msec_t                  start;        /* of the attempt */
-    ed_timer_t                 utimer;       /* upstream side */
-    int                        ukind;        /* ED_PROXY_T_* */
     ed_http_decoder_t          rbody;        /* the response body */
     size_t                     piece;
     /* The request body as sent, kept for a retry while it is small. */
@@ -62,7 +37,6 @@ typedef struct {
     unsigned                   done:1;         /* torn down */
 } ed_http_proxy_ctx_t;
 
-static int ed_proxy_next(ed_http_proxy_ctx_t *ctx);
 static void ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status);
 static void ed_proxy_finish(ed_http_proxy_ctx_t *ctx, int rc);
 static void ed_proxy_on_head(ed_stream_t *s, int status, char *data,
@@ -136,7 +110,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     char                         *head;
     size_t                        len;
 
-    if (ed_http_proxy_request_init(r, pcf, &ctx->server->host, &q, &bad)
+    if (ed_http_proxy_request_init(r, pcf, &ctx->a.server->host, &q, &bad)
         != ED_OK)
     {
         return ED_ERROR;
@@ -165,7 +139,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     }
     r->upstream->head.data = head;
     r->upstream->head.len = len;
-    return ed_stream_write(&ctx->uc->c.stream, head, len);
+    return ed_stream_write(&ctx->a.uc->c.stream, head, len);
 }
 
 /* Attempts. */
@@ -181,17 +155,17 @@ ed_proxy_teardown(ed_http_proxy_ctx_t *ctx, bool keep)
         return;
     }
     ctx->done = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     ed_http_body_stop(r);
-    if (ctx->uc) {
-        ctx->server->conns--;
+    if (ctx->a.uc) {
+        ctx->a.server->conns--;
         if (keep) {
-            ed_http_upstream_release(ctx->uc);
+            ed_http_upstream_release(ctx->a.uc);
         } else {
-            ctx->uc->owner = NULL;
-            ed_http_upstream_close(ctx->uc);
+            ctx->a.uc->owner = NULL;
+            ed_http_upstream_close(ctx->a.uc);
         }
-        ctx->uc = NULL;
+        ctx->a.uc = NULL;
     }
 }
 
@@ -210,8 +184,8 @@ ed_proxy_cleanup(void *data)
 static int
 ed_proxy_stale_cond(int ft)
 {
-    return ft == ED_PROXY_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
-           : ft == ED_PROXY_FT_INVALID ? ED_CACHE_STALE_INVALID
+    return ft == ED_HTTP_UPS_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
+           : ft == ED_HTTP_UPS_FT_INVALID ? ED_CACHE_STALE_INVALID
            : ED_CACHE_STALE_ERROR;
 }
 
@@ -244,16 +218,6 @@ ed_proxy_finish(ed_http_proxy_ctx_t *ctx, int rc)
     ed_http_finalize(r, rc);
 }
 
-static void
-ed_proxy_try_end(ed_http_proxy_ctx_t *ctx, int status)
-{
-    if (ctx->try) {
-        ctx->try->status = status;
-        ctx->try->msec = ed_current_msec - ctx->start;
-        ed_http_upstream_time(ctx->server->shm, ctx->try->msec);
-    }
-}
-
 /* The response is complete: the connection goes back to the pool when
  * the exchange left it clean. Last call. */
 static void
@@ -264,36 +228,25 @@ ed_proxy_done(ed_http_proxy_ctx_t *ctx)
     /* The whole body arrived: a response being stored takes its place
      * in the cache. */
     ed_http_proxy_cache_done(r, ctx->cache);
-    if (ctx->try) {
-        ctx->try->msec = ed_current_msec - ctx->start;
+    if (ctx->a.try) {
+        ctx->a.try->msec = ed_current_msec - ctx->a.start;
     }
-    ed_http_upstream_succeeded(ctx->server);
+    ed_http_upstream_succeeded(ctx->a.server);
     ed_proxy_teardown(ctx, ctx->reusable && ctx->body_done);
     ed_http_finalize(r, ED_OK);
-}
-
-static void
-ed_proxy_utimer(ed_http_proxy_ctx_t *ctx, int kind, ed_msec_t t)
-{
-    ctx->ukind = kind;
-    ed_timer_add(ed_worker->loop, &ctx->utimer, t);
 }
 
 static void
 ed_proxy_on_utimer(ed_timer_t *t)
 {
     ed_http_proxy_ctx_t *ctx = t->data;
-    static const char   *what[] = { "", "connecting to", "sending to",
-                                    "reading from" };
 
-    ed_http_log(ED_LOG_ERR, ctx->r, 0,
-                "upstream timed out while %s %s (upstream \"%s\")",
-                what[ctx->ukind], ctx->server->name.data, ctx->ups->name.data);
+    ed_http_upstream_attempts_timed_out(&ctx->a);
     if (ctx->head_received) {
         ed_proxy_body_failed(ctx, 504);
         return;
     }
-    ed_proxy_fail(ctx, ED_PROXY_FT_TIMEOUT, 504);
+    ed_proxy_fail(ctx, ED_HTTP_UPS_FT_TIMEOUT, 504);
 }
 
 /* Keeps the encoded body bytes for a resend while they fit. */
@@ -316,7 +269,7 @@ static void
 ed_proxy_body_out(ed_http_proxy_ctx_t *ctx, const char *p, size_t len)
 {
     ed_proxy_keep(ctx, p, len);
-    ed_stream_write(&ctx->uc->c.stream, p, len);
+    ed_stream_write(&ctx->a.uc->c.stream, p, len);
 }
 
 static void
@@ -326,8 +279,8 @@ ed_proxy_on_upstream_drain(ed_stream_t *s)
     ed_http_proxy_ctx_t     *ctx = uc->owner;
 
     s->on_drain = NULL;
-    if (ctx->ukind == ED_PROXY_T_SEND) {
-        ed_timer_del(ed_worker->loop, &ctx->utimer);
+    if (ctx->a.kind == ED_HTTP_UPS_T_SEND) {
+        ed_timer_del(ed_worker->loop, &ctx->a.timer);
     }
     ed_http_body_resume(ctx->r);
 }
@@ -350,10 +303,10 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
         ed_proxy_finish(ctx, rc);
         return;
     }
-    if (ctx->uc == NULL) {
+    if (ctx->a.uc == NULL) {
         return;
     }
-    us = &ctx->uc->c.stream;
+    us = &ctx->a.uc->c.stream;
     if (len && ctx->body_chunked) {
         n = snprintf(size, sizeof(size), "%zx\r\n", len);
         ed_proxy_body_out(ctx, size, (size_t)n);
@@ -373,13 +326,15 @@ ed_proxy_on_request_body(ed_http_request_t *r, void *data, int rc,
         }
         ctx->body_done = 1;
         if (!ctx->head_received) {
-            ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+            ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                            ctx->pcf->read_timeout);
         }
     } else if (ed_stream_write_blocked(us)) {
         ed_http_body_pause(r);
         us->on_drain = ed_proxy_on_upstream_drain;
         if (!ctx->head_received) {
-            ed_proxy_utimer(ctx, ED_PROXY_T_SEND, ctx->pcf->send_timeout);
+            ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_SEND,
+                                            ctx->pcf->send_timeout);
         }
     }
 }
@@ -393,12 +348,13 @@ ed_proxy_on_handshake(ed_stream_t *s)
     ed_http_proxy_ctx_t     *ctx = uc->owner;
 
     s->on_flushed = NULL;
-    if (ctx == NULL || ctx->ukind != ED_PROXY_T_CONNECT) {
+    if (ctx == NULL || ctx->a.kind != ED_HTTP_UPS_T_CONNECT) {
         return;
     }
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     if (ctx->body_done) {
-        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                        ctx->pcf->read_timeout);
     }
 }
 
@@ -411,8 +367,8 @@ ed_proxy_connected(ed_http_proxy_ctx_t *ctx)
     int                rc;
 
     ctx->connected = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
-    if (ed_stream_read_until_scan(&ctx->uc->c.stream, ed_http_head_end,
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
+    if (ed_stream_read_until_scan(&ctx->a.uc->c.stream, ed_http_head_end,
                                   ctx->piece, ed_proxy_on_head) != ED_OK)
     {
         return ED_ERROR;
@@ -431,13 +387,15 @@ ed_proxy_connected(ed_http_proxy_ctx_t *ctx)
     }
     if (ctx->body_done || !ctx->has_body) {
         ctx->body_done = 1;
-        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                        ctx->pcf->read_timeout);
     }
-    if (ed_tls_handshaking(&ctx->uc->c.stream)) {
+    if (ed_tls_handshaking(&ctx->a.uc->c.stream)) {
         /* The handshake is part of connecting. The head stays queued
          * until it is over: the queue empties after it. */
-        ctx->uc->c.stream.on_flushed = ed_proxy_on_handshake;
-        ed_proxy_utimer(ctx, ED_PROXY_T_CONNECT, ctx->pcf->connect_timeout);
+        ctx->a.uc->c.stream.on_flushed = ed_proxy_on_handshake;
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_CONNECT,
+                                        ctx->pcf->connect_timeout);
     }
     return ED_OK;
 }
@@ -452,8 +410,8 @@ ed_proxy_on_connect(ed_http_upstream_conn_t *uc, int rc)
     if (rc != ED_OK) {
         ed_http_log(ED_LOG_ERR, ctx->r, errno,
                     "connect() to %s failed (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return ED_DONE;
     }
     if (ed_proxy_connected(ctx) != ED_OK) {
@@ -478,23 +436,24 @@ ed_proxy_on_upstream_close(ed_stream_t *s)
         ed_proxy_retry_stale(ctx);
         return;
     }
-    ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+    ed_proxy_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
 }
 
-/* Starts one exchange on server ctx->server: a pooled connection when
+/* Starts one exchange on server ctx->a.server: a pooled connection when
  * allowed and available, else a new one. ED_AGAIN, or ED_ERROR (connect
  * failed at once, errno set), or 500 (ENOMEM). */
 static int
-ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
+ed_proxy_attempt(ed_http_upstream_attempts_t *a, bool pooled)
 {
+    ed_http_proxy_ctx_t     *ctx = ed_container_of(a, ed_http_proxy_ctx_t, a);
     ed_http_upstream_conn_t *uc = NULL;
     int                      rc = ED_AGAIN;
 
     ctx->reused = 0;
     ctx->connected = 0;
-    ctx->start = ed_current_msec;
+    ctx->a.start = ed_current_msec;
     if (pooled) {
-        uc = ed_http_upstream_get_idle(ctx->ups, ctx->server,
+        uc = ed_http_upstream_get_idle(ctx->a.ups, ctx->a.server,
                                        ctx->pcf->tls);
     }
     if (uc) {
@@ -502,14 +461,14 @@ ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
         ctx->reused = 1;
         rc = ED_OK;
     } else {
-        rc = ed_http_upstream_connect(ctx->ups, ctx->server, ctx->pcf->tls,
+        rc = ed_http_upstream_connect(ctx->a.ups, ctx->a.server, ctx->pcf->tls,
                                       ctx, ed_proxy_on_connect, &uc);
         if (rc == ED_ERROR) {
             return ED_ERROR;
         }
     }
-    ctx->uc = uc;
-    ctx->server->conns++;
+    ctx->a.uc = uc;
+    ctx->a.server->conns++;
     uc->requests++;
     uc->c.stream.on_close = ed_proxy_on_upstream_close;
     ed_stream_set_water(&uc->c.stream, ctx->pcf->buffer_size / 4,
@@ -525,63 +484,11 @@ ed_proxy_attempt(ed_http_proxy_ctx_t *ctx, bool pooled)
         }
     }
     if (rc == ED_AGAIN) {
-        ed_proxy_utimer(ctx, ED_PROXY_T_CONNECT, ctx->pcf->connect_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_CONNECT,
+                                        ctx->pcf->connect_timeout);
         return ED_AGAIN;
     }
     return ed_proxy_connected(ctx) == ED_OK ? ED_AGAIN : 500;
-}
-
-/* Picks servers until an attempt is under way. ED_AGAIN, or the status
- * to answer with. */
-static int
-ed_proxy_next(ed_http_proxy_ctx_t *ctx)
-{
-    int rc;
-
-    for (;;) {
-        if (ctx->pcf->next_upstream_tries
-            && ctx->tries >= (unsigned)ctx->pcf->next_upstream_tries)
-        {
-            return ctx->fail_status;
-        }
-        ctx->server = ed_http_upstream_next(ctx->r, ctx->ups, ctx->hash,
-                                            ctx->tried, &ctx->tries,
-                                            &ctx->try);
-        if (ctx->server == NULL) {
-            return ctx->fail_status;
-        }
-        rc = ed_proxy_attempt(ctx, true);
-        if (rc != ED_ERROR) {
-            return rc;
-        }
-        ed_http_log(ED_LOG_ERR, ctx->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_proxy_try_end(ctx, 502);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
-                                ctx->r);
-        ctx->fail_status = 502;
-        if (!(ctx->pcf->next_upstream & ED_HTTP_UPS_NEXT_ERROR)) {
-            return 502;
-        }
-    }
-}
-
-/* Whether the method may be sent twice (RFC 9110 9.2.2). */
-static bool
-ed_proxy_idempotent(ed_http_request_t *r)
-{
-    switch (r->head.method_id) {
-    case ED_HTTP_GET:
-    case ED_HTTP_HEAD:
-    case ED_HTTP_PUT:
-    case ED_HTTP_DELETE:
-    case ED_HTTP_OPTIONS:
-    case ED_HTTP_TRACE:
-        return true;
-    default:
-        return false;
-    }
 }
 
 /* Notes that bytes of the request may have reached the attempt's
@@ -591,8 +498,8 @@ ed_proxy_idempotent(ed_http_request_t *r)
 static void
 ed_proxy_note_sent(ed_http_proxy_ctx_t *ctx)
 {
-    if (ctx->uc != NULL && ctx->connected
-        && !ed_tls_handshaking(&ctx->uc->c.stream))
+    if (ctx->a.uc != NULL && ctx->connected
+        && !ed_tls_handshaking(&ctx->a.uc->c.stream))
     {
         ctx->sent = 1;
     }
@@ -609,33 +516,7 @@ ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx)
     if (ctx->body_started && ctx->replay_lost) {
         return false;
     }
-    return !ctx->sent || ed_proxy_idempotent(ctx->r);
-}
-
-/* Whether another server may be tried after a failure of kind ft. */
-static bool
-ed_proxy_may_retry(ed_http_proxy_ctx_t *ctx, int ft, int status)
-{
-    int bit;
-
-    switch (ft) {
-    case ED_PROXY_FT_ERROR:
-        bit = ED_HTTP_UPS_NEXT_ERROR;
-        break;
-    case ED_PROXY_FT_TIMEOUT:
-        bit = ED_HTTP_UPS_NEXT_TIMEOUT;
-        break;
-    case ED_PROXY_FT_STATUS:
-        bit = status == 502 ? ED_HTTP_UPS_NEXT_502
-              : status == 503 ? ED_HTTP_UPS_NEXT_503 : ED_HTTP_UPS_NEXT_504;
-        break;
-    default:
-        return false;
-    }
-    if (!(ctx->pcf->next_upstream & bit) || ctx->r->header_sent) {
-        return false;
-    }
-    return ed_proxy_may_resend(ctx);
+    return !ctx->sent || ed_http_upstream_idempotent(ctx->r);
 }
 
 /* An attempt failed before the response head went to the client: the
@@ -645,30 +526,27 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
 {
     int rc;
 
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     ed_proxy_note_sent(ctx);
-    ed_proxy_try_end(ctx, status);
-    if (ft != ED_PROXY_FT_STATUS) {
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+    ed_http_upstream_attempts_end(&ctx->a, status);
+    if (ft != ED_HTTP_UPS_FT_STATUS) {
+        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec,
                                 ctx->r);
     }
-    if (ctx->uc) {
-        ctx->server->conns--;
-        ctx->uc->owner = NULL;
-        ed_http_upstream_close(ctx->uc);
-        ctx->uc = NULL;
-    }
-    ctx->fail_status = ft == ED_PROXY_FT_TIMEOUT ? 504 : 502;
+    ed_http_upstream_attempts_close(&ctx->a);
+    ctx->a.fail_status = ft == ED_HTTP_UPS_FT_TIMEOUT ? 504 : 502;
     if (ctx->r->header_sent) {
         ed_proxy_finish(ctx, ED_ERROR);
         return;
     }
-    if (!ed_proxy_may_retry(ctx, ft, status)) {
-        ed_proxy_finish_failed(ctx, ft, ctx->fail_status);
+    if (!ed_http_upstream_attempts_retry(&ctx->a, ft, status)
+        || !ed_proxy_may_resend(ctx))
+    {
+        ed_proxy_finish_failed(ctx, ft, ctx->a.fail_status);
         return;
     }
     ctx->head_received = 0;
-    rc = ed_proxy_next(ctx);
+    rc = ed_http_upstream_attempts_next(&ctx->a);
     if (rc != ED_AGAIN) {
         ed_proxy_finish_failed(ctx, ft, rc);
     }
@@ -682,16 +560,13 @@ ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx)
     int rc;
 
     ctx->stale_retried = 1;
-    ctx->server->conns--;
-    ctx->uc->owner = NULL;
-    ed_http_upstream_close(ctx->uc);
-    ctx->uc = NULL;
-    rc = ed_proxy_attempt(ctx, false);
+    ed_http_upstream_attempts_close(&ctx->a);
+    rc = ed_proxy_attempt(&ctx->a, false);
     if (rc == ED_AGAIN) {
         return;
     }
     if (rc == ED_ERROR) {
-        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return;
     }
     ed_proxy_finish(ctx, rc);
@@ -703,7 +578,7 @@ ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx)
 static void
 ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
 {
-    ed_stream_t *us = &ctx->uc->c.stream;
+    ed_stream_t *us = &ctx->a.uc->c.stream;
     size_t       max = ctx->piece;
 
     if (ctx->rbody.kind == ED_HTTP_BODY_LENGTH
@@ -712,7 +587,8 @@ ed_proxy_read_more(ed_http_proxy_ctx_t *ctx)
         max = (size_t)ctx->rbody.left;
     }
     ed_stream_read_some(us, max, ed_proxy_on_body);
-    ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+    ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                    ctx->pcf->read_timeout);
 }
 
 /* The client can take more of the response. */
@@ -722,7 +598,7 @@ ed_proxy_on_client_ready(ed_http_request_t *r, void *data)
     ed_http_proxy_ctx_t *ctx = data;
 
     ed_unused(r);
-    if (ctx->uc) {
+    if (ctx->a.uc) {
         ed_proxy_read_more(ctx);
     }
 }
@@ -733,7 +609,7 @@ static void
 ed_proxy_flow(ed_http_proxy_ctx_t *ctx)
 {
     if (ed_http_output_busy(ctx->r)) {
-        ed_timer_del(ed_worker->loop, &ctx->utimer);
+        ed_timer_del(ed_worker->loop, &ctx->a.timer);
         ed_http_output_wait(ctx->r, ed_proxy_on_client_ready, ctx);
         return;
     }
@@ -778,7 +654,7 @@ ed_proxy_body_failed(ed_http_proxy_ctx_t *ctx, int status)
 {
     ed_http_request_t *r = ctx->r;
 
-    ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec, r);
+    ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec, r);
     if (!r->header_sent) {
         /* The upstream's head was only prepared. */
         r->headers_out.nelts = 0;
@@ -843,7 +719,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
     size_t                   pos;
     int                      rc;
 
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     if (status == ED_DECLINED) {
         /* Held head: a piece of chunked body with neither its end nor
          * an error; it streams from here. */
@@ -867,7 +743,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
                     "upstream %s closed the connection while sending the "
                     "response body (upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
         ed_proxy_body_failed(ctx, 502);
         return;
     }
@@ -911,7 +787,7 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
 invalid:
     ed_http_log(ED_LOG_ERR, ctx->r, 0,
                 "upstream %s sent an invalid chunked body (upstream \"%s\")",
-                ctx->server->name.data, ctx->ups->name.data);
+                ctx->a.server->name.data, ctx->a.ups->name.data);
     ed_proxy_body_failed(ctx, 502);
 }
 
@@ -931,7 +807,7 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
 {
     ed_http_request_t *r = ctx->r;
 
-    ed_proxy_try_end(ctx, 101);
+    ed_http_upstream_attempts_end(&ctx->a, 101);
     if (ed_proxy_copy_headers(ctx, h) != ED_OK
         || (!r->connect_protocol
             && (ed_http_add_header(r, "Upgrade", 7, "websocket", 9) != ED_OK
@@ -960,7 +836,7 @@ ed_proxy_upgrade(ed_http_proxy_ctx_t *ctx, const ed_http_resp_head_t *h)
     if (!r->connect_protocol) {
         ed_http_body_stop(r);
     }
-    if (ed_http_upstream_tunnel(r, ctx->uc, ctx->piece,
+    if (ed_http_upstream_tunnel(r, ctx->a.uc, ctx->piece,
                                 ctx->pcf->read_timeout, ed_proxy_tunnel_done,
                                 ctx) != ED_OK)
     {
@@ -1059,7 +935,7 @@ ed_proxy_commit(ed_http_proxy_ctx_t *ctx)
 static void
 ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
 {
-    ed_stream_t *us = &ctx->uc->c.stream;
+    ed_stream_t *us = &ctx->a.uc->c.stream;
     int          rc;
 
     if (ctx->rbody.kind == ED_HTTP_BODY_NONE) {
@@ -1089,7 +965,8 @@ ed_proxy_start_body(ed_http_proxy_ctx_t *ctx)
             ed_proxy_finish(ctx, 500);
             return;
         }
-        ed_proxy_utimer(ctx, ED_PROXY_T_READ, ctx->pcf->read_timeout);
+        ed_http_upstream_attempts_timer(&ctx->a, ED_HTTP_UPS_T_READ,
+                                        ctx->pcf->read_timeout);
         return;
     }
     if (ctx->rbody.kind == ED_HTTP_BODY_CHUNKED && ed_stream_buffered(us)) {
@@ -1118,8 +995,9 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
                     "upstream %s sent a response head larger than %zu bytes "
                     "(upstream \"%s\")",
-                    ctx->server->name.data, ctx->piece, ctx->ups->name.data);
-        ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+                    ctx->a.server->name.data, ctx->piece,
+                    ctx->a.ups->name.data);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
         return;
     }
     if (status != ED_OK) {
@@ -1131,11 +1009,11 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         }
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
                     "upstream %s closed the connection %s (upstream \"%s\")",
-                    ctx->server->name.data,
+                    ctx->a.server->name.data,
                     len ? "in the middle of the response head"
                         : "without a response",
-                    ctx->ups->name.data);
-        ed_proxy_fail(ctx, ED_PROXY_FT_ERROR, 502);
+                    ctx->a.ups->name.data);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return;
     }
     /* The head is copied so that response headers outlive the
@@ -1152,8 +1030,8 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_log(ED_LOG_ERR, ctx->r, 0,
                     "upstream %s sent an invalid response head "
                     "(upstream \"%s\")",
-                    ctx->server->name.data, ctx->ups->name.data);
-        ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
         return;
     }
     if (h.status < 200 && h.status != 101) {
@@ -1163,7 +1041,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ctx->head_received = 1;
-    ed_timer_del(ed_worker->loop, &ctx->utimer);
+    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     if (h.status == 101) {
         /* Only to the protocol asked for: anything else would carry
          * requests past every check of this server. */
@@ -1174,35 +1052,31 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
             ed_http_log(ED_LOG_ERR, ctx->r, 0,
                         "upstream %s switched protocols %s "
                         "(upstream \"%s\")",
-                        ctx->server->name.data,
+                        ctx->a.server->name.data,
                         !ctx->upgrade ? "unasked"
                         : ctx->r->connect_protocol
                             ? "without the Sec-WebSocket-Accept its key asks"
                             : "to something other than websocket",
-                        ctx->ups->name.data);
-            ed_proxy_fail(ctx, ED_PROXY_FT_INVALID, 502);
+                        ctx->a.ups->name.data);
+            ed_proxy_fail(ctx, ED_HTTP_UPS_FT_INVALID, 502);
             return;
         }
         ed_proxy_upgrade(ctx, &h);
         return;
     }
-    if ((h.status == 502 || h.status == 503 || h.status == 504)
-        && ed_proxy_may_retry(ctx, ED_PROXY_FT_STATUS, h.status)
-        && (ctx->pcf->next_upstream_tries == 0
-            || ctx->tries < (unsigned)ctx->pcf->next_upstream_tries)
-        && ed_http_upstream_pick(ctx->ups, ctx->hash, ctx->tried,
-                                 ed_current_msec) >= 0)
+    if (ed_http_upstream_attempts_status(&ctx->a, h.status)
+        && ed_proxy_may_resend(ctx))
     {
         ed_http_log(ED_LOG_WARN, ctx->r, 0,
                     "upstream %s answered %d, trying the next server "
                     "(upstream \"%s\")",
-                    ctx->server->name.data, h.status, ctx->ups->name.data);
-        ed_http_upstream_failed(ctx->ups, ctx->server, ed_current_msec,
+                    ctx->a.server->name.data, h.status, ctx->a.ups->name.data);
+        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec,
                                 ctx->r);
-        ed_proxy_fail(ctx, ED_PROXY_FT_STATUS, h.status);
+        ed_proxy_fail(ctx, ED_HTTP_UPS_FT_STATUS, h.status);
         return;
     }
-    ed_proxy_try_end(ctx, h.status);
+    ed_http_upstream_attempts_end(&ctx->a, h.status);
     if (ctx->cache && ctx->cache->stale && ed_proxy_stale_status(h.status)) {
         /* An error status a stale entry may answer for (use_stale). */
         rc = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
@@ -1216,7 +1090,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (ctx->cache && ctx->cache->revalidating && h.status == 304) {
         /* The stale entry is still good: refreshed and served. */
-        ed_http_upstream_succeeded(ctx->server);
+        ed_http_upstream_succeeded(ctx->a.server);
         ed_proxy_teardown(ctx, false);
         ed_http_finalize(ctx->r,
                          ed_http_proxy_cache_revalidated(ctx->r, ctx->pcf,
@@ -1265,13 +1139,15 @@ ed_http_proxy_handler(ed_http_request_t *r)
                                                      ed_http_proxy_module);
     ed_http_proxy_conf_t *pcf = lcf->block;
     ed_http_proxy_ctx_t  *ctx;
-    size_t                bits;
     int                   rc;
 
     ctx = ed_pcalloc(r->pool, sizeof(ed_http_proxy_ctx_t));
-    bits = (pcf->ups->nservers + 7) / 8;
     if (ctx == NULL
-        || (ctx->tried = ed_pcalloc(r->pool, bits)) == NULL
+        || ed_http_upstream_attempts_init(&ctx->a, r, pcf->ups,
+                                          pcf->next_upstream,
+                                          pcf->next_upstream_tries,
+                                          ed_proxy_attempt,
+                                          ed_proxy_on_utimer, ctx) != ED_OK
         || ed_pool_cleanup_add(r->pool, ed_proxy_cleanup, ctx) != ED_OK)
     {
         return 500;
@@ -1288,10 +1164,6 @@ ed_http_proxy_handler(ed_http_request_t *r)
     r->upstream->head.len = 0;
     ctx->r = r;
     ctx->pcf = pcf;
-    ctx->ups = pcf->ups;
-    ctx->fail_status = 502;
-    ctx->utimer.handler = ed_proxy_on_utimer;
-    ctx->utimer.data = ctx;
     ctx->piece = ed_worker->bufs.size > 2 * ED_PROXY_SLACK
                      ? ed_worker->bufs.size - ED_PROXY_SLACK
                      : ed_worker->bufs.size;
@@ -1342,32 +1214,13 @@ ed_http_proxy_handler(ed_http_request_t *r)
 static int
 ed_proxy_go(ed_http_proxy_ctx_t *ctx)
 {
-    ed_http_request_t    *r = ctx->r;
-    ed_str_t              key;
-    const ed_peer_addr_t *peer;
-
     /* Sized for the upstream's pieces (a cache hit keeps the default:
      * file ranges of any size). */
-    ed_http_output_buffer(r, ctx->pcf->buffer_size);
-    switch (ctx->ups->balance) {
-    case ED_HTTP_BALANCE_IP_HASH:
-        peer = ed_http_remote(r);
-        if (peer->sa.sa_family == AF_INET) {
-            ctx->hash = ed_http_upstream_hash(&peer->in.sin_addr, 4);
-        } else if (peer->sa.sa_family == AF_INET6) {
-            ctx->hash = ed_http_upstream_hash(&peer->in6.sin6_addr, 16);
-        }
-        break;
-    case ED_HTTP_BALANCE_HASH:
-        if (ed_http_template_run(r, ctx->ups->hash_key, &key) != ED_OK) {
-            return 500;
-        }
-        ctx->hash = ed_http_upstream_hash(key.data, key.len);
-        break;
-    default:
-        break;
+    ed_http_output_buffer(ctx->r, ctx->pcf->buffer_size);
+    if (ed_http_upstream_attempts_hash(&ctx->a) != ED_OK) {
+        return 500;
     }
-    return ed_proxy_next(ctx);
+    return ed_http_upstream_attempts_next(&ctx->a);
 }
 
 /* A request that waited for another one's fetch goes on. */
@@ -1382,7 +1235,7 @@ ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc)
         if (rc == ED_AGAIN) {
             return;
         }
-        ed_proxy_finish_failed(ctx, ED_PROXY_FT_ERROR, rc);
+        ed_proxy_finish_failed(ctx, ED_HTTP_UPS_FT_ERROR, rc);
         return;
     }
     ed_proxy_finish(ctx, rc);

@@ -245,6 +245,86 @@ const char *ed_http_upstream_set_next(ed_conf_t *cf, const ed_key_t *key,
 ed_http_upstream_server_t *ed_http_upstream_next(ed_http_request_t *r,
     ed_http_upstream_t *ups, uint32_t hash, uint8_t *tried, unsigned *tries,
     ed_http_upstream_try_t **try);
+/* One request's attempts on a group, as proxy and fastcgi make them
+ * (ed_http_upstream_attempt.c): the servers tried, the current one and
+ * its connection, the upstream timer and the next_upstream rules. The
+ * handler's context embeds it and gives the step that starts one
+ * exchange on a.server (a pooled connection when allowed); ED_AGAIN,
+ * ED_ERROR (connect failed at once, errno set), or a status. */
+typedef struct ed_http_upstream_attempts_s ed_http_upstream_attempts_t;
+typedef int (*ed_http_upstream_attempt_pt)(ed_http_upstream_attempts_t *a,
+                                           bool pooled);
+
+/* How an attempt failed. */
+enum {
+    ED_HTTP_UPS_FT_ERROR = 1,  /* connect/reset/closed before a response */
+    ED_HTTP_UPS_FT_TIMEOUT,    /* connect, send or read timeout */
+    ED_HTTP_UPS_FT_INVALID,    /* an invalid response */
+    ED_HTTP_UPS_FT_STATUS      /* a 502/503/504 listed in next_upstream */
+};
+
+/* What the upstream timer stands for. */
+enum {
+    ED_HTTP_UPS_T_CONNECT = 1,
+    ED_HTTP_UPS_T_SEND,
+    ED_HTTP_UPS_T_READ
+};
+
+struct ed_http_upstream_attempts_s {
+    ed_http_request_t           *r;
+    ed_http_upstream_t          *ups;
+    ed_http_upstream_conn_t     *uc;
+    ed_http_upstream_server_t   *server;
+    ed_http_upstream_try_t      *try;      /* its $upstream_* entry */
+    uint8_t                     *tried;    /* a bit per server */
+    uint32_t                     hash;     /* ip_hash, hash */
+    unsigned                     tries;
+    unsigned                     max_tries; /* next_upstream_tries; 0: any */
+    int                          next;     /* ED_HTTP_UPS_NEXT_* */
+    int                          fail_status; /* 502 or 504 at the end */
+    ed_msec_t                    start;    /* of the attempt */
+    ed_timer_t                   timer;    /* the handler's handler */
+    int                          kind;     /* ED_HTTP_UPS_T_* */
+    ed_http_upstream_attempt_pt  attempt;
+};
+
+/* Sets a up for r on ups (its tried bitmap in r's pool). ED_OK or
+ * ED_ERROR (ENOMEM). */
+int ed_http_upstream_attempts_init(ed_http_upstream_attempts_t *a,
+                                   ed_http_request_t *r,
+                                   ed_http_upstream_t *ups, int next,
+                                   int max_tries,
+                                   ed_http_upstream_attempt_pt attempt,
+                                   ed_timer_pt on_timer, void *data);
+/* The request's key for ip_hash and hash. ED_OK or ED_ERROR. */
+int ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a);
+/* Picks servers until an attempt is under way: ED_AGAIN, or the status
+ * to answer with (a failed connect is logged, counted and followed by
+ * the next server when next_upstream has error). */
+int ed_http_upstream_attempts_next(ed_http_upstream_attempts_t *a);
+/* Closes the attempt's connection (never to be reused). */
+void ed_http_upstream_attempts_close(ed_http_upstream_attempts_t *a);
+/* The attempt is over with status: its $upstream_* entry and the
+ * server's response time. */
+void ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a,
+                                   int status);
+/* Whether next_upstream lets a failure of kind ft (status for
+ * ED_HTTP_UPS_FT_STATUS) go to another server before the response head
+ * went out; the caller still asks whether the request may be resent. */
+bool ed_http_upstream_attempts_retry(ed_http_upstream_attempts_t *a, int ft,
+                                     int status);
+/* Whether a response with status is one next_upstream moves past while
+ * another server is left to try. */
+bool ed_http_upstream_attempts_status(ed_http_upstream_attempts_t *a,
+                                      int status);
+/* Arms the upstream timer for kind. */
+void ed_http_upstream_attempts_timer(ed_http_upstream_attempts_t *a,
+                                     int kind, ed_msec_t t);
+/* Logs that the timer of the current kind fired. */
+void ed_http_upstream_attempts_timed_out(ed_http_upstream_attempts_t *a);
+/* Whether r's method may be sent twice (RFC 9110 9.2.2). */
+bool ed_http_upstream_idempotent(ed_http_request_t *r);
+
 /* Whether a server may be chosen now (health, passive and active). */
 bool ed_http_upstream_available(const ed_http_upstream_server_t *s,
                                 ed_msec_t now);
