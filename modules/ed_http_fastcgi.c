@@ -49,7 +49,6 @@ typedef struct {
     unsigned                   connected:1;
     unsigned                   sent:1;         /* bytes may have reached
                                                 * an application */
-    unsigned                   reused:1;       /* uc came from the pool */
     unsigned                   stale_retried:1;
     unsigned                   stdout_seen:1;
     unsigned                   head_done:1;    /* the CGI head is parsed */
@@ -261,16 +260,7 @@ ed_fcgi_teardown(ed_fcgi_ctx_t *ctx, bool keep)
     if (ctx->err) {
         ed_http_cgi_stderr_end(r, ctx->err);
     }
-    if (ctx->a.uc) {
-        ctx->a.server->conns--;
-        if (keep) {
-            ed_http_upstream_release(ctx->a.uc);
-        } else {
-            ctx->a.uc->owner = NULL;
-            ed_http_upstream_close(ctx->a.uc);
-        }
-        ctx->a.uc = NULL;
-    }
+    ed_http_upstream_attempts_release(&ctx->a, keep);
 }
 
 /* Head-field arrays (ED_HTTP_CGI_MAX_FIELDS entries, past the pool's
@@ -490,9 +480,7 @@ ed_fcgi_on_connect(ed_http_upstream_conn_t *uc, int rc)
     ed_fcgi_ctx_t *ctx = uc->owner;
 
     if (rc != ED_OK) {
-        ed_http_log(ED_LOG_ERR, ctx->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_http_upstream_attempts_connect_failed(&ctx->a);
         ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return ED_DONE;
     }
@@ -527,7 +515,7 @@ ed_fcgi_on_upstream_close(ed_stream_t *s)
         /* The response is on its way; its reading tells how it ends. */
         return;
     }
-    if (ctx->reused && !ctx->stale_retried && ctx->fp.records == 0
+    if (ctx->a.reused && !ctx->stale_retried && ctx->fp.records == 0
         && ed_fcgi_may_resend(ctx))
     {
         ed_fcgi_retry_stale(ctx);
@@ -598,33 +586,20 @@ static int
 ed_fcgi_attempt(ed_http_upstream_attempts_t *a, bool pooled)
 {
     ed_fcgi_ctx_t           *ctx = ed_container_of(a, ed_fcgi_ctx_t, a);
-    ed_http_upstream_conn_t *uc = NULL;
-    int                      rc = ED_AGAIN;
+    ed_http_upstream_conn_t *uc;
+    int                      rc;
 
-    ctx->reused = 0;
     ctx->connected = 0;
-    ctx->a.start = ed_current_msec;
     memset(&ctx->fp, 0, sizeof(ctx->fp));
     ctx->hlen = 0;
     ctx->stdout_seen = 0;
     ed_http_cgi_head_init(&ctx->head, ctx->fields, ctx->fcf->buffer_size);
-    if (pooled) {
-        uc = ed_http_upstream_get_idle(ctx->a.ups, ctx->a.server, NULL);
+    rc = ed_http_upstream_attempts_open(a, pooled, NULL, ctx,
+                                        ed_fcgi_on_connect);
+    if (rc == ED_ERROR) {
+        return ED_ERROR;
     }
-    if (uc) {
-        uc->owner = ctx;
-        ctx->reused = 1;
-        rc = ED_OK;
-    } else {
-        rc = ed_http_upstream_connect(ctx->a.ups, ctx->a.server, NULL, ctx,
-                                      ed_fcgi_on_connect, &uc);
-        if (rc == ED_ERROR) {
-            return ED_ERROR;
-        }
-    }
-    ctx->a.uc = uc;
-    ctx->a.server->conns++;
-    uc->requests++;
+    uc = a->uc;
     /* Its stderr lines name the application. */
     if (ctx->err != NULL && ed_fcgi_stderr_names(ctx) != ED_OK) {
         return 500;
@@ -661,14 +636,7 @@ ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status)
 {
     int rc;
 
-    ed_timer_del(ed_worker->loop, &ctx->a.timer);
-    ed_http_upstream_attempts_end(&ctx->a, status);
-    if (ft != ED_HTTP_UPS_FT_STATUS) {
-        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec,
-                                ctx->r);
-    }
-    ed_http_upstream_attempts_close(&ctx->a);
-    ctx->a.fail_status = ft == ED_HTTP_UPS_FT_TIMEOUT ? 504 : 502;
+    ed_http_upstream_attempts_failed(&ctx->a, ft, status);
     if (ctx->r->header_sent) {
         ed_fcgi_finish(ctx, ED_ERROR);
         return;
@@ -699,9 +667,7 @@ ed_fcgi_retry_stale(ed_fcgi_ctx_t *ctx)
         return;
     }
     if (rc == ED_ERROR) {
-        ed_http_log(ED_LOG_ERR, ctx->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_http_upstream_attempts_connect_failed(&ctx->a);
         ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return;
     }
@@ -990,7 +956,7 @@ ed_fcgi_on_read(ed_stream_t *s, int status, char *data, size_t len)
         }
     }
     /* The application closed (or the connection failed). */
-    if (ctx->reused && !ctx->stale_retried && ctx->fp.records == 0
+    if (ctx->a.reused && !ctx->stale_retried && ctx->fp.records == 0
         && !ctx->stdout_seen && ed_fcgi_may_resend(ctx))
     {
         ed_fcgi_retry_stale(ctx);

@@ -29,7 +29,6 @@ typedef struct {
     /* Bytes of the request may have reached an upstream (sticky over
      * the attempts): a non-idempotent request is then never resent. */
     unsigned                   sent:1;
-    unsigned                   reused:1;       /* uc came from the pool */
     unsigned                   stale_retried:1;
     unsigned                   head_received:1;
     unsigned                   reusable:1;     /* uc may go back idle */
@@ -157,16 +156,7 @@ ed_proxy_teardown(ed_http_proxy_ctx_t *ctx, bool keep)
     ctx->done = 1;
     ed_timer_del(ed_worker->loop, &ctx->a.timer);
     ed_http_body_stop(r);
-    if (ctx->a.uc) {
-        ctx->a.server->conns--;
-        if (keep) {
-            ed_http_upstream_release(ctx->a.uc);
-        } else {
-            ctx->a.uc->owner = NULL;
-            ed_http_upstream_close(ctx->a.uc);
-        }
-        ctx->a.uc = NULL;
-    }
+    ed_http_upstream_attempts_release(&ctx->a, keep);
 }
 
 static void
@@ -408,9 +398,7 @@ ed_proxy_on_connect(ed_http_upstream_conn_t *uc, int rc)
     ed_http_proxy_ctx_t *ctx = uc->owner;
 
     if (rc != ED_OK) {
-        ed_http_log(ED_LOG_ERR, ctx->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    ctx->a.server->name.data, ctx->a.ups->name.data);
+        ed_http_upstream_attempts_connect_failed(&ctx->a);
         ed_proxy_fail(ctx, ED_HTTP_UPS_FT_ERROR, 502);
         return ED_DONE;
     }
@@ -432,7 +420,7 @@ ed_proxy_on_upstream_close(ed_stream_t *s)
         /* The response is on its way; its reading tells how it ends. */
         return;
     }
-    if (ctx->reused && !ctx->stale_retried && ed_proxy_may_resend(ctx)) {
+    if (ctx->a.reused && !ctx->stale_retried && ed_proxy_may_resend(ctx)) {
         ed_proxy_retry_stale(ctx);
         return;
     }
@@ -446,30 +434,16 @@ static int
 ed_proxy_attempt(ed_http_upstream_attempts_t *a, bool pooled)
 {
     ed_http_proxy_ctx_t     *ctx = ed_container_of(a, ed_http_proxy_ctx_t, a);
-    ed_http_upstream_conn_t *uc = NULL;
-    int                      rc = ED_AGAIN;
+    ed_http_upstream_conn_t *uc;
+    int                      rc;
 
-    ctx->reused = 0;
     ctx->connected = 0;
-    ctx->a.start = ed_current_msec;
-    if (pooled) {
-        uc = ed_http_upstream_get_idle(ctx->a.ups, ctx->a.server,
-                                       ctx->pcf->tls);
+    rc = ed_http_upstream_attempts_open(a, pooled, ctx->pcf->tls, ctx,
+                                        ed_proxy_on_connect);
+    if (rc == ED_ERROR) {
+        return ED_ERROR;
     }
-    if (uc) {
-        uc->owner = ctx;
-        ctx->reused = 1;
-        rc = ED_OK;
-    } else {
-        rc = ed_http_upstream_connect(ctx->a.ups, ctx->a.server, ctx->pcf->tls,
-                                      ctx, ed_proxy_on_connect, &uc);
-        if (rc == ED_ERROR) {
-            return ED_ERROR;
-        }
-    }
-    ctx->a.uc = uc;
-    ctx->a.server->conns++;
-    uc->requests++;
+    uc = a->uc;
     uc->c.stream.on_close = ed_proxy_on_upstream_close;
     ed_stream_set_water(&uc->c.stream, ctx->pcf->buffer_size / 4,
                         ctx->pcf->buffer_size);
@@ -526,15 +500,8 @@ ed_proxy_fail(ed_http_proxy_ctx_t *ctx, int ft, int status)
 {
     int rc;
 
-    ed_timer_del(ed_worker->loop, &ctx->a.timer);
     ed_proxy_note_sent(ctx);
-    ed_http_upstream_attempts_end(&ctx->a, status);
-    if (ft != ED_HTTP_UPS_FT_STATUS) {
-        ed_http_upstream_failed(ctx->a.ups, ctx->a.server, ed_current_msec,
-                                ctx->r);
-    }
-    ed_http_upstream_attempts_close(&ctx->a);
-    ctx->a.fail_status = ft == ED_HTTP_UPS_FT_TIMEOUT ? 504 : 502;
+    ed_http_upstream_attempts_failed(&ctx->a, ft, status);
     if (ctx->r->header_sent) {
         ed_proxy_finish(ctx, ED_ERROR);
         return;
@@ -1001,7 +968,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     if (status != ED_OK) {
-        if (len == 0 && ctx->reused && !ctx->stale_retried
+        if (len == 0 && ctx->a.reused && !ctx->stale_retried
             && ed_proxy_may_resend(ctx))
         {
             ed_proxy_retry_stale(ctx);

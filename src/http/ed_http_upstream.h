@@ -286,6 +286,7 @@ struct ed_http_upstream_attempts_s {
     ed_timer_t                   timer;    /* the handler's handler */
     int                          kind;     /* ED_HTTP_UPS_T_* */
     ed_http_upstream_attempt_pt  attempt;
+    unsigned                     reused:1; /* uc came from the pool */
 };
 
 /* Sets a up for r on ups (its tried bitmap in r's pool). ED_OK or
@@ -302,8 +303,28 @@ int ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a);
  * to answer with (a failed connect is logged, counted and followed by
  * the next server when next_upstream has error). */
 int ed_http_upstream_attempts_next(ed_http_upstream_attempts_t *a);
+/* Opens the attempt's connection to a->server, owned by owner: a pooled
+ * one when pooled and one is idle (ED_OK, a->reused), else a new one
+ * (ED_AGAIN: on_connect tells; ED_OK when it connected at once), or
+ * ED_ERROR (errno). */
+int ed_http_upstream_attempts_open(ed_http_upstream_attempts_t *a,
+                                   bool pooled,
+                                   const ed_http_upstream_tls_t *tls,
+                                   void *owner,
+                                   int (*on_connect)(
+                                       ed_http_upstream_conn_t *uc, int rc));
 /* Closes the attempt's connection (never to be reused). */
 void ed_http_upstream_attempts_close(ed_http_upstream_attempts_t *a);
+/* Gives the connection back to the pool when keep, else closes it. */
+void ed_http_upstream_attempts_release(ed_http_upstream_attempts_t *a,
+                                       bool keep);
+/* Logs that connecting to a->server failed (errno). */
+void ed_http_upstream_attempts_connect_failed(ed_http_upstream_attempts_t *a);
+/* The attempt failed (kind ft, status): its timer and connection go,
+ * its entry and the server's health (unless for a status) say so, and
+ * fail_status becomes 504 for a timeout, else 502. */
+void ed_http_upstream_attempts_failed(ed_http_upstream_attempts_t *a, int ft,
+                                      int status);
 /* The attempt is over with status: its $upstream_* entry and the
  * server's response time. */
 void ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a,

@@ -59,6 +59,73 @@ ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a, int status)
     }
 }
 
+int
+ed_http_upstream_attempts_open(ed_http_upstream_attempts_t *a, bool pooled,
+                               const ed_http_upstream_tls_t *tls, void *owner,
+                               int (*on_connect)(ed_http_upstream_conn_t *uc,
+                                                 int rc))
+{
+    ed_http_upstream_conn_t *uc = NULL;
+    int                      rc;
+
+    a->reused = 0;
+    a->start = ed_current_msec;
+    if (pooled) {
+        uc = ed_http_upstream_get_idle(a->ups, a->server, tls);
+    }
+    if (uc) {
+        uc->owner = owner;
+        a->reused = 1;
+        rc = ED_OK;
+    } else {
+        rc = ed_http_upstream_connect(a->ups, a->server, tls, owner,
+                                      on_connect, &uc);
+        if (rc == ED_ERROR) {
+            return ED_ERROR;
+        }
+    }
+    a->uc = uc;
+    a->server->conns++;
+    uc->requests++;
+    return rc;
+}
+
+void
+ed_http_upstream_attempts_release(ed_http_upstream_attempts_t *a, bool keep)
+{
+    if (a->uc == NULL) {
+        return;
+    }
+    if (keep) {
+        a->server->conns--;
+        ed_http_upstream_release(a->uc);
+        a->uc = NULL;
+        return;
+    }
+    ed_http_upstream_attempts_close(a);
+}
+
+void
+ed_http_upstream_attempts_connect_failed(ed_http_upstream_attempts_t *a)
+{
+    ed_http_log(ED_LOG_ERR, a->r, errno,
+                "connect() to %s failed (upstream \"%s\")",
+                a->server->name.data, a->ups->name.data);
+}
+
+void
+ed_http_upstream_attempts_failed(ed_http_upstream_attempts_t *a, int ft,
+                                 int status)
+{
+    ed_timer_del(ed_worker->loop, &a->timer);
+    ed_http_upstream_attempts_end(a, status);
+    if (ft != ED_HTTP_UPS_FT_STATUS) {
+        ed_http_upstream_failed(a->ups, a->server, ed_current_msec, a->r);
+    }
+    ed_http_upstream_attempts_close(a);
+    a->fail_status = ft == ED_HTTP_UPS_FT_TIMEOUT ? 504 : 502;
+}
+
 void
 ed_http_upstream_attempts_close(ed_http_upstream_attempts_t *a)
 {
@@ -88,9 +155,7 @@ ed_http_upstream_attempts_next(ed_http_upstream_attempts_t *a)
         if (rc != ED_ERROR) {
             return rc;
         }
-        ed_http_log(ED_LOG_ERR, a->r, errno,
-                    "connect() to %s failed (upstream \"%s\")",
-                    a->server->name.data, a->ups->name.data);
+        ed_http_upstream_attempts_connect_failed(a);
         ed_http_upstream_attempts_end(a, 502);
         ed_http_upstream_failed(a->ups, a->server, ed_current_msec, a->r);
         a->fail_status = 502;
