@@ -264,3 +264,105 @@ def test_http2_timeout_resets_and_reset_kills(eddy, cgi_root, run_dir):
         assert gone([second], timeout=2)
     finally:
         c.close()
+
+
+NO_PIDFD = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+
+/* A kernel without pidfd_open (before 5.3): eddy reaps on SIGCHLD. */
+long
+syscall(long n, ...)
+{
+    static long (*real)(long, ...);
+    va_list ap;
+    long a[6];
+    int i;
+
+    if (n == SYS_pidfd_open) {
+        errno = ENOSYS;
+        return -1;
+    }
+    va_start(ap, n);
+    for (i = 0; i < 6; i++) {
+        a[i] = va_arg(ap, long);
+    }
+    va_end(ap);
+    if (real == NULL) {
+        real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    }
+    return real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+"""
+
+
+def test_reaped_on_sigchld_without_pidfd(eddy, cgi_root, tmp_path):
+    # Without pidfd_open, scripts are reaped through SIGCHLD (the
+    # worker's signalfd): every request ends, a script's end is seen
+    # while others run, a timed-out one is killed, and no zombie stays.
+    import shutil
+    import subprocess
+    import pytest
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for the preload shim")
+    src = tmp_path / "nopidfd.c"
+    src.write_text(NO_PIDFD)
+    lib = tmp_path / "nopidfd.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(lib), str(src),
+                    "-ldl"], check=True, timeout=60)
+    os.chmod(tmp_path, 0o755)
+    script(cgi_root, "hi.sh", """
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\n\\nhi'
+    """)
+    script(cgi_root, "nap.sh", """
+        #!/bin/sh
+        sleep 0.5
+        printf 'Content-Type: text/plain\\n\\nnap'
+    """)
+    script(cgi_root, "hang.sh", """
+        #!/bin/sh
+        exec sleep 100
+    """)
+    e = eddy(config(cgi_root, cgi="""
+        timeout: 1s
+        kill_after: 1s
+    """), env={"LD_PRELOAD": str(lib)})
+    (worker,) = e.wait_workers(1)
+    with open("/proc/%d/maps" % worker) as f:
+        assert "nopidfd.so" in f.read()
+
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        e.get("/cgi-bin/nap.sh", timeout=10)))
+    t.start()
+    time.sleep(0.2)
+    fds = [os.readlink("/proc/%d/fd/%s" % (worker, n))
+           for n in os.listdir("/proc/%d/fd" % worker)]
+    assert not any("pidfd" in x for x in fds), fds
+    for _ in range(50):
+        r = e.get("/cgi-bin/hi.sh", timeout=10)
+        assert (r.status, r.body) == (200, b"hi")
+    t.join(10)
+    assert (out[0].status, out[0].body) == (200, b"nap")
+    assert e.get("/cgi-bin/hang.sh", timeout=10).status == 504
+
+    def zombies():
+        try:
+            with open("/proc/%d/task/%d/children" % (worker, worker)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+        return [k for k in kids if (proc_stat(k) or ("X",))[0] == "Z"]
+
+    def no_children():
+        with open("/proc/%d/task/%d/children" % (worker, worker)) as f:
+            return f.read().split() == []
+
+    assert wait_for(no_children, 5), zombies()
