@@ -471,9 +471,9 @@ ed_v2_malloc(size_t size, void *data)
         p = aligned_alloc(page, len);
         if (p != NULL) {
             c->framebuf = p;
-            /* Whole pages only: the last may share with the next
-             * allocation's header. */
-            c->framebuf_len = size / page * page;
+            /* Every page asked for is the buffer's alone, the last
+             * (partly past the buffer's end) too. */
+            c->framebuf_len = len;
         }
         return p;
     }
