@@ -361,6 +361,18 @@ typedef struct {
 void ed_http_cache_decide(ed_pool_t *pool, const ed_http_cache_rules_t *rules,
                           int status, const ed_http_header_t *hdrs, size_t n,
                           ed_http_cache_verdict_t *v);
+/* RFC 9111 3.2 and 4.3.4: a stored head (head, its fields stored[]
+ * parsed from it) updated by the fields upd[] of the 304 that
+ * revalidated it. Each 304 field replaces the stored ones of its name,
+ * but those eddy never stores (hop-by-hop, Content-Length, Age,
+ * Set-Cookie, Date, Server) and those the stored body depends on
+ * (Content-Encoding, Content-Range, Vary): the stored ones stay. out
+ * gets the new head (status line kept, empty line at the end) in pool
+ * memory, *etag its first ETag value (empty: none). ED_OK or ED_ERROR. */
+int ed_http_cache_update_head(ed_pool_t *pool, const ed_str_t *head,
+                              const ed_http_header_t *stored, size_t nstored,
+                              const ed_http_header_t *upd, size_t nupd,
+                              ed_str_t *out, ed_str_t *etag);
 /* Whether a Cache-Control value (all fields joined) has directive dir;
  * *value gets its argument (quotes removed; empty when none). */
 bool ed_http_cache_cc(const ed_http_header_t *hdrs, size_t n,
