@@ -145,6 +145,8 @@ void
 ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                       int err)
 {
+    /* Room is made now, not at the manager's next round. */
+    ed_http_cache_manager_ask(c->cache->zone);
     if (ed_http_cache_write_failed(c->cache->zone)) {
         ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": write failed (%d: %s), "
                     "storing paused", c->cache->name.data, err,
