@@ -7,8 +7,8 @@
  * entries unused for `inactive`, least recently used ones over
  * `max_size` or while the file system has less than `min_free` (or a
  * worker found it full), and temp files left by dead processes or older
- * than ten minutes. Workers keep serving meanwhile: a lookup that finds no index
- * entry opens the file itself. */
+ * than ten minutes. Workers keep serving meanwhile: a lookup that finds
+ * no index entry opens the file itself. */
 #include "ed_http_cache.h"
 #include "ed_process.h"
 
