@@ -347,7 +347,7 @@ ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                                    ? (time_t)c->hdr.last_modified : -1,
                                true);
         if (rc == 412) {
-            r->headers_out.nelts = 0;
+            /* The error response keeps only Cache-Status. */
             return 412;
         }
         if (rc == 304) {
@@ -808,25 +808,53 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     return ed_cache_decide(r, c, ed_pc_find(r, c), only_if_cached, false);
 }
 
+/* No response came for the fetch (cond: how it failed): eddy answers
+ * with its own error, which says so in Cache-Status (RFC 9211 has no
+ * fwd-status without a response: detail names the failure) and keeps
+ * $upstream_cache_status. */
+static int
+ed_cache_fetch_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      int cond)
+{
+    char buf[96];
+
+    if (c->fwd == NULL) {
+        return ED_OK;
+    }
+    if (c->status != NULL) {
+        r->upstream->cache_status = c->status;
+    }
+    snprintf(buf, sizeof(buf), "eddy; fwd=%s; detail=%s", c->fwd,
+             cond == ED_CACHE_STALE_TIMEOUT ? "timeout"
+             : cond == ED_CACHE_STALE_INVALID ? "invalid-header" : "error");
+    ed_http_out_header_del(r, "Cache-Status", 12);
+    return ed_pc_add(r, "Cache-Status", buf);
+}
+
 int
 ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                            int cond, bool fetch)
 {
-    if (c == NULL || !c->stale || r->header_sent) {
+    int rc = ED_DECLINED;
+
+    if (c == NULL || r->header_sent) {
         return ED_DECLINED;
     }
-    if (ed_cache_stale_ok(c, cond)) {
+    if (c->stale && ed_cache_stale_ok(c, cond)) {
         r->headers_out.nelts = 0;
         return ed_cache_serve_stale(r, c, false);
     }
-    if (fetch && (c->hdr.flags
-                  & (ED_CACHE_F_MUST_REVAL | ED_CACHE_F_S_MAXAGE)))
+    if (c->stale && fetch
+        && (c->hdr.flags & (ED_CACHE_F_MUST_REVAL | ED_CACHE_F_S_MAXAGE)))
     {
         /* RFC 9111 5.2.2.2 (s-maxage implies proxy-revalidate): a stale
          * entry that must be revalidated and cannot be is a 504. */
-        return 504;
+        rc = 504;
     }
-    return ED_DECLINED;
+    if (fetch && ed_cache_fetch_failed(r, c, cond) != ED_OK) {
+        return 500;
+    }
+    return rc;
 }
 
 void

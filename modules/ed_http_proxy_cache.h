@@ -56,6 +56,12 @@ void ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                         int err);
 /* Writes all of p[0..n) to fd: 0 or errno. */
 int ed_pc_write(int fd, const char *p, size_t n);
+/* Writes the entry open in c (c->fd, c->hdr: its body) anew with
+ * prefix[0..len) (sealed) in front of its body, renamed over it
+ * (ed_http_proxy_cache_update.c). ED_OK, ED_DECLINED (not written: a
+ * write failed, logged once; or the key was purged), ED_ERROR. */
+int ed_pc_update_file(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                      const char *prefix, size_t len);
 /* PURGE (purge: true): ED_OK (answered), or a status. */
 int ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 /* Starts a refresh of c's key detached from r, which hands it its fill.

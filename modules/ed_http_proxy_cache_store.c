@@ -145,6 +145,8 @@ void
 ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                       int err)
 {
+    /* Room is made now, not at the manager's next round. */
+    ed_http_cache_manager_ask(c->cache->zone);
     if (ed_http_cache_write_failed(c->cache->zone)) {
         ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": write failed (%d: %s), "
                     "storing paused", c->cache->name.data, err,
@@ -595,104 +597,100 @@ ed_http_proxy_cache_revalidated(ed_http_request_t *r,
 {
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;
-    ed_http_header_t        hdrs[ED_CACHE_MAX_HDRS];
-    ed_http_resp_head_t     sh;
-    ed_str_t                key, vary, head, etag;
-    char                    buf[128], *prefix, tmp[PATH_MAX];
-    size_t                  len;
-    off64_t                 off;
-    ssize_t                 n;
-    uint64_t                left;
-    int                     fd, err = 0;
+    ed_http_cache_hdr_t     nhdr;
+    ed_http_header_t        old[ED_CACHE_MAX_HDRS];
+    ed_http_header_t        all[ED_CACHE_MAX_HDRS + 2];
+    ed_http_resp_head_t     sh, nh;
+    ed_str_t                key, vary, head, nhead, etag;
+    uint64_t                body_off;
+    size_t                  i, n, len;
+    char                    buf[128], *prefix;
 
+    /* RFC 9111 4.3.4 and 3.2: the 304's fields update the stored head
+     * (Cache-Control, Expires, ETag, any end-to-end field), and the
+     * updated head gives the lifetime: one without Cache-Control or
+     * Expires keeps the stored ones, or cache_valid. */
+    head.data = c->prefix + c->hdr.head_off;
+    head.len = c->hdr.head_len;
+    if (ed_http_parse_response(head.data, head.len, &sh, old,
+                               ED_CACHE_MAX_HDRS) != ED_OK)
+    {
+        return 502;
+    }
+    if (ed_http_cache_update_head(r->pool, &head, sh.headers, sh.nheaders,
+                                  h->headers, h->nheaders, &nhead, &etag)
+        != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    if (ed_http_parse_response(nhead.data, nhead.len, &nh, all,
+                               ED_CACHE_MAX_HDRS) != ED_OK)
+    {
+        /* Over the fields an entry may have: the stored head stays. */
+        nhead = head;
+        etag.data = c->prefix + c->hdr.etag_off;
+        etag.len = c->hdr.etag_len;
+        memcpy(all, old, sh.nheaders * sizeof(old[0]));
+        nh.nheaders = sh.nheaders;
+    }
+    /* The 304's own Date and Age (never stored) date the update. */
+    n = nh.nheaders;
+    for (i = 0; i < h->nheaders && n < ed_nelems(all); i++) {
+        if (ed_http_str_eq_lit(&h->headers[i].name, "date")
+            || ed_http_str_eq_lit(&h->headers[i].name, "age"))
+        {
+            all[n++] = h->headers[i];
+        }
+    }
     rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
     rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
     rules.ignore = pcf->cache_ignore;
     rules.authorization = false;
     rules.now = ed_time_sec;
-    /* RFC 9111 4.3.4: the 304's freshness information updates the
-     * entry's; a 304 without any keeps the stored head's rules. */
-    if (ed_http_cache_cc(h->headers, h->nheaders, "max-age", NULL)
-        || ed_http_cache_cc(h->headers, h->nheaders, "s-maxage", NULL)
-        || ed_http_cache_cc(h->headers, h->nheaders, "no-cache", NULL))
-    {
-        ed_http_cache_decide(r->pool, &rules, c->hdr.status, h->headers,
-                             h->nheaders, &v);
-    } else {
-        if (ed_http_parse_response(c->prefix + c->hdr.head_off,
-                                   c->hdr.head_len, &sh, hdrs,
-                                   ED_CACHE_MAX_HDRS) != ED_OK)
-        {
-            return 502;
-        }
-        ed_http_cache_decide(r->pool, &rules, c->hdr.status, sh.headers,
-                             sh.nheaders, &v);
-        v.initial_age = 0;
-    }
+    ed_http_cache_decide(r->pool, &rules, c->hdr.status, all, n, &v);
     if (v.detail != NULL) {
         /* Nothing to go by: revalidated again on its next use. */
         v.lifetime = 0;
         v.initial_age = 0;
         v.flags = 0;
     }
-    c->hdr.stored = (int64_t)ed_time_sec;
-    c->hdr.initial_age = v.initial_age;
-    c->hdr.lifetime = v.lifetime;
-    c->hdr.swr = v.swr;
-    c->hdr.sie = v.sie;
-    c->hdr.flags = (c->hdr.flags & (ED_CACHE_F_VARIANT))
-                   | (v.flags & ~(uint32_t)ED_CACHE_F_VARIANT);
-
-    /* A new file with the new times and the same body (readers of the
-     * old one keep their descriptor). */
+    memset(&nhdr, 0, sizeof(nhdr));
+    nhdr.stored = (int64_t)ed_time_sec;
+    nhdr.initial_age = v.initial_age;
+    nhdr.lifetime = v.lifetime;
+    nhdr.last_modified = v.last_modified;
+    nhdr.swr = v.swr;
+    nhdr.sie = v.sie;
+    nhdr.flags = (c->hdr.flags & ED_CACHE_F_VARIANT)
+                 | (v.flags & ~(uint32_t)ED_CACHE_F_VARIANT);
+    nhdr.status = c->hdr.status;
     key.data = c->prefix + c->hdr.key_off;
     key.len = c->hdr.key_len;
     vary.data = c->prefix + c->hdr.vary_off;
     vary.len = c->hdr.vary_len;
-    head.data = c->prefix + c->hdr.head_off;
-    head.len = c->hdr.head_len;
-    etag.data = c->prefix + c->hdr.etag_off;
-    etag.len = c->hdr.etag_len;
-    prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &key, &vary, &head,
+    prefix = ed_http_cache_prefix(r->pool, &nhdr, &key, &vary, &nhead,
                                   etag.len ? &etag : NULL, &len);
-    if (prefix != NULL) {
-        c->new_hdr.stored = c->hdr.stored;
-        c->new_hdr.initial_age = c->hdr.initial_age;
-        c->new_hdr.lifetime = c->hdr.lifetime;
-        c->new_hdr.last_modified = c->hdr.last_modified;
-        c->new_hdr.swr = c->hdr.swr;
-        c->new_hdr.sie = c->hdr.sie;
-        c->new_hdr.flags = c->hdr.flags;
-        c->new_hdr.status = c->hdr.status;
-        ed_http_cache_hdr_seal(prefix, &c->new_hdr, c->hdr.body_len);
-        snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
-                 (int)getpid(), ++ed_pc_tmp_serial);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            err = errno;
-        } else {
-            err = ed_pc_write(fd, prefix, len);
-            off = (off64_t)c->hdr.body_off;
-            for (left = c->hdr.body_len; err == 0 && left > 0;
-                 left -= (uint64_t)n)
-            {
-                n = copy_file_range(c->fd, &off, fd, NULL,
-                                    (size_t)ed_min(left, (uint64_t)1 << 30),
-                                    0);
-                if (n <= 0) {
-                    err = n < 0 ? errno : EIO;
-                    break;
-                }
-            }
-            close(fd);
-            if (err || ed_cache_place(r, c, tmp, c->hash) != ED_OK) {
-                unlink(tmp);
-            }
-        }
-        if (err) {
-            ed_pc_write_failed(r, c, err);
-        }
+    if (prefix == NULL && nhead.data != head.data) {
+        /* The updated head is over its bound: the stored one stays. */
+        etag.data = c->prefix + c->hdr.etag_off;
+        etag.len = c->hdr.etag_len;
+        prefix = ed_http_cache_prefix(r->pool, &nhdr, &key, &vary, &head,
+                                      etag.len ? &etag : NULL, &len);
     }
+    if (prefix == NULL) {
+        return ED_ERROR;
+    }
+    ed_http_cache_hdr_seal(prefix, &nhdr, c->hdr.body_len);
+    if (ed_pc_update_file(r, c, prefix, len) == ED_ERROR) {
+        return ED_ERROR;
+    }
+    /* Served with the new head from the old file's body, whichever file
+     * is in place now. */
+    body_off = c->hdr.body_off;
+    c->hdr = nhdr;
+    c->hdr.body_off = body_off;
+    c->prefix = prefix;
+    c->read = 0;
     /* Waiters for the key find the refreshed entry. */
     ed_pc_drop_tmp(c, 0);
     c->status = "REVALIDATED";
@@ -700,4 +698,3 @@ ed_http_proxy_cache_revalidated(ed_http_request_t *r,
              (long long)ed_pc_ttl(&c->hdr));
     return ed_pc_serve(r, c, buf);
 }
-

@@ -466,7 +466,9 @@ void ed_http_out_header_del(ed_http_request_t *r, const char *name,
 /* Clears the response headers before an error response or page for
  * status, except the challenge of a 401 (WWW-Authenticate, which
  * auth_basic sets before refusing): a custom 401 page still asks the
- * browser for credentials, as in nginx. */
+ * browser for credentials, as in nginx; and Cache-Status (RFC 9211):
+ * every response of a cache location says what the cache did, an error
+ * as well (cache.md). */
 void ed_http_out_headers_error(ed_http_request_t *r, int status);
 /* Sends a complete response with a body in one write. ED_OK or
  * ED_ERROR. */

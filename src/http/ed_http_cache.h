@@ -148,6 +148,11 @@ ed_http_cache_t **ed_http_cache_all(ed_cycle_t *cycle, size_t *n);
  * force, respawned when it dies, stopped at exit. */
 void ed_http_cache_manager_start(ed_loop_t *loop, ed_cycle_t *cycle,
                                  char *const *argv);
+/* A worker asks the manager to evict from the cache of zone z now, not
+ * at its next round (a write failed: the disk is full): a flag in the
+ * zone and a ring of the manager's eventfd, made by the master before
+ * it forks workers and manager. */
+void ed_http_cache_manager_ask(ed_http_cache_zone_t *z);
 /* For each child the master reaps: true when it was the manager. */
 bool ed_http_cache_manager_reaped(pid_t pid, int status);
 void ed_http_cache_manager_stop(void);
@@ -282,6 +287,10 @@ void ed_http_cache_index_stats(ed_http_cache_zone_t *z, uint64_t *entries,
 extern const char *const ed_http_cache_statuses[ED_CACHE_STATUSES];
 void ed_http_cache_count(ed_http_cache_zone_t *z, const char *status);
 uint64_t ed_http_cache_requests(ed_http_cache_zone_t *z, size_t status);
+/* The flag of ed_http_cache_manager_ask: set, and taken (true when it
+ * was set) by the manager. */
+void ed_http_cache_evict_ask(ed_http_cache_zone_t *z);
+bool ed_http_cache_evict_asked(ed_http_cache_zone_t *z);
 /* "storing paused": true when this call is the one to log it (first
  * failure since the last success); ed_http_cache_write_ok clears it. */
 bool ed_http_cache_write_failed(ed_http_cache_zone_t *z);
@@ -361,6 +370,18 @@ typedef struct {
 void ed_http_cache_decide(ed_pool_t *pool, const ed_http_cache_rules_t *rules,
                           int status, const ed_http_header_t *hdrs, size_t n,
                           ed_http_cache_verdict_t *v);
+/* RFC 9111 3.2 and 4.3.4: a stored head (head, its fields stored[]
+ * parsed from it) updated by the fields upd[] of the 304 that
+ * revalidated it. Each 304 field replaces the stored ones of its name,
+ * but those eddy never stores (hop-by-hop, Content-Length, Age,
+ * Set-Cookie, Date, Server) and those the stored body depends on
+ * (Content-Encoding, Content-Range, Vary): the stored ones stay. out
+ * gets the new head (status line kept, empty line at the end) in pool
+ * memory, *etag its first ETag value (empty: none). ED_OK or ED_ERROR. */
+int ed_http_cache_update_head(ed_pool_t *pool, const ed_str_t *head,
+                              const ed_http_header_t *stored, size_t nstored,
+                              const ed_http_header_t *upd, size_t nupd,
+                              ed_str_t *out, ed_str_t *etag);
 /* Whether a Cache-Control value (all fields joined) has directive dir;
  * *value gets its argument (quotes removed; empty when none). */
 bool ed_http_cache_cc(const ed_http_header_t *hdrs, size_t n,

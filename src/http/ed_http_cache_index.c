@@ -48,6 +48,7 @@ struct ed_http_cache_zone_s {
     uint64_t          size;        /* their bytes */
     uint64_t          evictions;
     _Atomic uint32_t  write_failed;
+    _Atomic uint32_t  evict_asked; /* a worker asks the manager to evict */
     _Atomic uint64_t  requests[ED_CACHE_STATUSES];
 };
 
@@ -505,6 +506,19 @@ ed_http_cache_index_stats(ed_http_cache_zone_t *z, uint64_t *entries,
     *size = z->size;
     *evictions = z->evictions;
     ed_shm_unlock(&z->mutex);
+}
+
+void
+ed_http_cache_evict_ask(ed_http_cache_zone_t *z)
+{
+    atomic_store(&z->evict_asked, 1);
+}
+
+bool
+ed_http_cache_evict_asked(ed_http_cache_zone_t *z)
+{
+    return atomic_load_explicit(&z->evict_asked, memory_order_relaxed)
+           && atomic_exchange(&z->evict_asked, 0) != 0;
 }
 
 bool

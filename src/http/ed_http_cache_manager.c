@@ -3,17 +3,20 @@
  * reload. It does the disk work no request should wait for and the
  * master must never do (a stuck disk would delay signals and reloads):
  * it loads the entries found on disk into the index, in slices, then
- * every second removes entries unused for `inactive`, least recently
- * used ones over `max_size` or while the file system has less than
- * `min_free`, and temp files left by dead processes or older than ten
- * minutes. Workers keep serving meanwhile: a lookup that finds no index
- * entry opens the file itself. */
+ * every second, and at once when a worker's write failed, removes
+ * entries unused for `inactive`, least recently used ones over
+ * `max_size` or while the file system has less than `min_free` (or a
+ * worker found it full), and temp files left by dead processes or older
+ * than ten minutes. Workers keep serving meanwhile: a lookup that finds
+ * no index entry opens the file itself. */
 #include "ed_http_cache.h"
 #include "ed_process.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -33,7 +36,8 @@ static struct {
     pid_t         old[8];     /* replaced ones, reaped quietly */
     ed_timer_t    respawn;
     unsigned      loaded;     /* files loaded (in the manager) */
-} ed_cm;
+    int           bell;       /* eventfd workers ring, -1: none */
+} ed_cm = { .bell = -1 };
 
 /* The manager. */
 
@@ -278,16 +282,19 @@ ed_cm_clean_tmp(ed_http_cache_t *c, time_t now)
     closedir(d);
 }
 
-/* One pass of eviction over a cache. */
+/* One pass of eviction over a cache; asked: a worker's write failed
+ * (the disk is full), least recently used entries go as under
+ * min_free. */
 static void
-ed_cm_evict(ed_http_cache_t *c, time_t now)
+ed_cm_evict(ed_http_cache_t *c, time_t now, bool asked)
 {
     uint8_t        out[ED_CM_EVICT * ED_CACHE_HASH_LEN];
     struct statvfs vfs;
     size_t         n, force = 0;
 
-    if (c->min_free && statvfs(c->path.data, &vfs) == 0
-        && (uint64_t)vfs.f_bavail * vfs.f_frsize < c->min_free)
+    if (asked
+        || (c->min_free && statvfs(c->path.data, &vfs) == 0
+            && (uint64_t)vfs.f_bavail * vfs.f_frsize < c->min_free))
     {
         force = ED_CM_EVICT / 4;
     }
@@ -299,6 +306,62 @@ ed_cm_evict(ed_http_cache_t *c, time_t now)
         ed_cm_unlink(c, out, n);
         force = 0;
     } while (n == ED_CM_EVICT);
+}
+
+/* Closes every descriptor from 3 on but a and b (-1: none). */
+static void
+ed_cm_close_others(int a, int b)
+{
+    int keep[2], t, from = 3, i;
+
+    keep[0] = a;
+    keep[1] = b;
+    if (keep[0] > keep[1]) {
+        t = keep[0];
+        keep[0] = keep[1];
+        keep[1] = t;
+    }
+    for (i = 0; i < 2; i++) {
+        if (keep[i] < from) {
+            continue;
+        }
+        if (keep[i] > from) {
+            close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
+        }
+        from = keep[i] + 1;
+    }
+    close_range((unsigned)from, ~0U, 0);
+}
+
+/* Waits up to a second for a worker's ring. */
+static void
+ed_cm_wait(void)
+{
+    struct pollfd pfd;
+    uint64_t      v;
+
+    if (ed_cm.bell < 0) {
+        sleep(1);
+        return;
+    }
+    pfd.fd = ed_cm.bell;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 1000) > 0) {
+        (void)!read(ed_cm.bell, &v, sizeof(v));
+    }
+}
+
+void
+ed_http_cache_manager_ask(ed_http_cache_zone_t *z)
+{
+    uint64_t one = 1;
+
+    ed_http_cache_evict_ask(z);
+    if (ed_cm.bell >= 0) {
+        /* Non-blocking: a full counter has rung already. */
+        (void)!write(ed_cm.bell, &one, sizeof(one));
+    }
 }
 
 static void __attribute__((noreturn))
@@ -316,11 +379,9 @@ ed_cm_main(pid_t master)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     ed_log_tee_fd = -1;
-    /* Listeners, channels, the master's epoll: none of them is ours. */
-    if (logfd > 3) {
-        close_range(3, (unsigned)logfd - 1, 0);
-    }
-    close_range(logfd > 2 ? (unsigned)logfd + 1 : 3, ~0U, 0);
+    /* Listeners, channels, the master's epoll: none of them is ours;
+     * the log and the bell are. */
+    ed_cm_close_others(logfd, ed_cm.bell);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0
         || getppid() != master)
     {
@@ -348,7 +409,8 @@ ed_cm_main(pid_t master)
         now = time(NULL);
         for (i = 0; i < n; i++) {
             ed_cm_purge_jobs(all[i]);
-            ed_cm_evict(all[i], now);
+            ed_cm_evict(all[i], now,
+                        ed_http_cache_evict_asked(all[i]->zone));
             if (now - last_tmp >= 5) {
                 ed_cm_clean_tmp(all[i], now);
             }
@@ -356,7 +418,7 @@ ed_cm_main(pid_t master)
         if (now - last_tmp >= 5) {
             last_tmp = now;
         }
-        sleep(1);
+        ed_cm_wait();
     }
 }
 
@@ -425,6 +487,16 @@ ed_http_cache_manager_start(ed_loop_t *loop, ed_cycle_t *cycle,
         return;
     }
     ed_cm.cycle = cycle;
+    if (ed_cm.bell < 0) {
+        /* Made once, before any worker that may ring it is forked: the
+         * workers of this cycle and later ones inherit it. Without it
+         * the manager keeps its one-second round. */
+        ed_cm.bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ed_cm.bell < 0) {
+            ed_log(ED_LOG_WARN, ed_log_cur, errno, "eventfd() failed: the "
+                   "cache manager evicts every second only");
+        }
+    }
     ed_cm_spawn();
 }
 

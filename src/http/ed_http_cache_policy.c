@@ -451,3 +451,112 @@ ed_http_cache_variant(ed_pool_t *pool, const ed_str_t *names,
     }
     return ED_OK;
 }
+
+/* Whether a 304's field name leaves the stored one as it is (RFC 9111
+ * 3.2): what is never stored (hop-by-hop ones and those the 304's
+ * Connection lists, the framing, Age, Set-Cookie: an entry never
+ * replays a cookie; Date and Server, set by eddy on every hit), and
+ * what the stored body and its variant depend on (Content-Encoding
+ * labels the stored bytes and picks the variant, Vary keys it,
+ * Content-Range belongs to a 206 never stored). */
+static bool
+ed_cache_kept_field(const ed_str_t *name, const ed_http_header_t *upd,
+                    size_t nupd)
+{
+    static const char *kept[] = {
+        "age", "set-cookie", "server", "content-encoding", "content-range",
+        "vary"
+    };
+    bool   found;
+    size_t i;
+
+    if ((ED_HTTP_HOP_BY_HOP | ED_HTTP_F_BIT(ED_HTTP_F_CONTENT_LENGTH)
+         | ED_HTTP_F_BIT(ED_HTTP_F_DATE))
+        & ED_HTTP_F_BIT(ed_http_field_id(name->data, name->len)))
+    {
+        return true;
+    }
+    for (i = 0; i < ed_nelems(kept); i++) {
+        if (ed_str_caseeq(name, kept[i])) {
+            return true;
+        }
+    }
+    ed_http_fields_list(upd, nupd, "connection", 10, name->data, name->len,
+                        &found);
+    return found;
+}
+
+int
+ed_http_cache_update_head(ed_pool_t *pool, const ed_str_t *head,
+                          const ed_http_header_t *stored, size_t nstored,
+                          const ed_http_header_t *upd, size_t nupd,
+                          ed_str_t *out, ed_str_t *etag)
+{
+    const ed_http_header_t *f;
+    const char             *eol;
+    size_t                  i, j, len, line;
+    bool                    replaced;
+    char                   *p;
+
+    eol = memchr(head->data, '\n', head->len);
+    if (eol == NULL) {
+        return ED_ERROR;
+    }
+    line = (size_t)(eol + 1 - head->data);
+    len = line + 2;
+    for (i = 0; i < nstored; i++) {
+        len += stored[i].name.len + stored[i].value.len + 4;
+    }
+    for (i = 0; i < nupd; i++) {
+        len += upd[i].name.len + upd[i].value.len + 4;
+    }
+    p = ed_pnalloc(pool, len);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    out->data = p;
+    memcpy(p, head->data, line);
+    p += line;
+    etag->data = NULL;
+    etag->len = 0;
+    /* The stored fields the 304 has no update for, in their order, then
+     * the 304's: each replaces every stored field of its name. */
+    for (i = 0; i < nstored + nupd; i++) {
+        if (i < nstored) {
+            f = &stored[i];
+            replaced = false;
+            for (j = 0; j < nupd && !replaced; j++) {
+                replaced = f->name.len == upd[j].name.len
+                           && strncasecmp(f->name.data, upd[j].name.data,
+                                          f->name.len) == 0
+                           && !ed_cache_kept_field(&upd[j].name, upd, nupd);
+            }
+            if (replaced) {
+                continue;
+            }
+        } else {
+            f = &upd[i - nstored];
+            if (ed_cache_kept_field(&f->name, upd, nupd)) {
+                continue;
+            }
+        }
+        memcpy(p, f->name.data, f->name.len);
+        p += f->name.len;
+        *p++ = ':';
+        *p++ = ' ';
+        if (etag->data == NULL && ed_str_caseeq(&f->name, "ETag")
+            && f->value.len >= 2 && f->value.len <= 0xffff)
+        {
+            etag->data = p;
+            etag->len = f->value.len;
+        }
+        memcpy(p, f->value.data, f->value.len);
+        p += f->value.len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    out->len = (size_t)(p - out->data);
+    return ED_OK;
+}

@@ -84,9 +84,11 @@ ed_http_out_headers_error(ed_http_request_t *r, int status)
     ed_http_out_header_t *h = r->headers_out.elts;
     size_t                i, j = 0;
 
-    for (i = 0; status == 401 && i < r->headers_out.nelts; i++) {
-        if (h[i].name.len == 16
-            && ed_strncasecmp(h[i].name.data, "WWW-Authenticate", 16) == 0)
+    for (i = 0; i < r->headers_out.nelts; i++) {
+        if ((status == 401 && h[i].name.len == 16
+             && ed_strncasecmp(h[i].name.data, "WWW-Authenticate", 16) == 0)
+            || (h[i].name.len == 12
+                && ed_strncasecmp(h[i].name.data, "Cache-Status", 12) == 0))
         {
             h[j++] = h[i];
         }

@@ -382,6 +382,63 @@ START_TEST(test_index)
 }
 END_TEST
 
+/* RFC 9111 3.2: a 304's fields replace the stored ones of their names,
+ * but for those an entry never takes from it. */
+START_TEST(test_update_head)
+{
+    static const char stored[] = "HTTP/1.1 200 OK\r\n"
+                                 "Cache-Control: max-age=1\r\n"
+                                 "ETag: \"a\"\r\n"
+                                 "X-Version: 1\r\n"
+                                 "Content-Encoding: gzip\r\n"
+                                 "Vary: Accept-Encoding\r\n"
+                                 "X-Multi: 1\r\n"
+                                 "Content-Type: text/plain\r\n"
+                                 "X-Multi: 2\r\n\r\n";
+    ed_http_header_t        old[] = {
+        H("Cache-Control", "max-age=1"), H("ETag", "\"a\""),
+        H("X-Version", "1"), H("Content-Encoding", "gzip"),
+        H("Vary", "Accept-Encoding"), H("X-Multi", "1"),
+        H("Content-Type", "text/plain"), H("X-Multi", "2"),
+    };
+    ed_http_header_t        upd[] = {
+        H("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        H("cache-control", "max-age=60"), H("ETag", "\"b\""),
+        H("X-Version", "2"), H("Content-Length", "5"),
+        H("Set-Cookie", "s=1"), H("Content-Encoding", "br"),
+        H("Vary", "Cookie"), H("Age", "3"), H("Server", "origin"),
+        H("Transfer-Encoding", "chunked"), H("X-Hop", "x"),
+        H("Connection", "X-Hop"), H("X-Multi", "3"), H("X-New", "n"),
+    };
+    ed_str_t                head = { sizeof(stored) - 1, (char *)stored };
+    ed_str_t                out, etag;
+
+    ck_assert_int_eq(ed_http_cache_update_head(pool, &head, old, 8, upd, 15,
+                                               &out, &etag), ED_OK);
+    ck_assert_str_eq(ed_pstrdup(pool, out.data, out.len),
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Encoding: gzip\r\n"
+                     "Vary: Accept-Encoding\r\n"
+                     "Content-Type: text/plain\r\n"
+                     "cache-control: max-age=60\r\n"
+                     "ETag: \"b\"\r\n"
+                     "X-Version: 2\r\n"
+                     "X-Multi: 3\r\n"
+                     "X-New: n\r\n\r\n");
+    ck_assert_uint_eq(etag.len, 3);
+    ck_assert(memcmp(etag.data, "\"b\"", 3) == 0);
+    ck_assert_ptr_eq(etag.data, strstr(out.data, "\"b\""));
+
+    /* A 304 with nothing to update: the stored head as it was. */
+    ck_assert_int_eq(ed_http_cache_update_head(pool, &head, old, 8, upd, 1,
+                                               &out, &etag), ED_OK);
+    ck_assert_uint_eq(out.len, head.len);
+    ck_assert(memcmp(out.data, stored, head.len) == 0);
+    ck_assert_uint_eq(etag.len, 3);
+    ck_assert(memcmp(etag.data, "\"a\"", 3) == 0);
+}
+END_TEST
+
 Suite *
 ed_test_http_cache_suite(void)
 {
@@ -403,6 +460,7 @@ ed_test_http_cache_suite(void)
     tcase_add_test(tc, test_never_stored);
     tcase_add_test(tc, test_age_and_windows);
     tcase_add_test(tc, test_variant);
+    tcase_add_test(tc, test_update_head);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("index");
