@@ -131,6 +131,8 @@ struct ed_http_cache_s {
     unsigned              levels[3];     /* hex digits per level */
     unsigned              nlevels;
     ed_http_cache_zone_t *zone;
+    time_t                evict_forced;  /* the manager's last forced
+                                          * batch (a worker asked) */
 };
 
 /* path/<levels>/<32 hex> of hash into buf (size bytes). Its length, 0

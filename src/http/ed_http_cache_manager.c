@@ -349,6 +349,9 @@ ed_cm_wait(void)
     pfd.revents = 0;
     if (poll(&pfd, 1, 1000) > 0) {
         (void)!read(ed_cm.bell, &v, sizeof(v));
+        /* Rings come with failed writes, as fast as requests: a pass
+         * every 100 ms at most. */
+        usleep(100 * 1000);
     }
 }
 
@@ -371,6 +374,7 @@ ed_cm_main(pid_t master)
     sigset_t          none;
     size_t            i, n;
     time_t            now, last_tmp = 0;
+    bool              asked;
     int               logfd = ed_log_cur->fd, fd;
 
     ed_pid = getpid();
@@ -409,8 +413,15 @@ ed_cm_main(pid_t master)
         now = time(NULL);
         for (i = 0; i < n; i++) {
             ed_cm_purge_jobs(all[i]);
-            ed_cm_evict(all[i], now,
-                        ed_http_cache_evict_asked(all[i]->zone));
+            /* A disk that stays full (filled by something else) would
+             * have each failed write take entries: a forced batch a
+             * second at most, the ring is kept for later meanwhile. */
+            asked = all[i]->evict_forced != now
+                    && ed_http_cache_evict_asked(all[i]->zone);
+            if (asked) {
+                all[i]->evict_forced = now;
+            }
+            ed_cm_evict(all[i], now, asked);
             if (now - last_tmp >= 5) {
                 ed_cm_clean_tmp(all[i], now);
             }

@@ -71,3 +71,46 @@ def test_full_disk_makes_the_manager_evict_at_once(eddy):
             finally:
                 os.system("umount %s 2>/dev/null || umount -l %s"
                           % (path, path))
+
+
+def test_a_disk_that_stays_full_costs_one_batch_a_second(eddy):
+    # The disk is full for good (here: responses too big for it): each
+    # failed write asks, but the manager takes one batch of entries a
+    # second at most, not a batch per failed write.
+    small = b"s" * 6000
+    big = b"B" * (2 << 20)
+
+    def handler(req, conn):
+        body = big if req.target.startswith("/big") else small
+        return response(200, body, [("Cache-Control", "max-age=600")])
+
+    with Backend(handler) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)))
+        path = os.path.join(str(e.prefix), "cache", "main")
+        if os.system("mount -t tmpfs -o size=1m,mode=0700 tmpfs %s "
+                     "2>/dev/null" % path) != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        try:
+            os.mkdir(os.path.join(path, ".tmp"))
+            time.sleep(1.2)
+            for i in range(100):
+                r = e.get("/s%d" % i)
+                assert r.header("Cache-Status").endswith("stored"), i
+            stored = len(entries(path))
+            assert stored == 100
+            t = time.monotonic()
+            for i in range(12):
+                r = e.get("/big%d" % i, timeout=10)
+                assert r.status == 200 and len(r.body) == len(big)
+            took = time.monotonic() - t
+            time.sleep(0.3)
+            gone = stored - len(entries(path))
+            # One batch (16) for each second the failures lasted, and
+            # one more for a second boundary crossed.
+            assert 0 < gone <= 16 * (int(took) + 2), (gone, took)
+        finally:
+            try:
+                e.stop()
+            finally:
+                os.system("umount %s 2>/dev/null || umount -l %s"
+                          % (path, path))
