@@ -82,8 +82,12 @@ typedef struct {
                                        * out */
     ed_str_t             variant;     /* the request's values for them */
     uint32_t             uses;        /* of the key, min_uses */
-    /* The entry found (stale, being revalidated), or served. */
+    /* The entry found (stale, being revalidated), or served: from its
+     * descriptor fd, or from file, held in the open-file cache with hit,
+     * the worker's checked copy of its head (ed_http_proxy_cache_hit.c). */
     int                  fd;
+    struct ed_http_file_s *file;
+    struct ed_pc_hit_s  *hit;
     ed_http_cache_hdr_t  hdr;
     char                *prefix;
     size_t               read;        /* bytes of the file in prefix */

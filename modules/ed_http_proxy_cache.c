@@ -7,6 +7,7 @@
  * index in src/http/ed_http_cache_*.c. */
 #include "ed_http_proxy_cache.h"
 #include "ed_http_fields.h"
+#include "ed_http_file_cache.h"
 #include "ed_http_range.h"
 
 #include <fcntl.h>
@@ -111,6 +112,10 @@ ed_pc_cleanup(void *data)
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
+    }
+    if (c->file) {
+        ed_http_file_release(c->file);
+        c->file = NULL;
     }
     if (c->sfd >= 0) {
         close(c->sfd);
@@ -307,6 +312,19 @@ ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * head, Age and Cache-Status, the client's conditions against the
  * stored validators, and the body as a file range (the range filter
  * cuts a Range from it). Returns ED_OK, ED_ERROR or a status. */
+/* The decimal digits of v (>= 0) ending at end; returns their start. */
+static char *
+ed_pc_digits(char *end, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+
+    do {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    return end;
+}
+
 int
 ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                const char *cache_status)
@@ -315,20 +333,31 @@ ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     ed_http_resp_head_t h;
     ed_http_cond_t      cond;
     ed_str_t            etag;
-    char                num[32];
+    ed_pc_hit_t        *e = c->file ? c->file->aux : NULL;
+    char               *num, *end, *cs;
+    size_t              cslen = strlen(cache_status);
     int64_t             age, ttl;
     int                 rc;
 
     r->headers_out.nelts = 0;
-    rc = ed_cache_head(r, c, &h, hdrs);
+    /* A checked entry's head was parsed once (ed_pc_hit_keep). */
+    rc = e ? ed_pc_hit_head(r, e) : ed_cache_head(r, c, &h, hdrs);
     if (rc != ED_OK) {
         return rc == ED_ERROR ? ED_ERROR : 502;
     }
     ttl = ed_pc_ttl(&c->hdr);
     age = ed_max((int64_t)0, c->hdr.lifetime - ttl);
-    snprintf(num, sizeof(num), "%lld", (long long)age);
-    if (ed_pc_add(r, "Age", num) != ED_OK
-        || ed_pc_add(r, "Cache-Status", cache_status) != ED_OK)
+    /* Age's digits and Cache-Status in one piece of r's pool, with no
+     * formatting call: they are all a hit makes of its own. */
+    cs = ed_pnalloc(r->pool, 24 + cslen);
+    if (cs == NULL) {
+        return ED_ERROR;
+    }
+    end = cs + 24;
+    num = ed_pc_digits(end, age);
+    memcpy(end, cache_status, cslen);
+    if (ed_http_add_header(r, "Age", 3, num, (size_t)(end - num)) != ED_OK
+        || ed_http_add_header(r, "Cache-Status", 12, end, cslen) != ED_OK)
     {
         return ED_ERROR;
     }
@@ -377,11 +406,28 @@ ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                    ? ED_OK : ED_ERROR;
     }
     /* The descriptor stays open with the request (the pool cleanup
-     * closes it) until the range is written; an entry removed
-     * meanwhile is finished from it. */
-    return ed_http_send_file(r, c->fd, (int64_t)c->hdr.body_off,
+     * closes or releases it) until the range is written; an entry
+     * removed meanwhile is finished from it. */
+    return ed_http_send_file(r, c->file ? c->file->fd : c->fd,
+                             (int64_t)c->hdr.body_off,
                              (size_t)c->hdr.body_len) == ED_OK
                ? ED_OK : ED_ERROR;
+}
+
+/* Serves a fresh entry as a hit: what ed_cache_decide does for one,
+ * with Cache-Status made without a formatting call. */
+static int
+ed_pc_serve_hit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    static const char pre[] = "eddy; hit; ttl=";
+    char              buf[48], *p;
+
+    c->status = "HIT";
+    p = ed_pc_digits(buf + sizeof(buf) - 1, ed_pc_ttl(&c->hdr));
+    buf[sizeof(buf) - 1] = '\0';
+    p -= sizeof(pre) - 1;
+    memcpy(p, pre, sizeof(pre) - 1);
+    return ed_pc_serve(r, c, p);
 }
 
 /* The lookup. */
@@ -433,21 +479,32 @@ ed_cache_gen_line(const char *p)
 int
 ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
-    uint8_t dropped[ED_CACHE_HASH_LEN];
-    size_t  nd;
-    int     rc;
+    uint8_t  dropped[ED_CACHE_HASH_LEN];
+    uint32_t gen;
+    size_t   nd;
+    int      rc;
 
-    c->uses = ed_http_cache_index_use(c->cache->zone, c->main_hash,
-                                      (int64_t)ed_time_sec, dropped, &nd);
+    if (c->file) {
+        ed_http_file_release(c->file);
+        c->file = NULL;
+    }
+    c->uses = ed_http_cache_index_use_gen(c->cache->zone, c->main_hash,
+                                          (int64_t)ed_time_sec, &gen,
+                                          dropped, &nd);
     if (nd) {
         ed_pc_unlink_all(r, c->cache, dropped, nd);
     }
     memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
+    /* The entry checked by an earlier request, when still the key's. */
+    if (ed_pc_hit_find(c, gen) == ED_OK) {
+        return ED_OK;
+    }
     rc = ed_pc_open(r, c, c->main_hash);
     if (rc != ED_OK) {
         return rc;
     }
     if (!(c->hdr.flags & ED_CACHE_F_VARY)) {
+        ed_pc_hit_keep(r, c, gen);
         return ED_OK;
     }
     /* A marker: the variant this request selects. */
@@ -723,7 +780,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     ed_http_proxy_cache_t *c;
     ed_str_t               cc;
     bool                   bypass, nocache, only_if_cached = false;
-    int                    method;
+    int                    method, rc;
 
     *cp = NULL;
     if (pcf->cache == NULL) {
@@ -777,7 +834,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         c->fwd = "request";
         return ED_DECLINED;
     }
-    if (ed_http_cache_hash(c->key.data, c->key.len, c->main_hash) != ED_OK
+    if (ed_pc_key_hash(c) != ED_OK
         || ed_cache_any(r, pcf->cache_bypass, &bypass) != ED_OK
         || ed_cache_any(r, pcf->no_cache, &nocache) != ED_OK)
     {
@@ -805,7 +862,12 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->lookup = 1;
     c->fwd = "uri-miss";
     c->status = "MISS";
-    return ed_cache_decide(r, c, ed_pc_find(r, c), only_if_cached, false);
+    rc = ed_pc_find(r, c);
+    if (rc == ED_OK && c->file && c->file->aux) {
+        /* A checked entry, fresh (ed_pc_hit_find): a hit. */
+        return ed_pc_serve_hit(r, c);
+    }
+    return ed_cache_decide(r, c, rc, only_if_cached, false);
 }
 
 /* No response came for the fetch (cond: how it failed): eddy answers

@@ -79,4 +79,25 @@ int ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 /* A refresh's own start: ED_DECLINED (go upstream) or ED_ERROR. */
 int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 
+/* The worker's checked entries (ed_http_proxy_cache_hit.c). */
+typedef struct ed_pc_hit_s ed_pc_hit_t;
+/* c->main_hash for c->key: the one of a checked entry of the key (then
+ * c->hit is that entry, to be confirmed by ed_pc_hit_find), else its
+ * SHA-256. ED_OK or ED_ERROR. */
+int ed_pc_key_hash(ed_http_proxy_cache_t *c);
+/* Whether c->hit may serve the key whose index generation is gen (0: no
+ * file known): ED_OK with c->file held, c->hdr, c->prefix, c->read (a
+ * fresh entry, no Vary marker); ED_DECLINED (open the file as on a first
+ * use; an entry no longer current is dropped). */
+int ed_pc_hit_find(ed_http_proxy_cache_t *c, uint32_t gen);
+/* The key's entry was just opened and checked into c (c->fd) while the
+ * index gave gen: when fresh and not a Vary marker nor variant, its
+ * descriptor goes to the open-file cache (c->file, c->fd -1) and its
+ * head into the worker's table (c->hit). */
+void ed_pc_hit_keep(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                    uint32_t gen);
+/* The stored head's fields of a checked entry into r's headers (and its
+ * content type). ED_OK or ED_ERROR. */
+int ed_pc_hit_head(ed_http_request_t *r, const ed_pc_hit_t *e);
+
 #endif /* ED_HTTP_PROXY_CACHE_H */

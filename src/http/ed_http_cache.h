@@ -235,6 +235,15 @@ size_t ed_http_cache_zone_entries(const ed_http_cache_zone_t *z);
 uint32_t ed_http_cache_index_use(ed_http_cache_zone_t *z,
                                  const uint8_t *hash, int64_t now,
                                  uint8_t *dropped, size_t *ndropped);
+/* The same, with *gen the entry's generation while a file is known for
+ * it (stored or loaded, not purged since), else 0. A worker may keep
+ * what it checked of the file while the generation stays the same: it
+ * changes with each store, load, PURGE, and when the entry is dropped
+ * and made again. */
+uint32_t ed_http_cache_index_use_gen(ed_http_cache_zone_t *z,
+                                     const uint8_t *hash, int64_t now,
+                                     uint32_t *gen, uint8_t *dropped,
+                                     size_t *ndropped);
 /* A file of fsize bytes (on disk) is now stored for hash. Then, while
  * the stored bytes exceed max_size, or entries are unused since
  * now - inactive, least recently used entries (not hash) are taken out:

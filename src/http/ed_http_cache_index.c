@@ -27,7 +27,8 @@ typedef struct {
      * the key until hfm_until (hit-for-miss). */
     int32_t   fill_pid;
     uint32_t  fill_serial;
-    uint32_t  pad;
+    uint32_t  gen;         /* changed with every change of the file known
+                            * (stored, loaded, purged) or of the entry */
     int64_t   fill_until;
     int64_t   hfm_until;
     int64_t   purged;      /* PURGE at this time (msec): older fetches
@@ -47,6 +48,7 @@ struct ed_http_cache_zone_s {
     uint64_t          count;       /* entries with a file */
     uint64_t          size;        /* their bytes */
     uint64_t          evictions;
+    uint32_t          gen;         /* the last generation given */
     _Atomic uint32_t  write_failed;
     _Atomic uint32_t  evict_asked; /* a worker asks the manager to evict */
     _Atomic uint64_t  requests[ED_CACHE_STATUSES];
@@ -122,6 +124,17 @@ ed_cache_find(ed_http_cache_zone_t *z, const uint8_t *hash)
         }
     }
     return ED_CACHE_NIL;
+}
+
+/* A new generation for entry i: what workers checked of its file before
+ * no longer counts. Never 0 (the answer for "no file known"). */
+static void
+ed_cache_new_gen(ed_http_cache_zone_t *z, uint32_t i)
+{
+    if (++z->gen == 0) {
+        z->gen = 1;
+    }
+    ed_cache_nodes(z)[i].gen = z->gen;
 }
 
 static void
@@ -222,6 +235,7 @@ ed_cache_get(ed_http_cache_zone_t *z, const uint8_t *hash, int64_t now,
         nodes[i].hfm_until = 0;
         nodes[i].purged = 0;
         nodes[i].live = 1;
+        ed_cache_new_gen(z, i);
         b = &ed_cache_buckets(z)[ed_cache_bucket(z, hash)];
         nodes[i].chain = *b;
         *b = i;
@@ -235,10 +249,22 @@ uint32_t
 ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
                         int64_t now, uint8_t *dropped, size_t *ndropped)
 {
+    uint32_t gen;
+
+    return ed_http_cache_index_use_gen(z, hash, now, &gen, dropped,
+                                       ndropped);
+}
+
+uint32_t
+ed_http_cache_index_use_gen(ed_http_cache_zone_t *z, const uint8_t *hash,
+                            int64_t now, uint32_t *gen, uint8_t *dropped,
+                            size_t *ndropped)
+{
     ed_cache_node_t *nodes;
     uint32_t         i, uses;
 
     *ndropped = 0;
+    *gen = 0;
     if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
         return 0;
     }
@@ -248,6 +274,9 @@ ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
         nodes[i].uses++;
     }
     uses = nodes[i].uses;
+    if (nodes[i].fsize > 0) {
+        *gen = nodes[i].gen;
+    }
     ed_shm_unlock(&z->mutex);
     return uses;
 }
@@ -383,6 +412,7 @@ ed_http_cache_index_stored(ed_http_cache_zone_t *z, const uint8_t *hash,
         nodes[i].used = now;
         z->count++;
         z->size += (uint64_t)nodes[i].fsize;
+        ed_cache_new_gen(z, i);
     }
     n = ed_cache_evict(z, i, now, max_size, inactive, 0, out, max);
     ed_shm_unlock(&z->mutex);
@@ -431,6 +461,7 @@ ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
         nodes[i].fsize = fsize > 0 ? fsize : 1;
         z->count++;
         z->size += (uint64_t)nodes[i].fsize;
+        ed_cache_new_gen(z, i);
     }
     ed_shm_unlock(&z->mutex);
     return added;
@@ -459,6 +490,7 @@ ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
     }
     nodes[i].purged = now_ms;
     nodes[i].hfm_until = 0;
+    ed_cache_new_gen(z, i);
     ed_shm_unlock(&z->mutex);
 }
 

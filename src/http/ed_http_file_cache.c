@@ -319,6 +319,9 @@ ed_http_file_cache_init(const ed_http_file_cache_conf_t *conf)
 static void
 ed_file_free(ed_http_file_t *f)
 {
+    if (f->aux_free) {
+        f->aux_free(f);
+    }
     if (f->fd != -1) {
         close(f->fd);
     }
@@ -446,6 +449,71 @@ ed_file_read_all(int fd, int64_t size)
     return buf;
 }
 
+/* An entry (not yet cached) for fd, opened at path, whose stat is st;
+ * content, when not NULL, is all of the file's bytes, already read.
+ * NULL on ENOMEM (fd is left to the caller). */
+static ed_http_file_t *
+ed_file_new(const char *path, size_t len, size_t root_len, int symlinks,
+            uint32_t hash, int fd, const struct stat *st,
+            const char *content)
+{
+    ed_http_file_cache_t *c = &ed_file_cache;
+    ed_http_file_t       *f;
+    char                 *p;
+
+    f = malloc(sizeof(ed_http_file_t) + len + 1);
+    if (f == NULL) {
+        return NULL;
+    }
+    memset(f, 0, sizeof(ed_http_file_t));
+    f->path = (char *)(f + 1);
+    memcpy(f->path, path, len);
+    f->path[len] = '\0';
+    f->len = len;
+    f->root_len = root_len;
+    f->symlinks = symlinks;
+    f->hash = hash;
+    f->fd = fd;
+    f->size = (int64_t)st->st_size;
+    f->mtime = st->st_mtim.tv_sec;
+    f->mtim = st->st_mtim;
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    f->checked = ed_current_msec;
+    f->is_dir = S_ISDIR(st->st_mode) != 0;
+    if (f->is_dir) {
+        /* Directories are only looked at (301, index): no fd kept. */
+        close(fd);
+        f->fd = -1;
+    } else if (c->conf.max > 0 && f->size <= (int64_t)c->conf.inline_max
+               && c->memory + (size_t)f->size <= c->conf.memory_max)
+    {
+        if (content) {
+            f->content = malloc(f->size ? (size_t)f->size : 1);
+            if (f->content) {
+                memcpy(f->content, content, (size_t)f->size);
+            }
+        } else {
+            f->content = ed_file_read_all(fd, f->size);
+        }
+        if (f->content) {
+            c->memory += (size_t)f->size;
+            close(fd);
+            f->fd = -1;
+        }
+    }
+    p = f->etag_buf;
+    p += snprintf(p, sizeof(f->etag_buf), "\"%llx-%llx\"",
+                  (unsigned long long)f->mtime,
+                  (unsigned long long)f->size);
+    f->etag.data = f->etag_buf;
+    f->etag.len = (size_t)(p - f->etag_buf);
+    f->last_modified.data = f->lm_buf;
+    f->last_modified.len = (size_t)(ed_http_time(f->lm_buf, f->mtime)
+                                    - f->lm_buf);
+    return f;
+}
+
 /* Opens a new entry (not yet cached). Returns ED_OK with *out or a
  * status. */
 static int
@@ -457,7 +525,6 @@ ed_file_create(const char *path, size_t len, size_t root_len, int symlinks,
     struct stat           st;
     int                   fd = -1, err, tries;
     size_t                keep;
-    char                 *p;
 
     for (tries = 0;; tries++) {
         err = ed_file_open_fd(path, len, root_len, symlinks, false, &fd);
@@ -484,101 +551,72 @@ ed_file_create(const char *path, size_t len, size_t root_len, int symlinks,
         close(fd);
         return 404;
     }
-    f = malloc(sizeof(ed_http_file_t) + len + 1);
+    f = ed_file_new(path, len, root_len, symlinks, hash, fd, &st, NULL);
     if (f == NULL) {
         close(fd);
         errno = ENOMEM;
         return 500;
     }
-    memset(f, 0, sizeof(ed_http_file_t));
-    f->path = (char *)(f + 1);
-    memcpy(f->path, path, len);
-    f->path[len] = '\0';
-    f->len = len;
-    f->root_len = root_len;
-    f->symlinks = symlinks;
-    f->hash = hash;
-    f->fd = fd;
-    f->size = (int64_t)st.st_size;
-    f->mtime = st.st_mtim.tv_sec;
-    f->mtim = st.st_mtim;
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    f->checked = ed_current_msec;
-    f->is_dir = S_ISDIR(st.st_mode) != 0;
-    if (f->is_dir) {
-        /* Directories are only looked at (301, index): no fd kept. */
-        close(fd);
-        f->fd = -1;
-    } else if (c->conf.max > 0 && f->size <= (int64_t)c->conf.inline_max
-               && c->memory + (size_t)f->size <= c->conf.memory_max)
-    {
-        f->content = ed_file_read_all(fd, f->size);
-        if (f->content) {
-            c->memory += (size_t)f->size;
-            close(fd);
-            f->fd = -1;
-        }
-    }
-    p = f->etag_buf;
-    p += snprintf(p, sizeof(f->etag_buf), "\"%llx-%llx\"",
-                  (unsigned long long)f->mtime,
-                  (unsigned long long)f->size);
-    f->etag.data = f->etag_buf;
-    f->etag.len = (size_t)(p - f->etag_buf);
-    f->last_modified.data = f->lm_buf;
-    f->last_modified.len = (size_t)(ed_http_time(f->lm_buf, f->mtime)
-                                    - f->lm_buf);
     *out = f;
     return ED_OK;
 }
 
-int
-ed_http_file_open(const char *path, size_t len, size_t root_len,
-                  int symlinks, ed_http_file_t **out)
+/* The cached entry of a key, or NULL. */
+static ed_http_file_t *
+ed_file_lookup(const char *path, size_t len, size_t root_len, int symlinks,
+               uint32_t hash)
 {
     ed_http_file_cache_t *c = &ed_file_cache;
-    ed_http_file_t       *f = NULL;
-    uint32_t              hash;
-    int                   rc;
+    ed_http_file_t       *f;
 
-    if (symlinks == ED_HTTP_SYMLINKS_FOLLOW) {
-        root_len = 0;  /* the walk does not apply: one key per path */
+    if (c->buckets == NULL || c->conf.max == 0) {
+        return NULL;
     }
-    hash = ed_file_hash(path, len, root_len, symlinks);
-    if (c->buckets != NULL && c->conf.max > 0) {
-        for (f = c->buckets[hash & c->mask]; f; f = f->hnext) {
-            if (f->hash == hash && f->len == len && f->root_len == root_len
-                && f->symlinks == symlinks
-                && memcmp(f->path, path, len) == 0)
-            {
-                break;
-            }
+    for (f = c->buckets[hash & c->mask]; f; f = f->hnext) {
+        if (f->hash == hash && f->len == len && f->root_len == root_len
+            && f->symlinks == symlinks && memcmp(f->path, path, len) == 0)
+        {
+            return f;
         }
-        if (f != NULL) {
-            if (ed_current_msec - f->checked < c->conf.valid
-                || ed_file_unchanged(f))
-            {
-                if (ed_current_msec - f->checked >= c->conf.valid) {
-                    f->checked = ed_current_msec;
-                }
-                ed_file_lru_front(f);
-                f->refs++;
-                *out = f;
-                return ED_OK;
-            }
-            /* Replaced or changed on disk: open it again. */
+    }
+    return NULL;
+}
+
+bool
+ed_http_file_current(ed_http_file_t *f)
+{
+    if (!f->cached) {
+        return false;
+    }
+    if (ed_current_msec - f->checked >= ed_file_cache.conf.valid) {
+        if (!ed_file_unchanged(f)) {
+            /* Replaced or changed on disk: opened again when next
+             * asked. */
             ed_file_uncache(f);
+            return false;
         }
+        f->checked = ed_current_msec;
     }
-    rc = ed_file_create(path, len, root_len, symlinks, hash, &f);
-    if (rc != ED_OK) {
-        return rc;
-    }
+    ed_file_lru_front(f);
+    return true;
+}
+
+void
+ed_http_file_drop(ed_http_file_t *f)
+{
+    ed_file_uncache(f);
+}
+
+/* Caches a new entry (when the cache is on); f->refs is 1. */
+static void
+ed_file_insert(ed_http_file_t *f)
+{
+    ed_http_file_cache_t *c = &ed_file_cache;
+
     f->refs = 1;
     if (c->buckets != NULL && c->conf.max > 0) {
-        f->hnext = c->buckets[hash & c->mask];
-        c->buckets[hash & c->mask] = f;
+        f->hnext = c->buckets[f->hash & c->mask];
+        c->buckets[f->hash & c->mask] = f;
         f->next = c->lru_head;
         if (c->lru_head) {
             c->lru_head->prev = f;
@@ -592,8 +630,69 @@ ed_http_file_open(const char *path, size_t len, size_t root_len,
             ed_file_uncache(c->lru_tail);
         }
     }
+}
+
+int
+ed_http_file_open(const char *path, size_t len, size_t root_len,
+                  int symlinks, ed_http_file_t **out)
+{
+    ed_http_file_t *f;
+    uint32_t        hash;
+    int             rc;
+
+    if (symlinks == ED_HTTP_SYMLINKS_FOLLOW) {
+        root_len = 0;  /* the walk does not apply: one key per path */
+    }
+    hash = ed_file_hash(path, len, root_len, symlinks);
+    f = ed_file_lookup(path, len, root_len, symlinks, hash);
+    if (f != NULL) {
+        if (ed_http_file_current(f)) {
+            f->refs++;
+            *out = f;
+            return ED_OK;
+        }
+        /* Replaced or changed on disk: open it again. */
+        ed_file_uncache(f);
+    }
+    rc = ed_file_create(path, len, root_len, symlinks, hash, &f);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    ed_file_insert(f);
     *out = f;
     return ED_OK;
+}
+
+int
+ed_http_file_adopt(const char *path, size_t len, int fd,
+                   const struct stat *st, const char *content,
+                   ed_http_file_t **out)
+{
+    ed_http_file_t *f;
+    uint32_t        hash;
+
+    if (!ed_http_file_cache_on() || !S_ISREG(st->st_mode)) {
+        return ED_DECLINED;
+    }
+    hash = ed_file_hash(path, len, 0, ED_HTTP_SYMLINKS_FOLLOW);
+    f = ed_file_lookup(path, len, 0, ED_HTTP_SYMLINKS_FOLLOW, hash);
+    if (f != NULL) {
+        ed_file_uncache(f);
+    }
+    f = ed_file_new(path, len, 0, ED_HTTP_SYMLINKS_FOLLOW, hash, fd, st,
+                    content);
+    if (f == NULL) {
+        return ED_ERROR;
+    }
+    ed_file_insert(f);
+    *out = f;
+    return ED_OK;
+}
+
+bool
+ed_http_file_cache_on(void)
+{
+    return ed_file_cache.buckets != NULL && ed_file_cache.conf.max > 0;
 }
 
 void

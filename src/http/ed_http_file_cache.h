@@ -64,6 +64,11 @@ struct ed_http_file_s {
     unsigned         is_dir:1;
     unsigned         cached:1;  /* in the hash; else freed at refs 0 */
 
+    /* A user's data about this version of the file (the proxy cache's
+     * checked entry head): aux_free(f) is called when f is freed. */
+    void            *aux;
+    void           (*aux_free)(ed_http_file_t *f);
+
     ed_str_t         etag;           /* "mtime-size" in hex, quoted */
     ed_str_t         last_modified;  /* HTTP date */
     char             etag_buf[40];
@@ -98,6 +103,32 @@ int ed_http_file_open(const char *path, size_t len, size_t root_len,
                       int symlinks, ed_http_file_t **out);
 /* Drops a reference; an entry no longer cached is closed at the last. */
 void ed_http_file_release(ed_http_file_t *f);
+/* Caches fd, a regular file the caller opened at path (no symlink
+ * policy: the key is the path as ed_http_file_open with
+ * ED_HTTP_SYMLINKS_FOLLOW), st its stat; content, when not NULL, all of
+ * its bytes already read (kept when small, as a file the cache read). An
+ * entry cached for path is dropped. Returns ED_OK with *out referenced
+ * (fd is the entry's now), ED_DECLINED when the cache is off, ED_ERROR
+ * (ENOMEM); fd stays the caller's but for ED_OK. */
+int ed_http_file_adopt(const char *path, size_t len, int fd,
+                       const struct stat *st, const char *content,
+                       ed_http_file_t **out);
+/* Whether the cache is on (open_file_cache max above 0). */
+bool ed_http_file_cache_on(void);
+/* One more reference to f (give it back with ed_http_file_release). */
+static inline void
+ed_http_file_hold(ed_http_file_t *f)
+{
+    f->refs++;
+}
+/* Whether f, held by the caller, still stands for its path by the cache's
+ * rules: cached, and checked within `valid` or unchanged on a new stat
+ * (then checked again); it becomes the most recently used. A file found
+ * changed is dropped. */
+bool ed_http_file_current(ed_http_file_t *f);
+/* Takes f out of the cache (the next open of its path opens the file
+ * again); it stays valid while referenced. */
+void ed_http_file_drop(ed_http_file_t *f);
 /* Opens a directory for listing (not cached), with the same policy.
  * Returns ED_OK with *fd (O_RDONLY|O_DIRECTORY), or a status as
  * ed_http_file_open does. */

@@ -35,8 +35,11 @@ CONF = """
 BODY = b"0123456789" * 10
 
 
-def start(eddy, b, proxy="", cache="max_size: 64m"):
-    return eddy((CONF % (cache, proxy)).replace("@B@", str(b.port)))
+def start(eddy, b, proxy="", cache="max_size: 64m", main=""):
+    conf = (CONF % (cache, proxy)).replace("@B@", str(b.port))
+    if main:
+        conf = conf.replace("    workers: 1\n", "    workers: 1\n    %s\n" % main)
+    return eddy(conf)
 
 
 def entry_files(e):
@@ -315,8 +318,10 @@ def test_close_delimited_body_not_stored(eddy):
 
 
 def test_bad_files_are_a_miss_removed_and_logged(eddy):
+    # valid 0: every hit asks whether the file changed (a file is checked
+    # again once changed: test_file_changed_in_place_is_checked_after_valid).
     with Backend(fresh) as b:
-        e = start(eddy, b)
+        e = start(eddy, b, main="open_file_cache: {valid: 0s}")
         e.get("/g")
         (f,) = entry_files(e)
         good = open(f, "rb").read()
@@ -338,6 +343,31 @@ def test_bad_files_are_a_miss_removed_and_logged(eddy):
                     "bad CRC"):
             assert why in log
         assert 'cache "main": invalid file "%s' % f in log
+
+
+def test_file_changed_in_place_is_checked_after_valid(eddy):
+    # A hit uses what was checked of the file (CRC, key, head) while
+    # open_file_cache's rules say it is the same file, as static files:
+    # within `valid` the checked copy of a small entry is served; after
+    # it the change is seen, the file found bad, removed, and a miss.
+    with Backend(fresh) as b:
+        e = start(eddy, b, main="open_file_cache: {max: 100, valid: 2s}")
+        assert e.get("/g").header("X-Cache") == "MISS"
+        assert e.get("/g").header("X-Cache") == "HIT"
+        (f,) = entry_files(e)
+        good = open(f, "rb").read()
+        with open(f, "r+b") as fh:
+            fh.write(b"garbage!")
+        r = e.get("/g")
+        assert (r.status, r.body, r.header("X-Cache")) == (200, BODY, "HIT")
+        assert len(b.requests) == 1
+        time.sleep(2.2)
+        r = e.get("/g")
+        assert (r.status, r.body, r.header("X-Cache")) == (200, BODY, "MISS")
+        assert len(b.requests) == 2
+        assert 'invalid file "%s" (bad magic), removed' % f in e.all_logs()
+        assert open(f, "rb").read()[:8] == good[:8]
+        assert e.get("/g").header("X-Cache") == "HIT"
 
 
 def test_another_key_under_the_file_is_a_miss(eddy):

@@ -129,3 +129,37 @@ def test_wildcard_purge_in_the_background(eddy):
         assert e.get("/w/a").header("X-Cache") == "MISS"
         assert e.get("/w/b").header("X-Cache") == "MISS"
         assert e.get("/x").header("X-Cache") == "HIT"
+
+
+def test_replaced_entry_is_never_served_from_a_checked_copy(eddy):
+    # A worker keeps the descriptor and checked head of an entry it
+    # served (open_file_cache, valid 30s by default) only while the shared
+    # index gives the key the same generation: a new store (forced here
+    # by cache_bypass) or a PURGE in any worker makes the next hit open
+    # and check the file again. Two workers: whichever takes a request.
+    n = [0]
+
+    def handler(req, conn):
+        n[0] += 1
+        return response(200, b"v%d" % n[0], [("Cache-Control", "max-age=60")])
+
+    conf = CONF.replace("workers: 1", "workers: 2").replace(
+        "purge: true", "purge: true, cache_bypass: [$http_x_bypass]")
+    with Backend(handler) as b:
+        e = eddy(conf.replace("@B@", str(b.port)))
+        assert e.get("/k").body == b"v1"
+        for _ in range(8):
+            r = e.get("/k")
+            assert (r.body, r.header("X-Cache")) == (b"v1", "HIT")
+        r = e.get("/k", headers={"X-Bypass": "1"})
+        assert (r.body, r.header("X-Cache")) == (b"v2", "BYPASS")
+        for _ in range(8):
+            r = e.get("/k")
+            assert (r.body, r.header("X-Cache")) == (b"v2", "HIT")
+        assert e.request("PURGE", "/k").status == 200
+        r = e.get("/k")
+        assert (r.body, r.header("X-Cache")) == (b"v3", "MISS")
+        for _ in range(8):
+            r = e.get("/k")
+            assert (r.body, r.header("X-Cache")) == (b"v3", "HIT")
+        assert len(b.requests) == 3
