@@ -484,7 +484,8 @@ ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     size_t   nd;
     int      rc;
 
-    if (c->file) {
+    if (c->file && c->hit == NULL) {
+        /* An entry an earlier lookup of r found. */
         ed_http_file_release(c->file);
         c->file = NULL;
     }

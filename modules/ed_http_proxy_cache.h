@@ -82,13 +82,14 @@ int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 /* The worker's checked entries (ed_http_proxy_cache_hit.c). */
 typedef struct ed_pc_hit_s ed_pc_hit_t;
 /* c->main_hash for c->key: the one of a checked entry of the key (then
- * c->hit is that entry, to be confirmed by ed_pc_hit_find), else its
- * SHA-256. ED_OK or ED_ERROR. */
+ * c->hit is that entry and c->file its file, held, for ed_pc_hit_find to
+ * confirm), else its SHA-256. ED_OK or ED_ERROR. */
 int ed_pc_key_hash(ed_http_proxy_cache_t *c);
 /* Whether c->hit may serve the key whose index generation is gen (0: no
- * file known): ED_OK with c->file held, c->hdr, c->prefix, c->read (a
- * fresh entry, no Vary marker); ED_DECLINED (open the file as on a first
- * use; an entry no longer current is dropped). */
+ * file known): ED_OK with c->file, c->hdr, c->prefix, c->read (a fresh
+ * entry, no Vary marker); ED_DECLINED (open the file as on a first use;
+ * an entry no longer current is dropped, c->file released). c->hit is
+ * NULL after. */
 int ed_pc_hit_find(ed_http_proxy_cache_t *c, uint32_t gen);
 /* The key's entry was just opened and checked into c (c->fd) while the
  * index gave gen: when fresh and not a Vary marker nor variant, its

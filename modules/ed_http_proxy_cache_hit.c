@@ -110,6 +110,9 @@ ed_pc_key_hash(ed_http_proxy_cache_t *c)
             && memcmp(e->prefix + e->hdr.key_off, c->key.data,
                       c->key.len) == 0)
         {
+            /* Held until ed_pc_hit_find says whether it may serve. */
+            ed_http_file_hold(e->file);
+            c->file = e->file;
             c->hit = e;
             memcpy(c->main_hash, e->hash, ED_CACHE_HASH_LEN);
             return ED_OK;
@@ -136,10 +139,10 @@ ed_pc_hit_find(ed_http_proxy_cache_t *c, uint32_t gen)
         if (e->linked) {
             ed_pc_hit_forget(e);
         }
+        ed_http_file_release(c->file);
+        c->file = NULL;
         return ED_DECLINED;
     }
-    ed_http_file_hold(e->file);
-    c->file = e->file;
     c->hdr = e->hdr;
     c->prefix = e->prefix;
     c->read = e->read;

@@ -439,6 +439,54 @@ START_TEST(test_update_head)
 }
 END_TEST
 
+/* The generation a worker keeps a checked entry by: 0 while no file is
+ * known, a new one with every store, load or PURGE, and for an entry
+ * dropped and made again. */
+START_TEST(test_index_gen)
+{
+    size_t                size = 262144;
+    ed_http_cache_zone_t *z;
+    uint8_t               h[ED_CACHE_HASH_LEN], out[16 * ED_CACHE_HASH_LEN];
+    uint32_t              g0, g1, g2, g3;
+    size_t                nd;
+
+    z = mmap(NULL, size, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(z != MAP_FAILED);
+    ck_assert_int_eq(ed_http_cache_index_init(z, size), ED_OK);
+    memset(h, 7, sizeof(h));
+    ed_http_cache_index_use_gen(z, h, 100, &g0, out, &nd);
+    ck_assert_uint_eq(g0, 0);
+    ed_http_cache_index_stored(z, h, 10, 100, 1000000, 1000, out, 16);
+    ed_http_cache_index_use_gen(z, h, 101, &g1, out, &nd);
+    ck_assert_uint_ne(g1, 0);
+    ed_http_cache_index_use_gen(z, h, 102, &g2, out, &nd);
+    ck_assert_uint_eq(g2, g1);
+    /* Stored again: a new file. */
+    ed_http_cache_index_stored(z, h, 10, 103, 1000000, 1000, out, 16);
+    ed_http_cache_index_use_gen(z, h, 104, &g2, out, &nd);
+    ck_assert_uint_ne(g2, 0);
+    ck_assert_uint_ne(g2, g1);
+    /* PURGE: no file known; loaded again: another generation. */
+    ed_http_cache_index_purge(z, h, 105000);
+    ed_http_cache_index_use_gen(z, h, 105, &g3, out, &nd);
+    ck_assert_uint_eq(g3, 0);
+    ed_http_cache_index_load(z, h, 10, 106, out, &nd);
+    ed_http_cache_index_use_gen(z, h, 106, &g3, out, &nd);
+    ck_assert_uint_ne(g3, 0);
+    ck_assert_uint_ne(g3, g2);
+    ck_assert_uint_ne(g3, g1);
+    /* Removed (a bad file) and made again by a lookup: none known. */
+    ed_http_cache_index_remove(z, h);
+    ed_http_cache_index_use_gen(z, h, 107, &g0, out, &nd);
+    ck_assert_uint_eq(g0, 0);
+    ed_http_cache_index_stored(z, h, 10, 108, 1000000, 1000, out, 16);
+    ed_http_cache_index_use_gen(z, h, 108, &g0, out, &nd);
+    ck_assert(g0 != 0 && g0 != g1 && g0 != g2 && g0 != g3);
+    munmap(z, size);
+}
+END_TEST
+
 Suite *
 ed_test_http_cache_suite(void)
 {
@@ -465,6 +513,7 @@ ed_test_http_cache_suite(void)
 
     tc = tcase_create("index");
     tcase_add_test(tc, test_index);
+    tcase_add_test(tc, test_index_gen);
     suite_add_tcase(s, tc);
     return s;
 }
