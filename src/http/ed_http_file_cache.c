@@ -645,15 +645,13 @@ ed_http_file_open(const char *path, size_t len, size_t root_len,
     }
     hash = ed_file_hash(path, len, root_len, symlinks);
     f = ed_file_lookup(path, len, root_len, symlinks, hash);
-    if (f != NULL) {
-        if (ed_http_file_current(f)) {
-            f->refs++;
-            *out = f;
-            return ED_OK;
-        }
-        /* Replaced or changed on disk: open it again. */
-        ed_file_uncache(f);
+    if (f != NULL && ed_http_file_current(f)) {
+        f->refs++;
+        *out = f;
+        return ED_OK;
     }
+    /* None, or replaced or changed on disk (dropped by
+     * ed_http_file_current): open it again. */
     rc = ed_file_create(path, len, root_len, symlinks, hash, &f);
     if (rc != ED_OK) {
         return rc;
