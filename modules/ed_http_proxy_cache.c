@@ -83,6 +83,19 @@ ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events)
 }
 
 void
+ed_pc_tell_tries(ed_http_proxy_cache_t *c)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+
+    if (ic != NULL && ic->r->upstream && c->r->upstream) {
+        /* $upstream_addr, _status, _response_time: the fetch's. */
+        memcpy(ic->r->upstream->tries, c->r->upstream->tries,
+               sizeof(c->r->upstream->tries));
+        ic->r->upstream->ntries = c->r->upstream->ntries;
+    }
+}
+
+void
 ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until)
 {
     if (c->locked) {
@@ -1002,6 +1015,7 @@ ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         /* A fill's fetch failed before its head: its client answers as
          * this fetch would have (the stale entry it holds, or the
          * status), once the fetch is gone. */
+        ed_pc_tell_tries(c);
         ic->failed = 1;
         ic->fail_cond = cond;
         ic->fail_fetch = fetch;

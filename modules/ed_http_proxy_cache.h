@@ -31,6 +31,8 @@ void ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until);
 /* Releases the key's fill (hfm_until as ed_pc_drop_tmp), the temp
  * file kept. */
 void ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until);
+/* Gives the client that handed c its fill the fetch's attempts. */
+void ed_pc_tell_tries(ed_http_proxy_cache_t *c);
 /* Tells the client that handed c its fill events (ED_CACHE_WAIT_*). */
 void ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events);
 /* The request pool's cleanup of c. */

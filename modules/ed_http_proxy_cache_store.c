@@ -378,6 +378,7 @@ ed_cache_tell_head(ed_http_proxy_cache_t *c, const char *cs, bool stored,
         ic->ncookies++;
     }
     ic->fill_stored = stored;
+    ed_pc_tell_tries(c);
     ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
     return ED_OK;
 }

@@ -6,6 +6,8 @@ still reaches that client (and only it) from the one fetch. Every origin
 counts its requests and records when it finished sending."""
 
 import hashlib
+import json
+import os
 import socket
 import threading
 import time
@@ -23,6 +25,7 @@ CONF = """
           /:
             proxy: {pass: 'http://127.0.0.1:@B@', cache: main}
             headers: {set: {X-Cache: $upstream_cache_status}}
+            access_log: {path: logs/json.log, format: json}
 """
 
 
@@ -251,3 +254,21 @@ def test_chunked_past_max_entry_size_reaches_its_client_whole(eddy):
         assert r.status == 200 and r.body == b"a" * 2048 + b"b" * 4096
         assert e.get("/grow").header("X-Cache") == "MISS"
         assert len(b.requests) == 2
+
+
+def test_the_following_client_logs_the_fetch(eddy):
+    handler, done = origin(b"l" * 3000, [("Cache-Control", "max-age=60")])
+    with Backend(handler) as b:
+        e = start(eddy, b)
+        assert e.get("/log").header("X-Cache") == "MISS"
+        assert e.get("/log").header("X-Cache") == "HIT"
+        path = os.path.join(str(e.prefix), "logs", "json.log")
+        e.stop()
+        miss, hit = [json.loads(l) for l in open(path).read().splitlines()]
+        # $upstream_* of the client that followed its fetch are the
+        # fetch's; a hit has none.
+        assert miss["upstream_cache_status"] == "MISS"
+        assert miss["upstream_addr"] == "127.0.0.1:%d" % b.port
+        assert str(miss["upstream_status"]) == "200"
+        assert hit["upstream_cache_status"] == "HIT"
+        assert hit["upstream_addr"] in (None, "", "-")
