@@ -573,6 +573,68 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     return ed_pc_add(r, "Cache-Status", buf);
 }
 
+/* A write to the temp file failed in the middle of the body: the client
+ * that handed its fill to this fetch goes on from memory (the response
+ * goes on uncached for it; the waiters are cut off). The bytes it has
+ * not sent yet are copied to a memory file laid out as the temp file,
+ * which it follows from now on, and the fetch writes there. ED_OK, or
+ * ED_DECLINED (the temp file is dropped as usual). */
+static int
+ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+    uint64_t               off = c->new_hdr.body_off, from, at;
+    ssize_t                k;
+    char                  *buf;
+    int                    fd, sfd;
+
+    from = ic->streaming ? ic->soff : 0;
+    buf = ed_pnalloc(r->pool, 65536);
+    if (buf == NULL || ic->sfd < 0 || from > c->written) {
+        return ED_DECLINED;
+    }
+    fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
+    if (fd < 0) {
+        return ED_DECLINED;
+    }
+    if (ed_pc_write(fd, c->new_prefix, (size_t)off) != 0) {
+        goto failed;
+    }
+    for (at = off + from; at < off + c->written; at += (uint64_t)k) {
+        k = pread(ic->sfd, buf,
+                  (size_t)ed_min((uint64_t)65536, off + c->written - at),
+                  (off_t)at);
+        if (k <= 0 || pwrite(fd, buf, (size_t)k, (off_t)at) != k) {
+            goto failed;
+        }
+    }
+    sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sfd < 0 || lseek(fd, (off_t)(off + c->written), SEEK_SET) < 0) {
+        if (sfd >= 0) {
+            close(sfd);
+        }
+        goto failed;
+    }
+    /* The temp file goes (its waiters are told), not its client. */
+    c->initiator = NULL;
+    ed_pc_drop_tmp(c, 0);
+    c->initiator = ic;
+    c->tmp_fd = fd;
+    c->store = 1;
+    c->spool = 1;
+    c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    close(ic->sfd);
+    ic->sfd = sfd;
+    ic->fill_stored = 0;
+    ed_http_cache_wait_reset(&ic->waiter);
+    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
+    return ED_OK;
+
+failed:
+    close(fd);
+    return ED_DECLINED;
+}
+
 void
 ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                          const char *p, size_t n)
@@ -603,8 +665,17 @@ ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     err = ed_pc_write(c->tmp_fd, p, n);
     if (err) {
         ed_pc_write_failed(r, c, err);
-        ed_pc_drop_tmp(c, 0);
-        return;
+        if (c->spool || c->initiator == NULL
+            || ed_cache_respool(r, c) != ED_OK)
+        {
+            ed_pc_drop_tmp(c, 0);
+            return;
+        }
+        err = ed_pc_write(c->tmp_fd, p, n);
+        if (err) {
+            ed_pc_drop_tmp(c, 0);
+            return;
+        }
     }
     c->written += n;
     ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);

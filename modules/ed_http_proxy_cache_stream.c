@@ -1,12 +1,16 @@
 /* Streaming a fetch to the requests that wait for it (cache_lock): once
- * the fetching request has written the head into its temp file, each
+ * the detached fetch has written the head into its temp file, each
  * waiter sends that head and then the body as it lands in the file,
  * told by inotify (ed_http_cache_wait.c), from its own descriptor of the
  * file: a slow waiter holds no upstream connection and no buffer, and
  * the bytes go by sendfile. The rename into place says the body is
- * complete; a removal, that the fetch failed: the waiter is cut off as a
- * proxied body would be. Waiters with conditions, ranges or a response
- * with Vary wait for the entry instead. */
+ * complete; a removal, that the fetch failed (unless the file was sealed
+ * first: whole, but not kept): the waiter is cut off as a proxied body
+ * would be. Waiters with conditions, ranges or a response with Vary wait
+ * for the entry instead. The client that handed the fetch its fill
+ * follows the same way (told by the fetch itself), whatever its request,
+ * with the fetch's own Cache-Status, and a response not stored from a
+ * file of its own. */
 #include "ed_http_proxy_cache.h"
 #include "ed_http_range.h"
 

@@ -12,7 +12,9 @@ import socket
 import threading
 import time
 
-from conftest import read_response, split_response, wait_for
+import pytest
+
+from conftest import split_response, wait_for
 from proxy_backend import Backend, TAKEN
 
 CONF = """
@@ -272,3 +274,31 @@ def test_the_following_client_logs_the_fetch(eddy):
         assert str(miss["upstream_status"]) == "200"
         assert hit["upstream_cache_status"] == "HIT"
         assert hit["upstream_addr"] in (None, "", "-")
+
+
+def test_disk_full_mid_body_goes_on_uncached(eddy):
+    body = os.urandom(300 * 1024)
+    handler, done = origin(body, [("Cache-Control", "max-age=60")],
+                           first=1000, delay=0.05, pieces=30)
+    with Backend(handler) as b:
+        e = start(eddy, b)
+        tmp = os.path.join(str(e.prefix), "cache", "main", ".tmp")
+        if os.system("mount -t tmpfs -o size=64k tmpfs %s 2>/dev/null"
+                     % tmp) != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        try:
+            # The head and some body fit, the rest does not: the client
+            # of the fetch still gets it all, from memory.
+            r = e.get("/full", timeout=20)
+            assert r.status == 200 and r.body == body
+            assert r.header("Cache-Status") == \
+                "eddy; fwd=uri-miss; fwd-status=200; stored"
+            assert len(b.requests) == 1
+            assert "No space left on device" in e.all_logs()
+            assert os.listdir(tmp) == []
+        finally:
+            try:
+                e.stop()
+            finally:
+                os.system("umount %s 2>/dev/null || umount -l %s"
+                          % (tmp, tmp))
