@@ -219,25 +219,28 @@ ed_pc_stream_sealed(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     return ED_OK;
 }
 
+/* Bytes of a private file sent this long ago are surely out of the
+ * socket's buffer, which sendfile fills with the file's own pages. */
+#define ED_PC_SENT_MARGIN  (16 * 1024 * 1024)
+
 /* A fill's client following the private file of a response not stored:
- * the whole pages of body it wrote to the socket are given back (the
- * file stays about the size of its lag, in memory or on disk), and the
- * fetch reads on if it waited for it. Only once the protocol wrote all:
- * a range still queued must keep its bytes. */
+ * the whole pages of body it sent long ago are given back (the file
+ * stays about the size of its lag plus the margin, in memory or on
+ * disk), and the fetch reads on if it waited for it. */
 static void
 ed_pc_stream_give_back(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
-    uint64_t from, to;
+    uint64_t from, to, sent, queued = r->proto->queued(r);
 
-    if (r->proto->written(r)) {
-        from = ed_max(c->punched, (c->hdr.body_off + 4095) & ~(uint64_t)4095);
-        to = (c->hdr.body_off + c->soff) & ~(uint64_t)4095;
-        if (to > from
-            && fallocate(c->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                         (off_t)from, (off_t)(to - from)) == 0)
-        {
-            c->punched = to;
-        }
+    sent = c->soff > queued + ED_PC_SENT_MARGIN
+           ? c->soff - queued - ED_PC_SENT_MARGIN : 0;
+    from = ed_max(c->punched, (c->hdr.body_off + 4095) & ~(uint64_t)4095);
+    to = (c->hdr.body_off + sent) & ~(uint64_t)4095;
+    if (to > from
+        && fallocate(c->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     (off_t)from, (off_t)(to - from)) == 0)
+    {
+        c->punched = to;
     }
     if (c->fill) {
         ed_pc_fill_drained(c->fill);

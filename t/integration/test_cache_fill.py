@@ -48,11 +48,11 @@ def send_get(port, path, rcvbuf=None):
 
 def read_all(s, timeout=30):
     s.settimeout(timeout)
-    data = b""
+    data = bytearray()
     while True:
         b = s.recv(1 << 20)
         if not b:
-            return data
+            return bytes(data)
         data += b
 
 
@@ -302,3 +302,28 @@ def test_disk_full_mid_body_goes_on_uncached(eddy):
             finally:
                 os.system("umount %s 2>/dev/null || umount -l %s"
                           % (tmp, tmp))
+
+
+def test_response_not_stored_waits_for_a_client_far_behind(eddy):
+    # Not stored (no-store); the client lags more than max_entry_size
+    # behind: the fetch waits for it (the private file it follows stays
+    # small), then goes on; every byte arrives, in order.
+    body = os.urandom(32 * 1024 * 1024)
+    handler, done = origin(body, [("Cache-Control", "no-store")])
+    with Backend(handler) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)).replace(
+            "max_size: 1g", "max_size: 1g, max_entry_size: 64k"))
+        s = send_get(e.port, "/lag", rcvbuf=4096)
+        try:
+            time.sleep(1.5)
+            assert 1 not in done, "the fetch did not wait for its client"
+            data = read_all(s)
+        finally:
+            s.close()
+        status, headers, rest = split_response(data)
+        assert status == 200
+        assert headers["cache-status"] == \
+            ["eddy; fwd=uri-miss; fwd-status=200; detail=no-store"]
+        assert hashlib.sha256(rest).digest() == hashlib.sha256(body).digest()
+        assert wait_for(lambda: 1 in done, timeout=10)
+        assert len(b.requests) == 1
