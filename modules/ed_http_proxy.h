@@ -99,6 +99,8 @@ typedef struct {
     uint64_t             written;
     uint64_t             seen;        /* body bytes from the upstream */
     int                  sfd;         /* a waiter's: the fetch's file */
+    int                  sfd_prev;    /* the one before a swap: ranges of
+                                       * it may still be queued */
     uint64_t             soff;        /* body bytes it streamed */
     unsigned             sgone;       /* ED_CACHE_WAIT_GONE bits seen */
     int64_t              range_start; /* a miss's single Range, cut from */

@@ -166,6 +166,10 @@ ed_pc_cleanup(void *data)
         close(c->sfd);
         c->sfd = -1;
     }
+    if (c->sfd_prev >= 0) {
+        close(c->sfd_prev);
+        c->sfd_prev = -1;
+    }
 }
 
 /* Whether a template list has an item neither empty nor "0". */
@@ -918,6 +922,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->fd = -1;
     c->tmp_fd = -1;
     c->sfd = -1;
+    c->sfd_prev = -1;
     c->start = ed_pc_now_ms();
     if (ed_pool_cleanup_add(r->pool, ed_pc_cleanup, c) != ED_OK) {
         return 500;

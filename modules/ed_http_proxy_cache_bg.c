@@ -295,6 +295,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     bc->cache = c->cache;
     bc->fd = -1;
     bc->sfd = -1;
+    bc->sfd_prev = -1;
     bc->tmp_fd = -1;         /* until all else is done: the cleanup */
     bc->bg = bg;
     bc->key = c->key;

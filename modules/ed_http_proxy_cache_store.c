@@ -590,7 +590,9 @@ ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 
     from = ic->streaming ? ic->soff : 0;
     buf = ed_pnalloc(r->pool, 65536);
-    if (buf == NULL || ic->sfd < 0 || from > c->written) {
+    if (buf == NULL || !ic->waiting || ic->sfd < 0 || ic->sfd_prev >= 0
+        || from > c->written)
+    {
         return ED_DECLINED;
     }
     fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
@@ -623,7 +625,9 @@ ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     c->store = 1;
     c->spool = 1;
     c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
-    close(ic->sfd);
+    /* Ranges of the temp file may still be queued for the client: its
+     * descriptor stays open as long as the client's request. */
+    ic->sfd_prev = ic->sfd;
     ic->sfd = sfd;
     ic->fill_stored = 0;
     ed_http_cache_wait_reset(&ic->waiter);
