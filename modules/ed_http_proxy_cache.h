@@ -11,6 +11,9 @@
 #define ED_CACHE_READ      16384  /* first read of an entry */
 #define ED_CACHE_MAX_HDRS  100
 #define ED_CACHE_EVICT     16     /* files removed per store, at most */
+/* A client moved to memory after a write failure may be this far behind
+ * the fetch (ed_http_proxy_cache_store.c). */
+#define ED_CACHE_RESPOOL_MAX  (16 * 1024 * 1024)
 
 /* Wall clock time in msec, for PURGE against fetches under way. */
 #define ed_pc_now_ms() ((int64_t)ed_time_sec * 1000 + ed_time_msec_part)

@@ -589,10 +589,15 @@ ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     int                    fd, sfd;
 
     from = ic->streaming ? ic->soff : 0;
-    buf = ed_pnalloc(r->pool, 65536);
-    if (buf == NULL || !ic->waiting || ic->sfd < 0 || ic->sfd_prev >= 0
-        || from > c->written)
+    if (!ic->waiting || ic->sfd < 0 || ic->sfd_prev >= 0
+        || from > c->written || c->written - from > ED_CACHE_RESPOOL_MAX)
     {
+        /* A client that far behind is cut off as the waiters are: what
+         * it has not sent would all be in memory. */
+        return ED_DECLINED;
+    }
+    buf = ed_pnalloc(r->pool, 65536);
+    if (buf == NULL) {
         return ED_DECLINED;
     }
     fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
