@@ -188,7 +188,7 @@ ed_proxy_finish_failed(ed_http_proxy_ctx_t *ctx, int ft, int rc)
     int s;
 
     s = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
-                                   ed_proxy_stale_cond(ft), true);
+                                   ed_proxy_stale_cond(ft), true, rc);
     if (s != ED_DECLINED) {
         rc = s;
     }
@@ -699,7 +699,8 @@ ed_proxy_on_body(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (status != ED_OK) {
         if (ctx->rbody.kind == ED_HTTP_BODY_CLOSE && status == ED_DONE) {
-            if (len && ed_http_send_body(r, data, len) != ED_OK) {
+            /* Through the cache too: a fill's client reads its file. */
+            if (len && ed_proxy_slice(ctx, data, len) != ED_OK) {
                 ed_proxy_finish(ctx, ED_ERROR);
                 return;
             }
@@ -1048,7 +1049,7 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         /* An error status a stale entry may answer for (use_stale). */
         rc = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
                                         ed_proxy_stale_status(h.status),
-                                        false);
+                                        false, h.status);
         if (rc != ED_DECLINED) {
             ed_proxy_teardown(ctx, false);
             ed_http_finalize(ctx->r, rc);
@@ -1167,7 +1168,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
         if (rc >= 500) {
             /* No server to try: a stale entry may answer. */
             int s = ed_http_proxy_cache_failed(r, ctx->cache,
-                                               ED_CACHE_STALE_ERROR, true);
+                                               ED_CACHE_STALE_ERROR, true,
+                                               rc);
 
             rc = s != ED_DECLINED ? s : rc;
         }

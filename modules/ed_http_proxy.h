@@ -103,6 +103,8 @@ typedef struct {
     uint64_t             written;
     uint64_t             seen;        /* body bytes from the upstream */
     int                  sfd;         /* a waiter's: the fetch's file */
+    int                  sfd_prev;    /* the one before a swap: ranges of
+                                       * it may still be queued */
     uint64_t             soff;        /* body bytes it streamed */
     unsigned             sgone;       /* ED_CACHE_WAIT_GONE bits seen */
     int64_t              range_start; /* a miss's single Range, cut from */
@@ -116,6 +118,19 @@ typedef struct {
     void                *resume_data;
     const char          *detail;      /* why not stored, known early */
     void                *bg;          /* a background refresh's state */
+    /* A miss's fill handed to a detached fetch (cache.md, Misses): the
+     * client follows the fetch's file (fill set), the fetch tells it
+     * what happens (initiator set). Either side's cleanup clears both
+     * pointers. */
+    void                *fill;        /* the client's: the fetch's c */
+    void                *initiator;   /* the fetch's: the client's c */
+    char                *fill_cs;     /* Cache-Status the fetch gave */
+    uint64_t             lag;         /* a private file's bound */
+    uint64_t             punched;     /* its start given back */
+    ed_str_t            *cookies;     /* Set-Cookie of a stored response */
+    size_t               ncookies;    /* (ignored): for the client only */
+    int                  fail_cond;   /* the fetch failed before a head: */
+    int                  fail_status; /* what the client answers with */
     const char          *fwd;         /* Cache-Status fwd= */
     const char          *status;      /* $upstream_cache_status */
     unsigned             lookup:1;    /* looked up: may store */
@@ -130,6 +145,15 @@ typedef struct {
     unsigned             streaming:1; /* a waiter streaming the fetch */
     unsigned             no_stream:1;
     unsigned             waiting:1;
+    unsigned             handed:1;    /* a fetch a client handed a fill */
+    unsigned             following:1; /* a client following its fill */
+    unsigned             spool:1;     /* tmp_fd: a response not stored,
+                                       * for the initiator only */
+    unsigned             unstored:1;  /* past max_entry_size: written on
+                                       * for its followers, not kept */
+    unsigned             fill_stored:1; /* the fill is being stored */
+    unsigned             failed:1;    /* fail_* set */
+    unsigned             fail_fetch:1;
 } ed_http_proxy_cache_t;
 
 /* The lookup, before any upstream is tried: ED_OK (a hit was served),
@@ -143,11 +167,12 @@ int ed_http_proxy_cache_start(ed_http_request_t *r,
                               void *data);
 /* The fetch failed before a response went out: cond is the
  * ED_CACHE_STALE_* condition, fetch whether it is a failure to fetch
- * (error, timeout) rather than an error status. Returns ED_DECLINED
+ * (error, timeout) rather than an error status, status what the request
+ * answers otherwise. Returns ED_DECLINED
  * (answer as usual), or the result of serving the stale entry, or 504
  * (a stale must-revalidate entry that could not be revalidated). */
 int ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
-                               int cond, bool fetch);
+                               int cond, bool fetch, int status);
 /* The upstream request of a cache fetch. */
 void ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
                                  ed_http_upstream_req_t *q);

@@ -72,6 +72,40 @@ ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
 
 /* Request state. */
 
+/* Tells the client that handed c its fill (if it still follows). */
+void
+ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+
+    if (ic != NULL && ic->waiting) {
+        ed_http_cache_wait_notify(&ic->waiter, events);
+    }
+}
+
+void
+ed_pc_tell_tries(ed_http_proxy_cache_t *c)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+
+    if (ic != NULL && ic->r->upstream && c->r->upstream) {
+        /* $upstream_addr, _status, _response_time: the fetch's. */
+        memcpy(ic->r->upstream->tries, c->r->upstream->tries,
+               sizeof(c->r->upstream->tries));
+        ic->r->upstream->ntries = c->r->upstream->ntries;
+    }
+}
+
+void
+ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until)
+{
+    if (c->locked) {
+        c->locked = 0;
+        ed_http_cache_index_unlock(c->cache->zone, c->lock_hash,
+                                   (int32_t)getpid(), c->serial, hfm_until);
+    }
+}
+
 /* Gives up the temp file (never stored: what was written goes) and
  * the key's fill; hfm_until > 0 marks the key hit-for-miss. The fill
  * goes first: the file's end wakes the waiters, who must find the key
@@ -79,11 +113,9 @@ ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
 void
 ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
 {
-    if (c->locked) {
-        c->locked = 0;
-        ed_http_cache_index_unlock(c->cache->zone, c->lock_hash,
-                                   (int32_t)getpid(), c->serial, hfm_until);
-    }
+    bool had = c->tmp_fd >= 0 || c->tmp_path != NULL;
+
+    ed_pc_unlock(c, hfm_until);
     if (c->tmp_fd >= 0) {
         close(c->tmp_fd);
         c->tmp_fd = -1;
@@ -93,12 +125,17 @@ ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
         c->tmp_path = NULL;
     }
     c->store = 0;
+    c->spool = 0;
+    c->unstored = 0;
+    if (had) {
+        ed_pc_tell(c, ED_CACHE_WAIT_DELETED);
+    }
 }
 
 void
 ed_pc_cleanup(void *data)
 {
-    ed_http_proxy_cache_t *c = data;
+    ed_http_proxy_cache_t *c = data, *o;
 
     if (c->bg == NULL && c->r->upstream) {
         /* Once per request that used the cache, as it answered. */
@@ -109,6 +146,19 @@ ed_pc_cleanup(void *data)
         ed_http_cache_wait_cancel(&c->waiter);
     }
     ed_pc_drop_tmp(c, 0);
+    /* The link between a fill and its client goes with either. */
+    if (c->initiator) {
+        o = c->initiator;
+        o->fill = NULL;
+        c->initiator = NULL;
+    }
+    if (c->fill) {
+        o = c->fill;
+        o->initiator = NULL;
+        c->fill = NULL;
+        /* A fetch waiting for this client reads on (and stops). */
+        ed_pc_fill_drained(o);
+    }
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -120,6 +170,10 @@ ed_pc_cleanup(void *data)
     if (c->sfd >= 0) {
         close(c->sfd);
         c->sfd = -1;
+    }
+    if (c->sfd_prev >= 0) {
+        close(c->sfd_prev);
+        c->sfd_prev = -1;
     }
 }
 
@@ -560,6 +614,7 @@ ed_pc_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 }
 
 static void ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events);
+static void ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events);
 
 /* cache_lock: takes the key's fill (its temp file made now, so that
  * waiters have a name to watch), or waits for the request holding it.
@@ -608,6 +663,38 @@ ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     snprintf(c->waiter.name, sizeof(c->waiter.name), "%d.%u", (int)opid,
              oserial);
     return ED_AGAIN;
+}
+
+/* The fill just taken goes to a fetch detached from the client (the
+ * streaming miss): the upstream is read at its own pace into the temp
+ * file, which the client follows like a waiter, told by the fetch
+ * itself; the fetch goes on if the client goes. ED_OK (following), or
+ * ED_ERROR (the client keeps the fill and fetches itself). */
+static int
+ed_cache_hand(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    int sfd;
+
+    sfd = open(c->tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (sfd < 0) {
+        return ED_ERROR;
+    }
+    if (ed_pc_background(r, c, true) != ED_OK) {
+        close(sfd);
+        return ED_ERROR;
+    }
+    c->sfd = sfd;
+    c->soff = 0;
+    c->sgone = 0;
+    c->streaming = 0;
+    c->no_stream = 0;
+    c->waiter.cache = c->cache;
+    c->waiter.done = ed_cache_followed;
+    c->waiter.data = c;
+    ed_http_cache_wait_local(&c->waiter);
+    c->waiting = 1;
+    c->following = 1;
+    return ED_OK;
 }
 
 /* Whether the stale entry open in c may be served for cond (an
@@ -704,10 +791,15 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
     rc = ed_cache_lock(r, c, timeout);
     if (rc == ED_OK && c->locked && c->stale && pcf->background_update
         && ed_cache_stale_ok(c, ED_CACHE_STALE_UPDATING)
-        && ed_pc_background(r, c) == ED_OK)
+        && ed_pc_background(r, c, false) == ED_OK)
     {
         /* The stale entry at once; one refresh goes on without us. */
         return ed_cache_serve_stale(r, c, true);
+    }
+    if (rc == ED_OK && c->locked && c->tmp_fd >= 0
+        && ed_cache_hand(r, c) == ED_OK)
+    {
+        return ED_AGAIN;
     }
     if (rc != ED_AGAIN) {
         return rc == ED_ERROR ? 500 : ED_DECLINED;
@@ -773,6 +865,88 @@ ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
     }
 }
 
+/* The fetch this request handed its fill to ended without a head in
+ * its file: it failed (answered as a failed fetch: stale or its
+ * status), or a 304 refreshed the entry (served as REVALIDATED), or
+ * the entry is there (served); else the request goes upstream itself,
+ * as with cache_lock off. ED_DECLINED or the result of answering. */
+static int
+ed_cache_fill_gone(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    char buf[96];
+    int  rc;
+
+    if (c->failed) {
+        rc = ed_http_proxy_cache_failed(r, c, c->fail_cond, c->fail_fetch,
+                                        c->fail_status);
+        return rc != ED_DECLINED ? rc : c->fail_status;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    rc = ed_pc_find(r, c);
+    if (rc == ED_ERROR) {
+        return 500;
+    }
+    c->stale = 0;
+    if (rc == ED_OK) {
+        if (c->revalidating && c->hdr.stored >= c->start / 1000) {
+            /* Written since this request began: the 304's refresh. */
+            c->status = "REVALIDATED";
+            snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; "
+                     "ttl=%lld", (long long)ed_pc_ttl(&c->hdr));
+            return ed_pc_serve(r, c, buf);
+        }
+        if (c->hdr.lifetime > 0 && ed_pc_ttl(&c->hdr) > 0) {
+            c->status = "HIT";
+            snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; "
+                     "collapsed", c->fwd, c->hdr.status);
+            return ed_pc_serve(r, c, buf);
+        }
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->revalidating = 0;
+    return ED_DECLINED;
+}
+
+/* News from the fetch this request handed its fill to: the head and
+ * body are streamed from its file as they land (or from the private
+ * file of a response not stored); its end without a head is answered
+ * by ed_cache_fill_gone. */
+static void
+ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
+{
+    ed_http_proxy_cache_t *c = w->data;
+    ed_http_request_t     *r = c->r;
+    int                    rc;
+
+    if (c->streaming || (events & ED_CACHE_WAIT_MODIFIED)) {
+        rc = ed_pc_stream(r, c, events);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        if (rc != ED_DECLINED) {
+            ed_http_cache_wait_cancel(w);
+            c->waiting = 0;
+            c->resume(r, c->resume_data, rc);
+            return;
+        }
+    }
+    if (!(events & ED_CACHE_WAIT_GONE)) {
+        return;
+    }
+    ed_http_cache_wait_cancel(w);
+    c->waiting = 0;
+    c->following = 0;
+    if (c->sfd >= 0) {
+        close(c->sfd);
+        c->sfd = -1;
+    }
+    c->resume(r, c->resume_data, ed_cache_fill_gone(r, c));
+}
+
 int
 ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
                           ed_http_proxy_cache_t **cp,
@@ -806,6 +980,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     c->fd = -1;
     c->tmp_fd = -1;
     c->sfd = -1;
+    c->sfd_prev = -1;
     c->start = ed_pc_now_ms();
     if (ed_pool_cleanup_add(r->pool, ed_pc_cleanup, c) != ED_OK) {
         return 500;
@@ -894,9 +1069,9 @@ ed_cache_fetch_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     return ed_pc_add(r, "Cache-Status", buf);
 }
 
-int
-ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
-                           int cond, bool fetch)
+static int
+ed_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c, int cond,
+                bool fetch)
 {
     int rc = ED_DECLINED;
 
@@ -918,6 +1093,31 @@ ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         return 500;
     }
     return rc;
+}
+
+int
+ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                           int cond, bool fetch, int status)
+{
+    ed_http_proxy_cache_t *ic;
+    int                    s;
+
+    if (c == NULL) {
+        return ED_DECLINED;
+    }
+    s = ed_cache_failed(r, c, cond, fetch);
+    ic = c->initiator;
+    if (ic != NULL && (fetch || s != ED_DECLINED)) {
+        /* A fill's fetch failed before its head: its client answers as
+         * this fetch would have (the stale entry it holds, or the
+         * status), once the fetch is gone. */
+        ed_pc_tell_tries(c);
+        ic->failed = 1;
+        ic->fail_cond = cond;
+        ic->fail_fetch = fetch;
+        ic->fail_status = status;
+    }
+    return s;
 }
 
 void

@@ -11,6 +11,9 @@
 #define ED_CACHE_READ      16384  /* first read of an entry */
 #define ED_CACHE_MAX_HDRS  100
 #define ED_CACHE_EVICT     16     /* files removed per store, at most */
+/* A client moved to memory after a write failure may be this far behind
+ * the fetch (ed_http_proxy_cache_store.c). */
+#define ED_CACHE_RESPOOL_MAX  (16 * 1024 * 1024)
 
 /* Wall clock time in msec, for PURGE against fetches under way. */
 #define ed_pc_now_ms() ((int64_t)ed_time_sec * 1000 + ed_time_msec_part)
@@ -28,6 +31,13 @@ void ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
 /* Gives up the temp file and the key's fill (hfm_until > 0: the key
  * is hit-for-miss until then). */
 void ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until);
+/* Releases the key's fill (hfm_until as ed_pc_drop_tmp), the temp
+ * file kept. */
+void ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until);
+/* Gives the client that handed c its fill the fetch's attempts. */
+void ed_pc_tell_tries(ed_http_proxy_cache_t *c);
+/* Tells the client that handed c its fill events (ED_CACHE_WAIT_*). */
+void ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events);
 /* The request pool's cleanup of c. */
 void ed_pc_cleanup(void *data);
 /* Opens and checks the entry of hash (c->fd, c->hdr, c->prefix, its key
@@ -64,9 +74,12 @@ int ed_pc_update_file(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                       const char *prefix, size_t len);
 /* PURGE (purge: true): ED_OK (answered), or a status. */
 int ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c);
-/* Starts a refresh of c's key detached from r, which hands it its fill.
- * ED_OK, or ED_ERROR (r keeps the fill and fetches itself). */
-int ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+/* Starts a fetch of c's key detached from r, which hands it its fill:
+ * a refresh (background_update), or with handed a miss's fetch that r
+ * follows (c->fill, and the fetch's initiator, link them). ED_OK, or
+ * ED_ERROR (r keeps the fill and fetches itself). */
+int ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                     bool handed);
 /* The stored head of c->prefix into r's headers (and content type).
  * ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
 int ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c);
@@ -76,6 +89,9 @@ int ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c);
  * ED_HTTP_CUT, ED_ERROR). */
 int ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                  unsigned events);
+/* The client of a fill c writing a private file took some of its lag:
+ * the fetch reads on if it waited for that. */
+void ed_pc_fill_drained(ed_http_proxy_cache_t *c);
 /* A refresh's own start: ED_DECLINED (go upstream) or ED_ERROR. */
 int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 

@@ -1,7 +1,12 @@
-/* The proxy cache's background refreshes (background_update): a
- * request of their own, without a client, on a protocol whose output
- * goes nowhere, so that the client that found the stale entry may go. */
+/* The proxy cache's detached fetches: a request of their own, without
+ * a client, on a protocol whose output goes nowhere. A background
+ * refresh (background_update) lets the client that found the stale
+ * entry go; a miss's fetch (cache.md, Misses: the streaming miss) reads
+ * the upstream at its own pace into the temp file the client follows,
+ * and goes on if the client goes. */
 #include "ed_http_proxy_cache.h"
+
+#include <fcntl.h>
 
 /* A refresh lives in its own pool, with copies of what it needs of the
  * client's request (head, connection's addresses). */
@@ -10,7 +15,10 @@ typedef struct {
     ed_defer_t         post;      /* runs the handler, then frees */
     ed_timer_t         timer;     /* the protocol's; never armed */
     ed_http_conn_t     hc;        /* addresses and listener only */
+    ed_defer_t         drain;     /* a fill's client took its lag */
     unsigned           started:1;
+    unsigned           ended:1;
+    unsigned           drain_wanted:1;
 } ed_cache_bg_t;
 
 static ed_cache_bg_t *
@@ -43,11 +51,15 @@ ed_cache_bg_end(ed_http_request_t *r)
     return ED_OK;
 }
 
+/* A fetch writing a response not stored for its client waits when the
+ * client lags too far behind (the file it follows stays small); any
+ * other reads at the upstream's pace. */
 static bool
-ed_cache_bg_false(ed_http_request_t *r)
+ed_cache_bg_blocked(ed_http_request_t *r)
 {
-    ed_unused(r);
-    return false;
+    ed_http_proxy_cache_t *c = r->upstream->cache, *ic = c->initiator;
+
+    return c->spool && ic != NULL && c->written > ic->soff + c->lag;
 }
 
 static bool
@@ -67,8 +79,36 @@ ed_cache_bg_queued(ed_http_request_t *r)
 static void
 ed_cache_bg_notify(ed_http_request_t *r, bool on)
 {
-    ed_unused(r);
-    ed_unused(on);
+    ed_cache_bg(r)->drain_wanted = on;
+}
+
+static void
+ed_cache_bg_drain(ed_defer_t *d)
+{
+    ed_cache_bg_t *bg = ed_container_of(d, ed_cache_bg_t, drain);
+
+    if (!bg->ended) {
+        ed_http_output_drained(bg->br);
+    }
+}
+
+void
+ed_pc_fill_drained(ed_http_proxy_cache_t *c)
+{
+    ed_cache_bg_t *bg = c->bg;
+
+    if (bg != NULL && bg->drain_wanted && !ed_cache_bg_blocked(bg->br)) {
+        bg->drain_wanted = 0;
+        ed_loop_post(ed_worker->loop, &bg->drain);
+    }
+}
+
+/* send_timeout of a fetch waiting for its client: the client's own
+ * send_timeout ends it, and so this fetch. */
+static void
+ed_cache_bg_timeout(ed_timer_t *t)
+{
+    ed_unused(t);
 }
 
 static void
@@ -103,7 +143,10 @@ ed_cache_bg_read_body(ed_http_request_t *r, ed_http_body_pt cb, void *data)
 static void
 ed_cache_bg_end_request(ed_http_request_t *r)
 {
-    ed_loop_post(ed_worker->loop, &ed_cache_bg(r)->post);
+    ed_cache_bg_t *bg = ed_cache_bg(r);
+
+    bg->ended = 1;
+    ed_loop_post(ed_worker->loop, &bg->post);
 }
 
 static const ed_http_proto_t ed_cache_bg_proto = {
@@ -111,7 +154,7 @@ static const ed_http_proto_t ed_cache_bg_proto = {
     .head = ed_cache_bg_head,
     .piece = ed_cache_bg_piece,
     .end = ed_cache_bg_end,
-    .blocked = ed_cache_bg_false,
+    .blocked = ed_cache_bg_blocked,
     .queued = ed_cache_bg_queued,
     .written = ed_cache_bg_true,
     .notify_drain = ed_cache_bg_notify,
@@ -142,6 +185,8 @@ ed_cache_bg_run(ed_defer_t *d)
         }
         return;
     }
+    ed_timer_del(ed_worker->loop, &bg->timer);
+    ed_loop_unpost(ed_worker->loop, &bg->drain);
     ed_pool_destroy(br->pool);
 }
 
@@ -152,17 +197,21 @@ ed_cache_dup(ed_pool_t *pool, ed_str_t *s)
     return s->data ? ed_str_dup(pool, s, s->data, s->len) : ED_OK;
 }
 
-/* Starts a refresh of c's key detached from r, which hands it its fill
- * of the key (the temp file waiters watch). ED_OK, or ED_ERROR: r keeps
+/* Starts a fetch of c's key detached from r, which hands it its fill
+ * of the key (the temp file waiters watch): a refresh, or (handed) the
+ * fetch of a miss or of a stale entry that r follows, with r's lookup
+ * (a dup of the stale entry to revalidate). ED_OK, or ED_ERROR: r keeps
  * the fill and fetches itself. */
 int
-ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+                 bool handed)
 {
     ed_http_request_t     *br;
     ed_http_proxy_cache_t *bc;
     ed_cache_bg_t         *bg;
     ed_http_header_t      *f;
     ed_pool_t             *pool;
+    char                  *tmp;
     size_t                 i;
 
     pool = ed_pool_create(4096);
@@ -246,7 +295,8 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     bc->cache = c->cache;
     bc->fd = -1;
     bc->sfd = -1;
-    bc->tmp_fd = c->tmp_fd;
+    bc->sfd_prev = -1;
+    bc->tmp_fd = -1;         /* until all else is done: the cleanup */
     bc->bg = bg;
     bc->key = c->key;
     memcpy(bc->main_hash, c->main_hash, ED_CACHE_HASH_LEN);
@@ -256,22 +306,54 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     bc->gen = c->gen;
     bc->marker = c->marker;
     bc->vary = c->vary;
-    bc->tmp_path = c->tmp_path;
+    tmp = NULL;
     if (ed_cache_dup(pool, &bc->key) != ED_OK
         || ed_cache_dup(pool, &bc->vary) != ED_OK
-        || (bc->tmp_path
-            && (bc->tmp_path = ed_pstrdup(pool, c->tmp_path,
-                                          strlen(c->tmp_path))) == NULL)
+        || (c->tmp_path
+            && (tmp = ed_pstrdup(pool, c->tmp_path, strlen(c->tmp_path)))
+               == NULL)
         || ed_pool_cleanup_add(pool, ed_pc_cleanup, bc) != ED_OK)
     {
         goto failed;
     }
+    if (handed) {
+        /* The client's lookup, as if the fetch had made it. */
+        bc->handed = 1;
+        bc->fwd = c->fwd;
+        bc->status = c->status;
+        bc->uses = c->uses;
+        memcpy(bc->hash, c->hash, ED_CACHE_HASH_LEN);
+        bc->stale = c->stale;
+        bc->revalidating = c->revalidating;
+        bc->lookup = 1;
+        bc->may_store = 1;
+        if (c->stale && c->fd >= 0) {
+            bc->hdr = c->hdr;
+            bc->read = c->read;
+            bc->prefix = ed_pnalloc(pool, c->read ? c->read : 1);
+            if (bc->prefix == NULL) {
+                goto failed;
+            }
+            memcpy(bc->prefix, c->prefix, c->read);
+            bc->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+            if (bc->fd < 0) {
+                goto failed;
+            }
+        }
+        bc->initiator = c;
+        c->fill = bc;
+    }
+    bc->tmp_fd = c->tmp_fd;
+    bc->tmp_path = tmp;
     bc->locked = c->locked;
     c->locked = 0;
     c->tmp_fd = -1;
     c->tmp_path = NULL;
     br->upstream->cache = bc;
     bg->br = br;
+    bg->drain.handler = ed_cache_bg_drain;
+    bg->timer.handler = ed_cache_bg_timeout;
+    bg->timer.data = bg;
     bg->post.handler = ed_cache_bg_run;
     ed_loop_post(ed_worker->loop, &bg->post);
     return ED_OK;
@@ -288,6 +370,10 @@ ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
     int rc;
 
+    if (c->handed) {
+        /* Its client looked up already. */
+        return ED_DECLINED;
+    }
     c->may_store = 1;
     c->lookup = 1;
     c->fwd = "stale";

@@ -5,6 +5,7 @@
 #include "ed_http_range.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* PURGE: the key as a GET computes it loses its entry and every variant
@@ -95,7 +96,7 @@ ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * replays a cookie). *etag gets where the ETag value lands. */
 static int
 ed_cache_stored_head(ed_http_request_t *r, const ed_http_resp_head_t *h,
-                     ed_str_t *out, ed_str_t *etag)
+                     ed_str_t *out, ed_str_t *etag, bool cookies)
 {
     const ed_http_header_t *f;
     size_t                  i, len;
@@ -120,7 +121,7 @@ ed_cache_stored_head(ed_http_request_t *r, const ed_http_resp_head_t *h,
         if ((ed_http_upstream_skip_response_header(h, &f->name)
              && !ed_http_str_eq_lit(&f->name, "content-type"))
             || ed_http_str_eq_lit(&f->name, "age")
-            || ed_http_str_eq_lit(&f->name, "set-cookie"))
+            || (!cookies && ed_http_str_eq_lit(&f->name, "set-cookie")))
         {
             continue;
         }
@@ -184,7 +185,7 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     ed_str_t head, etag, vary;
     int      err;
 
-    if (ed_cache_stored_head(r, h, &head, &etag) != ED_OK) {
+    if (ed_cache_stored_head(r, h, &head, &etag, false) != ED_OK) {
         return ED_ERROR;
     }
     memset(&c->new_hdr, 0, sizeof(c->new_hdr));
@@ -255,6 +256,150 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     return ED_OK;
 }
 
+/* A response not stored, for the client that handed its fill to this
+ * fetch only: its whole head (Set-Cookie too) and body go to a file
+ * nobody else can open (O_TMPFILE in path/.tmp, else one unlinked at
+ * once), which that client follows instead of the temp file. ED_OK,
+ * ED_DECLINED (no file: the client is told the fill went), ED_ERROR. */
+static int
+ed_cache_spool(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+               const ed_http_resp_head_t *h)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_str_t               head, etag, none = ed_null_string;
+    char                   path[PATH_MAX];
+    size_t                 len;
+    int                    fd, sfd, err;
+
+    if (ed_cache_stored_head(r, h, &head, &etag, true) != ED_OK) {
+        return ED_ERROR;
+    }
+    memset(&c->new_hdr, 0, sizeof(c->new_hdr));
+    c->new_hdr.stored = (int64_t)ed_time_sec;
+    c->new_hdr.last_modified = -1;
+    c->new_hdr.swr = -1;
+    c->new_hdr.sie = -1;
+    c->new_hdr.status = (uint16_t)h->status;
+    c->new_prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &c->key,
+                                         &none, &head,
+                                         etag.len ? &etag : NULL, &len);
+    if (c->new_prefix == NULL) {
+        return ED_DECLINED;
+    }
+    c->new_hdr.body_len = h->content_length >= 0
+                          ? (uint64_t)h->content_length : UINT64_MAX;
+    memcpy(c->new_prefix, &c->new_hdr, sizeof(c->new_hdr));
+    /* The client may lag this far behind before the fetch waits for it
+     * (what it took is given back: the file stays about this size). */
+    c->lag = c->cache->max_entry_size;
+    snprintf(path, sizeof(path), "%s/.tmp", c->cache->path.data);
+    fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR
+                   || errno == EINVAL))
+    {
+        snprintf(path, sizeof(path), "%s/.tmp/%d.%u", c->cache->path.data,
+                 (int)getpid(), ++ed_pc_tmp_serial);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            unlink(path);
+        }
+    }
+    err = fd < 0 ? errno : ed_pc_write(fd, c->new_prefix, len);
+    if (err) {
+        /* The disk is full or failing: the response goes on uncached,
+         * through memory, with a short lag. */
+        ed_pc_write_failed(r, c, err);
+        if (fd >= 0) {
+            close(fd);
+        }
+        c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+        fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
+        err = fd < 0 ? errno : ed_pc_write(fd, c->new_prefix, len);
+    }
+    sfd = err ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sfd < 0) {
+        ed_http_log(ED_LOG_ERR, r, err ? err : errno, "cache \"%s\": no "
+                    "file for a response not stored", c->cache->name.data);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return ED_DECLINED;
+    }
+    c->tmp_fd = fd;
+    c->written = 0;
+    c->store = 1;
+    c->spool = 1;
+    /* The client follows this file from now on: what it was told of the
+     * temp file no longer counts. */
+    if (ic->sfd >= 0) {
+        close(ic->sfd);
+    }
+    ic->sfd = sfd;
+    ed_http_cache_wait_reset(&ic->waiter);
+    return ED_OK;
+}
+
+/* Tells the client that handed its fill to this fetch its Cache-Status
+ * and that the head is in the file it follows. ED_OK or ED_ERROR. */
+static int
+ed_cache_tell_head(ed_http_proxy_cache_t *c, const char *cs, bool stored,
+                   const ed_http_resp_head_t *h)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+    const ed_http_header_t *f;
+    size_t                  i;
+
+    if (ic == NULL) {
+        return ED_OK;
+    }
+    ic->fill_cs = ed_pstrdup(ic->r->pool, cs, strlen(cs));
+    if (ic->fill_cs == NULL) {
+        return ED_ERROR;
+    }
+    /* An entry never replays a cookie (cache_ignore_headers: the stored
+     * head has none), but the fetching client still gets it: in memory,
+     * never through a file another request may open. */
+    ic->ncookies = 0;
+    for (i = 0; stored && i < h->nheaders; i++) {
+        f = &h->headers[i];
+        if (!ed_http_str_eq_lit(&f->name, "set-cookie")) {
+            continue;
+        }
+        if (ic->cookies == NULL) {
+            ic->cookies = ed_palloc(ic->r->pool,
+                                    h->nheaders * sizeof(ed_str_t));
+            if (ic->cookies == NULL) {
+                return ED_ERROR;
+            }
+        }
+        if (ed_str_dup(ic->r->pool, &ic->cookies[ic->ncookies],
+                       f->value.data, f->value.len) != ED_OK)
+        {
+            return ED_ERROR;
+        }
+        ic->ncookies++;
+    }
+    ic->fill_stored = stored;
+    ed_pc_tell_tries(c);
+    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
+    return ED_OK;
+}
+
+/* Seals the file being written with its body's length, for those who
+ * follow it when it is removed rather than put in place: sealed, it was
+ * whole. 0 or errno. */
+static int
+ed_cache_seal(ed_http_proxy_cache_t *c)
+{
+    ed_http_cache_hdr_seal(c->new_prefix, &c->new_hdr, c->written);
+    if (pwrite(c->tmp_fd, c->new_prefix, sizeof(c->new_hdr), 0)
+        != (ssize_t)sizeof(c->new_hdr))
+    {
+        return errno ? errno : EIO;
+    }
+    return 0;
+}
+
 /* A miss being stored whose request has a single satisfiable Range
  * (If-Range agreeing) gets it as a 206 cut from the stream; several
  * ranges get the 200. ED_OK or ED_ERROR. */
@@ -308,6 +453,10 @@ ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 {
     int64_t start = (int64_t)c->seen, lo, hi;
 
+    if (c->handed && c->initiator == NULL && (!c->store || c->spool)) {
+        /* A fetch whose client went, for nobody else: it stops. */
+        return ED_DECLINED;
+    }
     ed_http_proxy_cache_body(r, c, p, n);
     c->seen += n;
     if (!c->ranged) {
@@ -402,14 +551,99 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         ed_pc_drop_tmp(c, 0);
         snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; detail=%s",
                  c->fwd, h->status, detail);
+        if (c->initiator) {
+            /* Its client still gets it, from this one fetch. */
+            rc = ed_cache_spool(r, c, h);
+            if (rc == ED_ERROR) {
+                return ED_ERROR;
+            }
+            if (rc == ED_OK && ed_cache_tell_head(c, buf, false, h) != ED_OK) {
+                return ED_ERROR;
+            }
+        }
     } else {
         snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; stored",
                  c->fwd, h->status);
-        if (ed_cache_miss_range(r, c, h, &v) != ED_OK) {
+        if (c->handed) {
+            if (ed_cache_tell_head(c, buf, true, h) != ED_OK) {
+                return ED_ERROR;
+            }
+        } else if (ed_cache_miss_range(r, c, h, &v) != ED_OK) {
             return ED_ERROR;
         }
     }
     return ed_pc_add(r, "Cache-Status", buf);
+}
+
+/* A write to the temp file failed in the middle of the body: the client
+ * that handed its fill to this fetch goes on from memory (the response
+ * goes on uncached for it; the waiters are cut off). The bytes it has
+ * not sent yet are copied to a memory file laid out as the temp file,
+ * which it follows from now on, and the fetch writes there. ED_OK, or
+ * ED_DECLINED (the temp file is dropped as usual). */
+static int
+ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_proxy_cache_t *ic = c->initiator;
+    uint64_t               off = c->new_hdr.body_off, from, at;
+    ssize_t                k;
+    char                  *buf;
+    int                    fd, sfd;
+
+    from = ic->streaming ? ic->soff : 0;
+    if (!ic->waiting || ic->sfd < 0 || ic->sfd_prev >= 0
+        || from > c->written || c->written - from > ED_CACHE_RESPOOL_MAX)
+    {
+        /* A client that far behind is cut off as the waiters are: what
+         * it has not sent would all be in memory. */
+        return ED_DECLINED;
+    }
+    buf = ed_pnalloc(r->pool, 65536);
+    if (buf == NULL) {
+        return ED_DECLINED;
+    }
+    fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
+    if (fd < 0) {
+        return ED_DECLINED;
+    }
+    if (ed_pc_write(fd, c->new_prefix, (size_t)off) != 0) {
+        goto failed;
+    }
+    for (at = off + from; at < off + c->written; at += (uint64_t)k) {
+        k = pread(ic->sfd, buf,
+                  (size_t)ed_min((uint64_t)65536, off + c->written - at),
+                  (off_t)at);
+        if (k <= 0 || pwrite(fd, buf, (size_t)k, (off_t)at) != k) {
+            goto failed;
+        }
+    }
+    sfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (sfd < 0 || lseek(fd, (off_t)(off + c->written), SEEK_SET) < 0) {
+        if (sfd >= 0) {
+            close(sfd);
+        }
+        goto failed;
+    }
+    /* The temp file goes (its waiters are told), not its client. */
+    c->initiator = NULL;
+    ed_pc_drop_tmp(c, 0);
+    c->initiator = ic;
+    c->tmp_fd = fd;
+    c->store = 1;
+    c->spool = 1;
+    c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    /* Ranges of the temp file may still be queued for the client: its
+     * descriptor stays open as long as the client's request. */
+    ic->sfd_prev = ic->sfd;
+    ic->sfd = sfd;
+    ic->fill_stored = 0;
+    ed_http_cache_wait_reset(&ic->waiter);
+    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
+    return ED_OK;
+
+failed:
+    close(fd);
+    return ED_DECLINED;
 }
 
 void
@@ -421,18 +655,41 @@ ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     if (c == NULL || !c->store) {
         return;
     }
-    if (c->written + n > c->cache->max_entry_size) {
-        /* Longer than max_entry_size after all: not stored. */
-        ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
+    if (!c->spool && !c->unstored
+        && c->written + n > c->cache->max_entry_size)
+    {
+        /* Longer than max_entry_size after all: not stored, and the key
+         * is free at once (hit-for-miss); those streaming it already
+         * still get the whole body from the file. */
+        c->unstored = 1;
+        ed_pc_unlock(c, (int64_t)ed_time_sec + 30);
+    }
+    if (c->unstored && c->written + n > (uint64_t)c->cache->max_size) {
+        /* The disk such a file takes is bounded by the cache's own: past
+         * max_size its followers are cut off. */
+        ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": a response not "
+                    "stored grew past max_size, its clients cut off",
+                    c->cache->name.data);
+        ed_pc_drop_tmp(c, 0);
         return;
     }
     err = ed_pc_write(c->tmp_fd, p, n);
     if (err) {
         ed_pc_write_failed(r, c, err);
-        ed_pc_drop_tmp(c, 0);
-        return;
+        if (c->spool || c->initiator == NULL
+            || ed_cache_respool(r, c) != ED_OK)
+        {
+            ed_pc_drop_tmp(c, 0);
+            return;
+        }
+        err = ed_pc_write(c->tmp_fd, p, n);
+        if (err) {
+            ed_pc_drop_tmp(c, 0);
+            return;
+        }
     }
     c->written += n;
+    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
 }
 
 /* Makes the level directories of path (ends at dirs[0..n)). */
@@ -532,19 +789,15 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     size_t      n;
     int         err;
 
-    if (ed_http_cache_index_purged(c->cache->zone, c->main_hash)
-        > c->start)
+    /* Sealed first: whole, even if removed rather than placed (its
+     * followers tell so). */
+    err = ed_cache_seal(c);
+    if (err == 0 && ed_http_cache_index_purged(c->cache->zone, c->main_hash)
+                    > c->start)
     {
         /* PURGEd while it was fetched: not stored. */
         ed_pc_drop_tmp(c, 0);
         return;
-    }
-    ed_http_cache_hdr_seal(c->new_prefix, &c->new_hdr, c->written);
-    err = 0;
-    if (pwrite(c->tmp_fd, c->new_prefix, sizeof(c->new_hdr), 0)
-        != (ssize_t)sizeof(c->new_hdr))
-    {
-        err = errno ? errno : EIO;
     }
     if (err == 0 && fstat(c->tmp_fd, &st) != 0) {
         err = errno;
@@ -563,6 +816,7 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     /* In place: the rename woke the waiters, who find the entry; the
      * fill goes after it. */
     c->tmp_path = NULL;
+    ed_pc_tell(c, ED_CACHE_WAIT_MOVED);
     ed_pc_drop_tmp(c, 0);
     if (c->new_vary.len) {
         ed_cache_marker(r, c);
@@ -580,7 +834,18 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 void
 ed_http_proxy_cache_done(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
+    int err;
+
     if (c == NULL || !c->store) {
+        return;
+    }
+    if (c->spool || c->unstored) {
+        /* Whole but not kept: sealed for those following it, removed. */
+        err = ed_cache_seal(c);
+        if (err) {
+            ed_pc_write_failed(r, c, err);
+        }
+        ed_pc_drop_tmp(c, 0);
         return;
     }
     c->store = 0;

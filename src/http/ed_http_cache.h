@@ -342,6 +342,13 @@ struct ed_http_cache_waiter_s {
  * waiter stays until ed_http_cache_wait_cancel. ED_OK or ED_ERROR (no
  * inotify: the caller goes on without waiting). */
 int ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout);
+/* A waiter told by its own process (ed_http_cache_wait_notify), not by
+ * inotify, without a timeout until ed_http_cache_wait_touch. */
+void ed_http_cache_wait_local(ed_http_cache_waiter_t *w);
+/* Tells w events (from the loop, as inotify would). */
+void ed_http_cache_wait_notify(ed_http_cache_waiter_t *w, unsigned events);
+/* Forgets the events not yet told (the file followed changed). */
+void ed_http_cache_wait_reset(ed_http_cache_waiter_t *w);
 /* Arms the timeout again (progress). */
 void ed_http_cache_wait_touch(ed_http_cache_waiter_t *w, ed_msec_t timeout);
 /* Stops watching. */

@@ -4,7 +4,8 @@
  * stream), renamed into place, or removed. The kernel tells: one
  * inotify descriptor per worker, one watch per cache directory, so
  * waiters are woken, never polled, and a filler needs no channel to the
- * other workers. */
+ * other workers. The client that handed its fill to a detached fetch of
+ * the same worker is told by the fetch itself (a local waiter). */
 #include "ed_http_cache.h"
 
 #include <sys/inotify.h>
@@ -159,6 +160,29 @@ ed_http_cache_wait(ed_http_cache_waiter_t *w, ed_msec_t timeout)
                                          : ED_CACHE_WAIT_MODIFIED;
     ed_loop_post(ed_worker->loop, &w->wake);
     return ED_OK;
+}
+
+void
+ed_http_cache_wait_local(ed_http_cache_waiter_t *w)
+{
+    w->events = 0;
+    w->wake.handler = ed_cache_wait_woken;
+    w->timer.handler = ed_cache_wait_timeout;
+    w->timer.data = w;
+    w->queued = 0;
+}
+
+void
+ed_http_cache_wait_notify(ed_http_cache_waiter_t *w, unsigned events)
+{
+    w->events |= events;
+    ed_loop_post(ed_worker->loop, &w->wake);
+}
+
+void
+ed_http_cache_wait_reset(ed_http_cache_waiter_t *w)
+{
+    w->events = 0;
 }
 
 void

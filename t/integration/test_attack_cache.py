@@ -336,8 +336,6 @@ def test_min_free_eviction_with_only_fills_in_flight(eddy):
         t.join()
 
 
-@pytest.mark.xfail(strict=True, reason="open: a fill past max_entry_size "
-                   "cuts off the waiters streaming it")
 def test_waiters_of_a_fill_past_max_entry_size_get_the_whole_body(eddy):
     # A chunked response grows past max_entry_size while collapsed
     # waiters stream it from the temp file: the fill stops and removes
