@@ -292,6 +292,44 @@ ed_v2_nv(nghttp2_nv *nv, const char *n, size_t nl, const char *v, size_t vl)
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
+/* A field whose name (and value, with NO_COPY_VALUE) is a literal:
+ * nghttp2 keeps the pointer rather than a copy (the memory outlives the
+ * session). */
+static void
+ed_v2_nv_lit(nghttp2_nv *nv, const char *n, size_t nl, const char *v,
+             size_t vl, uint8_t flags)
+{
+    ed_v2_nv(nv, n, nl, v, vl);
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | flags;
+}
+
+/* The lower-case name of a field static handlers and the proxy add
+ * most, as a literal (no copy made per response); NULL for the rest. */
+static const char *
+ed_v2_common_name(const char *n, size_t len)
+{
+    static const char *const names[] = {
+        "etag", "vary", "expires", "location", "last-modified",
+        "accept-ranges", "cache-control", "content-range",
+        "content-encoding",
+    };
+    size_t i;
+
+    switch (len) {
+    case 4: i = (ed_tolower(n[0]) == 'e') ? 0 : 1; break;
+    case 7: i = 2; break;
+    case 8: i = 3; break;
+    case 13:
+        i = ed_tolower(n[0]) == 'l' ? 4
+            : ed_tolower(n[0]) == 'a' ? 5
+            : ed_tolower(n[1]) == 'a' ? 6 : 7;
+        break;
+    case 16: i = 8; break;
+    default: return NULL;
+    }
+    return strncasecmp(n, names[i], len) == 0 ? names[i] : NULL;
+}
+
 static int
 ed_v2_queue(ed_v2_stream_t *st, const ed_http_piece_t *p)
 {
@@ -338,6 +376,7 @@ ed_v2_head(ed_http_request_t *r, const void *body, size_t len)
     nghttp2_nv           *nva, *nv;
     ed_http_piece_t       piece;
     char                 *status, *cl, *name;
+    const char           *lit;
     size_t                i, j;
     bool                  has_body, none;
 
@@ -355,43 +394,58 @@ ed_v2_head(ed_http_request_t *r, const void *body, size_t len)
         return ED_ERROR;
     }
     nv = nva;
-    status[0] = (char)('0' + r->status / 100 % 10);
-    status[1] = (char)('0' + r->status / 10 % 10);
-    status[2] = (char)('0' + r->status % 10);
-    ed_v2_nv(nv++, ":status", 7, status, 3);
-    if (r->clcf->server_tokens) {
-        ed_v2_nv(nv++, "server", 6, "eddy/" ED_VERSION,
-                 sizeof("eddy/" ED_VERSION) - 1);
+    if (r->status == 200) {
+        ed_v2_nv_lit(nv++, ":status", 7, "200", 3,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
     } else {
-        ed_v2_nv(nv++, "server", 6, "eddy", 4);
+        status[0] = (char)('0' + r->status / 100 % 10);
+        status[1] = (char)('0' + r->status / 10 % 10);
+        status[2] = (char)('0' + r->status % 10);
+        ed_v2_nv_lit(nv++, ":status", 7, status, 3, 0);
     }
-    ed_v2_nv(nv++, "date", 4, ed_cached_http_time.data,
-             ed_cached_http_time.len);
+    if (r->clcf->server_tokens) {
+        ed_v2_nv_lit(nv++, "server", 6, "eddy/" ED_VERSION,
+                     sizeof("eddy/" ED_VERSION) - 1,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+    } else {
+        ed_v2_nv_lit(nv++, "server", 6, "eddy", 4,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+    }
+    /* The cached date's buffer is rewritten each second: copied. */
+    ed_v2_nv_lit(nv++, "date", 4, ed_cached_http_time.data,
+                 ed_cached_http_time.len, 0);
     if (r->content_type.len && has_body) {
-        ed_v2_nv(nv++, "content-type", 12, r->content_type.data,
-                 r->content_type.len);
+        ed_v2_nv_lit(nv++, "content-type", 12, r->content_type.data,
+                     r->content_type.len, 0);
     }
     if (!has_body) {
         r->content_length = -1;
     } else if (r->content_length >= 0) {
         cl = status + 4;
-        ed_v2_nv(nv++, "content-length", 14, cl,
-                 (size_t)(ed_sprint_u64(cl, (uint64_t)r->content_length)
-                          - cl));
+        ed_v2_nv_lit(nv++, "content-length", 14, cl,
+                     (size_t)(ed_sprint_u64(cl, (uint64_t)r->content_length)
+                              - cl), 0);
     }
     r->bytes_sent += 20 + ed_cached_http_time.len + r->content_type.len;
     for (i = 0; i < r->headers_out.nelts; i++) {
         if (ed_v2_hop_by_hop(&h[i].name)) {
             continue;
         }
-        name = ed_pnalloc(r->pool, h[i].name.len);
-        if (name == NULL) {
-            return ED_ERROR;
+        lit = ed_v2_common_name(h[i].name.data, h[i].name.len);
+        if (lit != NULL) {
+            ed_v2_nv_lit(nv++, lit, h[i].name.len, h[i].value.data,
+                         h[i].value.len, 0);
+        } else {
+            name = ed_pnalloc(r->pool, h[i].name.len);
+            if (name == NULL) {
+                return ED_ERROR;
+            }
+            for (j = 0; j < h[i].name.len; j++) {
+                name[j] = ed_tolower(h[i].name.data[j]);
+            }
+            ed_v2_nv(nv++, name, h[i].name.len, h[i].value.data,
+                     h[i].value.len);
         }
-        for (j = 0; j < h[i].name.len; j++) {
-            name[j] = ed_tolower(h[i].name.data[j]);
-        }
-        ed_v2_nv(nv++, name, h[i].name.len, h[i].value.data, h[i].value.len);
         r->bytes_sent += h[i].name.len + h[i].value.len + 4;
     }
     none = r->head_only || !has_body
