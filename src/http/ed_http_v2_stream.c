@@ -583,6 +583,17 @@ ed_v2_end_body(ed_http_request_t *r)
     return ED_OK;
 }
 
+/* The payload that would end a DATA frame queued now where the
+ * socket's next write buffer ends. */
+static size_t
+ed_v2_record_room(ed_v2_conn_t *c)
+{
+    ed_stream_t *s = &c->hc->c.stream;
+    size_t       size = s->bufs->size;
+
+    return size - (s->wqueued + 9) % size;
+}
+
 ssize_t
 ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
                      size_t length, uint32_t *flags,
@@ -590,7 +601,7 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
 {
     ed_v2_stream_t *st = src->ptr;
     ed_v2_chunk_t  *ch = st->out;
-    size_t          n;
+    size_t          n, room;
 
     ed_unused(sess);
     ed_unused(id);
@@ -613,6 +624,15 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
         return NGHTTP2_ERR_DEFERRED;
     }
     n = ed_min(length, ch->len);
+    if (ch->fd >= 0 && st->c->tls) {
+        /* The socket's queue goes to TLS in buffers read whole, a
+         * record each (ed_stream.c): a frame of a file ending where a
+         * buffer ends lets the next buffer start with one read. */
+        room = ed_v2_record_room(st->c);
+        if (room >= ED_V2_MIN_FRAME && room < n) {
+            n = room;
+        }
+    }
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (n == st->out_bytes && st->out_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
