@@ -43,7 +43,7 @@ ed_http_v2_rst(ed_v2_stream_t *st, uint32_t code)
     /* Nothing more of the response goes out. */
     while ((ch = st->out) != NULL) {
         st->out = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     st->out_last = NULL;
     st->out_bytes = 0;
@@ -76,7 +76,7 @@ ed_http_v2_on_data(nghttp2_session *sess, uint8_t flags, int32_t id,
     if (len == 0) {
         return 0;
     }
-    ch = malloc(sizeof(ed_v2_chunk_t) + len);
+    ch = ed_http_v2_alloc(sizeof(ed_v2_chunk_t) + len);
     if (ch == NULL) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
@@ -178,7 +178,7 @@ ed_v2_body_deliver(ed_v2_stream_t *st)
         }
         max = r->clcf->client_max_body_size;
         if (max && r->body_dec.total > (int64_t)max) {
-            free(ch);
+            ed_http_v2_release(ch);
             if (r->header_sent) {
                 st->cancelled = 1;
             }
@@ -193,7 +193,7 @@ ed_v2_body_deliver(ed_v2_stream_t *st)
         }
         st->body_cb(r, st->body_data, last ? ED_DONE : ED_OK,
                     ch ? ch->data : NULL, ch ? ch->len : 0);
-        free(ch);
+        ed_http_v2_release(ch);
         if (last) {
             return;
         }
@@ -335,7 +335,7 @@ ed_v2_queue(ed_v2_stream_t *st, const ed_http_piece_t *p)
 {
     ed_v2_chunk_t *ch;
 
-    ch = malloc(sizeof(ed_v2_chunk_t) + (p->fd < 0 ? p->len : 0));
+    ch = ed_http_v2_alloc(sizeof(ed_v2_chunk_t) + (p->fd < 0 ? p->len : 0));
     if (ch == NULL) {
         return ED_ERROR;
     }
@@ -692,7 +692,7 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
             if (st->out == NULL) {
                 st->out_last = NULL;
             }
-            free(ch);
+            ed_http_v2_release(ch);
         }
     }
     if (st->drain_on && st->out_bytes <= st->high / 4) {
@@ -806,7 +806,7 @@ ed_v2_release(ed_v2_stream_t *st)
         } else {
             nghttp2_session_consume_connection(c->sess, ch->len);
         }
-        free(ch);
+        ed_http_v2_release(ch);
     }
     st->in_last = NULL;
     st->in_bytes = 0;
@@ -891,17 +891,17 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
 
     while ((ch = st->out) != NULL) {
         st->out = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     while ((ch = st->in) != NULL) {
         st->in = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     if (st->pool != NULL) {
         ed_http_pool_put(st->pool);
     }
     free(st->trailers);
-    free(st);
+    ed_http_v2_release(st);
 }
 
 /* What is due on a stream, from the connection's dispatch. */
