@@ -3,8 +3,8 @@
 nginx and H2O, one worker each, on loopback, h2load as the client, in
 alternating rounds; medians of requests/s and server CPU per request
 (utime + stime of every server process from /proc around each run,
-divided by the requests done). eddy h2 against eddy HTTP/1.1 (h2load
---h1) is a row too.
+divided by the requests done; user and system time apart too). eddy
+h2 against eddy HTTP/1.1 (h2load --h1) is a row too.
 
 usage: bench/h2.py ROUNDS REQUESTS [CASES]
   CASES: a comma list of
@@ -158,14 +158,16 @@ servers:
 
 
 def ticks(pids):
-    t = 0
+    """utime and stime of the processes, in clock ticks."""
+    u = s = 0
     for pid in pids:
         try:
             f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        t += int(f[11]) + int(f[12])
-    return t
+        u += int(f[11])
+        s += int(f[12])
+    return u, s
 
 
 servers = [(name, 19110 + 2 * i, 19111 + 2 * i)
@@ -199,21 +201,27 @@ try:
             ok = re.search(r"(\d+) succeeded, (\d+) failed", out)
             n = int(ok.group(1)) if ok else 0
             rps = float(m.group(1)) if m else 0.0
-            us = (t1 - t0) / TICK * 1e6 / n if n else 0.0
-            res.setdefault((c, name), []).append((rps, us))
+            k = TICK / 1e6 * n if n else 0.0
+            usr = (t1[0] - t0[0]) / k if n else 0.0
+            sys_ = (t1[1] - t0[1]) / k if n else 0.0
+            us = usr + sys_
+            res.setdefault((c, name), []).append((rps, us, usr, sys_))
             bad = "" if ok and ok.group(2) == "0" else " FAILED"
-            print("round %d %-8s %-8s %10.0f req/s %7.2f us/req%s"
-                  % (rnd, c, name, rps, us, bad), flush=True)
+            print("round %d %-8s %-8s %10.0f req/s %7.2f us/req "
+                  "(user %.2f, sys %.2f)%s"
+                  % (rnd, c, name, rps, us, usr, sys_, bad), flush=True)
 finally:
     for p, w in running.values():
         p.send_signal(signal.SIGTERM)
     backend.kill()
     time.sleep(0.5)
     shutil.rmtree(D, ignore_errors=True)
-print("\nmedians: req/s, server CPU us/request")
+print("\nmedians: req/s, server CPU us/request (user, sys)")
 for c, name in rows:
     v = res.get((c, name))
     if v:
-        print("%-8s %-8s %10.0f %8.2f" % (
+        print("%-8s %-8s %10.0f %8.2f (%.2f, %.2f)" % (
             c, name, statistics.median(x[0] for x in v),
-            statistics.median(x[1] for x in v)))
+            statistics.median(x[1] for x in v),
+            statistics.median(x[2] for x in v),
+            statistics.median(x[3] for x in v)))

@@ -1117,29 +1117,60 @@ ed_stream_write_failed(ed_stream_t *s)
     ed_stream_post_deliver(s);
 }
 
-/* Sends the file chunk c at the head: sendfile, or pread + writev when
- * the transport has no sendfile. *asked is how much was offered. Bytes
- * sent, ED_AGAIN, ED_ERROR (socket, errno), or ED_DECLINED (the file
- * failed or shrank; logged). */
+/* Sends the file chunk c at the head with the transport's sendfile.
+ * *asked is how much was offered. Bytes sent, ED_AGAIN, ED_ERROR
+ * (socket, errno), or ED_DECLINED (the file shrank; logged). */
 static ssize_t
 ed_stream_send_file(ed_stream_t *s, ed_wchunk_t *c, size_t *asked)
 {
+    off_t   off = c->off;
+    ssize_t n;
+
+    *asked = ed_min(c->len, ED_STREAM_SENDFILE_MAX);
+    n = s->io->sendfile(s, c->fd, &off, *asked);
+    if (n == 0) {
+        ed_log(ED_LOG_ERR, ed_log_cur, 0,
+               "file %d shrank: %zu bytes missing at %lld", c->fd,
+               c->len, (long long)c->off);
+        return ED_DECLINED;
+    }
+    return n;
+}
+
+/* On a transport without sendfile (TLS) a file range is read into a
+ * buffer anyway: whether the queue's head reaches a file range within a
+ * buffer's worth of memory chunks (a response head, DATA frame
+ * headers), which then go out in the same buffer. */
+static bool
+ed_stream_gather_due(ed_stream_t *s, ed_wchunk_t *head)
+{
+    ed_wchunk_t *c = head;
+    size_t       len = 0;
+
+    do {
+        if (c->type == ED_WC_FILE) {
+            return true;
+        }
+        len += c->len;
+        c = c->next;
+    } while (c != head && len < s->bufs->size);
+    return false;
+}
+
+/* Fills one buffer from the head of the queue, memory copied and file
+ * ranges read, and writes it at once: each write (a TLS record) is
+ * full, rather than a small head or frame header alone before each
+ * file piece. A retry after ED_AGAIN makes the same bytes again. Bytes
+ * sent, ED_AGAIN, ED_ERROR, or ED_DECLINED (the file at the head failed
+ * or shrank; logged). */
+static ssize_t
+ed_stream_gather(ed_stream_t *s, ed_wchunk_t *head, size_t *asked)
+{
     struct iovec iov;
-    off_t        off = c->off;
+    ed_wchunk_t *c = head;
+    size_t       size = s->bufs->size, len = 0, k;
     ssize_t      n;
     char        *buf;
-
-    if (s->io->sendfile != NULL) {
-        *asked = ed_min(c->len, ED_STREAM_SENDFILE_MAX);
-        n = s->io->sendfile(s, c->fd, &off, *asked);
-        if (n == 0) {
-            ed_log(ED_LOG_ERR, ed_log_cur, 0,
-                   "file %d shrank: %zu bytes missing at %lld", c->fd,
-                   c->len, (long long)c->off);
-            return ED_DECLINED;
-        }
-        return n;
-    }
 
     buf = ed_buf_get(s->bufs);
     if (buf == NULL) {
@@ -1147,18 +1178,33 @@ ed_stream_send_file(ed_stream_t *s, ed_wchunk_t *c, size_t *asked)
         return ED_DECLINED;
     }
     do {
-        n = pread(c->fd, buf, ed_min(c->len, s->bufs->size), off);
-    } while (n == -1 && errno == EINTR);
-    if (n <= 0) {
-        ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
-               "pread() of file %d at %lld failed%s", c->fd,
-               (long long)off, n == 0 ? ": file shrank" : "");
-        ed_buf_put(s->bufs, buf);
-        return ED_DECLINED;
-    }
-    *asked = (size_t)n;
+        k = ed_min(c->len, size - len);
+        if (c->type != ED_WC_FILE) {
+            memcpy(buf + len, c->pos, k);
+        } else {
+            do {
+                n = pread(c->fd, buf + len, k, c->off);
+            } while (n == -1 && errno == EINTR);
+            if (n <= 0 && len == 0) {
+                ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
+                       "pread() of file %d at %lld failed%s", c->fd,
+                       (long long)c->off, n == 0 ? ": file shrank" : "");
+                ed_buf_put(s->bufs, buf);
+                return ED_DECLINED;
+            }
+            if (n < (ssize_t)k) {
+                /* What was read goes; the failure shows when the file
+                 * is at the head. */
+                len += n > 0 ? (size_t)n : 0;
+                break;
+            }
+        }
+        len += k;
+        c = c->next;
+    } while (c != head && len < size);
+    *asked = len;
     iov.iov_base = buf;
-    iov.iov_len = (size_t)n;
+    iov.iov_len = len;
     n = s->io->writev(s, &iov, 1);
     ed_buf_put(s->bufs, buf);
     return n;
@@ -1185,7 +1231,9 @@ ed_stream_write_queue(ed_stream_t *s)
             break;
         }
         head = s->wtail->next;
-        if (head->type == ED_WC_FILE) {
+        if (s->io->sendfile == NULL && ed_stream_gather_due(s, head)) {
+            n = ed_stream_gather(s, head, &asked);
+        } else if (head->type == ED_WC_FILE) {
             n = ed_stream_send_file(s, head, &asked);
         } else {
             asked = 0;

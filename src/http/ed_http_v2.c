@@ -454,7 +454,118 @@ ed_v2_on_error(nghttp2_session *sess, int code, const char *msg, size_t len,
     return 0;
 }
 
-/* nghttp2's memory: the C library's, but for the output frame buffer
+/* Small blocks (nghttp2's per stream and per frame, a stream, its small
+ * output chunks) come from free lists per size class, kept per worker:
+ * with many streams in flight the C library's per-size caches (7
+ * blocks) overflow and every block took its slow path. A block starts
+ * with its header; the lists keep at most ED_V2_KEEP blocks a class and
+ * ED_V2_KEEP_BYTES in all (none in sanitizer builds, which then see
+ * every use after free). */
+#define ED_V2_CLASS_SHIFT 6
+#define ED_V2_CLASSES     24      /* blocks up to 1536 bytes */
+#if defined(__SANITIZE_ADDRESS__)
+#define ED_V2_KEEP        0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ED_V2_KEEP        0
+#endif
+#endif
+#ifndef ED_V2_KEEP
+#define ED_V2_KEEP        64
+#endif
+#define ED_V2_KEEP_BYTES  (256 * 1024)  /* on all the lists of a worker */
+
+typedef struct ed_v2_block_s ed_v2_block_t;
+
+struct ed_v2_block_s {
+    _Alignas(16) size_t  cls;      /* ED_V2_CLASSES: the C library's */
+    size_t               size;     /* what it holds */
+};
+
+typedef union {
+    ed_v2_block_t  hdr;
+    void          *next;           /* on a free list */
+} ed_v2_free_t;
+
+static void          *ed_v2_lists[ED_V2_CLASSES];
+static unsigned       ed_v2_nfree[ED_V2_CLASSES];
+static const unsigned ed_v2_keep = ED_V2_KEEP;
+static size_t         ed_v2_kept;    /* bytes on the lists */
+
+void *
+ed_http_v2_alloc(size_t size)
+{
+    ed_v2_block_t *b;
+    size_t         cls;
+
+    if (size > SIZE_MAX / 2) {
+        return NULL;
+    }
+    cls = (size + sizeof(ed_v2_block_t) - 1) >> ED_V2_CLASS_SHIFT;
+    if (cls >= ED_V2_CLASSES) {
+        b = malloc(sizeof(ed_v2_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+        b->cls = ED_V2_CLASSES;
+        b->size = size;
+        return b + 1;
+    }
+    b = ed_v2_lists[cls];
+    if (b != NULL) {
+        ed_v2_lists[cls] = ((ed_v2_free_t *)b)->next;
+        ed_v2_nfree[cls]--;
+        ed_v2_kept -= (cls + 1) << ED_V2_CLASS_SHIFT;
+    } else {
+        b = malloc((cls + 1) << ED_V2_CLASS_SHIFT);
+        if (b == NULL) {
+            return NULL;
+        }
+    }
+    b->cls = cls;
+    b->size = ((cls + 1) << ED_V2_CLASS_SHIFT) - sizeof(ed_v2_block_t);
+    return b + 1;
+}
+
+void *
+ed_http_v2_calloc(size_t n, size_t size)
+{
+    void *p;
+
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    p = ed_http_v2_alloc(n * size);
+    if (p != NULL) {
+        memset(p, 0, n * size);
+    }
+    return p;
+}
+
+void
+ed_http_v2_release(void *p)
+{
+    ed_v2_block_t *b;
+    size_t         cls;
+
+    if (p == NULL) {
+        return;
+    }
+    b = (ed_v2_block_t *)p - 1;
+    cls = b->cls;    /* the link overwrites it */
+    if (cls < ED_V2_CLASSES && ed_v2_nfree[cls] < ed_v2_keep
+        && ed_v2_kept + ((cls + 1) << ED_V2_CLASS_SHIFT) <= ED_V2_KEEP_BYTES)
+    {
+        ((ed_v2_free_t *)b)->next = ed_v2_lists[cls];
+        ed_v2_lists[cls] = b;
+        ed_v2_nfree[cls]++;
+        ed_v2_kept += (cls + 1) << ED_V2_CLASS_SHIFT;
+        return;
+    }
+    free(b);
+}
+
+/* nghttp2's memory: the blocks above, but for the output frame buffer
  * the session makes when created, which is page-aligned so that
  * ed_v2_compact can return its pages while the connection idles. */
 
@@ -477,7 +588,7 @@ ed_v2_malloc(size_t size, void *data)
         }
         return p;
     }
-    return malloc(size);
+    return ed_http_v2_alloc(size);
 }
 
 static void
@@ -487,30 +598,45 @@ ed_v2_free(void *ptr, void *data)
 
     if (ptr != NULL && ptr == c->framebuf) {
         c->framebuf = NULL;
+        free(ptr);
+        return;
     }
-    free(ptr);
+    ed_http_v2_release(ptr);
 }
 
 static void *
 ed_v2_calloc(size_t n, size_t size, void *data)
 {
     ed_unused(data);
-    return calloc(n, size);
+    return ed_http_v2_calloc(n, size);
 }
 
 static void *
 ed_v2_realloc(void *ptr, size_t size, void *data)
 {
     ed_v2_conn_t *c = data;
+    size_t        have;
+    void         *p;
 
     if (ptr == NULL) {
         /* nghttp2 makes its buffers with realloc(NULL, size). */
         return ed_v2_malloc(size, data);
     }
     if (ptr == c->framebuf) {
-        c->framebuf = NULL;
+        have = c->framebuf_len;
+    } else {
+        have = ((ed_v2_block_t *)ptr - 1)->size;
+        if (size <= have) {
+            return ptr;
+        }
     }
-    return realloc(ptr, size);
+    p = ed_http_v2_alloc(size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, ptr, ed_min(have, size));
+    ed_v2_free(ptr, data);
+    return p;
 }
 
 /* The connection idles (no stream, nothing for nghttp2 to write): the

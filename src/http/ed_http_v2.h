@@ -175,6 +175,12 @@ struct ed_v2_conn_s {
     unsigned                 compact_due:1; /* c->timer compacts first */
 };
 
+/* Small blocks from per-worker free lists (ed_http_v2.c): streams,
+ * their small chunks, nghttp2's memory. */
+void *ed_http_v2_alloc(size_t size);
+void *ed_http_v2_calloc(size_t n, size_t size);
+void ed_http_v2_release(void *p);
+
 /* The connection (ed_http_v2.c). */
 void ed_http_v2_post(ed_v2_conn_t *c);
 void ed_http_v2_pending(ed_v2_stream_t *st);

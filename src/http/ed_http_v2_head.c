@@ -71,10 +71,10 @@ ed_http_v2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame,
         }
         return 0;
     }
-    st = calloc(1, sizeof(ed_v2_stream_t));
+    st = ed_http_v2_calloc(1, sizeof(ed_v2_stream_t));
     r = st ? ed_http_request_new(c->hc, &ed_http_v2_proto) : NULL;
     if (r == NULL) {
-        free(st);
+        ed_http_v2_release(st);
         nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, id,
                                   NGHTTP2_INTERNAL_ERROR);
         return 0;

@@ -43,7 +43,7 @@ ed_http_v2_rst(ed_v2_stream_t *st, uint32_t code)
     /* Nothing more of the response goes out. */
     while ((ch = st->out) != NULL) {
         st->out = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     st->out_last = NULL;
     st->out_bytes = 0;
@@ -76,7 +76,7 @@ ed_http_v2_on_data(nghttp2_session *sess, uint8_t flags, int32_t id,
     if (len == 0) {
         return 0;
     }
-    ch = malloc(sizeof(ed_v2_chunk_t) + len);
+    ch = ed_http_v2_alloc(sizeof(ed_v2_chunk_t) + len);
     if (ch == NULL) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
@@ -178,7 +178,7 @@ ed_v2_body_deliver(ed_v2_stream_t *st)
         }
         max = r->clcf->client_max_body_size;
         if (max && r->body_dec.total > (int64_t)max) {
-            free(ch);
+            ed_http_v2_release(ch);
             if (r->header_sent) {
                 st->cancelled = 1;
             }
@@ -193,7 +193,7 @@ ed_v2_body_deliver(ed_v2_stream_t *st)
         }
         st->body_cb(r, st->body_data, last ? ED_DONE : ED_OK,
                     ch ? ch->data : NULL, ch ? ch->len : 0);
-        free(ch);
+        ed_http_v2_release(ch);
         if (last) {
             return;
         }
@@ -292,12 +292,50 @@ ed_v2_nv(nghttp2_nv *nv, const char *n, size_t nl, const char *v, size_t vl)
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
+/* A field whose name (and value, with NO_COPY_VALUE) is a literal:
+ * nghttp2 keeps the pointer rather than a copy (the memory outlives the
+ * session). */
+static void
+ed_v2_nv_lit(nghttp2_nv *nv, const char *n, size_t nl, const char *v,
+             size_t vl, uint8_t flags)
+{
+    ed_v2_nv(nv, n, nl, v, vl);
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | flags;
+}
+
+/* The lower-case name of a field static handlers and the proxy add
+ * most, as a literal (no copy made per response); NULL for the rest. */
+static const char *
+ed_v2_common_name(const char *n, size_t len)
+{
+    static const char *const names[] = {
+        "etag", "vary", "expires", "location", "last-modified",
+        "accept-ranges", "cache-control", "content-range",
+        "content-encoding",
+    };
+    size_t i;
+
+    switch (len) {
+    case 4: i = (ed_tolower(n[0]) == 'e') ? 0 : 1; break;
+    case 7: i = 2; break;
+    case 8: i = 3; break;
+    case 13:
+        i = ed_tolower(n[0]) == 'l' ? 4
+            : ed_tolower(n[0]) == 'a' ? 5
+            : ed_tolower(n[1]) == 'a' ? 6 : 7;
+        break;
+    case 16: i = 8; break;
+    default: return NULL;
+    }
+    return strncasecmp(n, names[i], len) == 0 ? names[i] : NULL;
+}
+
 static int
 ed_v2_queue(ed_v2_stream_t *st, const ed_http_piece_t *p)
 {
     ed_v2_chunk_t *ch;
 
-    ch = malloc(sizeof(ed_v2_chunk_t) + (p->fd < 0 ? p->len : 0));
+    ch = ed_http_v2_alloc(sizeof(ed_v2_chunk_t) + (p->fd < 0 ? p->len : 0));
     if (ch == NULL) {
         return ED_ERROR;
     }
@@ -338,6 +376,7 @@ ed_v2_head(ed_http_request_t *r, const void *body, size_t len)
     nghttp2_nv           *nva, *nv;
     ed_http_piece_t       piece;
     char                 *status, *cl, *name;
+    const char           *lit;
     size_t                i, j;
     bool                  has_body, none;
 
@@ -355,43 +394,58 @@ ed_v2_head(ed_http_request_t *r, const void *body, size_t len)
         return ED_ERROR;
     }
     nv = nva;
-    status[0] = (char)('0' + r->status / 100 % 10);
-    status[1] = (char)('0' + r->status / 10 % 10);
-    status[2] = (char)('0' + r->status % 10);
-    ed_v2_nv(nv++, ":status", 7, status, 3);
-    if (r->clcf->server_tokens) {
-        ed_v2_nv(nv++, "server", 6, "eddy/" ED_VERSION,
-                 sizeof("eddy/" ED_VERSION) - 1);
+    if (r->status == 200) {
+        ed_v2_nv_lit(nv++, ":status", 7, "200", 3,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
     } else {
-        ed_v2_nv(nv++, "server", 6, "eddy", 4);
+        status[0] = (char)('0' + r->status / 100 % 10);
+        status[1] = (char)('0' + r->status / 10 % 10);
+        status[2] = (char)('0' + r->status % 10);
+        ed_v2_nv_lit(nv++, ":status", 7, status, 3, 0);
     }
-    ed_v2_nv(nv++, "date", 4, ed_cached_http_time.data,
-             ed_cached_http_time.len);
+    if (r->clcf->server_tokens) {
+        ed_v2_nv_lit(nv++, "server", 6, "eddy/" ED_VERSION,
+                     sizeof("eddy/" ED_VERSION) - 1,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+    } else {
+        ed_v2_nv_lit(nv++, "server", 6, "eddy", 4,
+                     NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+    }
+    /* The cached date's buffer is rewritten each second: copied. */
+    ed_v2_nv_lit(nv++, "date", 4, ed_cached_http_time.data,
+                 ed_cached_http_time.len, 0);
     if (r->content_type.len && has_body) {
-        ed_v2_nv(nv++, "content-type", 12, r->content_type.data,
-                 r->content_type.len);
+        ed_v2_nv_lit(nv++, "content-type", 12, r->content_type.data,
+                     r->content_type.len, 0);
     }
     if (!has_body) {
         r->content_length = -1;
     } else if (r->content_length >= 0) {
         cl = status + 4;
-        ed_v2_nv(nv++, "content-length", 14, cl,
-                 (size_t)(ed_sprint_u64(cl, (uint64_t)r->content_length)
-                          - cl));
+        ed_v2_nv_lit(nv++, "content-length", 14, cl,
+                     (size_t)(ed_sprint_u64(cl, (uint64_t)r->content_length)
+                              - cl), 0);
     }
     r->bytes_sent += 20 + ed_cached_http_time.len + r->content_type.len;
     for (i = 0; i < r->headers_out.nelts; i++) {
         if (ed_v2_hop_by_hop(&h[i].name)) {
             continue;
         }
-        name = ed_pnalloc(r->pool, h[i].name.len);
-        if (name == NULL) {
-            return ED_ERROR;
+        lit = ed_v2_common_name(h[i].name.data, h[i].name.len);
+        if (lit != NULL) {
+            ed_v2_nv_lit(nv++, lit, h[i].name.len, h[i].value.data,
+                         h[i].value.len, 0);
+        } else {
+            name = ed_pnalloc(r->pool, h[i].name.len);
+            if (name == NULL) {
+                return ED_ERROR;
+            }
+            for (j = 0; j < h[i].name.len; j++) {
+                name[j] = ed_tolower(h[i].name.data[j]);
+            }
+            ed_v2_nv(nv++, name, h[i].name.len, h[i].value.data,
+                     h[i].value.len);
         }
-        for (j = 0; j < h[i].name.len; j++) {
-            name[j] = ed_tolower(h[i].name.data[j]);
-        }
-        ed_v2_nv(nv++, name, h[i].name.len, h[i].value.data, h[i].value.len);
         r->bytes_sent += h[i].name.len + h[i].value.len + 4;
     }
     none = r->head_only || !has_body
@@ -529,6 +583,17 @@ ed_v2_end_body(ed_http_request_t *r)
     return ED_OK;
 }
 
+/* The payload that would end a DATA frame queued now where the
+ * socket's next write buffer ends. */
+static size_t
+ed_v2_record_room(ed_v2_conn_t *c)
+{
+    ed_stream_t *s = &c->hc->c.stream;
+    size_t       size = s->bufs->size;
+
+    return size - (s->wqueued + 9) % size;
+}
+
 ssize_t
 ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
                      size_t length, uint32_t *flags,
@@ -536,7 +601,7 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
 {
     ed_v2_stream_t *st = src->ptr;
     ed_v2_chunk_t  *ch = st->out;
-    size_t          n;
+    size_t          n, room;
 
     ed_unused(sess);
     ed_unused(id);
@@ -559,6 +624,15 @@ ed_http_v2_data_read(nghttp2_session *sess, int32_t id, uint8_t *buf,
         return NGHTTP2_ERR_DEFERRED;
     }
     n = ed_min(length, ch->len);
+    if (ch->fd >= 0 && st->c->tls) {
+        /* The socket's queue goes to TLS in buffers read whole, a
+         * record each (ed_stream.c): a frame of a file ending where a
+         * buffer ends lets the next buffer start with one read. */
+        room = ed_v2_record_room(st->c);
+        if (room >= ED_V2_MIN_FRAME && room < n) {
+            n = room;
+        }
+    }
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (n == st->out_bytes && st->out_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -618,7 +692,7 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
             if (st->out == NULL) {
                 st->out_last = NULL;
             }
-            free(ch);
+            ed_http_v2_release(ch);
         }
     }
     if (st->drain_on && st->out_bytes <= st->high / 4) {
@@ -732,7 +806,7 @@ ed_v2_release(ed_v2_stream_t *st)
         } else {
             nghttp2_session_consume_connection(c->sess, ch->len);
         }
-        free(ch);
+        ed_http_v2_release(ch);
     }
     st->in_last = NULL;
     st->in_bytes = 0;
@@ -817,17 +891,17 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
 
     while ((ch = st->out) != NULL) {
         st->out = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     while ((ch = st->in) != NULL) {
         st->in = ch->next;
-        free(ch);
+        ed_http_v2_release(ch);
     }
     if (st->pool != NULL) {
         ed_http_pool_put(st->pool);
     }
     free(st->trailers);
-    free(st);
+    ed_http_v2_release(st);
 }
 
 /* What is due on a stream, from the connection's dispatch. */

@@ -450,3 +450,22 @@ servers:
         st = c.get("/")
         assert st.status == 401
         c.close()
+
+
+def test_response_field_names_lower_case(srv):
+    """The fields of a static response and of a redirect go out with
+    lower-case names (RFC 9113 8.2.2), the common ones and others alike,
+    with their values."""
+    st = h2get(srv, "/index.html")
+    names = [n for n, _ in st.headers]
+    assert names == [":status", "server", "date", "content-type",
+                     "content-length", "etag", "last-modified",
+                     "accept-ranges"], st.headers
+    assert st.header("accept-ranges") == "bytes"
+    assert st.header(":status") == "200"
+    r = h2get(srv, "/redir")
+    assert r.header(":status") == "301"
+    assert r.header("location").endswith("/target")
+    h = h2get(srv, "/hdr")
+    assert h.header("x-one") == "1"
+    assert all(n == n.lower() for n, _ in h.headers + r.headers)

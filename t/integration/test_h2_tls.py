@@ -87,3 +87,95 @@ def test_misdirected_421(srv):
     st = c.get("/", authority="a.test", scheme="https")
     assert st.status == 200 and st.body == b"a\n"
     c.close()
+
+
+class RecordSock:
+    """TLS through memory BIOs on a plain socket, for H2(sock=...): the
+    lengths of the TLS records the server sends are kept."""
+
+    def __init__(self, port, timeout=5.0):
+        self.raw = connect(port, None, None, timeout)
+        self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = tls_context(alpn=("h2",)).wrap_bio(
+            self.inb, self.outb, server_hostname="default.test")
+        self.pending = b""
+        self.records = []
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._out()
+                if not self._in():
+                    raise ConnectionError("closed in the handshake")
+        self._out()
+
+    def _out(self):
+        data = self.outb.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _in(self):
+        data = self.raw.recv(65536)
+        if not data:
+            return False
+        self.pending += data
+        while len(self.pending) >= 5:
+            n = int.from_bytes(self.pending[3:5], "big")
+            if len(self.pending) < 5 + n:
+                break
+            self.records.append(n)
+            self.pending = self.pending[5 + n:]
+        self.inb.write(data)
+        return True
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def sendall(self, data):
+        self.tls.write(data)
+        self._out()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                if not self._in():
+                    return b""
+
+    def close(self):
+        self.raw.close()
+
+
+STATIC = r"""
+workers: 1
+error_log: {path: logs/error.log, level: info}
+servers:
+  - listen: [{address: "127.0.0.1:{port}"}]
+    tls: {certificate: certs/default.pem, key: certs/default.key}
+    root: html
+"""
+
+
+def test_data_frames_fill_tls_records(eddy, pki):  # noqa: F811
+    """A file's DATA frames leave in full TLS records: a frame header is
+    not a record of its own before each piece of the file (60000 bytes:
+    4 records, not 9)."""
+    e = eddy(STATIC, start=False)
+    e.write_file("certs/default.pem", (pki.root / "default.pem").read_bytes())
+    e.write_file("certs/default.key", (pki.root / "default.key").read_bytes())
+    body = bytes(range(256)) * 234 + b"x" * 96
+    e.write_file("html/f.bin", body)
+    e.start()
+    s = RecordSock(e.port)
+    c = H2(e.port, sock=s)
+    for _ in range(3):
+        c.recv(0.2)     # SETTINGS, their ACKs, session tickets
+    before = len(s.records)
+    r = c.get("/f.bin", authority="default.test", scheme="https")
+    assert r.status == 200 and r.body == body
+    sizes = s.records[before:]
+    assert sum(sizes) > 60000
+    assert len(sizes) <= 5, sizes
+    c.close()
