@@ -1,7 +1,8 @@
-"""HPACK as eddy encodes responses (spec/http2.md, idle connections): no
-field goes into the dynamic table, whatever table size the client allows,
-so that an idle connection keeps no encoder entries; the client's own
-table (SETTINGS_HEADER_TABLE_SIZE, the decoder's) stays as configured."""
+"""HPACK as eddy encodes responses (spec/http2.md, idle connections): the
+encoder's dynamic table holds 512 bytes whatever table size the client
+allows (repeated fields cost an index, and an idle connection keeps at
+most that); the client's own table (SETTINGS_HEADER_TABLE_SIZE, the
+decoder's) stays as configured."""
 
 import hpack
 
@@ -16,7 +17,12 @@ servers:
     locations:
       /:
         static: {}
+      /padded/:
+        static: {}
+        headers: {set: {X-Pad-1: @P1@, X-Pad-2: @P2@, X-Pad-3: @P3@}}
 """
+for _i in (1, 2, 3):
+    CONFIG = CONFIG.replace("@P%d@" % _i, chr(ord("a") + _i) * 150)
 
 
 def hpack_int(block, i, prefix):
@@ -66,35 +72,41 @@ def representations(block):
     return out
 
 
-def test_responses_use_no_dynamic_table(eddy):
+def test_encoder_table_held_to_512_bytes(eddy):
+    # Fields of 3 x 150 bytes plus the usual ones would need about 800
+    # bytes of table: the client allows 64 KiB, eddy keeps to 512.
     e = eddy(CONFIG, start=False)
     e.write_file("html/index.html", b"hello\n")
+    e.write_file("html/padded/index.html", b"hello\n")
     e.start()
     raw = Raw(e.port, settings=False)
-    # The client allows a table of 64 KiB for eddy's encoder.
     raw.send(hf.SettingsFrame(0, settings={
         hf.SettingsFrame.HEADER_TABLE_SIZE: 65536}))
     blocks = []
-    for sid in (1, 3, 5):
-        raw.send(raw.headers(sid, raw.get_fields("/index.html")))
-        f = raw.until(lambda f: isinstance(f, hf.HeadersFrame)
+    sid = 1
+    for path in ("/index.html",) * 3 + ("/padded/index.html",) * 3:
+        raw.send(raw.headers(sid, raw.get_fields(path)))
+        f = raw.until(lambda f, sid=sid: isinstance(f, hf.HeadersFrame)
                       and f.stream_id == sid)
         assert f is not None and "END_HEADERS" in f.flags
         blocks.append(f.data)
+        sid += 2
     dec = hpack.Decoder()
-    for block in blocks:
+    dec.max_allowed_table_size = 65536
+    for i, block in enumerate(blocks):
         fields = dict(dec.decode(block))
         assert fields[":status"] == "200"
         assert fields["content-length"] == "6"
         reps = representations(block)
-        # Static table entries only (1-61), never an insertion; a size
-        # update (to 0) may start a block.
-        assert not [r for r in reps if r[0] == "incremental"
-                    or (r[0] != "size_update" and r[1] > 61)], reps
-        assert all(r[1] == 0 for r in reps if r[0] == "size_update"), reps
-    assert not dec.header_table.dynamic_entries
-    # Later responses cost what the first did.
-    assert len(blocks[2]) >= len(blocks[0]) - 2
+        assert all(r[1] <= 512 for r in reps if r[0] == "size_update"), reps
+        # What the table holds never passes 512 bytes (RFC 7541 4.1).
+        assert dec.header_table._current_size <= 512, i
+        # content-length, etag: never indexed.
+        assert ("incremental", 28) not in reps, reps
+    # Repeated fields cost an index: later responses are smaller.
+    assert len(blocks[1]) < len(blocks[0]) - 10, [len(b) for b in blocks]
+    assert len(blocks[2]) <= len(blocks[1])
+    assert dec.header_table.dynamic_entries
     raw.close()
 
 
