@@ -114,7 +114,9 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
     {
         return ED_ERROR;
     }
-    ed_http_proxy_cache_request(ctx->cache, &q);
+    if (ctx->cache) {
+        ed_http_proxy_cache_request(ctx->cache, &q);
+    }
     q.websocket = ctx->upgrade;
     /* An error page or a local redirect run through the proxy sends no
      * body, even when the client's was read whole (a chunked one whose
@@ -217,7 +219,9 @@ ed_proxy_done(ed_http_proxy_ctx_t *ctx)
 
     /* The whole body arrived: a response being stored takes its place
      * in the cache. */
-    ed_http_proxy_cache_done(r, ctx->cache);
+    if (ctx->cache) {
+        ed_http_proxy_cache_done(r, ctx->cache);
+    }
     if (ctx->a.try) {
         ctx->a.try->msec = ed_current_msec - ctx->a.start;
     }
@@ -882,6 +886,9 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     ctx->reusable = ctx->rbody.kind != ED_HTTP_BODY_CLOSE && !h->conn_close
                     && (h->version == 11 || h->conn_keepalive)
                     && !ctx->upgrade;
+    if (ctx->cache == NULL) {
+        return ED_OK;
+    }
     return ed_http_proxy_cache_response(r, ctx->pcf, ctx->cache, h,
                                         ctx->rbody.kind
                                             == ED_HTTP_BODY_CLOSE);

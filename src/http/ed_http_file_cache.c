@@ -561,8 +561,8 @@ ed_file_create(const char *path, size_t len, size_t root_len, int symlinks,
     return ED_OK;
 }
 
-/* The cached entry of a key, or NULL. */
-static ed_http_file_t *
+/* The cached entry of a key, or NULL. Inline: the static hot path. */
+static inline ed_http_file_t *
 ed_file_lookup(const char *path, size_t len, size_t root_len, int symlinks,
                uint32_t hash)
 {
@@ -582,8 +582,8 @@ ed_file_lookup(const char *path, size_t len, size_t root_len, int symlinks,
     return NULL;
 }
 
-bool
-ed_http_file_current(ed_http_file_t *f)
+static inline bool
+ed_file_current(ed_http_file_t *f)
 {
     if (!f->cached) {
         return false;
@@ -599,6 +599,12 @@ ed_http_file_current(ed_http_file_t *f)
     }
     ed_file_lru_front(f);
     return true;
+}
+
+bool
+ed_http_file_current(ed_http_file_t *f)
+{
+    return ed_file_current(f);
 }
 
 void
@@ -645,7 +651,7 @@ ed_http_file_open(const char *path, size_t len, size_t root_len,
     }
     hash = ed_file_hash(path, len, root_len, symlinks);
     f = ed_file_lookup(path, len, root_len, symlinks, hash);
-    if (f != NULL && ed_http_file_current(f)) {
+    if (f != NULL && ed_file_current(f)) {
         f->refs++;
         *out = f;
         return ED_OK;

@@ -298,7 +298,14 @@ int ed_http_upstream_attempts_init(ed_http_upstream_attempts_t *a,
                                    ed_http_upstream_attempt_pt attempt,
                                    ed_timer_pt on_timer, void *data);
 /* The request's key for ip_hash and hash. ED_OK or ED_ERROR. */
-int ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a);
+int ed_http_upstream_attempts_keyed(ed_http_upstream_attempts_t *a);
+static inline int
+ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a)
+{
+    return a->ups->balance == ED_HTTP_BALANCE_IP_HASH
+           || a->ups->balance == ED_HTTP_BALANCE_HASH
+           ? ed_http_upstream_attempts_keyed(a) : ED_OK;
+}
 /* Picks servers until an attempt is under way: ED_AGAIN, or the status
  * to answer with (a failed connect is logged, counted and followed by
  * the next server when next_upstream has error). */
@@ -327,8 +334,15 @@ void ed_http_upstream_attempts_failed(ed_http_upstream_attempts_t *a, int ft,
                                       int status);
 /* The attempt is over with status: its $upstream_* entry and the
  * server's response time. */
-void ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a,
-                                   int status);
+static inline void
+ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a, int status)
+{
+    if (a->try) {
+        a->try->status = status;
+        a->try->msec = ed_current_msec - a->start;
+        ed_http_upstream_time(a->server->shm, a->try->msec);
+    }
+}
 /* Whether next_upstream lets a failure of kind ft (status for
  * ED_HTTP_UPS_FT_STATUS) go to another server before the response head
  * went out; the caller still asks whether the request may be resent. */
@@ -339,8 +353,13 @@ bool ed_http_upstream_attempts_retry(ed_http_upstream_attempts_t *a, int ft,
 bool ed_http_upstream_attempts_status(ed_http_upstream_attempts_t *a,
                                       int status);
 /* Arms the upstream timer for kind. */
-void ed_http_upstream_attempts_timer(ed_http_upstream_attempts_t *a,
-                                     int kind, ed_msec_t t);
+static inline void
+ed_http_upstream_attempts_timer(ed_http_upstream_attempts_t *a, int kind,
+                                ed_msec_t t)
+{
+    a->kind = kind;
+    ed_timer_add(ed_worker->loop, &a->timer, t);
+}
 /* Logs that the timer of the current kind fired. */
 void ed_http_upstream_attempts_timed_out(ed_http_upstream_attempts_t *a);
 /* Whether r's method may be sent twice (RFC 9110 9.2.2). */

@@ -24,7 +24,7 @@ ed_http_upstream_attempts_init(ed_http_upstream_attempts_t *a,
 }
 
 int
-ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a)
+ed_http_upstream_attempts_keyed(ed_http_upstream_attempts_t *a)
 {
     const ed_peer_addr_t *peer;
     ed_str_t              key;
@@ -46,16 +46,6 @@ ed_http_upstream_attempts_hash(ed_http_upstream_attempts_t *a)
         return ED_OK;
     default:
         return ED_OK;
-    }
-}
-
-void
-ed_http_upstream_attempts_end(ed_http_upstream_attempts_t *a, int status)
-{
-    if (a->try) {
-        a->try->status = status;
-        a->try->msec = ed_current_msec - a->start;
-        ed_http_upstream_time(a->server->shm, a->try->msec);
     }
 }
 
@@ -197,14 +187,6 @@ ed_http_upstream_attempts_status(ed_http_upstream_attempts_t *a, int status)
            && (a->max_tries == 0 || a->tries < a->max_tries)
            && ed_http_upstream_pick(a->ups, a->hash, a->tried,
                                     ed_current_msec) >= 0;
-}
-
-void
-ed_http_upstream_attempts_timer(ed_http_upstream_attempts_t *a, int kind,
-                                ed_msec_t t)
-{
-    a->kind = kind;
-    ed_timer_add(ed_worker->loop, &a->timer, t);
 }
 
 void
