@@ -6,6 +6,8 @@ import email.utils
 import os
 import time
 
+import pytest
+
 from proxy_backend import Backend, response
 
 CONF = """
@@ -145,9 +147,6 @@ def check_hits(e, path, n=3):
         assert "set-cookie" not in h, head
         assert "x-secret: stored" in h, head
     return head
-
-
-import pytest
 
 
 @pytest.mark.parametrize("framing", [("Transfer-Encoding", "chunked"),
