@@ -695,7 +695,7 @@ ed_cgi_start(ed_cgi_ctx_t *ctx)
             ed_timer_add(ed_worker->loop, &ctx->slot_timer,
                          ED_CGI_SLOT_WAIT);
         }
-        ed_http_cgi_slot_wait(&ctx->slot);
+        ed_http_cgi_slot_wait(&ctx->slot, ctx->ccf->max_processes);
         return ED_AGAIN;
     }
     ed_timer_del(ed_worker->loop, &ctx->slot_timer);

@@ -164,16 +164,20 @@ bool ed_http_cgi_proc_ending(void);
 
 /* A request waiting for a slot under max_processes while a process is
  * ending: its wake is posted when a process is reaped (first come,
- * first woken). Zeroed memory is a slot not queued. */
+ * first woken, of those whose location's max_processes the freed slot
+ * fits: locations share the worker's processes). Zeroed memory is a
+ * slot not queued. */
 typedef struct ed_http_cgi_slot_s ed_http_cgi_slot_t;
 struct ed_http_cgi_slot_s {
     ed_http_cgi_slot_t *next;
     ed_http_cgi_slot_t *prev;
     ed_defer_t          wake;
+    int                 max;     /* its location's max_processes */
     unsigned            queued:1;
 };
-void ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s);
-/* Leaves the queue and drops a wake not yet run. */
+void ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s, int max);
+/* Leaves the queue and drops a wake not yet run (handed to the next
+ * waiter that fits: the slot it was for is still free). */
 void ed_http_cgi_slot_cancel(ed_http_cgi_slot_t *s);
 /* Starts a process as config.md says (clone(CLONE_VM|CLONE_VFORK), its
  * own session, PDEATHSIG, signals reset, pipes on 0-2, the rest closed,

@@ -96,9 +96,12 @@ ed_http_cgi_proc_ending(void)
     return false;
 }
 
+static void ed_cgi_slot_freed(void);
+
 void
-ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s)
+ed_http_cgi_slot_wait(ed_http_cgi_slot_t *s, int max)
 {
+    s->max = max;
     if (s->queued) {
         return;
     }
@@ -118,18 +121,28 @@ ed_http_cgi_slot_cancel(ed_http_cgi_slot_t *s)
         s->next = s->prev = NULL;
         s->queued = 0;
     }
-    ed_loop_unpost(ed_worker->loop, &s->wake);
+    if (ed_defer_posted(&s->wake)) {
+        /* Woken for a freed slot it will not take now: the next
+         * waiter's, or it would wait out its deadline for nothing. */
+        ed_loop_unpost(ed_worker->loop, &s->wake);
+        ed_cgi_slot_freed();
+    }
 }
 
-/* A slot is free: the longest waiter tries it. */
+/* A slot is free: the longest waiter it fits tries it (one of a
+ * location with a lower max_processes may still have no room: it must
+ * not take the wake of one that has). */
 static void
 ed_cgi_slot_freed(void)
 {
-    ed_http_cgi_slot_t *s = ed_cgi_slots.next;
+    ed_http_cgi_slot_t *s;
 
-    if (s != &ed_cgi_slots) {
-        ed_http_cgi_slot_cancel(s);
-        ed_loop_post(ed_worker->loop, &s->wake);
+    for (s = ed_cgi_slots.next; s != &ed_cgi_slots; s = s->next) {
+        if (ed_http_cgi_proc_room(s->max)) {
+            ed_http_cgi_slot_cancel(s);
+            ed_loop_post(ed_worker->loop, &s->wake);
+            return;
+        }
     }
 }
 

@@ -12,7 +12,11 @@
  *   - and the entry is fresh: a stale one goes the usual way (revalidated
  *     into a new file), and is checked again from disk.
  * Anything else drops it, and the key's file is opened and checked again
- * as on a first use. */
+ * as on a first use. Every second the table is swept too: an entry whose
+ * generation changed (purged, evicted, replaced, by any process) is
+ * dropped even if its key is never asked for again, so that no worker
+ * holds the blocks of a removed file (max_size, min_free and a full disk
+ * would evict entries without freeing anything). */
 #include "ed_http_proxy_cache.h"
 #include "ed_http_fields.h"
 #include "ed_http_file_cache.h"
@@ -39,8 +43,13 @@ struct ed_pc_hit_s {
     unsigned                linked:1;
 };
 
+/* Between sweeps of the table. */
+#define ED_PC_HIT_SWEEP    1000
+
 static ed_pc_hit_t *ed_pc_hits[ED_PC_HIT_BUCKETS];
 static size_t       ed_pc_hit_memory;
+static size_t       ed_pc_hit_count;    /* linked entries */
+static ed_timer_t   ed_pc_hit_sweeper;
 
 static uint64_t
 ed_pc_hit_fnv(const ed_http_cache_t *cache, const char *s, size_t n)
@@ -70,6 +79,7 @@ ed_pc_hit_unlink(ed_pc_hit_t *e)
     }
     *pp = e->hnext;
     e->linked = 0;
+    ed_pc_hit_count--;
 }
 
 /* The open-file cache frees the file: its entry goes with it. */
@@ -95,6 +105,28 @@ ed_pc_hit_forget(ed_pc_hit_t *e)
 {
     ed_pc_hit_unlink(e);
     ed_http_file_drop(e->file);
+}
+
+/* Drops the entries whose key's generation changed since they were
+ * checked: their files were removed or replaced. */
+static void
+ed_pc_hit_sweep(ed_timer_t *t)
+{
+    ed_pc_hit_t *e, *next;
+    size_t       i;
+
+    for (i = 0; i < ED_PC_HIT_BUCKETS && ed_pc_hit_count; i++) {
+        for (e = ed_pc_hits[i]; e; e = next) {
+            next = e->hnext;
+            if (ed_http_cache_index_gen(e->cache->zone, e->hash) != e->gen) {
+                /* May free e: next was taken before. */
+                ed_pc_hit_forget(e);
+            }
+        }
+    }
+    if (ed_pc_hit_count) {
+        ed_timer_add(ed_worker->loop, t, ED_PC_HIT_SWEEP);
+    }
 }
 
 int
@@ -251,6 +283,11 @@ ed_pc_hit_keep(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     e->hnext = *b;
     *b = e;
     e->linked = 1;
+    ed_pc_hit_count++;
+    if (!ed_timer_active(&ed_pc_hit_sweeper)) {
+        ed_pc_hit_sweeper.handler = ed_pc_hit_sweep;
+        ed_timer_add(ed_worker->loop, &ed_pc_hit_sweeper, ED_PC_HIT_SWEEP);
+    }
 }
 
 int

@@ -244,6 +244,10 @@ uint32_t ed_http_cache_index_use_gen(ed_http_cache_zone_t *z,
                                      const uint8_t *hash, int64_t now,
                                      uint32_t *gen, uint8_t *dropped,
                                      size_t *ndropped);
+/* The generation ed_http_cache_index_use_gen would give for hash, the
+ * entry left as it is (not used, not made): 0 when no file is known. */
+uint32_t ed_http_cache_index_gen(ed_http_cache_zone_t *z,
+                                 const uint8_t *hash);
 /* A file of fsize bytes (on disk) is now stored for hash. Then, while
  * the stored bytes exceed max_size, or entries are unused since
  * now - inactive, least recently used entries (not hash) are taken out:

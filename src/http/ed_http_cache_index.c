@@ -246,6 +246,24 @@ ed_cache_get(ed_http_cache_zone_t *z, const uint8_t *hash, int64_t now,
 }
 
 uint32_t
+ed_http_cache_index_gen(ed_http_cache_zone_t *z, const uint8_t *hash)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i, gen = 0;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return 0;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_find(z, hash);
+    if (i != ED_CACHE_NIL && nodes[i].fsize > 0) {
+        gen = nodes[i].gen;
+    }
+    ed_shm_unlock(&z->mutex);
+    return gen;
+}
+
+uint32_t
 ed_http_cache_index_use(ed_http_cache_zone_t *z, const uint8_t *hash,
                         int64_t now, uint8_t *dropped, size_t *ndropped)
 {

@@ -483,6 +483,14 @@ START_TEST(test_index_gen)
     ed_http_cache_index_stored(z, h, 10, 108, 1000000, 1000, out, 16);
     ed_http_cache_index_use_gen(z, h, 108, &g0, out, &nd);
     ck_assert(g0 != 0 && g0 != g1 && g0 != g2 && g0 != g3);
+    /* What a worker's sweep asks: the same, the entry not made. */
+    ck_assert_uint_eq(ed_http_cache_index_gen(z, h), g0);
+    ed_http_cache_index_purge(z, h, 109000);
+    ck_assert_uint_eq(ed_http_cache_index_gen(z, h), 0);
+    memset(h, 8, sizeof(h));
+    ck_assert_uint_eq(ed_http_cache_index_gen(z, h), 0);
+    ed_http_cache_index_use_gen(z, h, 110, &g0, out, &nd);
+    ck_assert_uint_eq(g0, 0);
     munmap(z, size);
 }
 END_TEST
