@@ -38,7 +38,7 @@ ed_conn_unlink(ed_conn_t *c)
     c->next = c->prev = NULL;
     w->nconns--;
     if (w->quitting) {
-        if (w->nconns == 0) {
+        if (ed_worker_may_end(w)) {
             ed_loop_stop(w->loop);
         }
         return;

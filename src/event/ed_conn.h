@@ -65,6 +65,12 @@ struct ed_worker_s {
 
 extern ed_worker_t *ed_worker;  /* this process's worker, or NULL */
 
+/* Whether a quitting worker may end: no connection left, and the end of
+ * its handover told to the master (HANDOFF_DONE sent: a full channel
+ * may hold it back after the last connection went). */
+#define ed_worker_may_end(w)                                             \
+    ((w)->nconns == 0 && (!(w)->handover_gen || (w)->handover_done_sent))
+
 /* Links a connection into the worker's list. */
 void ed_conn_link(ed_conn_t *c);
 /* Unlinks it; in a quitting worker, the last one ends the loop. */

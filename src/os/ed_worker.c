@@ -83,7 +83,7 @@ ed_worker_quit(ed_worker_t *w, unsigned handover_gen)
     /* Each connection hands itself over, closes, or finishes. */
     ed_worker_close_all(w);
     ed_worker_handover_done(w);
-    if (w->nconns == 0) {
+    if (ed_worker_may_end(w)) {
         ed_loop_stop(w->loop);
         return;
     }
@@ -128,6 +128,11 @@ ed_handover_resume(ed_worker_t *w)
     if (w->quitting && w->handover_gen) {
         ed_worker_close_all(w);
         ed_worker_handover_done(w);
+        if (ed_worker_may_end(w)) {
+            /* The last connection went while HANDOFF_DONE waited for
+             * room in the channel. */
+            ed_loop_stop(w->loop);
+        }
     }
 }
 
