@@ -255,6 +255,14 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     br->head.headers = br->head.fields = f;
     br->head.nfields = r->head.nheaders;
+    /* The request line of its log lines: the client's buffer that held
+     * it is reused once the client goes, and the fetch outlives it. */
+    if (r->head.line != NULL) {
+        br->head.line = ed_pstrdup(pool, r->head.line, r->head.line_len);
+        if (br->head.line == NULL) {
+            goto failed;
+        }
+    }
     br->uri = r->uri;
     br->host = r->host;
     br->request_id = r->request_id;
