@@ -66,3 +66,90 @@ def test_a_fetch_whose_client_went_logs_its_own_request_line(eddy):
         for line in lines:
             assert 'request: "GET /first-client-gone HTTP/1.1"' in line, \
                 line
+
+
+def endless(total=64 * 1024 * 1024):
+    """A cacheable chunked origin of total bytes; sent[target] is how
+    many it sent, closed[target] when eddy closed on it."""
+    sent, closed = {}, {}
+
+    def handler(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                     b"Cache-Control: max-age=60\r\n\r\n")
+        piece = b"4000\r\n" + b"x" * 16384 + b"\r\n"
+        n = 0
+        try:
+            while n < total:
+                conn.sendall(piece)
+                n += 16384
+                sent[req.target] = n
+                time.sleep(0.002)
+            conn.sendall(b"0\r\n\r\n")
+        except OSError:
+            closed[req.target] = time.monotonic()
+        return TAKEN
+
+    return handler, sent, closed
+
+
+def test_a_fill_past_max_entry_size_stops_when_nobody_follows_it(eddy):
+    # Past max_entry_size the fill is not kept: with its client gone and
+    # no waiter streaming it, reading on (up to max_size on disk, an
+    # upstream connection held) serves nobody.
+    handler, sent, closed = endless()
+    with Backend(handler) as b:
+        e = start(eddy, b, max_size="32m")
+        hit_and_run(e.port, "/nobody", read=1000)
+        assert wait_for(lambda: "/nobody" in closed, timeout=5), \
+            "the fetch read on for nobody: %d bytes" % sent.get("/nobody")
+        assert sent["/nobody"] < 8 * 1024 * 1024
+        tmp = os.path.join(str(e.prefix), "cache", "main", ".tmp")
+        assert wait_for(lambda: os.listdir(tmp) == [], timeout=5)
+
+
+def test_a_fill_past_max_entry_size_goes_on_for_a_waiter(eddy):
+    # The same fill with a waiter streaming it: its client's going does
+    # not stop it, the waiter gets the whole body.
+    rest = 2 * 1024 * 1024
+
+    def handler(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                     b"Cache-Control: max-age=60\r\n\r\n200\r\n"
+                     + b"a" * 512 + b"\r\n")
+        time.sleep(0.6)             # within the waiter's read_timeout
+        for _ in range(rest // 16384):
+            conn.sendall(b"4000\r\n" + b"b" * 16384 + b"\r\n")
+        conn.sendall(b"0\r\n\r\n")
+        return TAKEN
+
+    with Backend(handler) as b:
+        e = start(eddy, b)
+        first = socket.create_connection(("127.0.0.1", e.port), timeout=5)
+        first.sendall(b"GET /shared HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        first.recv(100)
+        waiter = socket.create_connection(("127.0.0.1", e.port), timeout=10)
+        waiter.sendall(b"GET /shared HTTP/1.1\r\nHost: a.example\r\n"
+                       b"Connection: close\r\n\r\n")
+        time.sleep(0.3)
+        first.close()
+        data = b""
+        while True:
+            got = waiter.recv(1 << 16)
+            if not got:
+                break
+            data += got
+        waiter.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"collapsed" in head
+        assert body.endswith(b"0\r\n\r\n")
+        raw = body
+        out = b""
+        while True:
+            size, _, raw = raw.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            out += raw[:n]
+            raw = raw[n + 2:]
+        assert out == b"a" * 512 + b"b" * rest
+        assert len(b.requests) == 1
