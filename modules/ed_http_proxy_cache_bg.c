@@ -10,7 +10,7 @@
 
 /* A refresh lives in its own pool, with copies of what it needs of the
  * client's request (head, connection's addresses). */
-typedef struct {
+typedef struct ed_cache_bg_s {
     ed_http_request_t *br;
     ed_defer_t         post;      /* runs the handler, then frees */
     ed_timer_t         timer;     /* the protocol's; never armed */
@@ -19,7 +19,12 @@ typedef struct {
     unsigned           started:1;
     unsigned           ended:1;
     unsigned           drain_wanted:1;
+    /* The worker's fetches under way, for its exit. */
+    struct ed_cache_bg_s *next;
+    struct ed_cache_bg_s *prev;
 } ed_cache_bg_t;
+
+static ed_cache_bg_t *ed_cache_bg_live;
 
 static ed_cache_bg_t *
 ed_cache_bg(ed_http_request_t *r)
@@ -169,6 +174,23 @@ static const ed_http_proto_t ed_cache_bg_proto = {
     .fail = ed_cache_bg_end_request,
 };
 
+static void
+ed_cache_bg_free(ed_cache_bg_t *bg)
+{
+    if (bg->prev) {
+        bg->prev->next = bg->next;
+    } else {
+        ed_cache_bg_live = bg->next;
+    }
+    if (bg->next) {
+        bg->next->prev = bg->prev;
+    }
+    ed_timer_del(ed_worker->loop, &bg->timer);
+    ed_loop_unpost(ed_worker->loop, &bg->drain);
+    ed_loop_unpost(ed_worker->loop, &bg->post);
+    ed_pool_destroy(bg->br->pool);
+}
+
 /* First post: the proxy handler; second: the pool goes. */
 static void
 ed_cache_bg_run(ed_defer_t *d)
@@ -185,9 +207,18 @@ ed_cache_bg_run(ed_defer_t *d)
         }
         return;
     }
-    ed_timer_del(ed_worker->loop, &bg->timer);
-    ed_loop_unpost(ed_worker->loop, &bg->drain);
-    ed_pool_destroy(br->pool);
+    ed_cache_bg_free(bg);
+}
+
+/* The worker exits with fetches under way (past shutdown_timeout, or
+ * stopped): each ends as a request whose client went would, its temp
+ * file removed and its key's fill released, its upstream closed. */
+void
+ed_pc_bg_exit(void)
+{
+    while (ed_cache_bg_live != NULL) {
+        ed_cache_bg_free(ed_cache_bg_live);
+    }
 }
 
 /* Copies s into pool memory. */
@@ -364,6 +395,11 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     bg->timer.data = bg;
     bg->post.handler = ed_cache_bg_run;
     ed_loop_post(ed_worker->loop, &bg->post);
+    bg->next = ed_cache_bg_live;
+    if (bg->next) {
+        bg->next->prev = bg;
+    }
+    ed_cache_bg_live = bg;
     return ED_OK;
 
 failed:

@@ -5,6 +5,7 @@ go on for nobody."""
 
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -153,3 +154,33 @@ def test_a_fill_past_max_entry_size_goes_on_for_a_waiter(eddy):
             raw = raw[n + 2:]
         assert out == b"a" * 512 + b"b" * rest
         assert len(b.requests) == 1
+
+
+def test_a_fetch_cut_by_shutdown_timeout_leaves_no_temp_file(eddy):
+    # QUIT waits for the fetches under way (their upstream connections
+    # count) up to shutdown_timeout; then they end with the worker, as
+    # a request cut off does: nothing of them left in .tmp/.
+    def trickle(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n"
+                     b"Cache-Control: max-age=60\r\n\r\n" + b"x" * 100000)
+        try:
+            for _ in range(25):
+                time.sleep(0.1)
+                conn.sendall(b"y" * 100000)
+        except OSError:
+            pass
+        return TAKEN
+
+    with Backend(trickle) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)).replace("@MAX@", "64m")
+                 .replace("max_entry_size: 64k", "max_entry_size: 8m")
+                 .replace("workers: 1", "workers: 1\n    shutdown_timeout: 1s"))
+        hit_and_run(e.port, "/left", read=1000)
+        tmp = os.path.join(str(e.prefix), "cache", "main", ".tmp")
+        assert wait_for(lambda: os.listdir(tmp) != [], timeout=5)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        e.signal(signal.SIGQUIT)
+        assert e.wait_exit(10) == 0
+        assert 0.8 < time.monotonic() - t0 < 5
+        assert os.listdir(tmp) == []
