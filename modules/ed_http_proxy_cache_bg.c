@@ -56,15 +56,45 @@ ed_cache_bg_end(ed_http_request_t *r)
     return ED_OK;
 }
 
+/* Bytes the worker's private files hold ahead of what their clients
+ * took. */
+static uint64_t
+ed_cache_bg_ahead(void)
+{
+    ed_http_proxy_cache_t *c, *ic;
+    ed_cache_bg_t         *bg;
+    uint64_t               n = 0;
+
+    for (bg = ed_cache_bg_live; bg != NULL; bg = bg->next) {
+        c = bg->br->upstream->cache;
+        ic = c->initiator;
+        if (c->spool && ic != NULL && c->written > ic->soff) {
+            n += c->written - ic->soff;
+        }
+    }
+    return n;
+}
+
 /* A fetch writing a response not stored for its client waits when the
- * client lags too far behind (the file it follows stays small); any
- * other reads at the upstream's pace. */
+ * client lags too far behind (the file it follows stays small): more
+ * than c->lag, or more than a short lag once the worker's private
+ * files together are that far ahead (clients that never read would
+ * each pin c->lag of disk otherwise). Any other reads at the
+ * upstream's pace. */
 static bool
 ed_cache_bg_blocked(ed_http_request_t *r)
 {
     ed_http_proxy_cache_t *c = r->upstream->cache, *ic = c->initiator;
+    uint64_t               small;
 
-    return c->spool && ic != NULL && c->written > ic->soff + c->lag;
+    if (!c->spool || ic == NULL) {
+        return false;
+    }
+    small = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    if (c->written <= ic->soff + ed_min(small, c->lag)) {
+        return false;
+    }
+    return c->written > ic->soff + c->lag || ed_cache_bg_ahead() > c->lag;
 }
 
 static bool

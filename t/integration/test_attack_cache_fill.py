@@ -184,3 +184,64 @@ def test_a_fetch_cut_by_shutdown_timeout_leaves_no_temp_file(eddy):
         assert e.wait_exit(10) == 0
         assert 0.8 < time.monotonic() - t0 < 5
         assert os.listdir(tmp) == []
+
+
+def private_file_bytes(pids):
+    """Disk (or memory) the workers' private files of responses not
+    stored take: their descriptors of unlinked files in .tmp/ (a file
+    counted once: its fetch and its client each hold one)."""
+    seen = {}
+    for pid in pids:
+        fds = "/proc/%d/fd" % pid
+        for fd in os.listdir(fds):
+            try:
+                target = os.readlink(os.path.join(fds, fd))
+                if "/.tmp/" in target and target.endswith("(deleted)"):
+                    st = os.stat(os.path.join(fds, fd))
+                    seen[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+            except OSError:
+                pass
+    return sum(seen.values())
+
+
+def test_private_files_of_clients_that_never_read_stay_bounded(eddy):
+    # Responses not stored reach their clients through private files
+    # the fetch runs ahead into. Clients that never read must not make
+    # those files take, together, more than the cache's bound on one
+    # response (max_entry_size), beyond what each socket holds (its
+    # send buffer is pages of the file) and a short lag.
+    body = 64 * 1024 * 1024
+    n = 6
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        sndbuf = int(f.read().split()[2])
+
+    def private(req, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                     b"Cache-Control: no-store\r\n\r\n" % body)
+        piece = b"p" * 65536
+        try:
+            for _ in range(body // 65536):
+                conn.sendall(piece)
+        except OSError:
+            pass
+        return TAKEN
+
+    with Backend(private) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)).replace("@MAX@", "128m")
+                 .replace("max_entry_size: 64k", "max_entry_size: 16m"))
+        socks = []
+        for i in range(n):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", e.port))
+            s.sendall(b"GET /dl%d HTTP/1.1\r\nHost: a.example\r\n\r\n" % i)
+            socks.append(s)
+        try:
+            time.sleep(2.0)
+            held = private_file_bytes(e.worker_pids())
+            bound = 16 * 1024 * 1024 + n * (sndbuf + 1024 * 1024)
+            assert held <= bound, "%d MiB in private files (bound %d)" % (
+                held >> 20, bound >> 20)
+        finally:
+            for s in socks:
+                s.close()
