@@ -68,26 +68,29 @@ ed_cache_bg_ahead(void)
     for (bg = ed_cache_bg_live; bg != NULL; bg = bg->next) {
         c = bg->br->upstream->cache;
         ic = c->initiator;
-        if (c->spool && ic != NULL && c->written > ic->soff) {
+        if ((c->spool || c->unstored) && ic != NULL
+            && c->written > ic->soff)
+        {
             n += c->written - ic->soff;
         }
     }
     return n;
 }
 
-/* A fetch writing a response not stored for its client waits when the
- * client lags too far behind (the file it follows stays small): more
- * than c->lag, or more than a short lag once the worker's private
- * files together are that far ahead (clients that never read would
- * each pin c->lag of disk otherwise). Any other reads at the
- * upstream's pace. */
+/* A fetch writing a response not stored for its client (a private
+ * file, or a fill past max_entry_size) waits when the client lags too
+ * far behind (the file it follows stays small): more than c->lag, or
+ * more than a short lag once the worker's such files together are that
+ * far ahead (clients that never read would each pin c->lag, or
+ * max_size, of disk otherwise). Any other reads at the upstream's
+ * pace, as one whose client went. */
 static bool
 ed_cache_bg_blocked(ed_http_request_t *r)
 {
     ed_http_proxy_cache_t *c = r->upstream->cache, *ic = c->initiator;
     uint64_t               small;
 
-    if (!c->spool || ic == NULL) {
+    if (!(c->spool || c->unstored) || ic == NULL) {
         return false;
     }
     small = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);

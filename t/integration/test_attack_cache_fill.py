@@ -245,3 +245,36 @@ def test_private_files_of_clients_that_never_read_stay_bounded(eddy):
         finally:
             for s in socks:
                 s.close()
+
+
+def test_fills_past_max_entry_size_for_clients_that_never_read(eddy):
+    # Chunked responses that turn out too large to store are written on
+    # for whoever follows them, up to max_size each: clients that never
+    # read must not make them take, together, more than the cache's own
+    # bound on one response (max_entry_size) beyond a short lag each.
+    handler, sent, closed = endless()
+    n = 4
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        sndbuf = int(f.read().split()[2])
+    with Backend(handler) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)).replace("@MAX@", "64m")
+                 .replace("max_entry_size: 64k", "max_entry_size: 1m")
+                 .replace("read_timeout: 1s", "read_timeout: 10s"))
+        socks = []
+        for i in range(n):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", e.port))
+            s.sendall(b"GET /big%d HTTP/1.1\r\nHost: a.example\r\n\r\n" % i)
+            socks.append(s)
+        try:
+            time.sleep(3.0)
+            tmp = os.path.join(str(e.prefix), "cache", "main", ".tmp")
+            held = sum(os.stat(os.path.join(tmp, f)).st_blocks * 512
+                       for f in os.listdir(tmp))
+            bound = 1024 * 1024 + n * (sndbuf + 1024 * 1024)
+            assert held <= bound, "%d MiB in temp files (bound %d)" % (
+                held >> 20, bound >> 20)
+        finally:
+            for s in socks:
+                s.close()
