@@ -92,6 +92,8 @@ int ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 /* The client of a fill c writing a private file took some of its lag:
  * the fetch reads on if it waited for that. */
 void ed_pc_fill_drained(ed_http_proxy_cache_t *c);
+/* Ends the worker's detached fetches still under way (its exit). */
+void ed_pc_bg_exit(void);
 /* A refresh's own start: ED_DECLINED (go upstream) or ED_ERROR. */
 int ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c);
 

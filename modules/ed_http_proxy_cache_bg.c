@@ -10,7 +10,7 @@
 
 /* A refresh lives in its own pool, with copies of what it needs of the
  * client's request (head, connection's addresses). */
-typedef struct {
+typedef struct ed_cache_bg_s {
     ed_http_request_t *br;
     ed_defer_t         post;      /* runs the handler, then frees */
     ed_timer_t         timer;     /* the protocol's; never armed */
@@ -19,7 +19,12 @@ typedef struct {
     unsigned           started:1;
     unsigned           ended:1;
     unsigned           drain_wanted:1;
+    /* The worker's fetches under way, for its exit. */
+    struct ed_cache_bg_s *next;
+    struct ed_cache_bg_s *prev;
 } ed_cache_bg_t;
+
+static ed_cache_bg_t *ed_cache_bg_live;
 
 static ed_cache_bg_t *
 ed_cache_bg(ed_http_request_t *r)
@@ -51,15 +56,48 @@ ed_cache_bg_end(ed_http_request_t *r)
     return ED_OK;
 }
 
-/* A fetch writing a response not stored for its client waits when the
- * client lags too far behind (the file it follows stays small); any
- * other reads at the upstream's pace. */
+/* Bytes the worker's private files hold ahead of what their clients
+ * took. */
+static uint64_t
+ed_cache_bg_ahead(void)
+{
+    ed_http_proxy_cache_t *c, *ic;
+    ed_cache_bg_t         *bg;
+    uint64_t               n = 0;
+
+    for (bg = ed_cache_bg_live; bg != NULL; bg = bg->next) {
+        c = bg->br->upstream->cache;
+        ic = c->initiator;
+        if ((c->spool || c->unstored) && ic != NULL
+            && c->written > ic->soff)
+        {
+            n += c->written - ic->soff;
+        }
+    }
+    return n;
+}
+
+/* A fetch writing a response not stored for its client (a private
+ * file, or a fill past max_entry_size) waits when the client lags too
+ * far behind (the file it follows stays small): more than c->lag, or
+ * more than a short lag once the worker's such files together are that
+ * far ahead (clients that never read would each pin c->lag, or
+ * max_size, of disk otherwise). Any other reads at the upstream's
+ * pace, as one whose client went. */
 static bool
 ed_cache_bg_blocked(ed_http_request_t *r)
 {
     ed_http_proxy_cache_t *c = r->upstream->cache, *ic = c->initiator;
+    uint64_t               small;
 
-    return c->spool && ic != NULL && c->written > ic->soff + c->lag;
+    if (!(c->spool || c->unstored) || ic == NULL) {
+        return false;
+    }
+    small = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    if (c->written <= ic->soff + ed_min(small, c->lag)) {
+        return false;
+    }
+    return c->written > ic->soff + c->lag || ed_cache_bg_ahead() > c->lag;
 }
 
 static bool
@@ -169,6 +207,23 @@ static const ed_http_proto_t ed_cache_bg_proto = {
     .fail = ed_cache_bg_end_request,
 };
 
+static void
+ed_cache_bg_free(ed_cache_bg_t *bg)
+{
+    if (bg->prev) {
+        bg->prev->next = bg->next;
+    } else {
+        ed_cache_bg_live = bg->next;
+    }
+    if (bg->next) {
+        bg->next->prev = bg->prev;
+    }
+    ed_timer_del(ed_worker->loop, &bg->timer);
+    ed_loop_unpost(ed_worker->loop, &bg->drain);
+    ed_loop_unpost(ed_worker->loop, &bg->post);
+    ed_pool_destroy(bg->br->pool);
+}
+
 /* First post: the proxy handler; second: the pool goes. */
 static void
 ed_cache_bg_run(ed_defer_t *d)
@@ -185,9 +240,18 @@ ed_cache_bg_run(ed_defer_t *d)
         }
         return;
     }
-    ed_timer_del(ed_worker->loop, &bg->timer);
-    ed_loop_unpost(ed_worker->loop, &bg->drain);
-    ed_pool_destroy(br->pool);
+    ed_cache_bg_free(bg);
+}
+
+/* The worker exits with fetches under way (past shutdown_timeout, or
+ * stopped): each ends as a request whose client went would, its temp
+ * file removed and its key's fill released, its upstream closed. */
+void
+ed_pc_bg_exit(void)
+{
+    while (ed_cache_bg_live != NULL) {
+        ed_cache_bg_free(ed_cache_bg_live);
+    }
 }
 
 /* Copies s into pool memory. */
@@ -255,6 +319,14 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     br->head.headers = br->head.fields = f;
     br->head.nfields = r->head.nheaders;
+    /* The request line of its log lines: the client's buffer that held
+     * it is reused once the client goes, and the fetch outlives it. */
+    if (r->head.line != NULL) {
+        br->head.line = ed_pstrdup(pool, r->head.line, r->head.line_len);
+        if (br->head.line == NULL) {
+            goto failed;
+        }
+    }
     br->uri = r->uri;
     br->host = r->host;
     br->request_id = r->request_id;
@@ -356,6 +428,11 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     bg->timer.data = bg;
     bg->post.handler = ed_cache_bg_run;
     ed_loop_post(ed_worker->loop, &bg->post);
+    bg->next = ed_cache_bg_live;
+    if (bg->next) {
+        bg->next->prev = bg;
+    }
+    ed_cache_bg_live = bg;
     return ED_OK;
 
 failed:

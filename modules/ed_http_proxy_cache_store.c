@@ -5,6 +5,7 @@
 #include "ed_http_range.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -447,13 +448,34 @@ ed_cache_miss_range(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     return ED_OK;
 }
 
+/* Whether a file being written that will not be kept (past
+ * max_entry_size) is still followed: open by a waiter of any worker.
+ * The kernel grants a write lease only to a file's sole opener; it is
+ * given back at once (a waiter opening the file meanwhile waits that
+ * long; the break is told by SIGURG, ignored, rather than SIGIO, which
+ * would end the worker). Without leases here: followed, as before. */
+static bool
+ed_cache_followed(ed_http_proxy_cache_t *c)
+{
+    if (fcntl(c->tmp_fd, F_SETSIG, SIGURG) != 0
+        || fcntl(c->tmp_fd, F_SETLEASE, F_WRLCK) != 0)
+    {
+        return true;
+    }
+    (void) fcntl(c->tmp_fd, F_SETLEASE, F_UNLCK);
+    return false;
+}
+
 int
 ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
                           const char *p, size_t n)
 {
     int64_t start = (int64_t)c->seen, lo, hi;
 
-    if (c->handed && c->initiator == NULL && (!c->store || c->spool)) {
+    if (c->handed && c->initiator == NULL
+        && (!c->store || c->spool
+            || (c->unstored && c->tmp_fd >= 0 && !ed_cache_followed(c))))
+    {
         /* A fetch whose client went, for nobody else: it stops. */
         return ED_DECLINED;
     }

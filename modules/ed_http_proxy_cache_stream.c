@@ -222,6 +222,8 @@ ed_pc_stream_sealed(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 /* Bytes of a private file sent this long ago are surely out of the
  * socket's buffer, which sendfile fills with the file's own pages. */
 #define ED_PC_SENT_MARGIN  (16 * 1024 * 1024)
+/* The most of a private file queued for its client at once. */
+#define ED_PC_QUEUE_STEP   (256 * 1024)
 
 /* A fill's client following the private file of a response not stored:
  * the whole pages of body it sent long ago are given back (the file
@@ -247,11 +249,27 @@ ed_pc_stream_give_back(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     }
 }
 
+/* A fill's client took more: a private file gives back what it sent
+ * long ago, and the fetch reads on if it waited for the client. */
+static void
+ed_pc_stream_took(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    if (!c->following) {
+        return;
+    }
+    if (!c->fill_stored) {
+        ed_pc_stream_give_back(r, c);
+    } else if (c->fill) {
+        ed_pc_fill_drained(c->fill);
+    }
+}
+
 static int
 ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
     struct stat st;
     uint64_t    have, avail, end;
+    bool        paced;
 
     if (ed_http_output_busy(r)) {
         ed_http_output_wait(r, ed_pc_stream_ready, c);
@@ -271,8 +289,17 @@ ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     if (end != UINT64_MAX && have > end) {
         have = end;
     }
-    if (have > c->soff) {
+    paced = c->following
+            && (!c->fill_stored
+                || (c->fill && ((ed_http_proxy_cache_t *)c->fill)->unstored));
+    while (have > c->soff) {
         avail = have - c->soff;
+        if (paced) {
+            /* A file not kept is queued a little at a time, as the
+             * client takes it: its fetch runs ahead of what was queued,
+             * and what a client never takes would stay on disk. */
+            avail = ed_min(avail, (uint64_t)ED_PC_QUEUE_STEP);
+        }
         if (ed_http_send_file(r, c->sfd, (int64_t)(c->hdr.body_off + c->soff),
                               (size_t)avail) != ED_OK)
         {
@@ -283,10 +310,13 @@ ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
             /* A fill's client is told when its fetch fails. */
             ed_http_cache_wait_touch(&c->waiter, c->pcf->read_timeout);
         }
+        if (have > c->soff && ed_http_output_busy(r)) {
+            ed_pc_stream_took(r, c);
+            ed_http_output_wait(r, ed_pc_stream_ready, c);
+            return ED_AGAIN;
+        }
     }
-    if (c->following && !c->fill_stored) {
-        ed_pc_stream_give_back(r, c);
-    }
+    ed_pc_stream_took(r, c);
     if (end != UINT64_MAX && c->soff == end) {
         return ED_OK;
     }

@@ -2,6 +2,7 @@
  * `pass` to an upstream group and installing the handler
  * (ed_http_proxy.c). */
 #include "ed_http_proxy.h"
+#include "ed_http_proxy_cache.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -15,6 +16,7 @@ static const char *ed_proxy_set_server_name(ed_conf_t *cf,
                                             const ed_key_t *key,
                                             ed_node_t *node, void *conf);
 static int ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc);
+static void ed_proxy_exit_worker(ed_worker_t *w);
 
 static const ed_conf_bounds_t ed_proxy_tries_bounds = { 0, 1000 };
 static const ed_conf_bounds_t ed_proxy_buffer_bounds = { 1024, 67108864 };
@@ -103,7 +105,16 @@ ed_module_t ed_http_proxy_module = {
     .conf_size = { 0, 0, sizeof(ed_http_proxy_loc_conf_t), 0 },
     .attach = ed_proxy_attach,
     .explain = ed_http_proxy_explain,
+    .exit_worker = ed_proxy_exit_worker,
 };
+
+/* Detached cache fetches still under way end with the worker. */
+static void
+ed_proxy_exit_worker(ed_worker_t *w)
+{
+    ed_unused(w);
+    ed_pc_bg_exit();
+}
 
 /* Configuration. */
 
