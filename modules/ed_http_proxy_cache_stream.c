@@ -136,12 +136,56 @@ ed_pc_stream_range(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     return ED_OK;
 }
 
-/* Sends the head of the fetch being streamed. ED_OK or ED_ERROR. */
+/* The client's own conditions against the stored response it follows
+ * (cache.md: eddy applies them; the fetch went without them): ED_OK
+ * (send it), ED_DONE (a 304 went out), or 412. */
+static int
+ed_pc_stream_cond(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+{
+    ed_http_cond_t cond;
+    ed_str_t       etag;
+    int            rc;
+
+    if (!c->fill_stored || c->hdr.status != 200) {
+        return ED_OK;
+    }
+    cond.if_match = ed_http_header(r, "If-Match");
+    cond.if_none_match = ed_http_header(r, "If-None-Match");
+    cond.if_modified_since = ed_http_header(r, "If-Modified-Since");
+    cond.if_unmodified_since = ed_http_header(r, "If-Unmodified-Since");
+    if (cond.if_match == NULL && cond.if_none_match == NULL
+        && cond.if_modified_since == NULL && cond.if_unmodified_since == NULL)
+    {
+        return ED_OK;
+    }
+    etag.data = c->prefix + c->hdr.etag_off;
+    etag.len = c->hdr.etag_len;
+    rc = ed_http_cond_eval(&cond, &etag,
+                           c->hdr.last_modified >= 0
+                               ? (time_t)c->hdr.last_modified : -1,
+                           true);
+    if (rc == 412) {
+        return 412;
+    }
+    r->upstream->cache_status = c->status;
+    if (rc == 304) {
+        /* The stored head goes with it, as with a hit's 304. */
+        r->content_type.len = 0;
+        r->content_type.data = NULL;
+        return ed_http_send_response(r, 304, NULL, NULL, 0) == ED_OK
+                   ? ED_DONE : ED_ERROR;
+    }
+    return ED_OK;
+}
+
+/* Sends the head of the fetch being streamed. ED_OK, ED_DONE (answered
+ * without the body: a 304), a status (412) or ED_ERROR. */
 static int
 ed_pc_stream_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 {
     char   buf[96];
     size_t i;
+    int    rc;
 
     r->headers_out.nelts = 0;
     r->status = c->hdr.status;
@@ -151,8 +195,7 @@ ed_pc_stream_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
         /* The fetch's own verdict (MISS, EXPIRED: stored or why not). */
         if (ed_pc_head(r, c) != ED_OK
             || ed_pc_add(r, "Cache-Status", c->fill_cs ? c->fill_cs
-                                                       : "eddy") != ED_OK
-            || ed_pc_stream_range(r, c) != ED_OK)
+                                                       : "eddy") != ED_OK)
         {
             return ED_ERROR;
         }
@@ -162,6 +205,14 @@ ed_pc_stream_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
             {
                 return ED_ERROR;
             }
+        }
+        /* Conditions before Range (RFC 9110 13.2.2). */
+        rc = ed_pc_stream_cond(r, c);
+        if (rc != ED_OK) {
+            return rc;
+        }
+        if (ed_pc_stream_range(r, c) != ED_OK) {
+            return ED_ERROR;
         }
     } else {
         snprintf(buf, sizeof(buf), "eddy; fwd=%s; fwd-status=%d; "
@@ -351,8 +402,12 @@ ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         }
         c->streaming = 1;
         c->soff = 0;
-        if (ed_pc_stream_head(r, c) != ED_OK) {
-            return ED_ERROR;
+        rc = ed_pc_stream_head(r, c);
+        if (rc == ED_DONE) {
+            return ED_OK;
+        }
+        if (rc != ED_OK) {
+            return rc == 412 ? 412 : ED_ERROR;
         }
         if (r->head_only) {
             return ED_OK;

@@ -327,3 +327,29 @@ def test_response_not_stored_waits_for_a_client_far_behind(eddy):
         assert hashlib.sha256(rest).digest() == hashlib.sha256(body).digest()
         assert wait_for(lambda: 1 in done, timeout=10)
         assert len(b.requests) == 1
+
+
+def test_a_miss_applies_the_clients_conditions(eddy):
+    # The fetch goes without the client's conditions (cache.md): eddy
+    # applies them to what it stores, on a miss as on a hit.
+    body = b"c" * 5000
+    handler, done = origin(body, [("Cache-Control", "max-age=60"),
+                                  ("ETag", '"v1"')], first=100, delay=0.2)
+    with Backend(handler) as b:
+        e = start(eddy, b)
+        r = e.get("/inm", headers={"If-None-Match": '"v1"'})
+        assert r.status == 304 and r.body == b"", r.status
+        assert r.header("ETag") == '"v1"'
+        assert r.header("Cache-Status").endswith("stored")
+        r = e.get("/im", headers={"If-Match": '"other"'})
+        assert r.status == 412, r.status
+        r = e.get("/inm2", headers={"If-None-Match": '"v0"',
+                                    "Range": "bytes=0-9"})
+        assert r.status == 206 and r.body == body[:10]
+        assert wait_for(lambda: 3 in done, timeout=10)
+        time.sleep(0.2)
+        # Each fetch went on and stored the whole body.
+        for path in ("/inm", "/im", "/inm2"):
+            r = e.get(path)
+            assert r.header("X-Cache") == "HIT" and r.body == body, path
+        assert len(b.requests) == 3
