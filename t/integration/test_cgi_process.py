@@ -330,10 +330,18 @@ def test_reaped_on_sigchld_without_pidfd(eddy, cgi_root, tmp_path):
         #!/bin/sh
         exec sleep 100
     """)
+    preload = str(lib)
+    # A sanitizer build wants its runtime first in the list.
+    from conftest import EDDY_BIN
+    ldd = subprocess.run(["ldd", str(EDDY_BIN)], capture_output=True,
+                         text=True, timeout=30).stdout
+    for ln in ldd.splitlines():
+        if "libasan" in ln and "=>" in ln:
+            preload = ln.split("=>")[1].split()[0] + ":" + preload
     e = eddy(config(cgi_root, cgi="""
         timeout: 1s
         kill_after: 1s
-    """), env={"LD_PRELOAD": str(lib)})
+    """), env={"LD_PRELOAD": preload})
     (worker,) = e.wait_workers(1)
     with open("/proc/%d/maps" % worker) as f:
         assert "nopidfd.so" in f.read()
