@@ -527,6 +527,30 @@ ed_cache_gen_line(const char *p)
     return p[16] == '\n' ? g : UINT64_MAX;
 }
 
+/* The file of hash, just opened as c->fd, counted in the index if it
+ * was not: a file the index never walked, stored by the other master of
+ * a binary upgrade after this one's cache manager loaded the directory,
+ * would otherwise be served for good and never evicted (inactive,
+ * max_size). A file the index counts already is left as it is. */
+static void
+ed_pc_known(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+            const uint8_t *hash)
+{
+    uint8_t     dropped[ED_CACHE_HASH_LEN];
+    struct stat st;
+    size_t      nd;
+
+    if (fstat(c->fd, &st) != 0) {
+        return;
+    }
+    (void)ed_http_cache_index_load(c->cache->zone, hash,
+                                   (int64_t)st.st_blocks * 512,
+                                   (int64_t)ed_time_sec, dropped, &nd);
+    if (nd) {
+        ed_pc_unlink_all(r, c->cache, dropped, nd);
+    }
+}
+
 /* Finds the entry for the request: the key's file, or through its Vary
  * marker the variant's. ED_OK (c->fd open), ED_DECLINED (a miss,
  * c->fwd says which), ED_ERROR. */
@@ -557,6 +581,11 @@ ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     rc = ed_pc_open(r, c, c->main_hash);
     if (rc != ED_OK) {
         return rc;
+    }
+    if (gen == 0) {
+        /* The index knows no file for the key: counted now (its next
+         * hit takes the checked path with the new generation). */
+        ed_pc_known(r, c, c->main_hash);
     }
     if (!(c->hdr.flags & ED_CACHE_F_VARY)) {
         ed_pc_hit_keep(r, c, gen);
@@ -592,6 +621,7 @@ ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
         c->fd = -1;
         return ED_DECLINED;
     }
+    ed_pc_known(r, c, c->hash);
     return ED_OK;
 }
 

@@ -269,6 +269,12 @@ size_t ed_http_cache_index_evict(ed_http_cache_zone_t *z, int64_t now,
 bool ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
                               int64_t fsize, int64_t used, uint8_t *dropped,
                               size_t *ndropped);
+/* After loading: the entry of hash, when still unused since it was
+ * loaded with `used`, goes to the least recent end of the LRU. Called
+ * from the newest file to the oldest, it orders the loaded entries by
+ * their files' times, behind every entry used since. */
+void ed_http_cache_index_sink(ed_http_cache_zone_t *z, const uint8_t *hash,
+                              int64_t used);
 /* cache_lock: one fetch per key. Takes the key's fill for process pid
  * and its temp file serial until `until` (ED_OK); or ED_AGAIN with the
  * filler's pid and serial in *opid, *oserial (its temp file's end wakes

@@ -486,6 +486,29 @@ ed_http_cache_index_load(ed_http_cache_zone_t *z, const uint8_t *hash,
 }
 
 void
+ed_http_cache_index_sink(ed_http_cache_zone_t *z, const uint8_t *hash,
+                         int64_t used)
+{
+    ed_cache_node_t *nodes;
+    uint32_t         i;
+
+    if (z == NULL || !z->ok || ed_shm_lock(&z->mutex) != ED_OK) {
+        return;
+    }
+    nodes = ed_cache_nodes(z);
+    i = ed_cache_find(z, hash);
+    if (i != ED_CACHE_NIL && nodes[i].used == used && nodes[i].fsize > 0
+        && z->tail != i)
+    {
+        ed_cache_lru_unlink(z, i);
+        nodes[i].prev = z->tail;
+        nodes[z->tail].next = i;
+        z->tail = i;
+    }
+    ed_shm_unlock(&z->mutex);
+}
+
+void
 ed_http_cache_index_purge(ed_http_cache_zone_t *z, const uint8_t *hash,
                           int64_t now_ms)
 {

@@ -28,6 +28,13 @@
 #define ED_CM_EVICT          64       /* files removed per pass */
 #define ED_CM_RESPAWN_MSEC   1000
 
+/* An entry the walk added to the index, and its file's time. */
+typedef struct {
+    int64_t  used;             /* seconds, as the index has it */
+    int64_t  nsec;             /* within the second: orders a burst */
+    uint8_t  hash[ED_CACHE_HASH_LEN];
+} ed_cm_seen_t;
+
 static struct {
     ed_loop_t    *loop;
     ed_cycle_t   *cycle;
@@ -36,6 +43,8 @@ static struct {
     pid_t         old[8];     /* replaced ones, reaped quietly */
     ed_timer_t    respawn;
     unsigned      loaded;     /* files loaded (in the manager) */
+    ed_cm_seen_t *seen;       /* entries loaded: their hash and time */
+    size_t        nseen, aseen;
     int           bell;       /* eventfd workers ring, -1: none */
 } ed_cm = { .bell = -1 };
 
@@ -83,6 +92,58 @@ ed_cm_unlink(const ed_http_cache_t *c, const uint8_t *hashes, size_t n)
     }
 }
 
+/* Kept for ed_cm_order(); without memory the order is the walk's. */
+static void
+ed_cm_seen(const uint8_t *hash, const struct timespec *t)
+{
+    ed_cm_seen_t *p;
+    size_t        n;
+
+    if (ed_cm.nseen == ed_cm.aseen) {
+        n = ed_cm.aseen ? ed_cm.aseen * 2 : 4096;
+        p = realloc(ed_cm.seen, n * sizeof(*p));
+        if (p == NULL) {
+            return;
+        }
+        ed_cm.seen = p;
+        ed_cm.aseen = n;
+    }
+    p = &ed_cm.seen[ed_cm.nseen++];
+    p->used = (int64_t)t->tv_sec;
+    p->nsec = (int64_t)t->tv_nsec;
+    memcpy(p->hash, hash, ED_CACHE_HASH_LEN);
+}
+
+static int
+ed_cm_newer_first(const void *a, const void *b)
+{
+    const ed_cm_seen_t *x = a, *y = b;
+
+    if (x->used != y->used) {
+        return x->used > y->used ? -1 : 1;
+    }
+    return x->nsec > y->nsec ? -1 : x->nsec < y->nsec;
+}
+
+/* The walk put the loaded entries in the LRU in directory order: they
+ * are ordered by their files' times (when each was stored: the disk
+ * keeps no later use), behind any entry requested meanwhile, so that
+ * max_size evicts the least recently used first after a restart too. */
+static void
+ed_cm_order(ed_http_cache_t *c)
+{
+    size_t i;
+
+    qsort(ed_cm.seen, ed_cm.nseen, sizeof(ed_cm_seen_t), ed_cm_newer_first);
+    for (i = 0; i < ed_cm.nseen; i++) {
+        ed_http_cache_index_sink(c->zone, ed_cm.seen[i].hash,
+                                 ed_cm.seen[i].used);
+    }
+    free(ed_cm.seen);
+    ed_cm.seen = NULL;
+    ed_cm.nseen = ed_cm.aseen = 0;
+}
+
 /* One file found while loading: its header is checked (not its CRC,
  * which a hit checks) and it is counted in the index. */
 static void
@@ -119,8 +180,11 @@ ed_cm_load_file(ed_http_cache_t *c, int dfd, const char *name, void *arg)
         (void)unlinkat(dfd, name, 0);
         return;
     }
-    ed_http_cache_index_load(c->zone, hash, (int64_t)st.st_blocks * 512,
-                             (int64_t)st.st_mtim.tv_sec, dropped, &nd);
+    if (ed_http_cache_index_load(c->zone, hash, (int64_t)st.st_blocks * 512,
+                                 (int64_t)st.st_mtim.tv_sec, dropped, &nd))
+    {
+        ed_cm_seen(hash, &st.st_mtim);
+    }
     if (nd) {
         ed_cm_unlink(c, dropped, nd);
     }
@@ -405,6 +469,7 @@ ed_cm_main(pid_t master)
         if (fd >= 0) {
             ed_cm.loaded = 0;
             ed_cm_walk(all[i], fd, 0, ed_cm_load_file, NULL);
+            ed_cm_order(all[i]);
             ed_log(ED_LOG_NOTICE, ed_log_cur, 0, "cache \"%s\": %u files "
                    "loaded", all[i]->name.data, ed_cm.loaded);
         }

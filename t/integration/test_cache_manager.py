@@ -202,3 +202,27 @@ def test_reload_keeps_the_zone(eddy):
         assert st["requests"]["hit"] == 1
         assert wait_for(lambda: cache_stats(e)["entries"] == 1, 5)
         assert len(b.requests) == 1
+
+
+def test_restart_evicts_the_least_recently_used_first(eddy):
+    # After a restart the files' times are all the index knows of their
+    # use: loaded entries are ordered by them, whatever order the walk of
+    # the directories found them in.
+    with Backend(lambda req, conn: response(
+            200, b"m" * 20000, [("Cache-Control", "max-age=600")])) as b:
+        e = start(eddy, b, "max_size: 10m")
+        names = ["/%s%d" % (p, i) for p in "xyz" for i in range(2)]
+        by_file = {}
+        for n in names:
+            before = set(entries(e))
+            e.get(n)
+            (f,) = set(entries(e)) - before
+            by_file[f] = n
+            time.sleep(1.1)     # file times a second apart
+        e.stop()
+        e.write_config((CONF % "max_size: 50k\n        max_entry_size: 30k")
+                       .replace("@B@", str(b.port)))
+        e.start()
+        assert wait_for(lambda: len(entries(e)) <= 2, 8), entries(e)
+        time.sleep(1.2)         # another pass of the manager changes nothing
+        assert sorted(by_file[f] for f in entries(e)) == names[-2:]
