@@ -134,7 +134,11 @@ ed_cm_order(ed_http_cache_t *c)
 {
     size_t i;
 
-    qsort(ed_cm.seen, ed_cm.nseen, sizeof(ed_cm_seen_t), ed_cm_newer_first);
+    if (ed_cm.nseen > 1) {
+        /* (qsort's base may not be NULL, even for no element.) */
+        qsort(ed_cm.seen, ed_cm.nseen, sizeof(ed_cm_seen_t),
+              ed_cm_newer_first);
+    }
     for (i = 0; i < ed_cm.nseen; i++) {
         ed_http_cache_index_sink(c->zone, ed_cm.seen[i].hash,
                                  ed_cm.seen[i].used);
