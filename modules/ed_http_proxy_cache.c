@@ -845,6 +845,32 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
     return ED_AGAIN;
 }
 
+/* Streams what the fetch's file holds past what went out, for a waiter
+ * or the fetch's own client: true when that was news enough (more to
+ * come, or the request resumed with the outcome), false when it cannot
+ * be streamed or the file's end is to be looked at. */
+static bool
+ed_cache_streamed(ed_http_cache_waiter_t *w, ed_http_proxy_cache_t *c,
+                  unsigned events)
+{
+    int rc;
+
+    if (!c->streaming && !(events & ED_CACHE_WAIT_MODIFIED)) {
+        return false;
+    }
+    rc = ed_pc_stream(c->r, c, events);
+    if (rc == ED_AGAIN) {
+        return true;
+    }
+    if (rc == ED_DECLINED) {
+        return false;
+    }
+    ed_http_cache_wait_cancel(w);
+    c->waiting = 0;
+    c->resume(c->r, c->resume_data, rc);
+    return true;
+}
+
 /* News of the fetch waited for: its head and body are streamed as
  * they land in its temp file; or, when it cannot be streamed, once the
  * file is gone the entry it stored is served, else the request goes
@@ -857,17 +883,8 @@ ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
     ed_http_request_t     *r = c->r;
     int                    rc;
 
-    if (c->streaming || (events & ED_CACHE_WAIT_MODIFIED)) {
-        rc = ed_pc_stream(r, c, events);
-        if (rc == ED_AGAIN) {
-            return;
-        }
-        if (rc != ED_DECLINED) {
-            ed_http_cache_wait_cancel(w);
-            c->waiting = 0;
-            c->resume(r, c->resume_data, rc);
-            return;
-        }
+    if (ed_cache_streamed(w, c, events)) {
+        return;
     }
     if (!(events & (ED_CACHE_WAIT_GONE | ED_CACHE_WAIT_TIMEOUT))) {
         return;
@@ -950,19 +967,9 @@ ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
 {
     ed_http_proxy_cache_t *c = w->data;
     ed_http_request_t     *r = c->r;
-    int                    rc;
 
-    if (c->streaming || (events & ED_CACHE_WAIT_MODIFIED)) {
-        rc = ed_pc_stream(r, c, events);
-        if (rc == ED_AGAIN) {
-            return;
-        }
-        if (rc != ED_DECLINED) {
-            ed_http_cache_wait_cancel(w);
-            c->waiting = 0;
-            c->resume(r, c->resume_data, rc);
-            return;
-        }
+    if (ed_cache_streamed(w, c, events)) {
+        return;
     }
     if (!(events & ED_CACHE_WAIT_GONE)) {
         return;
