@@ -24,7 +24,9 @@ environment: EDDY (objs/eddy), or NAME=BINARY,... for several builds
   flight and H2O 2.2 pools upstream connections without a bound: with
   fewer (64, say) eddy and nginx close most connections a burst of
   answers releases and open new ones for the next burst, and the row
-  measures TCP handshakes rather than proxying."""
+  measures TCP handshakes rather than proxying. TLS13_SUITE
+  (TLS_AES_128_GCM_SHA256): the one TLS 1.3 suite h2load offers to
+  every server."""
 import os
 import re
 import shutil
@@ -43,6 +45,8 @@ EDDYS = [e.split("=", 1) if "=" in e else ["eddy", e]
 EDDY_BIN = {name: path for name, path in EDDYS}
 TICK = os.sysconf("SC_CLK_TCK")
 KEEPALIVE = int(os.environ.get("KEEPALIVE", "1024"))
+
+TLS13_SUITE = os.environ.get("TLS13_SUITE", "TLS_AES_128_GCM_SHA256")
 
 CASES = {
     "tls1k": ("tls", "1k.bin", ["-c16", "-m32"]),
@@ -190,6 +194,10 @@ try:
             _, h2c, tls = next(s for s in servers if s[0] == srv)
             url = ("https://127.0.0.1:%d/%s" % (tls, path) if mode == "tls"
                    else "http://127.0.0.1:%d/%s" % (h2c, path))
+            if mode == "tls":
+                # One suite for every server: the rows compare servers,
+                # not ciphers.
+                extra = extra + ["--tls13-ciphers=" + TLS13_SUITE]
             if name.endswith("-h1"):
                 extra = extra + ["--h1"]
             p, workers = running[srv]

@@ -407,6 +407,53 @@ def test_custom_ciphers(eddy, pki):
         s.close()
 
 
+CLIENT_ORDER = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"
+
+
+def test_default_ciphers_follow_the_clients_order(eddy, pki):
+    """The default set is all AEAD: the client's order picks (as nginx
+    and H2O), in TLS 1.2 and TLS 1.3."""
+    e = start(eddy, pki, """
+        workers: 1
+        servers:
+          - listen: 127.0.0.1:{port}
+            tls: {certificate: certs/a.pem, key: certs/a.key}
+            locations:
+              /:
+                return: {status: 200, body: "ok\\n"}
+        """)
+    s = tls_connect(e.port, client_ctx(
+        pki, max_version=ssl.TLSVersion.TLSv1_2, ciphers=CLIENT_ORDER))
+    try:
+        assert s.cipher()[0] == "ECDHE-ECDSA-AES256-GCM-SHA384"
+    finally:
+        s.close()
+    for suites in ("TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+                   "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"):
+        rc, out = s_client(e.port, "-tls1_3", "-ciphersuites", suites)
+        assert rc == 0, out
+        assert "Cipher is " + suites.split(":")[0] in out, out
+
+
+def test_configured_ciphers_keep_the_servers_order(eddy, pki):
+    e = start(eddy, pki, """
+        workers: 1
+        servers:
+          - listen: 127.0.0.1:{port}
+            tls: {certificate: certs/a.pem, key: certs/a.key,
+                  ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"}
+            locations:
+              /:
+                return: {status: 200, body: "ok\\n"}
+        """)
+    s = tls_connect(e.port, client_ctx(
+        pki, max_version=ssl.TLSVersion.TLSv1_2, ciphers=CLIENT_ORDER))
+    try:
+        assert s.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    finally:
+        s.close()
+
+
 # --------------------------------------------------------------------------
 # session resumption
 
