@@ -890,6 +890,15 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
         ed_http_upstream_attempts_end(&ctx->a, 200);
         ed_http_upstream_succeeded(ctx->a.server);
         ed_fcgi_teardown(ctx, false);
+        if (ctx->cache) {
+            /* Not a response to store. A detached fetch has no client to
+             * redirect: the one that handed it the key asks itself. */
+            ed_http_cache_not_stored(ctx->cache);
+            if (r->background) {
+                ed_http_finalize(r, ED_OK);
+                return ED_DONE;
+            }
+        }
         rc = ed_http_cgi_redirect(r, &h->location);
         if (rc != ED_AGAIN) {
             ed_http_finalize(r, rc);

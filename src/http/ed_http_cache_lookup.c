@@ -133,6 +133,14 @@ ed_pc_drop_tmp(ed_http_cache_req_t *c, int64_t hfm_until)
 }
 
 void
+ed_http_cache_not_stored(ed_http_cache_req_t *c)
+{
+    if (c != NULL && c->may_store) {
+        ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
+    }
+}
+
+void
 ed_pc_cleanup(void *data)
 {
     ed_http_cache_req_t *c = data, *o;

@@ -236,6 +236,10 @@ void ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
  * side failed. */
 int ed_http_cache_slice(ed_http_request_t *r, ed_http_cache_req_t *c,
                         const char *p, size_t n);
+/* The answer is one the cache cannot store (fastcgi's local redirect):
+ * the waiters go at once, and for 30 s nobody queues for the key
+ * (hit-for-miss). */
+void ed_http_cache_not_stored(ed_http_cache_req_t *c);
 /* The whole body arrived: the entry is put in place. */
 void ed_http_cache_done(ed_http_request_t *r,
                         ed_http_cache_req_t *c);

@@ -9,7 +9,8 @@ import socket
 import threading
 import time
 
-from conftest import check_config_error, read_until_close, wait_for
+from conftest import (check_config_error, format_config, free_port,
+                      read_until_close, run_eddy)
 from fcgiutil import FcgiServer, end, response, stdout
 
 CONF = """
@@ -367,3 +368,50 @@ def test_config_errors(tmp_path):
           r'"fastcgi.min_uses": "1000001" is out of range')
     check(tmp_path, "f", ["cache: main", "use_stale: [eror]"], "[eror]",
           r"fastcgi.use_stale.: expected error, timeout")
+
+
+def test_local_redirect_is_followed_not_stored(eddy):
+    def handler(req, conn):
+        conn.sendall(response(b"Location: /other\r\n\r\n", b""))
+        return False
+    with FcgiServer(handler) as srv:
+        conf = (CONF % ("", "")).replace("@S@", srv.pass_).replace(
+            "        locations:\n", "        locations:\n          /other:\n"
+            "            return: {status: 200, body: \"other\\n\"}\n")
+        e = eddy(conf)
+        for n in (2, 3, 4):
+            r = e.get("/x")
+            assert r.status == 200 and r.body == b"other\n"
+            # The detached fetch cannot redirect the client, which asks
+            # itself; the key is then hit-for-miss: one request each.
+            assert len(srv.requests) == n
+
+
+def test_dump_shows_cache_keys_only_with_cache(tmp_path):
+    text = format_config("""
+        caches:
+          main: {path: cache/main, max_size: 64m}
+        servers:
+          - listen: 127.0.0.1:{port}
+            locations:
+              /a:
+                fastcgi: {pass: "unix:/tmp/none.sock", check_script: false,
+                          cache: main, cache_valid: {200: 1m}}
+              /b:
+                fastcgi: {pass: "unix:/tmp/none.sock", check_script: false}
+        """, [free_port()], tmp_path)
+    for d in ("conf", "logs"):
+        (tmp_path / d).mkdir()
+    conf = tmp_path / "conf" / "eddy.yaml"
+    conf.write_text(text)
+    rc, out, err = run_eddy(["-p", tmp_path, "-c", conf, "-T"], cwd=tmp_path)
+    assert rc == 0, err
+    assert out.count("cache: main") == 1
+    assert out.count("cache_key: $scheme://$host$request_uri") == 1
+    assert out.count("revalidate: true") == 1
+    assert "cache_valid:\n            200: 1m\n" in out
+    # The dump loads again.
+    conf.write_text(out)
+    rc, out2, err = run_eddy(["-p", tmp_path, "-c", conf, "-t"],
+                             cwd=tmp_path)
+    assert rc == 0, err
