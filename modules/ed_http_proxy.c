@@ -12,7 +12,7 @@ typedef struct {
     ed_http_request_t         *r;
     ed_http_proxy_conf_t      *pcf;
     ed_http_upstream_attempts_t a;        /* the servers tried */
-    ed_http_cache_req_t     *cache;        /* NULL: no cache */
+    ed_http_cache_req_t       *cache;        /* NULL: no cache */
     ed_http_decoder_t          rbody;        /* the response body */
     size_t                     piece;
     /* The request body as sent, kept for a retry while it is small. */
@@ -180,7 +180,7 @@ ed_proxy_finish_failed(ed_http_proxy_ctx_t *ctx, int ft, int rc)
     int s;
 
     s = ed_http_cache_failed(ctx->r, ctx->cache,
-                                   ed_http_cache_stale_cond(ft), true, rc);
+                             ed_http_cache_stale_cond(ft), true, rc);
     if (s != ED_DECLINED) {
         rc = s;
     }
@@ -880,8 +880,7 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
         return ED_OK;
     }
     return ed_http_cache_response(r, &ctx->pcf->cache_conf, ctx->cache, h,
-                                        ctx->rbody.kind
-                                            == ED_HTTP_BODY_CLOSE);
+                                  ctx->rbody.kind == ED_HTTP_BODY_CLOSE);
 }
 
 /* Sends the prepared response head. ED_OK or ED_ERROR. */
@@ -1047,8 +1046,8 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
     {
         /* An error status a stale entry may answer for (use_stale). */
         rc = ed_http_cache_failed(ctx->r, ctx->cache,
-                                        ed_http_cache_stale_status(h.status),
-                                        false, h.status);
+                                  ed_http_cache_stale_status(h.status),
+                                  false, h.status);
         if (rc != ED_DECLINED) {
             ed_proxy_teardown(ctx, false);
             ed_http_finalize(ctx->r, rc);
@@ -1144,8 +1143,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
         if (rc >= 500) {
             /* No server to try: a stale entry may answer. */
             int s = ed_http_cache_failed(r, ctx->cache,
-                                               ED_CACHE_STALE_ERROR, true,
-                                               rc);
+                                         ED_CACHE_STALE_ERROR, true,
+                                         rc);
 
             rc = s != ED_DECLINED ? s : rc;
         }

@@ -61,7 +61,7 @@ ed_cache_bg_end(ed_http_request_t *r)
 static uint64_t
 ed_cache_bg_ahead(void)
 {
-    ed_http_cache_req_t *c, *ic;
+    ed_http_cache_req_t   *c, *ic;
     ed_cache_bg_t         *bg;
     uint64_t               n = 0;
 
@@ -87,7 +87,7 @@ ed_cache_bg_ahead(void)
 static bool
 ed_cache_bg_blocked(ed_http_request_t *r)
 {
-    ed_http_cache_req_t *c = r->upstream->cache, *ic = c->initiator;
+    ed_http_cache_req_t   *c = r->upstream->cache, *ic = c->initiator;
     uint64_t               small;
 
     if (!(c->spool || c->unstored) || ic == NULL) {
@@ -271,7 +271,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_cache_req_t *c,
                  bool handed)
 {
     ed_http_request_t     *br;
-    ed_http_cache_req_t *bc;
+    ed_http_cache_req_t   *bc;
     ed_cache_bg_t         *bg;
     ed_http_header_t      *f;
     ed_pool_t             *pool;

@@ -887,7 +887,7 @@ ed_cache_streamed(ed_http_cache_waiter_t *w, ed_http_cache_req_t *c,
 static void
 ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
 {
-    ed_http_cache_req_t *c = w->data;
+    ed_http_cache_req_t   *c = w->data;
     ed_http_request_t     *r = c->r;
     int                    rc;
 
@@ -933,7 +933,7 @@ ed_cache_fill_gone(ed_http_request_t *r, ed_http_cache_req_t *c)
 
     if (c->failed) {
         rc = ed_http_cache_failed(r, c, c->fail_cond, c->fail_fetch,
-                                        c->fail_status);
+                                  c->fail_status);
         return rc != ED_DECLINED ? rc : c->fail_status;
     }
     if (c->fd >= 0) {
@@ -973,7 +973,7 @@ ed_cache_fill_gone(ed_http_request_t *r, ed_http_cache_req_t *c)
 static void
 ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
 {
-    ed_http_cache_req_t *c = w->data;
+    ed_http_cache_req_t   *c = w->data;
     ed_http_request_t     *r = c->r;
 
     if (ed_cache_streamed(w, c, events)) {
@@ -994,10 +994,10 @@ ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
 
 int
 ed_http_cache_start(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
-                          ed_http_cache_req_t **cp,
-                          ed_http_cache_resume_pt resume, void *data)
+                    ed_http_cache_req_t **cp,
+                    ed_http_cache_resume_pt resume, void *data)
 {
-    ed_http_cache_req_t *c;
+    ed_http_cache_req_t   *c;
     ed_str_t               cc;
     bool                   bypass, nocache, only_if_cached = false;
     int                    method, rc;
@@ -1142,9 +1142,9 @@ ed_cache_failed(ed_http_request_t *r, ed_http_cache_req_t *c, int cond,
 
 int
 ed_http_cache_failed(ed_http_request_t *r, ed_http_cache_req_t *c,
-                           int cond, bool fetch, int status)
+                     int cond, bool fetch, int status)
 {
-    ed_http_cache_req_t *ic;
+    ed_http_cache_req_t   *ic;
     int                    s;
 
     if (c == NULL) {

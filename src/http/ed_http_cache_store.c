@@ -266,7 +266,7 @@ static int
 ed_cache_spool(ed_http_request_t *r, ed_http_cache_req_t *c,
                const ed_http_resp_head_t *h)
 {
-    ed_http_cache_req_t *ic = c->initiator;
+    ed_http_cache_req_t   *ic = c->initiator;
     ed_str_t               head, etag, none = ed_null_string;
     char                   path[PATH_MAX];
     size_t                 len;
@@ -346,7 +346,7 @@ static int
 ed_cache_tell_head(ed_http_cache_req_t *c, const char *cs, bool stored,
                    const ed_http_resp_head_t *h)
 {
-    ed_http_cache_req_t *ic = c->initiator;
+    ed_http_cache_req_t    *ic = c->initiator;
     const ed_http_header_t *f;
     size_t                  i;
 
@@ -468,7 +468,7 @@ ed_cache_followed(ed_http_cache_req_t *c)
 
 int
 ed_http_cache_slice(ed_http_request_t *r, ed_http_cache_req_t *c,
-                          const char *p, size_t n)
+                    const char *p, size_t n)
 {
     int64_t start = (int64_t)c->seen, lo, hi;
 
@@ -496,8 +496,8 @@ ed_http_cache_slice(ed_http_request_t *r, ed_http_cache_req_t *c,
 
 int
 ed_http_cache_response(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
-                             ed_http_cache_req_t *c,
-                             const ed_http_resp_head_t *h, bool close)
+                       ed_http_cache_req_t *c,
+                       const ed_http_resp_head_t *h, bool close)
 {
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;
@@ -606,7 +606,7 @@ ed_http_cache_response(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
 static int
 ed_cache_respool(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
-    ed_http_cache_req_t *ic = c->initiator;
+    ed_http_cache_req_t   *ic = c->initiator;
     uint64_t               off = c->new_hdr.body_off, from, at;
     ssize_t                k;
     char                  *buf;
@@ -670,7 +670,7 @@ failed:
 
 void
 ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
-                         const char *p, size_t n)
+                   const char *p, size_t n)
 {
     int err;
 
@@ -878,9 +878,9 @@ ed_http_cache_done(ed_http_request_t *r, ed_http_cache_req_t *c)
 
 int
 ed_http_cache_revalidated(ed_http_request_t *r,
-                                const ed_http_cache_loc_t *conf,
-                                ed_http_cache_req_t *c,
-                                const ed_http_resp_head_t *h)
+                          const ed_http_cache_loc_t *conf,
+                          ed_http_cache_req_t       *c,
+                          const ed_http_resp_head_t *h)
 {
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;

@@ -233,7 +233,7 @@ ed_pc_stream_head(ed_http_request_t *r, ed_http_cache_req_t *c)
 static void
 ed_pc_stream_ready(ed_http_request_t *r, void *data)
 {
-    ed_http_cache_req_t *c = data;
+    ed_http_cache_req_t   *c = data;
     int                    rc;
 
     rc = ed_pc_stream_pump(r, c);
