@@ -207,8 +207,8 @@ ed_fcgi_set_params(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-/* A fastcgi block needs pass. Returns NULL (the error is recorded at the
- * block). */
+/* A fastcgi block needs pass; the cache keys need cache. Returns NULL
+ * (the errors are recorded at the block or the key). */
 static const char *
 ed_fcgi_check(ed_conf_t *cf, ed_node_t *node, void *block)
 {
