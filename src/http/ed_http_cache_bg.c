@@ -6,7 +6,9 @@
  * and goes on if the client goes. */
 #include "ed_http_cache_int.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 
 /* A refresh lives in its own pool, with copies of what it needs of the
  * client's request (head, connection's addresses). */
@@ -15,6 +17,7 @@ typedef struct ed_cache_bg_s {
     ed_defer_t         post;      /* runs the handler, then frees */
     ed_timer_t         timer;     /* the protocol's; never armed */
     ed_http_conn_t     hc;        /* addresses and listener only */
+    ed_listener_t      ls;        /* a wildcard listener's copy */
     ed_defer_t         drain;     /* a fill's client took its lag */
     unsigned           started:1;
     unsigned           ended:1;
@@ -254,6 +257,38 @@ ed_http_cache_bg_exit(void)
     }
 }
 
+/* $server_addr and $server_port (fastcgi's SERVER_ADDR, SERVER_PORT)
+ * ask a wildcard listener's connection for the address its client
+ * reached: the fetch has no socket, and gets in bg->ls a copy of the
+ * client's listener bound to that address. False: the client's listener
+ * says it (one address and port, a unix socket), or it is unknown. */
+static bool
+ed_cache_bg_listener(ed_http_request_t *r, ed_cache_bg_t *bg)
+{
+    const ed_listener_t *ls = r->hc->c.ls;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ls->addr;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ls->addr;
+    socklen_t len = sizeof(bg->ls.addr);
+
+    if ((ls->addr.ss_family == AF_INET && in->sin_port != 0
+         && in->sin_addr.s_addr != htonl(INADDR_ANY))
+        || (ls->addr.ss_family == AF_INET6 && in6->sin6_port != 0
+            && !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+        || (ls->addr.ss_family != AF_INET && ls->addr.ss_family != AF_INET6)
+        || r->hc->c.stream.ev.fd < 0)
+    {
+        return false;
+    }
+    bg->ls = *ls;
+    if (getsockname(r->hc->c.stream.ev.fd, (struct sockaddr *)&bg->ls.addr,
+                    &len) != 0)
+    {
+        return false;
+    }
+    bg->ls.addrlen = len;
+    return true;
+}
+
 /* Copies s into pool memory. */
 static int
 ed_cache_dup(ed_pool_t *pool, ed_str_t *s)
@@ -298,7 +333,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_cache_req_t *c,
     br->pool = pool;
     br->proto = &ed_cache_bg_proto;
     /* The client's addresses and listener, nothing of its socket. */
-    bg->hc.c.ls = r->hc->c.ls;
+    bg->hc.c.ls = ed_cache_bg_listener(r, bg) ? &bg->ls : r->hc->c.ls;
     bg->hc.c.peer = r->hc->c.peer;
     bg->hc.c.stream.ev.fd = -1;
     bg->hc.number = r->hc->number;

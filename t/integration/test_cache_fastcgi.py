@@ -415,3 +415,33 @@ def test_dump_shows_cache_keys_only_with_cache(tmp_path):
     rc, out2, err = run_eddy(["-p", tmp_path, "-c", conf, "-t"],
                              cwd=tmp_path)
     assert rc == 0, err
+
+
+def test_detached_fetch_has_the_server_params(eddy, tmp_path):
+    # The fetch of a miss runs without the client's socket: SERVER_ADDR
+    # and SERVER_PORT are still the ones the client reached.
+    sock = tmp_path / "eddy.sock"
+
+    def handler(req, conn):
+        p = req.params
+        body = ("%s|%s" % (p.get("SERVER_ADDR", "-"),
+                           p.get("SERVER_PORT", "-"))).encode()
+        conn.sendall(response(b"Cache-Control: max-age=60\r\n\r\n", body))
+        return False
+    with FcgiServer(handler) as srv:
+        conf = (CONF % ("", "")).replace("@S@", srv.pass_).replace(
+            "listen: 127.0.0.1:{port}",
+            'listen: [127.0.0.1:{port}, "unix:%s"]' % sock)
+        e = eddy(conf)
+        r = e.get("/tcp")
+        assert r.header("X-Cache") == "MISS"
+        assert r.body == b"127.0.0.1|%d" % e.port
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(str(sock))
+        s.sendall(b"GET /unix HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data, _ = read_until_close(s)
+        s.close()
+        assert data.startswith(b"HTTP/1.1 200"), data
+        assert b"\r\nX-Cache: MISS\r\n" in data
+        assert data.endswith(b"\r\n\r\nunix:|-"), data
