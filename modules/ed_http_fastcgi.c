@@ -16,6 +16,7 @@ typedef struct {
     ed_http_request_t         *r;
     ed_http_fastcgi_conf_t    *fcf;
     ed_http_upstream_attempts_t a;        /* the servers tried */
+    ed_http_cache_req_t       *cache;        /* NULL: no cache */
     size_t                     piece;
 
     /* BEGIN_REQUEST and PARAMS (and STDIN when the body is in memory or
@@ -62,6 +63,9 @@ typedef struct {
 
 static void ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status);
 static void ed_fcgi_read_more(ed_fcgi_ctx_t *ctx);
+static void ed_fcgi_finish(ed_fcgi_ctx_t *ctx, int rc);
+static int ed_fcgi_go(ed_fcgi_ctx_t *ctx);
+static void ed_fcgi_cache_resume(ed_http_request_t *r, void *data, int rc);
 
 /* The request records. */
 
@@ -78,6 +82,7 @@ typedef struct {
     size_t         len;
     size_t         cap;
     size_t         tail;
+    bool           cache_fetch;   /* the cache's GET (ed_fcgi_on_param) */
 } ed_fcgi_params_t;
 
 static int
@@ -185,10 +190,43 @@ ed_http_fastcgi_params(ed_http_request_t *r, ed_http_fastcgi_conf_t *fcf,
     return ED_OK;
 }
 
+/* The params a cache fetch leaves out: it is a GET without the
+ * client's range and conditions, which eddy applies to the stored
+ * response (cache.md, What is stored). */
+static bool
+ed_fcgi_cache_drops(const char *name, size_t nlen)
+{
+    static const ed_str_t drop[] = {
+        ed_string("HTTP_RANGE"), ed_string("HTTP_IF_RANGE"),
+        ed_string("HTTP_IF_MATCH"), ed_string("HTTP_IF_NONE_MATCH"),
+        ed_string("HTTP_IF_MODIFIED_SINCE"),
+        ed_string("HTTP_IF_UNMODIFIED_SINCE"),
+    };
+    size_t i;
+
+    for (i = 0; i < ed_nelems(drop); i++) {
+        if (drop[i].len == nlen && memcmp(drop[i].data, name, nlen) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int
 ed_fcgi_on_param(void *data, const char *name, size_t nlen,
                  const char *value, size_t vlen)
 {
+    ed_fcgi_params_t *pp = data;
+
+    if (pp->cache_fetch) {
+        if (nlen == 14 && memcmp(name, "REQUEST_METHOD", 14) == 0) {
+            /* HEAD converted: the entry serves GET and HEAD. */
+            return ed_fcgi_pair_add(data, name, nlen, "GET", 3);
+        }
+        if (ed_fcgi_cache_drops(name, nlen)) {
+            return ED_OK;
+        }
+    }
     return ed_fcgi_pair_add(data, name, nlen, value, vlen);
 }
 
@@ -199,7 +237,8 @@ static int
 ed_fcgi_build(ed_fcgi_ctx_t *ctx)
 {
     ed_http_request_t *r = ctx->r;
-    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0, 0 };
+    ed_fcgi_params_t   pp = { ctx, NULL, 0, 0, 0, false };
+    const ed_str_t    *inm, *ims;
     size_t             len, pad, stdin_len = 0;
     u_char            *p;
 
@@ -207,8 +246,20 @@ ed_fcgi_build(ed_fcgi_ctx_t *ctx)
         stdin_len = ed_fcgi_stream_len(ctx->learn_len) + ED_FCGI_HEADER_LEN;
     }
     pp.tail = 7 + ED_FCGI_HEADER_LEN + stdin_len;
+    pp.cache_fetch = ed_http_cache_fetch(ctx->cache, &inm, &ims);
     if (ed_http_fastcgi_params(r, ctx->fcf, ed_fcgi_on_param, &pp)
         != ED_OK)
+    {
+        return ED_ERROR;
+    }
+    /* A stale entry's validators: the application may answer Status:
+     * 304 (cache.md, revalidate). */
+    if ((inm != NULL
+         && ed_fcgi_pair_add(&pp, "HTTP_IF_NONE_MATCH", 18, inm->data,
+                             inm->len) != ED_OK)
+        || (ims != NULL
+            && ed_fcgi_pair_add(&pp, "HTTP_IF_MODIFIED_SINCE", 22,
+                                ims->data, ims->len) != ED_OK))
     {
         return ED_ERROR;
     }
@@ -629,6 +680,19 @@ ed_fcgi_attempt(ed_http_upstream_attempts_t *a, bool pooled)
     return ed_fcgi_connected(ctx) == ED_OK ? ED_AGAIN : 500;
 }
 
+/* No application gave a response (ft: how the last one failed; rc the
+ * status to answer): a stale entry may answer instead (use_stale,
+ * stale-if-error), as for the proxy. Last call. */
+static void
+ed_fcgi_finish_failed(ed_fcgi_ctx_t *ctx, int ft, int rc)
+{
+    int s;
+
+    s = ed_http_cache_failed(ctx->r, ctx->cache, ed_http_cache_stale_cond(ft),
+                             true, rc);
+    ed_fcgi_finish(ctx, s != ED_DECLINED ? s : rc);
+}
+
 /* An attempt failed before the response head went out: the next server,
  * or the final status. Last call. */
 static void
@@ -644,12 +708,12 @@ ed_fcgi_fail(ed_fcgi_ctx_t *ctx, int ft, int status)
     if (!ed_http_upstream_attempts_retry(&ctx->a, ft, status)
         || !ed_fcgi_may_resend(ctx))
     {
-        ed_fcgi_finish(ctx, ctx->a.fail_status);
+        ed_fcgi_finish_failed(ctx, ft, ctx->a.fail_status);
         return;
     }
     rc = ed_http_upstream_attempts_next(&ctx->a);
     if (rc != ED_AGAIN) {
-        ed_fcgi_finish(ctx, rc);
+        ed_fcgi_finish_failed(ctx, ft, rc);
     }
 }
 
@@ -726,7 +790,48 @@ ed_fcgi_body_out(ed_fcgi_ctx_t *ctx, const char *p, size_t n)
     if (ctx->left >= 0) {
         ctx->left -= (int64_t)n;
     }
+    if (ctx->cache) {
+        /* Into the cache file of a response being stored too. */
+        return ed_http_cache_slice(ctx->r, ctx->cache, p, n) == ED_OK
+                   ? ED_OK : ED_ERROR;
+    }
     return ed_http_send_body(ctx->r, p, n);
+}
+
+/* The CGI head as the cache takes a response head (status st): its
+ * fields, Content-Type and Location as fields, the length it gives.
+ * ED_OK or ED_ERROR. */
+static int
+ed_fcgi_resp_head(ed_fcgi_ctx_t *ctx, int st, ed_http_resp_head_t *rh)
+{
+    ed_http_cgi_head_t *h = &ctx->head;
+    ed_http_header_t   *f;
+    size_t              n;
+
+    f = ed_palloc(ctx->r->pool, (h->nfields + 2) * sizeof(ed_http_header_t));
+    if (f == NULL) {
+        return ED_ERROR;
+    }
+    memset(rh, 0, sizeof(*rh));
+    memcpy(f, h->fields, h->nfields * sizeof(ed_http_header_t));
+    n = h->nfields;
+    if (h->content_type.data != NULL) {
+        ed_str_set(&f[n].name, "Content-Type");
+        f[n++].value = h->content_type;
+        rh->content_type = h->content_type;
+    }
+    if (h->location.data != NULL) {
+        ed_str_set(&f[n].name, "Location");
+        f[n++].value = h->location;
+    }
+    rh->version = 11;
+    rh->status = st;
+    rh->reason = h->reason;
+    rh->headers = f;
+    rh->nheaders = n;
+    rh->content_length = h->content_length;
+    rh->head_len = h->head_len;
+    return ED_OK;
 }
 
 /* The CGI head is parsed: a local redirect, a retry on a listed status,
@@ -753,12 +858,47 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
         ed_fcgi_fail(ctx, ED_HTTP_UPS_FT_STATUS, st);
         return ED_DONE;
     }
+    if (ctx->cache && ctx->cache->stale && ed_http_cache_stale_status(st)) {
+        /* An error status a stale entry may answer for (use_stale). */
+        rc = ed_http_cache_failed(r, ctx->cache,
+                                  ed_http_cache_stale_status(st), false, st);
+        if (rc != ED_DECLINED) {
+            ed_http_upstream_attempts_end(&ctx->a, st);
+            ed_fcgi_teardown(ctx, false);
+            ed_http_finalize(r, rc);
+            return ED_DONE;
+        }
+    }
+    if (ctx->cache && ctx->cache->revalidating && st == 304) {
+        /* The stale entry is still good: refreshed and served. */
+        ed_http_resp_head_t rh;
+
+        ed_http_upstream_attempts_end(&ctx->a, st);
+        ed_http_upstream_succeeded(ctx->a.server);
+        if (ed_fcgi_resp_head(ctx, st, &rh) != ED_OK) {
+            ed_fcgi_finish(ctx, 500);
+            return ED_DONE;
+        }
+        ed_fcgi_teardown(ctx, false);
+        ed_http_finalize(r, ed_http_cache_revalidated(r, &ctx->fcf->cache_conf,
+                                                      ctx->cache, &rh));
+        return ED_DONE;
+    }
     rc = ed_http_cgi_head_apply(r, h);
     if (rc == ED_DECLINED) {
         /* A local redirect: the rest of the output is not wanted. */
         ed_http_upstream_attempts_end(&ctx->a, 200);
         ed_http_upstream_succeeded(ctx->a.server);
         ed_fcgi_teardown(ctx, false);
+        if (ctx->cache) {
+            /* Not a response to store. A detached fetch has no client to
+             * redirect: the one that handed it the key asks itself. */
+            ed_http_cache_not_stored(ctx->cache);
+            if (r->background) {
+                ed_http_finalize(r, ED_OK);
+                return ED_DONE;
+            }
+        }
         rc = ed_http_cgi_redirect(r, &h->location);
         if (rc != ED_AGAIN) {
             ed_http_finalize(r, rc);
@@ -774,7 +914,23 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
         r->keepalive = 0;
     }
     ctx->left = r->content_length;
-    ctx->discard = r->head_only || !ed_http_status_has_body(r->status);
+    /* A cache fetch went as a GET: its body comes whatever the client's
+     * method (a HEAD client gets none of it). */
+    ctx->discard = (r->head_only && !(ctx->cache && ctx->cache->may_store))
+                   || !ed_http_status_has_body(r->status);
+    if (ctx->cache) {
+        ed_http_resp_head_t rh;
+
+        /* Whether it is stored, and Cache-Status. END_REQUEST ends the
+         * body: never close-delimited. */
+        if (ed_fcgi_resp_head(ctx, r->status, &rh) != ED_OK
+            || ed_http_cache_response(r, &ctx->fcf->cache_conf, ctx->cache,
+                                      &rh, false) != ED_OK)
+        {
+            ed_fcgi_finish(ctx, 500);
+            return ED_DONE;
+        }
+    }
     r->streamed = 1;
     if (ed_http_send_header(r) != ED_OK) {
         ed_fcgi_finish(ctx, ED_ERROR);
@@ -880,6 +1036,11 @@ ed_fcgi_end(ed_fcgi_ctx_t *ctx)
         ed_fcgi_teardown(ctx, false);
         ed_http_finalize(r, ED_HTTP_CUT);
         return;
+    }
+    /* The whole body arrived (END_REQUEST): a response being stored
+     * takes its place in the cache. */
+    if (ctx->cache) {
+        ed_http_cache_done(r, ctx->cache);
     }
     if (ctx->a.try) {
         ctx->a.try->msec = ed_current_msec - ctx->a.start;
@@ -1122,7 +1283,6 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
                                                        ed_http_fastcgi_module);
     ed_http_fastcgi_conf_t     *fcf = lcf->block;
     ed_fcgi_ctx_t              *ctx;
-    const char                 *file;
     int                         rc;
 
     ctx = ed_pcalloc(r->pool, sizeof(ed_fcgi_ctx_t));
@@ -1155,11 +1315,48 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
                      ? ed_worker->bufs.size - ED_FCGI_SLACK
                      : ed_worker->bufs.size;
     ctx->piece = ed_min(ctx->piece, fcf->buffer_size);
-    ed_http_output_buffer(r, fcf->buffer_size);
 
+    rc = ed_http_cache_start(r, &fcf->cache_conf, &ctx->cache,
+                             ed_fcgi_cache_resume, ctx);
+    if (rc == ED_AGAIN) {
+        /* Another request fetches the key: woken when it is done. */
+        return ED_AGAIN;
+    }
+    if (rc != ED_DECLINED) {
+        /* A hit served, or an answer without the application. */
+        ed_fcgi_teardown(ctx, false);
+        return rc;
+    }
+    rc = ed_fcgi_go(ctx);
+    if (rc != ED_AGAIN) {
+        ed_fcgi_teardown(ctx, false);
+        if (rc >= 500) {
+            /* No application to try: a stale entry may answer. */
+            int st = ed_http_cache_failed(r, ctx->cache,
+                                          ED_CACHE_STALE_ERROR, true, rc);
+
+            rc = st != ED_DECLINED ? st : rc;
+        }
+    }
+    return rc;
+}
+
+/* Finds the script, reads a body of unknown length, builds the request
+ * and tries the first application: ED_AGAIN, or the status to answer
+ * with. */
+static int
+ed_fcgi_go(ed_fcgi_ctx_t *ctx)
+{
+    ed_http_request_t      *r = ctx->r;
+    ed_http_fastcgi_conf_t *fcf = ctx->fcf;
+    const char             *file;
+    int                     rc;
+
+    /* Sized for the application's pieces (a cache hit keeps the
+     * default: file ranges of any size). */
+    ed_http_output_buffer(r, fcf->buffer_size);
     rc = ed_http_fastcgi_script(r, fcf, true, &file);
     if (rc != ED_OK) {
-        ed_fcgi_teardown(ctx, false);
         return rc;
     }
     if (ed_http_cgi_has_body(r)) {
@@ -1191,10 +1388,25 @@ ed_http_fastcgi_handler(ed_http_request_t *r)
     if (!ctx->stream_body) {
         ctx->body_done = 1;
     }
-    rc = ed_fcgi_start(ctx);
-    if (rc != ED_AGAIN) {
-        ed_fcgi_teardown(ctx, false);
-        return rc;
+    return ed_fcgi_start(ctx);
+}
+
+/* A request that waited for another one's fetch goes on. */
+static void
+ed_fcgi_cache_resume(ed_http_request_t *r, void *data, int rc)
+{
+    ed_fcgi_ctx_t *ctx = data;
+
+    ed_unused(r);
+    if (rc == ED_DECLINED) {
+        rc = ed_fcgi_go(ctx);
+        if (rc == ED_AGAIN) {
+            return;
+        }
+        if (rc >= 500) {
+            ed_fcgi_finish_failed(ctx, ED_HTTP_UPS_FT_ERROR, rc);
+            return;
+        }
     }
-    return ED_AGAIN;
+    ed_fcgi_finish(ctx, rc);
 }

@@ -7,6 +7,7 @@
 #include "ed_http_cgi.h"
 #include "ed_http_fastcgi_record.h"
 #include "ed_http_explain.h"
+#include "ed_http_cache_req.h"
 
 /* One entry of `params`. */
 typedef struct {
@@ -31,6 +32,8 @@ typedef struct {
     int                 next_upstream;   /* ED_HTTP_UPS_NEXT_* mask */
     int                 next_upstream_tries;
     size_t              buffer_size;
+    /* The cache (cache.md): the proxy's keys (ED_HTTP_CACHE_KEYS). */
+    ed_http_cache_loc_t cache_conf;
 
     ed_http_upstream_t *ups;
     pcre2_code         *split;           /* split_path_info compiled */

@@ -41,6 +41,8 @@ static const ed_key_t ed_fcgi_block_keys[] = {
                 next_upstream_tries, &ed_fcgi_tries_bounds, "3"),
     ED_FCGI_KEY("buffer_size", ED_KEY_SIZE, ed_conf_set_size, buffer_size,
                 &ed_fcgi_buffer_bounds, "64k"),
+    /* The proxy's cache keys, the same table (cache.md). */
+    ED_HTTP_CACHE_KEYS(ed_http_fastcgi_conf_t),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -205,8 +207,8 @@ ed_fcgi_set_params(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-/* A fastcgi block needs pass. Returns NULL (the error is recorded at the
- * block). */
+/* A fastcgi block needs pass; the cache keys need cache. Returns NULL
+ * (the errors are recorded at the block or the key). */
 static const char *
 ed_fcgi_check(ed_conf_t *cf, ed_node_t *node, void *block)
 {
@@ -216,6 +218,7 @@ ed_fcgi_check(ed_conf_t *cf, ed_node_t *node, void *block)
         ed_conf_error(cf, node, "fastcgi needs \"pass\": an upstream name, "
                       "host:port or unix:/path");
     }
+    ed_http_cache_loc_check(cf, node, &fcf->cache_conf, "fastcgi");
     return NULL;
 }
 
@@ -292,6 +295,14 @@ ed_fcgi_attach(ed_conf_t *cf, ed_http_location_t *loc)
     if (fcf->check_script == 1 && fcf->doc_root.len == 0) {
         return ed_conf_error(cf, fcf->node, "fastcgi check_script needs a "
                              "root; set root or check_script: false");
+    }
+    fcf->cache_conf.buffer_size = fcf->buffer_size;
+    fcf->cache_conf.read_timeout = fcf->read_timeout;
+    if (fcf->cache_conf.cache_name.data != NULL
+        && ed_http_cache_loc_resolve(cf, &fcf->cache_conf, fcf->node, loc)
+           != ED_OK)
+    {
+        return ED_ERROR;
     }
     loc->handler = ed_http_fastcgi_handler;
     return ED_OK;

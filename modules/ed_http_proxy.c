@@ -12,7 +12,7 @@ typedef struct {
     ed_http_request_t         *r;
     ed_http_proxy_conf_t      *pcf;
     ed_http_upstream_attempts_t a;        /* the servers tried */
-    ed_http_proxy_cache_t     *cache;        /* NULL: no cache */
+    ed_http_cache_req_t       *cache;        /* NULL: no cache */
     ed_http_decoder_t          rbody;        /* the response body */
     size_t                     piece;
     /* The request body as sent, kept for a retry while it is small. */
@@ -49,7 +49,6 @@ static int ed_proxy_copy_headers(ed_http_proxy_ctx_t *ctx,
 static void ed_proxy_retry_stale(ed_http_proxy_ctx_t *ctx);
 static bool ed_proxy_may_resend(ed_http_proxy_ctx_t *ctx);
 static int ed_proxy_go(ed_http_proxy_ctx_t *ctx);
-static int ed_proxy_stale_status(int status);
 static void ed_proxy_cache_resume(ed_http_request_t *r, void *data, int rc);
 
 /* The upstream request. */
@@ -115,7 +114,7 @@ ed_proxy_send_head(ed_http_proxy_ctx_t *ctx)
         return ED_ERROR;
     }
     if (ctx->cache) {
-        ed_http_proxy_cache_request(ctx->cache, &q);
+        ed_http_cache_request(ctx->cache, &q);
     }
     q.websocket = ctx->upgrade;
     /* An error page or a local redirect run through the proxy sends no
@@ -172,15 +171,6 @@ ed_proxy_cleanup(void *data)
     ed_proxy_teardown(ctx, false);
 }
 
-/* The ED_CACHE_STALE_* condition of a failure of kind ft. */
-static int
-ed_proxy_stale_cond(int ft)
-{
-    return ft == ED_HTTP_UPS_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
-           : ft == ED_HTTP_UPS_FT_INVALID ? ED_CACHE_STALE_INVALID
-           : ED_CACHE_STALE_ERROR;
-}
-
 /* No upstream gave a response (ft: how the last one failed; rc the
  * status to answer): a stale entry may answer instead (use_stale,
  * stale-if-error). Last call. */
@@ -189,8 +179,8 @@ ed_proxy_finish_failed(ed_http_proxy_ctx_t *ctx, int ft, int rc)
 {
     int s;
 
-    s = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
-                                   ed_proxy_stale_cond(ft), true, rc);
+    s = ed_http_cache_failed(ctx->r, ctx->cache,
+                             ed_http_cache_stale_cond(ft), true, rc);
     if (s != ED_DECLINED) {
         rc = s;
     }
@@ -220,7 +210,7 @@ ed_proxy_done(ed_http_proxy_ctx_t *ctx)
     /* The whole body arrived: a response being stored takes its place
      * in the cache. */
     if (ctx->cache) {
-        ed_http_proxy_cache_done(r, ctx->cache);
+        ed_http_cache_done(r, ctx->cache);
     }
     if (ctx->a.try) {
         ctx->a.try->msec = ed_current_msec - ctx->a.start;
@@ -675,7 +665,7 @@ ed_proxy_slice(void *data, const char *p, size_t n)
     ed_http_proxy_ctx_t *ctx = data;
 
     if (ctx->cache) {
-        return ed_http_proxy_cache_slice(ctx->r, ctx->cache, p, n);
+        return ed_http_cache_slice(ctx->r, ctx->cache, p, n);
     }
     return ed_http_send_body(ctx->r, (char *)p, n) == ED_OK ? ED_OK
                                                             : ED_DECLINED;
@@ -889,9 +879,8 @@ ed_proxy_prepare(ed_http_proxy_ctx_t *ctx, ed_http_resp_head_t *h)
     if (ctx->cache == NULL) {
         return ED_OK;
     }
-    return ed_http_proxy_cache_response(r, ctx->pcf, ctx->cache, h,
-                                        ctx->rbody.kind
-                                            == ED_HTTP_BODY_CLOSE);
+    return ed_http_cache_response(r, &ctx->pcf->cache_conf, ctx->cache, h,
+                                  ctx->rbody.kind == ED_HTTP_BODY_CLOSE);
 }
 
 /* Sends the prepared response head. ED_OK or ED_ERROR. */
@@ -1052,11 +1041,13 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_http_upstream_attempts_end(&ctx->a, h.status);
-    if (ctx->cache && ctx->cache->stale && ed_proxy_stale_status(h.status)) {
+    if (ctx->cache && ctx->cache->stale
+        && ed_http_cache_stale_status(h.status))
+    {
         /* An error status a stale entry may answer for (use_stale). */
-        rc = ed_http_proxy_cache_failed(ctx->r, ctx->cache,
-                                        ed_proxy_stale_status(h.status),
-                                        false, h.status);
+        rc = ed_http_cache_failed(ctx->r, ctx->cache,
+                                  ed_http_cache_stale_status(h.status),
+                                  false, h.status);
         if (rc != ED_DECLINED) {
             ed_proxy_teardown(ctx, false);
             ed_http_finalize(ctx->r, rc);
@@ -1068,8 +1059,9 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         ed_http_upstream_succeeded(ctx->a.server);
         ed_proxy_teardown(ctx, false);
         ed_http_finalize(ctx->r,
-                         ed_http_proxy_cache_revalidated(ctx->r, ctx->pcf,
-                                                         ctx->cache, &h));
+                         ed_http_cache_revalidated(ctx->r,
+                                                   &ctx->pcf->cache_conf,
+                                                   ctx->cache, &h));
         return;
     }
     if (ed_proxy_prepare(ctx, &h) != ED_OK) {
@@ -1077,30 +1069,6 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         return;
     }
     ed_proxy_start_body(ctx);
-}
-
-/* The use_stale condition of an upstream status, 0: none. */
-static int
-ed_proxy_stale_status(int status)
-{
-    switch (status) {
-    case 500:
-        return ED_CACHE_STALE_500;
-    case 502:
-        return ED_CACHE_STALE_502;
-    case 503:
-        return ED_CACHE_STALE_503;
-    case 504:
-        return ED_CACHE_STALE_504;
-    case 403:
-        return ED_CACHE_STALE_403;
-    case 404:
-        return ED_CACHE_STALE_404;
-    case 429:
-        return ED_CACHE_STALE_429;
-    default:
-        return 0;
-    }
 }
 
 /* The handler. */
@@ -1158,8 +1126,8 @@ ed_http_proxy_handler(ed_http_request_t *r)
         }
     }
 
-    rc = ed_http_proxy_cache_start(r, pcf, &ctx->cache, ed_proxy_cache_resume,
-                                   ctx);
+    rc = ed_http_cache_start(r, &pcf->cache_conf, &ctx->cache,
+                             ed_proxy_cache_resume, ctx);
     if (rc == ED_AGAIN) {
         /* Another request fetches the key: woken when it is done. */
         return ED_AGAIN;
@@ -1174,9 +1142,9 @@ ed_http_proxy_handler(ed_http_request_t *r)
         ed_proxy_teardown(ctx, false);
         if (rc >= 500) {
             /* No server to try: a stale entry may answer. */
-            int s = ed_http_proxy_cache_failed(r, ctx->cache,
-                                               ED_CACHE_STALE_ERROR, true,
-                                               rc);
+            int s = ed_http_cache_failed(r, ctx->cache,
+                                         ED_CACHE_STALE_ERROR, true,
+                                         rc);
 
             rc = s != ED_DECLINED ? s : rc;
         }

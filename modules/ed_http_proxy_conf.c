@@ -2,7 +2,6 @@
  * `pass` to an upstream group and installing the handler
  * (ed_http_proxy.c). */
 #include "ed_http_proxy.h"
-#include "ed_http_proxy_cache.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -16,11 +15,9 @@ static const char *ed_proxy_set_server_name(ed_conf_t *cf,
                                             const ed_key_t *key,
                                             ed_node_t *node, void *conf);
 static int ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc);
-static void ed_proxy_exit_worker(ed_worker_t *w);
 
 static const ed_conf_bounds_t ed_proxy_tries_bounds = { 0, 1000 };
 static const ed_conf_bounds_t ed_proxy_buffer_bounds = { 1024, 67108864 };
-static const ed_conf_bounds_t ed_proxy_uses_bounds = { 1, 1000000 };
 
 #define ED_PROXY_KEY(name, flags, set, field, arg, def)                      \
     { name, ED_CTX_LOCATION, flags, set, ED_CONF_LOC,                        \
@@ -56,32 +53,7 @@ static const ed_key_t ed_proxy_block_keys[] = {
     ED_PROXY_KEY("tls_ca", ED_KEY_STR, ed_conf_set_path, tls_ca, NULL, NULL),
     ED_PROXY_KEY("tls_server_name", ED_KEY_STR, ed_proxy_set_server_name,
                  tls_server_name, NULL, NULL),
-    ED_PROXY_KEY("cache", ED_KEY_STR, ed_conf_set_str, cache_name, NULL,
-                 NULL),
-    ED_PROXY_KEY("cache_key", ED_KEY_PTR, ed_http_set_key_template,
-                 cache_key, NULL, "$scheme://$host$request_uri"),
-    ED_PROXY_KEY("cache_valid", ED_KEY_PTR, ed_http_cache_set_valid,
-                 cache_valid, NULL, NULL),
-    ED_PROXY_KEY("cache_methods", ED_KEY_INT, ed_http_cache_set_methods,
-                 cache_methods, NULL, "GET, HEAD"),
-    ED_PROXY_KEY("cache_bypass", ED_KEY_PTR, ed_http_cache_set_templates,
-                 cache_bypass, NULL, NULL),
-    ED_PROXY_KEY("no_cache", ED_KEY_PTR, ed_http_cache_set_templates,
-                 no_cache, NULL, NULL),
-    ED_PROXY_KEY("cache_ignore_headers", ED_KEY_INT, ed_http_cache_set_ignore,
-                 cache_ignore, NULL, NULL),
-    ED_PROXY_KEY("cache_lock", ED_KEY_BLOCK, ed_conf_set_block, cache_lock,
-                 &ed_http_cache_lock_block, NULL),
-    ED_PROXY_KEY("use_stale", ED_KEY_INT, ed_http_cache_set_use_stale,
-                 use_stale, NULL, NULL),
-    ED_PROXY_KEY("background_update", ED_KEY_INT, ed_conf_set_bool,
-                 background_update, NULL, "true"),
-    ED_PROXY_KEY("revalidate", ED_KEY_INT, ed_conf_set_bool, revalidate,
-                 NULL, "true"),
-    ED_PROXY_KEY("min_uses", ED_KEY_INT, ed_conf_set_int, min_uses,
-                 &ed_proxy_uses_bounds, "1"),
-    ED_PROXY_KEY("purge", ED_KEY_INT, ed_conf_set_bool, purge, NULL,
-                 "false"),
+    ED_HTTP_CACHE_KEYS(ed_http_proxy_conf_t),
     { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -105,16 +77,7 @@ ed_module_t ed_http_proxy_module = {
     .conf_size = { 0, 0, sizeof(ed_http_proxy_loc_conf_t), 0 },
     .attach = ed_proxy_attach,
     .explain = ed_http_proxy_explain,
-    .exit_worker = ed_proxy_exit_worker,
 };
-
-/* Detached cache fetches still under way end with the worker. */
-static void
-ed_proxy_exit_worker(ed_worker_t *w)
-{
-    ed_unused(w);
-    ed_pc_bg_exit();
-}
 
 /* Configuration. */
 
@@ -221,128 +184,19 @@ ed_proxy_set_headers(ed_conf_t *cf, const ed_key_t *key, ed_node_t *node,
     return NULL;
 }
 
-/* The keys that apply only with `cache` (ed_conf_dump.c leaves them out
- * of -T for a block without it, by the same list). */
-static const char *ed_proxy_cache_keys[] = {
-    "cache_key", "cache_valid", "cache_methods", "cache_bypass", "no_cache",
-    "cache_ignore_headers", "cache_lock", "use_stale", "background_update",
-    "revalidate", "min_uses", "purge",
-};
-
 /* A proxy block needs pass; the cache keys need cache. Returns NULL (the
  * errors are recorded at the block or the key). */
 static const char *
 ed_proxy_check(ed_conf_t *cf, ed_node_t *node, void *block)
 {
     ed_http_proxy_conf_t *pcf = block;
-    ed_node_t            *k;
-    size_t                i, j;
 
     if (pcf->pass.data == NULL) {
         ed_conf_error(cf, node, "proxy needs \"pass\": an upstream name or "
                       "a URL like http://127.0.0.1:9000");
     }
-    if (pcf->cache_ignore == ED_CONF_UNSET) {
-        pcf->cache_ignore = 0;
-    }
-    if (pcf->use_stale == ED_CONF_UNSET) {
-        pcf->use_stale = 0;
-    }
-    if (pcf->cache_name.data == NULL) {
-        for (i = 0; i < node->n; i++) {
-            k = node->items[2 * i];
-            for (j = 0; j < ed_nelems(ed_proxy_cache_keys); j++) {
-                if (strcmp(k->value.data, ed_proxy_cache_keys[j]) == 0) {
-                    break;
-                }
-            }
-            if (j < ed_nelems(ed_proxy_cache_keys)) {
-                ed_conf_error(cf, k, "%s needs \"cache\" in the same proxy "
-                              "block (a name under \"caches\")",
-                              ed_proxy_cache_keys[j]);
-                return NULL;
-            }
-        }
-        return NULL;
-    }
+    ed_http_cache_loc_check(cf, node, &pcf->cache_conf, "proxy");
     return NULL;
-}
-
-/* Whether an `access` list has a rule that applies to PURGE: one without
- * methods, or one listing PURGE. */
-static bool
-ed_proxy_access_covers_purge(const ed_node_t *list)
-{
-    const ed_node_t *item, *m;
-    size_t           i, j;
-
-    if (list == NULL || list->type != ED_NODE_SEQ) {
-        return false;
-    }
-    for (i = 0; i < list->n; i++) {
-        item = list->items[i];
-        if (item->type != ED_NODE_MAP) {
-            continue;
-        }
-        m = ed_conf_get((ed_node_t *)item, "methods");
-        if (m == NULL) {
-            return true;
-        }
-        for (j = 0; m->type == ED_NODE_SEQ && j < m->n; j++) {
-            if (strcmp(m->items[j]->value.data, "PURGE") == 0) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* Resolves `cache` to a cache of `caches`. ED_OK or ED_ERROR
- * (recorded). */
-static int
-ed_proxy_resolve_cache(ed_conf_t *cf, ed_http_proxy_conf_t *pcf,
-                       ed_http_location_t *loc)
-{
-    ed_node_t  *node = ed_conf_get(pcf->node, "cache");
-    const char *closest;
-
-    pcf->cache = ed_http_cache_find(cf, &pcf->cache_name, &closest);
-    if (pcf->cache == NULL) {
-        if (closest) {
-            return ed_conf_error(cf, node, "unknown cache \"%s\"; did you "
-                                 "mean \"%s\"?", pcf->cache_name.data,
-                                 closest);
-        }
-        return ed_conf_error(cf, node, "unknown cache \"%s\" (caches are "
-                             "named under the main-level \"caches\")",
-                             pcf->cache_name.data);
-    }
-    if (pcf->purge == 1) {
-        /* The access list in force is the nearest one written
-         * (inheritance replaces the whole list). */
-        ed_node_t *list = loc->node && loc->node->type == ED_NODE_MAP
-                          ? ed_conf_get(loc->node, "access") : NULL;
-
-        if (list == NULL && loc->server && loc->server->node
-            && loc->server->node->type == ED_NODE_MAP)
-        {
-            list = ed_conf_get(loc->server->node, "access");
-        }
-        if (list == NULL && cf->cycle->root) {
-            list = ed_conf_get(cf->cycle->root, "access");
-        }
-        if (!ed_proxy_access_covers_purge(list)) {
-            return ed_conf_error(cf, ed_conf_get(pcf->node, "purge"),
-                                 "purge: true needs an access rule that "
-                                 "covers PURGE here (one without methods, "
-                                 "or with methods: [PURGE]): anyone could "
-                                 "empty the cache");
-        }
-    }
-    /* A hit is the whole representation in one piece: ranges are cut
-     * by the range filter, as for static files. */
-    loc->ranges = 1;
-    return ED_OK;
 }
 
 /* Frees the sessions a worker kept for an https pass. */
@@ -510,8 +364,11 @@ ed_proxy_attach(ed_conf_t *cf, ed_http_location_t *loc)
                              pcf->ups->name.data, pcf->ups->protocol);
     }
     pcf->ups->protocol = "proxy";
-    if (pcf->cache_name.data != NULL
-        && ed_proxy_resolve_cache(cf, pcf, loc) != ED_OK)
+    pcf->cache_conf.buffer_size = pcf->buffer_size;
+    pcf->cache_conf.read_timeout = pcf->read_timeout;
+    if (pcf->cache_conf.cache_name.data != NULL
+        && ed_http_cache_loc_resolve(cf, &pcf->cache_conf, pcf->node, loc)
+           != ED_OK)
     {
         return ED_ERROR;
     }

@@ -63,11 +63,16 @@ static const struct {
     { "proxy", "no_cache", "[]" },
     { "proxy", "cache_ignore_headers", "[]" },
     { "proxy", "use_stale", "[]" },
+    { "fastcgi", "cache_valid", "{}" },
+    { "fastcgi", "cache_bypass", "[]" },
+    { "fastcgi", "no_cache", "[]" },
+    { "fastcgi", "cache_ignore_headers", "[]" },
+    { "fastcgi", "use_stale", "[]" },
     { NULL, NULL, NULL }
 };
 
-/* The proxy's keys that need its `cache` (ed_proxy_cache_keys in
- * modules/ed_http_proxy_conf.c). */
+/* The keys of proxy and fastcgi that need their `cache` (as
+ * ed_http_cache_loc_key() in src/http/ed_http_cache_conf.c). */
 static bool
 ed_dump_cache_key(const char *name)
 {
@@ -371,7 +376,8 @@ ed_dump_block_value(ed_dump_t *d, const ed_key_t *k, const ed_key_t *ik,
         /* The proxy refuses its tls_ keys for an http upstream. */
         return NULL;
     }
-    if (strcmp(b->name, "proxy") == 0 && ed_dump_cache_key(ik->name)
+    if ((strcmp(b->name, "proxy") == 0 || strcmp(b->name, "fastcgi") == 0)
+        && ed_dump_cache_key(ik->name)
         && t >= 0 && bn[t]->type == ED_NODE_MAP
         && ed_conf_get(bn[t], "cache") == NULL)
     {

@@ -3,7 +3,7 @@
  * on-disk entry format (ed_http_cache_file.c) and the rules of what is
  * stored and for how long (ed_http_cache_policy.c). The parts without
  * I/O are pure so that unit tests and a fuzz target use them alone; the
- * proxy's use of them is modules/ed_http_proxy_cache.c. */
+ * proxy's use of them is src/http/ed_http_cache_lookup.c. */
 #ifndef ED_HTTP_CACHE_H
 #define ED_HTTP_CACHE_H
 

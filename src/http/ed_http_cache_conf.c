@@ -1,8 +1,8 @@
 /* The cache module's configuration: the main-level `caches` block (one
- * directory and one shared index per cache), the setters of the proxy's
- * cache keys, and $upstream_cache_status. */
-#include "ed_http_cache.h"
-#include "ed_http_upstream.h"
+ * directory and one shared index per cache), the setters and checks of
+ * the cache keys of a location (proxy, fastcgi: ED_HTTP_CACHE_KEYS), and
+ * $upstream_cache_status. */
+#include "ed_http_cache_int.h"
 
 #include <pwd.h>
 #include <sys/mman.h>
@@ -24,6 +24,7 @@ static const ed_conf_bounds_t ed_cache_zone_bounds = {
     262144, 68719476736LL
 };
 static const ed_conf_bounds_t ed_cache_size_bounds = { 0, INT64_MAX };
+const ed_conf_bounds_t ed_http_cache_uses_bounds = { 1, 1000000 };
 
 #define ED_CACHE_KEY(name, flags, set, field, arg, def)                      \
     { name, ED_CTX_UPSTREAM, flags, set, ED_CONF_UPS,                        \
@@ -81,6 +82,8 @@ ed_cache_exit_worker(ed_worker_t *w)
 {
     ed_unused(w);
     ed_http_cache_wait_exit();
+    /* Detached cache fetches still under way end with the worker. */
+    ed_http_cache_bg_exit();
 }
 
 static ed_http_cache_main_conf_t *
@@ -448,7 +451,129 @@ ed_cache_postconf(ed_conf_t *cf)
     return ED_OK;
 }
 
-/* The proxy's cache keys. */
+/* The cache keys of a location. */
+
+/* The keys that apply only with `cache` (ed_conf_dump.c leaves them out
+ * of -T for a block without it, by the same list). */
+static const char *ed_cache_loc_keys[] = {
+    "cache_key", "cache_valid", "cache_methods", "cache_bypass", "no_cache",
+    "cache_ignore_headers", "cache_lock", "use_stale", "background_update",
+    "revalidate", "min_uses", "purge",
+};
+
+bool
+ed_http_cache_loc_key(const char *name)
+{
+    size_t j;
+
+    for (j = 0; j < ed_nelems(ed_cache_loc_keys); j++) {
+        if (strcmp(name, ed_cache_loc_keys[j]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+ed_http_cache_loc_check(ed_conf_t *cf, ed_node_t *node,
+                        ed_http_cache_loc_t *cl, const char *block)
+{
+    ed_node_t *k;
+    size_t     i;
+
+    if (cl->cache_ignore == ED_CONF_UNSET) {
+        cl->cache_ignore = 0;
+    }
+    if (cl->use_stale == ED_CONF_UNSET) {
+        cl->use_stale = 0;
+    }
+    if (cl->cache_name.data != NULL) {
+        return;
+    }
+    for (i = 0; i < node->n; i++) {
+        k = node->items[2 * i];
+        if (ed_http_cache_loc_key(k->value.data)) {
+            ed_conf_error(cf, k, "%s needs \"cache\" in the same %s block "
+                          "(a name under \"caches\")", k->value.data, block);
+            return;
+        }
+    }
+}
+
+/* Whether an `access` list has a rule that applies to PURGE: one without
+ * methods, or one listing PURGE. */
+static bool
+ed_cache_access_covers_purge(const ed_node_t *list)
+{
+    const ed_node_t *item, *m;
+    size_t           i, j;
+
+    if (list == NULL || list->type != ED_NODE_SEQ) {
+        return false;
+    }
+    for (i = 0; i < list->n; i++) {
+        item = list->items[i];
+        if (item->type != ED_NODE_MAP) {
+            continue;
+        }
+        m = ed_conf_get((ed_node_t *)item, "methods");
+        if (m == NULL) {
+            return true;
+        }
+        for (j = 0; m->type == ED_NODE_SEQ && j < m->n; j++) {
+            if (strcmp(m->items[j]->value.data, "PURGE") == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+int
+ed_http_cache_loc_resolve(ed_conf_t *cf, ed_http_cache_loc_t *cl,
+                          ed_node_t *block, ed_http_location_t *loc)
+{
+    ed_node_t  *node = ed_conf_get(block, "cache");
+    const char *closest;
+
+    cl->cache = ed_http_cache_find(cf, &cl->cache_name, &closest);
+    if (cl->cache == NULL) {
+        if (closest) {
+            return ed_conf_error(cf, node, "unknown cache \"%s\"; did you "
+                                 "mean \"%s\"?", cl->cache_name.data,
+                                 closest);
+        }
+        return ed_conf_error(cf, node, "unknown cache \"%s\" (caches are "
+                             "named under the main-level \"caches\")",
+                             cl->cache_name.data);
+    }
+    if (cl->purge == 1) {
+        /* The access list in force is the nearest one written
+         * (inheritance replaces the whole list). */
+        ed_node_t *list = loc->node && loc->node->type == ED_NODE_MAP
+                          ? ed_conf_get(loc->node, "access") : NULL;
+
+        if (list == NULL && loc->server && loc->server->node
+            && loc->server->node->type == ED_NODE_MAP)
+        {
+            list = ed_conf_get(loc->server->node, "access");
+        }
+        if (list == NULL && cf->cycle->root) {
+            list = ed_conf_get(cf->cycle->root, "access");
+        }
+        if (!ed_cache_access_covers_purge(list)) {
+            return ed_conf_error(cf, ed_conf_get(block, "purge"),
+                                 "purge: true needs an access rule that "
+                                 "covers PURGE here (one without methods, "
+                                 "or with methods: [PURGE]): anyone could "
+                                 "empty the cache");
+        }
+    }
+    /* A hit is the whole representation in one piece: ranges are cut
+     * by the range filter, as for static files. */
+    loc->ranges = 1;
+    return ED_OK;
+}
 
 /* cache_valid: {200: 10m, 404: 1m, any: 5s}. */
 const char *

@@ -141,6 +141,12 @@ ed_http_local_addr(ed_http_request_t *r, ed_peer_addr_t *a)
         a->in6 = la->in6;
         return ED_OK;
     }
+    if (la->sa.sa_family == AF_UNIX) {
+        /* All it says of a unix socket ("unix:"); a cache's detached
+         * fetch, without a socket, says the same. */
+        a->sa.sa_family = AF_UNIX;
+        return ED_OK;
+    }
     if (getsockname(r->hc->c.stream.ev.fd, &a->sa, &len) != 0) {
         return ED_ERROR;
     }

@@ -3,7 +3,7 @@
  * body of the stored file, copied by the kernel, in path/.tmp/ and
  * renamed over the old file. A reader of the old file keeps its
  * descriptor and finishes from it. */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 
 #include <fcntl.h>
 #include <sys/sendfile.h>
@@ -55,7 +55,7 @@ ed_pc_copy_body(int in, uint64_t off, uint64_t len, int out)
 }
 
 int
-ed_pc_update_file(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
                   const char *prefix, size_t len)
 {
     uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];

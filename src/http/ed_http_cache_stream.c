@@ -11,13 +11,13 @@
  * follows the same way (told by the fetch itself), whatever its request,
  * with the fetch's own Cache-Status, and a response not stored from a
  * file of its own. */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 #include "ed_http_range.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
-static int ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c);
+static int ed_pc_stream_pump(ed_http_request_t *r, ed_http_cache_req_t *c);
 
 /* Whether the request may take a stream: a plain GET or HEAD. */
 static bool
@@ -34,7 +34,7 @@ ed_pc_stream_plain(ed_http_request_t *r)
  * c->hdr, c->sfd), ED_AGAIN (not all written yet), ED_DECLINED (it
  * cannot be streamed: wait for the entry). */
 static int
-ed_pc_stream_open(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_open(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_cache_hdr_t hdr;
     char                path[PATH_MAX], *buf;
@@ -89,7 +89,7 @@ ed_pc_stream_open(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * gets it as a 206 cut from the stream, when the response is stored;
  * several ranges get the 200. ED_OK or ED_ERROR. */
 static int
-ed_pc_stream_range(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_range(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_range_t rg[ED_HTTP_RANGES_MAX];
     const ed_str_t *range, *if_range;
@@ -140,7 +140,7 @@ ed_pc_stream_range(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * (cache.md: eddy applies them; the fetch went without them): ED_OK
  * (send it), ED_DONE (a 304 went out), or 412. */
 static int
-ed_pc_stream_cond(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_cond(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_cond_t cond;
     ed_str_t       etag;
@@ -181,7 +181,7 @@ ed_pc_stream_cond(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 /* Sends the head of the fetch being streamed. ED_OK, ED_DONE (answered
  * without the body: a 304), a status (412) or ED_ERROR. */
 static int
-ed_pc_stream_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_head(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     char   buf[96];
     size_t i;
@@ -233,7 +233,7 @@ ed_pc_stream_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 static void
 ed_pc_stream_ready(ed_http_request_t *r, void *data)
 {
-    ed_http_proxy_cache_t *c = data;
+    ed_http_cache_req_t   *c = data;
     int                    rc;
 
     rc = ed_pc_stream_pump(r, c);
@@ -250,7 +250,7 @@ ed_pc_stream_ready(ed_http_request_t *r, void *data)
  * fill not kept: past max_entry_size, PURGEd, a response not stored);
  * c->hdr.body_len then says how long. ED_OK, or ED_DECLINED. */
 static int
-ed_pc_stream_sealed(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_sealed(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_cache_hdr_t hdr;
     struct stat         st;
@@ -281,7 +281,7 @@ ed_pc_stream_sealed(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * stays about the size of its lag plus the margin, in memory or on
  * disk), and the fetch reads on if it waited for it. */
 static void
-ed_pc_stream_give_back(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_give_back(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     uint64_t from, to, sent, queued = r->proto->queued(r);
 
@@ -303,7 +303,7 @@ ed_pc_stream_give_back(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 /* A fill's client took more: a private file gives back what it sent
  * long ago, and the fetch reads on if it waited for the client. */
 static void
-ed_pc_stream_took(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_took(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     if (!c->following) {
         return;
@@ -316,7 +316,7 @@ ed_pc_stream_took(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 }
 
 static int
-ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_stream_pump(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     struct stat st;
     uint64_t    have, avail, end;
@@ -342,7 +342,7 @@ ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     }
     paced = c->following
             && (!c->fill_stored
-                || (c->fill && ((ed_http_proxy_cache_t *)c->fill)->unstored));
+                || (c->fill && ((ed_http_cache_req_t *)c->fill)->unstored));
     while (have > c->soff) {
         avail = have - c->soff;
         if (paced) {
@@ -359,7 +359,7 @@ ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
         c->soff += avail;
         if (!c->following) {
             /* A fill's client is told when its fetch fails. */
-            ed_http_cache_wait_touch(&c->waiter, c->pcf->read_timeout);
+            ed_http_cache_wait_touch(&c->waiter, c->conf->read_timeout);
         }
         if (have > c->soff && ed_http_output_busy(r)) {
             ed_pc_stream_took(r, c);
@@ -382,7 +382,7 @@ ed_pc_stream_pump(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 }
 
 int
-ed_pc_stream(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_stream(ed_http_request_t *r, ed_http_cache_req_t *c,
              unsigned events)
 {
     int rc;

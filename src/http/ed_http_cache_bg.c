@@ -1,12 +1,14 @@
-/* The proxy cache's detached fetches: a request of their own, without
+/* The cache's detached fetches: a request of their own, without
  * a client, on a protocol whose output goes nowhere. A background
  * refresh (background_update) lets the client that found the stale
  * entry go; a miss's fetch (cache.md, Misses: the streaming miss) reads
  * the upstream at its own pace into the temp file the client follows,
  * and goes on if the client goes. */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 
 /* A refresh lives in its own pool, with copies of what it needs of the
  * client's request (head, connection's addresses). */
@@ -15,6 +17,7 @@ typedef struct ed_cache_bg_s {
     ed_defer_t         post;      /* runs the handler, then frees */
     ed_timer_t         timer;     /* the protocol's; never armed */
     ed_http_conn_t     hc;        /* addresses and listener only */
+    ed_listener_t      ls;        /* a wildcard listener's copy */
     ed_defer_t         drain;     /* a fill's client took its lag */
     unsigned           started:1;
     unsigned           ended:1;
@@ -29,7 +32,7 @@ static ed_cache_bg_t *ed_cache_bg_live;
 static ed_cache_bg_t *
 ed_cache_bg(ed_http_request_t *r)
 {
-    return ((ed_http_proxy_cache_t *)r->upstream->cache)->bg;
+    return ((ed_http_cache_req_t *)r->upstream->cache)->bg;
 }
 
 static int
@@ -61,7 +64,7 @@ ed_cache_bg_end(ed_http_request_t *r)
 static uint64_t
 ed_cache_bg_ahead(void)
 {
-    ed_http_proxy_cache_t *c, *ic;
+    ed_http_cache_req_t   *c, *ic;
     ed_cache_bg_t         *bg;
     uint64_t               n = 0;
 
@@ -87,13 +90,13 @@ ed_cache_bg_ahead(void)
 static bool
 ed_cache_bg_blocked(ed_http_request_t *r)
 {
-    ed_http_proxy_cache_t *c = r->upstream->cache, *ic = c->initiator;
+    ed_http_cache_req_t   *c = r->upstream->cache, *ic = c->initiator;
     uint64_t               small;
 
     if (!(c->spool || c->unstored) || ic == NULL) {
         return false;
     }
-    small = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    small = 4 * (uint64_t)ed_max(c->conf->buffer_size, (size_t)16384);
     if (c->written <= ic->soff + ed_min(small, c->lag)) {
         return false;
     }
@@ -131,7 +134,7 @@ ed_cache_bg_drain(ed_defer_t *d)
 }
 
 void
-ed_pc_fill_drained(ed_http_proxy_cache_t *c)
+ed_pc_fill_drained(ed_http_cache_req_t *c)
 {
     ed_cache_bg_t *bg = c->bg;
 
@@ -247,11 +250,43 @@ ed_cache_bg_run(ed_defer_t *d)
  * stopped): each ends as a request whose client went would, its temp
  * file removed and its key's fill released, its upstream closed. */
 void
-ed_pc_bg_exit(void)
+ed_http_cache_bg_exit(void)
 {
     while (ed_cache_bg_live != NULL) {
         ed_cache_bg_free(ed_cache_bg_live);
     }
+}
+
+/* $server_addr and $server_port (fastcgi's SERVER_ADDR, SERVER_PORT)
+ * ask a wildcard listener's connection for the address its client
+ * reached: the fetch has no socket, and gets in bg->ls a copy of the
+ * client's listener bound to that address. False: the client's listener
+ * says it (one address and port, a unix socket), or it is unknown. */
+static bool
+ed_cache_bg_listener(ed_http_request_t *r, ed_cache_bg_t *bg)
+{
+    const ed_listener_t *ls = r->hc->c.ls;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ls->addr;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ls->addr;
+    socklen_t len = sizeof(bg->ls.addr);
+
+    if ((ls->addr.ss_family == AF_INET && in->sin_port != 0
+         && in->sin_addr.s_addr != htonl(INADDR_ANY))
+        || (ls->addr.ss_family == AF_INET6 && in6->sin6_port != 0
+            && !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+        || (ls->addr.ss_family != AF_INET && ls->addr.ss_family != AF_INET6)
+        || r->hc->c.stream.ev.fd < 0)
+    {
+        return false;
+    }
+    bg->ls = *ls;
+    if (getsockname(r->hc->c.stream.ev.fd, (struct sockaddr *)&bg->ls.addr,
+                    &len) != 0)
+    {
+        return false;
+    }
+    bg->ls.addrlen = len;
+    return true;
 }
 
 /* Copies s into pool memory. */
@@ -267,11 +302,11 @@ ed_cache_dup(ed_pool_t *pool, ed_str_t *s)
  * (a dup of the stale entry to revalidate). ED_OK, or ED_ERROR: r keeps
  * the fill and fetches itself. */
 int
-ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_background(ed_http_request_t *r, ed_http_cache_req_t *c,
                  bool handed)
 {
     ed_http_request_t     *br;
-    ed_http_proxy_cache_t *bc;
+    ed_http_cache_req_t   *bc;
     ed_cache_bg_t         *bg;
     ed_http_header_t      *f;
     ed_pool_t             *pool;
@@ -284,7 +319,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     }
     br = ed_pcalloc(pool, sizeof(ed_http_request_t));
     bg = ed_pcalloc(pool, sizeof(ed_cache_bg_t));
-    bc = ed_pcalloc(pool, sizeof(ed_http_proxy_cache_t));
+    bc = ed_pcalloc(pool, sizeof(ed_http_cache_req_t));
     f = ed_palloc(pool, (r->head.nheaders + 1) * sizeof(ed_http_header_t));
     if (br == NULL || bg == NULL || bc == NULL || f == NULL
         || ed_array_init(&br->headers_out, pool, 4,
@@ -298,7 +333,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     br->pool = pool;
     br->proto = &ed_cache_bg_proto;
     /* The client's addresses and listener, nothing of its socket. */
-    bg->hc.c.ls = r->hc->c.ls;
+    bg->hc.c.ls = ed_cache_bg_listener(r, bg) ? &bg->ls : r->hc->c.ls;
     bg->hc.c.peer = r->hc->c.peer;
     bg->hc.c.stream.ev.fd = -1;
     bg->hc.number = r->hc->number;
@@ -363,7 +398,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 
     /* The fill and the stale entry's key go to the refresh. */
     bc->r = br;
-    bc->pcf = c->pcf;
+    bc->conf = c->conf;
     bc->cache = c->cache;
     bc->fd = -1;
     bc->sfd = -1;
@@ -443,7 +478,7 @@ failed:
 /* The refresh's own start: the stale entry again (its validators), then
  * upstream. ED_DECLINED, or ED_ERROR when there is nothing to do. */
 int
-ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_bg_start(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     int rc;
 
@@ -463,7 +498,7 @@ ed_pc_bg_start(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     }
     if (rc == ED_OK) {
         c->stale = 1;
-        c->revalidating = c->pcf->revalidate
+        c->revalidating = c->conf->revalidate
                           && (c->hdr.etag_len || c->hdr.last_modified >= 0);
     }
     return rc == ED_ERROR ? ED_ERROR : ED_DECLINED;

@@ -17,7 +17,7 @@
  * dropped even if its key is never asked for again, so that no worker
  * holds the blocks of a removed file (max_size, min_free and a full disk
  * would evict entries without freeing anything). */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 #include "ed_http_fields.h"
 #include "ed_http_file_cache.h"
 
@@ -130,7 +130,7 @@ ed_pc_hit_sweep(ed_timer_t *t)
 }
 
 int
-ed_pc_key_hash(ed_http_proxy_cache_t *c)
+ed_pc_key_hash(ed_http_cache_req_t *c)
 {
     ed_pc_hit_t *e;
     uint64_t     h;
@@ -154,7 +154,7 @@ ed_pc_key_hash(ed_http_proxy_cache_t *c)
 }
 
 int
-ed_pc_hit_find(ed_http_proxy_cache_t *c, uint32_t gen)
+ed_pc_hit_find(ed_http_cache_req_t *c, uint32_t gen)
 {
     ed_pc_hit_t *e = c->hit;
 
@@ -185,7 +185,7 @@ ed_pc_hit_find(ed_http_proxy_cache_t *c, uint32_t gen)
 #define ed_pc_rebase(p, from, to) ((to) + ((p) - (from)))
 
 void
-ed_pc_hit_keep(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_hit_keep(ed_http_request_t *r, ed_http_cache_req_t *c,
                uint32_t gen)
 {
     ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS], *fh;

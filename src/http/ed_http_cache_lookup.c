@@ -2,10 +2,10 @@
  * upstream, a hit served from its file (conditional and range requests
  * through the same code as static files, the body by sendfile), request
  * collapsing and stale entries. Storing and PURGE are in
- * ed_http_proxy_cache_store.c, background refreshes in
- * ed_http_proxy_cache_bg.c; the file format, the rules and the shared
+ * ed_http_cache_store.c, background refreshes in
+ * ed_http_cache_bg.c; the file format, the rules and the shared
  * index in src/http/ed_http_cache_*.c. */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 #include "ed_http_fields.h"
 #include "ed_http_file_cache.h"
 #include "ed_http_range.h"
@@ -74,9 +74,9 @@ ed_pc_unlink_all(ed_http_request_t *r, const ed_http_cache_t *cache,
 
 /* Tells the client that handed c its fill (if it still follows). */
 void
-ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events)
+ed_pc_tell(ed_http_cache_req_t *c, unsigned events)
 {
-    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_http_cache_req_t *ic = c->initiator;
 
     if (ic != NULL && ic->waiting) {
         ed_http_cache_wait_notify(&ic->waiter, events);
@@ -84,9 +84,9 @@ ed_pc_tell(ed_http_proxy_cache_t *c, unsigned events)
 }
 
 void
-ed_pc_tell_tries(ed_http_proxy_cache_t *c)
+ed_pc_tell_tries(ed_http_cache_req_t *c)
 {
-    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_http_cache_req_t *ic = c->initiator;
 
     if (ic != NULL && ic->r->upstream && c->r->upstream) {
         /* $upstream_addr, _status, _response_time: the fetch's. */
@@ -97,7 +97,7 @@ ed_pc_tell_tries(ed_http_proxy_cache_t *c)
 }
 
 void
-ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until)
+ed_pc_unlock(ed_http_cache_req_t *c, int64_t hfm_until)
 {
     if (c->locked) {
         c->locked = 0;
@@ -111,7 +111,7 @@ ed_pc_unlock(ed_http_proxy_cache_t *c, int64_t hfm_until)
  * goes first: the file's end wakes the waiters, who must find the key
  * free. */
 void
-ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
+ed_pc_drop_tmp(ed_http_cache_req_t *c, int64_t hfm_until)
 {
     bool had = c->tmp_fd >= 0 || c->tmp_path != NULL;
 
@@ -133,9 +133,17 @@ ed_pc_drop_tmp(ed_http_proxy_cache_t *c, int64_t hfm_until)
 }
 
 void
+ed_http_cache_not_stored(ed_http_cache_req_t *c)
+{
+    if (c != NULL && c->may_store) {
+        ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
+    }
+}
+
+void
 ed_pc_cleanup(void *data)
 {
-    ed_http_proxy_cache_t *c = data, *o;
+    ed_http_cache_req_t *c = data, *o;
 
     if (c->bg == NULL && c->r->upstream) {
         /* Once per request that used the cache, as it answered. */
@@ -206,7 +214,7 @@ ed_cache_any(ed_http_request_t *r, const ed_array_t *list, bool *yes)
 
 /* A bad file: removed, one log line, and a miss. */
 static void
-ed_cache_bad(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_bad(ed_http_request_t *r, ed_http_cache_req_t *c,
              const char *path, const uint8_t *hash, const char *why)
 {
     ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": invalid file \"%s\" (%s), "
@@ -219,7 +227,7 @@ ed_cache_bad(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * c->prefix (the key checked against c->key), ED_DECLINED when there
  * is none (or it is bad, or another key's), ED_ERROR on ENOMEM. */
 int
-ed_pc_open(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_open(ed_http_request_t *r, ed_http_cache_req_t *c,
               const uint8_t *hash)
 {
     ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
@@ -325,7 +333,7 @@ ed_pc_add(ed_http_request_t *r, const char *name, const char *value)
 /* The response head of the entry c->prefix holds, parsed into r's
  * headers. ED_OK, ED_ERROR, or ED_DECLINED when it does not parse. */
 static int
-ed_cache_head(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_head(ed_http_request_t *r, ed_http_cache_req_t *c,
               ed_http_resp_head_t *h, ed_http_header_t *hdrs)
 {
     ed_http_header_t *f;
@@ -354,7 +362,7 @@ ed_cache_head(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 }
 
 int
-ed_pc_head(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_head(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
     ed_http_resp_head_t h;
@@ -380,7 +388,7 @@ ed_pc_digits(char *end, int64_t v)
 }
 
 int
-ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_serve(ed_http_request_t *r, ed_http_cache_req_t *c,
                const char *cache_status)
 {
     ed_http_header_t    hdrs[ED_CACHE_MAX_HDRS];
@@ -471,7 +479,7 @@ ed_pc_serve(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 /* Serves a fresh entry as a hit: what ed_cache_decide does for one,
  * with Cache-Status made without a formatting call. */
 static int
-ed_pc_serve_hit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_serve_hit(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     static const char pre[] = "eddy; hit; ttl=";
     char              buf[48], *p;
@@ -488,7 +496,7 @@ ed_pc_serve_hit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 
 /* The variant's hash: the key's, then a newline and the variant. */
 int
-ed_pc_variant_hash(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_variant_hash(ed_http_request_t *r, ed_http_cache_req_t *c,
                       const ed_str_t *names, uint8_t *hash)
 {
     char *s;
@@ -533,7 +541,7 @@ ed_cache_gen_line(const char *p)
  * would otherwise be served for good and never evicted (inactive,
  * max_size). A file the index counts already is left as it is. */
 static void
-ed_pc_known(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_known(ed_http_request_t *r, ed_http_cache_req_t *c,
             const uint8_t *hash)
 {
     uint8_t     dropped[ED_CACHE_HASH_LEN];
@@ -555,7 +563,7 @@ ed_pc_known(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * marker the variant's. ED_OK (c->fd open), ED_DECLINED (a miss,
  * c->fwd says which), ED_ERROR. */
 int
-ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_find(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     uint8_t  dropped[ED_CACHE_HASH_LEN];
     uint32_t gen;
@@ -627,7 +635,7 @@ ed_pc_find(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 
 /* The temp file path/.tmp/<pid>.<serial> into c->tmp_path. */
 int
-ed_pc_tmp_name(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_tmp_name(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     size_t n = c->cache->path.len + 48;
 
@@ -650,7 +658,7 @@ static void ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events);
  * waiters have a name to watch), or waits for the request holding it.
  * ED_OK (go upstream), ED_AGAIN (waiting), ED_ERROR. */
 static int
-ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_lock(ed_http_request_t *r, ed_http_cache_req_t *c,
               ed_msec_t timeout)
 {
     uint8_t  dropped[ED_CACHE_HASH_LEN];
@@ -701,7 +709,7 @@ ed_cache_lock(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * itself; the fetch goes on if the client goes. ED_OK (following), or
  * ED_ERROR (the client keeps the fill and fetches itself). */
 static int
-ed_cache_hand(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_cache_hand(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     int sfd;
 
@@ -733,7 +741,7 @@ ed_cache_hand(ed_http_request_t *r, ed_http_proxy_cache_t *c)
  * in its own stale-while-revalidate (updating) or stale-if-error
  * window (RFC 5861). */
 static bool
-ed_cache_stale_ok(ed_http_proxy_cache_t *c, int cond)
+ed_cache_stale_ok(ed_http_cache_req_t *c, int cond)
 {
     int64_t stale = -ed_pc_ttl(&c->hdr);
     int64_t window = cond == ED_CACHE_STALE_UPDATING ? c->hdr.swr
@@ -742,7 +750,7 @@ ed_cache_stale_ok(ed_http_proxy_cache_t *c, int cond)
     if (!c->stale || (c->hdr.flags & ED_CACHE_F_MUST_REVAL)) {
         return false;
     }
-    if ((c->pcf->use_stale & cond) && !(c->hdr.flags & ED_CACHE_F_S_MAXAGE))
+    if ((c->conf->use_stale & cond) && !(c->hdr.flags & ED_CACHE_F_S_MAXAGE))
     {
         return true;
     }
@@ -751,7 +759,7 @@ ed_cache_stale_ok(ed_http_proxy_cache_t *c, int cond)
 
 /* Serves the stale entry: detail "updating" or "stale-error". */
 static int
-ed_cache_serve_stale(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_serve_stale(ed_http_request_t *r, ed_http_cache_req_t *c,
                      bool updating)
 {
     char buf[96];
@@ -774,10 +782,10 @@ ed_cache_serve_stale(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * upstream. ED_DECLINED (upstream), ED_AGAIN (waiting), or the result
  * of serving. */
 static int
-ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
+ed_cache_decide(ed_http_request_t *r, ed_http_cache_req_t *c, int rc,
                 bool only_if_cached, bool collapsed)
 {
-    ed_http_proxy_conf_t *pcf = c->pcf;
+    const ed_http_cache_loc_t *conf = c->conf;
     ed_msec_t             timeout;
     char                  buf[96];
 
@@ -801,7 +809,7 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
         c->stale = 1;
         c->fwd = "stale";
         c->status = "EXPIRED";
-        c->revalidating = pcf->revalidate && !only_if_cached
+        c->revalidating = conf->revalidate && !only_if_cached
                           && (c->hdr.etag_len || c->hdr.last_modified >= 0);
     }
     if (only_if_cached) {
@@ -814,12 +822,12 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
         c->may_store = 0;
         return 504;
     }
-    if (c->no_store || (pcf->cache_lock && !pcf->cache_lock->enabled)) {
+    if (c->no_store || (conf->cache_lock && !conf->cache_lock->enabled)) {
         return ED_DECLINED;
     }
-    timeout = pcf->cache_lock ? pcf->cache_lock->timeout : 5000;
+    timeout = conf->cache_lock ? conf->cache_lock->timeout : 5000;
     rc = ed_cache_lock(r, c, timeout);
-    if (rc == ED_OK && c->locked && c->stale && pcf->background_update
+    if (rc == ED_OK && c->locked && c->stale && conf->background_update
         && ed_cache_stale_ok(c, ED_CACHE_STALE_UPDATING)
         && ed_pc_background(r, c, false) == ED_OK)
     {
@@ -850,7 +858,7 @@ ed_cache_decide(ed_http_request_t *r, ed_http_proxy_cache_t *c, int rc,
  * come, or the request resumed with the outcome), false when it cannot
  * be streamed or the file's end is to be looked at. */
 static bool
-ed_cache_streamed(ed_http_cache_waiter_t *w, ed_http_proxy_cache_t *c,
+ed_cache_streamed(ed_http_cache_waiter_t *w, ed_http_cache_req_t *c,
                   unsigned events)
 {
     int rc;
@@ -879,7 +887,7 @@ ed_cache_streamed(ed_http_cache_waiter_t *w, ed_http_proxy_cache_t *c,
 static void
 ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
 {
-    ed_http_proxy_cache_t *c = w->data;
+    ed_http_cache_req_t   *c = w->data;
     ed_http_request_t     *r = c->r;
     int                    rc;
 
@@ -918,14 +926,14 @@ ed_cache_waited(ed_http_cache_waiter_t *w, unsigned events)
  * the entry is there (served); else the request goes upstream itself,
  * as with cache_lock off. ED_DECLINED or the result of answering. */
 static int
-ed_cache_fill_gone(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_cache_fill_gone(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     char buf[96];
     int  rc;
 
     if (c->failed) {
-        rc = ed_http_proxy_cache_failed(r, c, c->fail_cond, c->fail_fetch,
-                                        c->fail_status);
+        rc = ed_http_cache_failed(r, c, c->fail_cond, c->fail_fetch,
+                                  c->fail_status);
         return rc != ED_DECLINED ? rc : c->fail_status;
     }
     if (c->fd >= 0) {
@@ -965,7 +973,7 @@ ed_cache_fill_gone(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 static void
 ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
 {
-    ed_http_proxy_cache_t *c = w->data;
+    ed_http_cache_req_t   *c = w->data;
     ed_http_request_t     *r = c->r;
 
     if (ed_cache_streamed(w, c, events)) {
@@ -985,17 +993,17 @@ ed_cache_followed(ed_http_cache_waiter_t *w, unsigned events)
 }
 
 int
-ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
-                          ed_http_proxy_cache_t **cp,
-                          ed_http_proxy_cache_resume_pt resume, void *data)
+ed_http_cache_start(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
+                    ed_http_cache_req_t **cp,
+                    ed_http_cache_resume_pt resume, void *data)
 {
-    ed_http_proxy_cache_t *c;
+    ed_http_cache_req_t   *c;
     ed_str_t               cc;
     bool                   bypass, nocache, only_if_cached = false;
     int                    method, rc;
 
     *cp = NULL;
-    if (pcf->cache == NULL) {
+    if (conf->cache == NULL) {
         return ED_DECLINED;
     }
     if (r->background) {
@@ -1005,15 +1013,15 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         *cp = c;
         return ed_pc_bg_start(r, c);
     }
-    c = ed_pcalloc(r->pool, sizeof(ed_http_proxy_cache_t));
+    c = ed_pcalloc(r->pool, sizeof(ed_http_cache_req_t));
     if (c == NULL) {
         return 500;
     }
     c->r = r;
-    c->pcf = pcf;
+    c->conf = conf;
     c->resume = resume;
     c->resume_data = data;
-    c->cache = pcf->cache;
+    c->cache = conf->cache;
     c->fd = -1;
     c->tmp_fd = -1;
     c->sfd = -1;
@@ -1023,14 +1031,14 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         return 500;
     }
     *cp = c;
-    if (pcf->purge && r->head.method.len == 5
+    if (conf->purge && r->head.method.len == 5
         && memcmp(r->head.method.data, "PURGE", 5) == 0)
     {
         return ed_pc_purge(r, c);
     }
     method = r->head.method_id == ED_HTTP_GET ? ED_CACHE_M_GET
              : r->head.method_id == ED_HTTP_HEAD ? ED_CACHE_M_HEAD : 0;
-    if (!(pcf->cache_methods & method)) {
+    if (!(conf->cache_methods & method)) {
         c->fwd = "method";
         return ED_DECLINED;
     }
@@ -1040,7 +1048,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         c->fwd = "request";
         return ED_DECLINED;
     }
-    if (ed_http_template_run(r, pcf->cache_key, &c->key) != ED_OK) {
+    if (ed_http_template_run(r, conf->cache_key, &c->key) != ED_OK) {
         return 500;
     }
     if (c->key.len == 0 || c->key.len > ED_CACHE_KEY_MAX) {
@@ -1048,8 +1056,8 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         return ED_DECLINED;
     }
     if (ed_pc_key_hash(c) != ED_OK
-        || ed_cache_any(r, pcf->cache_bypass, &bypass) != ED_OK
-        || ed_cache_any(r, pcf->no_cache, &nocache) != ED_OK)
+        || ed_cache_any(r, conf->cache_bypass, &bypass) != ED_OK
+        || ed_cache_any(r, conf->no_cache, &nocache) != ED_OK)
     {
         return 500;
     }
@@ -1088,7 +1096,7 @@ ed_http_proxy_cache_start(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
  * fwd-status without a response: detail names the failure) and keeps
  * $upstream_cache_status. */
 static int
-ed_cache_fetch_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_fetch_failed(ed_http_request_t *r, ed_http_cache_req_t *c,
                       int cond)
 {
     char buf[96];
@@ -1107,7 +1115,7 @@ ed_cache_fetch_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 }
 
 static int
-ed_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c, int cond,
+ed_cache_failed(ed_http_request_t *r, ed_http_cache_req_t *c, int cond,
                 bool fetch)
 {
     int rc = ED_DECLINED;
@@ -1133,10 +1141,10 @@ ed_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c, int cond,
 }
 
 int
-ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
-                           int cond, bool fetch, int status)
+ed_http_cache_failed(ed_http_request_t *r, ed_http_cache_req_t *c,
+                     int cond, bool fetch, int status)
 {
-    ed_http_proxy_cache_t *ic;
+    ed_http_cache_req_t   *ic;
     int                    s;
 
     if (c == NULL) {
@@ -1157,11 +1165,37 @@ ed_http_proxy_cache_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
     return s;
 }
 
-void
-ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
-                            ed_http_upstream_req_t *q)
+bool
+ed_http_cache_fetch(ed_http_cache_req_t *c, const ed_str_t **inm,
+                    const ed_str_t **ims)
 {
+    *inm = NULL;
+    *ims = NULL;
     if (c == NULL || !c->may_store) {
+        return false;
+    }
+    if (!c->revalidating) {
+        return true;
+    }
+    if (c->hdr.etag_len) {
+        c->etag.data = c->prefix + c->hdr.etag_off;
+        c->etag.len = c->hdr.etag_len;
+        *inm = &c->etag;
+    }
+    if (c->hdr.last_modified >= 0) {
+        c->ims.data = c->ims_buf;
+        c->ims.len = (size_t)(ed_http_time(c->ims_buf,
+                                           (time_t)c->hdr.last_modified)
+                              - c->ims_buf);
+        *ims = &c->ims;
+    }
+    return true;
+}
+
+void
+ed_http_cache_request(ed_http_cache_req_t *c, ed_http_upstream_req_t *q)
+{
+    if (!ed_http_cache_fetch(c, &q->if_none_match, &q->if_modified_since)) {
         return;
     }
     q->cache = 1;
@@ -1172,19 +1206,35 @@ ed_http_proxy_cache_request(ed_http_proxy_cache_t *c,
          * (redirects, absolute links) under a.example's key. */
         q->host = &c->r->host;
     }
-    if (!c->revalidating) {
-        return;
-    }
-    if (c->hdr.etag_len) {
-        c->etag.data = c->prefix + c->hdr.etag_off;
-        c->etag.len = c->hdr.etag_len;
-        q->if_none_match = &c->etag;
-    }
-    if (c->hdr.last_modified >= 0) {
-        c->ims.data = c->ims_buf;
-        c->ims.len = (size_t)(ed_http_time(c->ims_buf,
-                                           (time_t)c->hdr.last_modified)
-                              - c->ims_buf);
-        q->if_modified_since = &c->ims;
+}
+
+int
+ed_http_cache_stale_cond(int ft)
+{
+    return ft == ED_HTTP_UPS_FT_TIMEOUT ? ED_CACHE_STALE_TIMEOUT
+           : ft == ED_HTTP_UPS_FT_INVALID ? ED_CACHE_STALE_INVALID
+           : ED_CACHE_STALE_ERROR;
+}
+
+int
+ed_http_cache_stale_status(int status)
+{
+    switch (status) {
+    case 500:
+        return ED_CACHE_STALE_500;
+    case 502:
+        return ED_CACHE_STALE_502;
+    case 503:
+        return ED_CACHE_STALE_503;
+    case 504:
+        return ED_CACHE_STALE_504;
+    case 403:
+        return ED_CACHE_STALE_403;
+    case 404:
+        return ED_CACHE_STALE_404;
+    case 429:
+        return ED_CACHE_STALE_429;
+    default:
+        return 0;
     }
 }

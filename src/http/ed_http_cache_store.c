@@ -1,7 +1,7 @@
 /* The proxy cache's writing side: a storable response teed into a temp
  * file renamed into place once its whole body arrived, Vary markers,
  * the refresh of an entry a 304 revalidated, and PURGE. */
-#include "ed_http_proxy_cache.h"
+#include "ed_http_cache_int.h"
 #include "ed_http_range.h"
 
 #include <fcntl.h>
@@ -15,14 +15,14 @@
  * cached. A key whose path ends in '*' is a prefix: the cache manager
  * removes every key starting so, in the background: 202. */
 int
-ed_pc_purge(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_pc_purge(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     static const ed_str_t text = ed_string("text/plain");
     char                 *path, job[PATH_MAX], tmp[PATH_MAX];
     bool                  found = false;
     int                   fd, err;
 
-    if (ed_http_template_run(r, c->pcf->cache_key, &c->key) != ED_OK) {
+    if (ed_http_template_run(r, c->conf->cache_key, &c->key) != ED_OK) {
         return 500;
     }
     if (c->key.len == 0 || c->key.len > ED_CACHE_KEY_MAX) {
@@ -144,7 +144,7 @@ ed_cache_stored_head(ed_http_request_t *r, const ed_http_resp_head_t *h,
 
 /* A write to a cache file failed: logged once until one works. */
 void
-ed_pc_write_failed(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_pc_write_failed(ed_http_request_t *r, ed_http_cache_req_t *c,
                       int err)
 {
     /* Room is made now, not at the manager's next round. */
@@ -179,7 +179,7 @@ ed_pc_write(int fd, const char *p, size_t n)
 /* Opens a temp file in path/.tmp/ and writes the prefix there. ED_OK,
  * ED_DECLINED (the write failed: c->fwd detail no-space), ED_ERROR. */
 static int
-ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_begin(ed_http_request_t *r, ed_http_cache_req_t *c,
                const ed_http_cache_verdict_t *v, const ed_http_resp_head_t *h,
                size_t *plen)
 {
@@ -263,10 +263,10 @@ ed_cache_begin(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * once), which that client follows instead of the temp file. ED_OK,
  * ED_DECLINED (no file: the client is told the fill went), ED_ERROR. */
 static int
-ed_cache_spool(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_spool(ed_http_request_t *r, ed_http_cache_req_t *c,
                const ed_http_resp_head_t *h)
 {
-    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_http_cache_req_t   *ic = c->initiator;
     ed_str_t               head, etag, none = ed_null_string;
     char                   path[PATH_MAX];
     size_t                 len;
@@ -313,7 +313,7 @@ ed_cache_spool(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         if (fd >= 0) {
             close(fd);
         }
-        c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+        c->lag = 4 * (uint64_t)ed_max(c->conf->buffer_size, (size_t)16384);
         fd = memfd_create("eddy-cache-spool", MFD_CLOEXEC);
         err = fd < 0 ? errno : ed_pc_write(fd, c->new_prefix, len);
     }
@@ -343,10 +343,10 @@ ed_cache_spool(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 /* Tells the client that handed its fill to this fetch its Cache-Status
  * and that the head is in the file it follows. ED_OK or ED_ERROR. */
 static int
-ed_cache_tell_head(ed_http_proxy_cache_t *c, const char *cs, bool stored,
+ed_cache_tell_head(ed_http_cache_req_t *c, const char *cs, bool stored,
                    const ed_http_resp_head_t *h)
 {
-    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_http_cache_req_t    *ic = c->initiator;
     const ed_http_header_t *f;
     size_t                  i;
 
@@ -390,7 +390,7 @@ ed_cache_tell_head(ed_http_proxy_cache_t *c, const char *cs, bool stored,
  * follow it when it is removed rather than put in place: sealed, it was
  * whole. 0 or errno. */
 static int
-ed_cache_seal(ed_http_proxy_cache_t *c)
+ed_cache_seal(ed_http_cache_req_t *c)
 {
     ed_http_cache_hdr_seal(c->new_prefix, &c->new_hdr, c->written);
     if (pwrite(c->tmp_fd, c->new_prefix, sizeof(c->new_hdr), 0)
@@ -405,7 +405,7 @@ ed_cache_seal(ed_http_proxy_cache_t *c)
  * (If-Range agreeing) gets it as a 206 cut from the stream; several
  * ranges get the 200. ED_OK or ED_ERROR. */
 static int
-ed_cache_miss_range(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_miss_range(ed_http_request_t *r, ed_http_cache_req_t *c,
                     const ed_http_resp_head_t *h,
                     const ed_http_cache_verdict_t *v)
 {
@@ -455,7 +455,7 @@ ed_cache_miss_range(ed_http_request_t *r, ed_http_proxy_cache_t *c,
  * long; the break is told by SIGURG, ignored, rather than SIGIO, which
  * would end the worker). Without leases here: followed, as before. */
 static bool
-ed_cache_followed(ed_http_proxy_cache_t *c)
+ed_cache_followed(ed_http_cache_req_t *c)
 {
     if (fcntl(c->tmp_fd, F_SETSIG, SIGURG) != 0
         || fcntl(c->tmp_fd, F_SETLEASE, F_WRLCK) != 0)
@@ -467,8 +467,8 @@ ed_cache_followed(ed_http_proxy_cache_t *c)
 }
 
 int
-ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
-                          const char *p, size_t n)
+ed_http_cache_slice(ed_http_request_t *r, ed_http_cache_req_t *c,
+                    const char *p, size_t n)
 {
     int64_t start = (int64_t)c->seen, lo, hi;
 
@@ -479,7 +479,7 @@ ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
         /* A fetch whose client went, for nobody else: it stops. */
         return ED_DECLINED;
     }
-    ed_http_proxy_cache_body(r, c, p, n);
+    ed_http_cache_body(r, c, p, n);
     c->seen += n;
     if (!c->ranged) {
         return ed_http_send_body(r, (char *)p, n) == ED_OK ? ED_OK
@@ -495,9 +495,9 @@ ed_http_proxy_cache_slice(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 }
 
 int
-ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
-                             ed_http_proxy_cache_t *c,
-                             const ed_http_resp_head_t *h, bool close)
+ed_http_cache_response(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
+                       ed_http_cache_req_t *c,
+                       const ed_http_resp_head_t *h, bool close)
 {
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;
@@ -515,9 +515,9 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
         return ed_pc_add(r, "Cache-Status", buf);
     }
     r->upstream->cache_status = c->status;
-    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
-    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
-    rules.ignore = pcf->cache_ignore;
+    rules.valid = conf->cache_valid ? conf->cache_valid->elts : NULL;
+    rules.nvalid = conf->cache_valid ? conf->cache_valid->nelts : 0;
+    rules.ignore = conf->cache_ignore;
     rules.authorization = ed_http_header(r, "Authorization") != NULL;
     rules.now = ed_time_sec;
     ed_http_cache_decide(r->pool, &rules, h->status, h->headers, h->nheaders,
@@ -537,7 +537,7 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
     if (detail == NULL && c->no_store) {
         detail = "no-store";
     }
-    if (detail == NULL && c->lookup && c->uses < (uint32_t)pcf->min_uses) {
+    if (detail == NULL && c->lookup && c->uses < (uint32_t)conf->min_uses) {
         detail = "min-uses";
     }
     if (detail == NULL) {
@@ -604,9 +604,9 @@ ed_http_proxy_cache_response(ed_http_request_t *r, ed_http_proxy_conf_t *pcf,
  * which it follows from now on, and the fetch writes there. ED_OK, or
  * ED_DECLINED (the temp file is dropped as usual). */
 static int
-ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_cache_respool(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
-    ed_http_proxy_cache_t *ic = c->initiator;
+    ed_http_cache_req_t   *ic = c->initiator;
     uint64_t               off = c->new_hdr.body_off, from, at;
     ssize_t                k;
     char                  *buf;
@@ -653,7 +653,7 @@ ed_cache_respool(ed_http_request_t *r, ed_http_proxy_cache_t *c)
     c->tmp_fd = fd;
     c->store = 1;
     c->spool = 1;
-    c->lag = 4 * (uint64_t)ed_max(c->pcf->buffer_size, (size_t)16384);
+    c->lag = 4 * (uint64_t)ed_max(c->conf->buffer_size, (size_t)16384);
     /* Ranges of the temp file may still be queued for the client: its
      * descriptor stays open as long as the client's request. */
     ic->sfd_prev = ic->sfd;
@@ -669,8 +669,8 @@ failed:
 }
 
 void
-ed_http_proxy_cache_body(ed_http_request_t *r, ed_http_proxy_cache_t *c,
-                         const char *p, size_t n)
+ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
+                   const char *p, size_t n)
 {
     int err;
 
@@ -732,7 +732,7 @@ ed_cache_mkdirs(char *path, const size_t *dirs, unsigned n)
 /* Renames the finished temp file to the entry of hash. ED_OK or
  * ED_ERROR (logged). */
 static int
-ed_cache_place(ed_http_request_t *r, ed_http_proxy_cache_t *c,
+ed_cache_place(ed_http_request_t *r, ed_http_cache_req_t *c,
                const char *tmp, const uint8_t *hash)
 {
     size_t   dirs[3];
@@ -760,7 +760,7 @@ ed_cache_place(ed_http_request_t *r, ed_http_proxy_cache_t *c,
 /* Writes the Vary marker of the key (its names) unless the one found
  * holds them already. */
 static void
-ed_cache_marker(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_cache_marker(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     ed_http_cache_hdr_t hdr;
     ed_str_t            none = ed_null_string;
@@ -804,7 +804,7 @@ ed_cache_marker(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 /* Puts the temp file in place as the entry; the index counts it and
  * evicts over max_size. */
 static void
-ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_cache_commit(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
     struct stat st;
@@ -854,7 +854,7 @@ ed_cache_commit(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 }
 
 void
-ed_http_proxy_cache_done(ed_http_request_t *r, ed_http_proxy_cache_t *c)
+ed_http_cache_done(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
     int err;
 
@@ -877,10 +877,10 @@ ed_http_proxy_cache_done(ed_http_request_t *r, ed_http_proxy_cache_t *c)
 /* Revalidation. */
 
 int
-ed_http_proxy_cache_revalidated(ed_http_request_t *r,
-                                ed_http_proxy_conf_t *pcf,
-                                ed_http_proxy_cache_t *c,
-                                const ed_http_resp_head_t *h)
+ed_http_cache_revalidated(ed_http_request_t *r,
+                          const ed_http_cache_loc_t *conf,
+                          ed_http_cache_req_t       *c,
+                          const ed_http_resp_head_t *h)
 {
     ed_http_cache_verdict_t v;
     ed_http_cache_rules_t   rules;
@@ -929,9 +929,9 @@ ed_http_proxy_cache_revalidated(ed_http_request_t *r,
             all[n++] = h->headers[i];
         }
     }
-    rules.valid = pcf->cache_valid ? pcf->cache_valid->elts : NULL;
-    rules.nvalid = pcf->cache_valid ? pcf->cache_valid->nelts : 0;
-    rules.ignore = pcf->cache_ignore;
+    rules.valid = conf->cache_valid ? conf->cache_valid->elts : NULL;
+    rules.nvalid = conf->cache_valid ? conf->cache_valid->nelts : 0;
+    rules.ignore = conf->cache_ignore;
     rules.authorization = false;
     rules.now = ed_time_sec;
     ed_http_cache_decide(r->pool, &rules, c->hdr.status, all, n, &v);
