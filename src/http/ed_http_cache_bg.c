@@ -429,6 +429,7 @@ ed_pc_background(ed_http_request_t *r, ed_http_cache_req_t *c,
         bc->fwd = c->fwd;
         bc->status = c->status;
         bc->uses = c->uses;
+        bc->igen = c->igen;
         memcpy(bc->hash, c->hash, ED_CACHE_HASH_LEN);
         bc->stale = c->stale;
         bc->revalidating = c->revalidating;

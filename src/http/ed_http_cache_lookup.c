@@ -583,6 +583,7 @@ ed_pc_find(ed_http_request_t *r, ed_http_cache_req_t *c)
     }
     memcpy(c->hash, c->main_hash, ED_CACHE_HASH_LEN);
     /* The entry checked by an earlier request, when still the key's. */
+    c->igen = gen;
     if (ed_pc_hit_find(c, gen) == ED_OK) {
         return ED_OK;
     }
@@ -596,6 +597,9 @@ ed_pc_find(ed_http_request_t *r, ed_http_cache_req_t *c)
         ed_pc_known(r, c, c->main_hash);
     }
     if (!(c->hdr.flags & ED_CACHE_F_VARY)) {
+        if (gen == 0) {
+            c->igen = ed_http_cache_index_gen(c->cache->zone, c->main_hash);
+        }
         ed_pc_hit_keep(r, c, gen);
         return ED_OK;
     }

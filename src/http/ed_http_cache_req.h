@@ -113,6 +113,10 @@ typedef struct {
                                        * out */
     ed_str_t             variant;     /* the request's values for them */
     uint32_t             uses;        /* of the key, min_uses */
+    uint32_t             igen;        /* the index's generation of the
+                                       * entry looked up (not a Vary
+                                       * marker's): a 304 updates that
+                                       * entry only */
     /* The entry found (stale, being revalidated), or served: from its
      * descriptor fd, or from file, held in the open-file cache with hit,
      * the worker's checked copy of its head (ed_http_cache_hit.c). */

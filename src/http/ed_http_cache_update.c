@@ -96,6 +96,15 @@ ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
         unlink(tmp);
         return ED_DECLINED;
     }
+    if (c->igen != 0
+        && ed_http_cache_index_gen(c->cache->zone, c->main_hash) != c->igen)
+    {
+        /* Another response was stored for the key since the lookup
+         * (a bypass, another worker): the 304 answered for the older
+         * one, which is not put back. */
+        unlink(tmp);
+        return ED_DECLINED;
+    }
     if (rename(tmp, path) != 0) {
         /* The directories went with the entry (removed meanwhile): it
          * is not put back. */

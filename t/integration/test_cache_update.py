@@ -6,6 +6,7 @@ Set-Cookie never change the entry. Every origin counts its requests."""
 
 import glob
 import os
+import threading
 import time
 
 from proxy_backend import Backend, response
@@ -182,3 +183,44 @@ def test_304_for_a_big_entry(eddy):
         assert r.header("X-Cache") == "HIT" and r.body == big
         assert r.header("X-Version") == "2"
         assert len(b.requests) == 2
+
+
+def test_304_after_a_newer_store_does_not_put_the_old_body_back(eddy):
+    """A revalidation whose 304 comes after another request stored a new
+    response for the key (a cache_bypass request here) leaves the new
+    entry in place: the 304 refreshes only the response it answered."""
+    state = {"v": 1}
+
+    def handler(req, conn):
+        if req.header("If-None-Match"):
+            time.sleep(1.0)
+            return response(304, b"", [("Cache-Control", "max-age=60"),
+                                       ("ETag", '"v1"')], length=False)
+        v = state["v"]
+        return response(200, b"body-v%d" % v,
+                        [("Cache-Control", "max-age=%d" % (1 if v == 1
+                                                           else 60)),
+                         ("ETag", '"v%d"' % v)])
+
+    with Backend(handler) as b:
+        e = start(eddy, b, proxy=", cache_bypass: [$http_x_nocache]")
+        assert e.get("/r").body == b"body-v1"
+        time.sleep(2.2)
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", e.get("/r")))
+        t.start()
+        time.sleep(0.3)
+        state["v"] = 2
+        r = e.get("/r", headers={"X-Nocache": "1"})
+        assert r.body == b"body-v2"
+        t.join(10)
+        # The revalidating client gets a whole, consistent response:
+        # the one its 304 refreshed, or the newer one now stored.
+        got = out["r"]
+        assert got.status == 200, got.status
+        assert got.body in (b"body-v1", b"body-v2")
+        assert got.header("ETag") == '"%s"' % got.body.decode()[5:], \
+            (got.headers, got.body)
+        r = e.get("/r")
+        assert r.header("X-Cache") == "HIT"
+        assert r.body == b"body-v2"
