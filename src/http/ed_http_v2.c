@@ -414,6 +414,10 @@ ed_v2_on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code,
         return 0;
     }
     nghttp2_session_set_stream_user_data(sess, id, NULL);
+    if (st->c->hd_st == st) {
+        st->c->hd_st = NULL;
+        st->c->hd_id = 0;
+    }
     st->closed = 1;
     if (st->r != NULL && !st->started) {
         /* Reset before its handler ran: let go at once, so that a
@@ -677,7 +681,8 @@ ed_v2_init(void)
         cb, ed_v2_on_stream_close);
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cb, ed_http_v2_on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, ed_http_v2_on_header);
+    nghttp2_session_callbacks_set_on_header_callback2(cb,
+                                                      ed_http_v2_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
         cb, ed_http_v2_on_data);
     nghttp2_session_callbacks_set_send_data_callback(cb,

@@ -901,6 +901,10 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
         ed_http_pool_put(st->pool);
     }
     free(st->trailers);
+    if (st->c->hd_st == st) {
+        st->c->hd_st = NULL;
+        st->c->hd_id = 0;
+    }
     ed_http_v2_release(st);
 }
 
