@@ -445,14 +445,15 @@ ed_http_check_path(const u_char *p, const u_char *end, const u_char **q)
 int
 ed_http_field_ok(const ed_str_t *s, uint8_t c)
 {
-    size_t i;
+    const u_char *p = (const u_char *)s->data;
+    size_t        i, n = s->len;
 
     if (c == ED_HTTP_C_VALUE) {
         /* Every response header's value passes here: a word a step. */
-        return ed_http_value_len(s->data, s->len) == s->len;
+        return ed_http_value_len(s->data, n) == n;
     }
-    for (i = 0; i < s->len; i++) {
-        if (!(ed_http_char[(uint8_t)s->data[i]] & c)) {
+    for (i = 0; i < n; i++) {
+        if (!(ed_http_char[p[i]] & c)) {
             return 0;
         }
     }

@@ -338,7 +338,9 @@ ed_v2_on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame,
 
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-        st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+        st = c->hd_id == frame->hd.stream_id
+             ? c->hd_st
+             : nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
         if (st != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
             ed_http_v2_headers_end(st, end);
         }

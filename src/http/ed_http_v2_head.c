@@ -161,8 +161,8 @@ ed_v2_value_check(const uint8_t *v, size_t len)
 #define ed_v2_value_ok(v, len) (ed_v2_value_check(v, len) >= 0)
 
 /* A pseudo-header: stored once, before any regular field; a value
- * from HPACK's static table (stat: GET, POST, http, https, /) is not
- * copied. */
+ * from HPACK's static table (stat: GET, POST, http, https, /), valid
+ * as it is, is neither checked nor copied. */
 static void
 ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
              const uint8_t *value, size_t vlen, bool stat)
@@ -176,19 +176,28 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
                         (const char *)name, nlen);
         return;
     }
-    if (ed_v2_is(name, nlen, ":method")) {
-        slot = &st->method;
-    } else if (ed_v2_is(name, nlen, ":scheme")) {
-        slot = &st->scheme;
-    } else if (ed_v2_is(name, nlen, ":path")) {
-        slot = &st->path;
-    } else if (ed_v2_is(name, nlen, ":authority")) {
-        slot = &st->authority;
-    } else if (ed_v2_is(name, nlen, ":protocol")
-               && st->c->conf->enable_connect_protocol)
-    {
-        slot = &st->protocol;
-    } else {
+    /* One compare each: the length and a byte tell them apart. */
+    slot = NULL;
+    switch (nlen) {
+    case 5:
+        slot = ed_v2_is(name, nlen, ":path") ? &st->path : NULL;
+        break;
+    case 7:
+        slot = name[1] == 'm' ? (ed_v2_is(name, nlen, ":method")
+                                 ? &st->method : NULL)
+                              : (ed_v2_is(name, nlen, ":scheme")
+                                 ? &st->scheme : NULL);
+        break;
+    case 9:
+        slot = ed_v2_is(name, nlen, ":protocol")
+                       && st->c->conf->enable_connect_protocol
+               ? &st->protocol : NULL;
+        break;
+    case 10:
+        slot = ed_v2_is(name, nlen, ":authority") ? &st->authority : NULL;
+        break;
+    }
+    if (slot == NULL) {
         ed_http_v2_malformed(st, "client sent invalid pseudo-header \"%s\" in "
                         "HTTP/2 request", (const char *)name, nlen);
         return;
@@ -198,7 +207,7 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
                         "HTTP/2 request", (const char *)name, nlen);
         return;
     }
-    if (!ed_v2_value_ok(value, vlen)) {
+    if (!stat && !ed_v2_value_ok(value, vlen)) {
         ed_http_v2_malformed(st, "client sent invalid header \"%s\" in HTTP/2 "
                         "request", (const char *)name, nlen);
         return;
@@ -330,7 +339,8 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
                      nghttp2_rcbuf_is_static(vbuf));
         return 0;
     }
-    vc = ed_v2_value_check(value, vlen);
+    /* HPACK's static values are all valid ("gzip, deflate", ...). */
+    vc = nghttp2_rcbuf_is_static(vbuf) ? 0 : ed_v2_value_check(value, vlen);
     if (!ed_v2_name_ok(name, nlen) || vc < 0
         || ed_v2_is(name, nlen, "connection")
         || ed_v2_is(name, nlen, "keep-alive")
