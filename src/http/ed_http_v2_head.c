@@ -300,7 +300,8 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     const uint8_t     *name, *value;
     size_t             nlen, vlen, max, n;
     nghttp2_vec        vec;
-    char              *p, *nm;
+    char              *p, *nm, *vl;
+    bool               snm, svl;
     int                vc;
 
     ed_unused(flags);
@@ -339,9 +340,12 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
                      nghttp2_rcbuf_is_static(vbuf));
         return 0;
     }
-    /* HPACK's static values are all valid ("gzip, deflate", ...). */
-    vc = nghttp2_rcbuf_is_static(vbuf) ? 0 : ed_v2_value_check(value, vlen);
-    if (!ed_v2_name_ok(name, nlen) || vc < 0
+    /* HPACK's static names and values are all valid (lower-case
+     * tokens; "gzip, deflate", ...). */
+    snm = nghttp2_rcbuf_is_static(nbuf);
+    svl = nghttp2_rcbuf_is_static(vbuf);
+    vc = svl ? 0 : ed_v2_value_check(value, vlen);
+    if ((!snm && !ed_v2_name_ok(name, nlen)) || vc < 0
         || ed_v2_is(name, nlen, "connection")
         || ed_v2_is(name, nlen, "keep-alive")
         || ed_v2_is(name, nlen, "proxy-connection")
@@ -413,21 +417,24 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
         st->too_large = 1;
         return 0;
     }
-    /* A name from HPACK's static table stays where it is; the rest is
-     * copied, in one piece, as nghttp2 lets go of it. */
-    p = ed_pnalloc(r->pool,
-                   (nghttp2_rcbuf_is_static(nbuf) ? 0 : nlen) + vlen);
-    if (p == NULL) {
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* A name or value from HPACK's static table stays where it is; the
+     * rest is copied, in one piece, as nghttp2 lets go of it. */
+    nm = (char *)name;
+    vl = (char *)value;
+    if (!snm || !svl) {
+        p = ed_pnalloc(r->pool, (snm ? 0 : nlen) + (svl ? 0 : vlen));
+        if (p == NULL) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        if (!snm) {
+            nm = p;
+            p = ed_cpymem(p, name, nlen);
+        }
+        if (!svl) {
+            vl = memcpy(p, value, vlen);
+        }
     }
-    if (nghttp2_rcbuf_is_static(nbuf)) {
-        nm = (char *)name;
-    } else {
-        nm = p;
-        p = ed_cpymem(p, name, nlen);
-    }
-    memcpy(p, value, vlen);
-    if (ed_v2_keep(st, nm, nlen, p, vlen) != ED_OK) {
+    if (ed_v2_keep(st, nm, nlen, vl, vlen) != ED_OK) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     st->ctl |= vc;
