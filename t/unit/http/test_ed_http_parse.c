@@ -612,7 +612,8 @@ head_steps_case(const parse_case_t *c)
     eol = c->len ? memmem(p, c->len, "\r\n", 2) : NULL;
     sp1 = eol ? memchr(p, ' ', (size_t)(eol - p)) : NULL;
     sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (sp2 == NULL || *p == '\n' || eol - sp2 != 9 || memcmp(sp2, " HTTP/1.", 8) != 0
+    if (sp2 == NULL || *p == '\n' || eol - sp2 != 9
+        || memcmp(sp2, " HTTP/1.", 8) != 0
         || (sp2[8] != '0' && sp2[8] != '1') || c->len < 2
         || memcmp(end - 2, "\r\n", 2) != 0)
     {
