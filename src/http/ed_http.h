@@ -214,7 +214,8 @@ typedef struct {
     ed_str_t value;
     /* Written by eddy itself from what it knows to be valid (a literal
      * name; a date, an etag, a literal value): the check of every head
-     * passes it by (ed_http_add_checked_header). */
+     * passes it by (ed_http_add_checked_header). A filter that rewrites
+     * such a value keeps it valid (gzip's weak "W/" etag). */
     unsigned checked:1;
 } ed_http_out_header_t;
 
