@@ -689,6 +689,12 @@ ed_v2_fill(ed_v2_stream_t *st, const ed_str_t *target, size_t line,
     h->line_len = line;
     rc = ed_http_head_request(h, buf, st->method.len,
                               buf + st->method.len + 1, target->len);
+    if (rc != ED_OK && h->method.data == NULL) {
+        /* No request line by HTTP/1.1's grammar (a method that is no
+         * token): none for $request either, as on HTTP/1.1. */
+        h->line = NULL;
+        h->line_len = 0;
+    }
     for (; rc == ED_OK && f < end; f++) {
         if (st->ctl
             && ed_http_value_len(f->value.data, f->value.len) != f->value.len)

@@ -267,7 +267,8 @@ def test_head_counted_as_its_http1_text(srv):
 def test_head_bytes_http1_refuses_are_400(srv):
     """A value HTTP/2 allows with a CTL or DEL in it (no field line of
     HTTP/1.1 may hold one), a method that is no token: 400 on the
-    stream, as HTTP/1.1 answers; $request says HTTP/2.0."""
+    stream, as HTTP/1.1 answers; $request says HTTP/2.0 (empty without
+    a valid request line, as on HTTP/1.1)."""
     c = H2(srv.port)
     st = c.get("/ctl", headers=[("x", "a\x01b")])
     assert st.status == 400 and st.reset is None
@@ -280,6 +281,8 @@ def test_head_bytes_http1_refuses_are_400(srv):
     c.close()
     log = log_lines(srv, "access.log", 4).splitlines()
     assert log[:2] == ["400 GET /ctl HTTP/2.0", "400 GET /del HTTP/2.0"]
+    # No request line by HTTP/1.1's grammar: none logged, as there.
+    assert log[2] == "400 "
     assert log[3] == "200 GET /ok HTTP/2.0"
 
 
