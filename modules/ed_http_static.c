@@ -213,6 +213,12 @@ ed_http_static_map(ed_http_request_t *r, const ed_http_static_conf_t *scf,
 #define ed_static_header(r, name, v)                                         \
     ed_http_add_header(r, name, sizeof(name) - 1, (v)->data, (v)->len)
 
+/* The same for a value eddy made (an etag, a date, a literal): the check
+ * of the head passes it by. */
+#define ed_static_own_header(r, name, v)                                     \
+    ed_http_add_checked_header(r, name, sizeof(name) - 1, (v)->data,        \
+                               (v)->len)
+
 /* 301 to the directory's URI with a slash (and the query). Returns ED_OK,
  * ED_ERROR or 500. */
 static int
@@ -347,14 +353,14 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
             return 412;
         }
     }
-    if ((etag && ed_static_header(r, "ETag", etag) != ED_OK)
+    if ((etag && ed_static_own_header(r, "ETag", etag) != ED_OK)
         || (mtime >= 0
-            && ed_static_header(r, "Last-Modified", &f->last_modified)
+            && ed_static_own_header(r, "Last-Modified", &f->last_modified)
                    != ED_OK)
         || ed_http_static_expires(r, scf, type, rc == 304 ? 304 : 200)
                != ED_OK
         || (scf->precompressed && scf->precompressed->nelts
-            && ed_static_header(r, "Vary", &vary) != ED_OK))
+            && ed_static_own_header(r, "Vary", &vary) != ED_OK))
     {
         return 500;
     }
@@ -363,10 +369,10 @@ ed_static_send_file(ed_http_request_t *r, ed_http_static_conf_t *scf,
                    ? ED_OK
                    : ED_ERROR;
     }
-    if ((scf->ranges && ed_static_header(r, "Accept-Ranges", &bytes)
+    if ((scf->ranges && ed_static_own_header(r, "Accept-Ranges", &bytes)
                             != ED_OK)
         || (enc
-            && ed_static_header(r, "Content-Encoding",
+            && ed_static_own_header(r, "Content-Encoding",
                                 enc == ED_STATIC_ENC_BR ? &br : &gzip)
                    != ED_OK))
     {

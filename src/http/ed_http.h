@@ -212,6 +212,11 @@ typedef struct {
 typedef struct {
     ed_str_t name;
     ed_str_t value;
+    /* Written by eddy itself from what it knows to be valid (a literal
+     * name; a date, an etag, a literal value): the check of every head
+     * passes it by (ed_http_add_checked_header). A filter that rewrites
+     * such a value keeps it valid (gzip's weak "W/" etag). */
+    unsigned checked:1;
 } ed_http_out_header_t;
 
 /* The HTTP connection: one per accepted socket, idle ones by the
@@ -483,6 +488,11 @@ int ed_http_access_add(ed_conf_t *cf, ed_http_location_t *loc,
  * written (ed_http_response.c). ED_OK or ED_ERROR. */
 int ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
                        const char *value, size_t vlen);
+/* The same for a header eddy made from what it knows to be valid: a
+ * token name, a value of visible bytes and spaces (no Location, which is
+ * always %-encoded), that the check need not go through again. */
+int ed_http_add_checked_header(ed_http_request_t *r, const char *name,
+                               size_t nlen, const char *value, size_t vlen);
 /* Ends the request: rc is ED_OK after a handler gave its whole response
  * (core then ends the body and waits for file ranges to be written), a
  * status to answer with an error response, ED_ERROR to close at once, or

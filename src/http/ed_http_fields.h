@@ -297,6 +297,48 @@ int ed_http_transfer_encoding(ed_http_framing_t *f, const char *v,
  * chunked (once), or 501 for an unknown coding. */
 int ed_http_framing_verdict(const ed_http_framing_t *f, int version);
 
+/*
+ * A request head filled field by field, as the HTTP/1 parser does and
+ * as HTTP/2 does from its decoded fields, with one set of rules for
+ * both: ed_http_head_begin, ed_http_head_request (the method and the
+ * target), ed_http_head_field for each field in order, then
+ * ed_http_head_verdict. The strings stay where the caller has them.
+ */
+typedef struct {
+    ed_http_framing_t framing;  /* Content-Length, Transfer-Encoding */
+    unsigned          hosts;    /* Host fields seen */
+    size_t            max;      /* room in h->fields: max_headers */
+} ed_http_head_state_t;
+
+/* Clears h (no Content-Length) with hdrs[0..max_headers) for its
+ * fields. */
+void ed_http_head_begin(ed_http_req_head_t *h, ed_http_head_state_t *st,
+                        ed_http_header_t *hdrs, size_t max_headers);
+
+/* The method (a token) and the request-target (visible bytes), which
+ * is split into its form (origin, absolute, asterisk for OPTIONS,
+ * authority for CONNECT) and checked. The version is the caller's to
+ * set (h->version: 10 or 11, whose rules apply). ED_OK or 400. */
+int ed_http_head_request(ed_http_req_head_t *h, const char *method,
+                         size_t mlen, const char *target, size_t tlen);
+
+/* One field (a token name; the value trimmed, of ED_HTTP_C_VALUE bytes
+ * only: the caller's check, ed_http_value_len, as it may have made it
+ * while reading them): kept in h->fields (431 past max_headers), counted in
+ * h->underscores when its name holds '_', and interpreted: Host (one,
+ * a valid uri-host), Expect, Connection, Content-Length,
+ * Transfer-Encoding. ED_OK or an HTTP status (400, 431). */
+int ed_http_head_field(ed_http_req_head_t *h, ed_http_head_state_t *st,
+                       const char *name, size_t nlen, const char *v,
+                       size_t vlen);
+
+/* The checks of the whole head once its fields are in: Host in
+ * HTTP/1.1, the framing verdict (ed_http_framing_verdict); sets
+ * h->host for an absolute or authority-form target, h->chunked.
+ * ED_OK, 400 or 501. */
+int ed_http_head_verdict(ed_http_req_head_t *h,
+                         const ed_http_head_state_t *st);
+
 /* Connection options that the servers act on. */
 #define ED_HTTP_CONN_CLOSE     0x01
 #define ED_HTTP_CONN_KEEPALIVE 0x02

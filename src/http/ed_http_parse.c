@@ -47,21 +47,9 @@ const uint8_t ed_http_char[256] = {
 
 #define ed_http_is(c, cls) (ed_http_char[(u_char)(c)] & (cls))
 
-/*
- * SWAR tests on 8 bytes at a time (Bit Twiddling Hacks): whether a word
- * holds a byte below n (n <= 128; bytes >= 0x80 never count), or a given
- * byte. Both answers are exact for the word as a whole.
- */
-#define ED_SWAR_ONES  0x0101010101010101ULL
-#define ED_SWAR_HIGHS 0x8080808080808080ULL
-#define ed_swar_less(w, n) (((w) - ED_SWAR_ONES * (n)) & ~(w) & ED_SWAR_HIGHS)
-#define ed_swar_has(w, b) ed_swar_less((w) ^ (ED_SWAR_ONES * (b)), 1)
-
-/* Per-call bookkeeping for the fields that are checked across lines. */
-typedef struct {
-    ed_http_framing_t framing;  /* Content-Length, Transfer-Encoding */
-    unsigned          hosts;    /* Host fields seen */
-} ed_http_parse_state_t;
+/* The steps of a head shared with the HTTP/2 fill (ed_http_head_*),
+ * kept inline in the HTTP/1 parser's loop all the same. */
+#define ed_http_hot static inline __attribute__((always_inline))
 
 /* Path of an absolute-form target that has none ("http://a?b"). */
 static char ed_http_slash[] = "/";
@@ -225,7 +213,7 @@ ed_http_parse_field(const char *p, const char *end, ed_http_header_t *hd)
 }
 
 /* Maps a method name (case-sensitive) to ED_HTTP_*; ED_HTTP_UNKNOWN. */
-static int
+ed_http_hot int
 ed_http_method_id(const u_char *m, size_t len)
 {
     switch (len) {
@@ -353,15 +341,33 @@ ed_http_expect(ed_http_req_head_t *h, const u_char *v, const u_char *end)
 }
 
 /*
- * Interprets one field whose name is [name, name + nlen) and value
- * [v, vend). ed_http_field_id dispatches on the length first, so the
- * common fields cost one switch. Returns ED_OK or an HTTP status.
+ * Keeps one field whose name is [name, name + nlen) and value [v, vend)
+ * in h->fields (431 once st->max are kept), counts it when its name
+ * holds '_', and interprets it. ed_http_field_id dispatches on the
+ * length first, so the common fields cost one switch. Returns ED_OK or
+ * an HTTP status. Inline here for the HTTP/1 parser's loop; other heads
+ * (HTTP/2) have ed_http_head_field.
  */
-static int
-ed_http_field(ed_http_req_head_t *h, ed_http_parse_state_t *st,
+ed_http_hot int
+ed_http_field(ed_http_req_head_t *h, ed_http_head_state_t *st,
               const u_char *name, size_t nlen, const u_char *v,
               const u_char *vend)
 {
+    ed_http_header_t *hd;
+
+    if (h->nheaders == st->max) {
+        return 431;
+    }
+    hd = &h->fields[h->nheaders++];
+    h->nfields = h->nheaders;
+    hd->name.data = (char *)name;
+    hd->name.len = nlen;
+    hd->value.data = (char *)v;
+    hd->value.len = (size_t)(vend - v);
+    if (memchr(name, '_', nlen) != NULL) {
+        h->underscores++;
+    }
+
     switch (ed_http_field_id((const char *)name, nlen)) {
     case ED_HTTP_F_HOST:
         if (++st->hosts > 1
@@ -439,10 +445,15 @@ ed_http_check_path(const u_char *p, const u_char *end, const u_char **q)
 int
 ed_http_field_ok(const ed_str_t *s, uint8_t c)
 {
-    size_t i;
+    const u_char *p = (const u_char *)s->data;
+    size_t        i, n = s->len;
 
-    for (i = 0; i < s->len; i++) {
-        if (!(ed_http_char[(uint8_t)s->data[i]] & c)) {
+    if (c == ED_HTTP_C_VALUE) {
+        /* Every response header's value passes here: a word a step. */
+        return ed_http_value_len(s->data, n) == n;
+    }
+    for (i = 0; i < n; i++) {
+        if (!(ed_http_char[p[i]] & c)) {
             return 0;
         }
     }
@@ -463,7 +474,7 @@ ed_http_path_ok(const char *p, size_t len)
  * only) or authority-form (CONNECT only, and CONNECT only with it).
  * Returns ED_OK or 400.
  */
-static int
+ed_http_hot int
 ed_http_target(ed_http_req_head_t *h)
 {
     const u_char *t = (const u_char *)h->target.data;
@@ -531,6 +542,48 @@ ed_http_target(ed_http_req_head_t *h)
     return ED_OK;
 }
 
+/* Clears h for a head whose fields go to hdrs. */
+ed_http_hot void
+ed_http_begin(ed_http_req_head_t *h, ed_http_head_state_t *st,
+              ed_http_header_t *hdrs, size_t max_headers)
+{
+    memset(h, 0, sizeof(*h));
+    memset(st, 0, sizeof(*st));
+    st->max = max_headers;
+    h->content_length = -1;
+    h->headers = hdrs;
+    h->fields = hdrs;
+}
+
+/* The checks once every field is in. */
+ed_http_hot int
+ed_http_verdict(ed_http_req_head_t *h, const ed_http_head_state_t *st)
+{
+    int rc;
+
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (duplicates were refused
+     * field by field, for every version). */
+    if (h->version == 11 && st->hosts == 0) {
+        return 400;
+    }
+    if (h->absolute || h->method_id == ED_HTTP_CONNECT) {
+        h->host = h->authority;
+    }
+    if (h->version == 10) {
+        /* RFC 9110 10.1.1: a 100-continue from HTTP/1.0 is ignored. */
+        h->expect_continue = 0;
+    }
+
+    /* RFC 9112 6.1 and 6.3: no guessing between two framings, and
+     * HTTP/1.0 has no chunked coding to trust. */
+    rc = ed_http_framing_verdict(&st->framing, h->version);
+    if (rc != ED_OK) {
+        return rc;
+    }
+    h->chunked = st->framing.te;
+    return ED_OK;
+}
+
 /*
  * Parses the head in one pass. The last LF of buf bounds every scan: each
  * inner loop stops at a byte outside its class, and LF is outside all of
@@ -542,16 +595,11 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
                       ed_http_header_t *hdrs, size_t max_headers)
 {
     const u_char          *p, *end, *start, *name, *v, *vend;
-    ed_http_parse_state_t  st;
-    ed_http_header_t      *hd;
+    ed_http_head_state_t   st;
     size_t                 nlen;
     int                    major, minor, rc;
 
-    memset(h, 0, sizeof(*h));
-    memset(&st, 0, sizeof(st));
-    h->content_length = -1;
-    h->headers = hdrs;
-    h->fields = hdrs;
+    ed_http_begin(h, &st, hdrs, max_headers);
 
     if (len == 0) {
         return 400;
@@ -648,19 +696,6 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
         if (p == NULL) {
             return 400;
         }
-        if (h->nheaders == max_headers) {
-            return 431;
-        }
-        hd = &hdrs[h->nheaders++];
-        h->nfields = h->nheaders;
-        hd->name.data = (char *)name;
-        hd->name.len = nlen;
-        hd->value.data = (char *)v;
-        hd->value.len = (size_t)(vend - v);
-        if (memchr(name, '_', nlen) != NULL) {
-            h->underscores++;
-        }
-
         rc = ed_http_field(h, &st, name, nlen, v, vend);
         if (rc != ED_OK) {
             return rc;
@@ -668,29 +703,60 @@ ed_http_parse_request(const char *buf, size_t len, ed_http_req_head_t *h,
     }
     h->head_len = (size_t)(p - (const u_char *)buf);
 
-    /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (duplicates were refused
-     * above, for every version). */
-    if (h->version == 11 && st.hosts == 0) {
+    return ed_http_verdict(h, &st);
+}
+
+void
+ed_http_head_begin(ed_http_req_head_t *h, ed_http_head_state_t *st,
+                   ed_http_header_t *hdrs, size_t max_headers)
+{
+    ed_http_begin(h, st, hdrs, max_headers);
+}
+
+int
+ed_http_head_verdict(ed_http_req_head_t *h, const ed_http_head_state_t *st)
+{
+    return ed_http_verdict(h, st);
+}
+
+
+int
+ed_http_head_request(ed_http_req_head_t *h, const char *method, size_t mlen,
+                     const char *target, size_t tlen)
+{
+    size_t i;
+
+    /* As the request line's grammar: a token, then a target of visible
+     * bytes. */
+    if (mlen == 0 || tlen == 0) {
         return 400;
     }
-    if (h->absolute || h->method_id == ED_HTTP_CONNECT) {
-        h->host = h->authority;
+    for (i = 0; i < mlen; i++) {
+        if (!ed_http_is(method[i], ED_HTTP_C_TOKEN)) {
+            return 400;
+        }
     }
-    if (h->version == 10) {
-        /* RFC 9110 10.1.1: a 100-continue from HTTP/1.0 is ignored. */
-        h->expect_continue = 0;
+    for (i = 0; i < tlen; i++) {
+        if (!ed_http_is(target[i], ED_HTTP_C_TARGET)) {
+            return 400;
+        }
     }
-
-    /* RFC 9112 6.1 and 6.3: no guessing between two framings, and
-     * HTTP/1.0 has no chunked coding to trust. */
-    rc = ed_http_framing_verdict(&st.framing, h->version);
-    if (rc != ED_OK) {
-        return rc;
-    }
-    h->chunked = st.framing.te;
-
-    return ED_OK;
+    h->method.data = (char *)method;
+    h->method.len = mlen;
+    h->method_id = ed_http_method_id((const u_char *)method, mlen);
+    h->target.data = (char *)target;
+    h->target.len = tlen;
+    return ed_http_target(h);
 }
+
+int
+ed_http_head_field(ed_http_req_head_t *h, ed_http_head_state_t *st,
+                   const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    return ed_http_field(h, st, (const u_char *)name, nlen,
+                         (const u_char *)v, (const u_char *)v + vlen);
+}
+
 
 size_t
 ed_http_head_lines(const char *buf, size_t len, size_t max)

@@ -106,6 +106,49 @@ const char *ed_http_parse_field(const char *p, const char *end,
  * for a name (5.1: tchar). */
 int ed_http_field_ok(const ed_str_t *s, uint8_t c);
 
+/*
+ * SWAR tests on 8 bytes at a time (Bit Twiddling Hacks): whether a word
+ * holds a byte below n (n <= 128; bytes >= 0x80 never count), or a given
+ * byte. Both answers are exact for the word as a whole.
+ */
+#define ED_SWAR_ONES  0x0101010101010101ULL
+#define ED_SWAR_HIGHS 0x8080808080808080ULL
+#define ed_swar_less(w, n) (((w) - ED_SWAR_ONES * (n)) & ~(w) & ED_SWAR_HIGHS)
+#define ed_swar_has(w, b) ed_swar_less((w) ^ (ED_SWAR_ONES * (b)), 1)
+
+/* How many bytes of s[0..len) from its start a field value may hold
+ * (ED_HTTP_C_VALUE: no CTL but HTAB, no DEL): len when all of them.
+ * Words of bytes >= 0x20 and not DEL (all VALUE) go eight bytes a step,
+ * the tail as the last eight; from a word with another byte, byte by
+ * byte. Inline: values are short, a call would cost as much. */
+static inline size_t
+ed_http_value_len(const char *s, size_t len)
+{
+    const u_char *p = (const u_char *)s;
+    uint64_t      w;
+    size_t        i = 0;
+
+    if (len >= 8) {
+        for (; i + 8 <= len; i += 8) {
+            memcpy(&w, p + i, 8);
+            if (ed_swar_less(w, 0x20) | ed_swar_has(w, 0x7f)) {
+                goto bytes;
+            }
+        }
+        memcpy(&w, p + len - 8, 8);
+        if (!(ed_swar_less(w, 0x20) | ed_swar_has(w, 0x7f))) {
+            return len;
+        }
+    }
+bytes:
+    for (; i < len; i++) {
+        if (!(ed_http_char[p[i]] & ED_HTTP_C_VALUE)) {
+            return i;
+        }
+    }
+    return len;
+}
+
 /* Whether p[0..len) is a path a request target may hold (RFC 3986:
  * pchar and '/', '%' only before two hex digits; no query, no '#'). */
 int ed_http_path_ok(const char *p, size_t len);

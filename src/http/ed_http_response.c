@@ -91,6 +91,24 @@ ed_http_add_header(ed_http_request_t *r, const char *name, size_t nlen,
     return ED_OK;
 }
 
+int
+ed_http_add_checked_header(ed_http_request_t *r, const char *name,
+                           size_t nlen, const char *value, size_t vlen)
+{
+    ed_http_out_header_t *h;
+
+    h = ed_array_push(&r->headers_out);
+    if (h == NULL) {
+        return ED_ERROR;
+    }
+    h->name.data = (char *)name;
+    h->name.len = nlen;
+    h->value.data = (char *)value;
+    h->value.len = vlen;
+    h->checked = 1;
+    return ED_OK;
+}
+
 /* A URI has no CTL, SP or DEL at all: Location gets those bytes
  * %-encoded, whatever else it holds. */
 static bool
@@ -146,6 +164,10 @@ ed_http_check_headers(ed_http_request_t *r)
     size_t                i, n = 0;
 
     for (i = 0; i < r->headers_out.nelts; i++) {
+        if (h[i].checked) {
+            h[n++] = h[i];
+            continue;
+        }
         if (h[i].name.len && ed_http_field_ok(&h[i].name, ED_HTTP_C_TOKEN)) {
             if (ed_str_caseeq(&h[i].name, "Location")) {
                 if (ed_http_location_encode(r, &h[i].value) != ED_OK) {

@@ -338,7 +338,9 @@ ed_v2_on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame,
 
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-        st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+        st = c->hd_id == frame->hd.stream_id
+             ? c->hd_st
+             : nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
         if (st != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
             ed_http_v2_headers_end(st, end);
         }
@@ -414,6 +416,10 @@ ed_v2_on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code,
         return 0;
     }
     nghttp2_session_set_stream_user_data(sess, id, NULL);
+    if (st->c->hd_st == st) {
+        st->c->hd_st = NULL;
+        st->c->hd_id = 0;
+    }
     st->closed = 1;
     if (st->r != NULL && !st->started) {
         /* Reset before its handler ran: let go at once, so that a
@@ -677,7 +683,8 @@ ed_v2_init(void)
         cb, ed_v2_on_stream_close);
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cb, ed_http_v2_on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, ed_http_v2_on_header);
+    nghttp2_session_callbacks_set_on_header_callback2(cb,
+                                                      ed_http_v2_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
         cb, ed_http_v2_on_data);
     nghttp2_session_callbacks_set_send_data_callback(cb,

@@ -65,8 +65,13 @@ struct ed_v2_stream_s {
 
     /* The head as it arrives. */
     ed_str_t            method, scheme, path, authority, protocol;
-    char               *fields;    /* "name: value\r\n"... */
-    size_t              flen, fsize;
+    /* The regular fields kept, from hdrs[1] (hdrs[0] is the room for
+     * the Host that :authority stands for): the request head's own
+     * array once the request starts. */
+    ed_http_header_t   *hdrs;
+    unsigned            nhdrs;     /* used, hdrs[0] included */
+    unsigned            hcap;
+    size_t              flen;      /* their "name: value\r\n" bytes */
     size_t              text;      /* the head as HTTP/1.1 text */
     unsigned            nfields;
     ed_str_t            cookie;
@@ -101,6 +106,8 @@ struct ed_v2_stream_s {
     unsigned            cl_seen:1;
     unsigned            too_large:1;    /* over max_header_size or
                                          * max_headers: 431 */
+    unsigned            ctl:1;          /* a kept value holds a CTL or
+                                         * DEL: 400, as in HTTP/1.1 */
     unsigned            window_wait:1;  /* DATA waits for window */
     unsigned            headers_done:1; /* END_HEADERS seen */
     unsigned            start_due:1;
@@ -140,6 +147,10 @@ struct ed_v2_conn_s {
     ed_v2_stream_t          *streams;   /* every stream of ours */
     ed_v2_stream_t          *pending, *pending_last;
     ed_v2_stream_t          *zombies;   /* ended, file bytes queued */
+    /* The stream whose header block is being read (its fields come
+     * one callback each: no lookup in nghttp2's map for every one). */
+    ed_v2_stream_t          *hd_st;
+    int32_t                  hd_id;
     unsigned                 nstreams;  /* requests holding resources */
     unsigned                 nrequests;
     int32_t                  last_id;   /* the last stream begun */
@@ -209,8 +220,7 @@ void ed_http_v2_arm(ed_v2_conn_t *c);
 int ed_http_v2_on_begin_headers(nghttp2_session *sess,
                                 const nghttp2_frame *frame, void *data);
 int ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
-                         const uint8_t *name, size_t namelen,
-                         const uint8_t *value, size_t valuelen,
+                         nghttp2_rcbuf *name, nghttp2_rcbuf *value,
                          uint8_t flags, void *data);
 int ed_http_v2_on_data(nghttp2_session *sess, uint8_t flags, int32_t id,
                        const uint8_t *data, size_t len, void *user);

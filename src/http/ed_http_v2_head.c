@@ -1,10 +1,11 @@
 /* HTTP/2 request heads: streams begin (refused over
  * max_concurrent_streams), their fields checked as they arrive and at
  * END_HEADERS (spec/http2.md, Malformed: eddy's own rules, nghttp2's
- * HTTP checks are off), then written out as the HTTP/1.1 text the
- * request core parses, so that both protocols give the same verdicts
- * and sizes; RFC 8441's extended CONNECT reads as the upgrade it stands
- * for. */
+ * HTTP checks are off), then the request head filled from them by the
+ * HTTP/1 parser's own field rules (ed_http_head_*), measured as the
+ * HTTP/1.1 text it stands for, so that both protocols give the same
+ * verdicts and sizes; RFC 8441's extended CONNECT reads as the upgrade
+ * it stands for. */
 #include "ed_http_v2.h"
 #include "ed_stats.h"
 #include "ed_tls.h"
@@ -101,6 +102,8 @@ ed_http_v2_on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame,
     c->control.tokens = ed_min(c->control.tokens + 4.0, max);
     ed_stats_v2(streams_active, 1);
     nghttp2_session_set_stream_user_data(sess, id, st);
+    c->hd_st = st;
+    c->hd_id = id;
     if (c->nrequests >= (unsigned)c->clcf->keepalive_requests) {
         /* keepalive_requests streams: the graceful GOAWAY, as on quit. */
         ed_http_v2_graceful(c);
@@ -129,29 +132,40 @@ ed_v2_name_ok(const uint8_t *name, size_t len)
     return true;
 }
 
-/* RFC 9113 8.2.1: no NUL, CR or LF; no leading or trailing SP/HTAB. */
-static bool
-ed_v2_value_ok(const uint8_t *v, size_t len)
+/* RFC 9113 8.2.1: no NUL, CR or LF; no leading or trailing SP/HTAB
+ * (else -1, malformed). 1 for a value HTTP/2 allows that holds another
+ * CTL or DEL, which no HTTP/1.1 field may (400 when kept); 0 for the
+ * rest. One pass, eight bytes a step while all is well. */
+static int
+ed_v2_value_check(const uint8_t *v, size_t len)
 {
     size_t i;
 
     if (len && (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' '
                 || v[len - 1] == '\t'))
     {
-        return false;
+        return -1;
     }
-    for (i = 0; i < len; i++) {
+    i = ed_http_value_len((const char *)v, len);
+    if (i == len) {
+        return 0;
+    }
+    for (; i < len; i++) {
         if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n') {
-            return false;
+            return -1;
         }
     }
-    return true;
+    return 1;
 }
 
-/* A pseudo-header: stored once, before any regular field. */
+#define ed_v2_value_ok(v, len) (ed_v2_value_check(v, len) >= 0)
+
+/* A pseudo-header: stored once, before any regular field; a value
+ * from HPACK's static table (stat: GET, POST, http, https, /), valid
+ * as it is, is neither checked nor copied. */
 static void
 ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
-             const uint8_t *value, size_t vlen)
+             const uint8_t *value, size_t vlen, bool stat)
 {
     ed_http_request_t *r = st->r;
     ed_str_t          *slot;
@@ -162,19 +176,28 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
                         (const char *)name, nlen);
         return;
     }
-    if (ed_v2_is(name, nlen, ":method")) {
-        slot = &st->method;
-    } else if (ed_v2_is(name, nlen, ":scheme")) {
-        slot = &st->scheme;
-    } else if (ed_v2_is(name, nlen, ":path")) {
-        slot = &st->path;
-    } else if (ed_v2_is(name, nlen, ":authority")) {
-        slot = &st->authority;
-    } else if (ed_v2_is(name, nlen, ":protocol")
-               && st->c->conf->enable_connect_protocol)
-    {
-        slot = &st->protocol;
-    } else {
+    /* One compare each: the length and a byte tell them apart. */
+    slot = NULL;
+    switch (nlen) {
+    case 5:
+        slot = ed_v2_is(name, nlen, ":path") ? &st->path : NULL;
+        break;
+    case 7:
+        slot = name[1] == 'm' ? (ed_v2_is(name, nlen, ":method")
+                                 ? &st->method : NULL)
+                              : (ed_v2_is(name, nlen, ":scheme")
+                                 ? &st->scheme : NULL);
+        break;
+    case 9:
+        slot = ed_v2_is(name, nlen, ":protocol")
+                       && st->c->conf->enable_connect_protocol
+               ? &st->protocol : NULL;
+        break;
+    case 10:
+        slot = ed_v2_is(name, nlen, ":authority") ? &st->authority : NULL;
+        break;
+    }
+    if (slot == NULL) {
         ed_http_v2_malformed(st, "client sent invalid pseudo-header \"%s\" in "
                         "HTTP/2 request", (const char *)name, nlen);
         return;
@@ -184,12 +207,13 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
                         "HTTP/2 request", (const char *)name, nlen);
         return;
     }
-    if (!ed_v2_value_ok(value, vlen)) {
+    if (!stat && !ed_v2_value_ok(value, vlen)) {
         ed_http_v2_malformed(st, "client sent invalid header \"%s\" in HTTP/2 "
                         "request", (const char *)name, nlen);
         return;
     }
-    slot->data = ed_pstrdup(r->pool, (const char *)value, vlen);
+    slot->data = stat ? (char *)value
+                      : ed_pstrdup(r->pool, (const char *)value, vlen);
     slot->len = vlen;
     st->text += vlen + 1;
 }
@@ -218,56 +242,82 @@ ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
     return 0;
 }
 
-/* Appends "name: value\r\n" to the fields kept for the head. */
+/* Room in st->hdrs for n more fields; hdrs[0] stays for the Host.
+ * ED_OK or ED_ERROR. */
+static int
+ed_v2_room(ed_v2_stream_t *st, unsigned n)
+{
+    ed_http_header_t *h;
+    unsigned          cap;
+
+    if (st->hdrs != NULL && st->nhdrs + n <= st->hcap) {
+        return ED_OK;
+    }
+    /* 16 fields hold most heads at once. */
+    cap = ed_max(st->hcap * 2, ed_max(st->nhdrs + n, 16));
+    h = ed_palloc(st->r->pool, cap * sizeof(ed_http_header_t));
+    if (h == NULL) {
+        return ED_ERROR;
+    }
+    if (st->nhdrs) {
+        memcpy(h, st->hdrs, st->nhdrs * sizeof(ed_http_header_t));
+    } else {
+        st->nhdrs = 1;
+    }
+    st->hdrs = h;
+    st->hcap = cap;
+    return ED_OK;
+}
+
+/* Keeps a field for the head (its strings stay where they are: the
+ * request's pool or static). ED_OK or ED_ERROR. */
 static int
 ed_v2_keep(ed_v2_stream_t *st, const char *name, size_t nlen,
            const char *value, size_t vlen)
 {
-    size_t  need = nlen + vlen + 4, size;
-    char   *p;
+    ed_http_header_t *h;
 
-    if (st->flen + need > st->fsize) {
-        size = ed_max(st->fsize * 2, st->flen + need + 256);
-        p = ed_pnalloc(st->r->pool, size);
-        if (p == NULL) {
-            return ED_ERROR;
-        }
-        if (st->flen) {
-            memcpy(p, st->fields, st->flen);
-        }
-        st->fields = p;
-        st->fsize = size;
+    if (ed_v2_room(st, 1) != ED_OK) {
+        return ED_ERROR;
     }
-    p = st->fields + st->flen;
-    memcpy(p, name, nlen);
-    p += nlen;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, value, vlen);
-    p += vlen;
-    *p++ = '\r';
-    *p++ = '\n';
-    st->flen += need;
+    h = &st->hdrs[st->nhdrs++];
+    h->name.data = (char *)name;
+    h->name.len = nlen;
+    h->value.data = (char *)value;
+    h->value.len = vlen;
+    st->flen += nlen + vlen + 4;
     return ED_OK;
 }
 
 int
 ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
-                     const uint8_t *name, size_t nlen, const uint8_t *value,
-                     size_t vlen, uint8_t flags, void *data)
+                     nghttp2_rcbuf *nbuf, nghttp2_rcbuf *vbuf, uint8_t flags,
+                     void *data)
 {
+    ed_v2_conn_t      *c = data;
     ed_v2_stream_t    *st;
     ed_http_request_t *r;
-    size_t             max, n;
-    char              *p;
+    const uint8_t     *name, *value;
+    size_t             nlen, vlen, max, n;
+    nghttp2_vec        vec;
+    char              *p, *nm, *vl;
+    bool               snm, svl;
+    int                vc;
 
     ed_unused(flags);
-    ed_unused(data);
-    st = nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
+    st = c->hd_id == frame->hd.stream_id
+         ? c->hd_st
+         : nghttp2_session_get_stream_user_data(sess, frame->hd.stream_id);
     if (st == NULL || st->r == NULL || st->malformed != NULL) {
         return 0;  /* decoded all the same: HPACK stays in step */
     }
     r = st->r;
+    vec = nghttp2_rcbuf_get_buf(nbuf);
+    name = vec.base;
+    nlen = vec.len;
+    vec = nghttp2_rcbuf_get_buf(vbuf);
+    value = vec.base;
+    vlen = vec.len;
     if (st->headers_done) {
         /* Trailers: regular fields only; kept for a body that goes on
          * chunked (the proxy), within max_header_size. */
@@ -286,10 +336,16 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
         return ed_v2_trailer_keep(r, name, nlen, value, vlen);
     }
     if (nlen && name[0] == ':') {
-        ed_v2_pseudo(st, name, nlen, value, vlen);
+        ed_v2_pseudo(st, name, nlen, value, vlen,
+                     nghttp2_rcbuf_is_static(vbuf));
         return 0;
     }
-    if (!ed_v2_name_ok(name, nlen) || !ed_v2_value_ok(value, vlen)
+    /* HPACK's static names and values are all valid (lower-case
+     * tokens; "gzip, deflate", ...). */
+    snm = nghttp2_rcbuf_is_static(nbuf);
+    svl = nghttp2_rcbuf_is_static(vbuf);
+    vc = svl ? 0 : ed_v2_value_check(value, vlen);
+    if ((!snm && !ed_v2_name_ok(name, nlen)) || vc < 0
         || ed_v2_is(name, nlen, "connection")
         || ed_v2_is(name, nlen, "keep-alive")
         || ed_v2_is(name, nlen, "proxy-connection")
@@ -352,6 +408,7 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
             st->nfields++;
         }
         st->cookie.data = p;
+        st->ctl |= vc;
         return 0;
     }
     st->text += nlen + vlen + 4;
@@ -360,11 +417,27 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
         st->too_large = 1;
         return 0;
     }
-    if (ed_v2_keep(st, (const char *)name, nlen, (const char *)value, vlen)
-        != ED_OK)
-    {
+    /* A name or value from HPACK's static table stays where it is; the
+     * rest is copied, in one piece, as nghttp2 lets go of it. */
+    nm = (char *)name;
+    vl = (char *)value;
+    if (!snm || !svl) {
+        p = ed_pnalloc(r->pool, (snm ? 0 : nlen) + (svl ? 0 : vlen));
+        if (p == NULL) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        if (!snm) {
+            nm = p;
+            p = ed_cpymem(p, name, nlen);
+        }
+        if (!svl) {
+            vl = memcpy(p, value, vlen);
+        }
+    }
+    if (ed_v2_keep(st, nm, nlen, vl, vlen) != ED_OK) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    st->ctl |= vc;
     st->nfields++;
     return 0;
 }
@@ -499,10 +572,14 @@ ed_v2_websocket_head(ed_v2_stream_t *st)
     static const char b64[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     unsigned char     key[18];
-    char              text[25];
+    char             *text;
     size_t            i;
 
     if (RAND_bytes(key, 16) != 1) {
+        return ED_ERROR;
+    }
+    text = ed_pnalloc(st->r->pool, 24);
+    if (text == NULL) {
         return ED_ERROR;
     }
     key[16] = key[17] = 0;
@@ -516,7 +593,6 @@ ed_v2_websocket_head(ed_v2_stream_t *st)
         text[4 * i + 3] = b64[v & 63];
     }
     text[22] = text[23] = '=';
-    text[24] = '\0';
     st->method.data = "GET";
     st->method.len = 3;
     if (ed_v2_keep(st, "connection", 10, "upgrade", 7) != ED_OK
@@ -552,17 +628,99 @@ ed_v2_websocket_line(ed_v2_stream_t *st, const ed_str_t *target)
     return ED_OK;
 }
 
-/* The request starts: the head as HTTP/1.1 text, parsed by the request
- * core's parser, then served. */
+/* The request line as the logs and $request show it ("GET /x
+ * HTTP/2.0\r\n", line bytes); method and target point into it. NULL
+ * when out of memory. */
+static char *
+ed_v2_line(ed_v2_stream_t *st, const ed_str_t *target, size_t line)
+{
+    char *buf, *p;
+
+    buf = ed_pnalloc(st->r->pool, line);
+    if (buf == NULL) {
+        return NULL;
+    }
+    p = ed_cpymem(buf, st->method.data, st->method.len);
+    *p++ = ' ';
+    p = ed_cpymem(p, target->data, target->len);
+    memcpy(p, " HTTP/2.0\r\n", 11);
+    return buf;
+}
+
+/* The request head from the decoded fields, in the order of the
+ * HTTP/1.1 head they stand for (Host from :authority, the fields, the
+ * cookie crumbs joined, a zero Content-Length), by the HTTP/1 parser's
+ * rules for each (ed_http_head_*), as that head would be judged.
+ * ED_OK or an HTTP status. */
+static int
+ed_v2_fill(ed_v2_stream_t *st, const ed_str_t *target, size_t line,
+           bool zero)
+{
+    ed_http_request_t    *r = st->r;
+    ed_http_req_head_t   *h = &r->head;
+    ed_http_head_state_t  hs;
+    ed_http_header_t     *f, *end;
+    char                 *buf;
+    int                   rc;
+
+    if ((st->cookie.len
+         && ed_v2_keep(st, "cookie", 6, st->cookie.data, st->cookie.len)
+                != ED_OK)
+        || (zero && ed_v2_keep(st, "content-length", 14, "0", 1) != ED_OK)
+        || ed_v2_room(st, 0) != ED_OK)
+    {
+        return 500;
+    }
+    f = st->hdrs + 1;
+    if (st->authority.data != NULL) {
+        f--;
+        ed_str_set(&f->name, "host");
+        f->value = st->authority;
+    }
+    end = st->hdrs + st->nhdrs;
+    buf = ed_v2_line(st, target, line);
+    if (buf == NULL) {
+        return 500;
+    }
+    /* The fields are judged in place: the array becomes the head's. */
+    ed_http_head_begin(h, &hs, f, (size_t)r->clcf->max_headers);
+    h->version = 11;
+    h->line = buf;
+    h->line_len = line;
+    rc = ed_http_head_request(h, buf, st->method.len,
+                              buf + st->method.len + 1, target->len);
+    if (rc != ED_OK && h->method.data == NULL) {
+        /* No request line by HTTP/1.1's grammar (a method that is no
+         * token): none for $request either, as on HTTP/1.1. */
+        h->line = NULL;
+        h->line_len = 0;
+    }
+    for (; rc == ED_OK && f < end; f++) {
+        if (st->ctl
+            && ed_http_value_len(f->value.data, f->value.len) != f->value.len)
+        {
+            rc = 400;
+            break;
+        }
+        rc = ed_http_head_field(h, &hs, f->name.data, f->name.len,
+                                f->value.data, f->value.len);
+    }
+    if (rc == ED_OK) {
+        rc = ed_http_head_verdict(h, &hs);
+    }
+    h->version = 20;
+    return rc;
+}
+
+/* The request starts: its head filled from the fields, then served. */
 void
 ed_http_v2_start_request(ed_v2_stream_t *st)
 {
     ed_http_request_t *r = st->r;
-    ed_http_header_t  *hdrs;
     ed_str_t          *target, host;
     SSL               *ssl;
-    size_t             len, line, nhdrs, max = r->clcf->max_header_size;
-    char              *buf, *p;
+    size_t             len, line, max = r->clcf->max_header_size;
+    char              *buf;
     bool               zero;
     int                rc;
 
@@ -586,12 +744,8 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
     if (line > max || st->too_large || len > max) {
         /* The head is measured as its HTTP/1.1 text: 414 when the
          * request line alone is over max_header_size. */
-        buf = ed_pnalloc(r->pool, line);
-        if (buf != NULL && line <= max) {
-            p = ed_cpymem(buf, st->method.data, st->method.len);
-            *p++ = ' ';
-            p = ed_cpymem(p, target->data, target->len);
-            memcpy(p, " HTTP/2.0\r\n", 11);
+        buf = line <= max ? ed_v2_line(st, target, line) : NULL;
+        if (buf != NULL) {
             r->head.method.data = buf;
             r->head.method.len = st->method.len;
             r->head.line = buf;
@@ -601,45 +755,8 @@ ed_http_v2_start_request(ed_v2_stream_t *st)
         ed_http_finalize(r, line > max ? 414 : 431);
         return;
     }
-    buf = ed_pnalloc(r->pool, len);
-    if (buf == NULL) {
-        ed_http_finalize(r, 500);
-        return;
-    }
-    p = ed_cpymem(buf, st->method.data, st->method.len);
-    *p++ = ' ';
-    p = ed_cpymem(p, target->data, target->len);
-    p = ed_cpymem(p, " HTTP/1.1\r\n", 11);
-    if (st->authority.data) {
-        p = ed_cpymem(p, "host: ", 6);
-        p = ed_cpymem(p, st->authority.data, st->authority.len);
-        p = ed_cpymem(p, "\r\n", 2);
-    }
-    if (st->flen) {
-        p = ed_cpymem(p, st->fields, st->flen);
-    }
-    if (st->cookie.len) {
-        p = ed_cpymem(p, "cookie: ", 8);
-        p = ed_cpymem(p, st->cookie.data, st->cookie.len);
-        p = ed_cpymem(p, "\r\n", 2);
-    }
-    if (zero) {
-        p = ed_cpymem(p, "content-length: 0\r\n", 19);
-    }
-    p = ed_cpymem(p, "\r\n", 2);
-    nhdrs = ed_http_head_lines(buf, (size_t)(p - buf),
-                               (size_t)r->clcf->max_headers);
-    hdrs = ed_palloc(r->pool, nhdrs * sizeof(ed_http_header_t));
-    if (hdrs == NULL) {
-        ed_http_finalize(r, 500);
-        return;
-    }
-    rc = ed_http_parse_request(buf, (size_t)(p - buf), &r->head, hdrs,
-                               nhdrs);
-    /* $request and the logs say what the client spoke. */
-    memcpy(buf + line - 5, "2.0", 3);
-    r->head.version = 20;
-    r->head.head_len = (size_t)(p - buf);
+    rc = ed_v2_fill(st, target, line, zero);
+    r->head.head_len = len;
     ed_http_underscores(r);
     if (rc == ED_OK && st->protocol.data != NULL
         && ed_v2_websocket_line(st, target) != ED_OK)

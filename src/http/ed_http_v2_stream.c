@@ -304,7 +304,9 @@ ed_v2_nv_lit(nghttp2_nv *nv, const char *n, size_t nl, const char *v,
 }
 
 /* The lower-case name of a field static handlers and the proxy add
- * most, as a literal (no copy made per response); NULL for the rest. */
+ * most, as a literal (no copy made per response); NULL for the rest.
+ * The spelling eddy's handlers write is compared first, a compare of a
+ * constant length that needs no call. */
 static const char *
 ed_v2_common_name(const char *n, size_t len)
 {
@@ -314,6 +316,22 @@ ed_v2_common_name(const char *n, size_t len)
         "content-encoding",
     };
     size_t i;
+
+    switch (len) {
+    case 4:
+        if (memcmp(n, "ETag", 4) == 0) {
+            return names[0];
+        }
+        break;
+    case 13:
+        if (memcmp(n, "Last-Modified", 13) == 0) {
+            return names[4];
+        }
+        if (memcmp(n, "Accept-Ranges", 13) == 0) {
+            return names[5];
+        }
+        break;
+    }
 
     switch (len) {
     case 4: i = (ed_tolower(n[0]) == 'e') ? 0 : 1; break;
@@ -901,6 +919,10 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
         ed_http_pool_put(st->pool);
     }
     free(st->trailers);
+    if (st->c->hd_st == st) {
+        st->c->hd_st = NULL;
+        st->c->hd_id = 0;
+    }
     ed_http_v2_release(st);
 }
 

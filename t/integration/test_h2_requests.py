@@ -229,3 +229,87 @@ def test_client_reset_logged_and_sibling_served(srv):
     f = raw.until(lambda f: isinstance(f, hf.DataFrame) and f.stream_id == 3)
     assert f is not None and f.data == b"ok localhost\n"
     raw.close()
+
+
+def test_head_counted_as_its_http1_text(srv):
+    """max_headers (10) counts the fields of the HTTP/1.1 head a request
+    stands for (the Host from :authority, the cookie crumbs as one), and
+    max_header_size (1k) measures its text: 414 for the request line
+    alone over it."""
+    c = H2(srv.port)
+    nine = [("x-%d" % i, "v") for i in range(9)]
+    host = [("host", "h.test")]
+    crumbs = [("cookie", "a=1"), ("cookie", "b=2")]
+    assert c.get("/", headers=nine).status == 200
+    assert c.get("/", headers=nine + [("x-9", "v")]).status == 431
+    assert c.get("/", pseudo=GET[:3], headers=host + nine).status == 200
+    assert c.get("/", pseudo=GET[:3],
+                 headers=host + nine + [("x-9", "v")]).status == 431
+    assert c.get("/", headers=nine[:8] + crumbs).status == 200
+    assert c.get("/", headers=nine + crumbs).status == 431
+    # "GET / HTTP/1.1\r\n" 16, "host: a.test\r\n" 14, "x-big: V\r\n"
+    # 9 + len(V), "\r\n" 2: 1024 bytes with 983.
+    big = [("x-big", "b" * 983)]
+    assert c.get("/", authority="a.test", headers=big).status == 200
+    big = [("x-big", "b" * 984)]
+    assert c.get("/", authority="a.test", headers=big).status == 431
+    # "GET /aaa... HTTP/1.1\r\n": 1024 bytes with a path of 1009.
+    assert c.get("/" + "a" * 1008).status == 431
+    assert c.get("/" + "a" * 1009).status == 414
+    st = c.get("/", authority="after")
+    assert st.status == 200 and st.body == b"ok after\n"
+    c.close()
+    log = log_lines(srv, "access.log", 11).splitlines()
+    assert log[-3] == "431 GET /%s HTTP/2.0" % ("a" * 1008)
+    assert log[-2].startswith("414 ")
+
+
+def test_head_bytes_http1_refuses_are_400(srv):
+    """A value HTTP/2 allows with a CTL or DEL in it (no field line of
+    HTTP/1.1 may hold one), a method that is no token: 400 on the
+    stream, as HTTP/1.1 answers; $request says HTTP/2.0 (empty without
+    a valid request line, as on HTTP/1.1)."""
+    c = H2(srv.port)
+    st = c.get("/ctl", headers=[("x", "a\x01b")])
+    assert st.status == 400 and st.reset is None
+    st = c.get("/del", headers=[("cookie", "a=1"), ("cookie", "b=\x7f")])
+    assert st.status == 400 and st.reset is None
+    st = c.get("/m", method="G@T")
+    assert st.status == 400 and st.reset is None
+    st = c.get("/ok", headers=[("x", "a\tb")])
+    assert st.status == 200
+    c.close()
+    log = log_lines(srv, "access.log", 4).splitlines()
+    assert log[:2] == ["400 GET /ctl HTTP/2.0", "400 GET /del HTTP/2.0"]
+    # No request line by HTTP/1.1's grammar: none logged, as there.
+    assert log[2] == "400 "
+    assert log[3] == "200 GET /ok HTTP/2.0"
+
+
+def test_fields_relayed_as_http1(eddy):
+    """The head the upstream gets: Host from :authority first, the fields
+    in order, the crumbs joined, fields with '_' dropped
+    (underscores_in_headers off)."""
+    from proxy_backend import Backend, response
+
+    seen = []
+
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"ok\n")
+
+    with Backend(handler) as b:
+        e = eddy(CONFIG.replace("127.0.0.1:1", "127.0.0.1:%d" % b.port))
+        c = H2(e.port)
+        st = c.get("/up/x?q=1", authority="a.test:80",
+                   headers=[("x-one", "1"), ("cookie", "a=1"),
+                            ("x_under", "u"), ("x-two", "2 2"),
+                            ("cookie", "b=2")])
+        assert st.status == 200
+        c.close()
+    r = seen[-1]
+    assert r.target == "/up/x?q=1"
+    assert r.header("Host") == "a.test:80"
+    assert r.header("X-One") == "1" and r.header("X-Two") == "2 2"
+    assert r.header("Cookie") == "a=1; b=2"
+    assert r.header("X_Under") is None

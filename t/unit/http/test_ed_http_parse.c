@@ -3,6 +3,7 @@
 
 #include "ed_core.h"
 #include "ed_http_parse.h"
+#include "ed_http_fields.h"
 
 #define MAXH 16
 
@@ -589,6 +590,202 @@ START_TEST(test_parse_trailing_bytes)
 }
 END_TEST
 
+/*
+ * The steps HTTP/2 fills a head with (ed_http_head_begin, _request,
+ * _field, _verdict) judge a head as the HTTP/1 parser does: each case
+ * of the table whose text splits plainly (one request line "M T
+ * HTTP/1.x", CRLF field lines) is given to both, field by field to the
+ * steps, and the answers and heads must agree.
+ */
+static bool
+head_steps_case(const parse_case_t *c)
+{
+    ed_http_header_t      hdrs[MAXH], steps[MAXH], hd;
+    ed_http_req_head_t    a, b;
+    ed_http_head_state_t  st;
+    const char           *p, *end, *sp1, *sp2, *eol;
+    size_t                max = c->max < 0 ? MAXH : (size_t)c->max, i;
+    int                   ra, rb;
+
+    p = c->in;
+    end = c->in + c->len;
+    eol = c->len ? memmem(p, c->len, "\r\n", 2) : NULL;
+    sp1 = eol ? memchr(p, ' ', (size_t)(eol - p)) : NULL;
+    sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (sp2 == NULL || *p == '\n' || eol - sp2 != 9
+        || memcmp(sp2, " HTTP/1.", 8) != 0
+        || (sp2[8] != '0' && sp2[8] != '1') || c->len < 2
+        || memcmp(end - 2, "\r\n", 2) != 0)
+    {
+        return false;  /* not a plain head: the table alone judges it */
+    }
+    ra = ed_http_parse_request(c->in, c->len, &a, hdrs, max);
+
+    ed_http_head_begin(&b, &st, steps, max);
+    b.version = sp2[8] == '0' ? 10 : 11;
+    rb = ed_http_head_request(&b, p, (size_t)(sp1 - p), sp1 + 1,
+                              (size_t)(sp2 - sp1 - 1));
+    for (p = eol + 2; rb == ED_OK && !(p[0] == '\r' && p[1] == '\n');) {
+        p = ed_http_parse_field(p, end, &hd);
+        if (p == NULL) {
+            return false;  /* a line no HTTP/2 field could be */
+        }
+        if (ed_http_value_len(hd.value.data, hd.value.len) != hd.value.len) {
+            rb = 400;
+            break;
+        }
+        rb = ed_http_head_field(&b, &st, hd.name.data, hd.name.len,
+                                hd.value.data, hd.value.len);
+    }
+    if (rb == ED_OK) {
+        rb = ed_http_head_verdict(&b, &st);
+    }
+    ck_assert_msg(ra == rb, "%s: parser %d, steps %d", c->name, ra, rb);
+    if (ra != ED_OK) {
+        return true;
+    }
+    ck_assert_int_eq(a.method_id, b.method_id);
+    ck_assert_int_eq(a.version, b.version);
+    ck_assert_uint_eq(a.nfields, b.nfields);
+    ck_assert_uint_eq(a.nheaders, b.nheaders);
+    ck_assert_uint_eq(a.underscores, b.underscores);
+    ck_assert_int_eq(a.content_length, b.content_length);
+    ck_assert_uint_eq(a.chunked, b.chunked);
+    ck_assert_uint_eq(a.asterisk, b.asterisk);
+    ck_assert_uint_eq(a.absolute, b.absolute);
+    ck_assert_uint_eq(a.conn_close, b.conn_close);
+    ck_assert_uint_eq(a.conn_keepalive, b.conn_keepalive);
+    ck_assert_uint_eq(a.conn_upgrade, b.conn_upgrade);
+    ck_assert_uint_eq(a.expect_continue, b.expect_continue);
+    ck_assert_uint_eq(a.expect_other, b.expect_other);
+    ck_assert(ed_str_eq(&a.path, &b.path));
+    ck_assert(ed_str_eq(&a.query, &b.query));
+    ck_assert(ed_str_eq(&a.host, &b.host));
+    ck_assert(ed_str_eq(&a.authority, &b.authority));
+    for (i = 0; i < a.nfields; i++) {
+        ck_assert(ed_str_eq(&a.fields[i].name, &b.fields[i].name));
+        ck_assert(ed_str_eq(&a.fields[i].value, &b.fields[i].value));
+    }
+    return true;
+}
+
+START_TEST(test_head_steps_table)
+{
+    size_t i, compared = 0;
+
+    for (i = 0; i < ed_nelems(cases); i++) {
+        compared += head_steps_case(&cases[i]);
+    }
+    /* Most of the table goes through both. */
+    ck_assert_msg(compared >= 100, "only %zu of %zu cases compared",
+                  compared, ed_nelems(cases));
+}
+END_TEST
+
+/* Fills a head from name/value pairs as HTTP/2 does. */
+static int
+steps(ed_http_req_head_t *h, ed_http_header_t *hdrs, size_t max,
+      const char *method, const char *target, const char *const *f)
+{
+    ed_http_head_state_t st;
+    int                  rc;
+
+    ed_http_head_begin(h, &st, hdrs, max);
+    h->version = 11;
+    rc = ed_http_head_request(h, method, strlen(method), target,
+                              strlen(target));
+    for (; rc == ED_OK && f[0] != NULL; f += 2) {
+        rc = ed_http_head_field(h, &st, f[0], strlen(f[0]), f[1],
+                                strlen(f[1]));
+    }
+    return rc == ED_OK ? ed_http_head_verdict(h, &st) : rc;
+}
+
+START_TEST(test_head_steps_rules)
+{
+    static const char *const host[] = {"host", "a.test", NULL};
+    static const char *const two_hosts[] = {"host", "a", "host", "b", NULL};
+    static const char *const bad_host[] = {"host", "a b", NULL};
+    static const char *const none[] = {NULL};
+    static const char *const cl[] = {"host", "a", "content-length", "7",
+                                     "x_y", "1", NULL};
+    static const char *const cl_te[] = {"host", "a", "content-length", "1",
+                                        "transfer-encoding", "chunked",
+                                        NULL};
+    static const char *const three[] = {"host", "a", "b", "1", "c", "2",
+                                        NULL};
+    static const char *const ws[] = {"host", "a", "connection", "upgrade",
+                                     "upgrade", "websocket", NULL};
+    ed_http_header_t   hdrs[4];
+    ed_http_req_head_t h;
+
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/p?q", host), ED_OK);
+    ck_assert_int_eq(h.method_id, ED_HTTP_GET);
+    ck_str(h.path, "/p");
+    ck_str(h.query, "q");
+    ck_str(h.host, "a.test");
+    ck_assert_int_eq(h.content_length, -1);
+    ck_assert_ptr_eq(h.fields, hdrs);
+    ck_assert_uint_eq(h.nfields, 1);
+
+    /* HTTP/1.1's Host rules: one, valid, present. */
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/", two_hosts), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/", bad_host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/", none), 400);
+
+    /* The request line's grammar: a token, a target. */
+    ck_assert_int_eq(steps(&h, hdrs, 4, "G T", "/", host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "", "/", host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/a b", host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/a\x7f", host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "*", host), 400);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "OPTIONS", "*", host), ED_OK);
+    ck_assert_uint_eq(h.asterisk, 1);
+
+    /* CONNECT's authority-form is the host. */
+    ck_assert_int_eq(steps(&h, hdrs, 4, "CONNECT", "b.test:443", host),
+                     ED_OK);
+    ck_str(h.host, "b.test:443");
+    ck_assert_int_eq(steps(&h, hdrs, 4, "CONNECT", "b.test", host), 400);
+
+    /* Framing, underscores. */
+    ck_assert_int_eq(steps(&h, hdrs, 4, "POST", "/", cl), ED_OK);
+    ck_assert_int_eq(h.content_length, 7);
+    ck_assert_uint_eq(h.underscores, 1);
+    ck_assert_int_eq(steps(&h, hdrs, 4, "POST", "/", cl_te), 400);
+
+    /* max_headers: the fourth field of three is 431. */
+    ck_assert_int_eq(steps(&h, hdrs, 3, "GET", "/", three), ED_OK);
+    ck_assert_int_eq(steps(&h, hdrs, 2, "GET", "/", three), 431);
+
+    /* The upgrade an extended CONNECT stands for. */
+    ck_assert_int_eq(steps(&h, hdrs, 4, "GET", "/chat", ws), ED_OK);
+    ck_assert_uint_eq(h.conn_upgrade, 1);
+}
+END_TEST
+
+START_TEST(test_value_len)
+{
+    static const char ok[] = "text/html; charset=utf-8, \t\x80\xff~ ok";
+    char              buf[40];
+    size_t            n, at;
+
+    ck_assert_uint_eq(ed_http_value_len("", 0), 0);
+    ck_assert_uint_eq(ed_http_value_len(ok, sizeof(ok) - 1), sizeof(ok) - 1);
+    /* A CTL or DEL at every place of values of every length up to 40,
+     * across words and tails. */
+    for (n = 1; n <= sizeof(buf); n++) {
+        for (at = 0; at < n; at++) {
+            memset(buf, 'v', n);
+            buf[at] = at & 1 ? '\x7f' : '\x01';
+            ck_assert_uint_eq(ed_http_value_len(buf, n), at);
+            buf[at] = '\t';
+            ck_assert_uint_eq(ed_http_value_len(buf, n), n);
+        }
+    }
+}
+END_TEST
+
 /* Asserts that every proper prefix of s is incomplete and s is whole. */
 static void
 check_head_end_prefixes(const char *s, size_t len, size_t want)
@@ -784,6 +981,13 @@ ed_test_http_parse_suite(void)
     tc = tcase_create("table");
     tcase_set_timeout(tc, 10);
     tcase_add_loop_test(tc, test_parse_table, 0, (int)ed_nelems(cases));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("head_steps");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_head_steps_table);
+    tcase_add_test(tc, test_head_steps_rules);
+    tcase_add_test(tc, test_value_len);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fields");
