@@ -3,6 +3,8 @@ of the same size does). The body goes to the entry's file in pieces that
 end at 256 KiB boundaries of the file, not one write per upstream read:
 the page cache then holds it in large folios, as a file written in one
 piece, which is what keeps a hit's sendfile as cheap as a static file's.
+The copy of the body a 304 makes (the entry written anew) goes the same
+way.
 Bytes held back still reach the clients following the file at once (a
 10 ms timer), so a pausing upstream delays nobody."""
 
@@ -17,7 +19,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from proxy_backend import Backend, TAKEN
+from proxy_backend import Backend, TAKEN, response
 
 CONF = """
     workers: 1
@@ -127,6 +129,43 @@ def test_stored_body_is_in_large_folios(eddy):
         n, pages = folios(path)
         # One write per upstream read (16 KiB, unaligned) left every
         # page a folio of its own: 257 for this file.
+        assert n <= pages // 8, (n, pages)
+
+
+def test_body_copied_by_a_304_is_in_large_folios(eddy):
+    if os.geteuid() != 0 or not os.access("/proc/kpageflags", os.R_OK):
+        pytest.skip("needs /proc/kpageflags (root)")
+    body = os.urandom(1 << 20)
+
+    def handler(req, conn):
+        if req.header("If-None-Match"):
+            return response(304, b"", [("ETag", '"v"'),
+                                       ("Cache-Control", "max-age=600"),
+                                       ("X-Updated", "yes")], length=False)
+        return response(200, body, [("ETag", '"v"'),
+                                    ("Cache-Control", "max-age=1")])
+
+    with Backend(handler) as b:
+        e = eddy(CONF.replace("@B@", str(b.port)))
+        control = e.prefix / "control.bin"
+        control.write_bytes(body)
+        n, pages = folios(control)
+        if n > pages // 8:
+            pytest.skip("no large folios on this filesystem (%d for %d "
+                        "pages)" % (n, pages))
+        assert e.get("/u", timeout=20).body == body
+        path = wait_for(lambda: entry_file(e), timeout=10)
+        ino = os.stat(path).st_ino
+        time.sleep(1.5)
+        r = e.get("/u", timeout=20)
+        assert r.header("X-Cache") == "REVALIDATED" and r.body == body
+        assert wait_for(lambda: os.stat(path).st_ino != ino)
+        r = e.get("/u")
+        assert r.header("X-Cache") == "HIT" and r.body == body
+        assert r.header("X-Updated") == "yes"
+        n, pages = folios(path)
+        # copy_file_range's in-kernel copy left about a third of the
+        # pages folios of their own.
         assert n <= pages // 8, (n, pages)
 
 
