@@ -805,8 +805,10 @@ ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
         ed_pc_drop_tmp(c, 0);
         return;
     }
-    if (c->spool) {
-        /* A memory file for one client: no page cache to shape. */
+    if (c->spool || c->unstored) {
+        /* A memory file for one client, or a file not kept: no hit is
+         * served from it, and its followers' lag is counted in bytes
+         * written. */
         if (ed_pc_stage_flush(c) == ED_OK) {
             (void) ed_cache_body_write(r, c, p, n);
         }
