@@ -116,6 +116,11 @@ ed_pc_drop_tmp(ed_http_cache_req_t *c, int64_t hfm_until)
     bool had = c->tmp_fd >= 0 || c->tmp_path != NULL;
 
     ed_pc_unlock(c, hfm_until);
+    /* Bytes held back go with the file (the buffer is the pool's). */
+    c->staged = 0;
+    if (ed_timer_active(&c->stage_timer)) {
+        ed_timer_del(ed_worker->loop, &c->stage_timer);
+    }
     if (c->tmp_fd >= 0) {
         close(c->tmp_fd);
         c->tmp_fd = -1;

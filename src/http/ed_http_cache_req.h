@@ -136,6 +136,13 @@ typedef struct {
     ed_str_t             ims;
     char                 ims_buf[32];
     uint64_t             written;
+    /* Body bytes not written yet (ed_http_cache_store.c): they go to the
+     * file in pieces ending at ED_CACHE_STAGE boundaries of it, or after
+     * ED_CACHE_STAGE_MSEC (stage_timer) for its followers. */
+    char                *stage;
+    size_t               staged;
+    size_t               stage_size;
+    ed_timer_t           stage_timer;
     uint64_t             seen;        /* body bytes from the upstream */
     int                  sfd;         /* a waiter's: the fetch's file */
     int                  sfd_prev;    /* the one before a swap: ranges of

@@ -668,17 +668,125 @@ failed:
     return ED_DECLINED;
 }
 
+/* Writes p[0..n), the body bytes after c->written, to the temp file;
+ * a failure moves the client that handed its fill to memory
+ * (ed_cache_respool) or gives the file up. ED_OK or ED_DECLINED. */
+static int
+ed_cache_body_write(ed_http_request_t *r, ed_http_cache_req_t *c,
+                    const char *p, size_t n)
+{
+    int err;
+
+    err = ed_pc_write(c->tmp_fd, p, n);
+    if (err) {
+        ed_pc_write_failed(r, c, err);
+        if (c->spool || c->initiator == NULL
+            || ed_cache_respool(r, c) != ED_OK)
+        {
+            ed_pc_drop_tmp(c, 0);
+            return ED_DECLINED;
+        }
+        err = ed_pc_write(c->tmp_fd, p, n);
+        if (err) {
+            ed_pc_drop_tmp(c, 0);
+            return ED_DECLINED;
+        }
+    }
+    c->written += n;
+    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
+    return ED_OK;
+}
+
+int
+ed_pc_stage_flush(ed_http_cache_req_t *c)
+{
+    size_t n = c->staged;
+
+    if (ed_timer_active(&c->stage_timer)) {
+        ed_timer_del(ed_worker->loop, &c->stage_timer);
+    }
+    if (n == 0 || !c->store) {
+        return ED_OK;
+    }
+    /* Taken first: a failure drops the file, and the held bytes with it
+     * (the buffer stays, the pool's, for the retry into memory). */
+    c->staged = 0;
+    return ed_cache_body_write(c->r, c, c->stage, n);
+}
+
+/* Bytes held too long: those following the file get them now. */
+static void
+ed_cache_stage_expired(ed_timer_t *t)
+{
+    ed_http_cache_req_t *c = t->data;
+
+    (void) ed_pc_stage_flush(c);
+}
+
+/* Passes p[0..n) to the file through the stage: each write ends at a
+ * multiple of ED_CACHE_STAGE in the file (a piece that reaches one in
+ * full goes from p itself). The buffer is taken at the first bytes, as
+ * long as the body when its length is known. ED_OK or ED_DECLINED. */
+static int
+ed_cache_stage(ed_http_request_t *r, ed_http_cache_req_t *c,
+               const char *p, size_t n)
+{
+    uint64_t pos;
+    size_t   room, k;
+
+    if (c->stage == NULL) {
+        c->stage_size = ED_CACHE_STAGE;
+        if (c->new_hdr.body_len < ED_CACHE_STAGE) {
+            c->stage_size = (size_t)ed_max(c->new_hdr.body_len, (uint64_t)1);
+        }
+        c->stage = ed_pnalloc(r->pool, c->stage_size);
+        if (c->stage == NULL) {
+            return ed_cache_body_write(r, c, p, n);
+        }
+    }
+    while (n) {
+        pos = c->new_hdr.body_off + c->written + c->staged;
+        room = ED_CACHE_STAGE - (size_t)(pos % ED_CACHE_STAGE);
+        if (c->staged + ed_min(n, room) > c->stage_size) {
+            /* More than the length the upstream announced. */
+            if (ed_pc_stage_flush(c) != ED_OK) {
+                return ED_DECLINED;
+            }
+            return ed_cache_body_write(r, c, p, n);
+        }
+        if (c->staged == 0 && n >= room) {
+            k = room;
+            if (ed_cache_body_write(r, c, p, k) != ED_OK) {
+                return ED_DECLINED;
+            }
+        } else {
+            k = ed_min(n, room);
+            memcpy(c->stage + c->staged, p, k);
+            c->staged += k;
+            if (k == room && ed_pc_stage_flush(c) != ED_OK) {
+                return ED_DECLINED;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+    if (c->staged && !ed_timer_active(&c->stage_timer)) {
+        c->stage_timer.handler = ed_cache_stage_expired;
+        c->stage_timer.data = c;
+        ed_timer_add(ed_worker->loop, &c->stage_timer, ED_CACHE_STAGE_MSEC);
+    }
+    return ED_OK;
+}
+
 void
 ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
                    const char *p, size_t n)
 {
-    int err;
-
     if (c == NULL || !c->store) {
         return;
     }
     if (!c->spool && !c->unstored
-        && c->written + n > c->cache->max_entry_size)
+        && c->written + c->staged + n > c->cache->max_entry_size)
     {
         /* Longer than max_entry_size after all: not stored, and the key
          * is free at once (hit-for-miss); those streaming it already
@@ -686,7 +794,9 @@ ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
         c->unstored = 1;
         ed_pc_unlock(c, (int64_t)ed_time_sec + 30);
     }
-    if (c->unstored && c->written + n > (uint64_t)c->cache->max_size) {
+    if (c->unstored
+        && c->written + c->staged + n > (uint64_t)c->cache->max_size)
+    {
         /* The disk such a file takes is bounded by the cache's own: past
          * max_size its followers are cut off. */
         ed_http_log(ED_LOG_ERR, r, 0, "cache \"%s\": a response not "
@@ -695,23 +805,16 @@ ed_http_cache_body(ed_http_request_t *r, ed_http_cache_req_t *c,
         ed_pc_drop_tmp(c, 0);
         return;
     }
-    err = ed_pc_write(c->tmp_fd, p, n);
-    if (err) {
-        ed_pc_write_failed(r, c, err);
-        if (c->spool || c->initiator == NULL
-            || ed_cache_respool(r, c) != ED_OK)
-        {
-            ed_pc_drop_tmp(c, 0);
-            return;
+    if (c->spool || c->unstored) {
+        /* A memory file for one client, or a file not kept: no hit is
+         * served from it, and its followers' lag is counted in bytes
+         * written. */
+        if (ed_pc_stage_flush(c) == ED_OK) {
+            (void) ed_cache_body_write(r, c, p, n);
         }
-        err = ed_pc_write(c->tmp_fd, p, n);
-        if (err) {
-            ed_pc_drop_tmp(c, 0);
-            return;
-        }
+        return;
     }
-    c->written += n;
-    ed_pc_tell(c, ED_CACHE_WAIT_MODIFIED);
+    (void) ed_cache_stage(r, c, p, n);
 }
 
 /* Makes the level directories of path (ends at dirs[0..n)). */
@@ -859,6 +962,10 @@ ed_http_cache_done(ed_http_request_t *r, ed_http_cache_req_t *c)
     int err;
 
     if (c == NULL || !c->store) {
+        return;
+    }
+    /* The bytes held back first: the file is whole when sealed. */
+    if (ed_pc_stage_flush(c) != ED_OK) {
         return;
     }
     if (c->spool || c->unstored) {

@@ -1,54 +1,45 @@
 /* The entry a 304 revalidated, written anew (RFC 9111 4.3.4): its new
  * prefix (times, lifetime, validators and the updated head) and the
- * body of the stored file, copied by the kernel, in path/.tmp/ and
+ * body of the stored file, copied, in path/.tmp/ and
  * renamed over the old file. A reader of the old file keeps its
  * descriptor and finishes from it. */
 #include "ed_http_cache_int.h"
 
 #include <fcntl.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 
-/* Body bytes per copy call: each call is bounded I/O, and a page cache
- * copy of 8 MiB takes a few milliseconds. */
-#define ED_PC_COPY_MAX  ((size_t)8 << 20)
-
-/* Copies len bytes at off of in to the end of out without a copy in
- * user space: copy_file_range (a reflink or an in-kernel copy), else
- * sendfile (another file system, an old kernel). 0 or errno; EIO when
- * in is shorter. */
+/* Copies len bytes at off of in to out, whose end is at pos, through
+ * buf (ED_CACHE_STAGE bytes): each write ends at a multiple of
+ * ED_CACHE_STAGE in out, as a stored body's do, so that the page cache
+ * holds the new file in large folios (copy_file_range's in-kernel copy
+ * writes it a pipe's worth at a time, at any offset, leaving folios of
+ * one to a few pages; and the prefixes' lengths differ, so no file
+ * system could share the blocks instead). 0 or errno; EIO when in is
+ * shorter. */
 static int
-ed_pc_copy_body(int in, uint64_t off, uint64_t len, int out)
+ed_pc_copy_body(int in, uint64_t off, uint64_t len, int out, uint64_t pos,
+                char *buf)
 {
-    loff_t  pos;
-    off_t   spos;
     ssize_t n;
-    bool    cfr = true;
+    size_t  want;
+    int     err;
 
     while (len > 0) {
-        if (cfr) {
-            pos = (loff_t)off;
-            n = copy_file_range(in, &pos, out, NULL,
-                                (size_t)ed_min(len, (uint64_t)ED_PC_COPY_MAX),
-                                0);
-            if (n < 0 && (errno == EXDEV || errno == EINVAL
-                          || errno == ENOSYS || errno == EOPNOTSUPP))
-            {
-                cfr = false;
-                continue;
-            }
-        } else {
-            spos = (off_t)off;
-            n = sendfile(out, in, &spos,
-                         (size_t)ed_min(len, (uint64_t)ED_PC_COPY_MAX));
-        }
+        want = ED_CACHE_STAGE - (size_t)(pos % ED_CACHE_STAGE);
+        want = (size_t)ed_min((uint64_t)want, len);
+        n = pread(in, buf, want, (off_t)off);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             return n < 0 ? errno : EIO;
         }
+        err = ed_pc_write(out, buf, (size_t)n);
+        if (err) {
+            return err;
+        }
         off += (uint64_t)n;
+        pos += (uint64_t)n;
         len -= (uint64_t)n;
     }
     return 0;
@@ -60,7 +51,7 @@ ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
 {
     uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
     struct stat st;
-    char       *path, tmp[PATH_MAX];
+    char       *path, *buf, tmp[PATH_MAX];
     size_t      n;
     int         fd, err;
 
@@ -71,7 +62,8 @@ ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
         return ED_DECLINED;
     }
     path = ed_pc_file_path(r->pool, c->cache, c->hash, NULL, NULL);
-    if (path == NULL) {
+    buf = ed_pnalloc(r->pool, ED_CACHE_STAGE);
+    if (path == NULL || buf == NULL) {
         return ED_ERROR;
     }
     snprintf(tmp, sizeof(tmp), "%s/.tmp/%d.%u", c->cache->path.data,
@@ -83,7 +75,8 @@ ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
     }
     err = ed_pc_write(fd, prefix, len);
     if (err == 0) {
-        err = ed_pc_copy_body(c->fd, c->hdr.body_off, c->hdr.body_len, fd);
+        err = ed_pc_copy_body(c->fd, c->hdr.body_off, c->hdr.body_len, fd,
+                              len, buf);
     }
     if (err == 0 && fstat(fd, &st) != 0) {
         err = errno;
