@@ -19,6 +19,10 @@
  * anyway, for the requests following the file. */
 #define ED_CACHE_STAGE      (256 * 1024)
 #define ED_CACHE_STAGE_MSEC 10
+/* What a worker's fills hold back together at most (64 of them with a
+ * whole stage): past it a fill writes its body as it comes. */
+#define ED_CACHE_STAGE_BUDGET ((size_t)16 << 20)
+extern size_t ed_pc_staging;
 #define ED_CACHE_MAX_HDRS  100
 #define ED_CACHE_EVICT     16     /* files removed per store, at most */
 /* A client moved to memory after a write failure may be this far behind

@@ -159,6 +159,10 @@ ed_pc_cleanup(void *data)
         ed_http_cache_wait_cancel(&c->waiter);
     }
     ed_pc_drop_tmp(c, 0);
+    if (c->stage != NULL) {
+        ed_pc_staging -= c->stage_size;
+        c->stage = NULL;
+    }
     /* The link between a fill and its client goes with either. */
     if (c->initiator) {
         o = c->initiator;

@@ -697,6 +697,8 @@ ed_cache_body_write(ed_http_request_t *r, ed_http_cache_req_t *c,
     return ED_OK;
 }
 
+size_t ed_pc_staging;
+
 int
 ed_pc_stage_flush(ed_http_cache_req_t *c)
 {
@@ -739,10 +741,14 @@ ed_cache_stage(ed_http_request_t *r, ed_http_cache_req_t *c,
         if (c->new_hdr.body_len < ED_CACHE_STAGE) {
             c->stage_size = (size_t)ed_max(c->new_hdr.body_len, (uint64_t)1);
         }
+        if (ed_pc_staging + c->stage_size > ED_CACHE_STAGE_BUDGET) {
+            return ed_cache_body_write(r, c, p, n);
+        }
         c->stage = ed_pnalloc(r->pool, c->stage_size);
         if (c->stage == NULL) {
             return ed_cache_body_write(r, c, p, n);
         }
+        ed_pc_staging += c->stage_size;
     }
     while (n) {
         pos = c->new_hdr.body_off + c->written + c->staged;
