@@ -880,8 +880,12 @@ ed_fcgi_on_head(ed_fcgi_ctx_t *ctx)
             return ED_DONE;
         }
         ed_fcgi_teardown(ctx, false);
-        ed_http_finalize(r, ed_http_cache_revalidated(r, &ctx->fcf->cache_conf,
-                                                      ctx->cache, &rh));
+        rc = ed_http_cache_revalidated(r, &ctx->fcf->cache_conf, ctx->cache,
+                                       &rh);
+        if (rc != ED_AGAIN) {
+            /* (ED_AGAIN: a large entry's copy finalizes when over.) */
+            ed_http_finalize(r, rc);
+        }
         return ED_DONE;
     }
     rc = ed_http_cgi_head_apply(r, h);

@@ -1058,10 +1058,12 @@ ed_proxy_on_head(ed_stream_t *s, int status, char *data, size_t len)
         /* The stale entry is still good: refreshed and served. */
         ed_http_upstream_succeeded(ctx->a.server);
         ed_proxy_teardown(ctx, false);
-        ed_http_finalize(ctx->r,
-                         ed_http_cache_revalidated(ctx->r,
-                                                   &ctx->pcf->cache_conf,
-                                                   ctx->cache, &h));
+        rc = ed_http_cache_revalidated(ctx->r, &ctx->pcf->cache_conf,
+                                       ctx->cache, &h);
+        if (rc != ED_AGAIN) {
+            /* (ED_AGAIN: a large entry's copy finalizes when over.) */
+            ed_http_finalize(ctx->r, rc);
+        }
         return;
     }
     if (ed_proxy_prepare(ctx, &h) != ED_OK) {

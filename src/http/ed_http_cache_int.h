@@ -86,9 +86,15 @@ int ed_pc_stage_flush(ed_http_cache_req_t *c);
 /* Writes the entry open in c (c->fd, c->hdr: its body) anew with
  * prefix[0..len) (sealed) in front of its body, renamed over it
  * (ed_http_cache_update.c). ED_OK, ED_DECLINED (not written: a
- * write failed, logged once; or the key was purged), ED_ERROR. */
+ * write failed, logged once; or the key was purged or stored anew),
+ * ED_ERROR; or ED_AGAIN: a body over one step of copying goes on from
+ * posted events, and done gets the result (c->update meanwhile;
+ * ed_pc_update_cancel stops it). */
+typedef void (*ed_pc_update_pt)(ed_http_request_t *r, ed_http_cache_req_t *c,
+                                int rc);
 int ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
-                      const char *prefix, size_t len);
+                      const char *prefix, size_t len, ed_pc_update_pt done);
+void ed_pc_update_cancel(ed_http_cache_req_t *c);
 /* PURGE (purge: true): ED_OK (answered), or a status. */
 int ed_pc_purge(ed_http_request_t *r, ed_http_cache_req_t *c);
 /* Starts a fetch of c's key detached from r, which hands it its fill:

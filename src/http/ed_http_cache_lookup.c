@@ -158,6 +158,7 @@ ed_pc_cleanup(void *data)
         c->waiting = 0;
         ed_http_cache_wait_cancel(&c->waiter);
     }
+    ed_pc_update_cancel(c);
     ed_pc_drop_tmp(c, 0);
     if (c->stage != NULL) {
         ed_pc_staging -= c->stage_size;

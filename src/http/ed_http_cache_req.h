@@ -143,6 +143,11 @@ typedef struct {
     size_t               staged;
     size_t               stage_size;
     ed_timer_t           stage_timer;
+    /* A 304's update copying a large body (ed_http_cache_update.c), and
+     * the head it serves once done. */
+    struct ed_pc_update_s *update;
+    ed_http_cache_hdr_t *upd_hdr;
+    char                *upd_prefix;
     uint64_t             seen;        /* body bytes from the upstream */
     int                  sfd;         /* a waiter's: the fetch's file */
     int                  sfd_prev;    /* the one before a swap: ranges of
@@ -234,7 +239,9 @@ int ed_http_cache_response(ed_http_request_t *r,
                            ed_http_cache_req_t *c,
                            const ed_http_resp_head_t *h, bool close);
 /* A 304 answered a revalidation: the entry is refreshed and served.
- * ED_OK, ED_ERROR or a status. */
+ * ED_OK, ED_ERROR or a status for ed_http_finalize; or ED_AGAIN: the
+ * body of a large entry is copied a step per loop turn, and the cache
+ * finalizes r when it is over. */
 int ed_http_cache_revalidated(ed_http_request_t *r,
                               const ed_http_cache_loc_t *conf,
                               ed_http_cache_req_t *c,

@@ -989,6 +989,36 @@ ed_http_cache_done(ed_http_request_t *r, ed_http_cache_req_t *c)
 
 /* Revalidation. */
 
+/* The entry a 304 refreshed, served with the new head from the old
+ * file's body, whichever file is in place now; its waiters find the
+ * refreshed entry. */
+static int
+ed_cache_revalidated_serve(ed_http_request_t *r, ed_http_cache_req_t *c)
+{
+    uint64_t body_off = c->hdr.body_off;
+    char     buf[128];
+
+    c->hdr = *c->upd_hdr;
+    c->hdr.body_off = body_off;
+    c->prefix = c->upd_prefix;
+    c->read = 0;
+    ed_pc_drop_tmp(c, 0);
+    c->status = "REVALIDATED";
+    snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; ttl=%lld",
+             (long long)ed_pc_ttl(&c->hdr));
+    return ed_pc_serve(r, c, buf);
+}
+
+/* A large entry's update is over (its copy went on from posted events):
+ * the response the 304 allowed, as ed_http_cache_revalidated would have
+ * returned it. */
+static void
+ed_cache_updated(ed_http_request_t *r, ed_http_cache_req_t *c, int rc)
+{
+    ed_http_finalize(r, rc == ED_ERROR ? ED_ERROR
+                                       : ed_cache_revalidated_serve(r, c));
+}
+
 int
 ed_http_cache_revalidated(ed_http_request_t *r,
                           const ed_http_cache_loc_t *conf,
@@ -1002,9 +1032,9 @@ ed_http_cache_revalidated(ed_http_request_t *r,
     ed_http_header_t        all[ED_CACHE_MAX_HDRS + 2];
     ed_http_resp_head_t     sh, nh;
     ed_str_t                key, vary, head, nhead, etag;
-    uint64_t                body_off;
     size_t                  i, n, len;
-    char                    buf[128], *prefix;
+    char                   *prefix;
+    int                     rc;
 
     /* RFC 9111 4.3.4 and 3.2: the 304's fields update the stored head
      * (Cache-Control, Expires, ETag, any end-to-end field), and the
@@ -1081,20 +1111,15 @@ ed_http_cache_revalidated(ed_http_request_t *r,
         return ED_ERROR;
     }
     ed_http_cache_hdr_seal(prefix, &nhdr, c->hdr.body_len);
-    if (ed_pc_update_file(r, c, prefix, len) == ED_ERROR) {
+    c->upd_hdr = ed_palloc(r->pool, sizeof(nhdr));
+    if (c->upd_hdr == NULL) {
         return ED_ERROR;
     }
-    /* Served with the new head from the old file's body, whichever file
-     * is in place now. */
-    body_off = c->hdr.body_off;
-    c->hdr = nhdr;
-    c->hdr.body_off = body_off;
-    c->prefix = prefix;
-    c->read = 0;
-    /* Waiters for the key find the refreshed entry. */
-    ed_pc_drop_tmp(c, 0);
-    c->status = "REVALIDATED";
-    snprintf(buf, sizeof(buf), "eddy; fwd=stale; fwd-status=304; ttl=%lld",
-             (long long)ed_pc_ttl(&c->hdr));
-    return ed_pc_serve(r, c, buf);
+    *c->upd_hdr = nhdr;
+    c->upd_prefix = prefix;
+    rc = ed_pc_update_file(r, c, prefix, len, ed_cache_updated);
+    if (rc == ED_AGAIN || rc == ED_ERROR) {
+        return rc;
+    }
+    return ed_cache_revalidated_serve(r, c);
 }

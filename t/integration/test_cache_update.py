@@ -6,6 +6,8 @@ Set-Cookie never change the entry. Every origin counts its requests."""
 
 import glob
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -224,3 +226,92 @@ def test_304_after_a_newer_store_does_not_put_the_old_body_back(eddy):
         r = e.get("/r")
         assert r.header("X-Cache") == "HIT"
         assert r.body == b"body-v2"
+
+
+PINGER = """
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+while True:
+    s.sendall(b"GET /ping HTTP/1.1\\r\\nHost: p\\r\\n\\r\\n")
+    got = b""
+    while not got.endswith(b"pong"):
+        got += s.recv(4096)
+    print(time.monotonic(), flush=True)
+    time.sleep(0.0005)
+"""
+
+LARGE_CONF = """
+    workers: 1
+    caches:
+      main: {path: '{prefix}/cache/main', max_size: 512m,
+             max_entry_size: 128m}
+    servers:
+      - listen: 127.0.0.1:{port}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main}
+            headers: {set: {X-Cache: $upstream_cache_status}}
+          /ping:
+            return: {status: 200, body: "pong"}
+"""
+
+
+def test_304_of_a_large_entry_is_copied_in_steps(eddy):
+    """The body of a 24 MiB entry is copied into its new file a step per
+    loop turn (8 MiB): the worker answers other requests while it copies,
+    the client then gets the whole body with the new head, and the entry
+    is replaced whole."""
+    import hashlib
+    import socket
+    big = os.urandom(24 << 20)
+    sent = {}
+
+    def handler(req, conn):
+        if req.header("If-None-Match"):
+            sent["304"] = time.monotonic()
+            return response(304, b"", [("Cache-Control", "max-age=60"),
+                                       ("ETag", '"g"'), ("X-Version", "2")],
+                            length=False)
+        return response(200, big, [("Cache-Control", "max-age=1"),
+                                   ("ETag", '"g"'), ("X-Version", "1")])
+
+    with Backend(handler) as b:
+        e = eddy(LARGE_CONF.replace("@B@", str(b.port)))
+        r = e.get("/big", headers={"Host": "x"}, timeout=30)
+        assert r.header("X-Cache") == "MISS" and len(r.body) == len(big)
+        time.sleep(2.2)
+        # Another process asks for /ping all along: its answers carry
+        # the monotonic clock (shared by processes), so the ones that
+        # came while the worker copied the body show.
+        pinger = subprocess.Popen(
+            [sys.executable, "-c", PINGER, str(e.port)],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        s = socket.create_connection(("127.0.0.1", e.port), timeout=30)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head_at = time.monotonic()
+        time.sleep(0.05)
+        pinger.kill()
+        pongs = [float(x) for x in pinger.communicate(timeout=10)[0].split()]
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"X-Cache: REVALIDATED" in head and b"X-Version: 2" in head
+        while len(body) < len(big):
+            chunk = s.recv(1 << 20)
+            assert chunk
+            body += chunk
+        s.close()
+        assert hashlib.sha256(body).digest() == hashlib.sha256(big).digest()
+        during = [p for p in pongs if sent["304"] + 0.003 < p < head_at]
+        assert during, (head_at - sent["304"], len(pongs))
+        r = e.get("/big", headers={"Host": "x"}, timeout=30)
+        assert r.header("X-Cache") == "HIT" and r.header("X-Version") == "2"
+        assert len(r.body) == len(big) and r.body == big
+        assert len(b.requests) == 2
+        files = glob.glob(os.path.join(str(e.prefix), "cache", "main",
+                                       "*", "*", "*"))
+        assert len(files) == 1
+        assert os.listdir(os.path.join(str(e.prefix), "cache", "main",
+                                       ".tmp")) == []
