@@ -347,15 +347,19 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     vlen = vec.len;
     if (st->headers_done) {
         /* Trailers: regular fields only; kept for a body that goes on
-         * chunked (the proxy), within max_header_size. */
+         * chunked (the proxy), within max_header_size. A value with a
+         * CTL or DEL, which no HTTP/1.1 field may hold (a chunked
+         * trailer with one is a 400 there), is not relayed: the body
+         * is on its way by now. */
+        vc = ed_v2_value_check(value, vlen);
         if ((nlen && name[0] == ':') || !ed_v2_name_ok(name, nlen)
-            || !ed_v2_value_ok(value, vlen))
+            || vc < 0)
         {
             ed_http_v2_malformed(st, "client sent invalid trailer \"%s\" in "
                             "HTTP/2 request", (const char *)name, nlen);
             return 0;
         }
-        if (!ed_http_trailer_allowed((const char *)name, nlen)
+        if (vc > 0 || !ed_http_trailer_allowed((const char *)name, nlen)
             || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
         {
             return 0;

@@ -4,8 +4,8 @@ each cookie crumb and trailer field comes in a callback of its own."""
 
 import pytest
 
-from h2util import Raw, hf
-from proxy_backend import Backend, echo_handler
+from h2util import H2, Raw, hf
+from proxy_backend import Backend, echo_handler, response
 
 CONFIG = r"""
 workers: 1
@@ -95,3 +95,28 @@ def test_regress_h2_many_trailer_fields_cost_linear_memory(eddy):
         assert r.until(ends(1), timeout=20)
         r.close()
         assert peak_kb(e) - before < 32 * 1024, (before, peak_kb(e))
+
+
+def test_regress_h2_trailer_with_control_bytes_not_relayed(eddy):
+    """A trailer value with a CTL or DEL (a 400 in an HTTP/1.1 chunked
+    trailer) went upstream as it came; now it is left out, the other
+    trailers and the body go on."""
+    seen = []
+
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"up\n")
+
+    with Backend(handler) as b:
+        e = eddy(CONFIG % b.port)
+        c = H2(e.port)
+        sid = c.request("/up/t", method="POST", body=b"abc", end=False,
+                        authority="a.test")
+        c.conn.send_headers(sid, [("x-bad", "a\x01b\x1b[2J\x7f"),
+                                  ("x-good", "fine")], end_stream=True)
+        c.flush()
+        r = c.wait(sid)
+        c.close()
+        assert r.status == 200 and r.body == b"up\n", r
+        assert len(seen) == 1
+        assert seen[0].raw_body == b"3\r\nabc\r\n0\r\nx-good: fine\r\n\r\n"
