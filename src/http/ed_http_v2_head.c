@@ -170,7 +170,7 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     ed_http_request_t *r = st->r;
     ed_str_t          *slot;
 
-    if (st->nfields || st->cookie.len) {
+    if (st->nfields || st->cookie.data != NULL) {
         ed_http_v2_malformed(st, "client sent pseudo-header \"%s\" after a "
                         "regular header in HTTP/2 request",
                         (const char *)name, nlen);
@@ -418,7 +418,16 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     }
     max = r->clcf->max_header_size;
     if (ed_v2_is(name, nlen, "cookie")) {
-        /* Crumbs joined with "; " (RFC 9113 8.2.3), measured joined. */
+        /* Crumbs joined with "; " (RFC 9113 8.2.3), measured joined.
+         * An empty crumb adds nothing to the field (none is written when
+         * all are empty), so it is not counted as one either; it is a
+         * regular field all the same (no pseudo-header after it). */
+        if (vlen == 0) {
+            if (st->cookie.data == NULL) {
+                st->cookie.data = "";
+            }
+            return 0;
+        }
         st->text += st->cookie.len ? 2 + vlen : nlen + 4 + vlen;
         if (st->text > max) {
             st->too_large = 1;

@@ -4,7 +4,7 @@ each cookie crumb and trailer field comes in a callback of its own."""
 
 import pytest
 
-from h2util import H2, Raw, hf
+from h2util import H2, PROTOCOL_ERROR, Raw, hf
 from proxy_backend import Backend, echo_handler, response
 
 CONFIG = r"""
@@ -120,3 +120,24 @@ def test_regress_h2_trailer_with_control_bytes_not_relayed(eddy):
         assert r.status == 200 and r.body == b"up\n", r
         assert len(seen) == 1
         assert seen[0].raw_body == b"3\r\nabc\r\n0\r\nx-good: fine\r\n\r\n"
+
+
+GET = [(":method", "GET"), (":scheme", "http"), (":path", "/"),
+       (":authority", "a.test")]
+
+
+def test_regress_h2_empty_cookie_crumbs_are_no_fields(eddy):
+    """Empty crumbs add nothing to the joined cookie (no field at all
+    when every one is empty), so they do not count against max_headers
+    (100: Host and 99 fields); they each counted as a field, a 431.
+    A pseudo-header after one is still malformed."""
+    e = eddy(CONFIG % 1)
+    c = H2(e.port)
+    fields = [("cookie", "")] * 5 + [("x%d" % i, "v") for i in range(99)]
+    ok = c.request(pseudo=GET + fields)
+    late = c.request(pseudo=GET[:3] + [("cookie", ""), GET[3]])
+    r = c.wait(ok)
+    bad = c.wait(late)
+    c.close()
+    assert r.status == 200 and r.body == b"ok\n", r
+    assert bad.reset == PROTOCOL_ERROR and bad.status is None, bad
