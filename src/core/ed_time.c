@@ -19,11 +19,23 @@ static const char *ed_week[] = { "Sun", "Mon", "Tue", "Wed",
 static const char *ed_months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
+/* The last second an IMF-fixdate can write (RFC 9110 5.6.7: four
+ * digits of year): 9999-12-31 23:59:59 GMT. */
+#define ED_HTTP_TIME_MAX 253402300799LL
+
 char *
 ed_http_time(char *buf, time_t t)
 {
     struct tm tm;
 
+    /* A file's mtime can be anything a file system keeps (tmpfs: any
+     * 64-bit second): a longer year overran the callers' buffers (29
+     * bytes and a NUL), one gmtime_r cannot convert left tm unset. */
+    if (t < 0) {
+        t = 0;
+    } else if ((long long)t > ED_HTTP_TIME_MAX) {
+        t = (time_t)ED_HTTP_TIME_MAX;
+    }
     gmtime_r(&t, &tm);
     return buf + sprintf(buf, "%s, %02d %s %4d %02d:%02d:%02d GMT",
                          ed_week[tm.tm_wday], tm.tm_mday,

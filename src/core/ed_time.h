@@ -14,7 +14,8 @@ extern ed_str_t  ed_cached_iso8601;       /* 2026-11-23T00:00:00+00:00 */
 
 /* Reads the clocks; reformats the strings when the second changed. */
 void ed_time_update(void);
-/* Formats t as an HTTP date (29 bytes) into buf; returns buf's end. */
+/* Formats t as an HTTP date (29 bytes and a NUL) into buf, t taken
+ * within 1970 to 9999; returns buf's end. */
 char *ed_http_time(char *buf, time_t t);
 /* Parses an HTTP date (IMF-fixdate, RFC 850, asctime); -1 if invalid. */
 time_t ed_parse_http_time(const char *s, size_t len);

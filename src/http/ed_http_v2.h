@@ -75,6 +75,8 @@ struct ed_v2_stream_s {
     size_t              text;      /* the head as HTTP/1.1 text */
     unsigned            nfields;
     ed_str_t            cookie;
+    size_t              cookie_size;   /* room at cookie.data */
+    size_t              trailers_size; /* room at r->trailers.data */
     ed_str_t            host;      /* a host field beside :authority */
     int64_t             content_length;
     const char         *malformed; /* why the stream is malformed */

@@ -170,7 +170,7 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     ed_http_request_t *r = st->r;
     ed_str_t          *slot;
 
-    if (st->nfields || st->cookie.len) {
+    if (st->nfields || st->cookie.data != NULL) {
         ed_http_v2_malformed(st, "client sent pseudo-header \"%s\" after a "
                         "regular header in HTTP/2 request",
                         (const char *)name, nlen);
@@ -218,22 +218,49 @@ ed_v2_pseudo(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
     st->text += vlen + 1;
 }
 
+/*
+ * Room for n more bytes at the end of s, whose buffer holds *size: a
+ * new buffer twice as large when it is short, so that a head of many
+ * small crumbs or trailer fields costs its size, not its square (each
+ * one is a callback of its own). ED_OK or ED_ERROR.
+ */
+static int
+ed_v2_grow(ed_pool_t *pool, ed_str_t *s, size_t *size, size_t n)
+{
+    size_t  need = s->len + n;
+    char   *p;
+
+    if (s->data != NULL && need <= *size) {
+        return ED_OK;
+    }
+    need = ed_max(need, ed_max(*size * 2, 64));
+    p = ed_pnalloc(pool, need);
+    if (p == NULL) {
+        return ED_ERROR;
+    }
+    if (s->len) {
+        memcpy(p, s->data, s->len);
+    }
+    s->data = p;
+    *size = need;
+    return ED_OK;
+}
+
 /* Appends a trailer field to r->trailers ("name: value\r\n"...). */
 static int
-ed_v2_trailer_keep(ed_http_request_t *r, const uint8_t *name, size_t nlen,
+ed_v2_trailer_keep(ed_v2_stream_t *st, const uint8_t *name, size_t nlen,
                    const uint8_t *value, size_t vlen)
 {
-    char *p;
+    ed_http_request_t *r = st->r;
+    char              *p;
 
-    p = ed_pnalloc(r->pool, r->trailers.len + nlen + vlen + 4);
-    if (p == NULL) {
+    if (ed_v2_grow(r->pool, &r->trailers, &st->trailers_size,
+                   nlen + vlen + 4)
+        != ED_OK)
+    {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (r->trailers.len) {
-        memcpy(p, r->trailers.data, r->trailers.len);
-    }
-    r->trailers.data = p;
-    p += r->trailers.len;
+    p = r->trailers.data + r->trailers.len;
     p = ed_cpymem(p, name, nlen);
     p = ed_cpymem(p, ": ", 2);
     p = ed_cpymem(p, value, vlen);
@@ -320,20 +347,24 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     vlen = vec.len;
     if (st->headers_done) {
         /* Trailers: regular fields only; kept for a body that goes on
-         * chunked (the proxy), within max_header_size. */
+         * chunked (the proxy), within max_header_size. A value with a
+         * CTL or DEL, which no HTTP/1.1 field may hold (a chunked
+         * trailer with one is a 400 there), is not relayed: the body
+         * is on its way by now. */
+        vc = ed_v2_value_check(value, vlen);
         if ((nlen && name[0] == ':') || !ed_v2_name_ok(name, nlen)
-            || !ed_v2_value_ok(value, vlen))
+            || vc < 0)
         {
             ed_http_v2_malformed(st, "client sent invalid trailer \"%s\" in "
                             "HTTP/2 request", (const char *)name, nlen);
             return 0;
         }
-        if (!ed_http_trailer_allowed((const char *)name, nlen)
+        if (vc > 0 || !ed_http_trailer_allowed((const char *)name, nlen)
             || r->trailers.len + nlen + vlen + 4 > r->clcf->max_header_size)
         {
             return 0;
         }
-        return ed_v2_trailer_keep(r, name, nlen, value, vlen);
+        return ed_v2_trailer_keep(st, name, nlen, value, vlen);
     }
     if (nlen && name[0] == ':') {
         ed_v2_pseudo(st, name, nlen, value, vlen,
@@ -387,27 +418,35 @@ ed_http_v2_on_header(nghttp2_session *sess, const nghttp2_frame *frame,
     }
     max = r->clcf->max_header_size;
     if (ed_v2_is(name, nlen, "cookie")) {
-        /* Crumbs joined with "; " (RFC 9113 8.2.3), measured joined. */
+        /* Crumbs joined with "; " (RFC 9113 8.2.3), measured joined.
+         * An empty crumb adds nothing to the field (none is written when
+         * all are empty), so it is not counted as one either; it is a
+         * regular field all the same (no pseudo-header after it). */
+        if (vlen == 0) {
+            if (st->cookie.data == NULL) {
+                st->cookie.data = "";
+            }
+            return 0;
+        }
         st->text += st->cookie.len ? 2 + vlen : nlen + 4 + vlen;
         if (st->text > max) {
             st->too_large = 1;
             return 0;
         }
-        p = ed_pnalloc(r->pool, st->cookie.len + 2 + vlen);
-        if (p == NULL) {
+        if (ed_v2_grow(r->pool, &st->cookie, &st->cookie_size, 2 + vlen)
+            != ED_OK)
+        {
             return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
+        p = st->cookie.data + st->cookie.len;
         if (st->cookie.len) {
-            memcpy(p, st->cookie.data, st->cookie.len);
-            memcpy(p + st->cookie.len, "; ", 2);
-            memcpy(p + st->cookie.len + 2, value, vlen);
-            st->cookie.len += 2 + vlen;
+            p = ed_cpymem(p, "; ", 2);
+            st->cookie.len += 2;
         } else {
-            memcpy(p, value, vlen);
-            st->cookie.len = vlen;
             st->nfields++;
         }
-        st->cookie.data = p;
+        memcpy(p, value, vlen);
+        st->cookie.len += vlen;
         st->ctl |= vc;
         return 0;
     }

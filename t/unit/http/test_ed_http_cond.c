@@ -190,6 +190,35 @@ START_TEST(test_if_range)
 }
 END_TEST
 
+/* ed_http_time writes an IMF-fixdate of 29 bytes whatever the time (a
+ * file's mtime from tmpfs can be any 64-bit second). */
+START_TEST(test_http_time_bounds)
+{
+    static const struct {
+        long long   t;
+        const char *date;
+    } cases[] = {
+        { T0, D0 },
+        { 0, "Thu, 01 Jan 1970 00:00:00 GMT" },
+        { -1, "Thu, 01 Jan 1970 00:00:00 GMT" },
+        { -(1LL << 40), "Thu, 01 Jan 1970 00:00:00 GMT" },
+        { 253402300799LL, "Fri, 31 Dec 9999 23:59:59 GMT" },
+        { 253402300800LL, "Fri, 31 Dec 9999 23:59:59 GMT" },
+        { 1LL << 45, "Fri, 31 Dec 9999 23:59:59 GMT" },
+        { 1LL << 55, "Fri, 31 Dec 9999 23:59:59 GMT" },
+        { 1LL << 62, "Fri, 31 Dec 9999 23:59:59 GMT" },
+    };
+    char   buf[64];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(buf, 'x', sizeof(buf));
+        ck_assert_ptr_eq(ed_http_time(buf, (time_t)cases[i].t), buf + 29);
+        ck_assert_str_eq(buf, cases[i].date);
+    }
+}
+END_TEST
+
 typedef struct {
     const char *ae;
     bool        br, gzip;
@@ -250,6 +279,7 @@ ed_test_http_cond_suite(void)
     tcase_add_loop_test(tc, test_cond_table, 0, (int)ed_nelems(cond_cases));
     tcase_add_test(tc, test_cond_disabled);
     tcase_add_test(tc, test_if_range);
+    tcase_add_test(tc, test_http_time_bounds);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("accept_encoding");
