@@ -198,7 +198,13 @@ ed_http_framing_verdict(const ed_http_framing_t *f, int version)
     if (f->te_unknown) {
         return 501;
     }
-    return f->te_last_chunked ? ED_OK : 400;
+    if (!f->te_last_chunked) {
+        return 400;
+    }
+    /* gzip, deflate, compress or identity before chunked: eddy takes
+     * only chunked off, and a body passed on without the others would
+     * no longer say how it is coded (as nginx, 501). */
+    return f->te_other ? 501 : ED_OK;
 }
 
 unsigned

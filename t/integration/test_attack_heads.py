@@ -141,3 +141,25 @@ def test_regress_h2_empty_cookie_crumbs_are_no_fields(eddy):
     c.close()
     assert r.status == 200 and r.body == b"ok\n", r
     assert bad.reset == PROTOCOL_ERROR and bad.status is None, bad
+
+
+@pytest.mark.parametrize("te", ["gzip, chunked", "identity, chunked",
+                                "deflate,chunked"])
+def test_regress_transfer_codings_eddy_does_not_undo_are_501(eddy, te):
+    """A body coded gzip (deflate, ...) and then chunked went upstream
+    with only chunked taken off and nothing saying it was still gzip;
+    eddy undoes no coding but chunked, so such a request gets 501 (as
+    from nginx) and reaches no upstream."""
+    seen = []
+
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"up\n")
+
+    with Backend(handler) as b:
+        e = eddy(CONFIG % b.port)
+        out = e.raw(("POST /up/t HTTP/1.1\r\nHost: a\r\n"
+                     "Transfer-Encoding: %s\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                     % te).encode())
+        assert out.startswith(b"HTTP/1.1 501 "), out[:200]
+        assert seen == []
