@@ -95,6 +95,10 @@ typedef void (*ed_pc_update_pt)(ed_http_request_t *r, ed_http_cache_req_t *c,
 int ed_pc_update_file(ed_http_request_t *r, ed_http_cache_req_t *c,
                       const char *prefix, size_t len, ed_pc_update_pt done);
 void ed_pc_update_cancel(ed_http_cache_req_t *c);
+/* A file just put in place for c's key counted in the index (disk:
+ * its allocated bytes); the entries that pushes out removed. */
+void ed_pc_counted(ed_http_request_t *r, ed_http_cache_req_t *c,
+                   int64_t disk);
 /* PURGE (purge: true): ED_OK (answered), or a status. */
 int ed_pc_purge(ed_http_request_t *r, ed_http_cache_req_t *c);
 /* Starts a fetch of c's key detached from r, which hands it its fill:

@@ -915,9 +915,7 @@ ed_cache_marker(ed_http_request_t *r, ed_http_cache_req_t *c)
 static void
 ed_cache_commit(ed_http_request_t *r, ed_http_cache_req_t *c)
 {
-    uint8_t     out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
     struct stat st;
-    size_t      n;
     int         err;
 
     /* Sealed first: whole, even if removed rather than placed (its
@@ -952,14 +950,7 @@ ed_cache_commit(ed_http_request_t *r, ed_http_cache_req_t *c)
     if (c->new_vary.len) {
         ed_cache_marker(r, c);
     }
-    ed_http_cache_write_ok(c->cache->zone);
-    n = ed_http_cache_index_stored(c->cache->zone, c->main_hash,
-                                   (int64_t)st.st_blocks * 512,
-                                   (int64_t)ed_time_sec,
-                                   (uint64_t)c->cache->max_size,
-                                   (int64_t)(c->cache->inactive / 1000),
-                                   out, ED_CACHE_EVICT);
-    ed_pc_unlink_all(r, c->cache, out, n);
+    ed_pc_counted(r, c, (int64_t)st.st_blocks * 512);
 }
 
 void
@@ -985,6 +976,23 @@ ed_http_cache_done(ed_http_request_t *r, ed_http_cache_req_t *c)
     }
     c->store = 0;
     ed_cache_commit(r, c);
+}
+
+/* A file just put in place for c's key: the index counts its disk,
+ * and what that pushes over max_size goes. */
+void
+ed_pc_counted(ed_http_request_t *r, ed_http_cache_req_t *c, int64_t disk)
+{
+    uint8_t out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
+    size_t  n;
+
+    ed_http_cache_write_ok(c->cache->zone);
+    n = ed_http_cache_index_stored(c->cache->zone, c->main_hash, disk,
+                                   (int64_t)ed_time_sec,
+                                   (uint64_t)c->cache->max_size,
+                                   (int64_t)(c->cache->inactive / 1000),
+                                   out, ED_CACHE_EVICT);
+    ed_pc_unlink_all(r, c->cache, out, n);
 }
 
 /* Revalidation. */

@@ -76,10 +76,8 @@ ed_pc_update_end(ed_pc_update_t *u, int err)
 {
     ed_http_request_t   *r = u->r;
     ed_http_cache_req_t *c = u->c;
-    uint8_t              out[ED_CACHE_EVICT * ED_CACHE_HASH_LEN];
     struct stat          st;
     char                *path;
-    size_t               n;
 
     c->update = NULL;
     if (err == 0 && fstat(u->fd, &st) != 0) {
@@ -116,14 +114,7 @@ ed_pc_update_end(ed_pc_update_t *u, int err)
         unlink(u->tmp);
         return ED_DECLINED;
     }
-    ed_http_cache_write_ok(c->cache->zone);
-    n = ed_http_cache_index_stored(c->cache->zone, c->main_hash,
-                                   (int64_t)st.st_blocks * 512,
-                                   (int64_t)ed_time_sec,
-                                   (uint64_t)c->cache->max_size,
-                                   (int64_t)(c->cache->inactive / 1000),
-                                   out, ED_CACHE_EVICT);
-    ed_pc_unlink_all(r, c->cache, out, n);
+    ed_pc_counted(r, c, (int64_t)st.st_blocks * 512);
     return ED_OK;
 }
 
