@@ -97,14 +97,11 @@ ed_http_add_checked_header(ed_http_request_t *r, const char *name,
 {
     ed_http_out_header_t *h;
 
-    h = ed_array_push(&r->headers_out);
-    if (h == NULL) {
+    if (ed_http_add_header(r, name, nlen, value, vlen) != ED_OK) {
         return ED_ERROR;
     }
-    h->name.data = (char *)name;
-    h->name.len = nlen;
-    h->value.data = (char *)value;
-    h->value.len = vlen;
+    h = (ed_http_out_header_t *)r->headers_out.elts
+        + r->headers_out.nelts - 1;
     h->checked = 1;
     return ED_OK;
 }
