@@ -83,11 +83,18 @@ uint32_t ed_http_cache_crc32c(uint32_t crc, const void *p, size_t n);
  * body_off (read hdr->body_off bytes and call again), or the fault. */
 int ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
                             ed_http_cache_hdr_t *hdr);
+/* The same for a file a fill's client follows: with any_status, the
+ * private file of a response not stored may hold a 206 or a 304 (an
+ * upstream's answer to that one fetch), which no entry holds. */
+int ed_http_cache_hdr_followed(const void *buf, size_t len,
+                               uint64_t file_size, ed_http_cache_hdr_t *hdr,
+                               bool any_status);
 /* The same for a file still being written (request collapsing): its
  * header laid out (its body_len, the expected length or UINT64_MAX, and
- * its CRC are not final yet), and the whole prefix in buf[0..len). */
+ * its CRC are not final yet), and the whole prefix in buf[0..len);
+ * any_status as above. */
 int ed_http_cache_hdr_partial(const void *buf, size_t len,
-                              ed_http_cache_hdr_t *hdr);
+                              ed_http_cache_hdr_t *hdr, bool any_status);
 /* A word for a verdict, for log lines: "bad CRC". */
 const char *ed_http_cache_hdr_error(int rc);
 

@@ -86,9 +86,12 @@ ed_cache_prefix_crc(const char *buf, const ed_http_cache_hdr_t *hdr)
                                 (size_t)hdr->body_off - sizeof(h));
 }
 
-/* The checks of the fixed header alone: magic, version, layout. */
+/* The checks of the fixed header alone: magic, version, layout. With
+ * any_status, the private file of a response not stored (for one client
+ * only): any final status, 206 and 304 too, which no entry has. */
 static int
-ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
+ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h,
+                    bool any_status)
 {
     if (len < sizeof(*h)) {
         return ED_CACHE_HDR_SHORT;
@@ -124,8 +127,8 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
             return ED_CACHE_HDR_LAYOUT;
         }
     } else {
-        if (h->status < 200 || h->status > 599 || h->status == 206
-            || h->status == 304 || h->head_len == 0)
+        if (h->status < 200 || h->status > 599 || h->head_len == 0
+            || (!any_status && (h->status == 206 || h->status == 304)))
         {
             return ED_CACHE_HDR_LAYOUT;
         }
@@ -141,9 +144,9 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
 
 int
 ed_http_cache_hdr_partial(const void *buf, size_t len,
-                          ed_http_cache_hdr_t *hdr)
+                          ed_http_cache_hdr_t *hdr, bool any_status)
 {
-    int rc = ed_cache_hdr_layout(buf, len, hdr);
+    int rc = ed_cache_hdr_layout(buf, len, hdr, any_status);
 
     if (rc == ED_CACHE_HDR_OK && len < hdr->body_off) {
         return ED_CACHE_HDR_SHORT;
@@ -151,15 +154,15 @@ ed_http_cache_hdr_partial(const void *buf, size_t len,
     return rc;
 }
 
-int
-ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
-                        ed_http_cache_hdr_t *hdr)
+static int
+ed_cache_hdr_verify(const void *buf, size_t len, uint64_t file_size,
+                    ed_http_cache_hdr_t *hdr, bool any_status)
 {
     ed_http_cache_hdr_t *h = hdr;
     uint64_t             end;
     int                  rc;
 
-    rc = ed_cache_hdr_layout(buf, len, h);
+    rc = ed_cache_hdr_layout(buf, len, h, any_status);
     if (rc != ED_CACHE_HDR_OK) {
         return rc;
     }
@@ -174,6 +177,20 @@ ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
         return ED_CACHE_HDR_CRC;
     }
     return ED_CACHE_HDR_OK;
+}
+
+int
+ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
+                        ed_http_cache_hdr_t *hdr)
+{
+    return ed_cache_hdr_verify(buf, len, file_size, hdr, false);
+}
+
+int
+ed_http_cache_hdr_followed(const void *buf, size_t len, uint64_t file_size,
+                           ed_http_cache_hdr_t *hdr, bool any_status)
+{
+    return ed_cache_hdr_verify(buf, len, file_size, hdr, any_status);
 }
 
 const char *

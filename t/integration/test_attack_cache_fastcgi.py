@@ -1,0 +1,89 @@
+"""Attacks on the shared cache in fastcgi locations (cache.md): what a
+hostile or odd FastCGI application (or origin) can make the cache do for
+other requests. The application counts its requests: one the cache
+answered is one it never saw."""
+
+import time
+
+import pytest
+
+from fcgiutil import FcgiServer, response
+from proxy_backend import Backend, response as http_response
+
+CONF = """
+    workers: 1
+    error_log: {prefix}/logs/error.log
+    caches:
+      main:
+        path: {prefix}/cache/main
+        max_size: 64m
+    servers:
+      - listen: 127.0.0.1:{port}
+        locations:
+          /:
+            fastcgi:
+              pass: "@S@"
+              check_script: false
+              read_timeout: 3s
+              cache: main
+              cache_valid: {any: 1m}
+            headers: {set: {X-Cache: $upstream_cache_status}}
+"""
+
+PROXY = """
+    workers: 1
+    caches:
+      main:
+        path: {prefix}/cache/main
+        max_size: 64m
+    servers:
+      - listen: 127.0.0.1:{port}
+        locations:
+          /:
+            proxy: {pass: 'http://127.0.0.1:@B@', cache: main,
+                    cache_valid: {any: 1m}}
+"""
+
+
+def start(eddy, srv):
+    return eddy(CONF.replace("@S@", srv.pass_))
+
+
+@pytest.mark.parametrize("head,body", [
+    (b"Status: 304 Not Modified\r\nETag: \"a\"\r\n"
+     b"Cache-Control: max-age=60\r\n\r\n", b""),
+    (b"Status: 206 Partial Content\r\nContent-Range: bytes 0-1/10\r\n"
+     b"Content-Length: 2\r\nCache-Control: max-age=60\r\n\r\n", b"ab"),
+])
+def test_unstorable_304_or_206_goes_to_the_app_once(eddy, head, body):
+    # A 304 or 206 to the cache's plain GET is never stored; the client
+    # that missed gets it from the one fetch, as any response not
+    # stored, instead of asking the application a second time.
+    def handler(req, conn):
+        conn.sendall(response(head, body))
+        return False
+    status = int(head[8:11])
+    with FcgiServer(handler) as srv:
+        e = start(eddy, srv)
+        for n in (1, 2):
+            r = e.get("/odd")
+            assert r.status == status and r.body == body
+            assert r.header("X-Cache") == "MISS"
+            if status == 206:
+                assert r.header("Content-Range") == "bytes 0-1/10"
+            time.sleep(0.2)
+            assert len(srv.requests) == n
+
+
+def test_unstorable_304_from_an_origin_is_asked_once(eddy):
+    # The same in a proxy location: the code is shared.
+    def handler(req, conn):
+        return http_response(304, b"", [("ETag", '"a"'),
+                                        ("Cache-Control", "max-age=60")],
+                             length=False)
+    with Backend(handler) as b:
+        e = eddy(PROXY.replace("@B@", str(b.port)))
+        r = e.get("/odd")
+        assert r.status == 304 and r.header("ETag") == '"a"'
+        time.sleep(0.2)
+        assert len(b.requests) == 1
