@@ -87,3 +87,29 @@ def test_unstorable_304_from_an_origin_is_asked_once(eddy):
         assert r.status == 304 and r.header("ETag") == '"a"'
         time.sleep(0.2)
         assert len(b.requests) == 1
+
+
+def test_local_redirect_target_never_stored_under_the_first_uri(eddy):
+    # /account answers a local redirect to /login (say, for a client
+    # without a session): the /login page the redirect gives must not
+    # be stored under /account's key ($request_uri is still /account),
+    # where every later /account request would get it without the
+    # application being asked.
+    def handler(req, conn):
+        if req.params["SCRIPT_NAME"] == "/account":
+            conn.sendall(response(b"Location: /login\r\n\r\n", b""))
+        else:
+            conn.sendall(response(b"Cache-Control: max-age=60\r\n\r\n",
+                                  b"login page"))
+        return False
+    with FcgiServer(handler) as srv:
+        e = start(eddy, srv)
+        for _ in range(3):
+            r = e.get("/account")
+            assert r.status == 200 and r.body == b"login page"
+            assert r.header("X-Cache") != "HIT"
+        asked = [q.params["SCRIPT_NAME"] for q in srv.requests]
+        assert asked.count("/account") >= 3, asked
+        # /login itself is cached under its own key.
+        assert e.get("/login").header("X-Cache") == "MISS"
+        assert e.get("/login").header("X-Cache") == "HIT"
