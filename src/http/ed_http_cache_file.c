@@ -109,7 +109,8 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h,
         || h->vary_off != h->key_off + h->key_len
         || h->vary_len > ED_CACHE_VARY_MAX
         || h->head_off != h->vary_off + h->vary_len
-        || h->head_len > ED_CACHE_HEAD_MAX
+        || h->head_len > (any_status ? ED_CACHE_SPOOL_HEAD_MAX
+                                     : ED_CACHE_HEAD_MAX)
         || h->body_off != (uint64_t)h->head_off + h->head_len
         || (h->flags & ~(uint32_t)ED_CACHE_F_ALL) != 0
         || h->stored < 0 || h->initial_age < 0 || h->lifetime < 0
@@ -214,17 +215,17 @@ ed_http_cache_hdr_error(int rc)
     }
 }
 
-char *
-ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
-                     const ed_str_t *key, const ed_str_t *vary,
-                     const ed_str_t *head, const ed_str_t *etag,
-                     size_t *len)
+static char *
+ed_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                const ed_str_t *key, const ed_str_t *vary,
+                const ed_str_t *head, const ed_str_t *etag, size_t head_max,
+                size_t *len)
 {
     char   *buf;
     size_t  n;
 
     if (key->len == 0 || key->len > ED_CACHE_KEY_MAX
-        || vary->len > ED_CACHE_VARY_MAX || head->len > ED_CACHE_HEAD_MAX
+        || vary->len > ED_CACHE_VARY_MAX || head->len > head_max
         || (etag && (etag->len > 0xffff || etag->data < head->data
                      || etag->data + etag->len > head->data + head->len)))
     {
@@ -265,6 +266,27 @@ ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
     }
     *len = n;
     return buf;
+}
+
+char *
+ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                     const ed_str_t *key, const ed_str_t *vary,
+                     const ed_str_t *head, const ed_str_t *etag,
+                     size_t *len)
+{
+    return ed_cache_prefix(pool, hdr, key, vary, head, etag,
+                           ED_CACHE_HEAD_MAX, len);
+}
+
+char *
+ed_http_cache_spool_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                           const ed_str_t *key, const ed_str_t *head,
+                           const ed_str_t *etag, size_t *len)
+{
+    ed_str_t none = ed_null_string;
+
+    return ed_cache_prefix(pool, hdr, key, &none, head, etag,
+                           ED_CACHE_SPOOL_HEAD_MAX, len);
 }
 
 void

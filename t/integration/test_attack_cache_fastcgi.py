@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fcgiutil import FcgiServer, response
+from fcgiutil import FcgiServer, end, response, stdout
 from proxy_backend import Backend, response as http_response
 
 CONF = """
@@ -113,3 +113,28 @@ def test_local_redirect_target_never_stored_under_the_first_uri(eddy):
         # /login itself is cached under its own key.
         assert e.get("/login").header("X-Cache") == "MISS"
         assert e.get("/login").header("X-Cache") == "HIT"
+
+
+def test_head_over_the_entry_bound_is_too_large_and_asked_once(eddy):
+    # A head over what an entry holds (64 KiB, a buffer_size that lets
+    # it in): not stored, said so ("too-large", not the disk's
+    # "no-space"), and each client gets it from one application request.
+    head = b"".join(b"X-F%d: %s\r\n" % (i, b"v" * 1000) for i in range(90))
+    data = head + b"Cache-Control: max-age=60\r\n\r\nbody"
+
+    def handler(req, conn):
+        for i in range(0, len(data), 30000):
+            conn.sendall(stdout(data[i:i + 30000]))
+        conn.sendall(stdout(b"") + end())
+        return False
+    with FcgiServer(handler) as srv:
+        e = eddy(CONF.replace("@S@", srv.pass_).replace(
+            "cache: main\n", "cache: main\n              buffer_size: 256k\n"))
+        for n in (1, 2, 3):
+            r = e.get("/big")
+            assert r.status == 200 and r.body == b"body"
+            assert r.header("X-F89") == "v" * 1000
+            assert r.header("Cache-Status") == \
+                "eddy; fwd=uri-miss; fwd-status=200; detail=too-large"
+            time.sleep(0.2)
+            assert len(srv.requests) == n
