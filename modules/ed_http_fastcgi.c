@@ -826,7 +826,13 @@ ed_fcgi_resp_head(ed_fcgi_ctx_t *ctx, int st, ed_http_resp_head_t *rh)
     }
     rh->version = 11;
     rh->status = st;
-    rh->reason = h->reason;
+    /* Without a Status line no reason at all: an empty one, as a
+     * status line's, for those that copy it (never a NULL source). */
+    if (h->reason.data != NULL) {
+        rh->reason = h->reason;
+    } else {
+        ed_str_set(&rh->reason, "");
+    }
     rh->headers = f;
     rh->nheaders = n;
     rh->content_length = h->content_length;

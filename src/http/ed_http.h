@@ -359,6 +359,11 @@ struct ed_http_request_s {
     /* An error_pages redirect was made: no second one, and the proxy
      * sends the upstream no body. */
     unsigned                  internal:1;
+    /* A CGI local redirect (fastcgi, cgi) made this request: a cache
+     * key of its new location would still name the client's URI
+     * ($request_uri), under which another resource's response must not
+     * be found nor stored. */
+    unsigned                  cgi_redirected:1;
     unsigned                  error:1;        /* malformed input: close */
     unsigned                  discard_over:1; /* the unread body passed
                                                * client_max_body_size:

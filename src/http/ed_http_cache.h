@@ -18,6 +18,10 @@
 /* Bounds of the parts before the body, checked on every read. */
 #define ED_CACHE_VARY_MAX   8192
 #define ED_CACHE_HEAD_MAX   65536
+/* The head of a response not stored, in the private file its one client
+ * follows: as large as a module's buffer_size may make it (that client
+ * reads up to 1 MiB of prefix). */
+#define ED_CACHE_SPOOL_HEAD_MAX  (1024 * 1024 - 2 * ED_CACHE_KEY_MAX)
 #define ED_CACHE_HASH_LEN   16          /* bytes of SHA-256 kept */
 
 /* File format. */
@@ -83,11 +87,18 @@ uint32_t ed_http_cache_crc32c(uint32_t crc, const void *p, size_t n);
  * body_off (read hdr->body_off bytes and call again), or the fault. */
 int ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
                             ed_http_cache_hdr_t *hdr);
+/* The same for a file a fill's client follows: with any_status, the
+ * private file of a response not stored may hold a 206 or a 304 (an
+ * upstream's answer to that one fetch), which no entry holds. */
+int ed_http_cache_hdr_followed(const void *buf, size_t len,
+                               uint64_t file_size, ed_http_cache_hdr_t *hdr,
+                               bool any_status);
 /* The same for a file still being written (request collapsing): its
  * header laid out (its body_len, the expected length or UINT64_MAX, and
- * its CRC are not final yet), and the whole prefix in buf[0..len). */
+ * its CRC are not final yet), and the whole prefix in buf[0..len);
+ * any_status as above. */
 int ed_http_cache_hdr_partial(const void *buf, size_t len,
-                              ed_http_cache_hdr_t *hdr);
+                              ed_http_cache_hdr_t *hdr, bool any_status);
 /* A word for a verdict, for log lines: "bad CRC". */
 const char *ed_http_cache_hdr_error(int rc);
 
@@ -100,6 +111,11 @@ char *ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
                            const ed_str_t *key, const ed_str_t *vary,
                            const ed_str_t *head, const ed_str_t *etag,
                            size_t *len);
+/* The same for the private file of a response not stored: a head up to
+ * ED_CACHE_SPOOL_HEAD_MAX. */
+char *ed_http_cache_spool_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                                 const ed_str_t *key, const ed_str_t *head,
+                                 const ed_str_t *etag, size_t *len);
 /* Sets body_len and the CRC in the prefix (and *hdr) once the body is
  * known. */
 void ed_http_cache_hdr_seal(char *prefix, ed_http_cache_hdr_t *hdr,

@@ -86,9 +86,12 @@ ed_cache_prefix_crc(const char *buf, const ed_http_cache_hdr_t *hdr)
                                 (size_t)hdr->body_off - sizeof(h));
 }
 
-/* The checks of the fixed header alone: magic, version, layout. */
+/* The checks of the fixed header alone: magic, version, layout. With
+ * any_status, the private file of a response not stored (for one client
+ * only): any final status, 206 and 304 too, which no entry has. */
 static int
-ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
+ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h,
+                    bool any_status)
 {
     if (len < sizeof(*h)) {
         return ED_CACHE_HDR_SHORT;
@@ -106,7 +109,8 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
         || h->vary_off != h->key_off + h->key_len
         || h->vary_len > ED_CACHE_VARY_MAX
         || h->head_off != h->vary_off + h->vary_len
-        || h->head_len > ED_CACHE_HEAD_MAX
+        || h->head_len > (any_status ? ED_CACHE_SPOOL_HEAD_MAX
+                                     : ED_CACHE_HEAD_MAX)
         || h->body_off != (uint64_t)h->head_off + h->head_len
         || (h->flags & ~(uint32_t)ED_CACHE_F_ALL) != 0
         || h->stored < 0 || h->initial_age < 0 || h->lifetime < 0
@@ -124,8 +128,8 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
             return ED_CACHE_HDR_LAYOUT;
         }
     } else {
-        if (h->status < 200 || h->status > 599 || h->status == 206
-            || h->status == 304 || h->head_len == 0)
+        if (h->status < 200 || h->status > 599 || h->head_len == 0
+            || (!any_status && (h->status == 206 || h->status == 304)))
         {
             return ED_CACHE_HDR_LAYOUT;
         }
@@ -141,9 +145,9 @@ ed_cache_hdr_layout(const void *buf, size_t len, ed_http_cache_hdr_t *h)
 
 int
 ed_http_cache_hdr_partial(const void *buf, size_t len,
-                          ed_http_cache_hdr_t *hdr)
+                          ed_http_cache_hdr_t *hdr, bool any_status)
 {
-    int rc = ed_cache_hdr_layout(buf, len, hdr);
+    int rc = ed_cache_hdr_layout(buf, len, hdr, any_status);
 
     if (rc == ED_CACHE_HDR_OK && len < hdr->body_off) {
         return ED_CACHE_HDR_SHORT;
@@ -151,15 +155,15 @@ ed_http_cache_hdr_partial(const void *buf, size_t len,
     return rc;
 }
 
-int
-ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
-                        ed_http_cache_hdr_t *hdr)
+static int
+ed_cache_hdr_verify(const void *buf, size_t len, uint64_t file_size,
+                    ed_http_cache_hdr_t *hdr, bool any_status)
 {
     ed_http_cache_hdr_t *h = hdr;
     uint64_t             end;
     int                  rc;
 
-    rc = ed_cache_hdr_layout(buf, len, h);
+    rc = ed_cache_hdr_layout(buf, len, h, any_status);
     if (rc != ED_CACHE_HDR_OK) {
         return rc;
     }
@@ -174,6 +178,20 @@ ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
         return ED_CACHE_HDR_CRC;
     }
     return ED_CACHE_HDR_OK;
+}
+
+int
+ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
+                        ed_http_cache_hdr_t *hdr)
+{
+    return ed_cache_hdr_verify(buf, len, file_size, hdr, false);
+}
+
+int
+ed_http_cache_hdr_followed(const void *buf, size_t len, uint64_t file_size,
+                           ed_http_cache_hdr_t *hdr, bool any_status)
+{
+    return ed_cache_hdr_verify(buf, len, file_size, hdr, any_status);
 }
 
 const char *
@@ -197,17 +215,17 @@ ed_http_cache_hdr_error(int rc)
     }
 }
 
-char *
-ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
-                     const ed_str_t *key, const ed_str_t *vary,
-                     const ed_str_t *head, const ed_str_t *etag,
-                     size_t *len)
+static char *
+ed_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                const ed_str_t *key, const ed_str_t *vary,
+                const ed_str_t *head, const ed_str_t *etag, size_t head_max,
+                size_t *len)
 {
     char   *buf;
     size_t  n;
 
     if (key->len == 0 || key->len > ED_CACHE_KEY_MAX
-        || vary->len > ED_CACHE_VARY_MAX || head->len > ED_CACHE_HEAD_MAX
+        || vary->len > ED_CACHE_VARY_MAX || head->len > head_max
         || (etag && (etag->len > 0xffff || etag->data < head->data
                      || etag->data + etag->len > head->data + head->len)))
     {
@@ -248,6 +266,27 @@ ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
     }
     *len = n;
     return buf;
+}
+
+char *
+ed_http_cache_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                     const ed_str_t *key, const ed_str_t *vary,
+                     const ed_str_t *head, const ed_str_t *etag,
+                     size_t *len)
+{
+    return ed_cache_prefix(pool, hdr, key, vary, head, etag,
+                           ED_CACHE_HEAD_MAX, len);
+}
+
+char *
+ed_http_cache_spool_prefix(ed_pool_t *pool, ed_http_cache_hdr_t *hdr,
+                           const ed_str_t *key, const ed_str_t *head,
+                           const ed_str_t *etag, size_t *len)
+{
+    ed_str_t none = ed_null_string;
+
+    return ed_cache_prefix(pool, hdr, key, &none, head, etag,
+                           ED_CACHE_SPOOL_HEAD_MAX, len);
 }
 
 void

@@ -1057,7 +1057,7 @@ ed_http_cache_start(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
         return ED_DECLINED;
     }
     if (ed_http_has_body(r) || ed_http_header(r, "Upgrade")
-        || r->connect_protocol)
+        || r->connect_protocol || r->cgi_redirected)
     {
         c->fwd = "request";
         return ED_DECLINED;

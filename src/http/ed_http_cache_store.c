@@ -177,7 +177,8 @@ ed_pc_write(int fd, const char *p, size_t n)
 }
 
 /* Opens a temp file in path/.tmp/ and writes the prefix there. ED_OK,
- * ED_DECLINED (the write failed: c->fwd detail no-space), ED_ERROR. */
+ * ED_DECLINED (the write failed: c->fwd detail no-space), ED_DONE (the
+ * head is over ED_CACHE_HEAD_MAX: too-large), ED_ERROR. */
 static int
 ed_cache_begin(ed_http_request_t *r, ed_http_cache_req_t *c,
                const ed_http_cache_verdict_t *v, const ed_http_resp_head_t *h,
@@ -188,6 +189,11 @@ ed_cache_begin(ed_http_request_t *r, ed_http_cache_req_t *c,
 
     if (ed_cache_stored_head(r, h, &head, &etag, false) != ED_OK) {
         return ED_ERROR;
+    }
+    if (head.len > ED_CACHE_HEAD_MAX) {
+        /* An upstream's own doing, as a body over max_entry_size: not
+         * the disk's. */
+        return ED_DONE;
     }
     memset(&c->new_hdr, 0, sizeof(c->new_hdr));
     c->new_hdr.stored = (int64_t)ed_time_sec;
@@ -267,7 +273,7 @@ ed_cache_spool(ed_http_request_t *r, ed_http_cache_req_t *c,
                const ed_http_resp_head_t *h)
 {
     ed_http_cache_req_t   *ic = c->initiator;
-    ed_str_t               head, etag, none = ed_null_string;
+    ed_str_t               head, etag;
     char                   path[PATH_MAX];
     size_t                 len;
     int                    fd, sfd, err;
@@ -281,9 +287,9 @@ ed_cache_spool(ed_http_request_t *r, ed_http_cache_req_t *c,
     c->new_hdr.swr = -1;
     c->new_hdr.sie = -1;
     c->new_hdr.status = (uint16_t)h->status;
-    c->new_prefix = ed_http_cache_prefix(r->pool, &c->new_hdr, &c->key,
-                                         &none, &head,
-                                         etag.len ? &etag : NULL, &len);
+    c->new_prefix = ed_http_cache_spool_prefix(r->pool, &c->new_hdr, &c->key,
+                                               &head, etag.len ? &etag : NULL,
+                                               &len);
     if (c->new_prefix == NULL) {
         return ED_DECLINED;
     }
@@ -567,6 +573,10 @@ ed_http_cache_response(ed_http_request_t *r, const ed_http_cache_loc_t *conf,
         }
         if (rc == ED_DECLINED) {
             detail = "no-space";
+        } else if (rc == ED_DONE) {
+            /* Waiters go at once, and nobody queues for 30 s. */
+            detail = "too-large";
+            ed_pc_drop_tmp(c, (int64_t)ed_time_sec + 30);
         }
     }
     if (detail) {

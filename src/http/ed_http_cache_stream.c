@@ -58,7 +58,8 @@ ed_pc_stream_open(ed_http_request_t *r, ed_http_cache_req_t *c)
         n = pread(c->sfd, buf, want, 0);
         /* Into a copy: the stale entry a fill's client holds in c->hdr
          * may still be served. */
-        rc = ed_http_cache_hdr_partial(buf, n > 0 ? (size_t)n : 0, &hdr);
+        rc = ed_http_cache_hdr_partial(buf, n > 0 ? (size_t)n : 0, &hdr,
+                                       c->following);
         if (rc == ED_CACHE_HDR_SHORT && (size_t)n < want) {
             return ED_AGAIN;
         }
@@ -260,8 +261,9 @@ ed_pc_stream_sealed(ed_http_request_t *r, ed_http_cache_req_t *c)
     if (buf == NULL || fstat(c->sfd, &st) != 0
         || pread(c->sfd, buf, (size_t)c->hdr.body_off, 0)
            != (ssize_t)c->hdr.body_off
-        || ed_http_cache_hdr_check(buf, (size_t)c->hdr.body_off,
-                                   (uint64_t)st.st_size, &hdr)
+        || ed_http_cache_hdr_followed(buf, (size_t)c->hdr.body_off,
+                                      (uint64_t)st.st_size, &hdr,
+                                      c->following)
            != ED_CACHE_HDR_OK)
     {
         return ED_DECLINED;

@@ -489,6 +489,7 @@ ed_http_cgi_redirect(ed_http_request_t *r, const ed_str_t *location)
      * its Content-Type and -Length from the meta-variables. */
     ed_http_body_stop(r);
     r->internal = 1;
+    r->cgi_redirected = 1;
     r->cgi = NULL;
     if (r->head.method_id != ED_HTTP_HEAD) {
         r->head.method_id = ED_HTTP_GET;
