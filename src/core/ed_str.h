@@ -10,7 +10,10 @@ struct ed_str_s {
 #define ed_string(s) { sizeof(s) - 1, (char *)(s) }
 #define ed_null_string { 0, NULL }
 #define ed_str_set(str, s) ((str)->len = sizeof(s) - 1, (str)->data = (char *)(s))
-#define ed_str_eq(a, b) ((a)->len == (b)->len && memcmp((a)->data, (b)->data, (a)->len) == 0)
+/* Empty strings may have no data: memcmp must not see their NULL. */
+#define ed_str_eq(a, b)                                                      \
+    ((a)->len == (b)->len                                                    \
+     && ((a)->len == 0 || memcmp((a)->data, (b)->data, (a)->len) == 0))
 
 static inline char
 ed_tolower(char c)
