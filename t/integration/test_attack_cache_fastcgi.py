@@ -9,26 +9,10 @@ import pytest
 
 from fcgiutil import FcgiServer, end, response, stdout
 from proxy_backend import Backend, response as http_response
+from test_cache_fastcgi import start as cache_start
 
-CONF = """
-    workers: 1
-    error_log: {prefix}/logs/error.log
-    caches:
-      main:
-        path: {prefix}/cache/main
-        max_size: 64m
-    servers:
-      - listen: 127.0.0.1:{port}
-        locations:
-          /:
-            fastcgi:
-              pass: "@S@"
-              check_script: false
-              read_timeout: 3s
-              cache: main
-              cache_valid: {any: 1m}
-            headers: {set: {X-Cache: $upstream_cache_status}}
-"""
+VALID = "cache_valid: {any: 1m}"
+
 
 PROXY = """
     workers: 1
@@ -46,7 +30,7 @@ PROXY = """
 
 
 def start(eddy, srv):
-    return eddy(CONF.replace("@S@", srv.pass_))
+    return cache_start(eddy, srv, VALID)
 
 
 @pytest.mark.parametrize("head,body", [
@@ -128,8 +112,7 @@ def test_head_over_the_entry_bound_is_too_large_and_asked_once(eddy):
         conn.sendall(stdout(b"") + end())
         return False
     with FcgiServer(handler) as srv:
-        e = eddy(CONF.replace("@S@", srv.pass_).replace(
-            "cache: main\n", "cache: main\n              buffer_size: 256k\n"))
+        e = cache_start(eddy, srv, VALID + "\n              buffer_size: 256k")
         for n in (1, 2, 3):
             r = e.get("/big")
             assert r.status == 200 and r.body == b"body"
