@@ -832,6 +832,7 @@ void ed_http_process(ed_http_request_t *r);
 void ed_http_log_phase(ed_http_request_t *r);
 /* Closes a client connection at once and frees it. */
 void ed_http_close(ed_http_conn_t *hc);
+void ed_http_linger_close(ed_http_conn_t *hc);
 /* HTTP/1.1's done and fail (ed_http_request.c). */
 void ed_http_h1_done(ed_http_request_t *r);
 void ed_http_h1_fail(ed_http_request_t *r);

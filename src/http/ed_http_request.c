@@ -845,6 +845,23 @@ ed_http_on_flushed_close(ed_stream_t *s)
     ed_http_linger(hc);
 }
 
+/* A connection whose protocol (HTTP/2) is over, its output written:
+ * closed as HTTP/1 closes one with input unread. */
+void
+ed_http_linger_close(ed_http_conn_t *hc)
+{
+    ed_stream_t *s = &hc->c.stream;
+
+    hc->lingering = 1;
+    hc->keepalive = 0;
+    hc->draining = 0;
+    hc->quit_check = 0;
+    hc->c.shutdown = ed_http_conn_shutdown;
+    s->on_drain = NULL;
+    s->on_close = ed_http_on_stream_close;
+    ed_http_close_after_flush(hc);
+}
+
 static void
 ed_http_close_after_flush(ed_http_conn_t *hc)
 {

@@ -41,6 +41,7 @@ static void ed_v2_on_read(ed_stream_t *s, int status, char *data,
                           size_t len);
 static int ed_v2_run(ed_v2_conn_t *c);
 static void ed_v2_close(ed_v2_conn_t *c);
+static void ed_v2_end(ed_v2_conn_t *c, bool linger);
 static void ed_v2_close_after_flush(ed_v2_conn_t *c, ed_msec_t wait);
 static void ed_v2_arm(ed_v2_conn_t *c);
 static ed_msec_t ed_v2_idle_timeout(ed_v2_conn_t *c);
@@ -1047,7 +1048,7 @@ ed_v2_on_flushed(ed_stream_t *s)
 
     ed_v2_free_zombies(c, false);
     if (c->closing && !nghttp2_session_want_write(c->sess)) {
-        ed_v2_close(c);
+        ed_v2_end(c, true);
         return;
     }
     ed_http_v2_post(c);
@@ -1138,7 +1139,7 @@ ed_v2_run(ed_v2_conn_t *c)
         ed_v2_close_after_flush(c, c->flood ? ED_V2_FLOOD_MSEC
                                             : c->clcf->send_timeout);
         if (s->wqueued == 0 && !ed_stream_flush_posted(s)) {
-            ed_v2_close(c);
+            ed_v2_end(c, true);
             return ED_DONE;
         }
         return ED_OK;
@@ -1176,16 +1177,33 @@ ed_v2_close_after_flush(ed_v2_conn_t *c, ed_msec_t wait)
 static void
 ed_v2_close(ed_v2_conn_t *c)
 {
+    ed_v2_end(c, false);
+}
+
+/* Ends the connection. With linger, and everything written (the last
+ * GOAWAY included), the HTTP/1 connection underneath shuts its write side
+ * and drains what the client still sends before it closes: a close with
+ * the client's frames unread (a flood's, most often) would reset the
+ * connection and could take the GOAWAY with it. */
+static void
+ed_v2_end(ed_v2_conn_t *c, bool linger)
+{
     ed_http_conn_t *hc = c->hc;
+    ed_stream_t    *s = &hc->c.stream;
     ed_v2_stream_t *st;
 
     /* What the streams' ends ask for (a dispatch, timers) is not
      * posted or armed any more. */
     c->closing = 1;
     c->running = 1;
+    linger = linger && s->wqueued == 0 && !ed_stream_flush_posted(s)
+             && !s->closed && !s->error && !s->eof && !ed_worker->terminating;
     /* Requests still running end without their response; the queue
-     * goes first, so that no file range outlives its descriptor. */
-    ed_stream_close(&hc->c.stream);
+     * goes first, so that no file range outlives its descriptor (when
+     * lingering, nothing is queued). */
+    if (!linger) {
+        ed_stream_close(s);
+    }
     while ((st = c->streams) != NULL) {
         if (st->r != NULL) {
             ed_http_v2_stream_abort(st);
@@ -1204,6 +1222,10 @@ ed_v2_close(ed_v2_conn_t *c)
     hc->v2 = NULL;
     free(c);
     hc->requests = 0;
+    if (linger) {
+        ed_http_linger_close(hc);
+        return;
+    }
     ed_http_close(hc);
 }
 

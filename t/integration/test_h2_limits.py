@@ -125,6 +125,23 @@ def test_control_flood(srv, kind):
     flood_checked(srv, raw, "control")
 
 
+def test_flood_goaway_survives_unread_input(srv):
+    """The client's frames keep coming after the flood is detected: eddy
+    shuts its side and drains them for a while (as HTTP/1's lingering
+    close) instead of closing under them, which would reset the
+    connection and fail the client's writes before it reads the GOAWAY."""
+    raw = Raw(srv.port)
+    ping = hf.PingFrame(0, opaque_data=b"12345678").serialize()
+    raw.send(ping * 1100)
+    time.sleep(0.3)
+    for _ in range(4):
+        raw.send(ping * 1000)
+        time.sleep(0.05)
+    assert not raw.closed
+    flood_checked(srv, raw, "control")
+    raw.close()
+
+
 def test_window_update_flood(srv):
     raw = Raw(srv.port)
     raw.send(*[hf.WindowUpdateFrame(0, window_increment=1)

@@ -18,6 +18,7 @@ import time
 import hpack
 import pytest
 
+from conftest import wait_for
 from h2util import H2, NO_ERROR, Raw, hf
 from proxy_backend import TAKEN, Backend
 
@@ -146,6 +147,8 @@ def test_reload_with_100_streams_in_flight(eddy):
             raw.until(lambda f: _ended(f, ended) and len(ended) == 100,
                       timeout=20)
             assert raw.wait_closed(10)
+            # eddy shut its side and drains until the client closes.
+            raw.close()
         finally:
             release.set()
             load_stop.set()
@@ -176,7 +179,7 @@ def test_reload_with_100_streams_in_flight(eddy):
         st = c.get("/gen")
         c.close()
         assert st.body == b"gen2\n"
-        assert set(e.worker_pids()).isdisjoint(old)
+        assert wait_for(lambda: set(e.worker_pids()).isdisjoint(old), 5)
 
 
 def _ended(f, ended):
