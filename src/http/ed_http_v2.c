@@ -168,6 +168,58 @@ ed_http_v2_pending(ed_v2_stream_t *st)
     ed_http_v2_post(c);
 }
 
+void
+ed_http_v2_wait(ed_v2_stream_t *st)
+{
+    ed_v2_conn_t   *c = st->c;
+    ed_v2_stream_t *p;
+
+    if (st->waiting) {
+        return;
+    }
+    /* Marks grow in queue order: the place is nearly always the end. */
+    for (p = c->waiters_last; p != NULL && p->file_mark > st->file_mark;
+         p = p->wprev)
+    {
+        /* void */
+    }
+    st->wprev = p;
+    st->wnext = p ? p->wnext : c->waiters;
+    if (st->wnext) {
+        st->wnext->wprev = st;
+    } else {
+        c->waiters_last = st;
+    }
+    if (p) {
+        p->wnext = st;
+    } else {
+        c->waiters = st;
+    }
+    st->waiting = 1;
+}
+
+void
+ed_http_v2_unwait(ed_v2_stream_t *st)
+{
+    ed_v2_conn_t *c = st->c;
+
+    if (!st->waiting) {
+        return;
+    }
+    if (st->wprev) {
+        st->wprev->wnext = st->wnext;
+    } else {
+        c->waiters = st->wnext;
+    }
+    if (st->wnext) {
+        st->wnext->wprev = st->wprev;
+    } else {
+        c->waiters_last = st->wprev;
+    }
+    st->wnext = st->wprev = NULL;
+    st->waiting = 0;
+}
+
 static void
 ed_v2_on_post(ed_defer_t *d)
 {
@@ -1081,10 +1133,11 @@ ed_v2_run(ed_v2_conn_t *c)
     s->on_flushed = ed_v2_on_flushed;
     s->on_close = ed_v2_on_sock_close;
     /* Requests waiting for their file ranges to be written. */
-    for (st = c->streams; st; st = st->next) {
-        if (st->flush_on && st->out == NULL && ed_http_v2_files_out(st)) {
-            ed_http_v2_pending(st);
-        }
+    while ((st = c->waiters) != NULL
+           && st->file_mark <= c->queued_total - s->wqueued)
+    {
+        ed_http_v2_unwait(st);
+        ed_http_v2_pending(st);
     }
     for (rounds = 0; rounds < ED_V2_ROUNDS; rounds++) {
         c->again = 0;

@@ -62,6 +62,7 @@ struct ed_v2_stream_s {
     ed_v2_stream_t     *next;      /* the connection's list */
     ed_v2_stream_t     *prev;
     ed_v2_stream_t     *pnext;     /* the pending list */
+    ed_v2_stream_t     *wnext, *wprev;  /* the waiters list */
 
     /* The head as it arrives. */
     ed_str_t            method, scheme, path, authority, protocol;
@@ -104,6 +105,7 @@ struct ed_v2_stream_s {
     size_t              ntrailers;
 
     unsigned            pending:1;
+    unsigned            waiting:1;      /* on the waiters list */
     unsigned            host_seen:1;
     unsigned            cl_seen:1;
     unsigned            too_large:1;    /* over max_header_size or
@@ -161,6 +163,9 @@ struct ed_v2_conn_s {
     /* Bytes ever given to the socket's queue: with its wqueued, how far
      * writing got (a stream's file ranges are out once past its mark). */
     uint64_t                 queued_total;
+    /* Streams waiting for their file ranges to be written, by
+     * file_mark (ed_http_v2_wait). */
+    ed_v2_stream_t          *waiters, *waiters_last;
     uint64_t                 window_updates;
     uint64_t                 data_sent;
     unsigned                 opened;
@@ -214,6 +219,10 @@ void ed_http_v2_graceful(ed_v2_conn_t *c);
      || (st)->c->queued_total - (st)->c->hc->c.stream.wqueued                \
             >= (st)->file_mark)
 void ed_http_v2_arm(ed_v2_conn_t *c);
+/* Puts a stream whose file ranges are queued but not yet written on the
+ * connection's waiters, made pending once the socket is past them. */
+void ed_http_v2_wait(ed_v2_stream_t *st);
+void ed_http_v2_unwait(ed_v2_stream_t *st);
 
 /* Streams (ed_http_v2_head.c, ed_http_v2_stream.c). */
 #define ed_v2_is(n, nl, lit)                                                 \

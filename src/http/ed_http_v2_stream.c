@@ -699,6 +699,9 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
         }
         c->queued_total += k;
         if (ch->fd >= 0) {
+            /* A new mark: its place among the waiters is found again
+             * when it waits again. */
+            ed_http_v2_unwait(st);
             st->file_mark = c->queued_total;
         }
         ch->pos += k;
@@ -907,6 +910,7 @@ ed_http_v2_stream_free(ed_v2_stream_t *st)
 {
     ed_v2_chunk_t *ch;
 
+    ed_http_v2_unwait(st);
     while ((ch = st->out) != NULL) {
         st->out = ch->next;
         ed_http_v2_release(ch);
@@ -958,6 +962,9 @@ ed_http_v2_stream_run(ed_v2_stream_t *st)
         st->flush_on = 0;
         ed_http_output_flushed(r);
         r = st->r;
+    } else if (r != NULL && st->flush_on && st->out == NULL) {
+        /* Made pending again once the socket is past its ranges. */
+        ed_http_v2_wait(st);
     }
     if (r == NULL && st->closed) {
         ed_http_v2_stream_unlink(st);
