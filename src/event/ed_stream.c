@@ -7,6 +7,7 @@
 #define ED_STREAM_IOV 64          /* iovecs per writev, within IOV_MAX */
 #define ED_STREAM_DELIVERIES 16   /* read callbacks per event, then post */
 #define ED_STREAM_WRITES 16       /* write calls per flush, then post */
+#define ED_STREAM_GATHER (65536 + 4096) /* bytes gathered for one write */
 #define ED_STREAM_FREE_CHUNKS 256 /* chunk headers kept for reuse */
 #define ED_STREAM_SENDFILE_MAX ((size_t)1 << 30)
 
@@ -1157,39 +1158,35 @@ ed_stream_gather_due(ed_stream_t *s, ed_wchunk_t *head)
     return false;
 }
 
-/* Fills one buffer from the head of the queue, memory copied and file
- * ranges read, and writes it at once: each write (a TLS record) is
- * full, rather than a small head or frame header alone before each
- * file piece. A retry after ED_AGAIN makes the same bytes again. Bytes
+/* Fills the gather area from the head of the queue, memory copied and
+ * file ranges read, and writes it with one call: each TLS record is full,
+ * rather than a small head or frame header alone before each file piece,
+ * and the transport may send the records together. Every transport's
+ * writev is done with the bytes when it returns, so one area serves the
+ * process. A retry after ED_AGAIN makes the same bytes again. Bytes
  * sent, ED_AGAIN, ED_ERROR, or ED_DECLINED (the file at the head failed
  * or shrank; logged). */
 static ssize_t
 ed_stream_gather(ed_stream_t *s, ed_wchunk_t *head, size_t *asked)
 {
+    static char  area[ED_STREAM_GATHER];
     struct iovec iov;
     ed_wchunk_t *c = head;
-    size_t       size = s->bufs->size, len = 0, k;
+    size_t       len = 0, k;
     ssize_t      n;
-    char        *buf;
 
-    buf = ed_buf_get(s->bufs);
-    if (buf == NULL) {
-        ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
-        return ED_DECLINED;
-    }
     do {
-        k = ed_min(c->len, size - len);
+        k = ed_min(c->len, ED_STREAM_GATHER - len);
         if (c->type != ED_WC_FILE) {
-            memcpy(buf + len, c->pos, k);
+            memcpy(area + len, c->pos, k);
         } else {
             do {
-                n = pread(c->fd, buf + len, k, c->off);
+                n = pread(c->fd, area + len, k, c->off);
             } while (n == -1 && errno == EINTR);
             if (n <= 0 && len == 0) {
                 ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
                        "pread() of file %d at %lld failed%s", c->fd,
                        (long long)c->off, n == 0 ? ": file shrank" : "");
-                ed_buf_put(s->bufs, buf);
                 return ED_DECLINED;
             }
             if (n < (ssize_t)k) {
@@ -1201,12 +1198,11 @@ ed_stream_gather(ed_stream_t *s, ed_wchunk_t *head, size_t *asked)
         }
         len += k;
         c = c->next;
-    } while (c != head && len < size);
+    } while (c != head && len < ED_STREAM_GATHER);
     *asked = len;
-    iov.iov_base = buf;
+    iov.iov_base = area;
     iov.iov_len = len;
     n = s->io->writev(s, &iov, 1);
-    ed_buf_put(s->bufs, buf);
     return n;
 }
 

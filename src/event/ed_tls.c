@@ -25,6 +25,15 @@
  * the largest plaintext a record holds. */
 #define ED_TLS_WBUF 16384
 
+/* One ed_tls_writev encrypts up to ED_TLS_CORK_PLAIN bytes into the
+ * worker's cork and writes the records with one write(): one system call
+ * (and one pass through the TCP stack) for a 64 KiB response and its
+ * HTTP/2 frame headers instead of one per record. The cork holds that
+ * many records with room for their overhead and handshake messages; a
+ * fuller one is written out first. */
+#define ED_TLS_CORK_PLAIN (4 * ED_TLS_WBUF + 4096)
+#define ED_TLS_CORK_SIZE  (ED_TLS_CORK_PLAIN + 16384)
+
 /* Sessions live as long as a ticket key is sure to decrypt them: one
  * rotation period (a key encrypts for one period, decrypts for two). */
 #define ED_TLS_SESSION_TIMEOUT (ED_TLS_KEY_ROTATE_MSEC / 1000)
@@ -34,6 +43,11 @@
 
 static int ed_tls_index = -1;      /* SSL ex data: the connection */
 static int ed_tls_ctx_index = -1;  /* SSL_CTX ex data: the cipher string */
+
+static BIO_METHOD      *ed_tls_wbio_method;
+static char            *ed_tls_cork;     /* ED_TLS_CORK_SIZE, per process */
+static size_t           ed_tls_cork_len;
+static ed_tls_stream_t *ed_tls_corking;  /* whose records go to the cork */
 
 /* Puts the most telling reason from OpenSSL's error queue into buf and
  * clears the queue: a system error (the file is missing) first; "no PEM
@@ -380,20 +394,134 @@ ed_tls_sni(const unsigned char *ext, size_t len, char *low, size_t size)
     return n;
 }
 
-/* Puts the stream on ssl (ed_tls_stream_t). ED_OK, or ED_ERROR (ENOMEM,
- * logged): the caller still owns ssl. */
+/* The write side of a TLS stream's SSL: records go to the socket as the
+ * socket BIO would send them, except while ed_tls_writev corks them (they
+ * are then gathered for one write) or while the records of an earlier
+ * write wait (they queue behind those). */
+static int
+ed_tls_bio_write(BIO *b, const char *data, int len)
+{
+    ed_tls_stream_t *t = BIO_get_data(b);
+    char            *p;
+    ssize_t          n;
+
+    BIO_clear_retry_flags(b);
+    if (t == ed_tls_corking) {
+        if ((size_t)len > ED_TLS_CORK_SIZE - ed_tls_cork_len) {
+            BIO_set_retry_write(b);
+            return -1;
+        }
+        memcpy(ed_tls_cork + ed_tls_cork_len, data, (size_t)len);
+        ed_tls_cork_len += (size_t)len;
+        return len;
+    }
+    if (t->plen) {
+        if ((size_t)len > UINT32_MAX - t->plen) {
+            errno = ENOMEM;
+            return -1;
+        }
+        p = realloc(t->pend, t->plen + (size_t)len);
+        if (p == NULL) {
+            return -1;
+        }
+        memcpy(p + t->plen, data, (size_t)len);
+        t->pend = p;
+        t->plen += (uint32_t)len;
+        return len;
+    }
+    do {
+        n = write(t->fd, data, (size_t)len);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1 && errno == EAGAIN) {
+        BIO_set_retry_write(b);
+    }
+    return (int)n;
+}
+
+static long
+ed_tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    ed_tls_stream_t *t = BIO_get_data(b);
+
+    ed_unused(num);
+    ed_unused(ptr);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_WPENDING:
+        return t == NULL ? 0 : (long)(t->plen - t->poff);
+    default:
+        return 0;
+    }
+}
+
+static int
+ed_tls_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+/* The process's write BIO method and cork, made once. */
+static int
+ed_tls_bio_init(void)
+{
+    BIO_METHOD *m;
+
+    if (ed_tls_wbio_method != NULL) {
+        return ED_OK;
+    }
+    ed_tls_cork = malloc(ED_TLS_CORK_SIZE);
+    m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                     "eddy stream");
+    if (ed_tls_cork == NULL || m == NULL
+        || !BIO_meth_set_write(m, ed_tls_bio_write)
+        || !BIO_meth_set_ctrl(m, ed_tls_bio_ctrl)
+        || !BIO_meth_set_create(m, ed_tls_bio_create))
+    {
+        free(ed_tls_cork);
+        ed_tls_cork = NULL;
+        BIO_meth_free(m);
+        ERR_clear_error();
+        ed_log(ED_LOG_ALERT, ed_log_cur, 0, "cannot make the TLS BIO");
+        return ED_ERROR;
+    }
+    ed_tls_wbio_method = m;
+    return ED_OK;
+}
+
+/* Puts the stream on ssl (ed_tls_stream_t): reads through a socket BIO,
+ * writes through the stream's own. ED_OK, or ED_ERROR (logged): the
+ * caller still owns ssl. */
 static int
 ed_tls_attach(ed_stream_t *s, SSL *ssl)
 {
     ed_tls_stream_t *t;
+    BIO             *rbio, *wbio;
 
-    t = malloc(sizeof(ed_tls_stream_t));
+    if (ed_tls_bio_init() != ED_OK) {
+        return ED_ERROR;
+    }
+    t = calloc(1, sizeof(ed_tls_stream_t));
     if (t == NULL) {
         ed_log(ED_LOG_ALERT, ed_log_cur, errno, "malloc() failed");
         return ED_ERROR;
     }
+    rbio = BIO_new_socket(s->ev.fd, BIO_NOCLOSE);
+    wbio = BIO_new(ed_tls_wbio_method);
+    if (rbio == NULL || wbio == NULL) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        ERR_clear_error();
+        free(t);
+        ed_log(ED_LOG_ALERT, ed_log_cur, 0, "BIO_new() failed");
+        return ED_ERROR;
+    }
+    BIO_set_data(wbio, t);
+    SSL_set_bio(ssl, rbio, wbio);
     t->io = ed_tls_io;
     t->ssl = ssl;
+    t->fd = s->ev.fd;
     s->io = &t->io;
     return ED_OK;
 }
@@ -409,11 +537,6 @@ ed_tls_accept(ed_stream_t *s, SSL_CTX *ctx, void *data)
     }
     ssl = SSL_new(ctx);
     if (ssl == NULL) {
-        ERR_clear_error();
-        return ED_ERROR;
-    }
-    if (SSL_set_fd(ssl, s->ev.fd) != 1) {
-        SSL_free(ssl);
         ERR_clear_error();
         return ED_ERROR;
     }
@@ -534,9 +657,7 @@ ed_tls_connect(ed_stream_t *s, SSL_CTX *ctx, const char *name, bool verify,
     }
     ip = inet_pton(AF_INET, name, addr) == 1
          || inet_pton(AF_INET6, name, addr) == 1;
-    if (SSL_set_fd(ssl, s->ev.fd) != 1
-        || (*name && !ip && SSL_set_tlsext_host_name(ssl, name) != 1))
-    {
+    if (*name && !ip && SSL_set_tlsext_host_name(ssl, name) != 1) {
         goto failed;
     }
     if (verify && *name == '\0') {
@@ -660,34 +781,87 @@ ed_tls_iov_advance(const struct iovec *iov, int cnt, int *i, size_t *off,
     *off += n;
 }
 
-/* Writes the vector in as few records as possible, until it is all
- * written or the socket is full, so that a short result means what it
- * means for a plain socket (EPOLLOUT will come).
- *
- * A piece of ED_TLS_WBUF bytes or more goes to SSL_write as it is;
- * smaller pieces are first coalesced into one buffer of up to
- * ED_TLS_WBUF. After SSL_write asks to be retried, the stream offers the
- * queue again from the first unwritten byte: the segment made from it
- * then starts with the same bytes and is at least as long as the record
- * OpenSSL holds (a record is at most ED_TLS_WBUF bytes), which is what a
- * retry needs. Returns the bytes written, ED_AGAIN or ED_ERROR. */
-static ssize_t
-ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
+/* Writes what waits in t->pend. ED_OK when all of it is out, ED_AGAIN,
+ * or ED_ERROR (errno set). */
+static int
+ed_tls_pend_out(ed_tls_stream_t *t)
 {
-    SSL        *ssl = ed_tls_ssl(s);
+    ssize_t n;
+
+    while (t->poff < t->plen) {
+        n = write(t->fd, t->pend + t->poff, t->plen - t->poff);
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN ? ED_AGAIN : ED_ERROR;
+        }
+        t->poff += (uint32_t)n;
+    }
+    free(t->pend);
+    t->pend = NULL;
+    t->plen = 0;
+    t->poff = 0;
+    return ED_OK;
+}
+
+/* Writes the cork with one write(); what the socket does not take moves
+ * to t->pend. ED_OK (all out), ED_AGAIN (kept), ED_ERROR (errno). */
+static int
+ed_tls_cork_out(ed_tls_stream_t *t)
+{
+    size_t  len = ed_tls_cork_len;
+    ssize_t n;
+
+    ed_tls_cork_len = 0;
+    if (len == 0) {
+        return ED_OK;
+    }
+    do {
+        n = write(t->fd, ed_tls_cork, len);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1 && errno != EAGAIN) {
+        return ED_ERROR;
+    }
+    if (n == (ssize_t)len) {
+        return ED_OK;
+    }
+    n = n < 0 ? 0 : n;
+    t->pend = malloc(len - (size_t)n);
+    if (t->pend == NULL) {
+        return ED_ERROR;
+    }
+    memcpy(t->pend, ed_tls_cork + n, len - (size_t)n);
+    t->plen = (uint32_t)(len - (size_t)n);
+    t->poff = 0;
+    return ED_AGAIN;
+}
+
+/* Encrypts from (*i, *off) of the vector into the cork, up to
+ * ED_TLS_CORK_PLAIN bytes, in as few records as possible: a piece of
+ * ED_TLS_WBUF bytes or more goes to SSL_write as it is, smaller pieces
+ * are first coalesced into one buffer of up to ED_TLS_WBUF. A full cork
+ * is written out in between. Returns the plaintext bytes taken;
+ * *rc is ED_OK, or what stopped it (ED_AGAIN: the socket is full, or the
+ * handshake waits for the peer; 0: the peer's close_notify came in;
+ * ED_ERROR). */
+static size_t
+ed_tls_encrypt(ed_tls_stream_t *t, const struct iovec *iov, int cnt, int *i,
+               size_t *off, ssize_t *rc)
+{
     char        buf[ED_TLS_WBUF];
     const char *p;
-    size_t      len, take, done = 0, w, off = 0, o;
-    ssize_t     rc;
-    int         i = 0, j, n;
+    size_t      len, take, done = 0, w, o;
+    int         j, n;
 
-    while (i < cnt) {
-        if (iov[i].iov_len - off >= ED_TLS_WBUF) {
-            p = (const char *)iov[i].iov_base + off;
-            len = iov[i].iov_len - off;
+    *rc = ED_OK;
+    while (*i < cnt && done < ED_TLS_CORK_PLAIN) {
+        if (iov[*i].iov_len - *off >= ED_TLS_WBUF) {
+            p = (const char *)iov[*i].iov_base + *off;
+            len = ed_min(iov[*i].iov_len - *off, ED_TLS_CORK_PLAIN - done);
         } else {
             len = 0;
-            for (j = i, o = off; j < cnt && len < ED_TLS_WBUF; j++, o = 0) {
+            for (j = *i, o = *off; j < cnt && len < ED_TLS_WBUF; j++, o = 0) {
                 take = ed_min(iov[j].iov_len - o, ED_TLS_WBUF - len);
                 memcpy(buf + len, (const char *)iov[j].iov_base + o, take);
                 len += take;
@@ -699,23 +873,88 @@ ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
         }
         for (w = 0; w < len; w += (size_t)n) {
             errno = 0;
-            n = SSL_write(ssl, p + w, (int)ed_min(len - w, INT_MAX));
-            if (n <= 0) {
-                rc = ed_tls_result(ssl, n, "SSL_write()");
-                if (done + w > 0) {
-                    /* An error shows again on the next call. */
-                    return (ssize_t)(done + w);
-                }
-                if (rc == 0) {
-                    /* The peer's close_notify came in: no more writes. */
-                    errno = EPIPE;
-                    return ED_ERROR;
-                }
-                return rc;
+            n = SSL_write(t->ssl, p + w, (int)ed_min(len - w, INT_MAX));
+            if (n > 0) {
+                continue;
             }
+            *rc = ed_tls_result(t->ssl, n, "SSL_write()");
+            if (*rc == ED_AGAIN && ed_tls_cork_len > 0
+                && SSL_get_error(t->ssl, n) == SSL_ERROR_WANT_WRITE)
+            {
+                /* The cork is full: out with it, then the same write
+                 * again. */
+                *rc = ed_tls_cork_out(t);
+                if (*rc == ED_OK) {
+                    n = 0;
+                    continue;
+                }
+            }
+            ed_tls_iov_advance(iov, cnt, i, off, w);
+            return done + w;
         }
         done += len;
-        ed_tls_iov_advance(iov, cnt, &i, &off, len);
+        ed_tls_iov_advance(iov, cnt, i, off, len);
+    }
+    return done;
+}
+
+/* Writes the vector: its records (with what the handshake sends) go out
+ * with one write() per ED_TLS_CORK_PLAIN bytes, until it is all written
+ * or the socket is full, so that a short result means what it means for
+ * a plain socket (EPOLLOUT will come). Records the socket did not take
+ * stay in t->pend for the next call, and the plaintext they hold (the
+ * first t->ahead bytes the stream offers again) counts as written once
+ * they are out; the stream offers its queue again from the first
+ * unwritten byte, so a retried SSL_write sees the same bytes. Returns
+ * the bytes written, ED_AGAIN or ED_ERROR. */
+static ssize_t
+ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
+{
+    ed_tls_stream_t *t = (ed_tls_stream_t *)s->io;
+    size_t           done = 0, off = 0, enc;
+    ssize_t          rc;
+    int              i = 0, out;
+
+    if (t->plen) {
+        out = ed_tls_pend_out(t);
+        if (out != ED_OK) {
+            return out;
+        }
+        done = t->ahead;
+        t->ahead = 0;
+        ed_tls_iov_advance(iov, cnt, &i, &off, done);
+    }
+    while (i < cnt) {
+        ed_tls_cork_len = 0;
+        ed_tls_corking = t;
+        enc = ed_tls_encrypt(t, iov, cnt, &i, &off, &rc);
+        ed_tls_corking = NULL;
+        /* A full cork the socket did not take moved to t->pend. */
+        out = t->plen ? ED_AGAIN : ed_tls_cork_out(t);
+        if (out == ED_AGAIN) {
+            /* Counted once the socket takes the rest. */
+            t->ahead = enc;
+            return done ? (ssize_t)done : ED_AGAIN;
+        }
+        if (out == ED_ERROR) {
+            return done ? (ssize_t)done : ED_ERROR;
+        }
+        done += enc;
+        if (rc != ED_OK) {
+            if (done > 0) {
+                /* An error shows again on the next call. */
+                return (ssize_t)done;
+            }
+            if (rc == 0) {
+                /* The peer's close_notify came in: no more writes. */
+                errno = EPIPE;
+                return ED_ERROR;
+            }
+            return rc;
+        }
+        if (enc == 0) {
+            break;
+        }
     }
     return (ssize_t)done;
 }
@@ -757,6 +996,7 @@ ed_tls_close(ed_stream_t *s)
     }
     ERR_clear_error();
     SSL_free(ssl);
+    free(((ed_tls_stream_t *)s->io)->pend);
     free(ed_container_of(s->io, ed_tls_stream_t, io));
     s->io = &ed_stream_plain_io;
 }

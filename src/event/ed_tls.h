@@ -71,10 +71,17 @@ void *ed_tls_conn_data(SSL *ssl);
 void ed_tls_shutdown_write(ed_stream_t *s);
 /* A TLS stream's transport, a block of its own per connection that
  * s->io points to (plain streams carry no pointer for TLS state): a copy
- * of ed_tls_io, then the SSL object. */
+ * of ed_tls_io, the SSL object, and the records of a write the socket did
+ * not take whole (pend: ciphertext of the first `ahead` bytes the stream
+ * still offers, written before anything else). */
 typedef struct {
     ed_stream_io_t  io;
     SSL            *ssl;
+    int             fd;
+    uint32_t        plen;   /* bytes in pend */
+    uint32_t        poff;   /* of which written */
+    char           *pend;
+    size_t          ahead;  /* plaintext bytes encrypted into pend */
 } ed_tls_stream_t;
 
 /* The SSL object of a TLS stream, NULL for a plain one. */

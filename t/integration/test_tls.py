@@ -879,6 +879,61 @@ def test_large_response_slow_reader(eddy, pki):
         s.close()
 
 
+STATIC_SIZES = (1, 1000, 16383, 16384, 16385, 65536, 69631, 69632, 69633,
+                1 << 20, 3 << 20)
+
+
+def test_static_files_to_a_slow_reader_byte_exact(eddy, pki):
+    """Files of sizes around a record (16 KiB) and around the bytes
+    written at once (up to 68 KiB of records per write), pipelined, to a
+    client with a small receive window that reads slowly: the socket
+    fills in the middle of a write again and again, and what it did not
+    take goes first the next time. Every byte arrives, in order."""
+    e = eddy("""
+        workers: 1
+        servers:
+          - listen: 127.0.0.1:{port}
+            tls: {certificate: certs/a.pem, key: certs/a.key}
+            root: html
+        """, start=False)
+    install_certs(e, pki, ("a",))
+    files = {}
+    for n in STATIC_SIZES:
+        files[n] = os.urandom(n)
+        e.write_file("html/%d.bin" % n, files[n])
+    e.start()
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(20)
+    raw.connect(("127.0.0.1", e.port))
+    s = client_ctx(pki).wrap_socket(raw)
+    try:
+        s.sendall(b"".join(b"GET /%d.bin HTTP/1.1\r\nHost: a\r\n\r\n" % n
+                           for n in STATIC_SIZES))
+        got = b""
+        deadline = time.monotonic() + 30
+        want = sum(STATIC_SIZES)
+        while len(got) < want + 300 * len(STATIC_SIZES):
+            chunk = s.recv(8192 if len(got) < 1 << 20 else 65536)
+            if not chunk:
+                break
+            got += chunk
+            if len(got) < 300000:
+                time.sleep(0.0005)
+            if time.monotonic() > deadline or got.endswith(
+                    files[STATIC_SIZES[-1]][-64:]):
+                break
+        for n in STATIC_SIZES:
+            head, _, rest = got.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert b"Content-Length: %d" % n in head
+            assert rest[:n] == files[n], n
+            got = rest[n:]
+        assert got == b""
+    finally:
+        s.close()
+
+
 def read_response_rest(s, got):
     """The bytes still missing from a response whose start is got."""
     head, _, body = got.partition(b"\r\n\r\n")
