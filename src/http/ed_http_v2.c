@@ -627,8 +627,9 @@ ed_http_v2_release(void *p)
 }
 
 /* nghttp2's memory: the blocks above, but for the output frame buffer
- * the session makes when created, which is page-aligned so that
- * ed_v2_compact can return its pages while the connection idles. */
+ * and the stream map's table the session makes when created, which are
+ * page-aligned so that ed_v2_compact can return their pages while the
+ * connection idles. */
 
 static void *
 ed_v2_malloc(size_t size, void *data)
@@ -662,14 +663,49 @@ ed_v2_free(void *ptr, void *data)
         free(ptr);
         return;
     }
+    if (ptr != NULL && ptr == c->streamtab) {
+        c->streamtab = NULL;
+        free(ptr);
+        return;
+    }
     ed_http_v2_release(ptr);
 }
 
 static void *
 ed_v2_calloc(size_t n, size_t size, void *data)
 {
-    ed_unused(data);
+    ed_v2_conn_t *c = data;
+    size_t        page = (size_t)sysconf(_SC_PAGESIZE);
+    void         *p;
+
+    /* libnghttp2 1.52 makes its stream map's table (256 buckets of 16
+     * bytes) when the session is made; empty, it is all zeros, which is
+     * what a page given back reads as. */
+    if (c->creating && c->streamtab == NULL && size != 0
+        && n <= page / size && n * size == page)
+    {
+        p = aligned_alloc(page, page);
+        if (p != NULL) {
+            memset(p, 0, page);
+            c->streamtab = p;
+        }
+        return p;
+    }
     return ed_http_v2_calloc(n, size);
+}
+
+/* Whether a page holds zeros only. */
+static bool
+ed_v2_zero_page(const char *p, size_t len)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    uint64_t        any = 0;
+    size_t          i;
+
+    for (i = 0; i < len / sizeof(uint64_t); i++) {
+        any |= w[i];
+    }
+    return any == 0;
 }
 
 static void *
@@ -685,6 +721,8 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
     }
     if (ptr == c->framebuf) {
         have = c->framebuf_len;
+    } else if (ptr == c->streamtab) {
+        have = (size_t)sysconf(_SC_PAGESIZE);
     } else {
         have = ((ed_v2_block_t *)ptr - 1)->size;
         if (size <= have) {
@@ -702,14 +740,21 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
 
 /* The connection idles (no stream, nothing for nghttp2 to write): the
  * frame buffer's content is dead, its pages go back to the kernel
- * (read back as zeros when next touched). */
+ * (read back as zeros when next touched); so does the stream map's
+ * table when it is empty (all zeros, which the kernel gives back). */
 static void
 ed_v2_compact(ed_v2_conn_t *c)
 {
-    if (c->framebuf != NULL && c->nstreams == 0
-        && !nghttp2_session_want_write(c->sess))
-    {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    if (c->nstreams != 0 || nghttp2_session_want_write(c->sess)) {
+        return;
+    }
+    if (c->framebuf != NULL) {
         (void)madvise(c->framebuf, c->framebuf_len, MADV_DONTNEED);
+    }
+    if (c->streamtab != NULL && ed_v2_zero_page(c->streamtab, page)) {
+        (void)madvise(c->streamtab, page, MADV_DONTNEED);
     }
 }
 

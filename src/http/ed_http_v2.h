@@ -179,6 +179,8 @@ struct ed_v2_conn_s {
      * connection idles (ed_v2_compact). */
     char                    *framebuf;
     size_t                   framebuf_len;
+    char                    *streamtab;  /* nghttp2's first stream map
+                                          * table, a page of its own */
 
     unsigned                 running:1;
     unsigned                 again:1;
