@@ -626,29 +626,77 @@ ed_http_v2_release(void *p)
     free(b);
 }
 
-/* nghttp2's memory: the blocks above, but for the output frame buffer
- * and the stream map's table the session makes when created, which are
- * page-aligned so that ed_v2_compact can return their pages while the
- * connection idles. */
+/* nghttp2's memory: the blocks above, but for the stream map's table
+ * and the output frame buffer the session makes when created, which
+ * ed_v2_compact gives back to the kernel while the connection idles.
+ * Both sit in one unit of whole pages (the table's page, then the
+ * buffer's), carved from mmap'd slabs: a page-aligned malloc would leave
+ * a gap of up to a page in front of each, per connection. Units are
+ * reused, never unmapped (as connection blocks). */
+#define ED_V2_SLAB_UNITS 64
+
+static size_t  ed_v2_page, ed_v2_unit;
+static char   *ed_v2_slab_next, *ed_v2_slab_end;
+static void   *ed_v2_units;   /* free ones, linked through the first word */
+
+static char *
+ed_v2_unit_get(ed_v2_conn_t *c)
+{
+    char *u;
+
+    if (c->unit != NULL) {
+        return c->unit;
+    }
+    if (ed_v2_units != NULL) {
+        u = ed_v2_units;
+        ed_v2_units = *(void **)ed_v2_units;
+    } else {
+        if (ed_v2_slab_next == ed_v2_slab_end) {
+            u = mmap(NULL, ED_V2_SLAB_UNITS * ed_v2_unit,
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+            if (u == MAP_FAILED) {
+                return NULL;
+            }
+            /* Pages go back one by one: no huge page under them. */
+            (void)madvise(u, ED_V2_SLAB_UNITS * ed_v2_unit, MADV_NOHUGEPAGE);
+            ed_v2_slab_next = u;
+            ed_v2_slab_end = u + ED_V2_SLAB_UNITS * ed_v2_unit;
+        }
+        u = ed_v2_slab_next;
+        ed_v2_slab_next += ed_v2_unit;
+    }
+    c->unit = u;
+    return u;
+}
+
+/* After the session is gone. */
+static void
+ed_v2_unit_put(ed_v2_conn_t *c)
+{
+    if (c->unit != NULL) {
+        *(void **)c->unit = ed_v2_units;
+        ed_v2_units = c->unit;
+        c->unit = NULL;
+    }
+}
 
 static void *
 ed_v2_malloc(size_t size, void *data)
 {
     ed_v2_conn_t *c = data;
-    size_t        page, len;
-    void         *p;
+    char         *u;
 
     if (c->creating && c->framebuf == NULL && size == ED_V2_FRAMEBUF) {
-        page = (size_t)sysconf(_SC_PAGESIZE);
-        len = (size + page - 1) / page * page;
-        p = aligned_alloc(page, len);
-        if (p != NULL) {
-            c->framebuf = p;
-            /* Every page asked for is the buffer's alone, the last
-             * (partly past the buffer's end) too. */
-            c->framebuf_len = len;
+        u = ed_v2_unit_get(c);
+        if (u == NULL) {
+            return NULL;
         }
-        return p;
+        /* Every page of it is the buffer's alone, the last (partly
+         * past the buffer's end) too. */
+        c->framebuf = u + ed_v2_page;
+        c->framebuf_len = ed_v2_unit - ed_v2_page;
+        return c->framebuf;
     }
     return ed_http_v2_alloc(size);
 }
@@ -658,14 +706,13 @@ ed_v2_free(void *ptr, void *data)
 {
     ed_v2_conn_t *c = data;
 
+    /* The unit goes with the connection (ed_v2_unit_put). */
     if (ptr != NULL && ptr == c->framebuf) {
         c->framebuf = NULL;
-        free(ptr);
         return;
     }
     if (ptr != NULL && ptr == c->streamtab) {
         c->streamtab = NULL;
-        free(ptr);
         return;
     }
     ed_http_v2_release(ptr);
@@ -675,21 +722,21 @@ static void *
 ed_v2_calloc(size_t n, size_t size, void *data)
 {
     ed_v2_conn_t *c = data;
-    size_t        page = (size_t)sysconf(_SC_PAGESIZE);
-    void         *p;
+    char         *u;
 
     /* libnghttp2 1.52 makes its stream map's table (256 buckets of 16
      * bytes) when the session is made; empty, it is all zeros, which is
      * what a page given back reads as. */
     if (c->creating && c->streamtab == NULL && size != 0
-        && n <= page / size && n * size == page)
+        && n <= ed_v2_page / size && n * size == ed_v2_page)
     {
-        p = aligned_alloc(page, page);
-        if (p != NULL) {
-            memset(p, 0, page);
-            c->streamtab = p;
+        u = ed_v2_unit_get(c);
+        if (u == NULL) {
+            return NULL;
         }
-        return p;
+        memset(u, 0, ed_v2_page);
+        c->streamtab = u;
+        return u;
     }
     return ed_http_v2_calloc(n, size);
 }
@@ -722,7 +769,7 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
     if (ptr == c->framebuf) {
         have = c->framebuf_len;
     } else if (ptr == c->streamtab) {
-        have = (size_t)sysconf(_SC_PAGESIZE);
+        have = ed_v2_page;
     } else {
         have = ((ed_v2_block_t *)ptr - 1)->size;
         if (size <= have) {
@@ -745,16 +792,14 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
 static void
 ed_v2_compact(ed_v2_conn_t *c)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
     if (c->nstreams != 0 || nghttp2_session_want_write(c->sess)) {
         return;
     }
     if (c->framebuf != NULL) {
         (void)madvise(c->framebuf, c->framebuf_len, MADV_DONTNEED);
     }
-    if (c->streamtab != NULL && ed_v2_zero_page(c->streamtab, page)) {
-        (void)madvise(c->streamtab, page, MADV_DONTNEED);
+    if (c->streamtab != NULL && ed_v2_zero_page(c->streamtab, ed_v2_page)) {
+        (void)madvise(c->streamtab, ed_v2_page, MADV_DONTNEED);
     }
 }
 
@@ -767,6 +812,9 @@ ed_v2_init(void)
     if (ed_v2_callbacks != NULL) {
         return ED_OK;
     }
+    ed_v2_page = (size_t)sysconf(_SC_PAGESIZE);
+    ed_v2_unit = ed_v2_page
+                 + (ED_V2_FRAMEBUF + ed_v2_page - 1) / ed_v2_page * ed_v2_page;
     if (nghttp2_session_callbacks_new(&cb) != 0) {
         return ED_ERROR;
     }
@@ -890,6 +938,7 @@ ed_http_v2_start(ed_http_conn_t *hc)
                                      ed_v2_option, &mem);
     c->creating = 0;
     if (rc != 0) {
+        ed_v2_unit_put(c);
         free(c);
         return false;
     }
@@ -927,6 +976,7 @@ ed_http_v2_start(ed_http_conn_t *hc)
     {
         hc->v2 = NULL;
         nghttp2_session_del(c->sess);
+        ed_v2_unit_put(c);
         free(c);
         return false;
     }
@@ -1316,6 +1366,7 @@ ed_v2_end(ed_v2_conn_t *c, bool linger)
     ed_timer_del(ed_worker->loop, &c->block_timer);
     ed_loop_unpost(ed_worker->loop, &c->post);
     nghttp2_session_del(c->sess);
+    ed_v2_unit_put(c);
     ed_stats_v2(connections_active, -1);
     hc->v2 = NULL;
     free(c);

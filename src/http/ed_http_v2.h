@@ -181,6 +181,7 @@ struct ed_v2_conn_s {
     size_t                   framebuf_len;
     char                    *streamtab;  /* nghttp2's first stream map
                                           * table, a page of its own */
+    char                    *unit;       /* the pages of both */
 
     unsigned                 running:1;
     unsigned                 again:1;
