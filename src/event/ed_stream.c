@@ -1158,6 +1158,66 @@ ed_stream_gather_due(ed_stream_t *s, ed_wchunk_t *head)
     return false;
 }
 
+/* Reads the file range c into area + *len, with the ranges of the same
+ * file that continue it in the queue, each after a small memory chunk
+ * (HTTP/2 DATA frame headers), copied into place: one preadv instead
+ * of a pread per frame. Moves *len past what is in the area and returns
+ * the chunk to go on with; NULL when the read came short (the area
+ * then ends with the last byte read; a failure shows when the file is
+ * at the head) or failed with nothing in the area (*len is 0 then). */
+static ed_wchunk_t *
+ed_stream_gather_file(char *area, size_t *len, ed_wchunk_t *c,
+                      ed_wchunk_t *head)
+{
+    struct iovec iov[ED_STREAM_IOV];
+    ed_wchunk_t *d = c, *m;
+    size_t       at = *len, want = 0, k;
+    ssize_t      n;
+    int          cnt = 0, i;
+
+    for (;;) {
+        k = ed_min(d->len, ED_STREAM_GATHER - at);
+        iov[cnt].iov_base = area + at;
+        iov[cnt].iov_len = k;
+        cnt++;
+        want += k;
+        at += k;
+        m = d->next;
+        if (k < d->len || m == head || cnt == ED_STREAM_IOV
+            || m->type == ED_WC_FILE || m->len > 64
+            || m->next == head || m->next->type != ED_WC_FILE
+            || m->next->fd != c->fd || m->next->off != c->off + (off_t)want
+            || at + m->len >= ED_STREAM_GATHER)
+        {
+            d = k < d->len ? d : m;
+            break;
+        }
+        memcpy(area + at, m->pos, m->len);
+        at += m->len;
+        d = m->next;
+    }
+    do {
+        n = preadv(c->fd, iov, cnt, c->off);
+    } while (n == -1 && errno == EINTR);
+    if (n == (ssize_t)want) {
+        *len = at;
+        return d;
+    }
+    if (n <= 0 && *len == 0) {
+        ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
+               "pread() of file %d at %lld failed%s", c->fd,
+               (long long)c->off, n == 0 ? ": file shrank" : "");
+        return NULL;
+    }
+    /* What was read goes, up to the first byte missing. */
+    for (i = 0; n > 0 && i < cnt; i++) {
+        k = ed_min((size_t)n, iov[i].iov_len);
+        *len = (size_t)((char *)iov[i].iov_base - area) + k;
+        n -= (ssize_t)k;
+    }
+    return NULL;
+}
+
 /* Fills the gather area from the head of the queue, memory copied and
  * file ranges read, and writes it with one call: each TLS record is full,
  * rather than a small head or frame header alone before each file piece,
@@ -1173,37 +1233,27 @@ ed_stream_gather(ed_stream_t *s, ed_wchunk_t *head, size_t *asked)
     struct iovec iov;
     ed_wchunk_t *c = head;
     size_t       len = 0, k;
-    ssize_t      n;
 
     do {
-        k = ed_min(c->len, ED_STREAM_GATHER - len);
-        if (c->type != ED_WC_FILE) {
-            memcpy(area + len, c->pos, k);
-        } else {
-            do {
-                n = pread(c->fd, area + len, k, c->off);
-            } while (n == -1 && errno == EINTR);
-            if (n <= 0 && len == 0) {
-                ed_log(ED_LOG_ERR, ed_log_cur, n == 0 ? 0 : errno,
-                       "pread() of file %d at %lld failed%s", c->fd,
-                       (long long)c->off, n == 0 ? ": file shrank" : "");
-                return ED_DECLINED;
-            }
-            if (n < (ssize_t)k) {
-                /* What was read goes; the failure shows when the file
-                 * is at the head. */
-                len += n > 0 ? (size_t)n : 0;
+        if (c->type == ED_WC_FILE) {
+            c = ed_stream_gather_file(area, &len, c, head);
+            if (c == NULL) {
+                if (len == 0) {
+                    return ED_DECLINED;
+                }
                 break;
             }
+            continue;
         }
+        k = ed_min(c->len, ED_STREAM_GATHER - len);
+        memcpy(area + len, c->pos, k);
         len += k;
         c = c->next;
     } while (c != head && len < ED_STREAM_GATHER);
     *asked = len;
     iov.iov_base = area;
     iov.iov_len = len;
-    n = s->io->writev(s, &iov, 1);
-    return n;
+    return s->io->writev(s, &iov, 1);
 }
 
 /* Writes the queue while the socket takes it: one writev for the memory

@@ -956,6 +956,75 @@ START_TEST(test_write_file_pread)
 }
 END_TEST
 
+/* HTTP/2 DATA frames on a transport without sendfile: a 9-byte frame
+ * header, then the next 16 KiB of one file, over and over, are read
+ * with one preadv per gathered write and arrive byte-exact, past the
+ * socket's buffer. */
+START_TEST(test_write_frames_gathered)
+{
+    size_t frame = 16384, nframes = 40, flen = frame * nframes, i;
+    size_t total = nframes * (9 + frame);
+    char  *file = pattern(flen, 5), *out, hdr[10];
+    int    fd = temp_file(file, flen);
+
+    open_stream(16384);
+    st->io = &nosendfile_io;
+    out = malloc(total);
+    ck_assert_ptr_nonnull(out);
+    for (i = 0; i < nframes; i++) {
+        snprintf(hdr, sizeof(hdr), "H%08zu", i);
+        ck_assert_int_eq(ed_stream_write(st, hdr, 9), ED_OK);
+        ck_assert_int_eq(ed_stream_write_file(st, fd, (off_t)(i * frame),
+                                              frame),
+                         ED_OK);
+    }
+    peer_read(out, total);
+    for (i = 0; i < nframes; i++) {
+        snprintf(hdr, sizeof(hdr), "H%08zu", i);
+        ck_assert_int_eq(memcmp(out + i * (9 + frame), hdr, 9), 0);
+        ck_assert_int_eq(memcmp(out + i * (9 + frame) + 9, file + i * frame,
+                                frame),
+                         0);
+    }
+    run_until(&n_flushed, 1);
+    ck_assert_uint_eq(st->wqueued, 0);
+    /* Five frames of a 68 KiB area in a gathered write: far fewer
+     * writes than frames. */
+    ck_assert_int_lt(n_writev, (int)nframes / 2);
+    free(file);
+    free(out);
+    close(fd);
+}
+END_TEST
+
+/* The file is shorter than the ranges queued from it: what it holds
+ * goes out, in order, up to the first missing byte; then the stream
+ * fails instead of sending anything else. */
+START_TEST(test_write_frames_file_shrank)
+{
+    size_t flen = 1500;
+    char  *file = pattern(flen, 6), out[2048];
+    int    fd = temp_file(file, flen);
+
+    open_stream(16384);
+    st->io = &nosendfile_io;
+    ck_assert_int_eq(ed_stream_write(st, "AAAAAAAAA", 9), ED_OK);
+    ck_assert_int_eq(ed_stream_write_file(st, fd, 0, 1000), ED_OK);
+    ck_assert_int_eq(ed_stream_write(st, "BBBBBBBBB", 9), ED_OK);
+    ck_assert_int_eq(ed_stream_write_file(st, fd, 1000, 1000), ED_OK);
+    ck_assert_int_eq(ed_stream_write(st, "CCCCCCCCC", 9), ED_OK);
+    peer_read(out, 9 + 1000 + 9 + 500);
+    ck_assert_int_eq(memcmp(out, "AAAAAAAAA", 9), 0);
+    ck_assert_int_eq(memcmp(out + 9, file, 1000), 0);
+    ck_assert_int_eq(memcmp(out + 1009, "BBBBBBBBB", 9), 0);
+    ck_assert_int_eq(memcmp(out + 1018, file + 1000, 500), 0);
+    run_until(&n_close, 1);
+    ck_assert(st->error);
+    free(file);
+    close(fd);
+}
+END_TEST
+
 /* A producer that writes 8 KiB pieces of data while not blocked and
  * waits for on_drain, until the socket buffer is full and the drain
  * stops coming (the peer reads nothing). Adds what it wrote to *total;
@@ -1257,6 +1326,8 @@ ed_test_stream_suite(void)
     tcase_add_test(tc, test_lazy_registers_to_wait);
     tcase_add_test(tc, test_write_byte_exact);
     tcase_add_test(tc, test_write_file_pread);
+    tcase_add_test(tc, test_write_frames_gathered);
+    tcase_add_test(tc, test_write_frames_file_shrank);
     tcase_add_test(tc, test_high_water_drain);
     tcase_add_test(tc, test_regress_flushed_after_drain_wrote);
     tcase_add_test(tc, test_on_close_peer_gone);
