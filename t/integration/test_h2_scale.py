@@ -318,6 +318,18 @@ def test_no_small_data_frames_for_tiny_window_increments(eddy):
     raw.close()
 
 
+def hello_server(eddy):
+    """eddy serving html/index.html ("hello"), and its worker's pid (RSS
+    tests: skipped in the sanitizer build)."""
+    from test_dump import skip_sanitizers
+    skip_sanitizers()
+
+    e = eddy(config(1), start=False)
+    e.write_file("html/index.html", b"hello\n")
+    e.start()
+    return e, e.worker_pids()[0]
+
+
 def idle_h2c_connections(e, n, socks):
     """Opens n h2c connections one after the other, each with one GET /
     answered, and adds them to socks."""
@@ -342,13 +354,7 @@ def test_idle_connection_memory(eddy):
     nghttp2 asks for page-aligned (its frame buffer, its stream table)
     come from slabs of whole pages, not from malloc, which left up to a
     page of gap in front of each (about 8.5 KB then)."""
-    from test_dump import skip_sanitizers
-    skip_sanitizers()
-
-    e = eddy(config(1), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
-    pid = e.worker_pids()[0]
+    e, pid = hello_server(eddy)
     socks = []
     try:
         idle_h2c_connections(e, 20, socks)
@@ -369,13 +375,7 @@ def test_idle_connections_give_frame_buffer_and_stream_table_back(eddy):
     by the stream) go back to the kernel a second after its last stream:
     the worker's RSS drops by about two pages per connection (one
     without the table)."""
-    from test_dump import skip_sanitizers
-    skip_sanitizers()
-
-    e = eddy(config(1), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
-    pid = e.worker_pids()[0]
+    e, pid = hello_server(eddy)
     socks = []
     n = 300
     try:
