@@ -23,7 +23,7 @@ import hpack
 import pytest
 
 from conftest import wait_for
-from h2util import hf
+from h2util import H2, hf
 
 CONFIG = r"""
 workers: 1
@@ -127,7 +127,21 @@ def run(srv):
 
 
 def test_reset_stream_waiting_for_its_ranges_is_freed_once(srv):
-    pid, data = run(srv)
+    for _ in range(3):
+        pid, data = run(srv)
+        if srv.worker_pids() != pid:
+            break
+    # A stream freed twice would be handed out twice: streams of the
+    # next connections would share it.
+    small = (srv.prefix / "html/small.bin").read_bytes()
+    for _ in range(3):
+        c = H2(srv.port)
+        sids = [c.request("/small.bin", authority="slow.test")
+                for _ in range(4)]
+        for sid in sids:
+            st = c.wait(sid)
+            assert st.status == 200 and st.body == small, st
+        c.close()
     time.sleep(0.3)
     assert "killed by signal" not in srv.error_log
     assert srv.worker_pids() == pid
