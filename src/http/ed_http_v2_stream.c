@@ -677,6 +677,12 @@ ed_http_v2_send_data(nghttp2_session *sess, nghttp2_frame *frame,
     if (frame->data.padlen) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    if (st->out_bytes < length) {
+        /* The stream was reset after nghttp2 made this frame (it waited
+         * for room): its bytes went with the stream's output, and a
+         * header without them would break the connection's framing. */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     if (ed_stream_write_blocked(s)) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
@@ -833,6 +839,9 @@ ed_v2_release(ed_v2_stream_t *st)
     st->in_bytes = 0;
     c->nstreams--;
     ed_stats_v2(streams_active, -1);
+    /* Nothing waits for its ranges any more: an ended stream is freed
+     * (as a zombie) once they are out, never run again. */
+    ed_http_v2_unwait(st);
     if (!ed_http_v2_files_out(st)) {
         st->pool = r->pool;
     } else {
