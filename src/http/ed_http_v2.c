@@ -1154,7 +1154,13 @@ ed_v2_on_read(ed_stream_t *s, int status, char *data, size_t len)
     }
     c->last_recv = ed_current_msec;
     rv = nghttp2_session_mem_recv(c->sess, (const uint8_t *)data, len);
-    if (rv < 0) {
+    if (rv == NGHTTP2_ERR_FLOODED) {
+        /* nghttp2's own bound: more ACKs (of PING, SETTINGS) queued than
+         * it keeps, from a client that asks while it does not read
+         * (paced under the control budget). The same reaction as to
+         * the budget. */
+        ed_http_v2_flood(c, "control");
+    } else if (rv < 0) {
         if (!c->flood) {
             ed_log(ED_LOG_INFO, ed_log_cur, 0, "http2 session error: %s",
                    nghttp2_strerror((int)rv));

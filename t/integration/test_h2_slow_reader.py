@@ -9,7 +9,10 @@ the connection's queue or its next DATA frame waits for room.
   stream twice and crash);
 - a DATA frame nghttp2 had made before the stream was cancelled, whose
   bytes were dropped with the stream's output, is not written as a bare
-  frame header: the bytes that follow still parse as frames.
+  frame header: the bytes that follow still parse as frames;
+- PINGs paced under the control budget while the client reads nothing
+  fill nghttp2's own queue of ACKs: the same flood reaction (GOAWAY
+  ENHANCE_YOUR_CALM, the warn line), not a silent close.
 
 The client's small receive buffer and segment size keep the kernel's
 share of the response near 100 KiB, so that the client's flow-control
@@ -160,3 +163,35 @@ def test_data_frame_made_before_the_reset_is_not_cut(srv):
     assert sum(f[2] for f in fs if f[0] == 0 and f[1] == 3) == 20000
     assert any(f[0] == 0 and f[1] == 3 and "END_STREAM" in f[3]
                for f in fs)
+
+
+def goaway_codes(data):
+    """The error codes of the GOAWAY frames in data."""
+    out, off = [], 0
+    while off + 9 <= len(data):
+        f, length = hf.Frame.parse_frame_header(data[off:off + 9])
+        if f.type == hf.GoAwayFrame.type and off + 9 + length <= len(data):
+            out.append(int.from_bytes(data[off + 13:off + 17], "big"))
+        off += 9 + length
+    return out
+
+
+def test_acks_piling_up_unread_are_a_flood(srv):
+    enc = hpack.Encoder()
+    s = slow_client(srv.port)
+    s.sendall(PREFACE
+              + hf.SettingsFrame(0, settings={4: 2 ** 31 - 1}).serialize()
+              + hf.SettingsFrame(0, flags=["ACK"]).serialize()
+              + hf.WindowUpdateFrame(
+                  0, window_increment=2 ** 31 - 1 - 65535).serialize())
+    s.sendall(get(enc, 1, "/big.bin"))
+    time.sleep(0.3)
+    # 1100 PINGs in 2.75 s: under the budget (1000, then 100 a second),
+    # over the 1000 ACKs nghttp2 queues, eddy's queue being full.
+    for _ in range(110):
+        s.sendall(PING * 10)
+        time.sleep(0.025)
+    data = read_slowly(s)
+    s.close()
+    assert goaway_codes(data) == [11]   # ENHANCE_YOUR_CALM
+    assert wait_for(lambda: 'http2 flood "control"' in srv.error_log, 3)
