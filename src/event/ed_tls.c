@@ -888,6 +888,9 @@ ed_tls_encrypt(ed_tls_stream_t *t, const struct iovec *iov, int cnt, int *i,
                     n = 0;
                     continue;
                 }
+                if (*rc == ED_ERROR) {
+                    t->broken = 1;   /* as in ed_tls_writev */
+                }
             }
             ed_tls_iov_advance(iov, cnt, i, off, w);
             return done + w;
@@ -915,6 +918,10 @@ ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
     ssize_t          rc;
     int              i = 0, out;
 
+    if (t->broken) {
+        errno = EPIPE;
+        return ED_ERROR;
+    }
     if (t->plen) {
         out = ed_tls_pend_out(t);
         if (out != ED_OK) {
@@ -937,6 +944,10 @@ ed_tls_writev(ed_stream_t *s, const struct iovec *iov, int cnt)
             return done ? (ssize_t)done : ED_AGAIN;
         }
         if (out == ED_ERROR) {
+            /* Records were lost (the socket failed, or no memory for
+             * what it did not take): anything written after them would
+             * be garbage to the peer. */
+            t->broken = 1;
             return done ? (ssize_t)done : ED_ERROR;
         }
         done += enc;

@@ -82,6 +82,7 @@ typedef struct {
     uint32_t        poff;   /* of which written */
     char           *pend;
     size_t          ahead;  /* plaintext bytes encrypted into pend */
+    unsigned        broken; /* records were lost: no more writes */
 } ed_tls_stream_t;
 
 /* The SSL object of a TLS stream, NULL for a plain one. */
