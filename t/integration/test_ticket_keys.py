@@ -47,6 +47,9 @@ workers: %(workers)d
 shutdown_timeout: 2s
 pid_file: logs/eddy.pid
 error_log: {path: logs/error.log, level: info}
+# The kernel spreads new connections over the workers (with the default
+# exclusive accept an idle worker 0 may take every one of them).
+events: {accept: reuseport}
 session_ticket_key_file: %(keys)s
 servers:
   - listen: 127.0.0.1:{port}
