@@ -155,9 +155,9 @@ ed_http_cache_hdr_partial(const void *buf, size_t len,
     return rc;
 }
 
-static int
-ed_cache_hdr_verify(const void *buf, size_t len, uint64_t file_size,
-                    ed_http_cache_hdr_t *hdr, bool any_status)
+int
+ed_http_cache_hdr_followed(const void *buf, size_t len, uint64_t file_size,
+                           ed_http_cache_hdr_t *hdr, bool any_status)
 {
     ed_http_cache_hdr_t *h = hdr;
     uint64_t             end;
@@ -184,14 +184,7 @@ int
 ed_http_cache_hdr_check(const void *buf, size_t len, uint64_t file_size,
                         ed_http_cache_hdr_t *hdr)
 {
-    return ed_cache_hdr_verify(buf, len, file_size, hdr, false);
-}
-
-int
-ed_http_cache_hdr_followed(const void *buf, size_t len, uint64_t file_size,
-                           ed_http_cache_hdr_t *hdr, bool any_status)
-{
-    return ed_cache_hdr_verify(buf, len, file_size, hdr, any_status);
+    return ed_http_cache_hdr_followed(buf, len, file_size, hdr, false);
 }
 
 const char *

@@ -1234,9 +1234,7 @@ ed_v2_run(ed_v2_conn_t *c)
     s->on_flushed = ed_v2_on_flushed;
     s->on_close = ed_v2_on_sock_close;
     /* Requests waiting for their file ranges to be written. */
-    while ((st = c->waiters) != NULL
-           && st->file_mark <= c->queued_total - s->wqueued)
-    {
+    while ((st = c->waiters) != NULL && ed_http_v2_files_out(st)) {
         ed_http_v2_unwait(st);
         ed_http_v2_pending(st);
     }

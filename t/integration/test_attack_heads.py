@@ -97,17 +97,20 @@ def test_regress_h2_many_trailer_fields_cost_linear_memory(eddy):
         assert peak_kb(e) - before < 32 * 1024, (before, peak_kb(e))
 
 
+def recording_backend(seen):
+    """A backend that answers "up" and keeps each request in seen."""
+    def handler(req, conn):
+        seen.append(req)
+        return response(200, b"up\n")
+    return Backend(handler)
+
+
 def test_regress_h2_trailer_with_control_bytes_not_relayed(eddy):
     """A trailer value with a CTL or DEL (a 400 in an HTTP/1.1 chunked
     trailer) went upstream as it came; now it is left out, the other
     trailers and the body go on."""
     seen = []
-
-    def handler(req, conn):
-        seen.append(req)
-        return response(200, b"up\n")
-
-    with Backend(handler) as b:
+    with recording_backend(seen) as b:
         e = eddy(CONFIG % b.port)
         c = H2(e.port)
         sid = c.request("/up/t", method="POST", body=b"abc", end=False,
@@ -151,12 +154,7 @@ def test_regress_transfer_codings_eddy_does_not_undo_are_501(eddy, te):
     eddy undoes no coding but chunked, so such a request gets 501 (as
     from nginx) and reaches no upstream."""
     seen = []
-
-    def handler(req, conn):
-        seen.append(req)
-        return response(200, b"up\n")
-
-    with Backend(handler) as b:
+    with recording_backend(seen) as b:
         e = eddy(CONFIG % b.port)
         out = e.raw(("POST /up/t HTTP/1.1\r\nHost: a\r\n"
                      "Transfer-Encoding: %s\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
