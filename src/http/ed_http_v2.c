@@ -603,6 +603,12 @@ ed_http_v2_calloc(size_t n, size_t size)
     return p;
 }
 
+size_t
+ed_http_v2_block_size(const void *p)
+{
+    return ((const ed_v2_block_t *)p - 1)->size;
+}
+
 void
 ed_http_v2_release(void *p)
 {
@@ -698,7 +704,7 @@ ed_v2_malloc(size_t size, void *data)
         c->framebuf_len = ed_v2_unit - ed_v2_page;
         return c->framebuf;
     }
-    return ed_http_v2_alloc(size);
+    return ed_v2_arena_alloc(&c->arena, size);
 }
 
 static void
@@ -715,7 +721,7 @@ ed_v2_free(void *ptr, void *data)
         c->streamtab = NULL;
         return;
     }
-    ed_http_v2_release(ptr);
+    ed_v2_arena_release(&c->arena, ptr);
 }
 
 static void *
@@ -738,7 +744,14 @@ ed_v2_calloc(size_t n, size_t size, void *data)
         c->streamtab = u;
         return u;
     }
-    return ed_http_v2_calloc(n, size);
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    u = ed_v2_arena_alloc(&c->arena, n * size);
+    if (u != NULL) {
+        memset(u, 0, n * size);
+    }
+    return u;
 }
 
 /* Whether a page holds zeros only. */
@@ -771,12 +784,12 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
     } else if (ptr == c->streamtab) {
         have = ed_v2_page;
     } else {
-        have = ((ed_v2_block_t *)ptr - 1)->size;
+        have = ed_v2_arena_block_size(ptr);
         if (size <= have) {
             return ptr;
         }
     }
-    p = ed_http_v2_alloc(size);
+    p = ed_v2_arena_alloc(&c->arena, size);
     if (p == NULL) {
         return NULL;
     }
@@ -788,11 +801,15 @@ ed_v2_realloc(void *ptr, size_t size, void *data)
 /* The connection idles (no stream, nothing for nghttp2 to write): the
  * frame buffer's content is dead, its pages go back to the kernel
  * (read back as zeros when next touched); so does the stream map's
- * table when it is empty (all zeros, which the kernel gives back). */
+ * table when it is empty (all zeros, which the kernel gives back).
+ * Then the session sleeps: its arena's pages are encoded and given
+ * back too, until the next event on the connection (ed_v2_wake). */
 static void
 ed_v2_compact(ed_v2_conn_t *c)
 {
-    if (c->nstreams != 0 || nghttp2_session_want_write(c->sess)) {
+    if (c->sleeping != NULL || c->nstreams != 0
+        || nghttp2_session_want_write(c->sess))
+    {
         return;
     }
     if (c->framebuf != NULL) {
@@ -800,6 +817,28 @@ ed_v2_compact(ed_v2_conn_t *c)
     }
     if (c->streamtab != NULL && ed_v2_zero_page(c->streamtab, ed_v2_page)) {
         (void)madvise(c->streamtab, ed_v2_page, MADV_DONTNEED);
+    }
+    if (c->streams == NULL && c->zombies == NULL && c->waiters == NULL
+        && c->preface && !c->closing && !c->shutdown && !c->ping_out
+        && c->hc->c.stream.wqueued == 0 && ed_v2_arena_sleep(&c->arena))
+    {
+        c->sleeping = c->sess;
+        c->sess = NULL;
+        c->hd_st = NULL;
+        c->hd_id = 0;
+        ed_log(ED_LOG_DEBUG, ed_log_cur, 0, "http2 session asleep in %zu "
+               "bytes", ed_v2_arena_asleep_bytes(&c->arena));
+    }
+}
+
+/* The session back where it was, before anything calls nghttp2. */
+static void
+ed_v2_wake(ed_v2_conn_t *c)
+{
+    if (c->sleeping != NULL) {
+        ed_v2_arena_wake(&c->arena);
+        c->sess = c->sleeping;
+        c->sleeping = NULL;
     }
 }
 
@@ -938,6 +977,7 @@ ed_http_v2_start(ed_http_conn_t *hc)
                                      ed_v2_option, &mem);
     c->creating = 0;
     if (rc != 0) {
+        ed_v2_arena_drop(&c->arena);
         ed_v2_unit_put(c);
         free(c);
         return false;
@@ -976,6 +1016,7 @@ ed_http_v2_start(ed_http_conn_t *hc)
     {
         hc->v2 = NULL;
         nghttp2_session_del(c->sess);
+        ed_v2_arena_drop(&c->arena);
         ed_v2_unit_put(c);
         free(c);
         return false;
@@ -1025,6 +1066,7 @@ ed_v2_on_timer(ed_timer_t *t)
         return;
     }
     /* idle_timeout: no stream open that long. */
+    ed_v2_wake(c);
     nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE, c->last_id,
                           NGHTTP2_NO_ERROR, NULL, 0);
     c->closing = 1;
@@ -1036,6 +1078,7 @@ ed_v2_on_block_timer(ed_timer_t *t)
 {
     ed_v2_conn_t *c = t->data;
 
+    ed_v2_wake(c);
     ed_http_v2_flood(c, "continuations");
     ed_http_v2_post(c);
 }
@@ -1051,6 +1094,7 @@ ed_v2_on_ping_timer(ed_timer_t *t)
         ed_v2_close(c);
         return;
     }
+    ed_v2_wake(c);
     if (nghttp2_submit_ping(c->sess, NGHTTP2_FLAG_NONE, NULL) == 0) {
         c->ping_out = 1;
     }
@@ -1113,6 +1157,7 @@ ed_v2_graceful(ed_v2_conn_t *c)
     if (c->shutdown) {
         return;
     }
+    ed_v2_wake(c);
     c->shutdown = 1;
     nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE, (1U << 31) - 1,
                           NGHTTP2_NO_ERROR, NULL, 0);
@@ -1152,6 +1197,7 @@ ed_v2_on_read(ed_stream_t *s, int status, char *data, size_t len)
         ed_v2_close(c);
         return;
     }
+    ed_v2_wake(c);
     c->last_recv = ed_current_msec;
     rv = nghttp2_session_mem_recv(c->sess, (const uint8_t *)data, len);
     if (rv == NGHTTP2_ERR_FLOODED) {
@@ -1199,6 +1245,7 @@ ed_v2_on_flushed(ed_stream_t *s)
     ed_http_conn_t *hc = s->data;
     ed_v2_conn_t   *c = ed_v2_conn(hc);
 
+    ed_v2_wake(c);
     ed_v2_free_zombies(c, false);
     if (c->closing && !nghttp2_session_want_write(c->sess)) {
         ed_v2_end(c, true);
@@ -1229,6 +1276,7 @@ ed_v2_run(ed_v2_conn_t *c)
         c->again = 1;
         return ED_OK;
     }
+    ed_v2_wake(c);
     c->running = 1;
     s->on_drain = ed_v2_on_drain;
     s->on_flushed = ed_v2_on_flushed;
@@ -1369,7 +1417,12 @@ ed_v2_end(ed_v2_conn_t *c, bool linger)
     ed_timer_del(ed_worker->loop, &c->ping_timer);
     ed_timer_del(ed_worker->loop, &c->block_timer);
     ed_loop_unpost(ed_worker->loop, &c->post);
-    nghttp2_session_del(c->sess);
+    /* Asleep, the session holds nothing but its arena's pages and the
+     * unit: they go without waking it. */
+    if (c->sleeping == NULL) {
+        nghttp2_session_del(c->sess);
+    }
+    ed_v2_arena_drop(&c->arena);
     ed_v2_unit_put(c);
     ed_stats_v2(connections_active, -1);
     hc->v2 = NULL;

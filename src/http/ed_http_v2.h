@@ -138,9 +138,36 @@ struct ed_v2_stream_s {
     unsigned            cancelled:1;    /* 413 after the head: CANCEL */
 };
 
+/* A connection's nghttp2 memory (ed_http_v2_arena.c). */
+#define ED_V2A_CLASSES 16
+
+typedef struct {
+    char                   **pages;
+    char                    *bump, *end;  /* the last page's free tail */
+    void                    *free[ED_V2A_CLASSES];
+    char                    *blob;        /* asleep: the pages' bytes */
+    unsigned                 npages, cap;
+    unsigned                 outside;     /* live blocks from the worker's
+                                           * lists */
+} ed_v2_arena_t;
+
+void *ed_v2_arena_alloc(ed_v2_arena_t *a, size_t size);
+void ed_v2_arena_release(ed_v2_arena_t *a, void *p);
+size_t ed_v2_arena_block_size(const void *p);
+/* Encodes the pages and gives them back to the kernel: true if done
+ * (nothing of the arena may be touched until ed_v2_arena_wake). */
+bool ed_v2_arena_sleep(ed_v2_arena_t *a);
+void ed_v2_arena_wake(ed_v2_arena_t *a);
+/* Returns the pages (the session is gone, or asleep and dropped). */
+void ed_v2_arena_drop(ed_v2_arena_t *a);
+/* The bytes an asleep arena keeps (0 when awake). */
+size_t ed_v2_arena_asleep_bytes(const ed_v2_arena_t *a);
+
 struct ed_v2_conn_s {
     ed_http_conn_t          *hc;
-    nghttp2_session         *sess;
+    nghttp2_session         *sess;      /* NULL while asleep */
+    nghttp2_session         *sleeping;  /* the session, while asleep */
+    ed_v2_arena_t            arena;
     ed_http_v2_conf_t       *conf;      /* the connection's server's */
     ed_http_core_loc_conf_t *clcf;
     ed_http_server_t        *server;
@@ -201,6 +228,8 @@ struct ed_v2_conn_s {
 void *ed_http_v2_alloc(size_t size);
 void *ed_http_v2_calloc(size_t n, size_t size);
 void ed_http_v2_release(void *p);
+/* What a block from ed_http_v2_alloc holds. */
+size_t ed_http_v2_block_size(const void *p);
 
 /* The connection (ed_http_v2.c). */
 void ed_http_v2_post(ed_v2_conn_t *c);

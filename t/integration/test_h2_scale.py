@@ -349,11 +349,10 @@ def idle_h2c_connections(e, n, socks):
 
 def test_idle_connection_memory(eddy):
     """What an idle h2c connection keeps in the worker (RSS growth over
-    600 of them, a second after their last stream): nghttp2's session
-    and HPACK tables and eddy's connection, about 7.6 KB here; the pages
-    nghttp2 asks for page-aligned (its frame buffer, its stream table)
-    come from slabs of whole pages, not from malloc, which left up to a
-    page of gap in front of each (about 8.5 KB then)."""
+    600 of them, two seconds after their last stream): eddy's connection
+    and its nghttp2 session asleep, encoded as its runs of non-zero bytes
+    (about 2.8 KB here), under 4 KiB. Awake, the session
+    and its HPACK tables take about 7.6 KB."""
     e, pid = hello_server(eddy)
     socks = []
     try:
@@ -363,7 +362,7 @@ def test_idle_connection_memory(eddy):
         idle_h2c_connections(e, 600, socks)
         time.sleep(1.8)
         each = (worker_rss(pid) - before) / 600
-        assert each < 8200, each
+        assert each < 4096, each
     finally:
         for s in socks:
             s.close()

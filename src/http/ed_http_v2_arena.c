@@ -1,0 +1,359 @@
+/* A connection's nghttp2 memory in pages of its own, so that an idle
+ * connection can sleep: its session (2.9 KB in libnghttp2 1.52), its two
+ * HPACK ring buffers (1 KiB each, mostly empty) and its dynamic tables'
+ * entries are encoded as runs of non-zero bytes, the pages go back to
+ * the kernel, and on the next event the bytes are written back at the
+ * same addresses: every pointer inside stays valid, and nghttp2 never
+ * knows. The blocks are served from free lists per size class, carved
+ * from the arena's pages; what does not fit (a block over a page, an
+ * arena at its bound) comes from the worker's lists, and a connection
+ * holding such a block does not sleep. */
+#include "ed_http_v2.h"
+
+#include <sys/mman.h>
+
+#if ED_HAVE_HTTP2
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ED_V2A_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ED_V2A_ASAN 1
+#endif
+#endif
+#ifdef ED_V2A_ASAN
+#include <sanitizer/asan_interface.h>
+/* Free blocks are poisoned: a use after free inside the arena is caught
+ * as it would be in the C library's heap. */
+#define ed_v2a_poison(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define ed_v2a_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ed_v2a_poison(p, n)
+#define ed_v2a_unpoison(p, n)
+#endif
+
+#define ED_V2A_PAGE       4096
+#define ED_V2A_HDR        16
+/* The first word of a block's header: ED_V2A_TAG plus its class, never
+ * a class of the worker's lists (see ed_http_v2_block_size). */
+#define ED_V2A_TAG        0x5a00
+/* Pages a connection takes at most: 32 KiB, a few dozen streams'
+ * worth (an arena does not shrink while its connection is awake);
+ * beyond, blocks come from the worker's lists. */
+#define ED_V2A_MAX_PAGES  8
+/* Pages kept on the worker's free list with their memory; the rest are
+ * given back to the kernel (and stay mapped). */
+#define ED_V2A_KEEP_PAGES 256
+#define ED_V2A_SLAB_PAGES 64
+
+/* Block sizes, header included: fitted to libnghttp2 1.52's own (its
+ * ring buffers are 1024 bytes, its session 2928), any other size takes
+ * the next class up. */
+static const uint16_t ed_v2a_sizes[ED_V2A_CLASSES] = {
+    32, 48, 64, 96, 128, 160, 192, 256, 384, 512, 768, 1040, 1536, 2048,
+    2960, ED_V2A_PAGE
+};
+
+static char     *ed_v2a_slab_next, *ed_v2a_slab_end;
+static void     *ed_v2a_free_pages;  /* linked through the first word */
+static unsigned  ed_v2a_nfree_pages;
+
+static char *
+ed_v2a_page_get(void)
+{
+    char *p;
+
+    if (ed_v2a_free_pages != NULL) {
+        p = ed_v2a_free_pages;
+        ed_v2a_free_pages = *(void **)p;
+        ed_v2a_nfree_pages--;
+        ed_v2a_unpoison(p, ED_V2A_PAGE);
+        memset(p, 0, ED_V2A_PAGE);
+        return p;
+    }
+    if (ed_v2a_slab_next == ed_v2a_slab_end) {
+        p = mmap(NULL, ED_V2A_SLAB_PAGES * ED_V2A_PAGE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return NULL;
+        }
+        /* Pages go back one by one: no huge page under them. */
+        (void)madvise(p, ED_V2A_SLAB_PAGES * ED_V2A_PAGE, MADV_NOHUGEPAGE);
+        ed_v2a_slab_next = p;
+        ed_v2a_slab_end = p + ED_V2A_SLAB_PAGES * ED_V2A_PAGE;
+    }
+    p = ed_v2a_slab_next;
+    ed_v2a_slab_next += ED_V2A_PAGE;
+    return p;
+}
+
+static void
+ed_v2a_page_put(char *p, bool dirty)
+{
+    if (dirty && ed_v2a_nfree_pages >= ED_V2A_KEEP_PAGES) {
+        (void)madvise(p, ED_V2A_PAGE, MADV_DONTNEED);
+    }
+    ed_v2a_unpoison(p, sizeof(void *));
+    *(void **)p = ed_v2a_free_pages;
+    ed_v2a_poison(p + sizeof(void *), ED_V2A_PAGE - sizeof(void *));
+    ed_v2a_free_pages = p;
+    ed_v2a_nfree_pages++;
+}
+
+/* The class of a block of n 16-byte units (header included): built
+ * once from ed_v2a_sizes. */
+static uint8_t ed_v2a_class_of[ED_V2A_PAGE / 16 + 1];
+
+static unsigned
+ed_v2a_class(size_t size)
+{
+    unsigned k, u;
+
+    if (ed_v2a_class_of[1] == 0 && ed_v2a_class_of[ED_V2A_PAGE / 16] == 0) {
+        for (u = 0, k = 0; u <= ED_V2A_PAGE / 16; u++) {
+            while (u * 16 > ed_v2a_sizes[k]) {
+                k++;
+            }
+            ed_v2a_class_of[u] = (uint8_t)k;
+        }
+    }
+    return ed_v2a_class_of[(size + ED_V2A_HDR + 15) / 16];
+}
+
+void *
+ed_v2_arena_alloc(ed_v2_arena_t *a, size_t size)
+{
+    char     **pages;
+    char      *b;
+    unsigned   k;
+    size_t     csize;
+
+    k = size <= ED_V2A_PAGE - ED_V2A_HDR ? ed_v2a_class(size) : ED_V2A_CLASSES;
+    if (k == ED_V2A_CLASSES) {
+        goto outside;
+    }
+    csize = ed_v2a_sizes[k];
+    if (a->free[k] != NULL) {
+        b = a->free[k];
+        ed_v2a_unpoison(b, csize);
+        a->free[k] = *(void **)(b + ED_V2A_HDR);
+        memset(b + ED_V2A_HDR, 0, sizeof(void *));
+        return b + ED_V2A_HDR;
+    }
+    if ((size_t)(a->end - a->bump) < csize) {
+        if (a->npages == ED_V2A_MAX_PAGES) {
+            goto outside;
+        }
+        if (a->npages == a->cap) {
+            pages = realloc(a->pages, (a->cap ? 2 * a->cap : 4)
+                                          * sizeof(char *));
+            if (pages == NULL) {
+                goto outside;
+            }
+            a->pages = pages;
+            a->cap = a->cap ? 2 * a->cap : 4;
+        }
+        b = ed_v2a_page_get();
+        if (b == NULL) {
+            goto outside;
+        }
+        a->pages[a->npages++] = b;
+        a->bump = b;
+        a->end = b + ED_V2A_PAGE;
+    }
+    b = a->bump;
+    a->bump += csize;
+    *(size_t *)(void *)b = ED_V2A_TAG + k;
+    return b + ED_V2A_HDR;
+
+outside:
+    b = ed_http_v2_alloc(size);
+    if (b != NULL) {
+        a->outside++;
+    }
+    return b;
+}
+
+/* What a block from ed_v2_arena_alloc holds. */
+size_t
+ed_v2_arena_block_size(const void *p)
+{
+    size_t tag = *(const size_t *)(const void *)((const char *)p - ED_V2A_HDR);
+
+    if (tag >= ED_V2A_TAG && tag < ED_V2A_TAG + ED_V2A_CLASSES) {
+        return ed_v2a_sizes[tag - ED_V2A_TAG] - ED_V2A_HDR;
+    }
+    return ed_http_v2_block_size(p);
+}
+
+void
+ed_v2_arena_release(ed_v2_arena_t *a, void *p)
+{
+    char   *b;
+    size_t  tag;
+
+    if (p == NULL) {
+        return;
+    }
+    b = (char *)p - ED_V2A_HDR;
+    tag = *(size_t *)(void *)b;
+    if (tag < ED_V2A_TAG || tag >= ED_V2A_TAG + ED_V2A_CLASSES) {
+        a->outside--;
+        ed_http_v2_release(p);
+        return;
+    }
+    *(void **)p = a->free[tag - ED_V2A_TAG];
+    a->free[tag - ED_V2A_TAG] = b;
+    ed_v2a_poison(b + ED_V2A_HDR + sizeof(void *),
+                  ed_v2a_sizes[tag - ED_V2A_TAG] - ED_V2A_HDR
+                      - sizeof(void *));
+}
+
+/* The encoding of a page: records of a 16-bit count of zero bytes, a
+ * 16-bit count of bytes that follow, those bytes; up to the page's
+ * end. */
+static size_t
+ed_v2a_encode(const unsigned char *p, unsigned char *out)
+{
+    size_t   i = 0, o = 0, z, n;
+    uint16_t v;
+
+    while (i < ED_V2A_PAGE) {
+        for (z = i; z < ED_V2A_PAGE && p[z] == 0; z++) {
+        }
+        /* A literal ends at four zero bytes in a row (a record costs
+         * four), or at the page's end. */
+        for (n = z; n < ED_V2A_PAGE; n++) {
+            if (p[n] == 0 && n + 4 <= ED_V2A_PAGE && p[n + 1] == 0
+                && p[n + 2] == 0 && p[n + 3] == 0)
+            {
+                break;
+            }
+        }
+        v = (uint16_t)(z - i);
+        memcpy(out + o, &v, 2);
+        v = (uint16_t)(n - z);
+        memcpy(out + o + 2, &v, 2);
+        memcpy(out + o + 4, p + z, n - z);
+        o += 4 + (n - z);
+        i = n;
+    }
+    return o;
+}
+
+static void
+ed_v2a_decode(unsigned char *p, const unsigned char *in, size_t len)
+{
+    size_t   i = 0, o = 0;
+    uint16_t z, n;
+
+    while (i < len) {
+        memcpy(&z, in + i, 2);
+        memcpy(&n, in + i + 2, 2);
+        o += z;
+        memcpy(p + o, in + i + 4, n);
+        o += n;
+        i += 4 + (size_t)n;
+    }
+}
+
+bool
+ed_v2_arena_sleep(ed_v2_arena_t *a)
+{
+    static unsigned char scratch[ED_V2A_MAX_PAGES][ED_V2A_PAGE + 8];
+    static uint16_t      lens[ED_V2A_MAX_PAGES];
+    unsigned char       *blob, *q;
+    char                *b;
+    size_t               total = 0, csize;
+    unsigned             i, k;
+
+    if (a->outside != 0 || a->npages == 0 || a->blob != NULL) {
+        return false;
+    }
+    /* Free blocks keep their header and link, and are zeros past them:
+     * what they held is dead. */
+    for (k = 0; k < ED_V2A_CLASSES; k++) {
+        csize = ed_v2a_sizes[k];
+        for (b = a->free[k]; b != NULL;
+             b = *(void **)(b + ED_V2A_HDR))
+        {
+            ed_v2a_unpoison(b, csize);
+            memset(b + ED_V2A_HDR + sizeof(void *), 0,
+                   csize - ED_V2A_HDR - sizeof(void *));
+        }
+    }
+    for (i = 0; i < a->npages; i++) {
+        /* A page's worst case: one record (4 bytes) per 5 bytes. */
+        lens[i] = (uint16_t)ed_v2a_encode((unsigned char *)a->pages[i],
+                                          scratch[i]);
+        total += 2 + lens[i];
+    }
+    blob = malloc(sizeof(size_t) + total);
+    if (blob == NULL) {
+        return false;
+    }
+    memcpy(blob, &total, sizeof(size_t));
+    q = blob + sizeof(size_t);
+    for (i = 0; i < a->npages; i++) {
+        memcpy(q, &lens[i], 2);
+        memcpy(q + 2, scratch[i], lens[i]);
+        q += 2 + lens[i];
+        (void)madvise(a->pages[i], ED_V2A_PAGE, MADV_DONTNEED);
+    }
+    a->blob = (char *)blob;
+    return true;
+}
+
+void
+ed_v2_arena_wake(ed_v2_arena_t *a)
+{
+    unsigned char *q;
+    uint16_t       len;
+    unsigned       i, k;
+    char          *b;
+
+    if (a->blob == NULL) {
+        return;
+    }
+    q = (unsigned char *)a->blob + sizeof(size_t);
+    for (i = 0; i < a->npages; i++) {
+        memcpy(&len, q, 2);
+        ed_v2a_decode((unsigned char *)a->pages[i], q + 2, len);
+        q += 2 + len;
+    }
+    free(a->blob);
+    a->blob = NULL;
+    for (k = 0; k < ED_V2A_CLASSES; k++) {
+        for (b = a->free[k]; b != NULL; b = *(void **)(b + ED_V2A_HDR)) {
+            ed_v2a_poison(b + ED_V2A_HDR + sizeof(void *),
+                          ed_v2a_sizes[k] - ED_V2A_HDR - sizeof(void *));
+        }
+    }
+}
+
+void
+ed_v2_arena_drop(ed_v2_arena_t *a)
+{
+    unsigned i;
+
+    for (i = 0; i < a->npages; i++) {
+        ed_v2a_page_put(a->pages[i], a->blob == NULL);
+    }
+    free(a->pages);
+    free(a->blob);
+    memset(a, 0, sizeof(*a));
+}
+
+size_t
+ed_v2_arena_asleep_bytes(const ed_v2_arena_t *a)
+{
+    size_t total;
+
+    if (a->blob == NULL) {
+        return 0;
+    }
+    memcpy(&total, a->blob, sizeof(size_t));
+    return sizeof(size_t) + total;
+}
+
+#endif /* ED_HAVE_HTTP2 */
