@@ -515,8 +515,9 @@ ed_v2_on_error(nghttp2_session *sess, int code, const char *msg, size_t len,
     return 0;
 }
 
-/* Small blocks (nghttp2's per stream and per frame, a stream, its small
- * output chunks) come from free lists per size class, kept per worker:
+/* Small blocks (a stream, its small output chunks, nghttp2's blocks
+ * that its connection's arena does not take) come from free lists per
+ * size class, kept per worker:
  * with many streams in flight the C library's per-size caches (7
  * blocks) overflow and every block took its slow path. A block starts
  * with its header; the lists keep at most ED_V2_KEEP blocks a class and
@@ -632,18 +633,18 @@ ed_http_v2_release(void *p)
     free(b);
 }
 
-/* nghttp2's memory: the blocks above, but for the stream map's table
- * and the output frame buffer the session makes when created, which
+/* nghttp2's memory: blocks from the connection's arena (whose pages
+ * sleep with the idle session), but for the stream map's table and the
+ * output frame buffer the session makes when created, which
  * ed_v2_compact gives back to the kernel while the connection idles.
  * Both sit in one unit of whole pages (the table's page, then the
  * buffer's), carved from mmap'd slabs: a page-aligned malloc would leave
  * a gap of up to a page in front of each, per connection. Units are
  * reused, never unmapped (as connection blocks). */
-#define ED_V2_SLAB_UNITS 64
-
-static size_t  ed_v2_page, ed_v2_unit;
-static char   *ed_v2_slab_next, *ed_v2_slab_end;
-static void   *ed_v2_units;   /* free ones, linked through the first word */
+static size_t        ed_v2_page, ed_v2_unit;
+static ed_v2_slab_t  ed_v2_slab;
+static void         *ed_v2_units;   /* free ones, linked through the first
+                                     * word */
 
 static char *
 ed_v2_unit_get(ed_v2_conn_t *c)
@@ -657,20 +658,10 @@ ed_v2_unit_get(ed_v2_conn_t *c)
         u = ed_v2_units;
         ed_v2_units = *(void **)ed_v2_units;
     } else {
-        if (ed_v2_slab_next == ed_v2_slab_end) {
-            u = mmap(NULL, ED_V2_SLAB_UNITS * ed_v2_unit,
-                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
-            if (u == MAP_FAILED) {
-                return NULL;
-            }
-            /* Pages go back one by one: no huge page under them. */
-            (void)madvise(u, ED_V2_SLAB_UNITS * ed_v2_unit, MADV_NOHUGEPAGE);
-            ed_v2_slab_next = u;
-            ed_v2_slab_end = u + ED_V2_SLAB_UNITS * ed_v2_unit;
+        u = ed_v2_slab_take(&ed_v2_slab, ed_v2_unit);
+        if (u == NULL) {
+            return NULL;
         }
-        u = ed_v2_slab_next;
-        ed_v2_slab_next += ed_v2_unit;
     }
     c->unit = u;
     return u;

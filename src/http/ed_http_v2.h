@@ -138,6 +138,15 @@ struct ed_v2_stream_s {
     unsigned            cancelled:1;    /* 413 after the head: CANCEL */
 };
 
+/* Whole pages carved from mmap'd slabs of 64 units, never unmapped
+ * (ed_http_v2_arena.c); no huge page under them, so that they go back
+ * to the kernel one by one. NULL if mmap fails. */
+typedef struct {
+    char                    *next, *end;
+} ed_v2_slab_t;
+
+char *ed_v2_slab_take(ed_v2_slab_t *s, size_t unit);
+
 /* A connection's nghttp2 memory (ed_http_v2_arena.c). */
 #define ED_V2A_CLASSES 16
 
@@ -224,7 +233,7 @@ struct ed_v2_conn_s {
 };
 
 /* Small blocks from per-worker free lists (ed_http_v2.c): streams,
- * their small chunks, nghttp2's memory. */
+ * their small chunks, nghttp2's blocks outside its arenas. */
 void *ed_http_v2_alloc(size_t size);
 void *ed_http_v2_calloc(size_t n, size_t size);
 void ed_http_v2_release(void *p);

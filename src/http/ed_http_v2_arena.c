@@ -44,7 +44,7 @@
 /* Pages kept on the worker's free list with their memory; the rest are
  * given back to the kernel (and stay mapped). */
 #define ED_V2A_KEEP_PAGES 256
-#define ED_V2A_SLAB_PAGES 64
+#define ED_V2A_SLAB       64
 
 /* Block sizes, header included: fitted to libnghttp2 1.52's own (its
  * ring buffers are 1024 bytes, its session 2928), any other size takes
@@ -54,9 +54,29 @@ static const uint16_t ed_v2a_sizes[ED_V2A_CLASSES] = {
     2960, ED_V2A_PAGE
 };
 
-static char     *ed_v2a_slab_next, *ed_v2a_slab_end;
-static void     *ed_v2a_free_pages;  /* linked through the first word */
-static unsigned  ed_v2a_nfree_pages;
+static ed_v2_slab_t  ed_v2a_slab;
+static void         *ed_v2a_free_pages;  /* linked through the first word */
+static unsigned      ed_v2a_nfree_pages;
+
+char *
+ed_v2_slab_take(ed_v2_slab_t *s, size_t unit)
+{
+    char *p;
+
+    if (s->next == s->end) {
+        p = mmap(NULL, ED_V2A_SLAB * unit, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return NULL;
+        }
+        (void)madvise(p, ED_V2A_SLAB * unit, MADV_NOHUGEPAGE);
+        s->next = p;
+        s->end = p + ED_V2A_SLAB * unit;
+    }
+    p = s->next;
+    s->next += unit;
+    return p;
+}
 
 static char *
 ed_v2a_page_get(void)
@@ -71,20 +91,7 @@ ed_v2a_page_get(void)
         memset(p, 0, ED_V2A_PAGE);
         return p;
     }
-    if (ed_v2a_slab_next == ed_v2a_slab_end) {
-        p = mmap(NULL, ED_V2A_SLAB_PAGES * ED_V2A_PAGE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) {
-            return NULL;
-        }
-        /* Pages go back one by one: no huge page under them. */
-        (void)madvise(p, ED_V2A_SLAB_PAGES * ED_V2A_PAGE, MADV_NOHUGEPAGE);
-        ed_v2a_slab_next = p;
-        ed_v2a_slab_end = p + ED_V2A_SLAB_PAGES * ED_V2A_PAGE;
-    }
-    p = ed_v2a_slab_next;
-    ed_v2a_slab_next += ED_V2A_PAGE;
-    return p;
+    return ed_v2_slab_take(&ed_v2a_slab, ED_V2A_PAGE);
 }
 
 static void

@@ -59,9 +59,7 @@ def test_asleep_connection_goes_on_where_it_was(eddy):
     the initial windows (eddy's windows and consumed counts must be
     right), a PING and a SETTINGS change."""
     with Backend(echo_handler) as b:
-        e = eddy(config(b.port), start=False)
-        e.write_file("html/index.html", b"hello\n")
-        e.start()
+        e = hello_eddy(eddy, backend=b.port)
         c = H2(e.port)
         try:
             token = "t-" + "x" * 40
@@ -95,84 +93,82 @@ def test_asleep_connection_goes_on_where_it_was(eddy):
     assert "http2 session error" not in e.log_text()
 
 
-def test_asleep_connection_idle_timeout_sends_goaway(eddy):
-    e = eddy(config(idle="3s"), start=False)
+def hello_eddy(eddy, **kw):
+    """eddy serving html/index.html ("hello")."""
+    e = eddy(config(**kw), start=False)
     e.write_file("html/index.html", b"hello\n")
     e.start()
-    c = H2(e.port)
-    try:
+    return e
+
+
+def asleep_clients(e, n):
+    """n connections, each with one GET answered, then all asleep."""
+    conns = []
+    for _ in range(n):
+        c = H2(e.port)
+        conns.append(c)
         assert c.get("/index.html").body == b"hello\n"
-        wait_asleep(e, 1)
-        assert c.wait_goaway(timeout=6) == (NO_ERROR, 1)
-        assert c.wait_closed(timeout=5)
-    finally:
+    wait_asleep(e, n)
+    return conns
+
+
+def close_all(conns):
+    for c in conns:
         c.close()
+
+
+def test_asleep_connection_idle_timeout_sends_goaway(eddy):
+    e = hello_eddy(eddy, idle="3s")
+    conns = asleep_clients(e, 1)
+    try:
+        assert conns[0].wait_goaway(timeout=6) == (NO_ERROR, 1)
+        assert conns[0].wait_closed(timeout=5)
+    finally:
+        close_all(conns)
 
 
 def test_reload_wakes_asleep_connections(eddy):
     """The reload's graceful GOAWAY reaches connections that sleep; the
     old worker exits once their clients close."""
-    e = eddy(config(), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
+    e = hello_eddy(eddy)
     old = e.worker_pids()[0]
-    conns = [H2(e.port) for _ in range(5)]
+    conns = asleep_clients(e, 5)
     try:
-        for c in conns:
-            assert c.get("/index.html").body == b"hello\n"
-        wait_asleep(e, 5)
         e.signal(signal.SIGHUP)
         for c in conns:
             assert c.wait_goaway(timeout=6) is not None
             assert c.goaway[0] == NO_ERROR
     finally:
-        for c in conns:
-            c.close()
+        close_all(conns)
     assert wait_for(lambda: not os.path.exists("/proc/%d" % old)
                     or open("/proc/%d/stat" % old).read().split()[2] == "Z",
                     10)
-    c = H2(e.port)
-    try:
-        assert c.get("/index.html").body == b"hello\n"
-    finally:
-        c.close()
+    conns = asleep_clients(e, 1)
+    close_all(conns)
 
 
 def test_stop_with_asleep_connections(eddy):
     """A fast stop drops asleep sessions without waking them: the worker
     exits cleanly (the sanitizer build checks for leaks)."""
-    e = eddy(config(), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
-    conns = [H2(e.port) for _ in range(3)]
+    e = hello_eddy(eddy)
+    conns = asleep_clients(e, 3)
     try:
-        for c in conns:
-            assert c.get("/index.html").body == b"hello\n"
-        wait_asleep(e, 3)
         e.signal(signal.SIGTERM)
         assert e.wait_exit(10) == 0
     finally:
-        for c in conns:
-            c.close()
+        close_all(conns)
     assert "[alert]" not in e.log_text()
 
 
 def test_client_close_while_asleep(eddy):
     """A client that leaves while its connection sleeps: the connection
     is dropped without waking, and the worker serves on."""
-    e = eddy(config(), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
+    e = hello_eddy(eddy)
     pid = e.worker_pids()[0]
-    socks = []
-    for _ in range(4):
-        c = H2(e.port)
-        assert c.get("/index.html").body == b"hello\n"
-        socks.append(c)
-    wait_asleep(e, 4)
-    for c in socks:
+    conns = asleep_clients(e, 4)
+    for c in conns:
         c.sock.shutdown(socket.SHUT_RDWR)
-        c.close()
+    close_all(conns)
     time.sleep(0.3)
     c = H2(e.port)
     try:

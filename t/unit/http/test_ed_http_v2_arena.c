@@ -15,14 +15,21 @@ typedef struct {
     unsigned char  seed;
 } blk_t;
 
-/* Bytes a block holds: zeros runs too, as nghttp2's structs have. */
+/* The byte at i of a block: zeros runs too, as nghttp2's structs
+ * have. */
+static unsigned char
+byte_at(const blk_t *b, size_t i)
+{
+    return (i / 7) % 3 == 0 ? 0 : (unsigned char)(b->seed + i * 31);
+}
+
 static void
 fill(blk_t *b)
 {
     size_t i;
 
     for (i = 0; i < b->len; i++) {
-        b->p[i] = (i / 7) % 3 == 0 ? 0 : (unsigned char)(b->seed + i * 31);
+        b->p[i] = byte_at(b, i);
     }
 }
 
@@ -31,14 +38,9 @@ intact(const blk_t *b)
 {
     size_t i;
 
-    for (i = 0; i < b->len; i++) {
-        if (b->p[i] != ((i / 7) % 3 == 0 ? 0
-                                         : (unsigned char)(b->seed + i * 31)))
-        {
-            return false;
-        }
+    for (i = 0; i < b->len && b->p[i] == byte_at(b, i); i++) {
     }
-    return true;
+    return i == b->len;
 }
 
 START_TEST(test_arena_reuses_by_class)
