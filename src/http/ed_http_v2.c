@@ -641,9 +641,13 @@ ed_http_v2_release(void *p)
  * reused, never unmapped (as connection blocks). */
 #define ED_V2_SLAB_UNITS 64
 
-static size_t  ed_v2_page, ed_v2_unit;
-static char   *ed_v2_slab_next, *ed_v2_slab_end;
-static void   *ed_v2_units;   /* free ones, linked through the first word */
+static size_t    ed_v2_page, ed_v2_unit;
+static char     *ed_v2_slab_next, *ed_v2_slab_end;
+/* The free units, a stack kept outside them: a link written into the
+ * table's page, given back while its connection idled, would take a
+ * page of memory back. */
+static char    **ed_v2_units;
+static unsigned  ed_v2_nunits, ed_v2_units_cap;
 
 static char *
 ed_v2_unit_get(ed_v2_conn_t *c)
@@ -653,9 +657,8 @@ ed_v2_unit_get(ed_v2_conn_t *c)
     if (c->unit != NULL) {
         return c->unit;
     }
-    if (ed_v2_units != NULL) {
-        u = ed_v2_units;
-        ed_v2_units = *(void **)ed_v2_units;
+    if (ed_v2_nunits != 0) {
+        u = ed_v2_units[--ed_v2_nunits];
     } else {
         if (ed_v2_slab_next == ed_v2_slab_end) {
             u = mmap(NULL, ED_V2_SLAB_UNITS * ed_v2_unit,
@@ -680,11 +683,26 @@ ed_v2_unit_get(ed_v2_conn_t *c)
 static void
 ed_v2_unit_put(ed_v2_conn_t *c)
 {
-    if (c->unit != NULL) {
-        *(void **)c->unit = ed_v2_units;
-        ed_v2_units = c->unit;
-        c->unit = NULL;
+    char     **units;
+    unsigned   cap;
+
+    if (c->unit == NULL) {
+        return;
     }
+    if (ed_v2_nunits == ed_v2_units_cap) {
+        cap = ed_v2_units_cap ? 2 * ed_v2_units_cap : ED_V2_SLAB_UNITS;
+        units = realloc(ed_v2_units, cap * sizeof(char *));
+        if (units == NULL) {
+            /* Lost to the address space only: no memory under it. */
+            (void)madvise(c->unit, ed_v2_unit, MADV_DONTNEED);
+            c->unit = NULL;
+            return;
+        }
+        ed_v2_units = units;
+        ed_v2_units_cap = cap;
+    }
+    ed_v2_units[ed_v2_nunits++] = c->unit;
+    c->unit = NULL;
 }
 
 static void *

@@ -55,18 +55,18 @@ static const uint16_t ed_v2a_sizes[ED_V2A_CLASSES] = {
 };
 
 static char     *ed_v2a_slab_next, *ed_v2a_slab_end;
-static void     *ed_v2a_free_pages;  /* linked through the first word */
-static unsigned  ed_v2a_nfree_pages;
+/* The free pages, a stack kept outside them: a link written into a page
+ * given back to the kernel would take a page of memory back. */
+static char    **ed_v2a_free_pages;
+static unsigned  ed_v2a_nfree_pages, ed_v2a_free_cap;
 
 static char *
 ed_v2a_page_get(void)
 {
     char *p;
 
-    if (ed_v2a_free_pages != NULL) {
-        p = ed_v2a_free_pages;
-        ed_v2a_free_pages = *(void **)p;
-        ed_v2a_nfree_pages--;
+    if (ed_v2a_nfree_pages != 0) {
+        p = ed_v2a_free_pages[--ed_v2a_nfree_pages];
         ed_v2a_unpoison(p, ED_V2A_PAGE);
         memset(p, 0, ED_V2A_PAGE);
         return p;
@@ -90,14 +90,25 @@ ed_v2a_page_get(void)
 static void
 ed_v2a_page_put(char *p, bool dirty)
 {
+    char     **pages;
+    unsigned   cap;
+
     if (dirty && ed_v2a_nfree_pages >= ED_V2A_KEEP_PAGES) {
         (void)madvise(p, ED_V2A_PAGE, MADV_DONTNEED);
     }
-    ed_v2a_unpoison(p, sizeof(void *));
-    *(void **)p = ed_v2a_free_pages;
-    ed_v2a_poison(p + sizeof(void *), ED_V2A_PAGE - sizeof(void *));
-    ed_v2a_free_pages = p;
-    ed_v2a_nfree_pages++;
+    if (ed_v2a_nfree_pages == ed_v2a_free_cap) {
+        cap = ed_v2a_free_cap ? 2 * ed_v2a_free_cap : ED_V2A_SLAB_PAGES;
+        pages = realloc(ed_v2a_free_pages, cap * sizeof(char *));
+        if (pages == NULL) {
+            /* Lost to the address space only: no memory under it. */
+            (void)madvise(p, ED_V2A_PAGE, MADV_DONTNEED);
+            return;
+        }
+        ed_v2a_free_pages = pages;
+        ed_v2a_free_cap = cap;
+    }
+    ed_v2a_poison(p, ED_V2A_PAGE);
+    ed_v2a_free_pages[ed_v2a_nfree_pages++] = p;
 }
 
 /* The class of a block of n 16-byte units (header included): built

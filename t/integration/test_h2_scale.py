@@ -368,6 +368,64 @@ def test_idle_connection_memory(eddy):
             s.close()
 
 
+def test_asleep_connections_leaving_do_not_take_their_pages_back(eddy):
+    """Clients leaving connections that sleep: the pages their sessions
+    gave back to the kernel go on the worker's free list as they are,
+    given back (a free page is not written to: its link is kept outside
+    it). The worker's RSS does not grow back by their size (three pages
+    a connection here, 7 MB for 600)."""
+    e, pid = hello_server(eddy)
+    socks = []
+    n = 600
+    try:
+        idle_h2c_connections(e, n, socks)
+        time.sleep(1.8)
+        asleep = worker_rss(pid)
+    finally:
+        for s in socks:
+            s.close()
+    # Served after: the worker has read the 600 EOFs first.
+    idle_h2c_connections(e, 1, socks)
+    socks.pop().close()
+    time.sleep(0.3)
+    after = worker_rss(pid)
+    assert after - asleep < n * 1024, (asleep, after)
+
+
+def test_awake_connections_leaving_give_pages_past_the_kept_back(eddy):
+    """Connections closed awake put their sessions' pages on the worker's
+    free list: it keeps 256 with their memory (1 MiB), the others go back
+    to the kernel and stay there."""
+    e, pid = hello_server(eddy)
+    n = 600
+    req = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\0\0\0\4\0\0\0\0\0"
+           + b"\0\0\6\1\5\0\0\0\1" + b"\x82\x86\x84\x41\x01x")
+    socks = []
+    try:
+        # All at once, closed well before a second idle (none sleeps).
+        start = time.monotonic()
+        for _ in range(n):
+            socks.append(socket.create_connection(("127.0.0.1", e.port),
+                                                  timeout=5))
+            socks[-1].sendall(req)
+        for s in socks:
+            d = b""
+            while b"hello" not in d:
+                d += s.recv(4096)
+        awake = worker_rss(pid)
+        assert time.monotonic() - start < 0.9
+    finally:
+        for s in socks:
+            s.close()
+    socks = []
+    idle_h2c_connections(e, 1, socks)
+    socks.pop().close()
+    time.sleep(0.3)
+    after = worker_rss(pid)
+    # Two pages a connection, 256 kept: 3.9 MB given back.
+    assert awake - after > 3 * 1024 * 1024, (awake, after)
+
+
 def test_idle_connections_give_frame_buffer_and_stream_table_back(eddy):
     """An idle HTTP/2 connection's output frame buffer (16 KiB, touched
     by the frames sent) and its empty stream map table (a page, touched
