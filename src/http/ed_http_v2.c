@@ -1435,8 +1435,13 @@ ed_v2_end(ed_v2_conn_t *c, bool linger)
     ed_timer_del(ed_worker->loop, &c->ping_timer);
     ed_timer_del(ed_worker->loop, &c->block_timer);
     ed_loop_unpost(ed_worker->loop, &c->post);
-    /* Asleep, the session holds nothing but its arena's pages and the
-     * unit: they go without waking it. */
+    /* Asleep, a session that holds nothing but its arena's pages and the
+     * unit goes without waking; one holding blocks of the worker's lists
+     * (after a burst of streams, nghttp2 keeps closed ones) is woken to
+     * free them. */
+    if (c->sleeping != NULL && c->arena.outside != 0) {
+        ed_v2_wake(c);
+    }
     if (c->sleeping == NULL) {
         nghttp2_session_del(c->sess);
     }

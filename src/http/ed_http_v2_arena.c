@@ -6,8 +6,9 @@
  * same addresses: every pointer inside stays valid, and nghttp2 never
  * knows. The blocks are served from free lists per size class, carved
  * from the arena's pages; what does not fit (a block over a page, an
- * arena at its bound) comes from the worker's lists, and a connection
- * holding such a block does not sleep. */
+ * arena at its bound) comes from the worker's lists, and stays where it
+ * is while the connection sleeps (a session that holds such blocks is
+ * woken to be deleted). */
 #include "ed_http_v2.h"
 
 #include <sys/mman.h>
@@ -278,7 +279,7 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
     size_t               total = 0, csize;
     unsigned             i, k;
 
-    if (a->outside != 0 || a->npages == 0 || a->blob != NULL) {
+    if (a->npages == 0 || a->blob != NULL) {
         return false;
     }
     /* Free blocks keep their header and link, and are zeros past them:
