@@ -641,10 +641,12 @@ ed_http_v2_release(void *p)
  * buffer's), carved from mmap'd slabs: a page-aligned malloc would leave
  * a gap of up to a page in front of each, per connection. Units are
  * reused, never unmapped (as connection blocks). */
-static size_t        ed_v2_page, ed_v2_unit;
-static ed_v2_slab_t  ed_v2_slab;
-static void         *ed_v2_units;   /* free ones, linked through the first
-                                     * word */
+static size_t         ed_v2_page, ed_v2_unit;
+static ed_v2_slab_t   ed_v2_slab;
+/* The free units, a stack kept outside them: a link written into the
+ * table's page, given back while its connection idled, would take a
+ * page of memory back. */
+static ed_v2_stack_t  ed_v2_units;
 
 static char *
 ed_v2_unit_get(ed_v2_conn_t *c)
@@ -654,9 +656,8 @@ ed_v2_unit_get(ed_v2_conn_t *c)
     if (c->unit != NULL) {
         return c->unit;
     }
-    if (ed_v2_units != NULL) {
-        u = ed_v2_units;
-        ed_v2_units = *(void **)ed_v2_units;
+    if (ed_v2_units.n != 0) {
+        u = ed_v2_units.v[--ed_v2_units.n];
     } else {
         u = ed_v2_slab_take(&ed_v2_slab, ed_v2_unit);
         if (u == NULL) {
@@ -671,11 +672,11 @@ ed_v2_unit_get(ed_v2_conn_t *c)
 static void
 ed_v2_unit_put(ed_v2_conn_t *c)
 {
-    if (c->unit != NULL) {
-        *(void **)c->unit = ed_v2_units;
-        ed_v2_units = c->unit;
-        c->unit = NULL;
+    if (c->unit != NULL && !ed_v2_stack_push(&ed_v2_units, c->unit)) {
+        /* Lost to the address space only: no memory under it. */
+        (void)madvise(c->unit, ed_v2_unit, MADV_DONTNEED);
     }
+    c->unit = NULL;
 }
 
 static void *
@@ -1408,8 +1409,13 @@ ed_v2_end(ed_v2_conn_t *c, bool linger)
     ed_timer_del(ed_worker->loop, &c->ping_timer);
     ed_timer_del(ed_worker->loop, &c->block_timer);
     ed_loop_unpost(ed_worker->loop, &c->post);
-    /* Asleep, the session holds nothing but its arena's pages and the
-     * unit: they go without waking it. */
+    /* Asleep, a session that holds nothing but its arena's pages and the
+     * unit goes without waking; one holding blocks of the worker's lists
+     * (after a burst of streams, nghttp2 keeps closed ones) is woken to
+     * free them. */
+    if (c->sleeping != NULL && c->arena.outside != 0) {
+        ed_v2_wake(c);
+    }
     if (c->sleeping == NULL) {
         nghttp2_session_del(c->sess);
     }

@@ -147,6 +147,15 @@ typedef struct {
 
 char *ed_v2_slab_take(ed_v2_slab_t *s, size_t unit);
 
+/* A stack of free pages or units, kept outside them (ed_http_v2_arena.c):
+ * false when it cannot grow. */
+typedef struct {
+    char                   **v;
+    unsigned                 n, cap;
+} ed_v2_stack_t;
+
+bool ed_v2_stack_push(ed_v2_stack_t *s, char *p);
+
 /* A connection's nghttp2 memory (ed_http_v2_arena.c). */
 #define ED_V2A_CLASSES 16
 

@@ -6,8 +6,9 @@
  * same addresses: every pointer inside stays valid, and nghttp2 never
  * knows. The blocks are served from free lists per size class, carved
  * from the arena's pages; what does not fit (a block over a page, an
- * arena at its bound) comes from the worker's lists, and a connection
- * holding such a block does not sleep. */
+ * arena at its bound) comes from the worker's lists, and stays where it
+ * is while the connection sleeps (a session that holds such blocks is
+ * woken to be deleted). */
 #include "ed_http_v2.h"
 
 #include <sys/mman.h>
@@ -54,9 +55,10 @@ static const uint16_t ed_v2a_sizes[ED_V2A_CLASSES] = {
     2960, ED_V2A_PAGE
 };
 
-static ed_v2_slab_t  ed_v2a_slab;
-static void         *ed_v2a_free_pages;  /* linked through the first word */
-static unsigned      ed_v2a_nfree_pages;
+static ed_v2_slab_t   ed_v2a_slab;
+/* The free pages, a stack kept outside them: a link written into a page
+ * given back to the kernel would take a page of memory back. */
+static ed_v2_stack_t  ed_v2a_free_pages;
 
 char *
 ed_v2_slab_take(ed_v2_slab_t *s, size_t unit)
@@ -78,15 +80,33 @@ ed_v2_slab_take(ed_v2_slab_t *s, size_t unit)
     return p;
 }
 
+bool
+ed_v2_stack_push(ed_v2_stack_t *s, char *p)
+{
+    char     **v;
+    unsigned   cap;
+
+    if (s->n == s->cap) {
+        cap = s->cap ? 2 * s->cap : ED_V2A_SLAB;
+        v = realloc(s->v, cap * sizeof(char *));
+        if (v == NULL) {
+            return false;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = p;
+    return true;
+}
+
+
 static char *
 ed_v2a_page_get(void)
 {
     char *p;
 
-    if (ed_v2a_free_pages != NULL) {
-        p = ed_v2a_free_pages;
-        ed_v2a_free_pages = *(void **)p;
-        ed_v2a_nfree_pages--;
+    if (ed_v2a_free_pages.n != 0) {
+        p = ed_v2a_free_pages.v[--ed_v2a_free_pages.n];
         ed_v2a_unpoison(p, ED_V2A_PAGE);
         memset(p, 0, ED_V2A_PAGE);
         return p;
@@ -97,14 +117,15 @@ ed_v2a_page_get(void)
 static void
 ed_v2a_page_put(char *p, bool dirty)
 {
-    if (dirty && ed_v2a_nfree_pages >= ED_V2A_KEEP_PAGES) {
+    if (dirty && ed_v2a_free_pages.n >= ED_V2A_KEEP_PAGES) {
         (void)madvise(p, ED_V2A_PAGE, MADV_DONTNEED);
     }
-    ed_v2a_unpoison(p, sizeof(void *));
-    *(void **)p = ed_v2a_free_pages;
-    ed_v2a_poison(p + sizeof(void *), ED_V2A_PAGE - sizeof(void *));
-    ed_v2a_free_pages = p;
-    ed_v2a_nfree_pages++;
+    if (!ed_v2_stack_push(&ed_v2a_free_pages, p)) {
+        /* Lost to the address space only: no memory under it. */
+        (void)madvise(p, ED_V2A_PAGE, MADV_DONTNEED);
+        return;
+    }
+    ed_v2a_poison(p, ED_V2A_PAGE);
 }
 
 /* The class of a block of n 16-byte units (header included): built
@@ -274,7 +295,7 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
     size_t               total = 0, csize;
     unsigned             i, k;
 
-    if (a->outside != 0 || a->npages == 0 || a->blob != NULL) {
+    if (a->npages == 0 || a->blob != NULL) {
         return false;
     }
     /* Free blocks keep their header and link, and are zeros past them:

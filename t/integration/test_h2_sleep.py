@@ -176,3 +176,39 @@ def test_client_close_while_asleep(eddy):
     finally:
         c.close()
     assert e.worker_pids() == [pid]
+
+
+def test_connection_sleeps_after_a_burst_of_streams(eddy):
+    """40 streams in flight at once: nghttp2's blocks overflow the
+    connection's pages, and it keeps some of the closed streams in blocks
+    of the worker's lists. The connection sleeps all the same, wakes where
+    it was, and one that ends asleep (its client leaves, the server
+    stops) frees those blocks (the sanitizer build checks for leaks)."""
+    e = eddy(config(), start=False)
+    e.write_file("html/index.html", b"hello\n")
+    e.start()
+    conns = [H2(e.port)]
+    try:
+        for n in range(4):
+            if n == 1:
+                conns.append(H2(e.port))
+            c = conns[n % 2]
+            tokens = ["b%d-%d" % (n, i) for i in range(40)]
+            sids = [c.request("/hdr", headers=[("x-token", t)])
+                    for t in tokens]
+            for sid, token in zip(sids, tokens):
+                st = c.wait(sid)
+                assert st.status == 200, st
+                assert st.header("x-echo") == token
+                assert st.body == b"ok\n"
+            wait_asleep(e, n + 1)
+        conns[0].sock.shutdown(socket.SHUT_RDWR)
+        conns[0].close()
+        assert conns[1].get("/index.html").body == b"hello\n"
+        wait_asleep(e, 5)
+        e.signal(signal.SIGTERM)
+        assert e.wait_exit(10) == 0
+    finally:
+        for c in conns:
+            c.close()
+    assert "[alert]" not in e.log_text()

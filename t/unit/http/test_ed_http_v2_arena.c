@@ -1,6 +1,7 @@
 /* Unit tests of an HTTP/2 connection's arena (ed_http_v2_arena.c):
- * blocks reused by class, the bound on its pages, and sleep: the pages
- * given back to the kernel and every live byte back in place at wake. */
+ * blocks reused by class, the bound on its pages (blocks past it come
+ * from the worker's lists and stay put), and sleep: the pages given
+ * back to the kernel and every live byte back in place at wake. */
 #include <check.h>
 
 #include "ed_http_v2.h"
@@ -83,11 +84,15 @@ START_TEST(test_arena_sleep_keeps_every_byte)
         out[i] = a.outside > before;
         fill(&b[i]);
     }
-    /* Past the bound the blocks came from the worker's lists, and a
-     * connection holding one does not sleep. */
+    /* Past the bound the blocks came from the worker's lists: they stay
+     * where they are while the arena sleeps. */
     ck_assert_uint_eq(a.npages, 8);
     ck_assert_uint_gt(a.outside, 0);
-    ck_assert(!ed_v2_arena_sleep(&a));
+    ck_assert(ed_v2_arena_sleep(&a));
+    ed_v2_arena_wake(&a);
+    for (i = 0; i < NBLOCKS; i++) {
+        ck_assert_msg(intact(&b[i]), "block %u", i);
+    }
     for (i = 0; i < NBLOCKS; i++) {
         if (out[i]) {
             ed_v2_arena_release(&a, b[i].p);
@@ -145,7 +150,10 @@ START_TEST(test_arena_big_block_is_outside)
     ck_assert_ptr_nonnull(big);
     ck_assert_uint_eq(a.outside, 1);
     ck_assert_uint_ge(ed_v2_arena_block_size(big), 5000);
-    ck_assert(!ed_v2_arena_sleep(&a));
+    memset(big, 2, 5000);
+    ck_assert(ed_v2_arena_sleep(&a));
+    ck_assert_uint_eq(((unsigned char *)big)[4999], 2);
+    ed_v2_arena_wake(&a);
     ed_v2_arena_release(&a, big);
     ck_assert_uint_eq(a.outside, 0);
     ck_assert(ed_v2_arena_sleep(&a));
