@@ -819,7 +819,8 @@ ed_v2_compact(ed_v2_conn_t *c)
         c->hd_st = NULL;
         c->hd_id = 0;
         ed_log(ED_LOG_DEBUG, ed_log_cur, 0, "http2 session asleep in %zu "
-               "bytes", ed_v2_arena_asleep_bytes(&c->arena));
+               "bytes, %u blocks outside its pages",
+               ed_v2_arena_asleep_bytes(&c->arena), c->arena.outside);
     }
 }
 
@@ -1411,8 +1412,8 @@ ed_v2_end(ed_v2_conn_t *c, bool linger)
     ed_loop_unpost(ed_worker->loop, &c->post);
     /* Asleep, a session that holds nothing but its arena's pages and the
      * unit goes without waking; one holding blocks of the worker's lists
-     * (after a burst of streams, nghttp2 keeps closed ones) is woken to
-     * free them. */
+     * (made while its arena was full and kept: HPACK table entries
+     * indexed during a burst of streams) is woken to free them. */
     if (c->sleeping != NULL && c->arena.outside != 0) {
         ed_v2_wake(c);
     }

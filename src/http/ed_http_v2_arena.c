@@ -285,31 +285,76 @@ ed_v2a_decode(unsigned char *p, const unsigned char *in, size_t len)
     }
 }
 
+/* Makes the free lists again, each in its order, from where their
+ * blocks are (frees: per class in turn, nfree[k] of them): headers,
+ * links, and the poison over what they held. */
+static void
+ed_v2a_relist(ed_v2_arena_t *a, const uint16_t *nfree, const void *frees)
+{
+    const unsigned char *f = frees;
+    uint16_t             w;
+    unsigned             k, j;
+    char                *b;
+
+    for (k = 0; k < ED_V2A_CLASSES; k++) {
+        a->free[k] = NULL;
+        for (j = nfree[k]; j-- > 0;) {
+            memcpy(&w, f + 2 * j, 2);
+            b = a->pages[w >> 8] + (size_t)(w & 0xff) * 16;
+            *(size_t *)(void *)b = ED_V2A_TAG + k;
+            *(void **)(b + ED_V2A_HDR) = a->free[k];
+            a->free[k] = b;
+            ed_v2a_poison(b + ED_V2A_HDR + sizeof(void *),
+                          ed_v2a_sizes[k] - ED_V2A_HDR - sizeof(void *));
+        }
+        f += 2 * (size_t)nfree[k];
+    }
+}
+
+/* Where a free block is, for the blob: its page's index and its offset
+ * in 16-byte units. */
+static uint16_t
+ed_v2a_where(const ed_v2_arena_t *a, const char *b)
+{
+    unsigned i;
+
+    for (i = 0; b < a->pages[i] || b >= a->pages[i] + ED_V2A_PAGE; i++) {
+    }
+    return (uint16_t)(i << 8 | (unsigned)(b - a->pages[i]) / 16);
+}
+
+/* The blob: the size of what follows; each page's encoding (a 16-bit
+ * length, then the records); per class, a 16-bit count of free blocks
+ * and where each is. Free blocks are zeros in the pages (what they held
+ * is dead; a page of them encodes in 4 bytes), their lists are made
+ * again at the wake. */
 bool
 ed_v2_arena_sleep(ed_v2_arena_t *a)
 {
     static unsigned char scratch[ED_V2A_MAX_PAGES][ED_V2A_PAGE + 8];
     static uint16_t      lens[ED_V2A_MAX_PAGES];
+    static uint16_t      frees[ED_V2A_MAX_PAGES * ED_V2A_PAGE / 32];
+    uint16_t             nfree[ED_V2A_CLASSES];
     unsigned char       *blob, *q;
-    char                *b;
-    size_t               total = 0, csize;
+    char                *b, *next;
+    size_t               total, csize, n = 0;
     unsigned             i, k;
 
     if (a->npages == 0 || a->blob != NULL) {
         return false;
     }
-    /* Free blocks keep their header and link, and are zeros past them:
-     * what they held is dead. */
     for (k = 0; k < ED_V2A_CLASSES; k++) {
         csize = ed_v2a_sizes[k];
-        for (b = a->free[k]; b != NULL;
-             b = *(void **)(b + ED_V2A_HDR))
-        {
+        nfree[k] = 0;
+        for (b = a->free[k]; b != NULL; b = next) {
             ed_v2a_unpoison(b, csize);
-            memset(b + ED_V2A_HDR + sizeof(void *), 0,
-                   csize - ED_V2A_HDR - sizeof(void *));
+            next = *(void **)(b + ED_V2A_HDR);
+            frees[n++] = ed_v2a_where(a, b);
+            nfree[k]++;
+            memset(b, 0, csize);
         }
     }
+    total = sizeof(nfree) + n * sizeof(uint16_t);
     for (i = 0; i < a->npages; i++) {
         /* A page's worst case: one record (4 bytes) per 5 bytes. */
         lens[i] = (uint16_t)ed_v2a_encode((unsigned char *)a->pages[i],
@@ -318,6 +363,7 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
     }
     blob = malloc(sizeof(size_t) + total);
     if (blob == NULL) {
+        ed_v2a_relist(a, nfree, frees);
         return false;
     }
     memcpy(blob, &total, sizeof(size_t));
@@ -328,6 +374,8 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
         q += 2 + lens[i];
         (void)madvise(a->pages[i], ED_V2A_PAGE, MADV_DONTNEED);
     }
+    memcpy(q, nfree, sizeof(nfree));
+    memcpy(q + sizeof(nfree), frees, n * sizeof(uint16_t));
     a->blob = (char *)blob;
     return true;
 }
@@ -335,10 +383,10 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
 void
 ed_v2_arena_wake(ed_v2_arena_t *a)
 {
+    uint16_t       nfree[ED_V2A_CLASSES];
     unsigned char *q;
     uint16_t       len;
-    unsigned       i, k;
-    char          *b;
+    unsigned       i;
 
     if (a->blob == NULL) {
         return;
@@ -349,14 +397,10 @@ ed_v2_arena_wake(ed_v2_arena_t *a)
         ed_v2a_decode((unsigned char *)a->pages[i], q + 2, len);
         q += 2 + len;
     }
+    memcpy(nfree, q, sizeof(nfree));
+    ed_v2a_relist(a, nfree, q + sizeof(nfree));
     free(a->blob);
     a->blob = NULL;
-    for (k = 0; k < ED_V2A_CLASSES; k++) {
-        for (b = a->free[k]; b != NULL; b = *(void **)(b + ED_V2A_HDR)) {
-            ed_v2a_poison(b + ED_V2A_HDR + sizeof(void *),
-                          ed_v2a_sizes[k] - ED_V2A_HDR - sizeof(void *));
-        }
-    }
 }
 
 void

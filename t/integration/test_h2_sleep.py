@@ -180,8 +180,8 @@ def test_client_close_while_asleep(eddy):
 
 def test_connection_sleeps_after_a_burst_of_streams(eddy):
     """40 streams in flight at once: nghttp2's blocks overflow the
-    connection's pages, and it keeps some of the closed streams in blocks
-    of the worker's lists. The connection sleeps all the same, wakes where
+    connection's pages, and some it keeps (HPACK entries) are blocks of
+    the worker's lists. The connection sleeps all the same, wakes where
     it was, and one that ends asleep (its client leaves, the server
     stops) frees those blocks (the sanitizer build checks for leaks)."""
     e = eddy(config(), start=False)

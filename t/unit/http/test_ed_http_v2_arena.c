@@ -72,7 +72,7 @@ START_TEST(test_arena_sleep_keeps_every_byte)
     ed_v2_arena_t a;
     unsigned      i, round, before;
     size_t        asleep;
-    void         *p;
+    void         *tmp[60];
 
     memset(&a, 0, sizeof(a));
     for (i = 0; i < NBLOCKS; i++) {
@@ -121,12 +121,20 @@ START_TEST(test_arena_sleep_keeps_every_byte)
                 ck_assert_msg(intact(&b[i]), "block %u, round %u", i, round);
             }
         }
-        /* Freed blocks serve new ones after the wake. */
-        for (i = 0; i < 20; i++) {
-            p = ed_v2_arena_alloc(&a, 40);
-            ck_assert_ptr_nonnull(p);
-            memset(p, 0x5c, 40);
-            ed_v2_arena_release(&a, p);
+        /* Freed blocks serve new ones after the wake (their lists were
+         * made again), none over a live one. */
+        for (i = 0; i < 60; i++) {
+            tmp[i] = ed_v2_arena_alloc(&a, 8 + (i * 37) % 300);
+            ck_assert_ptr_nonnull(tmp[i]);
+            memset(tmp[i], 0xee, 8 + (i * 37) % 300);
+        }
+        for (i = 0; i < NBLOCKS; i++) {
+            if (b[i].p != NULL) {
+                ck_assert_msg(intact(&b[i]), "block %u, round %u", i, round);
+            }
+        }
+        for (i = 0; i < 60; i++) {
+            ed_v2_arena_release(&a, tmp[i]);
         }
     }
     /* Dropped asleep: the pages go back to the worker, the blob is
