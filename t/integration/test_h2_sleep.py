@@ -109,6 +109,30 @@ def test_asleep_connection_idle_timeout_sends_goaway(eddy):
         c.close()
 
 
+def test_connection_woken_without_a_stream_sleeps_again(eddy):
+    """A PING (a client's liveness check) wakes an asleep connection and
+    starts no stream: a second later it sleeps again (awake, its pages
+    take their memory back for the rest of idle_timeout). The PING does
+    not push idle_timeout back: the GOAWAY comes 4 s after the last
+    stream."""
+    e = eddy(config(idle="4s"), start=False)
+    e.write_file("html/index.html", b"hello\n")
+    e.start()
+    c = H2(e.port)
+    try:
+        assert c.get("/index.html").body == b"hello\n"
+        ended = time.monotonic()
+        wait_asleep(e, 1)
+        c.conn.ping(b"are-you?")
+        c.flush()
+        assert wait_for(lambda: c.recv(0.2) and c.pings == 1, 3)
+        wait_asleep(e, 2, timeout=2.5)
+        assert c.wait_goaway(timeout=5) == (NO_ERROR, 1)
+        assert 3.5 < time.monotonic() - ended < 4.8
+    finally:
+        c.close()
+
+
 def test_reload_wakes_asleep_connections(eddy):
     """The reload's graceful GOAWAY reaches connections that sleep; the
     old worker exits once their clients close."""
