@@ -1054,8 +1054,7 @@ ed_v2_on_timer(ed_timer_t *t)
         /* Idle for ED_V2_COMPACT_MSEC: the rest of idle_timeout to go. */
         c->compact_due = 0;
         ed_v2_compact(c);
-        ed_timer_add(ed_worker->loop, &c->timer,
-                     ed_v2_idle_timeout(c) - ED_V2_COMPACT_MSEC);
+        ed_timer_add(ed_worker->loop, &c->timer, c->idle_rest);
         return;
     }
     /* idle_timeout: no stream open that long. */
@@ -1136,6 +1135,7 @@ ed_v2_arm(ed_v2_conn_t *c)
     idle = ed_v2_idle_timeout(c);
     if (c->framebuf != NULL && idle > ED_V2_COMPACT_MSEC) {
         c->compact_due = 1;
+        c->idle_rest = idle - ED_V2_COMPACT_MSEC;
         idle = ED_V2_COMPACT_MSEC;
     }
     ed_timer_add(ed_worker->loop, &c->timer, idle);
@@ -1184,12 +1184,14 @@ ed_v2_on_read(ed_stream_t *s, int status, char *data, size_t len)
     ed_http_conn_t *hc = s->data;
     ed_v2_conn_t   *c = ed_v2_conn(hc);
     ssize_t         rv;
+    bool            woke;
 
     if (status != ED_OK) {
         /* The client closed or failed: nothing more can be answered. */
         ed_v2_close(c);
         return;
     }
+    woke = c->sleeping != NULL;
     ed_v2_wake(c);
     c->last_recv = ed_current_msec;
     rv = nghttp2_session_mem_recv(c->sess, (const uint8_t *)data, len);
@@ -1218,9 +1220,22 @@ ed_v2_on_read(ed_stream_t *s, int status, char *data, size_t len)
     }
     if (c->ping_out || c->nstreams) {
         ed_v2_arm(c);
-    } else if (!ed_stream_buffered(s)) {
+        return;
+    }
+    if (!ed_stream_buffered(s)) {
         /* Idle: the read buffer goes back to the worker's free list. */
         ed_stream_release_buffer(s);
+    }
+    if (woke && !c->closing && !c->shutdown && !c->compact_due
+        && ed_timer_active(&c->timer)
+        && c->timer.handler == ed_v2_on_timer
+        && c->timer.when > ed_current_msec + ED_V2_COMPACT_MSEC)
+    {
+        /* Woken by frames that began no stream (a PING, SETTINGS): asleep
+         * again after a second, idle_timeout unchanged. */
+        c->idle_rest = c->timer.when - ed_current_msec - ED_V2_COMPACT_MSEC;
+        c->compact_due = 1;
+        ed_timer_add(ed_worker->loop, &c->timer, ED_V2_COMPACT_MSEC);
     }
 }
 

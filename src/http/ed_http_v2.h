@@ -219,6 +219,8 @@ struct ed_v2_conn_s {
     int32_t                  cont_stream;
     ed_msec_t                block_start;
     ed_msec_t                last_recv;
+    ed_msec_t                idle_rest;  /* idle_timeout left after the
+                                          * compaction (compact_due) */
     /* nghttp2's output frame buffer (16 KiB, made with the session):
      * page-aligned, so that its pages go back to the kernel while the
      * connection idles (ed_v2_compact). */

@@ -127,6 +127,28 @@ def test_asleep_connection_idle_timeout_sends_goaway(eddy):
         close_all(conns)
 
 
+def test_connection_woken_without_a_stream_sleeps_again(eddy):
+    """A PING (a client's liveness check) wakes an asleep connection and
+    starts no stream: a second later it sleeps again (awake, its pages
+    take their memory back for the rest of idle_timeout). The PING does
+    not push idle_timeout back: the GOAWAY comes 4 s after the last
+    stream."""
+    e = hello_eddy(eddy, idle="4s")
+    c = H2(e.port)
+    try:
+        assert c.get("/index.html").body == b"hello\n"
+        ended = time.monotonic()
+        wait_asleep(e, 1)
+        c.conn.ping(b"are-you?")
+        c.flush()
+        assert wait_for(lambda: c.recv(0.2) and c.pings == 1, 3)
+        wait_asleep(e, 2, timeout=2.5)
+        assert c.wait_goaway(timeout=5) == (NO_ERROR, 1)
+        assert 3.5 < time.monotonic() - ended < 4.8
+    finally:
+        c.close()
+
+
 def test_reload_wakes_asleep_connections(eddy):
     """The reload's graceful GOAWAY reaches connections that sleep; the
     old worker exits once their clients close."""
@@ -184,9 +206,7 @@ def test_connection_sleeps_after_a_burst_of_streams(eddy):
     the worker's lists. The connection sleeps all the same, wakes where
     it was, and one that ends asleep (its client leaves, the server
     stops) frees those blocks (the sanitizer build checks for leaks)."""
-    e = eddy(config(), start=False)
-    e.write_file("html/index.html", b"hello\n")
-    e.start()
+    e = hello_eddy(eddy)
     conns = [H2(e.port)]
     try:
         for n in range(4):
@@ -209,6 +229,5 @@ def test_connection_sleeps_after_a_burst_of_streams(eddy):
         e.signal(signal.SIGTERM)
         assert e.wait_exit(10) == 0
     finally:
-        for c in conns:
-            c.close()
+        close_all(conns)
     assert "[alert]" not in e.log_text()
