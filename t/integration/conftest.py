@@ -196,10 +196,15 @@ def format_config(text, ports=(), prefix=None):
 
 def position(text, needle, nth=1):
     """1-based (line, column) of the nth occurrence of needle in text, as
-    an error message should report it."""
+    an error message should report it. A needle (context, part) is part
+    within the nth context: for a value that a path in the text may hold
+    too (a temporary directory's random name)."""
     i = -1
     for _ in range(nth):
-        i = text.index(needle, i + 1)
+        i = text.index(needle if isinstance(needle, str) else needle[0],
+                       i + 1)
+    if not isinstance(needle, str):
+        i += needle[0].index(needle[1])
     line = text.count("\n", 0, i) + 1
     col = i - (text.rfind("\n", 0, i) + 1) + 1
     return line, col
