@@ -656,9 +656,8 @@ ed_v2_unit_get(ed_v2_conn_t *c)
     if (c->unit != NULL) {
         return c->unit;
     }
-    if (ed_v2_units.n != 0) {
-        u = ed_v2_units.v[--ed_v2_units.n];
-    } else {
+    u = ed_v2_stack_pop(&ed_v2_units);
+    if (u == NULL) {
         u = ed_v2_slab_take(&ed_v2_slab, ed_v2_unit);
         if (u == NULL) {
             return NULL;

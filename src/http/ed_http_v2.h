@@ -155,6 +155,8 @@ typedef struct {
 } ed_v2_stack_t;
 
 bool ed_v2_stack_push(ed_v2_stack_t *s, char *p);
+/* NULL when empty. */
+char *ed_v2_stack_pop(ed_v2_stack_t *s);
 
 /* A connection's nghttp2 memory (ed_http_v2_arena.c). */
 #define ED_V2A_CLASSES 16

@@ -99,14 +99,19 @@ ed_v2_stack_push(ed_v2_stack_t *s, char *p)
     return true;
 }
 
+char *
+ed_v2_stack_pop(ed_v2_stack_t *s)
+{
+    return s->n != 0 ? s->v[--s->n] : NULL;
+}
 
 static char *
 ed_v2a_page_get(void)
 {
     char *p;
 
-    if (ed_v2a_free_pages.n != 0) {
-        p = ed_v2a_free_pages.v[--ed_v2a_free_pages.n];
+    p = ed_v2_stack_pop(&ed_v2a_free_pages);
+    if (p != NULL) {
         ed_v2a_unpoison(p, ED_V2A_PAGE);
         memset(p, 0, ED_V2A_PAGE);
         return p;
@@ -137,7 +142,8 @@ ed_v2a_class(size_t size)
 {
     unsigned k, u;
 
-    if (ed_v2a_class_of[1] == 0 && ed_v2a_class_of[ED_V2A_PAGE / 16] == 0) {
+    /* Only the largest size's class is not 0 once built. */
+    if (ed_v2a_class_of[ED_V2A_PAGE / 16] == 0) {
         for (u = 0, k = 0; u <= ED_V2A_PAGE / 16; u++) {
             while (u * 16 > ed_v2a_sizes[k]) {
                 k++;
@@ -165,7 +171,6 @@ ed_v2_arena_alloc(ed_v2_arena_t *a, size_t size)
         b = a->free[k];
         ed_v2a_unpoison(b, csize);
         a->free[k] = *(void **)(b + ED_V2A_HDR);
-        memset(b + ED_V2A_HDR, 0, sizeof(void *));
         return b + ED_V2A_HDR;
     }
     if ((size_t)(a->end - a->bump) < csize) {
