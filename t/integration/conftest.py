@@ -30,6 +30,7 @@ Run: python3 -m pytest -q t/integration  (or make check-integration).
 
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -51,6 +52,19 @@ TEST_TIMEOUT = int(os.environ.get("EDDY_TEST_TIMEOUT", "60"))
 # small helpers
 
 
+# EDDY_TEST_PORTS=LO-HI (set by shards.py): this process's own range,
+# below the ephemeral range, so neither another shard nor any client's
+# connect() can take a port between free_ports() and eddy's bind.
+_PORTS = [int(x) for x in os.environ.get("EDDY_TEST_PORTS", "").split("-")
+          if x]
+
+
+def _port_candidate():
+    if len(_PORTS) != 2:
+        return 0
+    return random.randint(_PORTS[0], _PORTS[1])
+
+
 def free_ports(n=1, host="127.0.0.1"):
     """Return n distinct TCP ports that are free on host right now.
 
@@ -59,10 +73,15 @@ def free_ports(n=1, host="127.0.0.1"):
     """
     socks = []
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        while len(socks) < n:
+            s = socket.socket(socket.AF_INET6 if ":" in host
+                              else socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, 0))
+            try:
+                s.bind((host, _port_candidate()))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
@@ -694,3 +713,57 @@ def _bounded_test():
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+# --------------------------------------------------------------------------
+# shards (t/integration/shards.py): processes side by side take test files
+# from one queue, so none waits idle while another has a long file left.
+
+
+def _claim(queue, path):
+    """True for the one process that takes path from the queue dir."""
+    name = str(path).replace(os.sep, "_")
+    try:
+        os.close(os.open(os.path.join(queue, name),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def pytest_runtestloop(session):
+    queue = os.environ.get("EDDY_TEST_QUEUE")
+    if not queue or session.config.option.collectonly:
+        return None  # pytest's own loop
+    if (session.testsfailed
+            and not session.config.option.continue_on_collection_errors):
+        raise session.Interrupted("errors during collection")
+    files = {}
+    for item in session.items:
+        files.setdefault(item.path, []).append(item)
+    # The largest files first (size: a fair guess at their time), so the
+    # queue ends with short ones.
+    order = sorted(files, key=lambda p: (-p.stat().st_size, str(p)))
+    todo = []
+
+    def take():
+        while order:
+            path = order.pop(0)
+            if _claim(queue, path):
+                todo.extend(files[path])
+                return
+
+    take()
+    while todo:
+        item = todo.pop(0)
+        if not todo:
+            # The next file is taken before this item's teardown, so the
+            # fixtures it shares with it (session scope) are kept.
+            take()
+        item.config.hook.pytest_runtest_protocol(
+            item=item, nextitem=todo[0] if todo else None)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
+        if session.shouldstop:
+            raise session.Interrupted(session.shouldstop)
+    return True
