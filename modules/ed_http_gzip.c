@@ -478,8 +478,12 @@ ed_http_gzip_body(ed_http_request_t *r, ed_http_link_t *link,
         piece = ed_min(len, (size_t)1 << 30);
         zs->next_in = (Bytef *)in;
         zs->avail_in = (uInt)piece;
-        in += piece;
-        len -= piece;
+        if (piece != 0) {
+            /* The last call may have no bytes, and in no buffer: NULL
+             * plus 0 is undefined in C. */
+            in += piece;
+            len -= piece;
+        }
         for (;;) {
             zs->next_out = (Bytef *)ctx->out;
             zs->avail_out = ED_GZIP_OUT;

@@ -26,8 +26,11 @@
 /* Dispatch rounds per run: handlers that keep posting work yield. */
 #define ED_V2_ROUNDS          16
 /* Idle this long, a connection gives its output frame buffer's pages
- * back (ed_v2_compact): once per idle period, not per request. */
+ * back and its session sleeps (ed_v2_compact): once per idle period, not
+ * per request. The libFuzzer build sleeps at every idle moment (0). */
+#ifndef ED_V2_COMPACT_MSEC
 #define ED_V2_COMPACT_MSEC    1000
+#endif
 /* nghttp2's frame buffer: a frame header, a pad length byte and the
  * largest payload it makes (NGHTTP2_FRAMEBUF_CHUNKLEN). */
 #define ED_V2_FRAMEBUF        (9 + 1 + 16384)

@@ -1,6 +1,10 @@
 /* libFuzzer target: arbitrary bytes from a client to a server-side
  * HTTP/2 connection (h2c, the preface put first when missing), through
  * the real worker loop, configuration and handlers, over a socketpair.
+ * A corpus line "--MARK--" ends one write of the client's: the loop
+ * turns a few times before the next (the libFuzzer build, with
+ * ED_V2_COMPACT_MSEC 0, puts an idle session to sleep there, and the next
+ * write wakes it).
  * Invariants: no crash and no sanitizer report; the connection always
  * ends (the client's EOF, or the shutdown at the end of the run), and
  * every stream with it (no request left, streams gauge back to 0). */
@@ -20,6 +24,8 @@
 
 /* Loop turns a run gets at most (each one non-blocking). */
 #define ED_FUZZ_TURNS 2000
+/* Loop turns between two of the client's writes. */
+#define ED_FUZZ_PAUSE 3
 
 static const char ed_fuzz_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static const char ed_fuzz_mark[] = "\n--MARK--\n";
@@ -99,16 +105,19 @@ ed_fuzz_init(void)
     ed_worker = &ed_fuzz_worker;
 }
 
-/* The input without the corpus's write markers, the preface first. */
+/* The input without the corpus's write markers, the preface first; the
+ * end of each write in cuts (ncuts of them, the last at *len). */
 static char *
-ed_fuzz_stream(const uint8_t *data, size_t size, size_t *len)
+ed_fuzz_stream(const uint8_t *data, size_t size, size_t *len,
+               size_t **cuts, size_t *ncuts)
 {
     size_t  pl = sizeof(ed_fuzz_preface) - 1, ml = sizeof(ed_fuzz_mark) - 1;
-    size_t  i, n = 0;
+    size_t  i, n = 0, k = 0;
     char   *out;
 
     out = malloc(size + pl + 1);
-    ed_fuzz_assert(out != NULL);
+    *cuts = malloc((size / ml + 2) * sizeof(size_t));
+    ed_fuzz_assert(out != NULL && *cuts != NULL);
     if (size < pl || memcmp(data, ed_fuzz_preface, pl) != 0) {
         memcpy(out, ed_fuzz_preface, pl);
         n = pl;
@@ -116,11 +125,16 @@ ed_fuzz_stream(const uint8_t *data, size_t size, size_t *len)
     for (i = 0; i < size; i++) {
         if (size - i >= ml && memcmp(data + i, ed_fuzz_mark, ml) == 0) {
             i += ml - 1;
+            if (k == 0 || (*cuts)[k - 1] != n) {
+                (*cuts)[k++] = n;
+            }
             continue;
         }
         out[n++] = (char)data[i];
     }
+    (*cuts)[k++] = n;
     *len = n;
+    *ncuts = k;
     return out;
 }
 
@@ -131,16 +145,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ed_peer_addr_t  peer;
     ed_conn_t      *c, *next;
     char           *in, sink[65536];
-    size_t          len, off = 0;
+    size_t          len, off = 0, *cuts, ncuts, cut = 0;
     ssize_t         n;
-    int             sv[2], turn;
+    int             sv[2], turn, pause = 0;
     bool            shut = false;
 
     if (!ready) {
         ed_fuzz_init();
         ready = 1;
     }
-    in = ed_fuzz_stream(data, size, &len);
+    in = ed_fuzz_stream(data, size, &len, &cuts, &ncuts);
     ed_fuzz_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK
                                            | SOCK_CLOEXEC, 0, sv)
                    == 0);
@@ -148,12 +162,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     peer.sa.sa_family = AF_UNIX;
     ed_http_accept(ed_fuzz_ls, sv[1], &peer);
     for (turn = 0; turn < ED_FUZZ_TURNS && ed_fuzz_worker.nconns; turn++) {
-        if (off < len) {
-            n = write(sv[0], in + off, len - off);
+        if (off == cuts[cut] && cut + 1 < ncuts
+            && pause++ == ED_FUZZ_PAUSE)
+        {
+            /* One write of the client's was in for a few turns: on to
+             * the next. */
+            pause = 0;
+            cut++;
+        }
+        if (off < cuts[cut]) {
+            n = write(sv[0], in + off, cuts[cut] - off);
             if (n > 0) {
                 off += (size_t)n;
             }
-        } else if (!shut) {
+        } else if (off == len && !shut) {
             shutdown(sv[0], SHUT_WR);
             shut = true;
         }
@@ -178,6 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ed_fuzz_assert(atomic_load(&ed_stats_me->v2.streams_active) == 0);
     ed_fuzz_assert(atomic_load(&ed_stats_me->v2.connections_active) == 0);
     close(sv[0]);
+    free(cuts);
     free(in);
     return 0;
 }
