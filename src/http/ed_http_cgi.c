@@ -115,7 +115,7 @@ static const ed_http_variable_t ed_cgi_variables[] = {
 };
 
 static const ed_key_t ed_cgi_keys[] = {
-    { NULL }
+    { NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 };
 
 /* A core module for its variables alone: usable anywhere, whatever
