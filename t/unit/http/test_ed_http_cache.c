@@ -134,7 +134,7 @@ START_TEST(test_hdr_faults)
     ck_assert_int_eq(ed_http_cache_hdr_check(e, len, len, &got),
                      ED_CACHE_HDR_LAYOUT);
     e[offsetof(ed_http_cache_hdr_t, etag_off)] -= 100;
-    e[offsetof(ed_http_cache_hdr_t, status)] = 206 & 0xff;
+    e[offsetof(ed_http_cache_hdr_t, status)] = (char)(206 & 0xff);
     ck_assert_int_eq(ed_http_cache_hdr_check(e, len, len, &got),
                      ED_CACHE_HDR_LAYOUT);
 }
