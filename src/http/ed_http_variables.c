@@ -578,9 +578,13 @@ static int
 ed_http_var_arg(ed_http_request_t *r, const char *name, size_t len,
                 ed_str_t *out)
 {
-    const char *p = r->head.query.data, *end = p + r->head.query.len, *amp;
+    const char *p = r->head.query.data, *end, *amp;
 
-    while (p && p < end) {
+    if (p == NULL) {
+        return ED_DECLINED;  /* no query (and no NULL plus 0) */
+    }
+    end = p + r->head.query.len;
+    while (p < end) {
         amp = memchr(p, '&', (size_t)(end - p));
         if (amp == NULL) {
             amp = end;
