@@ -213,6 +213,20 @@ def format_config(text, ports=(), prefix=None):
     return re.sub(r"\{(prefix|port\d*)\}", sub, text)
 
 
+def _find(text, s, start):
+    """text.index(s, start), but a number is only found whole: "100" is
+    not in a port such as 10073 (the ports differ from run to run)."""
+    i = start
+    while True:
+        i = text.index(s, i)
+        j = i + len(s)
+        if not ((s[:1].isdigit() and i > 0 and text[i - 1].isdigit())
+                or (s[-1:].isdigit() and j < len(text)
+                    and text[j].isdigit())):
+            return i
+        i += 1
+
+
 def position(text, needle, nth=1):
     """1-based (line, column) of the nth occurrence of needle in text, as
     an error message should report it. A needle (context, part) is part
@@ -220,8 +234,8 @@ def position(text, needle, nth=1):
     too (a temporary directory's random name)."""
     i = -1
     for _ in range(nth):
-        i = text.index(needle if isinstance(needle, str) else needle[0],
-                       i + 1)
+        i = _find(text, needle if isinstance(needle, str) else needle[0],
+                  i + 1)
     if not isinstance(needle, str):
         i += needle[0].index(needle[1])
     line = text.count("\n", 0, i) + 1
