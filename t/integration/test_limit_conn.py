@@ -104,6 +104,16 @@ def test_max_across_workers(eddy):
         # A worker holding fewer than max refused: the count is the
         # workers' together (8 connections over 2 workers by port hash).
         refusers = set(warn.findall(e.error_log))
+        # The hash puts all 8 on one worker once in 128 runs: then more
+        # connections, each refused, until the other worker takes one.
+        extra = 0
+        while not any(pids.count(p) < 3 for p in refusers) and extra < 32:
+            c, r = hold(e, len(h.b.requests), h)
+            assert c is None and r.status == 503
+            extra += 1
+            assert wait_for(
+                lambda: len(warn.findall(e.error_log)) == 5 + extra, 5)
+            refusers = set(warn.findall(e.error_log))
         assert any(pids.count(p) < 3 for p in refusers), (pids, refusers)
         h.go.set()
         for c in held:
