@@ -338,6 +338,7 @@ ed_v2_arena_sleep(ed_v2_arena_t *a)
 {
     static unsigned char scratch[ED_V2A_MAX_PAGES][ED_V2A_PAGE + 8];
     static uint16_t      lens[ED_V2A_MAX_PAGES];
+    /* At most one free block per smallest block (32 bytes). */
     static uint16_t      frees[ED_V2A_MAX_PAGES * ED_V2A_PAGE / 32];
     uint16_t             nfree[ED_V2A_CLASSES];
     unsigned char       *blob, *q;

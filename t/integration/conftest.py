@@ -72,16 +72,19 @@ def free_ports(n=1, host="127.0.0.1"):
     same port twice, then closed (SO_REUSEADDR lets eddy bind them at once).
     """
     socks = []
+    tries = 0
     try:
         while len(socks) < n:
-            s = socket.socket(socket.AF_INET6 if ":" in host
-                              else socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, _port_candidate()))
             except OSError:
                 s.close()
-                continue
+                tries += 1
+                if not _PORTS or tries == 1000:
+                    raise
+                continue  # that one is taken: another from the range
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:

@@ -352,6 +352,27 @@ def idle_h2c_connections(e, n, socks, k=1):
         s.sendall(b"\0\0\0\4\1\0\0\0\0")
 
 
+def idle_memory_each(e, pid, n, k=1, then=None):
+    """The worker's RSS growth per connection for n idle h2c connections
+    (k GET / each), measured after 20 first ones and 1.8 s after the
+    last stream; then(socks), if given, runs on the n connections 1.5 s
+    after their streams (asleep by then) and before the wait."""
+    socks = []
+    try:
+        idle_h2c_connections(e, 20, socks)
+        time.sleep(1.5)
+        before = worker_rss(pid)
+        idle_h2c_connections(e, n, socks, k=k)
+        if then is not None:
+            time.sleep(1.5)
+            then(socks[20:])
+        time.sleep(1.8)
+        return (worker_rss(pid) - before) / n
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_idle_connection_memory(eddy):
     """What an idle h2c connection keeps in the worker (RSS growth over
     600 of them, two seconds after their last stream): eddy's connection
@@ -359,18 +380,8 @@ def test_idle_connection_memory(eddy):
     (about 2.8 KB here), under 4 KiB. Awake, the session and its HPACK
     tables take about 7.6 KB."""
     e, pid = hello_server(eddy)
-    socks = []
-    try:
-        idle_h2c_connections(e, 20, socks)
-        time.sleep(1.5)
-        before = worker_rss(pid)
-        idle_h2c_connections(e, 600, socks)
-        time.sleep(1.8)
-        each = (worker_rss(pid) - before) / 600
-        assert each < 4096, each
-    finally:
-        for s in socks:
-            s.close()
+    each = idle_memory_each(e, pid, 600)
+    assert each < 4096, each
 
 
 def test_idle_connection_memory_after_a_burst_of_streams(eddy):
@@ -382,19 +393,8 @@ def test_idle_connection_memory_after_a_burst_of_streams(eddy):
     one keeps under 16 KiB (about 12 KB measured; awake: 39 KB, the
     arena's eight pages and the blocks past them)."""
     e, pid = hello_server(eddy)
-    n = 100
-    socks = []
-    try:
-        idle_h2c_connections(e, 20, socks)
-        time.sleep(1.5)
-        before = worker_rss(pid)
-        idle_h2c_connections(e, n, socks, k=40)
-        time.sleep(1.8)
-        each = (worker_rss(pid) - before) / n
-        assert each < 16384, each
-    finally:
-        for s in socks:
-            s.close()
+    each = idle_memory_each(e, pid, 100, k=40)
+    assert each < 16384, each
 
 
 def test_idle_connection_memory_after_a_ping(eddy):
@@ -403,28 +403,19 @@ def test_idle_connection_memory_after_a_ping(eddy):
     ten streams once, one keeps about 11.6 KB (woken and left awake: 32
     KB, the arena's pages)."""
     e, pid = hello_server(eddy)
-    n = 200
     ping = b"\0\0\x08\x06\0\0\0\0\0" + b"liveness"
     ack = b"\0\0\x08\x06\x01\0\0\0\0" + b"liveness"
-    socks = []
-    try:
-        idle_h2c_connections(e, 20, socks)
-        time.sleep(1.5)
-        before = worker_rss(pid)
-        idle_h2c_connections(e, n, socks, k=10)
-        time.sleep(1.5)
-        for s in socks[20:]:
+
+    def pings(socks):
+        for s in socks:
             s.sendall(ping)
-        for s in socks[20:]:
+        for s in socks:
             d = b""
             while ack not in d:
                 d += s.recv(4096)
-        time.sleep(1.8)
-        each = (worker_rss(pid) - before) / n
-        assert each < 16384, each
-    finally:
-        for s in socks:
-            s.close()
+
+    each = idle_memory_each(e, pid, 200, k=10, then=pings)
+    assert each < 16384, each
 
 
 def test_asleep_connections_leaving_do_not_take_their_pages_back(eddy):
