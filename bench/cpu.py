@@ -83,7 +83,6 @@ location /p/ {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_hea
     elif kind == 'h2o':
         open(d + '/h2o.conf', 'w').write(f"""num-threads: 1
 listen: {{host: 127.0.0.1, port: {port}}}
-access-log: /dev/null
 error-log: {d}/logs/error.log
 file.send-compressed: OFF
 hosts:

@@ -110,7 +110,6 @@ listen:
   host: 127.0.0.1
   port: {tls}
   ssl: {{certificate-file: {D}/cert.pem, key-file: {D}/key.pem}}
-access-log: /dev/null
 error-log: {d}/logs/error.log
 file.send-compressed: OFF
 http2-idle-timeout: 600

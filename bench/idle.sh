@@ -102,7 +102,6 @@ cat > "$DIR/conf/h2o.conf" <<EOF
 num-threads: 1
 max-connections: $((N + 1000))
 listen: {host: 127.0.0.1, port: $H2O_PORT}
-access-log: /dev/null
 error-log: $DIR/logs/h2o-error.log
 http1-request-timeout: 300
 http2-idle-timeout: 300
